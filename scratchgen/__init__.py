@@ -1,0 +1,33 @@
+"""scratchgen: text generators from scratch in NumPy.
+
+Four families of models of P(x) = prod_t P(x_t | x_<t), behind one protocol
+(:class:`~scratchgen.model.LanguageModel`), one decoder (:mod:`scratchgen.decoding`), one scoring
+convention (:mod:`scratchgen.metrics`) and one file format (:mod:`scratchgen.io`).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import errors
+from .baseline import UniformModel, UnigramModel
+from .decoding import beam_search, generate
+from .errors import (
+    ArpaError,
+    CorpusError,
+    DecodingError,
+    GrammarError,
+    ModelFileError,
+    NotFittedError,
+    ScratchgenError,
+    VocabularyError,
+)
+from .io import load
+from .metrics import Score
+from .model import LanguageModel
+from .text import Tokenizer, Vocabulary, iter_corpus, read_corpus, split_text
+
+# The families register their models on import; their public names come with them.
+from .grammar import *  # noqa: E402,F401,F403
+from .ngram import *  # noqa: E402,F401,F403
+from .nn import *  # noqa: E402,F401,F403

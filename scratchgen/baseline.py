@@ -1,0 +1,129 @@
+"""The random generators: the textbook "random generation model", and the floor every model must beat.
+
+Two models of eq. (1) of :mod:`scratchgen.model` whose conditional ignores the context:
+
+- **uniform**: every token the model can emit is equally likely::
+
+      P(x_t = w | x_<t) = 1 / V'     for w in the vocabulary without <s>                      (1)
+
+  where V' = V - 1 counts the types seen in training, ``<unk>`` and ``</s>``. Its cross-entropy is
+  ln V' nats per token on any corpus, and its perplexity is V'.
+
+- **unigram**: token frequencies from ``fit``, add-k smoothed::
+
+      P(x_t = w | x_<t) = (c(w) + k) / (N + k V')                                            (2)
+
+  where c(w) counts w in the training corpus (``</s>`` once a sequence, ``<unk>`` zero unless
+  ``min_count`` maps rare tokens to it) and N = sum_w c(w).
+
+Without ``</s>`` in the way, a uniform sample would run forever; ``</s>`` has probability 1/V' at
+every step, so the lengths are geometric with mean V' - 1 (the decoder's ``max_tokens`` also stops it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import CorpusError, ScratchgenError
+from .model import Corpus, LanguageModel, register_model
+from .text import Tokenizer, Vocabulary
+
+__all__ = ["UniformModel", "UnigramModel"]
+
+
+class _ContextFree(LanguageModel):
+    """Shared machinery: one log-probability row, the same in every state."""
+
+    logprobs_: np.ndarray  # (V,)
+
+    def __init__(self, *, min_count: int = 1, tokenizer: Tokenizer | None = None):
+        super().__init__(tokenizer=tokenizer)
+        self.min_count = min_count
+
+    def _fit_vocab(self, corpus: Corpus) -> list[list[str]]:
+        sequences = self.tokenize_corpus(corpus)
+        if not sequences:
+            raise CorpusError("cannot fit on an empty corpus")
+        self.vocab_ = Vocabulary.build(sequences, min_count=self.min_count)
+        return sequences
+
+    def initial_state(self, batch_size: int = 1) -> np.ndarray:
+        return np.zeros(batch_size, dtype=np.int64)  # (B,) the state is only the batch size
+
+    def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return state
+
+    def next_logprobs(self, state: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.logprobs_, (len(state), len(self.logprobs_)))  # (B, V)
+
+    def token_logprobs(self, sequences):
+        # The context does not matter, so each token's score is one lookup.
+        eos = np.array([Vocabulary.eos_id])
+        return [self.logprobs_[np.concatenate([s, eos])] for s in sequences]
+
+    def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {"logprobs": self.logprobs_}
+
+    def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        logprobs = np.asarray(arrays["logprobs"], dtype=np.float64)
+        if logprobs.shape != (len(self.vocab_),):
+            raise ScratchgenError(f"logprobs has shape {logprobs.shape}, expected ({len(self.vocab_)},)")
+        self.logprobs_ = logprobs
+
+
+@register_model
+class UniformModel(_ContextFree):
+    """Every emittable token equally likely: eq. (1).
+
+    >>> m = UniformModel().fit(["ab", "ba"])   # types a, b plus <unk> and </s>: V' = 4
+    >>> round(m.score(["zz"]).perplexity, 12)
+    4.0
+    """
+
+    def fit(self, corpus: Corpus) -> "UniformModel":
+        self._fit_vocab(corpus)
+        V = len(self.vocab_)
+        logprobs = np.full(V, -np.log(V - 1))  # (V,) eq. (1)
+        logprobs[Vocabulary.bos_id] = -np.inf
+        self.logprobs_ = logprobs
+        return self
+
+
+@register_model
+class UnigramModel(_ContextFree):
+    """Token frequencies with add-k smoothing: eq. (2).
+
+    Parameters
+    ----------
+    k : float
+        Added to every count (1 is Laplace's rule, 0 < k < 1 Lidstone's); must be > 0 so that
+        ``<unk>`` and unseen tokens keep a non-zero probability.
+    min_count : int
+        Tokens seen fewer times are left out of the vocabulary (and counted as ``<unk>``).
+
+    >>> m = UnigramModel(k=1).fit([["a", "a"]])  # counts a:2 </s>:1 <unk>:0, N = 3, V' = 3
+    >>> np.exp(m.logprob(["a"])).round(6)        # (3/6) * (2/6)
+    0.166667
+    """
+
+    def __init__(self, *, k: float = 1.0, min_count: int = 1, tokenizer: Tokenizer | None = None):
+        super().__init__(min_count=min_count, tokenizer=tokenizer)
+        self.k = k
+
+    def fit(self, corpus: Corpus) -> "UnigramModel":
+        if not isinstance(self.k, (int, float, np.number)) or not np.isfinite(self.k) or self.k <= 0:
+            raise ScratchgenError(f"k must be a finite number > 0, got {self.k!r}")
+        sequences = self._fit_vocab(corpus)
+        V = len(self.vocab_)
+        ids = np.concatenate([self.vocab_.encode(s) for s in sequences])  # (N_tokens,)
+        counts = np.bincount(ids, minlength=V).astype(np.float64)  # (V,)
+        counts[Vocabulary.eos_id] = len(sequences)
+        counts[Vocabulary.bos_id] = 0.0
+        probs = (counts + self.k) / (counts.sum() + self.k * (V - 1))  # eq. (2)
+        with np.errstate(divide="ignore"):
+            logprobs = np.log(probs)
+        logprobs[Vocabulary.bos_id] = -np.inf
+        self.logprobs_ = logprobs
+        return self

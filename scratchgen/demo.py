@@ -1,0 +1,2 @@
+"""(being written)"""
+def run_demo(args): raise NotImplementedError

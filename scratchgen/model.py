@@ -1,0 +1,269 @@
+"""The protocol every scratchgen generator speaks, and what follows from it by default.
+
+Every model is a model of the chain rule over token ids::
+
+    P(x) = prod_{t=1..T+1} P(x_t | x_<t),     x_{T+1} = </s>,  x_0 = <s> (context only)     (1)
+
+and exposes the conditional through a left-to-right *stepping interface*, batched over B sequences:
+
+- ``initial_state(B)``: the state before any token (after ``<s>``);
+- ``next_logprobs(state)``: an array of shape (B, V) whose rows are log P(. | x_<t); each row's exp
+  sums to 1 (the ``<s>`` entry is -inf: it is never emitted);
+- ``advance(state, ids)``: the state after appending ids, shape (B,);
+- ``take_state(state, rows)``: the state of the chosen rows (beam search reorders and copies them).
+
+From these, ``token_logprobs`` gives log P(x_t | x_<t) for every token of every sequence by eq. (1),
+and ``logprob`` and ``score`` sum them. A model may override ``token_logprobs`` with a vectorised
+version; the contract tests check that it agrees with the stepping default.
+
+Letters: V vocabulary size (``len(vocab_)``, special tokens included), B batch, T sequence length.
+
+Subclasses follow scikit-learn's conventions: the constructor only stores its keyword arguments,
+``fit`` validates and learns, learned state ends in an underscore (``vocab_``), and ``fit`` returns
+``self``. They are registered with :func:`register_model` so that :func:`scratchgen.load` finds them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, Iterable, Sequence, Union
+
+import numpy as np
+
+from .errors import CorpusError, NotFittedError, VocabularyError
+from .text import Tokenizer, Vocabulary
+
+__all__ = ["LanguageModel", "register_model", "model_class", "MODEL_REGISTRY", "Corpus"]
+
+#: A corpus: texts (tokenized by the model's tokenizer) or token sequences.
+Corpus = Iterable[Union[str, Sequence[str]]]
+
+MODEL_REGISTRY: dict[str, type["LanguageModel"]] = {}
+
+
+def register_model(cls: type["LanguageModel"]) -> type["LanguageModel"]:
+    """Class decorator: make ``cls`` loadable by name from a model file."""
+    MODEL_REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def model_class(name: str) -> type["LanguageModel"]:
+    """The registered class called ``name``."""
+    # Importing the package registers every built-in model.
+    import scratchgen  # noqa: F401
+
+    try:
+        return MODEL_REGISTRY[name]
+    except KeyError:
+        raise NotFittedError(f"no model class named {name!r} (known: {sorted(MODEL_REGISTRY)})") from None
+
+
+class LanguageModel:
+    """Base class of every generator: the protocol and its defaults.
+
+    Parameters
+    ----------
+    tokenizer : Tokenizer or None
+        How texts given to ``fit``, ``logprob``, ``score`` and the decoder are split into tokens;
+        default character level. Token sequences (lists of str) are used as they are.
+    """
+
+    #: False for a model without the stepping interface (the grammar, until prefix probabilities).
+    supports_stepping: ClassVar[bool] = True
+    #: False for a model whose next-token scores knowingly do not sum to 1 (stupid backoff).
+    normalized: ClassVar[bool] = True
+
+    tokenizer: Tokenizer | None
+    vocab_: Vocabulary
+
+    def __init__(self, *, tokenizer: Tokenizer | None = None):
+        self.tokenizer = tokenizer
+
+    # --- hyperparameters (scikit-learn style) ------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's keyword arguments as stored (the tokenizer apart)."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name not in ("self", "tokenizer") and p.kind is not p.VAR_KEYWORD
+        ]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def tokenizer_(self) -> Tokenizer:
+        """The tokenizer in use (character level when none was given)."""
+        return self.tokenizer or Tokenizer()
+
+    # --- text -> ids ---------------------------------------------------------------------------------
+
+    def _tokens(self, sequence: str | Sequence[str]) -> list[str]:
+        if isinstance(sequence, str):
+            return self.tokenizer_.tokenize(sequence)
+        if isinstance(sequence, np.ndarray) or not isinstance(sequence, Sequence):
+            raise CorpusError(
+                f"a sequence is a str or a list of str tokens, got {type(sequence).__name__}"
+            )
+        for token in sequence:
+            if not isinstance(token, str):
+                raise CorpusError(f"a token must be a str, got {token!r} of type {type(token).__name__}")
+        return list(sequence)
+
+    def tokenize_corpus(self, corpus: Corpus) -> list[list[str]]:
+        """Token sequences of a corpus: texts are tokenized, token lists kept."""
+        if isinstance(corpus, str):
+            raise CorpusError(
+                "a corpus is a list of texts or of token sequences, not one str "
+                "(use scratchgen.text.split_text to cut a text into lines)"
+            )
+        try:
+            return [self._tokens(s) for s in corpus]
+        except TypeError:
+            raise CorpusError(f"a corpus must be iterable, got {type(corpus).__name__}") from None
+
+    def encode_corpus(self, corpus: Corpus) -> tuple[list[np.ndarray], int]:
+        """Id arrays of a corpus (out-of-vocabulary tokens as ``<unk>``) and the number of OOV tokens."""
+        vocab = self._fitted_vocab()
+        sequences = self.tokenize_corpus(corpus)
+        oov = sum(vocab.count_oov(s) for s in sequences)
+        return [vocab.encode(s) for s in sequences], oov
+
+    def _fitted_vocab(self) -> Vocabulary:
+        vocab = getattr(self, "vocab_", None)
+        if vocab is None:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(corpus) first")
+        return vocab
+
+    # --- learning ------------------------------------------------------------------------------------
+
+    def fit(self, corpus: Corpus) -> "LanguageModel":
+        """Learn from a corpus and return ``self``."""
+        raise NotImplementedError
+
+    # --- the stepping interface ----------------------------------------------------------------------
+
+    def _no_stepping(self) -> NotImplementedError:
+        return NotImplementedError(f"{type(self).__name__} has no left-to-right stepping interface")
+
+    def initial_state(self, batch_size: int = 1) -> Any:
+        """The state of ``batch_size`` sequences before any token."""
+        raise self._no_stepping()
+
+    def advance(self, state: Any, ids: np.ndarray) -> Any:
+        """The state after appending ``ids`` (shape (B,)) to each sequence. Must not modify ``state``."""
+        raise self._no_stepping()
+
+    def next_logprobs(self, state: Any) -> np.ndarray:
+        """log P(next token | state) of shape (B, V); each row's exp sums to 1."""
+        raise self._no_stepping()
+
+    def take_state(self, state: Any, rows: np.ndarray) -> Any:
+        """The state of the given rows (an int array; rows may repeat).
+
+        The default handles a state that is an array with the batch first, or a tuple/list/dict of them.
+        """
+        if isinstance(state, np.ndarray):
+            return state[rows]
+        if isinstance(state, (tuple, list)):
+            return type(state)(self.take_state(s, rows) for s in state)
+        if isinstance(state, dict):
+            return {k: self.take_state(v, rows) for k, v in state.items()}
+        raise TypeError(f"{type(self).__name__} must override take_state for states of type {type(state)}")
+
+    # --- scoring -------------------------------------------------------------------------------------
+
+    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """log P(x_t | x_<t) of every token of every id sequence, ``</s>`` appended: eq. (1).
+
+        Parameters
+        ----------
+        sequences : list of int arrays of shape (T_i,), without ``<s>`` or ``</s>``
+
+        Returns
+        -------
+        list of float64 arrays of shape (T_i + 1,)
+
+        The default runs the stepping interface over batches of sequences of similar length.
+        """
+        eos = Vocabulary.eos_id
+        out: list[np.ndarray] = [np.empty(0)] * len(sequences)
+        order = np.argsort([len(s) for s in sequences], kind="stable")
+        batch = 256
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            T = max(len(sequences[i]) for i in rows) + 1
+            ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>
+            for r, i in enumerate(rows):
+                ids[r, : len(sequences[i])] = sequences[i]
+            scores = np.empty((len(rows), T))  # (B, T)
+            state = self.initial_state(len(rows))
+            arange = np.arange(len(rows))
+            for t in range(T):
+                scores[:, t] = self.next_logprobs(state)[arange, ids[:, t]]
+                if t + 1 < T:
+                    state = self.advance(state, ids[:, t])
+            for r, i in enumerate(rows):
+                out[i] = scores[r, : len(sequences[i]) + 1]
+        return out
+
+    def logprob(self, sequence: str | Sequence[str]) -> float:
+        """Natural-log probability of one sequence, ``</s>`` included, ``<s>`` not counted.
+
+        Out-of-vocabulary tokens are scored as ``<unk>``.
+        """
+        ids = self._fitted_vocab().encode(self._tokens(sequence))
+        return float(self.token_logprobs([ids])[0].sum())
+
+    def score(self, corpus: Corpus):
+        """Cross-entropy, bits per token and perplexity of a corpus: see :class:`scratchgen.metrics.Score`."""
+        from .metrics import Score
+
+        ids, oov = self.encode_corpus(corpus)
+        if not ids:
+            raise CorpusError("cannot score an empty corpus")
+        total = float(sum(lp.sum() for lp in self.token_logprobs(ids)))
+        n_tokens = sum(len(s) + 1 for s in ids)
+        return Score.from_totals(logprob=total, sequences=len(ids), tokens=n_tokens, oov_tokens=oov)
+
+    # --- decoding (convenience; all the work is in scratchgen.decoding) ------------------------------
+
+    def generate(self, n: int = 1, **kwargs) -> list[list[str]]:
+        """``n`` token sequences drawn by :func:`scratchgen.decoding.generate`."""
+        from .decoding import generate
+
+        return generate(self, n=n, **kwargs)
+
+    def generate_text(self, n: int = 1, **kwargs) -> list[str]:
+        """Like :meth:`generate`, each sequence detokenized into a string."""
+        return [self.tokenizer_.detokenize(s) for s in self.generate(n=n, **kwargs)]
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Write the model to one ``.npz`` file (atomically): see :mod:`scratchgen.io`."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Learned state as (JSON-able dict, dict of arrays), the vocabulary and params apart."""
+        return {}, {}
+
+    def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`_save_state` returned (``vocab_`` is already set)."""
+
+    # --- checks shared by subclasses -----------------------------------------------------------------
+
+    def _check_ids(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise VocabularyError(f"token ids must be a 1-d integer array, got shape {ids.shape} {ids.dtype}")
+        V = len(self._fitted_vocab())
+        if ids.size and (ids.min() < 0 or ids.max() >= V):
+            bad = ids[(ids < 0) | (ids >= V)][0]
+            raise VocabularyError(f"token id {bad} is outside the vocabulary (0 to {V - 1})")
+        return ids

@@ -1,0 +1,435 @@
+"""Text to token ids and back: normalisation, tokenizers, the vocabulary and corpus reading.
+
+The classic preprocessing pipeline, in the order the data flows::
+
+    raw text --normalize--> NFC text --tokenize--> tokens --Vocabulary.encode--> ids (int64)
+    ids --Vocabulary.decode--> tokens --detokenize--> text
+
+Normalisation is Unicode NFC (composed characters, so "e" + U+0301 and "é" are one token), then
+optional lowercasing. Two tokenizers:
+
+- **char**: every code point is a token; ``"".join(tokens)`` gives the normalised text back exactly.
+- **word**: runs of letters and digits are words, kept whole across inner apostrophes and hyphens
+  (``don't``, ``well-known``, ``3.14``); every other visible character is a token of its own; every
+  CJK ideograph, kana and hangul syllable is a token of its own (Chinese text has no spaces, so a
+  character is the natural unit). Whitespace only separates. Detokenization joins the tokens and
+  gives the normalised text back up to whitespace.
+
+The :class:`Vocabulary` reserves three ids::
+
+    0 <unk>   any token not in the vocabulary
+    1 <s>     start of sequence: context only, never emitted, never scored
+    2 </s>    end of sequence: emitted and scored once a sequence
+
+and orders the other tokens by descending count, ties by code point order, so ids never depend on
+hash seeds or set order.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import io
+import os
+import re
+import unicodedata
+from typing import IO, Iterable, Iterator, Sequence, Union
+
+import numpy as np
+
+from .errors import CorpusError, VocabularyError
+
+__all__ = [
+    "UNK",
+    "BOS",
+    "EOS",
+    "normalize",
+    "char_tokenize",
+    "word_tokenize",
+    "detokenize",
+    "Tokenizer",
+    "Vocabulary",
+    "iter_corpus",
+    "read_corpus",
+    "split_text",
+]
+
+UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+LEVELS = ("char", "word")
+CORPUS_MODES = ("lines", "paragraphs", "chunks")
+
+PathOrFile = Union[str, "os.PathLike[str]", IO[str]]
+
+
+def normalize(text: str, lowercase: bool = False) -> str:
+    """Unicode NFC normalisation, then optional lowercasing.
+
+    >>> normalize("Cafe\\u0301") == "Café"
+    True
+    >>> normalize("ÉTÉ", lowercase=True)
+    'été'
+    """
+    if not isinstance(text, str):
+        raise CorpusError(f"expected text as str, got {type(text).__name__}")
+    text = unicodedata.normalize("NFC", text)
+    if lowercase:
+        # Lowercasing can decompose (e.g. U+0130), so normalise once more.
+        text = unicodedata.normalize("NFC", text.lower())
+    return text
+
+
+def char_tokenize(text: str) -> list[str]:
+    """Every code point is a token (after whatever normalisation the caller applied).
+
+    >>> char_tokenize("ab 中")
+    ['a', 'b', ' ', '中']
+    """
+    return list(text)
+
+
+# Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
+_CJK = (
+    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u3100-\u312f\u3131-\u318f"
+    "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
+    "\uff66-\uff9f\uffa0-\uffdc\u1100-\u11ff\U00016fe0-\U00016fff\U0001b000-\U0001b16f"
+    "\U00020000-\U0003134f"
+)
+_WORD_CHAR = rf"(?:(?![{_CJK}])[^\W_])"  # a letter or digit that is not CJK
+_WORD = rf"{_WORD_CHAR}+(?:['\u2019\-]{_WORD_CHAR}+)*"  # inner ' ’ - keep a word whole
+_NUMBER = r"\d+(?:[.,]\d+)+"  # 3.14, 1,000,000
+_TOKEN_RE = re.compile(rf"{_NUMBER}|{_WORD}|[{_CJK}]|\S")
+
+
+def word_tokenize(text: str) -> list[str]:
+    """Split text into words and punctuation; each CJK character is its own token.
+
+    Combining marks that NFC could not compose stay attached to the token before them.
+
+    >>> word_tokenize("Don't stop, well-known friend: 3.14!")
+    ["Don't", 'stop', ',', 'well-known', 'friend', ':', '3.14', '!']
+    >>> word_tokenize("我爱北京。Hello")
+    ['我', '爱', '北', '京', '。', 'Hello']
+    """
+    tokens: list[str] = []
+    for match in _TOKEN_RE.finditer(text):
+        token = match.group()
+        if tokens and unicodedata.category(token[0]).startswith("M"):
+            tokens[-1] += token  # a stray combining mark belongs to the token before it
+        else:
+            tokens.append(token)
+    return tokens
+
+
+_NO_SPACE_BEFORE = set(".,;:!?%)]}\u201d\u2019\u3001\u3002\uff0c\uff01\uff1f\uff1b\uff1a\u300d\u300f\uff09")
+_NO_SPACE_AFTER = set("([{\u201c\u2018\u300c\u300e\uff08$")
+_CJK_RE = re.compile(rf"[{_CJK}]")
+
+
+def detokenize(tokens: Sequence[str], level: str = "char") -> str:
+    """Join tokens back into text.
+
+    At character level this is exact: ``detokenize(char_tokenize(t)) == t``. At word level it is
+    exact up to whitespace: no space goes before closing punctuation, after opening brackets, or
+    between two CJK characters, and one space goes everywhere else.
+
+    >>> detokenize(["Hello", ",", "world", "!"], level="word")
+    'Hello, world!'
+    >>> detokenize(["我", "爱", "你", "。"], level="word")
+    '我爱你。'
+    """
+    _check_level(level)
+    if level == "char":
+        return "".join(tokens)
+    pieces: list[str] = []
+    previous = ""
+    for token in tokens:
+        if pieces and not (
+            token[:1] in _NO_SPACE_BEFORE
+            or previous[-1:] in _NO_SPACE_AFTER
+            or (_CJK_RE.match(token[:1]) and _CJK_RE.match(previous[-1:]))
+        ):
+            pieces.append(" ")
+        pieces.append(token)
+        previous = token
+    return "".join(pieces)
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise CorpusError(f"level must be one of {LEVELS}, got {level!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenizer:
+    """Normalisation plus a tokenizer, remembered by every model so that it reads text the same way.
+
+    Parameters
+    ----------
+    level : {"char", "word"}
+        Character tokens or word-and-punctuation tokens.
+    lowercase : bool
+        Lowercase after NFC normalisation.
+
+    >>> Tokenizer("word", lowercase=True).tokenize("The CAT sat.")
+    ['the', 'cat', 'sat', '.']
+    """
+
+    level: str = "char"
+    lowercase: bool = False
+
+    def __post_init__(self) -> None:
+        _check_level(self.level)
+        if not isinstance(self.lowercase, bool):
+            raise CorpusError(f"lowercase must be True or False, got {self.lowercase!r}")
+
+    def normalize(self, text: str) -> str:
+        return normalize(text, self.lowercase)
+
+    def tokenize(self, text: str) -> list[str]:
+        text = self.normalize(text)
+        return char_tokenize(text) if self.level == "char" else word_tokenize(text)
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return detokenize(tokens, self.level)
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "lowercase": self.lowercase}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Tokenizer":
+        return cls(level=d.get("level", "char"), lowercase=bool(d.get("lowercase", False)))
+
+
+class Vocabulary:
+    """A bijection between tokens and ids with ``<unk>``, ``<s>``, ``</s>`` at ids 0, 1, 2.
+
+    Parameters
+    ----------
+    tokens : iterable of str
+        The ordinary tokens, in id order (ids 3, 4, ...). Duplicates and the special tokens are
+        refused: an explicit vocabulary should say exactly what it means.
+
+    >>> v = Vocabulary.build([["b", "a", "b"], ["c"]])
+    >>> v.tokens
+    ['<unk>', '<s>', '</s>', 'b', 'a', 'c']
+    >>> v.encode(["a", "z"]).tolist()
+    [4, 0]
+    >>> v.decode([3, 5, 2])
+    ['b', 'c', '</s>']
+    """
+
+    unk_id, bos_id, eos_id = 0, 1, 2
+    SPECIALS = (UNK, BOS, EOS)
+
+    def __init__(self, tokens: Iterable[str] = ()):
+        self._tokens: list[str] = list(self.SPECIALS)
+        self._index: dict[str, int] = {t: i for i, t in enumerate(self.SPECIALS)}
+        for token in tokens:
+            if not isinstance(token, str) or token == "":
+                raise VocabularyError(f"a vocabulary token must be a non-empty str, got {token!r}")
+            if token in self._index:
+                raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
+            self._index[token] = len(self._tokens)
+            self._tokens.append(token)
+
+    @classmethod
+    def build(
+        cls,
+        corpus: Iterable[Sequence[str]],
+        min_count: int = 1,
+        max_size: int | None = None,
+    ) -> "Vocabulary":
+        """Count the tokens of a corpus and keep the frequent ones.
+
+        Parameters
+        ----------
+        corpus : iterable of sequences of str
+        min_count : int
+            Keep tokens seen at least this often (>= 1).
+        max_size : int or None
+            Keep at most this many ordinary tokens (the three special tokens come on top).
+        """
+        if not isinstance(min_count, (int, np.integer)) or min_count < 1:
+            raise VocabularyError(f"min_count must be an integer >= 1, got {min_count!r}")
+        if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 0):
+            raise VocabularyError(f"max_size must be None or an integer >= 0, got {max_size!r}")
+        counts: collections.Counter[str] = collections.Counter()
+        for sequence in corpus:
+            if isinstance(sequence, str):
+                raise CorpusError(
+                    "a corpus is a list of token sequences; got a str where a sequence was expected "
+                    "(tokenize the text first, e.g. with Tokenizer().tokenize)"
+                )
+            counts.update(sequence)
+        for special in cls.SPECIALS:
+            counts.pop(special, None)
+        kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            kept = kept[:max_size]
+        return cls(kept)
+
+    @property
+    def tokens(self) -> list[str]:
+        """All tokens in id order, special tokens first."""
+        return list(self._tokens)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self._tokens == other._tokens
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self)} tokens)"
+
+    def index(self, token: str) -> int:
+        """The id of ``token``; a :class:`VocabularyError` naming it when it is unknown."""
+        try:
+            return self._index[token]
+        except KeyError:
+            raise VocabularyError(f"token {token!r} is not in the vocabulary") from None
+
+    def encode(self, tokens: Sequence[str], oov: str = "unk") -> np.ndarray:
+        """Token ids as an int64 array of shape (T,).
+
+        Parameters
+        ----------
+        oov : {"unk", "error"}
+            Map unknown tokens to ``<unk>`` (id 0), or raise a :class:`VocabularyError` naming the first.
+        """
+        if isinstance(tokens, str):
+            raise VocabularyError("encode takes a sequence of tokens, not a str; tokenize it first")
+        if oov == "unk":
+            get = self._index.get
+            return np.array([get(t, 0) for t in tokens], dtype=np.int64)
+        if oov == "error":
+            return np.array([self.index(t) for t in tokens], dtype=np.int64)
+        raise VocabularyError(f"oov must be 'unk' or 'error', got {oov!r}")
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Tokens for ids; an id outside ``[0, len(self))`` is a :class:`VocabularyError`."""
+        out = []
+        n = len(self._tokens)
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < n:
+                raise VocabularyError(f"id {i} is outside the vocabulary (0 to {n - 1})")
+            out.append(self._tokens[i])
+        return out
+
+    def count_oov(self, tokens: Iterable[str]) -> int:
+        """How many tokens of a sequence are not in the vocabulary."""
+        return sum(1 for t in tokens if t not in self._index)
+
+    def to_list(self) -> list[str]:
+        """The ordinary tokens in id order (what the constructor takes back)."""
+        return self._tokens[len(self.SPECIALS):]
+
+    @classmethod
+    def from_list(cls, tokens: Iterable[str]) -> "Vocabulary":
+        return cls(tokens)
+
+
+# --- corpus reading -------------------------------------------------------------------------------
+
+
+def _open_text(source: PathOrFile, encoding: str) -> tuple[IO[str], bool]:
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return open(source, encoding=encoding, newline=None), True
+        except OSError as e:
+            raise CorpusError(f"cannot read corpus {os.fspath(source)!r}: {e.strerror}") from None
+    if hasattr(source, "read"):
+        return source, False  # type: ignore[return-value]
+    raise CorpusError(f"a corpus source is a path or an open text file, got {type(source).__name__}")
+
+
+def _lines(f: IO[str], name: str) -> Iterator[str]:
+    try:
+        for line in f:
+            yield line.rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"corpus {name!r} is not valid text in the given encoding: {e.reason}") from None
+
+
+def _split_lines(lines: Iterable[str], tokenizer: Tokenizer, mode: str, chunk_size: int, keep_empty: bool):
+    if mode == "lines":
+        for line in lines:
+            tokens = tokenizer.tokenize(line)
+            if tokens or keep_empty:
+                yield tokens
+    elif mode == "paragraphs":
+        paragraph: list[str] = []
+        for line in lines:
+            if line.strip():
+                paragraph.append(line)
+            elif paragraph:
+                yield tokenizer.tokenize("\n".join(paragraph))
+                paragraph = []
+        if paragraph:
+            yield tokenizer.tokenize("\n".join(paragraph))
+    else:  # chunks: the running text, newlines included, cut into pieces of chunk_size tokens
+        buffer: list[str] = []
+        for line in lines:
+            buffer.extend(tokenizer.tokenize(line + "\n"))
+            while len(buffer) >= chunk_size:
+                yield buffer[:chunk_size]
+                del buffer[:chunk_size]
+        if buffer:
+            yield buffer
+
+
+def _check_mode(mode: str, chunk_size: int) -> None:
+    if mode not in CORPUS_MODES:
+        raise CorpusError(f"mode must be one of {CORPUS_MODES}, got {mode!r}")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise CorpusError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+
+
+def iter_corpus(
+    source: PathOrFile,
+    tokenizer: Tokenizer | None = None,
+    mode: str = "lines",
+    chunk_size: int = 256,
+    keep_empty: bool = False,
+    encoding: str = "utf-8",
+) -> Iterator[list[str]]:
+    """Stream token sequences from a file, one line at a time in memory.
+
+    Parameters
+    ----------
+    source : path or open text file
+    tokenizer : Tokenizer, default character level
+    mode : {"lines", "paragraphs", "chunks"}
+        One sequence a line (empty lines skipped unless ``keep_empty``); one a paragraph (blocks
+        separated by blank lines, inner newlines kept as text); or the whole text, newlines
+        included, cut into pieces of ``chunk_size`` tokens.
+    """
+    tokenizer = tokenizer or Tokenizer()
+    _check_mode(mode, chunk_size)
+    f, close = _open_text(source, encoding)
+    name = os.fspath(source) if close else getattr(source, "name", "<stream>")
+    try:
+        yield from _split_lines(_lines(f, str(name)), tokenizer, mode, chunk_size, keep_empty)
+    finally:
+        if close:
+            f.close()
+
+
+def read_corpus(source: PathOrFile, tokenizer: Tokenizer | None = None, **kwargs) -> list[list[str]]:
+    """All token sequences of a file as a list; see :func:`iter_corpus` for the arguments."""
+    return list(iter_corpus(source, tokenizer, **kwargs))
+
+
+def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[list[str]]:
+    """Token sequences of a string, split as :func:`iter_corpus` splits a file.
+
+    >>> split_text("ab\\n\\nc")
+    [['a', 'b'], ['c']]
+    """
+    if not isinstance(text, str):
+        raise CorpusError(f"split_text takes a str, got {type(text).__name__}")
+    return read_corpus(io.StringIO(text), tokenizer, **kwargs)
