@@ -1,0 +1,137 @@
+"""What every benchmark shares: where the data is, timing, peak memory, the machine, RESULTS.md.
+
+Each benchmark module has ``run(quick: bool) -> Section`` and can run alone
+(``python -m benchmarks.bench_ngram``); ``python -m benchmarks`` runs them all. A section is written
+into ``benchmarks/RESULTS.md`` between its own markers, so benchmarks rewrite only their own part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+SHARED_DATA = Path(os.environ.get("SCRATCHGEN_DATA", HERE.parent.parent / "shared" / "data"))
+
+
+def data_file(name: str) -> Path:
+    """A file of ../shared/data; a clear error when the corpora are not beside the checkout."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        raise SystemExit(f"benchmark data {path} not found (set SCRATCHGEN_DATA to the folder holding {name})")
+    return path
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds`` (wall clock, perf_counter)."""
+
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    """The fastest of ``repeat`` wall-clock timings of ``fn()`` (the least disturbed run)."""
+    times = []
+    for _ in range(repeat):
+        with Timer() as t:
+            fn()
+        times.append(t.seconds)
+    return min(times)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_isolated(code: str, timeout: float = 600) -> str:
+    """Run Python ``code`` in a fresh interpreter (own peak memory, own imports); its stdout."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                         cwd=HERE.parent)
+    if out.returncode != 0:
+        raise RuntimeError(f"isolated benchmark failed:\n{out.stderr[-2000:]}")
+    return out.stdout
+
+
+def machine() -> str:
+    """Cores, CPU, Python, NumPy and its BLAS, in one line."""
+    blas = "unknown BLAS"
+    try:
+        from threadpoolctl import threadpool_info  # optional
+
+        libs = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
+        blas = ", ".join(libs) or blas
+    except ImportError:
+        cfg = np.show_config(mode="dicts") if hasattr(np, "show_config") else None
+        try:
+            blas = cfg["Build Dependencies"]["blas"]["name"] + " " + cfg["Build Dependencies"]["blas"]["version"]
+        except Exception:
+            pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, NumPy {np.__version__}, {blas}")
+
+
+def module_available(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+@dataclasses.dataclass
+class Section:
+    """One benchmark's part of RESULTS.md: a title, a markdown body and the command that made it."""
+
+    name: str
+    title: str
+    body: str
+    command: str
+
+    def markdown(self) -> str:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return (f"## {self.title}\n\n{stamp}; `{self.command}`; {machine()}.\n\n{self.body.strip()}\n")
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A markdown table."""
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            if v != v:
+                return "n/a"
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(section: Section) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md; other sections stay as they are."""
+    start, end = f"<!-- {section.name}:start -->", f"<!-- {section.name}:end -->"
+    block = f"{start}\n{section.markdown()}{end}\n"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text)
