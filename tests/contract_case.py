@@ -1,0 +1,35 @@
+"""What a model family gives the contract suite (tests/test_contract.py).
+
+Each family lists its cases in ``tests/cases_<family>.py`` as ``CASES: list[Case]``. A case makes a
+fitted model; ``exempt`` names the laws the model knowingly breaks, each with the reason, and the
+suite then checks that the law really does fail (an exemption that is not needed is an error too)
+except where ``unsupported`` says that the interface is absent.
+
+Laws (names used in ``exempt``): ``normalised`` (every next-token row sums to 1), ``stepping``
+(the stepping interface exists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+# A tiny corpus with English and Chinese, at character level, and text the models have never seen.
+TRAIN_TEXTS = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "a cat and a dog",
+    "我爱北京天安门",
+    "猫坐在垫子上",
+    "",
+    "the end",
+]
+UNSEEN_TEXTS = ["a bird sat on the cat", "北京的猫", "zebra 🦓 é"]
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    make: Callable[[], object]  # returns a fitted model
+    exempt: dict = dataclasses.field(default_factory=dict)  # law -> reason it is broken on purpose
+    unseen: list = dataclasses.field(default_factory=lambda: list(UNSEEN_TEXTS))  # texts to score
