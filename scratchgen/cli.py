@@ -22,7 +22,7 @@ from .errors import ScratchgenError
 
 __all__ = ["main", "build_parser"]
 
-FAMILY_CLIS = ("scratchgen.grammar.cli", "scratchgen.ngram.cli", "scratchgen.nn.cli")
+FAMILY_CLIS = ("scratchgen.grammar.cli", "scratchgen.ngram.cli", "scratchgen.nn.cli", "scratchgen.evaluation.cli")
 
 
 # --- helpers the families share --------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Evaluation of generated text (filled by issue 6)."""
