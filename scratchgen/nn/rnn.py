@@ -112,8 +112,8 @@ class RNNModel(LanguageModel):
     >>> m = RNNModel(hidden=8, epochs=2, batch_size=2, seq_len=8, valid_fraction=0, seed=0)
     >>> m = m.fit(["abab", "abba", "baba"])
     >>> lp = m.next_logprobs(m.initial_state(1))
-    >>> lp.shape, bool(np.isclose(np.exp(lp).sum(), 1.0))
-    ((1, 6), True)
+    >>> lp.shape, bool(np.isclose(np.exp(lp).sum(), 1.0))   # V = <unk> <s> </s> a b
+    ((1, 5), True)
     """
 
     def __init__(self, *, hidden: int = 256, layers: int = 1, embedding: int | None = None, seq_len: int = 64,
