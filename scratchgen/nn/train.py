@@ -176,7 +176,11 @@ class Trainer:
                 x, y, mask, fresh = self._batch(plan[self.step_in_epoch])
                 if fresh or self.h is None:
                     self.h = _zeros_state(self.params, self.L, x.shape[0])   # (L, B, H)
-                lr = learning_rate(self.step, self.total_steps, m.lr, m.lr_schedule, m.warmup) * self.lr_scale
+                schedule_step = self.step
+                if time_limit:  # a time-limited run spans its schedule over the time it has
+                    elapsed_fraction = (time.perf_counter() - start_time) / time_limit
+                    schedule_step = max(schedule_step, int(elapsed_fraction * self.total_steps))
+                lr = learning_rate(schedule_step, self.total_steps, m.lr, m.lr_schedule, m.warmup) * self.lr_scale
                 (loss, hT), cache = network_forward(self.params, (x, y, mask, self.h))
                 grads, _ = network_backward(self.params, cache)
                 norm = clip_by_global_norm(grads, m.clip)
