@@ -40,6 +40,11 @@ def ours(ids, V, hidden, seq_len, batch, steps, embedding=None, dtype="float32",
     opt = make_optimizer(optimizer)
     rows = stream_array(ids[: batch * seq_len * (steps + 1) + 1], batch)    # (B, n+1)
     h = np.zeros((layers, batch, hidden), dtype=dtype)
+    with one_blas_thread():                                      # as RNNModel.fit does
+        return _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch)
+
+
+def _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch):
     for i in range(steps + 3):
         if i == 3:
             start = time.perf_counter()

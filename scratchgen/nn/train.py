@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ModelFileError
 from ..io import atomic_write
 from .data import BOS, EOS, padded_batch, padded_plan, stream_array, stream_chunks
-from .layers import network_backward, network_forward
+from .layers import network_backward, network_forward, one_blas_thread
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
 
 __all__ = ["Trainer", "stream_loss", "sequences_loss", "CHECKPOINT_FORMAT"]
@@ -160,6 +160,15 @@ class Trainer:
 
     def run(self, checkpoint: str | None = None, checkpoint_every: int = 200, curve_csv: str | None = None,
             verbose: bool = False, time_limit: float | None = None, interrupt_at: int | None = None) -> None:
+        """Train until the epochs, ``max_steps``, the time limit or early stopping end it.
+
+        The BLAS runs on one thread: the products of a step are small enough that a second thread
+        mostly waits for the first (and on a busy machine, for a core), measured slower here.
+        """
+        with one_blas_thread():
+            self._run(checkpoint, checkpoint_every, curve_csv, verbose, time_limit, interrupt_at)
+
+    def _run(self, checkpoint, checkpoint_every, curve_csv, verbose, time_limit, interrupt_at) -> None:
         m = self.m
         start_time = time.perf_counter()
         last_print = start_time
