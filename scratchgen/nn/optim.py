@@ -174,8 +174,11 @@ def init_params(V: int, hidden: int, layers: int, embedding: int | None, rng: np
     """Initial parameters, each scale with its reason.
 
     - ``C`` (V, E) ~ N(0, 1): embedding rows of unit scale (as makemore and nn.Embedding).
-    - ``W_xh.l`` ~ U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's nn.RNN rule, so the same learning rates work);
-      with one-hot inputs (no table) ``W_xh.0`` is (V, H) and its rows play the embedding's part.
+    - ``W_xh.l`` ~ U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's nn.RNN rule, so the same learning rates work).
+      With one-hot inputs (no table) ``W_xh.0`` is (V, H) and x_t W_xh is one row: that row is the
+      whole input signal, so it gets the size the product has with an N(0, 1) embedding of width
+      E = H under the rule above (variance E / (3H) = 1/3): U(-1, 1). With U(-1/sqrt(H), 1/sqrt(H))
+      the input would start some sqrt(H) times weaker than the recurrence and be learned slowly.
     - ``W_hh.l`` orthogonal: all its singular values are 1, so h_{t-1} W_hh neither shrinks nor grows
       a state, and at the start gradients through time neither vanish nor explode from W_hh alone.
     - ``b_h.l`` = 0, ``b_y`` = 0.
@@ -187,8 +190,11 @@ def init_params(V: int, hidden: int, layers: int, embedding: int | None, rng: np
     if embedding:
         p["C"] = rng.normal(size=(V, embedding))
     for layer in range(layers):
-        fan_in = (embedding or V) if layer == 0 else hidden
-        p[f"W_xh.{layer}"] = rng.uniform(-bound, bound, size=(fan_in, hidden))
+        if layer == 0 and not embedding:                          # one-hot inputs: rows are the input
+            p["W_xh.0"] = rng.uniform(-1.0, 1.0, size=(V, hidden))
+        else:
+            p[f"W_xh.{layer}"] = rng.uniform(-bound, bound, size=((embedding or hidden) if layer == 0 else hidden,
+                                                                   hidden))
         p[f"W_hh.{layer}"] = orthogonal(hidden, rng)
         p[f"b_h.{layer}"] = np.zeros(hidden)
     p["W_hy"] = rng.normal(scale=0.1 / math.sqrt(hidden), size=(hidden, V))
