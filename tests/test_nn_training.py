@@ -160,6 +160,12 @@ def test_nan_guard_restores_lowers_lr_and_says_so(monkeypatch, capsys):
     assert all(np.isfinite(v).all() for v in m.params_.values())
 
 
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_time_limit_stops_training(clock):
+    m = small(epochs=1000, time_limit=1e-9, clock=clock).fit(NAMES)
+    assert m.stopped_ == "reached time_limit=1e-09s" and len(m.history_) == 1
+
+
 def test_curve_csv(tmp_path):
     path = tmp_path / "curve.csv"
     m = small(epochs=3, curve_csv=str(path)).fit(NAMES)

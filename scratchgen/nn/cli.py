@@ -71,7 +71,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
                      valid_fraction=args.valid_fraction, patience=args.patience, eval_interval=args.eval_every,
                      min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=args.curve,
-                     time_limit=args.time_limit, tokenizer=tokenizer)
+                     time_limit=args.time_limit, clock=args.clock, tokenizer=tokenizer)
     model.fit(corpus, resume=args.resume)
     model.save(args.output)
     print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences, vocabulary "
@@ -119,6 +119,8 @@ def register(commands, train) -> None:
     p.add_argument("--clip", type=float, default=5.0, help="largest global gradient norm (default 5)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)")
     p.add_argument("--valid-fraction", type=float, default=0.1, help="held out for validation (default 0.1)")
     p.add_argument("--patience", type=int, default=3,
                    help="early stopping after this many evaluations without improvement (default 3)")

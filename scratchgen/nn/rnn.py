@@ -25,7 +25,7 @@ from ..text import Vocabulary
 from .data import BOS, EOS, padded_batch
 from .layers import layer_params, linear_forward, stack_forward
 from .optim import OPTIMIZERS, SCHEDULES, init_params
-from .train import Trainer, sequences_loss, stream_loss
+from .train import Trainer, stream_loss
 
 __all__ = ["RNNModel"]
 
@@ -94,7 +94,10 @@ class RNNModel(LanguageModel):
     curve_csv : str or None
         Write the learning curve (step, tokens, train and validation loss) to this CSV file.
     time_limit : float or None
-        Stop training after this many seconds.
+        Stop training after this many seconds (a cosine schedule then spans that time).
+    clock : {"wall", "cpu"}
+        What ``time_limit`` counts: wall-clock seconds, or this process's CPU seconds (a fair limit
+        on a shared machine: training uses one BLAS thread, so CPU seconds are one core's busy time).
     tokenizer : Tokenizer or None
 
     Attributes
@@ -103,7 +106,8 @@ class RNNModel(LanguageModel):
         ``C`` (V, E) if any, ``W_xh.l``, ``W_hh.l``, ``b_h.l``, ``W_hy`` (H, V), ``b_y`` (V,).
     vocab_ : Vocabulary
     history_ : list of dict
-        One row per evaluation: step, epoch, tokens, train_loss, valid_loss, lr, grad_norm, seconds.
+        One row per evaluation: step, epoch, tokens, train_loss, valid_loss, lr, grad_norm, seconds,
+        cpu_seconds.
     valid_loss_ : float
         Best validation loss (nats per token), nan without a validation split.
 
@@ -123,7 +127,7 @@ class RNNModel(LanguageModel):
                  valid_fraction: float = 0.1, patience: int | None = 3, eval_interval: int | None = None,
                  min_count: int = 1, dtype: str = "float64", seed: int = 0, verbose: bool = False,
                  checkpoint: str | None = None, checkpoint_every: int = 200, curve_csv: str | None = None,
-                 time_limit: float | None = None, tokenizer=None):
+                 time_limit: float | None = None, clock: str = "wall", tokenizer=None):
         super().__init__(tokenizer=tokenizer)
         self.hidden = hidden
         self.layers = layers
@@ -150,6 +154,7 @@ class RNNModel(LanguageModel):
         self.checkpoint_every = checkpoint_every
         self.curve_csv = curve_csv
         self.time_limit = time_limit
+        self.clock = clock
 
     # --- validation of hyperparameters ------------------------------------------------------------
 
@@ -179,6 +184,8 @@ class RNNModel(LanguageModel):
             raise ScratchgenError(f"running_text must be 'auto', True or False, got {self.running_text!r}")
         if self.clip is not None and not (isinstance(self.clip, (int, float)) and self.clip > 0):
             raise ScratchgenError(f"clip must be a positive number or None, got {self.clip!r}")
+        if self.clock not in ("wall", "cpu"):
+            raise ScratchgenError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ScratchgenError(f"warmup must be an integer >= 0, got {self.warmup!r}")
 
@@ -215,7 +222,6 @@ class RNNModel(LanguageModel):
                 raise CorpusError(f"a running text of {len(train)} tokens is too short for batch_size="
                                   f"{self.batch_size} parallel streams")
         else:
-            ids = [s for s in ids]
             order = rng.permutation(len(ids))
             n_valid = int(len(ids) * self.valid_fraction)
             valid = [ids[i] for i in order[:n_valid]] or None
@@ -226,7 +232,8 @@ class RNNModel(LanguageModel):
         if resume is not None:
             trainer.load_checkpoint(resume)
         trainer.run(checkpoint=self.checkpoint, checkpoint_every=self.checkpoint_every, curve_csv=self.curve_csv,
-                    verbose=self.verbose, time_limit=self.time_limit, interrupt_at=_interrupt_at)
+                    verbose=self.verbose, time_limit=self.time_limit, interrupt_at=_interrupt_at,
+                    clock=self.clock)
         self.history_ = trainer.history
         self.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
         self.stopped_ = trainer.stopped

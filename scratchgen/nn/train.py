@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..io import atomic_write
-from .data import BOS, EOS, padded_batch, padded_plan, stream_array, stream_chunks
+from .data import padded_batch, padded_plan, stream_array, stream_chunks
 from .layers import network_backward, network_forward, one_blas_thread
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
 
@@ -159,16 +159,20 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------------
 
     def run(self, checkpoint: str | None = None, checkpoint_every: int = 200, curve_csv: str | None = None,
-            verbose: bool = False, time_limit: float | None = None, interrupt_at: int | None = None) -> None:
+            verbose: bool = False, time_limit: float | None = None, interrupt_at: int | None = None,
+            clock: str = "wall") -> None:
         """Train until the epochs, ``max_steps``, the time limit or early stopping end it.
 
         The BLAS runs on one thread: the products of a step are small enough that a second thread
         mostly waits for the first (and on a busy machine, for a core), measured slower here.
         """
+        self.clock = time.process_time if clock == "cpu" else time.perf_counter
         with one_blas_thread():
             self._run(checkpoint, checkpoint_every, curve_csv, verbose, time_limit, interrupt_at)
 
     def _run(self, checkpoint, checkpoint_every, curve_csv, verbose, time_limit, interrupt_at) -> None:
+        clock_start = self.clock()
+        self.cpu_start = time.process_time()
         m = self.m
         start_time = time.perf_counter()
         last_print = start_time
@@ -187,7 +191,7 @@ class Trainer:
                     self.h = _zeros_state(self.params, self.L, x.shape[0])   # (L, B, H)
                 schedule_step = self.step
                 if time_limit:  # a time-limited run spans its schedule over the time it has
-                    elapsed_fraction = (time.perf_counter() - start_time) / time_limit
+                    elapsed_fraction = (self.clock() - clock_start) / time_limit
                     schedule_step = max(schedule_step, int(elapsed_fraction * self.total_steps))
                 lr = learning_rate(schedule_step, self.total_steps, m.lr, m.lr_schedule, m.warmup) * self.lr_scale
                 (loss, hT), cache = network_forward(self.params, (x, y, mask, self.h))
@@ -210,7 +214,7 @@ class Trainer:
                     self.step_in_epoch = 0
                     self.epoch_rng_state = None
                 done = bool(m.max_steps and self.step >= m.max_steps)
-                out_of_time = bool(time_limit and time.perf_counter() - start_time > time_limit)
+                out_of_time = bool(time_limit and self.clock() - clock_start > time_limit)
                 if self.running_loss is not None and (last or done or out_of_time
                                                  or (eval_every and self.step % eval_every == 0)):
                     self._evaluate_and_record(self.running_loss, lr, norm, time.perf_counter() - start_time, curve_csv)
@@ -228,7 +232,8 @@ class Trainer:
                     steps_done = max(self.step - steps_at_start, 1)
                     left = (self.total_steps - self.step) * elapsed / steps_done
                     if time_limit:
-                        left = min(left, time_limit - elapsed)
+                        left = min(left, (time_limit - (self.clock() - clock_start)) * elapsed / max(
+                            self.clock() - clock_start, 1e-9))
                     val = self.history[-1]["valid_loss"] if self.history else math.nan
                     print(f"epoch {min(self.epoch + 1, m.epochs)}/{m.epochs} step {self.step}/{self.total_steps}  "
                           f"loss {self.running_loss:.4f}  val {val:.4f}  {speed:,.0f} tok/s  |g| {norm:.3g}  "
@@ -265,7 +270,8 @@ class Trainer:
         val = self.evaluate()
         self.history.append({"step": self.step, "epoch": self.epoch + (1 if self.step_in_epoch else 0), "tokens": self.tokens,
                              "train_loss": float(train_loss), "valid_loss": float(val), "lr": float(lr),
-                             "grad_norm": float(norm), "seconds": round(float(seconds), 3)})
+                             "grad_norm": float(norm), "seconds": round(float(seconds), 3),
+                             "cpu_seconds": round(time.process_time() - self.cpu_start, 3)})
         if math.isfinite(val):
             self._snapshot_good()
             if val < self.best_loss:
@@ -352,7 +358,7 @@ class Trainer:
 
 def write_curve(path: str, history: list[dict]) -> None:
     """The learning curve as CSV (one row an evaluation), written atomically."""
-    fields = ["step", "epoch", "tokens", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
+    fields = ["step", "epoch", "tokens", "train_loss", "valid_loss", "lr", "grad_norm", "seconds", "cpu_seconds"]
 
     def write(f):
         buf = io.StringIO()
