@@ -61,6 +61,7 @@ __all__ = [
 
 
 _CONTROLLER = None
+_ONE_THREAD = False
 
 
 def one_blas_thread():
@@ -70,7 +71,9 @@ def one_blas_thread():
     several threads costs more in synchronisation than it gains (and far more on a busy machine).
     The large products over all steps at once keep every thread. Without threadpoolctl: no change.
     """
-    global _CONTROLLER
+    global _CONTROLLER, _ONE_THREAD
+    if _ONE_THREAD:                                          # already inside: nothing to do (and it is cheap)
+        return contextlib.nullcontext()
     if _CONTROLLER is None:
         try:
             from threadpoolctl import ThreadpoolController
@@ -79,7 +82,18 @@ def one_blas_thread():
             _CONTROLLER = False
     if _CONTROLLER is False:
         return contextlib.nullcontext()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    return _one_thread(_CONTROLLER)
+
+
+@contextlib.contextmanager
+def _one_thread(controller):
+    global _ONE_THREAD
+    with controller.limit(limits=1, user_api="blas"):
+        _ONE_THREAD = True
+        try:
+            yield
+        finally:
+            _ONE_THREAD = False
 
 
 def _time_major(x: np.ndarray) -> np.ndarray:
@@ -101,7 +115,10 @@ def scatter_add_rows(n_rows: int, ids: np.ndarray, values: np.ndarray) -> np.nda
     ids = ids.ravel()                                        # (K,)
     order = np.argsort(ids, kind="stable")                   # (K,) equal ids side by side
     sorted_ids = ids[order]                                  # (K,)
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])   # (U,) first of each run
+    first = np.empty(len(ids), dtype=bool)                   # (K,) True where a run of equal ids starts
+    first[:1] = True
+    np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
+    starts = np.flatnonzero(first)                           # (U,) first of each run
     out = np.zeros((n_rows, values.shape[1]), dtype=values.dtype)   # (V, D)
     if len(ids):
         out[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0)   # (U, D)

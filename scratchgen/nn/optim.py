@@ -73,7 +73,11 @@ class Adagrad:
         for k, g in grads.items():
             G = self.state.setdefault(f"G.{k}", np.zeros_like(g))
             G += g * g                                           # eq. (2)
-            params[k] -= lr * g / (np.sqrt(G) + self.eps)
+            step = np.sqrt(G)                                    # sqrt(G) + eps, then eta g / that
+            step += self.eps
+            np.divide(g, step, out=step)
+            step *= lr
+            params[k] -= step
 
 
 class Adam:
