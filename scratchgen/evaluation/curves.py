@@ -1,0 +1,135 @@
+"""Pictures of training: the loss curve as a CSV file (always) and a PNG (with matplotlib).
+
+A training history is a list of dicts, one a measurement::
+
+    {"tokens_seen": int, "train_loss": float, "valid_loss": float or None}
+
+losses in nats per token (the convention of :mod:`scratchgen.metrics`). The CSV has exactly these
+three columns; a missing validation loss is an empty cell. Both files are written atomically
+(:func:`scratchgen.io.atomic_write`), so a crash never leaves half a file.
+
+matplotlib is optional (``pip install 'scratchgen[plot]'``); it is imported only when a plot is
+asked for, with the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from typing import Sequence, Union
+
+from ..errors import ScratchgenError
+from ..io import atomic_write
+
+__all__ = ["CURVE_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve"]
+
+CURVE_COLUMNS = ("tokens_seen", "train_loss", "valid_loss")
+
+History = Sequence[dict]
+
+
+def _check_history(history: History) -> list[dict]:
+    rows = []
+    for i, row in enumerate(history):
+        if not isinstance(row, dict):
+            raise ScratchgenError(f"history entry {i} must be a dict with keys {CURVE_COLUMNS}, got {row!r}")
+        missing = [k for k in ("tokens_seen", "train_loss") if k not in row]
+        if missing:
+            raise ScratchgenError(f"history entry {i} has no {', '.join(missing)}: {row!r}")
+        valid = row.get("valid_loss")
+        rows.append({"tokens_seen": int(row["tokens_seen"]), "train_loss": float(row["train_loss"]),
+                     "valid_loss": None if valid is None else float(valid)})
+    return rows
+
+
+def write_curve_csv(history: History, path) -> None:
+    """Write the history as CSV with the header ``tokens_seen,train_loss,valid_loss``.
+
+    Floats are written with ``repr`` (shortest round-tripping form), so reading gives them back exactly.
+    """
+    rows = _check_history(history)
+
+    def write(f) -> None:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(CURVE_COLUMNS)
+        for r in rows:
+            out.writerow([r["tokens_seen"], repr(r["train_loss"]),
+                          "" if r["valid_loss"] is None else repr(r["valid_loss"])])
+
+    atomic_write(path, write, mode="w")
+
+
+def read_curve_csv(path) -> list[dict]:
+    """The history a :func:`write_curve_csv` file holds (empty ``valid_loss`` cells become None)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or tuple(header) != CURVE_COLUMNS:
+            raise ScratchgenError(f"{os.fspath(path)!r} is not a training curve: its header is {header!r}, "
+                                  f"expected {','.join(CURVE_COLUMNS)}")
+        rows = []
+        for line_no, cells in enumerate(reader, start=2):
+            if len(cells) != 3:
+                raise ScratchgenError(f"{os.fspath(path)!r} line {line_no}: expected 3 cells, got {len(cells)}")
+            try:
+                rows.append({"tokens_seen": int(cells[0]), "train_loss": float(cells[1]),
+                             "valid_loss": float(cells[2]) if cells[2] != "" else None})
+            except ValueError:
+                raise ScratchgenError(f"{os.fspath(path)!r} line {line_no}: not numbers: {cells!r}") from None
+    return rows
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ScratchgenError("plotting needs matplotlib: pip install 'scratchgen[plot]'") from None
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curve(history_or_csv: Union[History, str, os.PathLike], png_path, title: str | None = None) -> None:
+    """Draw train (and validation) loss against tokens seen into a PNG file.
+
+    Parameters
+    ----------
+    history_or_csv : a history (list of dicts) or the path of a CSV from :func:`write_curve_csv`
+    png_path : where the PNG goes (written atomically)
+    title : str or None
+
+    Raises :class:`ScratchgenError` saying ``pip install 'scratchgen[plot]'`` when matplotlib is absent.
+    """
+    if isinstance(history_or_csv, (str, os.PathLike)):
+        rows = read_curve_csv(history_or_csv)
+    else:
+        rows = _check_history(history_or_csv)
+    if not rows:
+        raise ScratchgenError("cannot plot an empty training history")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    try:
+        x = [r["tokens_seen"] for r in rows]
+        ax.plot(x, [r["train_loss"] for r in rows], label="train", color="tab:blue")
+        valid = [(r["tokens_seen"], r["valid_loss"]) for r in rows if r["valid_loss"] is not None]
+        if valid:
+            ax.plot([v[0] for v in valid], [v[1] for v in valid], label="validation", color="tab:orange",
+                    marker="o", markersize=3)
+        ax.set_xlabel("tokens seen")
+        ax.set_ylabel("loss (nats/token)")
+        secondary = ax.secondary_yaxis("right", functions=(lambda y: y / math.log(2), lambda b: b * math.log(2)))
+        secondary.set_ylabel("bits/token")
+        if title:
+            ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    atomic_write(png_path, lambda f: f.write(buffer.getvalue()), mode="wb")
+
