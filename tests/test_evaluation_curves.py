@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from scratchgen.errors import ScratchgenError
-from scratchgen.evaluation import plot_curve, read_curve_csv, write_curve_csv
+from scratchgen.evaluation import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
 
 HISTORY = [
     {"tokens_seen": 0, "train_loss": 3.2958368660043291, "valid_loss": 3.3},
@@ -46,7 +46,14 @@ def test_plot_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
     with pytest.raises(ScratchgenError, match=r"pip install 'scratchgen\[plot\]'"):
         plot_curve(HISTORY, tmp_path / "curve.png")
+    with pytest.raises(ScratchgenError, match=r"pip install 'scratchgen\[plot\]'"):
+        require_matplotlib()
+    with pytest.raises(ScratchgenError, match="matplotlib"):
+        save_curve(HISTORY, tmp_path / "curve.csv", tmp_path / "curve.png")
     assert not (tmp_path / "curve.png").exists()
+    assert read_curve_csv(tmp_path / "curve.csv") == HISTORY  # the CSV is written all the same
+    save_curve(HISTORY, tmp_path / "only.csv")  # no picture asked for: no matplotlib needed
+    assert read_curve_csv(tmp_path / "only.csv") == HISTORY
 
 
 def test_plot_writes_a_png(tmp_path):
@@ -56,6 +63,9 @@ def test_plot_writes_a_png(tmp_path):
     plot_curve(csv_path, png, title="unigram on names.txt")
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    require_matplotlib()  # installed: no error
+    save_curve(HISTORY, tmp_path / "s.csv", tmp_path / "s.png", title="t")
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     plot_curve(HISTORY, tmp_path / "direct.png")
     assert (tmp_path / "direct.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ScratchgenError, match="empty"):

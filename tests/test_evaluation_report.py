@@ -11,7 +11,7 @@ import pytest
 from scratchgen import UnigramModel
 from scratchgen.cli import main
 from scratchgen.errors import ScratchgenError
-from scratchgen.evaluation import EvalReport, evaluate
+from scratchgen.evaluation import EvalReport, evaluate, reference_logprob
 from scratchgen.evaluation import cli as eval_cli
 
 TRAIN = [["a", "b"], ["b", "a"], ["a", "a", "b"], ["b"]]
@@ -56,6 +56,22 @@ def test_evaluate_with_given_samples():
     assert "samples" not in r.to_dict(samples=False)
     json.dumps(d)  # JSON-able (no inf here)
     assert "discriminator accuracy" in r.summary() and "impossible 50.0%" in r.summary()
+
+
+def test_a_precomputed_reference_heldout_is_reused():
+    class Counting(OnlyAB):
+        calls = 0
+
+        def logprob(self, tokens):
+            Counting.calls += 1
+            return super().logprob(tokens)
+
+    model, reference = _model(), Counting()
+    floor = reference_logprob(HELDOUT, reference)
+    assert Counting.calls == len(HELDOUT)
+    r = evaluate(model, TRAIN, reference=reference, heldout=HELDOUT, samples=[["a", "b"]], reference_heldout=floor,
+                 discriminator=False)
+    assert r.reference_heldout is floor and Counting.calls == len(HELDOUT) + 1  # only the one sample scored
 
 
 def test_evaluate_without_extras_and_with_texts():

@@ -5,7 +5,8 @@
 - exact log-probability under a reference grammar: :func:`reference_logprob` (:mod:`.reference`);
 - the adversarial test: :func:`discriminator_accuracy` (:mod:`.discriminator`, logistic regression
   on hashed n-gram features, with its own forward, backward and gradient check);
-- pictures of training: :func:`write_curve_csv`, :func:`read_curve_csv`, :func:`plot_curve` (:mod:`.curves`).
+- pictures of training: :func:`write_curve_csv`, :func:`read_curve_csv`, :func:`plot_curve`, :func:`save_curve`,
+  :func:`require_matplotlib` (:mod:`.curves`).
 
 Cross-entropy and perplexity are the protocol's (``model.score(corpus)``); :func:`evaluate` reports them.
 """
@@ -13,7 +14,7 @@ Cross-entropy and perplexity are the protocol's (``model.score(corpus)``); :func
 from __future__ import annotations
 
 from ..metrics import Novelty, average_length, distinct_n, ngrams, novelty, repetition_rate
-from .curves import plot_curve, read_curve_csv, write_curve_csv
+from .curves import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
 from .discriminator import discriminator_accuracy
 from .reference import ReferenceScore, reference_logprob
 from .report import EvalReport, evaluate
@@ -33,4 +34,6 @@ __all__ = [
     "write_curve_csv",
     "read_curve_csv",
     "plot_curve",
+    "save_curve",
+    "require_matplotlib",
 ]

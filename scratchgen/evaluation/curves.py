@@ -23,7 +23,7 @@ from typing import Sequence, Union
 from ..errors import ScratchgenError
 from ..io import atomic_write
 
-__all__ = ["CURVE_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve"]
+__all__ = ["CURVE_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve", "save_curve", "require_matplotlib"]
 
 CURVE_COLUMNS = ("tokens_seen", "train_loss", "valid_loss")
 
@@ -81,6 +81,22 @@ def read_curve_csv(path) -> list[dict]:
     return rows
 
 
+def require_matplotlib() -> None:
+    """Raise a :class:`ScratchgenError` saying how to get matplotlib when it is not installed.
+
+    A command with ``--plot FILE`` calls this before training, so nobody trains for an hour to learn
+    at the end that the picture cannot be drawn.
+    """
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except ValueError:  # a module object of None in sys.modules (how the tests hide it)
+        found = False
+    if not found:
+        raise ScratchgenError("plotting needs matplotlib: pip install 'scratchgen[plot]'")
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -133,3 +149,10 @@ def plot_curve(history_or_csv: Union[History, str, os.PathLike], png_path, title
         plt.close(fig)
     atomic_write(png_path, lambda f: f.write(buffer.getvalue()), mode="wb")
 
+
+
+def save_curve(history: History, csv_path, png_path=None, title: str | None = None) -> None:
+    """What a training command does with its history: the CSV always, the PNG when ``png_path`` is given."""
+    write_curve_csv(history, csv_path)
+    if png_path is not None:
+        plot_curve(history, png_path, title=title)

@@ -120,7 +120,8 @@ class EvalReport:
 def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | None = 0,
              heldout: Sequence | None = None, samples: Sequence[Tokens] | None = None,
              orders: Sequence[int] = (1, 2, 3), order: int = 3, max_tokens: int = 200,
-             discriminator: bool = True, **decoding) -> EvalReport:
+             discriminator: bool = True, reference_heldout: ReferenceScore | None = None,
+             **decoding) -> EvalReport:
     """Sample from ``model`` and measure the samples.
 
     Parameters
@@ -136,6 +137,8 @@ def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | N
     order : the order of repetition rate and n-gram novelty
     max_tokens, **decoding : passed to ``scratchgen.decoding.generate`` (temperature, top_k, top_p, ...)
     discriminator : False skips the adversarial test (it is the slowest part)
+    reference_heldout : the held-out text already scored by the reference (``reference_logprob(heldout,
+        reference)``), to reuse when several models are evaluated against the same grammar and held-out set
 
     >>> from scratchgen import UnigramModel
     >>> m = UnigramModel().fit([["a", "b"], ["b", "a"]])
@@ -167,7 +170,9 @@ def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | N
         report.heldout = model.score(heldout_seqs)
     if reference is not None:
         report.reference = reference_logprob(samples, reference)
-        if heldout_seqs:
+        if reference_heldout is not None:
+            report.reference_heldout = reference_heldout
+        elif heldout_seqs:
             report.reference_heldout = reference_logprob(heldout_seqs, reference)
     if discriminator:
         real = heldout_seqs if heldout_seqs else train_seqs
