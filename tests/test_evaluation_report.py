@@ -11,7 +11,7 @@ import pytest
 from scratchgen import UnigramModel
 from scratchgen.cli import main
 from scratchgen.errors import ScratchgenError
-from scratchgen.evaluation import EvalReport, evaluate, reference_logprob
+from scratchgen.evaluation import EvalReport, comparison_table, evaluate, reference_logprob
 from scratchgen.evaluation import cli as eval_cli
 
 TRAIN = [["a", "b"], ["b", "a"], ["a", "a", "b"], ["b"]]
@@ -146,3 +146,19 @@ def test_load_reference_reads_a_model_file(files):
     model, _, _ = files
     reference = eval_cli._load_reference(model)
     assert np.isfinite(reference.logprob(["a", "b"]))
+
+
+def test_comparison_table_puts_the_floor_first():
+    model = _model()
+    r = evaluate(model, TRAIN, reference=OnlyAB(), heldout=[["a", "b"]], samples=[["a", "b"], ["b", "b"]],
+                 discriminator=False)
+    lines = comparison_table({"unigram": r}).splitlines()
+    assert lines[0].startswith("model") and "novel 3-gr" in lines[0]
+    # floor: "a b" has probability 1/2 under OnlyAB over 3 tokens: log2(2) / 3 = 0.3333 bits/token
+    assert lines[1].split()[:3] == ["reference", "(floor)", "0.3333"]
+    cells = lines[2].split()
+    assert cells[0] == "unigram"
+    assert cells[1] == f"{model.score([['a', 'b']]).bits_per_token:.4f}"
+    assert cells[2:4] == ["0.3333", "50.0%"]  # the samples under the reference: "b b" is impossible
+    assert cells[4] == "1.000"  # bigrams ab, bb: 2 distinct of 2
+    assert cells[-1] == "-"  # no discriminator asked for

@@ -17,11 +17,12 @@ from ..metrics import Novelty, average_length, distinct_n, ngrams, novelty, repe
 from .curves import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
 from .discriminator import discriminator_accuracy
 from .reference import ReferenceScore, reference_logprob
-from .report import EvalReport, evaluate
+from .report import EvalReport, comparison_table, evaluate
 
 __all__ = [
     "evaluate",
     "EvalReport",
+    "comparison_table",
     "distinct_n",
     "repetition_rate",
     "novelty",

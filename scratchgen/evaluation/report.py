@@ -14,14 +14,15 @@ reports, side by side:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Hashable, Sequence
+import math
+from typing import Any, Hashable, Mapping, Sequence
 
 from .. import metrics
 from ..errors import ScratchgenError
 from .discriminator import discriminator_accuracy
 from .reference import ReferenceScore, reference_logprob
 
-__all__ = ["EvalReport", "evaluate"]
+__all__ = ["EvalReport", "evaluate", "comparison_table"]
 
 Tokens = Sequence[Hashable]
 
@@ -180,3 +181,52 @@ def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | N
         if min(len(real), len(samples)) >= 2:
             report.discriminator_accuracy = discriminator_accuracy(real, samples, seed=seed)
     return report
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def comparison_table(reports: Mapping[str, EvalReport]) -> str:
+    """One plain-text table, a row a model, of the figures that compare models at a glance.
+
+    Columns: held-out bits/token (the protocol's score), bits/token of the samples under the reference
+    and the share it cannot generate, distinct-2, repetition rate, novelty of samples and of n-grams,
+    discriminator accuracy. When a report has ``reference_heldout``, a first row "reference (floor)"
+    gives the reference's own bits/token on the held-out text. A missing figure is "-".
+
+    >>> r = EvalReport(model="M", seed=0, samples=[["a"]], average_length=1.0, distinct={2: 0.5},
+    ...                repetition_rate=0.0, novelty=metrics.Novelty(1.0, 0.25, 3), order=3)
+    >>> print(comparison_table({"mine": r}))
+    model  held-out bits/tok  samples: ref bits/tok  impossible  distinct-2  repetition  novel seq  novel 3-gr  discrim acc
+    mine                   -                      -           -       0.500       0.000      1.000       0.250            -
+    """
+    header = ["model", "held-out bits/tok", "samples: ref bits/tok", "impossible", "distinct-2", "repetition",
+              "novel seq", "novel {}-gr", "discrim acc"]
+    rows = []
+    floor = next((r.reference_heldout for r in reports.values() if r.reference_heldout is not None), None)
+    if floor is not None:
+        rows.append(["reference (floor)", _cell(floor.bits_per_token, ".4f")] + ["-"] * 7)
+    order = next((r.order for r in reports.values()), 3)
+    header[7] = header[7].format(order)
+    for name, r in reports.items():
+        ref = r.reference
+        rows.append([
+            name,
+            _cell(r.heldout.bits_per_token if r.heldout is not None else None, ".4f"),
+            _cell(ref.bits_per_token if ref is not None else None, ".4f"),
+            _cell(ref.impossible if ref is not None else None, ".1%"),
+            _cell(r.distinct.get(2), ".3f"),
+            _cell(r.repetition_rate, ".3f"),
+            _cell(r.novelty.sequences, ".3f"),
+            _cell(r.novelty.ngrams, ".3f"),
+            _cell(r.discriminator_accuracy, ".3f"),
+        ])
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    lines = []
+    for row in [header] + rows:
+        cells = [str(row[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
