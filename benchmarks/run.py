@@ -93,6 +93,10 @@ def run_one(name: str, quick: bool, budget: float) -> Outcome:
             os.killpg(proc.pid, signal.SIGKILL)  # the child's own group: it and what it started
             proc.wait()
             return Outcome(name, f"timed out after {budget:.0f} s (its budget)", time.perf_counter() - start, budget)
+        except KeyboardInterrupt:  # the child has its own session, so Ctrl-C reaches only us: stop it too
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         seconds = time.perf_counter() - start
         try:
             with open(out, encoding="utf-8") as f:
