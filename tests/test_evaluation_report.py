@@ -142,6 +142,30 @@ def test_cli_errors_are_one_line(files, capsys, monkeypatch):
         eval_cli._load_reference("toy")
 
 
+def test_load_reference_wraps_a_loaded_grammar(monkeypatch):
+    import scratchgen.grammar as grammar_pkg
+
+    class FakeGrammarModel:  # stands in for scratchgen.grammar.GrammarModel
+        def __init__(self, *, grammar, iterations):
+            self.grammar, self.iterations = grammar, iterations
+
+        def fit(self, corpus):
+            assert list(corpus) == []
+            return self
+
+        def logprob(self, tokens):
+            return 0.0 if list(tokens) == [self.grammar] else -math.inf
+
+    monkeypatch.setattr(eval_cli, "GRAMMAR_LOADERS", ("fake_loader",))
+    monkeypatch.setattr(grammar_pkg, "fake_loader", lambda spec: f"grammar of {spec}", raising=False)
+    monkeypatch.setattr(grammar_pkg, "GrammarModel", FakeGrammarModel, raising=False)
+    reference = eval_cli._load_reference("toy")
+    assert reference.iterations == 0  # the grammar's own weights, no EM
+    assert reference.logprob(["grammar of toy"]) == 0.0
+    monkeypatch.setattr(grammar_pkg, "fake_loader", lambda spec: OnlyAB(), raising=False)
+    assert isinstance(eval_cli._load_reference("toy"), OnlyAB)  # has logprob itself: used as it is
+
+
 def test_load_reference_reads_a_model_file(files):
     model, _, _ = files
     reference = eval_cli._load_reference(model)

@@ -8,33 +8,47 @@ import os
 
 from ..errors import ScratchgenError
 
-#: Names of a function in ``scratchgen.grammar`` that turns a --reference argument (a grammar file or
-#: the name of a built-in grammar) into an object with ``logprob(tokens)``; the first one found is used.
+#: Names of a function in ``scratchgen.grammar`` (or ``scratchgen.grammar.cli``) that turns a --reference
+#: argument (a grammar file or a built-in grammar's name) into a grammar; the first one found is used.
 GRAMMAR_LOADERS = ("load_reference", "load_grammar")
+_GRAMMAR_MODULES = ("scratchgen.grammar", "scratchgen.grammar.cli")
+
+
+def _grammar_loader():
+    for module_name in _GRAMMAR_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for name in GRAMMAR_LOADERS:
+            loader = getattr(module, name, None)
+            if callable(loader):
+                return loader
+    return None
 
 
 def _load_reference(spec: str):
     """The reference model named by ``spec``: a saved scratchgen model file, or a grammar.
 
     A ``.npz`` model file is read with :func:`scratchgen.load` (any model with ``logprob`` serves);
-    anything else goes to the grammar package's loader, imported only now.
+    anything else goes to the grammar package's loader, imported only now. A loaded grammar without a
+    ``logprob`` of its own is wrapped in ``scratchgen.grammar.GrammarModel`` with its weights as given.
     """
     if spec.endswith(".npz") and os.path.exists(spec):
         from ..io import load
 
         reference = load(spec)
     else:
-        try:
-            grammar = importlib.import_module("scratchgen.grammar")
-        except ImportError as e:  # pragma: no cover - the package always ships it
-            raise ScratchgenError(f"--reference {spec!r}: the grammar package cannot be imported ({e})") from None
-        loader = next((getattr(grammar, name) for name in GRAMMAR_LOADERS if callable(getattr(grammar, name, None))),
-                      None)
+        loader = _grammar_loader()
         if loader is None:
             raise ScratchgenError(
                 f"--reference {spec!r}: scratchgen.grammar has no grammar loader yet (looked for "
                 f"{', '.join(GRAMMAR_LOADERS)}); give a saved model file (.npz) as the reference instead")
         reference = loader(spec)
+        if not callable(getattr(reference, "logprob", None)):
+            model_cls = getattr(importlib.import_module("scratchgen.grammar"), "GrammarModel", None)
+            if model_cls is not None:
+                reference = model_cls(grammar=reference, iterations=0).fit([])
     if not callable(getattr(reference, "logprob", None)):
         raise ScratchgenError(f"--reference {spec!r} gave a {type(reference).__name__}, which has no logprob(tokens)")
     return reference
