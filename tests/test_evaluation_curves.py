@@ -29,6 +29,9 @@ def test_csv_round_trip(tmp_path):
 
 
 def test_csv_refuses_bad_histories_and_files(tmp_path):
+    with pytest.raises(ScratchgenError, match="line 2"):
+        (tmp_path / "short.csv").write_text("tokens_seen,train_loss,valid_loss\n1,2.0\n")
+        read_curve_csv(tmp_path / "short.csv")
     with pytest.raises(ScratchgenError, match="train_loss"):
         write_curve_csv([{"tokens_seen": 1}], tmp_path / "x.csv")
     with pytest.raises(ScratchgenError, match="dict"):
@@ -70,3 +73,17 @@ def test_plot_writes_a_png(tmp_path):
     assert (tmp_path / "direct.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ScratchgenError, match="empty"):
         plot_curve([], tmp_path / "empty.png")
+
+
+def test_the_rnn_trainers_history_and_csv_are_read_as_they_are(tmp_path):
+    # The RNN trainer (scratchgen.nn) keeps "tokens", NaN for "no validation" and more columns.
+    history = [{"step": 1, "epoch": 1, "tokens": 640, "train_loss": 3.1, "valid_loss": float("nan"), "lr": 0.01},
+               {"step": 2, "epoch": 1, "tokens": 1280, "train_loss": 2.5, "valid_loss": 2.7, "lr": 0.01}]
+    expected = [{"tokens_seen": 640, "train_loss": 3.1, "valid_loss": None},
+                {"tokens_seen": 1280, "train_loss": 2.5, "valid_loss": 2.7}]
+    write_curve_csv(history, tmp_path / "ours.csv")
+    assert read_curve_csv(tmp_path / "ours.csv") == expected
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text("step,epoch,tokens,train_loss,valid_loss,lr,grad_norm,seconds\n"
+                      "1,1,640,3.1,nan,0.01,1.5,0.2\n2,1,1280,2.5,2.7,0.01,1.2,0.4\n")
+    assert read_curve_csv(theirs) == expected

@@ -5,7 +5,9 @@ A training history is a list of dicts, one a measurement::
     {"tokens_seen": int, "train_loss": float, "valid_loss": float or None}
 
 losses in nats per token (the convention of :mod:`scratchgen.metrics`). The CSV has exactly these
-three columns; a missing validation loss is an empty cell. Both files are written atomically
+three columns; a missing validation loss is an empty cell. Readers are lenient, so the RNN trainer's
+own history and CSV serve as they are: ``tokens`` is accepted for ``tokens_seen``, other keys and
+columns are ignored, and a NaN or absent validation loss means "not measured". Both files are written atomically
 (:func:`scratchgen.io.atomic_write`), so a crash never leaves half a file.
 
 matplotlib is optional (``pip install 'scratchgen[plot]'``); it is imported only when a plot is
@@ -30,17 +32,26 @@ CURVE_COLUMNS = ("tokens_seen", "train_loss", "valid_loss")
 History = Sequence[dict]
 
 
+def _optional_loss(value) -> float | None:
+    if value is None or value == "":
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
 def _check_history(history: History) -> list[dict]:
     rows = []
     for i, row in enumerate(history):
         if not isinstance(row, dict):
             raise ScratchgenError(f"history entry {i} must be a dict with keys {CURVE_COLUMNS}, got {row!r}")
-        missing = [k for k in ("tokens_seen", "train_loss") if k not in row]
-        if missing:
-            raise ScratchgenError(f"history entry {i} has no {', '.join(missing)}: {row!r}")
-        valid = row.get("valid_loss")
-        rows.append({"tokens_seen": int(row["tokens_seen"]), "train_loss": float(row["train_loss"]),
-                     "valid_loss": None if valid is None else float(valid)})
+        tokens = row.get("tokens_seen", row.get("tokens"))
+        if tokens is None or "train_loss" not in row:
+            raise ScratchgenError(f"history entry {i} needs tokens_seen (or tokens) and train_loss: {row!r}")
+        try:
+            rows.append({"tokens_seen": int(tokens), "train_loss": float(row["train_loss"]),
+                         "valid_loss": _optional_loss(row.get("valid_loss"))})
+        except (TypeError, ValueError):
+            raise ScratchgenError(f"history entry {i} is not numbers: {row!r}") from None
     return rows
 
 
@@ -62,22 +73,25 @@ def write_curve_csv(history: History, path) -> None:
 
 
 def read_curve_csv(path) -> list[dict]:
-    """The history a :func:`write_curve_csv` file holds (empty ``valid_loss`` cells become None)."""
+    """The history a curve CSV holds: columns ``tokens_seen`` (or ``tokens``), ``train_loss`` and
+    optionally ``valid_loss`` (an empty or NaN cell becomes None); other columns are ignored."""
+    name = os.fspath(path)
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(header) != CURVE_COLUMNS:
-            raise ScratchgenError(f"{os.fspath(path)!r} is not a training curve: its header is {header!r}, "
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        if not ({"tokens_seen", "tokens"} & set(columns)) or "train_loss" not in columns:
+            raise ScratchgenError(f"{name!r} is not a training curve: its header is {','.join(columns)!r}, "
                                   f"expected {','.join(CURVE_COLUMNS)}")
         rows = []
-        for line_no, cells in enumerate(reader, start=2):
-            if len(cells) != 3:
-                raise ScratchgenError(f"{os.fspath(path)!r} line {line_no}: expected 3 cells, got {len(cells)}")
+        for line_no, row in enumerate(reader, start=2):
+            if None in row or any(v is None for v in row.values()):
+                raise ScratchgenError(f"{name!r} line {line_no}: expected {len(columns)} cells")
             try:
-                rows.append({"tokens_seen": int(cells[0]), "train_loss": float(cells[1]),
-                             "valid_loss": float(cells[2]) if cells[2] != "" else None})
+                rows.append({"tokens_seen": int(row.get("tokens_seen", row.get("tokens"))),
+                             "train_loss": float(row["train_loss"]),
+                             "valid_loss": _optional_loss(row.get("valid_loss"))})
             except ValueError:
-                raise ScratchgenError(f"{os.fspath(path)!r} line {line_no}: not numbers: {cells!r}") from None
+                raise ScratchgenError(f"{name!r} line {line_no}: not numbers: {row!r}") from None
     return rows
 
 
