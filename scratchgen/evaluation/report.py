@@ -194,18 +194,18 @@ def _cell(value: float | None, fmt: str) -> str:
 def comparison_table(reports: Mapping[str, EvalReport]) -> str:
     """One plain-text table, a row a model, of the figures that compare models at a glance.
 
-    Columns: held-out bits/token (the protocol's score), bits/token of the samples under the reference
-    and the share it cannot generate, distinct-2, repetition rate, novelty of samples and of n-grams,
-    discriminator accuracy. When a report has ``reference_heldout``, a first row "reference (floor)"
+    Columns: held-out bits/token (the protocol's score), "ref bits": bits/token of the samples under the
+    reference, and the share of samples it cannot generate, distinct-2, repetition rate, novelty of
+    samples and of n-grams, discriminator accuracy. When a report has ``reference_heldout``, a first row "reference (floor)"
     gives the reference's own bits/token on the held-out text. A missing figure is "-".
 
     >>> r = EvalReport(model="M", seed=0, samples=[["a"]], average_length=1.0, distinct={2: 0.5},
     ...                repetition_rate=0.0, novelty=metrics.Novelty(1.0, 0.25, 3), order=3)
     >>> print(comparison_table({"mine": r}))
-    model  held-out bits/tok  samples: ref bits/tok  impossible  distinct-2  repetition  novel seq  novel 3-gr  discrim acc
-    mine                   -                      -           -       0.500       0.000      1.000       0.250            -
+    model  held-out bits  ref bits  impossible  distinct-2  repetition  novel seq  novel 3-gr  discrim acc
+    mine               -         -           -       0.500       0.000      1.000       0.250            -
     """
-    header = ["model", "held-out bits/tok", "samples: ref bits/tok", "impossible", "distinct-2", "repetition",
+    header = ["model", "held-out bits", "ref bits", "impossible", "distinct-2", "repetition",
               "novel seq", "novel {}-gr", "discrim acc"]
     rows = []
     floor = next((r.reference_heldout for r in reports.values() if r.reference_heldout is not None), None)
