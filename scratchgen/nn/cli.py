@@ -68,7 +68,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
                      batch_size=args.batch, lr=args.lr, epochs=args.epochs, optimizer=args.optimizer,
                      weight_decay=args.weight_decay, lr_schedule=args.schedule, warmup=args.warmup,
                      clip=args.clip, max_steps=args.max_steps, running_text=args.mode == "chunks",
-                     valid_fraction=args.valid_fraction, patience=args.patience, eval_interval=args.eval_every,
+                     valid_fraction=args.valid_fraction, patience=args.patience or None, eval_interval=args.eval_every,
                      min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=args.curve,
                      time_limit=args.time_limit, clock=args.clock, tokenizer=tokenizer)
@@ -123,7 +123,7 @@ def register(commands, train) -> None:
                    help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)")
     p.add_argument("--valid-fraction", type=float, default=0.1, help="held out for validation (default 0.1)")
     p.add_argument("--patience", type=int, default=3,
-                   help="early stopping after this many evaluations without improvement (default 3)")
+                   help="early stopping after this many evaluations without improvement; 0: never (default 3)")
     p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                    help="also evaluate every this many steps (default: at the end of each epoch)")
     p.add_argument("--min-count", type=int, default=1, help="rarer tokens become <unk> (default 1)")
