@@ -3,7 +3,7 @@ efficiency, memory, and the quality of trained models.
 
     python -m benchmarks.bench_nn --quick        # about a minute: speed, GFLOP/s, memory
     python -m benchmarks.bench_nn                # longer speed runs
-    python -m benchmarks.bench_nn --quality      # adds the two quality runs (about 15 minutes)
+    python -m benchmarks.bench_nn --quality      # the quality runs, a section of their own (10-20 minutes)
 
 Speed is training characters per second on tinyshakespeare (forward, backward, clipping and the
 optimiser step; the same loop as ``RNNModel.fit``), peers measured in the same run, alternating
@@ -214,20 +214,27 @@ print(cached / 2**20, tracemalloc.get_traced_memory()[1] / 2**20)
     return rows
 
 
-def quality_rows(minutes: float = 10.0) -> list:
+def quality_rows(cpu_seconds: float = 600.0, names: bool = True, shakespeare: bool = True) -> list:
     """tinyshakespeare (last 10% held out) and names.txt (1,000 names held out, makemore's split size)."""
     from scratchgen import RNNModel, read_corpus
 
     rows = []
+    if not shakespeare:
+        return rows + names_rows(RNNModel) if names else rows
     corpus = read_corpus(data_file("tinyshakespeare.txt"), mode="chunks", chunk_size=256)
     t = time.perf_counter()
     m = RNNModel(hidden=512, layers=1, seq_len=64, batch_size=32, lr=2e-3, epochs=1000, running_text=True,
                  valid_fraction=0.1, patience=None, eval_interval=200, dtype="float32", seed=0,
-                 time_limit=minutes * 60, clock="cpu", verbose=True).fit(corpus)
+                 time_limit=cpu_seconds, clock="cpu", verbose=True).fit(corpus)
     rows.append(["tinyshakespeare, last 10% held out", "H 512, 1 layer, one-hot, T 64, B 32, Adam 2e-3 cosine, "
-                 f"float32, {minutes:g} CPU-minutes (one core)", m.history_[-1]["tokens"],
+                 f"float32, {cpu_seconds:g} CPU-seconds (one core)", m.history_[-1]["tokens"],
                  f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",
                  m.valid_loss_, "<= 1.55 within 10 min on 2 cores"])
+    return rows + names_rows(RNNModel) if names else rows
+
+
+def names_rows(RNNModel) -> list:
+    rows = []
     test, train, split = names_split()
     for lr, schedule in ((5e-4, "constant"), (4e-3, "cosine")):
         t = time.perf_counter()
@@ -257,6 +264,14 @@ def names_split() -> tuple[list, list, str]:
 
 
 
+def run_quality(cpu_seconds: float, names: bool = True, shakespeare: bool = True) -> Section:
+    body = table(["corpus", "model", "tokens trained", "seconds", "loss (nats/char)", "target"],
+                 quality_rows(cpu_seconds, names, shakespeare))
+    return Section(name="nn-quality", title="nn: quality of trained RNNs", body=body,
+                   command="python -m benchmarks.bench_nn --quality"
+                   + (f" --cpu-seconds {cpu_seconds:g}" if shakespeare else " --names-only"))
+
+
 def run(quick: bool, quality: bool = False) -> Section:
     rounds = 2 if quick else 3
     speed, notes = speed_rows(quick, rounds)
@@ -273,21 +288,20 @@ def run(quick: bool, quality: bool = False) -> Section:
                    "peak KiB per (t, b)"], memory_rows()),
             "\nBoth grow as T x B (constant KiB per position): memory is linear in sequence length and in batch "
             "(peak measured with tracemalloc, which sees NumPy's allocations)."]
-    if quality:
-        body += ["\n### Quality\n",
-                 table(["corpus", "model", "tokens trained", "seconds", "loss (nats/char)", "target"],
-                       quality_rows())]
     return Section(name="nn", title="nn: vanilla RNN (hand-written BPTT)", body="\n".join(body),
-                   command="python -m benchmarks.bench_nn" + (" --quick" if quick else "")
-                   + (" --quality" if quality else ""))
+                   command="python -m benchmarks.bench_nn" + (" --quick" if quick else ""))
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Benchmark of the RNN family")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--quality", action="store_true", help="also the long quality runs (about 15 minutes)")
+    ap.add_argument("--quality", action="store_true",
+                    help="only the long quality runs (a section of their own): tinyshakespeare and names")
+    ap.add_argument("--cpu-seconds", type=float, default=600.0,
+                    help="CPU-time budget of the tinyshakespeare run (default 600: one core for 10 minutes)")
+    ap.add_argument("--names-only", action="store_true", help="with --quality: only the names runs (a minute)")
     a = ap.parse_args()
-    section = run(a.quick, a.quality)
+    section = run_quality(a.cpu_seconds, shakespeare=not a.names_only) if a.quality else run(a.quick)
     print(section.markdown())
     write_section(section)
     sys.exit(0)

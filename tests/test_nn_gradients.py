@@ -23,6 +23,7 @@ def random_params(rng, V, H, layers, E):
 shapes = st.fixed_dictionaries({
     "B": st.integers(1, 3), "T": st.integers(1, 5), "H": st.integers(1, 5), "V": st.integers(3, 6),
     "E": st.one_of(st.none(), st.integers(1, 4)), "layers": st.integers(1, 3), "seed": st.integers(0, 10_000),
+    "dropout": st.sampled_from([None, 0.3]),
 })
 
 
@@ -38,8 +39,10 @@ def test_whole_network_gradients_match_finite_differences(s):
     mask = rng.random((B, T)) < 0.7
     mask[0, 0] = True                                            # at least one counted target
     h0 = rng.normal(scale=0.5, size=(s["layers"], B, s["H"]))
-    errors = gradcheck_piece(L.network_forward, L.network_backward, params, (ids, targets, mask, h0),
-                             seed=s["seed"])
+    inputs = (ids, targets, mask, h0)
+    if s["dropout"]:                                             # a fixed dropout mask, eq. (14)
+        inputs += ((rng.random((B, T, s["H"])) >= s["dropout"], s["dropout"]),)
+    errors = gradcheck_piece(L.network_forward, L.network_backward, params, inputs, seed=s["seed"])
     assert set(errors) == set(params) | {"input[3]"}             # every parameter and h0 checked
     assert max(errors.values()) < TOL, errors
 
@@ -68,6 +71,8 @@ def test_each_piece_gradients_match_finite_differences(s):
         "linear": gradcheck_piece(L.linear_forward, L.linear_backward,
                                   {"W_hy": rng.normal(size=(H, V)), "b_y": rng.normal(size=V)},
                                   rng.normal(size=(B, T, H))),
+        "dropout": gradcheck_piece(L.dropout_forward, L.dropout_backward, {},
+                                   (rng.normal(size=(B, T, H)), rng.random((B, T, H)) > 0.5, 0.5)),
         "softmax-ce": gradcheck_piece(L.softmax_ce_forward, L.softmax_ce_backward, {},
                                       (rng.normal(size=(B, T, V)), rng.integers(0, V, size=(B, T)),
                                        rng.random((B, T)) < 0.6)),

@@ -124,7 +124,7 @@ def test_early_stopping_stops_after_patience_evaluations():
 @pytest.mark.parametrize("running", [False, True])
 def test_resume_from_checkpoint_is_bit_for_bit(tmp_path, running):
     corpus = NAMES if not running else [TEXT[i:i + 40] for i in range(0, len(TEXT), 40)]
-    kw = dict(running_text=running, epochs=3, eval_interval=4, checkpoint_every=3)
+    kw = dict(running_text=running, epochs=3, eval_interval=4, checkpoint_every=3, dropout=0.2)
     whole = small(**kw).fit(corpus)
     ck = str(tmp_path / "ck.npz")
     with pytest.raises(KeyboardInterrupt):
@@ -193,7 +193,7 @@ def test_same_seed_same_model_and_text():
 
 @pytest.mark.parametrize("bad, match", [
     (dict(hidden=0), "hidden"), (dict(optimizer="rmsprop"), "optimizer"), (dict(dtype="float16"), "dtype"),
-    (dict(valid_fraction=1.5), "valid_fraction"), (dict(lr=-1.0), "lr"), (dict(running_text="yes"), "running_text"),
+    (dict(valid_fraction=1.5), "valid_fraction"), (dict(dropout=1.0), "dropout"), (dict(lr=-1.0), "lr"), (dict(running_text="yes"), "running_text"),
 ])
 def test_bad_hyperparameters_are_named(bad, match):
     with pytest.raises(ScratchgenError, match=match):

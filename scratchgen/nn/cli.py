@@ -66,7 +66,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
     corpus = read_corpus_args(args, args.corpus, tokenizer)
     model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding, seq_len=args.seq_len,
                      batch_size=args.batch, lr=args.lr, epochs=args.epochs, optimizer=args.optimizer,
-                     weight_decay=args.weight_decay, lr_schedule=args.schedule, warmup=args.warmup,
+                     weight_decay=args.weight_decay, dropout=args.dropout, lr_schedule=args.schedule, warmup=args.warmup,
                      clip=args.clip, max_steps=args.max_steps, running_text=args.mode == "chunks",
                      valid_fraction=args.valid_fraction, patience=args.patience or None, eval_interval=args.eval_every,
                      min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
@@ -113,6 +113,7 @@ def register(commands, train) -> None:
     p.add_argument("--epochs", type=int, default=20, help="passes over the data, at most (default 20)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
     p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's decay (default 0.01)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout rate on the top states (default 0)")
     p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="cosine",
                    help="learning-rate schedule (default cosine)")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (default 0)")

@@ -21,7 +21,9 @@ Forward (one time step t = 1..T of one layer, then the output)::
     loss = -(1/N) sum_{b,t} m_{b,t} log p_{b,t}[j_{b,t}]    masked cross-entropy        (6)
 
 with ``i`` the input ids, ``j`` the target ids and ``m`` the mask (1 for a counted target, 0 for
-padding; N = sum m). In a stack of L layers, layer l > 1 reads ``x_t = h_t`` of layer l - 1. When
+padding; N = sum m). In a stack of L layers, layer l > 1 reads ``x_t = h_t`` of layer l - 1. In training, the top
+states may pass through (inverted) dropout before eq. (4): ``h_t <- h_t * k_t / (1 - r)`` with
+k_t a random 0/1 mask kept with probability 1 - r (eq. 14; backward: ``dh_t <- dh_t * k_t / (1 - r)``). When
 the input is a one-hot vector (no embedding table), ``x_t W_xh`` in eq. (2) is the row ``W_xh[i_t]``.
 
 Backward, by the chain rule from the loss down (``dZ`` means d loss / d Z)::
@@ -55,6 +57,7 @@ __all__ = [
     "stack_forward", "stack_backward",
     "linear_forward", "linear_backward",
     "softmax_ce_forward", "softmax_ce_backward",
+    "dropout_forward", "dropout_backward",
     "network_forward", "network_backward",
     "layer_params",
 ]
@@ -384,6 +387,30 @@ def softmax_ce_backward(params: dict, cache: dict, d_loss: float = 1.0):
     return {}, (np.swapaxes(dY.reshape(T, B, -1), 0, 1), None, None)   # (B, T, V) view; ids, mask: none
 
 
+# --- dropout on the top states: eq. (14) ----------------------------------------------------------
+
+
+def dropout_forward(params: dict, inputs):
+    """Inverted dropout with a given mask: ``H * keep / (1 - rate)``, eq. (14). No parameters.
+
+    The random mask comes from outside (the training loop draws it), so the function itself is
+    deterministic and can be checked like any other piece.
+
+    inputs : (H, keep, rate) with H (B, T, H), keep a 0/1 array of the same shape, rate in [0, 1)
+
+    >>> dropout_forward({}, (np.ones((1, 1, 4)), np.array([[[1, 0, 1, 1]]]), 0.5))[0]
+    array([[[2., 0., 2., 2.]]])
+    """
+    H, keep, rate = inputs
+    scale = keep * (1.0 / (1.0 - rate))                      # (B, T, H) 0 or 1 / (1 - r)
+    return H * scale.astype(H.dtype), {"scale": scale.astype(H.dtype)}
+
+
+def dropout_backward(params: dict, cache: dict, dH: np.ndarray):
+    """eq. (14) backward: the same mask and scale."""
+    return {}, (dH * cache["scale"], None, None)
+
+
 # --- the whole network ----------------------------------------------------------------------------
 
 
@@ -394,21 +421,25 @@ def network_forward(params: dict, inputs):
     ----------
     params : dict; "C" (V, E) when there is an embedding table (else the inputs are one-hot),
         "W_xh.l", "W_hh.l", "b_h.l" for each layer, "W_hy", "b_y"
-    inputs : (ids, targets, mask, h0)
-        ids, targets : int (B, T); mask : (B, T) or None; h0 : (L, B, H) carried state
+    inputs : (ids, targets, mask, h0) or (ids, targets, mask, h0, (keep, rate))
+        ids, targets : int (B, T); mask : (B, T) or None; h0 : (L, B, H) carried state;
+        keep, rate : a dropout mask (B, T, H) of 0/1 and its rate (eq. 14), training only
 
     Returns
     -------
     (loss, h_T) : float and (L, B, H), the state to carry into the next chunk
     cache : dict
     """
-    ids, targets, mask, h0 = inputs
+    ids, targets, mask, h0 = inputs[:4]
+    dropout = inputs[4] if len(inputs) > 4 else None
     cache = {}
     if "C" in params:
         X, cache["emb"] = embedding_forward(params, ids)     # (B, T, E) eq. (1)
     else:
         X = ids                                              # (B, T) one-hot ids
     (H, hT), cache["rnn"] = stack_forward(params, (X, h0))   # (B, T, H), (L, B, H) eq. (2)-(3)
+    if dropout is not None:
+        H, cache["drop"] = dropout_forward({}, (H, *dropout))   # (B, T, H) eq. (14)
     Y, cache["out"] = linear_forward(params, H)              # (B, T, V) eq. (4)
     loss, cache["ce"] = softmax_ce_forward({}, (Y, targets, mask))   # eq. (5)-(6)
     return (loss, hT), cache
@@ -425,6 +456,8 @@ def network_backward(params: dict, cache: dict, d_outputs=(1.0, None)):
     d_loss, dhT = d_outputs
     _, (dY, _, _) = softmax_ce_backward({}, cache["ce"], d_loss)   # (B, T, V) eq. (7)
     grads, dH = linear_backward(params, cache["out"], dY)    # (B, T, H) eq. (8)
+    if "drop" in cache:
+        _, (dH, _, _) = dropout_backward({}, cache["drop"], dH)   # (B, T, H) eq. (14)
     g, (dX, dh0) = stack_backward(params, cache["rnn"], (dH, dhT))   # eq. (9)-(12)
     grads.update(g)
     if "emb" in cache:

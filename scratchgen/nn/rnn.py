@@ -65,6 +65,9 @@ class RNNModel(LanguageModel):
     optimizer : {"adam", "adamw", "sgd", "adagrad"}
     weight_decay : float
         lambda of AdamW (only with ``optimizer="adamw"``).
+    dropout : float
+        Rate of (inverted) dropout on the top hidden states before the output projection, in
+        training only (a regulariser: tinyshakespeare overfits without it).
     lr_schedule : {"constant", "cosine", "step"}
     warmup : int
         Steps of linear warm-up.
@@ -122,7 +125,7 @@ class RNNModel(LanguageModel):
 
     def __init__(self, *, hidden: int = 256, layers: int = 1, embedding: int | None = None, seq_len: int = 64,
                  batch_size: int = 32, lr: float = 3e-3, epochs: int = 20, optimizer: str = "adam",
-                 weight_decay: float = 0.01, lr_schedule: str = "cosine", warmup: int = 0,
+                 weight_decay: float = 0.01, dropout: float = 0.0, lr_schedule: str = "cosine", warmup: int = 0,
                  clip: float | None = 5.0, max_steps: int | None = None, running_text="auto",
                  valid_fraction: float = 0.1, patience: int | None = 3, eval_interval: int | None = None,
                  min_count: int = 1, dtype: str = "float64", seed: int = 0, verbose: bool = False,
@@ -138,6 +141,7 @@ class RNNModel(LanguageModel):
         self.epochs = epochs
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.dropout = dropout
         self.lr_schedule = lr_schedule
         self.warmup = warmup
         self.clip = clip
@@ -184,6 +188,8 @@ class RNNModel(LanguageModel):
             raise ScratchgenError(f"running_text must be 'auto', True or False, got {self.running_text!r}")
         if self.clip is not None and not (isinstance(self.clip, (int, float)) and self.clip > 0):
             raise ScratchgenError(f"clip must be a positive number or None, got {self.clip!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise ScratchgenError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.clock not in ("wall", "cpu"):
             raise ScratchgenError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:

@@ -90,6 +90,9 @@ class Trainer:
         self.m = model
         self.params = model.params_
         self.train, self.valid, self.running, self.rng = train, valid, running, rng
+        # dropout masks come from their own generator: the data order replays from the epoch's start
+        # on resume, the masks continue from where they were
+        self.drop_rng = np.random.default_rng([model.seed, 1])
         self.L = model.layers
         self.opt = make_optimizer(model.optimizer, model.weight_decay)
         self.epoch = 0
@@ -194,7 +197,11 @@ class Trainer:
                     elapsed_fraction = (self.clock() - clock_start) / time_limit
                     schedule_step = max(schedule_step, int(elapsed_fraction * self.total_steps))
                 lr = learning_rate(schedule_step, self.total_steps, m.lr, m.lr_schedule, m.warmup) * self.lr_scale
-                (loss, hT), cache = network_forward(self.params, (x, y, mask, self.h))
+                inputs = (x, y, mask, self.h)
+                if m.dropout:                                    # a fresh mask every step, eq. (14) of layers
+                    keep = self.drop_rng.random((x.shape[0], x.shape[1], m.hidden)) >= m.dropout   # (B, T, H)
+                    inputs += ((keep, m.dropout),)
+                (loss, hT), cache = network_forward(self.params, inputs)
                 grads, _ = network_backward(self.params, cache)
                 norm = clip_by_global_norm(grads, m.clip)
                 self.step_in_epoch += 1
@@ -309,6 +316,7 @@ class Trainer:
             "bad_evals": self.bad_evals, "opt_steps": self.opt.steps,
             "good_opt_steps": None if self.good is None else self.good[2],
             "rng": self.rng.bit_generator.state, "epoch_rng": self.epoch_rng_state,
+            "drop_rng": self.drop_rng.bit_generator.state,
             "history": self.history, "stopped": self.stopped, "running_loss": self.running_loss,
         }
         blob = json.dumps(header, allow_nan=True).encode("utf-8")
@@ -351,6 +359,7 @@ class Trainer:
         self.lr_scale, self.best_loss, self.bad_evals = header["lr_scale"], header["best_loss"], header["bad_evals"]
         self.rng.bit_generator.state = header["rng"]
         self.epoch_rng_state = header["epoch_rng"]
+        self.drop_rng.bit_generator.state = header["drop_rng"]
         self.history = header["history"]
         self.stopped = header["stopped"]
         self.running_loss = header["running_loss"]
