@@ -1,0 +1,485 @@
+"""Exact scoring of sentences: inside probabilities, Viterbi parses and expected rule counts.
+
+**Compilation** (probability preserving). Every rule is rewritten so that a right-hand side has at
+most two symbols, without changing the probability of any tree: a terminal inside a longer rule
+becomes a pre-terminal ``<a> -> 'a' [1]``, and ``A -> Y_1 Y_2 ... Y_k [p]`` becomes
+``A -> Y_1 @1 [p]``, ``@1 -> Y_2 @2 [1]``, ..., ``@(k-2) -> Y_(k-1) Y_k [1]``. The compiled
+grammar has empty rules ``A -> ''``, lexical rules ``A -> 'a'``, unit rules ``A -> B`` and binary
+rules ``A -> B C``; empty and unit rules stay (no grammar transformation is needed for them).
+
+Letters: x_1..x_n the sentence, N compiled nonterminals, beta[i, j, A] = P(A =>* x_{i+1}..x_j)
+(the inside probability of A over the span (i, j]), R binary rules, p their probabilities.
+
+**Empty spans.** E[A] = beta[i, i, A] = P(A =>* '') is the least solution of the polynomial system
+
+    E[A] = sum_{A -> ''} p + sum_{A -> B} p E[B] + sum_{A -> B C} p E[B] E[C]                     (1)
+
+found by fixed-point iteration from 0 then Newton steps (both increase monotonically towards it).
+
+**Spans of length >= 1.** A rule can cover the whole span with one child when its sibling derives
+'' (or when it is a unit rule). Collecting those terms into the matrix
+
+    U[A, B] = sum_{A -> B} p + sum_{A -> B C} p E[C] + sum_{A -> C B} p E[C]        (N, N)          (2)
+
+the inside recursion over a span is linear in its own unknowns:
+
+    base[i, j, A] = [j = i + 1] sum_{A -> x_j} p + sum_{A -> B C} p sum_{i < k < j} beta[i,k,B] beta[k,j,C]   (3)
+    beta[i, j] = base[i, j] + U beta[i, j]   =>   beta[i, j] = (I - U)^-1 base[i, j]                        (4)
+
+(I - U)^-1 is computed once per grammar: it sums every chain of unit steps (including left-recursive
+chains through nullable symbols). U <= M elementwise (M the expected-children matrix of
+:mod:`~scratchgen.grammar.analysis`), so rho(U) < 1 for every consistent grammar. P(x) = beta[0, n, S].
+Spans are filled by increasing length, all spans of one length in a vectorised step: O(n^3 R).
+
+**Scaling.** Long sentences underflow float64, so the chart holds beta'[i, j] = beta[i, j] s^(j-i) for a
+per-token scale s. Eqs. (3)-(4) are homogeneous in that factor (a product of two spans of lengths a and
+b is scaled by s^(a+b), the lexical term by s), so the recursion is unchanged with s multiplying the
+lexical term, and log P(x) = log beta'[0, n, S] - n log s. When the values of a length stray outside
+[1e-150, 1e150] every filled span is rescaled by r^(j-i) and s by r.
+
+**Viterbi.** The same recursion in the (max, +) semiring on log-probabilities, with Emax and Umax in
+place of E and U (best instead of total) and back-pointers; the best tree is rebuilt without
+recursion and the compilation undone (``@`` nodes spliced out, pre-terminals turned back into tokens).
+
+**Expected counts (inside-outside).** Z = P(x) is a polynomial in the rule probabilities in which a
+derivation using rule r c times contributes a monomial with p_r^c, so the expected number of uses of r
+in a derivation of x is
+
+    count(r) = p_r dZ/dp_r / Z                                                                            (5)
+
+and the derivative is reverse-mode differentiation of eqs. (1)-(4): the outside pass. With
+alpha[i, j] = dZ/dbeta[i, j] and g[i, j] = dZ/dbase[i, j] = alpha[i, j] (I - U)^-1 (row vectors),
+spans are visited from the longest down; eq. (3) sends g to the two children; U collects
+G = sum_spans g^T beta; E receives e = dZ/dE through eq. (2) and passes lambda = e (I - J)^-1 back to the
+rules of eq. (1), whose Jacobian J equals U.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import GrammarError
+from .rules import Grammar, Terminal, Tree
+
+__all__ = ["ChartParser"]
+
+EMPTY, LEX, UNIT, BINARY = 0, 1, 2, 3
+_LOW, _HIGH = 1e-150, 1e150
+
+
+class ChartParser:
+    """A grammar compiled for exact scoring, Viterbi parsing and inside-outside counts.
+
+    >>> g = Grammar.fromstring("S -> S S [0.4] | 'a' [0.6]")
+    >>> p = ChartParser(g)
+    >>> round(math.exp(p.logprob(["a", "a"])), 12)   # one tree: 0.4 * 0.6 * 0.6
+    0.144
+    >>> round(math.exp(p.logprob(["a", "a", "a"])), 12)   # two trees: 2 * 0.4^2 * 0.6^3
+    0.06912
+    """
+
+    def __init__(self, grammar: Grammar):
+        self.grammar = grammar
+        labels = list(grammar.nonterminals)
+        index = {a: i for i, a in enumerate(labels)}
+        self.terminal_index = {t: i for i, t in enumerate(grammar.terminals)}
+        # Compiled rules: (kind, lhs, x, y, prob, orig) with x, y symbol indices (x the terminal for LEX).
+        compiled: list[tuple] = []
+        preterminal: dict[str, int] = {}
+
+        def sym(s) -> int:
+            if not isinstance(s, Terminal):
+                return index[s]
+            if s not in preterminal:
+                preterminal[s] = len(labels)
+                labels.append(f"<{s}>")
+                compiled.append((LEX, preterminal[s], self.terminal_index[s], -1, 1.0, -1))
+            return preterminal[s]
+
+        for r_i, r in enumerate(grammar.rules):
+            a = index[r.lhs]
+            k = len(r.rhs)
+            if k == 0:
+                compiled.append((EMPTY, a, -1, -1, r.prob, r_i))
+            elif k == 1 and isinstance(r.rhs[0], Terminal):
+                compiled.append((LEX, a, self.terminal_index[r.rhs[0]], -1, r.prob, r_i))
+            elif k == 1:
+                compiled.append((UNIT, a, index[r.rhs[0]], -1, r.prob, r_i))
+            else:
+                ys = [sym(s) for s in r.rhs]
+                lhs, p, orig = a, r.prob, r_i
+                for j in range(k - 2):
+                    mid = len(labels)
+                    labels.append(f"@{r_i}.{j + 1}")
+                    compiled.append((BINARY, lhs, ys[j], mid, p, orig))
+                    lhs, p, orig = mid, 1.0, -1
+                compiled.append((BINARY, lhs, ys[-2], ys[-1], p, orig))
+        self.labels = labels
+        self.n_original = len(grammar.nonterminals)
+        self.start = index[grammar.start]
+        self.rules = compiled
+        N = len(labels)
+        self.N = N
+        kind = np.array([c[0] for c in compiled], dtype=np.int64)
+        cols = [np.array([c[i] for c in compiled], dtype=np.int64) for i in (1, 2, 3)]
+        prob = np.array([c[4] for c in compiled], dtype=np.float64)
+        self.orig = np.array([c[5] for c in compiled], dtype=np.int64)
+        self.kind, self.prob = kind, prob
+        self.r_lhs, self.r_x, self.r_y = cols
+        self.b_idx = np.flatnonzero(kind == BINARY)
+        self.u_idx = np.flatnonzero(kind == UNIT)
+        self.e_idx = np.flatnonzero(kind == EMPTY)
+        self.l_idx = np.flatnonzero(kind == LEX)
+        self.bA, self.bB, self.bC, self.bp = (self.r_lhs[self.b_idx], self.r_x[self.b_idx], self.r_y[self.b_idx],
+                                              prob[self.b_idx])
+        R = len(self.b_idx)
+        self.onehotA = np.zeros((R, N))  # (R, N) scatters rule values into their left-hand sides
+        self.onehotA[np.arange(R), self.bA] = 1.0
+        self.onehotB = np.zeros((R, N))
+        self.onehotB[np.arange(R), self.bB] = 1.0
+        self.onehotC = np.zeros((R, N))
+        self.onehotC[np.arange(R), self.bC] = 1.0
+        # Lexical probabilities: (terminals, N).
+        self.lex = np.zeros((len(grammar.terminals), N))
+        np.add.at(self.lex, (self.r_x[self.l_idx], self.r_lhs[self.l_idx]), prob[self.l_idx])
+        self._null_probabilities()
+        self._unit_closure()
+        self._viterbi_tables()
+
+    # --- eqs. (1), (2) -------------------------------------------------------------------------------
+
+    def _f(self, E: np.ndarray) -> np.ndarray:
+        """Right-hand side of eq. (1)."""
+        out = np.zeros(self.N)
+        np.add.at(out, self.r_lhs[self.e_idx], self.prob[self.e_idx])
+        np.add.at(out, self.r_lhs[self.u_idx], self.prob[self.u_idx] * E[self.r_x[self.u_idx]])
+        np.add.at(out, self.bA, self.bp * E[self.bB] * E[self.bC])
+        return out
+
+    def _jacobian(self, E: np.ndarray) -> np.ndarray:
+        """d f / d E of eq. (1), which is also U of eq. (2): (N, N)."""
+        U = np.zeros((self.N, self.N))
+        np.add.at(U, (self.r_lhs[self.u_idx], self.r_x[self.u_idx]), self.prob[self.u_idx])
+        np.add.at(U, (self.bA, self.bB), self.bp * E[self.bC])
+        np.add.at(U, (self.bA, self.bC), self.bp * E[self.bB])
+        return U
+
+    def _null_probabilities(self) -> None:
+        E = np.zeros(self.N)
+        if len(self.e_idx):
+            for _ in range(50):  # fixed-point iteration from 0: increases towards the least solution
+                E = self._f(E)
+            for _ in range(100):  # Newton steps on E = f(E)
+                F = self._f(E) - E
+                if np.max(np.abs(F)) < 1e-15:
+                    break
+                try:
+                    step = np.linalg.solve(np.eye(self.N) - self._jacobian(E), F)
+                except np.linalg.LinAlgError:
+                    E = self._f(E)
+                    continue
+                E = np.clip(E + step, 0.0, 1.0)
+        self.E = E  # (N,) eq. (1)
+
+    def _unit_closure(self) -> None:
+        self.U = self._jacobian(self.E)  # (N, N) eq. (2)
+        try:
+            self.Ustar = np.linalg.inv(np.eye(self.N) - self.U)  # (N, N) (I - U)^-1 of eq. (4)
+        except np.linalg.LinAlgError:
+            raise GrammarError("unit or empty rules form a cycle of probability 1: the grammar is inconsistent "
+                               "(run 'scratchgen grammar check')") from None
+        if np.any(self.Ustar < -1e-9) or not np.all(np.isfinite(self.Ustar)):
+            raise GrammarError("chains of unit rules (through symbols deriving '') have total probability >= 1: "
+                               "the grammar is inconsistent (run 'scratchgen grammar check')")
+        self.Ustar = np.maximum(self.Ustar, 0.0)
+        self.UstarT = np.ascontiguousarray(self.Ustar.T)
+
+    # --- inside ----------------------------------------------------------------------------------------
+
+    def terminal_ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """Indices of tokens among the grammar's terminals (-1 for a token the grammar never produces)."""
+        get = self.terminal_index.get
+        return np.array([get(t, -1) for t in tokens], dtype=np.int64)
+
+    def _inside(self, w: np.ndarray):
+        """Scaled chart (n+1, n+1, N) and log s for terminal ids ``w``; None if some token is impossible."""
+        n = len(w)
+        if np.any(w < 0):
+            return None
+        beta = np.zeros((n + 1, n + 1, self.N))  # (n+1, n+1, N) beta'[i, j, A]
+        lex = self.lex[w]  # (n, N)
+        top = lex.max(axis=1)  # (n,)
+        if np.any(top <= 0):
+            return None
+        log_s = -float(np.mean(np.log(top)))
+        s = math.exp(log_s)
+        ar = np.arange(n)
+        beta[ar, ar + 1] = (lex * s) @ self.UstarT  # eqs. (3)-(4) for length 1
+        for L in range(2, n + 1):
+            i = np.arange(n - L + 1)[:, None]  # (S, 1) span starts
+            d = np.arange(1, L)[None, :]  # (1, D) split offsets
+            left = beta[i, i + d]  # (S, D, N)
+            right = beta[i + d, i + L]  # (S, D, N)
+            prod = np.einsum("sdr,sdr->sr", left[:, :, self.bB], right[:, :, self.bC])  # (S, R)
+            base = (prod * self.bp) @ self.onehotA  # (S, N) eq. (3)
+            span = base @ self.UstarT  # (S, N) eq. (4)
+            beta[i[:, 0], i[:, 0] + L] = span
+            m = span.max()
+            if m > 0 and (m < _LOW or m > _HIGH):
+                log_r = -math.log(m) / L
+                lengths = np.arange(n + 1)[None, :] - np.arange(n + 1)[:, None]  # (n+1, n+1) j - i
+                factor = np.exp(np.where((lengths >= 1) & (lengths <= L), lengths, 0) * log_r)
+                beta *= factor[:, :, None]
+                log_s += log_r
+        return beta, log_s
+
+    def logprob(self, tokens: Sequence[str]) -> float:
+        """log P(tokens) by eqs. (1)-(4): the sum over every derivation; -inf if none exists."""
+        w = self.terminal_ids(tokens)
+        n = len(w)
+        if n == 0:
+            e = self.E[self.start]
+            return math.log(e) if e > 0 else -math.inf
+        res = self._inside(w)
+        if res is None:
+            return -math.inf
+        beta, log_s = res
+        z = beta[0, n, self.start]
+        return math.log(z) - n * log_s if z > 0 else -math.inf
+
+    # --- outside: expected counts (eq. 5) --------------------------------------------------------------
+
+    def expected_counts(self, tokens: Sequence[str]) -> tuple[np.ndarray, float]:
+        """Expected uses of each *original* rule in a derivation of ``tokens``, and log P(tokens).
+
+        Returns (counts of shape (rules,), logprob); counts are zero when log P = -inf.
+        """
+        N = self.N
+        w = self.terminal_ids(tokens)
+        n = len(w)
+        counts = np.zeros(len(self.rules))  # over compiled rules
+        G = np.zeros((N, N))  # dZ/dU, eq. (2)
+        if n == 0:
+            z = self.E[self.start]
+            if z <= 0:
+                return np.zeros(len(self.grammar.rules)), -math.inf
+            e = np.zeros(N)
+            e[self.start] = 1.0
+            logz = math.log(z)
+        else:
+            res = self._inside(w)
+            if res is None or res[0][0, n, self.start] <= 0:
+                return np.zeros(len(self.grammar.rules)), -math.inf
+            beta, log_s = res
+            s = math.exp(log_s)
+            z = beta[0, n, self.start]
+            logz = math.log(z) - n * log_s
+            alpha = np.zeros_like(beta)  # (n+1, n+1, N) dZ'/dbeta'
+            alpha[0, n, self.start] = 1.0
+            b_counts = np.zeros(len(self.b_idx))
+            for L in range(n, 0, -1):
+                i = np.arange(n - L + 1)[:, None]  # (S, 1)
+                a = alpha[i[:, 0], i[:, 0] + L]  # (S, N)
+                g = a @ self.Ustar  # (S, N) dZ/dbase
+                G += g.T @ beta[i[:, 0], i[:, 0] + L]  # (N, N)
+                if L == 1:
+                    lex = self.lex[w] * s  # (n, N)
+                    li = self.l_idx
+                    hit = self.r_x[li][None, :] == w[:, None]  # (n, RL)
+                    counts[li] += (hit * g[:, self.r_lhs[li]]).sum(axis=0) * self.prob[li] * s
+                    continue
+                d = np.arange(1, L)[None, :]  # (1, D)
+                left = beta[i, i + d][:, :, self.bB]  # (S, D, R)
+                right = beta[i + d, i + L][:, :, self.bC]  # (S, D, R)
+                wgt = g[:, self.bA] * self.bp  # (S, R)
+                b_counts += np.einsum("sr,sdr,sdr->r", wgt, left, right)
+                alpha[i, i + d] += (wgt[:, None, :] * right) @ self.onehotB  # (S, D, N)
+                alpha[i + d, i + L] += (wgt[:, None, :] * left) @ self.onehotC  # (S, D, N)
+            counts[self.b_idx] += b_counts
+            # Uses through U (eq. 2): unit rules, and binary rules with one child deriving ''.
+            ui = self.u_idx
+            counts[ui] += self.prob[ui] * G[self.r_lhs[ui], self.r_x[ui]]
+            E = self.E
+            counts[self.b_idx] += self.bp * (E[self.bC] * G[self.bA, self.bB] + E[self.bB] * G[self.bA, self.bC])
+            e = np.zeros(N)  # dZ/dE
+            np.add.at(e, self.bC, self.bp * G[self.bA, self.bB])
+            np.add.at(e, self.bB, self.bp * G[self.bA, self.bC])
+        # Uses inside derivations of '' (eq. 1): lambda = e (I - J)^-1 with J = U.
+        if np.any(e):
+            lam = e @ self.Ustar  # (N,)
+            E = self.E
+            ei, ui = self.e_idx, self.u_idx
+            counts[ei] += self.prob[ei] * lam[self.r_lhs[ei]]
+            counts[ui] += self.prob[ui] * lam[self.r_lhs[ui]] * E[self.r_x[ui]]
+            counts[self.b_idx] += self.bp * lam[self.bA] * E[self.bB] * E[self.bC]
+        counts /= z  # eq. (5)
+        out = np.zeros(len(self.grammar.rules))
+        heads = self.orig >= 0
+        np.add.at(out, self.orig[heads], counts[heads])
+        return out, logz
+
+    # --- Viterbi ---------------------------------------------------------------------------------------
+
+    def _viterbi_tables(self) -> None:
+        N = self.N
+        with np.errstate(divide="ignore"):
+            logp = np.log(self.prob)
+        self.logp = logp
+        # Emax: best log-probability of deriving '' and the rule that achieves it (Bellman-Ford; probs <= 1).
+        Emax = np.full(N, -np.inf)
+        Echoice = np.full(N, -1, dtype=np.int64)
+        for _ in range(N + 1):
+            changed = False
+            for q in np.concatenate([self.e_idx, self.u_idx, self.b_idx]):
+                k, a, x, y = self.kind[q], self.r_lhs[q], self.r_x[q], self.r_y[q]
+                v = logp[q] + (0.0 if k == EMPTY else Emax[x]) + (Emax[y] if k == BINARY else 0.0)
+                if v > Emax[a] + 1e-12:
+                    Emax[a], Echoice[a] = v, q
+                    changed = True
+            if not changed:
+                break
+        self.Emax, self.Echoice = Emax, Echoice
+        # Umax[A, B]: best single step from A to B covering the same span; Uarg: (rule, side of B).
+        Umax = np.full((N, N), -np.inf)
+        Urule = np.full((N, N), -1, dtype=np.int64)
+        Uside = np.zeros((N, N), dtype=np.int64)
+        for q in self.u_idx:
+            a, b = self.r_lhs[q], self.r_x[q]
+            if logp[q] > Umax[a, b]:
+                Umax[a, b], Urule[a, b], Uside[a, b] = logp[q], q, 0
+        for q in self.b_idx:
+            a, b, c = self.r_lhs[q], self.r_x[q], self.r_y[q]
+            v = logp[q] + Emax[c]  # B covers the span, C derives ''
+            if v > Umax[a, b]:
+                Umax[a, b], Urule[a, b], Uside[a, b] = v, q, 0
+            v = logp[q] + Emax[b]  # C covers the span, B derives ''
+            if v > Umax[a, c]:
+                Umax[a, c], Urule[a, c], Uside[a, c] = v, q, 1
+        self.Umax, self.Urule, self.Uside = Umax, Urule, Uside
+        # Binary rules grouped by left-hand side for the (max, +) version of eq. (3).
+        R = len(self.b_idx)
+        groups: list[list[int]] = [[] for _ in range(N)]
+        for r in range(R):
+            groups[self.bA[r]].append(r)
+        width = max([len(g) for g in groups] + [1])
+        table = np.full((N, width), R, dtype=np.int64)  # R points at a padding column of -inf
+        for a, g in enumerate(groups):
+            table[a, : len(g)] = g
+        self.group_table = table
+        self.lexlog = np.full(self.lex.shape, -np.inf)
+        np.log(self.lex, out=self.lexlog, where=self.lex > 0)
+
+    def _closure_max(self, base: np.ndarray):
+        """best = max(base, max_B Umax[A, B] + best[B]) by relaxation: (S, N) values and (S, N) from-symbol."""
+        best = base.copy()
+        came = np.full(base.shape, -1, dtype=np.int64)
+        for _ in range(self.N):
+            cand = self.Umax[None, :, :] + best[:, None, :]  # (S, N, N)
+            arg = cand.argmax(axis=2)  # (S, N)
+            val = np.take_along_axis(cand, arg[:, :, None], axis=2)[:, :, 0]
+            better = val > best + 1e-12
+            if not better.any():
+                break
+            best = np.where(better, val, best)
+            came = np.where(better, arg, came)
+        return best, came
+
+    def viterbi(self, tokens: Sequence[str]) -> tuple[float, Tree | None]:
+        """The most probable derivation of ``tokens``: (log-probability, Tree); (-inf, None) if none."""
+        w = self.terminal_ids(tokens)
+        n = len(w)
+        if n == 0:
+            if self.Emax[self.start] == -np.inf:
+                return -math.inf, None
+            return float(self.Emax[self.start]), self._build(None, None, None, 0)
+        if np.any(w < 0):
+            return -math.inf, None
+        N = self.N
+        vb = np.full((n + 1, n + 1, N), -np.inf)  # (n+1, n+1, N) best log inside
+        came = np.full((n + 1, n + 1, N), -1, dtype=np.int64)  # closure back-pointer: from-symbol or -1
+        brule = np.full((n + 1, n + 1, N), -1, dtype=np.int64)  # binary rule (index into b_idx) or -1
+        bsplit = np.zeros((n + 1, n + 1, N), dtype=np.int64)
+        ar = np.arange(n)
+        best, c = self._closure_max(self.lexlog[w])
+        vb[ar, ar + 1], came[ar, ar + 1] = best, c
+        R = len(self.b_idx)
+        for L in range(2, n + 1):
+            i = np.arange(n - L + 1)[:, None]
+            d = np.arange(1, L)[None, :]
+            tot = vb[i, i + d][:, :, self.bB] + vb[i + d, i + L][:, :, self.bC]  # (S, D, R)
+            k = tot.argmax(axis=1)  # (S, R)
+            val = np.take_along_axis(tot, k[:, None, :], axis=1)[:, 0, :] + np.log(self.bp)  # (S, R)
+            val = np.concatenate([val, np.full((len(val), 1), -np.inf)], axis=1)  # (S, R+1) padding column
+            grouped = val[:, self.group_table]  # (S, N, W)
+            g_arg = grouped.argmax(axis=2)  # (S, N)
+            base = np.take_along_axis(grouped, g_arg[:, :, None], axis=2)[:, :, 0]  # (S, N)
+            rule = self.group_table[np.arange(N)[None, :], g_arg]  # (S, N) index into b_idx (R = none)
+            best, c = self._closure_max(base)
+            starts = i[:, 0]
+            vb[starts, starts + L], came[starts, starts + L] = best, c
+            brule[starts, starts + L] = np.where(rule < R, rule, -1)
+            k_pad = np.concatenate([k, np.zeros((len(k), 1), dtype=np.int64)], axis=1)
+            bsplit[starts, starts + L] = starts[:, None] + 1 + np.take_along_axis(k_pad, np.minimum(rule, R), axis=1)
+        score = float(vb[0, n, self.start])
+        if score == -np.inf:
+            return -math.inf, None
+        return score, self._build(came, brule, bsplit, n, w)
+
+    def _build(self, came, brule, bsplit, n, w=None) -> Tree:
+        """Rebuild the best tree from back-pointers (explicit stack) and undo the compilation."""
+        root = Tree(self.labels[self.start], [])
+        # Work items: (node to fill, symbol, i, j, closed); j == i means "derive ''".
+        stack = [(root, self.start, 0, n, True)]
+        while stack:
+            node, a, i, j, closed = stack.pop()
+            if i == j:  # the best derivation of '' (Echoice)
+                q = self.Echoice[a]
+                kind = self.kind[q]
+                kids = [] if kind == EMPTY else [self.r_x[q]] + ([self.r_y[q]] if kind == BINARY else [])
+                items = [(s, i, i) for s in kids]
+            elif closed and came[i, j, a] >= 0:  # one step of the unit closure, eq. (4)
+                b = came[i, j, a]
+                q, side = self.Urule[a, b], self.Uside[a, b]
+                if self.kind[q] == UNIT:
+                    items = [(b, i, j)]
+                elif side == 0:
+                    items = [(b, i, j), (self.r_y[q], j, j)]
+                else:
+                    items = [(self.r_x[q], i, i), (b, i, j)]
+            elif j == i + 1:  # lexical rule
+                node.children.append(self.grammar.terminals[w[i]])
+                continue
+            else:  # binary rule at its best split, eq. (3)
+                r, k = brule[i, j, a], bsplit[i, j, a]
+                items = [(self.bB[r], i, k), (self.bC[r], k, j)]
+            for s, ci, cj in items:  # children appended left to right now; filled later
+                child = (Tree if s < self.n_original else _Hidden)(self.labels[s], [])
+                node.children.append(child)
+                stack.append((child, s, ci, cj, True))
+        return _splice(root)
+
+
+class _Hidden(Tree):
+    """A node of a compiled-away symbol ('@' binarisation or '<a>' pre-terminal)."""
+
+
+def _splice(root: Tree) -> Tree:
+    """Replace every _Hidden node by its children (post-order, without recursion)."""
+    order: list[Tree] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(c for c in node.children if isinstance(c, Tree))
+    for node in reversed(order):  # children before parents
+        flat: list = []
+        for c in node.children:
+            if isinstance(c, _Hidden):
+                flat.extend(c.children)
+            else:
+                flat.append(c)
+        node.children = flat
+    return root
