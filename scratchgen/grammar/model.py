@@ -1,0 +1,226 @@
+"""The grammar generator behind the shared protocol: :class:`GrammarModel`.
+
+Its distribution is the PCFG's (eq. (3) of :mod:`scratchgen.grammar.rules`): P(x + </s>) = P_G(x), the
+inside probability computed exactly by :class:`~scratchgen.grammar.chart.ChartParser`. A sentence the
+grammar cannot generate (or with a token outside its terminals, scored as ``<unk>``) has probability 0,
+so its log-probability is -inf and so is a corpus cross-entropy that includes it.
+
+**Learning** (``fit``). From plain sentences x^(1..S), expectation-maximisation (inside-outside)::
+
+    p_new(A -> alpha) = sum_s E[count(A -> alpha) | x^(s)] / sum_s E[count(A) | x^(s)]        (1)
+
+with the expected counts of eq. (5) of :mod:`~scratchgen.grammar.chart`; each iteration cannot lower
+the training log-likelihood sum_s log P(x^(s)) (Baum's inequality). From trees, eq. (1) with observed
+counts: the maximum-likelihood estimate. ``smoothing`` adds a pseudo-count to every rule.
+
+**Stepping.** The protocol's left-to-right interface needs prefix probabilities
+P(x_1..x_t ...), not implemented yet: ``supports_stepping = False``. ``token_logprobs`` therefore
+returns 0 for every token and the whole sentence's log-probability at ``</s>``, so that sums
+(``logprob``, ``score``) are exact while the per-token split is not the chain rule's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import CorpusError, DecodingError, GrammarError
+from ..model import Corpus, LanguageModel, register_model
+from ..text import BOS, EOS, UNK, Tokenizer, Vocabulary
+from .analysis import analyze
+from .builtin import resolve_grammar
+from .chart import ChartParser
+from .rules import Grammar, Tree, parse_grammar
+from .sampling import DEFAULT_LIMITS, Sampler
+
+__all__ = ["GrammarModel"]
+
+
+@register_model
+class GrammarModel(LanguageModel):
+    """A PCFG as a language model: exact scoring, Viterbi parsing, sampling, EM or counting.
+
+    Parameters
+    ----------
+    grammar : str or Grammar
+        Grammar text (see :mod:`scratchgen.grammar.rules`), or a built-in name such as
+        ``"builtin:english"``; a Grammar object is stored as its text.
+    iterations : int
+        Maximum EM iterations in ``fit`` on sentences (0 keeps the grammar's weights).
+    tol : float
+        EM stops when the log-likelihood gains less than ``tol`` times its magnitude.
+    smoothing : float
+        Pseudo-count added to every rule's (expected) count in ``fit`` (0: maximum likelihood).
+    max_depth, max_expansions, max_tokens : int
+        Limits of one sampled derivation (see :mod:`scratchgen.grammar.sampling`).
+    tokenizer : Tokenizer or None
+        Default: word level (terminals are word tokens, each CJK character a token).
+
+    >>> m = GrammarModel(grammar="S -> 'a' S [0.25] | 'a' [0.75]").fit([])
+    >>> round(math.exp(m.logprob(["a", "a"])), 12)       # 0.25 * 0.75
+    0.1875
+    >>> m.fit([["a"], ["a", "a"]]).grammar_.rules[0].prob    # EM on an unambiguous grammar: 1 / 3
+    0.3333333333333333
+    """
+
+    supports_stepping = False
+
+    def __init__(self, *, grammar: str | Grammar = "builtin:english", iterations: int = 20, tol: float = 1e-8,
+                 smoothing: float = 0.0, max_depth: int = DEFAULT_LIMITS["max_depth"],
+                 max_expansions: int = DEFAULT_LIMITS["max_expansions"],
+                 max_tokens: int = DEFAULT_LIMITS["max_tokens"], tokenizer: Tokenizer | None = None):
+        super().__init__(tokenizer=tokenizer)
+        self.grammar = grammar
+        self.iterations = iterations
+        self.tol = tol
+        self.smoothing = smoothing
+        self.max_depth = max_depth
+        self.max_expansions = max_expansions
+        self.max_tokens = max_tokens
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        if isinstance(params["grammar"], Grammar):
+            params["grammar"] = params["grammar"].to_text()
+        return params
+
+    @property
+    def tokenizer_(self) -> Tokenizer:
+        return self.tokenizer or Tokenizer(level="word")
+
+    # --- learning ------------------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, (int, np.integer)) \
+                or self.iterations < 0:
+            raise GrammarError(f"iterations must be an int >= 0, got {self.iterations!r}")
+        for name in ("tol", "smoothing"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise GrammarError(f"{name} must be a finite number >= 0, got {v!r}")
+
+    def fit(self, corpus: Corpus = ()) -> "GrammarModel":
+        """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
+
+        An empty corpus keeps the grammar's own weights.
+        """
+        self._check_params()
+        grammar = resolve_grammar(self.grammar)
+        report = analyze(grammar)
+        report.raise_errors()
+        for t in grammar.terminals:
+            if t in (UNK, BOS, EOS):
+                raise GrammarError(f"the terminal {t!r} is reserved for the vocabulary's special tokens")
+        items = list(corpus)
+        self.log_likelihoods_: list[float] = []
+        if items and all(isinstance(x, Tree) for x in items):
+            grammar = self._count_trees(grammar, items)
+        elif items:
+            grammar = self._em(grammar, self.tokenize_corpus(items))
+        self._set_grammar(grammar)
+        return self
+
+    def _set_grammar(self, grammar: Grammar) -> None:
+        self.grammar_ = grammar
+        self.vocab_ = Vocabulary(grammar.terminals)
+        self.parser_ = ChartParser(grammar)
+
+    def _normalise(self, grammar: Grammar, counts: np.ndarray) -> Grammar:
+        counts = counts + self.smoothing
+        probs = np.array([r.prob for r in grammar.rules])
+        for a, idx in grammar.by_lhs.items():
+            total = counts[idx].sum()
+            if total > 0:  # a nonterminal never used keeps its weights
+                probs[idx] = counts[idx] / total  # eq. (1)
+        return grammar.with_probs(probs)
+
+    def _count_trees(self, grammar: Grammar, trees: list[Tree]) -> Grammar:
+        index = {(r.lhs, r.rhs): i for i, r in enumerate(grammar.rules)}
+        counts = np.zeros(len(grammar.rules))
+        for k, tree in enumerate(trees):
+            if tree.label != grammar.start:
+                raise CorpusError(f"tree {k} has root {tree.label!r}, not the start symbol {grammar.start!r}")
+            for lhs, rhs in tree.rules():
+                i = index.get((lhs, rhs))
+                if i is None:
+                    rhs_text = " ".join(repr(str(s)) if type(s) is not str else s for s in rhs) or "''"
+                    raise CorpusError(f"tree {k} uses the rule {lhs} -> {rhs_text}, which the grammar does not have")
+                counts[i] += 1
+        return self._normalise(grammar, counts)
+
+    def _em(self, grammar: Grammar, sentences: list[list[str]]) -> Grammar:
+        previous = -math.inf
+        for it in range(self.iterations + 1):
+            parser = ChartParser(grammar)
+            counts = np.zeros(len(grammar.rules))
+            total = 0.0
+            for k, sentence in enumerate(sentences):
+                c, lp = parser.expected_counts(sentence)
+                if lp == -math.inf:
+                    raise CorpusError(f"sentence {k} ({' '.join(sentence)[:60]!r}) cannot be generated by the "
+                                      "grammar, so EM cannot use it (remove it or extend the grammar)")
+                counts += c
+                total += lp
+            self.log_likelihoods_.append(total)
+            if it == self.iterations or total - previous <= self.tol * abs(total):
+                break
+            previous = total
+            grammar = self._normalise(grammar, counts)
+        return grammar
+
+    # --- scoring -------------------------------------------------------------------------------------
+
+    def _parser(self) -> ChartParser:
+        self._fitted_vocab()
+        return self.parser_
+
+    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """0 for each token and log P(sentence) at ``</s>`` (see the module docstring)."""
+        parser = self._parser()
+        out = []
+        for ids in sequences:
+            ids = self._check_ids(ids)
+            scores = np.zeros(len(ids) + 1)  # (T+1,)
+            scores[-1] = parser.logprob(self.vocab_.decode(ids))
+            out.append(scores)
+        return out
+
+    def sentence_logprobs(self, corpus: Corpus) -> list[float]:
+        """log P(sentence) for each sentence of a corpus (-inf for one the grammar cannot generate)."""
+        parser = self._parser()
+        return [parser.logprob(s) for s in self.tokenize_corpus(corpus)]
+
+    def parse(self, sentence: str | Sequence[str]) -> tuple[float, Tree | None]:
+        """The most probable derivation: (its log-probability, its Tree); (-inf, None) if there is none."""
+        return self._parser().viterbi(self._tokens(sentence))
+
+    # --- sampling ------------------------------------------------------------------------------------
+
+    def sample(self, n: int = 1, seed=None, trees: bool = False) -> list:
+        """``n`` sentences drawn top-down from the grammar (token lists, or (tokens, Tree) pairs)."""
+        self._fitted_vocab()
+        sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
+                          max_tokens=self.max_tokens)
+        return sampler.sample(n, seed=seed, trees=trees)
+
+    def generate(self, n: int = 1, seed=None, **kwargs) -> list[list[str]]:
+        """Sentences drawn from the grammar (top-down: no decoding controls until prefix probabilities)."""
+        if kwargs:
+            raise DecodingError(f"the grammar model samples top-down and takes only n and seed, not "
+                                f"{', '.join(sorted(kwargs))} (it has no left-to-right stepping interface yet)")
+        return self.sample(n, seed=seed)
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"grammar": self.grammar_.to_text(), "log_likelihoods": list(self.log_likelihoods_)}, {}
+
+    def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        grammar = parse_grammar(extra["grammar"])
+        if grammar.terminals and sorted(grammar.terminals) != sorted(self.vocab_.to_list()):
+            raise GrammarError("the stored grammar's terminals differ from the stored vocabulary")
+        self.log_likelihoods_ = [float(x) for x in extra.get("log_likelihoods", [])]
+        self.grammar_ = grammar
+        self.parser_ = ChartParser(grammar)
