@@ -407,5 +407,9 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     for r in raw:
         if totals[r.lhs] <= 0.0:
             raise GrammarError(f"all weights of {r.lhs!r} are zero; at least one must be > 0", r.line, r.column)
+    # Weights that already sum to 1 (up to rounding) are kept as they are, so to_text() round-trips exactly.
+    for a, total in totals.items():
+        if abs(total - 1.0) < 1e-12:
+            totals[a] = 1.0
     rules = [Rule(r.lhs, r.rhs, r.weight / totals[r.lhs], r.line, r.column) for r in raw]  # eq. (1)
     return Grammar(rules, start)
