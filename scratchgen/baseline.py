@@ -104,7 +104,7 @@ class UnigramModel(_ContextFree):
         Tokens seen fewer times are left out of the vocabulary (and counted as ``<unk>``).
 
     >>> m = UnigramModel(k=1).fit([["a", "a"]])  # counts a:2 </s>:1 <unk>:0, N = 3, V' = 3
-    >>> np.exp(m.logprob(["a"])).round(6)        # (3/6) * (2/6)
+    >>> round(float(np.exp(m.logprob(["a"]))), 6)  # (3/6) * (2/6)
     0.166667
     """
 

@@ -1,3 +1,397 @@
-"""(being written)"""
-def generate(model, n=1, **kw): raise NotImplementedError
-def beam_search(model, width=4, **kw): raise NotImplementedError
+"""One decoder for every model: sampling with every control, greedy decoding and beam search.
+
+Everything here uses only the stepping interface of :mod:`scratchgen.model` (``initial_state``,
+``advance``, ``next_logprobs``, ``take_state``), so each control works for every model that speaks it.
+
+At each step the model gives l = log P(. | x_<t) of shape (B, V); the controls reshape it in this order:
+
+1. banned tokens, ``<s>``, and ``</s>`` (and stop tokens) before ``min_tokens``: l_w = -inf;
+2. repetition penalty theta (the CTRL rule, Keskar et al. 2019, on probabilities): a token already in
+   the sequence (prompt included) has its probability divided by theta::
+
+       l_w <- l_w - [w seen] ln(theta)                                                        (1)
+
+3. temperature tau: l <- l / tau; tau = 0 is greedy decoding (argmax, lowest id on ties);
+4. top-k: keep the k most probable tokens (ties broken by lower id);
+5. top-p (nucleus, Holtzman et al. 2020): sort by probability, keep the smallest prefix whose
+   mass reaches p (always at least one token);
+6. renormalise, p = softmax(l), and draw by inverting the cumulative distribution with one
+   uniform number a row: x = min{ w : sum_{v <= w} p_v > u * sum_v p_v }.                    (2)
+
+Beam search extends every live prefix by every token and keeps the ``width`` most probable
+extensions (by the model's own log-probabilities, the controls of step 1 applied); an extension by
+``</s>`` is finished and leaves the beam. Width 1 is greedy decoding. It returns the finished
+sequences ranked by log P / len^alpha
+(``length_penalty`` alpha; 0 ranks by probability). The greedy sequence is always a candidate, so
+with alpha = 0 beam search never returns a sequence less probable than greedy decoding's.
+
+The ``seed`` is an int, ``None`` (fresh entropy) or a ``numpy.random.Generator``; global random
+state is never used, so the same seed gives the same text in any process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import DecodingError
+from .text import Vocabulary
+
+__all__ = ["generate", "beam_search", "DecodingSettings"]
+
+NEG_INF = -np.inf
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.default_rng(seed)
+    raise DecodingError(f"seed must be a non-negative int, None or a numpy.random.Generator, got {seed!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodingSettings:
+    """The sampling controls, validated once (see the module docstring for their meaning)."""
+
+    max_tokens: int = 200
+    min_tokens: int = 0
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        def is_int(v: object) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        if not is_int(self.max_tokens) or self.max_tokens < 0:
+            raise DecodingError(f"max_tokens must be an integer >= 0, got {self.max_tokens!r}")
+        if not is_int(self.min_tokens) or not 0 <= self.min_tokens <= self.max_tokens:
+            raise DecodingError(
+                f"min_tokens must be an integer from 0 to max_tokens ({self.max_tokens}), got {self.min_tokens!r}"
+            )
+        if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature) \
+                or self.temperature < 0:
+            raise DecodingError(f"temperature must be a finite number >= 0 (0 is greedy), got {self.temperature!r}")
+        if self.top_k is not None and (not is_int(self.top_k) or self.top_k < 1):
+            raise DecodingError(f"top_k must be None or an integer >= 1, got {self.top_k!r}")
+        if self.top_p is not None and (not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1):
+            raise DecodingError(f"top_p must be None or a number in (0, 1], got {self.top_p!r}")
+        if not isinstance(self.repetition_penalty, (int, float)) or not math.isfinite(self.repetition_penalty) \
+                or self.repetition_penalty <= 0:
+            raise DecodingError(f"repetition_penalty must be a finite number > 0, got {self.repetition_penalty!r}")
+
+
+# --- the pieces ------------------------------------------------------------------------------------
+
+
+def _token_ids(vocab: Vocabulary, tokens: Iterable[str], what: str) -> np.ndarray:
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    ids = []
+    for token in tokens:
+        if token not in vocab:
+            raise DecodingError(f"{what} token {token!r} is not in the model's vocabulary")
+        ids.append(vocab.index(token))
+    return np.array(ids, dtype=np.int64)
+
+
+def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
+    if prompt is None:
+        return np.zeros(0, dtype=np.int64)
+    vocab = model._fitted_vocab()
+    tokens = model._tokens(prompt)
+    if prompt_oov not in ("error", "unk"):
+        raise DecodingError(f"prompt_oov must be 'error' or 'unk', got {prompt_oov!r}")
+    for token in tokens:
+        if token in (Vocabulary.SPECIALS[1], Vocabulary.SPECIALS[2]):
+            raise DecodingError(f"a prompt cannot contain the special token {token!r}")
+        if prompt_oov == "error" and token not in vocab:
+            raise DecodingError(
+                f"prompt token {token!r} is not in the model's vocabulary (pass prompt_oov='unk' to map it to <unk>)"
+            )
+    return vocab.encode(tokens)
+
+
+def _start(model, batch: int, prompt: np.ndarray):
+    """The state of ``batch`` copies of the prompt."""
+    state = model.initial_state(batch)
+    for token in prompt:
+        state = model.advance(state, np.full(batch, token, dtype=np.int64))
+    return state
+
+
+def _mask(logprobs: np.ndarray, banned: np.ndarray) -> np.ndarray:
+    out = np.array(logprobs, dtype=np.float64, copy=True)  # (B, V) never modify the model's array
+    out[:, Vocabulary.bos_id] = NEG_INF
+    if banned.size:
+        out[:, banned] = NEG_INF
+    return out
+
+
+def filter_logits(logits: np.ndarray, top_k: int | None, top_p: float | None) -> np.ndarray:
+    """Steps 4-5 of the module docstring on unnormalised log-probabilities of shape (B, V), in place."""
+    B, V = logits.shape
+    if top_k is not None and top_k < V:
+        # Stable order: by descending score, lower id first among equals.
+        order = np.argsort(-logits, axis=1, kind="stable")  # (B, V)
+        np.put_along_axis(logits, order[:, top_k:], NEG_INF, axis=1)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-logits, axis=1, kind="stable")  # (B, V)
+        sorted_logits = np.take_along_axis(logits, order, axis=1)  # (B, V)
+        probs = np.exp(sorted_logits - sorted_logits[:, :1])  # (B, V)
+        cum = np.cumsum(probs, axis=1)  # (B, V)
+        cum /= cum[:, -1:]
+        # Keep token j when the mass before it is still short of p: the smallest set reaching p.
+        before = cum - probs / probs.sum(axis=1, keepdims=True)  # (B, V)
+        drop = before >= top_p * (1 - 1e-12)
+        drop[:, 0] = False
+        np.put_along_axis(logits, order, np.where(drop, NEG_INF, sorted_logits), axis=1)
+    return logits
+
+
+def _draw(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One token a row from softmax(logits) by inverting the cumulative distribution: eq. (2)."""
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))  # (B, V) exp(-inf) = 0
+    cum = np.cumsum(probs, axis=1)  # (B, V)
+    target = rng.random(len(logits)) * cum[:, -1]  # (B,)
+    return (cum <= target[:, None]).sum(axis=1)  # (B,) first w with cum_w > target
+
+
+# --- sampling ----------------------------------------------------------------------------------------
+
+
+def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
+    """The sampling loop; returns generated id lists and the model's log P of each (controls aside)."""
+    V = len(model._fitted_vocab())
+    eos = Vocabulary.eos_id
+    enders = np.unique(np.concatenate([[eos], stop])).astype(np.int64)  # tokens that end a sequence
+    state = _start(model, n, prompt)
+    seen = np.zeros((n, V), dtype=bool)  # (B, V) tokens already in each sequence
+    seen[:, prompt] = True
+    out: list[list[int]] = [[] for _ in range(n)]
+    logp = np.zeros(n)
+    active = np.arange(n)  # rows of the batch still generating
+    log_theta = math.log(settings.repetition_penalty)
+    for t in range(settings.max_tokens):
+        raw = model.next_logprobs(state)  # (b, V)
+        logits = _mask(raw, banned)
+        if t < settings.min_tokens:
+            logits[:, enders] = NEG_INF
+        if log_theta != 0.0:
+            logits -= log_theta * seen[active]  # eq. (1)
+        if not np.isfinite(logits.max(axis=1)).all():
+            raise DecodingError("every token is banned or excluded at this step: nothing can be generated")
+        if settings.temperature == 0:
+            ids = logits.argmax(axis=1)  # (b,) greedy; lowest id on ties
+        else:
+            logits /= settings.temperature
+            ids = _draw(filter_logits(logits, settings.top_k, settings.top_p), rng)
+        logp[active] += raw[np.arange(len(active)), ids]
+        finished = np.isin(ids, enders)
+        for row, token, done in zip(active, ids, finished):
+            if not (done and token == eos):
+                out[row].append(int(token))
+        seen[active, ids] = True
+        keep = ~finished
+        if not keep.any():
+            break
+        if not keep.all():
+            state = model.take_state(state, np.flatnonzero(keep))
+            ids, active = ids[keep], active[keep]
+        state = model.advance(state, ids)
+    return out, logp
+
+
+def generate(
+    model,
+    n: int = 1,
+    *,
+    prompt: str | Sequence[str] | None = None,
+    max_tokens: int = 200,
+    min_tokens: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    banned: Iterable[str] = (),
+    stop: Iterable[str] = (),
+    seed=None,
+    prompt_oov: str = "error",
+    return_logprobs: bool = False,
+):
+    """Draw ``n`` sequences from a model, batched through its stepping interface.
+
+    Parameters
+    ----------
+    model : LanguageModel
+        A fitted model.
+    n : int
+        How many sequences, drawn together as one batch.
+    prompt : str or list of str, optional
+        The sequences start with it (conditional generation); a str is tokenized by the model.
+    max_tokens, min_tokens : int
+        At most ``max_tokens`` tokens after the prompt; no ``</s>`` or stop token before ``min_tokens``.
+    temperature : float
+        Divides the log-probabilities; 0 means greedy decoding.
+    top_k, top_p : optional
+        Keep the k most probable tokens / the smallest set of mass >= p.
+    repetition_penalty : float
+        Eq. (1); 1 turns it off, > 1 discourages repeats.
+    banned : iterable of str
+        Tokens never emitted.
+    stop : iterable of str
+        Tokens that end a sequence (kept at its end); ``</s>`` always ends one (and is not kept).
+    seed : int, None or numpy.random.Generator
+    prompt_oov : {"error", "unk"}
+        A prompt token outside the vocabulary raises a :class:`DecodingError` naming it, or becomes ``<unk>``.
+    return_logprobs : bool
+        Also return the model's natural-log probability of each generated continuation
+        (``</s>`` included when it ended the sequence), the controls aside.
+
+    Returns
+    -------
+    list of n token lists (prompt included), and with ``return_logprobs`` an array of shape (n,).
+
+    Examples
+    --------
+    >>> from scratchgen import UnigramModel
+    >>> m = UnigramModel().fit(["abc", "abd"])
+    >>> generate(m, 2, seed=0) == generate(m, 2, seed=0)
+    True
+    >>> generate(m, 1, prompt="ab", max_tokens=0)
+    [['a', 'b']]
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise DecodingError(f"n must be an integer >= 1, got {n!r}")
+    settings = DecodingSettings(max_tokens, min_tokens, temperature, top_k, top_p, repetition_penalty)
+    rng = _rng(seed)
+    vocab = model._fitted_vocab()
+    banned_ids = _token_ids(vocab, banned, "banned")
+    stop_ids = _token_ids(vocab, stop, "stop")
+    if not model.supports_stepping:
+        return _generate_without_stepping(model, n, prompt, settings, banned_ids, stop_ids, rng, return_logprobs)
+    prompt_ids = _prompt_ids(model, prompt, prompt_oov)
+    ids, logp = _sample(model, int(n), prompt_ids, settings, banned_ids, stop_ids, rng)
+    prefix = vocab.decode(prompt_ids)
+    sequences = [prefix + vocab.decode(s) for s in ids]
+    return (sequences, logp) if return_logprobs else sequences
+
+
+def _generate_without_stepping(model, n, prompt, settings, banned_ids, stop_ids, rng, return_logprobs):
+    """Models without a stepping interface (the grammar) sample their own way; plain sampling only."""
+    plain = DecodingSettings(max_tokens=settings.max_tokens)
+    if prompt is not None or banned_ids.size or stop_ids.size or dataclasses.replace(
+        settings, max_tokens=plain.max_tokens
+    ) != plain:
+        raise DecodingError(
+            f"{type(model).__name__} has no stepping interface: only plain sampling (n, seed, max_tokens) is "
+            "available, not prompts, banned or stop tokens, min_tokens, temperature, top-k/p or penalties"
+        )
+    sequences = model.sample_sequences(n, rng=rng, max_tokens=settings.max_tokens)
+    if return_logprobs:
+        return sequences, np.array([model.logprob(s) for s in sequences])
+    return sequences
+
+
+# --- beam search -------------------------------------------------------------------------------------
+
+
+def beam_search(
+    model,
+    width: int = 4,
+    *,
+    prompt: str | Sequence[str] | None = None,
+    max_tokens: int = 50,
+    min_tokens: int = 0,
+    length_penalty: float = 0.0,
+    banned: Iterable[str] = (),
+    n: int = 1,
+    prompt_oov: str = "error",
+) -> list[tuple[list[str], float]]:
+    """The ``n`` best sequences found by beam search of the given width.
+
+    Parameters
+    ----------
+    width : int
+        Prefixes kept at each step (1 is greedy decoding).
+    length_penalty : float
+        alpha in the ranking score log P / len^alpha (len counts generated tokens and ``</s>``);
+        0 ranks by probability, larger values favour longer sequences.
+    n : int
+        How many sequences to return (1 to ``width``).
+
+    Returns
+    -------
+    list of (tokens, logprob): tokens with the prompt, logprob = natural-log model probability of the
+    continuation (``</s>`` included when it ended; a sequence cut at ``max_tokens`` has none).
+
+    >>> from scratchgen import UnigramModel
+    >>> m = UnigramModel().fit(["aab"])
+    >>> # add-one counts <unk>:1 a:3 b:2 </s>:2 of 8: the empty sequence (P = 2/8) beats every longer one
+    >>> beam_search(m, width=3, max_tokens=5)
+    [([], -1.386...)]
+    """
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
+        raise DecodingError(f"width must be an integer >= 1, got {width!r}")
+    if not isinstance(n, (int, np.integer)) or not 1 <= n <= width:
+        raise DecodingError(f"n must be an integer from 1 to width ({width}), got {n!r}")
+    if not isinstance(length_penalty, (int, float)) or not math.isfinite(length_penalty) or length_penalty < 0:
+        raise DecodingError(f"length_penalty must be a finite number >= 0, got {length_penalty!r}")
+    settings = DecodingSettings(max_tokens=max_tokens, min_tokens=min_tokens, temperature=0.0)
+    if not model.supports_stepping:
+        raise DecodingError(f"{type(model).__name__} has no stepping interface, so no beam search")
+    vocab = model._fitted_vocab()
+    V, eos = len(vocab), Vocabulary.eos_id
+    banned_ids = _token_ids(vocab, banned, "banned")
+    prompt_ids = _prompt_ids(model, prompt, prompt_oov)
+
+    def rank(logprob: float, length: int) -> float:
+        return logprob / max(length, 1) ** length_penalty
+
+    finished: list[tuple[float, float, list[int]]] = []  # (rank, logprob, ids)
+    # The greedy sequence is always a candidate (see the module docstring).
+    greedy, greedy_lp = _sample(model, 1, prompt_ids, settings, banned_ids, np.zeros(0, np.int64), None)
+    g_len = len(greedy[0]) + (len(greedy[0]) < max_tokens)
+    finished.append((rank(greedy_lp[0], g_len), float(greedy_lp[0]), greedy[0]))
+
+    state = _start(model, 1, prompt_ids)
+    beams: list[list[int]] = [[]]
+    scores = np.zeros(1)  # (b,) log P of each live prefix
+    for t in range(max_tokens):
+        logits = _mask(model.next_logprobs(state), banned_ids)  # (b, V)
+        if t < min_tokens:
+            logits[:, eos] = NEG_INF
+        total = (scores[:, None] + logits).ravel()  # (b * V,)
+        order = np.argsort(-total, kind="stable")[:width]  # the best extensions, </s> among them
+        order = order[np.isfinite(total[order])]
+        rows, tokens = np.divmod(order, V)
+        ends = tokens == eos
+        finished += [(rank(total[o], t + 1), float(total[o]), beams[r]) for o, r in zip(order[ends], rows[ends])]
+        order, keep_rows, keep_tokens = order[~ends], rows[~ends], tokens[~ends]
+        if not order.size:
+            break
+        scores = total[order]
+        beams = [beams[r] + [int(tok)] for r, tok in zip(keep_rows, keep_tokens)]
+        # Log-probabilities only fall as a prefix grows: with alpha = 0, once n finished sequences
+        # beat every live prefix, nothing live can overtake them.
+        best_done = sorted(f[0] for f in finished)[::-1]
+        if length_penalty == 0 and len(best_done) >= n and best_done[n - 1] >= scores.max():
+            break
+        if t + 1 == max_tokens:
+            finished += [(rank(s, len(b)), float(s), b) for s, b in zip(scores, beams)]
+            break
+        state = model.advance(model.take_state(state, keep_rows), keep_tokens)
+    # Best first; among equal scores the earlier found; no duplicate sequences.
+    results, seen = [], set()
+    for _, logprob, ids in sorted(finished, key=lambda f: -f[0]):
+        if tuple(ids) not in seen:
+            seen.add(tuple(ids))
+            results.append((vocab.decode(prompt_ids) + vocab.decode(ids), logprob))
+        if len(results) == n:
+            break
+    return results

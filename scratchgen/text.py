@@ -94,8 +94,28 @@ _CJK = (
     "\uff66-\uff9f\uffa0-\uffdc\u1100-\u11ff\U00016fe0-\U00016fff\U0001b000-\U0001b16f"
     "\U00020000-\U0003134f"
 )
-_WORD_CHAR = rf"(?:(?![{_CJK}])[^\W_])"  # a letter or digit that is not CJK
-_WORD = rf"{_WORD_CHAR}+(?:['\u2019\-]{_WORD_CHAR}+)*"  # inner ' ’ - keep a word whole
+
+
+def _mark_ranges() -> str:
+    """A regex class body of every combining mark (categories Mn, Mc, Me), computed once."""
+    ranges, start, prev = [], None, None
+    for cp in range(0x300, 0x30000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if start is None:
+                start = cp
+            elif cp != prev + 1:
+                ranges.append((start, prev))
+                start = cp
+            prev = cp
+    ranges.append((start, prev))
+    return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
+
+
+_MARKS = _mark_ranges()
+# A word character: a letter or digit that is not CJK, or a combining mark (Hindi vowel signs,
+# diacritics NFC could not compose) inside a word.
+_WORD_CHAR = rf"(?:(?![{_CJK}])[^\W_]|[{_MARKS}])"
+_WORD = rf"(?![{_MARKS}]){_WORD_CHAR}+(?:['\u2019\-]{_WORD_CHAR}+)*"  # inner ' ’ - keep a word whole
 _NUMBER = r"\d+(?:[.,]\d+)+"  # 3.14, 1,000,000
 _TOKEN_RE = re.compile(rf"{_NUMBER}|{_WORD}|[{_CJK}]|\S")
 
