@@ -76,9 +76,8 @@ def _model(args):
     from .model import GrammarModel
 
     grammar = load_grammar(args.grammar)
-    return GrammarModel(grammar=grammar, max_depth=getattr(args, "max_depth", 10_000),
-                        max_expansions=getattr(args, "max_expansions", 1_000_000),
-                        max_tokens=getattr(args, "max_tokens", 100_000)).fit([])
+    limits = {k: getattr(args, k) for k in ("max_depth", "max_expansions", "max_tokens") if hasattr(args, k)}
+    return GrammarModel.from_grammar(grammar, **limits)
 
 
 def _sample(args) -> int:

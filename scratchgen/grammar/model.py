@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, DecodingError, GrammarError
+from ..errors import CorpusError, GrammarError
 from ..model import Corpus, LanguageModel, register_model
 from ..text import BOS, EOS, UNK, Tokenizer, Vocabulary
 from .analysis import analyze
@@ -58,7 +58,7 @@ class GrammarModel(LanguageModel):
     tokenizer : Tokenizer or None
         Default: word level (terminals are word tokens, each CJK character a token).
 
-    >>> m = GrammarModel(grammar="S -> 'a' S [0.25] | 'a' [0.75]").fit([])
+    >>> m = GrammarModel.from_grammar("S -> 'a' S [0.25] | 'a' [0.75]")
     >>> round(math.exp(m.logprob(["a", "a"])), 12)       # 0.25 * 0.75
     0.1875
     >>> m.fit([["a"], ["a", "a"]]).grammar_.rules[0].prob    # EM on an unambiguous grammar: 1 / 3
@@ -101,23 +101,45 @@ class GrammarModel(LanguageModel):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise GrammarError(f"{name} must be a finite number >= 0, got {v!r}")
 
-    def fit(self, corpus: Corpus = ()) -> "GrammarModel":
-        """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
+    @classmethod
+    def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> "GrammarModel":
+        """A fitted model that uses the grammar's own weights (no data needed).
 
-        An empty corpus keeps the grammar's own weights.
+        >>> GrammarModel.from_grammar("S -> 'a' [1]").logprob(["a"])
+        0.0
         """
-        self._check_params()
+        model = cls(grammar=grammar, **params)
+        model._check_params()
+        model._set_grammar(model._checked_grammar())
+        model.log_likelihoods_ = []
+        return model
+
+    def _checked_grammar(self) -> Grammar:
         grammar = resolve_grammar(self.grammar)
-        report = analyze(grammar)
-        report.raise_errors()
+        analyze(grammar).raise_errors()
         for t in grammar.terminals:
             if t in (UNK, BOS, EOS):
                 raise GrammarError(f"the terminal {t!r} is reserved for the vocabulary's special tokens")
+        return grammar
+
+    def fit(self, corpus: Corpus) -> "GrammarModel":
+        """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
+
+        With ``iterations=0`` the grammar's weights are kept (the corpus is only checked); to use them
+        without any data, see :meth:`from_grammar`.
+        """
+        self._check_params()
+        grammar = self._checked_grammar()
+        if isinstance(corpus, str):
+            self.tokenize_corpus(corpus)  # raises the shared CorpusError for a bare str
         items = list(corpus)
+        if not items:
+            raise CorpusError("cannot fit on an empty corpus (GrammarModel.from_grammar uses the grammar's own "
+                              "weights without data)")
         self.log_likelihoods_: list[float] = []
-        if items and all(isinstance(x, Tree) for x in items):
+        if all(isinstance(x, Tree) for x in items):
             grammar = self._count_trees(grammar, items)
-        elif items:
+        else:
             grammar = self._em(grammar, self.tokenize_corpus(items))
         self._set_grammar(grammar)
         return self
@@ -205,12 +227,12 @@ class GrammarModel(LanguageModel):
                           max_tokens=self.max_tokens)
         return sampler.sample(n, seed=seed, trees=trees)
 
-    def generate(self, n: int = 1, seed=None, **kwargs) -> list[list[str]]:
-        """Sentences drawn from the grammar (top-down: no decoding controls until prefix probabilities)."""
-        if kwargs:
-            raise DecodingError(f"the grammar model samples top-down and takes only n and seed, not "
-                                f"{', '.join(sorted(kwargs))} (it has no left-to-right stepping interface yet)")
-        return self.sample(n, seed=seed)
+    def sample_sequences(self, n: int, rng=None, max_tokens: int | None = None) -> list[list[str]]:
+        """What :func:`scratchgen.generate` calls for this model: ``n`` sentences, each cut at ``max_tokens``."""
+        self._fitted_vocab()
+        sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
+                          max_tokens=self.max_tokens)
+        return sampler.sample(n, seed=rng, truncate=max_tokens)
 
     # --- files ---------------------------------------------------------------------------------------
 

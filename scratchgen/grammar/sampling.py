@@ -66,16 +66,18 @@ class Sampler:
                                    for s in reversed(r.rhs)) for r in rules])
         self.start = index[grammar.start]
 
-    def sample(self, n: int = 1, seed=None, trees: bool = False) -> list:
+    def sample(self, n: int = 1, seed=None, trees: bool = False, truncate: int | None = None) -> list:
         """``n`` sentences (token lists), or ``(tokens, Tree)`` pairs when ``trees`` is True.
 
-        ``seed``: None, an int or a ``numpy.random.Generator``.
+        ``seed``: None, an int or a ``numpy.random.Generator``. ``truncate``: stop a sentence after this
+        many tokens and return its beginning (the decoder's ``max_tokens``; no error, unlike the limits).
         """
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise GrammarError(f"n must be an int >= 0, got {n!r}")
         self._rng = rng
         self._u = rng.random(4096).tolist()
+        self._truncate = truncate
         return [self._one(trees) for _ in range(n)]
 
     def _uniform(self) -> float:
@@ -90,6 +92,8 @@ class Sampler:
         expansions = 0
         root = Tree(self.labels[self.start], []) if trees else None
         stack: list = [(self.start, 0, root)]
+        if self._truncate == 0:
+            stack = []
         while stack:
             sym, depth, node = stack.pop()
             if sym < 0:
@@ -97,6 +101,8 @@ class Sampler:
                 tokens.append(token)
                 if trees:
                     node.children.append(token)
+                if len(tokens) == self._truncate:
+                    break
                 if len(tokens) > max_tokens:
                     raise GrammarError(f"sampling stopped: the sentence passed max_tokens={max_tokens} tokens "
                                        "(raise the limit, or lower the weights of recursive rules)")
