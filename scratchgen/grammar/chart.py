@@ -142,6 +142,7 @@ class ChartParser:
         self.onehotB[np.arange(R), self.bB] = 1.0
         self.onehotC = np.zeros((R, N))
         self.onehotC[np.arange(R), self.bC] = 1.0
+        self.bB_, self.bC_ = self.bB, self.bC
         # Lexical probabilities: (terminals, N).
         self.lex = np.zeros((len(grammar.terminals), N))
         np.add.at(self.lex, (self.r_x[self.l_idx], self.r_lhs[self.l_idx]), prob[self.l_idx])
@@ -196,6 +197,7 @@ class ChartParser:
                                "the grammar is inconsistent (run 'scratchgen grammar check')")
         self.Ustar = np.maximum(self.Ustar, 0.0)
         self.UstarT = np.ascontiguousarray(self.Ustar.T)
+        self.W = (self.bp[:, None] * self.onehotA) @ self.UstarT  # (R, N)
 
     # --- inside ----------------------------------------------------------------------------------------
 
@@ -204,36 +206,101 @@ class ChartParser:
         get = self.terminal_index.get
         return np.array([get(t, -1) for t in tokens], dtype=np.int64)
 
-    def _inside(self, w: np.ndarray):
-        """Scaled chart (n+1, n+1, N) and log s for terminal ids ``w``; None if some token is impossible."""
-        n = len(w)
-        if np.any(w < 0):
+    def _chart(self, w: np.ndarray):
+        """Scaled inside chart of one sentence by length, C[L, i, A] = beta'[i, i+L, A], and log s.
+
+        None if some token has no lexical rule (then P = 0).
+        """
+        if len(w) == 0 or np.any(w < 0) or np.any(self.lex[w].max(axis=1) <= 0):
             return None
-        beta = np.zeros((n + 1, n + 1, self.N))  # (n+1, n+1, N) beta'[i, j, A]
-        lex = self.lex[w]  # (n, N)
-        top = lex.max(axis=1)  # (n,)
-        if np.any(top <= 0):
-            return None
-        log_s = -float(np.mean(np.log(top)))
-        s = math.exp(log_s)
-        ar = np.arange(n)
-        beta[ar, ar + 1] = (lex * s) @ self.UstarT  # eqs. (3)-(4) for length 1
+        C, log_s = self._chart_batch(w[None, :], np.array([len(w)]))
+        return C[:, 0], float(log_s[0])
+
+    def _chart_batch(self, w: np.ndarray, lengths: np.ndarray):
+        """Charts of B sentences at once, padded to one length n: C[L, b, i, A] of shape (n+1, B, n+1, N).
+
+        ``w`` (B, n) holds terminal ids, -1 for padding or an unknown token (no lexical rule covers it,
+        so no span containing it has a non-zero inside value: a sentence's spans never see its padding).
+        Layout by length makes the children of every span of one length two strided *views* of the
+        chart (no copies, no index arrays): the left child of (i, i+L) split at i+d is C[d, i], the
+        right one C[L-d, i+d]. Returns C and log s (B,), the per-sentence scales.
+        """
+        Bn, n = w.shape
+        lex = np.where((w >= 0)[:, :, None], self.lex[np.maximum(w, 0)], 0.0)  # (B, n, N)
+        top = lex.max(axis=2)  # (B, n)
+        real = np.arange(n)[None, :] < lengths[:, None]  # (B, n)
+        with np.errstate(divide="ignore"):
+            logtop = np.where(real & (top > 0), np.log(np.where(top > 0, top, 1.0)), 0.0)
+        log_s = -logtop.sum(axis=1) / np.maximum(lengths, 1)  # (B,)
+        C = np.zeros((n + 1, Bn, n + 1, self.N))  # (n+1, B, n+1, N)
+        R = len(self.bB)
+        # Each span's values as left children (gathered at bB) and as right children (at bC), stored
+        # once when the span is filled instead of gathered again for every longer span that uses it.
+        CL = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R)
+        CR = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R)
+        C[1, :, :n] = (lex * np.exp(log_s)[:, None, None]) @ self.UstarT  # eqs. (3)-(4) for length 1
+        CL[1, :, :n] = C[1, :, :n][..., self.bB]
+        CR[1, :, :n] = C[1, :, :n][..., self.bC]
+        sL, sb, si, sr = CR.strides
         for L in range(2, n + 1):
-            i = np.arange(n - L + 1)[:, None]  # (S, 1) span starts
-            d = np.arange(1, L)[None, :]  # (1, D) split offsets
-            left = beta[i, i + d]  # (S, D, N)
-            right = beta[i + d, i + L]  # (S, D, N)
-            prod = np.einsum("sdr,sdr->sr", left[:, :, self.bB], right[:, :, self.bC])  # (S, R)
-            base = (prod * self.bp) @ self.onehotA  # (S, N) eq. (3)
-            span = base @ self.UstarT  # (S, N) eq. (4)
-            beta[i[:, 0], i[:, 0] + L] = span
-            m = span.max()
-            if m > 0 and (m < _LOW or m > _HIGH):
-                log_r = -math.log(m) / L
-                lengths = np.arange(n + 1)[None, :] - np.arange(n + 1)[:, None]  # (n+1, n+1) j - i
-                factor = np.exp(np.where((lengths >= 1) & (lengths <= L), lengths, 0) * log_r)
-                beta *= factor[:, :, None]
+            S, D = n - L + 1, L - 1
+            left = CL[1:L, :, :S]  # (D, B, S, R)   C[d, b, i] at bB
+            right = np.lib.stride_tricks.as_strided(CR[L - 1, :, 1:], shape=(D, Bn, S, R),
+                                                    strides=(si - sL, sb, si, sr))  # (D, B, S, R)  C[L-d, b, i+d] at bC
+            prod = np.einsum("dbsr,dbsr->bsr", left, right)  # (B, S, R)
+            span = prod @ self.W  # (B, S, N) eqs. (3)-(4): W = diag(p) onehot(A) (I - U)^-T
+            C[L, :, :S] = span
+            CL[L, :, :S] = span[..., self.bB]
+            CR[L, :, :S] = span[..., self.bC]
+            m = span.reshape(Bn, -1).max(axis=1)  # (B,)
+            need = (m > 0) & ((m < _LOW) | (m > _HIGH))
+            if need.any():  # rescale every filled span of those sentences by r^length
+                log_r = np.where(need, -np.log(np.where(need, m, 1.0)) / L, 0.0)  # (B,)
+                factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, :, None, None]  # (L, B, 1, 1)
+                C[1:L + 1] *= factor
+                CL[1:L + 1] *= factor
+                CR[1:L + 1] *= factor
                 log_s += log_r
+        return C, log_s
+
+    def logprobs(self, sentences: Sequence[Sequence[str]], batch: int = 64) -> np.ndarray:
+        """log P of many sentences: sentences of similar length share one batched chart. Shape (S,)."""
+        ids = [self.terminal_ids(s) for s in sentences]
+        out = np.full(len(ids), -np.inf)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for k in range(0, len(order), batch):
+            rows = order[k:k + batch]
+            lengths = np.array([len(ids[r]) for r in rows])
+            n = int(lengths.max())
+            if n == 0:
+                out[rows] = math.log(self.E[self.start]) if self.E[self.start] > 0 else -np.inf
+                continue
+            w = np.full((len(rows), n), -1, dtype=np.int64)  # (B, n)
+            for b, r in enumerate(rows):
+                w[b, : lengths[b]] = ids[r]
+            C, log_s = self._chart_batch(w, lengths)
+            z = C[lengths, np.arange(len(rows)), 0, self.start]  # (B,)
+            with np.errstate(divide="ignore"):
+                lp = np.where(z > 0, np.log(np.where(z > 0, z, 1.0)) - lengths * log_s, -np.inf)
+            empty = lengths == 0
+            if empty.any():
+                lp[empty] = math.log(self.E[self.start]) if self.E[self.start] > 0 else -np.inf
+            bad = np.array([np.any(ids[r] < 0) for r in rows])
+            lp[bad] = -np.inf
+            out[rows] = lp
+        return out
+
+    def _inside(self, w: np.ndarray):
+        """The chart of :meth:`_chart` in span layout beta'[i, j, A] (what the outside pass reads)."""
+        res = self._chart(w)
+        if res is None:
+            return None
+        C, log_s = res
+        n = len(w)
+        beta = np.zeros_like(C)  # (n+1, n+1, N)
+        L, i = np.nonzero(np.ones((n + 1, n + 1), dtype=bool))
+        keep = (L >= 1) & (i + L <= n)
+        beta[i[keep], i[keep] + L[keep]] = C[L[keep], i[keep]]
         return beta, log_s
 
     def logprob(self, tokens: Sequence[str]) -> float:
@@ -243,11 +310,11 @@ class ChartParser:
         if n == 0:
             e = self.E[self.start]
             return math.log(e) if e > 0 else -math.inf
-        res = self._inside(w)
+        res = self._chart(w)
         if res is None:
             return -math.inf
-        beta, log_s = res
-        z = beta[0, n, self.start]
+        C, log_s = res
+        z = C[n, 0, self.start]
         return math.log(z) - n * log_s if z > 0 else -math.inf
 
     # --- outside: expected counts (eq. 5) --------------------------------------------------------------
@@ -359,6 +426,13 @@ class ChartParser:
             if v > Umax[a, c]:
                 Umax[a, c], Urule[a, c], Uside[a, c] = v, q, 1
         self.Umax, self.Urule, self.Uside = Umax, Urule, Uside
+        finite = [np.flatnonzero(np.isfinite(Umax[a])) for a in range(N)]
+        width_u = max([len(f) for f in finite] + [0])
+        self.unit_from = np.zeros((N, width_u), dtype=np.int64)  # (N, W) the B of each finite Umax[A, B]
+        self.unit_val = np.full((N, width_u), -np.inf)  # (N, W)
+        for a, f in enumerate(finite):
+            self.unit_from[a, : len(f)] = f
+            self.unit_val[a, : len(f)] = Umax[a, f]
         # Binary rules grouped by left-hand side for the (max, +) version of eq. (3).
         R = len(self.b_idx)
         groups: list[list[int]] = [[] for _ in range(N)]
@@ -373,18 +447,24 @@ class ChartParser:
         np.log(self.lex, out=self.lexlog, where=self.lex > 0)
 
     def _closure_max(self, base: np.ndarray):
-        """best = max(base, max_B Umax[A, B] + best[B]) by relaxation: (S, N) values and (S, N) from-symbol."""
+        """best = max(base, max_B Umax[A, B] + best[B]) by relaxation: (S, N) values and (S, N) from-symbol.
+
+        Umax is sparse: each A looks only at its own (padded) list of B with a finite Umax[A, B].
+        """
         best = base.copy()
         came = np.full(base.shape, -1, dtype=np.int64)
+        if self.unit_from.shape[1] == 0:
+            return best, came
+        rows = np.arange(self.N)[None, :]
         for _ in range(self.N):
-            cand = self.Umax[None, :, :] + best[:, None, :]  # (S, N, N)
+            cand = best[:, self.unit_from] + self.unit_val  # (S, N, W) padding has -inf
             arg = cand.argmax(axis=2)  # (S, N)
-            val = np.take_along_axis(cand, arg[:, :, None], axis=2)[:, :, 0]
+            val = np.take_along_axis(cand, arg[:, :, None], axis=2)[:, :, 0]  # (S, N)
             better = val > best + 1e-12
             if not better.any():
                 break
             best = np.where(better, val, best)
-            came = np.where(better, arg, came)
+            came = np.where(better, self.unit_from[rows, arg], came)
         return best, came
 
     def viterbi(self, tokens: Sequence[str]) -> tuple[float, Tree | None]:
@@ -402,26 +482,34 @@ class ChartParser:
         came = np.full((n + 1, n + 1, N), -1, dtype=np.int64)  # closure back-pointer: from-symbol or -1
         brule = np.full((n + 1, n + 1, N), -1, dtype=np.int64)  # binary rule (index into b_idx) or -1
         bsplit = np.zeros((n + 1, n + 1, N), dtype=np.int64)
+        R = len(self.b_idx)
+        # Best log inside of each span as a left child (at bB) and a right child (at bC), by length.
+        VL = np.full((n + 1, n + 1, R), -np.inf)  # (n+1, n+1, R)
+        VR = np.full((n + 1, n + 1, R), -np.inf)  # (n+1, n+1, R)
+        sL, si, sr = VR.strides
+        logbp = np.log(self.bp)
         ar = np.arange(n)
         best, c = self._closure_max(self.lexlog[w])
         vb[ar, ar + 1], came[ar, ar + 1] = best, c
-        R = len(self.b_idx)
+        VL[1, :n], VR[1, :n] = best[:, self.bB], best[:, self.bC]
         for L in range(2, n + 1):
-            i = np.arange(n - L + 1)[:, None]
-            d = np.arange(1, L)[None, :]
-            tot = vb[i, i + d][:, :, self.bB] + vb[i + d, i + L][:, :, self.bC]  # (S, D, R)
-            k = tot.argmax(axis=1)  # (S, R)
-            val = np.take_along_axis(tot, k[:, None, :], axis=1)[:, 0, :] + np.log(self.bp)  # (S, R)
-            val = np.concatenate([val, np.full((len(val), 1), -np.inf)], axis=1)  # (S, R+1) padding column
+            S, D = n - L + 1, L - 1
+            left = VL[1:L, :S]  # (D, S, R)
+            right = np.lib.stride_tricks.as_strided(VR[L - 1, 1:], shape=(D, S, R), strides=(si - sL, si, sr))
+            tot = left + right  # (D, S, R)
+            k = tot.argmax(axis=0)  # (S, R) best split offset - 1
+            val = np.take_along_axis(tot, k[None], axis=0)[0] + logbp  # (S, R)
+            val = np.concatenate([val, np.full((S, 1), -np.inf)], axis=1)  # (S, R+1) padding column
             grouped = val[:, self.group_table]  # (S, N, W)
             g_arg = grouped.argmax(axis=2)  # (S, N)
             base = np.take_along_axis(grouped, g_arg[:, :, None], axis=2)[:, :, 0]  # (S, N)
             rule = self.group_table[np.arange(N)[None, :], g_arg]  # (S, N) index into b_idx (R = none)
             best, c = self._closure_max(base)
-            starts = i[:, 0]
+            starts = np.arange(S)
             vb[starts, starts + L], came[starts, starts + L] = best, c
+            VL[L, :S], VR[L, :S] = best[:, self.bB], best[:, self.bC]
             brule[starts, starts + L] = np.where(rule < R, rule, -1)
-            k_pad = np.concatenate([k, np.zeros((len(k), 1), dtype=np.int64)], axis=1)
+            k_pad = np.concatenate([k, np.zeros((S, 1), dtype=np.int64)], axis=1)
             bsplit[starts, starts + L] = starts[:, None] + 1 + np.take_along_axis(k_pad, np.minimum(rule, R), axis=1)
         score = float(vb[0, n, self.start])
         if score == -np.inf:

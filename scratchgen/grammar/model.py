@@ -201,18 +201,18 @@ class GrammarModel(LanguageModel):
     def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
         """0 for each token and log P(sentence) at ``</s>`` (see the module docstring)."""
         parser = self._parser()
+        sequences = [self._check_ids(ids) for ids in sequences]
+        totals = parser.logprobs([self.vocab_.decode(ids) for ids in sequences])  # batched charts
         out = []
-        for ids in sequences:
-            ids = self._check_ids(ids)
+        for ids, total in zip(sequences, totals):
             scores = np.zeros(len(ids) + 1)  # (T+1,)
-            scores[-1] = parser.logprob(self.vocab_.decode(ids))
+            scores[-1] = total
             out.append(scores)
         return out
 
     def sentence_logprobs(self, corpus: Corpus) -> list[float]:
         """log P(sentence) for each sentence of a corpus (-inf for one the grammar cannot generate)."""
-        parser = self._parser()
-        return [parser.logprob(s) for s in self.tokenize_corpus(corpus)]
+        return [float(x) for x in self._parser().logprobs(self.tokenize_corpus(corpus))]
 
     def parse(self, sentence: str | Sequence[str]) -> tuple[float, Tree | None]:
         """The most probable derivation: (its log-probability, its Tree); (-inf, None) if there is none."""
