@@ -83,7 +83,9 @@ class ChartParser:
 
     def __init__(self, grammar: Grammar):
         self.grammar = grammar
-        labels = list(grammar.nonterminals)
+        from .analysis import _reachable
+
+        labels = _reachable(grammar)  # symbols the start cannot reach change no probability: left out
         index = {a: i for i, a in enumerate(labels)}
         self.terminal_index = {t: i for i, t in enumerate(grammar.terminals)}
         # Compiled rules: (kind, lhs, x, y, prob, orig) with x, y symbol indices (x the terminal for LEX).
@@ -100,6 +102,8 @@ class ChartParser:
             return preterminal[s]
 
         for r_i, r in enumerate(grammar.rules):
+            if r.lhs not in index:
+                continue
             a = index[r.lhs]
             k = len(r.rhs)
             if k == 0:
@@ -118,7 +122,7 @@ class ChartParser:
                     lhs, p, orig = mid, 1.0, -1
                 compiled.append((BINARY, lhs, ys[-2], ys[-1], p, orig))
         self.labels = labels
-        self.n_original = len(grammar.nonterminals)
+        self.n_original = len(index)
         self.start = index[grammar.start]
         self.rules = compiled
         N = len(labels)
