@@ -388,3 +388,49 @@ def test_cli_check_and_score(tmp_path, capsys):
     assert len(json.loads(capsys.readouterr().out)["samples"]) == 2
     assert main(["grammar", "parse", "english", "alice sleeps ."]) == 0
     assert "(S (NP_SG (NAME alice))" in capsys.readouterr().out
+
+
+# --- prefix probabilities and the stepping interface ----------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(acyclic_grammars())
+def test_next_token_probabilities_match_enumerated_prefix_probabilities(g):
+    truth = enumerate_sentences(g)
+
+    def pre(prefix):  # total probability of the sentences starting with prefix
+        return sum(p for s, p in truth.items() if s[: len(prefix)] == prefix)
+
+    parser = ChartParser(g)
+    prefixes = {s[:k] for s in truth for k in range(len(s) + 1)}
+    for prefix in sorted(prefixes)[:12]:
+        got = parser.next_token_probs(parser.terminal_ids(list(prefix))[None, :])[0]
+        want = [pre(prefix + (a,)) / pre(prefix) for a in g.terminals] + [truth.get(prefix, 0.0) / pre(prefix)]
+        np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_stepping_logprob_equals_the_chart_and_rows_sum_to_one():
+    m = GrammarModel.from_grammar("builtin:english")
+    sents = m.sample(30, seed=4) + [["the", "cat", "flies", "."]]
+    chart = m.parser_.logprobs(sents)
+    stepped = [m.logprob(s) for s in sents]
+    np.testing.assert_allclose(stepped[:-1], chart[:-1], rtol=1e-10)
+    assert stepped[-1] == chart[-1] == -math.inf
+    state = m.advance(m.initial_state(2), m.vocab_.encode(["the", "the"]))
+    state = m.advance(state, m.vocab_.encode(["cat", "alice"]))
+    rows = np.exp(m.next_logprobs(state))  # (2, V)
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-12)
+    assert rows[0, 2] == 0.0 and rows[0, m.vocab_.index("sleeps")] > 0  # "the cat" goes on
+    assert rows[1, 2] == 1.0  # "the alice" is impossible: by convention only the end follows
+
+
+def test_decoding_controls_work_on_the_grammar():
+    from scratchgen import beam_search, generate
+
+    m = GrammarModel.from_grammar("builtin:english")
+    out = generate(m, 5, seed=0, prompt="the cats", top_k=3, max_tokens=20)
+    for s in out:
+        assert s[:2] == ["the", "cats"]
+        assert m.logprob(s) > -math.inf or len(s) == 22  # a complete sentence, or cut at max_tokens
+    (best, lp), = beam_search(m, width=4, max_tokens=10)
+    assert lp == pytest.approx(m.logprob(best))

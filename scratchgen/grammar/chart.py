@@ -52,6 +52,23 @@ alpha[i, j] = dZ/dbeta[i, j] and g[i, j] = dZ/dbase[i, j] = alpha[i, j] (I - U)^
 spans are visited from the longest down; eq. (3) sends g to the two children; U collects
 G = sum_spans g^T beta; E receives e = dZ/dE through eq. (2) and passes lambda = e (I - J)^-1 back to the
 rules of eq. (1), whose Jacobian J equals U.
+
+**Prefix probabilities** (Jelinek and Lafferty's, for this compiled form). PP[k, A] is the total
+probability that A derives a string *starting with* x_{k+1}..x_m (anything may follow). For a binary
+rule either B's yield runs to the end of the prefix (C is then anything: probability 1), or B yields
+exactly x_{k+1}..x_j with j < m and C's yield starts with the rest; B deriving '' (j = k) stays in
+the closure::
+
+    U_pre[A, B] = sum_{A -> B} p + sum_{A -> B C} p + sum_{A -> C B} p E[C]                   (N, N)      (6)
+    PP[m-1] = (I - U_pre)^-1 lex[x_m],   PP[k] = (I - U_pre)^-1 sum_{A -> B C} p sum_{k<j<m} beta[k,j,B] PP[j,C]   (7)
+
+and Pre(x_1..x_m) = PP[0, S]. Every PP[k] is linear in the last token's lexical vector, so for all
+tokens a at once Pre(x_1..x_{m-1} a) = h . lex[a], with h obtained by one backward (adjoint) pass
+through eq. (7) from dPre/dPP[0] = e_S::
+
+    Pre(x_<m a) = h . lex[a]   for every terminal a: one matrix product, (T, N) @ (N,)               (8)
+
+which gives the next-token distribution of the stepping interface of :class:`~scratchgen.grammar.GrammarModel`.
 """
 
 from __future__ import annotations
@@ -265,6 +282,7 @@ class ChartParser:
                 CL[1:L + 1] *= factor
                 CR[1:L + 1] *= factor
                 log_s += log_r
+        self._last_CL = CL
         return C, log_s
 
     def logprobs(self, sentences: Sequence[Sequence[str]], batch: int = 64) -> np.ndarray:
@@ -320,6 +338,67 @@ class ChartParser:
         C, log_s = res
         z = C[n, 0, self.start]
         return math.log(z) - n * log_s if z > 0 else -math.inf
+
+    # --- prefix probabilities (eqs. 6-8) ---------------------------------------------------------------
+
+    def _prefix_tables(self) -> None:
+        """U_pre of eq. (7) and (I - U_pre)^-1, made on first use."""
+        if hasattr(self, "Pstar"):
+            return
+        U = np.zeros((self.N, self.N))  # (N, N)
+        np.add.at(U, (self.r_lhs[self.u_idx], self.r_x[self.u_idx]), self.prob[self.u_idx])
+        np.add.at(U, (self.bA, self.bB), self.bp)  # B's yield runs past the prefix: C is anything
+        np.add.at(U, (self.bA, self.bC), self.bp * self.E[self.bB])  # B derives '', C starts the prefix
+        try:
+            Pstar = np.linalg.inv(np.eye(self.N) - U)  # (N, N)
+        except np.linalg.LinAlgError:
+            Pstar = None
+        if Pstar is None or np.any(Pstar < -1e-9) or not np.all(np.isfinite(Pstar)):
+            raise GrammarError("left-corner chains have total probability >= 1, so prefix probabilities do not "
+                               "exist (the grammar is inconsistent: run 'scratchgen grammar check')")
+        self.Pstar = np.maximum(Pstar, 0.0)
+        self.pC = self.bp[:, None] * self.onehotC  # (R, N)
+
+    def next_token_probs(self, w: np.ndarray) -> np.ndarray:
+        """P(next = a | prefix) for every terminal a, and P(end | prefix) last: (B, T+1) from prefixes (B, t).
+
+        ``w`` holds terminal ids (-1: a token no rule produces). Eqs. (6)-(8): the prefix probability of
+        the prefix extended by a is h . lex[a], with h the adjoint of eq. (6) with respect to the last
+        position's lexical vector; the end has probability P(prefix), and each row is normalised by
+        their sum, which is P(prefix) for a consistent grammar. An impossible prefix gets the end with
+        probability 1.
+        """
+        self._prefix_tables()
+        Bn, t = w.shape
+        T = self.lex.shape[0]
+        out = np.zeros((Bn, T + 1))
+        if t == 0:
+            h = np.broadcast_to(self.Pstar[self.start], (Bn, self.N))  # (B, N) e_S (I - U_pre)^-1
+            end = np.full(Bn, self.E[self.start])
+        else:
+            C, log_s = self._chart_batch(w, np.full(Bn, t))
+            CL = self._last_CL  # (t+1, B, t+1, R)
+            m = t + 1
+            bar = np.zeros((Bn, m, self.N))  # (B, m, N) dz/dPP[k]
+            bar[:, 0, self.start] = 1.0
+            for k in range(m - 1):
+                qbar = bar[:, k] @ self.Pstar  # (B, N) eq. (8) backwards through the closure
+                # Eq. (6): PP[k] gets p beta[k, j, B] PP[j, C] for k < j < m: send qbar to every such PP[j].
+                beta_left = CL[1:m - k, :, k]  # (J, B, R) beta'[k, k+1..t] at bB
+                wgt = beta_left * qbar[None, :, :][:, :, self.bA]  # (J, B, R)
+                bar[:, k + 1:m] += np.einsum("jbr,rn->bjn", wgt, self.pC)
+            h = bar[:, m - 1] @ self.Pstar  # (B, N)
+            end = C[t, :, 0, self.start]  # (B,) P(prefix) s^t, the same scale as h . lex[a]
+        out[:, :T] = h @ self.lex.T  # (B, T) prefix probabilities of prefix + a (times s^t)
+        out[:, T] = end
+        if t > 0:
+            out[np.any(w < 0, axis=1)] = 0.0
+        out = np.maximum(out, 0.0)
+        total = out.sum(axis=1, keepdims=True)  # (B, 1)
+        dead = total[:, 0] <= 0
+        out = np.where(dead[:, None], 0.0, out / np.where(dead, 1.0, total[:, 0])[:, None])
+        out[dead, T] = 1.0
+        return out
 
     # --- outside: expected counts (eq. 5) --------------------------------------------------------------
 

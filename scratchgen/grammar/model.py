@@ -13,10 +13,15 @@ with the expected counts of eq. (5) of :mod:`~scratchgen.grammar.chart`; each it
 the training log-likelihood sum_s log P(x^(s)) (Baum's inequality). From trees, eq. (1) with observed
 counts: the maximum-likelihood estimate. ``smoothing`` adds a pseudo-count to every rule.
 
-**Stepping.** The protocol's left-to-right interface needs prefix probabilities
-P(x_1..x_t ...), not implemented yet: ``supports_stepping = False``. ``token_logprobs`` therefore
-returns 0 for every token and the whole sentence's log-probability at ``</s>``, so that sums
-(``logprob``, ``score``) are exact while the per-token split is not the chain rule's.
+**Stepping** (left to right, as every model): with Pre(x_1..x_t) the prefix probability, the total
+probability of the sentences that start with x_1..x_t (computed by eqs. (6)-(8) of
+:mod:`~scratchgen.grammar.chart`),
+
+    P(x_t = a | x_<t) = Pre(x_<t a) / Pre(x_<t),      P(</s> | x_<t) = P(x_<t) / Pre(x_<t)          (2)
+
+so the product over a sentence telescopes to P(x) (Pre of the empty prefix is 1), and the decoder's
+every control works on the grammar. The state is the prefix itself (an int array (B, t)); each step
+runs a chart over it, so a step costs O(t^3 R): fine for sentences, not for thousands of tokens.
 """
 
 from __future__ import annotations
@@ -65,7 +70,6 @@ class GrammarModel(LanguageModel):
     0.3333333333333333
     """
 
-    supports_stepping = False
 
     def __init__(self, *, grammar: str | Grammar = "builtin:english", iterations: int = 20, tol: float = 1e-8,
                  smoothing: float = 0.0, max_depth: int = DEFAULT_LIMITS["max_depth"],
@@ -198,16 +202,52 @@ class GrammarModel(LanguageModel):
         self._fitted_vocab()
         return self.parser_
 
-    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """0 for each token and log P(sentence) at ``</s>`` (see the module docstring)."""
+    # --- the stepping interface (prefix probabilities, eqs. (6)-(8) of chart.py) ----------------------
+
+    def initial_state(self, batch_size: int = 1) -> np.ndarray:
+        self._fitted_vocab()
+        return np.zeros((batch_size, 0), dtype=np.int64)  # (B, t) the prefix so far, as vocabulary ids
+
+    def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return np.concatenate([state, np.asarray(ids, dtype=np.int64)[:, None]], axis=1)  # (B, t+1)
+
+    def next_logprobs(self, state: np.ndarray) -> np.ndarray:
+        """log P(next | prefix) = log Pre(prefix + a) - log Pre(prefix): eq. (2) of this module."""
         parser = self._parser()
-        sequences = [self._check_ids(ids) for ids in sequences]
-        totals = parser.logprobs([self.vocab_.decode(ids) for ids in sequences])  # batched charts
-        out = []
-        for ids, total in zip(sequences, totals):
-            scores = np.zeros(len(ids) + 1)  # (T+1,)
-            scores[-1] = total
-            out.append(scores)
+        specials = len(Vocabulary.SPECIALS)
+        w = np.where(state >= specials, state - specials, -1)  # (B, t) terminal ids; <unk> and specials: -1
+        probs = parser.next_token_probs(w)  # (B, T+1): terminals, then the end
+        out = np.full((len(state), len(self.vocab_)), -np.inf)  # (B, V)
+        with np.errstate(divide="ignore"):
+            out[:, specials:] = np.log(probs[:, :-1])
+            out[:, Vocabulary.eos_id] = np.log(probs[:, -1])
+        return out
+
+    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """log P(x_t | x_<t) from prefix probabilities, eq. (2); their sum is log P(x) of the chart.
+
+        The stepping interface run over batches of at most 64 sequences of similar length (the chart of
+        a batch holds (T+1)^2 B N numbers).
+        """
+        eos = Vocabulary.eos_id
+        sequences = [self._check_ids(s) for s in sequences]
+        out: list[np.ndarray] = [np.empty(0)] * len(sequences)
+        order = np.argsort([len(s) for s in sequences], kind="stable")
+        for start in range(0, len(order), 64):
+            rows = order[start:start + 64]
+            T = max(len(sequences[i]) for i in rows) + 1
+            ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>
+            for r, i in enumerate(rows):
+                ids[r, : len(sequences[i])] = sequences[i]
+            scores = np.empty((len(rows), T))  # (B, T)
+            state = self.initial_state(len(rows))
+            arange = np.arange(len(rows))
+            for t in range(T):
+                scores[:, t] = self.next_logprobs(state)[arange, ids[:, t]]
+                if t + 1 < T:
+                    state = self.advance(state, ids[:, t])
+            for r, i in enumerate(rows):
+                out[i] = scores[r, : len(sequences[i]) + 1]
         return out
 
     def sentence_logprobs(self, corpus: Corpus) -> list[float]:
@@ -228,7 +268,7 @@ class GrammarModel(LanguageModel):
         return sampler.sample(n, seed=seed, trees=trees)
 
     def sample_sequences(self, n: int, rng=None, max_tokens: int | None = None) -> list[list[str]]:
-        """What :func:`scratchgen.generate` calls for this model: ``n`` sentences, each cut at ``max_tokens``."""
+        """``n`` sentences drawn top-down by :class:`Sampler` (much faster than stepping), each cut at ``max_tokens``."""
         self._fitted_vocab()
         sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
                           max_tokens=self.max_tokens)
