@@ -1,8 +1,9 @@
 """The grammar models in the contract suite.
 
-The grammar models have the full stepping interface (prefix probabilities). The shared TRAIN_TEXTS are character-level mixed text that no small grammar generates, so the grammar
-cases bring their own grammars (word level) and their own unseen texts: sentences the grammar can
-generate, one it cannot (probability 0, log-probability -inf) and one with out-of-vocabulary tokens.
+The grammar models have the full stepping interface (prefix probabilities). The shared TRAIN_TEXTS
+are character-level mixed text that no small grammar generates, so the grammar cases bring their own
+grammars (word level) and their own unseen texts: sentences the grammar can generate, one it cannot
+(probability 0, log-probability -inf) and one with out-of-vocabulary tokens.
 """
 
 from contract_case import Case

@@ -250,6 +250,25 @@ class GrammarModel(LanguageModel):
                 out[i] = scores[r, : len(sequences[i]) + 1]
         return out
 
+    def logprob(self, sequence: str | Sequence[str]) -> float:
+        """log P(sentence) by the chart (eqs. (1)-(4) of chart.py): equal to the sum of :meth:`token_logprobs`
+        up to rounding, and faster. -inf for a sentence the grammar cannot generate."""
+        tokens = self._tokens(sequence)
+        return float(self._parser().logprobs([tokens])[0])
+
+    def score(self, corpus: Corpus):
+        """Cross-entropy and perplexity of a corpus (see :class:`scratchgen.metrics.Score`) from batched charts."""
+        from ..metrics import Score
+
+        sequences = self.tokenize_corpus(corpus)
+        if not sequences:
+            raise CorpusError("cannot score an empty corpus")
+        vocab = self._fitted_vocab()
+        oov = sum(vocab.count_oov(s) for s in sequences)
+        total = float(self._parser().logprobs(sequences).sum())
+        return Score.from_totals(logprob=total, sequences=len(sequences), tokens=sum(len(s) + 1 for s in sequences),
+                                 oov_tokens=oov)
+
     def sentence_logprobs(self, corpus: Corpus) -> list[float]:
         """log P(sentence) for each sentence of a corpus (-inf for one the grammar cannot generate)."""
         return [float(x) for x in self._parser().logprobs(self.tokenize_corpus(corpus))]
