@@ -37,7 +37,11 @@ def _sentences(grammar, count: int, lo: int = 18, hi: int = 22) -> list[list[str
 
 
 def _rate(fn, items, budget: float) -> tuple[float, int]:
-    """Items per second of fn over items, stopping after ``budget`` seconds (at least one item)."""
+    """Items per second of fn over items, stopping after ``budget`` seconds (at least one item).
+
+    One untimed call first (warm caches and lazy set-up, for every implementation alike).
+    """
+    fn(items[0])
     done = 0
     with Timer() as t:
         for item in items:
@@ -69,23 +73,36 @@ def run(quick: bool = False) -> Section:
         parser = ChartParser(grammar)
     ours_inside, k1 = _rate(parser.logprob, sents, budget)
     ours_viterbi, k2 = _rate(parser.viterbi, sents, budget)
+    parser.logprobs(sents[:2])
     with Timer() as tb:
-        parser.logprobs(sents)
-    rows.append(["scoring", "scratchgen ChartParser.logprobs (batched corpus scoring)", len(sents) / tb.seconds,
-                 len(sents), f"{len(sents) / tb.seconds / ours_inside:.1f}x faster than one by one"])
-    rows.append(["scoring", "scratchgen ChartParser.logprob (sum over all trees)", ours_inside, k1, "1"])
+        ours_logps = parser.logprobs(sents)
+    ours_batched = len(sents) / tb.seconds
+    rows.append(["scoring", "scratchgen ChartParser.logprob, one sentence at a time", ours_inside, k1, "1"])
+    rows.append(["scoring", "scratchgen ChartParser.logprobs, batched corpus scoring", ours_batched, len(sents), ""])
     rows.append(["scoring", "scratchgen ChartParser.viterbi (best tree)", ours_viterbi, k2, "1"])
+    check = ""
     if module_available("nltk"):
+        import math
+
         import nltk
 
         nltk_grammar = nltk.PCFG.fromstring(grammar.to_text())
         inside = nltk.InsideChartParser(nltk_grammar)
         viterbi = nltk.ViterbiParser(nltk_grammar)
-        r1, j1 = _rate(lambda s: next(iter(inside.parse(s))), sents, budget)
+        nltk_logps = []
+
+        def nltk_sentence_prob(s):  # NLTK builds the whole chart, then lists every parse: sum them
+            nltk_logps.append(math.log(sum(t.prob() for t in inside.parse(s))))
+
+        r1, j1 = _rate(nltk_sentence_prob, sents, budget)
+        nltk_logps = nltk_logps[1:]  # the warm-up call
         r2, j2 = _rate(lambda s: next(iter(viterbi.parse(s))), sents, budget)
-        rows.append(["scoring", "NLTK InsideChartParser (first parse)", r1, j1,
-                     f"{ours_inside / r1:.0f}x one by one, {len(sents) / tb.seconds / r1:.0f}x batched"])
+        rows.append(["scoring", "NLTK InsideChartParser, sum of the probabilities of all parses", r1, j1,
+                     f"{ours_inside / r1:.0f}x one at a time, {ours_batched / r1:.0f}x batched"])
         rows.append(["scoring", "NLTK ViterbiParser", r2, j2, f"{ours_viterbi / r2:.0f}x"])
+        diff = max(abs(a - b) for a, b in zip(nltk_logps, ours_logps))
+        check = (f" On the {j1} sentences NLTK scored, its sum over parses and scratchgen's inside log-probability "
+                 f"differ by at most {diff:.1e} nats.")
     else:
         rows.append(["scoring", "NLTK", float("nan"), 0, "skipped (not installed)"])
 
@@ -119,8 +136,7 @@ def run(quick: bool = False) -> Section:
         f"compiled in {t.seconds * 1000:.0f} ms. Scored: {len(sents)} sampled sentences of 18-22 tokens "
         f"(mean {mean_len:.1f}); each scorer stops after {budget:.0f} s. Sampled: {n_sample} sentences "
         f"(uniform grammar mean length {mean_uniform:.1f} tokens). The last column is scratchgen's speed "
-        "divided by the peer's, measured in the same run. NLTK's InsideChartParser gives the best parse's "
-        "probability, not the sentence's (its sum over trees); scratchgen computes the exact sum.\n\n"
+        "divided by the peer's, measured in the same run." + check + "\n\n"
         + table(["task", "implementation", "sentences/s", "sentences", "scratchgen speed-up"], rows)
     )
     command = "python -m benchmarks.bench_grammar" + (" --quick" if quick else "")

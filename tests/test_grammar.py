@@ -434,3 +434,25 @@ def test_decoding_controls_work_on_the_grammar():
         assert m.logprob(s) > -math.inf or len(s) == 22  # a complete sentence, or cut at max_tokens
     (best, lp), = beam_search(m, width=4, max_tokens=10)
     assert lp == pytest.approx(m.logprob(best))
+
+
+def test_cli_train_and_tracery_file(tmp_path, capsys):
+    from scratchgen.cli import main
+
+    spec = tmp_path / "g.json"
+    spec.write_text(json.dumps({"origin": ["#animal.capitalize# #verb.s# ."], "animal": ["owl", "fox"],
+                                "verb": ["hoot", "run"]}))
+    assert main(["grammar", "sample", str(spec), "-n", "3", "--seed", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.split()[0] in ("Owl", "Fox") for line in lines)
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text("S -> 'a' S [0.5] | 'b' [0.5]\n")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b\nb\nb\na a b\n")  # rule a-S used 3 times, b 4 times: EM (one tree each) gives 3/7
+    out = tmp_path / "m.npz"
+    assert main(["train", "grammar", str(cfg), str(corpus), "-o", str(out)]) == 0
+    m = load(out)
+    assert m.grammar_.rules[0].prob == pytest.approx(3 / 7)
+    assert main(["score", str(out), str(corpus), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["tokens"] == 11 and res["logprob_nats"] == pytest.approx(3 * math.log(3 / 7) + 4 * math.log(4 / 7))

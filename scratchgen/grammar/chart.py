@@ -163,7 +163,7 @@ class ChartParser:
         self.onehotB[np.arange(R), self.bB] = 1.0
         self.onehotC = np.zeros((R, N))
         self.onehotC[np.arange(R), self.bC] = 1.0
-        self.bB_, self.bC_ = self.bB, self.bC
+        self.bBC = np.concatenate([self.bB, self.bC])  # (2R,)
         # Lexical probabilities: (terminals, N).
         self.lex = np.zeros((len(grammar.terminals), N))
         np.add.at(self.lex, (self.r_x[self.l_idx], self.r_lhs[self.l_idx]), prob[self.l_idx])
@@ -242,45 +242,50 @@ class ChartParser:
 
         ``w`` (B, n) holds terminal ids, -1 for padding or an unknown token (no lexical rule covers it,
         so no span containing it has a non-zero inside value: a sentence's spans never see its padding).
-        Layout by length makes the children of every span of one length two strided *views* of the
-        chart (no copies, no index arrays): the left child of (i, i+L) split at i+d is C[d, i], the
-        right one C[L-d, i+d]. Returns C and log s (B,), the per-sentence scales.
+        Layout by length makes the children of every span of one length two slices of the chart (no
+        index arrays): the left child of (i, i+L) split at i+d is C[d, i], the right one C[L-d, i+d].
+        Returns C and log s (B,), the per-sentence scales.
         """
         Bn, n = w.shape
         lex = np.where((w >= 0)[:, :, None], self.lex[np.maximum(w, 0)], 0.0)  # (B, n, N)
         top = lex.max(axis=2)  # (B, n)
         real = np.arange(n)[None, :] < lengths[:, None]  # (B, n)
-        with np.errstate(divide="ignore"):
-            logtop = np.where(real & (top > 0), np.log(np.where(top > 0, top, 1.0)), 0.0)
+        logtop = np.log(np.where(real & (top > 0), top, 1.0))  # (B, n) 0 where no scale is needed
         log_s = -logtop.sum(axis=1) / np.maximum(lengths, 1)  # (B,)
         C = np.zeros((n + 1, Bn, n + 1, self.N))  # (n+1, B, n+1, N)
         R = len(self.bB)
-        # Each span's values as left children (gathered at bB) and as right children (at bC), stored
-        # once when the span is filled instead of gathered again for every longer span that uses it.
-        CL = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R)
-        CR = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R)
+        # Each span's values as a left child (gathered at bB, indexed by start) and as a right child
+        # (at bC, indexed by end), stored once when the span is filled. Then the children of all spans
+        # of length L are two plain slices: left C[d, i] = CL[1:L, :S], right C[L-d, i+d] = CRe[L-1:0:-1, L:L+S].
+        CL = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R) by (length, start)
+        CRe = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R) by (length, end)
         C[1, :, :n] = (lex * np.exp(log_s)[:, None, None]) @ self.UstarT  # eqs. (3)-(4) for length 1
-        CL[1, :, :n] = C[1, :, :n][..., self.bB]
-        CR[1, :, :n] = C[1, :, :n][..., self.bC]
-        sL, sb, si, sr = CR.strides
+        both = C[1, :, :n][..., self.bBC]  # (B, n, 2R) one gather for both roles
+        CL[1, :, :n], CRe[1, :, 1:] = both[..., :R], both[..., R:]
         for L in range(2, n + 1):
-            S, D = n - L + 1, L - 1
-            left = CL[1:L, :, :S]  # (D, B, S, R)   C[d, b, i] at bB
-            right = np.lib.stride_tricks.as_strided(CR[L - 1, :, 1:], shape=(D, Bn, S, R),
-                                                    strides=(si - sL, sb, si, sr))  # (D, B, S, R)  C[L-d, b, i+d] at bC
+            S = n - L + 1
+            left = CL[1:L, :, :S]  # (D, B, S, R)   d = 1..L-1
+            right = CRe[L - 1:0:-1, :, L:L + S]  # (D, B, S, R)   lengths L-1..1, ends i+L
             prod = np.einsum("dbsr,dbsr->bsr", left, right)  # (B, S, R)
             span = prod @ self.W  # (B, S, N) eqs. (3)-(4): W = diag(p) onehot(A) (I - U)^-T
             C[L, :, :S] = span
-            CL[L, :, :S] = span[..., self.bB]
-            CR[L, :, :S] = span[..., self.bC]
-            m = span.reshape(Bn, -1).max(axis=1)  # (B,)
-            need = (m > 0) & ((m < _LOW) | (m > _HIGH))
-            if need.any():  # rescale every filled span of those sentences by r^length
+            both = span[..., self.bBC]  # (B, S, 2R)
+            CL[L, :, :S], CRe[L, :, L:] = both[..., :R], both[..., R:]
+            if Bn == 1:  # scalar test: the common case costs one reduction
+                top = float(span.max())
+                stray = top > 0 and (top < _LOW or top > _HIGH)
+            else:
+                m = span.reshape(Bn, -1).max(axis=1)  # (B,)
+                need = (m > 0) & ((m < _LOW) | (m > _HIGH))
+                stray = bool(need.any())
+            if stray:  # some sentence strays: rescale its spans by r^length
+                m = span.reshape(Bn, -1).max(axis=1)  # (B,)
+                need = (m > 0) & ((m < _LOW) | (m > _HIGH))
                 log_r = np.where(need, -np.log(np.where(need, m, 1.0)) / L, 0.0)  # (B,)
                 factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, :, None, None]  # (L, B, 1, 1)
                 C[1:L + 1] *= factor
                 CL[1:L + 1] *= factor
-                CR[1:L + 1] *= factor
+                CRe[1:L + 1] *= factor
                 log_s += log_r
         self._last_CL = CL
         return C, log_s

@@ -132,6 +132,10 @@ def from_tracery(source, start: str = "origin") -> Grammar:
     if not isinstance(source, dict) or not source:
         raise GrammarError("a Tracery grammar is a non-empty JSON object of symbol -> list of strings")
     names = set(source)
+    for name in names:
+        if not re.fullmatch(r"[^\s'\"\[\]|#%.]+", name):
+            raise GrammarError(f"Tracery symbol name {name!r} cannot be a nonterminal name "
+                               "(no spaces, quotes, brackets, '|', '#', '%' or '.')")
     if start not in names:
         raise GrammarError(f"the start symbol {start!r} is not in the Tracery grammar (symbols: {sorted(names)[:10]})")
     alternatives: dict[str, list] = {}
