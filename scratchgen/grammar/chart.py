@@ -237,14 +237,14 @@ class ChartParser:
         C, log_s = self._chart_batch(w[None, :], np.array([len(w)]))
         return C[:, 0], float(log_s[0])
 
-    def _chart_batch(self, w: np.ndarray, lengths: np.ndarray):
+    def _chart_batch(self, w: np.ndarray, lengths: np.ndarray, with_left: bool = False):
         """Charts of B sentences at once, padded to one length n: C[L, b, i, A] of shape (n+1, B, n+1, N).
 
         ``w`` (B, n) holds terminal ids, -1 for padding or an unknown token (no lexical rule covers it,
         so no span containing it has a non-zero inside value: a sentence's spans never see its padding).
         Layout by length makes the children of every span of one length two slices of the chart (no
         index arrays): the left child of (i, i+L) split at i+d is C[d, i], the right one C[L-d, i+d].
-        Returns C and log s (B,), the per-sentence scales.
+        Returns C and log s (B,), the per-sentence scales (and CL, the spans at bB, if ``with_left``).
         """
         Bn, n = w.shape
         lex = np.where((w >= 0)[:, :, None], self.lex[np.maximum(w, 0)], 0.0)  # (B, n, N)
@@ -287,8 +287,7 @@ class ChartParser:
                 CL[1:L + 1] *= factor
                 CRe[1:L + 1] *= factor
                 log_s += log_r
-        self._last_CL = CL
-        return C, log_s
+        return (C, log_s, CL) if with_left else (C, log_s)
 
     def logprobs(self, sentences: Sequence[Sequence[str]], batch: int = 64) -> np.ndarray:
         """log P of many sentences: sentences of similar length share one batched chart. Shape (S,)."""
@@ -381,8 +380,7 @@ class ChartParser:
             h = np.broadcast_to(self.Pstar[self.start], (Bn, self.N))  # (B, N) e_S (I - U_pre)^-1
             end = np.full(Bn, self.E[self.start])
         else:
-            C, log_s = self._chart_batch(w, np.full(Bn, t))
-            CL = self._last_CL  # (t+1, B, t+1, R)
+            C, log_s, CL = self._chart_batch(w, np.full(Bn, t), with_left=True)  # CL: (t+1, B, t+1, R)
             m = t + 1
             bar = np.zeros((Bn, m, self.N))  # (B, m, N) dz/dPP[k]
             bar[:, 0, self.start] = 1.0
