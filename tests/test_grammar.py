@@ -456,3 +456,12 @@ def test_cli_train_and_tracery_file(tmp_path, capsys):
     assert main(["score", str(out), str(corpus), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["tokens"] == 11 and res["logprob_nats"] == pytest.approx(3 * math.log(3 / 7) + 4 * math.log(4 / 7))
+
+
+def test_a_sentence_too_long_for_memory_is_refused_clearly(monkeypatch):
+    import scratchgen.grammar.chart as chart
+
+    monkeypatch.setattr(chart, "MAX_CHART_BYTES", 10**6)
+    p = ChartParser(builtin("english"))
+    with pytest.raises(GrammarError, match="a sentence of 100 tokens needs a chart"):
+        p.logprob(["the"] * 100)

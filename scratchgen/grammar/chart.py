@@ -85,6 +85,8 @@ __all__ = ["ChartParser"]
 
 EMPTY, LEX, UNIT, BINARY = 0, 1, 2, 3
 _LOW, _HIGH = 1e-150, 1e150
+#: The largest chart (in bytes) a sentence may need; longer input is refused with a GrammarError.
+MAX_CHART_BYTES = 2 * 2**30
 
 
 class ChartParser:
@@ -247,6 +249,11 @@ class ChartParser:
         Returns C and log s (B,), the per-sentence scales (and CL, the spans at bB, if ``with_left``).
         """
         Bn, n = w.shape
+        need_bytes = (n + 1) ** 2 * Bn * (self.N + 2 * len(self.bB)) * 8
+        if need_bytes > MAX_CHART_BYTES:
+            raise GrammarError(f"a sentence of {n} tokens needs a chart of {need_bytes / 2**30:.1f} GiB with this "
+                               f"grammar, above the limit of {MAX_CHART_BYTES / 2**30:.0f} GiB "
+                               "(scratchgen.grammar.chart.MAX_CHART_BYTES): split the text into sentences")
         lex = np.where((w >= 0)[:, :, None], self.lex[np.maximum(w, 0)], 0.0)  # (B, n, N)
         top = lex.max(axis=2)  # (B, n)
         real = np.arange(n)[None, :] < lengths[:, None]  # (B, n)
@@ -289,13 +296,22 @@ class ChartParser:
                 log_s += log_r
         return (C, log_s, CL) if with_left else (C, log_s)
 
+    def batch_size(self, n: int, limit: int = 64, budget_bytes: float = 2e8) -> int:
+        """How many sentences of length n share one chart: at most ``limit``, and charts of (n+1)^2 B (N + 2R)
+        numbers within ``budget_bytes``."""
+        per_sentence = (n + 1) ** 2 * (self.N + 2 * len(self.bB)) * 8
+        return int(max(1, min(limit, budget_bytes // max(per_sentence, 1))))
+
     def logprobs(self, sentences: Sequence[Sequence[str]], batch: int = 64) -> np.ndarray:
         """log P of many sentences: sentences of similar length share one batched chart. Shape (S,)."""
         ids = [self.terminal_ids(s) for s in sentences]
         out = np.full(len(ids), -np.inf)
         order = np.argsort([len(x) for x in ids], kind="stable")
-        for k in range(0, len(order), batch):
-            rows = order[k:k + batch]
+        k = 0
+        while k < len(order):
+            longest = len(ids[order[min(k + batch, len(order)) - 1]])  # sorted: the last is the longest
+            rows = order[k:k + self.batch_size(longest, batch)]
+            k += len(rows)
             lengths = np.array([len(ids[r]) for r in rows])
             n = int(lengths.max())
             if n == 0:

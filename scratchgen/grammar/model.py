@@ -226,15 +226,19 @@ class GrammarModel(LanguageModel):
     def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
         """log P(x_t | x_<t) from prefix probabilities, eq. (2); their sum is log P(x) of the chart.
 
-        The stepping interface run over batches of at most 64 sequences of similar length (the chart of
-        a batch holds (T+1)^2 B N numbers).
+        The stepping interface run over batches of sequences of similar length, at most 64 and fewer
+        for long ones (the chart of a batch holds (T+1)^2 B (N + 2R) numbers).
         """
         eos = Vocabulary.eos_id
         sequences = [self._check_ids(s) for s in sequences]
         out: list[np.ndarray] = [np.empty(0)] * len(sequences)
         order = np.argsort([len(s) for s in sequences], kind="stable")
-        for start in range(0, len(order), 64):
-            rows = order[start:start + 64]
+        parser = self._parser()
+        k = 0
+        while k < len(order):
+            longest = len(sequences[order[min(k + 64, len(order)) - 1]]) + 1
+            rows = order[k:k + parser.batch_size(longest)]
+            k += len(rows)
             T = max(len(sequences[i]) for i in rows) + 1
             ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>
             for r, i in enumerate(rows):
