@@ -79,6 +79,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import GrammarError
+from .analysis import _reachable
 from .rules import Grammar, Terminal, Tree
 
 __all__ = ["ChartParser"]
@@ -102,8 +103,6 @@ class ChartParser:
 
     def __init__(self, grammar: Grammar):
         self.grammar = grammar
-        from .analysis import _reachable
-
         labels = _reachable(grammar)  # symbols the start cannot reach change no probability: left out
         index = {a: i for i, a in enumerate(labels)}
         self.terminal_index = {t: i for i, t in enumerate(grammar.terminals)}
