@@ -465,3 +465,17 @@ def test_a_sentence_too_long_for_memory_is_refused_clearly(monkeypatch):
     p = ChartParser(builtin("english"))
     with pytest.raises(GrammarError, match="a sentence of 100 tokens needs a chart"):
         p.logprob(["the"] * 100)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(cyclic_grammars(), st.integers(0, 2**32 - 1))
+def test_next_token_distribution_sums_to_the_prefix_probability_on_cyclic_grammars(g, seed):
+    # Pre(x) = sum_a Pre(x a) + P(x): if the prefix probabilities of eqs. (6)-(8) were wrong, the product
+    # of the normalised steps would not telescope to the chart's P(x). Unit cycles, '' and left recursion.
+    m = GrammarModel.from_grammar(g)
+    parser = m.parser_
+    for s in m.sample(4, seed=seed):
+        if len(s) > 6:
+            continue
+        stepped = float(GrammarModel.token_logprobs(m, [m.vocab_.encode(s)])[0].sum())
+        assert stepped == pytest.approx(parser.logprob(s), rel=1e-8, abs=1e-10)
