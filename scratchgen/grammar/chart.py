@@ -527,13 +527,24 @@ class ChartParser:
             if v > Umax[a, c]:
                 Umax[a, c], Urule[a, c], Uside[a, c] = v, q, 1
         self.Umax, self.Urule, self.Uside = Umax, Urule, Uside
-        finite = [np.flatnonzero(np.isfinite(Umax[a])) for a in range(N)]
-        width_u = max([len(f) for f in finite] + [0])
-        self.unit_from = np.zeros((N, width_u), dtype=np.int64)  # (N, W) the B of each finite Umax[A, B]
-        self.unit_val = np.full((N, width_u), -np.inf)  # (N, W)
-        for a, f in enumerate(finite):
-            self.unit_from[a, : len(f)] = f
-            self.unit_val[a, : len(f)] = Umax[a, f]
+        # Best chains of unit steps (max-plus Floyd-Warshall; log-probabilities <= 0, so no gainful cycle):
+        # Wmax[A, B] best log-probability of a chain A -> ... -> B of length >= 1, hop[A, B] its first step.
+        Wmax = Umax.copy()  # (N, N)
+        hop = np.where(np.isfinite(Umax), np.arange(N)[None, :], -1)  # (N, N)
+        for k in range(N):
+            cand = Wmax[:, k:k + 1] + Wmax[k:k + 1, :]  # (N, N) through k
+            better = cand > Wmax + 1e-12
+            Wmax = np.where(better, cand, Wmax)
+            hop = np.where(better, hop[:, k:k + 1], hop)
+        self.Wmax, self.hop = Wmax, hop
+        # Wmax is sparse: for each A the (padded) list of chain ends B with a finite Wmax[A, B].
+        ends = [np.flatnonzero(np.isfinite(Wmax[a])) for a in range(N)]
+        width = max([len(e) for e in ends] + [1])
+        self.chain_end = np.zeros((N, width), dtype=np.int64)  # (N, W)
+        self.chain_val = np.full((N, width), -np.inf)  # (N, W)
+        for a, e in enumerate(ends):
+            self.chain_end[a, : len(e)] = e
+            self.chain_val[a, : len(e)] = Wmax[a, e]
         # Binary rules grouped by left-hand side for the (max, +) version of eq. (3).
         R = len(self.b_idx)
         groups: list[list[int]] = [[] for _ in range(N)]
@@ -548,25 +559,13 @@ class ChartParser:
         np.log(self.lex, out=self.lexlog, where=self.lex > 0)
 
     def _closure_max(self, base: np.ndarray):
-        """best = max(base, max_B Umax[A, B] + best[B]) by relaxation: (S, N) values and (S, N) from-symbol.
-
-        Umax is sparse: each A looks only at its own (padded) list of B with a finite Umax[A, B].
-        """
-        best = base.copy()
-        came = np.full(base.shape, -1, dtype=np.int64)
-        if self.unit_from.shape[1] == 0:
-            return best, came
-        rows = np.arange(self.N)[None, :]
-        for _ in range(self.N):
-            cand = best[:, self.unit_from] + self.unit_val  # (S, N, W) padding has -inf
-            arg = cand.argmax(axis=2)  # (S, N)
-            val = np.take_along_axis(cand, arg[:, :, None], axis=2)[:, :, 0]  # (S, N)
-            better = val > best + 1e-12
-            if not better.any():
-                break
-            best = np.where(better, val, best)
-            came = np.where(better, self.unit_from[rows, arg], came)
-        return best, came
+        """best[A] = max(base[A], max_B Wmax[A, B] + base[B]): (S, N) values and (S, N) chain ends (-1: none)."""
+        cand = base[:, self.chain_end] + self.chain_val  # (S, N, W) padding is -inf
+        k = cand.argmax(axis=2)  # (S, N)
+        val = cand.max(axis=2)  # (S, N)
+        better = val > base + 1e-12
+        end = self.chain_end[np.arange(self.N)[None, :], k]  # (S, N)
+        return np.where(better, val, base), np.where(better, end, -1)
 
     def viterbi(self, tokens: Sequence[str]) -> tuple[float, Tree | None]:
         """The most probable derivation of ``tokens``: (log-probability, Tree); (-inf, None) if none."""
@@ -579,40 +578,38 @@ class ChartParser:
         if np.any(w < 0):
             return -math.inf, None
         N = self.N
-        vb = np.full((n + 1, n + 1, N), -np.inf)  # (n+1, n+1, N) best log inside
-        came = np.full((n + 1, n + 1, N), -1, dtype=np.int64)  # closure back-pointer: from-symbol or -1
-        brule = np.full((n + 1, n + 1, N), -1, dtype=np.int64)  # binary rule (index into b_idx) or -1
-        bsplit = np.zeros((n + 1, n + 1, N), dtype=np.int64)
+        # Back-pointers by (length, start, symbol): end of the best unit chain (-1: none), binary rule
+        # (index into b_idx; -1: none) and its split point.
+        came = np.full((n + 1, n, N), -1, dtype=np.int64)  # (n+1, n, N)
+        brule = np.full((n + 1, n, N), -1, dtype=np.int64)  # (n+1, n, N)
+        bsplit = np.zeros((n + 1, n, N), dtype=np.int64)  # (n+1, n, N)
         R = len(self.b_idx)
-        # Best log inside of each span as a left child (at bB) and a right child (at bC), by length.
-        VL = np.full((n + 1, n + 1, R), -np.inf)  # (n+1, n+1, R)
-        VR = np.full((n + 1, n + 1, R), -np.inf)  # (n+1, n+1, R)
-        sL, si, sr = VR.strides
+        # Best log inside of each span as a left child (at bB, by start) and a right child (at bC, by end).
+        VL = np.full((n + 1, n + 1, R), -np.inf)  # (n+1, n+1, R) by (length, start)
+        VRe = np.full((n + 1, n + 1, R), -np.inf)  # (n+1, n+1, R) by (length, end)
         logbp = np.log(self.bp)
+        valpad = np.full((n, R + 1), -np.inf)  # (n, R+1) the last column pads group_table
+        kpad = np.zeros((n, R + 1), dtype=np.int64)  # (n, R+1)
         ar = np.arange(n)
         best, c = self._closure_max(self.lexlog[w])
-        vb[ar, ar + 1], came[ar, ar + 1] = best, c
-        VL[1, :n], VR[1, :n] = best[:, self.bB], best[:, self.bC]
+        came[1] = c
+        VL[1, :n], VRe[1, 1:] = best[:, self.bB], best[:, self.bC]
         for L in range(2, n + 1):
-            S, D = n - L + 1, L - 1
-            left = VL[1:L, :S]  # (D, S, R)
-            right = np.lib.stride_tricks.as_strided(VR[L - 1, 1:], shape=(D, S, R), strides=(si - sL, si, sr))
-            tot = left + right  # (D, S, R)
-            k = tot.argmax(axis=0)  # (S, R) best split offset - 1
-            val = np.take_along_axis(tot, k[None], axis=0)[0] + logbp  # (S, R)
-            val = np.concatenate([val, np.full((S, 1), -np.inf)], axis=1)  # (S, R+1) padding column
-            grouped = val[:, self.group_table]  # (S, N, W)
+            S = n - L + 1
+            tot = VL[1:L, :S] + VRe[L - 1:0:-1, L:L + S]  # (D, S, R) left C[d, i] + right C[L-d, i+d]
+            kpad[:S, :R] = tot.argmax(axis=0)  # (S, R) best split offset - 1
+            valpad[:S, :R] = tot.max(axis=0) + logbp  # (S, R)
+            grouped = valpad[:S][:, self.group_table]  # (S, N, W)
             g_arg = grouped.argmax(axis=2)  # (S, N)
-            base = np.take_along_axis(grouped, g_arg[:, :, None], axis=2)[:, :, 0]  # (S, N)
+            base = grouped.max(axis=2)  # (S, N) eq. (3) in (max, +)
             rule = self.group_table[np.arange(N)[None, :], g_arg]  # (S, N) index into b_idx (R = none)
             best, c = self._closure_max(base)
-            starts = np.arange(S)
-            vb[starts, starts + L], came[starts, starts + L] = best, c
-            VL[L, :S], VR[L, :S] = best[:, self.bB], best[:, self.bC]
-            brule[starts, starts + L] = np.where(rule < R, rule, -1)
-            k_pad = np.concatenate([k, np.zeros((S, 1), dtype=np.int64)], axis=1)
-            bsplit[starts, starts + L] = starts[:, None] + 1 + np.take_along_axis(k_pad, np.minimum(rule, R), axis=1)
-        score = float(vb[0, n, self.start])
+            starts = ar[:S, None]  # (S, 1)
+            came[L, :S] = c
+            VL[L, :S], VRe[L, L:] = best[:, self.bB], best[:, self.bC]
+            brule[L, :S] = np.where(rule < R, rule, -1)
+            bsplit[L, :S] = starts + 1 + kpad[starts, rule]
+        score = float(best[0, self.start])  # the last length filled is n: the whole sentence
         if score == -np.inf:
             return -math.inf, None
         return score, self._build(came, brule, bsplit, n, w)
@@ -629,8 +626,8 @@ class ChartParser:
                 kind = self.kind[q]
                 kids = [] if kind == EMPTY else [self.r_x[q]] + ([self.r_y[q]] if kind == BINARY else [])
                 items = [(s, i, i) for s in kids]
-            elif closed and came[i, j, a] >= 0:  # one step of the unit closure, eq. (4)
-                b = came[i, j, a]
+            elif closed and came[j - i, i, a] >= 0:  # first step of the best unit chain, eq. (4)
+                b = self.hop[a, came[j - i, i, a]]
                 q, side = self.Urule[a, b], self.Uside[a, b]
                 if self.kind[q] == UNIT:
                     items = [(b, i, j)]
@@ -642,7 +639,7 @@ class ChartParser:
                 node.children.append(self.grammar.terminals[w[i]])
                 continue
             else:  # binary rule at its best split, eq. (3)
-                r, k = brule[i, j, a], bsplit[i, j, a]
+                r, k = brule[j - i, i, a], bsplit[j - i, i, a]
                 items = [(self.bB[r], i, k), (self.bC[r], k, j)]
             for s, ci, cj in items:  # children appended left to right now; filled later
                 child = (Tree if s < self.n_original else _Hidden)(self.labels[s], [])
