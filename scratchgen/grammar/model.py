@@ -63,13 +63,17 @@ class GrammarModel(LanguageModel):
     tokenizer : Tokenizer or None
         Default: word level (terminals are word tokens, each CJK character a token).
 
+    ``GrammarModel.from_grammar(grammar)`` gives a fitted model with the grammar's own weights (no data);
+    ``fit`` learns them from sentences (EM) or trees (counting). Learned state: ``grammar_`` (the
+    weighted grammar), ``vocab_`` (its terminals), ``parser_`` (its compiled chart parser) and
+    ``log_likelihoods_`` (the training log-likelihood before each EM update, and after the last).
+
     >>> m = GrammarModel.from_grammar("S -> 'a' S [0.25] | 'a' [0.75]")
     >>> round(math.exp(m.logprob(["a", "a"])), 12)       # 0.25 * 0.75
     0.1875
     >>> m.fit([["a"], ["a", "a"]]).grammar_.rules[0].prob    # EM on an unambiguous grammar: 1 / 3
     0.3333333333333333
     """
-
 
     def __init__(self, *, grammar: str | Grammar = "builtin:english", iterations: int = 20, tol: float = 1e-8,
                  smoothing: float = 0.0, max_depth: int = DEFAULT_LIMITS["max_depth"],
