@@ -106,7 +106,7 @@ def run(quick: bool = False) -> Section:
                      f"{ours_inside / r1:.0f}x one at a time, {ours_batched / r1:.0f}x batched"])
         rows.append(["scoring", "NLTK ViterbiParser", r2, j2, f"{ours_viterbi / r2:.0f}x"])
         diff = max(abs(a - b) for a, b in zip(nltk_logps, ours_logps))
-        check = (f" On the {j1} sentences NLTK scored, its sum over parses and scratchgen's inside log-probability "
+        check = (f" On the {len(nltk_logps)} sentences NLTK scored, its sum over parses and scratchgen's inside log-probability "
                  f"differ by at most {diff:.1e} nats.")
     else:
         rows.append(["scoring", "NLTK", float("nan"), 0, "skipped (not installed)"])
