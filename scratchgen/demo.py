@@ -36,13 +36,13 @@ __all__ = ["run_demo", "DemoSettings"]
 class DemoSettings:
     """Sizes of the demo; the defaults finish well within 2 minutes on 2 cores."""
 
-    n_train: int = 4000  # sentences sampled from the grammar for training
+    n_train: int = 10000  # sentences sampled from the grammar for training
     n_heldout: int = 500  # and for the held-out score
     n_samples: int = 200  # samples per model for the quality figures
     order: int = 4  # n-gram order
     rnn_hidden: int = 128
     rnn_embedding: int = 48
-    rnn_steps: int = 1500  # a fixed number of updates, not a time limit, so every run is the same
+    rnn_steps: int = 3000  # a fixed number of updates, not a time limit, so every run is the same
     max_tokens: int = 60  # longest sample
 
     @classmethod
