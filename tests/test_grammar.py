@@ -479,3 +479,15 @@ def test_next_token_distribution_sums_to_the_prefix_probability_on_cyclic_gramma
             continue
         stepped = float(GrammarModel.token_logprobs(m, [m.vocab_.encode(s)])[0].sum())
         assert stepped == pytest.approx(parser.logprob(s), rel=1e-8, abs=1e-10)
+
+
+def test_inside_equals_nltks_sum_over_all_parses():
+    nltk = pytest.importorskip("nltk")
+    g = builtin("english")
+    parser = nltk.InsideChartParser(nltk.PCFG.fromstring(g.to_text()))
+    ours = ChartParser(g)
+    sents = [s for s in sample(g, 60, seed=8) if 6 <= len(s) <= 10][:5]
+    assert len(sents) == 5
+    for s in sents:  # NLTK lists every parse with its probability; their sum is the sentence's
+        theirs = math.log(sum(t.prob() for t in parser.parse(s)))
+        assert ours.logprob(s) == pytest.approx(theirs, rel=1e-12)
