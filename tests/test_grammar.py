@@ -18,7 +18,7 @@ from scratchgen.grammar import (ChartParser, Grammar, GrammarModel, Sampler, Ter
                                 builtin_names, from_tracery, parse_grammar, sample)
 from scratchgen.text import word_tokenize
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "grammar"))
 from grammar_oracle import enumerate_sentences, naive_inside  # noqa: E402
 
 # --- the text format ---------------------------------------------------------------------------------
