@@ -55,8 +55,10 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
         present = np.zeros(key_range, dtype=bool)  # (range,)
         present[key] = True
-        rank = np.cumsum(present, dtype=np.int64) - 1  # (range,) index of each present value
-        return np.flatnonzero(present), rank[key]
+        uniq = np.flatnonzero(present)
+        rank = np.empty(key_range, dtype=np.int64)  # (range,) only the present cells are written and read
+        rank[uniq] = np.arange(len(uniq))
+        return uniq, rank[key]
     perm = np.argsort(key, kind="stable")  # (M,)
     sorted_key = key[perm]
     first = np.empty(len(key), dtype=bool)
@@ -106,13 +108,22 @@ class NGramCounts:
     @classmethod
     def from_sequences(cls, sequences: Sequence[np.ndarray], order: int, vocab_size: int) -> "NGramCounts":
         """Count every n-gram of orders 1 .. ``order`` of id sequences (without ``<s>``/``</s>``)."""
-        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
-            raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
-        V = int(vocab_size)
         seqs = [np.asarray(s, dtype=np.int64) for s in sequences]
         if not seqs:
             raise CorpusError("cannot count the n-grams of an empty corpus")
-        lengths = np.array([len(s) for s in seqs], dtype=np.int64) + 2  # (S,) <s> and </s> added
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        flat = np.concatenate(seqs) if lengths.sum() else np.zeros(0, np.int64)
+        return cls.from_flat(flat, lengths, order, vocab_size)
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int) -> "NGramCounts":
+        """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``."""
+        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+            raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+        V = int(vocab_size)
+        if len(lengths) == 0:
+            raise CorpusError("cannot count the n-grams of an empty corpus")
+        lengths = np.asarray(lengths, dtype=np.int64) + 2  # (S,) <s> and </s> added
         P = int(lengths.sum())
         starts = np.cumsum(lengths) - lengths  # (S,)
         ids = np.empty(P, dtype=np.int64)  # (P,) the flat stream <s> w.. </s> <s> w.. </s>
@@ -121,11 +132,10 @@ class NGramCounts:
         body[starts + lengths - 1] = False
         ids[starts] = BOS
         ids[starts + lengths - 1] = EOS
-        if P > 2 * len(seqs):
-            body_ids = np.concatenate(seqs)
-            if body_ids.min() < 0 or body_ids.max() >= V:
+        if len(flat):
+            if flat.min() < 0 or flat.max() >= V:
                 raise CorpusError(f"token ids must lie in 0 .. {V - 1}")
-            ids[body] = body_ids
+            ids[body] = flat
         pos = np.arange(P, dtype=np.int64) - np.repeat(starts, lengths)  # (P,) eq. (1)
 
         keys = [np.arange(V, dtype=np.int64)]

@@ -23,6 +23,7 @@ Letters: V vocabulary, N order, B batch, P tokens in a flat corpus, U_n stored n
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any, Sequence
 
@@ -131,12 +132,31 @@ class NGramModel(LanguageModel):
     def fit(self, corpus: Corpus) -> "NGramModel":
         """Count the n-grams of a corpus and smooth them; returns ``self``."""
         self._check_params()
-        sequences = self.tokenize_corpus(corpus)
+        sequences = self._token_lists(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
-        vocab, ids = _build_vocab(sequences)
-        counts = NGramCounts.from_sequences(ids, self.order, len(vocab))
+        vocab, flat, lengths = _build_vocab(sequences)
+        counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab))
         return self.fit_counts(counts, vocab)
+
+    def _token_lists(self, corpus: Corpus) -> list:
+        """Like ``tokenize_corpus``, but token lists are checked once per distinct token (in _build_vocab)."""
+        if isinstance(corpus, str):
+            return self.tokenize_corpus(corpus)  # the shared error message
+        try:
+            items = list(corpus)
+        except TypeError:
+            raise CorpusError(f"a corpus must be iterable, got {type(corpus).__name__}") from None
+        tokenize = self.tokenizer_.tokenize
+        out = []
+        for s in items:
+            if isinstance(s, str):
+                out.append(tokenize(s))
+            elif isinstance(s, (list, tuple)):
+                out.append(s)
+            else:
+                out.append(self._tokens(s))  # raises the shared CorpusError
+        return out
 
     def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> "NGramModel":
         """Smooth counts made elsewhere (e.g. merged chunk by chunk) with this model's settings."""
@@ -206,8 +226,12 @@ class NGramModel(LanguageModel):
         _, logp, bow = self._tables()
         if len(sequences) == 0:
             return []
-        seqs = [self._check_ids(s) for s in sequences]
+        seqs = [s if isinstance(s, np.ndarray) and s.ndim == 1 and s.dtype.kind in "iu" else self._check_ids(s)
+                for s in sequences]
         ids, lengths = _flatten(seqs)
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(self.vocab_)):
+            for s in seqs:
+                self._check_ids(s)  # names the bad id
         index = self._indices(ids)
         P = len(ids)
         total = np.zeros(P)
@@ -371,26 +395,47 @@ def _lookup_rows(keys: list, rows: np.ndarray, V: int) -> np.ndarray:
     return _lookup(keys, rows, V)
 
 
-def _build_vocab(sequences: list[list[str]]) -> tuple[Vocabulary, list[np.ndarray]]:
-    """Vocabulary.build's vocabulary (by descending count, ties by code point) and the id sequences, in one
-    pass over the tokens."""
-    index: dict[str, int] = {}
-    setdefault = index.setdefault
-    flat = [setdefault(t, len(index)) for s in sequences for t in s]  # first-seen numbering
-    seen = list(index)
-    counts = np.bincount(np.array(flat, dtype=np.int64), minlength=len(seen)) if flat else np.zeros(0, np.int64)
+def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
+    """Vocabulary.build's vocabulary (by descending count, ties by code point), the ids of all tokens in one
+    flat array (T,) and the sequence lengths (S,): one pass over the tokens."""
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))  # (S,)
+    tokens = list(itertools.chain.from_iterable(sequences))
+    try:
+        text = "".join(tokens)
+    except TypeError:  # a token that is not a str: the dict path below names it
+        text = None
+    if text is not None and len(text) == len(tokens):
+        # Every token is one code point (character level): count code points without a dict.
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)  # (T,)
+        counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+        seen_codes = np.flatnonzero(counts)
+        seen = [chr(c) for c in seen_codes]
+        first = np.empty(len(counts), dtype=np.int64)
+        first[seen_codes] = np.arange(len(seen_codes))
+        flat = first[codes]
+        counts = counts[seen_codes]
+    else:
+        try:
+            index = dict.fromkeys(tokens)  # first-seen order
+        except TypeError:
+            raise CorpusError("a token must be a str; found an unhashable token") from None
+        for i, t in enumerate(index):
+            if not isinstance(t, str):
+                raise CorpusError(f"a token must be a str, got {t!r} of type {type(t).__name__}")
+            index[t] = i
+        seen = list(index)
+        flat = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))  # (T,)
+        counts = np.bincount(flat, minlength=len(seen))
     specials = {t: i for i, t in enumerate(Vocabulary.SPECIALS)}
     ordinary = [i for i, t in enumerate(seen) if t not in specials]
     ordinary.sort(key=lambda i: (-counts[i], seen[i]))
     vocab = Vocabulary(seen[i] for i in ordinary)
     remap = np.empty(len(seen), dtype=np.int64)
     remap[ordinary] = np.arange(len(ordinary)) + len(specials)
-    for t, i in specials.items():
-        if t in index:
-            remap[index[t]] = i
-    ids = remap[np.array(flat, dtype=np.int64)] if flat else np.zeros(0, np.int64)
-    lengths = np.cumsum([len(s) for s in sequences])[:-1]
-    return vocab, np.split(ids, lengths)
+    for i, t in enumerate(seen):
+        if t in specials:
+            remap[i] = specials[t]
+    return vocab, remap[flat], lengths
 
 
 def _prune(counts: NGramCounts, est: Estimate, cutoffs: list, normalized: bool):
