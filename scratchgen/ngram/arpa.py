@@ -17,7 +17,8 @@ order) its log10 backoff weight; P(w | h) follows eq. (1) of :mod:`scratchgen.ng
     \\end\\
 
 Fields are separated by tabs (spaces are accepted on reading); the words of an n-gram by single spaces. A
-log probability of -99 or less means probability 0 (the SRILM convention; scratchgen writes -99 for it).
+log10 value (probability or backoff weight) of -99 or less means 0 (the SRILM convention; scratchgen writes
+-99 for it, as maximum likelihood needs; KenLM reads it as the number 10^-99).
 
 **Escape.** A token holding whitespace (a space or tab at character level) cannot stand in the file as it
 is, so with ``escape=True`` (the default both ways) tokens are written with backslash escapes and read back
@@ -87,7 +88,7 @@ def unescape_token(text: str, line: int | None = None) -> str:
 def _fmt(x: float) -> str:
     if x == -np.inf or x <= -99.0:
         return "-99"
-    return f"{x:.9g}"
+    return repr(float(x))  # the shortest text that reads back as the same float64: exact round trip
 
 
 def write_arpa(path, tokens: list, rows: list, logp10: list, bow10: list, escape: bool = True) -> None:
@@ -218,7 +219,8 @@ def read_arpa(path, escape: bool = True):
                         raise bad(i, f"word {w!r} is not among the unigrams")
                     r[j, k] = t
             i += 1
-        lp[lp <= -99.0] = -np.inf
+        lp[lp <= -99.0] = -np.inf  # SRILM's log10 0
+        bo[bo <= -99.0] = -np.inf
         rows.append(r)
         logp10.append(lp)
         bow10.append(bo)
