@@ -247,7 +247,8 @@ class NGramModel(LanguageModel):
                 tried = ~done & (ctx >= 0)
                 total[tried] += bow[n - 2][ctx[tried]]
         scored = total[ids != BOS]
-        return np.split(scored, np.cumsum(lengths)[:-1])
+        ends = np.cumsum(lengths).tolist()
+        return [scored[a:b] for a, b in zip([0] + ends[:-1], ends)]
 
     # --- stepping --------------------------------------------------------------------------------------
 
