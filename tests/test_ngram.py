@@ -345,3 +345,26 @@ def test_cli_train_export_read_back(tmp_path, capsys):
     assert main(["score", str(back), str(corpus), "--json"]) == 0
     assert main(["train", "ngram", "--order", "2", str(corpus), "-o", str(model), "--cutoffs", "2", "2"]) == 1
     assert "cutoffs" in capsys.readouterr().err
+
+
+def test_ngram_logprobs_follow_the_backoff_rule_and_agree_with_scoring():
+    m = NGramModel(order=3, smoothing="witten-bell").fit(["abcab", "bca", "cc"])
+    V = len(m.vocab_)
+    rows = np.array([[a, b, c] for a in range(V) for b in range(V) for c in range(V)
+                     if Vocabulary.bos_id not in (b, c) and Vocabulary.eos_id not in (a, b)])
+    states = np.where(rows[:, :2] >= 0, rows[:, :2], -1)
+    expected = m.next_logprobs(states)[np.arange(len(rows)), rows[:, 2]]
+    assert np.allclose(m.ngram_logprobs(rows), expected)
+
+
+def test_arpa_file_without_a_context_scores_by_the_backoff_rule(tmp_path):
+    # The bigram "a b" is stored but its context "a" only as a unigram, and the trigram "<s> a b" lacks the
+    # bigram "<s> a": it is inserted with P(a | <s>) = b(<s>) P(a) = 10^-0.5 * 10^-0.6 and weight 1.
+    text = ("\\data\\\nngram 1=4\nngram 2=1\nngram 3=1\n\n\\1-grams:\n-0.6\ta\t-0.2\n-0.4\tb\t0\n0\t<s>\t-0.5\n"
+            "-0.5\t</s>\t0\n\n\\2-grams:\n-0.1\ta b\t-0.3\n\n\\3-grams:\n-0.05\t<s> a b\n\n\\end\\\n")
+    path = tmp_path / "pruned.arpa"
+    path.write_text(text)
+    m = NGramModel.from_arpa(path)
+    # log10 P(a b </s>) = P(a|<s>) = -0.5 - 0.6; P(b|<s> a) = -0.05; P(</s>|a b): "a b </s>" no, b(a b) = -0.3,
+    # "b </s>" no, b(b) = 0, P(</s>) = -0.5
+    assert m.logprob(["a", "b"]) == pytest.approx((-1.1 - 0.05 - 0.3 - 0.5) * math.log(10))

@@ -92,8 +92,8 @@ class NGramCounts:
     >>> c = NGramCounts.from_sequences([np.array([3, 4, 3])], order=2, vocab_size=5)
     >>> c.counts[0].tolist()   # <unk> <s> </s> 3 4 : tokens 3 4 3 </s>
     [0, 0, 1, 2, 1]
-    >>> [c.words(2)[i].tolist() for i in range(3)], c.counts[1].tolist()
-    ([[1, 3], [3, 2], [3, 4]], [1, 1, 1])
+    >>> c.words(2).tolist(), c.counts[1].tolist()   # <s> 3, 3 </s>, 3 4, 4 3 in lexicographic order
+    ([[1, 3], [3, 2], [3, 4], [4, 3]], [1, 1, 1, 1])
     """
 
     order: int

@@ -352,6 +352,19 @@ class NGramModel(LanguageModel):
 
         tokens, rows, logp10, bow10 = read_arpa(path, escape=escape)
         N = len(rows)
+        # Some files (pruned by SRILM) lack the context of a stored n-gram; insert it with a NaN probability,
+        # filled below with what the backoff rule gives it, and backoff weight 1, so scores do not change.
+        for n in range(N, 1, -1):
+            if len(rows[n - 1]) == 0:
+                continue
+            lower = rows[n - 2]
+            prefixes = rows[n - 1][:, :-1]
+            _, first = np.unique(np.concatenate([lower, prefixes]), axis=0, return_index=True)
+            missing = first[first >= len(lower)] - len(lower)
+            if len(missing):
+                rows[n - 2] = np.concatenate([lower, prefixes[missing]])
+                logp10[n - 2] = np.concatenate([logp10[n - 2], np.full(len(missing), np.nan)])
+                bow10[n - 2] = np.concatenate([bow10[n - 2], np.zeros(len(missing))])
         model = cls(order=N, smoothing="arpa", tokenizer=tokenizer)
         vocab = Vocabulary([t for t in tokens if t not in Vocabulary.SPECIALS])
         index = {t: i for i, t in enumerate(vocab.tokens)}
@@ -365,14 +378,7 @@ class NGramModel(LanguageModel):
         keys, logp, bow = [np.arange(V, dtype=np.int64)], [lp1], [b1]
         for n in range(2, N + 1):
             r = remap[rows[n - 1]]  # (M, n)
-            prefix = _lookup_rows(keys, r[:, :-1], V)
-            if np.any(prefix < 0):
-                bad = np.flatnonzero(prefix < 0)[0]
-                words = " ".join(vocab.tokens[i] for i in r[bad])
-                from ..errors import ArpaError
-
-                raise ArpaError(f"{os.fspath(path)}: the {n}-gram {words!r} has no {n - 1}-gram context "
-                                f"{' '.join(vocab.tokens[i] for i in r[bad, :-1])!r} in the file (not supported)")
+            prefix = _lookup_rows(keys, r[:, :-1], V)  # every context is present (inserted above)
             key = prefix * V + r[:, -1]
             order = np.argsort(key, kind="stable")
             key = key[order]
@@ -387,7 +393,33 @@ class NGramModel(LanguageModel):
         model.vocab_ = vocab
         model.keys_, model.logp_, model.bow_ = keys, logp, bow[: N - 1]
         model.discounts_ = []
+        for n in range(2, N + 1):  # the inserted contexts: P(w | h) by the backoff rule, eq. (1) of smoothing.py
+            holes = np.flatnonzero(np.isnan(logp[n - 1]))
+            if len(holes):
+                r = model.ngrams(n)[holes]  # (M, n)
+                ctx = _lookup_rows(keys, r[:, :-1], V)
+                b = np.where(ctx >= 0, bow[n - 2][np.maximum(ctx, 0)], 0.0) if n - 1 < N else 0.0
+                logp[n - 1][holes] = b + model.ngram_logprobs(r[:, 1:])
         return model
+
+    def ngram_logprobs(self, rows: np.ndarray) -> np.ndarray:
+        """log P(w | h) of n-grams given as rows of ids (M, m), h the first m - 1 ids, by eq. (2)."""
+        keys, logp, bow = self._tables()
+        V = len(self.vocab_)
+        rows = np.asarray(rows, dtype=np.int64)
+        M, m = rows.shape
+        total = np.zeros(M)
+        done = np.zeros(M, dtype=bool)
+        for k in range(min(m, self.order), 0, -1):  # the longest stored n-gram ending in w
+            index = _lookup_rows(keys, rows[:, m - k:], V)
+            hit = ~done & (index >= 0)
+            total[hit] += logp[k - 1][index[hit]]
+            done |= hit
+            if k >= 2:  # the context of length k - 1 failed if we go on: its backoff weight
+                ctx = _lookup_rows(keys, rows[:, m - k:m - 1], V)
+                tried = ~done & (ctx >= 0)
+                total[tried] += bow[k - 2][ctx[tried]]
+        return total
 
 
 def _lookup_rows(keys: list, rows: np.ndarray, V: int) -> np.ndarray:
