@@ -46,27 +46,36 @@ _DENSE_LIMIT = 1 << 23
 
 
 def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values of ``key`` (ints in [0, key_range)) and each element's index among them.
+    """Sorted distinct values of ``key`` (ints in [0, key_range]) and each element's index among them;
+    the value ``key_range`` itself marks an element to leave out (its index is -1).
 
-    >>> u, inv = unique_inverse(np.array([7, 3, 7, 5]), 10)
+    >>> u, inv = unique_inverse(np.array([7, 3, 10, 7, 5]), 10)
     >>> u.tolist(), inv.tolist()
-    ([3, 5, 7], [2, 0, 2, 1])
+    ([3, 5, 7], [2, 0, -1, 2, 1])
     """
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
-        present = np.zeros(key_range, dtype=bool)  # (range,)
+        present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
+        present[key_range] = False
         uniq = np.flatnonzero(present)
-        rank = np.empty(key_range, dtype=np.int64)  # (range,) only the present cells are written and read
+        small = np.int32 if len(key) < 2**31 - 1 else np.int64  # half the memory traffic when it fits
+        rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
         rank[uniq] = np.arange(len(uniq))
+        rank[key_range] = -1
         return uniq, rank[key]
     perm = np.argsort(key, kind="stable")  # (M,)
     sorted_key = key[perm]
     first = np.empty(len(key), dtype=bool)
     first[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
+    group = np.cumsum(first) - 1
+    uniq = sorted_key[first]
+    if len(uniq) and uniq[-1] == key_range:  # the left-out elements sort last
+        uniq = uniq[:-1]
+        group[sorted_key == key_range] = -1
     inverse = np.empty(len(key), dtype=np.int64)
-    inverse[perm] = np.cumsum(first) - 1
-    return sorted_key[first], inverse
+    inverse[perm] = group
+    return uniq, inverse
 
 
 @dataclasses.dataclass
@@ -126,7 +135,8 @@ class NGramCounts:
         lengths = np.asarray(lengths, dtype=np.int64) + 2  # (S,) <s> and </s> added
         P = int(lengths.sum())
         starts = np.cumsum(lengths) - lengths  # (S,)
-        ids = np.empty(P, dtype=np.int64)  # (P,) the flat stream <s> w.. </s> <s> w.. </s>
+        small = np.int32 if max(P, V) < 2**31 - 1 else np.int64  # ids and indices: half the memory traffic
+        ids = np.empty(P, dtype=small)  # (P,) the flat stream <s> w.. </s> <s> w.. </s>
         body = np.ones(P, dtype=bool)
         body[starts] = False
         body[starts + lengths - 1] = False
@@ -136,30 +146,31 @@ class NGramCounts:
             if flat.min() < 0 or flat.max() >= V:
                 raise CorpusError(f"token ids must lie in 0 .. {V - 1}")
             ids[body] = flat
-        pos = np.arange(P, dtype=np.int64) - np.repeat(starts, lengths)  # (P,) eq. (1)
-
+        c1 = np.bincount(ids, minlength=V).astype(np.int64)
+        c1[BOS] = 0  # <s> is context only, never a token
         keys = [np.arange(V, dtype=np.int64)]
-        counts = [np.bincount(ids[pos >= 1], minlength=V).astype(np.int64)]
+        counts = [c1]
         suffix = [np.empty(0, dtype=np.int64)]
         bos_start = [np.arange(V) == BOS]
-        index = ids  # (P,) index of the (n-1)-gram ending at p; meaningful where valid
+        index = ids  # (P,) index of the (n-1)-gram ending at p, -1 where there is none (eq. (1))
+        crossing = ids[1:] == BOS  # (P-1,) an n-gram ending at a <s> would cross into the next sequence
         for n in range(2, order + 1):
-            at = np.flatnonzero(pos >= n - 1)  # (M,) positions where an n-gram ends, eq. (1)
-            if len(at) == 0:
-                keys.append(np.empty(0, np.int64)), counts.append(np.empty(0, np.int64))
-                suffix.append(np.empty(0, np.int64)), bos_start.append(np.empty(0, bool))
-                index = np.full(P, -1, dtype=np.int64)
-                continue
-            key = index[at - 1] * V + ids[at]  # (M,) eq. (2)
-            uniq, inverse = unique_inverse(key, len(keys[-1]) * V)
-            rep = np.empty(len(uniq), dtype=np.int64)
-            rep[inverse] = at  # one position where each distinct n-gram ends
-            keys.append(uniq)
-            counts.append(np.bincount(inverse, minlength=len(uniq)).astype(np.int64))
-            suffix.append(index[rep])  # the (n-1)-gram ending at the same place is w_2 .. w_n
-            bos_start.append(pos[rep] == n - 1)
-            index = np.full(P, -1, dtype=np.int64)
-            index[at] = inverse
+            key_range = len(keys[-1]) * V
+            # The n-gram ending at p = the (n-1)-gram ending at p-1, then ids[p]: eq. (2), for every p >= 1.
+            wide = np.int32 if key_range < 2**31 - 1 else np.int64
+            key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
+            key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
+            uniq, inverse = unique_inverse(key, key_range)
+            U = len(uniq)
+            context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
+            keys.append(uniq.astype(np.int64, copy=False))
+            counts.append(np.bincount(inverse + 1, minlength=U + 1)[1:].astype(np.int64))
+            if n == 2:
+                suffix.append(word)  # w_2 is a unigram: its id
+            else:  # w_2 .. w_n = (suffix of the context) then w_n, an (n-1)-gram: find its key
+                suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
+            bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
+            index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
         return cls(int(order), V, keys, counts, suffix, bos_start)
 
     # --- views --------------------------------------------------------------------------------------

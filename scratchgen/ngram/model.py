@@ -432,12 +432,12 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     """Vocabulary.build's vocabulary (by descending count, ties by code point), the ids of all tokens in one
     flat array (T,) and the sequence lengths (S,): one pass over the tokens."""
     lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))  # (S,)
-    tokens = list(itertools.chain.from_iterable(sequences))
     try:
-        text = "".join(tokens)
+        text = "".join(map("".join, sequences))
     except TypeError:  # a token that is not a str: the dict path below names it
         text = None
-    if text is not None and len(text) == len(tokens):
+    # Total length = number of tokens and no empty token: every token is one code point.
+    if text is not None and len(text) == int(lengths.sum()) and not any("" in s for s in sequences):
         # Every token is one code point (character level): count code points without a dict.
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)  # (T,)
         counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
@@ -448,6 +448,7 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
         flat = first[codes]
         counts = counts[seen_codes]
     else:
+        tokens = list(itertools.chain.from_iterable(sequences))
         try:
             index = dict.fromkeys(tokens)  # first-seen order
         except TypeError:
