@@ -196,7 +196,11 @@ def run(quick: bool = False) -> Section:
             r["sample_tok_s"], ratio(r["sample_tok_s"], r.get("nltk_sample_tok_s", nan)),
             r["mem_mib"], r["bytes_per_ngram"],
         ])
-    ppl = [[r["config"], r["ppl"], r.get("kenlm_ppl", nan), r.get("lmplz_ppl", nan), r.get("nltk_ppl", nan)] for r in rows]
+    def digits(x):
+        return f"{x:.6f}" if isinstance(x, float) and math.isfinite(x) else ("inf" if x == math.inf else "not measured")
+
+    ppl = [[r["config"], digits(r["ppl"]), digits(r.get("kenlm_ppl", nan)), digits(r.get("lmplz_ppl", nan)),
+            digits(r.get("nltk_ppl", nan))] for r in rows]
     lm = lmplz_path()
     notes = [
         "Fit ratio = scratchgen fit time / lmplz time (<= 1 means at least as fast); scoring ratios = scratchgen "
@@ -209,7 +213,8 @@ def run(quick: bool = False) -> Section:
         "generated tokens (char) or on the score calls one generated token needs after <s> (word).",
         "scratchgen's fit starts from token lists; lmplz's time is the whole command (reading text, writing ARPA).",
         "Perplexities: KenLM's module scores scratchgen's model written as ARPA; lmplz's column is lmplz's own "
-        "model loaded into scratchgen. NLTK's is infinite (test words unseen in training).",
+        "model loaded into scratchgen. NLTK's is infinite at word level (test words unseen in training); at "
+        "character level it was not measured (about a minute to hours at NLTK's scoring speed).",
     ]
     body = (table(["config", "n-grams", "fit s", "lmplz s", "fit ratio vs lmplz", "NLTK fit s", "score tok/s",
                    "x kenlm", "x NLTK", "sample tok/s", "x NLTK", "fit peak MiB", "bytes/n-gram"], main)

@@ -239,7 +239,17 @@ class NGramCounts:
     def merge(self, other: "NGramCounts") -> "NGramCounts":
         """The counts of two corpora together (same vocabulary ids and order): counts add up.
 
-        Use it to count a corpus too large for memory chunk by chunk.
+        Use it to count a corpus too large for memory chunk by chunk (the vocabulary fixed first):
+
+        >>> from scratchgen.ngram import NGramModel
+        >>> vocab = Vocabulary(["a", "b"])
+        >>> total = None
+        >>> for chunk in ([["a", "b"], ["b"]], [["b", "a"]]):
+        ...     c = NGramCounts.from_sequences([vocab.encode(s) for s in chunk], order=2, vocab_size=len(vocab))
+        ...     total = c if total is None else total.merge(c)
+        >>> total.counts[0].tolist()   # <unk> <s> </s> a b
+        [0, 0, 3, 2, 3]
+        >>> model = NGramModel(order=2).fit_counts(total, vocab)
         """
         if not isinstance(other, NGramCounts) or (other.order, other.vocab_size) != (self.order, self.vocab_size):
             raise ScratchgenError("can only merge NGramCounts of the same order and vocabulary size")

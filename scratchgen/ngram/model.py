@@ -439,16 +439,16 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     # Total length = number of tokens and no empty token: every token is one code point.
     if text is not None and len(text) == int(lengths.sum()) and not any("" in s for s in sequences):
         # Every token is one code point (character level): count code points without a dict.
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)  # (T,)
-        counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+        flat = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (T,) code points
+        counts = np.bincount(flat) if len(flat) else np.zeros(0, np.int64)
         seen_codes = np.flatnonzero(counts)
         seen = [chr(c) for c in seen_codes]
-        first = np.empty(len(counts), dtype=np.int64)
-        first[seen_codes] = np.arange(len(seen_codes))
-        flat = first[codes]
+        to_seen = np.zeros(len(counts), dtype=np.int64)  # code point -> index in seen
+        to_seen[seen_codes] = np.arange(len(seen_codes))
         counts = counts[seen_codes]
     else:
         tokens = list(itertools.chain.from_iterable(sequences))
+        to_seen = None
         try:
             index = dict.fromkeys(tokens)  # first-seen order
         except TypeError:
@@ -469,7 +469,8 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     for i, t in enumerate(seen):
         if t in specials:
             remap[i] = specials[t]
-    return vocab, remap[flat], lengths
+    table = remap if to_seen is None else remap[to_seen]  # -> vocabulary ids, one gather below
+    return vocab, table[flat], lengths
 
 
 def _prune(counts: NGramCounts, est: Estimate, cutoffs: list, normalized: bool):
