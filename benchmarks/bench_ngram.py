@@ -6,7 +6,7 @@ tinyshakespeare (../shared/data): the first 36,000 lines train, the last 4,000 t
 
 - fit: seconds from token lists to a fitted model (best of 3); lmplz: the whole command on the same tokens
   written one sequence a line (escaped as in ARPA), writing its ARPA file (best of 6: -S 50M, 100M, 400M);
-- scoring: test tokens (``</s>`` included) per second; KenLM's module: ``Model.score`` per line on our model
+- scoring: test tokens (``</s>`` included) per second, from id arrays and from token lists; KenLM's module: ``Model.score`` per line on our model
   written as ARPA (it must give the same perplexity); NLTK: ``score`` of a small sample, extrapolated;
 - sampling: tokens per second of ``generate`` (200 sequences in a batch); NLTK: ``generate`` of a few tokens
   (character level) or the time of the ``score`` calls one token needs (word level), extrapolated;
@@ -77,6 +77,7 @@ def bench_config(level: str, order: int, quick: bool, train, test) -> dict:
     n_test = sum(len(s) + 1 for s in ids)
     row["test_tokens"] = n_test
     row["score_s"] = best_of(lambda: model.token_logprobs(ids), repeat=3)
+    row["score_tokens_s"] = best_of(lambda: model.score(test), repeat=3)  # from token lists: encoding included
     row["ppl"] = model.score(test).perplexity
     with Timer() as t:
         samples = model.generate(n=200, max_tokens=200, seed=0)
@@ -190,7 +191,7 @@ def run(quick: bool = False) -> Section:
     for r in rows:
         main.append([
             r["config"], r["ngrams"], r["fit_s"], r.get("lmplz_fit_s", nan), ratio(r["fit_s"], r.get("lmplz_fit_s", nan)),
-            r.get("nltk_fit_s", nan), r["test_tokens"] / r["score_s"],
+            r.get("nltk_fit_s", nan), r["test_tokens"] / r["score_s"], r["test_tokens"] / r["score_tokens_s"],
             ratio(r["test_tokens"] / r["score_s"], r["test_tokens"] / r.get("kenlm_score_s", nan)),
             ratio(r["test_tokens"] / r["score_s"], r.get("nltk_score_tok_s", nan)),
             r["sample_tok_s"], ratio(r["sample_tok_s"], r.get("nltk_sample_tok_s", nan)),
@@ -212,11 +213,14 @@ def run(quick: bool = False) -> Section:
         "NLTK is timed on a sample and extrapolated: scoring on 20 (char) or 5 (word) test tokens; sampling on 3 "
         "generated tokens (char) or on the score calls one generated token needs after <s> (word).",
         "scratchgen's fit starts from token lists; lmplz's time is the whole command (reading text, writing ARPA).",
+        "score tok/s: token_logprobs on id arrays; 'tokens in': score() on token lists (vocabulary lookup "
+        "included); KenLM's module is given whitespace-joined strings. 'x kenlm' and 'x NLTK' use the first.",
         "Perplexities: KenLM's module scores scratchgen's model written as ARPA; lmplz's column is lmplz's own "
         "model loaded into scratchgen. NLTK's is infinite at word level (test words unseen in training); at "
         "character level it was not measured (about a minute to hours at NLTK's scoring speed).",
     ]
     body = (table(["config", "n-grams", "fit s", "lmplz s", "fit ratio vs lmplz", "NLTK fit s", "score tok/s",
+                   "score tok/s (tokens in)",
                    "x kenlm", "x NLTK", "sample tok/s", "x NLTK", "fit peak MiB", "bytes/n-gram"], main)
             + "\n\n" + table(["config", "test perplexity", "kenlm module (our ARPA)", "lmplz model", "NLTK"], ppl)
             + "\n\n" + "\n".join(f"- {n}" for n in notes)
