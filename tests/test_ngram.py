@@ -368,3 +368,11 @@ def test_arpa_file_without_a_context_scores_by_the_backoff_rule(tmp_path):
     # log10 P(a b </s>) = P(a|<s>) = -0.5 - 0.6; P(b|<s> a) = -0.05; P(</s>|a b): "a b </s>" no, b(a b) = -0.3,
     # "b </s>" no, b(b) = 0, P(</s>) = -0.5
     assert m.logprob(["a", "b"]) == pytest.approx((-1.1 - 0.05 - 0.3 - 0.5) * math.log(10))
+
+
+def test_arpa_ngram_listed_twice_is_named(tmp_path):
+    path = tmp_path / "twice.arpa"
+    path.write_text("\\data\\\nngram 1=3\nngram 2=2\n\n\\1-grams:\n-1\t<s>\t0\n-1\t</s>\n-1\ta\t0\n\n\\2-grams:\n"
+                    "-1\ta </s>\n-1\ta </s>\n\n\\end\\\n")
+    with pytest.raises(ArpaError, match="'a </s>' is listed twice"):
+        NGramModel.from_arpa(path)

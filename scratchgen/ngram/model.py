@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, NotFittedError, ScratchgenError
+from ..errors import ArpaError, CorpusError, NotFittedError, ScratchgenError
 from ..model import Corpus, LanguageModel, register_model
 from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts
@@ -383,9 +383,8 @@ class NGramModel(LanguageModel):
             order = np.argsort(key, kind="stable")
             key = key[order]
             if np.any(key[1:] == key[:-1]):
-                from ..errors import ArpaError
-
-                raise ArpaError(f"{os.fspath(path)}: an {n}-gram is listed twice")
+                twice = " ".join(vocab.tokens[i] for i in r[order[np.flatnonzero(key[1:] == key[:-1])[0]]])
+                raise ArpaError(f"{os.fspath(path)}: the {n}-gram {twice!r} is listed twice")
             keys.append(key)
             logp.append(logp10[n - 1][order] * LN10)
             if n < N:
@@ -398,7 +397,7 @@ class NGramModel(LanguageModel):
             if len(holes):
                 r = model.ngrams(n)[holes]  # (M, n)
                 ctx = _lookup_rows(keys, r[:, :-1], V)
-                b = np.where(ctx >= 0, bow[n - 2][np.maximum(ctx, 0)], 0.0) if n - 1 < N else 0.0
+                b = np.where(ctx >= 0, bow[n - 2][np.maximum(ctx, 0)], 0.0)
                 logp[n - 1][holes] = b + model.ngram_logprobs(r[:, 1:])
         return model
 
@@ -432,10 +431,13 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     """Vocabulary.build's vocabulary (by descending count, ties by code point), the ids of all tokens in one
     flat array (T,) and the sequence lengths (S,): one pass over the tokens."""
     lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))  # (S,)
-    try:
-        text = "".join(map("".join, sequences))
-    except TypeError:  # a token that is not a str: the dict path below names it
-        text = None
+    text = None
+    peek = list(itertools.islice(itertools.chain.from_iterable(sequences), 256))
+    if all(type(t) is str and len(t) == 1 for t in peek):  # looks like character level
+        try:
+            text = "".join(map("".join, sequences))
+        except TypeError:  # a token that is not a str: the dict path below names it
+            text = None
     # Total length = number of tokens and no empty token: every token is one code point.
     if text is not None and len(text) == int(lengths.sum()) and not any("" in s for s in sequences):
         # Every token is one code point (character level): count code points without a dict.
@@ -462,7 +464,8 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
         counts = np.bincount(flat, minlength=len(seen))
     specials = {t: i for i, t in enumerate(Vocabulary.SPECIALS)}
     ordinary = [i for i, t in enumerate(seen) if t not in specials]
-    ordinary.sort(key=lambda i: (-counts[i], seen[i]))
+    count_of = counts.tolist()  # Python ints: sorting on numpy scalars is slow
+    ordinary.sort(key=lambda i: (-count_of[i], seen[i]))
     vocab = Vocabulary(seen[i] for i in ordinary)
     remap = np.empty(len(seen), dtype=np.int64)
     remap[ordinary] = np.arange(len(ordinary)) + len(specials)
