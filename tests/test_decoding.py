@@ -82,7 +82,8 @@ def test_top_p_keeps_the_smallest_set_whose_mass_reaches_p(probs, p):
     assert mass >= p - 1e-9  # the kept set reaches p ...
     smallest_kept = probs[kept].min()
     assert mass - smallest_kept < p + 1e-9  # ... and without its least probable member it would not
-    assert probs[~kept].max(initial=0) <= smallest_kept  # the most probable tokens are the ones kept
+    # the most probable tokens are the ones kept (up to rounding: log and exp may swap near-ties)
+    assert probs[~kept].max(initial=0) <= smallest_kept * (1 + 1e-12)
 
 
 def test_top_p_sampling_stays_in_the_nucleus():

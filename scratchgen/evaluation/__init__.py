@@ -1,1 +1,40 @@
-"""Evaluation of generated text (filled by issue 6)."""
+"""Evaluation of generated text, for any model: one call, :func:`evaluate`, and its parts.
+
+- text measures (defined in :mod:`scratchgen.metrics`): :func:`distinct_n`, :func:`repetition_rate`,
+  :func:`novelty`, :func:`average_length`;
+- exact log-probability under a reference grammar: :func:`reference_logprob` (:mod:`.reference`);
+- the adversarial test: :func:`discriminator_accuracy` (:mod:`.discriminator`, logistic regression
+  on hashed n-gram features, with its own forward, backward and gradient check);
+- pictures of training: :func:`write_curve_csv`, :func:`read_curve_csv`, :func:`plot_curve`, :func:`save_curve`,
+  :func:`require_matplotlib` (:mod:`.curves`).
+
+Cross-entropy and perplexity are the protocol's (``model.score(corpus)``); :func:`evaluate` reports them.
+"""
+
+from __future__ import annotations
+
+from ..metrics import Novelty, average_length, distinct_n, ngrams, novelty, repetition_rate
+from .curves import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
+from .discriminator import discriminator_accuracy
+from .reference import ReferenceScore, reference_logprob
+from .report import EvalReport, comparison_table, evaluate
+
+__all__ = [
+    "evaluate",
+    "EvalReport",
+    "comparison_table",
+    "distinct_n",
+    "repetition_rate",
+    "novelty",
+    "Novelty",
+    "average_length",
+    "ngrams",
+    "reference_logprob",
+    "ReferenceScore",
+    "discriminator_accuracy",
+    "write_curve_csv",
+    "read_curve_csv",
+    "plot_curve",
+    "save_curve",
+    "require_matplotlib",
+]

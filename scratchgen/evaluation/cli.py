@@ -1,7 +1,110 @@
-"""Command-line subcommands of this family (registered by :func:`scratchgen.cli.build_parser`)."""
+"""``scratchgen eval MODEL --train CORPUS [--reference GRAMMAR] [--heldout CORPUS] [-n N] [--json]``."""
 
 from __future__ import annotations
+
+import argparse
+import importlib
+import os
+
+from ..errors import ScratchgenError
+
+#: Names of a function in ``scratchgen.grammar`` (or ``scratchgen.grammar.cli``) that turns a --reference
+#: argument (a grammar file or a built-in grammar's name) into a grammar; the first one found is used.
+GRAMMAR_LOADERS = ("load_reference", "load_grammar")
+_GRAMMAR_MODULES = ("scratchgen.grammar", "scratchgen.grammar.cli")
+
+
+def _grammar_loader():
+    for module_name in _GRAMMAR_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for name in GRAMMAR_LOADERS:
+            loader = getattr(module, name, None)
+            if callable(loader):
+                return loader
+    return None
+
+
+def _load_reference(spec: str):
+    """The reference model named by ``spec``: a saved scratchgen model file, or a grammar.
+
+    A ``.npz`` model file is read with :func:`scratchgen.load` (any model with ``logprob`` serves);
+    anything else goes to the grammar package's loader, imported only now. A loaded grammar without a
+    ``logprob`` of its own is wrapped in ``scratchgen.grammar.GrammarModel`` with its weights as given.
+    """
+    if spec.endswith(".npz") and os.path.exists(spec):
+        from ..io import load
+
+        reference = load(spec)
+    else:
+        loader = _grammar_loader()
+        if loader is None:
+            raise ScratchgenError(
+                f"--reference {spec!r}: scratchgen.grammar has no grammar loader yet (looked for "
+                f"{', '.join(GRAMMAR_LOADERS)}); give a saved model file (.npz) as the reference instead")
+        reference = loader(spec)
+        if not callable(getattr(reference, "logprob", None)):
+            model_cls = getattr(importlib.import_module("scratchgen.grammar"), "GrammarModel", None)
+            if model_cls is not None:
+                reference = model_cls(grammar=reference, iterations=0).fit([])
+    if not callable(getattr(reference, "logprob", None)):
+        raise ScratchgenError(f"--reference {spec!r} gave a {type(reference).__name__}, which has no logprob(tokens)")
+    return reference
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..cli import print_json, read_model_corpus
+    from ..io import load
+    from .report import evaluate
+
+    if args.n < 1:
+        raise ScratchgenError(f"-n must be at least 1, got {args.n}")
+    model = load(args.model)
+    train = read_model_corpus(args, model, args.train)
+    heldout = read_model_corpus(args, model, args.heldout) if args.heldout else None
+    reference = _load_reference(args.reference) if args.reference else None
+    decoding = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p") if getattr(args, k) is not None}
+    report = evaluate(model, train, reference=reference, n=args.n, seed=args.seed, heldout=heldout,
+                      max_tokens=args.max_tokens, discriminator=not args.no_discriminator, **decoding)
+    if args.json:
+        print_json(report.to_dict(samples=args.samples))
+    else:
+        print(report.summary())
+        if args.samples:
+            tok = model.tokenizer_
+            for s in report.samples:
+                print(tok.detokenize(s))
+    return 0
 
 
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
+    p = commands.add_parser(
+        "eval", help="measure a model's generated text (diversity, novelty, adversarial test)",
+        description="Sample from a saved model and report average length, distinct-n, repetition rate, "
+                    "novelty against the training corpus, the held-out cross-entropy (with --heldout), the "
+                    "exact log-probability of the samples under a reference grammar (with --reference) and "
+                    "the held-out accuracy of a discriminator telling real text from the samples "
+                    "(50% = indistinguishable).")
+    p.add_argument("model", metavar="MODEL", help="a saved model (.npz)")
+    p.add_argument("--train", required=True, metavar="CORPUS", help="the corpus the model was trained on")
+    p.add_argument("--heldout", default=None, metavar="CORPUS",
+                   help="held-out text: scored by the model, and the discriminator's real text "
+                        "(default: the training corpus)")
+    p.add_argument("--reference", default=None, metavar="GRAMMAR",
+                   help="the grammar the corpus came from (or any saved model file) to score the samples exactly")
+    p.add_argument("-n", type=int, default=200, help="how many samples (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of sampling and of the discriminator (default 0)")
+    p.add_argument("--max-tokens", type=int, default=200, help="longest sample in tokens (default 200)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=None, help="sample from the k most probable tokens only")
+    p.add_argument("--top-p", type=float, default=None, help="sample from the smallest set of mass >= p")
+    p.add_argument("--no-discriminator", action="store_true", help="skip the adversarial test")
+    p.add_argument("--mode", choices=("lines", "paragraphs", "chunks"), default="lines",
+                   help="how the corpus files are cut into sequences (default lines)")
+    p.add_argument("--chunk-size", type=int, default=256, metavar="T")
+    p.add_argument("--samples", action="store_true", help="also print the samples")
+    p.add_argument("--json", action="store_true", help="one JSON object with every figure")
+    p.set_defaults(func=_eval)
