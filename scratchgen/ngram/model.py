@@ -43,17 +43,12 @@ LN10 = np.log(10.0)
 
 def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
     """Index of the n-grams (context index, word) among sorted trie ``keys``; -1 where absent or context < 0."""
-    out = np.full(len(context), -1, dtype=np.int64)
     if len(keys) == 0:
-        return out
-    ok = context >= 0
-    key = context[ok] * V + words[ok]  # counting.py eq. (2)
+        return np.full(len(context), -1, dtype=np.int64)
+    key = np.maximum(context, 0) * V + words  # counting.py eq. (2)
     at = np.searchsorted(keys, key)
-    at = np.minimum(at, len(keys) - 1)
-    hit = keys[at] == key
-    sel = np.flatnonzero(ok)
-    out[sel[hit]] = at[hit]
-    return out
+    np.minimum(at, len(keys) - 1, out=at)
+    return np.where((keys[at] == key) & (context >= 0), at, -1)
 
 
 def _flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
