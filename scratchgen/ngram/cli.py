@@ -78,8 +78,8 @@ def register(commands, train) -> None:
 
     p = commands.add_parser("export-arpa", help="write an n-gram model as an ARPA file (KenLM, SRILM)",
                             description="Write a saved n-gram model as an ARPA file (log10 probabilities).")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("output", metavar="OUT.arpa")
+    p.add_argument("model", metavar="MODEL", help="a saved n-gram model (.npz)")
+    p.add_argument("output", metavar="OUT.arpa", help="the ARPA file to write")
     p.add_argument("--no-escape", action="store_true",
                    help="write words literally (refused for tokens holding whitespace)")
     p.set_defaults(func=_export)
