@@ -376,3 +376,32 @@ def test_arpa_ngram_listed_twice_is_named(tmp_path):
                     "-1\ta </s>\n-1\ta </s>\n\n\\end\\\n")
     with pytest.raises(ArpaError, match="'a </s>' is listed twice"):
         NGramModel.from_arpa(path)
+
+
+@needs_data
+def test_a_kenlm_model_steps_as_it_scores_and_guesses_its_tokenizer():
+    model = NGramModel.from_arpa(DATA / "names_chars_o5.arpa")
+    assert model.tokenizer_.level == "char"  # every word of the file is one letter
+    assert NGramModel.from_arpa(DATA / "shakespeare10k_words_o3.arpa").tokenizer_.level == "word"
+    seqs = [model.vocab_.encode(list(name)) for name in ["emma", "zzyzx", "", "olivia", "q"]]
+    fast = model.token_logprobs(seqs)
+    slow = super(NGramModel, model).token_logprobs(seqs)
+    for a, b in zip(fast, slow):
+        assert np.allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_fitting_a_million_tokens_stays_small():
+    import tracemalloc
+
+    path = DATA.parent / "tinyshakespeare.txt"
+    if not path.exists():
+        pytest.skip("../shared/data is not beside the checkout")
+    corpus = [list(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+    assert sum(map(len, corpus)) > 1_000_000
+    tracemalloc.start()
+    model = NGramModel(order=5).fit(corpus)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**30  # under 1 GiB
+    assert model.nbytes() / sum(model.num_ngrams()) <= 32  # bytes per stored n-gram

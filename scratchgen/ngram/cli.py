@@ -70,7 +70,8 @@ def register(commands, train) -> None:
                         "(default: estimated from counts-of-counts; alpha 0.4)")
     p.add_argument("--cutoffs", type=int, nargs="+", default=None, metavar="C",
                    help="one minimum count per order, the first 1, non-decreasing (default: keep all)")
-    p.add_argument("--from-arpa", default=None, metavar="FILE", help="read this ARPA file instead of counting")
+    p.add_argument("--from-arpa", default=None, metavar="FILE",
+                   help="read this ARPA file instead of counting (give --level word for a word-level file)")
     p.add_argument("--no-escape", action="store_true",
                    help="ARPA words are literal (no backslash escapes; see scratchgen.ngram.arpa)")
     add_text_options(p)

@@ -342,11 +342,18 @@ class NGramModel(LanguageModel):
     @classmethod
     def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None,
                   escape: bool = True) -> "NGramModel":
-        """Read an ARPA file (KenLM, SRILM) into a backoff model that scores as the file says."""
+        """Read an ARPA file (KenLM, SRILM) into a backoff model that scores as the file says.
+
+        Without a ``tokenizer``, texts are split into characters when every word of the file is one character,
+        into words otherwise (pass token lists to score exactly the file's tokens).
+        """
         from .arpa import read_arpa
 
         tokens, rows, logp10, bow10 = read_arpa(path, escape=escape)
         N = len(rows)
+        if tokenizer is None:
+            ordinary = [t for t in tokens if t not in Vocabulary.SPECIALS]
+            tokenizer = Tokenizer("char" if all(len(t) == 1 for t in ordinary) else "word")
         # Some files (pruned by SRILM) lack the context of a stored n-gram; insert it with a NaN probability,
         # filled below with what the backoff rule gives it, and backoff weight 1, so scores do not change.
         for n in range(N, 1, -1):
