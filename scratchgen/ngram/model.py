@@ -169,7 +169,8 @@ class NGramModel(LanguageModel):
             self.bow_ = [np.log(b) for b in est.bow[:-1]]
         self.keys_ = keys
         self.logp_[0][BOS] = -np.inf
-        self.discounts_ = [list(d) if isinstance(d, tuple) else d for d in est.discounts]
+        self.discounts_ = [[float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d))
+                           for d in est.discounts]  # per order, for the record (JSON-able)
         return self
 
     # --- tables ----------------------------------------------------------------------------------------
