@@ -1,3 +1,15 @@
-"""The nn models in the contract suite (filled by its issue)."""
+"""The nn models in the contract suite: tiny RNNs trained briefly on TRAIN_TEXTS."""
 
-CASES: list = []
+from contract_case import TRAIN_TEXTS, Case
+
+from scratchgen import RNNModel, Tokenizer
+
+CASES = [
+    # one-hot inputs, one layer, float64, padded line batches
+    Case("rnn-onehot", lambda: RNNModel(hidden=12, epochs=8, batch_size=3, seq_len=8, lr=1e-2,
+                                        valid_fraction=0.0, seed=0).fit(TRAIN_TEXTS)),
+    # embedding table, two layers, running-text streams (carried state), word level
+    Case("rnn-emb-2layer-stream", lambda: RNNModel(hidden=10, layers=2, embedding=6, epochs=5, batch_size=2,
+                                                   seq_len=4, lr=1e-2, running_text=True, valid_fraction=0.0,
+                                                   seed=1, tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
+]

@@ -1,7 +1,141 @@
-"""Command-line subcommands of this family (registered by :func:`scratchgen.cli.build_parser`)."""
+"""Command-line subcommands of the deep family: ``scratchgen gradcheck`` and ``scratchgen train rnn``.
+
+    scratchgen gradcheck [--json] [--hidden N] [--layers L] [--embedding E] [--seed S]
+    scratchgen train rnn [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
+                         [--epochs E] [--seed S] [--valid-fraction F] [--dtype float32|float64]
+                         [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
+"""
 
 from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from ..errors import CorpusError
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from ..cli import print_json
+    from .gradcheck import gradcheck_piece
+    from .layers import network_backward, network_forward
+    from .optim import init_params
+
+    rng = np.random.default_rng(args.seed)
+    V, B, T, H, L = 7, 3, 5, args.hidden, args.layers
+    params = init_params(V, H, L, args.embedding, rng)
+    params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}   # no zero biases
+    ids = rng.integers(0, V, size=(B, T))                        # (B, T)
+    targets = rng.integers(0, V, size=(B, T))                    # (B, T)
+    mask = rng.random((B, T)) < 0.75                             # (B, T) some padding
+    h0 = rng.normal(scale=0.5, size=(L, B, H))                   # (L, B, H) a carried-in state
+    errors = gradcheck_piece(network_forward, network_backward, params, (ids, targets, mask, h0), seed=args.seed)
+    errors["h0"] = errors.pop("input[3]")
+    worst = max(errors.values())
+    ok = worst < args.tolerance
+    if args.json:
+        print_json({"relative_errors": errors, "worst": worst, "tolerance": args.tolerance, "ok": ok})
+    else:
+        print(f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
+              f"with padding mask and carried state (float64, central differences)")
+        for name, err in errors.items():
+            print(f"  {name:8s} relative error {err:.2e}")
+        print(f"worst {worst:.2e}: {'OK' if ok else 'FAILED'} (tolerance {args.tolerance:g})")
+    return 0 if ok else 1
+
+
+def _running_text(path: str) -> bool:
+    """A file with blank lines (paragraphs, speeches) is running text; one without is a line corpus."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return any(not line.strip() for line in f)
+    except OSError as e:
+        raise CorpusError(f"cannot read corpus {path!r}: {e.strerror}") from None
+
+
+def _train_rnn(args: argparse.Namespace) -> int:
+    from ..cli import read_corpus_args, tokenizer_from_args
+    from .rnn import RNNModel
+
+    if args.mode is None:
+        args.mode = "chunks" if _running_text(args.corpus) else "lines"
+        print(f"reading {args.corpus} as {'running text' if args.mode == 'chunks' else 'one sequence a line'} "
+              f"(--mode {args.mode})", file=sys.stderr)
+    tokenizer = tokenizer_from_args(args)
+    corpus = read_corpus_args(args, args.corpus, tokenizer)
+    model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding, seq_len=args.seq_len,
+                     batch_size=args.batch, lr=args.lr, epochs=args.epochs, optimizer=args.optimizer,
+                     weight_decay=args.weight_decay, dropout=args.dropout, lr_schedule=args.schedule, warmup=args.warmup,
+                     clip=args.clip, max_steps=args.max_steps, running_text=args.mode == "chunks",
+                     valid_fraction=args.valid_fraction, patience=args.patience or None, eval_interval=args.eval_every,
+                     min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
+                     checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=args.curve,
+                     time_limit=args.time_limit, clock=args.clock, tokenizer=tokenizer)
+    model.fit(corpus, resume=args.resume)
+    model.save(args.output)
+    print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences, vocabulary "
+          f"{len(model.vocab_)}, best validation loss {model.valid_loss_:.4f} nats/token: {args.output}",
+          file=sys.stderr)
+    return 0
 
 
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
+    from ..cli import add_text_options
+
+    p = commands.add_parser("gradcheck", help="check the RNN's hand-written gradients against finite differences",
+                            description="Build a small random RNN (with a padding mask and a carried-in state) "
+                                        "and compare every gradient with central finite differences in float64; "
+                                        "print the relative error of each parameter. Exit 1 if any is too large.")
+    p.add_argument("--hidden", type=int, default=6, help="hidden width (default 6)")
+    p.add_argument("--layers", type=int, default=2, help="layers (default 2)")
+    p.add_argument("--embedding", type=int, default=4, help="embedding width; 0 for one-hot inputs (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--tolerance", type=float, default=1e-6, help="largest accepted relative error (default 1e-6)")
+    p.add_argument("--json", action="store_true", help="one JSON object: relative_errors, worst, ok")
+    p.set_defaults(func=_gradcheck)
+
+    p = train.add_parser("rnn", help="vanilla RNN trained by backpropagation through time",
+                         description="Train a tanh RNN language model (hand-written forward and backward passes). "
+                                     "A file with blank lines is read as running text (parallel streams, state "
+                                     "carried between chunks), one without as one sequence a line (padded, masked "
+                                     "batches); --mode overrides. Defaults train a sensible character model on "
+                                     "names or on tinyshakespeare.")
+    p.add_argument("corpus", metavar="CORPUS", help="text file")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
+    p.add_argument("--hidden", type=int, default=256, help="hidden width H (default 256)")
+    p.add_argument("--layers", type=int, default=1, help="stacked layers L (default 1)")
+    p.add_argument("--embedding", type=int, default=None, help="embedding width E (default: one-hot inputs)")
+    p.add_argument("--seq-len", type=int, default=64, help="steps of truncated BPTT T (default 64)")
+    p.add_argument("--batch", type=int, default=32, help="parallel streams or sequences B (default 32)")
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument("--epochs", type=int, default=20, help="passes over the data, at most (default 20)")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's decay (default 0.01)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout rate on the top states (default 0)")
+    p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="cosine",
+                   help="learning-rate schedule (default cosine)")
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (default 0)")
+    p.add_argument("--clip", type=float, default=5.0, help="largest global gradient norm (default 5)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)")
+    p.add_argument("--valid-fraction", type=float, default=0.1, help="held out for validation (default 0.1)")
+    p.add_argument("--patience", type=int, default=3,
+                   help="early stopping after this many evaluations without improvement; 0: never (default 3)")
+    p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
+                   help="also evaluate every this many steps (default: at the end of each epoch)")
+    p.add_argument("--min-count", type=int, default=1, help="rarer tokens become <unk> (default 1)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="float32 (default: twice as fast) or float64")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--checkpoint", default=None, metavar="PATH", help="write a checkpoint here as training goes")
+    p.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS", help="default 200")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue from a checkpoint (same corpus and options): same result as never stopping")
+    p.add_argument("--curve", default=None, metavar="CSV", help="write the learning curve (loss vs tokens) here")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_text_options(p)
+    p.set_defaults(func=_train_rnn, mode=None)

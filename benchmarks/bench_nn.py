@@ -1,0 +1,321 @@
+"""Benchmark of the deep family: training speed against min-char-rnn's algorithm and PyTorch, BLAS
+efficiency, memory, and the quality of trained models.
+
+    python -m benchmarks.bench_nn --quick        # about a minute: speed, GFLOP/s, memory
+    python -m benchmarks.bench_nn                # longer speed runs
+    python -m benchmarks.bench_nn --quality      # the quality runs, a section of their own (10-20 minutes)
+
+Speed is training characters per second on tinyshakespeare (forward, backward, clipping and the
+optimiser step; the same loop as ``RNNModel.fit``), peers measured in the same run, alternating
+rounds, best of the rounds for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.common import Section, data_file, module_available, run_isolated, table, write_section
+from scratchgen.nn.data import stream_array
+from scratchgen.nn.layers import network_backward, network_forward, one_blas_thread
+from scratchgen.nn.optim import clip_by_global_norm, init_params, make_optimizer
+from scratchgen.text import Vocabulary
+
+
+def shakespeare_ids() -> tuple[np.ndarray, int]:
+    text = data_file("tinyshakespeare.txt").read_text()
+    vocab = Vocabulary.build([list(text)])
+    return vocab.encode(list(text)), len(vocab)
+
+
+def ours(ids, V, hidden, seq_len, batch, steps, embedding=None, dtype="float32", optimizer="adam", lr=2e-3,
+         clip=5.0, layers=1) -> float:
+    """Characters per second of our training loop (first 3 steps are warm-up, not timed)."""
+    rng = np.random.default_rng(0)
+    p = init_params(V, hidden, layers, embedding, rng, np.dtype(dtype))
+    opt = make_optimizer(optimizer)
+    rows = stream_array(ids[: batch * seq_len * (steps + 1) + 1], batch)    # (B, n+1)
+    h = np.zeros((layers, batch, hidden), dtype=dtype)
+    with one_blas_thread():                                      # as RNNModel.fit does
+        return _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch)
+
+
+def _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch):
+    for i in range(steps + 3):
+        if i == 3:
+            start = time.perf_counter()
+        k = (i % steps) * seq_len
+        x, y = rows[:, k:k + seq_len], rows[:, k + 1:k + seq_len + 1]
+        (loss, h), cache = network_forward(p, (x, y, None, h))
+        grads, _ = network_backward(p, cache)
+        clip_by_global_norm(grads, clip)
+        opt.step(p, grads, lr)
+    return batch * seq_len * steps / (time.perf_counter() - start)
+
+
+def torch_rnn(ids, V, hidden, seq_len, batch, steps, embedding=64, lr=2e-3, threads=None) -> float:
+    """PyTorch CPU: nn.Embedding + nn.RNN(tanh) + nn.Linear, Adam, clipping; same data and sizes."""
+    import torch
+
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or default_threads)
+    try:
+        return _torch_loop(torch, ids, V, hidden, seq_len, batch, steps, embedding, lr)
+    finally:
+        torch.set_num_threads(default_threads)
+
+
+def _torch_loop(torch, ids, V, hidden, seq_len, batch, steps, embedding, lr) -> float:
+    torch.manual_seed(0)
+    emb, rnn, lin = torch.nn.Embedding(V, embedding), torch.nn.RNN(embedding, hidden, batch_first=True), \
+        torch.nn.Linear(hidden, V)
+    params = [*emb.parameters(), *rnn.parameters(), *lin.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    rows = torch.from_numpy(stream_array(ids[: batch * seq_len * (steps + 1) + 1], batch))
+    h = torch.zeros(1, batch, hidden)
+    for i in range(steps + 3):
+        if i == 3:
+            start = time.perf_counter()
+        k = (i % steps) * seq_len
+        x, y = rows[:, k:k + seq_len], rows[:, k + 1:k + seq_len + 1]
+        out, h = rnn(emb(x), h)
+        loss = torch.nn.functional.cross_entropy(lin(out).reshape(-1, V), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        h = h.detach()
+    return batch * seq_len * steps / (time.perf_counter() - start)
+
+
+def minchar(text_chars: int, chars: int) -> float:
+    from benchmarks.nn_minchar_baseline import train
+
+    text = data_file("tinyshakespeare.txt").read_text()[:text_chars]
+    return train(text, max_chars=chars)["chars_per_s"]
+
+
+def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
+    ids, V = shakespeare_ids()
+    rows, notes = [], {}
+    # min-char-rnn's own settings: hidden 100, 25 steps, one sequence, Adagrad 0.1, float64, one-hot inputs
+    mc_chars = 20_000 if quick else 100_000
+    best_ours64 = best_ours32 = best_mc = 0.0
+    for _ in range(rounds):
+        best_mc = max(best_mc, minchar(200_000, mc_chars))
+        best_ours64 = max(best_ours64, ours(ids, V, 100, 25, 1, mc_chars // 25, dtype="float64",
+                                            optimizer="adagrad", lr=0.1))
+        best_ours32 = max(best_ours32, ours(ids, V, 100, 25, 1, mc_chars // 25, dtype="float32",
+                                            optimizer="adagrad", lr=0.1))
+    rows.append(["H 100, T 25, B 1, float64 (min-char-rnn settings)", best_ours64, "min-char-rnn algorithm",
+                 best_mc, best_ours64 / best_mc])
+    rows.append(["H 100, T 25, B 1, float32", best_ours32, "min-char-rnn algorithm (float64)", best_mc,
+                 best_ours32 / best_mc])
+    have_torch = module_available("torch")
+    if have_torch:
+        import torch
+
+        notes["torch"] = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+    steps = 15 if quick else 40
+    for hidden in (256, 512):
+        b_ours = b_torch = b_torch1 = 0.0
+        for _ in range(rounds):
+            b_ours = max(b_ours, ours(ids, V, hidden, 64, 32, steps, embedding=64))
+            if have_torch:
+                b_torch = max(b_torch, torch_rnn(ids, V, hidden, 64, 32, steps))
+                b_torch1 = max(b_torch1, torch_rnn(ids, V, hidden, 64, 32, steps, threads=1))
+        label = f"H {hidden}, T 64, B 32, float32, embedding 64, Adam"
+        if not have_torch:
+            rows.append([label, b_ours, "PyTorch: skipped (not installed)", math.nan, math.nan])
+            continue
+        rows.append([label, b_ours, "PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam (its default threads)",
+                     b_torch, b_ours / b_torch])
+        rows.append([label, b_ours, "the same PyTorch model, 1 thread", b_torch1, b_ours / b_torch1])
+    return rows, notes
+
+
+def step_flops(T, B, H, V, E) -> float:
+    """Multiply-add FLOPs (2 per multiply-add) of the matrix products of one training step."""
+    fwd = 2 * T * B * (E * H + H * H + H * V)                    # eq. (2) input and recurrence, eq. (4)
+    bwd = 2 * T * B * (H * H + H * H + E * H + E * H + H * V + H * V)   # dh, dW_hh, dW_xh, dX, dW_hy, dH
+    return float(fwd + bwd)
+
+
+def gflops_rows(quick: bool) -> list:
+    """Our whole training step against NumPy's matmul at the recurrence's shape, interleaved.
+
+    Each round times one training step and one burst of the T products (B, H) x (H, H) that the
+    recurrence makes; the best of the rounds is kept for each (the least disturbed on a shared machine).
+    """
+    ids, V = shakespeare_ids()
+    H, B, T, E = 512, 64, 64, 64
+    rounds = 8 if quick else 20
+    rng = np.random.default_rng(0)
+    p = init_params(V, H, 1, E, rng, np.float32)
+    opt = make_optimizer("adam")
+    rows = stream_array(ids[: B * T * (rounds + 1) + 1], B)      # (B, n+1)
+    h = np.zeros((1, B, H), dtype=np.float32)
+    hb = rng.normal(size=(B, H)).astype(np.float32)
+    W = rng.normal(size=(H, H)).astype(np.float32)
+    out = np.empty((B, H), dtype=np.float32)
+    Hbig = rng.normal(size=(T * B, H)).astype(np.float32)
+    best_step = best_dot1 = best_dot2 = best_big = math.inf
+    for i in range(rounds + 1):
+        with one_blas_thread():
+            t = time.perf_counter()
+            x, y = rows[:, i * T:(i + 1) * T], rows[:, i * T + 1:(i + 1) * T + 1]
+            (loss, h), cache = network_forward(p, (x, y, None, h))
+            grads, _ = network_backward(p, cache)
+            clip_by_global_norm(grads, 5.0)
+            opt.step(p, grads, 2e-3)
+            step = time.perf_counter() - t
+            t = time.perf_counter()
+            for _ in range(T):
+                np.dot(hb, W, out=out)
+            dot1 = (time.perf_counter() - t) / T
+            t = time.perf_counter()
+            Hbig.T @ Hbig
+            big = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(T):
+            np.dot(hb, W, out=out)
+        dot2 = (time.perf_counter() - t) / T
+        if i:                                                    # round 0 is warm-up
+            best_step, best_dot1 = min(best_step, step), min(best_dot1, dot1)
+            best_dot2, best_big = min(best_dot2, dot2), min(best_big, big)
+    achieved = step_flops(T, B, H, V, E) / best_step / 1e9
+    numpy_one = 2 * B * H * H / best_dot1 / 1e9
+    numpy_default = 2 * B * H * H / best_dot2 / 1e9
+    numpy_big = 2 * T * B * H * H / best_big / 1e9
+    peak = max(numpy_default, numpy_one)
+    return [
+        ["our training step (all of it: products, tanh, softmax, Adam)", achieved, achieved / peak],
+        ["NumPy matmul (64, 512) x (512, 512), default threads", numpy_default, numpy_default / peak],
+        ["NumPy matmul (64, 512) x (512, 512), one thread (as we train)", numpy_one, numpy_one / peak],
+        ["NumPy matmul (512, 4096) x (4096, 512) (the dW_hh product), one thread", numpy_big, numpy_big / peak],
+    ]
+
+
+def memory_rows() -> list:
+    """Bytes kept for the backward pass (the cache) and peak bytes allocated by a step, by T and B."""
+    rows = []
+    for T, B in ((32, 32), (64, 32), (128, 32), (64, 16), (64, 64)):
+        code = f"""
+import numpy as np, tracemalloc
+from scratchgen.nn.layers import network_forward, network_backward
+from scratchgen.nn.optim import init_params
+V, H, T, B = 65, 256, {T}, {B}
+p = init_params(V, H, 1, 64, np.random.default_rng(0), np.float32)
+ids = np.random.default_rng(1).integers(3, V, size=(B, T + 1))
+h0 = np.zeros((1, B, H), np.float32)
+tracemalloc.start()
+(loss, h), cache = network_forward(p, (ids[:, :-1], ids[:, 1:], None, h0))
+def size(x):
+    if isinstance(x, np.ndarray): return x.nbytes
+    if isinstance(x, dict): return sum(size(v) for v in x.values())
+    if isinstance(x, (list, tuple)): return sum(size(v) for v in x)
+    return 0
+cached = size(cache)
+network_backward(p, cache)
+print(cached / 2**20, tracemalloc.get_traced_memory()[1] / 2**20)
+"""
+        cached, peak = map(float, run_isolated(code).split())
+        rows.append([T, B, cached, cached / (T * B) * 1024, peak, peak / (T * B) * 1024])
+    return rows
+
+
+def quality_rows(cpu_seconds: float = 600.0, names: bool = True, shakespeare: bool = True) -> list:
+    """tinyshakespeare (last 10% held out) and names.txt (1,000 names held out, makemore's split size)."""
+    from scratchgen import RNNModel, read_corpus
+
+    rows = []
+    if not shakespeare:
+        return rows + names_rows(RNNModel) if names else rows
+    corpus = read_corpus(data_file("tinyshakespeare.txt"), mode="chunks", chunk_size=256)
+    t = time.perf_counter()
+    m = RNNModel(hidden=512, layers=1, seq_len=64, batch_size=32, lr=3e-3, dropout=0.3, epochs=1000, running_text=True,
+                 valid_fraction=0.1, patience=None, eval_interval=200, dtype="float32", seed=0,
+                 time_limit=cpu_seconds, clock="cpu", verbose=True).fit(corpus)
+    rows.append(["tinyshakespeare, last 10% held out", "H 512, 1 layer, one-hot, dropout 0.3, T 64, B 32, Adam 3e-3 cosine, "
+                 f"float32, {cpu_seconds:g} CPU-seconds (one core)", m.history_[-1]["tokens"],
+                 f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",
+                 m.valid_loss_, "<= 1.55 within 10 min on 2 cores"])
+    return rows + names_rows(RNNModel) if names else rows
+
+
+def names_rows(RNNModel) -> list:
+    rows = []
+    test, train, split = names_split()
+    for lr, schedule in ((5e-4, "constant"), (4e-3, "cosine")):
+        t = time.perf_counter()
+        m = RNNModel(hidden=64, embedding=64, batch_size=32, optimizer="adamw", lr=lr, lr_schedule=schedule,
+                     max_steps=10_000, epochs=1000, valid_fraction=0.05, patience=None, dtype="float32",
+                     seed=0).fit(train)
+        rows.append([f"names.txt, 1,000 names held out ({split})", f"E 64, H 64, B 32, AdamW {lr:g} {schedule}, "
+                     "10,000 steps (makemore's size)", m.history_[-1]["tokens"],
+                     f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",
+                     m.score(test).cross_entropy_nats, "<= 2.08 (makemore's RNN: 2.084)"])
+    return rows
+
+
+def names_split() -> tuple[list, list, str]:
+    """makemore's test split (torch.randperm after manual_seed(3407)) when PyTorch is there, else NumPy's."""
+    words = [w.strip() for w in data_file("names.txt").read_text().splitlines()]
+    words = [w for w in words if w]
+    if module_available("torch"):
+        import torch
+
+        torch.manual_seed(3407)
+        perm, split = torch.randperm(len(words)).tolist(), "makemore's split"
+    else:
+        perm, split = np.random.default_rng(3407).permutation(len(words)).tolist(), "a NumPy random split"
+    return [words[i] for i in perm[:1000]], [words[i] for i in perm[1000:]], split
+
+
+
+
+def run_quality(cpu_seconds: float, names: bool = True, shakespeare: bool = True) -> Section:
+    body = table(["corpus", "model", "tokens trained", "seconds", "loss (nats/char)", "target"],
+                 quality_rows(cpu_seconds, names, shakespeare))
+    return Section(name="nn-quality", title="nn: quality of trained RNNs", body=body,
+                   command="python -m benchmarks.bench_nn --quality"
+                   + (f" --cpu-seconds {cpu_seconds:g}" if shakespeare else " --names-only"))
+
+
+def run(quick: bool, quality: bool = False) -> Section:
+    rounds = 2 if quick else 3
+    speed, notes = speed_rows(quick, rounds)
+    body = ["### Training throughput (characters/s, tinyshakespeare, best of "
+            f"{rounds} alternating rounds)\n",
+            table(["ours", "chars/s", "peer", "peer chars/s", "ratio"], speed),
+            "\nTargets: >= 3x min-char-rnn at its settings; >= 1.0x PyTorch at H 256, T 64, B 32. "
+            + (notes.get("torch", "") + "." if notes else ""),
+            "\n### BLAS efficiency at H 512, B 64, T 64, float32 (GFLOP/s of matrix products)\n",
+            table(["what", "GFLOP/s", "fraction of best NumPy (64, 512) x (512, 512)"], gflops_rows(quick)),
+            "\nTarget: our whole training step >= 50% of NumPy's matmul throughput at the same shape.",
+            "\n### Memory of one training step (H 256, E 64, float32)\n",
+            table(["T", "B", "cache MiB", "cache KiB per (t, b)", "peak allocated MiB (forward + backward)",
+                   "peak KiB per (t, b)"], memory_rows()),
+            "\nBoth grow as T x B (constant KiB per position): memory is linear in sequence length and in batch "
+            "(peak measured with tracemalloc, which sees NumPy's allocations)."]
+    return Section(name="nn", title="nn: vanilla RNN (hand-written BPTT)", body="\n".join(body),
+                   command="python -m benchmarks.bench_nn" + (" --quick" if quick else ""))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="Benchmark of the RNN family")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quality", action="store_true",
+                    help="only the long quality runs (a section of their own): tinyshakespeare and names")
+    ap.add_argument("--cpu-seconds", type=float, default=600.0,
+                    help="CPU-time budget of the tinyshakespeare run (default 600: one core for 10 minutes)")
+    ap.add_argument("--names-only", action="store_true", help="with --quality: only the names runs (a minute)")
+    a = ap.parse_args()
+    section = run_quality(a.cpu_seconds, shakespeare=not a.names_only) if a.quality else run(a.quick)
+    print(section.markdown())
+    write_section(section)
+    sys.exit(0)
