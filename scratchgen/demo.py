@@ -160,7 +160,7 @@ def _save(out: str, models: dict, reports: dict, floor) -> None:
         history = getattr(model, "history_", None)
         if history:
             png = os.path.join(out, f"{stem}_curve.png") if importlib.util.find_spec("matplotlib") else None
-            save_curve(history, os.path.join(out, f"{stem}_curve.csv"), png=png, title=f"{stem}: training curve")
+            save_curve(history, os.path.join(out, f"{stem}_curve.csv"), png_path=png, title=f"{stem}: training curve")
     report = {name: r.to_dict(samples=True) for name, r in reports.items()}
     if floor is not None:
         report["floor"] = dataclasses.asdict(floor) if dataclasses.is_dataclass(floor) else str(floor)
