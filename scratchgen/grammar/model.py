@@ -230,33 +230,14 @@ class GrammarModel(LanguageModel):
     def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
         """log P(x_t | x_<t) from prefix probabilities, eq. (2); their sum is log P(x) of the chart.
 
-        The stepping interface run over batches of sequences of similar length, at most 64 and fewer
-        for long ones (the chart of a batch holds (T+1)^2 B (N + 2R) numbers).
+        The stepping interface run over batches of sequences of similar length (the protocol's
+        default), at most 64 and fewer for long ones: see :meth:`_scoring_batch_size`.
         """
-        eos = Vocabulary.eos_id
-        sequences = [self._check_ids(s) for s in sequences]
-        out: list[np.ndarray] = [np.empty(0)] * len(sequences)
-        order = np.argsort([len(s) for s in sequences], kind="stable")
-        parser = self._parser()
-        k = 0
-        while k < len(order):
-            longest = len(sequences[order[min(k + 64, len(order)) - 1]]) + 1
-            rows = order[k:k + parser.batch_size(longest)]
-            k += len(rows)
-            T = max(len(sequences[i]) for i in rows) + 1
-            ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>
-            for r, i in enumerate(rows):
-                ids[r, : len(sequences[i])] = sequences[i]
-            scores = np.empty((len(rows), T))  # (B, T)
-            state = self.initial_state(len(rows))
-            arange = np.arange(len(rows))
-            for t in range(T):
-                scores[:, t] = self.next_logprobs(state)[arange, ids[:, t]]
-                if t + 1 < T:
-                    state = self.advance(state, ids[:, t])
-            for r, i in enumerate(rows):
-                out[i] = scores[r, : len(sequences[i]) + 1]
-        return out
+        return super().token_logprobs([self._check_ids(s) for s in sequences])
+
+    def _scoring_batch_size(self, length: int) -> int:
+        # The chart of a batch holds (T+1)^2 B (N + 2R) numbers.
+        return self._parser().batch_size(length)
 
     def logprob(self, sequence: str | Sequence[str]) -> float:
         """log P(sentence) by the chart (eqs. (1)-(4) of chart.py): equal to the sum of :meth:`token_logprobs`
