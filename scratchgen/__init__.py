@@ -27,7 +27,20 @@ from .metrics import Score
 from .model import LanguageModel
 from .text import Tokenizer, Vocabulary, iter_corpus, read_corpus, split_text
 
-# The families register their models on import; their public names come with them.
-from .grammar import *  # noqa: E402,F401,F403
-from .ngram import *  # noqa: E402,F401,F403
-from .nn import *  # noqa: E402,F401,F403
+from .grammar import Grammar, GrammarModel, builtin, builtin_names, from_tracery
+from .ngram import NGramModel
+from .nn import RNNModel, gradcheck
+
+__all__ = [
+    "__version__",
+    # the models, one a family
+    "UniformModel", "UnigramModel", "GrammarModel", "NGramModel", "RNNModel", "LanguageModel",
+    # grammars
+    "Grammar", "builtin", "builtin_names", "from_tracery",
+    # text, decoding, scoring, files
+    "Tokenizer", "Vocabulary", "read_corpus", "iter_corpus", "split_text",
+    "generate", "beam_search", "Score", "load", "gradcheck",
+    # errors
+    "errors", "ScratchgenError", "VocabularyError", "ModelFileError", "NotFittedError", "CorpusError",
+    "GrammarError", "ArpaError", "DecodingError",
+]

@@ -63,7 +63,8 @@ def _split(corpus: list, rng: np.random.Generator, heldout_fraction: float = 0.1
     return [s for i, s in enumerate(corpus) if i not in held], [corpus[i] for i in sorted(held)]
 
 
-def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, object]]:
+def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, str, object]]:
+    """(family, name, file stem, unfitted model) for each generator the demo trains."""
     from .ngram import NGramModel
     from .nn import RNNModel
 
@@ -72,11 +73,11 @@ def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tup
                    max_steps=settings.rnn_steps, valid_fraction=0.05, patience=None, seed=seed,
                    dtype="float32", verbose=True, tokenizer=tokenizer)
     return [
-        ("random", "uniform", UniformModel(tokenizer=tokenizer)),
-        ("random", "unigram (add-1)", UnigramModel(k=1.0, tokenizer=tokenizer)),
-        ("statistical", f"{settings.order}-gram, modified Kneser-Ney",
+        ("random", "uniform", "uniform", UniformModel(tokenizer=tokenizer)),
+        ("random", "unigram (add-1)", "unigram", UnigramModel(k=1.0, tokenizer=tokenizer)),
+        ("statistical", f"{settings.order}-gram, modified Kneser-Ney", "ngram",
          NGramModel(order=settings.order, smoothing="modified-kneser-ney", tokenizer=tokenizer)),
-        ("deep", f"RNN, hidden {settings.rnn_hidden}", rnn),
+        ("deep", f"RNN, hidden {settings.rnn_hidden}", "rnn", rnn),
     ]
 
 
@@ -113,7 +114,7 @@ def run_demo(args) -> int:
     floor = reference_logprob(heldout, grammar) if grammar is not None else None
 
     reports, samples, models = {}, {}, {}
-    for family, name, model in _models(settings, tokenizer, seed):
+    for family, name, stem, model in _models(settings, tokenizer, seed):
         t0 = time.perf_counter()
         _progress(f"training {name} ...")
         model.fit(train)
@@ -121,7 +122,7 @@ def run_demo(args) -> int:
                           max_tokens=settings.max_tokens, reference_heldout=floor)
         reports[f"{family}: {name}"] = report
         samples[name] = report.samples[:3]
-        models[name] = model
+        models[stem] = model
         _progress(f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out ({time.perf_counter() - t0:.1f} s)")
 
     print()
@@ -152,12 +153,14 @@ def _save(out: str, models: dict, reports: dict, floor) -> None:
     from .io import atomic_write
 
     os.makedirs(out, exist_ok=True)
-    for name, model in models.items():
-        stem = name.split(",")[0].split(" ")[0].replace("-", "")
+    import importlib.util
+
+    for stem, model in models.items():
         model.save(os.path.join(out, f"{stem}.npz"))
         history = getattr(model, "history_", None)
         if history:
-            save_curve(history, os.path.join(out, f"{stem}_curve.csv"))
+            png = os.path.join(out, f"{stem}_curve.png") if importlib.util.find_spec("matplotlib") else None
+            save_curve(history, os.path.join(out, f"{stem}_curve.csv"), png_path=png, title=f"{stem}: training curve")
     report = {name: r.to_dict(samples=True) for name, r in reports.items()}
     if floor is not None:
         report["floor"] = dataclasses.asdict(floor) if dataclasses.is_dataclass(floor) else str(floor)

@@ -192,9 +192,11 @@ class LanguageModel:
         eos = Vocabulary.eos_id
         out: list[np.ndarray] = [np.empty(0)] * len(sequences)
         order = np.argsort([len(s) for s in sequences], kind="stable")
-        batch = 256
-        for start in range(0, len(order), batch):
-            rows = order[start:start + batch]
+        k = 0
+        while k < len(order):
+            lookahead = order[min(k + 255, len(order) - 1)]  # the longest a batch can reach
+            rows = order[k:k + self._scoring_batch_size(len(sequences[lookahead]) + 1)]
+            k += len(rows)
             T = max(len(sequences[i]) for i in rows) + 1
             ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>
             for r, i in enumerate(rows):
@@ -209,6 +211,10 @@ class LanguageModel:
             for r, i in enumerate(rows):
                 out[i] = scores[r, : len(sequences[i]) + 1]
         return out
+
+    def _scoring_batch_size(self, length: int) -> int:
+        """How many sequences of up to ``length`` steps the stepping default scores together (1 to 256)."""
+        return 256
 
     def logprob(self, sequence: str | Sequence[str]) -> float:
         """Natural-log probability of one sequence, ``</s>`` included, ``<s>`` not counted.

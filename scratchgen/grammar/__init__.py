@@ -1,1 +1,21 @@
-"""(placeholder: filled by its issue)"""
+"""The rule generator: probabilistic context-free grammars, checked, sampled and scored exactly.
+
+- :mod:`~scratchgen.grammar.rules`: rules, the text format (NLTK PCFG strings), trees;
+- :mod:`~scratchgen.grammar.tracery`: Tracery JSON import;
+- :mod:`~scratchgen.grammar.analysis`: reachability, productivity, left recursion, consistency;
+- :mod:`~scratchgen.grammar.sampling`: top-down sampling with an explicit stack and limits;
+- :mod:`~scratchgen.grammar.chart`: inside probabilities, Viterbi parses, inside-outside counts;
+- :mod:`~scratchgen.grammar.model`: :class:`GrammarModel`, the grammar behind the shared protocol;
+- :mod:`~scratchgen.grammar.builtin`: the grammars shipped with the package.
+"""
+
+from .analysis import Analysis, analyze
+from .builtin import builtin, builtin_names
+from .chart import ChartParser
+from .model import GrammarModel
+from .rules import Grammar, Rule, Terminal, Tree, parse_grammar
+from .sampling import Sampler, sample
+from .tracery import from_tracery
+
+__all__ = ["Grammar", "Rule", "Terminal", "Tree", "parse_grammar", "from_tracery", "analyze", "Analysis",
+           "ChartParser", "Sampler", "sample", "GrammarModel", "builtin", "builtin_names"]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -62,6 +63,11 @@ def _train_rnn(args: argparse.Namespace) -> int:
         args.mode = "chunks" if _running_text(args.corpus) else "lines"
         print(f"reading {args.corpus} as {'running text' if args.mode == 'chunks' else 'one sequence a line'} "
               f"(--mode {args.mode})", file=sys.stderr)
+    if args.plot:
+        from ..evaluation.curves import require_matplotlib
+
+        require_matplotlib()  # before training, not after an hour of it
+    curve = args.curve or os.path.splitext(args.output)[0] + ".curve.csv"
     tokenizer = tokenizer_from_args(args)
     corpus = read_corpus_args(args, args.corpus, tokenizer)
     model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding, seq_len=args.seq_len,
@@ -70,10 +76,15 @@ def _train_rnn(args: argparse.Namespace) -> int:
                      clip=args.clip, max_steps=args.max_steps, running_text=args.mode == "chunks",
                      valid_fraction=args.valid_fraction, patience=args.patience or None, eval_interval=args.eval_every,
                      min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
-                     checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=args.curve,
+                     checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=curve,
                      time_limit=args.time_limit, clock=args.clock, tokenizer=tokenizer)
     model.fit(corpus, resume=args.resume)
     model.save(args.output)
+    if args.plot:
+        from ..evaluation.curves import plot_curve
+
+        plot_curve(curve, args.plot, title=f"RNN training curve: {os.path.basename(args.output)}")
+    print(f"learning curve: {curve}" + (f", {args.plot}" if args.plot else ""), file=sys.stderr)
     print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences, vocabulary "
           f"{len(model.vocab_)}, best validation loss {model.valid_loss_:.4f} nats/token: {args.output}",
           file=sys.stderr)
@@ -135,7 +146,11 @@ def register(commands, train) -> None:
     p.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS", help="default 200")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue from a checkpoint (same corpus and options): same result as never stopping")
-    p.add_argument("--curve", default=None, metavar="CSV", help="write the learning curve (loss vs tokens) here")
+    p.add_argument("--curve", default=None, metavar="CSV",
+                   help="where the learning curve (train and validation loss vs tokens seen) goes; "
+                        "default MODEL's name with .curve.csv")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_text_options(p)
     p.set_defaults(func=_train_rnn, mode=None)

@@ -1,0 +1,234 @@
+"""Benchmark of the n-gram models against NLTK, KenLM's Python module and KenLM's lmplz.
+
+tinyshakespeare (../shared/data): the first 36,000 lines train, the last 4,000 test, one sequence a line
+(empty lines skipped), character and word level, orders 3 and 5, interpolated modified Kneser-Ney
+(NLTK: its KneserNeyInterpolated, one discount). Measured, each in the same run:
+
+- fit: seconds from token lists to a fitted model (best of 5); lmplz: the whole command on the same tokens
+  written one sequence a line (escaped as in ARPA), writing its ARPA file (best of 6: -S 50M, 100M, 400M);
+- scoring: test tokens (``</s>`` included) per second, from id arrays and from token lists; KenLM's module: ``Model.score`` per line on our model
+  written as ARPA (it must give the same perplexity); NLTK: ``score`` of a small sample, extrapolated;
+- sampling: tokens per second of ``generate`` (200 sequences in a batch); NLTK: ``generate`` of a few tokens
+  (character level) or the time of the ``score`` calls one token needs (word level), extrapolated;
+- peak memory of fitting in a fresh process (tracemalloc, after reading the data) and the bytes a stored
+  n-gram takes in the fitted model; test perplexity (NLTK's is infinite once a test word is unseen).
+
+Run ``python -m benchmarks.bench_ngram [--quick]`` from the repository root; lmplz is found through the
+environment variable LMPLZ or on PATH, and skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+
+from benchmarks.common import Section, Timer, best_of, data_file, module_available, run_isolated, table, write_section
+
+TRAIN_LINES, TEST_LINES = 36000, 4000
+
+
+def load_split(level: str):
+    from scratchgen.text import Tokenizer
+
+    lines = data_file("tinyshakespeare.txt").read_text(encoding="utf-8").split("\n")
+    tok = Tokenizer(level)
+    train = [t for t in (tok.tokenize(line) for line in lines[:TRAIN_LINES]) if t]
+    test = [t for t in (tok.tokenize(line) for line in lines[-TEST_LINES:]) if t]
+    return train, test
+
+
+def lmplz_path():
+    path = os.environ.get("LMPLZ") or shutil.which("lmplz")
+    return path if path and os.path.exists(path) else None
+
+
+def fit_memory(level: str, order: int) -> tuple[float, float]:
+    """Peak memory (MiB, tracemalloc: Python and NumPy allocations) of fitting in a fresh process, and the
+    fitted model's bytes per stored n-gram (keys, log-probabilities and backoff weights)."""
+    code = f"""
+import json, tracemalloc
+from benchmarks.bench_ngram import load_split
+from scratchgen.ngram import NGramModel
+train, test = load_split({level!r})
+tracemalloc.start()
+m = NGramModel(order={order}).fit(train)
+peak = tracemalloc.get_traced_memory()[1] / 2**20
+print(json.dumps([peak, m.nbytes() / sum(m.num_ngrams())]))
+"""
+    return tuple(json.loads(run_isolated(code).strip().splitlines()[-1]))
+
+
+def bench_config(level: str, order: int, quick: bool, train, test) -> dict:
+    from scratchgen.ngram import NGramModel
+    from scratchgen.ngram.arpa import escape_token
+
+    row: dict = {"config": f"{level} order {order}"}
+    model = NGramModel(order=order)
+    row["fit_s"] = best_of(lambda: model.fit(train), repeat=5)
+    ids, _ = model.encode_corpus(test)
+    n_test = sum(len(s) + 1 for s in ids)
+    row["test_tokens"] = n_test
+    row["score_s"] = best_of(lambda: model.token_logprobs(ids), repeat=3)
+    row["score_tokens_s"] = best_of(lambda: model.score(test), repeat=3)  # from token lists: encoding included
+    row["ppl"] = model.score(test).perplexity
+    with Timer() as t:
+        samples = model.generate(n=200, max_tokens=200, seed=0)
+    row["sample_tok_s"] = sum(len(s) + 1 for s in samples) / t.seconds
+    row["ngrams"] = sum(model.num_ngrams())
+    row["mem_mib"], row["bytes_per_ngram"] = fit_memory(level, order)
+
+    tmp = tempfile.mkdtemp(prefix="bench_ngram_")
+    try:
+        test_lines = [" ".join(escape_token(w) for w in s) for s in test]
+        # KenLM's Python module scoring our model written as ARPA
+        if module_available("kenlm"):
+            import kenlm
+
+            model.to_arpa(os.path.join(tmp, "ours.arpa"))
+            k = kenlm.Model(os.path.join(tmp, "ours.arpa"))
+            total = 0.0
+
+            def score_all():
+                nonlocal total
+                total = sum(k.score(line, bos=True, eos=True) for line in test_lines)
+
+            row["kenlm_score_s"] = best_of(score_all, repeat=3)
+            row["kenlm_ppl"] = 10 ** (-total / n_test)
+        # lmplz on the same tokens
+        lmplz = lmplz_path()
+        if lmplz:
+            text = os.path.join(tmp, "train.txt")
+            with open(text, "w", encoding="utf-8") as f:
+                f.write("\n".join(" ".join(escape_token(w) for w in s) for s in train) + "\n")
+            arpa = os.path.join(tmp, "lmplz.arpa")
+            times = []
+            for memory in ("50M", "100M", "400M"):  # lmplz's sort memory: its best setting here (default 80% is slow)
+                cmd = [lmplz, "-o", str(order), "--text", text, "--arpa", arpa, "--discount_fallback",
+                       "-S", memory, "-T", tmp]
+                for _ in range(2):
+                    with Timer() as t:
+                        done = subprocess.run(cmd, capture_output=True)
+                    if done.returncode == 0:
+                        times.append(t.seconds)
+            row["lmplz_fit_s"] = min(times) if times else float("nan")
+            theirs = NGramModel.from_arpa(arpa)
+            row["lmplz_ppl"] = theirs.score(test).perplexity
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if module_available("nltk") and not (quick and (order > 3 or level == "char")):
+        row.update(bench_nltk(level, order, quick, train, test, n_test))
+    return row
+
+
+def bench_nltk(level, order, quick, train, test, n_test) -> dict:
+    from nltk.lm import KneserNeyInterpolated
+    from nltk.lm.preprocessing import padded_everygram_pipeline
+
+    out = {}
+    lm = KneserNeyInterpolated(order)
+    grams, vocab = padded_everygram_pipeline(order, train)
+    with Timer() as t:
+        lm.fit(grams, vocab)
+    out["nltk_fit_s"] = t.seconds
+    # scoring: a sample of test tokens in their contexts, extrapolated to the test set
+    pad = ["<s>"] * (order - 1)
+    events = []
+    for s in test[:50]:
+        seq = pad + list(s) + ["</s>"]
+        for i in range(order - 1, len(seq)):
+            events.append((seq[i], seq[i - order + 1:i]))
+    sample = events[: (5 if level == "word" else 20)]
+    with Timer() as t:
+        for w, ctx in sample:
+            lm.score(w, ctx)
+    out["nltk_score_tok_s"] = len(sample) / t.seconds
+    # NLTK's perplexity is infinite as soon as a test word is unseen
+    out["nltk_ppl"] = math.inf if any(w not in lm.vocab for s in test for w in s) else float("nan")
+    # sampling
+    if level == "char":
+        n = 3
+        with Timer() as t:
+            lm.generate(num_words=n, text_seed=pad, random_seed=0)
+        out["nltk_sample_tok_s"] = n / t.seconds
+        out["nltk_sample_how"] = f"{n} tokens generated"
+    else:
+        # one generated token scores every word seen after the context: time 3 of those calls
+        ctx = pad
+        candidates = sorted(lm.context_counts(lm.vocab.lookup(ctx)))
+        with Timer() as t:
+            for w in candidates[:3]:
+                lm.score(w, ctx)
+        per_token = t.seconds / 3 * len(candidates)
+        out["nltk_sample_tok_s"] = 1.0 / per_token
+        out["nltk_sample_how"] = f"extrapolated: {len(candidates)} score calls a token after <s>"
+    return out
+
+
+def run(quick: bool = False) -> Section:
+    configs = [("char", 3), ("word", 3)] if quick else [("char", 3), ("char", 5), ("word", 3), ("word", 5)]
+    rows = []
+    splits = {}
+    for level, order in configs:
+        if level not in splits:
+            splits[level] = load_split(level)
+        rows.append(bench_config(level, order, quick, *splits[level]))
+        print(json.dumps(rows[-1], default=str), file=sys.stderr)
+
+    def ratio(a, b):
+        return a / b if (a == a and b == b and b) else float("nan")
+
+    nan = float("nan")
+    main = []
+    for r in rows:
+        main.append([
+            r["config"], r["ngrams"], r["fit_s"], r.get("lmplz_fit_s", nan), ratio(r["fit_s"], r.get("lmplz_fit_s", nan)),
+            r.get("nltk_fit_s", nan), r["test_tokens"] / r["score_s"], r["test_tokens"] / r["score_tokens_s"],
+            ratio(r["test_tokens"] / r["score_s"], r["test_tokens"] / r.get("kenlm_score_s", nan)),
+            ratio(r["test_tokens"] / r["score_s"], r.get("nltk_score_tok_s", nan)),
+            r["sample_tok_s"], ratio(r["sample_tok_s"], r.get("nltk_sample_tok_s", nan)),
+            r["mem_mib"], r["bytes_per_ngram"],
+        ])
+    def digits(x):
+        return f"{x:.6f}" if isinstance(x, float) and math.isfinite(x) else ("inf" if x == math.inf else "not measured")
+
+    ppl = [[r["config"], digits(r["ppl"]), digits(r.get("kenlm_ppl", nan)), digits(r.get("lmplz_ppl", nan)),
+            digits(r.get("nltk_ppl", nan))] for r in rows]
+    lm = lmplz_path()
+    notes = [
+        "Fit ratio = scratchgen fit time / lmplz time (<= 1 means at least as fast); scoring ratios = scratchgen "
+        "tokens/s over the peer's; sampling ratio = scratchgen tokens/s over NLTK's.",
+        f"lmplz: {'`' + lm + '`' if lm else 'skipped (not found: set LMPLZ or put lmplz on PATH)'}; "
+        f"kenlm module: {'used' if module_available('kenlm') else 'skipped (not installed)'}; "
+        f"nltk: {'used' if module_available('nltk') else 'skipped (not installed)'}"
+        + (" (quick: word order 3 only)" if quick else "") + ".",
+        "NLTK is timed on a sample and extrapolated: scoring on 20 (char) or 5 (word) test tokens; sampling on 3 "
+        "generated tokens (char) or on the score calls one generated token needs after <s> (word).",
+        "scratchgen's fit starts from token lists; lmplz's time is the whole command (reading text, writing ARPA).",
+        "score tok/s: token_logprobs on id arrays; 'tokens in': score() on token lists (vocabulary lookup "
+        "included); KenLM's module is given whitespace-joined strings. 'x kenlm' and 'x NLTK' use the first.",
+        "Perplexities: KenLM's module scores scratchgen's model written as ARPA; lmplz's column is lmplz's own "
+        "model loaded into scratchgen. NLTK's is infinite at word level (test words unseen in training); at "
+        "character level it was not measured (about a minute to hours at NLTK's scoring speed).",
+    ]
+    body = (table(["config", "n-grams", "fit s", "lmplz s", "fit ratio vs lmplz", "NLTK fit s", "score tok/s",
+                   "score tok/s (tokens in)",
+                   "x kenlm", "x NLTK", "sample tok/s", "x NLTK", "fit peak MiB", "bytes/n-gram"], main)
+            + "\n\n" + table(["config", "test perplexity", "kenlm module (our ARPA)", "lmplz model", "NLTK"], ppl)
+            + "\n\n" + "\n".join(f"- {n}" for n in notes)
+            + "\n\nNLTK sampling: " + "; ".join(f"{r['config']}: {r.get('nltk_sample_how', 'skipped')}" for r in rows))
+    command = "python -m benchmarks.bench_ngram" + (" --quick" if quick else "")
+    return Section("bench_ngram", "n-gram models (tinyshakespeare)", body, command)
+
+
+if __name__ == "__main__":
+    quick = "--quick" in sys.argv[1:]
+    section = run(quick)
+    print(section.markdown())
+    write_section(section)

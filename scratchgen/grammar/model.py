@@ -1,0 +1,296 @@
+"""The grammar generator behind the shared protocol: :class:`GrammarModel`.
+
+Its distribution is the PCFG's (eq. (3) of :mod:`scratchgen.grammar.rules`): P(x + </s>) = P_G(x), the
+inside probability computed exactly by :class:`~scratchgen.grammar.chart.ChartParser`. A sentence the
+grammar cannot generate (or with a token outside its terminals, scored as ``<unk>``) has probability 0,
+so its log-probability is -inf and so is a corpus cross-entropy that includes it.
+
+**Learning** (``fit``). From plain sentences x^(1..S), expectation-maximisation (inside-outside)::
+
+    p_new(A -> alpha) = sum_s E[count(A -> alpha) | x^(s)] / sum_s E[count(A) | x^(s)]        (1)
+
+with the expected counts of eq. (5) of :mod:`~scratchgen.grammar.chart`; each iteration cannot lower
+the training log-likelihood sum_s log P(x^(s)) (Baum's inequality). From trees, eq. (1) with observed
+counts: the maximum-likelihood estimate. ``smoothing`` adds a pseudo-count to every rule.
+
+**Stepping** (left to right, as every model): with Pre(x_1..x_t) the prefix probability, the total
+probability of the sentences that start with x_1..x_t (computed by eqs. (6)-(8) of
+:mod:`~scratchgen.grammar.chart`),
+
+    P(x_t = a | x_<t) = Pre(x_<t a) / Pre(x_<t),      P(</s> | x_<t) = P(x_<t) / Pre(x_<t)          (2)
+
+so the product over a sentence telescopes to P(x) (Pre of the empty prefix is 1), and the decoder's
+every control works on the grammar. The state is the prefix itself (an int array (B, t)); each step
+runs a chart over it, so a step costs O(t^3 R): fine for sentences, not for thousands of tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import CorpusError, GrammarError
+from ..model import Corpus, LanguageModel, register_model
+from ..text import BOS, EOS, UNK, Tokenizer, Vocabulary
+from .analysis import analyze
+from .builtin import resolve_grammar
+from .chart import ChartParser
+from .rules import Grammar, Tree, parse_grammar
+from .sampling import DEFAULT_LIMITS, Sampler
+
+__all__ = ["GrammarModel"]
+
+
+@register_model
+class GrammarModel(LanguageModel):
+    """A PCFG as a language model: exact scoring, Viterbi parsing, sampling, EM or counting.
+
+    Parameters
+    ----------
+    grammar : str or Grammar
+        Grammar text (see :mod:`scratchgen.grammar.rules`), or a built-in name such as
+        ``"builtin:english"``; a Grammar object is stored as its text.
+    iterations : int
+        Maximum EM iterations in ``fit`` on sentences (0 keeps the grammar's weights).
+    tol : float
+        EM stops when the log-likelihood gains less than ``tol`` times its magnitude.
+    smoothing : float
+        Pseudo-count added to every rule's (expected) count in ``fit`` (0: maximum likelihood).
+    max_depth, max_expansions, max_tokens : int
+        Limits of one sampled derivation (see :mod:`scratchgen.grammar.sampling`).
+    tokenizer : Tokenizer or None
+        Default: word level (terminals are word tokens, each CJK character a token).
+
+    ``GrammarModel.from_grammar(grammar)`` gives a fitted model with the grammar's own weights (no data);
+    ``fit`` learns them from sentences (EM) or trees (counting). Learned state: ``grammar_`` (the
+    weighted grammar), ``vocab_`` (its terminals), ``parser_`` (its compiled chart parser) and
+    ``log_likelihoods_`` (the training log-likelihood before each EM update, and after the last).
+
+    >>> m = GrammarModel.from_grammar("S -> 'a' S [0.25] | 'a' [0.75]")
+    >>> round(math.exp(m.logprob(["a", "a"])), 12)       # 0.25 * 0.75
+    0.1875
+    >>> m.fit([["a"], ["a", "a"]]).grammar_.rules[0].prob    # EM on an unambiguous grammar: 1 / 3
+    0.3333333333333333
+    """
+
+    def __init__(self, *, grammar: str | Grammar = "builtin:english", iterations: int = 20, tol: float = 1e-8,
+                 smoothing: float = 0.0, max_depth: int = DEFAULT_LIMITS["max_depth"],
+                 max_expansions: int = DEFAULT_LIMITS["max_expansions"],
+                 max_tokens: int = DEFAULT_LIMITS["max_tokens"], tokenizer: Tokenizer | None = None):
+        super().__init__(tokenizer=tokenizer)
+        self.grammar = grammar
+        self.iterations = iterations
+        self.tol = tol
+        self.smoothing = smoothing
+        self.max_depth = max_depth
+        self.max_expansions = max_expansions
+        self.max_tokens = max_tokens
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        if isinstance(params["grammar"], Grammar):
+            params["grammar"] = params["grammar"].to_text()
+        return params
+
+    @property
+    def tokenizer_(self) -> Tokenizer:
+        return self.tokenizer or Tokenizer(level="word")
+
+    # --- learning ------------------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, (int, np.integer)) \
+                or self.iterations < 0:
+            raise GrammarError(f"iterations must be an int >= 0, got {self.iterations!r}")
+        for name in ("tol", "smoothing"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise GrammarError(f"{name} must be a finite number >= 0, got {v!r}")
+
+    @classmethod
+    def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> "GrammarModel":
+        """A fitted model that uses the grammar's own weights (no data needed).
+
+        >>> GrammarModel.from_grammar("S -> 'a' [1]").logprob(["a"])
+        0.0
+        """
+        model = cls(grammar=grammar, **params)
+        model._check_params()
+        model._set_grammar(model._checked_grammar())
+        model.log_likelihoods_ = []
+        return model
+
+    def _checked_grammar(self) -> Grammar:
+        grammar = resolve_grammar(self.grammar)
+        analyze(grammar).raise_errors()
+        for t in grammar.terminals:
+            if t in (UNK, BOS, EOS):
+                raise GrammarError(f"the terminal {t!r} is reserved for the vocabulary's special tokens")
+        return grammar
+
+    def fit(self, corpus: Corpus) -> "GrammarModel":
+        """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
+
+        With ``iterations=0`` the grammar's weights are kept (the corpus is only checked); to use them
+        without any data, see :meth:`from_grammar`.
+        """
+        self._check_params()
+        grammar = self._checked_grammar()
+        if isinstance(corpus, str):
+            self.tokenize_corpus(corpus)  # raises the shared CorpusError for a bare str
+        items = list(corpus)
+        if not items:
+            raise CorpusError("cannot fit on an empty corpus (GrammarModel.from_grammar uses the grammar's own "
+                              "weights without data)")
+        self.log_likelihoods_: list[float] = []
+        if all(isinstance(x, Tree) for x in items):
+            grammar = self._count_trees(grammar, items)
+        else:
+            grammar = self._em(grammar, self.tokenize_corpus(items))
+        self._set_grammar(grammar)
+        return self
+
+    def _set_grammar(self, grammar: Grammar) -> None:
+        self.grammar_ = grammar
+        self.vocab_ = Vocabulary(grammar.terminals)
+        self.parser_ = ChartParser(grammar)
+
+    def _normalise(self, grammar: Grammar, counts: np.ndarray) -> Grammar:
+        counts = counts + self.smoothing
+        probs = np.array([r.prob for r in grammar.rules])
+        for a, idx in grammar.by_lhs.items():
+            total = counts[idx].sum()
+            if total > 0:  # a nonterminal never used keeps its weights
+                probs[idx] = counts[idx] / total  # eq. (1)
+        return grammar.with_probs(probs)
+
+    def _count_trees(self, grammar: Grammar, trees: list[Tree]) -> Grammar:
+        index = {(r.lhs, r.rhs): i for i, r in enumerate(grammar.rules)}
+        counts = np.zeros(len(grammar.rules))
+        for k, tree in enumerate(trees):
+            if tree.label != grammar.start:
+                raise CorpusError(f"tree {k} has root {tree.label!r}, not the start symbol {grammar.start!r}")
+            for lhs, rhs in tree.rules():
+                i = index.get((lhs, rhs))
+                if i is None:
+                    rhs_text = " ".join(repr(str(s)) if type(s) is not str else s for s in rhs) or "''"
+                    raise CorpusError(f"tree {k} uses the rule {lhs} -> {rhs_text}, which the grammar does not have")
+                counts[i] += 1
+        return self._normalise(grammar, counts)
+
+    def _em(self, grammar: Grammar, sentences: list[list[str]]) -> Grammar:
+        previous = -math.inf
+        for it in range(self.iterations + 1):
+            parser = ChartParser(grammar)
+            counts = np.zeros(len(grammar.rules))
+            total = 0.0
+            for k, sentence in enumerate(sentences):
+                c, lp = parser.expected_counts(sentence)
+                if lp == -math.inf:
+                    raise CorpusError(f"sentence {k} ({' '.join(sentence)[:60]!r}) cannot be generated by the "
+                                      "grammar, so EM cannot use it (remove it or extend the grammar)")
+                counts += c
+                total += lp
+            self.log_likelihoods_.append(total)
+            if it == self.iterations or total - previous <= self.tol * abs(total):
+                break
+            previous = total
+            grammar = self._normalise(grammar, counts)
+        return grammar
+
+    # --- scoring -------------------------------------------------------------------------------------
+
+    def _parser(self) -> ChartParser:
+        self._fitted_vocab()
+        return self.parser_
+
+    # --- the stepping interface (prefix probabilities, eqs. (6)-(8) of chart.py) ----------------------
+
+    def initial_state(self, batch_size: int = 1) -> np.ndarray:
+        self._fitted_vocab()
+        return np.zeros((batch_size, 0), dtype=np.int64)  # (B, t) the prefix so far, as vocabulary ids
+
+    def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return np.concatenate([state, np.asarray(ids, dtype=np.int64)[:, None]], axis=1)  # (B, t+1)
+
+    def next_logprobs(self, state: np.ndarray) -> np.ndarray:
+        """log P(next | prefix) = log Pre(prefix + a) - log Pre(prefix): eq. (2) of this module."""
+        parser = self._parser()
+        specials = len(Vocabulary.SPECIALS)
+        w = np.where(state >= specials, state - specials, -1)  # (B, t) terminal ids; <unk> and specials: -1
+        probs = parser.next_token_probs(w)  # (B, T+1): terminals, then the end
+        out = np.full((len(state), len(self.vocab_)), -np.inf)  # (B, V)
+        with np.errstate(divide="ignore"):
+            out[:, specials:] = np.log(probs[:, :-1])
+            out[:, Vocabulary.eos_id] = np.log(probs[:, -1])
+        return out
+
+    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """log P(x_t | x_<t) from prefix probabilities, eq. (2); their sum is log P(x) of the chart.
+
+        The stepping interface run over batches of sequences of similar length (the protocol's
+        default), at most 64 and fewer for long ones: see :meth:`_scoring_batch_size`.
+        """
+        return super().token_logprobs([self._check_ids(s) for s in sequences])
+
+    def _scoring_batch_size(self, length: int) -> int:
+        # The chart of a batch holds (T+1)^2 B (N + 2R) numbers.
+        return self._parser().batch_size(length)
+
+    def logprob(self, sequence: str | Sequence[str]) -> float:
+        """log P(sentence) by the chart (eqs. (1)-(4) of chart.py): equal to the sum of :meth:`token_logprobs`
+        up to rounding, and faster. -inf for a sentence the grammar cannot generate."""
+        tokens = self._tokens(sequence)
+        return float(self._parser().logprobs([tokens])[0])
+
+    def score(self, corpus: Corpus):
+        """Cross-entropy and perplexity of a corpus (see :class:`scratchgen.metrics.Score`) from batched charts."""
+        from ..metrics import Score
+
+        sequences = self.tokenize_corpus(corpus)
+        if not sequences:
+            raise CorpusError("cannot score an empty corpus")
+        vocab = self._fitted_vocab()
+        oov = sum(vocab.count_oov(s) for s in sequences)
+        total = float(self._parser().logprobs(sequences).sum())
+        return Score.from_totals(logprob=total, sequences=len(sequences), tokens=sum(len(s) + 1 for s in sequences),
+                                 oov_tokens=oov)
+
+    def sentence_logprobs(self, corpus: Corpus) -> list[float]:
+        """log P(sentence) for each sentence of a corpus (-inf for one the grammar cannot generate)."""
+        return [float(x) for x in self._parser().logprobs(self.tokenize_corpus(corpus))]
+
+    def parse(self, sentence: str | Sequence[str]) -> tuple[float, Tree | None]:
+        """The most probable derivation: (its log-probability, its Tree); (-inf, None) if there is none."""
+        return self._parser().viterbi(self._tokens(sentence))
+
+    # --- sampling ------------------------------------------------------------------------------------
+
+    def sample(self, n: int = 1, seed=None, trees: bool = False) -> list:
+        """``n`` sentences drawn top-down from the grammar (token lists, or (tokens, Tree) pairs)."""
+        self._fitted_vocab()
+        sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
+                          max_tokens=self.max_tokens)
+        return sampler.sample(n, seed=seed, trees=trees)
+
+    def sample_sequences(self, n: int, rng=None, max_tokens: int | None = None) -> list[list[str]]:
+        """``n`` sentences drawn top-down by :class:`Sampler` (much faster than stepping), each cut at ``max_tokens``."""
+        self._fitted_vocab()
+        sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
+                          max_tokens=self.max_tokens)
+        return sampler.sample(n, seed=rng, truncate=max_tokens)
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"grammar": self.grammar_.to_text(), "log_likelihoods": list(self.log_likelihoods_)}, {}
+
+    def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        grammar = parse_grammar(extra["grammar"])
+        if grammar.terminals and sorted(grammar.terminals) != sorted(self.vocab_.to_list()):
+            raise GrammarError("the stored grammar's terminals differ from the stored vocabulary")
+        self.log_likelihoods_ = [float(x) for x in extra.get("log_likelihoods", [])]
+        self.grammar_ = grammar
+        self.parser_ = ChartParser(grammar)

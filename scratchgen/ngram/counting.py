@@ -1,0 +1,283 @@
+"""Counting the n-grams of every order at once, vectorised, the way KenLM's ``lmplz`` sees a corpus.
+
+A sequence w_1 .. w_T is read as ``<s> w_1 .. w_T </s>``: ``<s>`` is context only (it starts n-grams but is
+never counted as a token) and is never padded twice, so the n-grams of order n at the start of a sequence
+are the shorter ones ``<s> w_1 .. w_{n-1}``. The n-gram of order n ending at position p of the flat stream
+exists when it stays inside its sequence::
+
+    valid_n(p)  <=>  pos(p) >= n - 1          pos(p) = p - start of the sequence (0 at <s>)            (1)
+
+**Trie keys.** The distinct n-grams of order n are numbered 0 .. U_n - 1 in lexicographic order, and an
+n-gram is stored as the key of its context (its first n - 1 words, an (n-1)-gram) and its last word::
+
+    key(w_1 .. w_n) = index_{n-1}(w_1 .. w_{n-1}) * V + w_n,      index_1(w) = w                         (2)
+
+so sorted keys are in lexicographic order, all n-grams of one context are one contiguous run, and a key
+always fits in int64 (U_{n-1} * V is at most the corpus size times V), whatever the order.
+
+**Counting** goes up the orders: the key of the n-gram ending at p is built from the index of the
+(n-1)-gram ending at p - 1 by eq. (2); one unique pass numbers the distinct keys. When U_{n-1} * V is small
+(character level), the unique pass is a dense table (bincount and cumsum, no sort); otherwise an argsort.
+The suffix w_2 .. w_n of an n-gram is the (n-1)-gram ending at the same position, so it comes for free.
+
+**Adjusted counts** (Kneser-Ney's continuation counts, as lmplz computes them, ``adjust_counts.cc``)::
+
+    a(g) = c(g)                          if |g| = N or g starts with <s>                              (3)
+    a(g) = |{ x : x g was seen }|        otherwise (distinct words to its left, <s> included)
+
+Letters: V vocabulary size, N order, U_n distinct n-grams of order n, P length of the flat stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import CorpusError, ScratchgenError
+from ..text import Vocabulary
+
+__all__ = ["NGramCounts", "unique_inverse"]
+
+BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
+# Below this many table cells, numbering keys with a dense table beats sorting them.
+_DENSE_LIMIT = 1 << 23
+
+
+def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of ``key`` (ints in [0, key_range]) and each element's index among them;
+    the value ``key_range`` itself marks an element to leave out (its index is -1).
+
+    >>> u, inv = unique_inverse(np.array([7, 3, 10, 7, 5]), 10)
+    >>> u.tolist(), inv.tolist()
+    ([3, 5, 7], [2, 0, -1, 2, 1])
+    """
+    if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
+        present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
+        present[key] = True
+        present[key_range] = False
+        uniq = np.flatnonzero(present)
+        small = np.int32 if len(key) < 2**31 - 1 else np.int64  # half the memory traffic when it fits
+        rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
+        rank[uniq] = np.arange(len(uniq))
+        rank[key_range] = -1
+        return uniq, rank[key]
+    perm = np.argsort(key, kind="stable")  # (M,)
+    sorted_key = key[perm]
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
+    group = np.cumsum(first) - 1
+    uniq = sorted_key[first]
+    if len(uniq) and uniq[-1] == key_range:  # the left-out elements sort last
+        uniq = uniq[:-1]
+        group[sorted_key == key_range] = -1
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[perm] = group
+    return uniq, inverse
+
+
+@dataclasses.dataclass
+class NGramCounts:
+    """Raw counts of every n-gram of orders 1 .. N in a corpus of id sequences.
+
+    Attributes
+    ----------
+    order : int
+        N.
+    vocab_size : int
+        V (the ids are 0 .. V - 1).
+    keys : list of int64 arrays
+        ``keys[n-1]``: the sorted trie keys (eq. (2)) of the distinct n-grams, shape (U_n,);
+        for n = 1 all V ids (the unigram table is dense).
+    counts : list of int64 arrays
+        ``counts[n-1]``: how often each n-gram occurs as a token's n-gram, shape (U_n,); ``<s>`` has 0.
+    suffix : list of int64 arrays
+        ``suffix[n-1]``: the index of w_2 .. w_n among the (n-1)-grams, shape (U_n,) (empty for n = 1).
+    bos_start : list of bool arrays
+        ``bos_start[n-1]``: the n-gram starts with ``<s>``.
+
+    >>> c = NGramCounts.from_sequences([np.array([3, 4, 3])], order=2, vocab_size=5)
+    >>> c.counts[0].tolist()   # <unk> <s> </s> 3 4 : tokens 3 4 3 </s>
+    [0, 0, 1, 2, 1]
+    >>> c.words(2).tolist(), c.counts[1].tolist()   # <s> 3, 3 </s>, 3 4, 4 3 in lexicographic order
+    ([[1, 3], [3, 2], [3, 4], [4, 3]], [1, 1, 1, 1])
+    """
+
+    order: int
+    vocab_size: int
+    keys: list
+    counts: list
+    suffix: list
+    bos_start: list
+
+    # --- counting ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_sequences(cls, sequences: Sequence[np.ndarray], order: int, vocab_size: int) -> "NGramCounts":
+        """Count every n-gram of orders 1 .. ``order`` of id sequences (without ``<s>``/``</s>``)."""
+        seqs = [np.asarray(s, dtype=np.int64) for s in sequences]
+        if not seqs:
+            raise CorpusError("cannot count the n-grams of an empty corpus")
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        flat = np.concatenate(seqs) if lengths.sum() else np.zeros(0, np.int64)
+        return cls.from_flat(flat, lengths, order, vocab_size)
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int) -> "NGramCounts":
+        """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``."""
+        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+            raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+        V = int(vocab_size)
+        if len(lengths) == 0:
+            raise CorpusError("cannot count the n-grams of an empty corpus")
+        lengths = np.asarray(lengths, dtype=np.int64) + 2  # (S,) <s> and </s> added
+        P = int(lengths.sum())
+        starts = np.cumsum(lengths) - lengths  # (S,)
+        small = np.int32 if max(P, V) < 2**31 - 1 else np.int64  # ids and indices: half the memory traffic
+        ids = np.empty(P, dtype=small)  # (P,) the flat stream <s> w.. </s> <s> w.. </s>
+        body = np.ones(P, dtype=bool)
+        body[starts] = False
+        body[starts + lengths - 1] = False
+        ids[starts] = BOS
+        ids[starts + lengths - 1] = EOS
+        if len(flat):
+            if flat.min() < 0 or flat.max() >= V:
+                raise CorpusError(f"token ids must lie in 0 .. {V - 1}")
+            ids[body] = flat
+        c1 = np.bincount(ids, minlength=V).astype(np.int64)
+        c1[BOS] = 0  # <s> is context only, never a token
+        keys = [np.arange(V, dtype=np.int64)]
+        counts = [c1]
+        suffix = [np.empty(0, dtype=np.int64)]
+        bos_start = [np.arange(V) == BOS]
+        index = ids  # (P,) index of the (n-1)-gram ending at p, -1 where there is none (eq. (1))
+        crossing = ids[1:] == BOS  # (P-1,) an n-gram ending at a <s> would cross into the next sequence
+        for n in range(2, order + 1):
+            key_range = len(keys[-1]) * V
+            # The n-gram ending at p = the (n-1)-gram ending at p-1, then ids[p]: eq. (2), for every p >= 1.
+            wide = np.int32 if key_range < 2**31 - 1 else np.int64
+            key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
+            key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
+            uniq, inverse = unique_inverse(key, key_range)
+            U = len(uniq)
+            context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
+            keys.append(uniq.astype(np.int64, copy=False))
+            counts.append(np.bincount(inverse + 1, minlength=U + 1)[1:].astype(np.int64))
+            if n == 2:
+                suffix.append(word)  # w_2 is a unigram: its id
+            else:  # w_2 .. w_n = (suffix of the context) then w_n, an (n-1)-gram: find its key
+                suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
+            bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
+            index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
+        return cls(int(order), V, keys, counts, suffix, bos_start)
+
+    # --- views --------------------------------------------------------------------------------------
+
+    def context(self, n: int) -> np.ndarray:
+        """Index of each n-gram's context among the (n-1)-grams (all 0 for n = 1: the empty context)."""
+        if n == 1:
+            return np.zeros(self.vocab_size, dtype=np.int64)
+        return self.keys[n - 1] // self.vocab_size
+
+    def words(self, n: int) -> np.ndarray:
+        """The n-grams of order n as rows of ids, shape (U_n, n)."""
+        out = np.empty((len(self.keys[n - 1]), n), dtype=np.int64)
+        index = np.arange(len(self.keys[n - 1]))
+        for j in range(n, 0, -1):
+            out[:, j - 1] = self.keys[j - 1][index] % self.vocab_size if j > 1 else index
+            if j > 1:
+                index = self.keys[j - 1][index] // self.vocab_size
+        return out
+
+    def adjusted_counts(self) -> list:
+        """lmplz's adjusted counts of every order: eq. (3)."""
+        adjusted = []
+        for n in range(1, self.order + 1):
+            c = self.counts[n - 1]
+            if n == self.order:
+                adjusted.append(c.copy())
+                continue
+            left = np.bincount(self.suffix[n], minlength=len(c)).astype(np.int64)  # distinct x in x g
+            adjusted.append(np.where(self.bos_start[n - 1], c, left))
+        return adjusted
+
+    def num_ngrams(self) -> list:
+        """How many distinct n-grams of each order were seen (unigrams: ids with a count or <s>)."""
+        return [int(np.count_nonzero(self.counts[0]))] + [len(k) for k in self.keys[1:]]
+
+    # --- merging and pruning ------------------------------------------------------------------------
+
+    @classmethod
+    def from_words(cls, order: int, vocab_size: int, words: list, counts: list) -> "NGramCounts":
+        """Counts from rows of ids per order (``words[n-1]`` of shape (U_n, n)); rows must be closed under
+        prefixes and suffixes (every n-gram's first and last n - 1 words are (n-1)-grams of the table)."""
+        V = int(vocab_size)
+        keys = [np.arange(V, dtype=np.int64)]
+        c1 = np.zeros(V, dtype=np.int64)
+        np.add.at(c1, words[0][:, 0], counts[0])
+        out_counts, suffix, bos = [c1], [np.empty(0, np.int64)], [np.arange(V) == BOS]
+        for n in range(2, order + 1):
+            w = words[n - 1]
+            prefix = _lookup(keys, w[:, :-1], V)
+            key = prefix * V + w[:, -1]
+            uniq, inverse = np.unique(key, return_inverse=True)
+            c = np.zeros(len(uniq), dtype=np.int64)
+            np.add.at(c, inverse.reshape(-1), counts[n - 1])
+            rows = np.empty(len(uniq), dtype=np.int64)
+            rows[inverse.reshape(-1)] = np.arange(len(key))
+            keys.append(uniq)
+            out_counts.append(c)
+            suffix.append(_lookup(keys, w[rows, 1:], V))
+            bos.append(w[rows, 0] == BOS)
+        for n, s in enumerate(suffix[1:], start=2):
+            if np.any(s < 0):
+                raise ScratchgenError(f"the {n}-grams are not closed under suffixes")
+        return cls(int(order), V, keys, out_counts, suffix, bos)
+
+    def merge(self, other: "NGramCounts") -> "NGramCounts":
+        """The counts of two corpora together (same vocabulary ids and order): counts add up.
+
+        Use it to count a corpus too large for memory chunk by chunk (the vocabulary fixed first):
+
+        >>> from scratchgen.ngram import NGramModel
+        >>> vocab = Vocabulary(["a", "b"])
+        >>> total = None
+        >>> for chunk in ([["a", "b"], ["b"]], [["b", "a"]]):
+        ...     c = NGramCounts.from_sequences([vocab.encode(s) for s in chunk], order=2, vocab_size=len(vocab))
+        ...     total = c if total is None else total.merge(c)
+        >>> total.counts[0].tolist()   # <unk> <s> </s> a b
+        [0, 0, 3, 2, 3]
+        >>> model = NGramModel(order=2).fit_counts(total, vocab)
+        """
+        if not isinstance(other, NGramCounts) or (other.order, other.vocab_size) != (self.order, self.vocab_size):
+            raise ScratchgenError("can only merge NGramCounts of the same order and vocabulary size")
+        words, counts = [], []
+        for n in range(1, self.order + 1):
+            if n == 1:
+                ids = np.arange(self.vocab_size).reshape(-1, 1)
+                words.append(ids)
+                counts.append(self.counts[0] + other.counts[0])
+                continue
+            w = np.concatenate([self.words(n), other.words(n)])
+            words.append(w)
+            counts.append(np.concatenate([self.counts[n - 1], other.counts[n - 1]]))
+        return NGramCounts.from_words(self.order, self.vocab_size, words, counts)
+
+
+def _lookup(keys: list, rows: np.ndarray, V: int) -> np.ndarray:
+    """Index of each row of ids (shape (M, m)) among the m-grams of a trie (eq. (2)); -1 where absent."""
+    M, m = rows.shape
+    if m == 0:
+        return np.zeros(M, dtype=np.int64)
+    index = rows[:, 0].astype(np.int64)
+    ok = (index >= 0) & (index < V)
+    for j in range(1, m):
+        table = keys[j]
+        key = np.where(ok, index, 0) * V + rows[:, j]
+        at = np.searchsorted(table, key)
+        at_c = np.minimum(at, len(table) - 1) if len(table) else at
+        ok &= (at < len(table)) & (table[at_c] == key) if len(table) else np.zeros(M, bool)
+        index = at_c
+    return np.where(ok, index, -1)
