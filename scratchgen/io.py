@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from typing import Any, Callable
 
 import numpy as np
@@ -106,13 +105,13 @@ def load(path):
         raise bad("no such file") from None
     except IsADirectoryError:
         raise bad("it is a directory") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
         raise bad(f"not a scratchgen model file ({type(e).__name__}: {e})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise bad("not a scratchgen model file (a single .npy array, not an .npz archive)")
     with archive:
         try:
-            arrays = {key: archive[key] for key in archive.files}
+            arrays = {key: archive[key] for key in archive.files}  # reads and CRC-checks every array
         except Exception as e:  # zlib, zipfile, format and pickle errors of a damaged archive
             raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
     raw = arrays.pop(HEADER_KEY, None)

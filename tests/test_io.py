@@ -156,3 +156,14 @@ def test_zip_with_bad_crc_is_refused(tmp_path, good_bytes):
     path.write_bytes(bytes(blob))
     with pytest.raises(ModelFileError):
         scratchgen.load(path)
+
+
+def test_zip_needing_a_newer_zip_version_is_refused(tmp_path, good_bytes):
+    """Found by the fuzz test: zipfile raises NotImplementedError for a 'version needed' it lacks."""
+    blob = bytearray(good_bytes)
+    central = blob.find(b"PK\x01\x02")  # the first central directory record
+    blob[central + 6] = 109  # "version needed to extract" = 10.9
+    path = tmp_path / "v.npz"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ModelFileError, match="v.npz"):
+        scratchgen.load(path)
