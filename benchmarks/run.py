@@ -112,7 +112,7 @@ def run_one(name: str, quick: bool, budget: float) -> Outcome:
 
 def _old_blocks(text: str) -> dict[str, str]:
     """The marked section blocks of an existing RESULTS.md, by name."""
-    pattern = re.compile(r"<!-- (\w+):start -->\n.*?<!-- \1:end -->\n?", re.S)
+    pattern = re.compile(r"<!-- ([\w-]+):start -->\n.*?<!-- \1:end -->\n?", re.S)
     return {m.group(1): m.group(0).rstrip("\n") + "\n" for m in pattern.finditer(text)}
 
 
@@ -121,7 +121,8 @@ def _block(name: str, markdown: str) -> str:
 
 
 def write_results(outcomes: list[Outcome], command: str, names: list[str]) -> str:
-    """The whole of RESULTS.md for this run (sections of benchmarks not run are kept)."""
+    """The whole of RESULTS.md for this run (sections of benchmarks not run, and of commands the runner
+    does not run, are kept)."""
     old = _old_blocks(RESULTS.read_text()) if RESULTS.exists() else {}
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     ran = {o.name: o for o in outcomes}
@@ -144,6 +145,9 @@ def write_results(outcomes: list[Outcome], command: str, names: list[str]) -> st
                 parts.append(_block(name, f"## {name}\n\nNot measured in this run: {o.status}.\n"))
         elif name in old:
             parts.append(old[name])
+    # Sections written by commands the runner does not run (the long quality runs of bench_nn
+    # --quality) are kept as they are, with their own date and command.
+    parts += [block for key, block in old.items() if key not in names]
     return "\n".join(parts)
 
 
