@@ -252,3 +252,13 @@ def test_pytorch_nn_rnn_same_forward():
         out, hn = rnn(torch.tensor(X), torch.tensor(h0)[None])
     assert np.allclose(Hs, out.numpy(), rtol=0, atol=1e-12)
     assert np.allclose(hT, hn.numpy()[0], rtol=0, atol=1e-12)
+
+
+def test_rnn_forward_takes_none_as_a_zero_initial_state():
+    """A learner may leave h0 out: it means zeros, never a silent NaN."""
+    rng = np.random.default_rng(0)
+    p = {"W_xh": rng.normal(size=(3, 4)), "W_hh": rng.normal(size=(4, 4)), "b_h": rng.normal(size=4)}
+    X = rng.normal(size=(2, 5, 3))
+    (H_none, _), _ = L.rnn_forward(p, (X, None))
+    (H_zero, _), _ = L.rnn_forward(p, (X, np.zeros((2, 4))))
+    np.testing.assert_array_equal(H_none, H_zero)

@@ -178,7 +178,7 @@ def rnn_forward(params: dict, inputs):
     params : dict with "W_xh" (E, H), "W_hh" (H, H), "b_h" (H,)
     inputs : (X, h0)
         X : float array (B, T, E), or int array (B, T) of one-hot ids (then ``x_t W_xh = W_xh[i_t]``)
-        h0 : array (B, H), the state carried in from the previous chunk (zeros to start)
+        h0 : array (B, H), the state carried in from the previous chunk; None means zeros (a fresh start)
 
     Returns
     -------
@@ -205,7 +205,7 @@ def rnn_forward(params: dict, inputs):
         A = (X_tm.reshape(T * B, -1) @ W_xh).reshape(T, B, Hdim)   # (T, B, H)
     A += b_h                                                 # (T, B, H)
     Hs = np.empty((T + 1, B, Hdim), dtype=W_hh.dtype)        # (T+1, B, H); Hs[t] = h_t, Hs[0] = h_0
-    Hs[0] = h0
+    Hs[0] = 0.0 if h0 is None else h0                        # (B, H) h_0
     with one_blas_thread():
         for t in range(T):                                   # the recurrence: the only loop over time
             np.dot(Hs[t], W_hh, out=Hs[t + 1])               # (B, H) h_{t-1} W_hh
