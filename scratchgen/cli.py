@@ -81,7 +81,7 @@ def print_json(obj: Any) -> None:
 
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
-    group.add_argument("-n", type=int, default=5, help="how many sequences (default 5)")
+    group.add_argument("-n", type=int, default=None, help="how many sequences (default 5; 1 with --beam)")
     group.add_argument("--prompt", default=None, help="text the sequences start with (conditional generation)")
     group.add_argument("--max-tokens", type=int, default=200, help="longest sequence in tokens (default 200)")
     group.add_argument("--min-tokens", type=int, default=0, help="no </s> before this many tokens (default 0)")
@@ -125,12 +125,12 @@ def _generate(args: argparse.Namespace) -> int:
     tok = model.tokenizer_
     prompt = tok.tokenize(args.prompt) if args.prompt else None
     unk = "unk" if args.unk_prompt else "error"
-    if args.beam:
+    if args.beam is not None:
         results = beam_search(model, width=args.beam, prompt=prompt, max_tokens=args.max_tokens,
-                              min_tokens=args.min_tokens, banned=args.ban, n=args.n, prompt_oov=unk)
+                              min_tokens=args.min_tokens, banned=args.ban, n=args.n or 1, prompt_oov=unk)
         rows = [{"text": tok.detokenize(tokens), "tokens": tokens, "logprob": lp} for tokens, lp in results]
     else:
-        samples = generate(model, n=args.n, prompt=prompt, max_tokens=args.max_tokens, min_tokens=args.min_tokens,
+        samples = generate(model, n=5 if args.n is None else args.n, prompt=prompt, max_tokens=args.max_tokens, min_tokens=args.min_tokens,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                            repetition_penalty=args.repetition_penalty, banned=args.ban, seed=args.seed,
                            prompt_oov=unk)
@@ -235,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScratchgenError as e:
         print(f"scratchgen: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (``scratchgen generate ... | head``): nothing to say
+        sys.stderr.close()
+        return 0
     except OSError as e:
         print(f"scratchgen: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1

@@ -104,12 +104,13 @@ def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
     if prompt is None:
         return np.zeros(0, dtype=np.int64)
     vocab = model._fitted_vocab()
-    tokens = model._tokens(prompt)
     if prompt_oov not in ("error", "unk"):
         raise DecodingError(f"prompt_oov must be 'error' or 'unk', got {prompt_oov!r}")
-    for token in tokens:
+    for token in [] if isinstance(prompt, str) else prompt:
         if token in (Vocabulary.SPECIALS[1], Vocabulary.SPECIALS[2]):
             raise DecodingError(f"a prompt cannot contain the special token {token!r}")
+    tokens = model._tokens(prompt)
+    for token in tokens:
         if prompt_oov == "error" and token not in vocab:
             raise DecodingError(
                 f"prompt token {token!r} is not in the model's vocabulary (pass prompt_oov='unk' to map it to <unk>)"

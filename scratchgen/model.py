@@ -39,6 +39,7 @@ __all__ = ["LanguageModel", "register_model", "model_class", "MODEL_REGISTRY", "
 Corpus = Iterable[Union[str, Sequence[str]]]
 
 MODEL_REGISTRY: dict[str, type["LanguageModel"]] = {}
+_BOUNDARIES = (Vocabulary.SPECIALS[1], Vocabulary.SPECIALS[2])  # <s> and </s>
 
 
 def register_model(cls: type["LanguageModel"]) -> type["LanguageModel"]:
@@ -111,6 +112,8 @@ class LanguageModel:
         for token in sequence:
             if not isinstance(token, str):
                 raise CorpusError(f"a token must be a str, got {token!r} of type {type(token).__name__}")
+            if token in _BOUNDARIES:
+                raise CorpusError(f"a sequence cannot contain {token!r}: every model adds <s> and </s> itself")
         return list(sequence)
 
     def tokenize_corpus(self, corpus: Corpus) -> list[list[str]]:

@@ -142,7 +142,7 @@ def word_tokenize(text: str) -> list[str]:
 
 _NO_SPACE_BEFORE = set(".,;:!?%)]}\u201d\u2019\u3001\u3002\uff0c\uff01\uff1f\uff1b\uff1a\u300d\u300f\uff09")
 _NO_SPACE_AFTER = set("([{\u201c\u2018\u300c\u300e\uff08$")
-_CJK_RE = re.compile(rf"[{_CJK}]")
+_CJK_RE = re.compile(rf"[{_CJK}\u3000-\u303f\uff01-\uff65]")  # CJK characters and CJK punctuation
 
 
 def detokenize(tokens: Sequence[str], level: str = "char") -> str:
@@ -150,12 +150,14 @@ def detokenize(tokens: Sequence[str], level: str = "char") -> str:
 
     At character level this is exact: ``detokenize(char_tokenize(t)) == t``. At word level it is
     exact up to whitespace: no space goes before closing punctuation, after opening brackets, or
-    between two CJK characters, and one space goes everywhere else.
+    between two CJK characters or CJK punctuation marks, and one space goes everywhere else.
 
     >>> detokenize(["Hello", ",", "world", "!"], level="word")
     'Hello, world!'
     >>> detokenize(["我", "爱", "你", "。"], level="word")
     '我爱你。'
+    >>> detokenize(["你", "好", "，", "世", "界", "。"], level="word")
+    '你好，世界。'
     """
     _check_level(level)
     if level == "char":

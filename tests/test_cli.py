@@ -95,3 +95,22 @@ def test_usage_errors_exit_2_and_every_command_has_help():
 def test_python_dash_m_and_version():
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("scratchgen ")
+
+
+def test_beam_narrower_than_the_sample_default_and_beam_zero(tmp_path, corpus, capsys):
+    model = tmp_path / "m.npz"
+    assert main(["train", "random", str(corpus), "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(model), "--beam", "3", "--max-tokens", "4"]) == 0  # -n defaults to 1 here
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert main(["generate", str(model), "--beam", "0"]) == 1  # refused, not silently sampled
+    assert "width" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path, corpus):
+    model = tmp_path / "m.npz"
+    assert main(["train", "random", str(corpus), "-o", str(model)]) == 0
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = f"{sys.executable} -m scratchgen generate {model} -n 20000 --seed 0 | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stderr == ""

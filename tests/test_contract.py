@@ -132,6 +132,8 @@ def test_bad_input_raises_the_documented_errors(case):
         model.score("one string is not a corpus")
     with pytest.raises(CorpusError):
         model.logprob([1, 2, 3])
+    with pytest.raises(CorpusError, match="<s>"):
+        model.logprob(["<s>", "a"])  # every model adds the boundaries itself
     with pytest.raises(ScratchgenError):
         type(model)(**model.get_params()).fit([])
     with pytest.raises(DecodingError):

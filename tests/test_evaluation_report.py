@@ -133,37 +133,22 @@ def test_cli_eval_json(files, capsys):
     assert "distinct" in capsys.readouterr().out
 
 
-def test_cli_errors_are_one_line(files, capsys, monkeypatch):
+def test_cli_errors_are_one_line(files, capsys):
     model, corpus, _ = files
     assert main(["eval", model, "--train", corpus, "-n", "0"]) == 1
     assert "-n must be at least 1" in capsys.readouterr().err
-    monkeypatch.setattr(eval_cli, "GRAMMAR_LOADERS", ("no_such_loader",))
-    with pytest.raises(ScratchgenError, match="no grammar loader"):
-        eval_cli._load_reference("toy")
+    with pytest.raises(ScratchgenError, match="no_such_grammar"):
+        eval_cli._load_reference("builtin:no_such_grammar")
 
 
-def test_load_reference_wraps_a_loaded_grammar(monkeypatch):
-    import scratchgen.grammar as grammar_pkg
+def test_load_reference_takes_a_builtin_grammar_with_its_own_weights():
+    from scratchgen.grammar import GrammarModel
 
-    class FakeGrammarModel:  # stands in for scratchgen.grammar.GrammarModel
-        def __init__(self, *, grammar, iterations):
-            self.grammar, self.iterations = grammar, iterations
-
-        def fit(self, corpus):
-            assert list(corpus) == []
-            return self
-
-        def logprob(self, tokens):
-            return 0.0 if list(tokens) == [self.grammar] else -math.inf
-
-    monkeypatch.setattr(eval_cli, "GRAMMAR_LOADERS", ("fake_loader",))
-    monkeypatch.setattr(grammar_pkg, "fake_loader", lambda spec: f"grammar of {spec}", raising=False)
-    monkeypatch.setattr(grammar_pkg, "GrammarModel", FakeGrammarModel, raising=False)
-    reference = eval_cli._load_reference("toy")
-    assert reference.iterations == 0  # the grammar's own weights, no EM
-    assert reference.logprob(["grammar of toy"]) == 0.0
-    monkeypatch.setattr(grammar_pkg, "fake_loader", lambda spec: OnlyAB(), raising=False)
-    assert isinstance(eval_cli._load_reference("toy"), OnlyAB)  # has logprob itself: used as it is
+    reference = eval_cli._load_reference("builtin:english")
+    direct = GrammarModel.from_grammar("builtin:english")
+    assert reference.logprob("the dog sleeps .") == direct.logprob("the dog sleeps .")
+    assert np.isfinite(reference.logprob("the dog sleeps ."))
+    assert reference.logprob("sleeps the dog .") == -math.inf  # not in the language
 
 
 def test_load_reference_reads_a_model_file(files):

@@ -3,55 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 
 from ..errors import ScratchgenError
 
-#: Names of a function in ``scratchgen.grammar`` (or ``scratchgen.grammar.cli``) that turns a --reference
-#: argument (a grammar file or a built-in grammar's name) into a grammar; the first one found is used.
-GRAMMAR_LOADERS = ("load_reference", "load_grammar")
-_GRAMMAR_MODULES = ("scratchgen.grammar", "scratchgen.grammar.cli")
-
-
-def _grammar_loader():
-    for module_name in _GRAMMAR_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for name in GRAMMAR_LOADERS:
-            loader = getattr(module, name, None)
-            if callable(loader):
-                return loader
-    return None
-
-
 def _load_reference(spec: str):
-    """The reference model named by ``spec``: a saved scratchgen model file, or a grammar.
-
-    A ``.npz`` model file is read with :func:`scratchgen.load` (any model with ``logprob`` serves);
-    anything else goes to the grammar package's loader, imported only now. A loaded grammar without a
-    ``logprob`` of its own is wrapped in ``scratchgen.grammar.GrammarModel`` with its weights as given.
-    """
+    """The reference model named by ``spec``: a saved scratchgen model file (any model with ``logprob``
+    serves), or a grammar (a grammar file, a Tracery .json or ``builtin:NAME``) with its own weights."""
     if spec.endswith(".npz") and os.path.exists(spec):
         from ..io import load
 
-        reference = load(spec)
-    else:
-        loader = _grammar_loader()
-        if loader is None:
-            raise ScratchgenError(
-                f"--reference {spec!r}: scratchgen.grammar has no grammar loader yet (looked for "
-                f"{', '.join(GRAMMAR_LOADERS)}); give a saved model file (.npz) as the reference instead")
-        reference = loader(spec)
-        if not callable(getattr(reference, "logprob", None)):
-            model_cls = getattr(importlib.import_module("scratchgen.grammar"), "GrammarModel", None)
-            if model_cls is not None:
-                reference = model_cls(grammar=reference, iterations=0).fit([])
-    if not callable(getattr(reference, "logprob", None)):
-        raise ScratchgenError(f"--reference {spec!r} gave a {type(reference).__name__}, which has no logprob(tokens)")
-    return reference
+        return load(spec)
+    from ..grammar import GrammarModel
+
+    return GrammarModel.from_grammar(spec)
 
 
 def _eval(args: argparse.Namespace) -> int:

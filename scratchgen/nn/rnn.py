@@ -190,6 +190,9 @@ class RNNModel(LanguageModel):
             raise ScratchgenError(f"clip must be a positive number or None, got {self.clip!r}")
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise ScratchgenError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float))
+                                                and math.isfinite(self.time_limit) and self.time_limit > 0):
+            raise ScratchgenError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
         if self.clock not in ("wall", "cpu"):
             raise ScratchgenError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:
