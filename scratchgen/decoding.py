@@ -124,9 +124,14 @@ def _require_stepping(model) -> None:
 
 
 def _start(model, batch: int, prompt: np.ndarray):
-    """The state of ``batch`` copies of the prompt."""
+    """The state of ``batch`` copies of the prompt; a prompt the model gives probability 0 is refused,
+    since nothing can be conditioned on it."""
     state = model.initial_state(batch)
-    for token in prompt:
+    for t, token in enumerate(prompt):
+        if not np.isfinite(model.next_logprobs(model.take_state(state, np.zeros(1, np.int64)))[0, token]):
+            shown = " ".join(model._fitted_vocab().decode(prompt[: t + 1]))
+            raise DecodingError(f"the prompt has probability 0 under this model (at {shown!r}): "
+                                "nothing can follow it")
         state = model.advance(state, np.full(batch, token, dtype=np.int64))
     return state
 

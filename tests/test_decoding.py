@@ -135,7 +135,11 @@ def test_prompt_out_of_vocabulary_names_the_token():
     model = chain(11)
     with pytest.raises(DecodingError, match="'z'"):
         generate(model, 1, prompt=["a", "z"])
-    out = generate(model, 1, prompt=["a", "z"], prompt_oov="unk", max_tokens=2, seed=0)
+    # this chain never emits <unk>, so a prompt mapped to it has probability 0 ...
+    with pytest.raises(DecodingError, match="probability 0"):
+        generate(model, 1, prompt=["a", "z"], prompt_oov="unk")
+    # ... while add-k smoothing gives <unk> some mass
+    out = generate(UnigramModel().fit(["ab"]), 1, prompt=["a", "z"], prompt_oov="unk", max_tokens=2, seed=0)
     assert out[0][:2] == ["a", "<unk>"]
     with pytest.raises(DecodingError, match="</s>"):
         generate(model, 1, prompt=["a", "</s>"])
@@ -211,3 +215,14 @@ def test_generate_draws_with_a_generator_and_advances_it():
     first, second = generate(model, 3, seed=rng), generate(model, 3, seed=rng)
     assert first != second  # the generator moved on
     assert first == generate(model, 3, seed=np.random.default_rng(0))
+
+
+def test_a_prompt_of_probability_zero_is_refused():
+    from scratchgen import GrammarModel
+
+    grammar = GrammarModel.from_grammar("builtin:english")
+    with pytest.raises(DecodingError, match="probability 0"):
+        generate(grammar, 2, prompt=["dog", "the"])
+    with pytest.raises(DecodingError, match="probability 0"):
+        beam_search(grammar, width=2, prompt=["dog", "the"])
+    assert all(s[:2] == ["the", "dog"] for s in generate(grammar, 3, prompt=["the", "dog"], seed=0))
