@@ -32,6 +32,7 @@ state is never used, so the same seed gives the same text in any process.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from typing import Iterable, Sequence
 
@@ -182,19 +183,21 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
     eos = Vocabulary.eos_id
     enders = np.unique(np.concatenate([[eos], stop])).astype(np.int64)  # tokens that end a sequence
     state = _start(model, n, prompt)
-    seen = np.zeros((n, V), dtype=bool)  # (B, V) tokens already in each sequence
-    seen[:, prompt] = True
+    log_theta = math.log(settings.repetition_penalty)
+    seen = None  # (B, V) tokens already in each sequence, kept only when the penalty needs it
+    if log_theta != 0.0:
+        seen = np.zeros((n, V), dtype=bool)
+        seen[:, prompt] = True
     out = np.zeros((n, settings.max_tokens), dtype=np.int64)  # (B, max_tokens) generated ids
     lengths = np.zeros(n, dtype=np.int64)  # (B,) tokens kept in each row
     logp = np.zeros(n)
     active = np.arange(n)  # rows of the batch still generating
-    log_theta = math.log(settings.repetition_penalty)
     for t in range(settings.max_tokens):
         raw = model.next_logprobs(state)  # (b, V)
         logits = _mask(raw, banned)
         if t < settings.min_tokens:
             logits[:, enders] = NEG_INF
-        if log_theta != 0.0:
+        if seen is not None:
             logits -= log_theta * seen[active]  # eq. (1)
         if not np.isfinite(logits.max(axis=1)).all():
             raise DecodingError("every token is banned or excluded at this step: nothing can be generated")
@@ -207,7 +210,8 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
         kept = ids != eos  # a stop token stays at the end of its sequence; </s> does not
         out[active[kept], t] = ids[kept]
         lengths[active[kept]] += 1
-        seen[active, ids] = True
+        if seen is not None:
+            seen[active, ids] = True
         keep = ~np.isin(ids, enders)
         if not keep.any():
             break
@@ -244,7 +248,8 @@ def generate(
     n : int
         How many sequences, drawn together as one batch.
     prompt : str or list of str, optional
-        The sequences start with it (conditional generation); a str is tokenized by the model.
+        The sequences start with it (conditional generation); a str is tokenized by the model. A
+        prompt the model gives probability 0 raises a :class:`DecodingError`.
     max_tokens, min_tokens : int
         At most ``max_tokens`` tokens after the prompt; no ``</s>`` or stop token before ``min_tokens``.
     temperature : float
@@ -372,8 +377,8 @@ def beam_search(
         beams = [beams[r] + [int(tok)] for r, tok in zip(keep_rows, keep_tokens)]
         # Log-probabilities only fall as a prefix grows: with alpha = 0, once n finished sequences
         # beat every live prefix, nothing live can overtake them.
-        best_done = sorted(f[0] for f in finished)[::-1]
-        if length_penalty == 0 and len(best_done) >= n and best_done[n - 1] >= scores.max():
+        best_done = heapq.nlargest(n, (f[0] for f in finished))
+        if length_penalty == 0 and len(best_done) == n and best_done[-1] >= scores.max():
             break
         if t + 1 == max_tokens:
             finished += [(rank(s, len(b)), float(s), b) for s, b in zip(scores, beams)]
