@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CorpusError, ScratchgenError
+from .io import ArraySpec
 from .model import Corpus, LanguageModel, register_model
 from .text import Tokenizer, Vocabulary
 
@@ -42,7 +43,17 @@ class _ContextFree(LanguageModel):
         super().__init__(tokenizer=tokenizer)
         self.min_count = min_count
 
+    def _check_params(self) -> None:
+        m = self.min_count
+        if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
+            raise ScratchgenError(f"min_count must be an integer >= 1, got {m!r}")
+
+    def _array_schema(self) -> dict[str, ArraySpec]:
+        # one log-probability a token: <= 0, -inf allowed (<s> is never emitted)
+        return {"logprobs": ArraySpec((len(self.vocab_),), allow_neg_inf=True, high=0.0)}
+
     def _fit_vocab(self, corpus: Corpus) -> list[list[str]]:
+        self._check_params()
         sequences = self.tokenize_corpus(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
@@ -67,10 +78,7 @@ class _ContextFree(LanguageModel):
         return {}, {"logprobs": self.logprobs_}
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        logprobs = np.asarray(arrays["logprobs"], dtype=np.float64)
-        if logprobs.shape != (len(self.vocab_),):
-            raise ScratchgenError(f"logprobs has shape {logprobs.shape}, expected ({len(self.vocab_)},)")
-        self.logprobs_ = logprobs
+        self.logprobs_ = np.asarray(arrays["logprobs"], dtype=np.float64)
 
 
 @register_model
@@ -112,9 +120,13 @@ class UnigramModel(_ContextFree):
         super().__init__(min_count=min_count, tokenizer=tokenizer)
         self.k = k
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        k = self.k
+        if not isinstance(k, (int, float, np.number)) or isinstance(k, bool) or not np.isfinite(k) or k <= 0:
+            raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
+
     def fit(self, corpus: Corpus) -> "UnigramModel":
-        if not isinstance(self.k, (int, float, np.number)) or not np.isfinite(self.k) or self.k <= 0:
-            raise ScratchgenError(f"k must be a finite number > 0, got {self.k!r}")
         sequences = self._fit_vocab(corpus)
         V = len(self.vocab_)
         ids = np.concatenate([self.vocab_.encode(s) for s in sequences])  # (N_tokens,)

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 from typing import Any, Sequence
 
@@ -23,6 +24,89 @@ from .errors import ScratchgenError
 __all__ = ["main", "build_parser"]
 
 FAMILY_CLIS = ("scratchgen.grammar.cli", "scratchgen.ngram.cli", "scratchgen.nn.cli", "scratchgen.evaluation.cli")
+
+
+# --- option values: checked where the options are parsed, so a bad value is a usage error (exit 2) ---
+
+
+def _number(text: str, cast, what: str):
+    try:
+        value = cast(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def int_at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int, "an integer")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def float_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+             high_open: bool = False):
+    """An argparse type: a finite float in [low, high] (``low_open``/``high_open`` exclude the ends)."""
+
+    def parse(text: str) -> float:
+        value = _number(text, float, "a number")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            span = f"{left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+            raise argparse.ArgumentTypeError(f"must be in {span}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+positive_float = float_in(0.0, low_open=True)
+nonnegative_float = float_in(0.0)
+probability = float_in(0.0, 1.0, low_open=True)
+fraction = float_in(0.0, 1.0, high_open=True)
+
+
+def declare_files(parser: argparse.ArgumentParser, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> None:
+    """Name the arguments that hold files the command reads and writes.
+
+    Before the command runs, :func:`main` refuses an output that is the same file as an input, is
+    read-only, is a folder, or sits in a folder that does not exist; while it runs, every writer
+    (:func:`scratchgen.io.atomic_write`) refuses to replace any input. One guard for every command.
+    """
+    parser.set_defaults(file_inputs=tuple(inputs), file_outputs=tuple(outputs))
+
+
+def _guard_files(args: argparse.Namespace) -> list[str]:
+    """The input paths of the command, after checking its outputs against them (see :func:`declare_files`)."""
+    from .io import check_output
+
+    def paths(names: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for name in names:
+            value = getattr(args, name, None)
+            if isinstance(value, (list, tuple)):
+                out.extend(v for v in value if isinstance(v, str))
+            elif isinstance(value, str):
+                out.append(value)
+        return out
+
+    inputs = [p for p in paths(getattr(args, "file_inputs", ())) if not p.startswith("builtin:")]
+    for output in paths(getattr(args, "file_outputs", ())):
+        check_output(output, inputs)
+    return inputs
 
 
 # --- helpers the families share --------------------------------------------------------------------
@@ -36,8 +120,14 @@ def add_text_options(parser: argparse.ArgumentParser, level_default: str = "char
     group.add_argument("--lowercase", action="store_true", help="lowercase the text after NFC normalisation")
     group.add_argument("--mode", choices=("lines", "paragraphs", "chunks"), default="lines",
                        help="one sequence a line (default), a paragraph, or fixed-length chunks of running text")
-    group.add_argument("--chunk-size", type=int, default=256, metavar="T",
+    group.add_argument("--chunk-size", type=positive_int, default=256, metavar="T",
                        help="tokens a chunk with --mode chunks (default 256)")
+    add_encoding_option(group)
+
+
+def add_encoding_option(parser) -> None:
+    parser.add_argument("--encoding", default="utf-8", metavar="NAME",
+                        help="the text files' encoding (default utf-8; e.g. latin-1, cp1252)")
 
 
 def tokenizer_from_args(args: argparse.Namespace):
@@ -53,7 +143,7 @@ def read_corpus_args(args: argparse.Namespace, path: str, tokenizer=None) -> lis
 
     tokenizer = tokenizer or tokenizer_from_args(args)
     corpus = read_corpus(path, tokenizer, mode=getattr(args, "mode", "lines"),
-                         chunk_size=getattr(args, "chunk_size", 256))
+                         chunk_size=getattr(args, "chunk_size", 256), encoding=getattr(args, "encoding", "utf-8"))
     if not corpus:
         raise CorpusError(f"corpus {path!r} has no non-empty sequence")
     return corpus
@@ -65,11 +155,12 @@ def read_model_corpus(args: argparse.Namespace, model, path: str) -> list[list[s
 
 
 def print_json(obj: Any) -> None:
-    """One JSON object on stdout; inf and nan become the strings "inf", "nan" (JSON has neither)."""
+    """One JSON object on stdout; a NaN becomes null and an infinity the string "inf" or "-inf"
+    (JSON has neither; an infinite log-probability is a fact worth keeping, a NaN is "no value")."""
 
     def clean(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
-            return str(value)
+            return None if math.isnan(value) else str(value)
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -81,21 +172,28 @@ def print_json(obj: Any) -> None:
 
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
-    group.add_argument("-n", type=int, default=None, help="how many sequences (default 5; 1 with --beam)")
+    group.add_argument("-n", type=positive_int, default=None, help="how many sequences (default 5; 1 with --beam)")
     group.add_argument("--prompt", default=None, help="text the sequences start with (conditional generation)")
-    group.add_argument("--max-tokens", type=int, default=200, help="longest sequence in tokens (default 200)")
-    group.add_argument("--min-tokens", type=int, default=0, help="no </s> before this many tokens (default 0)")
-    group.add_argument("--temperature", type=float, default=1.0, help="0 is greedy; default 1")
-    group.add_argument("--top-k", type=int, default=None, help="sample from the k most probable tokens only")
-    group.add_argument("--top-p", type=float, default=None, help="sample from the smallest set of mass >= p")
-    group.add_argument("--repetition-penalty", type=float, default=1.0,
+    group.add_argument("--max-tokens", type=nonnegative_int, default=200,
+                       help="longest sequence in tokens (default 200)")
+    group.add_argument("--min-tokens", type=nonnegative_int, default=0,
+                       help="no </s> before this many tokens (default 0)")
+    group.add_argument("--temperature", type=nonnegative_float, default=1.0, help="0 is greedy; default 1")
+    group.add_argument("--top-k", type=positive_int, default=None, help="sample from the k most probable tokens only")
+    group.add_argument("--top-p", type=probability, default=None,
+                       help="sample from the smallest set of mass >= p, 0 < p <= 1")
+    group.add_argument("--repetition-penalty", type=positive_float, default=1.0,
                        help="divide the probability of tokens already generated by this (>1 discourages)")
     group.add_argument("--ban", action="append", default=[], metavar="TOKEN", help="never emit this token")
-    group.add_argument("--beam", type=int, default=None, metavar="WIDTH",
+    group.add_argument("--stop", action="append", default=[], metavar="TOKEN",
+                       help="end a sequence at this token (kept at its end); </s> always ends one")
+    group.add_argument("--allow-unk", action="store_true",
+                       help="let the model emit <unk> (by default it never does)")
+    group.add_argument("--beam", type=positive_int, default=None, metavar="WIDTH",
                        help="beam search of this width instead of sampling (prints log-probabilities)")
     group.add_argument("--unk-prompt", action="store_true",
                        help="map prompt tokens outside the vocabulary to <unk> instead of refusing them")
-    group.add_argument("--seed", type=int, default=None, help="random seed (same seed, same text)")
+    group.add_argument("--seed", type=nonnegative_int, default=None, help="random seed (same seed, same text)")
 
 
 # --- the built-in commands -------------------------------------------------------------------------
@@ -170,8 +268,9 @@ def _add_demo(commands) -> None:
     p.add_argument("--corpus", default=None, help="your own text instead of the built-in grammar's")
     p.add_argument("--level", choices=("char", "word"), default=None, help="token level (default: word for the "
                    "built-in grammar, char for --corpus)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="save the trained models and a report here")
+    add_encoding_option(p)
     p.add_argument("--quick", action="store_true", help="smaller corpus and shorter training")
     p.set_defaults(func=_demo)
 
@@ -198,9 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("corpus", metavar="CORPUS", help="text file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
     p.add_argument("--kind", choices=("uniform", "unigram"), default="unigram", help="default unigram")
-    p.add_argument("--k", type=float, default=1.0, help="add-k smoothing of the unigram model (default 1)")
-    p.add_argument("--min-count", type=int, default=1, help="rarer tokens become <unk> (default 1)")
+    p.add_argument("--k", type=positive_float, default=1.0, help="add-k smoothing of the unigram model (default 1)")
+    p.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
     add_text_options(p)
+    declare_files(p, inputs=("corpus",), outputs=("output",))
     p.set_defaults(func=_train_random)
 
     p = commands.add_parser("generate", help="sample text from a saved model",
@@ -216,9 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("corpus", metavar="CORPUS")
     p.add_argument("--mode", choices=("lines", "paragraphs", "chunks"), default="lines",
                    help="how the corpus is cut into sequences (default lines)")
-    p.add_argument("--chunk-size", type=int, default=256, metavar="T")
+    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="T")
+    add_encoding_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object: sequences, tokens, oov_tokens, "
                    "cross_entropy_nats, bits_per_token, perplexity")
+    declare_files(p, inputs=("model", "corpus"))
     p.set_defaults(func=_score)
 
     _add_demo(commands)
@@ -227,20 +329,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    print("scratchgen: error: " + " ".join(str(message).split()), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a user error is one line on stderr and exit 1 (usage errors: 2, from argparse).
+
+    Set ``SCRATCHGEN_DEBUG=1`` to see the traceback of an unexpected error instead of its one line.
+    """
+    from .io import protected_inputs
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        inputs = _guard_files(args)
+        with protected_inputs(inputs):
+            return int(args.func(args) or 0)
     except ScratchgenError as e:
-        print(f"scratchgen: error: {e}", file=sys.stderr)
+        _say(str(e))
         return 1
     except BrokenPipeError:  # the reader went away (``scratchgen generate ... | head``): nothing to say
         sys.stderr.close()
         return 0
     except OSError as e:
-        print(f"scratchgen: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        _say(f"{(e.strerror or str(e)).lower()}: {e.filename or ''}".rstrip(": "))
         return 1
     except KeyboardInterrupt:
         print("scratchgen: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        _say("out of memory: try a smaller model or corpus (SCRATCHGEN_MEMORY_LIMIT sets the limit checked "
+             "before large allocations)")
+        return 1
+    except Exception as e:  # a bug: still one line, and the way to see more
+        if os.environ.get("SCRATCHGEN_DEBUG"):
+            raise
+        _say(f"unexpected {type(e).__name__}: {e} (this is a bug in scratchgen; run again with "
+             "SCRATCHGEN_DEBUG=1 for the traceback and please report it)")
+        return 1

@@ -15,6 +15,9 @@ __all__ = [
     "GrammarError",
     "ArpaError",
     "DecodingError",
+    "OutputError",
+    "ResourceError",
+    "TrainingError",
 ]
 
 
@@ -56,3 +59,15 @@ class ArpaError(ScratchgenError):
 
 class DecodingError(ScratchgenError):
     """A bad decoding setting (temperature, top-k, top-p, lengths, prompt)."""
+
+
+class OutputError(ScratchgenError):
+    """An output that cannot or must not be written: it is an input, read-only, or its folder is missing."""
+
+
+class ResourceError(ScratchgenError):
+    """A request whose memory (or time) estimate is beyond what this machine or a documented limit allows."""
+
+
+class TrainingError(ScratchgenError):
+    """Training that cannot give a usable model (non-finite weights, a checkpoint of other settings)."""

@@ -14,43 +14,238 @@ whole, current scratchgen model raises :class:`~scratchgen.errors.ModelFileError
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import json
+import math
 import os
+import stat
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ModelFileError, ScratchgenError
+from .errors import ModelFileError, OutputError, ScratchgenError
 from .text import Tokenizer, Vocabulary
 
-__all__ = ["save_model", "load", "atomic_write", "FORMAT", "VERSION"]
+__all__ = [
+    "save_model",
+    "load",
+    "atomic_write",
+    "check_output",
+    "protected_inputs",
+    "ArraySpec",
+    "validate_arrays",
+    "FORMAT",
+    "VERSION",
+]
 
 FORMAT = "scratchgen-model"
 VERSION = 1
 HEADER_KEY = "__header__"
 
 
-def atomic_write(path, write: Callable[[Any], None], mode: str = "wb") -> None:
+# --- the output guard: every writer goes through atomic_write ------------------------------------------
+
+#: Files this process must not replace (the inputs of the running command), as (device, inode).
+_PROTECTED: contextvars.ContextVar[tuple[tuple[str, tuple[int, int]], ...]] = contextvars.ContextVar(
+    "scratchgen_protected_inputs", default=()
+)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+@contextlib.contextmanager
+def protected_inputs(paths: Iterable[str | os.PathLike | None]) -> Iterator[None]:
+    """Within this block no writer may replace any of ``paths`` (the inputs of a command).
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp(); corpus = os.path.join(d, "corpus.txt")
+    >>> _ = open(corpus, "w").write("abc")
+    >>> with protected_inputs([corpus]):
+    ...     atomic_write(corpus, lambda f: f.write(b"model"))
+    Traceback (most recent call last):
+    ...
+    scratchgen.errors.OutputError: refusing to write ...corpus.txt': it is also an input of this command ...
+    """
+    entries = []
+    for p in paths:
+        if p is None or p == "-":
+            continue
+        ident = _identity(os.fspath(p))
+        if ident is not None:
+            entries.append((os.fspath(p), ident))
+    token = _PROTECTED.set(_PROTECTED.get() + tuple(entries))
+    try:
+        yield
+    finally:
+        _PROTECTED.reset(token)
+
+
+def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> str:
+    """Refuse an output that would lose something; return the path as a str.
+
+    Refused: a path that is the same file as one of ``inputs`` or of the :func:`protected_inputs`
+    (compared with ``os.path.samefile``, so links and ``./x`` count), a directory, a read-only file
+    (no write bit set: root could replace it, but a read-only file says "keep me"), and a path
+    whose folder does not exist.
+    """
+    name = os.fspath(path)
+    if name == "":
+        raise OutputError("the output path is empty")
+    ident = _identity(name)
+    if ident is not None:
+        for other in list(inputs) + [p for p, _ in _PROTECTED.get()]:
+            if other is not None and _identity(os.fspath(other)) == ident:
+                raise OutputError(f"refusing to write {name!r}: it is also an input of this command "
+                                  f"({os.fspath(other)!r}); choose another output path")
+        st = os.stat(name)
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"cannot write {name!r}: it is a directory")
+        if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise OutputError(f"refusing to replace {name!r}: the file is read-only")
+    directory = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(directory):
+        raise OutputError(f"cannot write {name!r}: the folder {directory!r} does not exist")
+    return name
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, write: Callable[[Any], None], mode: str = "wb", inputs: Iterable[Any] = ()) -> None:
     """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    On any error the temporary file is removed and ``path`` is untouched.
+    The output guard (:func:`check_output`) runs first; the new file gets the mode the umask gives
+    (0644 under umask 022), as ``open`` would. On any error the temporary file is removed and
+    ``path`` is untouched.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ModelFileError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+    name = check_output(path, inputs)
+    directory = os.path.dirname(os.path.abspath(name))
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(name), dir=directory)
+    except OSError as e:
+        raise OutputError(f"cannot write {name!r}: {(e.strerror or str(e)).lower()} "
+                          f"(in the folder {directory!r})") from None
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, name)
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, ScratchgenError):
+            raise OutputError(f"cannot write {name!r}: {(e.strerror or str(e)).lower()}") from None
         raise
+
+
+# --- the validator: every array of a model file checked against its class's schema -----------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySpec:
+    """What one array of a model file must be.
+
+    Parameters
+    ----------
+    shape : tuple of int or None
+        The exact shape; ``None`` in a place means any length there.
+    kind : {"f", "i", "b"}
+        Floating point (float32 or float64), integer (signed or unsigned), or bool.
+    finite : bool
+        For floats: no NaN and no inf (but see ``allow_neg_inf``).
+    allow_neg_inf : bool
+        For floats: -inf is allowed (log-probability of an impossible event), NaN and +inf are not.
+    low, high : float, optional
+        Inclusive bounds on the (finite) values: ``high=0`` for log-probabilities.
+    increasing : bool
+        Strictly increasing (sorted keys without duplicates); 1-d only.
+    """
+
+    shape: tuple[int | None, ...]
+    kind: str = "f"
+    finite: bool = True
+    allow_neg_inf: bool = False
+    low: float | None = None
+    high: float | None = None
+    increasing: bool = False
+
+
+_KINDS = {"f": ("f",), "i": ("i", "u"), "b": ("b",)}
+_KIND_NAMES = {"f": "floating-point", "i": "integer", "b": "boolean"}
+
+
+def _shape_text(shape: Sequence[int | None]) -> str:
+    inner = ", ".join("any" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
+    """What is wrong with ``a`` (a phrase), or None."""
+    if a.dtype.kind not in _KINDS[spec.kind] or (spec.kind == "f" and a.dtype.itemsize not in (4, 8)):
+        return f"{name} has dtype {a.dtype}, expected {_KIND_NAMES[spec.kind]}"
+    if a.ndim != len(spec.shape) or any(e is not None and d != e for d, e in zip(a.shape, spec.shape)):
+        return f"{name} has shape {a.shape}, expected {_shape_text(spec.shape)}"
+    if spec.kind == "f" and a.size:
+        if np.isnan(a).any():
+            return f"{name} holds NaN"
+        if spec.finite and np.isposinf(a).any():
+            return f"{name} holds +inf"
+        if spec.finite and not spec.allow_neg_inf and np.isneginf(a).any():
+            return f"{name} holds -inf"
+    if a.size and (spec.low is not None or spec.high is not None):
+        finite = a[np.isfinite(a)] if spec.kind == "f" else a
+        if spec.low is not None and finite.size and finite.min() < spec.low:
+            return f"{name} holds {finite.min()!r}, below the least allowed value {spec.low!r}"
+        if spec.high is not None and finite.size and finite.max() > spec.high:
+            return f"{name} holds {finite.max()!r}, above the largest allowed value {spec.high!r}"
+    if spec.increasing and a.size > 1 and not (np.diff(a) > 0).all():
+        return f"{name} is not strictly increasing"
+    return None
+
+
+def validate_arrays(
+    class_name: str, arrays: Mapping[str, np.ndarray], schema: Mapping[str, ArraySpec], saving: bool = False
+) -> None:
+    """Check every array against the schema before any use; raise :class:`ModelFileError` on the first fault.
+
+    The message reads "not a valid scratchgen CLASS file: W_hh.0 has shape (16, 15), expected (16, 16)"
+    (or "cannot save this CLASS: W_hh.0 holds NaN" when ``saving``).
+
+    >>> spec = {"W": ArraySpec((2, 2))}
+    >>> validate_arrays("M", {"W": np.zeros((2, 3))}, spec)
+    Traceback (most recent call last):
+    ...
+    scratchgen.errors.ModelFileError: not a valid scratchgen M file: W has shape (2, 3), expected (2, 2)
+    """
+
+    def fail(problem: str) -> ModelFileError:
+        if saving:
+            return ModelFileError(f"cannot save this {class_name}: {problem}")
+        return ModelFileError(f"not a valid scratchgen {class_name} file: {problem}")
+
+    for name, spec in schema.items():
+        if name not in arrays:
+            raise fail(f"the array {name} is missing")
+        problem = _check_array(name, np.asarray(arrays[name]), spec)
+        if problem:
+            raise fail(problem)
+    extra = sorted(set(arrays) - set(schema))
+    if extra:
+        raise fail(f"unexpected array {extra[0]}")
 
 
 def _json_default(value: Any) -> Any:
@@ -64,9 +259,16 @@ def _json_default(value: Any) -> Any:
 
 
 def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` (one ``.npz`` file); see the module docstring for the layout."""
+    """Write ``model`` to ``path`` (one ``.npz`` file); see the module docstring for the layout.
+
+    The arrays are checked against the class's schema first, so a model with NaN or inf weights is
+    never written: it raises :class:`ModelFileError` and any old file at ``path`` stays.
+    """
     vocab = model._fitted_vocab()
     extra, arrays = model._save_state()
+    schema = model._array_schema()
+    if schema is not None:
+        validate_arrays(type(model).__name__, arrays, schema, saving=True)
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -84,15 +286,51 @@ def save_model(model, path) -> None:
     atomic_write(path, lambda f: np.savez(f, **payload))
 
 
+def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFileError]) -> dict[str, np.ndarray]:
+    """Every array of the archive, each checked before it is read.
+
+    An ``.npy`` member states its shape and dtype in a small header; NumPy allocates that much before
+    reading the data. A member whose header promises more bytes than the member holds is refused first,
+    so a crafted file cannot ask for terabytes. Object arrays need pickle, which is never used: such a
+    file is simply not a scratchgen model.
+    """
+    arrays = {}
+    for key in archive.files:
+        member = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+        try:
+            info = archive.zip.getinfo(member)
+            with archive.zip.open(member) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+        except Exception as e:  # a damaged member or header
+            raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
+        if dtype.hasobject:
+            raise bad(f"not a scratchgen model file (the array {key!r} holds Python objects)")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise bad(f"the array {key!r} claims shape {shape} but the file holds only {info.file_size} bytes of it")
+        try:
+            arrays[key] = archive[key]  # reads and CRC-checks the data
+        except Exception as e:  # zlib, zipfile and format errors of a damaged archive
+            raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
+    return arrays
+
+
 def load(path):
     """Load a model written by :meth:`LanguageModel.save`.
+
+    Every check runs before the model is used: the archive, the header, the constructor parameters
+    (the class's own ``_check_params``) and every array against the class's schema
+    (:func:`validate_arrays`).
 
     Raises
     ------
     ModelFileError
-        The file is missing, truncated, corrupted, of another format version or not a scratchgen model.
+        The file is missing, truncated, corrupted, of another format version, not a scratchgen model,
+        or not a valid file of its class.
     """
-    from .model import MODEL_REGISTRY, model_class
+    from .model import model_class
 
     name = os.fspath(path)
 
@@ -105,39 +343,53 @@ def load(path):
         raise bad("no such file") from None
     except IsADirectoryError:
         raise bad("it is a directory") from None
+    except PermissionError:
+        raise bad("permission denied") from None
     except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
         raise bad(f"not a scratchgen model file ({type(e).__name__}: {e})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise bad("not a scratchgen model file (a single .npy array, not an .npz archive)")
     with archive:
-        try:
-            arrays = {key: archive[key] for key in archive.files}  # reads and CRC-checks every array
-        except Exception as e:  # zlib, zipfile, format and pickle errors of a damaged archive
-            raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
+        arrays = _read_arrays(archive, bad)
     raw = arrays.pop(HEADER_KEY, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise bad("it has no scratchgen header (is it a scratchgen model?)")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise bad(f"its header is not valid JSON ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise bad(f"its header is not valid JSON ({type(e).__name__})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise bad("its header does not say it is a scratchgen model")
     if header.get("version") != VERSION:
         raise bad(f"format version {header.get('version')!r} is not supported (this scratchgen reads {VERSION})")
     try:
-        cls = model_class(str(header["class"]))
-        params = header["params"]
+        cls = model_class(str(header.get("class")))
+    except ScratchgenError as e:
+        raise bad(str(e)) from None
+    invalid = f"not a valid scratchgen {cls.__name__} file"
+    try:
+        params, vocab, tokenizer = header.get("params"), header.get("vocab"), header.get("tokenizer")
         if not isinstance(params, dict):
-            raise TypeError("params is not an object")
+            raise ModelFileError("its params are not a JSON object")
+        if not isinstance(vocab, list):
+            raise ModelFileError("its vocabulary is not a list")
+        if tokenizer is not None and not isinstance(tokenizer, dict):
+            raise ModelFileError("its tokenizer is not a JSON object")
+        state = header.get("state") or {}
+        if not isinstance(state, dict):
+            raise ModelFileError("its state is not a JSON object")
         model = cls(**params)
-        if header.get("tokenizer") is not None:
-            model.tokenizer = Tokenizer.from_dict(header["tokenizer"])
-        model.vocab_ = Vocabulary(header["vocab"])
-        model._load_state(header.get("state") or {}, arrays)
-    except ModelFileError:
-        raise
-    except (ScratchgenError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-        raise bad(f"its contents are inconsistent ({type(e).__name__}: {e})") from None
-    assert cls.__name__ in MODEL_REGISTRY
+        model._check_params()
+        if tokenizer is not None:
+            model.tokenizer = Tokenizer.from_dict(tokenizer)
+        model.vocab_ = Vocabulary(vocab)
+        schema = model._array_schema()
+        if schema is not None:
+            validate_arrays(cls.__name__, arrays, schema)
+        model._load_state(state, arrays)
+    except ModelFileError as e:
+        message = str(e)
+        raise bad(message if message.startswith("not a") else f"{invalid}: {message}") from None
+    except (ScratchgenError, KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+        raise bad(f"{invalid}: {e if isinstance(e, ScratchgenError) else type(e).__name__ + ': ' + str(e)}") from None
     return model

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Iterable, Sequence, Union
 import numpy as np
 
 from .errors import CorpusError, NotFittedError, VocabularyError
-from .text import Tokenizer, Vocabulary
+from .text import Tokenizer, Vocabulary, check_tokens
 
 __all__ = ["LanguageModel", "register_model", "model_class", "MODEL_REGISTRY", "Corpus"]
 
@@ -39,7 +39,6 @@ __all__ = ["LanguageModel", "register_model", "model_class", "MODEL_REGISTRY", "
 Corpus = Iterable[Union[str, Sequence[str]]]
 
 MODEL_REGISTRY: dict[str, type["LanguageModel"]] = {}
-_BOUNDARIES = (Vocabulary.SPECIALS[1], Vocabulary.SPECIALS[2])  # <s> and </s>
 
 
 def register_model(cls: type["LanguageModel"]) -> type["LanguageModel"]:
@@ -103,18 +102,17 @@ class LanguageModel:
     # --- text -> ids ---------------------------------------------------------------------------------
 
     def _tokens(self, sequence: str | Sequence[str]) -> list[str]:
+        """The tokens of one text or token list, checked by the one rule (:func:`scratchgen.text.check_tokens`)."""
         if isinstance(sequence, str):
-            return self.tokenizer_.tokenize(sequence)
-        if isinstance(sequence, np.ndarray) or not isinstance(sequence, Sequence):
+            tokens = self.tokenizer_.tokenize(sequence)
+        elif isinstance(sequence, np.ndarray) or not isinstance(sequence, Sequence):
             raise CorpusError(
                 f"a sequence is a str or a list of str tokens, got {type(sequence).__name__}"
             )
-        for token in sequence:
-            if not isinstance(token, str):
-                raise CorpusError(f"a token must be a str, got {token!r} of type {type(token).__name__}")
-            if token in _BOUNDARIES:
-                raise CorpusError(f"a sequence cannot contain {token!r}: every model adds <s> and </s> itself")
-        return list(sequence)
+        else:
+            tokens = list(sequence)
+        check_tokens(tokens)
+        return tokens
 
     def tokenize_corpus(self, corpus: Corpus) -> list[list[str]]:
         """Token sequences of a corpus: texts are tokenized, token lists kept."""
@@ -263,7 +261,18 @@ class LanguageModel:
         return {}, {}
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Restore what :meth:`_save_state` returned (``vocab_`` is already set)."""
+        """Restore what :meth:`_save_state` returned (``vocab_`` is already set, the arrays validated)."""
+
+    def _check_params(self) -> None:
+        """Validate the constructor's arguments (no side effects): run by ``fit`` and by ``load``."""
+
+    def _array_schema(self) -> dict[str, Any] | None:
+        """What each saved array must be, given the params and ``vocab_``: ``{name: ArraySpec}``.
+
+        :func:`scratchgen.io.load` checks every array against it before ``_load_state`` sees any, and
+        ``save`` checks before writing, so a non-finite model is never saved.
+        """
+        return None
 
     # --- checks shared by subclasses -----------------------------------------------------------------
 

@@ -49,7 +49,9 @@ __all__ = [
     "detokenize",
     "Tokenizer",
     "Vocabulary",
+    "check_tokens",
     "iter_corpus",
+    "is_running_text",
     "read_corpus",
     "split_text",
 ]
@@ -117,18 +119,22 @@ _MARKS = _mark_ranges()
 _WORD_CHAR = rf"(?:(?![{_CJK}])[^\W_]|[{_MARKS}])"
 _WORD = rf"(?![{_MARKS}]){_WORD_CHAR}+(?:['\u2019\-]{_WORD_CHAR}+)*"  # inner ' ’ - keep a word whole
 _NUMBER = r"\d+(?:[.,]\d+)+"  # 3.14, 1,000,000
-_TOKEN_RE = re.compile(rf"{_NUMBER}|{_WORD}|[{_CJK}]|\S")
+_SPECIAL = r"<unk>|</?s>"  # the reserved tokens stay whole (PTB-style corpora write <unk>)
+_TOKEN_RE = re.compile(rf"{_SPECIAL}|{_NUMBER}|{_WORD}|[{_CJK}]|\S")
 
 
 def word_tokenize(text: str) -> list[str]:
     """Split text into words and punctuation; each CJK character is its own token.
 
-    Combining marks that NFC could not compose stay attached to the token before them.
+    Combining marks that NFC could not compose stay attached to the token before them. The reserved
+    tokens ``<unk>``, ``<s>`` and ``</s>`` stay whole, so :func:`check_tokens` sees them as such.
 
     >>> word_tokenize("Don't stop, well-known friend: 3.14!")
     ["Don't", 'stop', ',', 'well-known', 'friend', ':', '3.14', '!']
     >>> word_tokenize("我爱北京。Hello")
     ['我', '爱', '北', '京', '。', 'Hello']
+    >>> word_tokenize("the <unk> said")
+    ['the', '<unk>', 'said']
     """
     tokens: list[str] = []
     for match in _TOKEN_RE.finditer(text):
@@ -174,6 +180,39 @@ def detokenize(tokens: Sequence[str], level: str = "char") -> str:
         pieces.append(token)
         previous = token
     return "".join(pieces)
+
+
+def check_tokens(tokens: Sequence[str] | Iterable[str], where: str = "a sequence") -> None:
+    """The one rule for what a sequence may hold: for text and token lists, in every family.
+
+    - A token is a non-empty ``str``.
+    - ``<s>`` and ``</s>`` are refused: every model adds them itself, around each sequence.
+    - ``<unk>`` is allowed and *is* the unknown token (id 0): a PTB-style corpus that writes ``<unk>``
+      for rare words trains and scores it as the models' own unknown token.
+    - A lone surrogate (U+D800 to U+DFFF) is refused: it is not text and cannot be saved as UTF-8.
+
+    Call it on a sequence, or once on the distinct tokens of a whole corpus (the rule is per token).
+
+    >>> check_tokens(["a", "<unk>", "b"])
+    >>> check_tokens(["a", "</s>"])
+    Traceback (most recent call last):
+    ...
+    scratchgen.errors.CorpusError: a sequence cannot contain '</s>': every model adds <s> and </s> itself
+    """
+    tokens = tokens if isinstance(tokens, (list, tuple)) else list(tokens)
+    for special in (BOS, EOS):
+        if special in tokens:
+            raise CorpusError(f"{where} cannot contain {special!r}: every model adds <s> and </s> itself")
+    try:
+        "".join(tokens).encode("utf-8")
+    except TypeError:
+        bad = next(t for t in tokens if not isinstance(t, str))
+        raise CorpusError(f"a token must be a str, got {bad!r} of type {type(bad).__name__}") from None
+    except UnicodeEncodeError as e:
+        raise CorpusError(f"{where} holds a lone surrogate (U+{ord(e.object[e.start]):04X}), which is not "
+                          "text: decode the file as UTF-8, or drop the character") from None
+    if "" in tokens:
+        raise CorpusError(f"{where} holds an empty token: a token is a non-empty str")
 
 
 def _check_level(level: str) -> None:
@@ -362,19 +401,62 @@ def _open_text(source: PathOrFile, encoding: str) -> tuple[IO[str], bool]:
     if isinstance(source, (str, os.PathLike)):
         try:
             return open(source, encoding=encoding, newline=None), True
+        except LookupError:
+            raise CorpusError(f"unknown encoding {encoding!r} (try utf-8, latin-1 or cp1252)") from None
         except OSError as e:
-            raise CorpusError(f"cannot read corpus {os.fspath(source)!r}: {e.strerror}") from None
+            raise CorpusError(f"cannot read corpus {os.fspath(source)!r}: {(e.strerror or str(e)).lower()}") from None
     if hasattr(source, "read"):
         return source, False  # type: ignore[return-value]
     raise CorpusError(f"a corpus source is a path or an open text file, got {type(source).__name__}")
 
 
-def _lines(f: IO[str], name: str) -> Iterator[str]:
+def _first_bad_byte(path: str, encoding: str) -> tuple[int, int] | None:
+    """The offset and value of the first byte of ``path`` that ``encoding`` cannot decode (a second pass,
+    run only after a decoding error, because a text stream's error offsets are relative to its buffer)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as e:
+                pending = len(e.object) - len(block)  # bytes held over from the previous block
+                return offset - pending + e.start, e.object[e.start]
+            if not block:
+                return None
+            offset += len(block)
+
+
+def _decode_error(name: str, path: str | None, encoding: str, e: UnicodeDecodeError) -> CorpusError:
+    where = ""
+    if path is not None:
+        found = _first_bad_byte(path, encoding)
+        if found is not None:
+            where = f" at byte {found[0]} (0x{found[1]:02x})"
+    label = "UTF-8" if _codec_name(encoding) == "utf-8" else encoding
+    return CorpusError(f"corpus {name!r} is not {label}{where}: if it is in another encoding, name it "
+                       "(--encoding latin-1, or encoding='latin-1')")
+
+
+def _codec_name(encoding: str) -> str:
+    """The canonical name of an encoding (``"UTF8"`` -> ``"utf-8"``)."""
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return encoding
+
+
+def _lines(f: IO[str], name: str, path: str | None = None, encoding: str = "utf-8") -> Iterator[str]:
     try:
         for line in f:
             yield line.rstrip("\r\n")
     except UnicodeDecodeError as e:
-        raise CorpusError(f"corpus {name!r} is not valid text in the given encoding: {e.reason}") from None
+        raise _decode_error(name, path, encoding, e) from None
 
 
 def _split_lines(lines: Iterable[str], tokenizer: Tokenizer, mode: str, chunk_size: int, keep_empty: bool):
@@ -397,9 +479,12 @@ def _split_lines(lines: Iterable[str], tokenizer: Tokenizer, mode: str, chunk_si
         buffer: list[str] = []
         for line in lines:
             buffer.extend(tokenizer.tokenize(line + "\n"))
-            while len(buffer) >= chunk_size:
-                yield buffer[:chunk_size]
-                del buffer[:chunk_size]
+            start = 0
+            while len(buffer) - start >= chunk_size:  # slices, not del buffer[:k]: linear in the line
+                yield buffer[start:start + chunk_size]
+                start += chunk_size
+            if start:
+                buffer = buffer[start:]
         if buffer:
             yield buffer
 
@@ -435,10 +520,21 @@ def iter_corpus(
     f, close = _open_text(source, encoding)
     name = os.fspath(source) if close else getattr(source, "name", "<stream>")
     try:
-        yield from _split_lines(_lines(f, str(name)), tokenizer, mode, chunk_size, keep_empty)
+        lines = _lines(f, str(name), os.fspath(source) if close else None, encoding)
+        yield from _split_lines(lines, tokenizer, mode, chunk_size, keep_empty)
     finally:
         if close:
             f.close()
+
+
+def is_running_text(source: str | os.PathLike, encoding: str = "utf-8") -> bool:
+    """Whether a file is running text (it has blank lines: paragraphs, speeches) rather than one
+    sequence a line. Read through the same guarded reader as :func:`iter_corpus`, so a binary or
+    mis-encoded file gets the same :class:`CorpusError`.
+    """
+    f, _ = _open_text(source, encoding)
+    with f:
+        return any(not line.strip() for line in _lines(f, os.fspath(source), os.fspath(source), encoding))
 
 
 def read_corpus(source: PathOrFile, tokenizer: Tokenizer | None = None, **kwargs) -> list[list[str]]:

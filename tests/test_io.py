@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import scratchgen
 from scratchgen import ModelFileError, UnigramModel
 from scratchgen.io import atomic_write
+from scratchgen.errors import OutputError
 
 MODEL = UnigramModel(k=0.5, tokenizer=scratchgen.Tokenizer("word")).fit(["the cat sat", "我 爱 你"])
 
@@ -60,7 +61,7 @@ def test_interrupted_save_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_atomic_write_into_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelFileError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         atomic_write(tmp_path / "no" / "such" / "file", lambda f: f.write(b"x"))
 
 

@@ -182,7 +182,7 @@ def test_corpus_errors(call, match):
 def test_invalid_utf8_is_a_corpus_error(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"ok\n\xff\xfe bad\n")
-    with pytest.raises(CorpusError, match="not valid text"):
+    with pytest.raises(CorpusError, match="not UTF-8 at byte 3 \\(0xff\\)"):
         read_corpus(path)
 
 

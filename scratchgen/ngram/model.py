@@ -111,8 +111,14 @@ class NGramModel(LanguageModel):
     # --- fitting ---------------------------------------------------------------------------------------
 
     def _check_params(self) -> None:
+        """What every n-gram model must satisfy, fitted or read from a file."""
         if not isinstance(self.order, (int, np.integer)) or isinstance(self.order, bool) or self.order < 1:
             raise ScratchgenError(f"order must be an integer >= 1, got {self.order!r}")
+        if self.smoothing != "arpa" and self.smoothing not in SMOOTHINGS:
+            raise ScratchgenError(f"smoothing must be one of {SMOOTHINGS}, got {self.smoothing!r}")
+
+    def _check_fit_params(self) -> None:
+        self._check_params()
         if self.smoothing == "arpa":
             raise ScratchgenError("a model read from an ARPA file cannot be refitted: give a smoothing "
                                   f"(one of {SMOOTHINGS})")
@@ -126,7 +132,7 @@ class NGramModel(LanguageModel):
 
     def fit(self, corpus: Corpus) -> "NGramModel":
         """Count the n-grams of a corpus and smooth them; returns ``self``."""
-        self._check_params()
+        self._check_fit_params()
         sequences = self._token_lists(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
@@ -155,7 +161,7 @@ class NGramModel(LanguageModel):
 
     def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> "NGramModel":
         """Smooth counts made elsewhere (e.g. merged chunk by chunk) with this model's settings."""
-        self._check_params()
+        self._check_fit_params()
         if counts.order != self.order or counts.vocab_size != len(vocab):
             raise ScratchgenError(f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
                                   f"of order {self.order} with a vocabulary of {len(vocab)}")
