@@ -216,7 +216,8 @@ def _train_random(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .decoding import beam_search, generate
+    """Print samples as each batch is done, so memory stays flat in -n (JSON too: written row by row)."""
+    from .decoding import beam_search, iter_generate
     from .io import load
 
     model = load(args.model)
@@ -224,20 +225,31 @@ def _generate(args: argparse.Namespace) -> int:
     prompt = tok.tokenize(args.prompt) if args.prompt else None
     unk = "unk" if args.unk_prompt else "error"
     if args.beam is not None:
+        if args.n is not None and args.n > args.beam:
+            raise ScratchgenError(f"-n {args.n} asks for more sequences than the beam keeps (--beam {args.beam})")
         results = beam_search(model, width=args.beam, prompt=prompt, max_tokens=args.max_tokens,
-                              min_tokens=args.min_tokens, banned=args.ban, n=args.n or 1, prompt_oov=unk)
-        rows = [{"text": tok.detokenize(tokens), "tokens": tokens, "logprob": lp} for tokens, lp in results]
+                              min_tokens=args.min_tokens, banned=args.ban, n=args.n or 1, prompt_oov=unk,
+                              allow_unk=args.allow_unk)
+        batches = iter([[{"text": tok.detokenize(t), "tokens": t, "logprob": lp} for t, lp in results]])
     else:
-        samples = generate(model, n=5 if args.n is None else args.n, prompt=prompt, max_tokens=args.max_tokens, min_tokens=args.min_tokens,
-                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                           repetition_penalty=args.repetition_penalty, banned=args.ban, seed=args.seed,
-                           prompt_oov=unk)
-        rows = [{"text": tok.detokenize(tokens), "tokens": tokens} for tokens in samples]
+        samples = iter_generate(model, n=5 if args.n is None else args.n, prompt=prompt, max_tokens=args.max_tokens,
+                                min_tokens=args.min_tokens, temperature=args.temperature, top_k=args.top_k,
+                                top_p=args.top_p, repetition_penalty=args.repetition_penalty, banned=args.ban,
+                                stop=args.stop, allow_unk=args.allow_unk, seed=args.seed, prompt_oov=unk)
+        batches = ([{"text": tok.detokenize(t), "tokens": t} for t in batch] for batch, _ in samples)
+    first = True
     if args.json:
-        print_json({"samples": rows})
-    else:
-        for row in rows:
-            print(row["text"] if "logprob" not in row else f"{row['logprob']:.4f}\t{row['text']}")
+        sys.stdout.write('{"samples": [')
+    for batch in batches:
+        for row in batch:
+            if args.json:
+                sys.stdout.write(("" if first else ", ") + json.dumps(row, ensure_ascii=False))
+            else:
+                print(row["text"] if "logprob" not in row else f"{row['logprob']:.4f}\t{row['text']}")
+            first = False
+        sys.stdout.flush()
+    if args.json:
+        sys.stdout.write("]}\n")
     return 0
 
 
@@ -308,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL")
     add_decoding_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object with the samples")
+    declare_files(p, inputs=("model",))
     p.set_defaults(func=_generate)
 
     p = commands.add_parser("score", help="cross-entropy and perplexity of a corpus under a model",

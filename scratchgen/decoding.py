@@ -5,7 +5,8 @@ Everything here uses only the stepping interface of :mod:`scratchgen.model` (``i
 
 At each step the model gives l = log P(. | x_<t) of shape (B, V); the controls reshape it in this order:
 
-1. banned tokens, ``<s>``, and ``</s>`` (and stop tokens) before ``min_tokens``: l_w = -inf;
+1. banned tokens, ``<s>``, ``<unk>`` (unless ``allow_unk``: a sample that says "<unk>" is no text),
+   and ``</s>`` (and stop tokens) before ``min_tokens``: l_w = -inf;
 2. repetition penalty theta (the CTRL rule, Keskar et al. 2019, on probabilities): a token already in
    the sequence (prompt included) has its probability divided by theta::
 
@@ -34,14 +35,14 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import DecodingError
 from .text import Vocabulary
 
-__all__ = ["generate", "beam_search", "DecodingSettings"]
+__all__ = ["generate", "iter_generate", "beam_search", "DecodingSettings"]
 
 NEG_INF = -np.inf
 
@@ -101,20 +102,26 @@ def _token_ids(vocab: Vocabulary, tokens: Iterable[str], what: str) -> np.ndarra
     return np.array(ids, dtype=np.int64)
 
 
+def _banned_ids(vocab: Vocabulary, banned: Iterable[str], allow_unk: bool) -> np.ndarray:
+    """The ids never emitted: the banned tokens, and ``<unk>`` unless it is allowed."""
+    ids = _token_ids(vocab, banned, "banned")
+    if not allow_unk:
+        ids = np.union1d(ids, [Vocabulary.unk_id]).astype(np.int64)
+    return ids
+
+
 def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
     if prompt is None:
         return np.zeros(0, dtype=np.int64)
     vocab = model._fitted_vocab()
     if prompt_oov not in ("error", "unk"):
         raise DecodingError(f"prompt_oov must be 'error' or 'unk', got {prompt_oov!r}")
-    for token in [] if isinstance(prompt, str) else prompt:
-        if token in (Vocabulary.SPECIALS[1], Vocabulary.SPECIALS[2]):
-            raise DecodingError(f"a prompt cannot contain the special token {token!r}")
-    tokens = model._tokens(prompt)
+    tokens = model._tokens(prompt)  # the one token rule: no <s> or </s>
     for token in tokens:
         if prompt_oov == "error" and token not in vocab:
             raise DecodingError(
-                f"prompt token {token!r} is not in the model's vocabulary (pass prompt_oov='unk' to map it to <unk>)"
+                f"prompt token {token!r} is not in the model's vocabulary (to map it to <unk>, "
+                "give --unk-prompt on the command line, prompt_oov='unk' in Python)"
             )
     return vocab.encode(tokens)
 
@@ -235,9 +242,11 @@ def generate(
     repetition_penalty: float = 1.0,
     banned: Iterable[str] = (),
     stop: Iterable[str] = (),
+    allow_unk: bool = False,
     seed=None,
     prompt_oov: str = "error",
     return_logprobs: bool = False,
+    batch_size: int = 256,
 ):
     """Draw ``n`` sequences from a model, batched through its stepping interface.
 
@@ -246,7 +255,7 @@ def generate(
     model : LanguageModel
         A fitted model.
     n : int
-        How many sequences, drawn together as one batch.
+        How many sequences, drawn ``batch_size`` at a time (see :func:`iter_generate`).
     prompt : str or list of str, optional
         The sequences start with it (conditional generation); a str is tokenized by the model. A
         prompt the model gives probability 0 raises a :class:`DecodingError`.
@@ -262,12 +271,16 @@ def generate(
         Tokens never emitted.
     stop : iterable of str
         Tokens that end a sequence (kept at its end); ``</s>`` always ends one (and is not kept).
+    allow_unk : bool
+        Let the model emit ``<unk>``; by default it never does (the rest is renormalised).
     seed : int, None or numpy.random.Generator
     prompt_oov : {"error", "unk"}
         A prompt token outside the vocabulary raises a :class:`DecodingError` naming it, or becomes ``<unk>``.
     return_logprobs : bool
         Also return the model's natural-log probability of each generated continuation
         (``</s>`` included when it ended the sequence), the controls aside.
+    batch_size : int
+        Sequences drawn together; memory is proportional to it, not to ``n``.
 
     Returns
     -------
@@ -282,19 +295,62 @@ def generate(
     >>> generate(m, 1, prompt="ab", max_tokens=0)
     [['a', 'b']]
     """
+    sequences: list[list[str]] = []
+    logps: list[np.ndarray] = []
+    for batch, logp in iter_generate(
+        model, n, prompt=prompt, max_tokens=max_tokens, min_tokens=min_tokens, temperature=temperature,
+        top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty, banned=banned, stop=stop,
+        allow_unk=allow_unk, seed=seed, prompt_oov=prompt_oov, batch_size=batch_size,
+    ):
+        sequences += batch
+        logps.append(logp)
+    return (sequences, np.concatenate(logps)) if return_logprobs else sequences
+
+
+def iter_generate(
+    model,
+    n: int = 1,
+    *,
+    prompt: str | Sequence[str] | None = None,
+    max_tokens: int = 200,
+    min_tokens: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    banned: Iterable[str] = (),
+    stop: Iterable[str] = (),
+    allow_unk: bool = False,
+    seed=None,
+    prompt_oov: str = "error",
+    batch_size: int = 256,
+) -> Iterator[tuple[list[list[str]], np.ndarray]]:
+    """Like :func:`generate`, but yield ``(sequences, logprobs)`` one batch at a time, as each is done.
+
+    Memory stays flat in ``n`` (``scratchgen generate -n 10000000`` prints as it goes). All batches draw
+    from one random generator, so the concatenated output is :func:`generate`'s, for the same seed.
+
+    >>> from scratchgen import UnigramModel
+    >>> m = UnigramModel().fit(["abc"])
+    >>> [len(batch) for batch, _ in iter_generate(m, 5, batch_size=2, seed=0)]
+    [2, 2, 1]
+    """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise DecodingError(f"n must be an integer >= 1, got {n!r}")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DecodingError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     settings = DecodingSettings(max_tokens, min_tokens, temperature, top_k, top_p, repetition_penalty)
     rng = _rng(seed)
     vocab = model._fitted_vocab()
-    banned_ids = _token_ids(vocab, banned, "banned")
+    banned_ids = _banned_ids(vocab, banned, allow_unk)
     stop_ids = _token_ids(vocab, stop, "stop")
     _require_stepping(model)
     prompt_ids = _prompt_ids(model, prompt, prompt_oov)
-    ids, logp = _sample(model, int(n), prompt_ids, settings, banned_ids, stop_ids, rng)
     prefix = vocab.decode(prompt_ids)
-    sequences = [prefix + vocab.decode(s) for s in ids]
-    return (sequences, logp) if return_logprobs else sequences
+    for start in range(0, int(n), int(batch_size)):
+        size = min(int(batch_size), int(n) - start)
+        ids, logp = _sample(model, size, prompt_ids, settings, banned_ids, stop_ids, rng)
+        yield [prefix + vocab.decode(s) for s in ids], logp
 
 
 # --- beam search -------------------------------------------------------------------------------------
@@ -311,6 +367,7 @@ def beam_search(
     banned: Iterable[str] = (),
     n: int = 1,
     prompt_oov: str = "error",
+    allow_unk: bool = False,
 ) -> list[tuple[list[str], float]]:
     """The ``n`` best sequences found by beam search of the given width.
 
@@ -323,6 +380,8 @@ def beam_search(
         0 ranks by probability, larger values favour longer sequences.
     n : int
         How many sequences to return (1 to ``width``).
+    allow_unk : bool
+        Let the beams hold ``<unk>``; by default they never do.
 
     Returns
     -------
@@ -345,7 +404,7 @@ def beam_search(
     _require_stepping(model)
     vocab = model._fitted_vocab()
     V, eos = len(vocab), Vocabulary.eos_id
-    banned_ids = _token_ids(vocab, banned, "banned")
+    banned_ids = _banned_ids(vocab, banned, allow_unk)
     prompt_ids = _prompt_ids(model, prompt, prompt_oov)
 
     def rank(logprob: float, length: int) -> float:

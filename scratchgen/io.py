@@ -209,9 +209,9 @@ def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
     if a.size and (spec.low is not None or spec.high is not None):
         finite = a[np.isfinite(a)] if spec.kind == "f" else a
         if spec.low is not None and finite.size and finite.min() < spec.low:
-            return f"{name} holds {finite.min()!r}, below the least allowed value {spec.low!r}"
+            return f"{name} holds {finite.min().item()!r}, below the least allowed value {spec.low!r}"
         if spec.high is not None and finite.size and finite.max() > spec.high:
-            return f"{name} holds {finite.max()!r}, above the largest allowed value {spec.high!r}"
+            return f"{name} holds {finite.max().item()!r}, above the largest allowed value {spec.high!r}"
     if spec.increasing and a.size > 1 and not (np.diff(a) > 0).all():
         return f"{name} is not strictly increasing"
     return None

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from markov import MarkovModel, chi2_critical, chi2_statistic
-from scratchgen import DecodingError, UnigramModel, beam_search, generate
+from scratchgen import CorpusError, DecodingError, UnigramModel, beam_search, generate
 from scratchgen.decoding import filter_logits
 from scratchgen.text import Vocabulary
 
@@ -141,7 +141,7 @@ def test_prompt_out_of_vocabulary_names_the_token():
     # ... while add-k smoothing gives <unk> some mass
     out = generate(UnigramModel().fit(["ab"]), 1, prompt=["a", "z"], prompt_oov="unk", max_tokens=2, seed=0)
     assert out[0][:2] == ["a", "<unk>"]
-    with pytest.raises(DecodingError, match="</s>"):
+    with pytest.raises(CorpusError, match="</s>"):  # the one token rule, as for any sequence
         generate(model, 1, prompt=["a", "</s>"])
 
 
