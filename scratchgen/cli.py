@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from typing import Any, Sequence
 
 from .errors import ScratchgenError
@@ -284,6 +285,7 @@ def _add_demo(commands) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="save the trained models and a report here")
     add_encoding_option(p)
     p.add_argument("--quick", action="store_true", help="smaller corpus and shorter training")
+    declare_files(p, inputs=("corpus",), outputs=())
     p.set_defaults(func=_demo)
 
 
@@ -342,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print("scratchgen: warning: " + " ".join(str(message).split()), file=sys.stderr, flush=True)
+
+
 def _say(message: str) -> None:
     """One line on stderr, whatever the message holds."""
     print("scratchgen: error: " + " ".join(str(message).split()), file=sys.stderr)
@@ -352,13 +358,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Set ``SCRATCHGEN_DEBUG=1`` to see the traceback of an unexpected error instead of its one line.
     """
+    import numpy as np
+
     from .io import protected_inputs
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         inputs = _guard_files(args)
-        with protected_inputs(inputs):
+        # A warning is one line in the command line's words; NumPy's floating-point warnings are not
+        # for a user (the commands check their results: a diverged model is an error of its own).
+        with protected_inputs(inputs), warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except ScratchgenError as e:
         _say(str(e))

@@ -27,6 +27,7 @@ import numpy as np
 
 from .baseline import UniformModel, UnigramModel
 from .errors import CorpusError
+from .progress import Progress
 from .text import Tokenizer, read_corpus
 
 __all__ = ["run_demo", "DemoSettings"]
@@ -51,7 +52,14 @@ class DemoSettings:
 
 
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A line on stderr that does not break a progress bar (tqdm's ``write``)."""
+    if _BAR is not None:
+        _BAR.write(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+_BAR: Progress | None = None  # the demo's bar over the four models, while it runs
 
 
 def _split(corpus: list, rng: np.random.Generator, heldout_fraction: float = 0.1) -> tuple[list, list]:
@@ -108,23 +116,29 @@ def run_demo(args) -> int:
         tokenizer = Tokenizer(level)
         source = f"{args.corpus} ({level} level)"
         _progress(f"reading {source}")
-        train, heldout = _split(read_corpus(args.corpus, tokenizer), rng)
+        train, heldout = _split(read_corpus(args.corpus, tokenizer, encoding=getattr(args, "encoding", "utf-8")), rng)
 
     print(f"scratchgen demo: four families of text generators trained on {len(train)} sequences from {source},")
     print(f"scored on {len(heldout)} held-out sequences (seed {seed}).")
     floor = reference_logprob(heldout, grammar) if grammar is not None else None
 
     reports, samples, models = {}, {}, {}
-    for family, name, stem, model in _models(settings, tokenizer, seed):
-        t0 = time.perf_counter()
-        _progress(f"training {name} ...")
-        model.fit(train)
-        report = evaluate(model, train, reference=grammar, n=settings.n_samples, seed=seed, heldout=heldout,
-                          max_tokens=settings.max_tokens, reference_heldout=floor)
-        reports[f"{family}: {name}"] = report
-        samples[name] = report.samples[:3]
-        models[stem] = model
-        _progress(f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out ({time.perf_counter() - t0:.1f} s)")
+    global _BAR
+    families = _models(settings, tokenizer, seed)
+    with Progress(total=len(families), desc="demo", unit="models") as _BAR:
+        for family, name, stem, model in families:
+            t0 = time.perf_counter()
+            _progress(f"training {name} ...")
+            model.fit(train)
+            report = evaluate(model, train, reference=grammar, n=settings.n_samples, seed=seed, heldout=heldout,
+                              max_tokens=settings.max_tokens, reference_heldout=floor)
+            reports[f"{family}: {name}"] = report
+            samples[name] = report.samples[:3]
+            models[stem] = model
+            _progress(f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out "
+                      f"({time.perf_counter() - t0:.1f} s)")
+            _BAR.update(1)
+    _BAR = None
 
     print()
     if grammar is not None:

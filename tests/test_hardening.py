@@ -405,3 +405,21 @@ def test_an_unexpected_error_is_one_line_without_a_traceback(monkeypatch, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "IndexError" in err and "SCRATCHGEN_DEBUG" in err
     assert isinstance(ScratchgenError("x"), ValueError)
+
+
+def test_a_warning_is_one_line_in_the_cli(monkeypatch, capsys, tmp_path, corpus):
+    import warnings as w
+
+    import scratchgen.cli as cli
+
+    def warns(args):
+        w.warn("weights of NP sum to 0.7; they are renormalised")
+        np.log(np.zeros(1))  # a NumPy floating-point warning: not shown to a user
+        return 0
+
+    monkeypatch.setattr(cli, "_score", warns)
+    model = tmp_path / "m.npz"
+    assert main(["train", "random", str(corpus), "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["score", str(model), str(corpus)]) == 0
+    assert capsys.readouterr().err == "scratchgen: warning: weights of NP sum to 0.7; they are renormalised\n"
