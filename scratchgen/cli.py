@@ -289,8 +289,15 @@ def _add_demo(commands) -> None:
     p.set_defaults(func=_demo)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error as one line (exit 2) that says where the help is."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scratchgen",
         description="Text generators from scratch in NumPy: random, grammar, n-gram and RNN.",
     )
