@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -70,18 +71,8 @@ def run_isolated(code: str, timeout: float = 600) -> str:
 
 def machine() -> str:
     """Cores, CPU, Python, NumPy and its BLAS, in one line."""
-    blas = "unknown BLAS"
-    try:
-        from threadpoolctl import threadpool_info  # optional
-
-        libs = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
-        blas = ", ".join(libs) or blas
-    except ImportError:
-        cfg = np.show_config(mode="dicts") if hasattr(np, "show_config") else None
-        try:
-            blas = cfg["Build Dependencies"]["blas"]["name"] + " " + cfg["Build Dependencies"]["blas"]["version"]
-        except Exception:
-            pass
+    libs = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
+    blas = ", ".join(libs) or "no BLAS threadpoolctl knows"
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):
