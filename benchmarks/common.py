@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from scratchgen.io import atomic_write
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SHARED_DATA = Path(os.environ.get("SCRATCHGEN_DATA", HERE.parent.parent / "shared" / "data"))
@@ -125,4 +127,4 @@ def write_section(section: Section) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(text)
+    atomic_write(RESULTS, lambda f: f.write(text), mode="w")  # never half a RESULTS.md

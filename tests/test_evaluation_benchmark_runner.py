@@ -233,3 +233,16 @@ def test_a_failing_lmplz_and_absent_peers_leave_their_figures_unmeasured(tmp_pat
     assert row["lmplz_fit_s"] != row["lmplz_fit_s"]  # NaN: not measured
     assert "lmplz_ppl" not in row and "kenlm_ppl" not in row and "nltk_fit_s" not in row
     assert row["ppl"] > 1
+
+
+def test_a_benchmark_run_alone_rewrites_only_its_own_section(tmp_path, monkeypatch):
+    from benchmarks import common
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n<!-- a:start -->\nold a\n<!-- a:end -->\n\n"
+                       "<!-- b:start -->\nold b\n<!-- b:end -->\n")
+    monkeypatch.setattr(common, "RESULTS", results)
+    common.write_section(Section(name="a", title="A", body="new a", command="c"))
+    text = results.read_text()
+    assert "new a" in text and "old a" not in text and "old b" in text
+    assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]  # written through a temporary file, renamed
