@@ -44,8 +44,18 @@ def load_split(level: str):
 
 
 def lmplz_path():
+    """The lmplz program: the environment variable LMPLZ, else lmplz on PATH; None when neither exists."""
     path = os.environ.get("LMPLZ") or shutil.which("lmplz")
-    return path if path and os.path.exists(path) else None
+    return path if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def lmplz_note() -> str:
+    path = lmplz_path()
+    if path:
+        return f"`{path}`"
+    if os.environ.get("LMPLZ"):
+        return f"skipped (LMPLZ={os.environ['LMPLZ']} is not an executable file)"
+    return "skipped (not found: set LMPLZ or put lmplz on PATH)"
 
 
 def fit_memory(level: str, order: int) -> tuple[float, float]:
@@ -117,8 +127,11 @@ def bench_config(level: str, order: int, quick: bool, train, test) -> dict:
                     if done.returncode == 0:
                         times.append(t.seconds)
             row["lmplz_fit_s"] = min(times) if times else float("nan")
-            theirs = NGramModel.from_arpa(arpa)
-            row["lmplz_ppl"] = theirs.score(test).perplexity
+            if times:  # a failing lmplz (another version, a broken install) leaves "not measured"
+                theirs = NGramModel.from_arpa(arpa)
+                row["lmplz_ppl"] = theirs.score(test).perplexity
+            else:
+                print(f"lmplz failed: {done.stderr.decode('utf-8', 'replace')[-500:]}", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -200,11 +213,10 @@ def run(quick: bool = False) -> Section:
 
     ppl = [[r["config"], digits(r["ppl"]), digits(r.get("kenlm_ppl", nan)), digits(r.get("lmplz_ppl", nan)),
             digits(r.get("nltk_ppl", nan))] for r in rows]
-    lm = lmplz_path()
     notes = [
         "Fit ratio = scratchgen fit time / lmplz time (<= 1 means at least as fast); scoring ratios = scratchgen "
         "tokens/s over the peer's; sampling ratio = scratchgen tokens/s over NLTK's.",
-        f"lmplz: {'`' + lm + '`' if lm else 'skipped (not found: set LMPLZ or put lmplz on PATH)'}; "
+        f"lmplz: {lmplz_note()}; "
         f"kenlm module: {'used' if module_available('kenlm') else 'skipped (not installed)'}; "
         f"nltk: {'used' if module_available('nltk') else 'skipped (not installed)'}"
         + (" (quick: word order 3 only)" if quick else "") + ".",

@@ -13,11 +13,13 @@ rounds, best of the rounds for each.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 from benchmarks.common import Section, data_file, module_available, run_isolated, table, write_section
 from scratchgen.nn.data import stream_array
@@ -116,25 +118,30 @@ def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
     rows.append(["H 100, T 25, B 1, float32", best_ours32, "min-char-rnn algorithm (float64)", best_mc,
                  best_ours32 / best_mc])
     have_torch = module_available("torch")
+    torch_threads = 0
     if have_torch:
         import torch
 
-        notes["torch"] = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+        torch_threads = torch.get_num_threads()  # 1 under the quick run's OMP_NUM_THREADS=1
+        notes["torch"] = f"PyTorch {torch.__version__}, {torch_threads} threads by default"
     steps = 15 if quick else 40
     for hidden in (256, 512):
         b_ours = b_torch = b_torch1 = 0.0
         for _ in range(rounds):
             b_ours = max(b_ours, ours(ids, V, hidden, 64, 32, steps, embedding=64))
-            if have_torch:
+            if have_torch and torch_threads > 1:
                 b_torch = max(b_torch, torch_rnn(ids, V, hidden, 64, 32, steps))
+            if have_torch:
                 b_torch1 = max(b_torch1, torch_rnn(ids, V, hidden, 64, 32, steps, threads=1))
         label = f"H {hidden}, T 64, B 32, float32, embedding 64, Adam"
         if not have_torch:
             rows.append([label, b_ours, "PyTorch: skipped (not installed)", math.nan, math.nan])
             continue
-        rows.append([label, b_ours, "PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam (its default threads)",
-                     b_torch, b_ours / b_torch])
-        rows.append([label, b_ours, "the same PyTorch model, 1 thread", b_torch1, b_ours / b_torch1])
+        if torch_threads > 1:  # with one thread by default, this row would be the next one again
+            rows.append([label, b_ours, f"PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam ({torch_threads} threads, "
+                         "its default)", b_torch, b_ours / b_torch])
+        rows.append([label, b_ours, "PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam, 1 thread", b_torch1,
+                     b_ours / b_torch1])
     return rows, notes
 
 
@@ -164,6 +171,7 @@ def gflops_rows(quick: bool) -> list:
     out = np.empty((B, H), dtype=np.float32)
     Hbig = rng.normal(size=(T * B, H)).astype(np.float32)
     best_step = best_dot1 = best_dot2 = best_big = math.inf
+    threads = blas_threads()                                     # 1 in the quick run: then no second row
     for i in range(rounds + 1):
         with one_blas_thread():
             t = time.perf_counter()
@@ -180,52 +188,69 @@ def gflops_rows(quick: bool) -> list:
             t = time.perf_counter()
             Hbig.T @ Hbig
             big = time.perf_counter() - t
-        t = time.perf_counter()
-        for _ in range(T):
-            np.dot(hb, W, out=out)
-        dot2 = (time.perf_counter() - t) / T
+        dot2 = math.inf
+        if threads > 1:
+            t = time.perf_counter()
+            for _ in range(T):
+                np.dot(hb, W, out=out)
+            dot2 = (time.perf_counter() - t) / T
         if i:                                                    # round 0 is warm-up
             best_step, best_dot1 = min(best_step, step), min(best_dot1, dot1)
             best_dot2, best_big = min(best_dot2, dot2), min(best_big, big)
     achieved = step_flops(T, B, H, V, E) / best_step / 1e9
     numpy_one = 2 * B * H * H / best_dot1 / 1e9
-    numpy_default = 2 * B * H * H / best_dot2 / 1e9
+    numpy_default = 2 * B * H * H / best_dot2 / 1e9              # 0 when not measured
     numpy_big = 2 * T * B * H * H / best_big / 1e9
     peak = max(numpy_default, numpy_one)
-    return [
-        ["our training step (all of it: products, tanh, softmax, Adam)", achieved, achieved / peak],
-        ["NumPy matmul (64, 512) x (512, 512), default threads", numpy_default, numpy_default / peak],
+    rows = [["our training step (all of it: products, tanh, softmax, Adam)", achieved, achieved / peak]]
+    if threads > 1:
+        rows.append([f"NumPy matmul (64, 512) x (512, 512), default threads ({threads})", numpy_default,
+                     numpy_default / peak])
+    return rows + [
         ["NumPy matmul (64, 512) x (512, 512), one thread (as we train)", numpy_one, numpy_one / peak],
         ["NumPy matmul (512, 4096) x (4096, 512) (the dW_hh product), one thread", numpy_big, numpy_big / peak],
     ]
 
 
+def blas_threads() -> int:
+    """Threads the BLAS uses now (threadpoolctl), 1 when it knows of no BLAS."""
+    return max([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"], default=1)
+
+
 def memory_rows() -> list:
-    """Bytes kept for the backward pass (the cache) and peak bytes allocated by a step, by T and B."""
-    rows = []
-    for T, B in ((32, 32), (64, 32), (128, 32), (64, 16), (64, 64)):
-        code = f"""
-import numpy as np, tracemalloc
+    """Bytes kept for the backward pass (the cache) and peak bytes allocated by a step, by T and B.
+
+    One fresh interpreter measures every shape (tracemalloc's peak is reset before each step).
+    """
+    shapes = ((32, 32), (64, 32), (128, 32), (64, 16), (64, 64))
+    code = f"""
+import json, numpy as np, tracemalloc
 from scratchgen.nn.layers import network_forward, network_backward
 from scratchgen.nn.optim import init_params
-V, H, T, B = 65, 256, {T}, {B}
+V, H = 65, 256
 p = init_params(V, H, 1, 64, np.random.default_rng(0), np.float32)
-ids = np.random.default_rng(1).integers(3, V, size=(B, T + 1))
-h0 = np.zeros((1, B, H), np.float32)
-tracemalloc.start()
-(loss, h), cache = network_forward(p, (ids[:, :-1], ids[:, 1:], None, h0))
 def size(x):
     if isinstance(x, np.ndarray): return x.nbytes
     if isinstance(x, dict): return sum(size(v) for v in x.values())
     if isinstance(x, (list, tuple)): return sum(size(v) for v in x)
     return 0
-cached = size(cache)
-network_backward(p, cache)
-print(cached / 2**20, tracemalloc.get_traced_memory()[1] / 2**20)
+tracemalloc.start()
+out = []
+for T, B in {shapes!r}:
+    ids = np.random.default_rng(1).integers(3, V, size=(B, T + 1))
+    h0 = np.zeros((1, B, H), np.float32)
+    before = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    (loss, h), cache = network_forward(p, (ids[:, :-1], ids[:, 1:], None, h0))
+    cached = size(cache)
+    network_backward(p, cache)
+    out.append((cached / 2**20, (tracemalloc.get_traced_memory()[1] - before) / 2**20))
+    del cache, h, loss, ids, h0
+print(json.dumps(out))
 """
-        cached, peak = map(float, run_isolated(code).split())
-        rows.append([T, B, cached, cached / (T * B) * 1024, peak, peak / (T * B) * 1024])
-    return rows
+    measured = json.loads(run_isolated(code).strip().splitlines()[-1])
+    return [[T, B, cached, cached / (T * B) * 1024, peak, peak / (T * B) * 1024]
+            for (T, B), (cached, peak) in zip(shapes, measured)]
 
 
 def quality_rows(cpu_seconds: float = 600.0, names: bool = True, shakespeare: bool = True) -> list:

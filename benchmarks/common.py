@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info
+
+from scratchgen.io import atomic_write
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -70,18 +73,8 @@ def run_isolated(code: str, timeout: float = 600) -> str:
 
 def machine() -> str:
     """Cores, CPU, Python, NumPy and its BLAS, in one line."""
-    blas = "unknown BLAS"
-    try:
-        from threadpoolctl import threadpool_info  # optional
-
-        libs = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
-        blas = ", ".join(libs) or blas
-    except ImportError:
-        cfg = np.show_config(mode="dicts") if hasattr(np, "show_config") else None
-        try:
-            blas = cfg["Build Dependencies"]["blas"]["name"] + " " + cfg["Build Dependencies"]["blas"]["version"]
-        except Exception:
-            pass
+    libs = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
+    blas = ", ".join(libs) or "no BLAS threadpoolctl knows"
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):
@@ -134,4 +127,4 @@ def write_section(section: Section) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(text)
+    atomic_write(RESULTS, lambda f: f.write(text), mode="w")  # never half a RESULTS.md
