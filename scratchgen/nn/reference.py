@@ -13,21 +13,26 @@ Row vectors: x_t (E,), h_t (H,), y_t (V,). Parameters by role (l = 0 .. L-1 numb
 (V, H) and ``x_t W_xh`` is simply its row ``W_xh[i_t]``. Inputs ``i_t``, targets ``j_t``, mask ``m_t``
 (1 for a target that counts, 0 for padding). The numbers are those of ``layers.py``::
 
-    x_t = C[i_t]                                                 embedding lookup       (1)
-    a_t = x_t W_xh + h_{t-1} W_hh + b_h                          layer l > 0: x_t = h_t of layer l-1 (2)
-    h_t = tanh(a_t)                                              hidden state           (3)
-    h_t <- h_t * k_t / (1 - r)     top layer, output only        dropout, keep mask k   (14)
-    y_t = h_t W_hy + b_y                                         logits                 (4)
-    p_t = softmax(y_t)                                           probabilities          (5)
-    loss = -sum_t m_t log p_t[j_t]                               summed here (6); the batch divides by N
+    x_t = C[i_t]                                      embedding lookup                      (1)
+    a_t = x_t W_xh + h_{t-1} W_hh + b_h               pre-activation                        (2)
+    h_t = tanh(a_t)                                   hidden state                          (3)
+    h_t <- h_t * k_t / (1 - r)                        dropout, top layer, towards (4) only  (14)
+    y_t = h_t W_hy + b_y                              logits                                (4)
+    p_t = softmax(y_t)                                next-token probabilities              (5)
+    loss = -sum_t m_t log p_t[j_t]                    summed here; the batch divides by N   (6)
 
-    dy_t = s m_t (p_t - onehot(j_t)),  s = d_loss / N            fused softmax + CE     (7)
-    dW_hy += h_t^T dy_t,  db_y += dy_t,  dh_t = dy_t W_hy^T                             (8)
-    dh_t += dh_next                  dh_next = da_{t+1} W_hh^T, carried back in time    (9)
-    da_t = dh_t * (1 - h_t^2)                                    tanh'                  (10)
-    dW_xh += x_t^T da_t,  dW_hh += h_{t-1}^T da_t,  db_h += da_t                        (11)
-    dx_t = da_t W_xh^T,  dh_next = da_t W_hh^T  (after the first step: dh_0)            (12)
-    dC[i_t] += dx_t                                                                     (13)
+    dy_t = s m_t (p_t - onehot(j_t)),  s = d_loss / N          fused softmax + cross-entropy (7)
+    dW_hy += h_t^T dy_t,  db_y += dy_t,  dh_t = dy_t W_hy^T                                 (8)
+    dh_t += dh_next,  dh_next = da_{t+1} W_hh^T                 carried back in time        (9)
+    da_t = dh_t * (1 - h_t^2)                                   tanh'(a) = 1 - tanh(a)^2    (10)
+    dW_xh += x_t^T da_t,  dW_hh += h_{t-1}^T da_t,  db_h += da_t                            (11)
+    dx_t = da_t W_xh^T,  dh_next = da_t W_hh^T (after step 1 it is dh_0)                    (12)
+    dC[i_t] += dx_t                                                                         (13)
+
+Each layer l has its own W_xh.l, W_hh.l, b_h.l and h_0; layer l > 0 reads x_t = h_t of layer l - 1.
+A padded position (m_t = 0) adds nothing to the loss, but its state still feeds the next step, so
+dh_next still flows through it. Dropout touches only what the output reads: the recurrence and the
+returned last states are the undropped h_t.
 
 Which fast function each one mirrors:
 
@@ -44,7 +49,7 @@ Which fast function each one mirrors:
 >>> n, round(loss, 6), round(3 * float(np.log(4)), 6)
 (3, 4.158883, 4.158883)
 >>> grads, dh0 = sequence_backward(params, cache)
->>> grads["b_y"]                                 # each step: p - onehot(j) = 1/4 - [target]
+>>> grads["b_y"]                                 # sum over 3 steps of 1/4 - onehot(j_t)
 array([ 0.75, -0.25, -0.25, -0.25])
 """
 
@@ -140,10 +145,10 @@ def sequence_backward(params, cache, scale=1.0, dh_T=None):
     keep, rate, tops, T = cache["keep"], cache["rate"], cache["tops"], len(cache["ps"])
     dhs = [None] * T                                         # gradient reaching each top h_t
     for t in reversed(range(T)):
-        counts = cache["mask"] is None or cache["mask"][t]
+        m = 1.0 if cache["mask"] is None or cache["mask"][t] else 0.0   # m_t: does this target count?
         dy = cache["ps"][t].copy()                           # (V,) p_t
         dy[cache["targets"][t]] -= 1.0                       # (V,) p_t - onehot(j_t)
-        dy *= scale * (1.0 if counts else 0.0)               # (V,) eq. (7)
+        dy *= scale * m                                      # (V,) eq. (7)
         grads["W_hy"] += np.outer(tops[t], dy)               # (H, V) eq. (8)
         grads["b_y"] += dy                                   # (V,) eq. (8)
         dhs[t] = dy @ params["W_hy"].T                       # (H,) eq. (8)
