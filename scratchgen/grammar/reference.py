@@ -3,40 +3,45 @@
 Read this first, then :mod:`scratchgen.grammar.chart`, which computes the same numbers fast (compiled
 rules, batched and rescaled charts, a matrix inverse). Here there are only dicts, one sentence, and the
 grammar's own rules, binarised on the fly: a rule ``A -> Y_1 .. Y_k`` is walked left to right, and the
-item "Y_1..Y_d derive x_{i+1}..x_m" is extended by one symbol and one split point at a time.
+item "Y_1..Y_d derive x_{i+1}..x_m" grows by one symbol and one split point at a time.
 
 Letters: x_1..x_n the sentence; (i, j] the span x_{i+1}..x_j (empty when i = j); r = A -> Y_1..Y_k a
-rule with probability p(r); beta(A, i, j) = P(A =>* x_{i+1}..x_j), the inside probability; a terminal
-Y covers (b-1, b] with probability [x_b = Y]. Equations are numbered as in chart.py:
+rule of probability p(r); beta(A, i, j) = P(A =>* x_{i+1}..x_j), the inside probability; a terminal Y
+covers (b-1, b] with value [x_b = Y]. The equations are numbered as in chart.py::
 
     E(A) = beta(A, i, i) = sum_r p(r) prod_d E(Y_d)            (E of a terminal is 0)             (1)
     U(A, B) = sum_r p(r) sum_{d: Y_d = B} prod_{e != d} E(Y_e)   one child covers the whole span    (2)
-    base(A, i, j) = sum_r p(r) sum over cuts i = b_0 <= .. <= b_k = j in which no nonterminal
-                    piece is the whole span of prod_d beta(Y_d, b_{d-1}, b_d)                        (3)
+    base(A, i, j) = sum_r p(r) sum over the cuts i = b_0 <= .. <= b_k = j in which no nonterminal
+                    piece is the whole span, of prod_d beta(Y_d, b_{d-1}, b_d)                       (3)
     beta(A, i, j) = base(A, i, j) + sum_B U(A, B) beta(B, i, j)                                      (4)
 
-(1) is solved by iterating from E = 0; the values rise to the least solution. (4) is solved by iterating
-beta <- base + U beta from 0: after s sweeps it holds every chain of fewer than s unit steps (unit rules,
-or rules whose other children derive ''), so it sums the series (I + U + U^2 + ..) base = (I - U)^-1 base
-that chart.py inverts. Both converge geometrically at the rate rho(U) < 1 (U <= M, the expected-children
-matrix of :mod:`~scratchgen.grammar.analysis`, whose rho is < 1 for a consistent grammar); we stop when
-no value moves by more than TOL of itself. Eq. (5) of chart.py (expected counts) is not restated here.
+(1) is iterated from E = 0, rising to its least solution. (4) is iterated as beta <- base + U beta from
+0: after s sweeps it holds every chain of fewer than s unit steps (a unit rule, or a rule whose other
+children derive ''), so it sums (I + U + U^2 + ...) base = (I - U)^-1 base, which chart.py inverts. Both
+converge geometrically at the rate rho(U) < 1 (U <= M, the expected-children matrix of
+:mod:`~scratchgen.grammar.analysis`, and rho(M) < 1 for a consistent grammar); we stop when no value
+moves by more than TOL of itself, which leaves an error below TOL rho / (1 - rho). Viterbi is (1)-(4)
+with max in place of sum, plus back-pointers. Eq. (5) of chart.py (expected counts) has no twin here.
 
-Prefix probabilities: Pre(x_1..x_m) = sum_v P(x_1..x_m v), the total probability of the sentences
-that start with the prefix. PP(A, i) = P(A derives a string starting with x_{i+1}..x_m). In a tree, the
-child Y_d that holds x_m is unique: Y_1..Y_{d-1} derive x_{i+1}..x_b exactly (b < m), Y_d derives a string
-starting with x_{b+1}..x_m, and Y_{d+1}..Y_k derive anything, with total probability 1 in a consistent
-grammar (every derivation ends). That makes the "prefix followed by anything" exact::
+Prefix probabilities: Pre(x_1..x_m) = sum_v P(x_1..x_m v), the total probability of the sentences that
+start with the prefix. Let PP(A, i) = P(A derives a string that starts with x_{i+1}..x_m). In a tree, the
+child Y_d that holds x_m is unique: Y_1..Y_{d-1} derive x_{i+1}..x_b exactly (b < m), Y_d derives a
+string that starts with x_{b+1}..x_m, and Y_{d+1}..Y_k derive anything, which has probability 1 in a
+consistent grammar (every derivation ends). That makes "the prefix followed by anything" exact::
 
     U_pre(A, B) = sum_r p(r) sum_{d: Y_d = B} prod_{e < d} E(Y_e)                                   (6)
-    PP(A, i) = base_pre(A, i) + sum_B U_pre(A, B) PP(B, i),   Pre(x) = PP(S, 0),   Pre(()) = 1        (7)
+    PP(A, i) = sum_r p(r) sum_d sum_{i <= b < m} beta(Y_1..Y_{d-1}, i, b) PP(Y_d, b)
+             = base_pre(A, i) + sum_B U_pre(A, B) PP(B, i)        (the terms b > i, and terminals)
+    Pre(x) = PP(S, 0),  Pre(()) = 1                                                                   (7)
     P(next = a | x) = Pre(x a) / Pre(x),   P(</s> | x) = P(x) / Pre(x)                               (8)
 
-:func:`prefix_probability_by_summing` is the definition itself, summed over continuations up to a length:
-a lower bound, exact when no sentence is longer. Functions and the fast code they mirror:
-:func:`inside_logprob` -- ChartParser.logprob / logprobs, GrammarModel.logprob; :func:`viterbi` --
-ChartParser.viterbi, GrammarModel.parse; :func:`next_token_probabilities` -- ChartParser.next_token_probs,
-GrammarModel.next_logprobs.
+with PP of a terminal Y at b = [b = m - 1 and x_m = Y]. :func:`prefix_probability_by_summing` is the
+definition itself, summed over the continuations up to a length: a lower bound, exact when no sentence
+is longer. Each function and the fast code it mirrors:
+
+    inside_logprob             ChartParser.logprob, ChartParser.logprobs, GrammarModel.logprob
+    viterbi                    ChartParser.viterbi, GrammarModel.parse
+    next_token_probabilities   ChartParser.next_token_probs, GrammarModel.next_logprobs (eq. (2) of model.py)
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ import math
 from ..errors import GrammarError
 from .rules import Grammar, Terminal, Tree
 
-__all__ = ["null_probabilities", "inside_chart", "inside_logprob", "viterbi", "prefix_probability",
-           "prefix_probability_by_summing", "next_token_probabilities"]
+__all__ = ["inside_chart", "inside_logprob", "next_token_probabilities", "null_probabilities", "prefix_probability",
+           "prefix_probability_by_summing", "viterbi"]
 
 TOL = 1e-14  # relative change below which an iteration has converged
 MAX_SWEEPS = 100_000
@@ -111,9 +116,17 @@ def _close(base: dict, U: dict) -> dict:
     return _iterate(lambda x: {A: base[A] + sum(U[A][B] * x[B] for B in x) for A in x}, dict.fromkeys(base, 0.0))
 
 
-def _extend(items: dict, Y, value, last: int) -> dict:
-    """Items one symbol longer: new[m] = sum over the split b <= m of items[b] * value(Y, b, m), m <= last."""
-    return {m: sum(v * value(Y, b, m) for b, v in items.items() if b <= m) for m in range(min(items), last + 1)}
+def _cover(tokens, chart: dict, Y, b: int, m: int) -> float:
+    """The value of symbol Y over (b, m]: [x_m = Y] for a terminal, else chart[(Y, b, m)] (0 if not filled)."""
+    if isinstance(Y, Terminal):
+        return 1.0 if m == b + 1 and tokens[b] == Y else 0.0
+    return chart.get((Y, b, m), 0.0)
+
+
+def _extend(items: dict, Y, tokens, chart: dict, last: int) -> dict:
+    """Items one symbol longer: new[m] = sum over the split b <= m of items[b] * value of Y over (b, m]."""
+    return {m: sum(v * _cover(tokens, chart, Y, b, m) for b, v in items.items() if b <= m)
+            for m in range(min(items), last + 1)}
 
 
 def inside_chart(grammar: Grammar, tokens) -> dict:
@@ -121,20 +134,14 @@ def inside_chart(grammar: Grammar, tokens) -> dict:
     n, E, rules = len(tokens), null_probabilities(grammar), _rules(grammar)
     U = _unit_matrix(grammar, E)
     beta = {(A, i, i): E[A] for A in E for i in range(n + 1)}  # eq. (1): the empty spans
-
-    def value(Y, b, m):  # inside of a symbol over (b, m]; 0 for a span not filled yet
-        if isinstance(Y, Terminal):
-            return 1.0 if m == b + 1 and tokens[b] == Y else 0.0
-        return beta.get((Y, b, m), 0.0)
-
     for length in range(1, n + 1):  # CYK order: every shorter span is filled first
         for i in range(n - length + 1):
             j = i + length
             base = dict.fromkeys(E, 0.0)
             for _, r in rules:
                 items = {i: r.prob}  # p(r) P(Y_1..Y_d =>* x_{i+1}..x_m) by m; d = 0 so far
-                for Y in r.rhs:  # the split loop lives in _extend
-                    items = _extend(items, Y, value, j)
+                for Y in r.rhs:  # binarised on the fly; the loop over the split is in _extend
+                    items = _extend(items, Y, tokens, beta, j)
                 base[r.lhs] += items.get(j, 0.0)  # eq. (3): this span's own beta is still 0 here
             for A, v in _close(base, U).items():  # eq. (4)
                 beta[(A, i, j)] = v
@@ -164,47 +171,42 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
     (0.144, '(S (S a) (S a))')
     """
     tokens, rules = list(tokens), _rules(grammar)
-    n, nts = len(tokens), list(dict.fromkeys(r.lhs for _, r in rules))
-    Emax, Eback = dict.fromkeys(nts, 0.0), {}
+    n, best, back = len(tokens), {}, {}
+
+    def offer(A, i, j, v, q, cuts):  # keep a candidate for (A, i, j) if it beats the best so far
+        if v > best.get((A, i, j), 0.0):
+            best[(A, i, j)], back[(A, i, j)] = v, (q, cuts)
+            return True
+        return False
+
     changed = True
-    while changed:  # eq. (1) with max: Bellman-Ford; a cycle never helps, as no probability exceeds 1
+    while changed:  # eq. (1) with max, at every position: no cycle helps, as no probability exceeds 1
         changed = False
         for q, r in rules:
-            v = r.prob * math.prod(0.0 if isinstance(Y, Terminal) else Emax[Y] for Y in r.rhs)
-            if v > Emax[r.lhs]:
-                Emax[r.lhs], Eback[r.lhs], changed = v, q, True
-    best = {(A, i, i): Emax[A] for A in nts for i in range(n + 1)}
-    back = {(A, i, i): (Eback[A], (i,) * (len(grammar.rules[Eback[A]].rhs) + 1)) for A in Eback for i in range(n + 1)}
-
-    def value(Y, b, m):
-        if isinstance(Y, Terminal):
-            return 1.0 if m == b + 1 and tokens[b] == Y else 0.0
-        return best.get((Y, b, m), 0.0)
-
+            for i in range(n + 1):
+                v = r.prob * math.prod(_cover(tokens, best, Y, i, i) for Y in r.rhs)
+                changed |= offer(r.lhs, i, i, v, q, (i,) * (len(r.rhs) + 1))
     for length in range(1, n + 1):
         for i in range(n - length + 1):
             j = i + length
-            for q, r in rules:  # eq. (3) with max: items[m] = (best p(r) prod, cut points)
+            for q, r in rules:  # eq. (3) with max: items[m] = (best p(r) prod so far, its cut points)
                 items = {i: (r.prob, (i,))}
                 for Y in r.rhs:
-                    items = {m: max(((v * value(Y, b, m), cuts + (m,)) for b, (v, cuts) in items.items() if b <= m),
-                                    key=lambda c: c[0]) for m in range(i, j + 1)}
+                    items = {m: max(((v * _cover(tokens, best, Y, b, m), cuts + (m,))
+                                     for b, (v, cuts) in items.items() if b <= m), key=lambda c: c[0])
+                             for m in range(i, j + 1)}
                 v, cuts = items.get(j, (0.0, ()))
-                if v > best.get((r.lhs, i, j), 0.0):
-                    best[(r.lhs, i, j)], back[(r.lhs, i, j)] = v, (q, cuts)
+                offer(r.lhs, i, j, v, q, cuts)
             changed = True
-            while changed:  # eq. (4) with max: one child covers the span, the others derive ''
+            while changed:  # eq. (4) with max: child d covers the span, the others derive ''
                 changed = False
                 for q, r in rules:
                     for d, B in enumerate(r.rhs):
-                        others = r.rhs[:d] + r.rhs[d + 1:]
-                        v = r.prob * best.get((B, i, j), 0.0) * math.prod(value(Y, j, j) for Y in others)
-                        if v > best.get((r.lhs, i, j), 0.0):
-                            best[(r.lhs, i, j)] = v
-                            back[(r.lhs, i, j)] = (q, (i,) * (d + 1) + (j,) * (len(r.rhs) - d))
-                            changed = True
-    p = best.get((grammar.start, 0, n), 0.0)
-    if p <= 0:
+                        cuts = (i,) * (d + 1) + (j,) * (len(r.rhs) - d)
+                        v = r.prob * math.prod(_cover(tokens, best, Y, cuts[e], cuts[e + 1])
+                                               for e, Y in enumerate(r.rhs))
+                        changed |= offer(r.lhs, i, j, v, q, cuts)
+    if best.get((grammar.start, 0, n), 0.0) <= 0:
         return -math.inf, None
 
     def tree(A, i, j):  # follow the back-pointers down
@@ -212,7 +214,7 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
         return Tree(A, [str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1])
                         for d, Y in enumerate(grammar.rules[q].rhs)])
 
-    return math.log(p), tree(grammar.start, 0, n)
+    return math.log(best[(grammar.start, 0, n)]), tree(grammar.start, 0, n)
 
 
 def prefix_probability(grammar: Grammar, prefix) -> float:
@@ -227,24 +229,17 @@ def prefix_probability(grammar: Grammar, prefix) -> float:
         return 1.0  # every sentence starts with the empty prefix
     beta, E, rules = inside_chart(grammar, x), null_probabilities(grammar), _rules(grammar)
     U_pre = _unit_matrix(grammar, E, prefix=True)  # eq. (6)
-    PP: dict = {}
-
-    def exact(Y, b, e):  # inside over (b, e] of the prefix
-        return (1.0 if e == b + 1 and x[b] == Y else 0.0) if isinstance(Y, Terminal) else beta[(Y, b, e)]
-
-    def starts(Y, b):  # P(Y derives a string that starts with x_{b+1}..x_m); 0 while unknown
-        return (1.0 if b == m - 1 and x[b] == Y else 0.0) if isinstance(Y, Terminal) else PP.get((Y, b), 0.0)
-
+    PP: dict = {}  # PP[(A, i, m)]: A derives a string that starts with x_{i+1}..x_m
     for i in range(m - 1, -1, -1):  # right to left: PP(., i) needs PP(., b) for b > i
         base = dict.fromkeys(E, 0.0)
         for _, r in rules:
             items = {i: r.prob}  # p(r) P(Y_1..Y_{d-1} =>* x_{i+1}..x_b exactly), b < m
-            for Y in r.rhs:  # Y holds x_m; the symbols after it derive anything (probability 1)
-                base[r.lhs] += sum(v * starts(Y, b) for b, v in items.items())
-                items = _extend(items, Y, exact, m - 1)
+            for Y in r.rhs:  # Y holds x_m (a terminal: it is x_m); the symbols after Y derive anything
+                base[r.lhs] += sum(v * _cover(x, PP, Y, b, m) for b, v in items.items())  # PP(., i) still 0
+                items = _extend(items, Y, x, beta, m - 1)
         for A, v in _close(base, U_pre).items():  # eq. (7)
-            PP[(A, i)] = v
-    return PP[(grammar.start, 0)]
+            PP[(A, i, m)] = v
+    return PP[(grammar.start, 0, m)]
 
 
 def prefix_probability_by_summing(grammar: Grammar, prefix, extra: int) -> float:

@@ -16,11 +16,18 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scratchgen.errors import GrammarError
-from scratchgen.grammar import ChartParser, Grammar, GrammarModel, Terminal, analyze, reference
+from scratchgen.grammar import (
+    ChartParser,
+    Grammar,
+    GrammarModel,
+    Terminal,
+    analyze,
+    reference,
+)
 from scratchgen.text import Vocabulary
 
 RTOL = 1e-9
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.filter_too_much, HealthCheck.too_slow]}
 
 
 @st.composite
@@ -57,7 +64,7 @@ def _sentences(g: Grammar, data) -> list[list[str]]:
     out = [data.draw(sentences) for _ in range(3)]
     try:
         sampled = GrammarModel.from_grammar(g, max_tokens=8).sample(6, seed=data.draw(st.integers(0, 99)))
-    except Exception:  # a draw over the sampler's limits: the random strings remain
+    except GrammarError:  # a draw over the sampler's limits: the random strings remain
         sampled = []
     return out + [list(s) for s in sampled if len(s) <= 5]
 
@@ -149,20 +156,41 @@ def test_worked_examples(text, sentence, prob):
     assert math.exp(ChartParser(g).logprob(sentence.split())) == pytest.approx(prob, rel=1e-12)
 
 
-def test_a_wrong_reference_or_a_changed_grammar_is_detected(monkeypatch):
+@pytest.mark.parametrize("text, prefix, exact, gaps", [
+    # a finite language (no sentence longer than 2): Pre(a) = P(a) + P(a b) = (0.5 + 0.06) + 0.09
+    ("S -> A B [0.5] | 'a' [0.5]\nA -> 'a' [0.3] | 'b' [0.7]\nB -> 'b' [0.6] | '' [0.4]", "a", 0.5 + 0.5 * 0.3,
+     [0.09, 0.0, 0.0]),
+    # a^k b: Pre(a) = 0.5, and the continuations of at most K tokens miss P(a^(K+1) ...) = 0.5^(K+1)
+    ("S -> 'a' S [0.5] | 'b' [0.5]", "a", 0.5, [0.5, 0.25, 0.125]),
+])
+def test_prefix_probability_worked_examples(text, prefix, exact, gaps):
+    g = Grammar.fromstring(text)
+    assert reference.prefix_probability(g, prefix.split()) == pytest.approx(exact, rel=1e-12)
+    for k, gap in enumerate(gaps):
+        assert exact - reference.prefix_probability_by_summing(g, prefix.split(), k) == pytest.approx(gap, abs=1e-12)
+
+
+def test_the_comparisons_can_fail(monkeypatch):
     g = Grammar.fromstring("S -> S S [0.2] | A [0.3] | 'a' [0.5]\nA -> S [0.6] | 'b' [0.2] | '' [0.2]")
-    s = ["a", "b", "a"]
-    fast = ChartParser(g).logprob(s)
-    assert reference.inside_logprob(g, s) == pytest.approx(fast, rel=RTOL)
     changed = Grammar.fromstring("S -> S S [0.2] | A [0.3] | 'a' [0.5]\nA -> S [0.5] | 'b' [0.3] | '' [0.2]")
-    assert reference.inside_logprob(changed, s) != pytest.approx(fast, rel=1e-4)
-    # A reference that forgets the unit cycles (one sweep of eq. (4) instead of its fixed point) is caught:
+    parser, s = ChartParser(g), ["a", "b", "a"]
+    after_a = parser.next_token_probs(np.array([[g.terminals.index("a")]]))[0]  # (T+1,)
+
+    def row(grammar):
+        want = reference.next_token_probabilities(grammar, ["a"])
+        return np.array([want[a] for a in g.terminals] + [want["</s>"]])
+
+    assert reference.inside_logprob(g, s) == pytest.approx(parser.logprob(s), rel=RTOL)
+    assert reference.viterbi(g, s)[0] == pytest.approx(parser.viterbi(s)[0], rel=RTOL)
+    np.testing.assert_allclose(row(g), after_a, rtol=RTOL)
+    # Another grammar gives other numbers for every quantity compared above.
+    assert reference.inside_logprob(changed, s) != pytest.approx(parser.logprob(s), rel=1e-4)
+    assert reference.viterbi(changed, s)[0] != pytest.approx(parser.viterbi(s)[0], rel=1e-4)
+    assert not np.allclose(row(changed), after_a, rtol=1e-4)
+    # A reference that forgets the unit cycles (eqs. (4) and (7) without their closure) is caught.
     monkeypatch.setattr(reference, "_close", lambda base, U: base)
-    assert reference.inside_logprob(g, s) != pytest.approx(fast, rel=1e-4)
-    lp, _ = reference.viterbi(g, s)
-    assert reference.next_token_probabilities(g, ["a"])["b"] != pytest.approx(
-        ChartParser(g).next_token_probs(np.array([[0]]))[0, 1], rel=1e-4)
-    assert lp < fast  # Viterbi needs no iteration to converge, and is still below the sum over trees
+    assert reference.inside_logprob(g, s) != pytest.approx(parser.logprob(s), rel=1e-4)
+    assert not np.allclose(row(g), after_a, rtol=1e-4)
 
 
 def test_a_critical_grammar_is_refused():
