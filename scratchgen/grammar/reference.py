@@ -171,7 +171,7 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
     (0.144, '(S (S a) (S a))')
     """
     tokens, rules = list(tokens), _rules(grammar)
-    n, best, back = len(tokens), {}, {}
+    n, best, back = len(tokens), dict[tuple, float](), dict[tuple, tuple]()
 
     def offer(A, i, j, v, q, cuts):  # keep a candidate for (A, i, j) if it beats the best so far
         if v > best.get((A, i, j), 0.0):
@@ -190,11 +190,10 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
         for i in range(n - length + 1):
             j = i + length
             for q, r in rules:  # eq. (3) with max: items[m] = (best p(r) prod so far, its cut points)
-                items = {i: (r.prob, (i,))}
-                for Y in r.rhs:
-                    items = {m: max(((v * _cover(tokens, best, Y, b, m), cuts + (m,))
-                                     for b, (v, cuts) in items.items() if b <= m), key=lambda c: c[0])
-                             for m in range(i, j + 1)}
+                items: dict[int, tuple] = {i: (r.prob, (i,))}
+                for Y in r.rhs:  # as _extend, with max over the split b, keeping the cut points
+                    items = {m: max((v * _cover(tokens, best, Y, b, m), cuts + (m,))
+                                    for b, (v, cuts) in items.items() if b <= m) for m in range(i, j + 1)}
                 v, cuts = items.get(j, (0.0, ()))
                 offer(r.lhs, i, j, v, q, cuts)
             changed = True
@@ -202,7 +201,7 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
                 changed = False
                 for q, r in rules:
                     for d, B in enumerate(r.rhs):
-                        cuts = (i,) * (d + 1) + (j,) * (len(r.rhs) - d)
+                        cuts = (i,) * (d + 1) + (j,) * (len(r.rhs) - d)  # Y_d over (i, j], the rest empty
                         v = r.prob * math.prod(_cover(tokens, best, Y, cuts[e], cuts[e + 1])
                                                for e, Y in enumerate(r.rhs))
                         changed |= offer(r.lhs, i, j, v, q, cuts)
