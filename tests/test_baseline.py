@@ -45,12 +45,15 @@ def test_min_count_sends_rare_tokens_to_unk():
     assert model.logprob("b") == pytest.approx(math.log(2 / 7 * 2 / 7))
 
 
-def test_uniform_samples_are_uniform_over_emittable_tokens():
-    model = UniformModel().fit(["abc"])  # a b c <unk> </s>: 5 outcomes per step
-    samples = model.generate(4000, seed=0, max_tokens=1)
+@pytest.mark.parametrize("allow_unk", [True, False])
+def test_uniform_samples_are_uniform_over_emittable_tokens(allow_unk):
+    model = UniformModel().fit(["abc"])  # a b c <unk> </s>: 5 outcomes per step, 4 without <unk>
+    samples = model.generate(4000, seed=0, max_tokens=1, allow_unk=allow_unk)
     firsts = [s[0] if s else "</s>" for s in samples]
-    counts = np.array([firsts.count(t) for t in ["a", "b", "c", "<unk>", "</s>"]])
-    assert counts.sum() == 4000 and np.all(np.abs(counts - 800) < 4 * np.sqrt(800 * 0.8))
+    outcomes = ["a", "b", "c", "</s>"] + (["<unk>"] if allow_unk else [])
+    counts = np.array([firsts.count(t) for t in outcomes])
+    expected, p = 4000 / len(outcomes), 1 / len(outcomes)
+    assert counts.sum() == 4000 and np.all(np.abs(counts - expected) < 4 * np.sqrt(4000 * p * (1 - p)))
 
 
 @pytest.mark.parametrize("k", [0, -1, float("inf"), "1"])
