@@ -1,54 +1,54 @@
 """The n-gram model as a textbook writes it: counts in dicts, and every smoothing as one recursion.
 
-Read this module first, then ``counting.py``, ``smoothing.py`` and ``model.py``: they compute the same numbers
-for a whole corpus at once (sorted integer keys, one vectorised pass an order, a backoff table), and
-``tests/ngram/test_ngram_reference.py`` checks on random corpora that both give the same probabilities.
+Read it first, then counting.py, smoothing.py and model.py, which compute the same numbers for a whole corpus
+at once (sorted integer keys, one vectorised pass an order, a backoff table); tests/ngram/test_ngram_reference.py
+checks that both agree on random corpora.
 
-**Sentences.** A sentence w_1 .. w_T is read as ``<s> w_1 .. w_T </s>``. ``<s>`` is context only: it is never
-predicted, never counted as a unigram and never padded twice, so the history of the first word is ``(<s>,)``
-and the n-grams at the start of a sentence are the short ones ``<s> w_1 .. w_{n-1}`` (counting.py eq. (1)).
-The history h of a word is the last N - 1 tokens before it, or all of them back to ``<s>`` (model.py eq. (1));
-h' is h without its first token; below the empty history () comes the uniform distribution over the V' words
-that can follow (the vocabulary without ``<s>``: ``<unk>``, ``</s>`` and every word seen). A word never seen
-is ``<unk>``, which has no count of its own (unless the corpus writes ``<unk>``) and gets its share of eq. (3).
+A sentence w_1 .. w_T is read as ``<s> w_1 .. w_T </s>``. ``<s>`` is context only: never predicted, never a
+unigram, never padded twice, so the first word's history is ``(<s>,)`` and the n-grams at a sentence start are
+the short ones ``<s> w_1 .. w_{n-1}`` (counting.py eq. (1)). The history h of a word is the last N - 1 tokens
+before it, or all of them back to ``<s>`` (model.py eq. (1)); h' is h without its first token; below the empty
+history () lies the uniform distribution over the V' words that can follow (``<unk>``, ``</s>`` and every word
+seen; V' = V - 1, all but ``<s>``). An unseen word is ``<unk>``: no count of its own, only its share of eq. (3).
 
-**One recursion** for every smoothing (Chen and Goodman 1998): a part alpha that the counts of h w give, and
-the mass gamma(h) that h leaves to the shorter history. Numbered as in smoothing.py::
+Every smoothing is one recursion (Chen and Goodman 1998): alpha, what the counts of h w give, and gamma(h), the
+mass h leaves to the shorter history. Numbered as in smoothing.py::
 
-    P(w | h) = alpha(w | h)  if h w was seen,  else gamma(h) P(w | h')         backoff (stupid backoff)  (1)
-    P(w | h) = alpha(w | h) + gamma(h) P(w | h')                                interpolated, the others  (2)
-    P(w | below ()) = 1 / V'                                                    the uniform at the bottom (3)
+    P(w | h) = alpha(w | h) + gamma(h) P(w | h')               interpolated: every strategy but one     (2)
+    P(w | h) = alpha(w | h) if h w was seen, else gamma(h) P(w | h')     backoff: stupid backoff         (1)
+    P(w | below ()) = 1 / V'                                   the uniform distribution at the bottom  (3)
 
-With c(g) the count a strategy uses, d(h) = sum_w c(h w), T(h) = |{w : c(h w) > 0}|, n_j the number of
-n-grams of one order with count j, and alpha = 0, gamma = 1 when d(h) = 0 (h never seen as a history):
+(in the code, eq. (1) is eq. (2) with gamma = 0 for a seen h w). With c the count a strategy uses, d(h) =
+sum_w c(h w), T(h) = |{w : c(h w) > 0}|, n_j the number of n-grams of an order with count j, and alpha = 0,
+gamma = 1 whenever d(h) = 0 (h never seen as a history):
 
-==================  ==================================  ======================================================
-strategy            alpha(w | h)                        gamma(h)
-==================  ==================================  ======================================================
-mle                 c / d                               0
-add-k               c / (d + k V')                      k V' / (d + k V'); on the full history only, a shorter
-                                                        h (not from <s>) passes through: alpha 0, gamma 1
-absolute        (4) max(c - D, 0) / d                   D T(h) / d;        D = n1 / (n1 + 2 n2) per order
-witten-bell     (5) c / (d + T)                         T(h) / (d + T)
-kneser-ney      (6) as (4), c the adjusted count a      as (4)
-mod. K-N        (7) (a - D_min(a,3)) / d                sum_j D_j T_j(h) / d,  T_j: words after h with a = j (3+)
-stupid backoff  (1) c / d  (unigrams (c + k)/(d + kV')) alpha_sb = 0.4 for an unseen h w (1 when d(h) = 0)
-==================  ==================================  ======================================================
+==================  ===================================  ====================================================
+strategy            alpha(w | h)                         gamma(h)
+==================  ===================================  ====================================================
+mle                 c / d                                0
+add-k               c / (d + k V')                       k V' / (d + k V'); only for the full history (N - 1
+                                                         tokens, or from <s>): a shorter one passes through
+absolute        (4) max(c - D, 0) / d                    D T(h) / d;  D = n1 / (n1 + 2 n2) an order (n1 = 0: 1/2)
+witten-bell     (5) c / (d + T)                          T(h) / (d + T)
+kneser-ney      (6) as (4) on the adjusted counts a      as (4)
+mod. K-N        (7) (a - D_min(a,3)) / d                 sum_j D_j T_j(h) / d;  T_j: words after h with a = j (3+)
+stupid backoff  (1) c / d;  unigrams (c + k)/(d + k V')  the factor ``alpha`` (0.4) for an unseen h w
+==================  ===================================  ====================================================
 
-The adjusted count (counting.py eq. (3)) is a(g) = c(g) when g has N words or starts with ``<s>``, and
-otherwise the number of distinct words x seen just before g: Kneser-Ney's continuation count. Modified
-Kneser-Ney's three discounts of each order are KenLM ``lmplz``'s, from that order's counts of counts::
+The adjusted count (counting.py eq. (3)) is a(g) = c(g) when g has N words or starts with ``<s>``, otherwise the
+number of distinct words seen just before g: Kneser-Ney's continuation count. Modified Kneser-Ney's discounts
+of an order are KenLM lmplz's, from that order's counts of adjusted counts::
 
     Y = n1 / (n1 + 2 n2),     D_j = j - (j + 1) Y n_{j+1} / n_j       j = 1, 2, 3                       (8)
 
-and (0.5, 1, 1.5), lmplz's ``--discount_fallback``, when some n_j is 0 or some D_j falls outside [0, j].
+or (0.5, 1, 1.5), lmplz's ``--discount_fallback``, when some n_j is 0 or some D_j falls outside [0, j].
 
-**Cutoffs** drop the n-grams of order n >= 2 seen fewer than cutoffs[n-1] times. A kept n-gram keeps its
-probability; a dropped one backs off with the weight (Katz) that makes the row sum to 1 again::
+**Cutoffs** drop the n-grams of order n >= 2 seen fewer than cutoffs[n-1] times. A kept n-gram keeps its P; a
+dropped one backs off with the weight (Katz) that makes the row sum to 1 again (stupid backoff keeps gamma)::
 
     b(h) = (1 - sum_{w: h w kept} P(w | h)) / (1 - sum_{w: h w kept} P(w | h'))                        (9)
 
-(stupid backoff, not a distribution, keeps its gamma). Letters: N order, V' words that can follow, k add-k's k.
+Letters: N order, V' words that can follow, k add-k's k, D discounts, c counts, a adjusted counts.
 
 >>> lm = ReferenceNGram([["a", "b"], ["b"]], order=2, smoothing="mle")
 >>> lm.prob("a", []), lm.prob("b", ["a"]), lm.prob("a", ["b"])    # c(<s> a)/c(<s>), c(a b)/c(a), 0/c(b)
@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ReferenceNGram", "count_ngrams", "adjusted_counts", "kenlm_discounts"]
+__all__ = ["ReferenceNGram", "adjusted_counts", "count_ngrams", "kenlm_discounts"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 FALLBACK = (0.5, 1.0, 1.5)
@@ -90,17 +90,13 @@ def adjusted_counts(counts, order):
 
 def counts_of_counts(counts, n):
     """n_j for j = 0 .. 4: how many n-grams of order n have count j."""
-    nj = [0] * 5
-    for g, c in counts.items():
-        if len(g) == n and c <= 4:
-            nj[c] += 1
-    return nj
+    return [sum(1 for g, c in counts.items() if len(g) == n and c == j) for j in range(5)]
 
 
 def one_discount(counts, n):
     """D = n1 / (n1 + 2 n2) of eqs. (4) and (6), 0.5 when n1 = 0: mirrors ``smoothing._one_discount``."""
     nj = counts_of_counts(counts, n)
-    return 0.5 if nj[1] == 0 else nj[1] / (nj[1] + 2.0 * nj[2])
+    return 0.5 if nj[1] == 0 else nj[1] / (nj[1] + 2.0 * nj[2])  # eqs. (4), (6)
 
 
 def kenlm_discounts(counts, n):
@@ -109,7 +105,7 @@ def kenlm_discounts(counts, n):
     if min(nj[1], nj[2], nj[3]) == 0:
         return FALLBACK, True
     y = nj[1] / (nj[1] + 2.0 * nj[2])
-    d = tuple(j - (j + 1) * y * nj[j + 1] / nj[j] for j in (1, 2, 3))
+    d = tuple(j - (j + 1) * y * nj[j + 1] / nj[j] for j in (1, 2, 3))  # eq. (8)
     if any(not 0.0 <= d[j - 1] <= j for j in (1, 2, 3)):
         return FALLBACK, True
     return d, False
@@ -143,10 +139,8 @@ class ReferenceNGram:
                 self.discounts[n] = one_discount(self.counts, n) if discount is None else float(discount)
         self.memo = {}  # (w, h) -> P(w | h)
 
-    # --- the recursion --------------------------------------------------------------------------------
-
     def alpha_gamma(self, w, h):
-        """alpha(w | h) and gamma(h) of the table in the module docstring."""
+        """alpha(w | h) and gamma(h) of the table above: mirrors the ``shares`` of each strategy in smoothing.py."""
         after = self.after.get(h, {})
         c, d, T = after.get(w, 0), sum(after.values()), len(after)
         n, kV = len(h) + 1, self.k * self.V1  # n: the order of h w
@@ -172,19 +166,19 @@ class ReferenceNGram:
         return (c - D[min(c, 3)]) / d, mass / d  # eq. (7)
 
     def p(self, w, h):
-        """P(w | h) by eq. (2) (eq. (1) for stupid backoff); ``h = None`` is below the unigrams, eq. (3)."""
+        """P(w | h) by eq. (2) (eq. (1) for stupid backoff); ``h = None`` is below the unigrams, eq. (3).
+
+        Mirrors ``_Interpolated.estimate`` (smoothing.py) and the backoff lookup of model.py eq. (2)."""
         if h is None:
-            return 1.0 / self.V1
+            return 1.0 / self.V1  # eq. (3)
         if (w, h) not in self.memo:
             alpha, gamma = self.alpha_gamma(w, h)
             lower = h[1:] if h else None
-            self.memo[w, h] = alpha + (gamma * self.p(w, lower) if gamma else 0.0)
+            self.memo[w, h] = alpha + (gamma * self.p(w, lower) if gamma else 0.0)  # eq. (2)
         return self.memo[w, h]
 
-    # --- cutoffs: a pruned model backs off from the n-grams it dropped, eq. (9) ------------------------
-
     def p_cut(self, w, h):
-        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h')."""
+        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h'): mirrors ``_prune``."""
         cut = self.cutoffs[len(h)] if self.cutoffs and h else 1  # the cutoff of the order of h w
         if cut == 1 or self.raw.get(h + (w,), 0) >= cut:  # kept (and nothing of a lower order was cut)
             return self.p(w, h)
@@ -198,9 +192,7 @@ class ReferenceNGram:
         kept = [w for w in self.after.get(h, {}) if self.raw[h + (w,)] >= cut]
         left = 1.0 - sum(self.p(w, h) for w in kept)
         lower = 1.0 - sum(self.p(w, h[1:]) for w in kept)
-        return max(left, 0.0) / lower if lower > 1e-12 else 1.0
-
-    # --- the model's interface ------------------------------------------------------------------------
+        return max(left, 0.0) / lower if lower > 1e-12 else 1.0  # eq. (9)
 
     def history(self, context):
         """h: the last N - 1 tokens of ``<s>`` + context (unseen words as ``<unk>``): model.py eq. (1)."""
