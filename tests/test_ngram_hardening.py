@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scratchgen import ArpaError, Tokenizer, Vocabulary, load
+from scratchgen import ArpaError, Tokenizer, load
 from scratchgen.cli import main
 from scratchgen.errors import CorpusError, ModelFileError, ResourceError, ScratchgenError
 from scratchgen.ngram import NGramModel, read_arpa
@@ -194,6 +194,13 @@ def test_reserved_tokens_and_lone_surrogates_are_refused_at_fit(corpus):
     tokenizer = Tokenizer("word") if isinstance(corpus[0], str) and " " in corpus[0] else None
     with pytest.raises(CorpusError):
         NGramModel(order=2, tokenizer=tokenizer).fit(corpus)
+
+
+def test_a_literal_s_in_a_corpus_file_is_refused_naming_the_file(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the <s> cat\n")
+    code, _, err = run(["train", "ngram", "--level", "word", corpus, "-o", tmp_path / "m.npz"], capsys)
+    assert code == 1 and "c.txt" in err and "'<s>'" in err and err.count("\n") == 1
 
 
 def test_a_literal_unk_in_text_is_the_unknown_token():

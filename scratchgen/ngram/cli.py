@@ -106,7 +106,10 @@ def _train(args: argparse.Namespace) -> int:
     quiet = args.quiet or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
     corpus = _read_corpus(args, tokenizer, quiet)
     with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
-        model.fit(corpus, progress=progress)
+        try:
+            model.fit(corpus, progress=progress)
+        except CorpusError as e:  # e.g. a literal <s>: say which file holds it
+            raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
     model.save(args.output)
     print(f"trained a {args.order}-gram {args.smoothing} model on {len(corpus)} sequences, vocabulary "
           f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}", file=sys.stderr)

@@ -344,8 +344,8 @@ class NGramModel(LanguageModel):
         V, N = len(self.vocab_), int(self.order)
         schema = {"logp_1": ArraySpec((V,), allow_neg_inf=True, high=0.0)}
         for n in range(2, N + 1):
-            schema[f"keys_{n}"] = ArraySpec((None,), kind="i", low=0, high=min(V**n - 1, _INT64_MAX),
-                                            increasing=True)
+            most = V**n - 1 if n * np.log2(max(V, 2)) < 63 else _INT64_MAX  # counting.py eq. (2): key < V^n
+            schema[f"keys_{n}"] = ArraySpec((None,), kind="i", low=0, high=most, increasing=True)
             schema[f"logp_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=0.0)
         for n in range(1, N):
             schema[f"bow_{n}"] = ArraySpec((None,), allow_neg_inf=True)
@@ -400,7 +400,7 @@ class NGramModel(LanguageModel):
         character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`)."""
         from .arpa import write_arpa
 
-        keys, logp, bow = self._tables()
+        _, logp, bow = self._tables()
         tokens = self.vocab_.tokens
         rows = [self.ngrams(n) for n in range(1, self.order + 1)]
         logp10 = [lp / LN10 for lp in logp]
@@ -520,7 +520,7 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
         try:
             flat = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (T,) code points
         except UnicodeEncodeError as e:  # a lone surrogate: the one rule names it
-            check_tokens([e.object[e.start]], "the corpus")
+            check_tokens([e.object[e.start]])
             raise
         counts = np.bincount(flat) if len(flat) else np.zeros(0, np.int64)
         seen_codes = np.flatnonzero(counts)
@@ -528,7 +528,7 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
         to_seen = np.zeros(len(counts), dtype=np.int64)  # code point -> index in seen
         to_seen[seen_codes] = np.arange(len(seen_codes))
         counts = counts[seen_codes]
-        check_tokens(seen, "the corpus")  # the one rule, once per distinct token
+        check_tokens(seen)  # the one rule, once per distinct token
     else:
         tokens = list(itertools.chain.from_iterable(sequences))
         to_seen = None
@@ -536,7 +536,7 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
             index = dict.fromkeys(tokens)  # first-seen order
         except TypeError:
             raise CorpusError("a token must be a str; found an unhashable token") from None
-        check_tokens(list(index), "the corpus")  # the one rule, once per distinct token: <unk> stays, id 0
+        check_tokens(list(index))  # the one rule, once per distinct token: <unk> stays, id 0
         for i, t in enumerate(index):
             index[t] = i
         seen = list(index)
