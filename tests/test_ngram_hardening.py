@@ -62,6 +62,16 @@ def test_header_counts_beyond_the_memory_limit_are_refused_before_reading(tmp_pa
         read_arpa(path)
 
 
+@pytest.mark.parametrize("field,problem", [("nan", "not a finite number"), ("inf", "not a finite number"),
+                                           ("1e999", "not a finite number"), ("310", "not below 99")])
+def test_a_backoff_weight_that_is_no_number_is_named(tmp_path, field, problem):
+    # Found by the fuzz test below: a backoff weight of 10^310 made probabilities infinite.
+    path = tmp_path / "b.arpa"
+    path.write_text(f"\\data\\\nngram 1=3\n\n\\1-grams:\n-1\t<s>\t{field}\n-1\t</s>\n-1\ta\t0\n\n\\end\\\n")
+    with pytest.raises(ArpaError, match=f"line 5: log10 backoff weight .*{problem}"):
+        read_arpa(path)
+
+
 def test_a_later_order_that_the_file_cannot_hold_is_named(tmp_path):
     path = word_arpa(tmp_path)
     text = path.read_text().replace("ngram 3=", "ngram 3=9999999", 1)
@@ -327,6 +337,9 @@ def test_a_large_corpus_shows_progress_and_quiet_hides_it(tmp_path, capsys, monk
     assert code == 0 and "reading" in err and "counting n-grams: 3/3 orders" in err
     code, _, err = run(["train", "ngram", corpus, "-o", tmp_path / "m.npz", "--quiet"], capsys)
     assert code == 0 and "reading" not in err and "counting" not in err
+    arpa = word_arpa(tmp_path)
+    code, _, err = run(["train", "ngram", "--from-arpa", arpa, "-o", tmp_path / "m.npz"], capsys)
+    assert code == 0 and f"reading {arpa}: {arpa.stat().st_size:,}/{arpa.stat().st_size:,} B" in err
 
 
 # --- items 27/28: option values are usage errors (exit 2) in the CLI's words ----------------------------------------
@@ -404,9 +417,10 @@ def _ends_well(data: bytes) -> None:
         except ScratchgenError:
             return
         for text in ("the cat", "ab", ""):
-            assert not math.isnan(model.logprob(text))
-        row = np.exp(model.next_logprobs(model.initial_state(1)))
-        assert np.all(np.isfinite(row))
+            value = model.logprob(text)
+            assert not math.isnan(value) and value != math.inf
+        row = model.next_logprobs(model.initial_state(1))  # (1, V) log-probabilities: finite or -inf
+        assert not np.isnan(row).any() and not np.isposinf(row).any()
         try:
             model.save(Path(d) / "m.npz")
         except ScratchgenError:
@@ -415,7 +429,9 @@ def _ends_well(data: bytes) -> None:
 
 
 LEVELS = st.sampled_from(["word", "char"])
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 100 examples a test by default (about 500 cases in a few seconds); SCRATCHGEN_FUZZ_EXAMPLES=2000 for a long run.
+EXAMPLES = int(os.environ.get("SCRATCHGEN_FUZZ_EXAMPLES", "100"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
@@ -475,7 +491,7 @@ def test_fuzz_huge_counts_and_foreign_text(counts, body):
     _ends_well(f"\\data\\\n{header}\n\\1-grams:\n{body}\n\\end\\\n".encode("utf-8", "surrogatepass"))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=max(30, EXAMPLES // 10), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                 HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 2**32 - 1))
 def test_fuzz_the_command_line_on_corrupted_arpa(tmp_path, capsys, seed):
@@ -490,3 +506,23 @@ def test_fuzz_the_command_line_on_corrupted_arpa(tmp_path, capsys, seed):
     assert code == 0 or (err.count("\n") == 1 and err.startswith("scratchgen: error:"))
     assert arpa.read_bytes() == bytes(data)
 
+
+
+@pytest.mark.slow
+def test_fuzz_many_random_corruptions():
+    # The slow run: 6,000 more corruptions (byte flips, truncations, lines moved), each read, scored and saved.
+    rng = np.random.default_rng(2026)
+    for i in range(6000):
+        data = bytearray(_good_arpa(("word", "char")[i % 2]))
+        kind = i % 3
+        if kind == 0:
+            for at in rng.integers(0, len(data), size=rng.integers(1, 6)):
+                data[at] = rng.integers(0, 256)
+        elif kind == 1:
+            data = data[: rng.integers(0, len(data))]
+        else:
+            lines = bytes(data).split(b"\n")
+            lines.insert(rng.integers(0, len(lines)), lines[rng.integers(0, len(lines))])
+            del lines[rng.integers(0, len(lines))]
+            data = bytearray(b"\n".join(lines))
+        _ends_well(bytes(data))

@@ -159,8 +159,10 @@ def _check_declared(name: str, declared: dict, header_line: dict, size: int) -> 
                  "set SCRATCHGEN_MEMORY_LIMIT to allow more")
 
 
-def read_arpa(path):
+def read_arpa(path, progress=None):
     """Read an ARPA file (words as they are; a character-level file's stand-ins mapped back).
+
+    ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the bytes read.
 
     Returns
     -------
@@ -183,12 +185,15 @@ def read_arpa(path):
         raise ArpaError(f"cannot read ARPA file {name!r}: {(e.strerror or str(e)).lower()}") from None
     with f:
         try:
-            return _parse(name, _numbered_lines(name, f), size)
+            parsed = _parse(name, _numbered_lines(name, f, progress), size)
         except OSError as e:
             raise ArpaError(f"cannot read ARPA file {name!r}: {(e.strerror or str(e)).lower()}") from None
+    if progress is not None:
+        progress.update(size - progress.n)  # read to \\end\\ (anything after it is ignored)
+    return parsed
 
 
-def _numbered_lines(name: str, f):
+def _numbered_lines(name: str, f, progress=None):
     """(line number, text) of each line of the binary file ``f``: only "\\n" ends a line ("\\r" may be inside
     a word; the "\\r" of a CRLF line end is dropped), each line decoded as UTF-8."""
     offset = 0
@@ -199,6 +204,8 @@ def _numbered_lines(name: str, f):
             raise ArpaError(f"{name}: line {number}: not UTF-8 at byte {offset + e.start} "
                             f"(0x{raw[e.start]:02x})") from None
         offset += len(raw)
+        if progress is not None and not number % 65536:
+            progress.update(offset - progress.n)
         yield number, line.removesuffix("\n").removesuffix("\r")
 
 
@@ -284,6 +291,8 @@ def _parse(name: str, numbered, size: int):
                 raise lines.bad(f"log10 probability {fields[0]} is not <= 0")
             if len(fields) == n + 2:
                 bo[j] = _number(fields[-1], lines, "log10 backoff weight")
+                if bo[j] >= 99.0:  # the mirror of -99 (a weight of 0): no estimator writes a factor of 10^99
+                    raise lines.bad(f"log10 backoff weight {fields[-1]} is not below 99")
             words = fields[1:n + 1]
             if n == 1:
                 if words[0] in token_ids:

@@ -20,7 +20,7 @@ from ..cli import (add_text_options, declare_files, nonnegative_float, positive_
 from ..errors import CorpusError, ScratchgenError
 from .smoothing import SMOOTHINGS
 
-#: A corpus file at least this large is read and counted with a progress bar (smaller ones take a second or two).
+#: A corpus (or ARPA) file at least this large is read with a progress bar (smaller ones take a second or two).
 PROGRESS_MIN_BYTES = 8 * 2**20
 
 
@@ -86,7 +86,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.from_arpa:
         given = args.level is not None
         tokenizer = Tokenizer(args.level, lowercase=args.lowercase) if given else None
-        model = NGramModel.from_arpa(args.from_arpa, tokenizer=tokenizer)
+        size = os.path.getsize(args.from_arpa) if os.path.isfile(args.from_arpa) else 0
+        quiet = args.quiet or size < PROGRESS_MIN_BYTES
+        with Progress(total=size, desc=f"reading {args.from_arpa}", unit="B", quiet=quiet) as progress:
+            model = NGramModel.from_arpa(args.from_arpa, tokenizer=tokenizer, progress=progress)
         if not given and args.lowercase:
             model.tokenizer = Tokenizer(model.tokenizer_.level, lowercase=True)
         model.save(args.output)
@@ -103,7 +106,7 @@ def _train(args: argparse.Namespace) -> int:
     model = NGramModel(order=args.order, smoothing=args.smoothing, k=args.k, discount=discount,
                        cutoffs=args.cutoffs, tokenizer=tokenizer)
     model._check_fit_params()  # before reading a large corpus
-    quiet = args.quiet or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
+    quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
     corpus = _read_corpus(args, tokenizer, quiet)
     with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
         try:
@@ -151,7 +154,7 @@ def register(commands, train) -> None:
                    help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
                         "tokens unless --level is given")
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
-    p.add_argument("--quiet", action="store_true", help="no progress bar while reading and counting a large corpus")
+    p.add_argument("--quiet", action="store_true", help="no progress bar while reading and counting a large corpus (or ARPA file)")
     add_text_options(p)
     p.set_defaults(level=None, usage_error=p.error, func=_train)  # level None: "char", or inferred from an ARPA file
     declare_files(p, inputs=("corpus", "from_arpa"), outputs=("output",))

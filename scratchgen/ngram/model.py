@@ -410,16 +410,18 @@ class NGramModel(LanguageModel):
         write_arpa(path, tokens, rows, logp10, bow10)
 
     @classmethod
-    def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None) -> "NGramModel":
+    def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None,
+                  progress: Progress | None = None) -> "NGramModel":
         """Read an ARPA file (KenLM, SRILM) into a backoff model that scores as the file says.
 
         Without a ``tokenizer`` the level is inferred from the file's vocabulary: character level when every
         token but ``<unk>``, ``<s>`` and ``</s>`` is one character, word level otherwise. A character-level
         tokenizer for a file with longer tokens is refused (it would score every word as ``<unk>``).
+        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the bytes read.
         """
         from .arpa import is_char_level, read_arpa
 
-        tokens, rows, logp10, bow10 = read_arpa(path)
+        tokens, rows, logp10, bow10 = read_arpa(path, progress=progress)
         N = len(rows)
         char_level = is_char_level(tokens)
         if tokenizer is None:
