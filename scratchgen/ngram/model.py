@@ -44,6 +44,7 @@ LN10 = np.log(10.0)
 #: The longest order accepted (a model file's header is checked against it before its arrays are listed).
 MAX_ORDER = 1000
 _INT64_MAX = int(np.iinfo(np.int64).max)
+_MAX_LOG_BACKOFF = float(np.nextafter(99.0 * LN10, 0.0))  # a backoff weight below 10^99 (arpa.py's rule)
 
 
 def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
@@ -339,8 +340,9 @@ class NGramModel(LanguageModel):
     def _array_schema(self) -> dict[str, ArraySpec]:
         """Per order n: ``logp_n`` log-probabilities (<= 0; -inf for an impossible event, such as ``<s>``
         predicted or an unseen word under MLE), ``keys_n`` (n >= 2) the sorted trie keys (counting.py eq. (2)),
-        ``bow_n`` (n < N) log backoff weights (-inf only where MLE gives a context no backoff).
-        The lengths depend on the data; :meth:`_load_state` checks them against each other."""
+        ``bow_n`` (n < N) log backoff weights (-inf only where MLE gives a context no backoff; below a factor
+        of 10^99, as ARPA files are read). The lengths depend on the data; :meth:`_load_state` checks them
+        against each other."""
         V, N = len(self.vocab_), int(self.order)
         schema = {"logp_1": ArraySpec((V,), allow_neg_inf=True, high=0.0)}
         for n in range(2, N + 1):
@@ -348,7 +350,7 @@ class NGramModel(LanguageModel):
             schema[f"keys_{n}"] = ArraySpec((None,), kind="i", low=0, high=most, increasing=True)
             schema[f"logp_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=0.0)
         for n in range(1, N):
-            schema[f"bow_{n}"] = ArraySpec((None,), allow_neg_inf=True)
+            schema[f"bow_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=_MAX_LOG_BACKOFF)
         return schema
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
