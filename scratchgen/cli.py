@@ -259,12 +259,28 @@ def _score(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     score = model.score(read_model_corpus(args, model, args.corpus))
+    if not model.normalized:  # e.g. stupid backoff: its scores do not sum to 1, so no perplexity (issue 9, item 24)
+        return _print_unnormalized_score(args, model, score)
     if args.json:
         print_json({k: v for k, v in score.to_dict().items() if k != "logprob"} | {"logprob_nats": score.logprob})
     else:
         print(f"sequences {score.sequences}  tokens {score.tokens} (</s> included)  oov {score.oov_tokens}")
         print(f"cross-entropy {score.cross_entropy_nats:.6f} nats/token = {score.bits_per_token:.6f} bits/token  "
               f"perplexity {score.perplexity:.6f}")
+    return 0
+
+
+def _print_unnormalized_score(args: argparse.Namespace, model, score) -> int:
+    """A model whose scores are not probabilities: the mean negative log score, never called a perplexity."""
+    what = getattr(model, "smoothing", type(model).__name__).replace("-", " ")
+    if args.json:
+        print_json({"sequences": score.sequences, "tokens": score.tokens, "oov_tokens": score.oov_tokens,
+                    "normalized": False, "score_nats_per_token": score.cross_entropy_nats,
+                    "score_bits_per_token": score.bits_per_token, "log_score_nats": score.logprob})
+    else:
+        print(f"sequences {score.sequences}  tokens {score.tokens} (</s> included)  oov {score.oov_tokens}")
+        print(f"score ({what}, not a probability): {score.cross_entropy_nats:.6f} nats/token = "
+              f"{score.bits_per_token:.6f} bits/token (no perplexity: the scores do not sum to 1)")
     return 0
 
 

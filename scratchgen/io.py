@@ -212,7 +212,7 @@ def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
             return f"{name} holds {finite.min().item()!r}, below the least allowed value {spec.low!r}"
         if spec.high is not None and finite.size and finite.max() > spec.high:
             return f"{name} holds {finite.max().item()!r}, above the largest allowed value {spec.high!r}"
-    if spec.increasing and a.size > 1 and not (np.diff(a) > 0).all():
+    if spec.increasing and a.size > 1 and not (a[1:] > a[:-1]).all():  # np.diff would wrap around for uint
         return f"{name} is not strictly increasing"
     return None
 

@@ -3,40 +3,116 @@
     scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--level char|word] CORPUS -o MODEL
     scratchgen train ngram --from-arpa FILE [--level char|word] -o MODEL
     scratchgen export-arpa MODEL OUT.arpa
+
+Option values are checked where they are parsed (a bad one is a usage error, exit 2); the checks that need two
+options together (--discount against --smoothing, --cutoffs against --order) run first thing in the command and
+end the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ..cli import add_text_options, read_corpus_args, tokenizer_from_args
-from ..errors import ScratchgenError
+from ..cli import (add_text_options, declare_files, nonnegative_float, positive_float, positive_int,
+                   tokenizer_from_args)
+from ..errors import CorpusError, ScratchgenError
 from .smoothing import SMOOTHINGS
+
+#: A corpus (or ARPA) file at least this large is read with a progress bar (smaller ones take a second or two).
+PROGRESS_MIN_BYTES = 8 * 2**20
+
+
+def _usage_checks(args: argparse.Namespace) -> None:
+    """The checks that involve two options: a usage error (exit 2) in argparse's format, naming the flags."""
+    error = args.usage_error
+    if args.from_arpa and args.corpus:
+        error("give either a CORPUS to count or --from-arpa FILE, not both")
+    if not args.from_arpa and not args.corpus:
+        error("give a CORPUS to count (or --from-arpa FILE to read an ARPA model)")
+    if args.from_arpa:
+        return
+    d, smoothing = args.discount, args.smoothing
+    if d is not None:
+        if smoothing in ("mle", "add-k", "witten-bell"):
+            error(f"argument --discount: --smoothing {smoothing} has no discount")
+        if smoothing in ("absolute", "kneser-ney") and not (len(d) == 1 and 0 < d[0] < 1):
+            error(f"argument --discount: --smoothing {smoothing} takes one discount D with 0 < D < 1, got "
+                  f"{' '.join(map(str, d))}")
+        if smoothing == "modified-kneser-ney" and not (len(d) == 3 and all(0 <= x <= j for j, x in zip((1, 2, 3), d))):
+            error(f"argument --discount: --smoothing modified-kneser-ney takes three discounts D1 D2 D3 with "
+                  f"0 <= Dj <= j, got {' '.join(map(str, d))}")
+        if smoothing == "stupid-backoff" and not (len(d) == 1 and 0 < d[0] <= 1):
+            error(f"argument --discount: --smoothing stupid-backoff takes one factor alpha with 0 < alpha <= 1, got "
+                  f"{' '.join(map(str, d))}")
+    c = args.cutoffs
+    if c is not None and (len(c) != args.order or c[0] != 1 or any(b < a for a, b in zip(c, c[1:]))):
+        error(f"argument --cutoffs: give {args.order} counts (one per order of --order {args.order}), the first 1, "
+              f"non-decreasing; got {' '.join(map(str, c))}")
+
+
+def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
+    """The corpus, read with the text options; a progress bar for a large file (issue 9, item 19)."""
+    from ..progress import Progress
+    from ..text import iter_corpus
+
+    total = None
+    if args.mode == "lines" and not quiet:
+        with open(args.corpus, "rb") as f:  # counting newlines is fast next to tokenizing them
+            total = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
+    corpus = []
+    with Progress(total=total, desc=f"reading {args.corpus}", unit="lines", quiet=quiet) as progress:
+        for sequence in iter_corpus(args.corpus, tokenizer, mode=args.mode, chunk_size=args.chunk_size,
+                                    encoding=args.encoding):
+            corpus.append(sequence)
+            progress.update(1)
+        if total is not None and progress.n < total:  # the empty lines, read and skipped
+            progress.update(total - progress.n)
+    if not corpus:
+        raise CorpusError(f"corpus {args.corpus!r} has no non-empty sequence")
+    return corpus
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..progress import Progress
+    from ..text import Tokenizer
     from .model import NGramModel
 
-    tokenizer = tokenizer_from_args(args)
+    _usage_checks(args)
+    if args.no_escape:
+        print("scratchgen: --no-escape is deprecated and does nothing: ARPA words are always read as they are "
+              "(as KenLM reads them)", file=sys.stderr)
     if args.from_arpa:
-        if args.corpus:
-            raise ScratchgenError("give either a CORPUS to count or --from-arpa FILE, not both")
-        model = NGramModel.from_arpa(args.from_arpa, tokenizer=tokenizer, escape=not args.no_escape)
+        given = args.level is not None
+        tokenizer = Tokenizer(args.level, lowercase=args.lowercase) if given else None
+        size = os.path.getsize(args.from_arpa) if os.path.isfile(args.from_arpa) else 0
+        quiet = args.quiet or size < PROGRESS_MIN_BYTES
+        with Progress(total=size, desc=f"reading {args.from_arpa}", unit="B", quiet=quiet) as progress:
+            model = NGramModel.from_arpa(args.from_arpa, tokenizer=tokenizer, progress=progress)
+        if not given and args.lowercase:
+            model.tokenizer = Tokenizer(model.tokenizer_.level, lowercase=True)
         model.save(args.output)
-        print(f"read a {model.order}-gram model from {args.from_arpa} (n-grams per order "
-              f"{model.num_ngrams()}): {args.output}", file=sys.stderr)
+        level = model.tokenizer_.level
+        how = "as --level says" if given else "inferred from its tokens; --level overrides"
+        print(f"read a {model.order}-gram {level}-level model from {args.from_arpa} ({level} level {how}; n-grams "
+              f"per order {model.num_ngrams()}): {args.output}", file=sys.stderr)
         return 0
-    if not args.corpus:
-        raise ScratchgenError("give a CORPUS file to count (or --from-arpa FILE)")
+    args.level = args.level or "char"
+    tokenizer = tokenizer_from_args(args)
     discount = args.discount
     if discount is not None and len(discount) == 1:
         discount = discount[0]
-    cutoffs = args.cutoffs
     model = NGramModel(order=args.order, smoothing=args.smoothing, k=args.k, discount=discount,
-                       cutoffs=cutoffs, tokenizer=tokenizer)
-    corpus = read_corpus_args(args, args.corpus, tokenizer)
-    model.fit(corpus)
+                       cutoffs=args.cutoffs, tokenizer=tokenizer)
+    model._check_fit_params()  # before reading a large corpus
+    quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
+    corpus = _read_corpus(args, tokenizer, quiet)
+    with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
+        try:
+            model.fit(corpus, progress=progress)
+        except CorpusError as e:  # e.g. a literal <s>: say which file holds it
+            raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
     model.save(args.output)
     print(f"trained a {args.order}-gram {args.smoothing} model on {len(corpus)} sequences, vocabulary "
           f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}", file=sys.stderr)
@@ -47,10 +123,13 @@ def _export(args: argparse.Namespace) -> int:
     from ..io import load
     from .model import NGramModel
 
+    if args.no_escape:
+        print("scratchgen: --no-escape is deprecated and does nothing: ARPA words are always written as they are "
+              "(as KenLM's lmplz writes them)", file=sys.stderr)
     model = load(args.model)
     if not isinstance(model, NGramModel):
         raise ScratchgenError(f"{args.model!r} holds a {type(model).__name__}, not an n-gram model")
-    model.to_arpa(args.output, escape=not args.no_escape)
+    model.to_arpa(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -61,26 +140,30 @@ def register(commands, train) -> None:
                          description="Count the n-grams of a corpus and smooth them, or read an ARPA file.")
     p.add_argument("corpus", metavar="CORPUS", nargs="?", help="text file (one sequence a line by default)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
-    p.add_argument("--order", type=int, default=3, help="N, the longest n-gram (default 3)")
+    p.add_argument("--order", type=positive_int, default=3, help="N, the longest n-gram (default 3)")
     p.add_argument("--smoothing", choices=SMOOTHINGS, default="modified-kneser-ney",
                    help="default modified-kneser-ney (as KenLM's lmplz)")
-    p.add_argument("--k", type=float, default=1.0, help="k of add-k (and of stupid backoff's unigrams); default 1")
-    p.add_argument("--discount", type=float, nargs="+", default=None, metavar="D",
-                   help="absolute/kneser-ney: D; modified-kneser-ney: D1 D2 D3; stupid-backoff: alpha "
-                        "(default: estimated from counts-of-counts; alpha 0.4)")
-    p.add_argument("--cutoffs", type=int, nargs="+", default=None, metavar="C",
+    p.add_argument("--k", type=positive_float, default=1.0,
+                   help="k > 0 of add-k (and of stupid backoff's unigrams); default 1")
+    p.add_argument("--discount", type=nonnegative_float, nargs="+", default=None, metavar="D",
+                   help="absolute/kneser-ney: D in (0, 1); modified-kneser-ney: D1 D2 D3 (0 <= Dj <= j); "
+                        "stupid-backoff: alpha in (0, 1] (default: estimated from counts-of-counts; alpha 0.4)")
+    p.add_argument("--cutoffs", type=positive_int, nargs="+", default=None, metavar="C",
                    help="one minimum count per order, the first 1, non-decreasing (default: keep all)")
     p.add_argument("--from-arpa", default=None, metavar="FILE",
-                   help="read this ARPA file instead of counting (give --level word for a word-level file)")
-    p.add_argument("--no-escape", action="store_true",
-                   help="ARPA words are literal (no backslash escapes; see scratchgen.ngram.arpa)")
+                   help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
+                        "tokens unless --level is given")
+    p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
+    p.add_argument("--quiet", action="store_true", help="no progress bar while reading and counting a large corpus (or ARPA file)")
     add_text_options(p)
-    p.set_defaults(func=_train)
+    p.set_defaults(level=None, usage_error=p.error, func=_train)  # level None: "char", or inferred from an ARPA file
+    declare_files(p, inputs=("corpus", "from_arpa"), outputs=("output",))
 
     p = commands.add_parser("export-arpa", help="write an n-gram model as an ARPA file (KenLM, SRILM)",
-                            description="Write a saved n-gram model as an ARPA file (log10 probabilities).")
+                            description="Write a saved n-gram model as an ARPA file (log10 probabilities), "
+                                        "words as KenLM's lmplz writes them.")
     p.add_argument("model", metavar="MODEL", help="a saved n-gram model (.npz)")
     p.add_argument("output", metavar="OUT.arpa", help="the ARPA file to write")
-    p.add_argument("--no-escape", action="store_true",
-                   help="write words literally (refused for tokens holding whitespace)")
+    p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
+    declare_files(p, inputs=("model",), outputs=("output",))
     p.set_defaults(func=_export)

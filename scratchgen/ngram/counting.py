@@ -125,8 +125,10 @@ class NGramCounts:
         return cls.from_flat(flat, lengths, order, vocab_size)
 
     @classmethod
-    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int) -> "NGramCounts":
-        """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``."""
+    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int,
+                  progress=None) -> "NGramCounts":
+        """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``;
+        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order."""
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
             raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
         V = int(vocab_size)
@@ -152,6 +154,8 @@ class NGramCounts:
         counts = [c1]
         suffix = [np.empty(0, dtype=np.int64)]
         bos_start = [np.arange(V) == BOS]
+        if progress is not None:
+            progress.update(1)
         index = ids  # (P,) index of the (n-1)-gram ending at p, -1 where there is none (eq. (1))
         crossing = ids[1:] == BOS  # (P-1,) an n-gram ending at a <s> would cross into the next sequence
         for n in range(2, order + 1):
@@ -171,6 +175,8 @@ class NGramCounts:
                 suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
             bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
             index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
+            if progress is not None:
+                progress.update(1)
         return cls(int(order), V, keys, counts, suffix, bos_start)
 
     # --- views --------------------------------------------------------------------------------------

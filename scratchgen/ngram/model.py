@@ -29,9 +29,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ArpaError, CorpusError, NotFittedError, ScratchgenError
+from ..errors import ArpaError, CorpusError, ModelFileError, NotFittedError, ScratchgenError
+from ..io import ArraySpec
 from ..model import Corpus, LanguageModel, register_model
-from ..text import Tokenizer, Vocabulary
+from ..progress import Progress
+from ..text import Tokenizer, Vocabulary, check_tokens
 from .counting import NGramCounts
 from .smoothing import SMOOTHINGS, Estimate, make_smoothing
 
@@ -39,6 +41,10 @@ __all__ = ["NGramModel"]
 
 BOS, EOS, UNK = Vocabulary.bos_id, Vocabulary.eos_id, Vocabulary.unk_id
 LN10 = np.log(10.0)
+#: The longest order accepted (a model file's header is checked against it before its arrays are listed).
+MAX_ORDER = 1000
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_MAX_LOG_BACKOFF = float(np.nextafter(99.0 * LN10, 0.0))  # a backoff weight below 10^99 (arpa.py's rule)
 
 
 def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
@@ -111,33 +117,51 @@ class NGramModel(LanguageModel):
     # --- fitting ---------------------------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        """What every n-gram model must satisfy, fitted or read from a file."""
-        if not isinstance(self.order, (int, np.integer)) or isinstance(self.order, bool) or self.order < 1:
-            raise ScratchgenError(f"order must be an integer >= 1, got {self.order!r}")
+        """What every n-gram model's settings must satisfy, fitted or read from a file; no side effects.
+
+        The smoothing's own checks (k, discount) run by building a throw-away strategy, so there is one
+        rule per setting (in :mod:`.smoothing`); ``fit`` builds the one it uses.
+        """
+        order = self.order
+        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
+            raise ScratchgenError(f"order must be an integer from 1 to {MAX_ORDER}, got {order!r}")
         if self.smoothing != "arpa" and self.smoothing not in SMOOTHINGS:
             raise ScratchgenError(f"smoothing must be one of {SMOOTHINGS}, got {self.smoothing!r}")
-
-    def _check_fit_params(self) -> None:
-        self._check_params()
-        if self.smoothing == "arpa":
-            raise ScratchgenError("a model read from an ARPA file cannot be refitted: give a smoothing "
-                                  f"(one of {SMOOTHINGS})")
-        self._smoother = make_smoothing(self.smoothing, k=self.k, discount=self.discount)
+        k = self.k
+        if not isinstance(k, (int, float, np.integer, np.floating)) or isinstance(k, bool) or not 0 < k < np.inf:
+            raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
+        if self.smoothing != "arpa":
+            make_smoothing(self.smoothing, k=self.k, discount=self.discount)  # raises on a bad discount
         if self.cutoffs is not None:
-            c = list(self.cutoffs)
-            if (len(c) != self.order or any(not isinstance(x, (int, np.integer)) or x < 1 for x in c)
+            c = self.cutoffs
+            if (not isinstance(c, (list, tuple)) or len(c) != self.order
+                    or any(not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1 for x in c)
                     or c[0] != 1 or any(b < a for a, b in zip(c, c[1:]))):
                 raise ScratchgenError(f"cutoffs must be {self.order} integers >= 1, non-decreasing, the first 1 "
                                       f"(unigrams are never cut), got {self.cutoffs!r}")
 
-    def fit(self, corpus: Corpus) -> "NGramModel":
-        """Count the n-grams of a corpus and smooth them; returns ``self``."""
+    def _check_fit_params(self) -> None:
+        """:meth:`_check_params`, and a smoothing to fit with (a model read from ARPA has none)."""
+        self._check_params()
+        if self.smoothing == "arpa":
+            raise ScratchgenError("a model read from an ARPA file cannot be refitted: give a smoothing "
+                                  f"(one of {SMOOTHINGS})")
+
+    def fit(self, corpus: Corpus, progress: Progress | None = None) -> "NGramModel":
+        """Count the n-grams of a corpus and smooth them; returns ``self``.
+
+        Every distinct token follows :func:`scratchgen.text.check_tokens`: ``<s>`` and ``</s>`` are refused
+        (the model adds them), and a literal ``<unk>`` *is* the unknown token, id 0, counted as such (a
+        PTB-style corpus writes ``<unk>`` for its rare words). KenLM's ``lmplz`` refuses ``<unk>`` in its
+        corpus instead (unless ``--skip_symbols``, which drops it); on a corpus without ``<unk>`` the two agree.
+        ``progress`` (a :class:`scratchgen.progress.Progress`) is advanced once per counted order.
+        """
         self._check_fit_params()
         sequences = self._token_lists(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
         vocab, flat, lengths = _build_vocab(sequences)
-        counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab))
+        counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab), progress=progress)
         return self.fit_counts(counts, vocab)
 
     def _token_lists(self, corpus: Corpus) -> list:
@@ -165,13 +189,15 @@ class NGramModel(LanguageModel):
         if counts.order != self.order or counts.vocab_size != len(vocab):
             raise ScratchgenError(f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
                                   f"of order {self.order} with a vocabulary of {len(vocab)}")
-        est = self._smoother.estimate(counts)
+        smoother = make_smoothing(self.smoothing, k=self.k, discount=self.discount)
+        est = smoother.estimate(counts)
         keys = list(counts.keys)
         if self.cutoffs is not None and any(c > 1 for c in self.cutoffs):
-            keys, est = _prune(counts, est, list(self.cutoffs), self._smoother.normalized)
+            keys, est = _prune(counts, est, list(self.cutoffs), smoother.normalized)
         self.vocab_ = vocab
         with np.errstate(divide="ignore"):
-            self.logp_ = [np.log(p) for p in est.prob]
+            # A probability computed as 1 + 1e-16 is 1: a log-probability is never above 0 (the file schema).
+            self.logp_ = [np.minimum(np.log(p), 0.0) for p in est.prob]
             self.bow_ = [np.log(b) for b in est.bow[:-1]]
         self.keys_ = keys
         self.logp_[0][BOS] = -np.inf
@@ -311,56 +337,101 @@ class NGramModel(LanguageModel):
             arrays[f"logp_{n}"] = logp[n - 1]
         return {"discounts": getattr(self, "discounts_", [])}, arrays
 
+    def _array_schema(self) -> dict[str, ArraySpec]:
+        """Per order n: ``logp_n`` log-probabilities (<= 0; -inf for an impossible event, such as ``<s>``
+        predicted or an unseen word under MLE), ``keys_n`` (n >= 2) the sorted trie keys (counting.py eq. (2)),
+        ``bow_n`` (n < N) log backoff weights (-inf only where MLE gives a context no backoff; below a factor
+        of 10^99, as ARPA files are read). The lengths depend on the data; :meth:`_load_state` checks them
+        against each other."""
+        V, N = len(self.vocab_), int(self.order)
+        schema = {"logp_1": ArraySpec((V,), allow_neg_inf=True, high=0.0)}
+        for n in range(2, N + 1):
+            most = V**n - 1 if n * np.log2(max(V, 2)) < 63 else _INT64_MAX  # counting.py eq. (2): key < V^n
+            schema[f"keys_{n}"] = ArraySpec((None,), kind="i", low=0, high=most, increasing=True)
+            schema[f"logp_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=0.0)
+        for n in range(1, N):
+            schema[f"bow_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=_MAX_LOG_BACKOFF)
+        return schema
+
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """The tables from validated arrays, after the checks that involve two arrays (:meth:`_array_schema`)."""
         V, N = len(self.vocab_), int(self.order)
         keys, logp, bow = [np.arange(V, dtype=np.int64)], [], []
         for n in range(1, N + 1):
             lp = np.asarray(arrays[f"logp_{n}"], dtype=np.float64)
             if n > 1:
                 k = np.asarray(arrays[f"keys_{n}"], dtype=np.int64)
-                b = np.asarray(arrays[f"bow_{n - 1}"], dtype=np.float64)
-                if k.shape != lp.shape or b.shape != logp[-1].shape or np.any(np.diff(k) <= 0):
-                    raise ScratchgenError(f"the {n}-gram tables are inconsistent")
-                if len(k) and (k[0] < 0 or k[-1] >= len(keys[-1]) * V):
-                    raise ScratchgenError(f"the {n}-gram keys are out of range")
+                if k.shape != lp.shape:
+                    raise ModelFileError(f"keys_{n} holds {len(k)} {n}-grams but logp_{n} {len(lp)}")
+                if len(k) and k[-1] >= len(keys[-1]) * V:
+                    raise ModelFileError(f"keys_{n} holds {k[-1]}, beyond the {len(keys[-1])} stored "
+                                         f"{n - 1}-grams times the vocabulary of {V}")
                 keys.append(k)
-                bow.append(b)
-            elif lp.shape != (V,):
-                raise ScratchgenError(f"logp_1 has shape {lp.shape}, expected ({V},)")
             logp.append(lp)
+        for n in range(1, N):
+            b = np.asarray(arrays[f"bow_{n}"], dtype=np.float64)
+            if b.shape != logp[n - 1].shape:
+                raise ModelFileError(f"bow_{n} has {len(b)} backoff weights for {len(logp[n - 1])} {n}-grams")
+            bow.append(b)
+        self._check_discounts(extra.get("discounts", []))
+        if self.normalized and self.smoothing != "arpa":  # cheap: the unigrams of a fitted model sum to 1
+            total = float(np.exp(logp[0]).sum())
+            if not abs(total - 1.0) < 1e-6:
+                raise ModelFileError(f"the unigram probabilities of this {self.smoothing} model sum to {total!r}, "
+                                     "not 1")
         self.keys_, self.logp_, self.bow_ = keys, logp, bow
         self.discounts_ = extra.get("discounts", [])
 
+    def _check_discounts(self, discounts) -> None:
+        """The discounts recorded in the header: one entry per order (none for ARPA), each None, a finite
+        number or a list of finite numbers."""
+        def number(x) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+        ok = isinstance(discounts, list) and len(discounts) in (0, self.order) and all(
+            d is None or number(d) or (isinstance(d, list) and len(d) == 3 and all(map(number, d)))
+            for d in discounts)
+        if not ok:
+            raise ModelFileError(f"its discounts {str(discounts)[:80]} are not one entry per order "
+                                 "(None, a number or three numbers)")
+
     # --- ARPA ------------------------------------------------------------------------------------------
 
-    def to_arpa(self, path: str | os.PathLike, escape: bool = True) -> None:
-        """Write the model as an ARPA file (log10; see :mod:`scratchgen.ngram.arpa` for the escape)."""
+    def to_arpa(self, path: str | os.PathLike) -> None:
+        """Write the model as an ARPA file, words as they are, as lmplz writes them (whitespace tokens of a
+        character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`)."""
         from .arpa import write_arpa
 
-        keys, logp, bow = self._tables()
+        _, logp, bow = self._tables()
         tokens = self.vocab_.tokens
         rows = [self.ngrams(n) for n in range(1, self.order + 1)]
         logp10 = [lp / LN10 for lp in logp]
         logp10[0] = logp10[0].copy()
         logp10[0][BOS] = 0.0  # as lmplz: <s> has probability 1 as a unigram, it is only ever context
         bow10 = [b / LN10 for b in bow]
-        write_arpa(path, tokens, rows, logp10, bow10, escape=escape)
+        write_arpa(path, tokens, rows, logp10, bow10)
 
     @classmethod
     def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None,
-                  escape: bool = True) -> "NGramModel":
+                  progress: Progress | None = None) -> "NGramModel":
         """Read an ARPA file (KenLM, SRILM) into a backoff model that scores as the file says.
 
-        Without a ``tokenizer``, texts are split into characters when every word of the file is one character,
-        into words otherwise (pass token lists to score exactly the file's tokens).
+        Without a ``tokenizer`` the level is inferred from the file's vocabulary: character level when every
+        token but ``<unk>``, ``<s>`` and ``</s>`` is one character, word level otherwise. A character-level
+        tokenizer for a file with longer tokens is refused (it would score every word as ``<unk>``).
+        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the bytes read.
         """
-        from .arpa import read_arpa
+        from .arpa import is_char_level, read_arpa
 
-        tokens, rows, logp10, bow10 = read_arpa(path, escape=escape)
+        tokens, rows, logp10, bow10 = read_arpa(path, progress=progress)
         N = len(rows)
+        char_level = is_char_level(tokens)
         if tokenizer is None:
-            ordinary = [t for t in tokens if t not in Vocabulary.SPECIALS]
-            tokenizer = Tokenizer("char" if all(len(t) == 1 for t in ordinary) else "word")
+            tokenizer = Tokenizer("char" if char_level else "word")
+        elif tokenizer.level == "char" and not char_level:
+            longer = next(t for t in tokens if len(t) > 1 and t not in Vocabulary.SPECIALS)
+            raise ArpaError(f"{os.fspath(path)} is a word-level file (it holds tokens such as {longer!r}), but "
+                            "character level was asked for (--level char): give --level word or leave it out")
         # Some files (pruned by SRILM) lack the context of a stored n-gram; insert it with a NaN probability,
         # filled below with what the backoff rule gives it, and backoff weight 1, so scores do not change.
         for n in range(N, 1, -1):
@@ -381,7 +452,7 @@ class NGramModel(LanguageModel):
         V = len(vocab)
         lp1 = np.full(V, -100.0 * LN10)  # lmplz's rule for a file without <unk>: log10 P(<unk>) = -100
         b1 = np.zeros(V)
-        lp1[remap[rows[0][:, 0]]] = logp10[0] * LN10
+        lp1[remap[rows[0][:, 0]]] = logp10[0] * LN10  # read_arpa keeps log10 values <= 0
         b1[remap[rows[0][:, 0]]] = bow10[0] * LN10
         lp1[BOS] = -np.inf
         keys, logp, bow = [np.arange(V, dtype=np.int64)], [lp1], [b1]
@@ -450,13 +521,18 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     # Total length = number of tokens and no empty token: every token is one code point.
     if text is not None and len(text) == int(lengths.sum()) and not any("" in s for s in sequences):
         # Every token is one code point (character level): count code points without a dict.
-        flat = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (T,) code points
+        try:
+            flat = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (T,) code points
+        except UnicodeEncodeError as e:  # a lone surrogate: the one rule names it
+            check_tokens([e.object[e.start]])
+            raise
         counts = np.bincount(flat) if len(flat) else np.zeros(0, np.int64)
         seen_codes = np.flatnonzero(counts)
         seen = [chr(c) for c in seen_codes]
         to_seen = np.zeros(len(counts), dtype=np.int64)  # code point -> index in seen
         to_seen[seen_codes] = np.arange(len(seen_codes))
         counts = counts[seen_codes]
+        check_tokens(seen)  # the one rule, once per distinct token
     else:
         tokens = list(itertools.chain.from_iterable(sequences))
         to_seen = None
@@ -464,9 +540,8 @@ def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
             index = dict.fromkeys(tokens)  # first-seen order
         except TypeError:
             raise CorpusError("a token must be a str; found an unhashable token") from None
+        check_tokens(list(index))  # the one rule, once per distinct token: <unk> stays, id 0
         for i, t in enumerate(index):
-            if not isinstance(t, str):
-                raise CorpusError(f"a token must be a str, got {t!r} of type {type(t).__name__}")
             index[t] = i
         seen = list(index)
         flat = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))  # (T,)
