@@ -90,7 +90,9 @@ def _default_curve(args: argparse.Namespace) -> str:
     try:
         check_output(curve, [args.corpus, args.resume])
     except OutputError as e:
-        raise OutputError(f"the learning curve's default path is not usable ({e}); give --curve CSV") from None
+        reason = str(e).split(": ", 1)[-1].split("; ")[0]
+        raise OutputError(f"the learning curve would go to {curve!r} (MODEL's name with .curve.csv), but {reason}; "
+                          "give --curve CSV") from None
     return curve
 
 
@@ -114,6 +116,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
         for output in (args.output, args.curve, args.plot):
             if output:
                 check_output(output, [args.resume])
+    curve = args.curve or _default_curve(args)
     if args.mode is None:
         args.mode = "chunks" if is_running_text(args.corpus, args.encoding) else "lines"
         print(f"reading {args.corpus} as {'running text' if args.mode == 'chunks' else 'one sequence a line'} "
@@ -122,7 +125,6 @@ def _train_rnn(args: argparse.Namespace) -> int:
         from ..evaluation.curves import require_matplotlib
 
         require_matplotlib()  # before training, not after an hour of it
-    curve = args.curve or _default_curve(args)
     tokenizer = tokenizer_from_args(args)
     corpus = read_corpus_args(args, args.corpus, tokenizer)
     model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, seq_len=args.seq_len,

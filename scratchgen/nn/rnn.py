@@ -32,6 +32,7 @@ from .train import Trainer, stream_loss, training_memory
 __all__ = ["RNNModel"]
 
 DTYPES = ("float64", "float32")
+MAX_LAYERS = 1000   # also bounds the schema a (possibly edited) file header asks to build
 
 
 def _log_softmax(Y: np.ndarray) -> np.ndarray:
@@ -192,6 +193,8 @@ class RNNModel(LanguageModel):
         for name in ("hidden", "layers", "seq_len", "batch_size", "epochs", "min_count", "checkpoint_every"):
             if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 raise bad(name, "an integer >= 1")
+        if self.layers > MAX_LAYERS:
+            raise bad("layers", f"at most {MAX_LAYERS} (a deeper vanilla RNN does not train)")
         for name in ("embedding", "max_steps", "patience", "eval_interval"):
             v = getattr(self, name)
             if v is not None and not (is_int(v) and v >= 1):
