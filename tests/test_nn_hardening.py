@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_info
 
 from scratchgen import RNNModel
 from scratchgen.cli import main
-from scratchgen.errors import ModelFileError, ScratchgenError, TrainingError
+from scratchgen.errors import ScratchgenError, TrainingError
 from scratchgen.nn import train as train_module
 from scratchgen.nn.optim import SGD, Adagrad, Adam
 

@@ -4,7 +4,12 @@
     scratchgen train rnn [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
                          [--epochs E] [--seed S] [--valid-fraction F] [--dtype float32|float64]
                          [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
-"""
+
+Every option value is checked where it is parsed (a bad one is a usage error, exit 2). The files
+are declared (:func:`scratchgen.cli.declare_files`): no output may be the corpus, and ``-o``,
+``--curve`` and ``--plot`` may not be the checkpoint being resumed (``--checkpoint CK --resume CK``
+is the ordinary way to go on). Ctrl-C (exit 130) and SIGTERM (exit 143) stop training alike: the old
+model file stays, and a line says how to resume."""
 
 from __future__ import annotations
 
