@@ -230,4 +230,6 @@ def test_cli_train_generate_score(tmp_path, capsys):
     assert main(["generate", str(model), "-n", "2", "--seed", "1"]) == 0
     assert main(["score", str(model), str(corpus), "--json"]) == 0
     assert main(args + ["--resume", str(ck)]) == 0
-    assert main(["train", "rnn", str(corpus), "-o", str(model), "--hidden", "0"]) == 1
+    with pytest.raises(SystemExit) as e:                         # a bad option value is a usage error
+        main(["train", "rnn", str(corpus), "-o", str(model), "--hidden", "0"])
+    assert e.value.code == 2

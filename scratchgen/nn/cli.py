@@ -4,17 +4,24 @@
     scratchgen train rnn [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
                          [--epochs E] [--seed S] [--valid-fraction F] [--dtype float32|float64]
                          [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
-"""
+
+Every option value is checked where it is parsed (a bad one is a usage error, exit 2). The files
+are declared (:func:`scratchgen.cli.declare_files`): no output may be the corpus, and ``-o``,
+``--curve`` and ``--plot`` may not be the checkpoint being resumed (``--checkpoint CK --resume CK``
+is the ordinary way to go on). Ctrl-C (exit 130) and SIGTERM (exit 143) stop training alike: the old
+model file stays, and a line says how to resume."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
+import signal
 import sys
+import threading
 
 import numpy as np
-
-from ..errors import CorpusError
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
@@ -46,64 +53,143 @@ def _gradcheck(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _running_text(path: str) -> bool:
-    """A file with blank lines (paragraphs, speeches) is running text; one without is a line corpus."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python is, so it unwinds exactly like Ctrl-C (nothing half-written)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Within this block SIGTERM stops training the way Ctrl-C does (only in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        with open(path, encoding="utf-8") as f:
-            return any(not line.strip() for line in f)
-    except OSError as e:
-        raise CorpusError(f"cannot read corpus {path!r}: {e.strerror}") from None
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped_early(args: argparse.Namespace, signal_name: str) -> None:
+    """What an interrupted run left behind, and how to go on."""
+    print(f"scratchgen: {signal_name}: training stopped; {args.output} was not written (any old file there is "
+          "unchanged)", file=sys.stderr)
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        print(f"scratchgen: the last checkpoint is {args.checkpoint}: resume with the same command and "
+              f"--resume {args.checkpoint}", file=sys.stderr)
+    else:
+        print("scratchgen: no checkpoint was written, so the progress is lost; use --checkpoint PATH to be able to "
+              "resume", file=sys.stderr)
+
+
+def _default_curve(args: argparse.Namespace) -> str:
+    """MODEL's name with .curve.csv, refused before training if that is one of the inputs."""
+    from ..errors import OutputError
+    from ..io import check_output
+
+    curve = os.path.splitext(args.output)[0] + ".curve.csv"
+    try:
+        check_output(curve, [args.corpus, args.resume])
+    except OutputError as e:
+        reason = str(e).split(": ", 1)[-1].split("; ")[0]
+        raise OutputError(f"the learning curve would go to {curve!r} (MODEL's name with .curve.csv), but {reason}; "
+                          "give --curve CSV") from None
+    return curve
+
+
+def _validation_note(args: argparse.Namespace, corpus) -> str:
+    """Why there is no validation loss, in the command line's words."""
+    if args.valid_fraction == 0:
+        return "no validation data (--valid-fraction 0)"
+    note = f"no validation data: {len(corpus)} sequence(s) leave none for --valid-fraction {args.valid_fraction:g}"
+    if args.mode != "chunks":
+        note += "; --mode chunks cuts a long text into pieces, so that a part can be held out"
+    return note
 
 
 def _train_rnn(args: argparse.Namespace) -> int:
     from ..cli import read_corpus_args, tokenizer_from_args
+    from ..io import check_output
+    from ..text import is_running_text
     from .rnn import RNNModel
 
+    if args.resume:                                              # --checkpoint CK --resume CK is fine
+        for output in (args.output, args.curve, args.plot):
+            if output:
+                check_output(output, [args.resume])
+    curve = args.curve or _default_curve(args)
     if args.mode is None:
-        args.mode = "chunks" if _running_text(args.corpus) else "lines"
+        args.mode = "chunks" if is_running_text(args.corpus, args.encoding) else "lines"
         print(f"reading {args.corpus} as {'running text' if args.mode == 'chunks' else 'one sequence a line'} "
               f"(--mode {args.mode})", file=sys.stderr)
     if args.plot:
         from ..evaluation.curves import require_matplotlib
 
         require_matplotlib()  # before training, not after an hour of it
-    curve = args.curve or os.path.splitext(args.output)[0] + ".curve.csv"
     tokenizer = tokenizer_from_args(args)
     corpus = read_corpus_args(args, args.corpus, tokenizer)
-    model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding, seq_len=args.seq_len,
+    model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, seq_len=args.seq_len,
                      batch_size=args.batch, lr=args.lr, epochs=args.epochs, optimizer=args.optimizer,
                      weight_decay=args.weight_decay, dropout=args.dropout, lr_schedule=args.schedule, warmup=args.warmup,
-                     clip=args.clip, max_steps=args.max_steps, running_text=args.mode == "chunks",
+                     clip=args.clip or None, max_steps=args.max_steps, running_text=args.mode == "chunks",
                      valid_fraction=args.valid_fraction, patience=args.patience or None, eval_interval=args.eval_every,
                      min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=curve,
                      time_limit=args.time_limit, clock=args.clock, tokenizer=tokenizer)
-    model.fit(corpus, resume=args.resume)
+    try:
+        with _sigterm_as_interrupt():
+            model.fit(corpus, resume=args.resume)
+    except _Terminated:
+        _stopped_early(args, "terminated (SIGTERM)")
+        return 143
+    except KeyboardInterrupt:
+        _stopped_early(args, "interrupted")
+        return 130
     model.save(args.output)
-    if args.plot:
+    written = [curve] if model.curve_written_ else []
+    if args.plot and written:
         from ..evaluation.curves import plot_curve
 
         plot_curve(curve, args.plot, title=f"RNN training curve: {os.path.basename(args.output)}")
-    print(f"learning curve: {curve}" + (f", {args.plot}" if args.plot else ""), file=sys.stderr)
+        written.append(args.plot)
+    if written:
+        print(f"learning curve: {', '.join(written)}", file=sys.stderr)
+    V = len(model.vocab_)
+    if not model.has_validation_:
+        loss = _validation_note(args, corpus)
+        if model.worse_than_uniform_:
+            loss += f"; the training loss went above ln V = {math.log(V):.2f} (worse than uniform): lower --lr"
+    elif math.isfinite(model.valid_loss_):
+        loss = f"best validation loss {model.valid_loss_:.4f} nats/token"
+        if model.valid_loss_ > math.log(V):
+            loss += (f", worse than a uniform guess (ln V = {math.log(V):.2f}): the network did not learn; "
+                     f"lower --lr (it is {args.lr:g})")
+    else:
+        loss = "no finite validation loss"
+    finished = "resumed a finished run, nothing trained; " if model.resumed_finished_ else ""
     print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences, vocabulary "
-          f"{len(model.vocab_)}, best validation loss {model.valid_loss_:.4f} nats/token: {args.output}",
-          file=sys.stderr)
+          f"{V}, {finished}{loss}: {args.output}", file=sys.stderr)
     return 0
 
 
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
-    from ..cli import add_text_options
+    from ..cli import (add_text_options, declare_files, fraction, nonnegative_float, nonnegative_int,
+                       positive_float, positive_int)
 
     p = commands.add_parser("gradcheck", help="check the RNN's hand-written gradients against finite differences",
                             description="Build a small random RNN (with a padding mask and a carried-in state) "
                                         "and compare every gradient with central finite differences in float64; "
                                         "print the relative error of each parameter. Exit 1 if any is too large.")
-    p.add_argument("--hidden", type=int, default=6, help="hidden width (default 6)")
-    p.add_argument("--layers", type=int, default=2, help="layers (default 2)")
-    p.add_argument("--embedding", type=int, default=4, help="embedding width; 0 for one-hot inputs (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--tolerance", type=float, default=1e-6, help="largest accepted relative error (default 1e-6)")
+    p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
+    p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
+    p.add_argument("--embedding", type=nonnegative_int, default=4, help="embedding width; 0 for one-hot inputs (default 4)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--tolerance", type=positive_float, default=1e-6, help="largest accepted relative error (default 1e-6)")
     p.add_argument("--json", action="store_true", help="one JSON object: relative_errors, worst, ok")
     p.set_defaults(func=_gradcheck)
 
@@ -115,35 +201,37 @@ def register(commands, train) -> None:
                                      "names or on tinyshakespeare.")
     p.add_argument("corpus", metavar="CORPUS", help="text file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
-    p.add_argument("--hidden", type=int, default=256, help="hidden width H (default 256)")
-    p.add_argument("--layers", type=int, default=1, help="stacked layers L (default 1)")
-    p.add_argument("--embedding", type=int, default=None, help="embedding width E (default: one-hot inputs)")
-    p.add_argument("--seq-len", type=int, default=64, help="steps of truncated BPTT T (default 64)")
-    p.add_argument("--batch", type=int, default=32, help="parallel streams or sequences B (default 32)")
-    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
-    p.add_argument("--epochs", type=int, default=20, help="passes over the data, at most (default 20)")
+    p.add_argument("--hidden", type=positive_int, default=256, help="hidden width H (default 256)")
+    p.add_argument("--layers", type=positive_int, default=1, help="stacked layers L (default 1)")
+    p.add_argument("--embedding", type=nonnegative_int, default=None,
+                   help="embedding width E; 0 or not given: one-hot inputs")
+    p.add_argument("--seq-len", type=positive_int, default=64, help="steps of truncated BPTT T (default 64)")
+    p.add_argument("--batch", type=positive_int, default=32, help="parallel streams or sequences B (default 32)")
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument("--epochs", type=positive_int, default=20, help="passes over the data, at most (default 20)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
-    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's decay (default 0.01)")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout rate on the top states (default 0)")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=0.01, help="AdamW's decay (default 0.01)")
+    p.add_argument("--dropout", type=fraction, default=0.0, help="dropout rate on the top states (default 0)")
     p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="cosine",
                    help="learning-rate schedule (default cosine)")
-    p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (default 0)")
-    p.add_argument("--clip", type=float, default=5.0, help="largest global gradient norm (default 5)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
-    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--warmup", type=nonnegative_int, default=0, help="steps of linear warm-up (default 0)")
+    p.add_argument("--clip", type=nonnegative_float, default=5.0,
+                   help="largest global gradient norm; 0: no clipping (default 5)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS", help="stop after this long")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)")
-    p.add_argument("--valid-fraction", type=float, default=0.1, help="held out for validation (default 0.1)")
-    p.add_argument("--patience", type=int, default=3,
+    p.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
+    p.add_argument("--patience", type=nonnegative_int, default=3,
                    help="early stopping after this many evaluations without improvement; 0: never (default 3)")
-    p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
+    p.add_argument("--eval-every", type=positive_int, default=None, metavar="STEPS",
                    help="also evaluate every this many steps (default: at the end of each epoch)")
-    p.add_argument("--min-count", type=int, default=1, help="rarer tokens become <unk> (default 1)")
+    p.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float32 (default: twice as fast) or float64")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="write a checkpoint here as training goes")
-    p.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS", help="default 200")
+    p.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS", help="default 200")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue from a checkpoint (same corpus and options): same result as never stopping")
     p.add_argument("--curve", default=None, metavar="CSV",
@@ -153,4 +241,7 @@ def register(commands, train) -> None:
                    help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_text_options(p)
+    # --resume is checked against -o, --curve and --plot in _train_rnn, not here: --checkpoint CK
+    # --resume CK (the same file, read then rewritten) is the ordinary way to go on
+    declare_files(p, inputs=("corpus",), outputs=("output", "curve", "plot", "checkpoint"))
     p.set_defaults(func=_train_rnn, mode=None)

@@ -26,8 +26,10 @@ Schedules of eta_s for s = 0 .. S-1 steps with base rate eta and W warm-up steps
     constant: eta_s = eta;  cosine: eta_s = eta_min + (eta - eta_min)(1 + cos(pi u)) / 2,  u = progress in [0, 1]
     step:     eta_s = eta gamma^floor(s / k)                                               (8)
 
-Every optimiser keeps its state as a dict of arrays keyed like the parameters, so a checkpoint
-stores it with the parameters and a resumed run continues bit for bit.
+Every optimiser keeps its state as a dict of arrays keyed by the optimiser, the role of the array
+and the parameter (``adam.m.W_hh.0``, ``adam.v.W_hh.0``, ``sgd.momentum.W_hh.0``, ``adagrad.G.W_hh.0``),
+so a checkpoint stores it with the parameters, a resumed run continues bit for bit, and one
+optimiser's state can never be mistaken for another's (SGD's momentum is not Adam's second moment).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class SGD:
         """Update ``params`` in place."""
         self.steps += 1
         for k, g in grads.items():
-            v = self.state.setdefault(f"v.{k}", np.zeros_like(g))
+            v = self.state.setdefault(f"sgd.momentum.{k}", np.zeros_like(g))
             v *= self.momentum
             v += g                                               # eq. (1)
             params[k] -= lr * v
@@ -71,7 +73,7 @@ class Adagrad:
     def step(self, params: dict, grads: dict, lr: float) -> None:
         self.steps += 1
         for k, g in grads.items():
-            G = self.state.setdefault(f"G.{k}", np.zeros_like(g))
+            G = self.state.setdefault(f"adagrad.G.{k}", np.zeros_like(g))
             G += g * g                                           # eq. (2)
             step = np.sqrt(G)                                    # sqrt(G) + eps, then eta g / that
             step += self.eps
@@ -97,8 +99,8 @@ class Adam:
         c1 = 1.0 - b1 ** self.steps                              # eq. (4)
         c2 = 1.0 - b2 ** self.steps
         for k, g in grads.items():
-            m = self.state.setdefault(f"m.{k}", np.zeros_like(g))
-            v = self.state.setdefault(f"v.{k}", np.zeros_like(g))
+            m = self.state.setdefault(f"adam.m.{k}", np.zeros_like(g))
+            v = self.state.setdefault(f"adam.v.{k}", np.zeros_like(g))
             m *= b1
             m += (1 - b1) * g                                    # eq. (3)
             v *= b2
@@ -124,7 +126,7 @@ def make_optimizer(name: str, weight_decay: float = 0.01):
         return SGD()
     if name == "adagrad":
         return Adagrad()
-    raise ScratchgenError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    raise ScratchgenError(f"optimizer (--optimizer) must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
 
 
 def clip_by_global_norm(grads: dict, max_norm: float | None) -> float:
@@ -164,7 +166,7 @@ def learning_rate(step: int, total: int, base: float, schedule: str = "constant"
     if schedule == "step":
         k = step_size or max(total // 3, 1)
         return base * gamma ** ((step - warmup) // k)            # eq. (8)
-    raise ScratchgenError(f"lr_schedule must be one of {SCHEDULES}, got {schedule!r}")
+    raise ScratchgenError(f"lr_schedule (--schedule) must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
 
 
 def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:

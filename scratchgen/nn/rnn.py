@@ -19,17 +19,20 @@ import math
 
 import numpy as np
 
-from ..errors import CorpusError, ScratchgenError
+from ..errors import CorpusError, ModelFileError, ScratchgenError, TrainingError
+from ..io import ArraySpec
 from ..model import LanguageModel, register_model
+from ..resources import check_memory
 from ..text import Vocabulary
 from .data import BOS, EOS, padded_batch
 from .layers import layer_params, linear_forward, stack_forward
 from .optim import OPTIMIZERS, SCHEDULES, init_params
-from .train import Trainer, stream_loss
+from .train import Trainer, stream_loss, training_memory
 
 __all__ = ["RNNModel"]
 
 DTYPES = ("float64", "float32")
+MAX_LAYERS = 1000   # also bounds the schema a (possibly edited) file header asks to build
 
 
 def _log_softmax(Y: np.ndarray) -> np.ndarray:
@@ -162,41 +165,83 @@ class RNNModel(LanguageModel):
 
     # --- validation of hyperparameters ------------------------------------------------------------
 
+    #: The command-line flag of each hyperparameter, so a message names both.
+    FLAGS = {"hidden": "--hidden", "layers": "--layers", "embedding": "--embedding", "seq_len": "--seq-len",
+             "batch_size": "--batch", "lr": "--lr", "epochs": "--epochs", "optimizer": "--optimizer",
+             "weight_decay": "--weight-decay", "dropout": "--dropout", "lr_schedule": "--schedule",
+             "warmup": "--warmup", "clip": "--clip", "max_steps": "--max-steps", "running_text": "--mode",
+             "valid_fraction": "--valid-fraction", "patience": "--patience", "eval_interval": "--eval-every",
+             "min_count": "--min-count", "dtype": "--dtype", "seed": "--seed", "checkpoint": "--checkpoint",
+             "checkpoint_every": "--checkpoint-every", "curve_csv": "--curve", "time_limit": "--time-limit",
+             "clock": "--clock", "verbose": "--quiet"}
+
     def _check_params(self) -> None:
-        def positive_int(name, allow_none=False):
-            v = getattr(self, name)
-            if v is None and allow_none:
-                return
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ScratchgenError(f"{name} must be an integer >= 1{' or None' if allow_none else ''}, got {v!r}")
+        """Check every constructor argument (no side effect: also run on the header of a file being loaded).
+
+        A message names the argument and its command-line flag, e.g. "batch_size (--batch) must be an
+        integer >= 1, got 0".
+        """
+        def bad(name: str, what: str) -> ScratchgenError:
+            return ScratchgenError(f"{name} ({self.FLAGS[name]}) must be {what}, got {getattr(self, name)!r}")
+
+        def is_int(v) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        def is_number(v) -> bool:
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
         for name in ("hidden", "layers", "seq_len", "batch_size", "epochs", "min_count", "checkpoint_every"):
-            positive_int(name)
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                raise bad(name, "an integer >= 1")
+        if self.layers > MAX_LAYERS:
+            raise bad("layers", f"at most {MAX_LAYERS} (a deeper vanilla RNN does not train)")
         for name in ("embedding", "max_steps", "patience", "eval_interval"):
-            positive_int(name, allow_none=True)
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise ScratchgenError(f"lr must be a positive number, got {self.lr!r}")
+            v = getattr(self, name)
+            if v is not None and not (is_int(v) and v >= 1):
+                raise bad(name, "an integer >= 1 or None")
+        for name in ("warmup", "seed"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
+                raise bad(name, "an integer >= 0")
+        if not (is_number(self.lr) and self.lr > 0):
+            raise bad("lr", "a positive finite number")
+        if not (is_number(self.weight_decay) and self.weight_decay >= 0):
+            raise bad("weight_decay", "a finite number >= 0")
         if self.optimizer not in OPTIMIZERS:
-            raise ScratchgenError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in SCHEDULES:
-            raise ScratchgenError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+            raise bad("lr_schedule", f"one of {', '.join(SCHEDULES)}")
         if self.dtype not in DTYPES:
-            raise ScratchgenError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if not (isinstance(self.valid_fraction, (int, float)) and 0 <= self.valid_fraction < 1):
-            raise ScratchgenError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
-        if self.running_text not in ("auto", True, False):
-            raise ScratchgenError(f"running_text must be 'auto', True or False, got {self.running_text!r}")
-        if self.clip is not None and not (isinstance(self.clip, (int, float)) and self.clip > 0):
-            raise ScratchgenError(f"clip must be a positive number or None, got {self.clip!r}")
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise ScratchgenError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float))
-                                                and math.isfinite(self.time_limit) and self.time_limit > 0):
-            raise ScratchgenError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
+            raise bad("dtype", f"one of {', '.join(DTYPES)}")
+        if not (is_number(self.valid_fraction) and 0 <= self.valid_fraction < 1):
+            raise bad("valid_fraction", "a fraction in [0, 1)")
+        if not (isinstance(self.running_text, bool) or self.running_text == "auto"):
+            raise ScratchgenError(f"running_text must be 'auto', True (--mode chunks) or False (--mode lines), "
+                                  f"got {self.running_text!r}")
+        if self.clip is not None and not (is_number(self.clip) and self.clip > 0):
+            raise bad("clip", "a positive number, or None for no clipping (--clip 0)")
+        if not (is_number(self.dropout) and 0 <= self.dropout < 1):
+            raise bad("dropout", "a fraction in [0, 1)")
+        if self.time_limit is not None and not (is_number(self.time_limit) and self.time_limit > 0):
+            raise bad("time_limit", "a positive number of seconds or None")
         if self.clock not in ("wall", "cpu"):
-            raise ScratchgenError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
-        if not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ScratchgenError(f"warmup must be an integer >= 0, got {self.warmup!r}")
+            raise bad("clock", "'wall' or 'cpu'")
+        if not isinstance(self.verbose, bool):
+            raise ScratchgenError(f"verbose must be True or False, got {self.verbose!r}")
+        for name in ("checkpoint", "curve_csv"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise bad(name, "a path (str) or None")
+
+    def _array_schema(self) -> dict:
+        """Every parameter array, its exact shape from the header (H, L, E, V), float and finite."""
+        V, H, E = len(self.vocab_), self.hidden, self.embedding
+        shapes = {"C": (V, E)} if E else {}
+        for layer in range(self.layers):
+            shapes[f"W_xh.{layer}"] = ((E or V) if layer == 0 else H, H)
+            shapes[f"W_hh.{layer}"] = (H, H)
+            shapes[f"b_h.{layer}"] = (H,)
+        shapes["W_hy"] = (H, V)
+        shapes["b_y"] = (V,)
+        return {f"param/{k}": ArraySpec(shape) for k, shape in shapes.items()}
 
     # --- training ---------------------------------------------------------------------------------
 
@@ -209,6 +254,13 @@ class RNNModel(LanguageModel):
         resume : str or None
             A checkpoint written by an earlier run with the same corpus and hyperparameters: training
             continues from it, and ends with the same parameters as an uninterrupted run.
+
+        Raises
+        ------
+        ResourceError
+            The run would need more memory than the machine has (checked before allocating).
+        TrainingError
+            Training diverged (non-finite weights that restoring could not cure); nothing is kept.
         """
         self._check_params()
         sequences = self.tokenize_corpus(corpus)
@@ -220,6 +272,7 @@ class RNNModel(LanguageModel):
         if running == "auto":
             running = float(np.mean([len(s) for s in ids])) >= self.seq_len
         self.running_text_ = bool(running)
+        self._check_memory(ids, bool(running))
         rng = np.random.default_rng(self.seed)
         self.params_ = init_params(len(self.vocab_), self.hidden, self.layers, self.embedding, rng,
                                    dtype=np.dtype(self.dtype))
@@ -228,25 +281,45 @@ class RNNModel(LanguageModel):
             n_valid = int(len(stream) * self.valid_fraction)
             train, valid = stream[:len(stream) - n_valid], (stream[len(stream) - n_valid - 1:] if n_valid > 1 else None)
             if len(train) < self.batch_size + 1:
-                raise CorpusError(f"a running text of {len(train)} tokens is too short for batch_size="
-                                  f"{self.batch_size} parallel streams")
+                raise CorpusError(f"a running text of {len(train)} training tokens is too short for "
+                                  f"{self.batch_size} parallel streams (--batch {self.batch_size}); lower --batch")
         else:
             order = rng.permutation(len(ids))
             n_valid = int(len(ids) * self.valid_fraction)
             valid = [ids[i] for i in order[:n_valid]] or None
             train = [ids[i] for i in order[n_valid:]]
             if not train:
-                raise CorpusError("no training sequences left after the validation split")
+                raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
+        self.has_validation_ = valid is not None
         trainer = Trainer(self, train, valid, bool(running), rng)
         if resume is not None:
             trainer.load_checkpoint(resume)
         trainer.run(checkpoint=self.checkpoint, checkpoint_every=self.checkpoint_every, curve_csv=self.curve_csv,
                     verbose=self.verbose, time_limit=self.time_limit, interrupt_at=_interrupt_at,
                     clock=self.clock)
+        if not all(np.isfinite(v).all() for v in self.params_.values()):   # the guards make this unreachable
+            raise TrainingError("training diverged: the weights are not finite; lower --lr")
         self.history_ = trainer.history
         self.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
         self.stopped_ = trainer.stopped
+        self.worse_than_uniform_ = trainer.worse_than_uniform
+        self.resumed_finished_ = trainer.resumed_finished
+        self.curve_written_ = trainer.curve_written
         return self
+
+    def _check_memory(self, ids: list, running: bool) -> None:
+        """Refuse a run that cannot fit in memory before allocating it (:func:`training_memory`)."""
+        V = len(self.vocab_)
+        if running:
+            eval_rows, eval_len = self.batch_size, max(self.seq_len, 64)
+        else:
+            eval_rows = min(256, max(int(len(ids) * self.valid_fraction), 1))
+            eval_len = max(len(s) for s in ids) + 1
+        nbytes = training_memory(V, self.hidden, self.layers, self.embedding, self.batch_size, self.seq_len,
+                                 np.dtype(self.dtype).itemsize, self.optimizer, eval_rows, eval_len)
+        check_memory(nbytes, f"training an RNN of hidden {self.hidden} with vocabulary {V}, {self.layers} layer(s), "
+                             f"batch {self.batch_size} x {self.seq_len} steps in {self.dtype}",
+                     "lower --hidden, --batch or --seq-len")
 
     def _fitted_params(self) -> dict:
         self._fitted_vocab()
@@ -316,11 +389,18 @@ class RNNModel(LanguageModel):
         return extra, {f"param/{k}": v for k, v in self._fitted_params().items()}
 
     def _load_state(self, extra, arrays):
+        """The arrays (already checked against :meth:`_array_schema`) and the header's fitted state."""
+        history, valid_loss, running = extra.get("history_", []), extra.get("valid_loss_", math.nan), \
+            extra.get("running_text_")
+        if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)):
+            raise ModelFileError("its training history (state.history_) is not a list of JSON objects")
+        if valid_loss is None:                                   # JSON null: no validation data
+            valid_loss = math.nan
+        if not isinstance(valid_loss, (int, float)) or isinstance(valid_loss, bool):
+            raise ModelFileError(f"its validation loss (state.valid_loss_) is not a number: {valid_loss!r}")
+        if running is not None and not isinstance(running, bool):
+            raise ModelFileError(f"its state.running_text_ is not true, false or null: {running!r}")
         self.params_ = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-        V, L = len(self.vocab_), self.layers
-        expected = {f"{n}.{l}" for l in range(L) for n in ("W_xh", "W_hh", "b_h")} | {"W_hy", "b_y"}
-        if not expected <= set(self.params_) or self.params_["W_hy"].shape != (self.hidden, V):
-            raise ScratchgenError(f"the arrays do not fit a {L}-layer RNN of hidden {self.hidden} and vocabulary {V}")
-        self.running_text_ = extra.get("running_text_")
-        self.history_ = extra.get("history_", [])
-        self.valid_loss_ = extra.get("valid_loss_", math.nan)
+        self.running_text_ = running
+        self.history_ = history
+        self.valid_loss_ = float(valid_loss)
