@@ -154,9 +154,10 @@ def test_nan_guard_restores_lowers_lr_and_says_so(monkeypatch, capsys):
         return ((math.nan if calls["n"] == 5 else loss), hT), cache
 
     monkeypatch.setattr(train_module, "network_forward", flaky)
-    m = small(epochs=2, valid_fraction=0.0).fit(NAMES)
+    m = small(epochs=2, valid_fraction=0.0, verbose=True).fit(NAMES)
     err = capsys.readouterr().err
-    assert "non-finite loss" in err and "lowered the learning rate to 0.5 x lr" in err
+    assert "non-finite loss" in err and "lowered the learning rate to 0.5 x lr" in err  # a progress note
+    assert m.restores_ == 1  # and counted, for the summary
     assert all(np.isfinite(v).all() for v in m.params_.values())
 
 

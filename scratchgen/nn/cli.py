@@ -124,8 +124,9 @@ def _train_rnn(args: argparse.Namespace) -> int:
     curve = args.curve or _default_curve(args)
     if args.mode is None:
         args.mode = "chunks" if is_running_text(args.corpus, args.encoding) else "lines"
-        print(f"reading {args.corpus} as {'running text' if args.mode == 'chunks' else 'one sequence a line'} "
-              f"(--mode {args.mode})", file=sys.stderr)
+        read_as = f" read as {'running text' if args.mode == 'chunks' else 'one sequence a line'} (--mode {args.mode})"
+    else:
+        read_as = ""
     if args.plot:
         from ..evaluation.curves import require_matplotlib
 
@@ -171,8 +172,11 @@ def _train_rnn(args: argparse.Namespace) -> int:
     else:
         loss = "no finite validation loss"
     finished = "resumed a finished run, nothing trained; " if model.resumed_finished_ else ""
-    print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences, vocabulary "
-          f"{V}, {finished}{loss}: {args.output}", file=sys.stderr)
+    if model.restores_:
+        loss += (f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
+                 "learning rate (consider a lower --lr)")
+    print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
+          f"vocabulary {V}, {finished}{loss}: {args.output}", file=sys.stderr)
     return 0
 
 

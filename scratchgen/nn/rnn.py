@@ -304,6 +304,7 @@ class RNNModel(LanguageModel):
         self.stopped_ = trainer.stopped
         self.worse_than_uniform_ = trainer.worse_than_uniform
         self.resumed_finished_ = trainer.resumed_finished
+        self.restores_ = trainer.restores
         self.curve_written_ = trainer.curve_written
         return self
 

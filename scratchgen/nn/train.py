@@ -369,8 +369,11 @@ class Trainer:
         self.opt.state = {k: v.copy() for k, v in state.items()}
         self.opt.steps = steps
         self.h = None
-        self.warn(f"{what}: restored the last good weights and lowered the learning rate to "
-                  f"{self.lr_scale:g} x lr (restore {self.restores} of at most {MAX_RESTORES})")
+        # A progress note, not a warning: a run that recovers says how often in its summary, and one that
+        # does not ends in the error above, which says it all.
+        if self.progress is not None:
+            self.progress.write(f"{what}: restored the last good weights and lowered the learning rate to "
+                                f"{self.lr_scale:g} x lr (restore {self.restores} of at most {MAX_RESTORES})")
 
     def _evaluate_and_record(self, lr, norm, seconds, speed) -> None:
         val = self.evaluate()
