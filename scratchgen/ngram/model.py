@@ -36,7 +36,13 @@ from ..progress import Progress
 from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts
 from .fitting import backoff_tables, build_vocab
-from .smoothing import DEFAULT_ALPHA, SMOOTHINGS, check_settings, legacy_alpha, make_smoothing
+from .smoothing import (
+    DEFAULT_ALPHA,
+    SMOOTHINGS,
+    check_settings,
+    legacy_alpha,
+    make_smoothing,
+)
 
 __all__ = ["NGramModel"]
 

@@ -65,19 +65,19 @@ from ..text import Vocabulary
 from .counting import NGramCounts
 
 __all__ = [
-    "Estimate",
     "MLE",
-    "AddK",
+    "SMOOTHINGS",
     "AbsoluteDiscounting",
-    "WittenBell",
+    "AddK",
+    "Estimate",
     "KneserNey",
     "ModifiedKneserNey",
     "StupidBackoff",
-    "SMOOTHINGS",
+    "WittenBell",
     "backoff_form",
     "check_settings",
-    "make_smoothing",
     "kenlm_discounts",
+    "make_smoothing",
 ]
 
 BOS = Vocabulary.bos_id
