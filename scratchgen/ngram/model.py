@@ -34,7 +34,7 @@ from ..io import ArraySpec
 from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
 from ..text import Tokenizer, Vocabulary
-from .counting import NGramCounts
+from .counting import NGramCounts, _lookup
 from .fitting import backoff_tables, build_vocab
 from .smoothing import (
     DEFAULT_ALPHA,
@@ -43,15 +43,13 @@ from .smoothing import (
     legacy_alpha,
     make_smoothing,
 )
+from .storage import array_schema, check_discounts, save_arrays, tables_from_arrays
 
 __all__ = ["NGramModel"]
 
-BOS, EOS, UNK = Vocabulary.bos_id, Vocabulary.eos_id, Vocabulary.unk_id
-LN10 = np.log(10.0)
+BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 #: The longest order accepted (a model file's header is checked against it before its arrays are listed).
 MAX_ORDER = 1000
-_INT64_MAX = int(np.iinfo(np.int64).max)
-_MAX_LOG_BACKOFF = float(np.nextafter(99.0 * LN10, 0.0))  # a backoff weight below 10^99 (arpa.py's rule)
 
 
 def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
@@ -328,60 +326,24 @@ class NGramModel(LanguageModel):
         rows[:, BOS] = -np.inf
         return rows
 
-    # --- files -----------------------------------------------------------------------------------------
+    # --- files (the layout: storage.py) ------------------------------------------------------------------
 
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        keys, logp, bow = self._tables()
-        arrays = {}
-        for n in range(1, self.order + 1):
-            if n > 1:
-                arrays[f"keys_{n}"] = keys[n - 1]
-                arrays[f"bow_{n - 1}"] = bow[n - 2]
-            arrays[f"logp_{n}"] = logp[n - 1]
-        return {"discounts": getattr(self, "discounts_", [])}, arrays
+        return {"discounts": getattr(self, "discounts_", [])}, save_arrays(*self._tables())
 
     def _array_schema(self) -> dict[str, ArraySpec]:
-        """Per order n: ``logp_n`` log-probabilities (<= 0; -inf for an impossible event, such as ``<s>``
-        predicted or an unseen word under MLE), ``keys_n`` (n >= 2) the sorted trie keys (counting.py eq. (2)),
-        ``bow_n`` (n < N) log backoff weights (-inf only where MLE gives a context no backoff; below a factor
-        of 10^99, as ARPA files are read). The lengths depend on the data; :meth:`_load_state` checks them
-        against each other."""
-        V, N = len(self.vocab_), int(self.order)
-        schema = {"logp_1": ArraySpec((V,), allow_neg_inf=True, high=0.0)}
-        for n in range(2, N + 1):
-            most = V**n - 1 if n * np.log2(max(V, 2)) < 63 else _INT64_MAX  # counting.py eq. (2): key < V^n
-            schema[f"keys_{n}"] = ArraySpec((None,), kind="i", low=0, high=most, increasing=True)
-            schema[f"logp_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=0.0)
-        for n in range(1, N):
-            schema[f"bow_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=_MAX_LOG_BACKOFF)
-        return schema
+        """The arrays of the file (:func:`.storage.array_schema`)."""
+        return array_schema(len(self.vocab_), int(self.order))
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """The tables from validated arrays, after the checks that involve two arrays (:meth:`_array_schema`).
+        """The tables from validated arrays, after the checks that involve two arrays (:mod:`.storage`).
 
         A stupid-backoff file of the old layout (its factor stored as ``discount``) is mapped to ``alpha`` here.
         """
         if self.smoothing == "stupid-backoff" and self.discount is not None:
             self.alpha, self.discount = legacy_alpha(self.smoothing, self.discount, self.alpha), None
-        V, N = len(self.vocab_), int(self.order)
-        keys, logp, bow = [np.arange(V, dtype=np.int64)], [], []
-        for n in range(1, N + 1):
-            lp = np.asarray(arrays[f"logp_{n}"], dtype=np.float64)
-            if n > 1:
-                k = np.asarray(arrays[f"keys_{n}"], dtype=np.int64)
-                if k.shape != lp.shape:
-                    raise ModelFileError(f"keys_{n} holds {len(k)} {n}-grams but logp_{n} {len(lp)}")
-                if len(k) and k[-1] >= len(keys[-1]) * V:
-                    raise ModelFileError(f"keys_{n} holds {k[-1]}, beyond the {len(keys[-1])} stored "
-                                         f"{n - 1}-grams times the vocabulary of {V}")
-                keys.append(k)
-            logp.append(lp)
-        for n in range(1, N):
-            b = np.asarray(arrays[f"bow_{n}"], dtype=np.float64)
-            if b.shape != logp[n - 1].shape:
-                raise ModelFileError(f"bow_{n} has {len(b)} backoff weights for {len(logp[n - 1])} {n}-grams")
-            bow.append(b)
-        self._check_discounts(extra.get("discounts", []))
+        keys, logp, bow = tables_from_arrays(arrays, len(self.vocab_), int(self.order))
+        check_discounts(extra.get("discounts", []), self.order)
         if self.normalized and self.smoothing != "arpa":  # cheap: the unigrams of a fitted model sum to 1
             total = float(np.exp(logp[0]).sum())
             if not abs(total - 1.0) < 1e-6:
@@ -389,19 +351,6 @@ class NGramModel(LanguageModel):
                                      "not 1")
         self.keys_, self.logp_, self.bow_ = keys, logp, bow
         self.discounts_ = extra.get("discounts", [])
-
-    def _check_discounts(self, discounts) -> None:
-        """The discounts recorded in the header: one entry per order (none for ARPA), each None, a finite
-        number or a list of finite numbers."""
-        def number(x) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
-
-        ok = isinstance(discounts, list) and len(discounts) in (0, self.order) and all(
-            d is None or number(d) or (isinstance(d, list) and len(d) == 3 and all(map(number, d)))
-            for d in discounts)
-        if not ok:
-            raise ModelFileError(f"its discounts {str(discounts)[:80]} are not one entry per order "
-                                 "(None, a number or three numbers)")
 
     # --- ARPA ------------------------------------------------------------------------------------------
 
@@ -435,18 +384,12 @@ class NGramModel(LanguageModel):
         total = np.zeros(M)
         done = np.zeros(M, dtype=bool)
         for k in range(min(m, self.order), 0, -1):  # the longest stored n-gram ending in w
-            index = _lookup_rows(keys, rows[:, m - k:], V)
+            index = _lookup(keys, rows[:, m - k:], V)
             hit = ~done & (index >= 0)
             total[hit] += logp[k - 1][index[hit]]
             done |= hit
             if k >= 2:  # the context of length k - 1 failed if we go on: its backoff weight
-                ctx = _lookup_rows(keys, rows[:, m - k:m - 1], V)
+                ctx = _lookup(keys, rows[:, m - k:m - 1], V)
                 tried = ~done & (ctx >= 0)
                 total[tried] += bow[k - 2][ctx[tried]]
         return total
-
-
-def _lookup_rows(keys: list, rows: np.ndarray, V: int) -> np.ndarray:
-    from .counting import _lookup
-
-    return _lookup(keys, rows, V)
