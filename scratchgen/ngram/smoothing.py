@@ -72,6 +72,7 @@ __all__ = [
     "Estimate",
     "KneserNey",
     "ModifiedKneserNey",
+    "Smoothing",
     "StupidBackoff",
     "WittenBell",
     "backoff_form",
@@ -223,8 +224,11 @@ def kenlm_discounts(adjusted: np.ndarray) -> tuple[float, float, float]:
 # --- the strategies: hyperparameters and weights ------------------------------------------------------------
 
 
-class _Strategy:
-    """What every strategy shares: its class settings, and ``estimate`` = :func:`backoff_form`."""
+class Smoothing:
+    """What every strategy shares: its class settings, and ``estimate(counts)`` = :func:`backoff_form`.
+
+    A subclass is a frozen dataclass of its hyperparameters with one pure method,
+    ``weights(counts, c, n) -> (u, gamma, D)``; it keeps nothing between calls."""
 
     name: ClassVar[str] = "?"
     interpolated: ClassVar[bool] = True  # eqs. (2)-(3); otherwise u is p(w | h) and gamma is b(h)
@@ -237,7 +241,7 @@ class _Strategy:
 
 
 @dataclasses.dataclass(frozen=True)
-class AbsoluteDiscounting(_Strategy):
+class AbsoluteDiscounting(Smoothing):
     """Interpolated absolute discounting, eq. (4); ``discount`` D in (0, 1) or None for n1 / (n1 + 2 n2)."""
 
     discount: float | None = None
@@ -264,7 +268,7 @@ class KneserNey(AbsoluteDiscounting):
 
 
 @dataclasses.dataclass(frozen=True)
-class WittenBell(_Strategy):
+class WittenBell(Smoothing):
     """Interpolated Witten-Bell, eq. (5)."""
 
     name: ClassVar[str] = "witten-bell"
@@ -278,7 +282,7 @@ class WittenBell(_Strategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class ModifiedKneserNey(_Strategy):
+class ModifiedKneserNey(Smoothing):
     """Interpolated modified Kneser-Ney exactly as KenLM's lmplz: eqs. (7)-(8).
 
     ``discount``: None (eq. (8) per order, with the fallback) or three numbers (D_1, D_2, D_3) for every order.
@@ -303,7 +307,7 @@ class ModifiedKneserNey(_Strategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class MLE(_Strategy):
+class MLE(Smoothing):
     """Maximum likelihood: p(w | h) = c(h w) / d(h), b(h) = 0 for a seen context (an unseen word after it has
     probability 0), 1 for a context never seen as one."""
 
@@ -318,7 +322,7 @@ class MLE(_Strategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class AddK(_Strategy):
+class AddK(Smoothing):
     """Add-k (Lidstone; Laplace for k = 1) on the whole context; see the module docstring."""
 
     k: float = 1.0
@@ -342,7 +346,7 @@ class AddK(_Strategy):
 
 
 @dataclasses.dataclass(frozen=True)
-class StupidBackoff(_Strategy):
+class StupidBackoff(Smoothing):
     """Stupid backoff: relative frequencies, b(h) = alpha, add-k unigrams. Not normalised."""
 
     alpha: float = DEFAULT_ALPHA
