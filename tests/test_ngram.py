@@ -123,9 +123,10 @@ def test_absolute_and_kneser_ney_by_hand():
 def test_kenlm_discounts_formula_and_fallback():
     # n1..n4 = 4, 2, 1, 1: Y = 4/8; D1 = 1 - 2 Y 2/4 = 0.5, D2 = 2 - 3 Y 1/2 = 1.25, D3 = 3 - 4 Y 1/1 = 1
     a = np.array([1, 1, 1, 1, 2, 2, 3, 4, 7])
-    d, fell_back = kenlm_discounts(a)
-    assert not fell_back and np.allclose(d, (0.5, 1.25, 1.0))
-    assert kenlm_discounts(np.array([2, 2, 3]))[0] == (0.5, 1.0, 1.5)  # no n1: lmplz --discount_fallback
+    assert np.allclose(kenlm_discounts(a), (0.5, 1.25, 1.0))
+    assert kenlm_discounts(np.array([2, 2, 3])) == (0.5, 1.0, 1.5)  # no n1: lmplz --discount_fallback
+    # n1..n4 = 1, 1, 1, 0: D1 = 1 - 2 (1/3) 1/1 = 1/3, D2 = 2 - 3 (1/3) = 1, D3 = 3 - 4 (1/3) 0 = 3: valid
+    assert np.allclose(kenlm_discounts(np.array([1, 2, 3])), (1 / 3, 1.0, 3.0))
 
 
 def test_stupid_backoff_by_hand():

@@ -2,9 +2,12 @@
 
 - :mod:`.counting`: every order at once, trie keys, lmplz's adjusted counts (:class:`NGramCounts`);
 - :mod:`.smoothing`: the strategies (MLE, add-k, absolute, Witten-Bell, Kneser-Ney, modified Kneser-Ney
-  exactly as KenLM's lmplz, stupid backoff), each turning counts into a backoff model;
+  exactly as KenLM's lmplz, stupid backoff), frozen values that give only their weights to one recursion;
+- :mod:`.fitting`: a corpus's vocabulary, and counts -> smoothed backoff tables (with Katz cutoffs);
 - :mod:`.model`: :class:`NGramModel`, vectorised scoring and the stepping interface;
-- :mod:`.arpa`: ARPA files in and out.
+- :mod:`.storage`: the arrays of a model file and their checks;
+- :mod:`.arpa`: ARPA files read and written; :mod:`.convert`: a model to and from them;
+- :mod:`.reference`: the same model as a textbook writes it, to read first.
 """
 
 from .arpa import read_arpa, write_arpa

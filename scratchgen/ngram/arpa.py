@@ -245,6 +245,29 @@ def _number(text: str, lines: _Lines, what: str) -> float:
 
 def _parse(name: str, numbered, size: int):
     lines = _Lines(name, numbered)
+    declared = _parse_header(name, lines, size)
+    token_ids: dict[str, int] = {}
+    rows, logp10, bow10 = [], [], []
+    for n in range(1, len(declared) + 1):
+        r, lp, bo = _parse_section(lines, n, declared[n], token_ids)
+        rows.append(r)
+        logp10.append(lp)
+        bow10.append(bo)
+    lines.skip_blank()
+    end = lines.take()
+    if end is None or end.strip(" \t") != "\\end\\":
+        raise lines.bad("expected \\end\\ after the last section" + (f", got {end!r}" if end is not None else ""))
+    tokens = list(token_ids)
+    for special in ("<s>", "</s>"):
+        if special not in token_ids:
+            raise ArpaError(f"{name}: the unigrams have no {special}")
+    if is_char_level(tokens):
+        tokens = [unescape_token(t) for t in tokens]
+    return tokens, rows, logp10, bow10
+
+
+def _parse_header(name: str, lines: _Lines, size: int) -> dict[int, int]:
+    """The \\data\\ block: the declared number of n-grams of each order, checked against the file's size."""
     lines.skip_blank()
     first = lines.take()
     if first is None or first.strip(" \t") != "\\data\\":
@@ -265,60 +288,49 @@ def _parse(name: str, numbered, size: int):
     if not declared:
         raise lines.bad("the header declares no n-grams", lines.number + 1)
     _check_declared(name, declared, header_line, size)
-    N = len(declared)
-    token_ids: dict[str, int] = {}
-    rows, logp10, bow10 = [], [], []
-    for n in range(1, N + 1):
-        lines.skip_blank()
-        section = lines.take()
-        if section is None or section.strip(" \t") != f"\\{n}-grams:":
-            raise lines.bad(f"expected the section \\{n}-grams:"
-                            + (f", got {section!r}" if section is not None else ", got the end of the file"))
-        r = np.empty((declared[n], n), dtype=np.int64)
-        lp = np.empty(declared[n])
-        bo = np.zeros(declared[n])
-        for j in range(declared[n]):
-            line = lines.peek()
-            if line is None or not line.strip(" \t") or line.startswith("\\"):
-                raise lines.bad(f"the header declares {declared[n]} {n}-grams, the section has {j}", lines.number + 1)
-            lines.take()
-            fields = [x for x in _FIELD_SEPARATORS.split(line) if x]
-            if len(fields) not in (n + 1, n + 2):
-                raise lines.bad(f"a {n}-gram line has a log probability, {n} words and maybe a backoff weight, "
-                                f"got {len(fields)} fields")
-            lp[j] = _number(fields[0], lines, "log10 probability")
-            if lp[j] > 1e-6:
-                raise lines.bad(f"log10 probability {fields[0]} is not <= 0")
-            if len(fields) == n + 2:
-                bo[j] = _number(fields[-1], lines, "log10 backoff weight")
-                if bo[j] >= 99.0:  # the mirror of -99 (a weight of 0): no estimator writes a factor of 10^99
-                    raise lines.bad(f"log10 backoff weight {fields[-1]} is not below 99")
-            words = fields[1:n + 1]
-            if n == 1:
-                if words[0] in token_ids:
-                    raise lines.bad(f"unigram {words[0]!r} is listed twice")
-                token_ids[words[0]] = len(token_ids)
-                r[j, 0] = token_ids[words[0]]
-            else:
-                for k, w in enumerate(words):
-                    t = token_ids.get(w)
-                    if t is None:
-                        raise lines.bad(f"word {w!r} is not among the unigrams")
-                    r[j, k] = t
-        lp[lp <= -99.0] = -np.inf  # SRILM's log10 0
-        np.minimum(lp, 0.0, out=lp)  # KenLM's reading of a rounding error above 0
-        bo[bo <= -99.0] = -np.inf
-        rows.append(r)
-        logp10.append(lp)
-        bow10.append(bo)
+    return declared
+
+
+def _parse_section(lines: _Lines, n: int, count: int, token_ids: dict[str, int]):
+    """The \\n-grams: section of ``count`` lines: rows of token ids (count, n), log10 p and log10 b (count,).
+    The unigrams number the tokens (``token_ids``, filled here); a longer n-gram's words must be among them."""
     lines.skip_blank()
-    end = lines.take()
-    if end is None or end.strip(" \t") != "\\end\\":
-        raise lines.bad("expected \\end\\ after the last section" + (f", got {end!r}" if end is not None else ""))
-    tokens = list(token_ids)
-    for special in ("<s>", "</s>"):
-        if special not in token_ids:
-            raise ArpaError(f"{name}: the unigrams have no {special}")
-    if is_char_level(tokens):
-        tokens = [unescape_token(t) for t in tokens]
-    return tokens, rows, logp10, bow10
+    section = lines.take()
+    if section is None or section.strip(" \t") != f"\\{n}-grams:":
+        raise lines.bad(f"expected the section \\{n}-grams:"
+                        + (f", got {section!r}" if section is not None else ", got the end of the file"))
+    r = np.empty((count, n), dtype=np.int64)
+    lp = np.empty(count)
+    bo = np.zeros(count)
+    for j in range(count):
+        line = lines.peek()
+        if line is None or not line.strip(" \t") or line.startswith("\\"):
+            raise lines.bad(f"the header declares {count} {n}-grams, the section has {j}", lines.number + 1)
+        lines.take()
+        fields = [x for x in _FIELD_SEPARATORS.split(line) if x]
+        if len(fields) not in (n + 1, n + 2):
+            raise lines.bad(f"a {n}-gram line has a log probability, {n} words and maybe a backoff weight, "
+                            f"got {len(fields)} fields")
+        lp[j] = _number(fields[0], lines, "log10 probability")
+        if lp[j] > 1e-6:
+            raise lines.bad(f"log10 probability {fields[0]} is not <= 0")
+        if len(fields) == n + 2:
+            bo[j] = _number(fields[-1], lines, "log10 backoff weight")
+            if bo[j] >= 99.0:  # the mirror of -99 (a weight of 0): no estimator writes a factor of 10^99
+                raise lines.bad(f"log10 backoff weight {fields[-1]} is not below 99")
+        words = fields[1:n + 1]
+        if n == 1:
+            if words[0] in token_ids:
+                raise lines.bad(f"unigram {words[0]!r} is listed twice")
+            token_ids[words[0]] = len(token_ids)
+            r[j, 0] = token_ids[words[0]]
+        else:
+            for k, w in enumerate(words):
+                t = token_ids.get(w)
+                if t is None:
+                    raise lines.bad(f"word {w!r} is not among the unigrams")
+                r[j, k] = t
+    lp[lp <= -99.0] = -np.inf  # SRILM's log10 0
+    np.minimum(lp, 0.0, out=lp)  # KenLM's reading of a rounding error above 0
+    bo[bo <= -99.0] = -np.inf
+    return r, lp, bo

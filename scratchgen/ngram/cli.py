@@ -1,12 +1,16 @@
 """Command-line subcommands of the n-gram family.
 
-    scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--level char|word] CORPUS -o MODEL
+    scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word] CORPUS -o MODEL
     scratchgen train ngram --from-arpa FILE [--level char|word] -o MODEL
     scratchgen export-arpa MODEL OUT.arpa
 
 Option values are checked where they are parsed (a bad one is a usage error, exit 2); the checks that need two
-options together (--discount against --smoothing, --cutoffs against --order) run first thing in the command and
-end the same way.
+options together (--discount and --alpha against --smoothing, --cutoffs against --order) run first thing in the
+command and end the same way.
+
+``--discount A`` with ``--smoothing stupid-backoff`` (its factor, before ``--alpha`` existed) still works as a
+deprecated alias of ``--alpha A``, with a one-line warning. Warnings go through :mod:`warnings` (as
+``FutureWarning``, meant for users of the command line), which ``scratchgen`` prints as one line.
 """
 
 from __future__ import annotations
@@ -14,11 +18,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
-from ..cli import (add_text_options, declare_files, nonnegative_float, positive_float, positive_int,
-                   tokenizer_from_args)
+from ..cli import (
+    add_text_options,
+    declare_files,
+    float_in,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    tokenizer_from_args,
+)
 from ..errors import CorpusError, ScratchgenError
-from .smoothing import SMOOTHINGS
+from .smoothing import DEFAULT_ALPHA, SMOOTHINGS
 
 #: A corpus (or ARPA) file at least this large is read with a progress bar (smaller ones take a second or two).
 PROGRESS_MIN_BYTES = 8 * 2**20
@@ -34,6 +46,8 @@ def _usage_checks(args: argparse.Namespace) -> None:
     if args.from_arpa:
         return
     d, smoothing = args.discount, args.smoothing
+    if args.alpha is not None and smoothing != "stupid-backoff":
+        error(f"argument --alpha: --smoothing {smoothing} has no factor alpha (stupid-backoff's)")
     if d is not None:
         if smoothing in ("mle", "add-k", "witten-bell"):
             error(f"argument --discount: --smoothing {smoothing} has no discount")
@@ -43,13 +57,26 @@ def _usage_checks(args: argparse.Namespace) -> None:
         if smoothing == "modified-kneser-ney" and not (len(d) == 3 and all(0 <= x <= j for j, x in zip((1, 2, 3), d))):
             error(f"argument --discount: --smoothing modified-kneser-ney takes three discounts D1 D2 D3 with "
                   f"0 <= Dj <= j, got {' '.join(map(str, d))}")
-        if smoothing == "stupid-backoff" and not (len(d) == 1 and 0 < d[0] <= 1):
-            error(f"argument --discount: --smoothing stupid-backoff takes one factor alpha with 0 < alpha <= 1, got "
-                  f"{' '.join(map(str, d))}")
+        if smoothing == "stupid-backoff":
+            _discount_as_alpha(args)
     c = args.cutoffs
     if c is not None and (len(c) != args.order or c[0] != 1 or any(b < a for a, b in zip(c, c[1:]))):
         error(f"argument --cutoffs: give {args.order} counts (one per order of --order {args.order}), the first 1, "
               f"non-decreasing; got {' '.join(map(str, c))}")
+
+
+def _discount_as_alpha(args: argparse.Namespace) -> None:
+    """``--discount A`` with stupid backoff: the deprecated spelling of ``--alpha A`` (a warning), or an error."""
+    d = args.discount
+    if args.alpha is not None:
+        args.usage_error("argument --discount: --smoothing stupid-backoff has no discount; its factor is --alpha, "
+                         "given already")
+    if not (len(d) == 1 and 0 < d[0] <= 1):
+        args.usage_error(f"argument --discount: --smoothing stupid-backoff takes one factor alpha with 0 < alpha <= 1 "
+                         f"(give it as --alpha), got {' '.join(map(str, d))}")
+    warnings.warn(f"--discount {d[0]:g} with --smoothing stupid-backoff is deprecated: its factor is "
+                  f"--alpha {d[0]:g}", FutureWarning, stacklevel=2)
+    args.alpha, args.discount = d[0], None
 
 
 def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
@@ -81,8 +108,8 @@ def _train(args: argparse.Namespace) -> int:
 
     _usage_checks(args)
     if args.no_escape:
-        print("scratchgen: --no-escape is deprecated and does nothing: ARPA words are always read as they are "
-              "(as KenLM reads them)", file=sys.stderr)
+        warnings.warn("--no-escape is deprecated and does nothing: ARPA words are always read as they are "
+                      "(as KenLM reads them)", FutureWarning, stacklevel=2)
     if args.from_arpa:
         given = args.level is not None
         tokenizer = Tokenizer(args.level, lowercase=args.lowercase) if given else None
@@ -103,7 +130,8 @@ def _train(args: argparse.Namespace) -> int:
     discount = args.discount
     if discount is not None and len(discount) == 1:
         discount = discount[0]
-    model = NGramModel(order=args.order, smoothing=args.smoothing, k=args.k, discount=discount,
+    alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+    model = NGramModel(order=args.order, smoothing=args.smoothing, k=args.k, discount=discount, alpha=alpha,
                        cutoffs=args.cutoffs, tokenizer=tokenizer)
     model._check_fit_params()  # before reading a large corpus
     quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
@@ -124,8 +152,8 @@ def _export(args: argparse.Namespace) -> int:
     from .model import NGramModel
 
     if args.no_escape:
-        print("scratchgen: --no-escape is deprecated and does nothing: ARPA words are always written as they are "
-              "(as KenLM's lmplz writes them)", file=sys.stderr)
+        warnings.warn("--no-escape is deprecated and does nothing: ARPA words are always written as they are "
+                      "(as KenLM's lmplz writes them)", FutureWarning, stacklevel=2)
     model = load(args.model)
     if not isinstance(model, NGramModel):
         raise ScratchgenError(f"{args.model!r} holds a {type(model).__name__}, not an n-gram model")
@@ -146,8 +174,10 @@ def register(commands, train) -> None:
     p.add_argument("--k", type=positive_float, default=1.0,
                    help="k > 0 of add-k (and of stupid backoff's unigrams); default 1")
     p.add_argument("--discount", type=nonnegative_float, nargs="+", default=None, metavar="D",
-                   help="absolute/kneser-ney: D in (0, 1); modified-kneser-ney: D1 D2 D3 (0 <= Dj <= j); "
-                        "stupid-backoff: alpha in (0, 1] (default: estimated from counts-of-counts; alpha 0.4)")
+                   help="absolute/kneser-ney: D in (0, 1); modified-kneser-ney: D1 D2 D3 (0 <= Dj <= j) "
+                        "(default: estimated from counts-of-counts)")
+    p.add_argument("--alpha", type=float_in(0, 1, low_open=True), default=None, metavar="A",
+                   help="stupid-backoff: its backoff factor alpha in (0, 1] (default 0.4)")
     p.add_argument("--cutoffs", type=positive_int, nargs="+", default=None, metavar="C",
                    help="one minimum count per order, the first 1, non-decreasing (default: keep all)")
     p.add_argument("--from-arpa", default=None, metavar="FILE",

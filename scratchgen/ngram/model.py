@@ -23,28 +23,33 @@ Letters: V vocabulary, N order, B batch, P tokens in a flat corpus, U_n stored n
 
 from __future__ import annotations
 
-import itertools
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ArpaError, CorpusError, ModelFileError, NotFittedError, ScratchgenError
+from ..errors import CorpusError, ModelFileError, NotFittedError, ScratchgenError
 from ..io import ArraySpec
 from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
-from ..text import Tokenizer, Vocabulary, check_tokens
-from .counting import NGramCounts
-from .smoothing import SMOOTHINGS, Estimate, make_smoothing
+from ..text import Tokenizer, Vocabulary
+from .counting import NGramCounts, _lookup
+from .fitting import backoff_tables, build_vocab
+from .smoothing import (
+    DEFAULT_ALPHA,
+    SMOOTHINGS,
+    check_settings,
+    legacy_alpha,
+    make_smoothing,
+)
+from .storage import array_schema, check_discounts, save_arrays, tables_from_arrays
 
 __all__ = ["NGramModel"]
 
-BOS, EOS, UNK = Vocabulary.bos_id, Vocabulary.eos_id, Vocabulary.unk_id
-LN10 = np.log(10.0)
+BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 #: The longest order accepted (a model file's header is checked against it before its arrays are listed).
 MAX_ORDER = 1000
-_INT64_MAX = int(np.iinfo(np.int64).max)
-_MAX_LOG_BACKOFF = float(np.nextafter(99.0 * LN10, 0.0))  # a backoff weight below 10^99 (arpa.py's rule)
 
 
 def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
@@ -88,11 +93,19 @@ class NGramModel(LanguageModel):
         The k of add-k, and of the unigrams of stupid backoff.
     discount : float, tuple of 3 floats or None
         Absolute discounting and Kneser-Ney: D in (0, 1); modified Kneser-Ney: (D_1, D_2, D_3) for every
-        order; stupid backoff: its factor alpha (0.4). None: estimated from counts-of-counts.
+        order. None: estimated from counts-of-counts. (For stupid backoff, ``discount`` is the deprecated old
+        name of ``alpha``: see below.)
+    alpha : float
+        Stupid backoff's factor in (0, 1] (default 0.4, Brants et al.'s): b(h) of every seen context.
     cutoffs : list of int or None
         cutoffs[n-1]: n-grams of order n seen fewer times are dropped (n >= 2; cutoffs[0] must be 1;
         non-decreasing); the dropped mass goes to the backoff weights (Katz's renormalisation).
     tokenizer : Tokenizer or None
+
+    Model files written before ``alpha`` existed stored stupid backoff's factor as ``discount`` (and have no
+    ``alpha``). They still load and score the same: :meth:`_load_state` moves that ``discount`` to ``alpha``,
+    so a model saved again carries ``alpha``. Fitting a stupid-backoff model with ``discount`` still works, as
+    its alpha, with a ``DeprecationWarning``.
 
     >>> m = NGramModel(order=2, smoothing="witten-bell").fit(["abab", "ba"])
     >>> bool(np.isclose(np.exp(m.next_logprobs(m.initial_state(1))).sum(), 1.0))
@@ -102,12 +115,13 @@ class NGramModel(LanguageModel):
     """
 
     def __init__(self, *, order: int = 3, smoothing: str = "modified-kneser-ney", k: float = 1.0,
-                 discount=None, cutoffs=None, tokenizer: Tokenizer | None = None):
+                 discount=None, alpha: float = DEFAULT_ALPHA, cutoffs=None, tokenizer: Tokenizer | None = None):
         super().__init__(tokenizer=tokenizer)
         self.order = order
         self.smoothing = smoothing
         self.k = k
         self.discount = discount
+        self.alpha = alpha
         self.cutoffs = cutoffs
 
     @property
@@ -119,19 +133,14 @@ class NGramModel(LanguageModel):
     def _check_params(self) -> None:
         """What every n-gram model's settings must satisfy, fitted or read from a file; no side effects.
 
-        The smoothing's own checks (k, discount) run by building a throw-away strategy, so there is one
-        rule per setting (in :mod:`.smoothing`); ``fit`` builds the one it uses.
+        The smoothing's settings (k, discount, alpha) follow the rules of :func:`.smoothing.check_settings`,
+        one per setting; ``fit`` builds the strategy it uses.
         """
         order = self.order
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
             raise ScratchgenError(f"order must be an integer from 1 to {MAX_ORDER}, got {order!r}")
-        if self.smoothing != "arpa" and self.smoothing not in SMOOTHINGS:
-            raise ScratchgenError(f"smoothing must be one of {SMOOTHINGS}, got {self.smoothing!r}")
-        k = self.k
-        if not isinstance(k, (int, float, np.integer, np.floating)) or isinstance(k, bool) or not 0 < k < np.inf:
-            raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
         if self.smoothing != "arpa":
-            make_smoothing(self.smoothing, k=self.k, discount=self.discount)  # raises on a bad discount
+            check_settings(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
         if self.cutoffs is not None:
             c = self.cutoffs
             if (not isinstance(c, (list, tuple)) or len(c) != self.order
@@ -160,12 +169,12 @@ class NGramModel(LanguageModel):
         sequences = self._token_lists(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
-        vocab, flat, lengths = _build_vocab(sequences)
+        vocab, flat, lengths = build_vocab(sequences)
         counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab), progress=progress)
         return self.fit_counts(counts, vocab)
 
     def _token_lists(self, corpus: Corpus) -> list:
-        """Like ``tokenize_corpus``, but token lists are checked once per distinct token (in _build_vocab)."""
+        """Like ``tokenize_corpus``, but token lists are checked once per distinct token (in build_vocab)."""
         if isinstance(corpus, str):
             return self.tokenize_corpus(corpus)  # the shared error message
         try:
@@ -189,20 +198,12 @@ class NGramModel(LanguageModel):
         if counts.order != self.order or counts.vocab_size != len(vocab):
             raise ScratchgenError(f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
                                   f"of order {self.order} with a vocabulary of {len(vocab)}")
-        smoother = make_smoothing(self.smoothing, k=self.k, discount=self.discount)
-        est = smoother.estimate(counts)
-        keys = list(counts.keys)
-        if self.cutoffs is not None and any(c > 1 for c in self.cutoffs):
-            keys, est = _prune(counts, est, list(self.cutoffs), smoother.normalized)
+        if self.smoothing == "stupid-backoff" and self.discount is not None:
+            warnings.warn(f"discount={self.discount!r} as stupid backoff's factor is deprecated: give "
+                          f"alpha={self.discount!r} instead", DeprecationWarning, stacklevel=2)
+        strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
+        self.keys_, self.logp_, self.bow_, self.discounts_ = backoff_tables(counts, strategy, self.cutoffs)
         self.vocab_ = vocab
-        with np.errstate(divide="ignore"):
-            # A probability computed as 1 + 1e-16 is 1: a log-probability is never above 0 (the file schema).
-            self.logp_ = [np.minimum(np.log(p), 0.0) for p in est.prob]
-            self.bow_ = [np.log(b) for b in est.bow[:-1]]
-        self.keys_ = keys
-        self.logp_[0][BOS] = -np.inf
-        self.discounts_ = [[float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d))
-                           for d in est.discounts]  # per order, for the record (JSON-able)
         return self
 
     # --- tables ----------------------------------------------------------------------------------------
@@ -325,55 +326,24 @@ class NGramModel(LanguageModel):
         rows[:, BOS] = -np.inf
         return rows
 
-    # --- files -----------------------------------------------------------------------------------------
+    # --- files (the layout: storage.py) ------------------------------------------------------------------
 
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        keys, logp, bow = self._tables()
-        arrays = {}
-        for n in range(1, self.order + 1):
-            if n > 1:
-                arrays[f"keys_{n}"] = keys[n - 1]
-                arrays[f"bow_{n - 1}"] = bow[n - 2]
-            arrays[f"logp_{n}"] = logp[n - 1]
-        return {"discounts": getattr(self, "discounts_", [])}, arrays
+        return {"discounts": getattr(self, "discounts_", [])}, save_arrays(*self._tables())
 
     def _array_schema(self) -> dict[str, ArraySpec]:
-        """Per order n: ``logp_n`` log-probabilities (<= 0; -inf for an impossible event, such as ``<s>``
-        predicted or an unseen word under MLE), ``keys_n`` (n >= 2) the sorted trie keys (counting.py eq. (2)),
-        ``bow_n`` (n < N) log backoff weights (-inf only where MLE gives a context no backoff; below a factor
-        of 10^99, as ARPA files are read). The lengths depend on the data; :meth:`_load_state` checks them
-        against each other."""
-        V, N = len(self.vocab_), int(self.order)
-        schema = {"logp_1": ArraySpec((V,), allow_neg_inf=True, high=0.0)}
-        for n in range(2, N + 1):
-            most = V**n - 1 if n * np.log2(max(V, 2)) < 63 else _INT64_MAX  # counting.py eq. (2): key < V^n
-            schema[f"keys_{n}"] = ArraySpec((None,), kind="i", low=0, high=most, increasing=True)
-            schema[f"logp_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=0.0)
-        for n in range(1, N):
-            schema[f"bow_{n}"] = ArraySpec((None,), allow_neg_inf=True, high=_MAX_LOG_BACKOFF)
-        return schema
+        """The arrays of the file (:func:`.storage.array_schema`)."""
+        return array_schema(len(self.vocab_), int(self.order))
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """The tables from validated arrays, after the checks that involve two arrays (:meth:`_array_schema`)."""
-        V, N = len(self.vocab_), int(self.order)
-        keys, logp, bow = [np.arange(V, dtype=np.int64)], [], []
-        for n in range(1, N + 1):
-            lp = np.asarray(arrays[f"logp_{n}"], dtype=np.float64)
-            if n > 1:
-                k = np.asarray(arrays[f"keys_{n}"], dtype=np.int64)
-                if k.shape != lp.shape:
-                    raise ModelFileError(f"keys_{n} holds {len(k)} {n}-grams but logp_{n} {len(lp)}")
-                if len(k) and k[-1] >= len(keys[-1]) * V:
-                    raise ModelFileError(f"keys_{n} holds {k[-1]}, beyond the {len(keys[-1])} stored "
-                                         f"{n - 1}-grams times the vocabulary of {V}")
-                keys.append(k)
-            logp.append(lp)
-        for n in range(1, N):
-            b = np.asarray(arrays[f"bow_{n}"], dtype=np.float64)
-            if b.shape != logp[n - 1].shape:
-                raise ModelFileError(f"bow_{n} has {len(b)} backoff weights for {len(logp[n - 1])} {n}-grams")
-            bow.append(b)
-        self._check_discounts(extra.get("discounts", []))
+        """The tables from validated arrays, after the checks that involve two arrays (:mod:`.storage`).
+
+        A stupid-backoff file of the old layout (its factor stored as ``discount``) is mapped to ``alpha`` here.
+        """
+        if self.smoothing == "stupid-backoff" and self.discount is not None:
+            self.alpha, self.discount = legacy_alpha(self.smoothing, self.discount, self.alpha), None
+        keys, logp, bow = tables_from_arrays(arrays, len(self.vocab_), int(self.order))
+        check_discounts(extra.get("discounts", []), self.order)
         if self.normalized and self.smoothing != "arpa":  # cheap: the unigrams of a fitted model sum to 1
             total = float(np.exp(logp[0]).sum())
             if not abs(total - 1.0) < 1e-6:
@@ -382,34 +352,14 @@ class NGramModel(LanguageModel):
         self.keys_, self.logp_, self.bow_ = keys, logp, bow
         self.discounts_ = extra.get("discounts", [])
 
-    def _check_discounts(self, discounts) -> None:
-        """The discounts recorded in the header: one entry per order (none for ARPA), each None, a finite
-        number or a list of finite numbers."""
-        def number(x) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
-
-        ok = isinstance(discounts, list) and len(discounts) in (0, self.order) and all(
-            d is None or number(d) or (isinstance(d, list) and len(d) == 3 and all(map(number, d)))
-            for d in discounts)
-        if not ok:
-            raise ModelFileError(f"its discounts {str(discounts)[:80]} are not one entry per order "
-                                 "(None, a number or three numbers)")
-
     # --- ARPA ------------------------------------------------------------------------------------------
 
     def to_arpa(self, path: str | os.PathLike) -> None:
         """Write the model as an ARPA file, words as they are, as lmplz writes them (whitespace tokens of a
         character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`)."""
-        from .arpa import write_arpa
+        from .convert import write_model_arpa
 
-        _, logp, bow = self._tables()
-        tokens = self.vocab_.tokens
-        rows = [self.ngrams(n) for n in range(1, self.order + 1)]
-        logp10 = [lp / LN10 for lp in logp]
-        logp10[0] = logp10[0].copy()
-        logp10[0][BOS] = 0.0  # as lmplz: <s> has probability 1 as a unigram, it is only ever context
-        bow10 = [b / LN10 for b in bow]
-        write_arpa(path, tokens, rows, logp10, bow10)
+        write_model_arpa(self, path)
 
     @classmethod
     def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None,
@@ -421,65 +371,9 @@ class NGramModel(LanguageModel):
         tokenizer for a file with longer tokens is refused (it would score every word as ``<unk>``).
         ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the bytes read.
         """
-        from .arpa import is_char_level, read_arpa
+        from .convert import read_model_arpa
 
-        tokens, rows, logp10, bow10 = read_arpa(path, progress=progress)
-        N = len(rows)
-        char_level = is_char_level(tokens)
-        if tokenizer is None:
-            tokenizer = Tokenizer("char" if char_level else "word")
-        elif tokenizer.level == "char" and not char_level:
-            longer = next(t for t in tokens if len(t) > 1 and t not in Vocabulary.SPECIALS)
-            raise ArpaError(f"{os.fspath(path)} is a word-level file (it holds tokens such as {longer!r}), but "
-                            "character level was asked for (--level char): give --level word or leave it out")
-        # Some files (pruned by SRILM) lack the context of a stored n-gram; insert it with a NaN probability,
-        # filled below with what the backoff rule gives it, and backoff weight 1, so scores do not change.
-        for n in range(N, 1, -1):
-            if len(rows[n - 1]) == 0:
-                continue
-            lower = rows[n - 2]
-            prefixes = rows[n - 1][:, :-1]
-            _, first = np.unique(np.concatenate([lower, prefixes]), axis=0, return_index=True)
-            missing = first[first >= len(lower)] - len(lower)
-            if len(missing):
-                rows[n - 2] = np.concatenate([lower, prefixes[missing]])
-                logp10[n - 2] = np.concatenate([logp10[n - 2], np.full(len(missing), np.nan)])
-                bow10[n - 2] = np.concatenate([bow10[n - 2], np.zeros(len(missing))])
-        model = cls(order=N, smoothing="arpa", tokenizer=tokenizer)
-        vocab = Vocabulary([t for t in tokens if t not in Vocabulary.SPECIALS])
-        index = {t: i for i, t in enumerate(vocab.tokens)}
-        remap = np.array([index[t] for t in tokens], dtype=np.int64)  # file order -> vocabulary id
-        V = len(vocab)
-        lp1 = np.full(V, -100.0 * LN10)  # lmplz's rule for a file without <unk>: log10 P(<unk>) = -100
-        b1 = np.zeros(V)
-        lp1[remap[rows[0][:, 0]]] = logp10[0] * LN10  # read_arpa keeps log10 values <= 0
-        b1[remap[rows[0][:, 0]]] = bow10[0] * LN10
-        lp1[BOS] = -np.inf
-        keys, logp, bow = [np.arange(V, dtype=np.int64)], [lp1], [b1]
-        for n in range(2, N + 1):
-            r = remap[rows[n - 1]]  # (M, n)
-            prefix = _lookup_rows(keys, r[:, :-1], V)  # every context is present (inserted above)
-            key = prefix * V + r[:, -1]
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-            if np.any(key[1:] == key[:-1]):
-                twice = " ".join(vocab.tokens[i] for i in r[order[np.flatnonzero(key[1:] == key[:-1])[0]]])
-                raise ArpaError(f"{os.fspath(path)}: the {n}-gram {twice!r} is listed twice")
-            keys.append(key)
-            logp.append(logp10[n - 1][order] * LN10)
-            if n < N:
-                bow.append(bow10[n - 1][order] * LN10)
-        model.vocab_ = vocab
-        model.keys_, model.logp_, model.bow_ = keys, logp, bow[: N - 1]
-        model.discounts_ = []
-        for n in range(2, N + 1):  # the inserted contexts: P(w | h) by the backoff rule, eq. (1) of smoothing.py
-            holes = np.flatnonzero(np.isnan(logp[n - 1]))
-            if len(holes):
-                r = model.ngrams(n)[holes]  # (M, n)
-                ctx = _lookup_rows(keys, r[:, :-1], V)
-                b = np.where(ctx >= 0, bow[n - 2][np.maximum(ctx, 0)], 0.0)
-                logp[n - 1][holes] = b + model.ngram_logprobs(r[:, 1:])
-        return model
+        return read_model_arpa(cls, path, tokenizer, progress)
 
     def ngram_logprobs(self, rows: np.ndarray) -> np.ndarray:
         """log P(w | h) of n-grams given as rows of ids (M, m), h the first m - 1 ids, by eq. (2)."""
@@ -490,97 +384,12 @@ class NGramModel(LanguageModel):
         total = np.zeros(M)
         done = np.zeros(M, dtype=bool)
         for k in range(min(m, self.order), 0, -1):  # the longest stored n-gram ending in w
-            index = _lookup_rows(keys, rows[:, m - k:], V)
+            index = _lookup(keys, rows[:, m - k:], V)
             hit = ~done & (index >= 0)
             total[hit] += logp[k - 1][index[hit]]
             done |= hit
             if k >= 2:  # the context of length k - 1 failed if we go on: its backoff weight
-                ctx = _lookup_rows(keys, rows[:, m - k:m - 1], V)
+                ctx = _lookup(keys, rows[:, m - k:m - 1], V)
                 tried = ~done & (ctx >= 0)
                 total[tried] += bow[k - 2][ctx[tried]]
         return total
-
-
-def _lookup_rows(keys: list, rows: np.ndarray, V: int) -> np.ndarray:
-    from .counting import _lookup
-
-    return _lookup(keys, rows, V)
-
-
-def _build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
-    """Vocabulary.build's vocabulary (by descending count, ties by code point), the ids of all tokens in one
-    flat array (T,) and the sequence lengths (S,): one pass over the tokens."""
-    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))  # (S,)
-    text = None
-    peek = list(itertools.islice(itertools.chain.from_iterable(sequences), 256))
-    if all(type(t) is str and len(t) == 1 for t in peek):  # looks like character level
-        try:
-            text = "".join(map("".join, sequences))
-        except TypeError:  # a token that is not a str: the dict path below names it
-            text = None
-    # Total length = number of tokens and no empty token: every token is one code point.
-    if text is not None and len(text) == int(lengths.sum()) and not any("" in s for s in sequences):
-        # Every token is one code point (character level): count code points without a dict.
-        try:
-            flat = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (T,) code points
-        except UnicodeEncodeError as e:  # a lone surrogate: the one rule names it
-            check_tokens([e.object[e.start]])
-            raise
-        counts = np.bincount(flat) if len(flat) else np.zeros(0, np.int64)
-        seen_codes = np.flatnonzero(counts)
-        seen = [chr(c) for c in seen_codes]
-        to_seen = np.zeros(len(counts), dtype=np.int64)  # code point -> index in seen
-        to_seen[seen_codes] = np.arange(len(seen_codes))
-        counts = counts[seen_codes]
-        check_tokens(seen)  # the one rule, once per distinct token
-    else:
-        tokens = list(itertools.chain.from_iterable(sequences))
-        to_seen = None
-        try:
-            index = dict.fromkeys(tokens)  # first-seen order
-        except TypeError:
-            raise CorpusError("a token must be a str; found an unhashable token") from None
-        check_tokens(list(index))  # the one rule, once per distinct token: <unk> stays, id 0
-        for i, t in enumerate(index):
-            index[t] = i
-        seen = list(index)
-        flat = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))  # (T,)
-        counts = np.bincount(flat, minlength=len(seen))
-    specials = {t: i for i, t in enumerate(Vocabulary.SPECIALS)}
-    ordinary = [i for i, t in enumerate(seen) if t not in specials]
-    count_of = counts.tolist()  # Python ints: sorting on numpy scalars is slow
-    ordinary.sort(key=lambda i: (-count_of[i], seen[i]))
-    vocab = Vocabulary(seen[i] for i in ordinary)
-    remap = np.empty(len(seen), dtype=np.int64)
-    remap[ordinary] = np.arange(len(ordinary)) + len(specials)
-    for i, t in enumerate(seen):
-        if t in specials:
-            remap[i] = specials[t]
-    table = remap if to_seen is None else remap[to_seen]  # -> vocabulary ids, one gather below
-    return vocab, table[flat], lengths
-
-
-def _prune(counts: NGramCounts, est: Estimate, cutoffs: list, normalized: bool):
-    """Drop n-grams below their order's cutoff; renormalise the backoff weights (Katz) so rows sum to 1."""
-    V = counts.vocab_size
-    keys, prob, bow = [counts.keys[0]], [est.prob[0]], [est.bow[0].copy()]
-    new_index = [np.arange(V)]
-    for n in range(2, counts.order + 1):
-        keep = counts.counts[n - 1] >= cutoffs[n - 1]
-        ctx = new_index[-1][counts.context(n)[keep]]
-        suffix = new_index[-1][counts.suffix[n - 1][keep]]
-        index = np.full(len(keep), -1, dtype=np.int64)
-        index[keep] = np.arange(int(keep.sum()))
-        new_index.append(index)
-        p = est.prob[n - 1][keep]
-        keys.append(ctx * V + counts.keys[n - 1][keep] % V)
-        prob.append(p)
-        b = est.bow[n - 1][keep].copy()
-        if normalized and cutoffs[n - 1] > 1:  # b(h) = (1 - sum_kept p(w|h)) / (1 - sum_kept P(w|h'))
-            size = len(prob[-2])
-            left = 1.0 - np.bincount(ctx, weights=p, minlength=size)
-            lower = 1.0 - np.bincount(ctx, weights=prob[-2][suffix], minlength=size)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                bow[-1] = np.where(lower > 1e-12, np.maximum(left, 0.0) / np.maximum(lower, 1e-300), 1.0)
-        bow.append(b)
-    return keys, Estimate(prob, bow, est.discounts)

@@ -100,7 +100,7 @@ def one_discount(counts, n):
 
 
 def kenlm_discounts(counts, n):
-    """(D_1, D_2, D_3) of eq. (8) and whether the fallback was used: mirrors ``smoothing.kenlm_discounts``."""
+    """(D_1, D_2, D_3) of eq. (8) (as ``smoothing.kenlm_discounts``) and whether the fallback was used."""
     nj = counts_of_counts(counts, n)
     if min(nj[1], nj[2], nj[3]) == 0:
         return FALLBACK, True
@@ -114,8 +114,8 @@ def kenlm_discounts(counts, n):
 class ReferenceNGram:
     """An n-gram model fitted on token-list sentences, every probability by the recursion of eqs. (1)-(3).
 
-    Same settings as :class:`~scratchgen.ngram.NGramModel`, except that stupid backoff's factor is ``alpha``
-    (NGramModel reads it from ``discount``). ``prob`` and ``logprob`` mirror ``next_logprobs`` and ``logprob``.
+    Same settings as :class:`~scratchgen.ngram.NGramModel` (stupid backoff's factor is ``alpha``). ``prob`` and
+    ``logprob`` mirror ``next_logprobs`` and ``logprob``.
     """
 
     def __init__(self, sentences, order=3, smoothing="modified-kneser-ney", k=1.0, discount=None, alpha=0.4,
@@ -140,7 +140,7 @@ class ReferenceNGram:
         self.memo = {}  # (w, h) -> P(w | h)
 
     def alpha_gamma(self, w, h):
-        """alpha(w | h) and gamma(h) of the table above: mirrors the ``shares`` of each strategy in smoothing.py."""
+        """alpha(w | h) and gamma(h) of the table above: mirrors the ``weights`` of each strategy in smoothing.py."""
         after = self.after.get(h, {})
         c, d, T = after.get(w, 0), sum(after.values()), len(after)
         n, kV = len(h) + 1, self.k * self.V1  # n: the order of h w
@@ -168,7 +168,7 @@ class ReferenceNGram:
     def p(self, w, h):
         """P(w | h) by eq. (2) (eq. (1) for stupid backoff); ``h = None`` is below the unigrams, eq. (3).
 
-        Mirrors ``_Interpolated.estimate`` (smoothing.py) and the backoff lookup of model.py eq. (2)."""
+        Mirrors ``backoff_form`` (smoothing.py) and the backoff lookup of model.py eq. (2)."""
         if h is None:
             return 1.0 / self.V1  # eq. (3)
         if (w, h) not in self.memo:
@@ -178,7 +178,7 @@ class ReferenceNGram:
         return self.memo[w, h]
 
     def p_cut(self, w, h):
-        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h'): mirrors ``_prune``."""
+        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h'): mirrors ``fitting.prune``."""
         cut = self.cutoffs[len(h)] if self.cutoffs and h else 1  # the cutoff of the order of h w
         if cut == 1 or self.raw.get(h + (w,), 0) >= cut:  # kept (and nothing of a lower order was cut)
             return self.p(w, h)

@@ -44,11 +44,19 @@ Three strategies do not interpolate:
   shorter n-grams carry 1 / V' and the whole contexts b(h) = k V' / (d(h) + k V'), so eq. (1) gives it exactly;
 - stupid backoff (Brants et al. 2007): p(w | h) = c(h w) / d(h), b(h) = alpha (0.4), unigrams add-k. Its
   scores do not sum to 1 (it is not a distribution), as the contract suite records.
+
+**One recursion, stateless strategies.** A strategy is a frozen dataclass of its hyperparameters (D, k,
+alpha) whose one method ``weights(counts, c, n) -> (u, gamma, D)`` gives, for order n and the count table c it
+reads (raw counts, or the adjusted counts for the Kneser-Ney pair), the shares u of the counted n-grams and
+gamma of their contexts. :func:`backoff_form` is the only place that turns them into an :class:`Estimate`:
+for an interpolated strategy by eqs. (2)-(3); for the three others u is p(w | h) itself and gamma is b(h)
+(maximum likelihood's gamma is 0 for a seen context, add-k's and stupid backoff's unigrams are whole).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -57,25 +65,29 @@ from ..text import Vocabulary
 from .counting import NGramCounts
 
 __all__ = [
-    "Estimate",
-    "Smoothing",
     "MLE",
-    "AddK",
+    "SMOOTHINGS",
     "AbsoluteDiscounting",
-    "WittenBell",
+    "AddK",
+    "Estimate",
     "KneserNey",
     "ModifiedKneserNey",
+    "Smoothing",
     "StupidBackoff",
-    "SMOOTHINGS",
-    "make_smoothing",
+    "WittenBell",
+    "backoff_form",
+    "check_settings",
     "kenlm_discounts",
+    "make_smoothing",
 ]
 
 BOS = Vocabulary.bos_id
 FALLBACK = (0.5, 1.0, 1.5)
+DEFAULT_ALPHA = 0.4  # stupid backoff's factor, Brants et al.'s value
+SMOOTHINGS = ("mle", "add-k", "absolute", "witten-bell", "kneser-ney", "modified-kneser-ney", "stupid-backoff")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Estimate:
     """A model in backoff form, eq. (1): per order n, ``prob[n-1]`` p(w | h) of each counted n-gram (for
     n = 1 all V ids, ``<s>`` 0) and ``bow[n-1]`` b(g) of each n-gram g as a context (1 if it is none)."""
@@ -83,6 +95,97 @@ class Estimate:
     prob: list
     bow: list
     discounts: list = dataclasses.field(default_factory=list)  # per order, for the record
+
+
+# --- the settings, checked without building anything ----------------------------------------------------------
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
+def check_k(k) -> None:
+    """k of add-k (and of stupid backoff's unigrams): a finite number > 0."""
+    if not _number(k) or not k > 0:
+        raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
+
+
+def check_alpha(alpha) -> None:
+    """Stupid backoff's factor alpha: a number in (0, 1]."""
+    if not _number(alpha) or not 0 < alpha <= 1:
+        raise ScratchgenError(f"the stupid-backoff factor alpha must be in (0, 1], got {alpha!r}")
+
+
+def check_discount(name: str, discount) -> None:
+    """The ``discount`` of smoothing ``name``: None (estimated), D in (0, 1) for absolute discounting and
+    Kneser-Ney, three numbers 0 <= D_j <= j for modified Kneser-Ney. Maximum likelihood, add-k and Witten-Bell
+    have none and ignore it; for stupid backoff it is the old name of alpha (:func:`legacy_alpha`)."""
+    if discount is None:
+        return
+    if name in ("absolute", "kneser-ney"):
+        if not (_number(discount) and 0 < discount < 1):
+            what = "absolute discount" if name == "absolute" else "Kneser-Ney discount"
+            raise ScratchgenError(f"the {what} must be a number in (0, 1), got {discount!r}")
+    elif name == "modified-kneser-ney":
+        try:
+            ok = len(discount) == 3 and all(_number(d) and 0 <= d <= j for j, d in zip((1, 2, 3), discount))
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ScratchgenError(f"modified Kneser-Ney discounts are three numbers 0 <= D_j <= j, got {discount!r}")
+    elif name == "stupid-backoff":
+        check_alpha(discount)
+
+
+def legacy_alpha(name: str, discount, alpha):
+    """Stupid backoff's alpha when ``discount`` may carry it: files written before ``alpha`` was a setting of
+    its own stored stupid backoff's factor as ``discount``, and that spelling still means alpha (deprecated).
+    Both given and different is refused."""
+    if name != "stupid-backoff" or discount is None:
+        return alpha
+    if alpha != DEFAULT_ALPHA and alpha != discount:
+        raise ScratchgenError(f"stupid backoff's factor is alpha (got {alpha!r}); discount={discount!r} is its old "
+                              "name: give alpha alone")
+    return discount
+
+
+def check_settings(name: str, k=1.0, discount=None, alpha=DEFAULT_ALPHA) -> None:
+    """Every rule on a smoothing's settings, one per setting; builds nothing, changes nothing."""
+    if name not in SMOOTHINGS:
+        raise ScratchgenError(f"smoothing must be one of {SMOOTHINGS}, got {name!r}")
+    check_k(k)
+    check_alpha(alpha)
+    check_discount(name, discount)
+    legacy_alpha(name, discount, alpha)
+
+
+# --- the one recursion ----------------------------------------------------------------------------------------
+
+
+def backoff_form(strategy, counts: NGramCounts) -> Estimate:
+    """The model in backoff form, eq. (1), from a strategy's shares u and gamma of every order.
+
+    An interpolated strategy folds the lower order into each counted n-gram, eqs. (2)-(3); any other stores u
+    as p(w | h) and gamma as b(h). ``<s>`` is never predicted: its unigram probability is 0.
+    """
+    V, N = counts.vocab_size, counts.order
+    table = counts.adjusted_counts() if strategy.adjusted else counts.counts
+    probs, gammas, discounts = [], [], []
+    for n in range(1, N + 1):
+        u, gamma, D = strategy.weights(counts, table[n - 1], n)  # (U_n,), (U_{n-1},), D of order n
+        if not strategy.interpolated:
+            p = u
+        elif n == 1:
+            p = u + gamma[0] / (V - 1)  # eq. (3)
+        else:
+            p = u + gamma[counts.context(n)] * probs[-1][counts.suffix[n - 1]]  # eq. (2)
+        if n == 1:
+            p[BOS] = 0.0
+        probs.append(p)
+        gammas.append(gamma)
+        discounts.append(D)
+    bows = gammas[1:] + [np.ones(len(probs[-1]))]  # gamma of order n + 1 is b of the n-grams
+    return Estimate(probs, bows, discounts if strategy.records_discounts else [])
 
 
 def _context_sum(counts: NGramCounts, n: int, values: np.ndarray) -> np.ndarray:
@@ -106,69 +209,49 @@ def _one_discount(c: np.ndarray, given) -> float:
     return n1 / (n1 + 2.0 * n2)
 
 
-def kenlm_discounts(adjusted: np.ndarray) -> tuple[tuple[float, float, float], bool]:
-    """(D_1, D_2, D_3) of eq. (8) from one order's adjusted counts, and whether the fallback was used."""
+def kenlm_discounts(adjusted: np.ndarray) -> tuple[float, float, float]:
+    """(D_1, D_2, D_3) of eq. (8) from one order's adjusted counts, or lmplz's fallback (0.5, 1, 1.5)."""
     n = [np.count_nonzero(adjusted == j) for j in range(5)]  # n[j]: n-grams with adjusted count j
     if min(n[1], n[2], n[3]) == 0:
-        return FALLBACK, True
+        return FALLBACK
     y = n[1] / (n[1] + 2.0 * n[2])
     d = tuple(j - (j + 1) * y * n[j + 1] / n[j] for j in (1, 2, 3))
     if any(not 0.0 <= d[j - 1] <= j for j in (1, 2, 3)):
-        return FALLBACK, True
-    return d, False
+        return FALLBACK
+    return d
+
+
+# --- the strategies: hyperparameters and weights ------------------------------------------------------------
 
 
 class Smoothing:
-    """A strategy: ``estimate(counts) -> Estimate``. ``normalized`` is False if rows do not sum to 1."""
+    """What every strategy shares: its class settings, and ``estimate(counts)`` = :func:`backoff_form`.
 
-    name = "?"
-    normalized = True
+    A subclass is a frozen dataclass of its hyperparameters with one pure method,
+    ``weights(counts, c, n) -> (u, gamma, D)``; it keeps nothing between calls."""
 
-    def estimate(self, counts: NGramCounts) -> Estimate:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-class _Interpolated(Smoothing):
-    """Eqs. (2)-(3) from u and gamma; subclasses give ``shares(counts, n) -> (u, gamma, discount)``."""
-
-    def shares(self, counts: NGramCounts, n: int):
-        raise NotImplementedError
+    name: ClassVar[str] = "?"
+    interpolated: ClassVar[bool] = True  # eqs. (2)-(3); otherwise u is p(w | h) and gamma is b(h)
+    adjusted: ClassVar[bool] = False  # reads lmplz's adjusted counts (counting.py eq. (3))
+    normalized: ClassVar[bool] = True  # False if rows do not sum to 1
+    records_discounts: ClassVar[bool] = True  # the Estimate lists a discount (or None) per order
 
     def estimate(self, counts: NGramCounts) -> Estimate:
-        V, N = counts.vocab_size, counts.order
-        probs, gammas, discounts = [], [], []
-        for n in range(1, N + 1):
-            u, gamma, d = self.shares(counts, n)  # (U_n,), (U_{n-1},)
-            discounts.append(d)
-            gammas.append(gamma)
-            if n == 1:
-                p = u + gamma[0] / (V - 1)  # eq. (3)
-                p[BOS] = 0.0
-            else:
-                p = u + gamma[counts.context(n)] * probs[-1][counts.suffix[n - 1]]  # eq. (2)
-            probs.append(p)
-        bows = [gammas[n] for n in range(1, N)] + [np.ones(len(probs[-1]))]
-        return Estimate(probs, bows, discounts)
+        return backoff_form(self, counts)
 
 
-class AbsoluteDiscounting(_Interpolated):
+@dataclasses.dataclass(frozen=True)
+class AbsoluteDiscounting(Smoothing):
     """Interpolated absolute discounting, eq. (4); ``discount`` D in (0, 1) or None for n1 / (n1 + 2 n2)."""
 
-    name = "absolute"
+    discount: float | None = None
+    name: ClassVar[str] = "absolute"
 
-    def __init__(self, discount: float | None = None):
-        if discount is not None and not (isinstance(discount, (int, float)) and 0 < discount < 1):
-            raise ScratchgenError(f"the absolute discount must be a number in (0, 1), got {discount!r}")
-        self.discount = discount
+    def __post_init__(self):
+        check_discount(self.name, self.discount)
 
-    def _counts(self, counts: NGramCounts, n: int) -> np.ndarray:
-        return counts.counts[n - 1]
-
-    def shares(self, counts, n):
-        c = self._counts(counts, n).astype(np.float64)
+    def weights(self, counts, c, n):
+        c = c.astype(np.float64)
         D = _one_discount(c, self.discount)
         d = _context_sum(counts, n, c)
         seen = _context_sum(counts, n, (c > 0).astype(np.float64))
@@ -176,60 +259,44 @@ class AbsoluteDiscounting(_Interpolated):
         return u, _safe_div(D * seen, d, 1.0), D
 
 
+@dataclasses.dataclass(frozen=True)
 class KneserNey(AbsoluteDiscounting):
-    """Interpolated Kneser-Ney with one discount an order, eq. (6), on lmplz's adjusted counts."""
+    """Interpolated Kneser-Ney with one discount an order, eq. (6): eq. (4) on lmplz's adjusted counts."""
 
-    name = "kneser-ney"
-
-    def estimate(self, counts):
-        self._adjusted = counts.adjusted_counts()
-        return super().estimate(counts)
-
-    def _counts(self, counts, n):
-        return self._adjusted[n - 1]
+    name: ClassVar[str] = "kneser-ney"
+    adjusted: ClassVar[bool] = True
 
 
-class WittenBell(_Interpolated):
+@dataclasses.dataclass(frozen=True)
+class WittenBell(Smoothing):
     """Interpolated Witten-Bell, eq. (5)."""
 
-    name = "witten-bell"
+    name: ClassVar[str] = "witten-bell"
 
-    def shares(self, counts, n):
-        c = counts.counts[n - 1].astype(np.float64)
+    def weights(self, counts, c, n):
+        c = c.astype(np.float64)
         d = _context_sum(counts, n, c)
         T = _context_sum(counts, n, (c > 0).astype(np.float64))
         u = c / np.maximum(d + T, 1e-300)[counts.context(n)]
         return u, _safe_div(T, d + T, 1.0), None
 
 
-class ModifiedKneserNey(_Interpolated):
+@dataclasses.dataclass(frozen=True)
+class ModifiedKneserNey(Smoothing):
     """Interpolated modified Kneser-Ney exactly as KenLM's lmplz: eqs. (7)-(8).
 
     ``discount``: None (eq. (8) per order, with the fallback) or three numbers (D_1, D_2, D_3) for every order.
     """
 
-    name = "modified-kneser-ney"
+    discount: tuple | None = None
+    name: ClassVar[str] = "modified-kneser-ney"
+    adjusted: ClassVar[bool] = True
 
-    def __init__(self, discount=None):
-        if discount is not None:
-            try:
-                ok = len(discount) == 3 and all(0 <= float(d) <= j for j, d in zip((1, 2, 3), discount))
-            except TypeError:
-                ok = False
-            if not ok:
-                raise ScratchgenError(f"modified Kneser-Ney discounts are three numbers 0 <= D_j <= j, got {discount!r}")
-        self.discount = discount
+    def __post_init__(self):
+        check_discount(self.name, self.discount)
 
-    def estimate(self, counts):
-        self._adjusted = counts.adjusted_counts()
-        return super().estimate(counts)
-
-    def shares(self, counts, n):
-        a = self._adjusted[n - 1]
-        if self.discount is not None:
-            D = tuple(float(d) for d in self.discount)
-        else:
-            D, _ = kenlm_discounts(a)
+    def weights(self, counts, a, n):
+        D = kenlm_discounts(a) if self.discount is None else tuple(float(d) for d in self.discount)
         table = np.array((0.0,) + D)  # D_0 = 0, D_1, D_2, D_3+
         klass = np.minimum(a, 3)  # (U_n,) which discount applies
         af = a.astype(np.float64)
@@ -239,99 +306,80 @@ class ModifiedKneserNey(_Interpolated):
         return u, _safe_div(mass, d, 1.0), D
 
 
+@dataclasses.dataclass(frozen=True)
 class MLE(Smoothing):
-    """Maximum likelihood: p(w | h) = c(h w) / d(h); unseen word after a seen context: probability 0."""
+    """Maximum likelihood: p(w | h) = c(h w) / d(h), b(h) = 0 for a seen context (an unseen word after it has
+    probability 0), 1 for a context never seen as one."""
 
-    name = "mle"
+    name: ClassVar[str] = "mle"
+    interpolated: ClassVar[bool] = False
+    records_discounts: ClassVar[bool] = False
 
-    def estimate(self, counts):
-        probs, bows = [], []
-        for n in range(1, counts.order + 1):
-            c = counts.counts[n - 1].astype(np.float64)
-            d = _context_sum(counts, n, c)
-            probs.append(c / np.maximum(d, 1e-300)[counts.context(n)])
-            if n > 1:
-                bows.append(np.where(d > 0, 0.0, 1.0))
-        bows.append(np.ones(len(probs[-1])))
-        return Estimate(probs, bows)
+    def weights(self, counts, c, n):
+        c = c.astype(np.float64)
+        d = _context_sum(counts, n, c)
+        return c / np.maximum(d, 1e-300)[counts.context(n)], np.where(d > 0, 0.0, 1.0), None
 
 
+@dataclasses.dataclass(frozen=True)
 class AddK(Smoothing):
     """Add-k (Lidstone; Laplace for k = 1) on the whole context; see the module docstring."""
 
-    name = "add-k"
+    k: float = 1.0
+    name: ClassVar[str] = "add-k"
+    interpolated: ClassVar[bool] = False
+    records_discounts: ClassVar[bool] = False
 
-    def __init__(self, k: float = 1.0):
-        if not isinstance(k, (int, float)) or isinstance(k, bool) or not np.isfinite(k) or k <= 0:
-            raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
-        self.k = float(k)
+    def __post_init__(self):
+        check_k(self.k)
 
-    def estimate(self, counts):
-        V, N, k = counts.vocab_size, counts.order, self.k
-        Vp = V - 1
-        probs, bows = [], []
-        for n in range(1, N + 1):
-            c = counts.counts[n - 1].astype(np.float64)
-            d = _context_sum(counts, n, c)
-            whole = np.full(len(c), n == N) | counts.bos_start[n - 1]  # the n-gram's context is whole
-            p = np.where(whole, (c + k) / (d[counts.context(n)] + k * Vp), 1.0 / Vp)
-            if n == 1:
-                p[BOS] = 0.0
-            probs.append(p)
-            if n > 1:  # the (n-1)-grams as contexts of the n-grams
-                whole_ctx = np.full(len(d), n == N) | counts.bos_start[n - 2]
-                bows.append(np.where(whole_ctx, k * Vp / (d + k * Vp), 1.0))
-        bows.append(np.ones(len(probs[-1])))
-        return Estimate(probs, bows)
+    def weights(self, counts, c, n):
+        k, N, Vp = float(self.k), counts.order, counts.vocab_size - 1
+        c = c.astype(np.float64)
+        d = _context_sum(counts, n, c)
+        whole = np.full(len(c), n == N) | counts.bos_start[n - 1]  # the n-gram's context is whole
+        p = np.where(whole, (c + k) / (d[counts.context(n)] + k * Vp), 1.0 / Vp)
+        if n == 1:
+            return p, np.ones(1), None  # the empty context is never backed off from
+        whole_ctx = np.full(len(d), n == N) | counts.bos_start[n - 2]  # the (n-1)-grams as contexts
+        return p, np.where(whole_ctx, k * Vp / (d + k * Vp), 1.0), None
 
 
+@dataclasses.dataclass(frozen=True)
 class StupidBackoff(Smoothing):
     """Stupid backoff: relative frequencies, b(h) = alpha, add-k unigrams. Not normalised."""
 
-    name = "stupid-backoff"
-    normalized = False
+    alpha: float = DEFAULT_ALPHA
+    k: float = 1.0
+    name: ClassVar[str] = "stupid-backoff"
+    interpolated: ClassVar[bool] = False
+    normalized: ClassVar[bool] = False
+    records_discounts: ClassVar[bool] = False
 
-    def __init__(self, alpha: float = 0.4, k: float = 1.0):
-        if not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
-            raise ScratchgenError(f"the stupid-backoff factor alpha must be in (0, 1], got {alpha!r}")
-        self.alpha, self.k = float(alpha), AddK(k).k
+    def __post_init__(self):
+        check_alpha(self.alpha)
+        check_k(self.k)
 
-    def estimate(self, counts):
-        V = counts.vocab_size
-        probs, bows = [], []
-        for n in range(1, counts.order + 1):
-            c = counts.counts[n - 1].astype(np.float64)
-            d = _context_sum(counts, n, c)
-            if n == 1:
-                p = (c + self.k) / (d[0] + self.k * (V - 1))
-                p[BOS] = 0.0
-            else:
-                p = c / np.maximum(d, 1e-300)[counts.context(n)]
-                bows.append(np.where(d > 0, self.alpha, 1.0))
-            probs.append(p)
-        bows.append(np.ones(len(probs[-1])))
-        return Estimate(probs, bows)
+    def weights(self, counts, c, n):
+        c = c.astype(np.float64)
+        d = _context_sum(counts, n, c)
+        if n == 1:
+            k = float(self.k)
+            return (c + k) / (d[0] + k * (counts.vocab_size - 1)), np.ones(1), None
+        return c / np.maximum(d, 1e-300)[counts.context(n)], np.where(d > 0, float(self.alpha), 1.0), None
 
 
-SMOOTHINGS = ("mle", "add-k", "absolute", "witten-bell", "kneser-ney", "modified-kneser-ney", "stupid-backoff")
+_STRATEGIES = {s.name: s for s in (MLE, AddK, AbsoluteDiscounting, WittenBell, KneserNey, ModifiedKneserNey,
+                                    StupidBackoff)}
 
 
-def make_smoothing(name: str, k: float = 1.0, discount=None) -> Smoothing:
-    """The strategy called ``name`` (one of :data:`SMOOTHINGS`) with its settings."""
-    if name == "mle":
-        return MLE()
+def make_smoothing(name: str, k: float = 1.0, discount=None, alpha: float = DEFAULT_ALPHA):
+    """The strategy called ``name`` (one of :data:`SMOOTHINGS`) with its settings (each takes only its own)."""
+    check_settings(name, k, discount, alpha)
     if name == "add-k":
         return AddK(k)
-    if name == "absolute":
-        return AbsoluteDiscounting(discount)
-    if name == "witten-bell":
-        return WittenBell()
-    if name == "kneser-ney":
-        if discount is not None and not (isinstance(discount, (int, float)) and 0 < discount < 1):
-            raise ScratchgenError(f"the Kneser-Ney discount must be a number in (0, 1), got {discount!r}")
-        return KneserNey(discount)
-    if name == "modified-kneser-ney":
-        return ModifiedKneserNey(discount)
     if name == "stupid-backoff":
-        return StupidBackoff(0.4 if discount is None else discount, k)
-    raise ScratchgenError(f"smoothing must be one of {SMOOTHINGS}, got {name!r}")
+        return StupidBackoff(legacy_alpha(name, discount, alpha), k)
+    if name in ("absolute", "kneser-ney", "modified-kneser-ney"):
+        return _STRATEGIES[name](discount)
+    return _STRATEGIES[name]()

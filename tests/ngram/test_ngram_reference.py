@@ -54,9 +54,9 @@ def options(draw, smoothing):
         # D_j in [0, j] on a grid of 1/100 (0 included): subnormal discounts only test underflow
         d = draw(st.none() | st.tuples(*[st.integers(0, 100 * j).map(lambda i: i / 100) for j in (1, 2, 3)]))
         return {"discount": d}, {"discount": d}
-    if smoothing == "stupid-backoff":  # NGramModel reads its factor alpha from ``discount``
+    if smoothing == "stupid-backoff":
         alpha, k = draw(st.sampled_from([0.4, 0.1, 1.0])), draw(st.sampled_from([1.0, 0.5]))
-        return {"discount": alpha, "k": k}, {"alpha": alpha, "k": k}
+        return {"alpha": alpha, "k": k}, {"alpha": alpha, "k": k}
     return {}, {}
 
 
@@ -234,7 +234,7 @@ def test_a_reference_of_another_corpus_is_detected(smoothing):
     ("kneser-ney", {}, {"smoothing": "absolute"}),  # raw counts instead of continuation counts
     ("modified-kneser-ney", {}, {"discount": FALLBACK}),  # not lmplz's estimated discounts
     ("add-k", {"k": 0.5}, {"smoothing": "add-k", "k": 1.0}),
-    ("stupid-backoff", {"discount": 0.4}, {"smoothing": "stupid-backoff", "alpha": 0.5}),
+    ("stupid-backoff", {"alpha": 0.4}, {"smoothing": "stupid-backoff", "alpha": 0.5}),
     ("absolute", {"discount": 0.3}, {"smoothing": "absolute", "discount": 0.31}),
 ])
 def test_a_wrong_ingredient_is_detected(smoothing, fast_kw, wrong):
