@@ -288,6 +288,12 @@ class Vocabulary:
         for token in tokens:
             if not isinstance(token, str) or token == "":
                 raise VocabularyError(f"a vocabulary token must be a non-empty str, got {token!r}")
+            if not token.isascii():  # the token rule of check_tokens, for a vocabulary read from a file
+                try:
+                    token.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise VocabularyError(f"the vocabulary token {token!r} holds a lone surrogate, "
+                                          "which is not text") from None
             if token in self._index:
                 raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
             self._index[token] = len(self._tokens)

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from scratchgen import GrammarModel, NGramModel, RNNModel, Tokenizer, UniformModel, UnigramModel
+from scratchgen import (
+    GrammarModel,
+    NGramModel,
+    RNNModel,
+    Tokenizer,
+    UniformModel,
+    UnigramModel,
+)
 
 # --- the valid inputs ------------------------------------------------------------------------------
 
