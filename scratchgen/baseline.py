@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorpusError, ScratchgenError
+from .errors import CorpusError, ModelFileError, ScratchgenError
 from .io import ArraySpec
 from .model import Corpus, LanguageModel, register_model
 from .text import Tokenizer, Vocabulary
@@ -78,7 +78,26 @@ class _ContextFree(LanguageModel):
         return {}, {"logprobs": self.logprobs_}
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.logprobs_ = np.asarray(arrays["logprobs"], dtype=np.float64)
+        logprobs = np.asarray(arrays["logprobs"], dtype=np.float64)  # (V,) values <= 0, checked by the schema
+        _check_distribution(logprobs)
+        self.logprobs_ = logprobs
+
+
+
+def _check_distribution(logprobs: np.ndarray) -> None:
+    """What the schema cannot say about a saved row: ``<s>`` alone has probability 0 (both models give
+    every other token a share: 1/V' or a count plus k > 0), and the probabilities sum to 1."""
+    bos = Vocabulary.bos_id
+    if logprobs[bos] != -np.inf:
+        raise ModelFileError(f"logprobs[{bos}] (the token <s>) is {float(logprobs[bos])!r}, expected -inf: "
+                             "<s> is never emitted")
+    impossible = np.flatnonzero(np.isneginf(logprobs))
+    impossible = impossible[impossible != bos]
+    if impossible.size:
+        raise ModelFileError(f"logprobs[{impossible[0]}] is -inf: only <s> may have probability 0")
+    total = float(np.exp(logprobs).sum())
+    if not abs(total - 1.0) <= 1e-6:
+        raise ModelFileError(f"the probabilities in logprobs sum to {total!r}, not 1")
 
 
 @register_model

@@ -288,6 +288,12 @@ class Vocabulary:
         for token in tokens:
             if not isinstance(token, str) or token == "":
                 raise VocabularyError(f"a vocabulary token must be a non-empty str, got {token!r}")
+            if not token.isascii():  # the token rule of check_tokens, for a vocabulary read from a file
+                try:
+                    token.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise VocabularyError(f"the vocabulary token {token!r} holds a lone surrogate, "
+                                          "which is not text") from None
             if token in self._index:
                 raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
             self._index[token] = len(self._tokens)
@@ -425,12 +431,22 @@ def _first_bad_byte(path: str, encoding: str) -> tuple[int, int] | None:
             except UnicodeDecodeError as e:
                 pending = len(e.object) - len(block)  # bytes held over from the previous block
                 return offset - pending + e.start, e.object[e.start]
+            except UnicodeError:  # a stream-level error has no byte to name
+                return None
             if not block:
                 return None
             offset += len(block)
 
 
-def _decode_error(name: str, path: str | None, encoding: str, e: UnicodeDecodeError) -> CorpusError:
+def _decode_error(name: str, path: str | None, encoding: str, e: UnicodeError) -> CorpusError:
+    """The one-line error of a file that ``encoding`` cannot decode: where when known, and the fix.
+
+    Most codecs raise ``UnicodeDecodeError`` at a byte; some raise a plain ``UnicodeError`` about the
+    whole stream (UTF-16 and UTF-32 without a byte-order mark), whose reason is then given instead.
+    """
+    if not isinstance(e, UnicodeDecodeError):
+        return CorpusError(f"corpus {name!r} is not {encoding} ({e}): if it is in another encoding, name it "
+                           "(--encoding latin-1, or encoding='latin-1')")
     where = ""
     if path is not None:
         found = _first_bad_byte(path, encoding)
@@ -455,7 +471,7 @@ def _lines(f: IO[str], name: str, path: str | None = None, encoding: str = "utf-
     try:
         for line in f:
             yield line.rstrip("\r\n")
-    except UnicodeDecodeError as e:
+    except UnicodeError as e:  # UnicodeDecodeError, or a stream-level error such as UTF-16 without a BOM
         raise _decode_error(name, path, encoding, e) from None
 
 
