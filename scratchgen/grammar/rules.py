@@ -152,6 +152,9 @@ class Grammar:
             raise GrammarError(f"the start symbol {start!r} has no rule")
         terminals = dict.fromkeys(s for r in self.rules for s in r.rhs if isinstance(s, Terminal))
         self.terminals: list[str] = [str(t) for t in terminals]
+        #: Nonterminals whose weights, as written in the text format, did not sum to 1: {name: their sum}.
+        #: The probabilities are those weights divided by the sum (eq. (1)); ``grammar check`` warns.
+        self.renormalised: dict[str, float] = {}
         self.by_lhs: dict[str, list[int]] = {a: [] for a in self.nonterminals}
         for i, r in enumerate(self.rules):
             self.by_lhs[r.lhs].append(i)
@@ -377,6 +380,7 @@ def _check_weight(weight, shown, line, col) -> None:
 
 def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     defined = {r.lhs for r in raw}
+    weighted = {r.lhs for r in raw if r.weight is not None}  # nonterminals with a weight written
     seen: dict[tuple, _RawRule] = {}
     for r in raw:
         if not isinstance(r.lhs, str) or not r.lhs:
@@ -412,4 +416,7 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
         if abs(total - 1.0) < 1e-12:
             totals[a] = 1.0
     rules = [Rule(r.lhs, r.rhs, r.weight / totals[r.lhs], r.line, r.column) for r in raw]  # eq. (1)
-    return Grammar(rules, start)
+    grammar = Grammar(rules, start)
+    if text is not None:  # the text format: weights a person wrote, perhaps meaning probabilities
+        grammar.renormalised = {a: t for a, t in totals.items() if a in weighted and abs(t - 1.0) > 1e-9}
+    return grammar
