@@ -94,8 +94,11 @@ def resolve_grammar(spec) -> Grammar:
 
 def _read_grammar_file(path: str) -> str:
     """The text of a grammar file, which must be UTF-8 (a byte-order mark is allowed)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise GrammarError(f"cannot read grammar file {path!r}: {(e.strerror or str(e)).lower()}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -154,6 +154,10 @@ class ChartParser:
         self.rules = compiled
         N = len(labels)
         self.N = N
+        R = sum(1 for c in compiled if c[0] == BINARY)
+        # About a dozen (N, N) tables (closures, Viterbi chains) and three (R, N) scatter matrices.
+        check_memory(8 * (12 * N * N + 3 * R * N), f"compiling a grammar of {N} symbols and {R} binary rules",
+                     "use a smaller grammar")
         kind = np.array([c[0] for c in compiled], dtype=np.int64)
         cols = [np.array([c[i] for c in compiled], dtype=np.int64) for i in (1, 2, 3)]
         prob = np.array([c[4] for c in compiled], dtype=np.float64)

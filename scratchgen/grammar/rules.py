@@ -409,6 +409,9 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     for r in raw:
         totals[r.lhs] = totals.get(r.lhs, 0.0) + r.weight
     for r in raw:
+        if not math.isfinite(totals[r.lhs]):
+            raise GrammarError(f"the weights of {r.lhs!r} sum to more than a float holds; use smaller weights",
+                               r.line, r.column)
         if totals[r.lhs] <= 0.0:
             raise GrammarError(f"all weights of {r.lhs!r} are zero; at least one must be > 0", r.line, r.column)
     # Weights that already sum to 1 (up to rounding) are kept as they are, so to_text() round-trips exactly.
