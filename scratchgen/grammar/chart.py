@@ -425,7 +425,17 @@ class ChartParser:
 
     def logprob(self, tokens: Sequence[str]) -> float:
         """log P(tokens) by eqs. (1)-(4): the sum over every derivation; -inf if none exists."""
-        return float(self.logprobs([tokens])[0])
+        w = self.terminal_ids(tokens)
+        n = len(w)
+        if n == 0:
+            e = self.E[self.start]
+            return math.log(e) if e > 0 else -math.inf
+        res = self._chart(w)  # None when a prefix surely has probability 0 (no chart built)
+        if res is None:
+            return -math.inf
+        C, log_s = res
+        z = C[n, 0, self.start]
+        return math.log(z) - n * log_s if z > 0 else -math.inf
 
     # --- prefix probabilities (eqs. 6-8) ---------------------------------------------------------------
 
