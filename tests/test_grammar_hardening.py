@@ -18,9 +18,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scratchgen.cli import main
-from scratchgen.errors import GrammarError, ModelFileError, ResourceError, ScratchgenError
+from scratchgen.errors import (
+    GrammarError,
+    ModelFileError,
+    ResourceError,
+    ScratchgenError,
+)
 from scratchgen.evaluation import cli as eval_cli
-from scratchgen.grammar import ChartParser, Grammar, GrammarModel, analyze, builtin, from_tracery, parse_grammar
+from scratchgen.grammar import (
+    ChartParser,
+    Grammar,
+    GrammarModel,
+    analyze,
+    builtin,
+    from_tracery,
+    parse_grammar,
+)
 from scratchgen.grammar.builtin import resolve_grammar
 from scratchgen.grammar.chart import DEFAULT_MAX_LENGTH, PREFIX_CHECK
 
@@ -68,7 +81,7 @@ def test_a_long_line_of_known_words_that_cannot_start_a_sentence_builds_no_long_
     line = " ".join(rng.choice(words, size=1000))
     path = tmp_path / "line.txt"
     path.write_text(line + "\n", encoding="utf-8")
-    code, out, err = _run(["grammar", "score", "builtin:english", str(path), "--json"], capsys)
+    code, out, _ = _run(["grammar", "score", "builtin:english", str(path), "--json"], capsys)
     assert code == 0
     assert json.loads(out)["logprob_nats"] == "-inf"
     assert max(chart_sizes, default=0) < PREFIX_CHECK  # no chart anywhere near the line's length
@@ -529,7 +542,7 @@ def test_fuzz_deep_recursion(depth, shape):
     assert g is not None
     if shape in ("left", "right"):  # a sentence of `depth` tokens: deep trees, built without recursion
         sentence = ["b"] + ["a"] * (depth - 1) if shape == "left" else ["a"] * (depth - 1) + ["b"]
-        lp, tree = ChartParser(g).viterbi(sentence)
+        _, tree = ChartParser(g).viterbi(sentence)
         assert tree is not None and tree.leaves() == sentence and str(tree).count("(") == depth
 
 

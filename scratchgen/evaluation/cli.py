@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..cli import (add_encoding_option, declare_files, nonnegative_float, nonnegative_int, positive_int,
-                   probability)
+from ..cli import (
+    add_encoding_option,
+    declare_files,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+    probability,
+)
 
 
 def _load_reference(spec: str):

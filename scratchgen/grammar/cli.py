@@ -158,7 +158,6 @@ def _score(args) -> int:
 
 def _parse(args) -> int:
     from ..cli import print_json, read_corpus_args
-
     from ..text import Tokenizer
 
     model = _model(args)
