@@ -113,7 +113,7 @@ def test_a_sentence_longer_than_max_length_is_refused_with_the_estimate_everywhe
     for attempt in (lambda: m.logprob(long), lambda: m.parse(long), lambda: m.score([long]),
                     lambda: GrammarModel(grammar=BINARY, iterations=1, max_length=100).fit([long]),
                     lambda: m.next_logprobs(np.ones((1, 150), dtype=np.int64) * m.vocab_.index("a"))):
-        with pytest.raises(ResourceError, match=r"a sentence of 1\d\d tokens is longer than max_length=100 "
+        with pytest.raises(ResourceError, match=r"sentence has 1\d\d tokens, more than max_length=100 "
                                                 r"\(--max-length\).*would need about [\d.]+ [KM]iB"):
             attempt()
     assert math.isfinite(GrammarModel.from_grammar(BINARY, max_length=200).logprob(long))
@@ -121,11 +121,11 @@ def test_a_sentence_longer_than_max_length_is_refused_with_the_estimate_everywhe
 
 def test_cli_max_length_and_the_memory_limit(tmp_path, capsys, monkeypatch):
     path = tmp_path / "a.txt"
-    path.write_text(" ".join(["a"] * 500) + "\n", encoding="utf-8")
+    path.write_text("a a\n" + " ".join(["a"] * 500) + "\n", encoding="utf-8")
     grammar = tmp_path / "g.cfg"
     grammar.write_text(BINARY, encoding="utf-8")
     code, _, err = _run(["grammar", "score", str(grammar), str(path)], capsys)
-    assert code == 1 and f"max_length={DEFAULT_MAX_LENGTH} (--max-length)" in err
+    assert code == 1 and f"sentence 2 has 500 tokens, more than max_length={DEFAULT_MAX_LENGTH} (--max-length)" in err
     _one_line_error(err)
     monkeypatch.setenv("SCRATCHGEN_MEMORY_LIMIT", "2M")
     code, _, err = _run(["grammar", "score", str(grammar), str(path), "--max-length", "1000"], capsys)

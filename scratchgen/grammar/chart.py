@@ -252,14 +252,15 @@ class ChartParser:
         """Bytes of the charts of ``batch`` sentences of ``n`` tokens: (n+1)^2 B (N + 2R) float64 numbers."""
         return (n + 1) ** 2 * batch * (self.N + 2 * len(self.bB)) * 8
 
-    def check_length(self, n: int, batch: int = 1) -> None:
+    def check_length(self, n: int, batch: int = 1, which: str = "a sentence") -> None:
         """Refuse a chart for a sentence longer than ``max_length`` or larger than the memory allowed.
 
-        Raises :class:`~scratchgen.errors.ResourceError` with the estimate (see :mod:`scratchgen.resources`).
+        Raises :class:`~scratchgen.errors.ResourceError` with the estimate (see :mod:`scratchgen.resources`);
+        ``which`` names the sentence in the message ("sentence 12").
         """
         need = self.chart_bytes(n, batch)
         if n > self.max_length:
-            raise ResourceError(f"a sentence of {n} tokens is longer than max_length={self.max_length} "
+            raise ResourceError(f"{which} has {n} tokens, more than max_length={self.max_length} "
                                 f"(--max-length), the longest the chart parser takes: its chart would need about "
                                 f"{format_bytes(self.chart_bytes(n))}; split the text into sentences, or raise "
                                 "--max-length")
@@ -383,7 +384,7 @@ class ChartParser:
         out = np.full(len(ids), -np.inf)
         alive = [k for k, x in enumerate(ids) if self.viable(x)]
         for k in alive:
-            self.check_length(len(ids[k]))
+            self.check_length(len(ids[k]), which=f"sentence {k + 1}" if len(ids) > 1 else "the sentence")
         order = np.array(alive, dtype=np.int64)[np.argsort([len(ids[k]) for k in alive], kind="stable")]
         k = 0
         while k < len(order):
