@@ -473,8 +473,10 @@ def _survives(make) -> Grammar | None:
 
 def _check_text(text: str) -> None:
     g = _survives(lambda: parse_grammar(text))
-    if g is not None:
-        assert parse_grammar(g.to_text()) == g  # a grammar that loads round-trips through its text
+    if g is not None:  # a grammar that loads round-trips through its text (rules grouped by left-hand side)
+        back = parse_grammar(g.to_text())
+        assert back.start == g.start
+        assert sorted((r.lhs, r.rhs, r.prob) for r in back.rules) == sorted((r.lhs, r.rhs, r.prob) for r in g.rules)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -597,3 +599,39 @@ def test_fuzz_cases_are_judged_by_their_errors():
     assert _survives(lambda: from_tracery(VALID_TRACERY)) is not None
     with pytest.raises(RecursionError):
         _survives(lambda: (_ for _ in ()).throw(RecursionError()))
+
+
+# --- the same fuzz at 10,000 cases (``pytest -m slow``) ------------------------------------------------------
+
+SLOW = settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.slow
+@SLOW
+@given(st.lists(st.sampled_from(PIECES), max_size=40))
+def test_fuzz_grammar_text_from_pieces_many(pieces):
+    test_fuzz_grammar_text_from_pieces.hypothesis.inner_test(pieces)
+
+
+@pytest.mark.slow
+@SLOW
+@given(st.data())
+def test_fuzz_corrupted_grammar_text_many(data):
+    test_fuzz_corrupted_grammar_text.hypothesis.inner_test(data)
+
+
+@pytest.mark.slow
+@SLOW
+@given(st.lists(st.tuples(st.sampled_from(["S", "A", "B", "C"]),
+                          st.lists(st.sampled_from(["S", "A", "B", "C", "D", "a", "b", "<s>", "</s>", "<unk>"]),
+                                   max_size=4),
+                          weights), min_size=1, max_size=10))
+def test_fuzz_weights_cycles_reserved_tokens_and_unknown_symbols_many(rules):
+    test_fuzz_weights_cycles_reserved_tokens_and_unknown_symbols.hypothesis.inner_test(rules)
+
+
+@pytest.mark.slow
+@SLOW
+@given(st.dictionaries(st.sampled_from(["origin", "animal", "verb"]), st.lists(ref_strings, max_size=3), min_size=1))
+def test_fuzz_tracery_references_cycles_and_modifiers_many(overrides):
+    test_fuzz_tracery_references_cycles_and_modifiers.hypothesis.inner_test(overrides)

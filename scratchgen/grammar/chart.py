@@ -69,6 +69,13 @@ through eq. (7) from dPre/dPP[0] = e_S::
     Pre(x_<m a) = h . lex[a]   for every terminal a: one matrix product, (T, N) @ (N,)               (8)
 
 which gives the next-token distribution of the stepping interface of :class:`~scratchgen.grammar.GrammarModel`.
+
+**Guards.** A chart holds (n+1)^2 (N + 2R) numbers, so memory grows as the square of a sentence's length.
+Before any chart is built, :meth:`ChartParser.viable` rules out a sentence with a token no rule produces,
+a first token no sentence starts with, or (for a long sentence) a prefix of 64, 128, ... tokens whose
+prefix probability is 0: each costs a chart of the prefix's length only, and the sentence scores -inf.
+A sentence that passes and is longer than ``max_length`` (``--max-length``) is refused with the memory
+its chart would need (:meth:`ChartParser.check_length`, :func:`scratchgen.resources.check_memory`).
 """
 
 from __future__ import annotations
