@@ -135,8 +135,10 @@ def test_cli_eval_json(files, capsys):
 
 def test_cli_errors_are_one_line(files, capsys):
     model, corpus, _ = files
-    assert main(["eval", model, "--train", corpus, "-n", "0"]) == 1
-    assert "-n must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # a bad option value is a usage error (exit 2)
+        main(["eval", model, "--train", corpus, "-n", "0"])
+    assert exit_.value.code == 2
+    assert "argument -n: must be at least 1, got 0" in capsys.readouterr().err
     with pytest.raises(ScratchgenError, match="no_such_grammar"):
         eval_cli._load_reference("builtin:no_such_grammar")
 

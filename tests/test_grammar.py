@@ -459,12 +459,12 @@ def test_cli_train_and_tracery_file(tmp_path, capsys):
 
 
 def test_a_sentence_too_long_for_memory_is_refused_clearly(monkeypatch):
-    import scratchgen.grammar.chart as chart
+    from scratchgen.errors import ResourceError
 
-    monkeypatch.setattr(chart, "MAX_CHART_BYTES", 10**6)
-    p = ChartParser(builtin("english"))
-    with pytest.raises(GrammarError, match="a sentence of 100 tokens needs a chart"):
-        p.logprob(["the"] * 100)
+    monkeypatch.setenv("SCRATCHGEN_MEMORY_LIMIT", "1M")
+    p = ChartParser(Grammar.fromstring("S -> S S [0.4] | 'a' [0.6]"))
+    with pytest.raises(ResourceError, match=r"the chart of 1 sentence\(s\) of 300 tokens needs about"):
+        p.logprob(["a"] * 300)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])

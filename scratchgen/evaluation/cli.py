@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..errors import ScratchgenError
+from ..cli import (
+    add_encoding_option,
+    declare_files,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+    probability,
+)
+
 
 def _load_reference(spec: str):
     """The reference model named by ``spec``: a saved scratchgen model file (any model with ``logprob``
-    serves), or a grammar (a grammar file, a Tracery .json or ``builtin:NAME``) with its own weights."""
-    if spec.endswith(".npz") and os.path.exists(spec):
+    serves), or a grammar with its own weights, named as every grammar command names one (a grammar
+    file, a Tracery .json or ``builtin:NAME``: :func:`scratchgen.grammar.builtin.resolve_grammar`)."""
+    if spec.endswith(".npz") and os.path.isfile(spec):
         from ..io import load
 
         return load(spec)
@@ -24,8 +33,6 @@ def _eval(args: argparse.Namespace) -> int:
     from ..io import load
     from .report import evaluate
 
-    if args.n < 1:
-        raise ScratchgenError(f"-n must be at least 1, got {args.n}")
     model = load(args.model)
     train = read_model_corpus(args, model, args.train)
     heldout = read_model_corpus(args, model, args.heldout) if args.heldout else None
@@ -60,16 +67,22 @@ def register(commands, train) -> None:
                         "(default: the training corpus)")
     p.add_argument("--reference", default=None, metavar="GRAMMAR",
                    help="the grammar the corpus came from (or any saved model file) to score the samples exactly")
-    p.add_argument("-n", type=int, default=200, help="how many samples (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of sampling and of the discriminator (default 0)")
-    p.add_argument("--max-tokens", type=int, default=200, help="longest sample in tokens (default 200)")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
-    p.add_argument("--top-k", type=int, default=None, help="sample from the k most probable tokens only")
-    p.add_argument("--top-p", type=float, default=None, help="sample from the smallest set of mass >= p")
+    p.add_argument("-n", type=positive_int, default=200, help="how many samples (default 200)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="random seed of sampling and of the discriminator (default 0)")
+    p.add_argument("--max-tokens", type=positive_int, default=200, help="longest sample in tokens (default 200)")
+    p.add_argument("--temperature", type=nonnegative_float, default=None,
+                   help="sampling temperature (default 1; 0 is greedy)")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample from the k most probable tokens only")
+    p.add_argument("--top-p", type=probability, default=None,
+                   help="sample from the smallest set of mass >= p, 0 < p <= 1")
     p.add_argument("--no-discriminator", action="store_true", help="skip the adversarial test")
     p.add_argument("--mode", choices=("lines", "paragraphs", "chunks"), default="lines",
                    help="how the corpus files are cut into sequences (default lines)")
-    p.add_argument("--chunk-size", type=int, default=256, metavar="T")
+    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="T",
+                   help="tokens a chunk with --mode chunks (default 256)")
+    add_encoding_option(p)
     p.add_argument("--samples", action="store_true", help="also print the samples")
-    p.add_argument("--json", action="store_true", help="one JSON object with every figure")
+    p.add_argument("--json", action="store_true", help="one JSON object with every figure (NaN as null)")
+    declare_files(p, inputs=("model", "train", "heldout", "reference"))
     p.set_defaults(func=_eval)

@@ -14,6 +14,7 @@ reports, side by side:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any, Hashable, Mapping, Sequence
 
@@ -22,7 +23,7 @@ from ..errors import ScratchgenError
 from .discriminator import discriminator_accuracy
 from .reference import ReferenceScore, reference_logprob
 
-__all__ = ["EvalReport", "evaluate", "comparison_table"]
+__all__ = ["EvalReport", "evaluate", "comparison_table", "json_safe"]
 
 Tokens = Sequence[Hashable]
 
@@ -75,7 +76,12 @@ class EvalReport:
     discriminator_real: str = "train"
 
     def to_dict(self, samples: bool = True) -> dict:
-        """A flat-ish dict for JSON (``samples=False`` leaves the samples out)."""
+        """A flat-ish dict for JSON (``samples=False`` leaves the samples out).
+
+        Every value is JSON as the standard defines it: a NaN ("no value", e.g. the mean log-probability
+        when every sample is impossible under the reference) is None, an infinity the string "inf" or
+        "-inf", as ``scratchgen ... --json`` writes them.
+        """
         out: dict[str, Any] = {
             "model": self.model,
             "seed": self.seed,
@@ -94,7 +100,11 @@ class EvalReport:
         }
         if samples:
             out["samples"] = [list(s) for s in self.samples]
-        return out
+        return json_safe(out)
+
+    def to_json(self, samples: bool = True) -> str:
+        """:meth:`to_dict` as strict JSON text (no NaN or Infinity, which JSON does not have)."""
+        return json.dumps(self.to_dict(samples=samples), ensure_ascii=False, allow_nan=False)
 
     def summary(self) -> str:
         """A few human-readable lines (what ``scratchgen eval`` prints)."""
@@ -183,6 +193,21 @@ def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | N
         if min(len(real), len(samples)) >= 2:
             report.discriminator_accuracy = discriminator_accuracy(real, samples, seed=seed)
     return report
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN replaced by None and every infinity by "inf" or "-inf" (in dicts, lists).
+
+    >>> json_safe({"a": float("nan"), "b": [1.5, float("-inf")]})
+    {'a': None, 'b': [1.5, '-inf']}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _cell(value: float | None, fmt: str) -> str:

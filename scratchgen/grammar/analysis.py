@@ -33,10 +33,11 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import GrammarError
+from ..errors import GrammarError, ScratchgenError
+from ..text import BOS, EOS, check_tokens
 from .rules import Grammar, Terminal
 
-__all__ = ["Analysis", "analyze", "expected_children"]
+__all__ = ["Analysis", "analyze", "expected_children", "reserved_terminals"]
 
 
 @dataclasses.dataclass
@@ -65,6 +66,26 @@ class Analysis:
         """Raise a GrammarError with the first error, if any."""
         if self.errors:
             raise GrammarError(self.errors[0])
+
+
+def reserved_terminals(grammar: Grammar) -> list[str]:
+    """What is wrong with the grammar's terminals by the one token rule (:func:`scratchgen.text.check_tokens`):
+    ``<s>`` and ``</s>`` are refused (every model adds them around a sentence), ``<unk>`` is allowed (it is
+    the unknown token), and so is any other non-empty text.
+
+    >>> reserved_terminals(Grammar.fromstring("S -> '<s>' 'a' | '<unk>'"))
+    ["the terminal '<s>' is reserved: every model adds <s> and </s> around a sentence itself"]
+    """
+    problems = []
+    for t in grammar.terminals:
+        if t in (BOS, EOS):
+            problems.append(f"the terminal {t!r} is reserved: every model adds <s> and </s> around a sentence itself")
+            continue
+        try:
+            check_tokens([t], where=f"the terminal {t!r}")
+        except ScratchgenError as e:
+            problems.append(str(e))
+    return problems
 
 
 def _closure(adj: np.ndarray) -> np.ndarray:
@@ -131,6 +152,10 @@ def analyze(grammar: Grammar) -> Analysis:
     """
     errors: list[str] = []
     warnings: list[str] = []
+    for a, total in grammar.renormalised.items():
+        warnings.append(f"the weights of {a} sum to {total:.6g}, not 1: they are renormalised "
+                        f"(each divided by {total:.6g})")
+    errors.extend(reserved_terminals(grammar))
     reachable = _reachable(grammar)
     rset = set(reachable)
     unreachable = [a for a in grammar.nonterminals if a not in rset]

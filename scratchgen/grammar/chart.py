@@ -69,6 +69,13 @@ through eq. (7) from dPre/dPP[0] = e_S::
     Pre(x_<m a) = h . lex[a]   for every terminal a: one matrix product, (T, N) @ (N,)               (8)
 
 which gives the next-token distribution of the stepping interface of :class:`~scratchgen.grammar.GrammarModel`.
+
+**Guards.** A chart holds (n+1)^2 (N + 2R) numbers, so memory grows as the square of a sentence's length.
+Before any chart is built, :meth:`ChartParser.viable` rules out a sentence with a token no rule produces,
+a first token no sentence starts with, or (for a long sentence) a prefix of 64, 128, ... tokens whose
+prefix probability is 0: each costs a chart of the prefix's length only, and the sentence scores -inf.
+A sentence that passes and is longer than ``max_length`` (``--max-length``) is refused with the memory
+its chart would need (:meth:`ChartParser.check_length`, :func:`scratchgen.resources.check_memory`).
 """
 
 from __future__ import annotations
@@ -78,7 +85,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import GrammarError
+from ..errors import GrammarError, ResourceError
+from ..resources import check_memory, format_bytes
 from .analysis import _reachable
 from .rules import Grammar, Terminal, Tree
 
@@ -86,8 +94,13 @@ __all__ = ["ChartParser"]
 
 EMPTY, LEX, UNIT, BINARY = 0, 1, 2, 3
 _LOW, _HIGH = 1e-150, 1e150
-#: The largest chart (in bytes) a sentence may need; longer input is refused with a GrammarError.
-MAX_CHART_BYTES = 2 * 2**30
+#: The longest sentence (in tokens) a chart is built for, unless ``max_length`` says otherwise
+#: (``--max-length`` on the command line). A chart holds (n+1)^2 (N + 2R) float64 numbers: with the
+#: built-in English grammar (N + 2R = 160) 400 tokens take about 200 MiB, 1,000 tokens 1.2 GiB.
+DEFAULT_MAX_LENGTH = 400
+#: Prefixes of this many tokens, then twice as many, and so on, are checked before a longer sentence's
+#: chart is built: one that has probability 0 makes the sentence's probability 0 at once.
+PREFIX_CHECK = 64
 
 
 class ChartParser:
@@ -101,8 +114,11 @@ class ChartParser:
     0.06912
     """
 
-    def __init__(self, grammar: Grammar):
+    def __init__(self, grammar: Grammar, max_length: int = DEFAULT_MAX_LENGTH):
+        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
+            raise GrammarError(f"max_length must be an int >= 1, got {max_length!r}")
         self.grammar = grammar
+        self.max_length = int(max_length)
         labels = _reachable(grammar)  # symbols the start cannot reach change no probability: left out
         index = {a: i for i, a in enumerate(labels)}
         self.terminal_index = {t: i for i, t in enumerate(grammar.terminals)}
@@ -145,6 +161,10 @@ class ChartParser:
         self.rules = compiled
         N = len(labels)
         self.N = N
+        R = sum(1 for c in compiled if c[0] == BINARY)
+        # About a dozen (N, N) tables (closures, Viterbi chains) and three (R, N) scatter matrices.
+        check_memory(8 * (12 * N * N + 3 * R * N), f"compiling a grammar of {N} symbols and {R} binary rules",
+                     "use a smaller grammar")
         kind = np.array([c[0] for c in compiled], dtype=np.int64)
         cols = [np.array([c[i] for c in compiled], dtype=np.int64) for i in (1, 2, 3)]
         prob = np.array([c[4] for c in compiled], dtype=np.float64)
@@ -224,16 +244,81 @@ class ChartParser:
     # --- inside ----------------------------------------------------------------------------------------
 
     def terminal_ids(self, tokens: Sequence[str]) -> np.ndarray:
-        """Indices of tokens among the grammar's terminals (-1 for a token the grammar never produces)."""
+        """Indices of tokens among the grammar's terminals (-1 for a token the grammar never produces).
+
+        When the grammar has the terminal ``<unk>``, every token it does not name is read as ``<unk>``,
+        as every model scores an out-of-vocabulary token.
+        """
         get = self.terminal_index.get
-        return np.array([get(t, -1) for t in tokens], dtype=np.int64)
+        unknown = get("<unk>", -1)
+        return np.array([get(t, unknown) for t in tokens], dtype=np.int64)
+
+    # --- guards: refuse or short-cut before a chart is allocated -----------------------------------------
+
+    def chart_bytes(self, n: int, batch: int = 1) -> int:
+        """Bytes of the charts of ``batch`` sentences of ``n`` tokens: (n+1)^2 B (N + 2R) float64 numbers."""
+        return (n + 1) ** 2 * batch * (self.N + 2 * len(self.bB)) * 8
+
+    def check_length(self, n: int, batch: int = 1, which: str = "a sentence") -> None:
+        """Refuse a chart for a sentence longer than ``max_length`` or larger than the memory allowed.
+
+        Raises :class:`~scratchgen.errors.ResourceError` with the estimate (see :mod:`scratchgen.resources`);
+        ``which`` names the sentence in the message ("sentence 12").
+        """
+        need = self.chart_bytes(n, batch)
+        if n > self.max_length:
+            raise ResourceError(f"{which} has {n} tokens, more than max_length={self.max_length} "
+                                f"(--max-length), the longest the chart parser takes: its chart would need about "
+                                f"{format_bytes(self.chart_bytes(n))}; split the text into sentences, or raise "
+                                "--max-length")
+        check_memory(need, f"the chart of {batch} sentence(s) of {n} tokens",
+                     "split the text into shorter sentences")
+
+    def viable(self, w: np.ndarray) -> bool:
+        """False when some prefix of the sentence ``w`` (terminal ids) surely has probability 0.
+
+        Cheap tests first: a token no rule produces (id -1), a first token no sentence starts with. Then,
+        for a sentence longer than ``PREFIX_CHECK`` tokens, its prefixes of 64, 128, 256, ... tokens (up to
+        ``max_length``) by their prefix probabilities (eqs. (6)-(8)), each costing a chart of its own
+        length only: a line the grammar cannot even begin is scored -inf without the chart of its whole
+        length. True means "not ruled out": the full chart decides.
+        """
+        n = len(w)
+        if n == 0:
+            return True
+        if np.any(w < 0):
+            return False
+        first = self._first_tokens()
+        if first is not None and not first[w[0]]:
+            return False
+        k = PREFIX_CHECK
+        while k < n and first is not None:
+            k = min(k, self.max_length)
+            try:
+                if self.next_token_probs(w[None, :k - 1])[0, w[k - 1]] <= 0:  # Pre(x_1..x_k) = 0
+                    return False
+            except ResourceError:  # even the prefix's chart is too large: the full check will say so
+                break
+            if k == self.max_length:
+                break
+            k *= 2
+        return True
+
+    def _first_tokens(self):
+        """(T,) bool: which terminals some sentence starts with; None if prefix probabilities do not exist."""
+        if not hasattr(self, "_first"):
+            try:
+                self._first = self.next_token_probs(np.zeros((1, 0), dtype=np.int64))[0, :-1] > 0
+            except GrammarError:
+                self._first = None
+        return self._first
 
     def _chart(self, w: np.ndarray):
         """Scaled inside chart of one sentence by length, C[L, i, A] = beta'[i, i+L, A], and log s.
 
-        None if some token has no lexical rule (then P = 0).
+        None if the sentence surely has probability 0 (see :meth:`viable`).
         """
-        if len(w) == 0 or np.any(w < 0) or np.any(self.lex[w].max(axis=1) <= 0):
+        if len(w) == 0 or not self.viable(w):
             return None
         C, log_s = self._chart_batch(w[None, :], np.array([len(w)]))
         return C[:, 0], float(log_s[0])
@@ -248,11 +333,7 @@ class ChartParser:
         Returns C and log s (B,), the per-sentence scales (and CL, the spans at bB, if ``with_left``).
         """
         Bn, n = w.shape
-        need_bytes = (n + 1) ** 2 * Bn * (self.N + 2 * len(self.bB)) * 8
-        if need_bytes > MAX_CHART_BYTES:
-            raise GrammarError(f"a sentence of {n} tokens needs a chart of {need_bytes / 2**30:.1f} GiB with this "
-                               f"grammar, above the limit of {MAX_CHART_BYTES / 2**30:.0f} GiB "
-                               "(scratchgen.grammar.chart.MAX_CHART_BYTES): split the text into sentences")
+        self.check_length(n, Bn)
         lex = np.where((w >= 0)[:, :, None], self.lex[np.maximum(w, 0)], 0.0)  # (B, n, N)
         top = lex.max(axis=2)  # (B, n)
         real = np.arange(n)[None, :] < lengths[:, None]  # (B, n)
@@ -298,14 +379,20 @@ class ChartParser:
     def batch_size(self, n: int, limit: int = 64, budget_bytes: float = 2e8) -> int:
         """How many sentences of length n share one chart: at most ``limit``, and charts of (n+1)^2 B (N + 2R)
         numbers within ``budget_bytes``."""
-        per_sentence = (n + 1) ** 2 * (self.N + 2 * len(self.bB)) * 8
-        return int(max(1, min(limit, budget_bytes // max(per_sentence, 1))))
+        return int(max(1, min(limit, budget_bytes // max(self.chart_bytes(n), 1))))
 
     def logprobs(self, sentences: Sequence[Sequence[str]], batch: int = 64) -> np.ndarray:
-        """log P of many sentences: sentences of similar length share one batched chart. Shape (S,)."""
+        """log P of many sentences: sentences of similar length share one batched chart. Shape (S,).
+
+        A sentence ruled out by :meth:`viable` gets -inf without a chart; one longer than ``max_length``
+        is refused (:meth:`check_length`).
+        """
         ids = [self.terminal_ids(s) for s in sentences]
         out = np.full(len(ids), -np.inf)
-        order = np.argsort([len(x) for x in ids], kind="stable")
+        alive = [k for k, x in enumerate(ids) if self.viable(x)]
+        for k in alive:
+            self.check_length(len(ids[k]), which=f"sentence {k + 1}" if len(ids) > 1 else "the sentence")
+        order = np.array(alive, dtype=np.int64)[np.argsort([len(ids[k]) for k in alive], kind="stable")]
         k = 0
         while k < len(order):
             longest = len(ids[order[min(k + batch, len(order)) - 1]])  # sorted: the last is the longest
@@ -351,7 +438,7 @@ class ChartParser:
         if n == 0:
             e = self.E[self.start]
             return math.log(e) if e > 0 else -math.inf
-        res = self._chart(w)
+        res = self._chart(w)  # None when a prefix surely has probability 0 (no chart built)
         if res is None:
             return -math.inf
         C, log_s = res
@@ -575,8 +662,9 @@ class ChartParser:
             if self.Emax[self.start] == -np.inf:
                 return -math.inf, None
             return float(self.Emax[self.start]), self._build(None, None, None, 0)
-        if np.any(w < 0):
+        if not self.viable(w):
             return -math.inf, None
+        self.check_length(n)
         N = self.N
         # Back-pointers by (length, start, symbol): end of the best unit chain (-1: none), binary rule
         # (index into b_idx; -1: none) and its split point.

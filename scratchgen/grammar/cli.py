@@ -1,50 +1,72 @@
 """Command-line subcommands of the grammar family (registered by :func:`scratchgen.cli.build_parser`).
 
     scratchgen grammar check  GRAMMAR [--json]
-    scratchgen grammar sample GRAMMAR [-n N] [--seed S] [--trees] [--json]
-    scratchgen grammar score  GRAMMAR CORPUS [--per-sentence] [--json]
-    scratchgen grammar parse  GRAMMAR [SENTENCE ...] [--corpus FILE] [--json]
-    scratchgen train grammar  GRAMMAR CORPUS -o MODEL [--iterations N]
+    scratchgen grammar sample GRAMMAR [-n N] [--seed S] [--trees] [--truncate N] [--json]
+    scratchgen grammar score  GRAMMAR CORPUS [--per-sentence] [--max-length N] [--json]
+    scratchgen grammar parse  GRAMMAR [SENTENCE ...] [--corpus FILE] [--max-length N] [--json]
+    scratchgen train grammar  GRAMMAR CORPUS -o MODEL [--iterations N] [--max-length N] [--quiet]
 
 GRAMMAR is a file in the text format (``.cfg`` or any other name), a Tracery ``.json`` file, or a
-built-in grammar: ``builtin:english`` (or the bare name when no such file exists).
+built-in grammar: ``builtin:english`` (or the bare name when no such file exists). Every command
+names it through the one resolver, :func:`scratchgen.grammar.builtin.resolve_grammar`, which
+``scratchgen eval --reference`` uses too.
+
+A chart (scoring, parsing, EM) needs memory quadratic in a sentence's length, so a sentence longer
+than ``--max-length`` tokens (default 400: about 200 MiB with the built-in English grammar) is refused
+with the estimate, unless a prefix of it already has probability 0 (then it scores -inf at once).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
+from ..cli import declare_files, nonnegative_float, nonnegative_int, positive_int
+from .builtin import resolve_grammar
+from .chart import DEFAULT_MAX_LENGTH
 
-def load_grammar(spec: str):
-    """The Grammar named on the command line (file, Tracery JSON file, or built-in)."""
-    from ..errors import GrammarError
-    from .builtin import builtin, builtin_names
-    from .rules import parse_grammar
-    from .tracery import from_tracery
-
-    if spec.startswith("builtin:"):
-        return builtin(spec)
-    if not os.path.exists(spec):
-        if spec in builtin_names():
-            return builtin(spec)
-        raise GrammarError(f"no grammar file {spec!r} (built-in grammars: "
-                           f"{', '.join('builtin:' + n for n in builtin_names())})")
-    with open(spec, encoding="utf-8") as f:
-        text = f.read()
-    if spec.endswith(".json"):
-        return from_tracery(text)
-    return parse_grammar(text)
+#: The grammar named on the command line: the one resolver (kept under this name for callers).
+load_grammar = resolve_grammar
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
     from .sampling import DEFAULT_LIMITS
 
     for name, value in DEFAULT_LIMITS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=value,
-                       help=f"stop a derivation past this many {name[4:]} (default {value})")
+        p.add_argument("--" + name.replace("_", "-"), type=positive_int, default=value, metavar="N",
+                       help=f"skip a derivation past this many {name[4:]} (default {value:,})")
+
+
+def _max_length(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH, metavar="N",
+                   help=f"refuse a sentence longer than this many tokens (default {DEFAULT_MAX_LENGTH}): its "
+                        "chart needs memory quadratic in its length")
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A parser that takes options anywhere among its positionals (``parse G the dog --level word``).
+
+    Plain argparse gives a ``nargs="*"`` positional its (empty) share at the first positional and
+    then calls the words after an option "unrecognized"; ``parse_known_intermixed_args`` reads
+    the options first and the positionals after. It calls ``parse_known_args`` itself, hence the flag.
+    """
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+        if not parsed.sentences and parsed.corpus is None:
+            self.error("nothing to parse: give sentences after GRAMMAR, or --corpus FILE")
+        if parsed.sentences and parsed.corpus is not None:
+            self.error("give sentences or --corpus FILE, not both")
+        return parsed, extras
 
 
 def _check(args) -> int:
@@ -53,6 +75,8 @@ def _check(args) -> int:
     from .analysis import analyze
 
     report = analyze(load_grammar(args.grammar))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print_json(report.to_dict())
         return 1 if report.errors else 0
@@ -62,13 +86,11 @@ def _check(args) -> int:
                          ("nullable", report.nullable), ("left-recursive", report.left_recursive)):
         print(f"{label}: {', '.join(names) if names else '(none)'}")
     print(f"spectral radius of the expected-children matrix: {report.spectral_radius:.6g}")
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     if report.errors:
         raise GrammarError("; ".join(report.errors))
     print(f"expected derivation size: {report.expected_derivation_size:.6g} expansions")
     print(f"expected sentence length: {report.expected_length:.6g} tokens")
-    print("ok: consistent")
+    print("ok: consistent" + (f" ({len(report.warnings)} warning(s) above)" if report.warnings else ""))
     return 0
 
 
@@ -76,28 +98,37 @@ def _model(args):
     from .model import GrammarModel
 
     grammar = load_grammar(args.grammar)
-    limits = {k: getattr(args, k) for k in ("max_depth", "max_expansions", "max_tokens") if hasattr(args, k)}
-    return GrammarModel.from_grammar(grammar, **limits)
+    params = {k: getattr(args, k) for k in ("max_depth", "max_expansions", "max_tokens", "max_length")
+              if hasattr(args, k)}
+    return GrammarModel.from_grammar(grammar, **params)
 
 
 def _sample(args) -> int:
+    """Print each sentence as it is drawn; a derivation past a limit is skipped and counted."""
     from ..cli import print_json
+    from ..errors import GrammarError
 
     model = _model(args)
     tok = model.tokenizer_
-    out = model.sample(args.n, seed=args.seed, trees=args.trees)
+    sampler = model.sampler()
     rows = []
-    for item in out:
+    for item in sampler.iter_sample(args.n, seed=args.seed, trees=args.trees, truncate=args.truncate, skip=True):
         tokens, tree = item if args.trees else (item, None)
         row = {"text": tok.detokenize(tokens), "tokens": tokens}
         if tree is not None:
             row["tree"] = str(tree)
-        rows.append(row)
+        if args.json:
+            rows.append(row)
+        else:
+            print(row["text"] if tree is None else f"{row['text']}\t{row['tree']}", flush=True)
+    if sampler.skipped:
+        message = (f"skipped {sampler.skipped} of {args.n} derivations that passed a limit; the last: "
+                   f"{sampler.skip_reason} (--truncate N keeps the first N tokens instead)")
+        if sampler.skipped == args.n:
+            raise GrammarError(message)
+        print(f"scratchgen: warning: {message}", file=sys.stderr)
     if args.json:
-        print_json({"samples": rows})
-    else:
-        for row in rows:
-            print(row["text"] if "tree" not in row else f"{row['text']}\t{row['tree']}")
+        print_json({"samples": rows, "skipped": sampler.skipped})
     return 0
 
 
@@ -106,37 +137,41 @@ def _score(args) -> int:
 
     model = _model(args)
     corpus = read_corpus_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
-    score = model.score(corpus)
+    score, lps = model.score_details(corpus)  # one chart per sentence, for the total and the details
     result = {k: v for k, v in score.to_dict().items() if k != "logprob"} | {"logprob_nats": score.logprob}
     if args.per_sentence:
-        result["sentence_logprobs"] = model.sentence_logprobs(corpus)
+        result["sentence_logprobs"] = lps
     if args.json:
         print_json(result)
         return 0
     if args.per_sentence:
-        for tokens, lp in zip(corpus, result["sentence_logprobs"]):
+        for tokens, lp in zip(corpus, lps):
             print(f"{lp:.6f}\t{model.tokenizer_.detokenize(tokens)}")
     print(f"sequences {score.sequences}  tokens {score.tokens} (</s> included)  oov {score.oov_tokens}")
     print(f"cross-entropy {score.cross_entropy_nats:.6f} nats/token = {score.bits_per_token:.6f} bits/token  "
           f"perplexity {score.perplexity:.6f}")
     if math.isinf(score.logprob):
-        impossible = sum(1 for lp in model.sentence_logprobs(corpus) if lp == -math.inf)
+        impossible = sum(1 for lp in lps if lp == -math.inf)
         print(f"note: {impossible} sentence(s) cannot be generated by the grammar (probability 0)", file=sys.stderr)
     return 0
 
 
 def _parse(args) -> int:
     from ..cli import print_json, read_corpus_args
+    from ..text import Tokenizer
 
     model = _model(args)
+    tokenizer = model.tokenizer_
+    if args.level is not None or args.lowercase:
+        tokenizer = Tokenizer(level=args.level or "word", lowercase=args.lowercase)
     if args.corpus:
-        sentences = read_corpus_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
+        sentences = read_corpus_args(args, args.corpus, tokenizer)
     else:
-        sentences = [model.tokenizer_.tokenize(s) for s in args.sentences]
+        sentences = [tokenizer.tokenize(s) for s in args.sentences]
     rows = []
     for tokens in sentences:
         vit, tree = model.parse(tokens)
-        inside = model.parser_.logprob(tokens)
+        inside = model.logprob(tokens) if tree is not None else -math.inf
         rows.append({"tokens": tokens, "viterbi_logprob": vit, "logprob": inside,
                      "tree": tree.to_list() if tree is not None else None})
         if not args.json:
@@ -155,9 +190,10 @@ def _train(args) -> int:
     from .model import GrammarModel
 
     grammar = load_grammar(args.grammar)
-    model = GrammarModel(grammar=grammar, iterations=args.iterations, smoothing=args.smoothing)
+    model = GrammarModel(grammar=grammar, iterations=args.iterations, smoothing=args.smoothing,
+                         max_length=args.max_length)
     corpus = read_corpus_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
-    model.fit(corpus)
+    model.fit(corpus, verbose=not args.quiet)
     model.save(args.output)
     lls = model.log_likelihoods_
     print(f"EM: {len(lls)} passes, training log-likelihood {lls[0]:.4f} -> {lls[-1]:.4f}: {args.output}",
@@ -166,9 +202,12 @@ def _train(args) -> int:
 
 
 def _text_options(p: argparse.ArgumentParser) -> None:
+    from ..cli import add_encoding_option
+
     p.add_argument("--level", choices=("char", "word"), default=None,
                    help="token level of the corpus (default word: grammar terminals are word tokens)")
     p.add_argument("--lowercase", action="store_true", help="lowercase the corpus")
+    add_encoding_option(p)
 
 
 def register(commands, train) -> None:
@@ -182,18 +221,28 @@ def register(commands, train) -> None:
 
     p = sub.add_parser("check", help="static analysis: reachability, productivity, left recursion, consistency",
                        description="Check a grammar before use; exits 1 if it is unusable (non-productive "
-                                   "symbols, or inconsistent: spectral radius of the expected-children matrix >= 1).")
+                                   "symbols, the reserved terminals <s> or </s>, or inconsistent: spectral radius "
+                                   "of the expected-children matrix >= 1). Warns when the weights of a "
+                                   "nonterminal do not sum to 1 (they are renormalised).")
     p.add_argument("grammar", metavar="GRAMMAR", help=spec_help)
     p.add_argument("--json", action="store_true", help="one JSON object with the whole analysis")
+    declare_files(p, inputs=("grammar",))
     p.set_defaults(func=_check)
 
-    p = sub.add_parser("sample", help="draw sentences top-down", description="Sample sentences from a grammar.")
+    p = sub.add_parser("sample", help="draw sentences top-down",
+                       description="Sample sentences from a grammar, each printed as it is drawn. A derivation "
+                                   "that passes a limit (--max-tokens, --max-depth, --max-expansions) is "
+                                   "skipped, and how many were is said on stderr; with --truncate N every "
+                                   "sentence is cut after N tokens instead.")
     p.add_argument("grammar", metavar="GRAMMAR", help=spec_help)
-    p.add_argument("-n", type=int, default=5, help="how many sentences (default 5)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same sentences)")
+    p.add_argument("-n", type=positive_int, default=5, help="how many sentences (default 5)")
+    p.add_argument("--seed", type=nonnegative_int, default=None, help="random seed (same seed, same sentences)")
     p.add_argument("--trees", action="store_true", help="also print each derivation tree")
-    p.add_argument("--json", action="store_true", help="one JSON object with the samples")
+    p.add_argument("--truncate", type=positive_int, default=None, metavar="N",
+                   help="cut each sentence after N tokens (and print its beginning) instead of skipping it")
+    p.add_argument("--json", action="store_true", help="one JSON object with the samples and the skipped count")
     _limits(p)
+    declare_files(p, inputs=("grammar",))
     p.set_defaults(func=_sample)
 
     p = sub.add_parser("score", help="exact cross-entropy of a corpus (inside probabilities)",
@@ -206,17 +255,23 @@ def register(commands, train) -> None:
     p.add_argument("--per-sentence", action="store_true", help="add each sentence's log-probability")
     p.add_argument("--json", action="store_true", help="one JSON object: sequences, tokens, oov_tokens, "
                    "cross_entropy_nats, bits_per_token, perplexity, logprob_nats")
+    _max_length(p)
     _text_options(p)
+    declare_files(p, inputs=("grammar", "corpus"))
     p.set_defaults(func=_score)
 
     p = sub.add_parser("parse", help="most probable derivation (Viterbi) of sentences",
                        description="Print the best parse tree of each sentence with its log-probability "
-                                   "and the sentence's total (inside) log-probability.")
+                                   "and the sentence's total (inside) log-probability. Options may come "
+                                   "before or after the sentences.")
+    p.__class__ = _IntermixedParser  # argparse makes every subparser of one class; this one reads options anywhere
     p.add_argument("grammar", metavar="GRAMMAR", help=spec_help)
     p.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to parse")
-    p.add_argument("--corpus", default=None, help="parse every line of this file instead")
+    p.add_argument("--corpus", default=None, metavar="FILE", help="parse every line of this file instead")
     p.add_argument("--json", action="store_true", help="one JSON object with the parses (trees as nested lists)")
+    _max_length(p)
     _text_options(p)
+    declare_files(p, inputs=("grammar", "corpus"))
     p.set_defaults(func=_parse)
 
     p = train.add_parser("grammar", help="estimate a grammar's rule probabilities by inside-outside EM",
@@ -224,7 +279,12 @@ def register(commands, train) -> None:
     p.add_argument("grammar", metavar="GRAMMAR", help=spec_help)
     p.add_argument("corpus", metavar="CORPUS", help="text file, one sentence a line")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
-    p.add_argument("--iterations", type=int, default=20, help="EM iterations (default 20)")
-    p.add_argument("--smoothing", type=float, default=0.0, help="pseudo-count added to every rule (default 0)")
+    p.add_argument("--iterations", type=nonnegative_int, default=20,
+                   help="EM iterations (default 20; 0 keeps the grammar's weights)")
+    p.add_argument("--smoothing", type=nonnegative_float, default=0.0,
+                   help="pseudo-count added to every rule (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    _max_length(p)
     _text_options(p)
+    declare_files(p, inputs=("grammar", "corpus"), outputs=("output",))
     p.set_defaults(func=_train)

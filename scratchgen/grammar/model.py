@@ -31,12 +31,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, GrammarError
+from ..errors import CorpusError, GrammarError, ModelFileError
 from ..model import Corpus, LanguageModel, register_model
-from ..text import BOS, EOS, UNK, Tokenizer, Vocabulary
+from ..progress import Progress
+from ..text import UNK, Tokenizer, Vocabulary
 from .analysis import analyze
 from .builtin import resolve_grammar
-from .chart import ChartParser
+from .chart import DEFAULT_MAX_LENGTH, ChartParser
 from .rules import Grammar, Tree, parse_grammar
 from .sampling import DEFAULT_LIMITS, Sampler
 
@@ -60,6 +61,9 @@ class GrammarModel(LanguageModel):
         Pseudo-count added to every rule's (expected) count in ``fit`` (0: maximum likelihood).
     max_depth, max_expansions, max_tokens : int
         Limits of one sampled derivation (see :mod:`scratchgen.grammar.sampling`).
+    max_length : int
+        The longest sentence a chart is built for (scoring, parsing, EM, stepping); a longer one is
+        refused with the memory its chart would need (see :class:`~scratchgen.grammar.chart.ChartParser`).
     tokenizer : Tokenizer or None
         Default: word level (terminals are word tokens, each CJK character a token).
 
@@ -78,7 +82,8 @@ class GrammarModel(LanguageModel):
     def __init__(self, *, grammar: str | Grammar = "builtin:english", iterations: int = 20, tol: float = 1e-8,
                  smoothing: float = 0.0, max_depth: int = DEFAULT_LIMITS["max_depth"],
                  max_expansions: int = DEFAULT_LIMITS["max_expansions"],
-                 max_tokens: int = DEFAULT_LIMITS["max_tokens"], tokenizer: Tokenizer | None = None):
+                 max_tokens: int = DEFAULT_LIMITS["max_tokens"], max_length: int = DEFAULT_MAX_LENGTH,
+                 tokenizer: Tokenizer | None = None):
         super().__init__(tokenizer=tokenizer)
         self.grammar = grammar
         self.iterations = iterations
@@ -87,6 +92,7 @@ class GrammarModel(LanguageModel):
         self.max_depth = max_depth
         self.max_expansions = max_expansions
         self.max_tokens = max_tokens
+        self.max_length = max_length
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
@@ -108,6 +114,17 @@ class GrammarModel(LanguageModel):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise GrammarError(f"{name} must be a finite number >= 0, got {v!r}")
+        for name in ("max_depth", "max_expansions", "max_tokens", "max_length"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise GrammarError(f"{name} must be an int >= 1, got {v!r}")
+        if not isinstance(self.grammar, (str, Grammar)):
+            raise GrammarError(f"grammar must be grammar text, a file, a built-in name or a Grammar, got "
+                               f"{type(self.grammar).__name__}")
+
+    def _array_schema(self) -> dict:
+        """No arrays: the grammar is saved as text in the header, so any array in the file is refused."""
+        return {}
 
     @classmethod
     def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> "GrammarModel":
@@ -116,7 +133,7 @@ class GrammarModel(LanguageModel):
         >>> GrammarModel.from_grammar("S -> 'a' [1]").logprob(["a"])
         0.0
         """
-        model = cls(grammar=grammar, **params)
+        model = cls(grammar=resolve_grammar(grammar), **params)  # saved as its text, never as a file name
         model._check_params()
         model._set_grammar(model._checked_grammar())
         model.log_likelihoods_ = []
@@ -124,17 +141,15 @@ class GrammarModel(LanguageModel):
 
     def _checked_grammar(self) -> Grammar:
         grammar = resolve_grammar(self.grammar)
-        analyze(grammar).raise_errors()
-        for t in grammar.terminals:
-            if t in (UNK, BOS, EOS):
-                raise GrammarError(f"the terminal {t!r} is reserved for the vocabulary's special tokens")
+        analyze(grammar).raise_errors()  # also refuses the terminals <s> and </s> (``<unk>`` is allowed)
         return grammar
 
-    def fit(self, corpus: Corpus) -> "GrammarModel":
+    def fit(self, corpus: Corpus, verbose: bool = False) -> "GrammarModel":
         """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
 
         With ``iterations=0`` the grammar's weights are kept (the corpus is only checked); to use them
-        without any data, see :meth:`from_grammar`.
+        without any data, see :meth:`from_grammar`. ``verbose``: show EM's progress on stderr
+        (:class:`scratchgen.progress.Progress`).
         """
         self._check_params()
         grammar = self._checked_grammar()
@@ -148,14 +163,22 @@ class GrammarModel(LanguageModel):
         if all(isinstance(x, Tree) for x in items):
             grammar = self._count_trees(grammar, items)
         else:
-            grammar = self._em(grammar, self.tokenize_corpus(items))
+            grammar = self._em(grammar, self.tokenize_corpus(items), verbose)
         self._set_grammar(grammar)
         return self
 
     def _set_grammar(self, grammar: Grammar) -> None:
         self.grammar_ = grammar
-        self.vocab_ = Vocabulary(grammar.terminals)
-        self.parser_ = ChartParser(grammar)
+        self.vocab_ = Vocabulary(t for t in grammar.terminals if t != UNK)  # a terminal '<unk>' is id 0
+        self._compile(grammar)
+
+    def _compile(self, grammar: Grammar) -> None:
+        """The chart parser and the maps between vocabulary ids and the parser's terminal ids."""
+        self.parser_ = ChartParser(grammar, max_length=self.max_length)
+        self._terminal_of_id = np.full(len(self.vocab_), -1, dtype=np.int64)  # (V,) -1: no terminal
+        self._id_of_terminal = np.array([self.vocab_.index(t) if t != UNK else Vocabulary.unk_id
+                                         for t in grammar.terminals], dtype=np.int64)  # (T,)
+        self._terminal_of_id[self._id_of_terminal] = np.arange(len(grammar.terminals))
 
     def _normalise(self, grammar: Grammar, counts: np.ndarray) -> Grammar:
         counts = counts + self.smoothing
@@ -180,24 +203,28 @@ class GrammarModel(LanguageModel):
                 counts[i] += 1
         return self._normalise(grammar, counts)
 
-    def _em(self, grammar: Grammar, sentences: list[list[str]]) -> Grammar:
+    def _em(self, grammar: Grammar, sentences: list[list[str]], verbose: bool = False) -> Grammar:
         previous = -math.inf
-        for it in range(self.iterations + 1):
-            parser = ChartParser(grammar)
-            counts = np.zeros(len(grammar.rules))
-            total = 0.0
-            for k, sentence in enumerate(sentences):
-                c, lp = parser.expected_counts(sentence)
-                if lp == -math.inf:
-                    raise CorpusError(f"sentence {k} ({' '.join(sentence)[:60]!r}) cannot be generated by the "
-                                      "grammar, so EM cannot use it (remove it or extend the grammar)")
-                counts += c
-                total += lp
-            self.log_likelihoods_.append(total)
-            if it == self.iterations or total - previous <= self.tol * abs(total):
-                break
-            previous = total
-            grammar = self._normalise(grammar, counts)
+        with Progress(total=(self.iterations + 1) * len(sentences), desc="EM", unit="sentences",
+                      quiet=not verbose) as progress:
+            for it in range(self.iterations + 1):
+                parser = ChartParser(grammar, max_length=self.max_length)
+                counts = np.zeros(len(grammar.rules))
+                total = 0.0
+                for k, sentence in enumerate(sentences):
+                    c, lp = parser.expected_counts(sentence)
+                    if lp == -math.inf:
+                        raise CorpusError(f"sentence {k + 1} ({' '.join(sentence)[:60]!r}) cannot be generated by "
+                                          "the grammar, so EM cannot use it (remove it or extend the grammar)")
+                    counts += c
+                    total += lp
+                    progress.update(1, **({"pass": it + 1} if k == 0 else {}))
+                self.log_likelihoods_.append(total)
+                progress.write(f"EM pass {it + 1}: training log-likelihood {total:.4f}")
+                if it == self.iterations or total - previous <= self.tol * abs(total):
+                    break
+                previous = total
+                grammar = self._normalise(grammar, counts)
         return grammar
 
     # --- scoring -------------------------------------------------------------------------------------
@@ -218,12 +245,11 @@ class GrammarModel(LanguageModel):
     def next_logprobs(self, state: np.ndarray) -> np.ndarray:
         """log P(next | prefix) = log Pre(prefix + a) - log Pre(prefix): eq. (2) of this module."""
         parser = self._parser()
-        specials = len(Vocabulary.SPECIALS)
-        w = np.where(state >= specials, state - specials, -1)  # (B, t) terminal ids; <unk> and specials: -1
+        w = self._terminal_of_id[state]  # (B, t) terminal ids; -1 for a vocabulary id no rule produces
         probs = parser.next_token_probs(w)  # (B, T+1): terminals, then the end
         out = np.full((len(state), len(self.vocab_)), -np.inf)  # (B, V)
         with np.errstate(divide="ignore"):
-            out[:, specials:] = np.log(probs[:, :-1])
+            out[:, self._id_of_terminal] = np.log(probs[:, :-1])
             out[:, Vocabulary.eos_id] = np.log(probs[:, -1])
         return out
 
@@ -247,6 +273,10 @@ class GrammarModel(LanguageModel):
 
     def score(self, corpus: Corpus):
         """Cross-entropy and perplexity of a corpus (see :class:`scratchgen.metrics.Score`) from batched charts."""
+        return self.score_details(corpus)[0]
+
+    def score_details(self, corpus: Corpus):
+        """(:meth:`score`, the log-probability of each sentence): both from one chart a sentence."""
         from ..metrics import Score
 
         sequences = self.tokenize_corpus(corpus)
@@ -254,9 +284,10 @@ class GrammarModel(LanguageModel):
             raise CorpusError("cannot score an empty corpus")
         vocab = self._fitted_vocab()
         oov = sum(vocab.count_oov(s) for s in sequences)
-        total = float(self._parser().logprobs(sequences).sum())
-        return Score.from_totals(logprob=total, sequences=len(sequences), tokens=sum(len(s) + 1 for s in sequences),
-                                 oov_tokens=oov)
+        logprobs = self._parser().logprobs(sequences)  # (S,)
+        score = Score.from_totals(logprob=float(logprobs.sum()), sequences=len(sequences),
+                                  tokens=sum(len(s) + 1 for s in sequences), oov_tokens=oov)
+        return score, [float(x) for x in logprobs]
 
     def sentence_logprobs(self, corpus: Corpus) -> list[float]:
         """log P(sentence) for each sentence of a corpus (-inf for one the grammar cannot generate)."""
@@ -268,12 +299,19 @@ class GrammarModel(LanguageModel):
 
     # --- sampling ------------------------------------------------------------------------------------
 
-    def sample(self, n: int = 1, seed=None, trees: bool = False) -> list:
-        """``n`` sentences drawn top-down from the grammar (token lists, or (tokens, Tree) pairs)."""
+    def sample(self, n: int = 1, seed=None, trees: bool = False, truncate: int | None = None) -> list:
+        """``n`` sentences drawn top-down from the grammar (token lists, or (tokens, Tree) pairs).
+
+        A derivation past a limit raises :class:`GrammarError`; :meth:`sampler` streams and skips
+        them instead. ``truncate``: cut each sentence after this many tokens (no limit error then).
+        """
+        return self.sampler().sample(n, seed=seed, trees=trees, truncate=truncate)
+
+    def sampler(self) -> Sampler:
+        """The grammar compiled for top-down sampling, with this model's limits."""
         self._fitted_vocab()
-        sampler = Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
-                          max_tokens=self.max_tokens)
-        return sampler.sample(n, seed=seed, trees=trees)
+        return Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
+                       max_tokens=self.max_tokens)
 
     # --- files ---------------------------------------------------------------------------------------
 
@@ -281,9 +319,20 @@ class GrammarModel(LanguageModel):
         return {"grammar": self.grammar_.to_text(), "log_likelihoods": list(self.log_likelihoods_)}, {}
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        grammar = parse_grammar(extra["grammar"])
-        if grammar.terminals and sorted(grammar.terminals) != sorted(self.vocab_.to_list()):
-            raise GrammarError("the stored grammar's terminals differ from the stored vocabulary")
-        self.log_likelihoods_ = [float(x) for x in extra.get("log_likelihoods", [])]
+        text = extra.get("grammar")
+        if not isinstance(text, str):
+            raise ModelFileError("its header holds no grammar text")
+        try:
+            grammar = parse_grammar(text)
+            analyze(grammar).raise_errors()
+        except GrammarError as e:
+            raise ModelFileError(f"its stored grammar is not valid: {e}") from None
+        if sorted(t for t in grammar.terminals if t != UNK) != sorted(self.vocab_.to_list()):
+            raise ModelFileError("the stored grammar's terminals differ from the stored vocabulary")
+        lls = extra.get("log_likelihoods", [])
+        if not isinstance(lls, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                and x <= 1e-9 for x in lls):
+            raise ModelFileError("its log_likelihoods are not a list of numbers <= 0")
+        self.log_likelihoods_ = [float(x) for x in lls]
         self.grammar_ = grammar
-        self.parser_ = ChartParser(grammar)
+        self._compile(grammar)

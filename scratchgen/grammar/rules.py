@@ -152,6 +152,9 @@ class Grammar:
             raise GrammarError(f"the start symbol {start!r} has no rule")
         terminals = dict.fromkeys(s for r in self.rules for s in r.rhs if isinstance(s, Terminal))
         self.terminals: list[str] = [str(t) for t in terminals]
+        #: Nonterminals whose weights, as written in the text format, did not sum to 1: {name: their sum}.
+        #: The probabilities are those weights divided by the sum (eq. (1)); ``grammar check`` warns.
+        self.renormalised: dict[str, float] = {}
         self.by_lhs: dict[str, list[int]] = {a: [] for a in self.nonterminals}
         for i, r in enumerate(self.rules):
             self.by_lhs[r.lhs].append(i)
@@ -377,6 +380,7 @@ def _check_weight(weight, shown, line, col) -> None:
 
 def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     defined = {r.lhs for r in raw}
+    weighted = {r.lhs for r in raw if r.weight is not None}  # nonterminals with a weight written
     seen: dict[tuple, _RawRule] = {}
     for r in raw:
         if not isinstance(r.lhs, str) or not r.lhs:
@@ -405,6 +409,9 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     for r in raw:
         totals[r.lhs] = totals.get(r.lhs, 0.0) + r.weight
     for r in raw:
+        if not math.isfinite(totals[r.lhs]):
+            raise GrammarError(f"the weights of {r.lhs!r} sum to more than a float holds; use smaller weights",
+                               r.line, r.column)
         if totals[r.lhs] <= 0.0:
             raise GrammarError(f"all weights of {r.lhs!r} are zero; at least one must be > 0", r.line, r.column)
     # Weights that already sum to 1 (up to rounding) are kept as they are, so to_text() round-trips exactly.
@@ -412,4 +419,7 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
         if abs(total - 1.0) < 1e-12:
             totals[a] = 1.0
     rules = [Rule(r.lhs, r.rhs, r.weight / totals[r.lhs], r.line, r.column) for r in raw]  # eq. (1)
-    return Grammar(rules, start)
+    grammar = Grammar(rules, start)
+    if text is not None:  # the text format: weights a person wrote, perhaps meaning probabilities
+        grammar.renormalised = {a: t for a, t in totals.items() if a in weighted and abs(t - 1.0) > 1e-9}
+    return grammar

@@ -8,13 +8,17 @@ and a deep derivation cannot raise RecursionError.
 
 Grammars may come from untrusted users, so three limits stop a derivation with a
 :class:`~scratchgen.errors.GrammarError` instead of hanging or exhausting memory: the depth of the
-derivation tree, the number of expansions and the number of output tokens.
+derivation tree, the number of expansions and the number of output tokens. A consistent grammar can
+still draw an over-long derivation now and then (``S -> S S [0.4999] | 'a' [0.5001]`` has an expected
+length of 5,000 tokens and a heavy tail): :meth:`Sampler.iter_sample` with ``skip=True`` drops such a
+draw, counts it, and goes on, so one long derivation does not cost the others.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from itertools import accumulate
+from typing import Iterator
 
 import numpy as np
 
@@ -71,14 +75,42 @@ class Sampler:
 
         ``seed``: None, an int or a ``numpy.random.Generator``. ``truncate``: stop a sentence after this
         many tokens and return its beginning (the decoder's ``max_tokens``; no error, unlike the limits).
+        A derivation past a limit raises :class:`GrammarError` (see :meth:`iter_sample` to skip it).
         """
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return list(self.iter_sample(n, seed=seed, trees=trees, truncate=truncate))
+
+    def iter_sample(self, n: int = 1, seed=None, trees: bool = False, truncate: int | None = None,
+                    skip: bool = False) -> Iterator:
+        """The draws of :meth:`sample`, one at a time (a caller can print each as it comes).
+
+        With ``skip=True`` a derivation that passes a limit is dropped instead of raising: fewer than
+        ``n`` sentences come out, ``self.skipped`` counts the dropped ones and ``self.skip_reason`` holds
+        the last limit's message.
+
+        >>> s = Sampler(Grammar.fromstring("S -> S S [0.4999] | 'a' [0.5001]"), max_tokens=10)
+        >>> out = list(s.iter_sample(100, seed=0, skip=True))
+        >>> len(out) + s.skipped, all(len(x) <= 10 for x in out), s.skipped > 0
+        (100, True, True)
+        """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise GrammarError(f"n must be an int >= 0, got {n!r}")
+        if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
+                                     or truncate < 0):
+            raise GrammarError(f"truncate must be None or an int >= 0, got {truncate!r}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._rng = rng
         self._u = rng.random(4096).tolist()
         self._truncate = truncate
-        return [self._one(trees) for _ in range(n)]
+        self.skipped = 0
+        self.skip_reason: str | None = None
+        for _ in range(n):
+            try:
+                yield self._one(trees)
+            except _LimitPassed as e:
+                if not skip:
+                    raise GrammarError(str(e)) from None
+                self.skipped += 1
+                self.skip_reason = str(e)
 
     def _uniform(self) -> float:
         if not self._u:
@@ -104,15 +136,18 @@ class Sampler:
                 if len(tokens) == self._truncate:
                     break
                 if len(tokens) > max_tokens:
-                    raise GrammarError(f"sampling stopped: the sentence passed max_tokens={max_tokens} tokens "
-                                       "(raise the limit, or lower the weights of recursive rules)")
+                    raise _LimitPassed(f"sampling stopped: the sentence passed max_tokens={max_tokens} "
+                                       "(--max-tokens) tokens (raise the limit, or lower the weights of "
+                                       "recursive rules)")
                 continue
             expansions += 1
             if expansions > max_expansions:
-                raise GrammarError(f"sampling stopped: more than max_expansions={max_expansions} rule expansions "
-                                   "(the grammar may be inconsistent: run 'scratchgen grammar check')")
+                raise _LimitPassed(f"sampling stopped: more than max_expansions={max_expansions} "
+                                   "(--max-expansions) rule expansions (the grammar may be inconsistent: run "
+                                   "'scratchgen grammar check')")
             if depth >= max_depth:
-                raise GrammarError(f"sampling stopped: the derivation tree passed max_depth={max_depth} levels")
+                raise _LimitPassed(f"sampling stopped: the derivation tree passed max_depth={max_depth} "
+                                   "(--max-depth) levels")
             k = bisect_right(cum[sym], self._uniform())
             if trees:
                 if depth > 0:
@@ -122,6 +157,10 @@ class Sampler:
             for s in rhs[sym][k]:
                 stack.append((s, depth + 1, node))
         return (tokens, root) if trees else tokens
+
+
+class _LimitPassed(Exception):
+    """A derivation passed a limit (internal: :meth:`Sampler.iter_sample` raises or skips it)."""
 
 
 def sample(grammar: Grammar, n: int = 1, seed=None, trees: bool = False, **limits) -> list:

@@ -29,7 +29,11 @@ from .rules import Grammar, Terminal
 
 __all__ = ["from_tracery"]
 
-MAX_DERIVED = 10_000
+#: Most derived symbols an import may create, and most modifiers one may carry. A modifier applied
+#: recursively (``"animal": ["#animal.s#"]``) would create animal.s, animal.s.s, ... without end; the
+#: limits refuse it early, before a grammar too large to compile (a chart holds N x N tables).
+MAX_DERIVED = 2_000
+MAX_MODIFIERS = 16
 
 
 def _s(t: str) -> str:
@@ -129,6 +133,8 @@ def from_tracery(source, start: str = "origin") -> Grammar:
             source = json.loads(source)
         except json.JSONDecodeError as e:
             raise GrammarError(f"not valid JSON: {e.msg}", e.lineno, e.colno) from None
+        except RecursionError:  # json nests by recursion: thousands of '[' exhaust the stack
+            raise GrammarError("not a Tracery grammar: the JSON is nested too deeply") from None
     if not isinstance(source, dict) or not source:
         raise GrammarError("a Tracery grammar is a non-empty JSON object of symbol -> list of strings")
     names = set(source)
@@ -164,6 +170,10 @@ def from_tracery(source, start: str = "origin") -> Grammar:
                 else:
                     rhs.append(".".join((x[0],) + x[1]))
                     if x not in made:
+                        if len(x[1]) > MAX_MODIFIERS:
+                            raise GrammarError(f"#{x[0]}.{'.'.join(x[1][:3])}...# carries more than {MAX_MODIFIERS} "
+                                               "modifiers: a modifier is applied recursively (a symbol whose "
+                                               "expansion refers to itself with a modifier)")
                         made.add(x)
                         todo.append(x)
                         if len(made) > MAX_DERIVED:
