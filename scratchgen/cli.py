@@ -53,6 +53,19 @@ def int_at_least(low: int):
     return parse
 
 
+def int_in(low: int, high: int):
+    """An argparse type: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int, "an integer")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {value}")
+        return value
+
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
+
 def float_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
              high_open: bool = False):
     """An argparse type: a finite float in [low, high] (``low_open``/``high_open`` exclude the ends)."""
@@ -225,6 +238,8 @@ def _generate(args: argparse.Namespace) -> int:
     tok = model.tokenizer_
     prompt = tok.tokenize(args.prompt) if args.prompt else None
     unk = "unk" if args.unk_prompt else "error"
+    if args.min_tokens > args.max_tokens:
+        raise ScratchgenError(f"--min-tokens {args.min_tokens} is more than --max-tokens {args.max_tokens}")
     if args.beam is not None:
         if args.n is not None and args.n > args.beam:
             raise ScratchgenError(f"-n {args.n} asks for more sequences than the beam keeps (--beam {args.beam})")

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from .baseline import UniformModel, UnigramModel
-from .errors import CorpusError
+from .errors import CorpusError, OutputError
 from .progress import Progress
 from .text import Tokenizer, read_corpus
 
@@ -93,6 +93,8 @@ def run_demo(args) -> int:
     from .decoding import generate
     from .evaluation import comparison_table, evaluate, reference_logprob
 
+    if args.out is not None:
+        _check_out(args.out)  # before the training, not after it
     settings = DemoSettings.quick() if getattr(args, "quick", False) else DemoSettings()
     seed = args.seed
     rng = np.random.default_rng(seed)
@@ -115,8 +117,8 @@ def run_demo(args) -> int:
         level = args.level or "char"
         tokenizer = Tokenizer(level)
         source = f"{args.corpus} ({level} level)"
-        _progress(f"reading {source}")
         train, heldout = _split(read_corpus(args.corpus, tokenizer, encoding=getattr(args, "encoding", "utf-8")), rng)
+        _progress(f"read {source}")
 
     print(f"scratchgen demo: four families of text generators trained on {len(train)} sequences from {source},")
     print(f"scored on {len(heldout)} held-out sequences (seed {seed}).")
@@ -161,6 +163,15 @@ def run_demo(args) -> int:
         _save(args.out, models, reports, floor)
     _progress(f"done in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _check_out(out: str) -> None:
+    """``--out DIR`` must be a folder or a new path whose parent folder exists."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(f"--out {out!r} is a file, not a folder: give a folder for the models and the report")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise OutputError(f"cannot create --out {out!r}: the folder {parent!r} does not exist")
 
 
 def _save(out: str, models: dict, reports: dict, floor) -> None:

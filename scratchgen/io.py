@@ -338,15 +338,22 @@ def load(path):
         return ModelFileError(f"cannot load model {name!r}: {problem}")
 
     try:
-        archive = np.load(name, allow_pickle=False)
+        with open(name, "rb") as f:
+            magic = f.read(4)
     except FileNotFoundError:
         raise bad("no such file") from None
     except IsADirectoryError:
         raise bad("it is a directory") from None
     except PermissionError:
         raise bad("permission denied") from None
+    except OSError as e:
+        raise bad((e.strerror or str(e)).lower()) from None
+    if magic != b"PK\x03\x04":  # not a zip archive: NumPy would offer to unpickle it, which we never do
+        raise bad("not a scratchgen model file (a model file is an .npz archive; this is not one)")
+    try:
+        archive = np.load(name, allow_pickle=False)
     except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
-        raise bad(f"not a scratchgen model file ({type(e).__name__}: {e})") from None
+        raise bad(f"not a scratchgen model file (a damaged archive: {type(e).__name__})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise bad("not a scratchgen model file (a single .npy array, not an .npz archive)")
     with archive:

@@ -22,7 +22,7 @@ import argparse
 import math
 import sys
 
-from ..cli import declare_files, nonnegative_float, nonnegative_int, positive_int
+from ..cli import _Parser, declare_files, nonnegative_float, nonnegative_int, positive_int
 from .builtin import resolve_grammar
 from .chart import DEFAULT_MAX_LENGTH
 
@@ -44,7 +44,7 @@ def _max_length(p: argparse.ArgumentParser) -> None:
                         "chart needs memory quadratic in its length")
 
 
-class _IntermixedParser(argparse.ArgumentParser):
+class _IntermixedParser(_Parser):
     """A parser that takes options anywhere among its positionals (``parse G the dog --level word``).
 
     Plain argparse gives a ``nargs="*"`` positional its (empty) share at the first positional and

@@ -21,6 +21,7 @@ import sys
 import warnings
 
 from ..cli import (
+    int_in,
     add_text_options,
     declare_files,
     float_in,
@@ -30,6 +31,7 @@ from ..cli import (
     tokenizer_from_args,
 )
 from ..errors import CorpusError, ScratchgenError
+from .model import MAX_ORDER
 from .smoothing import DEFAULT_ALPHA, SMOOTHINGS
 
 #: A corpus (or ARPA) file at least this large is read with a progress bar (smaller ones take a second or two).
@@ -168,7 +170,7 @@ def register(commands, train) -> None:
                          description="Count the n-grams of a corpus and smooth them, or read an ARPA file.")
     p.add_argument("corpus", metavar="CORPUS", nargs="?", help="text file (one sequence a line by default)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
-    p.add_argument("--order", type=positive_int, default=3, help="N, the longest n-gram (default 3)")
+    p.add_argument("--order", type=int_in(1, MAX_ORDER), default=3, help="N, the longest n-gram (default 3)")
     p.add_argument("--smoothing", choices=SMOOTHINGS, default="modified-kneser-ney",
                    help="default modified-kneser-ney (as KenLM's lmplz)")
     p.add_argument("--k", type=positive_float, default=1.0,
