@@ -348,6 +348,8 @@ def load(path):
         raise bad("permission denied") from None
     except OSError as e:
         raise bad((e.strerror or str(e)).lower()) from None
+    if magic == b"\x93NUM":
+        raise bad("not a scratchgen model file (a single .npy array, not an .npz archive)")
     if magic != b"PK\x03\x04":  # not a zip archive: NumPy would offer to unpickle it, which we never do
         raise bad("not a scratchgen model file (a model file is an .npz archive; this is not one)")
     try:
