@@ -193,6 +193,12 @@ def _shape_text(shape: Sequence[int | None]) -> str:
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+def _num(value) -> str:
+    """A number for a message: integers exactly, floats to 6 significant digits."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
 def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
     """What is wrong with ``a`` (a phrase), or None."""
     if a.dtype.kind not in _KINDS[spec.kind] or (spec.kind == "f" and a.dtype.itemsize not in (4, 8)):
@@ -209,9 +215,9 @@ def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
     if a.size and (spec.low is not None or spec.high is not None):
         finite = a[np.isfinite(a)] if spec.kind == "f" else a
         if spec.low is not None and finite.size and finite.min() < spec.low:
-            return f"{name} holds {finite.min().item()!r}, below the least allowed value {spec.low!r}"
+            return f"{name} holds {_num(finite.min())}, below the least allowed value {_num(spec.low)}"
         if spec.high is not None and finite.size and finite.max() > spec.high:
-            return f"{name} holds {finite.max().item()!r}, above the largest allowed value {spec.high!r}"
+            return f"{name} holds {_num(finite.max())}, above the largest allowed value {_num(spec.high)}"
     if spec.increasing and a.size > 1 and not (a[1:] > a[:-1]).all():  # np.diff would wrap around for uint
         return f"{name} is not strictly increasing"
     return None

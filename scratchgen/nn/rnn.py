@@ -35,6 +35,12 @@ DTYPES = ("float64", "float32")
 MAX_LAYERS = 1000   # also bounds the schema a (possibly edited) file header asks to build
 
 
+# The largest |weight| a model file may hold. A trained RNN's weights are below 100 and even a diverged run's
+# (--lr 1e6) far below this; yet with |h| <= 1 no product in eqs. (2) and (4) can overflow float32 below it
+# (E |w|^2 and H |w| stay under 1e38), so every finite file gives finite log-probabilities.
+MAX_WEIGHT = 1e15
+
+
 def _log_softmax(Y: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, in float64, with the <s> column excluded (-inf)."""
     Y = np.array(Y, dtype=np.float64)                            # (..., V)
@@ -232,7 +238,7 @@ class RNNModel(LanguageModel):
                 raise bad(name, "a path (str) or None")
 
     def _array_schema(self) -> dict:
-        """Every parameter array, its exact shape from the header (H, L, E, V), float and finite."""
+        """Every parameter array, its exact shape from the header (H, L, E, V), float, finite and bounded."""
         V, H, E = len(self.vocab_), self.hidden, self.embedding
         shapes = {"C": (V, E)} if E else {}
         for layer in range(self.layers):
@@ -241,7 +247,7 @@ class RNNModel(LanguageModel):
             shapes[f"b_h.{layer}"] = (H,)
         shapes["W_hy"] = (H, V)
         shapes["b_y"] = (V,)
-        return {f"param/{k}": ArraySpec(shape) for k, shape in shapes.items()}
+        return {f"param/{k}": ArraySpec(shape, low=-MAX_WEIGHT, high=MAX_WEIGHT) for k, shape in shapes.items()}
 
     # --- training ---------------------------------------------------------------------------------
 
