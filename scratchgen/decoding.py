@@ -246,7 +246,7 @@ def generate(
     seed=None,
     prompt_oov: str = "error",
     return_logprobs: bool = False,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ):
     """Draw ``n`` sequences from a model, batched through its stepping interface.
 
@@ -279,8 +279,9 @@ def generate(
     return_logprobs : bool
         Also return the model's natural-log probability of each generated continuation
         (``</s>`` included when it ended the sequence), the controls aside.
-    batch_size : int
-        Sequences drawn together; memory is proportional to it, not to ``n``.
+    batch_size : int, optional
+        Sequences drawn together; memory is proportional to it, not to ``n``. Default: as many as keep one
+        (B, V) array of log-probabilities near 32 MB (2**22 / V rows, from 64 to 4096).
 
     Returns
     -------
@@ -323,7 +324,7 @@ def iter_generate(
     allow_unk: bool = False,
     seed=None,
     prompt_oov: str = "error",
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> Iterator[tuple[list[list[str]], np.ndarray]]:
     """Like :func:`generate`, but yield ``(sequences, logprobs)`` one batch at a time, as each is done.
 
@@ -337,11 +338,13 @@ def iter_generate(
     """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise DecodingError(f"n must be an integer >= 1, got {n!r}")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise DecodingError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     settings = DecodingSettings(max_tokens, min_tokens, temperature, top_k, top_p, repetition_penalty)
     rng = _rng(seed)
     vocab = model._fitted_vocab()
+    if batch_size is None:
+        batch_size = int(np.clip(2**22 // len(vocab), 64, 4096))  # one (B, V) float64 array near 32 MB
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DecodingError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     banned_ids = _banned_ids(vocab, banned, allow_unk)
     stop_ids = _token_ids(vocab, stop, "stop")
     _require_stepping(model)

@@ -257,9 +257,9 @@ def test_generate_streams_batches_so_memory_is_flat_in_n(tmp_path, corpus, monke
 
     monkeypatch.setattr(decoding, "_sample", spy)
     capsys.readouterr()
-    assert main(["generate", str(model), "-n", "1000", "--seed", "0", "--max-tokens", "3"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 1000
-    assert max(sizes) <= 256 and sum(sizes) == 1000  # never all 1,000 held at once
+    assert main(["generate", str(model), "-n", "10000", "--seed", "0", "--max-tokens", "3"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 10000
+    assert max(sizes) <= 4096 and sum(sizes) == 10000  # never all 10,000 held at once
 
 
 def test_iter_generate_concatenates_to_generate():
