@@ -499,3 +499,11 @@ def test_one_long_line_in_chunks_trains(tmp_path, capsys):
     assert main(["train", "rnn", str(corpus), "-o", str(tmp_path / "m.npz"), "--mode", "chunks",
                  "--max-steps", "2", *SMALL]) == 0
     assert "vocabulary" in capsys.readouterr().err
+
+
+def test_a_fresh_network_near_ln_v_is_not_called_worse_than_uniform():
+    from scratchgen.nn.train import worse_than_uniform
+
+    V = 30
+    assert not worse_than_uniform(math.log(V) + 0.01, V)  # the first losses wander around ln V
+    assert worse_than_uniform(74.0, V)                     # the --lr 1e6 report: 74 nats against ln V = 3.4

@@ -116,6 +116,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
     from ..io import check_output
     from ..text import is_running_text
     from .rnn import RNNModel
+    from .train import worse_than_uniform
 
     if args.resume:                                              # --checkpoint CK --resume CK is fine
         for output in (args.output, args.curve, args.plot):
@@ -163,10 +164,10 @@ def _train_rnn(args: argparse.Namespace) -> int:
     if not model.has_validation_:
         loss = _validation_note(args, corpus)
         if model.worse_than_uniform_:
-            loss += f"; the training loss went above ln V = {math.log(V):.2f} (worse than uniform): lower --lr"
+            loss += f"; the training loss went well above ln V = {math.log(V):.2f} (worse than uniform): lower --lr"
     elif math.isfinite(model.valid_loss_):
         loss = f"best validation loss {model.valid_loss_:.4f} nats/token"
-        if model.valid_loss_ > math.log(V):
+        if worse_than_uniform(model.valid_loss_, V):
             loss += (f", worse than a uniform guess (ln V = {math.log(V):.2f}): the network did not learn; "
                      f"lower --lr (it is {args.lr:g})")
     else:

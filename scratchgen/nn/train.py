@@ -47,11 +47,19 @@ from .layers import network_backward, network_forward, one_blas_thread
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
 
 __all__ = ["Trainer", "stream_loss", "sequences_loss", "training_memory", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION",
-           "MAX_RESTORES", "RESUME_OPTIONS"]
+           "MAX_RESTORES", "RESUME_OPTIONS", "worse_than_uniform"]
 
 CHECKPOINT_FORMAT = "scratchgen-rnn-checkpoint"
 CHECKPOINT_VERSION = 2            # 2: optimiser state namespaced, every training option stored and compared
 MAX_RESTORES = 10                 # NaN/inf restores before a run is declared diverged (lr / 2^10 by then)
+
+
+def worse_than_uniform(loss: float, V: int) -> bool:
+    """Whether a loss is clearly worse than the uniform guess ln V (by 10%): a fresh network starts near ln V
+    and its first losses wander around it, so only a clear excess means it is not learning."""
+    return loss > 1.1 * math.log(V)
+
+
 EMA_DECAY = 0.98                  # smoothing of the training loss shown and recorded
 
 #: The options a resumed run must share with its checkpoint, and the flag that sets each.
@@ -399,9 +407,9 @@ class Trainer:
                     self.stopped = f"early stopping: no better validation loss in {self.bad_evals} evaluations"
 
     def _check_against_uniform(self, loss: float, which: str) -> None:
-        """Say once when a loss is above ln V: a uniform guess over the vocabulary would do better."""
+        """Say once when a loss is clearly above ln V: a uniform guess over the vocabulary would do better."""
         uniform = math.log(len(self.m.vocab_))
-        if loss > uniform and not self.worse_than_uniform:
+        if worse_than_uniform(loss, len(self.m.vocab_)) and not self.worse_than_uniform:
             self.worse_than_uniform = True
             self.warn(f"the {which} loss {loss:.4g} nats/token is worse than a uniform guess (ln V = {uniform:.2f}): "
                       f"the network is not learning; lower --lr (it is {self.m.lr:g})")
