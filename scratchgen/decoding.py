@@ -113,10 +113,10 @@ def _banned_ids(vocab: Vocabulary, banned: Iterable[str], allow_unk: bool) -> np
 def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
     if prompt is None:
         return np.zeros(0, dtype=np.int64)
-    vocab = model._fitted_vocab()
+    vocab = model.fitted_vocab()
     if prompt_oov not in ("error", "unk"):
         raise DecodingError(f"prompt_oov must be 'error' or 'unk', got {prompt_oov!r}")
-    tokens = model._tokens(prompt)  # the one token rule: no <s> or </s>
+    tokens = model.tokenize(prompt)  # the one token rule: no <s> or </s>
     for token in tokens:
         if prompt_oov == "error" and token not in vocab:
             raise DecodingError(
@@ -126,18 +126,13 @@ def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
     return vocab.encode(tokens)
 
 
-def _require_stepping(model) -> None:
-    if not model.supports_stepping:
-        raise DecodingError(f"{type(model).__name__} has no left-to-right stepping interface to decode with")
-
-
 def _start(model, batch: int, prompt: np.ndarray):
     """The state of ``batch`` copies of the prompt; a prompt the model gives probability 0 is refused,
     since nothing can be conditioned on it."""
     state = model.initial_state(batch)
     for t, token in enumerate(prompt):
         if not np.isfinite(model.next_logprobs(model.take_state(state, np.zeros(1, np.int64)))[0, token]):
-            shown = " ".join(model._fitted_vocab().decode(prompt[: t + 1]))
+            shown = " ".join(model.fitted_vocab().decode(prompt[: t + 1]))
             raise DecodingError(f"the prompt has probability 0 under this model (at {shown!r}): "
                                 "nothing can follow it")
         state = model.advance(state, np.full(batch, token, dtype=np.int64))
@@ -186,7 +181,7 @@ def _draw(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
     """The sampling loop; returns generated id lists and the model's log P of each (controls aside)."""
-    V = len(model._fitted_vocab())
+    V = len(model.fitted_vocab())
     eos = Vocabulary.eos_id
     enders = np.unique(np.concatenate([[eos], stop])).astype(np.int64)  # tokens that end a sequence
     state = _start(model, n, prompt)
@@ -341,10 +336,9 @@ def iter_generate(
         raise DecodingError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     settings = DecodingSettings(max_tokens, min_tokens, temperature, top_k, top_p, repetition_penalty)
     rng = _rng(seed)
-    vocab = model._fitted_vocab()
+    vocab = model.fitted_vocab()
     banned_ids = _banned_ids(vocab, banned, allow_unk)
     stop_ids = _token_ids(vocab, stop, "stop")
-    _require_stepping(model)
     prompt_ids = _prompt_ids(model, prompt, prompt_oov)
     prefix = vocab.decode(prompt_ids)
     for start in range(0, int(n), int(batch_size)):
@@ -401,8 +395,7 @@ def beam_search(
     if not isinstance(length_penalty, (int, float)) or not math.isfinite(length_penalty) or length_penalty < 0:
         raise DecodingError(f"length_penalty must be a finite number >= 0, got {length_penalty!r}")
     settings = DecodingSettings(max_tokens=max_tokens, min_tokens=min_tokens, temperature=0.0)
-    _require_stepping(model)
-    vocab = model._fitted_vocab()
+    vocab = model.fitted_vocab()
     V, eos = len(vocab), Vocabulary.eos_id
     banned_ids = _banned_ids(vocab, banned, allow_unk)
     prompt_ids = _prompt_ids(model, prompt, prompt_oov)
