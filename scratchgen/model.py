@@ -39,6 +39,7 @@ from . import decoding
 from .errors import CorpusError, NotFittedError, VocabularyError
 from .io import save_model
 from .metrics import Score
+
 # Re-exported: a model module imports its base class and register_model together; older code reads
 # MODEL_REGISTRY and model_class here.
 from .registry import MODEL_REGISTRY, model_class, register_model  # noqa: F401

@@ -19,15 +19,15 @@ The dependency is one-way: this module imports nothing of scratchgen but its err
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from .errors import NotFittedError
 
 if TYPE_CHECKING:  # for the annotations only: importing model.py here would make a circle
     from .model import LanguageModel
 
-__all__ = ["BUILTIN_MODELS", "MODEL_REGISTRY", "register_model", "model_class"]
+__all__ = ["BUILTIN_MODELS", "MODEL_REGISTRY", "model_class", "register_model"]
 
 #: Every built-in model class by name, with the module that defines it (imported on demand).
 BUILTIN_MODELS: dict[str, str] = {

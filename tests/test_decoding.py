@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from markov import MarkovModel, chi2_critical, chi2_statistic
+
 from scratchgen import CorpusError, DecodingError, UnigramModel, beam_search, generate
 from scratchgen.decoding import filter_logits
 from scratchgen.text import Vocabulary
@@ -245,7 +245,7 @@ def test_the_decoder_uses_only_the_public_protocol():
     private method, so a model written outside scratchgen can be decoded (issue 10)."""
     model = UnigramModel().fit(["abc", "abd", "ba"])
     public = PublicOnly(model)
-    kw = dict(prompt="ab", seed=3, max_tokens=6, top_p=0.9, repetition_penalty=1.5, stop=["d"])
+    kw = {"prompt": "ab", "seed": 3, "max_tokens": 6, "top_p": 0.9, "repetition_penalty": 1.5, "stop": ["d"]}
     assert generate(public, 5, **kw) == generate(model, 5, **kw)
     assert beam_search(public, width=3, prompt="a", max_tokens=4, n=2) == \
         beam_search(model, width=3, prompt="a", max_tokens=4, n=2)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
-import os
 import zipfile
 
 import numpy as np
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import scratchgen
 from scratchgen import ModelFileError, UnigramModel
-from scratchgen.io import atomic_write
 from scratchgen.errors import OutputError
+from scratchgen.io import atomic_write
 
 MODEL = UnigramModel(k=0.5, tokenizer=scratchgen.Tokenizer("word")).fit(["the cat sat", "我 爱 你"])
 
@@ -197,7 +197,7 @@ def test_io_and_model_import_each_other_in_one_direction_only():
     assert "io" in _scratchgen_imports("model")
     assert "model" not in _scratchgen_imports("io") and "registry" in _scratchgen_imports("io")
     assert _scratchgen_imports("registry") <= {"errors", "model"}  # model for annotations only
-    import scratchgen.registry as registry
+    from scratchgen import registry
 
     assert "model" not in vars(registry)  # the annotation import is for type checkers, not run
 
@@ -206,6 +206,7 @@ def test_import_scratchgen_io_alone_loads_every_builtin_class(tmp_path):
     """A fresh process imports scratchgen.io and nothing else, and loads a file of every class; before
     a load, no family beyond the baselines is imported (the registry does not fill itself on import)."""
     from cases_all import unfitted
+
     from scratchgen.registry import BUILTIN_MODELS
 
     paths = {}
@@ -239,7 +240,7 @@ def test_the_registry_lists_every_builtin_class_and_names_an_unknown_one():
 
 
 def test_a_model_class_of_ones_own_is_loadable_once_registered(tmp_path, monkeypatch):
-    import scratchgen.registry as registry
+    from scratchgen import registry
     from scratchgen.baseline import UniformModel
     from scratchgen.registry import MODEL_REGISTRY, register_model
 
