@@ -27,18 +27,19 @@ sequences ranked by log P / len^alpha
 with alpha = 0 beam search never returns a sequence less probable than greedy decoding's.
 
 The ``seed`` is an int, ``None`` (fresh entropy) or a ``numpy.random.Generator``; global random
-state is never used, so the same seed gives the same text in any process.
+state is never used, so the same seed gives the same text in any process. The controls are checked
+and turned into token ids before the first step, by :mod:`scratchgen.controls`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .controls import DecodingSettings, check_count, make_rng, prepare_ids
 from .errors import DecodingError
 from .text import Vocabulary
 
@@ -47,88 +48,7 @@ __all__ = ["generate", "iter_generate", "beam_search", "DecodingSettings"]
 NEG_INF = -np.inf
 
 
-def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
-        return np.random.default_rng(seed)
-    raise DecodingError(f"seed must be a non-negative int, None or a numpy.random.Generator, got {seed!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class DecodingSettings:
-    """The sampling controls, validated once (see the module docstring for their meaning)."""
-
-    max_tokens: int = 200
-    min_tokens: int = 0
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float = 1.0
-
-    def __post_init__(self) -> None:
-        def is_int(v: object) -> bool:
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-        if not is_int(self.max_tokens) or self.max_tokens < 0:
-            raise DecodingError(f"max_tokens must be an integer >= 0, got {self.max_tokens!r}")
-        if not is_int(self.min_tokens) or not 0 <= self.min_tokens <= self.max_tokens:
-            raise DecodingError(
-                f"min_tokens must be an integer from 0 to max_tokens ({self.max_tokens}), got {self.min_tokens!r}"
-            )
-        if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature) \
-                or self.temperature < 0:
-            raise DecodingError(f"temperature must be a finite number >= 0 (0 is greedy), got {self.temperature!r}")
-        if self.top_k is not None and (not is_int(self.top_k) or self.top_k < 1):
-            raise DecodingError(f"top_k must be None or an integer >= 1, got {self.top_k!r}")
-        if self.top_p is not None and (not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1):
-            raise DecodingError(f"top_p must be None or a number in (0, 1], got {self.top_p!r}")
-        if not isinstance(self.repetition_penalty, (int, float)) or not math.isfinite(self.repetition_penalty) \
-                or self.repetition_penalty <= 0:
-            raise DecodingError(f"repetition_penalty must be a finite number > 0, got {self.repetition_penalty!r}")
-
-
 # --- the pieces ------------------------------------------------------------------------------------
-
-
-def _token_ids(vocab: Vocabulary, tokens: Iterable[str], what: str) -> np.ndarray:
-    if isinstance(tokens, str):
-        tokens = [tokens]
-    ids = []
-    for token in tokens:
-        if token not in vocab:
-            raise DecodingError(f"{what} token {token!r} is not in the model's vocabulary")
-        ids.append(vocab.index(token))
-    return np.array(ids, dtype=np.int64)
-
-
-def _banned_ids(vocab: Vocabulary, banned: Iterable[str], allow_unk: bool) -> np.ndarray:
-    """The ids never emitted: the banned tokens, and ``<unk>`` unless it is allowed."""
-    ids = _token_ids(vocab, banned, "banned")
-    if not allow_unk:
-        ids = np.union1d(ids, [Vocabulary.unk_id]).astype(np.int64)
-    return ids
-
-
-def _prompt_ids(model, prompt, prompt_oov: str) -> np.ndarray:
-    if prompt is None:
-        return np.zeros(0, dtype=np.int64)
-    vocab = model._fitted_vocab()
-    if prompt_oov not in ("error", "unk"):
-        raise DecodingError(f"prompt_oov must be 'error' or 'unk', got {prompt_oov!r}")
-    tokens = model._tokens(prompt)  # the one token rule: no <s> or </s>
-    for token in tokens:
-        if prompt_oov == "error" and token not in vocab:
-            raise DecodingError(
-                f"prompt token {token!r} is not in the model's vocabulary (to map it to <unk>, "
-                "give --unk-prompt on the command line, prompt_oov='unk' in Python)"
-            )
-    return vocab.encode(tokens)
-
-
-def _require_stepping(model) -> None:
-    if not model.supports_stepping:
-        raise DecodingError(f"{type(model).__name__} has no left-to-right stepping interface to decode with")
 
 
 def _start(model, batch: int, prompt: np.ndarray):
@@ -137,7 +57,7 @@ def _start(model, batch: int, prompt: np.ndarray):
     state = model.initial_state(batch)
     for t, token in enumerate(prompt):
         if not np.isfinite(model.next_logprobs(model.take_state(state, np.zeros(1, np.int64)))[0, token]):
-            shown = " ".join(model._fitted_vocab().decode(prompt[: t + 1]))
+            shown = " ".join(model.fitted_vocab().decode(prompt[: t + 1]))
             raise DecodingError(f"the prompt has probability 0 under this model (at {shown!r}): "
                                 "nothing can follow it")
         state = model.advance(state, np.full(batch, token, dtype=np.int64))
@@ -186,7 +106,7 @@ def _draw(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
     """The sampling loop; returns generated id lists and the model's log P of each (controls aside)."""
-    V = len(model._fitted_vocab())
+    V = len(model.fitted_vocab())
     eos = Vocabulary.eos_id
     enders = np.unique(np.concatenate([[eos], stop])).astype(np.int64)  # tokens that end a sequence
     state = _start(model, n, prompt)
@@ -336,19 +256,13 @@ def iter_generate(
     >>> [len(batch) for batch, _ in iter_generate(m, 5, batch_size=2, seed=0)]
     [2, 2, 1]
     """
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise DecodingError(f"n must be an integer >= 1, got {n!r}")
+    check_count("n", n)
     settings = DecodingSettings(max_tokens, min_tokens, temperature, top_k, top_p, repetition_penalty)
-    rng = _rng(seed)
-    vocab = model._fitted_vocab()
+    rng = make_rng(seed)
+    vocab, banned_ids, stop_ids, prompt_ids = prepare_ids(model, prompt, prompt_oov, banned, stop, allow_unk)
     if batch_size is None:
         batch_size = int(np.clip(2**22 // len(vocab), 64, 4096))  # one (B, V) float64 array near 32 MB
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise DecodingError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    banned_ids = _banned_ids(vocab, banned, allow_unk)
-    stop_ids = _token_ids(vocab, stop, "stop")
-    _require_stepping(model)
-    prompt_ids = _prompt_ids(model, prompt, prompt_oov)
+    check_count("batch_size", batch_size)
     prefix = vocab.decode(prompt_ids)
     for start in range(0, int(n), int(batch_size)):
         size = min(int(batch_size), int(n) - start)
@@ -397,34 +311,46 @@ def beam_search(
     >>> beam_search(m, width=3, max_tokens=5)
     [([], -1.386...)]
     """
-    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
-        raise DecodingError(f"width must be an integer >= 1, got {width!r}")
+    check_count("width", width)
     if not isinstance(n, (int, np.integer)) or not 1 <= n <= width:
         raise DecodingError(f"n must be an integer from 1 to width ({width}), got {n!r}")
     if not isinstance(length_penalty, (int, float)) or not math.isfinite(length_penalty) or length_penalty < 0:
         raise DecodingError(f"length_penalty must be a finite number >= 0, got {length_penalty!r}")
     settings = DecodingSettings(max_tokens=max_tokens, min_tokens=min_tokens, temperature=0.0)
-    _require_stepping(model)
-    vocab = model._fitted_vocab()
-    V, eos = len(vocab), Vocabulary.eos_id
-    banned_ids = _banned_ids(vocab, banned, allow_unk)
-    prompt_ids = _prompt_ids(model, prompt, prompt_oov)
+    vocab, banned_ids, no_stop, prompt_ids = prepare_ids(model, prompt, prompt_oov, banned, (), allow_unk)
 
     def rank(logprob: float, length: int) -> float:
         return logprob / max(length, 1) ** length_penalty
 
-    finished: list[tuple[float, float, list[int]]] = []  # (rank, logprob, ids)
     # The greedy sequence is always a candidate (see the module docstring).
-    greedy, greedy_lp = _sample(model, 1, prompt_ids, settings, banned_ids, np.zeros(0, np.int64), None)
+    greedy, greedy_lp = _sample(model, 1, prompt_ids, settings, banned_ids, no_stop, None)
     g_len = len(greedy[0]) + (len(greedy[0]) < max_tokens)
-    finished.append((rank(greedy_lp[0], g_len), float(greedy_lp[0]), greedy[0]))
+    finished = [(rank(greedy_lp[0], g_len), float(greedy_lp[0]), greedy[0])]
+    _beams(model, width, n, prompt_ids, settings, banned_ids, rank, length_penalty == 0, finished)
+    # Best first; among equal scores the earlier found; no duplicate sequences.
+    results, seen = [], set()
+    for _, logprob, ids in sorted(finished, key=lambda f: -f[0]):
+        if tuple(ids) not in seen:
+            seen.add(tuple(ids))
+            results.append((vocab.decode(prompt_ids) + vocab.decode(ids), logprob))
+        if len(results) == n:
+            break
+    return results
 
-    state = _start(model, 1, prompt_ids)
+
+def _beams(model, width, n, prompt, settings: DecodingSettings, banned, rank, early_stop: bool, finished: list):
+    """The beam search proper: append the sequences it finishes to ``finished``, as ``(rank, logprob, ids)``.
+
+    Each step extends every live prefix by every token and keeps the ``width`` best extensions;
+    those ending in ``</s>`` leave the beam finished, and at ``max_tokens`` the live ones are cut.
+    """
+    V, eos = len(model.fitted_vocab()), Vocabulary.eos_id
+    state = _start(model, 1, prompt)
     beams: list[list[int]] = [[]]
     scores = np.zeros(1)  # (b,) log P of each live prefix
-    for t in range(max_tokens):
-        logits = _mask(model.next_logprobs(state), banned_ids)  # (b, V)
-        if t < min_tokens:
+    for t in range(settings.max_tokens):
+        logits = _mask(model.next_logprobs(state), banned)  # (b, V)
+        if t < settings.min_tokens:
             logits[:, eos] = NEG_INF
         total = (scores[:, None] + logits).ravel()  # (b * V,)
         order = np.argsort(-total, kind="stable")[:width]  # the best extensions, </s> among them
@@ -440,18 +366,9 @@ def beam_search(
         # Log-probabilities only fall as a prefix grows: with alpha = 0, once n finished sequences
         # beat every live prefix, nothing live can overtake them.
         best_done = heapq.nlargest(n, (f[0] for f in finished))
-        if length_penalty == 0 and len(best_done) == n and best_done[-1] >= scores.max():
+        if early_stop and len(best_done) == n and best_done[-1] >= scores.max():
             break
-        if t + 1 == max_tokens:
+        if t + 1 == settings.max_tokens:
             finished += [(rank(s, len(b)), float(s), b) for s, b in zip(scores, beams)]
             break
         state = model.advance(model.take_state(state, keep_rows), keep_tokens)
-    # Best first; among equal scores the earlier found; no duplicate sequences.
-    results, seen = [], set()
-    for _, logprob, ids in sorted(finished, key=lambda f: -f[0]):
-        if tuple(ids) not in seen:
-            seen.add(tuple(ids))
-            results.append((vocab.decode(prompt_ids) + vocab.decode(ids), logprob))
-        if len(results) == n:
-            break
-    return results

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .errors import ModelFileError, OutputError, ScratchgenError
+from .registry import model_class
 from .text import Tokenizer, Vocabulary
 
 __all__ = [
@@ -270,7 +271,7 @@ def save_model(model, path) -> None:
     The arrays are checked against the class's schema first, so a model with NaN or inf weights is
     never written: it raises :class:`ModelFileError` and any old file at ``path`` stays.
     """
-    vocab = model._fitted_vocab()
+    vocab = model.fitted_vocab()
     extra, arrays = model._save_state()
     schema = model._array_schema()
     if schema is not None:
@@ -326,6 +327,8 @@ def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFile
 def load(path):
     """Load a model written by :meth:`LanguageModel.save`.
 
+    The class named in the header is found by :func:`scratchgen.registry.model_class`, which imports
+    that family's module only now, so ``scratchgen.io.load`` needs no other import first.
     Every check runs before the model is used: the archive, the header, the constructor parameters
     (the class's own ``_check_params``) and every array against the class's schema
     (:func:`validate_arrays`).
@@ -336,8 +339,6 @@ def load(path):
         The file is missing, truncated, corrupted, of another format version, not a scratchgen model,
         or not a valid file of its class.
     """
-    from .model import model_class
-
     name = os.fspath(path)
 
     def bad(problem: str) -> ModelFileError:

@@ -20,7 +20,12 @@ Letters: V vocabulary size (``len(vocab_)``, special tokens included), B batch, 
 
 Subclasses follow scikit-learn's conventions: the constructor only stores its keyword arguments,
 ``fit`` validates and learns, learned state ends in an underscore (``vocab_``), and ``fit`` returns
-``self``. They are registered with :func:`register_model` so that :func:`scratchgen.load` finds them.
+``self``. A built-in class is listed in :mod:`scratchgen.registry` (so :func:`scratchgen.load` finds it
+without importing every family); a class of your own is made loadable with :func:`register_model`.
+
+Tokenization and the fitted vocabulary are public, since the decoder and the scoring functions use
+them: ``tokenize(sequence)`` applies the model's tokenizer and the one token rule, and
+``fitted_vocab()`` is ``vocab_`` or, before ``fit``, a :class:`~scratchgen.errors.NotFittedError`.
 """
 
 from __future__ import annotations
@@ -30,32 +35,20 @@ from typing import Any, ClassVar, Iterable, Sequence, Union
 
 import numpy as np
 
+from . import decoding
 from .errors import CorpusError, NotFittedError, VocabularyError
+from .io import save_model
+from .metrics import Score
+
+# Re-exported: a model module imports its base class and register_model together; older code reads
+# MODEL_REGISTRY and model_class here.
+from .registry import MODEL_REGISTRY, model_class, register_model  # noqa: F401
 from .text import Tokenizer, Vocabulary, check_tokens
 
-__all__ = ["LanguageModel", "register_model", "model_class", "MODEL_REGISTRY", "Corpus"]
+__all__ = ["LanguageModel", "register_model", "Corpus"]
 
 #: A corpus: texts (tokenized by the model's tokenizer) or token sequences.
 Corpus = Iterable[Union[str, Sequence[str]]]
-
-MODEL_REGISTRY: dict[str, type["LanguageModel"]] = {}
-
-
-def register_model(cls: type["LanguageModel"]) -> type["LanguageModel"]:
-    """Class decorator: make ``cls`` loadable by name from a model file."""
-    MODEL_REGISTRY[cls.__name__] = cls
-    return cls
-
-
-def model_class(name: str) -> type["LanguageModel"]:
-    """The registered class called ``name``."""
-    # Importing the package registers every built-in model.
-    import scratchgen  # noqa: F401
-
-    try:
-        return MODEL_REGISTRY[name]
-    except KeyError:
-        raise NotFittedError(f"no model class named {name!r} (known: {sorted(MODEL_REGISTRY)})") from None
 
 
 class LanguageModel:
@@ -68,9 +61,9 @@ class LanguageModel:
         default character level. Token sequences (lists of str) are used as they are.
     """
 
-    #: False for a model without the stepping interface (the grammar, until prefix probabilities).
-    supports_stepping: ClassVar[bool] = True
-    #: False for a model whose next-token scores knowingly do not sum to 1 (stupid backoff).
+    #: False for a model whose next-token scores knowingly do not sum to 1 (stupid backoff): its
+    #: ``score`` is then a mean negative log score, not a cross-entropy, and ``scratchgen score``
+    #: prints no perplexity for it.
     normalized: ClassVar[bool] = True
 
     tokenizer: Tokenizer | None
@@ -101,8 +94,14 @@ class LanguageModel:
 
     # --- text -> ids ---------------------------------------------------------------------------------
 
-    def _tokens(self, sequence: str | Sequence[str]) -> list[str]:
-        """The tokens of one text or token list, checked by the one rule (:func:`scratchgen.text.check_tokens`)."""
+    def tokenize(self, sequence: str | Sequence[str]) -> list[str]:
+        """The tokens of one text or token list, checked by the one rule (:func:`scratchgen.text.check_tokens`).
+
+        A str is split by the model's tokenizer; a list of str is taken as it is.
+
+        >>> LanguageModel().tokenize("hi!")
+        ['h', 'i', '!']
+        """
         if isinstance(sequence, str):
             tokens = self.tokenizer_.tokenize(sequence)
         elif isinstance(sequence, np.ndarray) or not isinstance(sequence, Sequence):
@@ -122,18 +121,19 @@ class LanguageModel:
                 "(use scratchgen.text.split_text to cut a text into lines)"
             )
         try:
-            return [self._tokens(s) for s in corpus]
+            return [self.tokenize(s) for s in corpus]
         except TypeError:
             raise CorpusError(f"a corpus must be iterable, got {type(corpus).__name__}") from None
 
     def encode_corpus(self, corpus: Corpus) -> tuple[list[np.ndarray], int]:
         """Id arrays of a corpus (out-of-vocabulary tokens as ``<unk>``) and the number of OOV tokens."""
-        vocab = self._fitted_vocab()
+        vocab = self.fitted_vocab()
         sequences = self.tokenize_corpus(corpus)
         oov = sum(vocab.count_oov(s) for s in sequences)
         return [vocab.encode(s) for s in sequences], oov
 
-    def _fitted_vocab(self) -> Vocabulary:
+    def fitted_vocab(self) -> Vocabulary:
+        """The vocabulary learned by ``fit`` (``vocab_``); a :class:`NotFittedError` before ``fit``."""
         vocab = getattr(self, "vocab_", None)
         if vocab is None:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(corpus) first")
@@ -147,20 +147,20 @@ class LanguageModel:
 
     # --- the stepping interface ----------------------------------------------------------------------
 
-    def _no_stepping(self) -> NotImplementedError:
-        return NotImplementedError(f"{type(self).__name__} has no left-to-right stepping interface")
+    def _abstract(self, method: str) -> NotImplementedError:
+        return NotImplementedError(f"{type(self).__name__} must define {method} (every model steps)")
 
     def initial_state(self, batch_size: int = 1) -> Any:
         """The state of ``batch_size`` sequences before any token."""
-        raise self._no_stepping()
+        raise self._abstract("initial_state")
 
     def advance(self, state: Any, ids: np.ndarray) -> Any:
         """The state after appending ``ids`` (shape (B,)) to each sequence. Must not modify ``state``."""
-        raise self._no_stepping()
+        raise self._abstract("advance")
 
     def next_logprobs(self, state: Any) -> np.ndarray:
         """log P(next token | state) of shape (B, V); each row's exp sums to 1."""
-        raise self._no_stepping()
+        raise self._abstract("next_logprobs")
 
     def take_state(self, state: Any, rows: np.ndarray) -> Any:
         """The state of the given rows (an int array; rows may repeat).
@@ -222,13 +222,11 @@ class LanguageModel:
 
         Out-of-vocabulary tokens are scored as ``<unk>``.
         """
-        ids = self._fitted_vocab().encode(self._tokens(sequence))
+        ids = self.fitted_vocab().encode(self.tokenize(sequence))
         return float(self.token_logprobs([ids])[0].sum())
 
     def score(self, corpus: Corpus):
         """Cross-entropy, bits per token and perplexity of a corpus: see :class:`scratchgen.metrics.Score`."""
-        from .metrics import Score
-
         ids, oov = self.encode_corpus(corpus)
         if not ids:
             raise CorpusError("cannot score an empty corpus")
@@ -240,9 +238,7 @@ class LanguageModel:
 
     def generate(self, n: int = 1, **kwargs) -> list[list[str]]:
         """``n`` token sequences drawn by :func:`scratchgen.decoding.generate`."""
-        from .decoding import generate
-
-        return generate(self, n=n, **kwargs)
+        return decoding.generate(self, n=n, **kwargs)
 
     def generate_text(self, n: int = 1, **kwargs) -> list[str]:
         """Like :meth:`generate`, each sequence detokenized into a string."""
@@ -252,8 +248,6 @@ class LanguageModel:
 
     def save(self, path) -> None:
         """Write the model to one ``.npz`` file (atomically): see :mod:`scratchgen.io`."""
-        from .io import save_model
-
         save_model(self, path)
 
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -280,7 +274,7 @@ class LanguageModel:
         ids = np.asarray(ids)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise VocabularyError(f"token ids must be a 1-d integer array, got shape {ids.shape} {ids.dtype}")
-        V = len(self._fitted_vocab())
+        V = len(self.fitted_vocab())
         if ids.size and (ids.min() < 0 or ids.max() >= V):
             bad = ids[(ids < 0) | (ids >= V)][0]
             raise VocabularyError(f"token id {bad} is outside the vocabulary (0 to {V - 1})")

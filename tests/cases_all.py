@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scratchgen.model import MODEL_REGISTRY
+from scratchgen.registry import MODEL_REGISTRY
 
 
 def unfitted(name: str):

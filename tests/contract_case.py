@@ -2,11 +2,10 @@
 
 Each family lists its cases in ``tests/cases_<family>.py`` as ``CASES: list[Case]``. A case makes a
 fitted model; ``exempt`` names the laws the model knowingly breaks, each with the reason, and the
-suite then checks that the law really does fail (an exemption that is not needed is an error too)
-except where ``unsupported`` says that the interface is absent.
+suite then checks that the law really does fail (an exemption that is not needed is an error too).
 
-Laws (names used in ``exempt``): ``normalised`` (every next-token row sums to 1), ``stepping``
-(the stepping interface exists).
+Laws (names used in ``exempt``): ``normalised`` (every next-token row sums to 1; a model exempt from
+it says so with ``normalized = False``).
 """
 
 from __future__ import annotations

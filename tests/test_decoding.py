@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from markov import MarkovModel, chi2_critical, chi2_statistic
+
 from scratchgen import CorpusError, DecodingError, UnigramModel, beam_search, generate
 from scratchgen.decoding import filter_logits
 from scratchgen.text import Vocabulary
@@ -226,3 +226,40 @@ def test_a_prompt_of_probability_zero_is_refused():
     with pytest.raises(DecodingError, match="probability 0"):
         beam_search(grammar, width=2, prompt=["dog", "the"])
     assert all(s[:2] == ["the", "dog"] for s in generate(grammar, 3, prompt=["the", "dog"], seed=0))
+
+
+class PublicOnly:
+    """A model seen only through its public protocol: any private attribute is refused."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(f"the decoder read the private attribute {name!r}")
+        return getattr(self._model, name)
+
+
+def test_the_decoder_uses_only_the_public_protocol():
+    """Tokenization (``tokenize``) and the vocabulary (``fitted_vocab``) are public: the decoder needs no
+    private method, so a model written outside scratchgen can be decoded (issue 10)."""
+    model = UnigramModel().fit(["abc", "abd", "ba"])
+    public = PublicOnly(model)
+    kw = {"prompt": "ab", "seed": 3, "max_tokens": 6, "top_p": 0.9, "repetition_penalty": 1.5, "stop": ["d"]}
+    assert generate(public, 5, **kw) == generate(model, 5, **kw)
+    assert beam_search(public, width=3, prompt="a", max_tokens=4, n=2) == \
+        beam_search(model, width=3, prompt="a", max_tokens=4, n=2)
+
+
+def test_tokenize_and_fitted_vocab_are_the_public_protocol():
+    from scratchgen import NotFittedError
+
+    model = UnigramModel()
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        model.fitted_vocab()
+    assert model.tokenize("héllo") == ["h", "é", "l", "l", "o"]
+    assert model.tokenize(["<unk>", "b"]) == ["<unk>", "b"]  # a token list is kept, <unk> allowed
+    with pytest.raises(CorpusError, match="<s>"):
+        model.tokenize(["a", "<s>"])  # the one token rule
+    model.fit(["ab"])
+    assert model.fitted_vocab() is model.vocab_

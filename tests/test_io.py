@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import zipfile
 
 import numpy as np
@@ -13,8 +16,8 @@ from hypothesis import strategies as st
 
 import scratchgen
 from scratchgen import ModelFileError, UnigramModel
-from scratchgen.io import atomic_write
 from scratchgen.errors import OutputError
+from scratchgen.io import atomic_write
 
 MODEL = UnigramModel(k=0.5, tokenizer=scratchgen.Tokenizer("word")).fit(["the cat sat", "我 爱 你"])
 
@@ -168,3 +171,86 @@ def test_zip_needing_a_newer_zip_version_is_refused(tmp_path, good_bytes):
     path.write_bytes(bytes(blob))
     with pytest.raises(ModelFileError, match="v.npz"):
         scratchgen.load(path)
+
+
+# --- the registry: one-way imports, built-in classes found on demand (issue 10) ---------------------
+
+
+def _scratchgen_imports(module: str) -> set[str]:
+    """The scratchgen modules that ``scratchgen/<module>.py`` imports anywhere (function bodies included)."""
+    import ast
+    import pathlib
+
+    tree = ast.parse((pathlib.Path(scratchgen.__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names.add(node.module or "")
+            names.update(a.name for a in node.names if node.module is None)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("scratchgen"):
+            names.add(node.module.removeprefix("scratchgen").lstrip("."))
+    return names
+
+
+def test_io_and_model_import_each_other_in_one_direction_only():
+    """model.py uses io (to save); io.py finds classes through the registry, never through model.py."""
+    assert "io" in _scratchgen_imports("model")
+    assert "model" not in _scratchgen_imports("io") and "registry" in _scratchgen_imports("io")
+    assert _scratchgen_imports("registry") <= {"errors", "model"}  # model for annotations only
+    from scratchgen import registry
+
+    assert "model" not in vars(registry)  # the annotation import is for type checkers, not run
+
+
+def test_import_scratchgen_io_alone_loads_every_builtin_class(tmp_path):
+    """A fresh process imports scratchgen.io and nothing else, and loads a file of every class; before
+    a load, no family beyond the baselines is imported (the registry does not fill itself on import)."""
+    from cases_all import unfitted
+
+    from scratchgen.registry import BUILTIN_MODELS
+
+    paths = {}
+    for name in BUILTIN_MODELS:
+        paths[name] = str(tmp_path / f"{name}.npz")
+        unfitted(name).fit([["a", "b"], ["b", "a"], ["a"]]).save(paths[name])
+    code = textwrap.dedent(f"""
+        import sys
+        import scratchgen.io
+        families = ("scratchgen.grammar", "scratchgen.ngram", "scratchgen.nn")
+        print(sorted(m for m in sys.modules if m.startswith(families)))
+        for name, path in {paths!r}.items():
+            print(name, type(scratchgen.io.load(path)).__name__)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(scratchgen.__file__))).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1:] == [f"{name} {name}" for name in BUILTIN_MODELS]
+
+
+def test_the_registry_lists_every_builtin_class_and_names_an_unknown_one():
+    from scratchgen.registry import BUILTIN_MODELS, MODEL_REGISTRY, model_class
+
+    assert set(BUILTIN_MODELS) <= set(MODEL_REGISTRY) and len(MODEL_REGISTRY) == len(set(MODEL_REGISTRY))
+    for name in BUILTIN_MODELS:
+        assert model_class(name).__name__ == name and name in MODEL_REGISTRY
+    with pytest.raises(scratchgen.ScratchgenError, match="no model class named 'Nope'.*NGramModel"):
+        model_class("Nope")
+    with pytest.raises(KeyError):
+        MODEL_REGISTRY["Nope"]
+
+
+def test_a_model_class_of_ones_own_is_loadable_once_registered(tmp_path, monkeypatch):
+    from scratchgen import registry
+    from scratchgen.baseline import UniformModel
+    from scratchgen.registry import MODEL_REGISTRY, register_model
+
+    monkeypatch.setattr(registry, "_REGISTERED", dict(registry._REGISTERED))  # forgotten after this test
+
+    @register_model
+    class MyUniformModel(UniformModel):
+        """A user's model: registered by the decorator, loadable like a built-in one."""
+
+    path = tmp_path / "mine.npz"
+    MyUniformModel().fit(["ab"]).save(path)
+    assert "MyUniformModel" in MODEL_REGISTRY
+    assert type(scratchgen.load(path)) is MyUniformModel

@@ -230,13 +230,13 @@ class GrammarModel(LanguageModel):
     # --- scoring -------------------------------------------------------------------------------------
 
     def _parser(self) -> ChartParser:
-        self._fitted_vocab()
+        self.fitted_vocab()
         return self.parser_
 
     # --- the stepping interface (prefix probabilities, eqs. (6)-(8) of chart.py) ----------------------
 
     def initial_state(self, batch_size: int = 1) -> np.ndarray:
-        self._fitted_vocab()
+        self.fitted_vocab()
         return np.zeros((batch_size, 0), dtype=np.int64)  # (B, t) the prefix so far, as vocabulary ids
 
     def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -268,7 +268,7 @@ class GrammarModel(LanguageModel):
     def logprob(self, sequence: str | Sequence[str]) -> float:
         """log P(sentence) by the chart (eqs. (1)-(4) of chart.py): equal to the sum of :meth:`token_logprobs`
         up to rounding, and faster. -inf for a sentence the grammar cannot generate."""
-        tokens = self._tokens(sequence)
+        tokens = self.tokenize(sequence)
         return float(self._parser().logprobs([tokens])[0])
 
     def score(self, corpus: Corpus):
@@ -282,7 +282,7 @@ class GrammarModel(LanguageModel):
         sequences = self.tokenize_corpus(corpus)
         if not sequences:
             raise CorpusError("cannot score an empty corpus")
-        vocab = self._fitted_vocab()
+        vocab = self.fitted_vocab()
         oov = sum(vocab.count_oov(s) for s in sequences)
         logprobs = self._parser().logprobs(sequences)  # (S,)
         score = Score.from_totals(logprob=float(logprobs.sum()), sequences=len(sequences),
@@ -295,7 +295,7 @@ class GrammarModel(LanguageModel):
 
     def parse(self, sentence: str | Sequence[str]) -> tuple[float, Tree | None]:
         """The most probable derivation: (its log-probability, its Tree); (-inf, None) if there is none."""
-        return self._parser().viterbi(self._tokens(sentence))
+        return self._parser().viterbi(self.tokenize(sentence))
 
     # --- sampling ------------------------------------------------------------------------------------
 
@@ -309,7 +309,7 @@ class GrammarModel(LanguageModel):
 
     def sampler(self) -> Sampler:
         """The grammar compiled for top-down sampling, with this model's limits."""
-        self._fitted_vocab()
+        self.fitted_vocab()
         return Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
                        max_tokens=self.max_tokens)
 

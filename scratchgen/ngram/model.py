@@ -189,7 +189,7 @@ class NGramModel(LanguageModel):
             elif isinstance(s, (list, tuple)):
                 out.append(s)
             else:
-                out.append(self._tokens(s))  # raises the shared CorpusError
+                out.append(self.tokenize(s))  # raises the shared CorpusError
         return out
 
     def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> "NGramModel":

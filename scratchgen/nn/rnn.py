@@ -329,7 +329,7 @@ class RNNModel(LanguageModel):
                      "lower --hidden, --batch or --seq-len")
 
     def _fitted_params(self) -> dict:
-        self._fitted_vocab()
+        self.fitted_vocab()
         return self.params_
 
     # --- the stepping interface: eq. (1) and (2) --------------------------------------------------
