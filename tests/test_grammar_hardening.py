@@ -32,9 +32,9 @@ from scratchgen.grammar import (
     analyze,
     builtin,
     from_tracery,
+    inside,
     parse_grammar,
 )
-from scratchgen.grammar import inside
 from scratchgen.grammar.builtin import resolve_grammar
 from scratchgen.grammar.chart import DEFAULT_MAX_LENGTH, PREFIX_CHECK
 

@@ -27,8 +27,8 @@ the memory its chart would need (:func:`~scratchgen.grammar.inside.check_length`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from .inside import DEFAULT_MAX_LENGTH
 from .prefix import PREFIX_CHECK
 from .rules import Grammar, Tree
 
-__all__ = ["ChartParser", "DEFAULT_MAX_LENGTH", "PREFIX_CHECK"]
+__all__ = ["DEFAULT_MAX_LENGTH", "PREFIX_CHECK", "ChartParser"]
 
 
 class ChartParser:

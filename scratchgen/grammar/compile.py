@@ -42,8 +42,8 @@ and (I - U_pre)^-1 exists when left-corner chains have total probability < 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -52,7 +52,7 @@ from ..resources import check_memory
 from .analysis import _reachable
 from .rules import Grammar, Terminal
 
-__all__ = ["CompiledGrammar", "compile_grammar", "EMPTY", "LEX", "UNIT", "BINARY"]
+__all__ = ["BINARY", "EMPTY", "LEX", "UNIT", "CompiledGrammar", "compile_grammar"]
 
 #: The four kinds of compiled rule.
 EMPTY, LEX, UNIT, BINARY = 0, 1, 2, 3
@@ -68,7 +68,7 @@ class CompiledGrammar:
 
     >>> c = compile_grammar(Grammar.fromstring("S -> 'a' S 'b' [0.3] | '' [0.7]"))
     >>> c.labels, c.R, round(float(c.E[c.start]), 12)   # '' is the only sentence derivable from nothing
-    (('S', '<a>', '@0.1', '<b>'), 2, 0.7)
+    (('S', '<a>', '<b>', '@0.1'), 2, 0.7)
     """
 
     grammar: Grammar
@@ -101,8 +101,8 @@ class CompiledGrammar:
     UstarT: np.ndarray  # (N, N) its transpose, contiguous
     W: np.ndarray  # (R, N) diag(p) onehot(A) (I - U)^-T: a span's rule products to its closed values
     pC: np.ndarray  # (R, N) diag(p) onehot(C)
-    Pstar: Optional[np.ndarray]  # (N, N) (I - U_pre)^-1 of eq. (6); None if it does not exist
-    first: Optional[np.ndarray]  # (T,) bool: which terminals some sentence starts with; None with Pstar
+    Pstar: np.ndarray | None  # (N, N) (I - U_pre)^-1 of eq. (6); None if it does not exist
+    first: np.ndarray | None  # (T,) bool: which terminals some sentence starts with; None with Pstar
 
     @property
     def N(self) -> int:
@@ -213,7 +213,7 @@ def _unit_closure(U: np.ndarray) -> np.ndarray:
     return np.maximum(Ustar, 0.0)
 
 
-def _prefix_closure(U_pre: np.ndarray) -> Optional[np.ndarray]:
+def _prefix_closure(U_pre: np.ndarray) -> np.ndarray | None:
     """(I - U_pre)^-1 of eq. (6), or None when left-corner chains have total probability >= 1."""
     try:
         Pstar = np.linalg.inv(np.eye(len(U_pre)) - U_pre)  # (N, N)

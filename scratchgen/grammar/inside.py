@@ -42,7 +42,7 @@ from ..errors import ResourceError
 from ..resources import check_memory, format_bytes
 from .compile import CompiledGrammar
 
-__all__ = ["DEFAULT_MAX_LENGTH", "chart_bytes", "check_length", "chart_batch", "span_chart", "batch_size"]
+__all__ = ["DEFAULT_MAX_LENGTH", "batch_size", "chart_batch", "chart_bytes", "check_length", "span_chart"]
 
 #: The longest sentence (in tokens) a chart is built for, unless ``max_length`` says otherwise
 #: (``--max-length`` on the command line). A chart holds (n+1)^2 (N + 2R) float64 numbers: with the

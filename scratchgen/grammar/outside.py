@@ -17,7 +17,7 @@ the original rules they came from (a binarised rule's helpers carry probability 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -58,7 +58,7 @@ def next_token_probs(cg: CompiledGrammar, w: np.ndarray, max_length: int) -> np.
         h = np.broadcast_to(cg.Pstar[cg.start], (Bn, cg.N))  # (B, N) e_S (I - U_pre)^-1
         end = np.full(Bn, cg.E[cg.start])
     else:
-        C, log_s, CL = inside.chart_batch(cg, w, np.full(Bn, t), max_length, with_left=True)  # CL: (t+1, B, t+1, R)
+        C, _, CL = inside.chart_batch(cg, w, np.full(Bn, t), max_length, with_left=True)  # CL: (t+1, B, t+1, R)
         m = t + 1
         bar = np.zeros((Bn, m, cg.N))  # (B, m, N) dz/dPP[k]
         bar[:, 0, cg.start] = 1.0

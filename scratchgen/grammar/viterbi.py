@@ -12,8 +12,8 @@ recursion and the compilation undone (``@`` nodes spliced out, pre-terminals tur
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .inside import check_length
 from .prefix import viable
 from .rules import Tree
 
-__all__ = ["ViterbiTables", "viterbi_tables", "viterbi"]
+__all__ = ["ViterbiTables", "viterbi", "viterbi_tables"]
 
 
 @dataclass(frozen=True, eq=False)
