@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -161,40 +162,63 @@ def _binarise(grammar: Grammar, terminal_index: dict) -> tuple[list, list, dict]
     return labels, compiled, index
 
 
-def _f(E, N, prob, r_lhs, r_x, e_idx, u_idx, bA, bB, bC, bp) -> np.ndarray:
+class _Rules(NamedTuple):
+    """The compiled rules as arrays, for eqs. (1), (2) and (6): N symbols; the empty, unit and binary rules."""
+
+    N: int
+    prob: np.ndarray  # (Q,) every compiled rule's probability
+    r_lhs: np.ndarray  # (Q,)
+    r_x: np.ndarray  # (Q,)
+    e_idx: np.ndarray  # the empty rules among the Q
+    u_idx: np.ndarray  # the unit rules A -> r_x
+    bA: np.ndarray  # (R,) the binary rules A -> B C [p]
+    bB: np.ndarray
+    bC: np.ndarray
+    bp: np.ndarray
+
+
+def _f(E: np.ndarray, r: _Rules) -> np.ndarray:
     """Right-hand side of eq. (1)."""
-    out = np.zeros(N)
-    np.add.at(out, r_lhs[e_idx], prob[e_idx])
-    np.add.at(out, r_lhs[u_idx], prob[u_idx] * E[r_x[u_idx]])
-    np.add.at(out, bA, bp * E[bB] * E[bC])
+    out = np.zeros(r.N)
+    np.add.at(out, r.r_lhs[r.e_idx], r.prob[r.e_idx])
+    np.add.at(out, r.r_lhs[r.u_idx], r.prob[r.u_idx] * E[r.r_x[r.u_idx]])
+    np.add.at(out, r.bA, r.bp * E[r.bB] * E[r.bC])
     return out
 
 
-def _jacobian(E, N, prob, r_lhs, r_x, e_idx, u_idx, bA, bB, bC, bp) -> np.ndarray:
+def _jacobian(E: np.ndarray, r: _Rules) -> np.ndarray:
     """d f / d E of eq. (1), which is also U of eq. (2): (N, N)."""
-    U = np.zeros((N, N))
-    np.add.at(U, (r_lhs[u_idx], r_x[u_idx]), prob[u_idx])
-    np.add.at(U, (bA, bB), bp * E[bC])
-    np.add.at(U, (bA, bC), bp * E[bB])
+    U = np.zeros((r.N, r.N))
+    np.add.at(U, (r.r_lhs[r.u_idx], r.r_x[r.u_idx]), r.prob[r.u_idx])
+    np.add.at(U, (r.bA, r.bB), r.bp * E[r.bC])
+    np.add.at(U, (r.bA, r.bC), r.bp * E[r.bB])
     return U
 
 
-def _null_probabilities(*rules) -> np.ndarray:
-    """E of eq. (1): fixed-point iteration from 0, then Newton steps. ``rules`` as the arguments of _f after E."""
-    N, e_idx = rules[0], rules[4]
-    E = np.zeros(N)
-    if not len(e_idx):
+def _left_corner(E: np.ndarray, r: _Rules) -> np.ndarray:
+    """U_pre of eq. (6): (N, N)."""
+    U = np.zeros((r.N, r.N))
+    np.add.at(U, (r.r_lhs[r.u_idx], r.r_x[r.u_idx]), r.prob[r.u_idx])
+    np.add.at(U, (r.bA, r.bB), r.bp)  # B's yield runs past the prefix: C is anything
+    np.add.at(U, (r.bA, r.bC), r.bp * E[r.bB])  # B derives '', C starts the prefix
+    return U
+
+
+def _null_probabilities(r: _Rules) -> np.ndarray:
+    """E of eq. (1): fixed-point iteration from 0, then Newton steps (both rise towards the least solution)."""
+    E = np.zeros(r.N)
+    if not len(r.e_idx):
         return E  # nothing derives ''
     for _ in range(50):  # fixed-point iteration from 0: increases towards the least solution
-        E = _f(E, *rules)
+        E = _f(E, r)
     for _ in range(100):  # Newton steps on E = f(E)
-        F = _f(E, *rules) - E
+        F = _f(E, r) - E
         if np.max(np.abs(F)) < 1e-15:
             break
         try:
-            step = np.linalg.solve(np.eye(N) - _jacobian(E, *rules), F)
+            step = np.linalg.solve(np.eye(r.N) - _jacobian(E, r), F)
         except np.linalg.LinAlgError:
-            E = _f(E, *rules)
+            E = _f(E, r)
             continue
         E = np.clip(E + step, 0.0, 1.0)
     return E
@@ -247,16 +271,12 @@ def compile_grammar(grammar: Grammar) -> CompiledGrammar:
     bA, bB, bC, bp = r_lhs[b_idx], r_x[b_idx], r_y[b_idx], prob[b_idx]
     lex = np.zeros((len(grammar.terminals), N))  # (T, N)
     np.add.at(lex, (r_x[l_idx], r_lhs[l_idx]), prob[l_idx])
-    rules = (N, prob, r_lhs, r_x, e_idx, u_idx, bA, bB, bC, bp)
-    E = _null_probabilities(*rules)  # (N,) eq. (1)
-    U = _jacobian(E, *rules)  # (N, N) eq. (2)
-    Ustar = _unit_closure(U)
+    rules = _Rules(N, prob, r_lhs, r_x, e_idx, u_idx, bA, bB, bC, bp)
+    E = _null_probabilities(rules)  # (N,) eq. (1)
+    U = _jacobian(E, rules)  # (N, N) eq. (2)
+    Ustar = _unit_closure(U)  # (N, N) (I - U)^-1
+    Pstar = _prefix_closure(_left_corner(E, rules))  # (N, N) (I - U_pre)^-1, eq. (6)
     onehotA, onehotC = _onehot(R, N, bA), _onehot(R, N, bC)
-    U_pre = np.zeros((N, N))  # (N, N) eq. (6)
-    np.add.at(U_pre, (r_lhs[u_idx], r_x[u_idx]), prob[u_idx])
-    np.add.at(U_pre, (bA, bB), bp)  # B's yield runs past the prefix: C is anything
-    np.add.at(U_pre, (bA, bC), bp * E[bB])  # B derives '', C starts the prefix
-    Pstar = _prefix_closure(U_pre)
     start = index[grammar.start]
     first = None if Pstar is None else Pstar[start] @ lex.T > 0  # (T,) Pre(a) > 0, eq. (8) of prefix.py
     UstarT = np.ascontiguousarray(Ustar.T)
