@@ -105,6 +105,11 @@ class CompiledGrammar:
     Pstar: np.ndarray | None  # (N, N) (I - U_pre)^-1 of eq. (6); None if it does not exist
     first: np.ndarray | None  # (T,) bool: which terminals some sentence starts with; None with Pstar
 
+    def __post_init__(self):
+        for value in vars(self).values():  # a value object: its arrays are read-only too
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+
     @property
     def N(self) -> int:
         return len(self.labels)

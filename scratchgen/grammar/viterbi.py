@@ -40,6 +40,10 @@ class ViterbiTables:
     lexlog: np.ndarray  # (T, N) log lex
     logbp: np.ndarray  # (R,) log p of the binary rules
 
+    def __post_init__(self):
+        for value in vars(self).values():  # read-only, as the compiled grammar's
+            value.setflags(write=False)
+
 
 def _best_null(cg: CompiledGrammar, logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Emax and Echoice: eq. (1) with max, by Bellman-Ford (log-probabilities <= 0: no gainful cycle)."""
