@@ -14,7 +14,7 @@ the training log-likelihood sum_s log P(x^(s)) (Baum's inequality). From trees, 
 counts: the maximum-likelihood estimate. ``smoothing`` adds a pseudo-count to every rule.
 
 **Stepping** (left to right, as every model): with Pre(x_1..x_t) the prefix probability, the total
-probability of the sentences that start with x_1..x_t (computed by eqs. (6)-(8) of
+probability of the sentences that start with x_1..x_t (computed by eqs. (7)-(8) of
 :mod:`~scratchgen.grammar.prefix`),
 
     P(x_t = a | x_<t) = Pre(x_<t a) / Pre(x_<t),      P(</s> | x_<t) = P(x_<t) / Pre(x_<t)          (2)
@@ -235,7 +235,7 @@ class GrammarModel(LanguageModel):
         self._fitted_vocab()
         return self.parser_
 
-    # --- the stepping interface (prefix probabilities, eqs. (6)-(8) of prefix.py) ---------------------
+    # --- the stepping interface (prefix probabilities, eqs. (7)-(8) of prefix.py) ---------------------
 
     def initial_state(self, batch_size: int = 1) -> np.ndarray:
         self._fitted_vocab()
