@@ -32,6 +32,7 @@ from scratchgen.grammar import (
     analyze,
     builtin,
     from_tracery,
+    inside,
     parse_grammar,
 )
 from scratchgen.grammar.builtin import resolve_grammar
@@ -61,13 +62,13 @@ def _one_line_error(err: str) -> None:
 def chart_sizes(monkeypatch):
     """The length of every chart the parser builds (a spy on the one function that allocates them)."""
     sizes: list[int] = []
-    original = ChartParser._chart_batch
+    original = inside.chart_batch
 
-    def spy(self, w, lengths, with_left=False):
+    def spy(cg, w, lengths, max_length, with_left=False):
         sizes.append(w.shape[1])
-        return original(self, w, lengths, with_left)
+        return original(cg, w, lengths, max_length, with_left)
 
-    monkeypatch.setattr(ChartParser, "_chart_batch", spy)
+    monkeypatch.setattr(inside, "chart_batch", spy)
     return sizes
 
 
@@ -101,7 +102,7 @@ def test_the_prefix_check_changes_no_probability():
     p = ChartParser(Grammar.fromstring(BINARY))
     sentence = ["a"] * (PREFIX_CHECK + 40)
     w = p.terminal_ids(sentence)
-    C, log_s = p._chart_batch(w[None, :], np.array([len(w)]))
+    C, log_s = inside.chart_batch(p.compiled, w[None, :], np.array([len(w)]), p.max_length)
     direct = math.log(C[len(w), 0, 0, p.start]) - len(w) * float(log_s[0])
     assert p.viable(w)
     assert p.logprob(sentence) == pytest.approx(direct, rel=1e-12)

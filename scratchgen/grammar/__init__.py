@@ -4,7 +4,11 @@
 - :mod:`~scratchgen.grammar.tracery`: Tracery JSON import;
 - :mod:`~scratchgen.grammar.analysis`: reachability, productivity, left recursion, consistency;
 - :mod:`~scratchgen.grammar.sampling`: top-down sampling with an explicit stack and limits;
-- :mod:`~scratchgen.grammar.chart`: inside probabilities, Viterbi parses, inside-outside counts;
+- :mod:`~scratchgen.grammar.reference`: inside, Viterbi and prefix probabilities in plain loops (read first);
+- :mod:`~scratchgen.grammar.chart`: :class:`ChartParser`, the entry to the fast algorithms, each a module
+  reading one :class:`~scratchgen.grammar.compile.CompiledGrammar`: :mod:`~scratchgen.grammar.compile`,
+  :mod:`~scratchgen.grammar.inside`, :mod:`~scratchgen.grammar.prefix`, :mod:`~scratchgen.grammar.outside`
+  (inside-outside counts), :mod:`~scratchgen.grammar.viterbi`;
 - :mod:`~scratchgen.grammar.model`: :class:`GrammarModel`, the grammar behind the shared protocol;
 - :mod:`~scratchgen.grammar.builtin`: the grammars shipped with the package.
 """

@@ -141,6 +141,40 @@ def _least_fixed_point(grammar: Grammar, ok_terminal: bool) -> set:
     return found
 
 
+def _left_recursive(grammar: Grammar, nullable: set) -> list[str]:
+    """Left-recursive symbols: A ->+ A ... through left corners (X is a left corner of A if X follows only
+    nullable symbols on a right-hand side of A)."""
+    index = {a: i for i, a in enumerate(grammar.nonterminals)}
+    lc = np.zeros((len(index), len(index)), dtype=bool)  # (N, N) one left-corner step
+    for r in grammar.rules:
+        if r.prob <= 0.0:
+            continue
+        for s in r.rhs:
+            if isinstance(s, Terminal):
+                break
+            lc[index[r.lhs], index[s]] = True
+            if s not in nullable:
+                break
+    lc_reach = _closure(lc)
+    return [a for a in grammar.nonterminals if lc_reach[index[a], index[a]]]
+
+
+def _critical_sets(M: np.ndarray, symbols: list[str]) -> list[tuple[str, float]]:
+    """The strongly connected sets of symbols whose own block of M has spectral radius >= 1: (names, rho)."""
+    reach = _closure(M > 0)
+    done: set = set()
+    culprits = []
+    for i in range(len(symbols)):
+        if i in done or not reach[i, i]:
+            continue
+        comp = [j for j in range(len(symbols)) if reach[i, j] and reach[j, i]]
+        done.update(comp)
+        r_block = float(np.max(np.abs(np.linalg.eigvals(M[np.ix_(comp, comp)]))))
+        if r_block >= 1.0 - 1e-12:
+            culprits.append((", ".join(symbols[j] for j in comp), r_block))
+    return culprits
+
+
 def analyze(grammar: Grammar) -> Analysis:
     """Check a grammar and compute eqs. (2)-(3).
 
@@ -168,41 +202,14 @@ def analyze(grammar: Grammar) -> Analysis:
         errors.append(f"non-productive symbols (no finite derivation): {', '.join(bad)}")
     nullable_set = _least_fixed_point(grammar, ok_terminal=False)
     nullable = [a for a in grammar.nonterminals if a in nullable_set]
-
-    # Left corners: A -> X if X follows only nullable symbols on a right-hand side of A.
-    index = {a: i for i, a in enumerate(grammar.nonterminals)}
-    n = len(index)
-    lc = np.zeros((n, n), dtype=bool)
-    for r in grammar.rules:
-        if r.prob <= 0.0:
-            continue
-        for s in r.rhs:
-            if isinstance(s, Terminal):
-                break
-            lc[index[r.lhs], index[s]] = True
-            if s not in nullable_set:
-                break
-    lc_reach = _closure(lc)
-    left_recursive = [a for a in grammar.nonterminals if lc_reach[index[a], index[a]]]
+    left_recursive = _left_recursive(grammar, nullable_set)
 
     M, t = expected_children(grammar, reachable)
     rho = float(np.max(np.abs(np.linalg.eigvals(M)))) if len(M) else 0.0
     consistent = rho < 1.0 - 1e-12 and not bad
     size = length = None
     if rho >= 1.0 - 1e-12:
-        # Name the strongly connected sets whose own block has rho >= 1.
-        reach = _closure(M > 0)
-        done: set = set()
-        culprits = []
-        for i, a in enumerate(reachable):
-            if i in done or not reach[i, i]:
-                continue
-            comp = [j for j in range(len(reachable)) if reach[i, j] and reach[j, i]]
-            done.update(comp)
-            block = M[np.ix_(comp, comp)]
-            r_block = float(np.max(np.abs(np.linalg.eigvals(block))))
-            if r_block >= 1.0 - 1e-12:
-                culprits.append((", ".join(reachable[j] for j in comp), r_block))
+        culprits = _critical_sets(M, reachable)
         names = "; ".join(f"{c} has spectral radius {r:.6g}" for c, r in culprits) or f"spectral radius {rho:.6g}"
         errors.append(f"the grammar is inconsistent: the expected-children matrix of {names} >= 1, so derivations "
                       "need not terminate (lower the weights of the recursive rules)")

@@ -1,13 +1,14 @@
 """The grammar family as a textbook writes it: inside, Viterbi and prefix probabilities in plain loops.
 
-Read this first, then :mod:`scratchgen.grammar.chart`, which computes the same numbers fast (compiled
-rules, batched and rescaled charts, a matrix inverse). Here there are only dicts, one sentence, and the
+Read this first, then :mod:`scratchgen.grammar.chart` and the modules it lists (compile, inside, prefix,
+outside, viterbi), which compute the same numbers fast (compiled rules, batched and rescaled charts, a
+matrix inverse). Here there are only dicts, one sentence, and the
 grammar's own rules, binarised on the fly: a rule ``A -> Y_1 .. Y_k`` is walked left to right, and the
 item "Y_1..Y_d derive x_{i+1}..x_m" grows by one symbol and one split point at a time.
 
 Letters: x_1..x_n the sentence; (i, j] the span x_{i+1}..x_j (empty when i = j); r = A -> Y_1..Y_k a
 rule of probability p(r); beta(A, i, j) = P(A =>* x_{i+1}..x_j), the inside probability; a terminal Y
-covers (b-1, b] with value [x_b = Y]. The equations are numbered as in chart.py::
+covers (b-1, b] with value [x_b = Y]. The equations are numbered as in the fast modules::
 
     E(A) = beta(A, i, i) = sum_r p(r) prod_d E(Y_d)            (E of a terminal is 0)             (1)
     U(A, B) = sum_r p(r) sum_{d: Y_d = B} prod_{e != d} E(Y_e)   one child covers the whole span    (2)
@@ -17,11 +18,11 @@ covers (b-1, b] with value [x_b = Y]. The equations are numbered as in chart.py:
 
 (1) is iterated from E = 0, rising to its least solution. (4) is iterated as beta <- base + U beta from
 0: after s sweeps it holds every chain of fewer than s unit steps (a unit rule, or a rule whose other
-children derive ''), so it sums (I + U + U^2 + ...) base = (I - U)^-1 base, which chart.py inverts. Both
+children derive ''), so it sums (I + U + U^2 + ...) base = (I - U)^-1 base, which compile.py inverts. Both
 converge geometrically at the rate rho(U) < 1 (U <= M, the expected-children matrix of
 :mod:`~scratchgen.grammar.analysis`, and rho(M) < 1 for a consistent grammar); we stop when no value
 moves by more than TOL of itself, which leaves an error below TOL rho / (1 - rho). Viterbi is (1)-(4)
-with max in place of sum, plus back-pointers. Eq. (5) of chart.py (expected counts) has no twin here.
+with max in place of sum, plus back-pointers. Eq. (5) of outside.py (expected counts) has no twin here.
 
 Prefix probabilities: Pre(x_1..x_m) = sum_v P(x_1..x_m v), the total probability of the sentences that
 start with the prefix. Let PP(A, i) = P(A derives a string that starts with x_{i+1}..x_m). In a tree, the
@@ -42,6 +43,8 @@ is longer. Each function and the fast code it mirrors:
     inside_logprob             ChartParser.logprob, ChartParser.logprobs, GrammarModel.logprob
     viterbi                    ChartParser.viterbi, GrammarModel.parse
     next_token_probabilities   ChartParser.next_token_probs, GrammarModel.next_logprobs (eq. (2) of model.py)
+
+and :func:`sentence_probabilities`, P(x) as the sum over derivations itself, for a finite language.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from ..errors import GrammarError
 from .rules import Grammar, Terminal, Tree
 
 __all__ = ["inside_chart", "inside_logprob", "next_token_probabilities", "null_probabilities", "prefix_probability",
-           "prefix_probability_by_summing", "viterbi"]
+           "prefix_probability_by_summing", "sentence_probabilities", "viterbi"]
 
 TOL = 1e-14  # relative change below which an iteration has converged
 MAX_SWEEPS = 100_000
@@ -265,3 +268,31 @@ def next_token_probabilities(grammar: Grammar, prefix) -> dict:
     out = {a: prefix_probability(grammar, list(prefix) + [a]) / pre for a in grammar.terminals}
     out["</s>"] = math.exp(inside_logprob(grammar, prefix)) / pre
     return out
+
+
+def sentence_probabilities(grammar: Grammar, max_steps: int = 100_000) -> dict:
+    """P(x) for every sentence x of a grammar with finitely many derivations: the definition, the sum over trees.
+
+    Leftmost derivations are expanded one rule at a time; a GrammarError after ``max_steps`` of them.
+
+    >>> sentence_probabilities(Grammar.fromstring("S -> 'a' A [0.4] | 'b' [0.6]\\nA -> 'b' [0.5] | '' [0.5]"))
+    {('b',): 0.6, ('a',): 0.2, ('a', 'b'): 0.2}
+    """
+    out: dict = {}
+    agenda = [((), (grammar.start,), 1.0)]  # (terminals so far, symbols left, probability)
+    for _ in range(max_steps):
+        if not agenda:
+            return out
+        done, todo, p = agenda.pop()
+        k = 0
+        while k < len(todo) and isinstance(todo[k], Terminal):  # move the leading terminals to the output
+            k += 1
+        done, todo = done + tuple(str(t) for t in todo[:k]), todo[k:]
+        if not todo:
+            out[done] = out.get(done, 0.0) + p
+            continue
+        for q in grammar.by_lhs[todo[0]]:  # expand the leftmost nonterminal by each of its rules
+            r = grammar.rules[q]
+            if r.prob > 0:
+                agenda.append((done, tuple(r.rhs) + todo[1:], p * r.prob))
+    raise GrammarError(f"more than {max_steps} derivation steps: the language is too large (or infinite) to list")

@@ -305,20 +305,22 @@ def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True)
             if not alt_tokens:
                 raise GrammarError(f"empty right-hand side for {lhs!r}: write the alternatives after '->' "
                                    "('' stands for the empty string)", lineno, first_col + 2)
-        # Split on bars into alternatives.
-        alts: list[list] = [[]]
-        alt_cols = [first_col]
-        for kind, value, col in alt_tokens:
-            if kind == "bar":
-                alts.append([])
-                alt_cols.append(col)
-            else:
-                alts[-1].append((kind, value, col))
-        for alt, col0 in zip(alts, alt_cols):
+        for alt, col0 in _alternatives(alt_tokens, first_col):
             raw.append(_parse_alternative(lhs, alt, lineno, col0, allow_empty))
     if not raw:
         raise GrammarError("the grammar has no rules")
     return _build(raw, start or directive_start or raw[0].lhs, text)
+
+
+def _alternatives(tokens: list, first_col: int) -> list[tuple[list, int]]:
+    """The tokens of a right-hand side split at each '|': (tokens of one alternative, its column)."""
+    alts: list[tuple[list, int]] = [([], first_col)]
+    for kind, value, col in tokens:
+        if kind == "bar":
+            alts.append(([], col))
+        else:
+            alts[-1][0].append((kind, value, col))
+    return alts
 
 
 def _parse_alternative(lhs: str, alt: list, lineno: int, col0: int, allow_empty: bool) -> _RawRule:

@@ -199,3 +199,18 @@ def test_a_critical_grammar_is_refused():
     g = Grammar.fromstring("S -> S S [0.5] | '' [0.5]")  # rho(M) = 1: E = 0.5 E^2 + 0.5 crawls towards 1
     with pytest.raises(GrammarError, match="does not converge"):
         reference.null_probabilities(g)
+
+
+def test_sentence_probabilities_list_a_finite_language():
+    # S -> A B, A -> '' | 'a', B -> 'b' | A: sentences '', a, b, a a, a b with their sums over trees.
+    g = Grammar.fromstring("S -> A B [1]\nA -> '' [0.5] | 'a' [0.5]\nB -> 'b' [0.2] | A [0.8]")
+    got = reference.sentence_probabilities(g)
+    want = {(): 0.5 * 0.8 * 0.5, ("a",): 0.5 * 0.8 * 0.5 + 0.5 * 0.8 * 0.5, ("b",): 0.5 * 0.2,
+            ("a", "a"): 0.5 * 0.8 * 0.5, ("a", "b"): 0.5 * 0.2}
+    assert got.keys() == want.keys()
+    for s, p in want.items():
+        assert got[s] == pytest.approx(p, rel=1e-12)
+        assert math.exp(reference.inside_logprob(g, list(s))) == pytest.approx(p, rel=1e-12)
+    assert sum(got.values()) == pytest.approx(1.0, rel=1e-12)
+    with pytest.raises(GrammarError, match="too large"):  # an infinite language cannot be listed
+        reference.sentence_probabilities(Grammar.fromstring("S -> 'a' S [0.5] | 'b' [0.5]"), max_steps=1000)
