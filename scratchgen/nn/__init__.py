@@ -12,9 +12,9 @@
 - :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol.
 """
 
-from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .callbacks import Callback, Checkpoint, Curve, ShowProgress
 from .config import TrainConfig
+from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .rnn import RNNModel
 from .train import Trainer, TrainingWarning
 

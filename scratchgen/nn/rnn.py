@@ -16,7 +16,7 @@ batches (one matrix product for all steps of the input and output projections).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,10 +25,10 @@ from ..io import ArraySpec
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..text import Vocabulary
-from .data import BOS, EOS, padded_batch
-from .layers import layer_params, linear_forward, stack_forward
 from .callbacks import Callback
 from .config import FIELDS, TrainConfig, check_config, check_int, config_from
+from .data import BOS, EOS, padded_batch
+from .layers import layer_params, linear_forward, stack_forward
 from .optim import init_params
 from .train import Trainer, stream_loss, training_memory
 
@@ -172,7 +172,7 @@ class RNNModel(LanguageModel):
     # --- training ---------------------------------------------------------------------------------
 
     def fit(self, corpus, config: TrainConfig | None = None, resume: str | None = None,
-            callbacks: Sequence[Callback] | None = None) -> "RNNModel":
+            callbacks: Sequence[Callback] | None = None) -> RNNModel:
         """Train on a corpus and return ``self``.
 
         Parameters

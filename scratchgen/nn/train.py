@@ -38,7 +38,13 @@ import zlib
 import numpy as np
 
 from ..errors import TrainingError
-from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, RESUME_OPTIONS, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    RESUME_OPTIONS,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .data import padded_batch, padded_plan, stream_array, stream_chunks
 from .layers import network_backward, network_forward, one_blas_thread
 from .optim import clip_by_global_norm, learning_rate, make_optimizer

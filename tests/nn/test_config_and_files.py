@@ -23,7 +23,14 @@ from scratchgen import RNNModel
 from scratchgen.errors import ModelFileError
 from scratchgen.evaluation.curves import read_curve_csv
 from scratchgen.io import read_archive, write_archive
-from scratchgen.nn import Callback, Checkpoint, Curve, ShowProgress, TrainConfig, TrainingWarning
+from scratchgen.nn import (
+    Callback,
+    Checkpoint,
+    Curve,
+    ShowProgress,
+    TrainConfig,
+    TrainingWarning,
+)
 from scratchgen.nn import checkpoint as checkpoint_module
 
 DATA = Path(__file__).parent / "data"
