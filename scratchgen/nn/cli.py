@@ -177,6 +177,12 @@ def _train_rnn(args: argparse.Namespace) -> int:
         written.append(args.plot)
     if written:
         print(f"learning curve: {', '.join(written)}", file=sys.stderr)
+    print(_summary(args, model, corpus, read_as), file=sys.stderr)
+    return 0
+
+
+def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
+    """The one line a training command ends with: the data, the vocabulary, the loss and the file."""
     V = len(model.vocab_)
     if not model.has_validation_:
         loss = _validation_note(args, corpus)
@@ -193,9 +199,8 @@ def _train_rnn(args: argparse.Namespace) -> int:
     if model.restores_:
         loss += (f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
                  "learning rate (consider a lower --lr)")
-    print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
-          f"vocabulary {V}, {finished}{loss}: {args.output}", file=sys.stderr)
-    return 0
+    return (f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
+            f"vocabulary {V}, {finished}{loss}: {args.output}")
 
 
 def register(commands, train) -> None:
