@@ -11,6 +11,10 @@ The state of the stepping interface is the tuple of the L hidden states ``h^l`` 
 and ``next_logprobs`` is the log of eq. (2) with the ``<s>`` entry set to -inf (it is never a next
 token) and the rest renormalised. ``token_logprobs`` runs eq. (1) and (2) over whole padded
 batches (one matrix product for all steps of the input and output projections).
+
+The model is its architecture (H, L, E, dtype, tokenizer), which is all its file stores; how it is
+trained is a :class:`~scratchgen.nn.config.TrainConfig`, run by the :class:`~scratchgen.nn.train.Trainer`
+with callbacks for progress, checkpoints and the curve (:mod:`scratchgen.nn.callbacks`).
 """
 
 from __future__ import annotations
