@@ -256,6 +256,7 @@ print(json.dumps(out))
 def quality_rows(cpu_seconds: float = 600.0, names: bool = True, shakespeare: bool = True) -> list:
     """tinyshakespeare (last 10% held out) and names.txt (1,000 names held out, makemore's split size)."""
     from scratchgen import RNNModel, read_corpus
+    from scratchgen.nn import ShowProgress
 
     rows = []
     if not shakespeare:
@@ -265,7 +266,7 @@ def quality_rows(cpu_seconds: float = 600.0, names: bool = True, shakespeare: bo
     m = RNNModel(hidden=512, layers=1, embedding=128, seq_len=64, batch_size=32, lr=3e-3, dropout=0.2, epochs=1000,
                  running_text=True,
                  valid_fraction=0.1, patience=None, eval_interval=200, dtype="float32", seed=0,
-                 time_limit=cpu_seconds, clock="cpu", verbose=True).fit(corpus)
+                 time_limit=cpu_seconds, clock="cpu").fit(corpus, callbacks=[ShowProgress()])
     rows.append(["tinyshakespeare, last 10% held out", "H 512, 1 layer, embedding 128, dropout 0.2, T 64, B 32, Adam 3e-3 cosine, "
                  f"float32, {cpu_seconds:g} CPU-seconds (one core)", m.history_[-1]["tokens"],
                  f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",

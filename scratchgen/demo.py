@@ -74,12 +74,12 @@ def _split(corpus: list, rng: np.random.Generator, heldout_fraction: float = 0.1
 def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, str, object]]:
     """(family, name, file stem, unfitted model) for each generator the demo trains."""
     from .ngram import NGramModel
-    from .nn import RNNModel
+    from .nn import RNNModel, ShowProgress
 
     rnn = RNNModel(hidden=settings.rnn_hidden, embedding=settings.rnn_embedding, layers=1, batch_size=32,
                    seq_len=64, lr=3e-3, optimizer="adam", lr_schedule="cosine", epochs=1000,
                    max_steps=settings.rnn_steps, valid_fraction=0.05, patience=None, seed=seed,
-                   dtype="float32", verbose=True, tokenizer=tokenizer)
+                   dtype="float32", callbacks=[ShowProgress()], tokenizer=tokenizer)
     return [
         ("random", "uniform", "uniform", UniformModel(tokenizer=tokenizer)),
         ("random", "unigram (add-1)", "unigram", UnigramModel(k=1.0, tokenizer=tokenizer)),

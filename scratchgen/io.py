@@ -6,8 +6,9 @@ A model file is a NumPy ``.npz`` archive holding
   "class": ..., "params": ..., "tokenizer": ..., "vocab": [...], "state": ...}``;
 - the model's arrays, under the names its ``_save_state`` chose.
 
-It is read with ``allow_pickle=False``, so loading a file never runs code. It is written to a
-temporary file in the same directory and renamed over the target (``os.replace`` is atomic), so an
+:func:`write_archive` and :func:`read_archive` are the one writer and reader of this ``.npz`` +
+JSON-header layout, for model files and RNN checkpoints alike. It is read with
+``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same directory and renamed over the target (``os.replace`` is atomic), so an
 interrupted save leaves the old file or the new one, never half of one. Anything that is not a
 whole, current scratchgen model raises :class:`~scratchgen.errors.ModelFileError` naming the file.
 """
@@ -33,6 +34,8 @@ from .text import Tokenizer, Vocabulary
 __all__ = [
     "save_model",
     "load",
+    "write_archive",
+    "read_archive",
     "atomic_write",
     "check_output",
     "protected_inputs",
@@ -265,6 +268,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a model header")
 
 
+def write_archive(path, header: dict, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write one ``.npz``: ``header`` as UTF-8 JSON under ``__header__``, then ``arrays``; atomically.
+
+    The one writer of model files and checkpoints alike (:func:`atomic_write`: a temporary file,
+    then a rename, so a crash leaves the old file or the new one). Nothing is pickled.
+    """
+    if HEADER_KEY in arrays:
+        raise ScratchgenError(f"array name {HEADER_KEY!r} is reserved")
+    blob = json.dumps(header, default=_json_default, ensure_ascii=False, allow_nan=True).encode("utf-8")
+    payload = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
+    atomic_write(path, lambda f: np.savez(f, **payload))
+
+
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` (one ``.npz`` file); see the module docstring for the layout.
 
@@ -285,15 +301,11 @@ def save_model(model, path) -> None:
         "vocab": vocab.to_list(),
         "state": extra,
     }
-    blob = json.dumps(header, default=_json_default, ensure_ascii=False, allow_nan=True).encode("utf-8")
-    for name in arrays:
-        if name == HEADER_KEY:
-            raise ScratchgenError(f"array name {HEADER_KEY!r} is reserved")
-    payload = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
-    atomic_write(path, lambda f: np.savez(f, **payload))
+    write_archive(path, header, arrays)
 
 
-def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFileError]) -> dict[str, np.ndarray]:
+def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFileError],
+                 what: str = "model") -> dict[str, np.ndarray]:
     """Every array of the archive, each checked before it is read.
 
     An ``.npy`` member states its shape and dtype in a small header; NumPy allocates that much before
@@ -314,7 +326,7 @@ def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFile
         except Exception as e:  # a damaged member or header
             raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
         if dtype.hasobject:
-            raise bad(f"not a scratchgen model file (the array {key!r} holds Python objects)")
+            raise bad(f"not a scratchgen {what} file (the array {key!r} holds Python objects)")
         if math.prod(shape) * dtype.itemsize > info.file_size:
             raise bad(f"the array {key!r} claims shape {shape} but the file holds only {info.file_size} bytes of it")
         try:
@@ -322,6 +334,59 @@ def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFile
         except Exception as e:  # zlib, zipfile and format errors of a damaged archive
             raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
     return arrays
+
+
+def read_archive(path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = ()
+                 ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a file of :func:`write_archive`: ``(header, arrays)``, every array checked before it is read.
+
+    ``what`` and ``verb`` word the errors: "cannot load model 'm.npz': no such file", "cannot resume
+    from checkpoint 'ck.npz': not a scratchgen checkpoint file (...)". ``legacy_keys`` are older names
+    of the header array (read when ``__header__`` is absent). The format and version inside the
+    header are the caller's to check.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, a directory, unreadable, not an ``.npz``, damaged, without a JSON-object header.
+    """
+    name = os.fspath(path)
+
+    def bad(problem: str) -> ModelFileError:
+        return ModelFileError(f"cannot {verb} {what} {name!r}: {problem}")
+
+    try:
+        with open(name, "rb") as f:
+            magic = f.read(4)
+    except FileNotFoundError:
+        raise bad("no such file") from None
+    except IsADirectoryError:
+        raise bad("it is a directory") from None
+    except PermissionError:
+        raise bad("permission denied") from None
+    except OSError as e:
+        raise bad((e.strerror or str(e)).lower()) from None
+    if magic == b"\x93NUM":
+        raise bad(f"not a scratchgen {what} file (a single .npy array, not an .npz archive)")
+    if magic != b"PK\x03\x04":  # not a zip archive: NumPy would offer to unpickle it, which we never do
+        raise bad(f"not a scratchgen {what} file (a {what} file is an .npz archive; this is not one)")
+    try:
+        archive = np.load(name, allow_pickle=False)
+    except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
+        raise bad(f"not a scratchgen {what} file (a damaged archive: {type(e).__name__})") from None
+    with archive:
+        arrays = _read_arrays(archive, bad, what)
+    key = next((k for k in (HEADER_KEY, *legacy_keys) if k in arrays), HEADER_KEY)
+    raw = arrays.pop(key, None)
+    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise bad(f"it has no scratchgen header (is it a scratchgen {what}?)")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise bad(f"its header is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(header, dict):
+        raise bad(f"its header does not say it is a scratchgen {what}")
+    return header, arrays
 
 
 def load(path):
@@ -344,36 +409,7 @@ def load(path):
     def bad(problem: str) -> ModelFileError:
         return ModelFileError(f"cannot load model {name!r}: {problem}")
 
-    try:
-        with open(name, "rb") as f:
-            magic = f.read(4)
-    except FileNotFoundError:
-        raise bad("no such file") from None
-    except IsADirectoryError:
-        raise bad("it is a directory") from None
-    except PermissionError:
-        raise bad("permission denied") from None
-    except OSError as e:
-        raise bad((e.strerror or str(e)).lower()) from None
-    if magic == b"\x93NUM":
-        raise bad("not a scratchgen model file (a single .npy array, not an .npz archive)")
-    if magic != b"PK\x03\x04":  # not a zip archive: NumPy would offer to unpickle it, which we never do
-        raise bad("not a scratchgen model file (a model file is an .npz archive; this is not one)")
-    try:
-        archive = np.load(name, allow_pickle=False)
-    except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
-        raise bad(f"not a scratchgen model file (a damaged archive: {type(e).__name__})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise bad("not a scratchgen model file (a single .npy array, not an .npz archive)")
-    with archive:
-        arrays = _read_arrays(archive, bad)
-    raw = arrays.pop(HEADER_KEY, None)
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
-        raise bad("it has no scratchgen header (is it a scratchgen model?)")
-    try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise bad(f"its header is not valid JSON ({type(e).__name__})") from None
+    header, arrays = read_archive(name, "model")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise bad("its header does not say it is a scratchgen model")
     if header.get("version") != VERSION:
@@ -394,6 +430,9 @@ def load(path):
         state = header.get("state") or {}
         if not isinstance(state, dict):
             raise ModelFileError("its state is not a JSON object")
+        upgrade = getattr(cls, "_params_from_header", None)  # a class whose params changed maps its old layout
+        if upgrade is not None:
+            params = upgrade(params)
         model = cls(**params)
         model._check_params()
         if tokenizer is not None:

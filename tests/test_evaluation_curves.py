@@ -87,3 +87,15 @@ def test_the_rnn_trainers_history_and_csv_are_read_as_they_are(tmp_path):
     theirs.write_text("step,epoch,tokens,train_loss,valid_loss,lr,grad_norm,seconds\n"
                       "1,1,640,3.1,nan,0.01,1.5,0.2\n2,1,1280,2.5,2.7,0.01,1.2,0.4\n")
     assert read_curve_csv(theirs) == expected
+
+
+def test_one_format_for_every_family_details_after_the_core_columns(tmp_path):
+    # The RNN trainer's rows add step, epoch, lr, ... after the three core columns; NaN is an empty cell.
+    history = [{"step": 4, "epoch": 1, "tokens": 80, "train_loss": 3.5, "valid_loss": float("nan"), "lr": 0.01,
+                "grad_norm": 0.5, "seconds": 0.1, "cpu_seconds": 0.1}]
+    write_curve_csv(history, tmp_path / "rnn.csv")
+    assert (tmp_path / "rnn.csv").read_text().splitlines() == [
+        "tokens_seen,train_loss,valid_loss,step,epoch,lr,grad_norm,seconds,cpu_seconds",
+        "80,3.5,,4,1,0.01,0.5,0.1,0.1",
+    ]
+    assert read_curve_csv(tmp_path / "rnn.csv") == [{"tokens_seen": 80, "train_loss": 3.5, "valid_loss": None}]

@@ -15,7 +15,7 @@ from scratchgen.evaluation.discriminator import (
     discriminator_accuracy,
     fit_logistic,
     forward,
-    gradcheck,
+    gradient_error,
     ngram_features,
     predict_proba,
 )
@@ -74,7 +74,7 @@ def test_gradient_matches_central_differences(seed, M, D, l2):
     X, y, params = _problem(seed, M, D)
     grads = backward(params, forward(params, X, y, l2)[1])
     assert set(grads) == set(params)
-    error = gradcheck(lambda p: forward(p, X, y, l2)[0], params, grads)
+    error = gradient_error(params, X, y, l2)
     assert error < 1e-6
 
 
@@ -92,20 +92,29 @@ def _wrong_backward_no_penalty(params, cache):
 @given(seed=st.integers(0, 2 ** 32 - 1), M=st.integers(1, 8), D=st.integers(1, 6))
 def test_a_wrong_gradient_fails_the_check(seed, M, D):
     X, y, params = _problem(seed, M, D)
-    cache = forward(params, X, y, 0.5)[1]
-    loss = lambda p: forward(p, X, y, 0.5)[0]  # noqa: E731
-    assert gradcheck(loss, params, _wrong_backward_sign(params, cache)) > 1e-3
-    assert gradcheck(loss, params, _wrong_backward_no_penalty(params, cache)) > 1e-3
+    assert gradient_error(params, X, y, 0.5, backward_fn=_wrong_backward_sign) > 1e-3
+    assert gradient_error(params, X, y, 0.5, backward_fn=_wrong_backward_no_penalty) > 1e-3
 
 
-def test_gradcheck_restores_the_parameters_and_needs_float64():
+def test_gradient_error_leaves_the_parameters_and_checks_float32_in_float64():
     X, y, params = _problem(0, 3, 2)
     before = {k: v.copy() for k, v in params.items()}
-    gradcheck(lambda p: forward(p, X, y, 0.1)[0], params, backward(params, forward(params, X, y, 0.1)[1]))
+    assert gradient_error(params, X, y, 0.1) < 1e-6
     assert all(np.array_equal(before[k], params[k]) for k in params)
-    p32 = {"w": params["w"].astype(np.float32), "b": params["b"]}
-    with pytest.raises(ScratchgenError, match="float64"):
-        gradcheck(lambda p: 0.0, p32, p32)
+    p32 = {"w": params["w"].astype(np.float32), "b": params["b"].astype(np.float32)}
+    assert gradient_error(p32, X, y, 0.1) < 1e-6            # the checker works on a float64 copy
+    assert p32["w"].dtype == np.float32
+
+
+def test_the_discriminator_uses_the_one_gradient_checker(monkeypatch):
+    import scratchgen.evaluation.discriminator as disc
+
+    calls = []
+    real = disc.gradcheck
+    monkeypatch.setattr(disc, "gradcheck", lambda *a, **k: calls.append(1) or real(*a, **k))
+    X, y, params = _problem(0, 3, 2)
+    disc.gradient_error(params, X, y, 0.1)
+    assert calls and real is __import__("scratchgen.nn.gradcheck", fromlist=["gradcheck"]).gradcheck
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -257,7 +257,7 @@ def test_resume_with_the_same_options_and_a_constant_schedule_extended(names, tm
     assert train(names, tmp_path / "m.npz", "--epochs", "1", *base) == 0
     assert train(names, tmp_path / "m.npz", "--epochs", "3", *base, "--resume", str(ck)) == 0
     with np.load(ck) as z:
-        header = json.loads(z["__checkpoint__"].tobytes())
+        header = json.loads(z["__header__"].tobytes())   # checkpoint format 3: the shared header array
     assert header["epoch"] == 3 and header["version"] == train_module.CHECKPOINT_VERSION
 
 
@@ -288,9 +288,9 @@ def test_an_unversioned_checkpoint_is_refused_clearly(names, checkpoint, tmp_pat
 
     with np.load(checkpoint) as z:
         data = {k: z[k] for k in z.files}
-    h = json.loads(data["__checkpoint__"].tobytes())
+    h = json.loads(data["__header__"].tobytes())
     drop_version(h)
-    data["__checkpoint__"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+    data["__header__"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
     old = tmp_path / "old.npz"
     np.savez(old, **data)
     capsys.readouterr()

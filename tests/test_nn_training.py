@@ -12,6 +12,7 @@ import scratchgen
 from scratchgen import RNNModel, ScratchgenError
 from scratchgen.cli import main
 from scratchgen.errors import ModelFileError
+from scratchgen.nn import Callback, Checkpoint, Curve, ShowProgress
 from scratchgen.nn import train as train_module
 from scratchgen.nn.data import padded_batch, stream_array, stream_chunks
 from scratchgen.nn.optim import SGD, Adagrad, Adam, clip_by_global_norm, learning_rate, orthogonal
@@ -124,12 +125,18 @@ def test_early_stopping_stops_after_patience_evaluations():
 @pytest.mark.parametrize("running", [False, True])
 def test_resume_from_checkpoint_is_bit_for_bit(tmp_path, running):
     corpus = NAMES if not running else [TEXT[i:i + 40] for i in range(0, len(TEXT), 40)]
-    kw = dict(running_text=running, epochs=3, eval_interval=4, checkpoint_every=3, dropout=0.2)
+    kw = dict(running_text=running, epochs=3, eval_interval=4, dropout=0.2)
     whole = small(**kw).fit(corpus)
     ck = str(tmp_path / "ck.npz")
+
+    class DieAt8(Callback):                                      # a test's own callback, not a hook in fit
+        def after_step(self, trainer, epoch_end):
+            if trainer.step >= 8:
+                raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
-        small(checkpoint=ck, **kw).fit(corpus, _interrupt_at=8)   # dies after step 8; checkpoint at 6
-    resumed = small(checkpoint=ck, **kw).fit(corpus, resume=ck)
+        small(**kw).fit(corpus, callbacks=[Checkpoint(ck, every=3), DieAt8()])   # dies after step 8; checkpoint at 6
+    resumed = small(**kw).fit(corpus, resume=ck, callbacks=[Checkpoint(ck, every=3)])
     for k in whole.params_:
         assert np.array_equal(whole.params_[k], resumed.params_[k]), k
     assert [h["valid_loss"] for h in whole.history_] == [h["valid_loss"] for h in resumed.history_]
@@ -137,7 +144,7 @@ def test_resume_from_checkpoint_is_bit_for_bit(tmp_path, running):
 
 def test_resume_refuses_another_corpus(tmp_path):
     ck = str(tmp_path / "ck.npz")
-    small(checkpoint=ck, epochs=1).fit(NAMES)
+    small(epochs=1).fit(NAMES, callbacks=[Checkpoint(ck)])
     with pytest.raises(ModelFileError, match="another corpus"):
         small(epochs=1).fit(NAMES[:-1] + ["zed"], resume=ck)
     with pytest.raises(ModelFileError, match="hidden"):
@@ -154,7 +161,7 @@ def test_nan_guard_restores_lowers_lr_and_says_so(monkeypatch, capsys):
         return ((math.nan if calls["n"] == 5 else loss), hT), cache
 
     monkeypatch.setattr(train_module, "network_forward", flaky)
-    m = small(epochs=2, valid_fraction=0.0, verbose=True).fit(NAMES)
+    m = small(epochs=2, valid_fraction=0.0).fit(NAMES, callbacks=[ShowProgress()])
     err = capsys.readouterr().err
     assert "non-finite loss" in err and "lowered the learning rate to 0.5 x lr" in err  # a progress note
     assert m.restores_ == 1  # and counted, for the summary
@@ -169,10 +176,10 @@ def test_time_limit_stops_training(clock):
 
 def test_curve_csv(tmp_path):
     path = tmp_path / "curve.csv"
-    m = small(epochs=3, curve_csv=str(path)).fit(NAMES)
+    m = small(epochs=3).fit(NAMES, callbacks=[Curve(str(path))])
     rows = list(csv.DictReader(open(path)))
     assert len(rows) == len(m.history_) == 3
-    assert [int(r["tokens"]) for r in rows] == sorted(int(r["tokens"]) for r in rows)
+    assert [int(r["tokens_seen"]) for r in rows] == sorted(int(r["tokens_seen"]) for r in rows)
     assert float(rows[-1]["valid_loss"]) == pytest.approx(m.history_[-1]["valid_loss"])
 
 

@@ -4,11 +4,14 @@ A training history is a list of dicts, one a measurement::
 
     {"tokens_seen": int, "train_loss": float, "valid_loss": float or None}
 
-losses in nats per token (the convention of :mod:`scratchgen.metrics`). The CSV has exactly these
-three columns; a missing validation loss is an empty cell. Readers are lenient, so the RNN trainer's
-own history and CSV serve as they are: ``tokens`` is accepted for ``tokens_seen``, other keys and
-columns are ignored, and a NaN or absent validation loss means "not measured". Both files are written atomically
-(:func:`scratchgen.io.atomic_write`), so a crash never leaves half a file.
+losses in nats per token (the convention of :mod:`scratchgen.metrics`). This module is the one
+writer and the one reader of curve CSVs, for every family (the RNN trainer included). The CSV's
+first three columns are always ``tokens_seen,train_loss,valid_loss`` (a missing validation loss is
+an empty cell); a history that also records the RNN trainer's details adds, in this order, the
+columns ``step, epoch, lr, grad_norm, seconds, cpu_seconds`` that any of its rows holds. The reader
+returns the three core columns. It is lenient, so older files read as they are: the RNN trainer's
+CSVs before this format named the column ``tokens`` and wrote ``nan`` for "not measured". Both files
+are written atomically (:func:`scratchgen.io.atomic_write`), so a crash never leaves half a file.
 
 matplotlib is optional (``pip install 'scratchgen[plot]'``); it is imported only when a plot is
 asked for, with the non-interactive Agg backend.
@@ -25,9 +28,11 @@ from typing import Sequence, Union
 from ..errors import ScratchgenError
 from ..io import atomic_write
 
-__all__ = ["CURVE_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve", "save_curve", "require_matplotlib"]
+__all__ = ["CURVE_COLUMNS", "DETAIL_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve", "save_curve", "require_matplotlib"]
 
 CURVE_COLUMNS = ("tokens_seen", "train_loss", "valid_loss")
+#: Further columns, written when the history holds them (the RNN trainer's record of each evaluation).
+DETAIL_COLUMNS = ("step", "epoch", "lr", "grad_norm", "seconds", "cpu_seconds")
 
 History = Sequence[dict]
 
@@ -55,19 +60,27 @@ def _check_history(history: History) -> list[dict]:
     return rows
 
 
+def _cell(value) -> str:
+    """A number as the CSV holds it: ``repr`` (the shortest form that reads back exactly), empty for None/NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def write_curve_csv(history: History, path) -> None:
-    """Write the history as CSV with the header ``tokens_seen,train_loss,valid_loss``.
+    """Write the history as CSV: ``tokens_seen,train_loss,valid_loss`` then any :data:`DETAIL_COLUMNS` it holds.
 
     Floats are written with ``repr`` (shortest round-tripping form), so reading gives them back exactly.
     """
     rows = _check_history(history)
+    details = [c for c in DETAIL_COLUMNS if any(isinstance(r, dict) and r.get(c) is not None for r in history)]
 
     def write(f) -> None:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(CURVE_COLUMNS)
-        for r in rows:
-            out.writerow([r["tokens_seen"], repr(r["train_loss"]),
-                          "" if r["valid_loss"] is None else repr(r["valid_loss"])])
+        out.writerow(CURVE_COLUMNS + tuple(details))
+        for r, raw in zip(rows, history):
+            out.writerow([r["tokens_seen"], repr(r["train_loss"]), _cell(r["valid_loss"])]
+                         + [_cell(raw.get(c)) for c in details])
 
     atomic_write(path, write, mode="w")
 

@@ -25,8 +25,8 @@ Its gradient, by the chain rule through (2)::
     dL/dz_i = (p_i - y_i) / M                                                             (4)
     dL/dw = X^T dL/dz + lam w,      dL/db = sum_i dL/dz_i                                 (5)
 
-``forward`` computes (3) and keeps a cache, ``backward`` computes (4)-(5); :func:`gradcheck`
-compares them with central differences. The loss is convex (strictly, for lam > 0), so L-BFGS
+``forward`` computes (3) and keeps a cache, ``backward`` computes (4)-(5); :func:`gradient_error`
+compares them with central differences (by :func:`scratchgen.nn.gradcheck`, the package's one checker). The loss is convex (strictly, for lam > 0), so L-BFGS
 (Nocedal and Wright, Algorithm 7.4, with a backtracking Armijo line search) finds its minimum
 from w = 0 deterministically. A sequence is predicted real when p >= 1/2, i.e. z >= 0.
 
@@ -48,12 +48,13 @@ from typing import Callable, Hashable, Sequence
 import numpy as np
 
 from ..errors import ScratchgenError
+from ..nn.gradcheck import gradcheck
 
 __all__ = [
     "ngram_features",
     "forward",
     "backward",
-    "gradcheck",
+    "gradient_error",
     "fit_logistic",
     "predict_proba",
     "discriminator_accuracy",
@@ -119,50 +120,32 @@ def backward(params: Params, cache: dict) -> Params:
             "b": np.array(dz.sum())}
 
 
-def gradcheck(loss_fn: Callable[[Params], float], params: Params, grads: Params, eps: float = 1e-6) -> float:
-    """Relative error between analytic ``grads`` and central differences of ``loss_fn`` at ``params``.
-
-    Every entry of every array in ``params`` (float64) is moved by +-eps in turn::
-
-        numeric = (L(theta + eps e_k) - L(theta - eps e_k)) / (2 eps)
-        error   = ||grads - numeric|| / (||grads|| + ||numeric||)     over all entries of all keys
-
-    (0 when both are exactly zero). ``params`` is restored. A correct gradient gives about 1e-9 in
-    float64; an error above 1e-6 means the gradient is wrong.
-
-    >>> X, y = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([1.0, 0.0])
-    >>> p = {"w": np.array([0.3, -0.2]), "b": np.array(0.1)}
-    >>> g = backward(p, forward(p, X, y, 0.1)[1])
-    >>> gradcheck(lambda q: forward(q, X, y, 0.1)[0], p, g) < 1e-6
-    True
-    """
-    analytic, numeric = [], []
-    for key, value in params.items():
-        if value.dtype != np.float64:
-            raise ScratchgenError(f"gradcheck needs float64 parameters; {key!r} is {value.dtype}")
-        flat = value.reshape(-1)  # a view: writing it moves the parameter
-        num = np.empty(flat.size)
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + eps
-            up = loss_fn(params)
-            flat[k] = old - eps
-            down = loss_fn(params)
-            flat[k] = old
-            num[k] = (up - down) / (2.0 * eps)
-        analytic.append(np.asarray(grads[key], dtype=np.float64).reshape(-1))
-        numeric.append(num)
-    a, n = np.concatenate(analytic), np.concatenate(numeric)
-    denom = np.linalg.norm(a) + np.linalg.norm(n)
-    return float(np.linalg.norm(a - n) / denom) if denom > 0 else 0.0
-
-
 def _pack(params: Params) -> np.ndarray:
     return np.concatenate([params["w"], params["b"].reshape(1)])  # (D + 1,)
 
 
 def _unpack(theta: np.ndarray) -> Params:
     return {"w": theta[:-1], "b": np.array(theta[-1])}
+
+
+def gradient_error(params: Params, X: np.ndarray, y: np.ndarray, l2: float,
+                   backward_fn: Callable[[Params, dict], Params] = backward) -> float:
+    """Relative error between ``backward_fn``'s gradient of eq. (3) and central differences.
+
+    Checked by the one gradient checker, :func:`scratchgen.nn.gradcheck`, on w and b packed into one
+    vector (so the error is over all entries together: ``||g - numeric|| / (||g|| + ||numeric||)``).
+    A right gradient gives about 1e-9 in float64; above 1e-6 it is wrong. ``params`` is not modified.
+
+    >>> X, y = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([1.0, 0.0])
+    >>> gradient_error({"w": np.array([0.3, -0.2]), "b": np.array(0.1)}, X, y, 0.1) < 1e-6
+    True
+    """
+    def loss_and_grads(packed: dict) -> tuple[float, dict]:
+        p = _unpack(packed["theta"])
+        loss, cache = forward(p, X, y, l2)
+        return loss, {"theta": _pack(backward_fn(p, cache))}
+
+    return gradcheck(loss_and_grads, {"theta": _pack(params)})["theta"]
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200, memory: int = 10,

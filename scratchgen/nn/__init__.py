@@ -5,11 +5,18 @@
 - :mod:`scratchgen.nn.gradcheck`: central finite differences against any of them;
 - :mod:`scratchgen.nn.optim`: SGD with momentum, Adagrad, Adam/AdamW, clipping, schedules, initialisation;
 - :mod:`scratchgen.nn.data`: parallel streams of running text, padded and masked sequences;
-- :mod:`scratchgen.nn.train`: the training loop, validation, early stopping, checkpoints;
-- :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network behind the shared protocol.
+- :mod:`scratchgen.nn.config`: :class:`TrainConfig`, the training recipe (saved with checkpoints only);
+- :mod:`scratchgen.nn.train`: :class:`Trainer`, the loop, validation, early stopping, the NaN guard;
+- :mod:`scratchgen.nn.callbacks`: what a run does besides training (progress, checkpoints, the curve);
+- :mod:`scratchgen.nn.checkpoint`: the checkpoint file, written and read to resume bit for bit;
+- :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol.
 """
 
+from .callbacks import Callback, Checkpoint, Curve, ShowProgress
+from .config import TrainConfig
 from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .rnn import RNNModel
+from .train import Trainer, TrainingWarning
 
-__all__ = ["RNNModel", "gradcheck", "gradcheck_piece", "relative_error"]
+__all__ = ["RNNModel", "TrainConfig", "Trainer", "TrainingWarning", "Callback", "ShowProgress", "Checkpoint", "Curve",
+           "gradcheck", "gradcheck_piece", "relative_error"]

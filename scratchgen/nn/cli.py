@@ -111,10 +111,33 @@ def _validation_note(args: argparse.Namespace, corpus) -> str:
     return note
 
 
+def _train_config(args: argparse.Namespace):
+    """The training recipe the options ask for (0 means "none" for --clip and --patience)."""
+    from .config import TrainConfig
+
+    return TrainConfig(seq_len=args.seq_len, batch_size=args.batch, lr=args.lr, epochs=args.epochs,
+                       optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
+                       lr_schedule=args.schedule, warmup=args.warmup, clip=args.clip or None, max_steps=args.max_steps,
+                       running_text=args.mode == "chunks", valid_fraction=args.valid_fraction,
+                       patience=args.patience or None, eval_interval=args.eval_every, min_count=args.min_count,
+                       seed=args.seed, time_limit=args.time_limit, clock=args.clock)
+
+
+def _callbacks(args: argparse.Namespace, curve_writer) -> list:
+    """Progress (unless --quiet), checkpoints (with --checkpoint) and the learning curve."""
+    from .callbacks import Checkpoint, ShowProgress
+
+    callbacks = [] if args.quiet else [ShowProgress()]
+    if args.checkpoint:
+        callbacks.append(Checkpoint(args.checkpoint, every=args.checkpoint_every))
+    return callbacks + [curve_writer]
+
+
 def _train_rnn(args: argparse.Namespace) -> int:
     from ..cli import read_corpus_args, tokenizer_from_args
     from ..io import check_output
     from ..text import is_running_text
+    from .callbacks import Curve
     from .rnn import RNNModel
     from .train import worse_than_uniform
 
@@ -134,17 +157,12 @@ def _train_rnn(args: argparse.Namespace) -> int:
         require_matplotlib()  # before training, not after an hour of it
     tokenizer = tokenizer_from_args(args)
     corpus = read_corpus_args(args, args.corpus, tokenizer)
-    model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, seq_len=args.seq_len,
-                     batch_size=args.batch, lr=args.lr, epochs=args.epochs, optimizer=args.optimizer,
-                     weight_decay=args.weight_decay, dropout=args.dropout, lr_schedule=args.schedule, warmup=args.warmup,
-                     clip=args.clip or None, max_steps=args.max_steps, running_text=args.mode == "chunks",
-                     valid_fraction=args.valid_fraction, patience=args.patience or None, eval_interval=args.eval_every,
-                     min_count=args.min_count, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
-                     checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, curve_csv=curve,
-                     time_limit=args.time_limit, clock=args.clock, tokenizer=tokenizer)
+    model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype,
+                     tokenizer=tokenizer)
+    curve_writer = Curve(curve)
     try:
         with _sigterm_as_interrupt():
-            model.fit(corpus, resume=args.resume)
+            model.fit(corpus, config=_train_config(args), resume=args.resume, callbacks=_callbacks(args, curve_writer))
     except _Terminated:
         _stopped_early(args, "terminated (SIGTERM)")
         return 143
@@ -152,7 +170,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
         _stopped_early(args, "interrupted")
         return 130
     model.save(args.output)
-    written = [curve] if model.curve_written_ else []
+    written = [curve] if curve_writer.written else []
     if args.plot and written:
         from ..evaluation.curves import plot_curve
 
@@ -160,6 +178,12 @@ def _train_rnn(args: argparse.Namespace) -> int:
         written.append(args.plot)
     if written:
         print(f"learning curve: {', '.join(written)}", file=sys.stderr)
+    print(_summary(args, model, corpus, read_as), file=sys.stderr)
+    return 0
+
+
+def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
+    """The one line a training command ends with: the data, the vocabulary, the loss and the file."""
     V = len(model.vocab_)
     if not model.has_validation_:
         loss = _validation_note(args, corpus)
@@ -176,9 +200,8 @@ def _train_rnn(args: argparse.Namespace) -> int:
     if model.restores_:
         loss += (f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
                  "learning rate (consider a lower --lr)")
-    print(f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
-          f"vocabulary {V}, {finished}{loss}: {args.output}", file=sys.stderr)
-    return 0
+    return (f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
+            f"vocabulary {V}, {finished}{loss}: {args.output}")
 
 
 def register(commands, train) -> None:

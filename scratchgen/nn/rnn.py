@@ -11,11 +11,16 @@ The state of the stepping interface is the tuple of the L hidden states ``h^l`` 
 and ``next_logprobs`` is the log of eq. (2) with the ``<s>`` entry set to -inf (it is never a next
 token) and the rest renormalised. ``token_logprobs`` runs eq. (1) and (2) over whole padded
 batches (one matrix product for all steps of the input and output projections).
+
+The model is its architecture (H, L, E, dtype, tokenizer), which is all its file stores; how it is
+trained is a :class:`~scratchgen.nn.config.TrainConfig`, run by the :class:`~scratchgen.nn.train.Trainer`
+with callbacks for progress, checkpoints and the curve (:mod:`scratchgen.nn.callbacks`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,12 +29,14 @@ from ..io import ArraySpec
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..text import Vocabulary
+from .callbacks import Callback
+from .config import FIELDS, TrainConfig, check_config, check_int, config_from
 from .data import BOS, EOS, padded_batch
 from .layers import layer_params, linear_forward, stack_forward
-from .optim import OPTIMIZERS, SCHEDULES, init_params
+from .optim import init_params
 from .train import Trainer, stream_loss, training_memory
 
-__all__ = ["RNNModel"]
+__all__ = ["RNNModel", "TrainConfig"]
 
 DTYPES = ("float64", "float32")
 MAX_LAYERS = 1000   # also bounds the schema a (possibly edited) file header asks to build
@@ -50,9 +57,33 @@ def _log_softmax(Y: np.ndarray) -> np.ndarray:
     return Y
 
 
+def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator):
+    """Training and validation data: the last ``valid_fraction`` of running text (one stream, ``<s>``
+    first), or a random ``valid_fraction`` of the sequences; validation is None when nothing is held out."""
+    if running:
+        stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)   # one running text
+        n_valid = int(len(stream) * c.valid_fraction)
+        train, valid = stream[:len(stream) - n_valid], (stream[len(stream) - n_valid - 1:] if n_valid > 1 else None)
+        if len(train) < c.batch_size + 1:
+            raise CorpusError(f"a running text of {len(train)} training tokens is too short for "
+                              f"{c.batch_size} parallel streams (--batch {c.batch_size}); lower --batch")
+        return train, valid
+    order = rng.permutation(len(ids))
+    n_valid = int(len(ids) * c.valid_fraction)
+    valid = [ids[i] for i in order[:n_valid]] or None
+    train = [ids[i] for i in order[n_valid:]]
+    if not train:
+        raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
+    return train, valid
+
+
 @register_model
 class RNNModel(LanguageModel):
     """A vanilla (Elman, tanh) recurrent network language model, trained by hand-written BPTT.
+
+    The constructor takes the architecture, which is all a model file stores. How to train is a
+    :class:`~scratchgen.nn.config.TrainConfig`, given to :meth:`fit` (``config=``) or, as a
+    convenience, as keywords here (``RNNModel(hidden=64, max_steps=300)``), kept in ``config``.
 
     Parameters
     ----------
@@ -63,54 +94,16 @@ class RNNModel(LanguageModel):
     embedding : int or None
         E, width of an embedding table C; None feeds one-hot vectors (the rows of W_xh are then the
         embeddings, as in min-char-rnn).
-    seq_len : int
-        T, steps of truncated backpropagation through time (the length of a training chunk).
-    batch_size : int
-        B, parallel streams (running text) or sequences (a line corpus) per step.
-    lr : float
-        Base learning rate.
-    epochs : int
-        Passes over the training data (at most).
-    optimizer : {"adam", "adamw", "sgd", "adagrad"}
-    weight_decay : float
-        lambda of AdamW (only with ``optimizer="adamw"``).
-    dropout : float
-        Rate of (inverted) dropout on the top hidden states before the output projection, in
-        training only (a regulariser: tinyshakespeare overfits without it).
-    lr_schedule : {"constant", "cosine", "step"}
-    warmup : int
-        Steps of linear warm-up.
-    clip : float or None
-        Largest global gradient norm (None: no clipping).
-    max_steps : int or None
-        Stop after this many optimiser steps (the schedule then spans them).
-    running_text : {"auto", True, False}
-        True: the corpus is consecutive pieces of one text (``read_corpus(mode="chunks")``), trained
-        as B parallel streams with the state carried across chunks; False: separate sequences,
-        padded and masked; "auto": True when the mean sequence length is at least ``seq_len``.
-    valid_fraction : float
-        Held out for validation (the last part of running text; a random part of a line corpus).
-    patience : int or None
-        Early stopping after this many evaluations without a better validation loss.
-    eval_interval : int or None
-        Evaluate every this many steps (besides the end of every epoch).
-    min_count : int
-        Tokens seen fewer times become ``<unk>``.
     dtype : {"float64", "float32"}
-    seed : int
-    verbose : bool
-        Print progress lines to stderr.
-    checkpoint : str or None
-        Write a checkpoint here every ``checkpoint_every`` steps and at the end of every epoch.
-    checkpoint_every : int
-    curve_csv : str or None
-        Write the learning curve (step, tokens, train and validation loss) to this CSV file.
-    time_limit : float or None
-        Stop training after this many seconds (a cosine schedule then spans that time).
-    clock : {"wall", "cpu"}
-        What ``time_limit`` counts: wall-clock seconds, or this process's CPU seconds (a fair limit
-        on a shared machine: training uses one BLAS thread, so CPU seconds are one core's busy time).
     tokenizer : Tokenizer or None
+    config : TrainConfig or None
+        The default recipe of :meth:`fit` (default ``TrainConfig()``).
+    callbacks : list of Callback
+        The default callbacks of :meth:`fit` (e.g. ``[ShowProgress()]``), for code that calls
+        ``fit(corpus)`` on any model.
+    **training
+        Fields of :class:`TrainConfig` (``seq_len``, ``batch_size``, ``lr``, ``epochs``, ``max_steps``,
+        ...), replacing those of ``config``.
 
     Attributes
     ----------
@@ -125,117 +118,54 @@ class RNNModel(LanguageModel):
 
     Examples
     --------
-    >>> m = RNNModel(hidden=8, epochs=2, batch_size=2, seq_len=8, valid_fraction=0, seed=0)
-    >>> m = m.fit(["abab", "abba", "baba"])
+    >>> m = RNNModel(hidden=8).fit(["abab", "abba", "baba"],
+    ...                            config=TrainConfig(epochs=2, batch_size=2, seq_len=8, valid_fraction=0))
     >>> lp = m.next_logprobs(m.initial_state(1))
     >>> lp.shape, bool(np.isclose(np.exp(lp).sum(), 1.0))   # V = <unk> <s> </s> a b
     ((1, 5), True)
     """
 
-    def __init__(self, *, hidden: int = 256, layers: int = 1, embedding: int | None = None, seq_len: int = 64,
-                 batch_size: int = 32, lr: float = 3e-3, epochs: int = 20, optimizer: str = "adam",
-                 weight_decay: float = 0.01, dropout: float = 0.0, lr_schedule: str = "cosine", warmup: int = 0,
-                 clip: float | None = 5.0, max_steps: int | None = None, running_text="auto",
-                 valid_fraction: float = 0.1, patience: int | None = 3, eval_interval: int | None = None,
-                 min_count: int = 1, dtype: str = "float64", seed: int = 0, verbose: bool = False,
-                 checkpoint: str | None = None, checkpoint_every: int = 200, curve_csv: str | None = None,
-                 time_limit: float | None = None, clock: str = "wall", tokenizer=None):
+    def __init__(self, *, hidden: int = 256, layers: int = 1, embedding: int | None = None, dtype: str = "float64",
+                 tokenizer=None, config: TrainConfig | None = None, callbacks: Sequence[Callback] = (), **training):
         super().__init__(tokenizer=tokenizer)
         self.hidden = hidden
         self.layers = layers
         self.embedding = embedding
-        self.seq_len = seq_len
-        self.batch_size = batch_size
-        self.lr = lr
-        self.epochs = epochs
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.lr_schedule = lr_schedule
-        self.warmup = warmup
-        self.clip = clip
-        self.max_steps = max_steps
-        self.running_text = running_text
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.eval_interval = eval_interval
-        self.min_count = min_count
         self.dtype = dtype
-        self.seed = seed
-        self.verbose = verbose
-        self.checkpoint = checkpoint
-        self.checkpoint_every = checkpoint_every
-        self.curve_csv = curve_csv
-        self.time_limit = time_limit
-        self.clock = clock
+        self.config = config_from(config, **training)
+        self.callbacks = list(callbacks)
 
-    # --- validation of hyperparameters ------------------------------------------------------------
+    #: Header params of model files written before the architecture and the recipe were apart (the
+    #: training options besides the architecture, and the session's files and clocks): dropped at load.
+    OLD_HEADER_OPTIONS = FIELDS + ("verbose", "checkpoint", "checkpoint_every", "curve_csv")
 
-    #: The command-line flag of each hyperparameter, so a message names both.
-    FLAGS = {"hidden": "--hidden", "layers": "--layers", "embedding": "--embedding", "seq_len": "--seq-len",
-             "batch_size": "--batch", "lr": "--lr", "epochs": "--epochs", "optimizer": "--optimizer",
-             "weight_decay": "--weight-decay", "dropout": "--dropout", "lr_schedule": "--schedule",
-             "warmup": "--warmup", "clip": "--clip", "max_steps": "--max-steps", "running_text": "--mode",
-             "valid_fraction": "--valid-fraction", "patience": "--patience", "eval_interval": "--eval-every",
-             "min_count": "--min-count", "dtype": "--dtype", "seed": "--seed", "checkpoint": "--checkpoint",
-             "checkpoint_every": "--checkpoint-every", "curve_csv": "--curve", "time_limit": "--time-limit",
-             "clock": "--clock", "verbose": "--quiet"}
+    def get_params(self) -> dict:
+        """The architecture (what a model file stores; the tokenizer apart)."""
+        return {"hidden": self.hidden, "layers": self.layers, "embedding": self.embedding, "dtype": self.dtype}
+
+    @classmethod
+    def _params_from_header(cls, params: dict) -> dict:
+        """A file's header params as the constructor takes them: files written before the split also
+        hold the training options and the session's (``curve_csv``, ``clock``, ``verbose``, ...); they
+        never changed what the saved model computes, so they are dropped."""
+        return {k: v for k, v in params.items() if k not in cls.OLD_HEADER_OPTIONS}
+
+    # --- validation of the architecture -----------------------------------------------------------
 
     def _check_params(self) -> None:
-        """Check every constructor argument (no side effect: also run on the header of a file being loaded).
+        """Check the architecture (no side effect: also run on the header of a file being loaded).
 
-        A message names the argument and its command-line flag, e.g. "batch_size (--batch) must be an
+        A message names the argument and its command-line flag, e.g. "hidden (--hidden) must be an
         integer >= 1, got 0".
         """
-        def bad(name: str, what: str) -> ScratchgenError:
-            return ScratchgenError(f"{name} ({self.FLAGS[name]}) must be {what}, got {getattr(self, name)!r}")
-
-        def is_int(v) -> bool:
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-        def is_number(v) -> bool:
-            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-        for name in ("hidden", "layers", "seq_len", "batch_size", "epochs", "min_count", "checkpoint_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                raise bad(name, "an integer >= 1")
+        check_int("hidden", self.hidden)
+        check_int("layers", self.layers)
         if self.layers > MAX_LAYERS:
-            raise bad("layers", f"at most {MAX_LAYERS} (a deeper vanilla RNN does not train)")
-        for name in ("embedding", "max_steps", "patience", "eval_interval"):
-            v = getattr(self, name)
-            if v is not None and not (is_int(v) and v >= 1):
-                raise bad(name, "an integer >= 1 or None")
-        for name in ("warmup", "seed"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
-                raise bad(name, "an integer >= 0")
-        if not (is_number(self.lr) and self.lr > 0):
-            raise bad("lr", "a positive finite number")
-        if not (is_number(self.weight_decay) and self.weight_decay >= 0):
-            raise bad("weight_decay", "a finite number >= 0")
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in SCHEDULES:
-            raise bad("lr_schedule", f"one of {', '.join(SCHEDULES)}")
+            raise ScratchgenError(f"layers (--layers) must be at most {MAX_LAYERS} (a deeper vanilla RNN does not "
+                                  f"train), got {self.layers!r}")
+        check_int("embedding", self.embedding, optional=True)
         if self.dtype not in DTYPES:
-            raise bad("dtype", f"one of {', '.join(DTYPES)}")
-        if not (is_number(self.valid_fraction) and 0 <= self.valid_fraction < 1):
-            raise bad("valid_fraction", "a fraction in [0, 1)")
-        if not (isinstance(self.running_text, bool) or self.running_text == "auto"):
-            raise ScratchgenError(f"running_text must be 'auto', True (--mode chunks) or False (--mode lines), "
-                                  f"got {self.running_text!r}")
-        if self.clip is not None and not (is_number(self.clip) and self.clip > 0):
-            raise bad("clip", "a positive number, or None for no clipping (--clip 0)")
-        if not (is_number(self.dropout) and 0 <= self.dropout < 1):
-            raise bad("dropout", "a fraction in [0, 1)")
-        if self.time_limit is not None and not (is_number(self.time_limit) and self.time_limit > 0):
-            raise bad("time_limit", "a positive number of seconds or None")
-        if self.clock not in ("wall", "cpu"):
-            raise bad("clock", "'wall' or 'cpu'")
-        if not isinstance(self.verbose, bool):
-            raise ScratchgenError(f"verbose must be True or False, got {self.verbose!r}")
-        for name in ("checkpoint", "curve_csv"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise bad(name, "a path (str) or None")
+            raise ScratchgenError(f"dtype (--dtype) must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
     def _array_schema(self) -> dict:
         """Every parameter array, its exact shape from the header (H, L, E, V), float, finite and bounded."""
@@ -251,15 +181,21 @@ class RNNModel(LanguageModel):
 
     # --- training ---------------------------------------------------------------------------------
 
-    def fit(self, corpus, resume: str | None = None, _interrupt_at: int | None = None) -> "RNNModel":
+    def fit(self, corpus, config: TrainConfig | None = None, resume: str | None = None,
+            callbacks: Sequence[Callback] | None = None) -> RNNModel:
         """Train on a corpus and return ``self``.
 
         Parameters
         ----------
         corpus : list of str or of token lists
+        config : TrainConfig or None
+            The recipe (default: ``self.config``, set by the constructor's keywords).
         resume : str or None
-            A checkpoint written by an earlier run with the same corpus and hyperparameters: training
-            continues from it, and ends with the same parameters as an uninterrupted run.
+            A checkpoint written by an earlier run with the same corpus, architecture and config:
+            training continues from it, and ends with the same parameters as an uninterrupted run.
+        callbacks : list of Callback or None
+            What the run does besides training (:mod:`scratchgen.nn.callbacks`): ``ShowProgress()``,
+            ``Checkpoint(path, every)``, ``Curve(path)``, or your own (default: ``self.callbacks``).
 
         Raises
         ------
@@ -268,41 +204,28 @@ class RNNModel(LanguageModel):
         TrainingError
             Training diverged (non-finite weights that restoring could not cure); nothing is kept.
         """
+        c = self.config if config is None else config
         self._check_params()
+        check_config(c)
         sequences = self.tokenize_corpus(corpus)
         if not any(sequences):
             raise CorpusError("cannot train an RNN on a corpus without tokens")
-        self.vocab_ = Vocabulary.build(sequences, min_count=self.min_count)
+        self.vocab_ = Vocabulary.build(sequences, min_count=c.min_count)
         ids = [self.vocab_.encode(s) for s in sequences]
-        running = self.running_text
+        running = c.running_text
         if running == "auto":
-            running = float(np.mean([len(s) for s in ids])) >= self.seq_len
+            running = float(np.mean([len(s) for s in ids])) >= c.seq_len
         self.running_text_ = bool(running)
-        self._check_memory(ids, bool(running))
-        rng = np.random.default_rng(self.seed)
+        self._check_memory(ids, bool(running), c)
+        rng = np.random.default_rng(c.seed)
         self.params_ = init_params(len(self.vocab_), self.hidden, self.layers, self.embedding, rng,
                                    dtype=np.dtype(self.dtype))
-        if running:
-            stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)   # one running text
-            n_valid = int(len(stream) * self.valid_fraction)
-            train, valid = stream[:len(stream) - n_valid], (stream[len(stream) - n_valid - 1:] if n_valid > 1 else None)
-            if len(train) < self.batch_size + 1:
-                raise CorpusError(f"a running text of {len(train)} training tokens is too short for "
-                                  f"{self.batch_size} parallel streams (--batch {self.batch_size}); lower --batch")
-        else:
-            order = rng.permutation(len(ids))
-            n_valid = int(len(ids) * self.valid_fraction)
-            valid = [ids[i] for i in order[:n_valid]] or None
-            train = [ids[i] for i in order[n_valid:]]
-            if not train:
-                raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
+        train, valid = _split(ids, bool(running), c, rng)
         self.has_validation_ = valid is not None
-        trainer = Trainer(self, train, valid, bool(running), rng)
+        trainer = Trainer(self, c, train, valid, bool(running), rng)
         if resume is not None:
             trainer.load_checkpoint(resume)
-        trainer.run(checkpoint=self.checkpoint, checkpoint_every=self.checkpoint_every, curve_csv=self.curve_csv,
-                    verbose=self.verbose, time_limit=self.time_limit, interrupt_at=_interrupt_at,
-                    clock=self.clock)
+        trainer.run(self.callbacks if callbacks is None else callbacks)
         if not all(np.isfinite(v).all() for v in self.params_.values()):   # the guards make this unreachable
             raise TrainingError("training diverged: the weights are not finite; lower --lr")
         self.history_ = trainer.history
@@ -311,21 +234,20 @@ class RNNModel(LanguageModel):
         self.worse_than_uniform_ = trainer.worse_than_uniform
         self.resumed_finished_ = trainer.resumed_finished
         self.restores_ = trainer.restores
-        self.curve_written_ = trainer.curve_written
         return self
 
-    def _check_memory(self, ids: list, running: bool) -> None:
+    def _check_memory(self, ids: list, running: bool, c: TrainConfig) -> None:
         """Refuse a run that cannot fit in memory before allocating it (:func:`training_memory`)."""
         V = len(self.vocab_)
         if running:
-            eval_rows, eval_len = self.batch_size, max(self.seq_len, 64)
+            eval_rows, eval_len = c.batch_size, max(c.seq_len, 64)
         else:
-            eval_rows = min(256, max(int(len(ids) * self.valid_fraction), 1))
+            eval_rows = min(256, max(int(len(ids) * c.valid_fraction), 1))
             eval_len = max(len(s) for s in ids) + 1
-        nbytes = training_memory(V, self.hidden, self.layers, self.embedding, self.batch_size, self.seq_len,
-                                 np.dtype(self.dtype).itemsize, self.optimizer, eval_rows, eval_len)
+        nbytes = training_memory(V, self.hidden, self.layers, self.embedding, c.batch_size, c.seq_len,
+                                 np.dtype(self.dtype).itemsize, c.optimizer, eval_rows, eval_len)
         check_memory(nbytes, f"training an RNN of hidden {self.hidden} with vocabulary {V}, {self.layers} layer(s), "
-                             f"batch {self.batch_size} x {self.seq_len} steps in {self.dtype}",
+                             f"batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
                      "lower --hidden, --batch or --seq-len")
 
     def _fitted_params(self) -> dict:
