@@ -139,7 +139,6 @@ def _train_rnn(args: argparse.Namespace) -> int:
     from ..text import is_running_text
     from .callbacks import Curve
     from .rnn import RNNModel
-    from .train import worse_than_uniform
 
     if args.resume:                                              # --checkpoint CK --resume CK is fine
         for output in (args.output, args.curve, args.plot):
@@ -184,6 +183,8 @@ def _train_rnn(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
     """The one line a training command ends with: the data, the vocabulary, the loss and the file."""
+    from .train import worse_than_uniform
+
     V = len(model.vocab_)
     if not model.has_validation_:
         loss = _validation_note(args, corpus)
