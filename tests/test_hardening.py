@@ -1,7 +1,8 @@
 """Issue 9, the shared mechanisms: each repro of a user's first mistake, as a test.
 
-The family-specific repros live beside their families (``test_nn_hardening.py``,
-``test_ngram_hardening.py``, ``test_grammar_hardening.py``); the fuzz suite is ``test_fuzz.py``.
+The family-specific repros live beside their families (``tests/nn/test_nn_hardening.py``,
+``tests/ngram/test_ngram_hardening.py``, ``tests/grammar/test_grammar_hardening.py``); the fuzz suite is
+``test_fuzz.py``.
 """
 
 from __future__ import annotations

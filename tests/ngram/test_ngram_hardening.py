@@ -22,7 +22,7 @@ from scratchgen.cli import main
 from scratchgen.errors import CorpusError, ModelFileError, ResourceError, ScratchgenError
 from scratchgen.ngram import NGramModel, read_arpa
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "kenlm"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kenlm"
 WORDS = ["the cat sat on the mat", "the dog sat", "a cat and a dog"]
 
 

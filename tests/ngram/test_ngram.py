@@ -21,7 +21,7 @@ from scratchgen.ngram import NGramCounts, NGramModel, read_arpa
 from scratchgen.ngram.arpa import escape_token, unescape_token
 from scratchgen.ngram.smoothing import kenlm_discounts
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "kenlm"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kenlm"
 NORMALISED = ["mle", "add-k", "absolute", "witten-bell", "kneser-ney", "modified-kneser-ney"]
 ALL = NORMALISED + ["stupid-backoff"]
 
