@@ -109,7 +109,7 @@ class UniformModel(_ContextFree):
     4.0
     """
 
-    def fit(self, corpus: Corpus) -> "UniformModel":
+    def fit(self, corpus: Corpus) -> UniformModel:
         self._fit_vocab(corpus)
         V = len(self.vocab_)
         logprobs = np.full(V, -np.log(V - 1))  # (V,) eq. (1)
@@ -145,7 +145,7 @@ class UnigramModel(_ContextFree):
         if not isinstance(k, (int, float, np.number)) or isinstance(k, bool) or not np.isfinite(k) or k <= 0:
             raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
 
-    def fit(self, corpus: Corpus) -> "UnigramModel":
+    def fit(self, corpus: Corpus) -> UnigramModel:
         sequences = self._fit_vocab(corpus)
         V = len(self.vocab_)
         ids = np.concatenate([self.vocab_.encode(s) for s in sequences])  # (N_tokens,)

@@ -18,7 +18,8 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import ScratchgenError
 

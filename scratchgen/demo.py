@@ -47,7 +47,7 @@ class DemoSettings:
     max_tokens: int = 60  # longest sample
 
     @classmethod
-    def quick(cls) -> "DemoSettings":
+    def quick(cls) -> DemoSettings:
         return cls(n_train=1000, n_heldout=200, n_samples=100, rnn_steps=300)
 
 
@@ -90,7 +90,6 @@ def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tup
 
 
 def run_demo(args) -> int:
-    from .decoding import generate
     from .evaluation import comparison_table, evaluate, reference_logprob
 
     if args.out is not None:

@@ -8,9 +8,10 @@ A model file is a NumPy ``.npz`` archive holding
 
 :func:`write_archive` and :func:`read_archive` are the one writer and reader of this ``.npz`` +
 JSON-header layout, for model files and RNN checkpoints alike. It is read with
-``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same directory and renamed over the target (``os.replace`` is atomic), so an
-interrupted save leaves the old file or the new one, never half of one. Anything that is not a
-whole, current scratchgen model raises :class:`~scratchgen.errors.ModelFileError` naming the file.
+``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same
+directory and renamed over the target (``os.replace`` is atomic), so an interrupted save leaves the old file or
+the new one, never half of one. Anything that is not a whole, current scratchgen model raises
+:class:`~scratchgen.errors.ModelFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import math
 import os
 import stat
 import tempfile
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -304,7 +306,7 @@ def save_model(model, path) -> None:
     write_archive(path, header, arrays)
 
 
-def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFileError],
+def _read_arrays(archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError],
                  what: str = "model") -> dict[str, np.ndarray]:
     """Every array of the archive, each checked before it is read.
 

@@ -31,7 +31,8 @@ them: ``tokenize(sequence)`` applies the model's tokenizer and the one token rul
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Union
 
 import numpy as np
 
@@ -141,7 +142,7 @@ class LanguageModel:
 
     # --- learning ------------------------------------------------------------------------------------
 
-    def fit(self, corpus: Corpus) -> "LanguageModel":
+    def fit(self, corpus: Corpus) -> LanguageModel:
         """Learn from a corpus and return ``self``."""
         raise NotImplementedError
 

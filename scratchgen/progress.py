@@ -90,7 +90,7 @@ class Progress:
         elif not self.quiet and self.n:
             self._line()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -33,7 +33,8 @@ import io
 import os
 import re
 import unicodedata
-from typing import IO, Iterable, Iterator, Sequence, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Union
 
 import numpy as np
 
@@ -257,7 +258,7 @@ class Tokenizer:
         return {"level": self.level, "lowercase": self.lowercase}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Tokenizer":
+    def from_dict(cls, d: dict) -> Tokenizer:
         return cls(level=d.get("level", "char"), lowercase=bool(d.get("lowercase", False)))
 
 
@@ -305,7 +306,7 @@ class Vocabulary:
         corpus: Iterable[Sequence[str]],
         min_count: int = 1,
         max_size: int | None = None,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Count the tokens of a corpus and keep the frequent ones.
 
         Parameters
@@ -396,7 +397,7 @@ class Vocabulary:
         return self._tokens[len(self.SPECIALS):]
 
     @classmethod
-    def from_list(cls, tokens: Iterable[str]) -> "Vocabulary":
+    def from_list(cls, tokens: Iterable[str]) -> Vocabulary:
         return cls(tokens)
 
 

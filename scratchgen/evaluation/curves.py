@@ -23,12 +23,20 @@ import csv
 import io
 import math
 import os
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from ..errors import ScratchgenError
 from ..io import atomic_write
 
-__all__ = ["CURVE_COLUMNS", "DETAIL_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve", "save_curve", "require_matplotlib"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "DETAIL_COLUMNS",
+    "write_curve_csv",
+    "read_curve_csv",
+    "plot_curve",
+    "save_curve",
+    "require_matplotlib",
+]
 
 CURVE_COLUMNS = ("tokens_seen", "train_loss", "valid_loss")
 #: Further columns, written when the history holds them (the RNN trainer's record of each evaluation).
@@ -135,7 +143,7 @@ def _pyplot():
     return plt
 
 
-def plot_curve(history_or_csv: Union[History, str, os.PathLike], png_path, title: str | None = None) -> None:
+def plot_curve(history_or_csv: History | str | os.PathLike, png_path, title: str | None = None) -> None:
     """Draw train (and validation) loss against tokens seen into a PNG file.
 
     Parameters

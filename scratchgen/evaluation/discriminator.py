@@ -26,7 +26,8 @@ Its gradient, by the chain rule through (2)::
     dL/dw = X^T dL/dz + lam w,      dL/db = sum_i dL/dz_i                                 (5)
 
 ``forward`` computes (3) and keeps a cache, ``backward`` computes (4)-(5); :func:`gradient_error`
-compares them with central differences (by :func:`scratchgen.nn.gradcheck`, the package's one checker). The loss is convex (strictly, for lam > 0), so L-BFGS
+compares them with central differences (by :func:`scratchgen.nn.gradcheck`, the package's one checker).
+The loss is convex (strictly, for lam > 0), so L-BFGS
 (Nocedal and Wright, Algorithm 7.4, with a backtracking Armijo line search) finds its minimum
 from w = 0 deterministically. A sequence is predicted real when p >= 1/2, i.e. z >= 0.
 
@@ -43,7 +44,8 @@ Letters: M sequences (rows), D hashed feature buckets, N the largest n-gram orde
 from __future__ import annotations
 
 import zlib
-from typing import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -173,7 +175,7 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int =
     f, g = f_and_g(theta)
     s_hist: list[np.ndarray] = []
     y_hist: list[np.ndarray] = []
-    for it in range(max_iter):
+    for _ in range(max_iter):
         if np.max(np.abs(g)) < tol:
             break
         # Two-loop recursion: d = -H g with H the L-BFGS inverse-Hessian estimate.

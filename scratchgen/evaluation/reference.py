@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 from ..errors import ScratchgenError
 

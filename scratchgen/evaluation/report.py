@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from .. import metrics
 from ..errors import ScratchgenError
@@ -221,8 +222,8 @@ def comparison_table(reports: Mapping[str, EvalReport]) -> str:
 
     Columns: held-out bits/token (the protocol's score), "ref bits": bits/token of the samples under the
     reference, and the share of samples it cannot generate, distinct-2, repetition rate, novelty of
-    samples and of n-grams, discriminator accuracy. When a report has ``reference_heldout``, a first row "reference (floor)"
-    gives the reference's own bits/token on the held-out text. A missing figure is "-".
+    samples and of n-grams, discriminator accuracy. When a report has ``reference_heldout``, a first row
+    "reference (floor)" gives the reference's own bits/token on the held-out text. A missing figure is "-".
 
     >>> r = EvalReport(model="M", seed=0, samples=[["a"]], average_length=1.0, distinct={2: 0.5},
     ...                repetition_rate=0.0, novelty=metrics.Novelty(1.0, 0.25, 3), order=3)

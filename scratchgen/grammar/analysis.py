@@ -182,7 +182,8 @@ def analyze(grammar: Grammar) -> Analysis:
     >>> round(a.expected_derivation_size, 9), round(a.expected_length, 9), a.left_recursive
     (5.0, 3.0, ['S'])
     >>> analyze(Grammar.fromstring("S -> S S [0.6] | 'a' [0.4]")).errors
-    ['the grammar is inconsistent: the expected-children matrix of S has spectral radius 1.2 >= 1, so derivations need not terminate (lower the weights of the recursive rules)']
+    ['the grammar is inconsistent: the expected-children matrix of S has spectral radius 1.2 >= 1,
+      so derivations need not terminate (lower the weights of the recursive rules)']
     """
     errors: list[str] = []
     warnings: list[str] = []

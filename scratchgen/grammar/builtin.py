@@ -34,7 +34,7 @@ def builtin_text(name: str) -> str:
     return (GRAMMAR_DIR / f"{name}.cfg").read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str) -> Grammar:
     return parse_grammar(builtin_text(name))
 

@@ -27,7 +27,8 @@ runs a chart over it, so a step costs O(t^3 R): fine for sentences, not for thou
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ class GrammarModel(LanguageModel):
         return {}
 
     @classmethod
-    def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> "GrammarModel":
+    def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> GrammarModel:
         """A fitted model that uses the grammar's own weights (no data needed).
 
         >>> GrammarModel.from_grammar("S -> 'a' [1]").logprob(["a"])
@@ -146,7 +147,7 @@ class GrammarModel(LanguageModel):
         analyze(grammar).raise_errors()  # also refuses the terminals <s> and </s> (``<unk>`` is allowed)
         return grammar
 
-    def fit(self, corpus: Corpus, verbose: bool = False) -> "GrammarModel":
+    def fit(self, corpus: Corpus, verbose: bool = False) -> GrammarModel:
         """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
 
         With ``iterations=0`` the grammar's weights are kept (the corpus is only checked); to use them
@@ -185,7 +186,7 @@ class GrammarModel(LanguageModel):
     def _normalise(self, grammar: Grammar, counts: np.ndarray) -> Grammar:
         counts = counts + self.smoothing
         probs = np.array([r.prob for r in grammar.rules])
-        for a, idx in grammar.by_lhs.items():
+        for idx in grammar.by_lhs.values():
             total = counts[idx].sum()
             if total > 0:  # a nonterminal never used keeps its weights
                 probs[idx] = counts[idx] / total  # eq. (1)

@@ -203,7 +203,7 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
             while changed:  # eq. (4) with max: child d covers the span, the others derive ''
                 changed = False
                 for q, r in rules:
-                    for d, B in enumerate(r.rhs):
+                    for d in range(len(r.rhs)):  # child d covers the span
                         cuts = (i,) * (d + 1) + (j,) * (len(r.rhs) - d)  # Y_d over (i, j], the rest empty
                         v = r.prob * math.prod(_cover(tokens, best, Y, cuts[e], cuts[e + 1])
                                                for e, Y in enumerate(r.rhs))

@@ -31,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Iterable, Iterator, Sequence, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Union
 
 from ..errors import GrammarError
 
@@ -162,12 +163,12 @@ class Grammar:
     # --- constructors ----------------------------------------------------------------------------
 
     @classmethod
-    def fromstring(cls, text: str, start: str | None = None, allow_empty: bool = True) -> "Grammar":
+    def fromstring(cls, text: str, start: str | None = None, allow_empty: bool = True) -> Grammar:
         """Parse the text format of the module docstring."""
         return parse_grammar(text, start=start, allow_empty=allow_empty)
 
     @classmethod
-    def from_rules(cls, rules: Iterable[tuple], start: str | None = None) -> "Grammar":
+    def from_rules(cls, rules: Iterable[tuple], start: str | None = None) -> Grammar:
         """Build from ``(lhs, rhs, weight)`` triples (weight optional, default 1, normalised per lhs).
 
         On a right-hand side a :class:`Terminal` is a token and a plain ``str`` a nonterminal.
@@ -192,7 +193,7 @@ class Grammar:
             raise GrammarError("a grammar needs at least one rule")
         return _build(raw, start or raw[0].lhs, None)
 
-    def with_probs(self, probs: Sequence[float]) -> "Grammar":
+    def with_probs(self, probs: Sequence[float]) -> Grammar:
         """The same rules with new probabilities (one per rule, each left-hand side summing to 1)."""
         return Grammar([dataclasses.replace(r, prob=float(p)) for r, p in zip(self.rules, probs)], self.start)
 

@@ -17,8 +17,8 @@ draw, counts it, and goes on, so one long derivation does not cost the others.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 from itertools import accumulate
-from typing import Iterator
 
 import numpy as np
 

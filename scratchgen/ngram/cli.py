@@ -1,6 +1,7 @@
 """Command-line subcommands of the n-gram family.
 
-    scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word] CORPUS -o MODEL
+    scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word]
+                           CORPUS -o MODEL
     scratchgen train ngram --from-arpa FILE [--level char|word] -o MODEL
     scratchgen export-arpa MODEL OUT.arpa
 
@@ -21,10 +22,10 @@ import sys
 import warnings
 
 from ..cli import (
-    int_in,
     add_text_options,
     declare_files,
     float_in,
+    int_in,
     nonnegative_float,
     positive_float,
     positive_int,
@@ -186,7 +187,9 @@ def register(commands, train) -> None:
                    help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
                         "tokens unless --level is given")
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
-    p.add_argument("--quiet", action="store_true", help="no progress bar while reading and counting a large corpus (or ARPA file)")
+    p.add_argument("--quiet", action="store_true",
+        help="no progress bar while reading and counting a large corpus (or ARPA file)",
+    )
     add_text_options(p)
     p.set_defaults(level=None, usage_error=p.error, func=_train)  # level None: "char", or inferred from an ARPA file
     declare_files(p, inputs=("corpus", "from_arpa"), outputs=("output",))

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class NGramModel(LanguageModel):
             raise ScratchgenError("a model read from an ARPA file cannot be refitted: give a smoothing "
                                   f"(one of {SMOOTHINGS})")
 
-    def fit(self, corpus: Corpus, progress: Progress | None = None) -> "NGramModel":
+    def fit(self, corpus: Corpus, progress: Progress | None = None) -> NGramModel:
         """Count the n-grams of a corpus and smooth them; returns ``self``.
 
         Every distinct token follows :func:`scratchgen.text.check_tokens`: ``<s>`` and ``</s>`` are refused
@@ -192,7 +193,7 @@ class NGramModel(LanguageModel):
                 out.append(self.tokenize(s))  # raises the shared CorpusError
         return out
 
-    def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> "NGramModel":
+    def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> NGramModel:
         """Smooth counts made elsewhere (e.g. merged chunk by chunk) with this model's settings."""
         self._check_fit_params()
         if counts.order != self.order or counts.vocab_size != len(vocab):
@@ -363,7 +364,7 @@ class NGramModel(LanguageModel):
 
     @classmethod
     def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None,
-                  progress: Progress | None = None) -> "NGramModel":
+                  progress: Progress | None = None) -> NGramModel:
         """Read an ARPA file (KenLM, SRILM) into a backoff model that scores as the file says.
 
         Without a ``tokenizer`` the level is inferred from the file's vocabulary: character level when every

@@ -178,7 +178,10 @@ class ReferenceNGram:
         return self.memo[w, h]
 
     def p_cut(self, w, h):
-        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h'): mirrors ``fitting.prune``."""
+        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h').
+
+        It mirrors ``fitting.prune``.
+        """
         cut = self.cutoffs[len(h)] if self.cutoffs and h else 1  # the cutoff of the order of h w
         if cut == 1 or self.raw.get(h + (w,), 0) >= cut:  # kept (and nothing of a lower order was cut)
             return self.p(w, h)

@@ -207,8 +207,15 @@ def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
 
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
-    from ..cli import (add_text_options, declare_files, fraction, nonnegative_float, nonnegative_int,
-                       positive_float, positive_int)
+    from ..cli import (
+        add_text_options,
+        declare_files,
+        fraction,
+        nonnegative_float,
+        nonnegative_int,
+        positive_float,
+        positive_int,
+    )
 
     p = commands.add_parser("gradcheck", help="check the RNN's hand-written gradients against finite differences",
                             description="Build a small random RNN (with a padding mask and a carried-in state) "
@@ -216,9 +223,13 @@ def register(commands, train) -> None:
                                         "print the relative error of each parameter. Exit 1 if any is too large.")
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
-    p.add_argument("--embedding", type=nonnegative_int, default=4, help="embedding width; 0 for one-hot inputs (default 4)")
+    p.add_argument("--embedding", type=nonnegative_int, default=4,
+        help="embedding width; 0 for one-hot inputs (default 4)",
+    )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--tolerance", type=positive_float, default=1e-6, help="largest accepted relative error (default 1e-6)")
+    p.add_argument("--tolerance", type=positive_float, default=1e-6,
+        help="largest accepted relative error (default 1e-6)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object: relative_errors, worst, ok")
     p.set_defaults(func=_gradcheck)
 
