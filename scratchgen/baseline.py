@@ -83,14 +83,14 @@ class _ContextFree(LanguageModel):
         self.logprobs_ = logprobs
 
 
-
 def _check_distribution(logprobs: np.ndarray) -> None:
     """What the schema cannot say about a saved row: ``<s>`` alone has probability 0 (both models give
     every other token a share: 1/V' or a count plus k > 0), and the probabilities sum to 1."""
     bos = Vocabulary.bos_id
     if logprobs[bos] != -np.inf:
-        raise ModelFileError(f"logprobs[{bos}] (the token <s>) is {float(logprobs[bos])!r}, expected -inf: "
-                             "<s> is never emitted")
+        raise ModelFileError(
+            f"logprobs[{bos}] (the token <s>) is {float(logprobs[bos])!r}, expected -inf: <s> is never emitted"
+        )
     impossible = np.flatnonzero(np.isneginf(logprobs))
     impossible = impossible[impossible != bos]
     if impossible.size:

@@ -76,15 +76,33 @@ def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tup
     from .ngram import NGramModel
     from .nn import RNNModel, ShowProgress
 
-    rnn = RNNModel(hidden=settings.rnn_hidden, embedding=settings.rnn_embedding, layers=1, batch_size=32,
-                   seq_len=64, lr=3e-3, optimizer="adam", lr_schedule="cosine", epochs=1000,
-                   max_steps=settings.rnn_steps, valid_fraction=0.05, patience=None, seed=seed,
-                   dtype="float32", callbacks=[ShowProgress()], tokenizer=tokenizer)
+    rnn = RNNModel(
+        hidden=settings.rnn_hidden,
+        embedding=settings.rnn_embedding,
+        layers=1,
+        batch_size=32,
+        seq_len=64,
+        lr=3e-3,
+        optimizer="adam",
+        lr_schedule="cosine",
+        epochs=1000,
+        max_steps=settings.rnn_steps,
+        valid_fraction=0.05,
+        patience=None,
+        seed=seed,
+        dtype="float32",
+        callbacks=[ShowProgress()],
+        tokenizer=tokenizer,
+    )
     return [
         ("random", "uniform", "uniform", UniformModel(tokenizer=tokenizer)),
         ("random", "unigram (add-1)", "unigram", UnigramModel(k=1.0, tokenizer=tokenizer)),
-        ("statistical", f"{settings.order}-gram, modified Kneser-Ney", "ngram",
-         NGramModel(order=settings.order, smoothing="modified-kneser-ney", tokenizer=tokenizer)),
+        (
+            "statistical",
+            f"{settings.order}-gram, modified Kneser-Ney",
+            "ngram",
+            NGramModel(order=settings.order, smoothing="modified-kneser-ney", tokenizer=tokenizer),
+        ),
         ("deep", f"RNN, hidden {settings.rnn_hidden}", "rnn", rnn),
     ]
 
@@ -131,20 +149,31 @@ def run_demo(args) -> int:
             t0 = time.perf_counter()
             _progress(f"training {name} ...")
             model.fit(train)
-            report = evaluate(model, train, reference=grammar, n=settings.n_samples, seed=seed, heldout=heldout,
-                              max_tokens=settings.max_tokens, reference_heldout=floor)
+            report = evaluate(
+                model,
+                train,
+                reference=grammar,
+                n=settings.n_samples,
+                seed=seed,
+                heldout=heldout,
+                max_tokens=settings.max_tokens,
+                reference_heldout=floor,
+            )
             reports[f"{family}: {name}"] = report
             samples[name] = report.samples[:3]
             models[stem] = model
-            _progress(f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out "
-                      f"({time.perf_counter() - t0:.1f} s)")
+            _progress(
+                f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out ({time.perf_counter() - t0:.1f} s)"
+            )
             _BAR.update(1)
     _BAR = None
 
     print()
     if grammar is not None:
-        print(f"The floor: the grammar's own exact cross-entropy on the held-out sentences is "
-              f"{floor.bits_per_token:.3f} bits/token (eq. (1) of scratchgen/demo.py).")
+        print(
+            f"The floor: the grammar's own exact cross-entropy on the held-out sentences is "
+            f"{floor.bits_per_token:.3f} bits/token (eq. (1) of scratchgen/demo.py)."
+        )
         print("'ref bits' scores each model's samples under the grammar; 'impossible' is the share it cannot generate.")
     print("'discrim acc' is a logistic-regression discriminator's held-out accuracy, real vs generated (0.5 = fooled).")
     print()

@@ -110,8 +110,10 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | N
     if ident is not None:
         for other in list(inputs) + [p for p, _ in _PROTECTED.get()]:
             if other is not None and _identity(os.fspath(other)) == ident:
-                raise OutputError(f"refusing to write {name!r}: it is also an input of this command "
-                                  f"({os.fspath(other)!r}); choose another output path")
+                raise OutputError(
+                    f"refusing to write {name!r}: it is also an input of this command "
+                    f"({os.fspath(other)!r}); choose another output path"
+                )
         st = os.stat(name)
         if stat.S_ISDIR(st.st_mode):
             raise OutputError(f"cannot write {name!r}: it is a directory")
@@ -141,8 +143,9 @@ def atomic_write(path, write: Callable[[Any], None], mode: str = "wb", inputs: I
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(name), dir=directory)
     except OSError as e:
-        raise OutputError(f"cannot write {name!r}: {(e.strerror or str(e)).lower()} "
-                          f"(in the folder {directory!r})") from None
+        raise OutputError(
+            f"cannot write {name!r}: {(e.strerror or str(e)).lower()} (in the folder {directory!r})"
+        ) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
@@ -306,8 +309,9 @@ def save_model(model, path) -> None:
     write_archive(path, header, arrays)
 
 
-def _read_arrays(archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError],
-                 what: str = "model") -> dict[str, np.ndarray]:
+def _read_arrays(
+    archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError], what: str = "model"
+) -> dict[str, np.ndarray]:
     """Every array of the archive, each checked before it is read.
 
     An ``.npy`` member states its shape and dtype in a small header; NumPy allocates that much before
@@ -322,8 +326,9 @@ def _read_arrays(archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileEr
             info = archive.zip.getinfo(member)
             with archive.zip.open(member) as f:
                 version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _, dtype = read_header(f)
         except Exception as e:  # a damaged member or header
             raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
@@ -338,8 +343,9 @@ def _read_arrays(archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileEr
     return arrays
 
 
-def read_archive(path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = ()
-                 ) -> tuple[dict, dict[str, np.ndarray]]:
+def read_archive(
+    path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = ()
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a file of :func:`write_archive`: ``(header, arrays)``, every array checked before it is read.
 
     ``what`` and ``verb`` word the errors: "cannot load model 'm.npz': no such file", "cannot resume

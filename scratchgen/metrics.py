@@ -93,7 +93,7 @@ def ngrams(tokens: Sequence[Hashable], n: int) -> list[tuple]:
     """
     _check_order(n)
     tokens = tuple(tokens)
-    return [tokens[i:i + n] for i in range(len(tokens) - n + 1)]
+    return [tokens[i : i + n] for i in range(len(tokens) - n + 1)]
 
 
 def _ratio(num: int, den: int) -> float:

@@ -106,9 +106,7 @@ class LanguageModel:
         if isinstance(sequence, str):
             tokens = self.tokenizer_.tokenize(sequence)
         elif isinstance(sequence, np.ndarray) or not isinstance(sequence, Sequence):
-            raise CorpusError(
-                f"a sequence is a str or a list of str tokens, got {type(sequence).__name__}"
-            )
+            raise CorpusError(f"a sequence is a str or a list of str tokens, got {type(sequence).__name__}")
         else:
             tokens = list(sequence)
         check_tokens(tokens)
@@ -197,7 +195,7 @@ class LanguageModel:
         k = 0
         while k < len(order):
             lookahead = order[min(k + 255, len(order) - 1)]  # the longest a batch can reach
-            rows = order[k:k + self._scoring_batch_size(len(sequences[lookahead]) + 1)]
+            rows = order[k : k + self._scoring_batch_size(len(sequences[lookahead]) + 1)]
             k += len(rows)
             T = max(len(sequences[i]) for i in rows) + 1
             ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>

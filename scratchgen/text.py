@@ -210,8 +210,10 @@ def check_tokens(tokens: Sequence[str] | Iterable[str], where: str = "a sequence
         bad = next(t for t in tokens if not isinstance(t, str))
         raise CorpusError(f"a token must be a str, got {bad!r} of type {type(bad).__name__}") from None
     except UnicodeEncodeError as e:
-        raise CorpusError(f"{where} holds a lone surrogate (U+{ord(e.object[e.start]):04X}), which is not "
-                          "text: decode the file as UTF-8, or drop the character") from None
+        raise CorpusError(
+            f"{where} holds a lone surrogate (U+{ord(e.object[e.start]):04X}), which is not "
+            "text: decode the file as UTF-8, or drop the character"
+        ) from None
     if "" in tokens:
         raise CorpusError(f"{where} holds an empty token: a token is a non-empty str")
 
@@ -293,8 +295,9 @@ class Vocabulary:
                 try:
                     token.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise VocabularyError(f"the vocabulary token {token!r} holds a lone surrogate, "
-                                          "which is not text") from None
+                    raise VocabularyError(
+                        f"the vocabulary token {token!r} holds a lone surrogate, which is not text"
+                    ) from None
             if token in self._index:
                 raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
             self._index[token] = len(self._tokens)
@@ -394,7 +397,7 @@ class Vocabulary:
 
     def to_list(self) -> list[str]:
         """The ordinary tokens in id order (what the constructor takes back)."""
-        return self._tokens[len(self.SPECIALS):]
+        return self._tokens[len(self.SPECIALS) :]
 
     @classmethod
     def from_list(cls, tokens: Iterable[str]) -> Vocabulary:
@@ -446,16 +449,20 @@ def _decode_error(name: str, path: str | None, encoding: str, e: UnicodeError) -
     whole stream (UTF-16 and UTF-32 without a byte-order mark), whose reason is then given instead.
     """
     if not isinstance(e, UnicodeDecodeError):
-        return CorpusError(f"corpus {name!r} is not {encoding} ({e}): if it is in another encoding, name it "
-                           "(--encoding latin-1, or encoding='latin-1')")
+        return CorpusError(
+            f"corpus {name!r} is not {encoding} ({e}): if it is in another encoding, name it "
+            "(--encoding latin-1, or encoding='latin-1')"
+        )
     where = ""
     if path is not None:
         found = _first_bad_byte(path, encoding)
         if found is not None:
             where = f" at byte {found[0]} (0x{found[1]:02x})"
     label = "UTF-8" if _codec_name(encoding) == "utf-8" else encoding
-    return CorpusError(f"corpus {name!r} is not {label}{where}: if it is in another encoding, name it "
-                       "(--encoding latin-1, or encoding='latin-1')")
+    return CorpusError(
+        f"corpus {name!r} is not {label}{where}: if it is in another encoding, name it "
+        "(--encoding latin-1, or encoding='latin-1')"
+    )
 
 
 def _codec_name(encoding: str) -> str:
@@ -498,7 +505,7 @@ def _split_lines(lines: Iterable[str], tokenizer: Tokenizer, mode: str, chunk_si
             buffer.extend(tokenizer.tokenize(line + "\n"))
             start = 0
             while len(buffer) - start >= chunk_size:  # slices, not del buffer[:k]: linear in the line
-                yield buffer[start:start + chunk_size]
+                yield buffer[start : start + chunk_size]
                 start += chunk_size
             if start:
                 buffer = buffer[start:]

@@ -109,33 +109,56 @@ class EvalReport:
 
     def summary(self) -> str:
         """A few human-readable lines (what ``scratchgen eval`` prints)."""
-        lines = [f"{self.model}: {len(self.samples)} samples (seed {self.seed}), "
-                 f"average length {self.average_length:.2f} tokens"]
+        lines = [
+            f"{self.model}: {len(self.samples)} samples (seed {self.seed}), "
+            f"average length {self.average_length:.2f} tokens"
+        ]
         if self.heldout is not None:
             h = self.heldout
             lines.append(f"held-out cross-entropy {h.bits_per_token:.4f} bits/token, perplexity {h.perplexity:.4f}")
         if self.reference_heldout is not None:
-            lines.append(f"reference on held-out text {self.reference_heldout.bits_per_token:.4f} bits/token "
-                         "(the floor, when the reference is the true source)")
+            lines.append(
+                f"reference on held-out text {self.reference_heldout.bits_per_token:.4f} bits/token "
+                "(the floor, when the reference is the true source)"
+            )
         if self.reference is not None:
             r = self.reference
-            lines.append(f"samples under the reference: {r.bits_per_token:.4f} bits/token, "
-                         f"{r.logprob_per_sample:.4f} nats/sample, impossible {r.impossible:.1%}")
-        lines.append("distinct " + ", ".join(f"{n}: {v:.3f}" for n, v in sorted(self.distinct.items()))
-                     + f"; repetition ({self.order}-grams) {self.repetition_rate:.3f}")
-        lines.append(f"novelty: {self.novelty.sequences:.1%} of samples and {self.novelty.ngrams:.1%} of "
-                     f"{self.order}-grams not in the training set")
+            lines.append(
+                f"samples under the reference: {r.bits_per_token:.4f} bits/token, "
+                f"{r.logprob_per_sample:.4f} nats/sample, impossible {r.impossible:.1%}"
+            )
+        lines.append(
+            "distinct "
+            + ", ".join(f"{n}: {v:.3f}" for n, v in sorted(self.distinct.items()))
+            + f"; repetition ({self.order}-grams) {self.repetition_rate:.3f}"
+        )
+        lines.append(
+            f"novelty: {self.novelty.sequences:.1%} of samples and {self.novelty.ngrams:.1%} of "
+            f"{self.order}-grams not in the training set"
+        )
         if self.discriminator_accuracy is not None:
-            lines.append(f"discriminator accuracy {self.discriminator_accuracy:.1%} against {self.discriminator_real} "
-                         "text (50% = indistinguishable)")
+            lines.append(
+                f"discriminator accuracy {self.discriminator_accuracy:.1%} against {self.discriminator_real} "
+                "text (50% = indistinguishable)"
+            )
         return "\n".join(lines)
 
 
-def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | None = 0,
-             heldout: Sequence | None = None, samples: Sequence[Tokens] | None = None,
-             orders: Sequence[int] = (1, 2, 3), order: int = 3, max_tokens: int = 200,
-             discriminator: bool = True, reference_heldout: ReferenceScore | None = None,
-             **decoding) -> EvalReport:
+def evaluate(
+    model,
+    train: Sequence,
+    reference=None,
+    n: int = 200,
+    seed: int | None = 0,
+    heldout: Sequence | None = None,
+    samples: Sequence[Tokens] | None = None,
+    orders: Sequence[int] = (1, 2, 3),
+    order: int = 3,
+    max_tokens: int = 200,
+    discriminator: bool = True,
+    reference_heldout: ReferenceScore | None = None,
+    **decoding,
+) -> EvalReport:
     """Sample from ``model`` and measure the samples.
 
     Parameters
@@ -231,8 +254,17 @@ def comparison_table(reports: Mapping[str, EvalReport]) -> str:
     model  held-out bits  ref bits  impossible  distinct-2  repetition  novel seq  novel 3-gr  discrim acc
     mine               -         -           -       0.500       0.000      1.000       0.250            -
     """
-    header = ["model", "held-out bits", "ref bits", "impossible", "distinct-2", "repetition",
-              "novel seq", "novel {}-gr", "discrim acc"]
+    header = [
+        "model",
+        "held-out bits",
+        "ref bits",
+        "impossible",
+        "distinct-2",
+        "repetition",
+        "novel seq",
+        "novel {}-gr",
+        "discrim acc",
+    ]
     rows = []
     floor = next((r.reference_heldout for r in reports.values() if r.reference_heldout is not None), None)
     if floor is not None:
@@ -241,17 +273,19 @@ def comparison_table(reports: Mapping[str, EvalReport]) -> str:
     header[7] = header[7].format(order)
     for name, r in reports.items():
         ref = r.reference
-        rows.append([
-            name,
-            _cell(r.heldout.bits_per_token if r.heldout is not None else None, ".4f"),
-            _cell(ref.bits_per_token if ref is not None else None, ".4f"),
-            _cell(ref.impossible if ref is not None else None, ".1%"),
-            _cell(r.distinct.get(2), ".3f"),
-            _cell(r.repetition_rate, ".3f"),
-            _cell(r.novelty.sequences, ".3f"),
-            _cell(r.novelty.ngrams, ".3f"),
-            _cell(r.discriminator_accuracy, ".3f"),
-        ])
+        rows.append(
+            [
+                name,
+                _cell(r.heldout.bits_per_token if r.heldout is not None else None, ".4f"),
+                _cell(ref.bits_per_token if ref is not None else None, ".4f"),
+                _cell(ref.impossible if ref is not None else None, ".1%"),
+                _cell(r.distinct.get(2), ".3f"),
+                _cell(r.repetition_rate, ".3f"),
+                _cell(r.novelty.sequences, ".3f"),
+                _cell(r.novelty.ngrams, ".3f"),
+                _cell(r.discriminator_accuracy, ".3f"),
+            ]
+        )
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
     lines = []
     for row in [header] + rows:

@@ -211,12 +211,17 @@ class Grammar:
         return self.to_text()
 
     def __repr__(self) -> str:
-        return f"<Grammar start={self.start!r}: {len(self.nonterminals)} nonterminals, " \
-               f"{len(self.terminals)} terminals, {len(self.rules)} rules>"
+        return (
+            f"<Grammar start={self.start!r}: {len(self.nonterminals)} nonterminals, "
+            f"{len(self.terminals)} terminals, {len(self.rules)} rules>"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Grammar) and self.start == other.start and \
-            [(r.lhs, r.rhs, r.prob) for r in self.rules] == [(r.lhs, r.rhs, r.prob) for r in other.rules]
+        return (
+            isinstance(other, Grammar)
+            and self.start == other.start
+            and [(r.lhs, r.rhs, r.prob) for r in self.rules] == [(r.lhs, r.rhs, r.prob) for r in other.rules]
+        )
 
     def tree_logprob(self, tree: Tree) -> float:
         """log P(tree) by eq. (2); -inf if the tree uses a rule the grammar lacks."""
@@ -285,12 +290,18 @@ def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True)
         if stripped.startswith("%"):
             m = re.fullmatch(r"%start\s+(" + _NAME + r")\s*(#.*)?", stripped)
             if not m:
-                raise GrammarError(f"unknown directive {stripped.split()[0]!r}; the only one is '%start SYMBOL'",
-                                   lineno, line.index("%") + 1)
+                raise GrammarError(
+                    f"unknown directive {stripped.split()[0]!r}; the only one is '%start SYMBOL'",
+                    lineno,
+                    line.index("%") + 1,
+                )
             directive_start = m.group(1)
             continue
-        tokens = [(m.lastgroup, m.group(), m.start() + 1) for m in _TOKEN_RE.finditer(line)
-                  if m.lastgroup not in ("ws", "comment")]
+        tokens = [
+            (m.lastgroup, m.group(), m.start() + 1)
+            for m in _TOKEN_RE.finditer(line)
+            if m.lastgroup not in ("ws", "comment")
+        ]
         if tokens[0][0] == "bar":
             if lhs is None:
                 raise GrammarError("a continuation line '|' with no rule above it", lineno, tokens[0][2])
@@ -304,8 +315,12 @@ def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True)
             alt_tokens = tokens[2:]
             first_col = tokens[1][2]
             if not alt_tokens:
-                raise GrammarError(f"empty right-hand side for {lhs!r}: write the alternatives after '->' "
-                                   "('' stands for the empty string)", lineno, first_col + 2)
+                raise GrammarError(
+                    f"empty right-hand side for {lhs!r}: write the alternatives after '->' "
+                    "('' stands for the empty string)",
+                    lineno,
+                    first_col + 2,
+                )
         for alt, col0 in _alternatives(alt_tokens, first_col):
             raw.append(_parse_alternative(lhs, alt, lineno, col0, allow_empty))
     if not raw:
@@ -364,8 +379,9 @@ def _parse_alternative(lhs: str, alt: list, lineno: int, col0: int, allow_empty:
         if not allow_empty:
             raise GrammarError(f"empty right-hand side for {lhs!r} is not allowed here", lineno, empty_at)
     elif not symbols:
-        raise GrammarError(f"empty alternative for {lhs!r}: write '' for the empty string, or remove the '|'",
-                           lineno, where)
+        raise GrammarError(
+            f"empty alternative for {lhs!r}: write '' for the empty string, or remove the '|'", lineno, where
+        )
     return _RawRule(lhs, tuple(symbols), weight, lineno, where, positions)
 
 
@@ -413,8 +429,9 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
         totals[r.lhs] = totals.get(r.lhs, 0.0) + r.weight
     for r in raw:
         if not math.isfinite(totals[r.lhs]):
-            raise GrammarError(f"the weights of {r.lhs!r} sum to more than a float holds; use smaller weights",
-                               r.line, r.column)
+            raise GrammarError(
+                f"the weights of {r.lhs!r} sum to more than a float holds; use smaller weights", r.line, r.column
+            )
         if totals[r.lhs] <= 0.0:
             raise GrammarError(f"all weights of {r.lhs!r} are zero; at least one must be > 0", r.line, r.column)
     # Weights that already sum to 1 (up to rounding) are kept as they are, so to_text() round-trips exactly.

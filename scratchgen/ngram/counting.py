@@ -125,8 +125,9 @@ class NGramCounts:
         return cls.from_flat(flat, lengths, order, vocab_size)
 
     @classmethod
-    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int,
-                  progress=None) -> NGramCounts:
+    def from_flat(
+        cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int, progress=None
+    ) -> NGramCounts:
         """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``;
         ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order."""
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:

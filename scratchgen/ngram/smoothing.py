@@ -144,8 +144,9 @@ def legacy_alpha(name: str, discount, alpha):
     if name != "stupid-backoff" or discount is None:
         return alpha
     if alpha != DEFAULT_ALPHA and alpha != discount:
-        raise ScratchgenError(f"stupid backoff's factor is alpha (got {alpha!r}); discount={discount!r} is its old "
-                              "name: give alpha alone")
+        raise ScratchgenError(
+            f"stupid backoff's factor is alpha (got {alpha!r}); discount={discount!r} is its old name: give alpha alone"
+        )
     return discount
 
 
@@ -369,8 +370,9 @@ class StupidBackoff(Smoothing):
         return c / np.maximum(d, 1e-300)[counts.context(n)], np.where(d > 0, float(self.alpha), 1.0), None
 
 
-_STRATEGIES = {s.name: s for s in (MLE, AddK, AbsoluteDiscounting, WittenBell, KneserNey, ModifiedKneserNey,
-                                    StupidBackoff)}
+_STRATEGIES = {
+    s.name: s for s in (MLE, AddK, AbsoluteDiscounting, WittenBell, KneserNey, ModifiedKneserNey, StupidBackoff)
+}
 
 
 def make_smoothing(name: str, k: float = 1.0, discount=None, alpha: float = DEFAULT_ALPHA):

@@ -24,7 +24,7 @@ __all__ = ["Callback", "ShowProgress", "Checkpoint", "Curve"]
 class Callback:
     """Does nothing at every hook; subclasses override the hooks they need."""
 
-    shows_notes = False                                          # True: warnings go to on_note, not to stderr
+    shows_notes = False  # True: warnings go to on_note, not to stderr
 
     def on_start(self, trainer) -> None:
         pass
