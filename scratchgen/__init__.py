@@ -36,9 +36,17 @@ from .model import LanguageModel
 from .text import Tokenizer, Vocabulary, iter_corpus, read_corpus, split_text
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from __getattr__
-    from .grammar import Grammar, GrammarModel, builtin, builtin_names, from_tracery
+    # mypy takes builtin and gradcheck, reached through the import cycle, for the modules of the same name
+    # (grammar/builtin.py, nn/gradcheck.py) and reports each as defined twice: each is defined once, here
+    from .grammar import (  # type: ignore[no-redef]
+        Grammar,
+        GrammarModel,
+        builtin,
+        builtin_names,
+        from_tracery,
+    )
     from .ngram import NGramModel
-    from .nn import RNNModel, gradcheck
+    from .nn import RNNModel, gradcheck  # type: ignore[no-redef]
 
 #: Names of the families, imported on first use: name -> module that defines it.
 _LAZY = {

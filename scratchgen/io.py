@@ -282,7 +282,8 @@ def write_archive(path, header: dict, arrays: Mapping[str, np.ndarray]) -> None:
     if HEADER_KEY in arrays:
         raise ScratchgenError(f"array name {HEADER_KEY!r} is reserved")
     blob = json.dumps(header, default=_json_default, ensure_ascii=False, allow_nan=True).encode("utf-8")
-    payload = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
+    # Any: NumPy's stubs let a ** mapping fill savez's keyword allow_pickle (a bool); these keys name arrays
+    payload: dict[str, Any] = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
     atomic_write(path, lambda f: np.savez(f, **payload))
 
 
@@ -319,12 +320,14 @@ def _read_arrays(
     so a crafted file cannot ask for terabytes. Object arrays need pickle, which is never used: such a
     file is simply not a scratchgen model.
     """
+    zf = archive.zip
+    assert zf is not None, "the archive is open"  # NumPy sets .zip to None on close
     arrays = {}
     for key in archive.files:
-        member = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+        member = key + ".npy" if key + ".npy" in zf.namelist() else key
         try:
-            info = archive.zip.getinfo(member)
-            with archive.zip.open(member) as f:
+            info = zf.getinfo(member)
+            with zf.open(member) as f:
                 version = np.lib.format.read_magic(f)
                 read_header = (
                     np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0

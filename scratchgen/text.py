@@ -101,13 +101,13 @@ _CJK = (
 
 def _mark_ranges() -> str:
     """A regex class body of every combining mark (categories Mn, Mc, Me), computed once."""
-    ranges, start, prev = [], None, None
+    ranges: list[tuple[int, int]] = []  # (first, last) code point of each run of marks
+    start = prev = -2  # the run being read (-2: none yet, and not adjacent to any code point)
     for cp in range(0x300, 0x30000):
         if unicodedata.category(chr(cp))[0] == "M":
-            if start is None:
-                start = cp
-            elif cp != prev + 1:
-                ranges.append((start, prev))
+            if cp != prev + 1:
+                if start >= 0:
+                    ranges.append((start, prev))
                 start = cp
             prev = cp
     ranges.append((start, prev))
@@ -542,9 +542,10 @@ def iter_corpus(
     tokenizer = tokenizer or Tokenizer()
     _check_mode(mode, chunk_size)
     f, close = _open_text(source, encoding)
-    name = os.fspath(source) if close else getattr(source, "name", "<stream>")
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None  # None: an open stream
+    name = path if path is not None else getattr(source, "name", "<stream>")
     try:
-        lines = _lines(f, str(name), os.fspath(source) if close else None, encoding)
+        lines = _lines(f, str(name), path, encoding)
         yield from _split_lines(lines, tokenizer, mode, chunk_size, keep_empty)
     finally:
         if close:

@@ -176,8 +176,9 @@ class GrammarModel(LanguageModel):
                 "cannot fit on an empty corpus (GrammarModel.from_grammar uses the grammar's own weights without data)"
             )
         self.log_likelihoods_: list[float] = []
-        if all(isinstance(x, Tree) for x in items):
-            grammar = self._count_trees(grammar, items)
+        trees = [x for x in items if isinstance(x, Tree)]
+        if len(trees) == len(items):
+            grammar = self._count_trees(grammar, trees)
         else:
             grammar = self._em(grammar, self.tokenize_corpus(items), verbose)
         self._set_grammar(grammar)
@@ -206,7 +207,7 @@ class GrammarModel(LanguageModel):
                 probs[idx] = counts[idx] / total  # eq. (1)
         return grammar.with_probs(probs)
 
-    def _count_trees(self, grammar: Grammar, trees: list[Tree]) -> Grammar:
+    def _count_trees(self, grammar: Grammar, trees: Sequence[Tree]) -> Grammar:
         index = {(r.lhs, r.rhs): i for i, r in enumerate(grammar.rules)}
         counts = np.zeros(len(grammar.rules))
         for k, tree in enumerate(trees):

@@ -301,7 +301,8 @@ def sentence_probabilities(grammar: Grammar, max_steps: int = 100_000) -> dict:
     {('b',): 0.6, ('a',): 0.2, ('a', 'b'): 0.2}
     """
     out: dict = {}
-    agenda = [((), (grammar.start,), 1.0)]  # (terminals so far, symbols left, probability)
+    # (terminals so far, symbols left, probability)
+    agenda: list[tuple[tuple[str, ...], tuple[str, ...], float]] = [((), (grammar.start,), 1.0)]
     for _ in range(max_steps):
         if not agenda:
             return out

@@ -193,7 +193,7 @@ class Grammar:
             raise GrammarError("a grammar needs at least one rule")
         return _build(raw, start or raw[0].lhs, None)
 
-    def with_probs(self, probs: Sequence[float]) -> Grammar:
+    def with_probs(self, probs: Iterable[float]) -> Grammar:
         """The same rules with new probabilities (one per rule, each left-hand side summing to 1)."""
         return Grammar([dataclasses.replace(r, prob=float(p)) for r, p in zip(self.rules, probs)], self.start)
 
@@ -385,7 +385,8 @@ def _parse_alternative(lhs: str, alt: list, lineno: int, col0: int, allow_empty:
     return _RawRule(lhs, tuple(symbols), weight, lineno, where, positions)
 
 
-def _check_weight(weight, shown, line, col) -> None:
+def _check_weight(weight, shown, line, col) -> float:
+    """The weight as a float; a GrammarError (showing ``shown``) unless it is a finite number >= 0."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         try:
             weight = float(weight)
@@ -395,12 +396,14 @@ def _check_weight(weight, shown, line, col) -> None:
         raise GrammarError(f"the weight {shown} is not finite; a weight is a finite number >= 0", line, col)
     if weight < 0:
         raise GrammarError(f"the weight {shown} is negative; a weight is a finite number >= 0", line, col)
+    return float(weight)
 
 
 def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     defined = {r.lhs for r in raw}
     weighted = {r.lhs for r in raw if r.weight is not None}  # nonterminals with a weight written
     seen: dict[tuple, _RawRule] = {}
+    weights: list[float] = []  # weights[i]: the weight of raw[i] as a float (1 when none is written)
     for r in raw:
         if not isinstance(r.lhs, str) or not r.lhs:
             raise GrammarError(f"a left-hand side must be a non-empty str, got {r.lhs!r}", r.line, r.column)
@@ -417,16 +420,12 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
                 line, col = r.rhs_pos[k] if r.rhs_pos else (r.line, r.column)
                 hint = f"; did you mean the terminal '{s}'?" if s.islower() or not s.isascii() else ""
                 raise GrammarError(f"undefined symbol {s!r}: it has no rule{hint}", line, col)
-        if r.weight is None:
-            r.weight = 1.0
-        else:
-            _check_weight(r.weight, r.weight, r.line, r.column)
-            r.weight = float(r.weight)
+        weights.append(1.0 if r.weight is None else _check_weight(r.weight, r.weight, r.line, r.column))
     if start not in defined:
         raise GrammarError(f"the start symbol {start!r} has no rule")
     totals: dict[str, float] = {}
-    for r in raw:
-        totals[r.lhs] = totals.get(r.lhs, 0.0) + r.weight
+    for r, w in zip(raw, weights):
+        totals[r.lhs] = totals.get(r.lhs, 0.0) + w
     for r in raw:
         if not math.isfinite(totals[r.lhs]):
             raise GrammarError(
@@ -438,7 +437,7 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     for a, total in totals.items():
         if abs(total - 1.0) < 1e-12:
             totals[a] = 1.0
-    rules = [Rule(r.lhs, r.rhs, r.weight / totals[r.lhs], r.line, r.column) for r in raw]  # eq. (1)
+    rules = [Rule(r.lhs, r.rhs, w / totals[r.lhs], r.line, r.column) for r, w in zip(raw, weights)]  # eq. (1)
     grammar = Grammar(rules, start)
     if text is not None:  # the text format: weights a person wrote, perhaps meaning probabilities
         grammar.renormalised = {a: t for a, t in totals.items() if a in weighted and abs(t - 1.0) > 1e-9}

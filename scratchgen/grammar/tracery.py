@@ -160,7 +160,7 @@ def from_tracery(source, start: str = "origin") -> Grammar:
     # Derived symbols for (symbol, modifiers), made on demand from a work list.
     weights: dict[tuple, float] = {}
     order: list[str] = []
-    todo = [(start, ())]
+    todo: list[tuple[str, tuple[str, ...]]] = [(start, ())]
     made = {(start, ())}
     while todo:
         name, mods = todo.pop()
@@ -169,7 +169,7 @@ def from_tracery(source, start: str = "origin") -> Grammar:
         for items in alternatives[name]:
             for mod in mods:
                 items = _apply(items, mod)
-            rhs = []
+            rhs: list[str] = []  # Terminals and derived symbols' names
             for x in items:
                 if isinstance(x, Terminal):
                     rhs.append(x)
