@@ -259,6 +259,7 @@ def _train_random(args: argparse.Namespace) -> int:
 
     tokenizer = tokenizer_from_args(args)
     corpus = read_corpus_args(args, args.corpus, tokenizer)
+    model: UniformModel | UnigramModel
     if args.kind == "uniform":
         model = UniformModel(min_count=args.min_count, tokenizer=tokenizer)
     else:

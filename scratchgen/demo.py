@@ -27,6 +27,7 @@ import numpy as np
 
 from .baseline import UniformModel, UnigramModel
 from .errors import CorpusError, OutputError
+from .model import LanguageModel
 from .progress import Progress
 from .text import Tokenizer, read_corpus
 
@@ -71,7 +72,7 @@ def _split(corpus: list, rng: np.random.Generator, heldout_fraction: float = 0.1
     return [s for i, s in enumerate(corpus) if i not in held], [corpus[i] for i in sorted(held)]
 
 
-def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, str, object]]:
+def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, str, LanguageModel]]:
     """(family, name, file stem, unfitted model) for each generator the demo trains."""
     from .ngram import NGramModel
     from .nn import RNNModel, ShowProgress
@@ -169,7 +170,7 @@ def run_demo(args) -> int:
     _BAR = None
 
     print()
-    if grammar is not None:
+    if floor is not None:  # there is a grammar
         print(
             f"The floor: the grammar's own exact cross-entropy on the held-out sentences is "
             f"{floor.bits_per_token:.3f} bits/token (eq. (1) of scratchgen/demo.py)."
@@ -217,7 +218,7 @@ def _save(out: str, models: dict, reports: dict, floor) -> None:
             save_curve(history, os.path.join(out, f"{stem}_curve.csv"), png_path=png, title=f"{stem}: training curve")
     report = {name: r.to_dict(samples=True) for name, r in reports.items()}
     if floor is not None:
-        report["floor"] = dataclasses.asdict(floor) if dataclasses.is_dataclass(floor) else str(floor)
+        report["floor"] = dataclasses.asdict(floor)  # a ReferenceScore
     text = json.dumps(report, ensure_ascii=False, indent=1, default=str)
     atomic_write(os.path.join(out, "report.json"), lambda f: f.write(text), mode="w")
     _progress(f"saved the models, training curves and report.json in {out}")

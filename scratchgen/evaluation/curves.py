@@ -118,7 +118,7 @@ def read_curve_csv(path) -> list[dict]:
             try:
                 rows.append(
                     {
-                        "tokens_seen": int(row.get("tokens_seen", row.get("tokens"))),
+                        "tokens_seen": int(row["tokens_seen"] if "tokens_seen" in row else row["tokens"]),
                         "train_loss": float(row["train_loss"]),
                         "valid_loss": _optional_loss(row.get("valid_loss")),
                     }

@@ -201,7 +201,8 @@ def fit_logistic(
         d = -q
         slope = np.dot(g, d)
         if slope >= 0:  # not a descent direction (numerical trouble): restart from the gradient
-            s_hist.clear(), y_hist.clear()
+            s_hist.clear()
+            y_hist.clear()
             d, slope = -g, -np.dot(g, g)
         # Backtracking line search with the Armijo condition f(theta + t d) <= f + c1 t slope.
         t = 1.0

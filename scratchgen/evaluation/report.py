@@ -189,24 +189,24 @@ def evaluate(
         from ..decoding import generate
 
         samples = generate(model, n=n, seed=seed, max_tokens=max_tokens, **decoding)
-    samples = [list(s) for s in samples]
-    if not samples:
+    token_lists = [list(s) for s in samples]  # each sample a list of tokens, as the report keeps them
+    if not token_lists:
         raise ScratchgenError("no samples to evaluate (n must be >= 1)")
 
     report = EvalReport(
         model=type(model).__name__,
         seed=seed,
-        samples=samples,
-        average_length=metrics.average_length(samples),
-        distinct={k: metrics.distinct_n(samples, k) for k in orders},
-        repetition_rate=metrics.repetition_rate(samples, order),
-        novelty=metrics.novelty(samples, train_seqs, order),
+        samples=token_lists,
+        average_length=metrics.average_length(token_lists),
+        distinct={k: metrics.distinct_n(token_lists, k) for k in orders},
+        repetition_rate=metrics.repetition_rate(token_lists, order),
+        novelty=metrics.novelty(token_lists, train_seqs, order),
         order=order,
     )
     if heldout_seqs:
         report.heldout = model.score(heldout_seqs)
     if reference is not None:
-        report.reference = reference_logprob(samples, reference)
+        report.reference = reference_logprob(token_lists, reference)
         if reference_heldout is not None:
             report.reference_heldout = reference_heldout
         elif heldout_seqs:
@@ -214,8 +214,8 @@ def evaluate(
     if discriminator:
         real = heldout_seqs if heldout_seqs else train_seqs
         report.discriminator_real = "heldout" if heldout_seqs else "train"
-        if min(len(real), len(samples)) >= 2:
-            report.discriminator_accuracy = discriminator_accuracy(real, samples, seed=seed)
+        if min(len(real), len(token_lists)) >= 2:
+            report.discriminator_accuracy = discriminator_accuracy(real, token_lists, seed=seed)
     return report
 
 

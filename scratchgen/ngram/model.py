@@ -199,7 +199,7 @@ class NGramModel(LanguageModel):
         except TypeError:
             raise CorpusError(f"a corpus must be iterable, got {type(corpus).__name__}") from None
         tokenize = self.tokenizer_.tokenize
-        out = []
+        out: list[Sequence[str]] = []
         for s in items:
             if isinstance(s, str):
                 out.append(tokenize(s))

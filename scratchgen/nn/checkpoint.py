@@ -169,9 +169,10 @@ def load_checkpoint(trainer, path: str) -> None:
 def _options_of(header: dict) -> dict:
     """The options a checkpoint was made with: version 3 keeps ``model`` and ``config`` apart, 2 kept one dict."""
     parts = [header.get("model")] + ([header.get("config")] if header["version"] >= 3 else [])
-    if not all(isinstance(p, dict) for p in parts):
+    objects = [p for p in parts if isinstance(p, dict)]
+    if len(objects) != len(parts):
         raise TypeError("its options are not a JSON object")
-    return {k: v for p in parts for k, v in p.items()}
+    return {k: v for p in objects for k, v in p.items()}
 
 
 def _restore(t, path: str, header: dict, arrays: dict) -> None:

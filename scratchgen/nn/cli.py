@@ -151,9 +151,9 @@ def _train_config(args: argparse.Namespace):
 
 def _callbacks(args: argparse.Namespace, curve_writer) -> list:
     """Progress (unless --quiet), checkpoints (with --checkpoint) and the learning curve."""
-    from .callbacks import Checkpoint, ShowProgress
+    from .callbacks import Callback, Checkpoint, ShowProgress
 
-    callbacks = [] if args.quiet else [ShowProgress()]
+    callbacks: list[Callback] = [] if args.quiet else [ShowProgress()]
     if args.checkpoint:
         callbacks.append(Checkpoint(args.checkpoint, every=args.checkpoint_every))
     return callbacks + [curve_writer]

@@ -305,7 +305,8 @@ def stack_backward(params: dict, cache: dict, d_outputs):
     dH, dhT = d_outputs
     caches = cache["layers"]
     L = len(caches)
-    grads, dh0 = {}, [None] * L
+    grads = {}
+    dh0: list = [None] * L  # dh0[l]: (B, H), filled top layer first
     for layer in range(L - 1, -1, -1):
         g, (dH, dh0[layer]) = rnn_backward(
             layer_params(params, layer), caches[layer], (dH, None if dhT is None else dhT[layer])

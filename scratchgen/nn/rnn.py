@@ -72,11 +72,11 @@ def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator):
         return train, valid
     order = rng.permutation(len(ids))
     n_valid = int(len(ids) * c.valid_fraction)
-    valid = [ids[i] for i in order[:n_valid]] or None
-    train = [ids[i] for i in order[n_valid:]]
-    if not train:
+    valid_seqs = [ids[i] for i in order[:n_valid]] or None
+    train_seqs = [ids[i] for i in order[n_valid:]]
+    if not train_seqs:
         raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
-    return train, valid
+    return train_seqs, valid_seqs
 
 
 @register_model
@@ -184,7 +184,7 @@ class RNNModel(LanguageModel):
     def _array_schema(self) -> dict:
         """Every parameter array, its exact shape from the header (H, L, E, V), float, finite and bounded."""
         V, H, E = len(self.vocab_), self.hidden, self.embedding
-        shapes = {"C": (V, E)} if E else {}
+        shapes: dict[str, tuple[int, ...]] = {"C": (V, E)} if E else {}
         for layer in range(self.layers):
             shapes[f"W_xh.{layer}"] = ((E or V) if layer == 0 else H, H)
             shapes[f"W_hh.{layer}"] = (H, H)

@@ -34,6 +34,8 @@ import math
 import time
 import warnings
 import zlib
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -179,10 +181,11 @@ class Trainer:
         self.last_failure = ""  # what the last restore was for
         self.best_loss = math.inf
         self.bad_evals = 0
-        self.best = None  # best params (a copy) by validation loss
-        self.good = None  # (params, optimiser state) last known good
-        self.h = None  # carried state (running text)
-        self.epoch_rng_state = None
+        self.best: dict[str, np.ndarray] | None = None  # best params (a copy) by validation loss
+        # (params, optimiser state, optimiser steps) last known good
+        self.good: tuple[dict[str, np.ndarray], dict[str, np.ndarray], int] | None = None
+        self.h: np.ndarray | None = None  # carried state (running text), (L, B, H)
+        self.epoch_rng_state: Mapping[str, Any] | None = None  # the data order's generator at the epoch's start
         self.history: list[dict] = []
         self.stopped = ""
         self.ema = 0.0  # moving average of the loss, from 0
@@ -343,7 +346,7 @@ class Trainer:
             elapsed_fraction = (self.clock() - self.clock_start) / c.time_limit
             schedule_step = max(schedule_step, int(elapsed_fraction * self.total_steps))
         lr = learning_rate(schedule_step, self.total_steps, c.lr, c.lr_schedule, c.warmup) * self.lr_scale
-        inputs = (x, y, mask, self.h)
+        inputs: tuple = (x, y, mask, self.h)
         if c.dropout:  # a fresh mask every step, eq. (14) of layers
             keep = self.drop_rng.random((x.shape[0], x.shape[1], self.m.hidden)) >= c.dropout  # (B, T, H)
             inputs += ((keep, c.dropout),)
@@ -402,10 +405,12 @@ class Trainer:
                 f"({MAX_RESTORES} restores, the learning rate halved each time); lower --lr (it is {self.config.lr:g})"
             )
         self.lr_scale *= 0.5
-        params, state, steps = self.good if self.good is not None else (None, {}, 0)
-        if params is not None:
+        if self.good is not None:
+            params, state, steps = self.good
             for k in self.params:
                 self.params[k][...] = params[k]
+        else:
+            state, steps = {}, 0
         self.opt.state = {k: v.copy() for k, v in state.items()}
         self.opt.steps = steps
         self.h = None
@@ -419,6 +424,7 @@ class Trainer:
     def _evaluate_and_record(self, lr, norm, seconds, speed) -> None:
         val = self.evaluate()
         train_loss = self.train_loss
+        assert train_loss is not None, "called only after a counted step (ema_steps > 0)"
         self.history.append(
             {
                 "step": self.step,
