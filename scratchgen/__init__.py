@@ -36,9 +36,17 @@ from .model import LanguageModel
 from .text import Tokenizer, Vocabulary, iter_corpus, read_corpus, split_text
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from __getattr__
-    from .grammar import Grammar, GrammarModel, builtin, builtin_names, from_tracery
+    # mypy takes builtin and gradcheck, reached through the import cycle, for the modules of the same name
+    # (grammar/builtin.py, nn/gradcheck.py) and reports each as defined twice: each is defined once, here
+    from .grammar import (  # type: ignore[no-redef]
+        Grammar,
+        GrammarModel,
+        builtin,
+        builtin_names,
+        from_tracery,
+    )
     from .ngram import NGramModel
-    from .nn import RNNModel, gradcheck
+    from .nn import RNNModel, gradcheck  # type: ignore[no-redef]
 
 #: Names of the families, imported on first use: name -> module that defines it.
 _LAZY = {
@@ -73,13 +81,36 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__",
     # the models, one a family
-    "UniformModel", "UnigramModel", "GrammarModel", "NGramModel", "RNNModel", "LanguageModel",
+    "UniformModel",
+    "UnigramModel",
+    "GrammarModel",
+    "NGramModel",
+    "RNNModel",
+    "LanguageModel",
     # grammars
-    "Grammar", "builtin", "builtin_names", "from_tracery",
+    "Grammar",
+    "builtin",
+    "builtin_names",
+    "from_tracery",
     # text, decoding, scoring, files
-    "Tokenizer", "Vocabulary", "read_corpus", "iter_corpus", "split_text",
-    "generate", "beam_search", "Score", "load", "gradcheck",
+    "Tokenizer",
+    "Vocabulary",
+    "read_corpus",
+    "iter_corpus",
+    "split_text",
+    "generate",
+    "beam_search",
+    "Score",
+    "load",
+    "gradcheck",
     # errors
-    "errors", "ScratchgenError", "VocabularyError", "ModelFileError", "NotFittedError", "CorpusError",
-    "GrammarError", "ArpaError", "DecodingError",
+    "errors",
+    "ScratchgenError",
+    "VocabularyError",
+    "ModelFileError",
+    "NotFittedError",
+    "CorpusError",
+    "GrammarError",
+    "ArpaError",
+    "DecodingError",
 ]

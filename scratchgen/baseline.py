@@ -83,14 +83,14 @@ class _ContextFree(LanguageModel):
         self.logprobs_ = logprobs
 
 
-
 def _check_distribution(logprobs: np.ndarray) -> None:
     """What the schema cannot say about a saved row: ``<s>`` alone has probability 0 (both models give
     every other token a share: 1/V' or a count plus k > 0), and the probabilities sum to 1."""
     bos = Vocabulary.bos_id
     if logprobs[bos] != -np.inf:
-        raise ModelFileError(f"logprobs[{bos}] (the token <s>) is {float(logprobs[bos])!r}, expected -inf: "
-                             "<s> is never emitted")
+        raise ModelFileError(
+            f"logprobs[{bos}] (the token <s>) is {float(logprobs[bos])!r}, expected -inf: <s> is never emitted"
+        )
     impossible = np.flatnonzero(np.isneginf(logprobs))
     impossible = impossible[impossible != bos]
     if impossible.size:
@@ -109,7 +109,7 @@ class UniformModel(_ContextFree):
     4.0
     """
 
-    def fit(self, corpus: Corpus) -> "UniformModel":
+    def fit(self, corpus: Corpus) -> UniformModel:
         self._fit_vocab(corpus)
         V = len(self.vocab_)
         logprobs = np.full(V, -np.log(V - 1))  # (V,) eq. (1)
@@ -145,7 +145,7 @@ class UnigramModel(_ContextFree):
         if not isinstance(k, (int, float, np.number)) or isinstance(k, bool) or not np.isfinite(k) or k <= 0:
             raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
 
-    def fit(self, corpus: Corpus) -> "UnigramModel":
+    def fit(self, corpus: Corpus) -> UnigramModel:
         sequences = self._fit_vocab(corpus)
         V = len(self.vocab_)
         ids = np.concatenate([self.vocab_.encode(s) for s in sequences])  # (N_tokens,)

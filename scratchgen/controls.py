@@ -51,15 +51,21 @@ class DecodingSettings:
             raise DecodingError(
                 f"min_tokens must be an integer from 0 to max_tokens ({self.max_tokens}), got {self.min_tokens!r}"
             )
-        if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature) \
-                or self.temperature < 0:
+        if (
+            not isinstance(self.temperature, (int, float))
+            or not math.isfinite(self.temperature)
+            or self.temperature < 0
+        ):
             raise DecodingError(f"temperature must be a finite number >= 0 (0 is greedy), got {self.temperature!r}")
         if self.top_k is not None and (not is_int(self.top_k) or self.top_k < 1):
             raise DecodingError(f"top_k must be None or an integer >= 1, got {self.top_k!r}")
         if self.top_p is not None and (not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1):
             raise DecodingError(f"top_p must be None or a number in (0, 1], got {self.top_p!r}")
-        if not isinstance(self.repetition_penalty, (int, float)) or not math.isfinite(self.repetition_penalty) \
-                or self.repetition_penalty <= 0:
+        if (
+            not isinstance(self.repetition_penalty, (int, float))
+            or not math.isfinite(self.repetition_penalty)
+            or self.repetition_penalty <= 0
+        ):
             raise DecodingError(f"repetition_penalty must be a finite number > 0, got {self.repetition_penalty!r}")
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -58,8 +58,7 @@ def _start(model, batch: int, prompt: np.ndarray):
     for t, token in enumerate(prompt):
         if not np.isfinite(model.next_logprobs(model.take_state(state, np.zeros(1, np.int64)))[0, token]):
             shown = " ".join(model.fitted_vocab().decode(prompt[: t + 1]))
-            raise DecodingError(f"the prompt has probability 0 under this model (at {shown!r}): "
-                                "nothing can follow it")
+            raise DecodingError(f"the prompt has probability 0 under this model (at {shown!r}): nothing can follow it")
         state = model.advance(state, np.full(batch, token, dtype=np.int64))
     return state
 
@@ -219,9 +218,21 @@ def generate(
     sequences: list[list[str]] = []
     logps: list[np.ndarray] = []
     for batch, logp in iter_generate(
-        model, n, prompt=prompt, max_tokens=max_tokens, min_tokens=min_tokens, temperature=temperature,
-        top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty, banned=banned, stop=stop,
-        allow_unk=allow_unk, seed=seed, prompt_oov=prompt_oov, batch_size=batch_size,
+        model,
+        n,
+        prompt=prompt,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+        banned=banned,
+        stop=stop,
+        allow_unk=allow_unk,
+        seed=seed,
+        prompt_oov=prompt_oov,
+        batch_size=batch_size,
     ):
         sequences += batch
         logps.append(logp)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .baseline import UniformModel, UnigramModel
 from .errors import CorpusError, OutputError
+from .model import LanguageModel
 from .progress import Progress
 from .text import Tokenizer, read_corpus
 
@@ -47,7 +48,7 @@ class DemoSettings:
     max_tokens: int = 60  # longest sample
 
     @classmethod
-    def quick(cls) -> "DemoSettings":
+    def quick(cls) -> DemoSettings:
         return cls(n_train=1000, n_heldout=200, n_samples=100, rnn_steps=300)
 
 
@@ -71,26 +72,43 @@ def _split(corpus: list, rng: np.random.Generator, heldout_fraction: float = 0.1
     return [s for i, s in enumerate(corpus) if i not in held], [corpus[i] for i in sorted(held)]
 
 
-def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, str, object]]:
+def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tuple[str, str, str, LanguageModel]]:
     """(family, name, file stem, unfitted model) for each generator the demo trains."""
     from .ngram import NGramModel
     from .nn import RNNModel, ShowProgress
 
-    rnn = RNNModel(hidden=settings.rnn_hidden, embedding=settings.rnn_embedding, layers=1, batch_size=32,
-                   seq_len=64, lr=3e-3, optimizer="adam", lr_schedule="cosine", epochs=1000,
-                   max_steps=settings.rnn_steps, valid_fraction=0.05, patience=None, seed=seed,
-                   dtype="float32", callbacks=[ShowProgress()], tokenizer=tokenizer)
+    rnn = RNNModel(
+        hidden=settings.rnn_hidden,
+        embedding=settings.rnn_embedding,
+        layers=1,
+        batch_size=32,
+        seq_len=64,
+        lr=3e-3,
+        optimizer="adam",
+        lr_schedule="cosine",
+        epochs=1000,
+        max_steps=settings.rnn_steps,
+        valid_fraction=0.05,
+        patience=None,
+        seed=seed,
+        dtype="float32",
+        callbacks=[ShowProgress()],
+        tokenizer=tokenizer,
+    )
     return [
         ("random", "uniform", "uniform", UniformModel(tokenizer=tokenizer)),
         ("random", "unigram (add-1)", "unigram", UnigramModel(k=1.0, tokenizer=tokenizer)),
-        ("statistical", f"{settings.order}-gram, modified Kneser-Ney", "ngram",
-         NGramModel(order=settings.order, smoothing="modified-kneser-ney", tokenizer=tokenizer)),
+        (
+            "statistical",
+            f"{settings.order}-gram, modified Kneser-Ney",
+            "ngram",
+            NGramModel(order=settings.order, smoothing="modified-kneser-ney", tokenizer=tokenizer),
+        ),
         ("deep", f"RNN, hidden {settings.rnn_hidden}", "rnn", rnn),
     ]
 
 
 def run_demo(args) -> int:
-    from .decoding import generate
     from .evaluation import comparison_table, evaluate, reference_logprob
 
     if args.out is not None:
@@ -132,20 +150,31 @@ def run_demo(args) -> int:
             t0 = time.perf_counter()
             _progress(f"training {name} ...")
             model.fit(train)
-            report = evaluate(model, train, reference=grammar, n=settings.n_samples, seed=seed, heldout=heldout,
-                              max_tokens=settings.max_tokens, reference_heldout=floor)
+            report = evaluate(
+                model,
+                train,
+                reference=grammar,
+                n=settings.n_samples,
+                seed=seed,
+                heldout=heldout,
+                max_tokens=settings.max_tokens,
+                reference_heldout=floor,
+            )
             reports[f"{family}: {name}"] = report
             samples[name] = report.samples[:3]
             models[stem] = model
-            _progress(f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out "
-                      f"({time.perf_counter() - t0:.1f} s)")
+            _progress(
+                f"  {name}: {report.heldout.bits_per_token:.3f} bits/token held out ({time.perf_counter() - t0:.1f} s)"
+            )
             _BAR.update(1)
     _BAR = None
 
     print()
-    if grammar is not None:
-        print(f"The floor: the grammar's own exact cross-entropy on the held-out sentences is "
-              f"{floor.bits_per_token:.3f} bits/token (eq. (1) of scratchgen/demo.py).")
+    if floor is not None:  # there is a grammar
+        print(
+            f"The floor: the grammar's own exact cross-entropy on the held-out sentences is "
+            f"{floor.bits_per_token:.3f} bits/token (eq. (1) of scratchgen/demo.py)."
+        )
         print("'ref bits' scores each model's samples under the grammar; 'impossible' is the share it cannot generate.")
     print("'discrim acc' is a logistic-regression discriminator's held-out accuracy, real vs generated (0.5 = fooled).")
     print()
@@ -189,7 +218,7 @@ def _save(out: str, models: dict, reports: dict, floor) -> None:
             save_curve(history, os.path.join(out, f"{stem}_curve.csv"), png_path=png, title=f"{stem}: training curve")
     report = {name: r.to_dict(samples=True) for name, r in reports.items()}
     if floor is not None:
-        report["floor"] = dataclasses.asdict(floor) if dataclasses.is_dataclass(floor) else str(floor)
+        report["floor"] = dataclasses.asdict(floor)  # a ReferenceScore
     text = json.dumps(report, ensure_ascii=False, indent=1, default=str)
     atomic_write(os.path.join(out, "report.json"), lambda f: f.write(text), mode="w")
     _progress(f"saved the models, training curves and report.json in {out}")

@@ -8,9 +8,10 @@ A model file is a NumPy ``.npz`` archive holding
 
 :func:`write_archive` and :func:`read_archive` are the one writer and reader of this ``.npz`` +
 JSON-header layout, for model files and RNN checkpoints alike. It is read with
-``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same directory and renamed over the target (``os.replace`` is atomic), so an
-interrupted save leaves the old file or the new one, never half of one. Anything that is not a
-whole, current scratchgen model raises :class:`~scratchgen.errors.ModelFileError` naming the file.
+``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same
+directory and renamed over the target (``os.replace`` is atomic), so an interrupted save leaves the old file or
+the new one, never half of one. Anything that is not a whole, current scratchgen model raises
+:class:`~scratchgen.errors.ModelFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import math
 import os
 import stat
 import tempfile
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -108,8 +110,10 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | N
     if ident is not None:
         for other in list(inputs) + [p for p, _ in _PROTECTED.get()]:
             if other is not None and _identity(os.fspath(other)) == ident:
-                raise OutputError(f"refusing to write {name!r}: it is also an input of this command "
-                                  f"({os.fspath(other)!r}); choose another output path")
+                raise OutputError(
+                    f"refusing to write {name!r}: it is also an input of this command "
+                    f"({os.fspath(other)!r}); choose another output path"
+                )
         st = os.stat(name)
         if stat.S_ISDIR(st.st_mode):
             raise OutputError(f"cannot write {name!r}: it is a directory")
@@ -139,8 +143,9 @@ def atomic_write(path, write: Callable[[Any], None], mode: str = "wb", inputs: I
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(name), dir=directory)
     except OSError as e:
-        raise OutputError(f"cannot write {name!r}: {(e.strerror or str(e)).lower()} "
-                          f"(in the folder {directory!r})") from None
+        raise OutputError(
+            f"cannot write {name!r}: {(e.strerror or str(e)).lower()} (in the folder {directory!r})"
+        ) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
@@ -277,7 +282,8 @@ def write_archive(path, header: dict, arrays: Mapping[str, np.ndarray]) -> None:
     if HEADER_KEY in arrays:
         raise ScratchgenError(f"array name {HEADER_KEY!r} is reserved")
     blob = json.dumps(header, default=_json_default, ensure_ascii=False, allow_nan=True).encode("utf-8")
-    payload = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
+    # Any: NumPy's stubs let a ** mapping fill savez's keyword allow_pickle (a bool); these keys name arrays
+    payload: dict[str, Any] = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
     atomic_write(path, lambda f: np.savez(f, **payload))
 
 
@@ -304,8 +310,9 @@ def save_model(model, path) -> None:
     write_archive(path, header, arrays)
 
 
-def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFileError],
-                 what: str = "model") -> dict[str, np.ndarray]:
+def _read_arrays(
+    archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError], what: str = "model"
+) -> dict[str, np.ndarray]:
     """Every array of the archive, each checked before it is read.
 
     An ``.npy`` member states its shape and dtype in a small header; NumPy allocates that much before
@@ -313,15 +320,18 @@ def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFile
     so a crafted file cannot ask for terabytes. Object arrays need pickle, which is never used: such a
     file is simply not a scratchgen model.
     """
+    zf = archive.zip
+    assert zf is not None, "the archive is open"  # NumPy sets .zip to None on close
     arrays = {}
     for key in archive.files:
-        member = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+        member = key + ".npy" if key + ".npy" in zf.namelist() else key
         try:
-            info = archive.zip.getinfo(member)
-            with archive.zip.open(member) as f:
+            info = zf.getinfo(member)
+            with zf.open(member) as f:
                 version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _, dtype = read_header(f)
         except Exception as e:  # a damaged member or header
             raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
@@ -336,8 +346,9 @@ def _read_arrays(archive: "np.lib.npyio.NpzFile", bad: Callable[[str], ModelFile
     return arrays
 
 
-def read_archive(path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = ()
-                 ) -> tuple[dict, dict[str, np.ndarray]]:
+def read_archive(
+    path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = ()
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a file of :func:`write_archive`: ``(header, arrays)``, every array checked before it is read.
 
     ``what`` and ``verb`` word the errors: "cannot load model 'm.npz': no such file", "cannot resume

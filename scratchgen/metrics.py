@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 from .errors import ScratchgenError
 
@@ -48,7 +48,7 @@ class Score:
     perplexity: float
 
     @classmethod
-    def from_totals(cls, logprob: float, sequences: int, tokens: int, oov_tokens: int) -> "Score":
+    def from_totals(cls, logprob: float, sequences: int, tokens: int, oov_tokens: int) -> Score:
         """Eq. (1)-(3) from the total natural-log probability and the counts."""
         h = -logprob / tokens  # eq. (1)
         perplexity = math.exp(h) if h < 709.0 else math.inf
@@ -93,7 +93,7 @@ def ngrams(tokens: Sequence[Hashable], n: int) -> list[tuple]:
     """
     _check_order(n)
     tokens = tuple(tokens)
-    return [tokens[i:i + n] for i in range(len(tokens) - n + 1)]
+    return [tokens[i : i + n] for i in range(len(tokens) - n + 1)]
 
 
 def _ratio(num: int, den: int) -> float:

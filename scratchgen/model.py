@@ -31,7 +31,8 @@ them: ``tokenize(sequence)`` applies the model's tokenizer and the one token rul
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Union
 
 import numpy as np
 
@@ -105,9 +106,7 @@ class LanguageModel:
         if isinstance(sequence, str):
             tokens = self.tokenizer_.tokenize(sequence)
         elif isinstance(sequence, np.ndarray) or not isinstance(sequence, Sequence):
-            raise CorpusError(
-                f"a sequence is a str or a list of str tokens, got {type(sequence).__name__}"
-            )
+            raise CorpusError(f"a sequence is a str or a list of str tokens, got {type(sequence).__name__}")
         else:
             tokens = list(sequence)
         check_tokens(tokens)
@@ -141,7 +140,7 @@ class LanguageModel:
 
     # --- learning ------------------------------------------------------------------------------------
 
-    def fit(self, corpus: Corpus) -> "LanguageModel":
+    def fit(self, corpus: Corpus) -> LanguageModel:
         """Learn from a corpus and return ``self``."""
         raise NotImplementedError
 
@@ -196,7 +195,7 @@ class LanguageModel:
         k = 0
         while k < len(order):
             lookahead = order[min(k + 255, len(order) - 1)]  # the longest a batch can reach
-            rows = order[k:k + self._scoring_batch_size(len(sequences[lookahead]) + 1)]
+            rows = order[k : k + self._scoring_batch_size(len(sequences[lookahead]) + 1)]
             k += len(rows)
             T = max(len(sequences[i]) for i in rows) + 1
             ids = np.full((len(rows), T), eos, dtype=np.int64)  # (B, T) padded with </s>

@@ -41,8 +41,16 @@ class Progress:
         Seconds between plain lines when the stream is not a terminal.
     """
 
-    def __init__(self, total: float | None = None, desc: str = "", unit: str = "it", *, quiet: bool = False,
-                 stream: IO[str] | None = None, interval: float = 10.0):
+    def __init__(
+        self,
+        total: float | None = None,
+        desc: str = "",
+        unit: str = "it",
+        *,
+        quiet: bool = False,
+        stream: IO[str] | None = None,
+        interval: float = 10.0,
+    ):
         self.total, self.desc, self.unit, self.quiet = total, desc, unit, quiet
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
@@ -54,8 +62,9 @@ class Progress:
         if not quiet and _is_terminal(self.stream):
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True,
-                             leave=True, smoothing=0.1)
+            self._bar = tqdm(
+                total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, leave=True, smoothing=0.1
+            )
 
     def update(self, n: float = 1, **postfix: Any) -> None:
         """Add ``n`` units; ``postfix`` values (``loss=1.23``) are shown beside the count."""
@@ -90,7 +99,7 @@ class Progress:
         elif not self.quiet and self.n:
             self._line()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -9,7 +9,8 @@ that swaps for an hour::
     >>> check_memory(10**15, "hidden 10000000", "lower --hidden", limit=2**30)
     Traceback (most recent call last):
     ...
-    scratchgen.errors.ResourceError: hidden 10000000 needs about 909.5 TiB of memory, more than the 1.0 GiB allowed; lower --hidden
+    scratchgen.errors.ResourceError: hidden 10000000 needs about 909.5 TiB of memory, more than the 1.0 GiB allowed;
+    lower --hidden
 
 The limit is the machine's physical memory, or ``SCRATCHGEN_MEMORY_LIMIT`` (bytes, or with a suffix
 K, M, G, T) when that is set.

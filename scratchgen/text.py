@@ -33,7 +33,8 @@ import io
 import os
 import re
 import unicodedata
-from typing import IO, Iterable, Iterator, Sequence, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Union
 
 import numpy as np
 
@@ -100,13 +101,13 @@ _CJK = (
 
 def _mark_ranges() -> str:
     """A regex class body of every combining mark (categories Mn, Mc, Me), computed once."""
-    ranges, start, prev = [], None, None
+    ranges: list[tuple[int, int]] = []  # (first, last) code point of each run of marks
+    start = prev = -2  # the run being read (-2: none yet, and not adjacent to any code point)
     for cp in range(0x300, 0x30000):
         if unicodedata.category(chr(cp))[0] == "M":
-            if start is None:
-                start = cp
-            elif cp != prev + 1:
-                ranges.append((start, prev))
+            if cp != prev + 1:
+                if start >= 0:
+                    ranges.append((start, prev))
                 start = cp
             prev = cp
     ranges.append((start, prev))
@@ -209,8 +210,10 @@ def check_tokens(tokens: Sequence[str] | Iterable[str], where: str = "a sequence
         bad = next(t for t in tokens if not isinstance(t, str))
         raise CorpusError(f"a token must be a str, got {bad!r} of type {type(bad).__name__}") from None
     except UnicodeEncodeError as e:
-        raise CorpusError(f"{where} holds a lone surrogate (U+{ord(e.object[e.start]):04X}), which is not "
-                          "text: decode the file as UTF-8, or drop the character") from None
+        raise CorpusError(
+            f"{where} holds a lone surrogate (U+{ord(e.object[e.start]):04X}), which is not "
+            "text: decode the file as UTF-8, or drop the character"
+        ) from None
     if "" in tokens:
         raise CorpusError(f"{where} holds an empty token: a token is a non-empty str")
 
@@ -257,7 +260,7 @@ class Tokenizer:
         return {"level": self.level, "lowercase": self.lowercase}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Tokenizer":
+    def from_dict(cls, d: dict) -> Tokenizer:
         return cls(level=d.get("level", "char"), lowercase=bool(d.get("lowercase", False)))
 
 
@@ -292,8 +295,9 @@ class Vocabulary:
                 try:
                     token.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise VocabularyError(f"the vocabulary token {token!r} holds a lone surrogate, "
-                                          "which is not text") from None
+                    raise VocabularyError(
+                        f"the vocabulary token {token!r} holds a lone surrogate, which is not text"
+                    ) from None
             if token in self._index:
                 raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
             self._index[token] = len(self._tokens)
@@ -305,7 +309,7 @@ class Vocabulary:
         corpus: Iterable[Sequence[str]],
         min_count: int = 1,
         max_size: int | None = None,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Count the tokens of a corpus and keep the frequent ones.
 
         Parameters
@@ -393,10 +397,10 @@ class Vocabulary:
 
     def to_list(self) -> list[str]:
         """The ordinary tokens in id order (what the constructor takes back)."""
-        return self._tokens[len(self.SPECIALS):]
+        return self._tokens[len(self.SPECIALS) :]
 
     @classmethod
-    def from_list(cls, tokens: Iterable[str]) -> "Vocabulary":
+    def from_list(cls, tokens: Iterable[str]) -> Vocabulary:
         return cls(tokens)
 
 
@@ -445,16 +449,20 @@ def _decode_error(name: str, path: str | None, encoding: str, e: UnicodeError) -
     whole stream (UTF-16 and UTF-32 without a byte-order mark), whose reason is then given instead.
     """
     if not isinstance(e, UnicodeDecodeError):
-        return CorpusError(f"corpus {name!r} is not {encoding} ({e}): if it is in another encoding, name it "
-                           "(--encoding latin-1, or encoding='latin-1')")
+        return CorpusError(
+            f"corpus {name!r} is not {encoding} ({e}): if it is in another encoding, name it "
+            "(--encoding latin-1, or encoding='latin-1')"
+        )
     where = ""
     if path is not None:
         found = _first_bad_byte(path, encoding)
         if found is not None:
             where = f" at byte {found[0]} (0x{found[1]:02x})"
     label = "UTF-8" if _codec_name(encoding) == "utf-8" else encoding
-    return CorpusError(f"corpus {name!r} is not {label}{where}: if it is in another encoding, name it "
-                       "(--encoding latin-1, or encoding='latin-1')")
+    return CorpusError(
+        f"corpus {name!r} is not {label}{where}: if it is in another encoding, name it "
+        "(--encoding latin-1, or encoding='latin-1')"
+    )
 
 
 def _codec_name(encoding: str) -> str:
@@ -497,7 +505,7 @@ def _split_lines(lines: Iterable[str], tokenizer: Tokenizer, mode: str, chunk_si
             buffer.extend(tokenizer.tokenize(line + "\n"))
             start = 0
             while len(buffer) - start >= chunk_size:  # slices, not del buffer[:k]: linear in the line
-                yield buffer[start:start + chunk_size]
+                yield buffer[start : start + chunk_size]
                 start += chunk_size
             if start:
                 buffer = buffer[start:]
@@ -534,9 +542,10 @@ def iter_corpus(
     tokenizer = tokenizer or Tokenizer()
     _check_mode(mode, chunk_size)
     f, close = _open_text(source, encoding)
-    name = os.fspath(source) if close else getattr(source, "name", "<stream>")
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None  # None: an open stream
+    name = path if path is not None else getattr(source, "name", "<stream>")
     try:
-        lines = _lines(f, str(name), os.fspath(source) if close else None, encoding)
+        lines = _lines(f, str(name), path, encoding)
         yield from _split_lines(lines, tokenizer, mode, chunk_size, keep_empty)
     finally:
         if close:

@@ -38,8 +38,17 @@ def _eval(args: argparse.Namespace) -> int:
     heldout = read_model_corpus(args, model, args.heldout) if args.heldout else None
     reference = _load_reference(args.reference) if args.reference else None
     decoding = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p") if getattr(args, k) is not None}
-    report = evaluate(model, train, reference=reference, n=args.n, seed=args.seed, heldout=heldout,
-                      max_tokens=args.max_tokens, discriminator=not args.no_discriminator, **decoding)
+    report = evaluate(
+        model,
+        train,
+        reference=reference,
+        n=args.n,
+        seed=args.seed,
+        heldout=heldout,
+        max_tokens=args.max_tokens,
+        discriminator=not args.no_discriminator,
+        **decoding,
+    )
     if args.json:
         print_json(report.to_dict(samples=args.samples))
     else:
@@ -54,33 +63,54 @@ def _eval(args: argparse.Namespace) -> int:
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = commands.add_parser(
-        "eval", help="measure a model's generated text (diversity, novelty, adversarial test)",
+        "eval",
+        help="measure a model's generated text (diversity, novelty, adversarial test)",
         description="Sample from a saved model and report average length, distinct-n, repetition rate, "
-                    "novelty against the training corpus, the held-out cross-entropy (with --heldout), the "
-                    "exact log-probability of the samples under a reference grammar (with --reference) and "
-                    "the held-out accuracy of a discriminator telling real text from the samples "
-                    "(50% = indistinguishable).")
+        "novelty against the training corpus, the held-out cross-entropy (with --heldout), the "
+        "exact log-probability of the samples under a reference grammar (with --reference) and "
+        "the held-out accuracy of a discriminator telling real text from the samples "
+        "(50% = indistinguishable).",
+    )
     p.add_argument("model", metavar="MODEL", help="a saved model (.npz)")
     p.add_argument("--train", required=True, metavar="CORPUS", help="the corpus the model was trained on")
-    p.add_argument("--heldout", default=None, metavar="CORPUS",
-                   help="held-out text: scored by the model, and the discriminator's real text "
-                        "(default: the training corpus)")
-    p.add_argument("--reference", default=None, metavar="GRAMMAR",
-                   help="the grammar the corpus came from (or any saved model file) to score the samples exactly")
+    p.add_argument(
+        "--heldout",
+        default=None,
+        metavar="CORPUS",
+        help="held-out text: scored by the model, and the discriminator's real text (default: the training corpus)",
+    )
+    p.add_argument(
+        "--reference",
+        default=None,
+        metavar="GRAMMAR",
+        help="the grammar the corpus came from (or any saved model file) to score the samples exactly",
+    )
     p.add_argument("-n", type=positive_int, default=200, help="how many samples (default 200)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="random seed of sampling and of the discriminator (default 0)")
+    p.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="random seed of sampling and of the discriminator (default 0)"
+    )
     p.add_argument("--max-tokens", type=positive_int, default=200, help="longest sample in tokens (default 200)")
-    p.add_argument("--temperature", type=nonnegative_float, default=None,
-                   help="sampling temperature (default 1; 0 is greedy)")
+    p.add_argument(
+        "--temperature", type=nonnegative_float, default=None, help="sampling temperature (default 1; 0 is greedy)"
+    )
     p.add_argument("--top-k", type=positive_int, default=None, help="sample from the k most probable tokens only")
-    p.add_argument("--top-p", type=probability, default=None,
-                   help="sample from the smallest set of mass >= p, 0 < p <= 1")
+    p.add_argument(
+        "--top-p", type=probability, default=None, help="sample from the smallest set of mass >= p, 0 < p <= 1"
+    )
     p.add_argument("--no-discriminator", action="store_true", help="skip the adversarial test")
-    p.add_argument("--mode", choices=("lines", "paragraphs", "chunks"), default="lines",
-                   help="how the corpus files are cut into sequences (default lines)")
-    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="T",
-                   help="tokens a chunk with --mode chunks (default 256)")
+    p.add_argument(
+        "--mode",
+        choices=("lines", "paragraphs", "chunks"),
+        default="lines",
+        help="how the corpus files are cut into sequences (default lines)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=256,
+        metavar="T",
+        help="tokens a chunk with --mode chunks (default 256)",
+    )
     add_encoding_option(p)
     p.add_argument("--samples", action="store_true", help="also print the samples")
     p.add_argument("--json", action="store_true", help="one JSON object with every figure (NaN as null)")

@@ -23,12 +23,20 @@ import csv
 import io
 import math
 import os
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from ..errors import ScratchgenError
 from ..io import atomic_write
 
-__all__ = ["CURVE_COLUMNS", "DETAIL_COLUMNS", "write_curve_csv", "read_curve_csv", "plot_curve", "save_curve", "require_matplotlib"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "DETAIL_COLUMNS",
+    "write_curve_csv",
+    "read_curve_csv",
+    "plot_curve",
+    "save_curve",
+    "require_matplotlib",
+]
 
 CURVE_COLUMNS = ("tokens_seen", "train_loss", "valid_loss")
 #: Further columns, written when the history holds them (the RNN trainer's record of each evaluation).
@@ -53,8 +61,13 @@ def _check_history(history: History) -> list[dict]:
         if tokens is None or "train_loss" not in row:
             raise ScratchgenError(f"history entry {i} needs tokens_seen (or tokens) and train_loss: {row!r}")
         try:
-            rows.append({"tokens_seen": int(tokens), "train_loss": float(row["train_loss"]),
-                         "valid_loss": _optional_loss(row.get("valid_loss"))})
+            rows.append(
+                {
+                    "tokens_seen": int(tokens),
+                    "train_loss": float(row["train_loss"]),
+                    "valid_loss": _optional_loss(row.get("valid_loss")),
+                }
+            )
         except (TypeError, ValueError):
             raise ScratchgenError(f"history entry {i} is not numbers: {row!r}") from None
     return rows
@@ -79,8 +92,9 @@ def write_curve_csv(history: History, path) -> None:
         out = csv.writer(f, lineterminator="\n")
         out.writerow(CURVE_COLUMNS + tuple(details))
         for r, raw in zip(rows, history):
-            out.writerow([r["tokens_seen"], repr(r["train_loss"]), _cell(r["valid_loss"])]
-                         + [_cell(raw.get(c)) for c in details])
+            out.writerow(
+                [r["tokens_seen"], repr(r["train_loss"]), _cell(r["valid_loss"])] + [_cell(raw.get(c)) for c in details]
+            )
 
     atomic_write(path, write, mode="w")
 
@@ -93,16 +107,22 @@ def read_curve_csv(path) -> list[dict]:
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         if not ({"tokens_seen", "tokens"} & set(columns)) or "train_loss" not in columns:
-            raise ScratchgenError(f"{name!r} is not a training curve: its header is {','.join(columns)!r}, "
-                                  f"expected {','.join(CURVE_COLUMNS)}")
+            raise ScratchgenError(
+                f"{name!r} is not a training curve: its header is {','.join(columns)!r}, "
+                f"expected {','.join(CURVE_COLUMNS)}"
+            )
         rows = []
         for line_no, row in enumerate(reader, start=2):
             if None in row or any(v is None for v in row.values()):
                 raise ScratchgenError(f"{name!r} line {line_no}: expected {len(columns)} cells")
             try:
-                rows.append({"tokens_seen": int(row.get("tokens_seen", row.get("tokens"))),
-                             "train_loss": float(row["train_loss"]),
-                             "valid_loss": _optional_loss(row.get("valid_loss"))})
+                rows.append(
+                    {
+                        "tokens_seen": int(row["tokens_seen"] if "tokens_seen" in row else row["tokens"]),
+                        "train_loss": float(row["train_loss"]),
+                        "valid_loss": _optional_loss(row.get("valid_loss")),
+                    }
+                )
             except ValueError:
                 raise ScratchgenError(f"{name!r} line {line_no}: not numbers: {row!r}") from None
     return rows
@@ -135,7 +155,7 @@ def _pyplot():
     return plt
 
 
-def plot_curve(history_or_csv: Union[History, str, os.PathLike], png_path, title: str | None = None) -> None:
+def plot_curve(history_or_csv: History | str | os.PathLike, png_path, title: str | None = None) -> None:
     """Draw train (and validation) loss against tokens seen into a PNG file.
 
     Parameters
@@ -159,8 +179,14 @@ def plot_curve(history_or_csv: Union[History, str, os.PathLike], png_path, title
         ax.plot(x, [r["train_loss"] for r in rows], label="train", color="tab:blue")
         valid = [(r["tokens_seen"], r["valid_loss"]) for r in rows if r["valid_loss"] is not None]
         if valid:
-            ax.plot([v[0] for v in valid], [v[1] for v in valid], label="validation", color="tab:orange",
-                    marker="o", markersize=3)
+            ax.plot(
+                [v[0] for v in valid],
+                [v[1] for v in valid],
+                label="validation",
+                color="tab:orange",
+                marker="o",
+                markersize=3,
+            )
         ax.set_xlabel("tokens seen")
         ax.set_ylabel("loss (nats/token)")
         secondary = ax.secondary_yaxis("right", functions=(lambda y: y / math.log(2), lambda b: b * math.log(2)))
@@ -175,7 +201,6 @@ def plot_curve(history_or_csv: Union[History, str, os.PathLike], png_path, title
     finally:
         plt.close(fig)
     atomic_write(png_path, lambda f: f.write(buffer.getvalue()), mode="wb")
-
 
 
 def save_curve(history: History, csv_path, png_path=None, title: str | None = None) -> None:

@@ -26,7 +26,8 @@ Its gradient, by the chain rule through (2)::
     dL/dw = X^T dL/dz + lam w,      dL/db = sum_i dL/dz_i                                 (5)
 
 ``forward`` computes (3) and keeps a cache, ``backward`` computes (4)-(5); :func:`gradient_error`
-compares them with central differences (by :func:`scratchgen.nn.gradcheck`, the package's one checker). The loss is convex (strictly, for lam > 0), so L-BFGS
+compares them with central differences (by :func:`scratchgen.nn.gradcheck`, the package's one checker).
+The loss is convex (strictly, for lam > 0), so L-BFGS
 (Nocedal and Wright, Algorithm 7.4, with a backtracking Armijo line search) finds its minimum
 from w = 0 deterministically. A sequence is predicted real when p >= 1/2, i.e. z >= 0.
 
@@ -43,7 +44,8 @@ Letters: M sequences (rows), D hashed feature buckets, N the largest n-gram orde
 from __future__ import annotations
 
 import zlib
-from typing import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -84,7 +86,7 @@ def ngram_features(samples: Sequence[Sequence[Hashable]], max_order: int = 3, di
         padded = ("<s>", *s, "</s>")
         for n in range(1, max_order + 1):
             for k in range(len(padded) - n + 1):
-                X[i, _bucket(padded[k:k + n], dim)] += 1.0
+                X[i, _bucket(padded[k : k + n], dim)] += 1.0
     return np.log1p(X)  # eq. (1)
 
 
@@ -116,8 +118,10 @@ def backward(params: Params, cache: dict) -> Params:
     X, y, z, l2 = cache["X"], cache["y"], cache["z"], cache["l2"]
     p = 0.5 * (1.0 + np.tanh(0.5 * z))  # (M,) sigmoid(z) without overflow
     dz = (p - y) / len(y)  # (M,) eq. (4)
-    return {"w": X.T @ dz + l2 * params["w"],  # (D,) eq. (5)
-            "b": np.array(dz.sum())}
+    return {
+        "w": X.T @ dz + l2 * params["w"],  # (D,) eq. (5)
+        "b": np.array(dz.sum()),
+    }
 
 
 def _pack(params: Params) -> np.ndarray:
@@ -128,8 +132,9 @@ def _unpack(theta: np.ndarray) -> Params:
     return {"w": theta[:-1], "b": np.array(theta[-1])}
 
 
-def gradient_error(params: Params, X: np.ndarray, y: np.ndarray, l2: float,
-                   backward_fn: Callable[[Params, dict], Params] = backward) -> float:
+def gradient_error(
+    params: Params, X: np.ndarray, y: np.ndarray, l2: float, backward_fn: Callable[[Params, dict], Params] = backward
+) -> float:
     """Relative error between ``backward_fn``'s gradient of eq. (3) and central differences.
 
     Checked by the one gradient checker, :func:`scratchgen.nn.gradcheck`, on w and b packed into one
@@ -140,6 +145,7 @@ def gradient_error(params: Params, X: np.ndarray, y: np.ndarray, l2: float,
     >>> gradient_error({"w": np.array([0.3, -0.2]), "b": np.array(0.1)}, X, y, 0.1) < 1e-6
     True
     """
+
     def loss_and_grads(packed: dict) -> tuple[float, dict]:
         p = _unpack(packed["theta"])
         loss, cache = forward(p, X, y, l2)
@@ -148,8 +154,9 @@ def gradient_error(params: Params, X: np.ndarray, y: np.ndarray, l2: float,
     return gradcheck(loss_and_grads, {"theta": _pack(params)})["theta"]
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200, memory: int = 10,
-                 tol: float = 1e-6) -> Params:
+def fit_logistic(
+    X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200, memory: int = 10, tol: float = 1e-6
+) -> Params:
     """Minimise eq. (3) from w = 0, b = 0 by L-BFGS; the fitted ``{"w", "b"}``.
 
     Stops when the gradient's largest entry is below ``tol`` or after ``max_iter`` iterations.
@@ -173,7 +180,7 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int =
     f, g = f_and_g(theta)
     s_hist: list[np.ndarray] = []
     y_hist: list[np.ndarray] = []
-    for it in range(max_iter):
+    for _ in range(max_iter):
         if np.max(np.abs(g)) < tol:
             break
         # Two-loop recursion: d = -H g with H the L-BFGS inverse-Hessian estimate.
@@ -194,7 +201,8 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int =
         d = -q
         slope = np.dot(g, d)
         if slope >= 0:  # not a descent direction (numerical trouble): restart from the gradient
-            s_hist.clear(), y_hist.clear()
+            s_hist.clear()
+            y_hist.clear()
             d, slope = -g, -np.dot(g, g)
         # Backtracking line search with the Armijo condition f(theta + t d) <= f + c1 t slope.
         t = 1.0
@@ -221,9 +229,15 @@ def predict_proba(params: Params, X: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def discriminator_accuracy(real: Sequence[Sequence[Hashable]], generated: Sequence[Sequence[Hashable]],
-                           seed: int | None = 0, test_fraction: float = 0.3, max_order: int = 3,
-                           dim: int = 4096, l2: float = 1e-2) -> float:
+def discriminator_accuracy(
+    real: Sequence[Sequence[Hashable]],
+    generated: Sequence[Sequence[Hashable]],
+    seed: int | None = 0,
+    test_fraction: float = 0.3,
+    max_order: int = 3,
+    dim: int = 4096,
+    l2: float = 1e-2,
+) -> float:
     """Held-out accuracy of a discriminator trained to tell ``real`` from ``generated`` sequences.
 
     Both classes are cut to the same size k = min(len(real), len(generated)) (a random subset of the
@@ -250,7 +264,8 @@ def discriminator_accuracy(real: Sequence[Sequence[Hashable]], generated: Sequen
     k = min(len(real), len(generated))
     if k < 2:
         raise ScratchgenError(
-            f"the discriminator needs at least 2 real and 2 generated sequences, got {len(real)} and {len(generated)}")
+            f"the discriminator needs at least 2 real and 2 generated sequences, got {len(real)} and {len(generated)}"
+        )
     rng = np.random.default_rng(seed)
     n_test = min(max(1, int(round(test_fraction * k))), k - 1)
     rows_real = rng.permutation(len(real))[:k]  # (k,) a random subset, in random order
@@ -260,7 +275,7 @@ def discriminator_accuracy(real: Sequence[Sequence[Hashable]], generated: Sequen
     y = np.concatenate([np.ones(k), np.zeros(k)])  # (2k,) 1 = real
     test = np.zeros(2 * k, dtype=bool)
     test[:n_test] = True  # the first n_test of each class (already in random order)
-    test[k:k + n_test] = True
+    test[k : k + n_test] = True
     params = fit_logistic(X[~test], y[~test], l2=l2)
     predicted = predict_proba(params, X[test]) >= 0.5  # (2 n_test,)
     return float(np.mean(predicted == (y[test] == 1.0)))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 from ..errors import ScratchgenError
 
@@ -58,8 +58,7 @@ def reference_logprob(samples: Sequence[Sequence[Hashable]], reference) -> Refer
     (0.3333333333333333, -0.6931, -0.3466)
     """
     if not callable(getattr(reference, "logprob", None)):
-        raise ScratchgenError(
-            f"a reference must have a logprob(tokens) method, got {type(reference).__name__}")
+        raise ScratchgenError(f"a reference must have a logprob(tokens) method, got {type(reference).__name__}")
     samples = [list(s) for s in samples]
     if not samples:
         raise ScratchgenError("cannot score an empty list of samples under the reference")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from .. import metrics
 from ..errors import ScratchgenError
@@ -108,33 +109,56 @@ class EvalReport:
 
     def summary(self) -> str:
         """A few human-readable lines (what ``scratchgen eval`` prints)."""
-        lines = [f"{self.model}: {len(self.samples)} samples (seed {self.seed}), "
-                 f"average length {self.average_length:.2f} tokens"]
+        lines = [
+            f"{self.model}: {len(self.samples)} samples (seed {self.seed}), "
+            f"average length {self.average_length:.2f} tokens"
+        ]
         if self.heldout is not None:
             h = self.heldout
             lines.append(f"held-out cross-entropy {h.bits_per_token:.4f} bits/token, perplexity {h.perplexity:.4f}")
         if self.reference_heldout is not None:
-            lines.append(f"reference on held-out text {self.reference_heldout.bits_per_token:.4f} bits/token "
-                         "(the floor, when the reference is the true source)")
+            lines.append(
+                f"reference on held-out text {self.reference_heldout.bits_per_token:.4f} bits/token "
+                "(the floor, when the reference is the true source)"
+            )
         if self.reference is not None:
             r = self.reference
-            lines.append(f"samples under the reference: {r.bits_per_token:.4f} bits/token, "
-                         f"{r.logprob_per_sample:.4f} nats/sample, impossible {r.impossible:.1%}")
-        lines.append("distinct " + ", ".join(f"{n}: {v:.3f}" for n, v in sorted(self.distinct.items()))
-                     + f"; repetition ({self.order}-grams) {self.repetition_rate:.3f}")
-        lines.append(f"novelty: {self.novelty.sequences:.1%} of samples and {self.novelty.ngrams:.1%} of "
-                     f"{self.order}-grams not in the training set")
+            lines.append(
+                f"samples under the reference: {r.bits_per_token:.4f} bits/token, "
+                f"{r.logprob_per_sample:.4f} nats/sample, impossible {r.impossible:.1%}"
+            )
+        lines.append(
+            "distinct "
+            + ", ".join(f"{n}: {v:.3f}" for n, v in sorted(self.distinct.items()))
+            + f"; repetition ({self.order}-grams) {self.repetition_rate:.3f}"
+        )
+        lines.append(
+            f"novelty: {self.novelty.sequences:.1%} of samples and {self.novelty.ngrams:.1%} of "
+            f"{self.order}-grams not in the training set"
+        )
         if self.discriminator_accuracy is not None:
-            lines.append(f"discriminator accuracy {self.discriminator_accuracy:.1%} against {self.discriminator_real} "
-                         "text (50% = indistinguishable)")
+            lines.append(
+                f"discriminator accuracy {self.discriminator_accuracy:.1%} against {self.discriminator_real} "
+                "text (50% = indistinguishable)"
+            )
         return "\n".join(lines)
 
 
-def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | None = 0,
-             heldout: Sequence | None = None, samples: Sequence[Tokens] | None = None,
-             orders: Sequence[int] = (1, 2, 3), order: int = 3, max_tokens: int = 200,
-             discriminator: bool = True, reference_heldout: ReferenceScore | None = None,
-             **decoding) -> EvalReport:
+def evaluate(
+    model,
+    train: Sequence,
+    reference=None,
+    n: int = 200,
+    seed: int | None = 0,
+    heldout: Sequence | None = None,
+    samples: Sequence[Tokens] | None = None,
+    orders: Sequence[int] = (1, 2, 3),
+    order: int = 3,
+    max_tokens: int = 200,
+    discriminator: bool = True,
+    reference_heldout: ReferenceScore | None = None,
+    **decoding,
+) -> EvalReport:
     """Sample from ``model`` and measure the samples.
 
     Parameters
@@ -165,24 +189,24 @@ def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | N
         from ..decoding import generate
 
         samples = generate(model, n=n, seed=seed, max_tokens=max_tokens, **decoding)
-    samples = [list(s) for s in samples]
-    if not samples:
+    token_lists = [list(s) for s in samples]  # each sample a list of tokens, as the report keeps them
+    if not token_lists:
         raise ScratchgenError("no samples to evaluate (n must be >= 1)")
 
     report = EvalReport(
         model=type(model).__name__,
         seed=seed,
-        samples=samples,
-        average_length=metrics.average_length(samples),
-        distinct={k: metrics.distinct_n(samples, k) for k in orders},
-        repetition_rate=metrics.repetition_rate(samples, order),
-        novelty=metrics.novelty(samples, train_seqs, order),
+        samples=token_lists,
+        average_length=metrics.average_length(token_lists),
+        distinct={k: metrics.distinct_n(token_lists, k) for k in orders},
+        repetition_rate=metrics.repetition_rate(token_lists, order),
+        novelty=metrics.novelty(token_lists, train_seqs, order),
         order=order,
     )
     if heldout_seqs:
         report.heldout = model.score(heldout_seqs)
     if reference is not None:
-        report.reference = reference_logprob(samples, reference)
+        report.reference = reference_logprob(token_lists, reference)
         if reference_heldout is not None:
             report.reference_heldout = reference_heldout
         elif heldout_seqs:
@@ -190,8 +214,8 @@ def evaluate(model, train: Sequence, reference=None, n: int = 200, seed: int | N
     if discriminator:
         real = heldout_seqs if heldout_seqs else train_seqs
         report.discriminator_real = "heldout" if heldout_seqs else "train"
-        if min(len(real), len(samples)) >= 2:
-            report.discriminator_accuracy = discriminator_accuracy(real, samples, seed=seed)
+        if min(len(real), len(token_lists)) >= 2:
+            report.discriminator_accuracy = discriminator_accuracy(real, token_lists, seed=seed)
     return report
 
 
@@ -221,8 +245,8 @@ def comparison_table(reports: Mapping[str, EvalReport]) -> str:
 
     Columns: held-out bits/token (the protocol's score), "ref bits": bits/token of the samples under the
     reference, and the share of samples it cannot generate, distinct-2, repetition rate, novelty of
-    samples and of n-grams, discriminator accuracy. When a report has ``reference_heldout``, a first row "reference (floor)"
-    gives the reference's own bits/token on the held-out text. A missing figure is "-".
+    samples and of n-grams, discriminator accuracy. When a report has ``reference_heldout``, a first row
+    "reference (floor)" gives the reference's own bits/token on the held-out text. A missing figure is "-".
 
     >>> r = EvalReport(model="M", seed=0, samples=[["a"]], average_length=1.0, distinct={2: 0.5},
     ...                repetition_rate=0.0, novelty=metrics.Novelty(1.0, 0.25, 3), order=3)
@@ -230,8 +254,17 @@ def comparison_table(reports: Mapping[str, EvalReport]) -> str:
     model  held-out bits  ref bits  impossible  distinct-2  repetition  novel seq  novel 3-gr  discrim acc
     mine               -         -           -       0.500       0.000      1.000       0.250            -
     """
-    header = ["model", "held-out bits", "ref bits", "impossible", "distinct-2", "repetition",
-              "novel seq", "novel {}-gr", "discrim acc"]
+    header = [
+        "model",
+        "held-out bits",
+        "ref bits",
+        "impossible",
+        "distinct-2",
+        "repetition",
+        "novel seq",
+        "novel {}-gr",
+        "discrim acc",
+    ]
     rows = []
     floor = next((r.reference_heldout for r in reports.values() if r.reference_heldout is not None), None)
     if floor is not None:
@@ -240,17 +273,19 @@ def comparison_table(reports: Mapping[str, EvalReport]) -> str:
     header[7] = header[7].format(order)
     for name, r in reports.items():
         ref = r.reference
-        rows.append([
-            name,
-            _cell(r.heldout.bits_per_token if r.heldout is not None else None, ".4f"),
-            _cell(ref.bits_per_token if ref is not None else None, ".4f"),
-            _cell(ref.impossible if ref is not None else None, ".1%"),
-            _cell(r.distinct.get(2), ".3f"),
-            _cell(r.repetition_rate, ".3f"),
-            _cell(r.novelty.sequences, ".3f"),
-            _cell(r.novelty.ngrams, ".3f"),
-            _cell(r.discriminator_accuracy, ".3f"),
-        ])
+        rows.append(
+            [
+                name,
+                _cell(r.heldout.bits_per_token if r.heldout is not None else None, ".4f"),
+                _cell(ref.bits_per_token if ref is not None else None, ".4f"),
+                _cell(ref.impossible if ref is not None else None, ".1%"),
+                _cell(r.distinct.get(2), ".3f"),
+                _cell(r.repetition_rate, ".3f"),
+                _cell(r.novelty.sequences, ".3f"),
+                _cell(r.novelty.ngrams, ".3f"),
+                _cell(r.discriminator_accuracy, ".3f"),
+            ]
+        )
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
     lines = []
     for row in [header] + rows:

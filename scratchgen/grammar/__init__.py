@@ -21,5 +21,19 @@ from .rules import Grammar, Rule, Terminal, Tree, parse_grammar
 from .sampling import Sampler, sample
 from .tracery import from_tracery
 
-__all__ = ["Grammar", "Rule", "Terminal", "Tree", "parse_grammar", "from_tracery", "analyze", "Analysis",
-           "ChartParser", "Sampler", "sample", "GrammarModel", "builtin", "builtin_names"]
+__all__ = [
+    "Grammar",
+    "Rule",
+    "Terminal",
+    "Tree",
+    "parse_grammar",
+    "from_tracery",
+    "analyze",
+    "Analysis",
+    "ChartParser",
+    "Sampler",
+    "sample",
+    "GrammarModel",
+    "builtin",
+    "builtin_names",
+]

@@ -92,7 +92,7 @@ def _closure(adj: np.ndarray) -> np.ndarray:
     """Transitive closure (paths of length >= 1) of a boolean adjacency matrix, Warshall's algorithm."""
     reach = adj.copy()
     for k in range(len(reach)):
-        reach |= reach[:, k:k + 1] & reach[k:k + 1, :]  # (N, N)
+        reach |= reach[:, k : k + 1] & reach[k : k + 1, :]  # (N, N)
     return reach
 
 
@@ -182,13 +182,15 @@ def analyze(grammar: Grammar) -> Analysis:
     >>> round(a.expected_derivation_size, 9), round(a.expected_length, 9), a.left_recursive
     (5.0, 3.0, ['S'])
     >>> analyze(Grammar.fromstring("S -> S S [0.6] | 'a' [0.4]")).errors
-    ['the grammar is inconsistent: the expected-children matrix of S has spectral radius 1.2 >= 1, so derivations need not terminate (lower the weights of the recursive rules)']
+    ['the grammar is inconsistent: the expected-children matrix of S has spectral radius 1.2 >= 1,
+      so derivations need not terminate (lower the weights of the recursive rules)']
     """
     errors: list[str] = []
     warnings: list[str] = []
     for a, total in grammar.renormalised.items():
-        warnings.append(f"the weights of {a} sum to {total:.6g}, not 1: they are renormalised "
-                        f"(each divided by {total:.6g})")
+        warnings.append(
+            f"the weights of {a} sum to {total:.6g}, not 1: they are renormalised (each divided by {total:.6g})"
+        )
     errors.extend(reserved_terminals(grammar))
     reachable = _reachable(grammar)
     rset = set(reachable)
@@ -211,16 +213,28 @@ def analyze(grammar: Grammar) -> Analysis:
     if rho >= 1.0 - 1e-12:
         culprits = _critical_sets(M, reachable)
         names = "; ".join(f"{c} has spectral radius {r:.6g}" for c, r in culprits) or f"spectral radius {rho:.6g}"
-        errors.append(f"the grammar is inconsistent: the expected-children matrix of {names} >= 1, so derivations "
-                      "need not terminate (lower the weights of the recursive rules)")
+        errors.append(
+            f"the grammar is inconsistent: the expected-children matrix of {names} >= 1, so derivations "
+            "need not terminate (lower the weights of the recursive rules)"
+        )
     elif not bad:
         G = np.linalg.inv(np.eye(len(M)) - M)  # (N, N) (I - M)^-1
         s = reachable.index(grammar.start)
         size = float(G[s].sum())  # eq. (2)
         length = float(G[s] @ t)  # eq. (3)
     return Analysis(
-        start=grammar.start, nonterminals=len(grammar.nonterminals), terminals=len(grammar.terminals),
-        rules=len(grammar.rules), unreachable=unreachable, nonproductive=nonproductive, nullable=nullable,
-        left_recursive=left_recursive, spectral_radius=rho, consistent=consistent,
-        expected_derivation_size=size, expected_length=length, errors=errors, warnings=warnings,
+        start=grammar.start,
+        nonterminals=len(grammar.nonterminals),
+        terminals=len(grammar.terminals),
+        rules=len(grammar.rules),
+        unreachable=unreachable,
+        nonproductive=nonproductive,
+        nullable=nullable,
+        left_recursive=left_recursive,
+        spectral_radius=rho,
+        consistent=consistent,
+        expected_derivation_size=size,
+        expected_length=length,
+        errors=errors,
+        warnings=warnings,
     )

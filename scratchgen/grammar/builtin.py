@@ -28,20 +28,20 @@ def builtin_names() -> list[str]:
 def builtin_text(name: str) -> str:
     """The text of built-in grammar ``name`` (``builtin:`` prefix allowed)."""
     if name.startswith("builtin:"):
-        name = name[len("builtin:"):]
+        name = name[len("builtin:") :]
     if name not in builtin_names():
         raise GrammarError(f"no built-in grammar {name!r} (known: {', '.join(builtin_names())})")
     return (GRAMMAR_DIR / f"{name}.cfg").read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str) -> Grammar:
     return parse_grammar(builtin_text(name))
 
 
 def builtin(name: str) -> Grammar:
     """The built-in grammar ``name``: 'english' (number agreement, relative clauses) or 'chinese'."""
-    return _cached(name[len("builtin:"):] if name.startswith("builtin:") else name)
+    return _cached(name[len("builtin:") :] if name.startswith("builtin:") else name)
 
 
 def resolve_grammar(spec) -> Grammar:
@@ -67,8 +67,9 @@ def resolve_grammar(spec) -> Grammar:
     if isinstance(spec, os.PathLike):
         spec = os.fspath(spec)
     if not isinstance(spec, str):
-        raise GrammarError(f"a grammar is a Grammar, grammar text, a file or a built-in name, got "
-                           f"{type(spec).__name__}")
+        raise GrammarError(
+            f"a grammar is a Grammar, grammar text, a file or a built-in name, got {type(spec).__name__}"
+        )
     if spec.startswith("builtin:"):
         return builtin(spec)
     looks_like_text = "\n" in spec or "->" in spec or spec.lstrip().startswith("{")
@@ -88,8 +89,10 @@ def resolve_grammar(spec) -> Grammar:
         return builtin(spec)
     if os.path.isdir(spec):
         raise GrammarError(f"grammar {spec!r} is a folder, not a grammar file")
-    raise GrammarError(f"no grammar file {spec!r} (and it is neither grammar text nor a built-in grammar: "
-                       f"{', '.join('builtin:' + n for n in builtin_names())})")
+    raise GrammarError(
+        f"no grammar file {spec!r} (and it is neither grammar text nor a built-in grammar: "
+        f"{', '.join('builtin:' + n for n in builtin_names())})"
+    )
 
 
 def _read_grammar_file(path: str) -> str:
@@ -102,5 +105,6 @@ def _read_grammar_file(path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise GrammarError(f"grammar file {path!r} is not UTF-8 at byte {e.start} (0x{data[e.start]:02x}): "
-                           "save it as UTF-8") from None
+        raise GrammarError(
+            f"grammar file {path!r} is not UTF-8 at byte {e.start} (0x{data[e.start]:02x}): save it as UTF-8"
+        ) from None

@@ -128,7 +128,7 @@ class ChartParser:
         k = 0
         while k < len(order):
             longest = len(ids[order[min(k + batch, len(order)) - 1]])  # sorted: the last is the longest
-            rows = order[k:k + self.batch_size(longest, batch)]
+            rows = order[k : k + self.batch_size(longest, batch)]
             k += len(rows)
             out[rows] = self._batch_logprobs([ids[r] for r in rows])
         return out

@@ -234,11 +234,15 @@ def _unit_closure(U: np.ndarray) -> np.ndarray:
     try:
         Ustar = np.linalg.inv(np.eye(len(U)) - U)  # (N, N)
     except np.linalg.LinAlgError:
-        raise GrammarError("unit or empty rules form a cycle of probability 1: the grammar is inconsistent "
-                           "(run 'scratchgen grammar check')") from None
+        raise GrammarError(
+            "unit or empty rules form a cycle of probability 1: the grammar is inconsistent "
+            "(run 'scratchgen grammar check')"
+        ) from None
     if np.any(Ustar < -1e-9) or not np.all(np.isfinite(Ustar)):
-        raise GrammarError("chains of unit rules (through symbols deriving '') have total probability >= 1: "
-                           "the grammar is inconsistent (run 'scratchgen grammar check')")
+        raise GrammarError(
+            "chains of unit rules (through symbols deriving '') have total probability >= 1: "
+            "the grammar is inconsistent (run 'scratchgen grammar check')"
+        )
     return np.maximum(Ustar, 0.0)
 
 
@@ -270,8 +274,11 @@ def compile_grammar(grammar: Grammar) -> CompiledGrammar:
     b_idx = np.flatnonzero(kind == BINARY)
     R = len(b_idx)
     # About a dozen (N, N) tables (closures, Viterbi chains) and three (R, N) scatter matrices.
-    check_memory(8 * (12 * N * N + 3 * R * N), f"compiling a grammar of {N} symbols and {R} binary rules",
-                 "use a smaller grammar")
+    check_memory(
+        8 * (12 * N * N + 3 * R * N),
+        f"compiling a grammar of {N} symbols and {R} binary rules",
+        "use a smaller grammar",
+    )
     e_idx, l_idx, u_idx = (np.flatnonzero(kind == k) for k in (EMPTY, LEX, UNIT))
     bA, bB, bC, bp = r_lhs[b_idx], r_x[b_idx], r_y[b_idx], prob[b_idx]
     lex = np.zeros((len(grammar.terminals), N))  # (T, N)
@@ -286,10 +293,36 @@ def compile_grammar(grammar: Grammar) -> CompiledGrammar:
     first = None if Pstar is None else Pstar[start] @ lex.T > 0  # (T,) Pre(a) > 0, eq. (8) of prefix.py
     UstarT = np.ascontiguousarray(Ustar.T)
     return CompiledGrammar(
-        grammar=grammar, labels=tuple(labels), n_original=len(index), start=start,
-        terminal_index=terminal_index, rules=tuple(compiled), kind=kind, prob=prob,
-        orig=np.array([c[5] for c in compiled], dtype=np.int64), r_lhs=r_lhs, r_x=r_x, r_y=r_y,
-        e_idx=e_idx, l_idx=l_idx, u_idx=u_idx, b_idx=b_idx, bA=bA, bB=bB, bC=bC, bp=bp,
-        bBC=np.concatenate([bB, bC]), onehotB=_onehot(R, N, bB), onehotC=onehotC, lex=lex,
-        E=E, U=U, Ustar=Ustar, UstarT=UstarT,
-        W=(bp[:, None] * onehotA) @ UstarT, pC=bp[:, None] * onehotC, Pstar=Pstar, first=first)
+        grammar=grammar,
+        labels=tuple(labels),
+        n_original=len(index),
+        start=start,
+        terminal_index=terminal_index,
+        rules=tuple(compiled),
+        kind=kind,
+        prob=prob,
+        orig=np.array([c[5] for c in compiled], dtype=np.int64),
+        r_lhs=r_lhs,
+        r_x=r_x,
+        r_y=r_y,
+        e_idx=e_idx,
+        l_idx=l_idx,
+        u_idx=u_idx,
+        b_idx=b_idx,
+        bA=bA,
+        bB=bB,
+        bC=bC,
+        bp=bp,
+        bBC=np.concatenate([bB, bC]),
+        onehotB=_onehot(R, N, bB),
+        onehotC=onehotC,
+        lex=lex,
+        E=E,
+        U=U,
+        Ustar=Ustar,
+        UstarT=UstarT,
+        W=(bp[:, None] * onehotA) @ UstarT,
+        pC=bp[:, None] * onehotC,
+        Pstar=Pstar,
+        first=first,
+    )

@@ -63,12 +63,17 @@ def check_length(cg: CompiledGrammar, n: int, max_length: int, batch: int = 1, w
     ``which`` names the sentence in the message ("sentence 12").
     """
     if n > max_length:
-        raise ResourceError(f"{which} has {n} tokens, more than max_length={max_length} "
-                            f"(--max-length), the longest the chart parser takes: its chart would need about "
-                            f"{format_bytes(chart_bytes(cg, n))}; split the text into sentences, or raise "
-                            "--max-length")
-    check_memory(chart_bytes(cg, n, batch), f"the chart of {batch} sentence(s) of {n} tokens",
-                 "split the text into shorter sentences")
+        raise ResourceError(
+            f"{which} has {n} tokens, more than max_length={max_length} "
+            f"(--max-length), the longest the chart parser takes: its chart would need about "
+            f"{format_bytes(chart_bytes(cg, n))}; split the text into sentences, or raise "
+            "--max-length"
+        )
+    check_memory(
+        chart_bytes(cg, n, batch),
+        f"the chart of {batch} sentence(s) of {n} tokens",
+        "split the text into shorter sentences",
+    )
 
 
 def batch_size(cg: CompiledGrammar, n: int, limit: int = 64, budget_bytes: float = 2e8) -> int:
@@ -77,8 +82,7 @@ def batch_size(cg: CompiledGrammar, n: int, limit: int = 64, budget_bytes: float
     return int(max(1, min(limit, budget_bytes // max(chart_bytes(cg, n), 1))))
 
 
-def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: int,
-                with_left: bool = False):
+def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: int, with_left: bool = False):
     """Charts of B sentences at once, padded to one length n: C[L, b, i, A] of shape (n+1, B, n+1, N).
 
     ``w`` (B, n) holds terminal ids, -1 for padding or an unknown token (no lexical rule covers it,
@@ -105,7 +109,7 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
     for L in range(2, n + 1):
         S = n - L + 1
         left = CL[1:L, :, :S]  # (D, B, S, R)   d = 1..L-1
-        right = CRe[L - 1:0:-1, :, L:L + S]  # (D, B, S, R)   lengths L-1..1, ends i+L
+        right = CRe[L - 1 : 0 : -1, :, L : L + S]  # (D, B, S, R)   lengths L-1..1, ends i+L
         prod = np.einsum("dbsr,dbsr->bsr", left, right)  # (B, S, R)
         span = prod @ cg.W  # (B, S, N) eqs. (3)-(4): W = diag(p) onehot(A) (I - U)^-T
         C[L, :, :S] = span
@@ -123,9 +127,9 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
             need = (m > 0) & ((m < _LOW) | (m > _HIGH))
             log_r = np.where(need, -np.log(np.where(need, m, 1.0)) / L, 0.0)  # (B,)
             factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, :, None, None]  # (L, B, 1, 1)
-            C[1:L + 1] *= factor
-            CL[1:L + 1] *= factor
-            CRe[1:L + 1] *= factor
+            C[1 : L + 1] *= factor
+            CL[1 : L + 1] *= factor
+            CRe[1 : L + 1] *= factor
             log_s += log_r
     return (C, log_s, CL) if with_left else (C, log_s)
 

@@ -27,7 +27,8 @@ runs a chart over it, so a step costs O(t^3 R): fine for sentences, not for thou
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,11 +82,19 @@ class GrammarModel(LanguageModel):
     0.3333333333333333
     """
 
-    def __init__(self, *, grammar: str | Grammar = "builtin:english", iterations: int = 20, tol: float = 1e-8,
-                 smoothing: float = 0.0, max_depth: int = DEFAULT_LIMITS["max_depth"],
-                 max_expansions: int = DEFAULT_LIMITS["max_expansions"],
-                 max_tokens: int = DEFAULT_LIMITS["max_tokens"], max_length: int = DEFAULT_MAX_LENGTH,
-                 tokenizer: Tokenizer | None = None):
+    def __init__(
+        self,
+        *,
+        grammar: str | Grammar = "builtin:english",
+        iterations: int = 20,
+        tol: float = 1e-8,
+        smoothing: float = 0.0,
+        max_depth: int = DEFAULT_LIMITS["max_depth"],
+        max_expansions: int = DEFAULT_LIMITS["max_expansions"],
+        max_tokens: int = DEFAULT_LIMITS["max_tokens"],
+        max_length: int = DEFAULT_MAX_LENGTH,
+        tokenizer: Tokenizer | None = None,
+    ):
         super().__init__(tokenizer=tokenizer)
         self.grammar = grammar
         self.iterations = iterations
@@ -109,8 +118,11 @@ class GrammarModel(LanguageModel):
     # --- learning ------------------------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, (int, np.integer)) \
-                or self.iterations < 0:
+        if (
+            isinstance(self.iterations, bool)
+            or not isinstance(self.iterations, (int, np.integer))
+            or self.iterations < 0
+        ):
             raise GrammarError(f"iterations must be an int >= 0, got {self.iterations!r}")
         for name in ("tol", "smoothing"):
             v = getattr(self, name)
@@ -121,15 +133,16 @@ class GrammarModel(LanguageModel):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise GrammarError(f"{name} must be an int >= 1, got {v!r}")
         if not isinstance(self.grammar, (str, Grammar)):
-            raise GrammarError(f"grammar must be grammar text, a file, a built-in name or a Grammar, got "
-                               f"{type(self.grammar).__name__}")
+            raise GrammarError(
+                f"grammar must be grammar text, a file, a built-in name or a Grammar, got {type(self.grammar).__name__}"
+            )
 
     def _array_schema(self) -> dict:
         """No arrays: the grammar is saved as text in the header, so any array in the file is refused."""
         return {}
 
     @classmethod
-    def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> "GrammarModel":
+    def from_grammar(cls, grammar: str | Grammar = "builtin:english", **params) -> GrammarModel:
         """A fitted model that uses the grammar's own weights (no data needed).
 
         >>> GrammarModel.from_grammar("S -> 'a' [1]").logprob(["a"])
@@ -146,7 +159,7 @@ class GrammarModel(LanguageModel):
         analyze(grammar).raise_errors()  # also refuses the terminals <s> and </s> (``<unk>`` is allowed)
         return grammar
 
-    def fit(self, corpus: Corpus, verbose: bool = False) -> "GrammarModel":
+    def fit(self, corpus: Corpus, verbose: bool = False) -> GrammarModel:
         """Estimate the rule probabilities: eq. (1) by EM from sentences, by counting from Trees.
 
         With ``iterations=0`` the grammar's weights are kept (the corpus is only checked); to use them
@@ -159,11 +172,13 @@ class GrammarModel(LanguageModel):
             self.tokenize_corpus(corpus)  # raises the shared CorpusError for a bare str
         items = list(corpus)
         if not items:
-            raise CorpusError("cannot fit on an empty corpus (GrammarModel.from_grammar uses the grammar's own "
-                              "weights without data)")
+            raise CorpusError(
+                "cannot fit on an empty corpus (GrammarModel.from_grammar uses the grammar's own weights without data)"
+            )
         self.log_likelihoods_: list[float] = []
-        if all(isinstance(x, Tree) for x in items):
-            grammar = self._count_trees(grammar, items)
+        trees = [x for x in items if isinstance(x, Tree)]
+        if len(trees) == len(items):
+            grammar = self._count_trees(grammar, trees)
         else:
             grammar = self._em(grammar, self.tokenize_corpus(items), verbose)
         self._set_grammar(grammar)
@@ -178,20 +193,21 @@ class GrammarModel(LanguageModel):
         """The chart parser and the maps between vocabulary ids and the parser's terminal ids."""
         self.parser_ = ChartParser(grammar, max_length=self.max_length)
         self._terminal_of_id = np.full(len(self.vocab_), -1, dtype=np.int64)  # (V,) -1: no terminal
-        self._id_of_terminal = np.array([self.vocab_.index(t) if t != UNK else Vocabulary.unk_id
-                                         for t in grammar.terminals], dtype=np.int64)  # (T,)
+        self._id_of_terminal = np.array(
+            [self.vocab_.index(t) if t != UNK else Vocabulary.unk_id for t in grammar.terminals], dtype=np.int64
+        )  # (T,)
         self._terminal_of_id[self._id_of_terminal] = np.arange(len(grammar.terminals))
 
     def _normalise(self, grammar: Grammar, counts: np.ndarray) -> Grammar:
         counts = counts + self.smoothing
         probs = np.array([r.prob for r in grammar.rules])
-        for a, idx in grammar.by_lhs.items():
+        for idx in grammar.by_lhs.values():
             total = counts[idx].sum()
             if total > 0:  # a nonterminal never used keeps its weights
                 probs[idx] = counts[idx] / total  # eq. (1)
         return grammar.with_probs(probs)
 
-    def _count_trees(self, grammar: Grammar, trees: list[Tree]) -> Grammar:
+    def _count_trees(self, grammar: Grammar, trees: Sequence[Tree]) -> Grammar:
         index = {(r.lhs, r.rhs): i for i, r in enumerate(grammar.rules)}
         counts = np.zeros(len(grammar.rules))
         for k, tree in enumerate(trees):
@@ -207,8 +223,9 @@ class GrammarModel(LanguageModel):
 
     def _em(self, grammar: Grammar, sentences: list[list[str]], verbose: bool = False) -> Grammar:
         previous = -math.inf
-        with Progress(total=(self.iterations + 1) * len(sentences), desc="EM", unit="sentences",
-                      quiet=not verbose) as progress:
+        with Progress(
+            total=(self.iterations + 1) * len(sentences), desc="EM", unit="sentences", quiet=not verbose
+        ) as progress:
             for it in range(self.iterations + 1):
                 compiled = compile_grammar(grammar)
                 counts = np.zeros(len(grammar.rules))
@@ -216,8 +233,10 @@ class GrammarModel(LanguageModel):
                 for k, sentence in enumerate(sentences):
                     c, lp = expected_counts(compiled, sentence, self.max_length)  # eq. (5) of outside.py
                     if lp == -math.inf:
-                        raise CorpusError(f"sentence {k + 1} ({' '.join(sentence)[:60]!r}) cannot be generated by "
-                                          "the grammar, so EM cannot use it (remove it or extend the grammar)")
+                        raise CorpusError(
+                            f"sentence {k + 1} ({' '.join(sentence)[:60]!r}) cannot be generated by "
+                            "the grammar, so EM cannot use it (remove it or extend the grammar)"
+                        )
                     counts += c
                     total += lp
                     progress.update(1, **({"pass": it + 1} if k == 0 else {}))
@@ -287,8 +306,12 @@ class GrammarModel(LanguageModel):
         vocab = self.fitted_vocab()
         oov = sum(vocab.count_oov(s) for s in sequences)
         logprobs = self._parser().logprobs(sequences)  # (S,)
-        score = Score.from_totals(logprob=float(logprobs.sum()), sequences=len(sequences),
-                                  tokens=sum(len(s) + 1 for s in sequences), oov_tokens=oov)
+        score = Score.from_totals(
+            logprob=float(logprobs.sum()),
+            sequences=len(sequences),
+            tokens=sum(len(s) + 1 for s in sequences),
+            oov_tokens=oov,
+        )
         return score, [float(x) for x in logprobs]
 
     def sentence_logprobs(self, corpus: Corpus) -> list[float]:
@@ -312,8 +335,9 @@ class GrammarModel(LanguageModel):
     def sampler(self) -> Sampler:
         """The grammar compiled for top-down sampling, with this model's limits."""
         self.fitted_vocab()
-        return Sampler(self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions,
-                       max_tokens=self.max_tokens)
+        return Sampler(
+            self.grammar_, max_depth=self.max_depth, max_expansions=self.max_expansions, max_tokens=self.max_tokens
+        )
 
     # --- files ---------------------------------------------------------------------------------------
 
@@ -332,8 +356,9 @@ class GrammarModel(LanguageModel):
         if sorted(t for t in grammar.terminals if t != UNK) != sorted(self.vocab_.to_list()):
             raise ModelFileError("the stored grammar's terminals differ from the stored vocabulary")
         lls = extra.get("log_likelihoods", [])
-        if not isinstance(lls, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                and x <= 1e-9 for x in lls):
+        if not isinstance(lls, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and x <= 1e-9 for x in lls
+        ):
             raise ModelFileError("its log_likelihoods are not a list of numbers <= 0")
         self.log_likelihoods_ = [float(x) for x in lls]
         self.grammar_ = grammar

@@ -49,8 +49,10 @@ def next_token_probs(cg: CompiledGrammar, w: np.ndarray, max_length: int) -> np.
     probability 1.
     """
     if cg.Pstar is None:
-        raise GrammarError("left-corner chains have total probability >= 1, so prefix probabilities do not "
-                           "exist (the grammar is inconsistent: run 'scratchgen grammar check')")
+        raise GrammarError(
+            "left-corner chains have total probability >= 1, so prefix probabilities do not "
+            "exist (the grammar is inconsistent: run 'scratchgen grammar check')"
+        )
     Bn, t = w.shape
     T = cg.lex.shape[0]
     out = np.zeros((Bn, T + 1))
@@ -65,9 +67,9 @@ def next_token_probs(cg: CompiledGrammar, w: np.ndarray, max_length: int) -> np.
         for k in range(m - 1):
             qbar = bar[:, k] @ cg.Pstar  # (B, N) eq. (8) backwards through the closure
             # Eq. (7): PP[k] gets p beta[k, j, B] PP[j, C] for k < j < m: send qbar to every such PP[j].
-            beta_left = CL[1:m - k, :, k]  # (J, B, R) beta'[k, k+1..t] at bB
+            beta_left = CL[1 : m - k, :, k]  # (J, B, R) beta'[k, k+1..t] at bB
             wgt = beta_left * qbar[None, :, :][:, :, cg.bA]  # (J, B, R)
-            bar[:, k + 1:m] += np.einsum("jbr,rn->bjn", wgt, cg.pC)
+            bar[:, k + 1 : m] += np.einsum("jbr,rn->bjn", wgt, cg.pC)
         h = bar[:, m - 1] @ cg.Pstar  # (B, N)
         end = C[t, :, 0, cg.start]  # (B,) P(prefix) s^t, the same scale as h . lex[a]
     out[:, :T] = h @ cg.lex.T  # (B, T) prefix probabilities of prefix + a (times s^t)
@@ -105,7 +107,7 @@ def viable(cg: CompiledGrammar, w: np.ndarray, max_length: int) -> bool:
     while k < n:
         k = min(k, max_length)
         try:
-            if next_token_probs(cg, w[None, :k - 1], max_length)[0, w[k - 1]] <= 0:  # Pre(x_1..x_k) = 0
+            if next_token_probs(cg, w[None, : k - 1], max_length)[0, w[k - 1]] <= 0:  # Pre(x_1..x_k) = 0
                 return False
         except ResourceError:  # even the prefix's chart is too large: the full check will say so
             break

@@ -55,8 +55,16 @@ import math
 from ..errors import GrammarError
 from .rules import Grammar, Terminal, Tree
 
-__all__ = ["inside_chart", "inside_logprob", "next_token_probabilities", "null_probabilities", "prefix_probability",
-           "prefix_probability_by_summing", "sentence_probabilities", "viterbi"]
+__all__ = [
+    "inside_chart",
+    "inside_logprob",
+    "next_token_probabilities",
+    "null_probabilities",
+    "prefix_probability",
+    "prefix_probability_by_summing",
+    "sentence_probabilities",
+    "viterbi",
+]
 
 TOL = 1e-14  # relative change below which an iteration has converged
 MAX_SWEEPS = 100_000
@@ -82,8 +90,10 @@ def _iterate(step, start: dict) -> dict:
         if all(abs(new[a] - x[a]) <= TOL * abs(new[a]) for a in new):
             return new
         x = new
-    raise GrammarError(f"the iteration does not converge in {MAX_SWEEPS} sweeps: the grammar is inconsistent or "
-                       "critical (chains of unit steps, or E of eq. (1), with rho >= 1)")
+    raise GrammarError(
+        f"the iteration does not converge in {MAX_SWEEPS} sweeps: the grammar is inconsistent or "
+        "critical (chains of unit steps, or E of eq. (1), with rho >= 1)"
+    )
 
 
 def null_probabilities(grammar: Grammar) -> dict:
@@ -109,7 +119,7 @@ def _unit_matrix(grammar: Grammar, E: dict, prefix: bool = False) -> dict:
     for _, r in _rules(grammar):
         for d, B in enumerate(r.rhs):
             if not isinstance(B, Terminal):
-                others = r.rhs[:d] if prefix else r.rhs[:d] + r.rhs[d + 1:]
+                others = r.rhs[:d] if prefix else r.rhs[:d] + r.rhs[d + 1 :]
                 U[r.lhs][B] += r.prob * math.prod(0.0 if isinstance(Y, Terminal) else E[Y] for Y in others)
     return U
 
@@ -128,8 +138,10 @@ def _cover(tokens, chart: dict, Y, b: int, m: int) -> float:
 
 def _extend(items: dict, Y, tokens, chart: dict, last: int) -> dict:
     """Items one symbol longer: new[m] = sum over the split b <= m of items[b] * value of Y over (b, m]."""
-    return {m: sum(v * _cover(tokens, chart, Y, b, m) for b, v in items.items() if b <= m)
-            for m in range(min(items), last + 1)}
+    return {
+        m: sum(v * _cover(tokens, chart, Y, b, m) for b, v in items.items() if b <= m)
+        for m in range(min(items), last + 1)
+    }
 
 
 def inside_chart(grammar: Grammar, tokens) -> dict:
@@ -195,26 +207,36 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
             for q, r in rules:  # eq. (3) with max: items[m] = (best p(r) prod so far, its cut points)
                 items: dict[int, tuple] = {i: (r.prob, (i,))}
                 for Y in r.rhs:  # as _extend, with max over the split b, keeping the cut points
-                    items = {m: max((v * _cover(tokens, best, Y, b, m), cuts + (m,))
-                                    for b, (v, cuts) in items.items() if b <= m) for m in range(i, j + 1)}
+                    items = {
+                        m: max(
+                            (v * _cover(tokens, best, Y, b, m), cuts + (m,)) for b, (v, cuts) in items.items() if b <= m
+                        )
+                        for m in range(i, j + 1)
+                    }
                 v, cuts = items.get(j, (0.0, ()))
                 offer(r.lhs, i, j, v, q, cuts)
             changed = True
             while changed:  # eq. (4) with max: child d covers the span, the others derive ''
                 changed = False
                 for q, r in rules:
-                    for d, B in enumerate(r.rhs):
+                    for d in range(len(r.rhs)):  # child d covers the span
                         cuts = (i,) * (d + 1) + (j,) * (len(r.rhs) - d)  # Y_d over (i, j], the rest empty
-                        v = r.prob * math.prod(_cover(tokens, best, Y, cuts[e], cuts[e + 1])
-                                               for e, Y in enumerate(r.rhs))
+                        v = r.prob * math.prod(
+                            _cover(tokens, best, Y, cuts[e], cuts[e + 1]) for e, Y in enumerate(r.rhs)
+                        )
                         changed |= offer(r.lhs, i, j, v, q, cuts)
     if best.get((grammar.start, 0, n), 0.0) <= 0:
         return -math.inf, None
 
     def tree(A, i, j):  # follow the back-pointers down
         q, cuts = back[(A, i, j)]
-        return Tree(A, [str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1])
-                        for d, Y in enumerate(grammar.rules[q].rhs)])
+        return Tree(
+            A,
+            [
+                str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1])
+                for d, Y in enumerate(grammar.rules[q].rhs)
+            ],
+        )
 
     return math.log(best[(grammar.start, 0, n)]), tree(grammar.start, 0, n)
 
@@ -279,7 +301,8 @@ def sentence_probabilities(grammar: Grammar, max_steps: int = 100_000) -> dict:
     {('b',): 0.6, ('a',): 0.2, ('a', 'b'): 0.2}
     """
     out: dict = {}
-    agenda = [((), (grammar.start,), 1.0)]  # (terminals so far, symbols left, probability)
+    # (terminals so far, symbols left, probability)
+    agenda: list[tuple[tuple[str, ...], tuple[str, ...], float]] = [((), (grammar.start,), 1.0)]
     for _ in range(max_steps):
         if not agenda:
             return out

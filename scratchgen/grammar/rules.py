@@ -31,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Iterable, Iterator, Sequence, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Union
 
 from ..errors import GrammarError
 
@@ -162,12 +163,12 @@ class Grammar:
     # --- constructors ----------------------------------------------------------------------------
 
     @classmethod
-    def fromstring(cls, text: str, start: str | None = None, allow_empty: bool = True) -> "Grammar":
+    def fromstring(cls, text: str, start: str | None = None, allow_empty: bool = True) -> Grammar:
         """Parse the text format of the module docstring."""
         return parse_grammar(text, start=start, allow_empty=allow_empty)
 
     @classmethod
-    def from_rules(cls, rules: Iterable[tuple], start: str | None = None) -> "Grammar":
+    def from_rules(cls, rules: Iterable[tuple], start: str | None = None) -> Grammar:
         """Build from ``(lhs, rhs, weight)`` triples (weight optional, default 1, normalised per lhs).
 
         On a right-hand side a :class:`Terminal` is a token and a plain ``str`` a nonterminal.
@@ -192,7 +193,7 @@ class Grammar:
             raise GrammarError("a grammar needs at least one rule")
         return _build(raw, start or raw[0].lhs, None)
 
-    def with_probs(self, probs: Sequence[float]) -> "Grammar":
+    def with_probs(self, probs: Iterable[float]) -> Grammar:
         """The same rules with new probabilities (one per rule, each left-hand side summing to 1)."""
         return Grammar([dataclasses.replace(r, prob=float(p)) for r, p in zip(self.rules, probs)], self.start)
 
@@ -210,12 +211,17 @@ class Grammar:
         return self.to_text()
 
     def __repr__(self) -> str:
-        return f"<Grammar start={self.start!r}: {len(self.nonterminals)} nonterminals, " \
-               f"{len(self.terminals)} terminals, {len(self.rules)} rules>"
+        return (
+            f"<Grammar start={self.start!r}: {len(self.nonterminals)} nonterminals, "
+            f"{len(self.terminals)} terminals, {len(self.rules)} rules>"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Grammar) and self.start == other.start and \
-            [(r.lhs, r.rhs, r.prob) for r in self.rules] == [(r.lhs, r.rhs, r.prob) for r in other.rules]
+        return (
+            isinstance(other, Grammar)
+            and self.start == other.start
+            and [(r.lhs, r.rhs, r.prob) for r in self.rules] == [(r.lhs, r.rhs, r.prob) for r in other.rules]
+        )
 
     def tree_logprob(self, tree: Tree) -> float:
         """log P(tree) by eq. (2); -inf if the tree uses a rule the grammar lacks."""
@@ -284,12 +290,18 @@ def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True)
         if stripped.startswith("%"):
             m = re.fullmatch(r"%start\s+(" + _NAME + r")\s*(#.*)?", stripped)
             if not m:
-                raise GrammarError(f"unknown directive {stripped.split()[0]!r}; the only one is '%start SYMBOL'",
-                                   lineno, line.index("%") + 1)
+                raise GrammarError(
+                    f"unknown directive {stripped.split()[0]!r}; the only one is '%start SYMBOL'",
+                    lineno,
+                    line.index("%") + 1,
+                )
             directive_start = m.group(1)
             continue
-        tokens = [(m.lastgroup, m.group(), m.start() + 1) for m in _TOKEN_RE.finditer(line)
-                  if m.lastgroup not in ("ws", "comment")]
+        tokens = [
+            (m.lastgroup, m.group(), m.start() + 1)
+            for m in _TOKEN_RE.finditer(line)
+            if m.lastgroup not in ("ws", "comment")
+        ]
         if tokens[0][0] == "bar":
             if lhs is None:
                 raise GrammarError("a continuation line '|' with no rule above it", lineno, tokens[0][2])
@@ -303,8 +315,12 @@ def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True)
             alt_tokens = tokens[2:]
             first_col = tokens[1][2]
             if not alt_tokens:
-                raise GrammarError(f"empty right-hand side for {lhs!r}: write the alternatives after '->' "
-                                   "('' stands for the empty string)", lineno, first_col + 2)
+                raise GrammarError(
+                    f"empty right-hand side for {lhs!r}: write the alternatives after '->' "
+                    "('' stands for the empty string)",
+                    lineno,
+                    first_col + 2,
+                )
         for alt, col0 in _alternatives(alt_tokens, first_col):
             raw.append(_parse_alternative(lhs, alt, lineno, col0, allow_empty))
     if not raw:
@@ -363,12 +379,14 @@ def _parse_alternative(lhs: str, alt: list, lineno: int, col0: int, allow_empty:
         if not allow_empty:
             raise GrammarError(f"empty right-hand side for {lhs!r} is not allowed here", lineno, empty_at)
     elif not symbols:
-        raise GrammarError(f"empty alternative for {lhs!r}: write '' for the empty string, or remove the '|'",
-                           lineno, where)
+        raise GrammarError(
+            f"empty alternative for {lhs!r}: write '' for the empty string, or remove the '|'", lineno, where
+        )
     return _RawRule(lhs, tuple(symbols), weight, lineno, where, positions)
 
 
-def _check_weight(weight, shown, line, col) -> None:
+def _check_weight(weight, shown, line, col) -> float:
+    """The weight as a float; a GrammarError (showing ``shown``) unless it is a finite number >= 0."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         try:
             weight = float(weight)
@@ -378,12 +396,14 @@ def _check_weight(weight, shown, line, col) -> None:
         raise GrammarError(f"the weight {shown} is not finite; a weight is a finite number >= 0", line, col)
     if weight < 0:
         raise GrammarError(f"the weight {shown} is negative; a weight is a finite number >= 0", line, col)
+    return float(weight)
 
 
 def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
     defined = {r.lhs for r in raw}
     weighted = {r.lhs for r in raw if r.weight is not None}  # nonterminals with a weight written
     seen: dict[tuple, _RawRule] = {}
+    weights: list[float] = []  # weights[i]: the weight of raw[i] as a float (1 when none is written)
     for r in raw:
         if not isinstance(r.lhs, str) or not r.lhs:
             raise GrammarError(f"a left-hand side must be a non-empty str, got {r.lhs!r}", r.line, r.column)
@@ -400,27 +420,24 @@ def _build(raw: list[_RawRule], start: str, text: str | None) -> Grammar:
                 line, col = r.rhs_pos[k] if r.rhs_pos else (r.line, r.column)
                 hint = f"; did you mean the terminal '{s}'?" if s.islower() or not s.isascii() else ""
                 raise GrammarError(f"undefined symbol {s!r}: it has no rule{hint}", line, col)
-        if r.weight is None:
-            r.weight = 1.0
-        else:
-            _check_weight(r.weight, r.weight, r.line, r.column)
-            r.weight = float(r.weight)
+        weights.append(1.0 if r.weight is None else _check_weight(r.weight, r.weight, r.line, r.column))
     if start not in defined:
         raise GrammarError(f"the start symbol {start!r} has no rule")
     totals: dict[str, float] = {}
-    for r in raw:
-        totals[r.lhs] = totals.get(r.lhs, 0.0) + r.weight
+    for r, w in zip(raw, weights):
+        totals[r.lhs] = totals.get(r.lhs, 0.0) + w
     for r in raw:
         if not math.isfinite(totals[r.lhs]):
-            raise GrammarError(f"the weights of {r.lhs!r} sum to more than a float holds; use smaller weights",
-                               r.line, r.column)
+            raise GrammarError(
+                f"the weights of {r.lhs!r} sum to more than a float holds; use smaller weights", r.line, r.column
+            )
         if totals[r.lhs] <= 0.0:
             raise GrammarError(f"all weights of {r.lhs!r} are zero; at least one must be > 0", r.line, r.column)
     # Weights that already sum to 1 (up to rounding) are kept as they are, so to_text() round-trips exactly.
     for a, total in totals.items():
         if abs(total - 1.0) < 1e-12:
             totals[a] = 1.0
-    rules = [Rule(r.lhs, r.rhs, r.weight / totals[r.lhs], r.line, r.column) for r in raw]  # eq. (1)
+    rules = [Rule(r.lhs, r.rhs, w / totals[r.lhs], r.line, r.column) for r, w in zip(raw, weights)]  # eq. (1)
     grammar = Grammar(rules, start)
     if text is not None:  # the text format: weights a person wrote, perhaps meaning probabilities
         grammar.renormalised = {a: t for a, t in totals.items() if a in weighted and abs(t - 1.0) > 1e-9}

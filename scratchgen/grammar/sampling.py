@@ -17,8 +17,8 @@ draw, counts it, and goes on, so one long derivation does not cost the others.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 from itertools import accumulate
-from typing import Iterator
 
 import numpy as np
 
@@ -45,11 +45,14 @@ class Sampler:
     True
     """
 
-    def __init__(self, grammar: Grammar, max_depth: int = DEFAULT_LIMITS["max_depth"],
-                 max_expansions: int = DEFAULT_LIMITS["max_expansions"],
-                 max_tokens: int = DEFAULT_LIMITS["max_tokens"]):
-        for name, value in (("max_depth", max_depth), ("max_expansions", max_expansions),
-                            ("max_tokens", max_tokens)):
+    def __init__(
+        self,
+        grammar: Grammar,
+        max_depth: int = DEFAULT_LIMITS["max_depth"],
+        max_expansions: int = DEFAULT_LIMITS["max_expansions"],
+        max_tokens: int = DEFAULT_LIMITS["max_tokens"],
+    ):
+        for name, value in (("max_depth", max_depth), ("max_expansions", max_expansions), ("max_tokens", max_tokens)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise GrammarError(f"{name} must be an int >= 1, got {value!r}")
         self.grammar = grammar
@@ -66,8 +69,12 @@ class Sampler:
             cum = list(accumulate(r.prob for r in rules))
             cum[-1] = float("inf")  # rounding can leave the total a hair under 1
             self.cum.append(cum)
-            self.rhs.append([tuple(~terminal_index[s] if isinstance(s, Terminal) else index[s]
-                                   for s in reversed(r.rhs)) for r in rules])
+            self.rhs.append(
+                [
+                    tuple(~terminal_index[s] if isinstance(s, Terminal) else index[s] for s in reversed(r.rhs))
+                    for r in rules
+                ]
+            )
         self.start = index[grammar.start]
 
     def sample(self, n: int = 1, seed=None, trees: bool = False, truncate: int | None = None) -> list:
@@ -79,8 +86,9 @@ class Sampler:
         """
         return list(self.iter_sample(n, seed=seed, trees=trees, truncate=truncate))
 
-    def iter_sample(self, n: int = 1, seed=None, trees: bool = False, truncate: int | None = None,
-                    skip: bool = False) -> Iterator:
+    def iter_sample(
+        self, n: int = 1, seed=None, trees: bool = False, truncate: int | None = None, skip: bool = False
+    ) -> Iterator:
         """The draws of :meth:`sample`, one at a time (a caller can print each as it comes).
 
         With ``skip=True`` a derivation that passes a limit is dropped instead of raising: fewer than
@@ -94,8 +102,9 @@ class Sampler:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise GrammarError(f"n must be an int >= 0, got {n!r}")
-        if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
-                                     or truncate < 0):
+        if truncate is not None and (
+            isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) or truncate < 0
+        ):
             raise GrammarError(f"truncate must be None or an int >= 0, got {truncate!r}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._rng = rng
@@ -136,18 +145,23 @@ class Sampler:
                 if len(tokens) == self._truncate:
                     break
                 if len(tokens) > max_tokens:
-                    raise _LimitPassed(f"sampling stopped: the sentence passed max_tokens={max_tokens} "
-                                       "(--max-tokens) tokens (raise the limit, or lower the weights of "
-                                       "recursive rules)")
+                    raise _LimitPassed(
+                        f"sampling stopped: the sentence passed max_tokens={max_tokens} "
+                        "(--max-tokens) tokens (raise the limit, or lower the weights of "
+                        "recursive rules)"
+                    )
                 continue
             expansions += 1
             if expansions > max_expansions:
-                raise _LimitPassed(f"sampling stopped: more than max_expansions={max_expansions} "
-                                   "(--max-expansions) rule expansions (the grammar may be inconsistent: run "
-                                   "'scratchgen grammar check')")
+                raise _LimitPassed(
+                    f"sampling stopped: more than max_expansions={max_expansions} "
+                    "(--max-expansions) rule expansions (the grammar may be inconsistent: run "
+                    "'scratchgen grammar check')"
+                )
             if depth >= max_depth:
-                raise _LimitPassed(f"sampling stopped: the derivation tree passed max_depth={max_depth} "
-                                   "(--max-depth) levels")
+                raise _LimitPassed(
+                    f"sampling stopped: the derivation tree passed max_depth={max_depth} (--max-depth) levels"
+                )
             k = bisect_right(cum[sym], self._uniform())
             if trees:
                 if depth > 0:

@@ -76,8 +76,10 @@ def _parse_string(text: str, symbol: str, k: int, names: set) -> list:
             break
         pos = m.end()
         if m.group(0).startswith("["):
-            raise GrammarError(f"Tracery action {m.group(0)!r} in {symbol!r} (string {k}) is not supported: "
-                               "actions store state between expansions, which a context-free grammar cannot")
+            raise GrammarError(
+                f"Tracery action {m.group(0)!r} in {symbol!r} (string {k}) is not supported: "
+                "actions store state between expansions, which a context-free grammar cannot"
+            )
         if m.group(1) is not None:
             body = m.group(1)
             if body.startswith("["):
@@ -87,8 +89,10 @@ def _parse_string(text: str, symbol: str, k: int, names: set) -> list:
                 raise GrammarError(f"undefined symbol {name!r} in #{body}# of {symbol!r} (string {k})")
             for mod in mods:
                 if mod not in MODIFIERS:
-                    raise GrammarError(f"unknown Tracery modifier {mod!r} in #{body}# of {symbol!r} (string {k}); "
-                                       f"known: {', '.join(sorted(MODIFIERS))}")
+                    raise GrammarError(
+                        f"unknown Tracery modifier {mod!r} in #{body}# of {symbol!r} (string {k}); "
+                        f"known: {', '.join(sorted(MODIFIERS))}"
+                    )
             items.append((name, tuple(mods)))
         else:
             items.extend(Terminal(t) for t in word_tokenize(m.group(2)))
@@ -140,8 +144,10 @@ def from_tracery(source, start: str = "origin") -> Grammar:
     names = set(source)
     for name in names:
         if not re.fullmatch(r"[^\s'\"\[\]|#%.]+", name):
-            raise GrammarError(f"Tracery symbol name {name!r} cannot be a nonterminal name "
-                               "(no spaces, quotes, brackets, '|', '#', '%' or '.')")
+            raise GrammarError(
+                f"Tracery symbol name {name!r} cannot be a nonterminal name "
+                "(no spaces, quotes, brackets, '|', '#', '%' or '.')"
+            )
     if start not in names:
         raise GrammarError(f"the start symbol {start!r} is not in the Tracery grammar (symbols: {sorted(names)[:10]})")
     alternatives: dict[str, list] = {}
@@ -154,7 +160,7 @@ def from_tracery(source, start: str = "origin") -> Grammar:
     # Derived symbols for (symbol, modifiers), made on demand from a work list.
     weights: dict[tuple, float] = {}
     order: list[str] = []
-    todo = [(start, ())]
+    todo: list[tuple[str, tuple[str, ...]]] = [(start, ())]
     made = {(start, ())}
     while todo:
         name, mods = todo.pop()
@@ -163,7 +169,7 @@ def from_tracery(source, start: str = "origin") -> Grammar:
         for items in alternatives[name]:
             for mod in mods:
                 items = _apply(items, mod)
-            rhs = []
+            rhs: list[str] = []  # Terminals and derived symbols' names
             for x in items:
                 if isinstance(x, Terminal):
                     rhs.append(x)
@@ -171,14 +177,18 @@ def from_tracery(source, start: str = "origin") -> Grammar:
                     rhs.append(".".join((x[0],) + x[1]))
                     if x not in made:
                         if len(x[1]) > MAX_MODIFIERS:
-                            raise GrammarError(f"#{x[0]}.{'.'.join(x[1][:3])}...# carries more than {MAX_MODIFIERS} "
-                                               "modifiers: a modifier is applied recursively (a symbol whose "
-                                               "expansion refers to itself with a modifier)")
+                            raise GrammarError(
+                                f"#{x[0]}.{'.'.join(x[1][:3])}...# carries more than {MAX_MODIFIERS} "
+                                "modifiers: a modifier is applied recursively (a symbol whose "
+                                "expansion refers to itself with a modifier)"
+                            )
                         made.add(x)
                         todo.append(x)
                         if len(made) > MAX_DERIVED:
-                            raise GrammarError(f"the modifiers create more than {MAX_DERIVED} derived symbols "
-                                               "(a modifier applied recursively?)")
+                            raise GrammarError(
+                                f"the modifiers create more than {MAX_DERIVED} derived symbols "
+                                "(a modifier applied recursively?)"
+                            )
             key = (lhs, tuple(rhs))
             weights[key] = weights.get(key, 0.0) + 1.0  # a string listed twice counts twice
     rank = {name: i for i, name in enumerate(order)}

@@ -92,10 +92,10 @@ def _best_chains(Umax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Wmax = Umax.copy()  # (N, N)
     hop = np.where(np.isfinite(Umax), np.arange(N)[None, :], -1)  # (N, N)
     for k in range(N):
-        cand = Wmax[:, k:k + 1] + Wmax[k:k + 1, :]  # (N, N) through k
+        cand = Wmax[:, k : k + 1] + Wmax[k : k + 1, :]  # (N, N) through k
         better = cand > Wmax + 1e-12
         Wmax = np.where(better, cand, Wmax)
-        hop = np.where(better, hop[:, k:k + 1], hop)
+        hop = np.where(better, hop[:, k : k + 1], hop)
     return Wmax, hop
 
 
@@ -123,11 +123,17 @@ def viterbi_tables(cg: CompiledGrammar) -> ViterbiTables:
     with np.errstate(divide="ignore"):
         logbp = np.log(cg.bp)
     return ViterbiTables(
-        Emax=Emax, Echoice=Echoice, Urule=Urule, Uside=Uside, hop=hop,
+        Emax=Emax,
+        Echoice=Echoice,
+        Urule=Urule,
+        Uside=Uside,
+        hop=hop,
         chain_end=_padded_rows(ends, 0, np.int64),
         chain_val=_padded_rows([Wmax[a, e] for a, e in enumerate(ends)], -np.inf, np.float64),
         group_table=_padded_rows(groups, cg.R, np.int64),  # R points at a padding column of -inf
-        lexlog=lexlog, logbp=logbp)
+        lexlog=lexlog,
+        logbp=logbp,
+    )
 
 
 def _closure_max(vt: ViterbiTables, base: np.ndarray):
@@ -140,8 +146,9 @@ def _closure_max(vt: ViterbiTables, base: np.ndarray):
     return np.where(better, val, base), np.where(better, end, -1)
 
 
-def viterbi(cg: CompiledGrammar, vt: ViterbiTables, tokens: Sequence[str],
-            max_length: int) -> tuple[float, Tree | None]:
+def viterbi(
+    cg: CompiledGrammar, vt: ViterbiTables, tokens: Sequence[str], max_length: int
+) -> tuple[float, Tree | None]:
     """The most probable derivation of ``tokens``: (log-probability, Tree); (-inf, None) if none."""
     w = cg.terminal_ids(tokens)
     n = len(w)
@@ -169,7 +176,7 @@ def viterbi(cg: CompiledGrammar, vt: ViterbiTables, tokens: Sequence[str],
     VL[1, :n], VRe[1, 1:] = best[:, cg.bB], best[:, cg.bC]
     for L in range(2, n + 1):
         S = n - L + 1
-        tot = VL[1:L, :S] + VRe[L - 1:0:-1, L:L + S]  # (D, S, R) left C[d, i] + right C[L-d, i+d]
+        tot = VL[1:L, :S] + VRe[L - 1 : 0 : -1, L : L + S]  # (D, S, R) left C[d, i] + right C[L-d, i+d]
         kpad[:S, :R] = tot.argmax(axis=0)  # (S, R) best split offset - 1
         valpad[:S, :R] = tot.max(axis=0) + vt.logbp  # (S, R)
         grouped = valpad[:S][:, vt.group_table]  # (S, N, W)

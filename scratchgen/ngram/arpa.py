@@ -84,14 +84,18 @@ def _spellings(tokens: list) -> list:
     if is_char_level(tokens):
         for t in tokens:
             if t in _BACK:
-                raise ArpaError(f"the vocabulary holds {t!r} (U+{ord(t):04X}), the stand-in for {_BACK[t]!r} in a "
-                                "character-level ARPA file, so it would be read back as whitespace; it cannot be "
-                                "written as ARPA")
+                raise ArpaError(
+                    f"the vocabulary holds {t!r} (U+{ord(t):04X}), the stand-in for {_BACK[t]!r} in a "
+                    "character-level ARPA file, so it would be read back as whitespace; it cannot be "
+                    "written as ARPA"
+                )
         return [escape_token(t) for t in tokens]
     for t in tokens:
         if _SEPARATORS.search(t):
-            raise ArpaError(f"token {t!r} holds whitespace, which an ARPA word cannot hold (only a character-level "
-                            "vocabulary, every token one character, maps whitespace to stand-ins)")
+            raise ArpaError(
+                f"token {t!r} holds whitespace, which an ARPA word cannot hold (only a character-level "
+                "vocabulary, every token one character, maps whitespace to stand-ins)"
+            )
     return list(tokens)
 
 
@@ -150,13 +154,18 @@ def _check_declared(name: str, declared: dict, header_line: dict, size: int) -> 
     for n, count in declared.items():
         least += count * _min_line_bytes(n)
         if least > size:
-            raise ArpaError(f"{name}: line {header_line[n]}: the header declares {count:,} {n}-grams, but the file "
-                            f"({size:,} bytes) cannot hold them (a {n}-gram line takes at least "
-                            f"{_min_line_bytes(n)} bytes)")
+            raise ArpaError(
+                f"{name}: line {header_line[n]}: the header declares {count:,} {n}-grams, but the file "
+                f"({size:,} bytes) cannot hold them (a {n}-gram line takes at least "
+                f"{_min_line_bytes(n)} bytes)"
+            )
     # While reading: ids (8 n bytes), log probability and backoff (16); the model built from them doubles that.
     estimate = sum(count * (8 * n + 16) * 2 for n, count in declared.items())
-    check_memory(estimate, f"reading the ARPA file {name!r} ({sum(declared.values()):,} n-grams)",
-                 "set SCRATCHGEN_MEMORY_LIMIT to allow more")
+    check_memory(
+        estimate,
+        f"reading the ARPA file {name!r} ({sum(declared.values()):,} n-grams)",
+        "set SCRATCHGEN_MEMORY_LIMIT to allow more",
+    )
 
 
 def read_arpa(path, progress=None):
@@ -201,8 +210,9 @@ def _numbered_lines(name: str, f, progress=None):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ArpaError(f"{name}: line {number}: not UTF-8 at byte {offset + e.start} "
-                            f"(0x{raw[e.start]:02x})") from None
+            raise ArpaError(
+                f"{name}: line {number}: not UTF-8 at byte {offset + e.start} (0x{raw[e.start]:02x})"
+            ) from None
         offset += len(raw)
         if progress is not None and not number % 65536:
             progress.update(offset - progress.n)
@@ -297,8 +307,10 @@ def _parse_section(lines: _Lines, n: int, count: int, token_ids: dict[str, int])
     lines.skip_blank()
     section = lines.take()
     if section is None or section.strip(" \t") != f"\\{n}-grams:":
-        raise lines.bad(f"expected the section \\{n}-grams:"
-                        + (f", got {section!r}" if section is not None else ", got the end of the file"))
+        raise lines.bad(
+            f"expected the section \\{n}-grams:"
+            + (f", got {section!r}" if section is not None else ", got the end of the file")
+        )
     r = np.empty((count, n), dtype=np.int64)
     lp = np.empty(count)
     bo = np.zeros(count)
@@ -309,8 +321,9 @@ def _parse_section(lines: _Lines, n: int, count: int, token_ids: dict[str, int])
         lines.take()
         fields = [x for x in _FIELD_SEPARATORS.split(line) if x]
         if len(fields) not in (n + 1, n + 2):
-            raise lines.bad(f"a {n}-gram line has a log probability, {n} words and maybe a backoff weight, "
-                            f"got {len(fields)} fields")
+            raise lines.bad(
+                f"a {n}-gram line has a log probability, {n} words and maybe a backoff weight, got {len(fields)} fields"
+            )
         lp[j] = _number(fields[0], lines, "log10 probability")
         if lp[j] > 1e-6:
             raise lines.bad(f"log10 probability {fields[0]} is not <= 0")
@@ -318,7 +331,7 @@ def _parse_section(lines: _Lines, n: int, count: int, token_ids: dict[str, int])
             bo[j] = _number(fields[-1], lines, "log10 backoff weight")
             if bo[j] >= 99.0:  # the mirror of -99 (a weight of 0): no estimator writes a factor of 10^99
                 raise lines.bad(f"log10 backoff weight {fields[-1]} is not below 99")
-        words = fields[1:n + 1]
+        words = fields[1 : n + 1]
         if n == 1:
             if words[0] in token_ids:
                 raise lines.bad(f"unigram {words[0]!r} is listed twice")

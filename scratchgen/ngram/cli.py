@@ -1,6 +1,7 @@
 """Command-line subcommands of the n-gram family.
 
-    scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word] CORPUS -o MODEL
+    scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word]
+                           CORPUS -o MODEL
     scratchgen train ngram --from-arpa FILE [--level char|word] -o MODEL
     scratchgen export-arpa MODEL OUT.arpa
 
@@ -21,10 +22,10 @@ import sys
 import warnings
 
 from ..cli import (
-    int_in,
     add_text_options,
     declare_files,
     float_in,
+    int_in,
     nonnegative_float,
     positive_float,
     positive_int,
@@ -54,30 +55,42 @@ def _usage_checks(args: argparse.Namespace) -> None:
         if smoothing in ("mle", "add-k", "witten-bell"):
             error(f"argument --discount: --smoothing {smoothing} has no discount")
         if smoothing in ("absolute", "kneser-ney") and not (len(d) == 1 and 0 < d[0] < 1):
-            error(f"argument --discount: --smoothing {smoothing} takes one discount D with 0 < D < 1, got "
-                  f"{' '.join(map(str, d))}")
+            error(
+                f"argument --discount: --smoothing {smoothing} takes one discount D with 0 < D < 1, got "
+                f"{' '.join(map(str, d))}"
+            )
         if smoothing == "modified-kneser-ney" and not (len(d) == 3 and all(0 <= x <= j for j, x in zip((1, 2, 3), d))):
-            error(f"argument --discount: --smoothing modified-kneser-ney takes three discounts D1 D2 D3 with "
-                  f"0 <= Dj <= j, got {' '.join(map(str, d))}")
+            error(
+                f"argument --discount: --smoothing modified-kneser-ney takes three discounts D1 D2 D3 with "
+                f"0 <= Dj <= j, got {' '.join(map(str, d))}"
+            )
         if smoothing == "stupid-backoff":
             _discount_as_alpha(args)
     c = args.cutoffs
     if c is not None and (len(c) != args.order or c[0] != 1 or any(b < a for a, b in zip(c, c[1:]))):
-        error(f"argument --cutoffs: give {args.order} counts (one per order of --order {args.order}), the first 1, "
-              f"non-decreasing; got {' '.join(map(str, c))}")
+        error(
+            f"argument --cutoffs: give {args.order} counts (one per order of --order {args.order}), the first 1, "
+            f"non-decreasing; got {' '.join(map(str, c))}"
+        )
 
 
 def _discount_as_alpha(args: argparse.Namespace) -> None:
     """``--discount A`` with stupid backoff: the deprecated spelling of ``--alpha A`` (a warning), or an error."""
     d = args.discount
     if args.alpha is not None:
-        args.usage_error("argument --discount: --smoothing stupid-backoff has no discount; its factor is --alpha, "
-                         "given already")
+        args.usage_error(
+            "argument --discount: --smoothing stupid-backoff has no discount; its factor is --alpha, given already"
+        )
     if not (len(d) == 1 and 0 < d[0] <= 1):
-        args.usage_error(f"argument --discount: --smoothing stupid-backoff takes one factor alpha with 0 < alpha <= 1 "
-                         f"(give it as --alpha), got {' '.join(map(str, d))}")
-    warnings.warn(f"--discount {d[0]:g} with --smoothing stupid-backoff is deprecated: its factor is "
-                  f"--alpha {d[0]:g}", FutureWarning, stacklevel=2)
+        args.usage_error(
+            f"argument --discount: --smoothing stupid-backoff takes one factor alpha with 0 < alpha <= 1 "
+            f"(give it as --alpha), got {' '.join(map(str, d))}"
+        )
+    warnings.warn(
+        f"--discount {d[0]:g} with --smoothing stupid-backoff is deprecated: its factor is --alpha {d[0]:g}",
+        FutureWarning,
+        stacklevel=2,
+    )
     args.alpha, args.discount = d[0], None
 
 
@@ -92,8 +105,9 @@ def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
             total = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
     corpus = []
     with Progress(total=total, desc=f"reading {args.corpus}", unit="lines", quiet=quiet) as progress:
-        for sequence in iter_corpus(args.corpus, tokenizer, mode=args.mode, chunk_size=args.chunk_size,
-                                    encoding=args.encoding):
+        for sequence in iter_corpus(
+            args.corpus, tokenizer, mode=args.mode, chunk_size=args.chunk_size, encoding=args.encoding
+        ):
             corpus.append(sequence)
             progress.update(1)
         if total is not None and progress.n < total:  # the empty lines, read and skipped
@@ -110,8 +124,11 @@ def _train(args: argparse.Namespace) -> int:
 
     _usage_checks(args)
     if args.no_escape:
-        warnings.warn("--no-escape is deprecated and does nothing: ARPA words are always read as they are "
-                      "(as KenLM reads them)", FutureWarning, stacklevel=2)
+        warnings.warn(
+            "--no-escape is deprecated and does nothing: ARPA words are always read as they are (as KenLM reads them)",
+            FutureWarning,
+            stacklevel=2,
+        )
     if args.from_arpa:
         given = args.level is not None
         tokenizer = Tokenizer(args.level, lowercase=args.lowercase) if given else None
@@ -124,8 +141,11 @@ def _train(args: argparse.Namespace) -> int:
         model.save(args.output)
         level = model.tokenizer_.level
         how = "as --level says" if given else "inferred from its tokens; --level overrides"
-        print(f"read a {model.order}-gram {level}-level model from {args.from_arpa} ({level} level {how}; n-grams "
-              f"per order {model.num_ngrams()}): {args.output}", file=sys.stderr)
+        print(
+            f"read a {model.order}-gram {level}-level model from {args.from_arpa} ({level} level {how}; n-grams "
+            f"per order {model.num_ngrams()}): {args.output}",
+            file=sys.stderr,
+        )
         return 0
     args.level = args.level or "char"
     tokenizer = tokenizer_from_args(args)
@@ -133,8 +153,15 @@ def _train(args: argparse.Namespace) -> int:
     if discount is not None and len(discount) == 1:
         discount = discount[0]
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
-    model = NGramModel(order=args.order, smoothing=args.smoothing, k=args.k, discount=discount, alpha=alpha,
-                       cutoffs=args.cutoffs, tokenizer=tokenizer)
+    model = NGramModel(
+        order=args.order,
+        smoothing=args.smoothing,
+        k=args.k,
+        discount=discount,
+        alpha=alpha,
+        cutoffs=args.cutoffs,
+        tokenizer=tokenizer,
+    )
     model._check_fit_params()  # before reading a large corpus
     quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
     corpus = _read_corpus(args, tokenizer, quiet)
@@ -144,8 +171,11 @@ def _train(args: argparse.Namespace) -> int:
         except CorpusError as e:  # e.g. a literal <s>: say which file holds it
             raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
     model.save(args.output)
-    print(f"trained a {args.order}-gram {args.smoothing} model on {len(corpus)} sequences, vocabulary "
-          f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}", file=sys.stderr)
+    print(
+        f"trained a {args.order}-gram {args.smoothing} model on {len(corpus)} sequences, vocabulary "
+        f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -154,8 +184,12 @@ def _export(args: argparse.Namespace) -> int:
     from .model import NGramModel
 
     if args.no_escape:
-        warnings.warn("--no-escape is deprecated and does nothing: ARPA words are always written as they are "
-                      "(as KenLM's lmplz writes them)", FutureWarning, stacklevel=2)
+        warnings.warn(
+            "--no-escape is deprecated and does nothing: ARPA words are always written as they are "
+            "(as KenLM's lmplz writes them)",
+            FutureWarning,
+            stacklevel=2,
+        )
     model = load(args.model)
     if not isinstance(model, NGramModel):
         raise ScratchgenError(f"{args.model!r} holds a {type(model).__name__}, not an n-gram model")
@@ -166,34 +200,70 @@ def _export(args: argparse.Namespace) -> int:
 
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
-    p = train.add_parser("ngram", help="n-gram model (counting + smoothing, KenLM-compatible)",
-                         description="Count the n-grams of a corpus and smooth them, or read an ARPA file.")
+    p = train.add_parser(
+        "ngram",
+        help="n-gram model (counting + smoothing, KenLM-compatible)",
+        description="Count the n-grams of a corpus and smooth them, or read an ARPA file.",
+    )
     p.add_argument("corpus", metavar="CORPUS", nargs="?", help="text file (one sequence a line by default)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
     p.add_argument("--order", type=int_in(1, MAX_ORDER), default=3, help="N, the longest n-gram (default 3)")
-    p.add_argument("--smoothing", choices=SMOOTHINGS, default="modified-kneser-ney",
-                   help="default modified-kneser-ney (as KenLM's lmplz)")
-    p.add_argument("--k", type=positive_float, default=1.0,
-                   help="k > 0 of add-k (and of stupid backoff's unigrams); default 1")
-    p.add_argument("--discount", type=nonnegative_float, nargs="+", default=None, metavar="D",
-                   help="absolute/kneser-ney: D in (0, 1); modified-kneser-ney: D1 D2 D3 (0 <= Dj <= j) "
-                        "(default: estimated from counts-of-counts)")
-    p.add_argument("--alpha", type=float_in(0, 1, low_open=True), default=None, metavar="A",
-                   help="stupid-backoff: its backoff factor alpha in (0, 1] (default 0.4)")
-    p.add_argument("--cutoffs", type=positive_int, nargs="+", default=None, metavar="C",
-                   help="one minimum count per order, the first 1, non-decreasing (default: keep all)")
-    p.add_argument("--from-arpa", default=None, metavar="FILE",
-                   help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
-                        "tokens unless --level is given")
+    p.add_argument(
+        "--smoothing",
+        choices=SMOOTHINGS,
+        default="modified-kneser-ney",
+        help="default modified-kneser-ney (as KenLM's lmplz)",
+    )
+    p.add_argument(
+        "--k", type=positive_float, default=1.0, help="k > 0 of add-k (and of stupid backoff's unigrams); default 1"
+    )
+    p.add_argument(
+        "--discount",
+        type=nonnegative_float,
+        nargs="+",
+        default=None,
+        metavar="D",
+        help="absolute/kneser-ney: D in (0, 1); modified-kneser-ney: D1 D2 D3 (0 <= Dj <= j) "
+        "(default: estimated from counts-of-counts)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float_in(0, 1, low_open=True),
+        default=None,
+        metavar="A",
+        help="stupid-backoff: its backoff factor alpha in (0, 1] (default 0.4)",
+    )
+    p.add_argument(
+        "--cutoffs",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="C",
+        help="one minimum count per order, the first 1, non-decreasing (default: keep all)",
+    )
+    p.add_argument(
+        "--from-arpa",
+        default=None,
+        metavar="FILE",
+        help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
+        "tokens unless --level is given",
+    )
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
-    p.add_argument("--quiet", action="store_true", help="no progress bar while reading and counting a large corpus (or ARPA file)")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar while reading and counting a large corpus (or ARPA file)",
+    )
     add_text_options(p)
     p.set_defaults(level=None, usage_error=p.error, func=_train)  # level None: "char", or inferred from an ARPA file
     declare_files(p, inputs=("corpus", "from_arpa"), outputs=("output",))
 
-    p = commands.add_parser("export-arpa", help="write an n-gram model as an ARPA file (KenLM, SRILM)",
-                            description="Write a saved n-gram model as an ARPA file (log10 probabilities), "
-                                        "words as KenLM's lmplz writes them.")
+    p = commands.add_parser(
+        "export-arpa",
+        help="write an n-gram model as an ARPA file (KenLM, SRILM)",
+        description="Write a saved n-gram model as an ARPA file (log10 probabilities), "
+        "words as KenLM's lmplz writes them.",
+    )
     p.add_argument("model", metavar="MODEL", help="a saved n-gram model (.npz)")
     p.add_argument("output", metavar="OUT.arpa", help="the ARPA file to write")
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw

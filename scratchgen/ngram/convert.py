@@ -63,8 +63,10 @@ def _level(path, tokens: list, tokenizer):
         return Tokenizer("char" if char_level else "word")
     if tokenizer.level == "char" and not char_level:
         longer = next(t for t in tokens if len(t) > 1 and t not in Vocabulary.SPECIALS)
-        raise ArpaError(f"{os.fspath(path)} is a word-level file (it holds tokens such as {longer!r}), but "
-                        "character level was asked for (--level char): give --level word or leave it out")
+        raise ArpaError(
+            f"{os.fspath(path)} is a word-level file (it holds tokens such as {longer!r}), but "
+            "character level was asked for (--level char): give --level word or leave it out"
+        )
     return tokenizer
 
 

@@ -31,7 +31,7 @@ Letters: V vocabulary size, N order, U_n distinct n-grams of order n, P length o
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -115,7 +115,7 @@ class NGramCounts:
     # --- counting ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_sequences(cls, sequences: Sequence[np.ndarray], order: int, vocab_size: int) -> "NGramCounts":
+    def from_sequences(cls, sequences: Sequence[np.ndarray], order: int, vocab_size: int) -> NGramCounts:
         """Count every n-gram of orders 1 .. ``order`` of id sequences (without ``<s>``/``</s>``)."""
         seqs = [np.asarray(s, dtype=np.int64) for s in sequences]
         if not seqs:
@@ -125,8 +125,9 @@ class NGramCounts:
         return cls.from_flat(flat, lengths, order, vocab_size)
 
     @classmethod
-    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int,
-                  progress=None) -> "NGramCounts":
+    def from_flat(
+        cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int, progress=None
+    ) -> NGramCounts:
         """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``;
         ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order."""
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
@@ -216,7 +217,7 @@ class NGramCounts:
     # --- merging and pruning ------------------------------------------------------------------------
 
     @classmethod
-    def from_words(cls, order: int, vocab_size: int, words: list, counts: list) -> "NGramCounts":
+    def from_words(cls, order: int, vocab_size: int, words: list, counts: list) -> NGramCounts:
         """Counts from rows of ids per order (``words[n-1]`` of shape (U_n, n)); rows must be closed under
         prefixes and suffixes (every n-gram's first and last n - 1 words are (n-1)-grams of the table)."""
         V = int(vocab_size)
@@ -242,7 +243,7 @@ class NGramCounts:
                 raise ScratchgenError(f"the {n}-grams are not closed under suffixes")
         return cls(int(order), V, keys, out_counts, suffix, bos)
 
-    def merge(self, other: "NGramCounts") -> "NGramCounts":
+    def merge(self, other: NGramCounts) -> NGramCounts:
         """The counts of two corpora together (same vocabulary ids and order): counts add up.
 
         Use it to count a corpus too large for memory chunk by chunk (the vocabulary fixed first):

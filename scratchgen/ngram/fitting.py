@@ -43,8 +43,9 @@ def backoff_tables(counts: NGramCounts, strategy, cutoffs) -> tuple[list, list, 
         logp = [np.minimum(np.log(p), 0.0) for p in est.prob]
         bow = [np.log(b) for b in est.bow[:-1]]
     logp[0][BOS] = -np.inf
-    discounts = [[float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d))
-                 for d in est.discounts]
+    discounts = [
+        [float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d)) for d in est.discounts
+    ]
     return keys, logp, bow, discounts
 
 
@@ -99,7 +100,6 @@ def build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
             remap[i] = specials[t]
     table = remap if to_seen is None else remap[to_seen]  # -> vocabulary ids, one gather below
     return vocab, table[flat], lengths
-
 
 
 def prune(counts: NGramCounts, est: Estimate, cutoffs: list, normalized: bool):

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -114,8 +115,17 @@ class NGramModel(LanguageModel):
     True
     """
 
-    def __init__(self, *, order: int = 3, smoothing: str = "modified-kneser-ney", k: float = 1.0,
-                 discount=None, alpha: float = DEFAULT_ALPHA, cutoffs=None, tokenizer: Tokenizer | None = None):
+    def __init__(
+        self,
+        *,
+        order: int = 3,
+        smoothing: str = "modified-kneser-ney",
+        k: float = 1.0,
+        discount=None,
+        alpha: float = DEFAULT_ALPHA,
+        cutoffs=None,
+        tokenizer: Tokenizer | None = None,
+    ):
         super().__init__(tokenizer=tokenizer)
         self.order = order
         self.smoothing = smoothing
@@ -143,20 +153,27 @@ class NGramModel(LanguageModel):
             check_settings(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
         if self.cutoffs is not None:
             c = self.cutoffs
-            if (not isinstance(c, (list, tuple)) or len(c) != self.order
-                    or any(not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1 for x in c)
-                    or c[0] != 1 or any(b < a for a, b in zip(c, c[1:]))):
-                raise ScratchgenError(f"cutoffs must be {self.order} integers >= 1, non-decreasing, the first 1 "
-                                      f"(unigrams are never cut), got {self.cutoffs!r}")
+            if (
+                not isinstance(c, (list, tuple))
+                or len(c) != self.order
+                or any(not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1 for x in c)
+                or c[0] != 1
+                or any(b < a for a, b in zip(c, c[1:]))
+            ):
+                raise ScratchgenError(
+                    f"cutoffs must be {self.order} integers >= 1, non-decreasing, the first 1 "
+                    f"(unigrams are never cut), got {self.cutoffs!r}"
+                )
 
     def _check_fit_params(self) -> None:
         """:meth:`_check_params`, and a smoothing to fit with (a model read from ARPA has none)."""
         self._check_params()
         if self.smoothing == "arpa":
-            raise ScratchgenError("a model read from an ARPA file cannot be refitted: give a smoothing "
-                                  f"(one of {SMOOTHINGS})")
+            raise ScratchgenError(
+                f"a model read from an ARPA file cannot be refitted: give a smoothing (one of {SMOOTHINGS})"
+            )
 
-    def fit(self, corpus: Corpus, progress: Progress | None = None) -> "NGramModel":
+    def fit(self, corpus: Corpus, progress: Progress | None = None) -> NGramModel:
         """Count the n-grams of a corpus and smooth them; returns ``self``.
 
         Every distinct token follows :func:`scratchgen.text.check_tokens`: ``<s>`` and ``</s>`` are refused
@@ -182,7 +199,7 @@ class NGramModel(LanguageModel):
         except TypeError:
             raise CorpusError(f"a corpus must be iterable, got {type(corpus).__name__}") from None
         tokenize = self.tokenizer_.tokenize
-        out = []
+        out: list[Sequence[str]] = []
         for s in items:
             if isinstance(s, str):
                 out.append(tokenize(s))
@@ -192,15 +209,21 @@ class NGramModel(LanguageModel):
                 out.append(self.tokenize(s))  # raises the shared CorpusError
         return out
 
-    def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> "NGramModel":
+    def fit_counts(self, counts: NGramCounts, vocab: Vocabulary) -> NGramModel:
         """Smooth counts made elsewhere (e.g. merged chunk by chunk) with this model's settings."""
         self._check_fit_params()
         if counts.order != self.order or counts.vocab_size != len(vocab):
-            raise ScratchgenError(f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
-                                  f"of order {self.order} with a vocabulary of {len(vocab)}")
+            raise ScratchgenError(
+                f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
+                f"of order {self.order} with a vocabulary of {len(vocab)}"
+            )
         if self.smoothing == "stupid-backoff" and self.discount is not None:
-            warnings.warn(f"discount={self.discount!r} as stupid backoff's factor is deprecated: give "
-                          f"alpha={self.discount!r} instead", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                f"discount={self.discount!r} as stupid backoff's factor is deprecated: give "
+                f"alpha={self.discount!r} instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
         self.keys_, self.logp_, self.bow_, self.discounts_ = backoff_tables(counts, strategy, self.cutoffs)
         self.vocab_ = vocab
@@ -255,8 +278,10 @@ class NGramModel(LanguageModel):
         _, logp, bow = self._tables()
         if len(sequences) == 0:
             return []
-        seqs = [s if isinstance(s, np.ndarray) and s.ndim == 1 and s.dtype.kind in "iu" else self._check_ids(s)
-                for s in sequences]
+        seqs = [
+            s if isinstance(s, np.ndarray) and s.ndim == 1 and s.dtype.kind in "iu" else self._check_ids(s)
+            for s in sequences
+        ]
         ids, lengths = _flatten(seqs)
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self.vocab_)):
             for s in seqs:
@@ -298,7 +323,7 @@ class NGramModel(LanguageModel):
         """Index of the last j tokens of each state among the stored j-grams; -1 if not stored."""
         keys, _, _ = self._tables()
         V = len(self.vocab_)
-        tokens = state[:, state.shape[1] - j:]  # (B, j)
+        tokens = state[:, state.shape[1] - j :]  # (B, j)
         index = np.where(tokens[:, 0] >= 0, tokens[:, 0], -1)
         for i in range(1, j):
             word = tokens[:, i]
@@ -347,8 +372,9 @@ class NGramModel(LanguageModel):
         if self.normalized and self.smoothing != "arpa":  # cheap: the unigrams of a fitted model sum to 1
             total = float(np.exp(logp[0]).sum())
             if not abs(total - 1.0) < 1e-6:
-                raise ModelFileError(f"the unigram probabilities of this {self.smoothing} model sum to {total!r}, "
-                                     "not 1")
+                raise ModelFileError(
+                    f"the unigram probabilities of this {self.smoothing} model sum to {total!r}, not 1"
+                )
         self.keys_, self.logp_, self.bow_ = keys, logp, bow
         self.discounts_ = extra.get("discounts", [])
 
@@ -362,8 +388,9 @@ class NGramModel(LanguageModel):
         write_model_arpa(self, path)
 
     @classmethod
-    def from_arpa(cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None,
-                  progress: Progress | None = None) -> "NGramModel":
+    def from_arpa(
+        cls, path: str | os.PathLike, tokenizer: Tokenizer | None = None, progress: Progress | None = None
+    ) -> NGramModel:
         """Read an ARPA file (KenLM, SRILM) into a backoff model that scores as the file says.
 
         Without a ``tokenizer`` the level is inferred from the file's vocabulary: character level when every
@@ -384,12 +411,12 @@ class NGramModel(LanguageModel):
         total = np.zeros(M)
         done = np.zeros(M, dtype=bool)
         for k in range(min(m, self.order), 0, -1):  # the longest stored n-gram ending in w
-            index = _lookup(keys, rows[:, m - k:], V)
+            index = _lookup(keys, rows[:, m - k :], V)
             hit = ~done & (index >= 0)
             total[hit] += logp[k - 1][index[hit]]
             done |= hit
             if k >= 2:  # the context of length k - 1 failed if we go on: its backoff weight
-                ctx = _lookup(keys, rows[:, m - k:m - 1], V)
+                ctx = _lookup(keys, rows[:, m - k : m - 1], V)
                 tried = ~done & (ctx >= 0)
                 total[tried] += bow[k - 2][ctx[tried]]
         return total

@@ -74,7 +74,7 @@ def count_ngrams(sentences, order):
         tokens = [BOS] + list(sentence) + [EOS]
         for end in range(1, len(tokens)):  # every token but <s> ends n-grams
             for n in range(1, min(order, end + 1) + 1):  # none reaches back before <s>
-                g = tuple(tokens[end - n + 1:end + 1])
+                g = tuple(tokens[end - n + 1 : end + 1])
                 counts[g] = counts.get(g, 0) + 1
     return counts
 
@@ -118,8 +118,9 @@ class ReferenceNGram:
     ``logprob`` mirror ``next_logprobs`` and ``logprob``.
     """
 
-    def __init__(self, sentences, order=3, smoothing="modified-kneser-ney", k=1.0, discount=None, alpha=0.4,
-                 cutoffs=None):
+    def __init__(
+        self, sentences, order=3, smoothing="modified-kneser-ney", k=1.0, discount=None, alpha=0.4, cutoffs=None
+    ):
         self.order, self.smoothing, self.k, self.alpha, self.cutoffs = order, smoothing, k, alpha, cutoffs
         self.raw = count_ngrams(sentences, order)
         kneser_ney = smoothing in ("kneser-ney", "modified-kneser-ney")
@@ -178,7 +179,10 @@ class ReferenceNGram:
         return self.memo[w, h]
 
     def p_cut(self, w, h):
-        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h'): mirrors ``fitting.prune``."""
+        """P(w | h) after the cutoffs: P of eq. (2) for a kept n-gram, else b(h) P_cut(w | h').
+
+        It mirrors ``fitting.prune``.
+        """
         cut = self.cutoffs[len(h)] if self.cutoffs and h else 1  # the cutoff of the order of h w
         if cut == 1 or self.raw.get(h + (w,), 0) >= cut:  # kept (and nothing of a lower order was cut)
             return self.p(w, h)
@@ -197,7 +201,7 @@ class ReferenceNGram:
     def history(self, context):
         """h: the last N - 1 tokens of ``<s>`` + context (unseen words as ``<unk>``): model.py eq. (1)."""
         tokens = [BOS] + [t if t in self.words else UNK for t in context]
-        return tuple(tokens[max(len(tokens) - (self.order - 1), 0):]) if self.order > 1 else ()
+        return tuple(tokens[max(len(tokens) - (self.order - 1), 0) :]) if self.order > 1 else ()
 
     def prob(self, word, context=()):
         """P(word | the sentence so far): mirrors one entry of ``NGramModel.next_logprobs``."""

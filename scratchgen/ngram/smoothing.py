@@ -144,8 +144,9 @@ def legacy_alpha(name: str, discount, alpha):
     if name != "stupid-backoff" or discount is None:
         return alpha
     if alpha != DEFAULT_ALPHA and alpha != discount:
-        raise ScratchgenError(f"stupid backoff's factor is alpha (got {alpha!r}); discount={discount!r} is its old "
-                              "name: give alpha alone")
+        raise ScratchgenError(
+            f"stupid backoff's factor is alpha (got {alpha!r}); discount={discount!r} is its old name: give alpha alone"
+        )
     return discount
 
 
@@ -170,7 +171,9 @@ def backoff_form(strategy, counts: NGramCounts) -> Estimate:
     """
     V, N = counts.vocab_size, counts.order
     table = counts.adjusted_counts() if strategy.adjusted else counts.counts
-    probs, gammas, discounts = [], [], []
+    probs: list[np.ndarray] = []  # probs[n - 1]: p(w | h) of every n-gram of order n, (U_n,)
+    gammas: list[np.ndarray] = []  # gammas[n - 1]: gamma(h) of every context of order n - 1, (U_{n-1},)
+    discounts: list = []  # D of each order, as the strategy gives it
     for n in range(1, N + 1):
         u, gamma, D = strategy.weights(counts, table[n - 1], n)  # (U_n,), (U_{n-1},), D of order n
         if not strategy.interpolated:
@@ -369,8 +372,9 @@ class StupidBackoff(Smoothing):
         return c / np.maximum(d, 1e-300)[counts.context(n)], np.where(d > 0, float(self.alpha), 1.0), None
 
 
-_STRATEGIES = {s.name: s for s in (MLE, AddK, AbsoluteDiscounting, WittenBell, KneserNey, ModifiedKneserNey,
-                                    StupidBackoff)}
+_STRATEGIES = {
+    s.name: s for s in (MLE, AddK, AbsoluteDiscounting, WittenBell, KneserNey, ModifiedKneserNey, StupidBackoff)
+}
 
 
 def make_smoothing(name: str, k: float = 1.0, discount=None, alpha: float = DEFAULT_ALPHA):
@@ -380,6 +384,10 @@ def make_smoothing(name: str, k: float = 1.0, discount=None, alpha: float = DEFA
         return AddK(k)
     if name == "stupid-backoff":
         return StupidBackoff(legacy_alpha(name, discount, alpha), k)
-    if name in ("absolute", "kneser-ney", "modified-kneser-ney"):
-        return _STRATEGIES[name](discount)
+    if name == "absolute":
+        return AbsoluteDiscounting(discount)
+    if name == "kneser-ney":
+        return KneserNey(discount)
+    if name == "modified-kneser-ney":
+        return ModifiedKneserNey(discount)
     return _STRATEGIES[name]()

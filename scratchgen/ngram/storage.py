@@ -60,8 +60,10 @@ def tables_from_arrays(arrays: dict[str, np.ndarray], V: int, N: int) -> tuple[l
             if k.shape != lp.shape:
                 raise ModelFileError(f"keys_{n} holds {len(k)} {n}-grams but logp_{n} {len(lp)}")
             if len(k) and k[-1] >= len(keys[-1]) * V:
-                raise ModelFileError(f"keys_{n} holds {k[-1]}, beyond the {len(keys[-1])} stored "
-                                     f"{n - 1}-grams times the vocabulary of {V}")
+                raise ModelFileError(
+                    f"keys_{n} holds {k[-1]}, beyond the {len(keys[-1])} stored "
+                    f"{n - 1}-grams times the vocabulary of {V}"
+                )
             keys.append(k)
         logp.append(lp)
     for n in range(1, N):
@@ -79,9 +81,14 @@ def check_discounts(discounts, order: int) -> None:
     def number(x) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
 
-    ok = isinstance(discounts, list) and len(discounts) in (0, order) and all(
-        d is None or number(d) or (isinstance(d, list) and len(d) == 3 and all(map(number, d)))
-        for d in discounts)
+    ok = (
+        isinstance(discounts, list)
+        and len(discounts) in (0, order)
+        and all(
+            d is None or number(d) or (isinstance(d, list) and len(d) == 3 and all(map(number, d))) for d in discounts
+        )
+    )
     if not ok:
-        raise ModelFileError(f"its discounts {str(discounts)[:80]} are not one entry per order "
-                             "(None, a number or three numbers)")
+        raise ModelFileError(
+            f"its discounts {str(discounts)[:80]} are not one entry per order (None, a number or three numbers)"
+        )

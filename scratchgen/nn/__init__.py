@@ -18,5 +18,16 @@ from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .rnn import RNNModel
 from .train import Trainer, TrainingWarning
 
-__all__ = ["RNNModel", "TrainConfig", "Trainer", "TrainingWarning", "Callback", "ShowProgress", "Checkpoint", "Curve",
-           "gradcheck", "gradcheck_piece", "relative_error"]
+__all__ = [
+    "RNNModel",
+    "TrainConfig",
+    "Trainer",
+    "TrainingWarning",
+    "Callback",
+    "ShowProgress",
+    "Checkpoint",
+    "Curve",
+    "gradcheck",
+    "gradcheck_piece",
+    "relative_error",
+]

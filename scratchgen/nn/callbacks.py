@@ -24,7 +24,7 @@ __all__ = ["Callback", "ShowProgress", "Checkpoint", "Curve"]
 class Callback:
     """Does nothing at every hook; subclasses override the hooks they need."""
 
-    shows_notes = False                                          # True: warnings go to on_note, not to stderr
+    shows_notes = False  # True: warnings go to on_note, not to stderr
 
     def on_start(self, trainer) -> None:
         pass
@@ -57,10 +57,12 @@ class ShowProgress(Callback):
         self.progress = Progress(trainer.remaining_steps, desc="training", unit="steps").__enter__()
 
     def on_step(self, trainer) -> None:
-        self.progress.update(1, loss=trainer.train_loss)
+        if self.progress is not None:  # between on_start and close
+            self.progress.update(1, loss=trainer.train_loss)
 
     def on_note(self, trainer, message: str) -> None:
-        self.progress.write(message)
+        if self.progress is not None:
+            self.progress.write(message)
 
     def close(self, trainer) -> None:
         if self.progress is not None:

@@ -22,19 +22,34 @@ from ..io import ArraySpec, read_archive, validate_arrays, write_archive
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "RESUME_OPTIONS", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_FORMAT = "scratchgen-rnn-checkpoint"
-CHECKPOINT_VERSION = 3            # 3: architecture and training config apart, the shared header array
-READABLE_VERSIONS = (2, 3)        # 2: every option under "model", header array "__checkpoint__"
+CHECKPOINT_VERSION = 3  # 3: architecture and training config apart, the shared header array
+READABLE_VERSIONS = (2, 3)  # 2: every option under "model", header array "__checkpoint__"
 
 #: The options a resumed run must share with its checkpoint, and the flag that sets each.
 #: Where files go, how often checkpoints are written, verbosity and time limits belong to the session
 #: and may change; everything that shapes the result is here.
 RESUME_OPTIONS = {
-    "hidden": "--hidden", "layers": "--layers", "embedding": "--embedding", "seq_len": "--seq-len",
-    "batch_size": "--batch", "lr": "--lr", "optimizer": "--optimizer", "weight_decay": "--weight-decay",
-    "dropout": "--dropout", "lr_schedule": "--schedule", "warmup": "--warmup", "clip": "--clip",
-    "epochs": "--epochs", "max_steps": "--max-steps", "running_text": "--mode",
-    "valid_fraction": "--valid-fraction", "patience": "--patience", "eval_interval": "--eval-every",
-    "min_count": "--min-count", "dtype": "--dtype", "seed": "--seed",
+    "hidden": "--hidden",
+    "layers": "--layers",
+    "embedding": "--embedding",
+    "seq_len": "--seq-len",
+    "batch_size": "--batch",
+    "lr": "--lr",
+    "optimizer": "--optimizer",
+    "weight_decay": "--weight-decay",
+    "dropout": "--dropout",
+    "lr_schedule": "--schedule",
+    "warmup": "--warmup",
+    "clip": "--clip",
+    "epochs": "--epochs",
+    "max_steps": "--max-steps",
+    "running_text": "--mode",
+    "valid_fraction": "--valid-fraction",
+    "patience": "--patience",
+    "eval_interval": "--eval-every",
+    "min_count": "--min-count",
+    "dtype": "--dtype",
+    "seed": "--seed",
 }
 
 
@@ -44,7 +59,8 @@ def _option_text(name: str, value) -> str:
         return {True: "chunks", False: "lines"}.get(value, repr(value))
     if value is None:
         return {"clip": "0 (no clipping)", "patience": "0 (never)", "embedding": "not given (one-hot)"}.get(
-            name, "not given")
+            name, "not given"
+        )
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -66,15 +82,29 @@ def save_checkpoint(trainer, path: str) -> None:
         arrays["h"] = trainer.h
     t = trainer
     header = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "model": t.m.get_params(), "config": dataclasses.asdict(t.config), "vocab": t.m.vocab_.to_list(),
-        "data": t.fingerprint(), "epoch": t.epoch, "step_in_epoch": t.step_in_epoch,
-        "step": t.step, "tokens": t.tokens, "lr_scale": t.lr_scale, "restores": t.restores,
-        "best_loss": t.best_loss, "bad_evals": t.bad_evals, "opt_steps": t.opt.steps,
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": t.m.get_params(),
+        "config": dataclasses.asdict(t.config),
+        "vocab": t.m.vocab_.to_list(),
+        "data": t.fingerprint(),
+        "epoch": t.epoch,
+        "step_in_epoch": t.step_in_epoch,
+        "step": t.step,
+        "tokens": t.tokens,
+        "lr_scale": t.lr_scale,
+        "restores": t.restores,
+        "best_loss": t.best_loss,
+        "bad_evals": t.bad_evals,
+        "opt_steps": t.opt.steps,
         "good_opt_steps": None if t.good is None else t.good[2],
-        "rng": t.rng.bit_generator.state, "epoch_rng": t.epoch_rng_state,
+        "rng": t.rng.bit_generator.state,
+        "epoch_rng": t.epoch_rng_state,
         "drop_rng": t.drop_rng.bit_generator.state,
-        "history": t.history, "stopped": t.stopped, "ema": t.ema, "ema_steps": t.ema_steps,
+        "history": t.history,
+        "stopped": t.stopped,
+        "ema": t.ema,
+        "ema_steps": t.ema_steps,
         "worse_than_uniform": t.worse_than_uniform,
     }
     write_archive(path, header, arrays)
@@ -90,12 +120,14 @@ def _compare_options(trainer, path: str, theirs: dict) -> None:
         if a == b:
             continue
         if name in ("epochs", "max_steps") and extendable:
-            continue                                             # a constant rate may simply go on longer
+            continue  # a constant rate may simply go on longer
         problem = f"{flag} is {_option_text(name, a)} in the checkpoint, {_option_text(name, b)} here"
         if name in ("epochs", "max_steps"):
-            problem += (f": the {schedule} schedule spans the whole run, so changing its length "
-                        f"would change the learning rate of every step; resume with {flag} "
-                        f"{_option_text(name, a)} (only a constant --schedule can be extended)")
+            problem += (
+                f": the {schedule} schedule spans the whole run, so changing its length "
+                f"would change the learning rate of every step; resume with {flag} "
+                f"{_option_text(name, a)} (only a constant --schedule can be extended)"
+            )
         raise ModelFileError(f"cannot resume from {path!r}: {problem}")
 
 
@@ -112,11 +144,16 @@ def load_checkpoint(trainer, path: str) -> None:
     if header.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"cannot resume from {path!r}: not a scratchgen RNN checkpoint")
     if header.get("version") not in READABLE_VERSIONS:
-        older = "an older scratchgen (no format version)" if header.get("version") is None else (
-            f"checkpoint format {header.get('version')!r}")
-        raise ModelFileError(f"cannot resume from {path!r}: it was written by {older}, and this scratchgen "
-                             f"reads checkpoint formats {' and '.join(map(str, READABLE_VERSIONS))} only; "
-                             f"start afresh without --resume")
+        older = (
+            "an older scratchgen (no format version)"
+            if header.get("version") is None
+            else (f"checkpoint format {header.get('version')!r}")
+        )
+        raise ModelFileError(
+            f"cannot resume from {path!r}: it was written by {older}, and this scratchgen "
+            f"reads checkpoint formats {' and '.join(map(str, READABLE_VERSIONS))} only; "
+            f"start afresh without --resume"
+        )
     try:
         _restore(trainer, path, header, arrays)
     except ModelFileError as e:
@@ -124,32 +161,39 @@ def load_checkpoint(trainer, path: str) -> None:
             raise
         raise ModelFileError(f"cannot resume from {path!r}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise ModelFileError(f"cannot resume from {path!r}: not a valid scratchgen RNN checkpoint "
-                             f"({type(e).__name__}: {e})") from None
+        raise ModelFileError(
+            f"cannot resume from {path!r}: not a valid scratchgen RNN checkpoint ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _options_of(header: dict) -> dict:
     """The options a checkpoint was made with: version 3 keeps ``model`` and ``config`` apart, 2 kept one dict."""
     parts = [header.get("model")] + ([header.get("config")] if header["version"] >= 3 else [])
-    if not all(isinstance(p, dict) for p in parts):
+    objects = [p for p in parts if isinstance(p, dict)]
+    if len(objects) != len(parts):
         raise TypeError("its options are not a JSON object")
-    return {k: v for p in parts for k, v in p.items()}
+    return {k: v for p in objects for k, v in p.items()}
 
 
 def _restore(t, path: str, header: dict, arrays: dict) -> None:
     _compare_options(t, path, _options_of(header))
     if header["vocab"] != t.m.vocab_.to_list() or header["data"] != t.fingerprint():
-        raise ModelFileError(f"cannot resume from {path!r}: it was made on another corpus, or with other "
-                             "text options (--level, --lowercase, --mode, --chunk-size, --encoding)")
+        raise ModelFileError(
+            f"cannot resume from {path!r}: it was made on another corpus, or with other "
+            "text options (--level, --lowercase, --mode, --chunk-size, --encoding)"
+        )
 
     def group(prefix):
-        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     like_params = {k: ArraySpec(v.shape) for k, v in t.params.items()}
     namespace = {"sgd": "sgd.momentum.", "adagrad": "adagrad.G."}.get(t.config.optimizer, "adam.")
     opt_state = group("opt/")
-    opt_spec = {k: ArraySpec(t.params[k.split(".", 2)[-1]].shape) for k in opt_state
-                if k.startswith(namespace) and k.split(".", 2)[-1] in t.params}
+    opt_spec = {
+        k: ArraySpec(t.params[k.split(".", 2)[-1]].shape)
+        for k in opt_state
+        if k.startswith(namespace) and k.split(".", 2)[-1] in t.params
+    }
     where = "RNN checkpoint"
     validate_arrays(where, group("param/"), like_params)
     validate_arrays(where, opt_state, opt_spec)
@@ -179,5 +223,6 @@ def _restore(t, path: str, header: dict, arrays: dict) -> None:
     # a run stopped by its clock, or by a step limit that is now higher, goes on
     max_steps = t.config.max_steps
     if t.stopped.startswith("reached time_limit") or (
-            t.stopped.startswith("reached max_steps") and not (max_steps and t.step >= max_steps)):
+        t.stopped.startswith("reached max_steps") and not (max_steps and t.step >= max_steps)
+    ):
         t.stopped = ""

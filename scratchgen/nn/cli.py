@@ -33,11 +33,11 @@ def _gradcheck(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     V, B, T, H, L = 7, 3, 5, args.hidden, args.layers
     params = init_params(V, H, L, args.embedding, rng)
-    params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}   # no zero biases
-    ids = rng.integers(0, V, size=(B, T))                        # (B, T)
-    targets = rng.integers(0, V, size=(B, T))                    # (B, T)
-    mask = rng.random((B, T)) < 0.75                             # (B, T) some padding
-    h0 = rng.normal(scale=0.5, size=(L, B, H))                   # (L, B, H) a carried-in state
+    params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases
+    ids = rng.integers(0, V, size=(B, T))  # (B, T)
+    targets = rng.integers(0, V, size=(B, T))  # (B, T)
+    mask = rng.random((B, T)) < 0.75  # (B, T) some padding
+    h0 = rng.normal(scale=0.5, size=(L, B, H))  # (L, B, H) a carried-in state
     errors = gradcheck_piece(network_forward, network_backward, params, (ids, targets, mask, h0), seed=args.seed)
     errors["h0"] = errors.pop("input[3]")
     worst = max(errors.values(), key=lambda e: np.inf if np.isnan(e) else e)  # a NaN is the worst
@@ -45,8 +45,10 @@ def _gradcheck(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"relative_errors": errors, "worst": worst, "tolerance": args.tolerance, "ok": ok})
     else:
-        print(f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
-              f"with padding mask and carried state (float64, central differences)")
+        print(
+            f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
+            f"with padding mask and carried state (float64, central differences)"
+        )
         for name, err in errors.items():
             print(f"  {name:8s} relative error {err:.2e}")
         print(f"worst {worst:.2e}: {'OK' if ok else 'FAILED'} (tolerance {args.tolerance:g})")
@@ -76,14 +78,22 @@ def _sigterm_as_interrupt():
 
 def _stopped_early(args: argparse.Namespace, signal_name: str) -> None:
     """What an interrupted run left behind, and how to go on."""
-    print(f"scratchgen: {signal_name}: training stopped; {args.output} was not written (any old file there is "
-          "unchanged)", file=sys.stderr)
+    print(
+        f"scratchgen: {signal_name}: training stopped; {args.output} was not written (any old file there is unchanged)",
+        file=sys.stderr,
+    )
     if args.checkpoint and os.path.exists(args.checkpoint):
-        print(f"scratchgen: the last checkpoint is {args.checkpoint}: resume with the same command and "
-              f"--resume {args.checkpoint}", file=sys.stderr)
+        print(
+            f"scratchgen: the last checkpoint is {args.checkpoint}: resume with the same command and "
+            f"--resume {args.checkpoint}",
+            file=sys.stderr,
+        )
     else:
-        print("scratchgen: no checkpoint was written, so the progress is lost; use --checkpoint PATH to be able to "
-              "resume", file=sys.stderr)
+        print(
+            "scratchgen: no checkpoint was written, so the progress is lost; use --checkpoint PATH to be able to "
+            "resume",
+            file=sys.stderr,
+        )
 
 
 def _default_curve(args: argparse.Namespace) -> str:
@@ -96,8 +106,9 @@ def _default_curve(args: argparse.Namespace) -> str:
         check_output(curve, [args.corpus, args.resume])
     except OutputError as e:
         reason = str(e).split(": ", 1)[-1].split("; ")[0]
-        raise OutputError(f"the learning curve would go to {curve!r} (MODEL's name with .curve.csv), but {reason}; "
-                          "give --curve CSV") from None
+        raise OutputError(
+            f"the learning curve would go to {curve!r} (MODEL's name with .curve.csv), but {reason}; give --curve CSV"
+        ) from None
     return curve
 
 
@@ -115,19 +126,34 @@ def _train_config(args: argparse.Namespace):
     """The training recipe the options ask for (0 means "none" for --clip and --patience)."""
     from .config import TrainConfig
 
-    return TrainConfig(seq_len=args.seq_len, batch_size=args.batch, lr=args.lr, epochs=args.epochs,
-                       optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
-                       lr_schedule=args.schedule, warmup=args.warmup, clip=args.clip or None, max_steps=args.max_steps,
-                       running_text=args.mode == "chunks", valid_fraction=args.valid_fraction,
-                       patience=args.patience or None, eval_interval=args.eval_every, min_count=args.min_count,
-                       seed=args.seed, time_limit=args.time_limit, clock=args.clock)
+    return TrainConfig(
+        seq_len=args.seq_len,
+        batch_size=args.batch,
+        lr=args.lr,
+        epochs=args.epochs,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        dropout=args.dropout,
+        lr_schedule=args.schedule,
+        warmup=args.warmup,
+        clip=args.clip or None,
+        max_steps=args.max_steps,
+        running_text=args.mode == "chunks",
+        valid_fraction=args.valid_fraction,
+        patience=args.patience or None,
+        eval_interval=args.eval_every,
+        min_count=args.min_count,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        clock=args.clock,
+    )
 
 
 def _callbacks(args: argparse.Namespace, curve_writer) -> list:
     """Progress (unless --quiet), checkpoints (with --checkpoint) and the learning curve."""
-    from .callbacks import Checkpoint, ShowProgress
+    from .callbacks import Callback, Checkpoint, ShowProgress
 
-    callbacks = [] if args.quiet else [ShowProgress()]
+    callbacks: list[Callback] = [] if args.quiet else [ShowProgress()]
     if args.checkpoint:
         callbacks.append(Checkpoint(args.checkpoint, every=args.checkpoint_every))
     return callbacks + [curve_writer]
@@ -140,7 +166,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
     from .callbacks import Curve
     from .rnn import RNNModel
 
-    if args.resume:                                              # --checkpoint CK --resume CK is fine
+    if args.resume:  # --checkpoint CK --resume CK is fine
         for output in (args.output, args.curve, args.plot):
             if output:
                 check_output(output, [args.resume])
@@ -156,8 +182,9 @@ def _train_rnn(args: argparse.Namespace) -> int:
         require_matplotlib()  # before training, not after an hour of it
     tokenizer = tokenizer_from_args(args)
     corpus = read_corpus_args(args, args.corpus, tokenizer)
-    model = RNNModel(hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype,
-                     tokenizer=tokenizer)
+    model = RNNModel(
+        hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype, tokenizer=tokenizer
+    )
     curve_writer = Curve(curve)
     try:
         with _sigterm_as_interrupt():
@@ -193,47 +220,77 @@ def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
     elif math.isfinite(model.valid_loss_):
         loss = f"best validation loss {model.valid_loss_:.4f} nats/token"
         if worse_than_uniform(model.valid_loss_, V):
-            loss += (f", worse than a uniform guess (ln V = {math.log(V):.2f}): the network did not learn; "
-                     f"lower --lr (it is {args.lr:g})")
+            loss += (
+                f", worse than a uniform guess (ln V = {math.log(V):.2f}): the network did not learn; "
+                f"lower --lr (it is {args.lr:g})"
+            )
     else:
         loss = "no finite validation loss"
     finished = "resumed a finished run, nothing trained; " if model.resumed_finished_ else ""
     if model.restores_:
-        loss += (f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
-                 "learning rate (consider a lower --lr)")
-    return (f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
-            f"vocabulary {V}, {finished}{loss}: {args.output}")
+        loss += (
+            f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
+            "learning rate (consider a lower --lr)"
+        )
+    return (
+        f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
+        f"vocabulary {V}, {finished}{loss}: {args.output}"
+    )
 
 
 def register(commands, train) -> None:
     """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
-    from ..cli import (add_text_options, declare_files, fraction, nonnegative_float, nonnegative_int,
-                       positive_float, positive_int)
+    from ..cli import (
+        add_text_options,
+        declare_files,
+        fraction,
+        nonnegative_float,
+        nonnegative_int,
+        positive_float,
+        positive_int,
+    )
 
-    p = commands.add_parser("gradcheck", help="check the RNN's hand-written gradients against finite differences",
-                            description="Build a small random RNN (with a padding mask and a carried-in state) "
-                                        "and compare every gradient with central finite differences in float64; "
-                                        "print the relative error of each parameter. Exit 1 if any is too large.")
+    p = commands.add_parser(
+        "gradcheck",
+        help="check the RNN's hand-written gradients against finite differences",
+        description="Build a small random RNN (with a padding mask and a carried-in state) "
+        "and compare every gradient with central finite differences in float64; "
+        "print the relative error of each parameter. Exit 1 if any is too large.",
+    )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
-    p.add_argument("--embedding", type=nonnegative_int, default=4, help="embedding width; 0 for one-hot inputs (default 4)")
+    p.add_argument(
+        "--embedding",
+        type=nonnegative_int,
+        default=4,
+        help="embedding width; 0 for one-hot inputs (default 4)",
+    )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--tolerance", type=positive_float, default=1e-6, help="largest accepted relative error (default 1e-6)")
+    p.add_argument(
+        "--tolerance",
+        type=positive_float,
+        default=1e-6,
+        help="largest accepted relative error (default 1e-6)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object: relative_errors, worst, ok")
     p.set_defaults(func=_gradcheck)
 
-    p = train.add_parser("rnn", help="vanilla RNN trained by backpropagation through time",
-                         description="Train a tanh RNN language model (hand-written forward and backward passes). "
-                                     "A file with blank lines is read as running text (parallel streams, state "
-                                     "carried between chunks), one without as one sequence a line (padded, masked "
-                                     "batches); --mode overrides. Defaults train a sensible character model on "
-                                     "names or on tinyshakespeare.")
+    p = train.add_parser(
+        "rnn",
+        help="vanilla RNN trained by backpropagation through time",
+        description="Train a tanh RNN language model (hand-written forward and backward passes). "
+        "A file with blank lines is read as running text (parallel streams, state "
+        "carried between chunks), one without as one sequence a line (padded, masked "
+        "batches); --mode overrides. Defaults train a sensible character model on "
+        "names or on tinyshakespeare.",
+    )
     p.add_argument("corpus", metavar="CORPUS", help="text file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
     p.add_argument("--hidden", type=positive_int, default=256, help="hidden width H (default 256)")
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers L (default 1)")
-    p.add_argument("--embedding", type=nonnegative_int, default=None,
-                   help="embedding width E; 0 or not given: one-hot inputs")
+    p.add_argument(
+        "--embedding", type=nonnegative_int, default=None, help="embedding width E; 0 or not given: one-hot inputs"
+    )
     p.add_argument("--seq-len", type=positive_int, default=64, help="steps of truncated BPTT T (default 64)")
     p.add_argument("--batch", type=positive_int, default=32, help="parallel streams or sequences B (default 32)")
     p.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
@@ -241,33 +298,64 @@ def register(commands, train) -> None:
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
     p.add_argument("--weight-decay", type=nonnegative_float, default=0.01, help="AdamW's decay (default 0.01)")
     p.add_argument("--dropout", type=fraction, default=0.0, help="dropout rate on the top states (default 0)")
-    p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="cosine",
-                   help="learning-rate schedule (default cosine)")
+    p.add_argument(
+        "--schedule",
+        choices=("constant", "cosine", "step"),
+        default="cosine",
+        help="learning-rate schedule (default cosine)",
+    )
     p.add_argument("--warmup", type=nonnegative_int, default=0, help="steps of linear warm-up (default 0)")
-    p.add_argument("--clip", type=nonnegative_float, default=5.0,
-                   help="largest global gradient norm; 0: no clipping (default 5)")
+    p.add_argument(
+        "--clip", type=nonnegative_float, default=5.0, help="largest global gradient norm; 0: no clipping (default 5)"
+    )
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)",
+    )
     p.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
-    p.add_argument("--patience", type=nonnegative_int, default=3,
-                   help="early stopping after this many evaluations without improvement; 0: never (default 3)")
-    p.add_argument("--eval-every", type=positive_int, default=None, metavar="STEPS",
-                   help="also evaluate every this many steps (default: at the end of each epoch)")
+    p.add_argument(
+        "--patience",
+        type=nonnegative_int,
+        default=3,
+        help="early stopping after this many evaluations without improvement; 0: never (default 3)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="also evaluate every this many steps (default: at the end of each epoch)",
+    )
     p.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="float32 (default: twice as fast) or float64")
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float32", help="float32 (default: twice as fast) or float64"
+    )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="write a checkpoint here as training goes")
     p.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS", help="default 200")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                   help="continue from a checkpoint (same corpus and options): same result as never stopping")
-    p.add_argument("--curve", default=None, metavar="CSV",
-                   help="where the learning curve (train and validation loss vs tokens seen) goes; "
-                        "default MODEL's name with .curve.csv")
-    p.add_argument("--plot", default=None, metavar="PNG",
-                   help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from a checkpoint (same corpus and options): same result as never stopping",
+    )
+    p.add_argument(
+        "--curve",
+        default=None,
+        metavar="CSV",
+        help="where the learning curve (train and validation loss vs tokens seen) goes; "
+        "default MODEL's name with .curve.csv",
+    )
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_text_options(p)
     # --resume is checked against -o, --curve and --plot in _train_rnn, not here: --checkpoint CK

@@ -21,13 +21,31 @@ from .optim import OPTIMIZERS, SCHEDULES
 __all__ = ["TrainConfig", "FLAGS", "check_int", "check_config", "config_from"]
 
 #: The command-line flag of each option (architecture and training), so a message names both.
-FLAGS = {"hidden": "--hidden", "layers": "--layers", "embedding": "--embedding", "dtype": "--dtype",
-         "seq_len": "--seq-len", "batch_size": "--batch", "lr": "--lr", "epochs": "--epochs",
-         "optimizer": "--optimizer", "weight_decay": "--weight-decay", "dropout": "--dropout",
-         "lr_schedule": "--schedule", "warmup": "--warmup", "clip": "--clip", "max_steps": "--max-steps",
-         "running_text": "--mode", "valid_fraction": "--valid-fraction", "patience": "--patience",
-         "eval_interval": "--eval-every", "min_count": "--min-count", "seed": "--seed",
-         "time_limit": "--time-limit", "clock": "--clock"}
+FLAGS = {
+    "hidden": "--hidden",
+    "layers": "--layers",
+    "embedding": "--embedding",
+    "dtype": "--dtype",
+    "seq_len": "--seq-len",
+    "batch_size": "--batch",
+    "lr": "--lr",
+    "epochs": "--epochs",
+    "optimizer": "--optimizer",
+    "weight_decay": "--weight-decay",
+    "dropout": "--dropout",
+    "lr_schedule": "--schedule",
+    "warmup": "--warmup",
+    "clip": "--clip",
+    "max_steps": "--max-steps",
+    "running_text": "--mode",
+    "valid_fraction": "--valid-fraction",
+    "patience": "--patience",
+    "eval_interval": "--eval-every",
+    "min_count": "--min-count",
+    "seed": "--seed",
+    "time_limit": "--time-limit",
+    "clock": "--clock",
+}
 
 
 @dataclasses.dataclass
@@ -149,8 +167,9 @@ def check_config(c: TrainConfig) -> None:
     if not (_is_number(c.valid_fraction) and 0 <= c.valid_fraction < 1):
         raise _bad("valid_fraction", c.valid_fraction, "a fraction in [0, 1)")
     if not (isinstance(c.running_text, bool) or c.running_text == "auto"):
-        raise ScratchgenError(f"running_text must be 'auto', True (--mode chunks) or False (--mode lines), "
-                              f"got {c.running_text!r}")
+        raise ScratchgenError(
+            f"running_text must be 'auto', True (--mode chunks) or False (--mode lines), got {c.running_text!r}"
+        )
     if c.clip is not None and not (_is_number(c.clip) and c.clip > 0):
         raise _bad("clip", c.clip, "a positive number, or None for no clipping (--clip 0)")
     if not (_is_number(c.dropout) and 0 <= c.dropout < 1):

@@ -35,10 +35,10 @@ def stream_array(ids: np.ndarray, streams: int) -> np.ndarray:
     array([[0, 1, 2, 3],
            [3, 4, 5, 6]])
     """
-    n = (len(ids) - 1) // streams                                # steps a row, eq. (1)
+    n = (len(ids) - 1) // streams  # steps a row, eq. (1)
     if n < 1:
         raise ValueError(f"a stream of {len(ids)} ids is too short for {streams} parallel streams")
-    idx = np.arange(streams)[:, None] * n + np.arange(n + 1)[None, :]   # (B, n+1)
+    idx = np.arange(streams)[:, None] * n + np.arange(n + 1)[None, :]  # (B, n+1)
     return ids[idx]
 
 
@@ -47,7 +47,7 @@ def stream_chunks(rows: np.ndarray, seq_len: int):
     n = rows.shape[1] - 1
     for start in range(0, n, seq_len):
         stop = min(start + seq_len, n)
-        yield rows[:, start:stop], rows[:, start + 1:stop + 1]   # (B, T) (B, T)
+        yield rows[:, start:stop], rows[:, start + 1 : stop + 1]  # (B, T) (B, T)
 
 
 def padded_batch(sequences: list[np.ndarray]):
@@ -58,19 +58,19 @@ def padded_batch(sequences: list[np.ndarray]):
     ([[1, 5, 6], [1, 7, 2]], [[5, 6, 2], [7, 2, 2]], [[True, True, True], [True, True, False]])
     """
     T = max(len(s) for s in sequences) + 1
-    inputs = np.full((len(sequences), T), EOS, dtype=np.int64)   # (B, T)
+    inputs = np.full((len(sequences), T), EOS, dtype=np.int64)  # (B, T)
     targets = np.full((len(sequences), T), EOS, dtype=np.int64)  # (B, T)
-    mask = np.zeros((len(sequences), T), dtype=bool)            # (B, T)
+    mask = np.zeros((len(sequences), T), dtype=bool)  # (B, T)
     for b, s in enumerate(sequences):
         inputs[b, 0] = BOS
-        inputs[b, 1:len(s) + 1] = s
-        targets[b, :len(s)] = s
+        inputs[b, 1 : len(s) + 1] = s
+        targets[b, : len(s)] = s
         targets[b, len(s)] = EOS
-        mask[b, :len(s) + 1] = True                              # eq. (2)
+        mask[b, : len(s) + 1] = True  # eq. (2)
     return inputs, targets, mask
 
 
 def padded_plan(n_sequences: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch of a line corpus: a random permutation cut into batches of sequence indices."""
     order = rng.permutation(n_sequences)
-    return [order[i:i + batch_size] for i in range(0, n_sequences, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n_sequences, batch_size)]

@@ -37,8 +37,14 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
 
 
-def gradcheck(loss_and_grads: Callable[[dict], tuple], params: dict, eps: float = 1e-5,
-              max_entries: int | None = None, seed: int = 0, keys=None) -> dict[str, float]:
+def gradcheck(
+    loss_and_grads: Callable[[dict], tuple],
+    params: dict,
+    eps: float = 1e-5,
+    max_entries: int | None = None,
+    seed: int = 0,
+    keys=None,
+) -> dict[str, float]:
     """Relative error (eq. 2) between analytic gradients and central differences (eq. 1).
 
     Parameters
@@ -73,9 +79,9 @@ def gradcheck(loss_and_grads: Callable[[dict], tuple], params: dict, eps: float 
     grads = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
     rng = np.random.default_rng(seed)
     result = {}
-    for key in (grads if keys is None else keys):
-        theta = p64[key]                                         # modified in place, then restored
-        flat = theta.reshape(-1)                                 # a view
+    for key in grads if keys is None else keys:
+        theta = p64[key]  # modified in place, then restored
+        flat = theta.reshape(-1)  # a view
         entries = np.arange(flat.size)
         if max_entries is not None and flat.size > max_entries:
             entries = rng.choice(flat.size, size=max_entries, replace=False)
@@ -87,8 +93,8 @@ def gradcheck(loss_and_grads: Callable[[dict], tuple], params: dict, eps: float 
             flat[k] = old - eps
             minus = loss_and_grads(p64)[0]
             flat[k] = old
-            numeric[n] = (plus - minus) / (2 * eps)              # eq. (1)
-        result[key] = relative_error(grads[key].reshape(-1)[entries], numeric)   # eq. (2)
+            numeric[n] = (plus - minus) / (2 * eps)  # eq. (1)
+        result[key] = relative_error(grads[key].reshape(-1)[entries], numeric)  # eq. (2)
     return result
 
 
@@ -96,8 +102,15 @@ def _as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
 
 
-def gradcheck_piece(forward: Callable, backward: Callable, params: dict, inputs, seed: int = 0,
-                    eps: float = 1e-5, max_entries: int | None = None) -> dict[str, float]:
+def gradcheck_piece(
+    forward: Callable,
+    backward: Callable,
+    params: dict,
+    inputs,
+    seed: int = 0,
+    eps: float = 1e-5,
+    max_entries: int | None = None,
+) -> dict[str, float]:
     """Gradient check of one piece (a forward/backward pair of :mod:`scratchgen.nn.layers`).
 
     The piece's outputs are reduced to a scalar with fixed random weights R (``loss = sum R * out``),
@@ -118,8 +131,9 @@ def gradcheck_piece(forward: Callable, backward: Callable, params: dict, inputs,
     rng = np.random.default_rng(seed)
     single = not isinstance(inputs, tuple)
     inputs_t = _as_tuple(inputs)
-    float_inputs = [i for i, x in enumerate(inputs_t)
-                    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)]
+    float_inputs = [
+        i for i, x in enumerate(inputs_t) if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+    ]
     names = {f"input[{i}]": i for i in float_inputs}
     weights = None
 
@@ -132,13 +146,15 @@ def gradcheck_piece(forward: Callable, backward: Callable, params: dict, inputs,
         call_inputs = args[0] if single else tuple(args)
         outputs, cache = forward(piece_params, call_inputs)
         outs = _as_tuple(outputs)
-        if weights is None:                                      # fixed random R, drawn once
-            weights = [None if np.ndim(o) == 0 and not isinstance(o, np.ndarray) else rng.normal(size=np.shape(o))
-                       for o in outs]
+        if weights is None:  # fixed random R, drawn once
+            weights = [
+                None if np.ndim(o) == 0 and not isinstance(o, np.ndarray) else rng.normal(size=np.shape(o))
+                for o in outs
+            ]
         loss = 0.0
         d_out = []
         for o, w in zip(outs, weights):
-            if w is None:                                        # a scalar output (a loss): weight 1
+            if w is None:  # a scalar output (a loss): weight 1
                 loss += float(o)
                 d_out.append(1.0)
             else:

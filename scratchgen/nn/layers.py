@@ -53,13 +53,20 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 __all__ = [
-    "embedding_forward", "embedding_backward",
-    "rnn_forward", "rnn_backward",
-    "stack_forward", "stack_backward",
-    "linear_forward", "linear_backward",
-    "softmax_ce_forward", "softmax_ce_backward",
-    "dropout_forward", "dropout_backward",
-    "network_forward", "network_backward",
+    "embedding_forward",
+    "embedding_backward",
+    "rnn_forward",
+    "rnn_backward",
+    "stack_forward",
+    "stack_backward",
+    "linear_forward",
+    "linear_backward",
+    "softmax_ce_forward",
+    "softmax_ce_backward",
+    "dropout_forward",
+    "dropout_backward",
+    "network_forward",
+    "network_backward",
     "layer_params",
 ]
 
@@ -77,9 +84,9 @@ def one_blas_thread():
     the recurrence therefore always run inside this context; ``threadpoolctl`` is a dependency.
     """
     global _CONTROLLER
-    if _ONE_THREAD:                                          # already inside: nothing to do (and it is cheap)
+    if _ONE_THREAD:  # already inside: nothing to do (and it is cheap)
         return contextlib.nullcontext()
-    if _CONTROLLER is None:                                  # inspecting the loaded libraries takes a few ms
+    if _CONTROLLER is None:  # inspecting the loaded libraries takes a few ms
         _CONTROLLER = ThreadpoolController()
     return _one_thread(_CONTROLLER)
 
@@ -111,16 +118,16 @@ def scatter_add_rows(n_rows: int, ids: np.ndarray, values: np.ndarray) -> np.nda
            [  0.],
            [101.]])
     """
-    ids = ids.ravel()                                        # (K,)
-    order = np.argsort(ids, kind="stable")                   # (K,) equal ids side by side
-    sorted_ids = ids[order]                                  # (K,)
-    first = np.empty(len(ids), dtype=bool)                   # (K,) True where a run of equal ids starts
+    ids = ids.ravel()  # (K,)
+    order = np.argsort(ids, kind="stable")  # (K,) equal ids side by side
+    sorted_ids = ids[order]  # (K,)
+    first = np.empty(len(ids), dtype=bool)  # (K,) True where a run of equal ids starts
     first[:1] = True
     np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
-    starts = np.flatnonzero(first)                           # (U,) first of each run
-    out = np.zeros((n_rows, values.shape[1]), dtype=values.dtype)   # (V, D)
+    starts = np.flatnonzero(first)  # (U,) first of each run
+    out = np.zeros((n_rows, values.shape[1]), dtype=values.dtype)  # (V, D)
     if len(ids):
-        out[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0)   # (U, D)
+        out[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0)  # (U, D)
     return out
 
 
@@ -145,10 +152,10 @@ def embedding_forward(params: dict, ids: np.ndarray):
     array([[[4., 5.],
             [0., 1.]]])
     """
-    C = params["C"]                                          # (V, E)
-    ids_tm = np.ascontiguousarray(ids.T)                     # (T, B)
-    X = C[ids_tm]                                            # (T, B, E) eq. (1)
-    return np.swapaxes(X, 0, 1), {"ids": ids_tm, "V": C.shape[0]}   # (B, T, E)
+    C = params["C"]  # (V, E)
+    ids_tm = np.ascontiguousarray(ids.T)  # (T, B)
+    X = C[ids_tm]  # (T, B, E) eq. (1)
+    return np.swapaxes(X, 0, 1), {"ids": ids_tm, "V": C.shape[0]}  # (B, T, E)
 
 
 def embedding_backward(params: dict, cache: dict, dX: np.ndarray):
@@ -157,9 +164,9 @@ def embedding_backward(params: dict, cache: dict, dX: np.ndarray):
     A row read at several time steps receives the sum of their gradients (``dC[ids] += dX`` would
     keep only one of them: fancy-index assignment does not accumulate repeated indices).
     """
-    C = params["C"]                                          # (V, E)
-    dX_tm = _time_major(dX)                                  # (T, B, E)
-    dC = scatter_add_rows(C.shape[0], cache["ids"], dX_tm.reshape(-1, C.shape[1]))   # (V, E) eq. (13)
+    C = params["C"]  # (V, E)
+    dX_tm = _time_major(dX)  # (T, B, E)
+    dC = scatter_add_rows(C.shape[0], cache["ids"], dX_tm.reshape(-1, C.shape[1]))  # (V, E) eq. (13)
     return {"C": dC}, None
 
 
@@ -187,28 +194,28 @@ def rnn_forward(params: dict, inputs):
     >>> Hs.shape, bool(np.all(Hs[:, -1] == hT))
     ((2, 5, 4), True)
     """
-    W_xh, W_hh, b_h = params["W_xh"], params["W_hh"], params["b_h"]   # (E, H) (H, H) (H,)
+    W_xh, W_hh, b_h = params["W_xh"], params["W_hh"], params["b_h"]  # (E, H) (H, H) (H,)
     X, h0 = inputs
     B, T = X.shape[:2]
     Hdim = W_hh.shape[0]
     one_hot = np.issubdtype(X.dtype, np.integer)
     # eq. (2), the input part for all steps at once: one matrix product (or one row lookup).
     if one_hot:
-        X_tm = np.ascontiguousarray(X.T)                     # (T, B) ids
-        A = W_xh[X_tm]                                       # (T, B, H) = onehot(i_t) W_xh
+        X_tm = np.ascontiguousarray(X.T)  # (T, B) ids
+        A = W_xh[X_tm]  # (T, B, H) = onehot(i_t) W_xh
     else:
-        X_tm = _time_major(X)                                # (T, B, E)
-        A = (X_tm.reshape(T * B, -1) @ W_xh).reshape(T, B, Hdim)   # (T, B, H)
-    A += b_h                                                 # (T, B, H)
-    Hs = np.empty((T + 1, B, Hdim), dtype=W_hh.dtype)        # (T+1, B, H); Hs[t] = h_t, Hs[0] = h_0
-    Hs[0] = 0.0 if h0 is None else h0                        # (B, H) h_0
+        X_tm = _time_major(X)  # (T, B, E)
+        A = (X_tm.reshape(T * B, -1) @ W_xh).reshape(T, B, Hdim)  # (T, B, H)
+    A += b_h  # (T, B, H)
+    Hs = np.empty((T + 1, B, Hdim), dtype=W_hh.dtype)  # (T+1, B, H); Hs[t] = h_t, Hs[0] = h_0
+    Hs[0] = 0.0 if h0 is None else h0  # (B, H) h_0
     with one_blas_thread():
-        for t in range(T):                                   # the recurrence: the only loop over time
-            np.dot(Hs[t], W_hh, out=Hs[t + 1])               # (B, H) h_{t-1} W_hh
-            Hs[t + 1] += A[t]                                # (B, H) a_t, eq. (2)
-            np.tanh(Hs[t + 1], out=Hs[t + 1])                # (B, H) h_t, eq. (3)
+        for t in range(T):  # the recurrence: the only loop over time
+            np.dot(Hs[t], W_hh, out=Hs[t + 1])  # (B, H) h_{t-1} W_hh
+            Hs[t + 1] += A[t]  # (B, H) a_t, eq. (2)
+            np.tanh(Hs[t + 1], out=Hs[t + 1])  # (B, H) h_t, eq. (3)
     cache = {"X": X_tm, "Hs": Hs, "one_hot": one_hot}
-    H_out = np.swapaxes(Hs[1:], 0, 1)                        # (B, T, H) view
+    H_out = np.swapaxes(Hs[1:], 0, 1)  # (B, T, H) view
     return (H_out, Hs[T]), cache
 
 
@@ -226,35 +233,37 @@ def rnn_backward(params: dict, cache: dict, d_outputs):
     grads : dict "W_xh", "W_hh", "b_h"
     (dX, dh0) : (B, T, E) (None for one-hot ids) and (B, H), the gradient of the initial state
     """
-    W_xh, W_hh = params["W_xh"], params["W_hh"]              # (E, H) (H, H)
-    Hs, X_tm = cache["Hs"], cache["X"]                        # (T+1, B, H) (T, B, E)
+    W_xh, W_hh = params["W_xh"], params["W_hh"]  # (E, H) (H, H)
+    Hs, X_tm = cache["Hs"], cache["X"]  # (T+1, B, H) (T, B, E)
     dH, dhT = d_outputs
     T, B, Hdim = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
-    D = 1.0 - Hs[1:] ** 2                                    # (T, B, H) tanh', eq. (10)
+    D = 1.0 - Hs[1:] ** 2  # (T, B, H) tanh', eq. (10)
     if dH is None:
-        dA = np.zeros_like(D)                                # (T, B, H)
+        dA = np.zeros_like(D)  # (T, B, H)
     else:
-        dA = _time_major(dH) * D                             # (T, B, H) the part of eq. (10) from above
-    dh = np.zeros((B, Hdim), dtype=Hs.dtype) if dhT is None else np.array(dhT, dtype=Hs.dtype)   # (B, H)
-    tmp = np.empty((B, Hdim), dtype=Hs.dtype)                # (B, H)
-    W_hh_T = W_hh.T                                          # (H, H) view
+        dA = _time_major(dH) * D  # (T, B, H) the part of eq. (10) from above
+    dh = np.zeros((B, Hdim), dtype=Hs.dtype) if dhT is None else np.array(dhT, dtype=Hs.dtype)  # (B, H)
+    tmp = np.empty((B, Hdim), dtype=Hs.dtype)  # (B, H)
+    W_hh_T = W_hh.T  # (H, H) view
     with one_blas_thread():
-        for t in range(T - 1, -1, -1):                       # reversed time: eq. (9) and (10)
-            np.multiply(dh, D[t], out=tmp)                   # (B, H) dh_next * (1 - h_t^2)
-            dA[t] += tmp                                     # (B, H) da_t = (dH_t + dh_next) * (1 - h_t^2)
-            np.dot(dA[t], W_hh_T, out=dh)                    # (B, H) dh_{t-1} from step t, eq. (9)
-    dA2 = dA.reshape(T * B, Hdim)                            # (T*B, H)
-    H_prev = Hs[:-1].reshape(T * B, Hdim)                    # (T*B, H) h_{t-1} for every step
-    grads = {"W_hh": H_prev.T @ dA2,                         # (H, H) eq. (11), all steps in one product
-             "b_h": dA2.sum(axis=0)}                         # (H,)   eq. (11)
+        for t in range(T - 1, -1, -1):  # reversed time: eq. (9) and (10)
+            np.multiply(dh, D[t], out=tmp)  # (B, H) dh_next * (1 - h_t^2)
+            dA[t] += tmp  # (B, H) da_t = (dH_t + dh_next) * (1 - h_t^2)
+            np.dot(dA[t], W_hh_T, out=dh)  # (B, H) dh_{t-1} from step t, eq. (9)
+    dA2 = dA.reshape(T * B, Hdim)  # (T*B, H)
+    H_prev = Hs[:-1].reshape(T * B, Hdim)  # (T*B, H) h_{t-1} for every step
+    grads = {
+        "W_hh": H_prev.T @ dA2,  # (H, H) eq. (11), all steps in one product
+        "b_h": dA2.sum(axis=0),
+    }  # (H,)   eq. (11)
     if cache["one_hot"]:
-        grads["W_xh"] = scatter_add_rows(W_xh.shape[0], X_tm, dA2)   # (V, H) eq. (11), one-hot x_t
+        grads["W_xh"] = scatter_add_rows(W_xh.shape[0], X_tm, dA2)  # (V, H) eq. (11), one-hot x_t
         dX = None
     else:
-        X2 = X_tm.reshape(T * B, -1)                         # (T*B, E)
-        grads["W_xh"] = X2.T @ dA2                           # (E, H) eq. (11)
-        dX = np.swapaxes((dA2 @ W_xh.T).reshape(T, B, -1), 0, 1)   # (B, T, E) eq. (12), view
-    return grads, (dX, dh)                                   # dh is now dh_0, eq. (12)
+        X2 = X_tm.reshape(T * B, -1)  # (T*B, E)
+        grads["W_xh"] = X2.T @ dA2  # (E, H) eq. (11)
+        dX = np.swapaxes((dA2 @ W_xh.T).reshape(T, B, -1), 0, 1)  # (B, T, E) eq. (12), view
+    return grads, (dX, dh)  # dh is now dh_0, eq. (12)
 
 
 # --- a stack of L layers --------------------------------------------------------------------------
@@ -282,7 +291,7 @@ def stack_forward(params: dict, inputs):
     L = h0.shape[0]
     caches, last = [], []
     for layer in range(L):
-        (X, hT), c = rnn_forward(layer_params(params, layer), (X, h0[layer]))   # (B, T, H) (B, H)
+        (X, hT), c = rnn_forward(layer_params(params, layer), (X, h0[layer]))  # (B, T, H) (B, H)
         caches.append(c)
         last.append(hT)
     return (X, np.stack(last)), {"layers": caches}
@@ -296,10 +305,12 @@ def stack_backward(params: dict, cache: dict, d_outputs):
     dH, dhT = d_outputs
     caches = cache["layers"]
     L = len(caches)
-    grads, dh0 = {}, [None] * L
+    grads = {}
+    dh0: list = [None] * L  # dh0[l]: (B, H), filled top layer first
     for layer in range(L - 1, -1, -1):
-        g, (dH, dh0[layer]) = rnn_backward(layer_params(params, layer), caches[layer],
-                                           (dH, None if dhT is None else dhT[layer]))
+        g, (dH, dh0[layer]) = rnn_backward(
+            layer_params(params, layer), caches[layer], (dH, None if dhT is None else dhT[layer])
+        )
         for name, value in g.items():
             grads[f"{name}.{layer}"] = value
     return grads, (dH, np.stack(dh0))
@@ -313,22 +324,24 @@ def linear_forward(params: dict, H: np.ndarray):
 
     params : "W_hy" (H, V), "b_y" (V,); H : (B, T, H) -> Y : (B, T, V)
     """
-    W_hy, b_y = params["W_hy"], params["b_y"]                # (H, V) (V,)
+    W_hy, b_y = params["W_hy"], params["b_y"]  # (H, V) (V,)
     B, T, Hdim = H.shape
-    H_tm = _time_major(H).reshape(T * B, Hdim)               # (T*B, H)
-    Y = H_tm @ W_hy                                          # (T*B, V) eq. (4)
-    Y += b_y                                                 # (T*B, V)
-    return np.swapaxes(Y.reshape(T, B, -1), 0, 1), {"H": H_tm, "shape": (B, T)}   # (B, T, V) view
+    H_tm = _time_major(H).reshape(T * B, Hdim)  # (T*B, H)
+    Y = H_tm @ W_hy  # (T*B, V) eq. (4)
+    Y += b_y  # (T*B, V)
+    return np.swapaxes(Y.reshape(T, B, -1), 0, 1), {"H": H_tm, "shape": (B, T)}  # (B, T, V) view
 
 
 def linear_backward(params: dict, cache: dict, dY: np.ndarray):
     """eq. (8): dW_hy = H^T dY, db_y = sum dY, dH = dY W_hy^T (one product each)."""
-    W_hy = params["W_hy"]                                    # (H, V)
+    W_hy = params["W_hy"]  # (H, V)
     B, T = cache["shape"]
-    dY_tm = _time_major(dY).reshape(T * B, -1)               # (T*B, V)
-    grads = {"W_hy": cache["H"].T @ dY_tm,                   # (H, V)
-             "b_y": dY_tm.sum(axis=0)}                       # (V,)
-    dH = np.swapaxes((dY_tm @ W_hy.T).reshape(T, B, -1), 0, 1)   # (B, T, H) view
+    dY_tm = _time_major(dY).reshape(T * B, -1)  # (T*B, V)
+    grads = {
+        "W_hy": cache["H"].T @ dY_tm,  # (H, V)
+        "b_y": dY_tm.sum(axis=0),
+    }  # (V,)
+    dH = np.swapaxes((dY_tm @ W_hy.T).reshape(T, B, -1), 0, 1)  # (B, T, H) view
     return grads, dH
 
 
@@ -355,17 +368,17 @@ def softmax_ce_forward(params: dict, inputs):
     """
     Y, targets, mask = inputs
     B, T, V = Y.shape
-    Y_tm = _time_major(Y).reshape(T * B, V)                  # (T*B, V)
-    j = np.ascontiguousarray(targets.T).ravel()              # (T*B,)
+    Y_tm = _time_major(Y).reshape(T * B, V)  # (T*B, V)
+    j = np.ascontiguousarray(targets.T).ravel()  # (T*B,)
     m = np.ones(T * B, dtype=Y.dtype) if mask is None else np.ascontiguousarray(mask.T).ravel().astype(Y.dtype)
     rows = np.arange(T * B)
-    P = Y_tm - Y_tm.max(axis=1, keepdims=True)               # (T*B, V) shifted: exp cannot overflow
-    np.exp(P, out=P)                                         # (T*B, V)
-    Z = P.sum(axis=1)                                        # (T*B,)
-    P /= Z[:, None]                                          # (T*B, V) p_t, eq. (5)
-    logp = np.log(np.maximum(P[rows, j], np.finfo(P.dtype).tiny))   # (T*B,) log p_t[j_t]
+    P = Y_tm - Y_tm.max(axis=1, keepdims=True)  # (T*B, V) shifted: exp cannot overflow
+    np.exp(P, out=P)  # (T*B, V)
+    Z = P.sum(axis=1)  # (T*B,)
+    P /= Z[:, None]  # (T*B, V) p_t, eq. (5)
+    logp = np.log(np.maximum(P[rows, j], np.finfo(P.dtype).tiny))  # (T*B,) log p_t[j_t]
     n = float(m.sum(dtype=np.float64))
-    loss = -float(np.dot(m.astype(np.float64), logp.astype(np.float64))) / max(n, 1.0)   # eq. (6)
+    loss = -float(np.dot(m.astype(np.float64), logp.astype(np.float64))) / max(n, 1.0)  # eq. (6)
     return loss, {"P": P, "j": j, "m": m, "n": n, "shape": (B, T)}
 
 
@@ -376,11 +389,11 @@ def softmax_ce_backward(params: dict, cache: dict, d_loss: float = 1.0):
     """
     P, j, m = cache["P"], cache["j"], cache["m"]
     B, T = cache["shape"]
-    dY = P                                                   # (T*B, V) reuse the buffer
-    dY[np.arange(len(j)), j] -= 1.0                          # p - onehot(j)
-    dY *= (m * (d_loss / max(cache["n"], 1.0)))[:, None]     # (T*B, V) eq. (7)
-    cache["P"] = None                                        # consumed
-    return {}, (np.swapaxes(dY.reshape(T, B, -1), 0, 1), None, None)   # (B, T, V) view; ids, mask: none
+    dY = P  # (T*B, V) reuse the buffer
+    dY[np.arange(len(j)), j] -= 1.0  # p - onehot(j)
+    dY *= (m * (d_loss / max(cache["n"], 1.0)))[:, None]  # (T*B, V) eq. (7)
+    cache["P"] = None  # consumed
+    return {}, (np.swapaxes(dY.reshape(T, B, -1), 0, 1), None, None)  # (B, T, V) view; ids, mask: none
 
 
 # --- dropout on the top states: eq. (14) ----------------------------------------------------------
@@ -398,7 +411,7 @@ def dropout_forward(params: dict, inputs):
     array([[[2., 0., 2., 2.]]])
     """
     H, keep, rate = inputs
-    scale = keep * (1.0 / (1.0 - rate))                      # (B, T, H) 0 or 1 / (1 - r)
+    scale = keep * (1.0 / (1.0 - rate))  # (B, T, H) 0 or 1 / (1 - r)
     return H * scale.astype(H.dtype), {"scale": scale.astype(H.dtype)}
 
 
@@ -430,14 +443,14 @@ def network_forward(params: dict, inputs):
     dropout = inputs[4] if len(inputs) > 4 else None
     cache = {}
     if "C" in params:
-        X, cache["emb"] = embedding_forward(params, ids)     # (B, T, E) eq. (1)
+        X, cache["emb"] = embedding_forward(params, ids)  # (B, T, E) eq. (1)
     else:
-        X = ids                                              # (B, T) one-hot ids
-    (H, hT), cache["rnn"] = stack_forward(params, (X, h0))   # (B, T, H), (L, B, H) eq. (2)-(3)
+        X = ids  # (B, T) one-hot ids
+    (H, hT), cache["rnn"] = stack_forward(params, (X, h0))  # (B, T, H), (L, B, H) eq. (2)-(3)
     if dropout is not None:
-        H, cache["drop"] = dropout_forward({}, (H, *dropout))   # (B, T, H) eq. (14)
-    Y, cache["out"] = linear_forward(params, H)              # (B, T, V) eq. (4)
-    loss, cache["ce"] = softmax_ce_forward({}, (Y, targets, mask))   # eq. (5)-(6)
+        H, cache["drop"] = dropout_forward({}, (H, *dropout))  # (B, T, H) eq. (14)
+    Y, cache["out"] = linear_forward(params, H)  # (B, T, V) eq. (4)
+    loss, cache["ce"] = softmax_ce_forward({}, (Y, targets, mask))  # eq. (5)-(6)
     return (loss, hT), cache
 
 
@@ -450,12 +463,12 @@ def network_backward(params: dict, cache: dict, d_outputs=(1.0, None)):
     input: dh0 (L, B, H) is the gradient of the carried-in state.
     """
     d_loss, dhT = d_outputs
-    _, (dY, _, _) = softmax_ce_backward({}, cache["ce"], d_loss)   # (B, T, V) eq. (7)
-    grads, dH = linear_backward(params, cache["out"], dY)    # (B, T, H) eq. (8)
+    _, (dY, _, _) = softmax_ce_backward({}, cache["ce"], d_loss)  # (B, T, V) eq. (7)
+    grads, dH = linear_backward(params, cache["out"], dY)  # (B, T, H) eq. (8)
     if "drop" in cache:
-        _, (dH, _, _) = dropout_backward({}, cache["drop"], dH)   # (B, T, H) eq. (14)
-    g, (dX, dh0) = stack_backward(params, cache["rnn"], (dH, dhT))   # eq. (9)-(12)
+        _, (dH, _, _) = dropout_backward({}, cache["drop"], dH)  # (B, T, H) eq. (14)
+    g, (dX, dh0) = stack_backward(params, cache["rnn"], (dH, dhT))  # eq. (9)-(12)
     grads.update(g)
     if "emb" in cache:
-        grads.update(embedding_backward(params, cache["emb"], dX)[0])   # eq. (13)
+        grads.update(embedding_backward(params, cache["emb"], dX)[0])  # eq. (13)
     return grads, (None, None, None, dh0)

@@ -40,8 +40,18 @@ import numpy as np
 
 from ..errors import ScratchgenError
 
-__all__ = ["SGD", "Adagrad", "Adam", "make_optimizer", "clip_by_global_norm", "learning_rate",
-           "init_params", "orthogonal", "OPTIMIZERS", "SCHEDULES"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "make_optimizer",
+    "clip_by_global_norm",
+    "learning_rate",
+    "init_params",
+    "orthogonal",
+    "OPTIMIZERS",
+    "SCHEDULES",
+]
 
 
 class SGD:
@@ -58,7 +68,7 @@ class SGD:
         for k, g in grads.items():
             v = self.state.setdefault(f"sgd.momentum.{k}", np.zeros_like(g))
             v *= self.momentum
-            v += g                                               # eq. (1)
+            v += g  # eq. (1)
             params[k] -= lr * v
 
 
@@ -74,8 +84,8 @@ class Adagrad:
         self.steps += 1
         for k, g in grads.items():
             G = self.state.setdefault(f"adagrad.G.{k}", np.zeros_like(g))
-            G += g * g                                           # eq. (2)
-            step = np.sqrt(G)                                    # sqrt(G) + eps, then eta g / that
+            G += g * g  # eq. (2)
+            step = np.sqrt(G)  # sqrt(G) + eps, then eta g / that
             step += self.eps
             np.divide(g, step, out=step)
             step *= lr
@@ -96,18 +106,18 @@ class Adam:
     def step(self, params: dict, grads: dict, lr: float) -> None:
         self.steps += 1
         b1, b2 = self.beta1, self.beta2
-        c1 = 1.0 - b1 ** self.steps                              # eq. (4)
-        c2 = 1.0 - b2 ** self.steps
+        c1 = 1.0 - b1**self.steps  # eq. (4)
+        c2 = 1.0 - b2**self.steps
         for k, g in grads.items():
             m = self.state.setdefault(f"adam.m.{k}", np.zeros_like(g))
             v = self.state.setdefault(f"adam.v.{k}", np.zeros_like(g))
             m *= b1
-            m += (1 - b1) * g                                    # eq. (3)
+            m += (1 - b1) * g  # eq. (3)
             v *= b2
             v += (1 - b2) * (g * g)
             theta = params[k]
             if self.weight_decay and not k.startswith("b_"):
-                theta *= 1.0 - lr * self.weight_decay            # eq. (5), the decoupled decay
+                theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
             # eq. (5): theta -= lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
             theta -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
 
@@ -142,12 +152,20 @@ def clip_by_global_norm(grads: dict, max_norm: float | None) -> float:
     if max_norm is not None and norm > max_norm and math.isfinite(norm):
         scale = max_norm / norm
         for g in grads.values():
-            g *= scale                                           # eq. (6)
+            g *= scale  # eq. (6)
     return norm
 
 
-def learning_rate(step: int, total: int, base: float, schedule: str = "constant", warmup: int = 0,
-                  min_fraction: float = 0.1, step_size: int | None = None, gamma: float = 0.5) -> float:
+def learning_rate(
+    step: int,
+    total: int,
+    base: float,
+    schedule: str = "constant",
+    warmup: int = 0,
+    min_fraction: float = 0.1,
+    step_size: int | None = None,
+    gamma: float = 0.5,
+) -> float:
     """eta at (0-based) ``step`` of ``total``: eq. (7)-(8).
 
     >>> [learning_rate(s, 10, 1.0, "constant", warmup=2) for s in range(3)]
@@ -156,16 +174,16 @@ def learning_rate(step: int, total: int, base: float, schedule: str = "constant"
     (1.0, 0.0)
     """
     if warmup and step < warmup:
-        return base * (step + 1) / warmup                        # eq. (7)
+        return base * (step + 1) / warmup  # eq. (7)
     if schedule == "constant":
         return base
     if schedule == "cosine":
-        u = (step - warmup) / max(total - warmup - 1, 1)         # progress in [0, 1]
+        u = (step - warmup) / max(total - warmup - 1, 1)  # progress in [0, 1]
         lo = base * min_fraction
         return lo + (base - lo) * 0.5 * (1.0 + math.cos(math.pi * min(u, 1.0)))
     if schedule == "step":
         k = step_size or max(total // 3, 1)
-        return base * gamma ** ((step - warmup) // k)            # eq. (8)
+        return base * gamma ** ((step - warmup) // k)  # eq. (8)
     raise ScratchgenError(f"lr_schedule (--schedule) must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
 
 
@@ -175,8 +193,9 @@ def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
-def init_params(V: int, hidden: int, layers: int, embedding: int | None, rng: np.random.Generator,
-                dtype=np.float64) -> dict:
+def init_params(
+    V: int, hidden: int, layers: int, embedding: int | None, rng: np.random.Generator, dtype=np.float64
+) -> dict:
     """Initial parameters, each scale with its reason.
 
     - ``C`` (V, E) ~ N(0, 1): embedding rows of unit scale (as makemore and nn.Embedding).
@@ -196,11 +215,12 @@ def init_params(V: int, hidden: int, layers: int, embedding: int | None, rng: np
     if embedding:
         p["C"] = rng.normal(size=(V, embedding))
     for layer in range(layers):
-        if layer == 0 and not embedding:                          # one-hot inputs: rows are the input
+        if layer == 0 and not embedding:  # one-hot inputs: rows are the input
             p["W_xh.0"] = rng.uniform(-1.0, 1.0, size=(V, hidden))
         else:
-            p[f"W_xh.{layer}"] = rng.uniform(-bound, bound, size=((embedding or hidden) if layer == 0 else hidden,
-                                                                   hidden))
+            p[f"W_xh.{layer}"] = rng.uniform(
+                -bound, bound, size=((embedding or hidden) if layer == 0 else hidden, hidden)
+            )
         p[f"W_hh.{layer}"] = orthogonal(hidden, rng)
         p[f"b_h.{layer}"] = np.zeros(hidden)
     p["W_hy"] = rng.normal(scale=0.1 / math.sqrt(hidden), size=(hidden, V))

@@ -66,12 +66,12 @@ def layer_forward(W_xh, W_hh, b_h, xs, h0=None):
     ``xs`` is a list of T inputs: rows (E,), or Python ints for one-hot ids. ``h0`` (H,) is the state
     carried in (None: zeros). Returns the list ``hs`` of T + 1 states: ``hs[0] = h_0``, ``hs[t] = h_t``.
     """
-    hs = [np.zeros(W_hh.shape[0]) if h0 is None else np.array(h0, dtype=float)]   # h_0 (H,)
+    hs = [np.zeros(W_hh.shape[0]) if h0 is None else np.array(h0, dtype=float)]  # h_0 (H,)
     for t in range(1, len(xs) + 1):
         x = xs[t - 1]
-        xW = W_xh[x] if isinstance(x, int) else x @ W_xh    # (H,) x_t W_xh; one-hot: row i_t
-        a = xW + hs[t - 1] @ W_hh + b_h                     # (H,) eq. (2)
-        hs.append(np.tanh(a))                               # (H,) eq. (3)
+        xW = W_xh[x] if isinstance(x, int) else x @ W_xh  # (H,) x_t W_xh; one-hot: row i_t
+        a = xW + hs[t - 1] @ W_hh + b_h  # (H,) eq. (2)
+        hs.append(np.tanh(a))  # (H,) eq. (3)
     return hs
 
 
@@ -84,20 +84,20 @@ def layer_backward(W_xh, W_hh, xs, hs, dhs, dh_T=None):
     """
     dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
     dxs = [None] * len(xs)
-    dh_next = np.zeros(W_hh.shape[0]) if dh_T is None else np.array(dh_T, dtype=float)   # (H,)
+    dh_next = np.zeros(W_hh.shape[0]) if dh_T is None else np.array(dh_T, dtype=float)  # (H,)
     for t in reversed(range(1, len(xs) + 1)):
         x = xs[t - 1]
-        dh = dhs[t - 1] + dh_next                            # (H,) eq. (9): from above and from step t + 1
-        da = dh * (1.0 - hs[t] ** 2)                         # (H,) eq. (10)
+        dh = dhs[t - 1] + dh_next  # (H,) eq. (9): from above and from step t + 1
+        da = dh * (1.0 - hs[t] ** 2)  # (H,) eq. (10)
         if isinstance(x, int):
-            dW_xh[x] += da                                   # eq. (11): a one-hot x_t touches row i_t only
+            dW_xh[x] += da  # eq. (11): a one-hot x_t touches row i_t only
         else:
-            dW_xh += np.outer(x, da)                         # (E, H) eq. (11)
-            dxs[t - 1] = da @ W_xh.T                         # (E,) eq. (12)
-        dW_hh += np.outer(hs[t - 1], da)                     # (H, H) eq. (11)
-        db_h += da                                           # (H,) eq. (11)
-        dh_next = da @ W_hh.T                                # (H,) eq. (12): dh_{t-1}, carried to step t - 1
-    return {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h}, dxs, dh_next   # dh_next is now dh_0
+            dW_xh += np.outer(x, da)  # (E, H) eq. (11)
+            dxs[t - 1] = da @ W_xh.T  # (E,) eq. (12)
+        dW_hh += np.outer(hs[t - 1], da)  # (H, H) eq. (11)
+        db_h += da  # (H,) eq. (11)
+        dh_next = da @ W_hh.T  # (H,) eq. (12): dh_{t-1}, carried to step t - 1
+    return {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h}, dxs, dh_next  # dh_next is now dh_0
 
 
 def sequence_forward(params, ids, targets, mask=None, h0=None, keep=None, rate=0.0):
@@ -109,29 +109,39 @@ def sequence_forward(params, ids, targets, mask=None, h0=None, keep=None, rate=0
     """
     L = sum(name.startswith("W_hh.") for name in params)
     if "C" in params:
-        xs = [params["C"][i] for i in ids]                   # (E,) each, eq. (1)
+        xs = [params["C"][i] for i in ids]  # (E,) each, eq. (1)
     else:
-        xs = [int(i) for i in ids]                           # one-hot: the id itself
-    inputs, states = [], []                                  # per layer: its xs and its hs
+        xs = [int(i) for i in ids]  # one-hot: the id itself
+    inputs, states = [], []  # per layer: its xs and its hs
     for l in range(L):
-        hs = layer_forward(params[f"W_xh.{l}"], params[f"W_hh.{l}"], params[f"b_h.{l}"], xs,
-                           None if h0 is None else h0[l])
+        hs = layer_forward(
+            params[f"W_xh.{l}"], params[f"W_hh.{l}"], params[f"b_h.{l}"], xs, None if h0 is None else h0[l]
+        )
         inputs.append(xs)
         states.append(hs)
-        xs = hs[1:]                                          # layer l + 1 reads h_1 .. h_T of layer l
-    tops = []                                                # what the output layer reads
+        xs = hs[1:]  # layer l + 1 reads h_1 .. h_T of layer l
+    tops = []  # what the output layer reads
     for t, h in enumerate(xs):
-        tops.append(h if keep is None else h * keep[t] / (1.0 - rate))   # (H,) eq. (14)
+        tops.append(h if keep is None else h * keep[t] / (1.0 - rate))  # (H,) eq. (14)
     loss, n, ps = 0.0, 0, []
     for t, h in enumerate(tops):
-        y = h @ params["W_hy"] + params["b_y"]               # (V,) eq. (4)
-        e = np.exp(y - y.max())                              # (V,) shifted: exp cannot overflow
-        ps.append(e / e.sum())                               # (V,) eq. (5)
+        y = h @ params["W_hy"] + params["b_y"]  # (V,) eq. (4)
+        e = np.exp(y - y.max())  # (V,) shifted: exp cannot overflow
+        ps.append(e / e.sum())  # (V,) eq. (5)
         if mask is None or mask[t]:
-            loss -= float(np.log(ps[t][targets[t]]))         # eq. (6)
+            loss -= float(np.log(ps[t][targets[t]]))  # eq. (6)
             n += 1
-    cache = {"ids": ids, "targets": targets, "mask": mask, "keep": keep, "rate": rate,
-             "inputs": inputs, "states": states, "tops": tops, "ps": ps}
+    cache = {
+        "ids": ids,
+        "targets": targets,
+        "mask": mask,
+        "keep": keep,
+        "rate": rate,
+        "inputs": inputs,
+        "states": states,
+        "tops": tops,
+        "ps": ps,
+    }
     return loss, n, np.array([hs[-1] for hs in states]), cache
 
 
@@ -143,27 +153,33 @@ def sequence_backward(params, cache, scale=1.0, dh_T=None):
     """
     grads = {name: np.zeros_like(value) for name, value in params.items()}
     keep, rate, tops, T = cache["keep"], cache["rate"], cache["tops"], len(cache["ps"])
-    dhs = [None] * T                                         # gradient reaching each top h_t
+    dhs = [None] * T  # gradient reaching each top h_t
     for t in reversed(range(T)):
-        m = 1.0 if cache["mask"] is None or cache["mask"][t] else 0.0   # m_t: does this target count?
-        dy = cache["ps"][t].copy()                           # (V,) p_t
-        dy[cache["targets"][t]] -= 1.0                       # (V,) p_t - onehot(j_t)
-        dy *= scale * m                                      # (V,) eq. (7)
-        grads["W_hy"] += np.outer(tops[t], dy)               # (H, V) eq. (8)
-        grads["b_y"] += dy                                   # (V,) eq. (8)
-        dhs[t] = dy @ params["W_hy"].T                       # (H,) eq. (8)
+        m = 1.0 if cache["mask"] is None or cache["mask"][t] else 0.0  # m_t: does this target count?
+        dy = cache["ps"][t].copy()  # (V,) p_t
+        dy[cache["targets"][t]] -= 1.0  # (V,) p_t - onehot(j_t)
+        dy *= scale * m  # (V,) eq. (7)
+        grads["W_hy"] += np.outer(tops[t], dy)  # (H, V) eq. (8)
+        grads["b_y"] += dy  # (V,) eq. (8)
+        dhs[t] = dy @ params["W_hy"].T  # (H,) eq. (8)
         if keep is not None:
-            dhs[t] = dhs[t] * keep[t] / (1.0 - rate)         # (H,) eq. (14) backward: the same mask
+            dhs[t] = dhs[t] * keep[t] / (1.0 - rate)  # (H,) eq. (14) backward: the same mask
     L = len(cache["states"])
     dh0 = [None] * L
-    for l in reversed(range(L)):                             # top layer first; its dx_t is dh_t below
-        g, dhs, dh0[l] = layer_backward(params[f"W_xh.{l}"], params[f"W_hh.{l}"], cache["inputs"][l],
-                                        cache["states"][l], dhs, None if dh_T is None else dh_T[l])
+    for l in reversed(range(L)):  # top layer first; its dx_t is dh_t below
+        g, dhs, dh0[l] = layer_backward(
+            params[f"W_xh.{l}"],
+            params[f"W_hh.{l}"],
+            cache["inputs"][l],
+            cache["states"][l],
+            dhs,
+            None if dh_T is None else dh_T[l],
+        )
         for name, value in g.items():
             grads[f"{name}.{l}"] += value
     if "C" in params:
         for t, i in enumerate(cache["ids"]):
-            grads["C"][i] += dhs[t]                          # (E,) eq. (13): a repeated id adds up
+            grads["C"][i] += dhs[t]  # (E,) eq. (13): a repeated id adds up
     return grads, np.array(dh0)
 
 
@@ -179,16 +195,25 @@ def batch_forward_backward(params, ids, targets, mask=None, h0=None, dropout=Non
     keep, rate = dropout if dropout is not None else (None, 0.0)
     runs = []
     for b in range(len(ids)):
-        runs.append(sequence_forward(params, ids[b], targets[b], None if mask is None else mask[b],
-                                     None if h0 is None else h0[:, b], None if keep is None else keep[b], rate))
+        runs.append(
+            sequence_forward(
+                params,
+                ids[b],
+                targets[b],
+                None if mask is None else mask[b],
+                None if h0 is None else h0[:, b],
+                None if keep is None else keep[b],
+                rate,
+            )
+        )
     N = sum(n for _, n, _, _ in runs)
-    loss = sum(seq_loss for seq_loss, _, _, _ in runs) / max(N, 1)   # eq. (6)
+    loss = sum(seq_loss for seq_loss, _, _, _ in runs) / max(N, 1)  # eq. (6)
     grads = {name: np.zeros_like(value) for name, value in params.items()}
     dh0 = []
     for b, (_, _, _, cache) in enumerate(runs):
         g, d = sequence_backward(params, cache, d_loss / max(N, 1), None if dh_T is None else dh_T[:, b])
         for name in grads:
-            grads[name] += g[name]                           # shared weights: sum over sequences
+            grads[name] += g[name]  # shared weights: sum over sequences
         dh0.append(d)
     h_T = np.stack([last for _, _, last, _ in runs], axis=1)  # (L, B, H)
-    return loss, h_T, grads, np.stack(dh0, axis=1)           # dh_0 (L, B, H)
+    return loss, h_T, grads, np.stack(dh0, axis=1)  # dh_0 (L, B, H)

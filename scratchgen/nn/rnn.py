@@ -39,7 +39,7 @@ from .train import Trainer, stream_loss, training_memory
 __all__ = ["RNNModel", "TrainConfig"]
 
 DTYPES = ("float64", "float32")
-MAX_LAYERS = 1000   # also bounds the schema a (possibly edited) file header asks to build
+MAX_LAYERS = 1000  # also bounds the schema a (possibly edited) file header asks to build
 
 
 # The largest |weight| a model file may hold. A trained RNN's weights are below 100 and even a diverged run's
@@ -50,7 +50,7 @@ MAX_WEIGHT = 1e15
 
 def _log_softmax(Y: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, in float64, with the <s> column excluded (-inf)."""
-    Y = np.array(Y, dtype=np.float64)                            # (..., V)
+    Y = np.array(Y, dtype=np.float64)  # (..., V)
     Y[..., BOS] = -np.inf
     Y -= Y.max(axis=-1, keepdims=True)
     Y -= np.log(np.exp(Y).sum(axis=-1, keepdims=True))
@@ -61,20 +61,22 @@ def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator):
     """Training and validation data: the last ``valid_fraction`` of running text (one stream, ``<s>``
     first), or a random ``valid_fraction`` of the sequences; validation is None when nothing is held out."""
     if running:
-        stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)   # one running text
+        stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)  # one running text
         n_valid = int(len(stream) * c.valid_fraction)
-        train, valid = stream[:len(stream) - n_valid], (stream[len(stream) - n_valid - 1:] if n_valid > 1 else None)
+        train, valid = stream[: len(stream) - n_valid], (stream[len(stream) - n_valid - 1 :] if n_valid > 1 else None)
         if len(train) < c.batch_size + 1:
-            raise CorpusError(f"a running text of {len(train)} training tokens is too short for "
-                              f"{c.batch_size} parallel streams (--batch {c.batch_size}); lower --batch")
+            raise CorpusError(
+                f"a running text of {len(train)} training tokens is too short for "
+                f"{c.batch_size} parallel streams (--batch {c.batch_size}); lower --batch"
+            )
         return train, valid
     order = rng.permutation(len(ids))
     n_valid = int(len(ids) * c.valid_fraction)
-    valid = [ids[i] for i in order[:n_valid]] or None
-    train = [ids[i] for i in order[n_valid:]]
-    if not train:
+    valid_seqs = [ids[i] for i in order[:n_valid]] or None
+    train_seqs = [ids[i] for i in order[n_valid:]]
+    if not train_seqs:
         raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
-    return train, valid
+    return train_seqs, valid_seqs
 
 
 @register_model
@@ -125,8 +127,18 @@ class RNNModel(LanguageModel):
     ((1, 5), True)
     """
 
-    def __init__(self, *, hidden: int = 256, layers: int = 1, embedding: int | None = None, dtype: str = "float64",
-                 tokenizer=None, config: TrainConfig | None = None, callbacks: Sequence[Callback] = (), **training):
+    def __init__(
+        self,
+        *,
+        hidden: int = 256,
+        layers: int = 1,
+        embedding: int | None = None,
+        dtype: str = "float64",
+        tokenizer=None,
+        config: TrainConfig | None = None,
+        callbacks: Sequence[Callback] = (),
+        **training,
+    ):
         super().__init__(tokenizer=tokenizer)
         self.hidden = hidden
         self.layers = layers
@@ -161,8 +173,10 @@ class RNNModel(LanguageModel):
         check_int("hidden", self.hidden)
         check_int("layers", self.layers)
         if self.layers > MAX_LAYERS:
-            raise ScratchgenError(f"layers (--layers) must be at most {MAX_LAYERS} (a deeper vanilla RNN does not "
-                                  f"train), got {self.layers!r}")
+            raise ScratchgenError(
+                f"layers (--layers) must be at most {MAX_LAYERS} (a deeper vanilla RNN does not "
+                f"train), got {self.layers!r}"
+            )
         check_int("embedding", self.embedding, optional=True)
         if self.dtype not in DTYPES:
             raise ScratchgenError(f"dtype (--dtype) must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
@@ -170,7 +184,7 @@ class RNNModel(LanguageModel):
     def _array_schema(self) -> dict:
         """Every parameter array, its exact shape from the header (H, L, E, V), float, finite and bounded."""
         V, H, E = len(self.vocab_), self.hidden, self.embedding
-        shapes = {"C": (V, E)} if E else {}
+        shapes: dict[str, tuple[int, ...]] = {"C": (V, E)} if E else {}
         for layer in range(self.layers):
             shapes[f"W_xh.{layer}"] = ((E or V) if layer == 0 else H, H)
             shapes[f"W_hh.{layer}"] = (H, H)
@@ -181,8 +195,13 @@ class RNNModel(LanguageModel):
 
     # --- training ---------------------------------------------------------------------------------
 
-    def fit(self, corpus, config: TrainConfig | None = None, resume: str | None = None,
-            callbacks: Sequence[Callback] | None = None) -> RNNModel:
+    def fit(
+        self,
+        corpus,
+        config: TrainConfig | None = None,
+        resume: str | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> RNNModel:
         """Train on a corpus and return ``self``.
 
         Parameters
@@ -218,15 +237,16 @@ class RNNModel(LanguageModel):
         self.running_text_ = bool(running)
         self._check_memory(ids, bool(running), c)
         rng = np.random.default_rng(c.seed)
-        self.params_ = init_params(len(self.vocab_), self.hidden, self.layers, self.embedding, rng,
-                                   dtype=np.dtype(self.dtype))
+        self.params_ = init_params(
+            len(self.vocab_), self.hidden, self.layers, self.embedding, rng, dtype=np.dtype(self.dtype)
+        )
         train, valid = _split(ids, bool(running), c, rng)
         self.has_validation_ = valid is not None
         trainer = Trainer(self, c, train, valid, bool(running), rng)
         if resume is not None:
             trainer.load_checkpoint(resume)
         trainer.run(self.callbacks if callbacks is None else callbacks)
-        if not all(np.isfinite(v).all() for v in self.params_.values()):   # the guards make this unreachable
+        if not all(np.isfinite(v).all() for v in self.params_.values()):  # the guards make this unreachable
             raise TrainingError("training diverged: the weights are not finite; lower --lr")
         self.history_ = trainer.history
         self.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
@@ -244,11 +264,24 @@ class RNNModel(LanguageModel):
         else:
             eval_rows = min(256, max(int(len(ids) * c.valid_fraction), 1))
             eval_len = max(len(s) for s in ids) + 1
-        nbytes = training_memory(V, self.hidden, self.layers, self.embedding, c.batch_size, c.seq_len,
-                                 np.dtype(self.dtype).itemsize, c.optimizer, eval_rows, eval_len)
-        check_memory(nbytes, f"training an RNN of hidden {self.hidden} with vocabulary {V}, {self.layers} layer(s), "
-                             f"batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
-                     "lower --hidden, --batch or --seq-len")
+        nbytes = training_memory(
+            V,
+            self.hidden,
+            self.layers,
+            self.embedding,
+            c.batch_size,
+            c.seq_len,
+            np.dtype(self.dtype).itemsize,
+            c.optimizer,
+            eval_rows,
+            eval_len,
+        )
+        check_memory(
+            nbytes,
+            f"training an RNN of hidden {self.hidden} with vocabulary {V}, {self.layers} layer(s), "
+            f"batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
+            "lower --hidden, --batch or --seq-len",
+        )
 
     def _fitted_params(self) -> dict:
         self.fitted_vocab()
@@ -263,11 +296,11 @@ class RNNModel(LanguageModel):
         for layer in range(self.layers):
             lp = layer_params(p, layer)
             if layer == 0:
-                a = p["C"][ids] @ lp["W_xh"] if "C" in p else lp["W_xh"][ids]   # (B, H) x_t W_xh
+                a = p["C"][ids] @ lp["W_xh"] if "C" in p else lp["W_xh"][ids]  # (B, H) x_t W_xh
             else:
-                a = x @ lp["W_xh"]                                   # (B, H)
-            a = a + state[layer] @ lp["W_hh"] + lp["b_h"]            # (B, H) eq. (1)
-            x = np.tanh(a)                                           # (B, H)
+                a = x @ lp["W_xh"]  # (B, H)
+            a = a + state[layer] @ lp["W_hh"] + lp["b_h"]  # (B, H) eq. (1)
+            x = np.tanh(a)  # (B, H)
             new.append(x)
         return tuple(new)
 
@@ -283,7 +316,7 @@ class RNNModel(LanguageModel):
 
     def next_logprobs(self, state) -> np.ndarray:
         p = self._fitted_params()
-        return _log_softmax(state[-1] @ p["W_hy"] + p["b_y"])        # (B, V) eq. (2)
+        return _log_softmax(state[-1] @ p["W_hy"] + p["b_y"])  # (B, V) eq. (2)
 
     def token_logprobs(self, sequences):
         """Vectorised: eq. (1)-(2) over padded batches, projections as one product for all steps."""
@@ -292,16 +325,16 @@ class RNNModel(LanguageModel):
         out = [None] * len(seqs)
         order = np.argsort([len(s) for s in seqs], kind="stable")
         for start in range(0, len(order), 256):
-            rows = order[start:start + 256]
-            x, y, m = padded_batch([seqs[i] for i in rows])              # (B, T)
-            h0 = np.zeros((self.layers, len(rows), self.hidden), dtype=p["W_hh.0"].dtype)   # (L, B, H)
-            X = p["C"][x] if "C" in p else x                              # (B, T, E) or ids
-            (H, _), _ = stack_forward(p, (X, h0))                          # (B, T, H)
-            Y, _ = linear_forward(p, H)                                    # (B, T, V)
-            logp = _log_softmax(Y)                                         # (B, T, V)
-            picked = np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0]   # (B, T)
+            rows = order[start : start + 256]
+            x, y, m = padded_batch([seqs[i] for i in rows])  # (B, T)
+            h0 = np.zeros((self.layers, len(rows), self.hidden), dtype=p["W_hh.0"].dtype)  # (L, B, H)
+            X = p["C"][x] if "C" in p else x  # (B, T, E) or ids
+            (H, _), _ = stack_forward(p, (X, h0))  # (B, T, H)
+            Y, _ = linear_forward(p, H)  # (B, T, V)
+            logp = _log_softmax(Y)  # (B, T, V)
+            picked = np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0]  # (B, T)
             for r, i in enumerate(rows):
-                out[i] = picked[r, :len(seqs[i]) + 1]
+                out[i] = picked[r, : len(seqs[i]) + 1]
         return out
 
     def stream_loss(self, corpus, streams: int = 32) -> float:
@@ -313,23 +346,29 @@ class RNNModel(LanguageModel):
     # --- files ------------------------------------------------------------------------------------
 
     def _save_state(self):
-        extra = {"running_text_": getattr(self, "running_text_", None), "history_": getattr(self, "history_", []),
-                 "valid_loss_": getattr(self, "valid_loss_", math.nan)}
+        extra = {
+            "running_text_": getattr(self, "running_text_", None),
+            "history_": getattr(self, "history_", []),
+            "valid_loss_": getattr(self, "valid_loss_", math.nan),
+        }
         return extra, {f"param/{k}": v for k, v in self._fitted_params().items()}
 
     def _load_state(self, extra, arrays):
         """The arrays (already checked against :meth:`_array_schema`) and the header's fitted state."""
-        history, valid_loss, running = extra.get("history_", []), extra.get("valid_loss_", math.nan), \
-            extra.get("running_text_")
+        history, valid_loss, running = (
+            extra.get("history_", []),
+            extra.get("valid_loss_", math.nan),
+            extra.get("running_text_"),
+        )
         if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)):
             raise ModelFileError("its training history (state.history_) is not a list of JSON objects")
-        if valid_loss is None:                                   # JSON null: no validation data
+        if valid_loss is None:  # JSON null: no validation data
             valid_loss = math.nan
         if not isinstance(valid_loss, (int, float)) or isinstance(valid_loss, bool):
             raise ModelFileError(f"its validation loss (state.valid_loss_) is not a number: {valid_loss!r}")
         if running is not None and not isinstance(running, bool):
             raise ModelFileError(f"its state.running_text_ is not true, false or null: {running!r}")
-        self.params_ = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        self.params_ = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
         self.running_text_ = running
         self.history_ = history
         self.valid_loss_ = float(valid_loss)

@@ -34,6 +34,8 @@ import math
 import time
 import warnings
 import zlib
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -49,10 +51,20 @@ from .data import padded_batch, padded_plan, stream_array, stream_chunks
 from .layers import network_backward, network_forward, one_blas_thread
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
 
-__all__ = ["Trainer", "TrainingWarning", "stream_loss", "sequences_loss", "training_memory", "CHECKPOINT_FORMAT",
-           "CHECKPOINT_VERSION", "MAX_RESTORES", "RESUME_OPTIONS", "worse_than_uniform"]
+__all__ = [
+    "Trainer",
+    "TrainingWarning",
+    "stream_loss",
+    "sequences_loss",
+    "training_memory",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "MAX_RESTORES",
+    "RESUME_OPTIONS",
+    "worse_than_uniform",
+]
 
-MAX_RESTORES = 10                 # NaN/inf restores before a run is declared diverged (lr / 2^10 by then)
+MAX_RESTORES = 10  # NaN/inf restores before a run is declared diverged (lr / 2^10 by then)
 
 
 def worse_than_uniform(loss: float, V: int) -> bool:
@@ -61,14 +73,25 @@ def worse_than_uniform(loss: float, V: int) -> bool:
     return loss > 1.1 * math.log(V)
 
 
-EMA_DECAY = 0.98                  # smoothing of the training loss shown and recorded
+EMA_DECAY = 0.98  # smoothing of the training loss shown and recorded
+
 
 class TrainingWarning(UserWarning):
     """Training went on, but something is worth knowing (a loss worse than uniform, a finished run resumed)."""
 
 
-def training_memory(V: int, hidden: int, layers: int, embedding: int | None, batch: int, seq_len: int,
-                    itemsize: int, optimizer: str, eval_rows: int, eval_len: int) -> float:
+def training_memory(
+    V: int,
+    hidden: int,
+    layers: int,
+    embedding: int | None,
+    batch: int,
+    seq_len: int,
+    itemsize: int,
+    optimizer: str,
+    eval_rows: int,
+    eval_len: int,
+) -> float:
     """Bytes a training run needs, estimated before anything is allocated.
 
     - parameters P (counted below), their gradients, the best copy, the last good copy with its
@@ -79,10 +102,10 @@ def training_memory(V: int, hidden: int, layers: int, embedding: int | None, bat
     - the orthogonal initialisation of W_hh: a Gaussian matrix and its QR in float64 (3 H^2 numbers).
     """
     H, L, E = hidden, layers, embedding or 0
-    first_input = V * E + E * H if E else V * H                  # C and W_xh.0, or the one-hot W_xh.0
+    first_input = V * E + E * H if E else V * H  # C and W_xh.0, or the one-hot W_xh.0
     n_params = first_input + (L - 1) * H * H + L * (H * H + H) + H * V + V
     slots = 2 if optimizer in ("adam", "adamw") else 1
-    weights = n_params * itemsize * (4 + 2 * slots)              # params, grads, best, good; opt state twice
+    weights = n_params * itemsize * (4 + 2 * slots)  # params, grads, best, good; opt state twice
     per_token = 4 * L * H + 3 * V + 2 * E
     activations = max(batch * seq_len, eval_rows * eval_len) * per_token * itemsize
     init = 3 * H * H * 8 + n_params * 8
@@ -91,14 +114,14 @@ def training_memory(V: int, hidden: int, layers: int, embedding: int | None, bat
 
 def _zeros_state(params: dict, layers: int, batch: int) -> np.ndarray:
     H = params["W_hh.0"].shape[0]
-    return np.zeros((layers, batch, H), dtype=params["W_hh.0"].dtype)   # (L, B, H)
+    return np.zeros((layers, batch, H), dtype=params["W_hh.0"].dtype)  # (L, B, H)
 
 
 def stream_loss(params: dict, layers: int, ids: np.ndarray, streams: int = 32, seq_len: int = 256) -> tuple[float, int]:
     """Mean nats per token of a running text, state carried: (loss, number of targets)."""
     streams = max(1, min(streams, (len(ids) - 1) // 2))
-    rows = stream_array(ids, streams)                            # (B, n+1)
-    h = _zeros_state(params, layers, streams)                    # (L, B, H)
+    rows = stream_array(ids, streams)  # (B, n+1)
+    h = _zeros_state(params, layers, streams)  # (L, B, H)
     total, count = 0.0, 0
     for x, y in stream_chunks(rows, seq_len):
         (loss, h), _ = network_forward(params, (x, y, None, h))
@@ -112,7 +135,7 @@ def sequences_loss(params: dict, layers: int, sequences: list[np.ndarray], batch
     order = np.argsort([len(s) for s in sequences], kind="stable")
     total, count = 0.0, 0
     for i in range(0, len(order), batch):
-        x, y, m = padded_batch([sequences[j] for j in order[i:i + batch]])
+        x, y, m = padded_batch([sequences[j] for j in order[i : i + batch]])
         (loss, _), _ = network_forward(params, (x, y, m, _zeros_state(params, layers, len(x))))
         n = int(m.sum())
         total += loss * n
@@ -154,23 +177,24 @@ class Trainer:
         self.step = 0
         self.tokens = 0
         self.lr_scale = 1.0
-        self.restores = 0                                        # NaN/inf restores so far
-        self.last_failure = ""                                   # what the last restore was for
+        self.restores = 0  # NaN/inf restores so far
+        self.last_failure = ""  # what the last restore was for
         self.best_loss = math.inf
         self.bad_evals = 0
-        self.best = None                                         # best params (a copy) by validation loss
-        self.good = None                                         # (params, optimiser state) last known good
-        self.h = None                                            # carried state (running text)
-        self.epoch_rng_state = None
+        self.best: dict[str, np.ndarray] | None = None  # best params (a copy) by validation loss
+        # (params, optimiser state, optimiser steps) last known good
+        self.good: tuple[dict[str, np.ndarray], dict[str, np.ndarray], int] | None = None
+        self.h: np.ndarray | None = None  # carried state (running text), (L, B, H)
+        self.epoch_rng_state: Mapping[str, Any] | None = None  # the data order's generator at the epoch's start
         self.history: list[dict] = []
         self.stopped = ""
-        self.ema = 0.0                                           # moving average of the loss, from 0
-        self.ema_steps = 0                                       # its number of terms (bias correction)
-        self.worse_than_uniform = False                          # a loss above ln V was seen (and reported)
-        self.resumed_finished = False                            # resumed from a run that had ended
+        self.ema = 0.0  # moving average of the loss, from 0
+        self.ema_steps = 0  # its number of terms (bias correction)
+        self.worse_than_uniform = False  # a loss above ln V was seen (and reported)
+        self.resumed_finished = False  # resumed from a run that had ended
         self.callbacks: list = []
         if running:
-            self.rows = stream_array(train, config.batch_size)   # (B, n+1)
+            self.rows = stream_array(train, config.batch_size)  # (B, n+1)
         self.total_steps = self._total_steps()
 
     @property
@@ -178,7 +202,7 @@ class Trainer:
         """The bias-corrected moving average of the training loss (None before the first step)."""
         if not self.ema_steps:
             return None
-        return self.ema / (1.0 - EMA_DECAY ** self.ema_steps)
+        return self.ema / (1.0 - EMA_DECAY**self.ema_steps)
 
     @property
     def remaining_steps(self) -> int:
@@ -225,11 +249,11 @@ class Trainer:
         T = self.config.seq_len
         if self.running:
             start = item
-            x = self.rows[:, start:start + T]                    # (B, T)
-            y = self.rows[:, start + 1:start + T + 1]            # (B, T)
-            return x[:, :y.shape[1]], y, None, start == 0
+            x = self.rows[:, start : start + T]  # (B, T)
+            y = self.rows[:, start + 1 : start + T + 1]  # (B, T)
+            return x[:, : y.shape[1]], y, None, start == 0
         batch, start = item
-        x, y, mask = padded_batch([self.train[i] for i in batch])   # (B, T_b)
+        x, y, mask = padded_batch([self.train[i] for i in batch])  # (B, T_b)
         sl = slice(start, start + T)
         return x[:, sl], y[:, sl], mask[:, sl], start == 0
 
@@ -273,26 +297,29 @@ class Trainer:
         start_time, tokens_at_start = time.perf_counter(), self.tokens
         if self.stopped or self.epoch >= c.epochs:
             self.resumed_finished = True
-            self.warn(f"the checkpoint's run had already finished ({self.stopped or f'{c.epochs} epochs'}): "
-                      "nothing left to train; its best model is saved")
+            self.warn(
+                f"the checkpoint's run had already finished ({self.stopped or f'{c.epochs} epochs'}): "
+                "nothing left to train; its best model is saved"
+            )
         while self.epoch < c.epochs and not self.stopped:
-            if self.epoch_rng_state is None:                     # a fresh epoch: remember the draw's start
+            if self.epoch_rng_state is None:  # a fresh epoch: remember the draw's start
                 self.epoch_rng_state = self.rng.bit_generator.state
-            else:                                                # resumed mid-epoch: replay the same draw
+            else:  # resumed mid-epoch: replay the same draw
                 self.rng.bit_generator.state = self.epoch_rng_state
             plan = self._plan()
             while self.step_in_epoch < len(plan):
                 lr, norm = self._train_step(plan[self.step_in_epoch])
                 self.step_in_epoch += 1
                 last = self.step_in_epoch == len(plan)
-                if last:                                         # the position is always "the next step"
+                if last:  # the position is always "the next step"
                     self.epoch += 1
                     self.step_in_epoch = 0
                     self.epoch_rng_state = None
                 done = bool(c.max_steps and self.step >= c.max_steps)
                 out_of_time = bool(c.time_limit and self.clock() - self.clock_start > c.time_limit)
-                if self.ema_steps and (last or done or out_of_time or
-                                       (c.eval_interval and self.step % c.eval_interval == 0)):
+                if self.ema_steps and (
+                    last or done or out_of_time or (c.eval_interval and self.step % c.eval_interval == 0)
+                ):
                     elapsed = time.perf_counter() - start_time
                     self._evaluate_and_record(lr, norm, elapsed, (self.tokens - tokens_at_start) / max(elapsed, 1e-9))
                 if done:
@@ -313,15 +340,15 @@ class Trainer:
         c = self.config
         x, y, mask, fresh = self._batch(item)
         if fresh or self.h is None:
-            self.h = _zeros_state(self.params, self.L, x.shape[0])   # (L, B, H)
+            self.h = _zeros_state(self.params, self.L, x.shape[0])  # (L, B, H)
         schedule_step = self.step
         if c.time_limit:  # a time-limited run spans its schedule over the time it has
             elapsed_fraction = (self.clock() - self.clock_start) / c.time_limit
             schedule_step = max(schedule_step, int(elapsed_fraction * self.total_steps))
         lr = learning_rate(schedule_step, self.total_steps, c.lr, c.lr_schedule, c.warmup) * self.lr_scale
-        inputs = (x, y, mask, self.h)
-        if c.dropout:                                            # a fresh mask every step, eq. (14) of layers
-            keep = self.drop_rng.random((x.shape[0], x.shape[1], self.m.hidden)) >= c.dropout   # (B, T, H)
+        inputs: tuple = (x, y, mask, self.h)
+        if c.dropout:  # a fresh mask every step, eq. (14) of layers
+            keep = self.drop_rng.random((x.shape[0], x.shape[1], self.m.hidden)) >= c.dropout  # (B, T, H)
             inputs += ((keep, c.dropout),)
         (loss, hT), cache = network_forward(self.params, inputs)
         grads, _ = network_backward(self.params, cache)
@@ -329,7 +356,7 @@ class Trainer:
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self._recover(f"non-finite loss ({loss:g}) or gradient norm ({norm:g}) at step {self.step + 1}")
             return lr, norm
-        if self.good is None:                                    # before the first update: the initial weights
+        if self.good is None:  # before the first update: the initial weights
             self._snapshot_good()
         self.opt.step(self.params, grads, lr)
         if not _all_finite(self.params):
@@ -346,10 +373,12 @@ class Trainer:
 
     def _finish(self) -> None:
         """After the loop: refuse a run without one good step; keep the best model, not the last."""
-        if self.restores and not self.ema_steps:                 # not one step succeeded: nothing was learned
-            raise TrainingError(f"training diverged: {self.last_failure}, and after {self.restores} restores of the "
-                                f"initial weights (the learning rate halved each time) not one step succeeded; "
-                                f"lower --lr (it is {self.config.lr:g})")
+        if self.restores and not self.ema_steps:  # not one step succeeded: nothing was learned
+            raise TrainingError(
+                f"training diverged: {self.last_failure}, and after {self.restores} restores of the "
+                f"initial weights (the learning rate halved each time) not one step succeeded; "
+                f"lower --lr (it is {self.config.lr:g})"
+            )
         if self.best is not None:
             for k in self.params:
                 self.params[k][...] = self.best[k]
@@ -357,8 +386,11 @@ class Trainer:
             self.note(f"stopped: {self.stopped}")
 
     def _snapshot_good(self) -> None:
-        self.good = ({k: v.copy() for k, v in self.params.items()},
-                     {k: v.copy() for k, v in self.opt.state.items()}, self.opt.steps)
+        self.good = (
+            {k: v.copy() for k, v in self.params.items()},
+            {k: v.copy() for k, v in self.opt.state.items()},
+            self.opt.steps,
+        )
 
     def _recover(self, what: str) -> None:
         """NaN/inf guard: back to the last good parameters, half the learning rate, and say so.
@@ -370,32 +402,50 @@ class Trainer:
         if self.restores > MAX_RESTORES:
             raise TrainingError(
                 f"training diverged: {what} and restoring the last good weights did not help "
-                f"({MAX_RESTORES} restores, the learning rate halved each time); lower --lr (it is {self.config.lr:g})")
+                f"({MAX_RESTORES} restores, the learning rate halved each time); lower --lr (it is {self.config.lr:g})"
+            )
         self.lr_scale *= 0.5
-        params, state, steps = self.good if self.good is not None else (None, {}, 0)
-        if params is not None:
+        if self.good is not None:
+            params, state, steps = self.good
             for k in self.params:
                 self.params[k][...] = params[k]
+        else:
+            state, steps = {}, 0
         self.opt.state = {k: v.copy() for k, v in state.items()}
         self.opt.steps = steps
         self.h = None
         # A progress note, not a warning: a run that recovers says how often in its summary, and one that
         # does not ends in the error above, which says it all.
-        self.note(f"{what}: restored the last good weights and lowered the learning rate to "
-                  f"{self.lr_scale:g} x lr (restore {self.restores} of at most {MAX_RESTORES})")
+        self.note(
+            f"{what}: restored the last good weights and lowered the learning rate to "
+            f"{self.lr_scale:g} x lr (restore {self.restores} of at most {MAX_RESTORES})"
+        )
 
     def _evaluate_and_record(self, lr, norm, seconds, speed) -> None:
         val = self.evaluate()
         train_loss = self.train_loss
-        self.history.append({"step": self.step, "epoch": self.epoch + (1 if self.step_in_epoch else 0),
-                             "tokens": self.tokens, "train_loss": float(train_loss), "valid_loss": float(val),
-                             "lr": float(lr), "grad_norm": float(norm), "seconds": round(float(seconds), 3),
-                             "cpu_seconds": round(time.process_time() - self.cpu_start, 3)})
+        assert train_loss is not None, "called only after a counted step (ema_steps > 0)"
+        self.history.append(
+            {
+                "step": self.step,
+                "epoch": self.epoch + (1 if self.step_in_epoch else 0),
+                "tokens": self.tokens,
+                "train_loss": float(train_loss),
+                "valid_loss": float(val),
+                "lr": float(lr),
+                "grad_norm": float(norm),
+                "seconds": round(float(seconds), 3),
+                "cpu_seconds": round(time.process_time() - self.cpu_start, 3),
+            }
+        )
         val_text = f"validation loss {val:.4f}" if math.isfinite(val) else "no validation data"
-        self.note(f"step {self.step} (epoch {self.history[-1]['epoch']}): train loss {train_loss:.4f}, "
-                            f"{val_text} nats/token, {speed:,.0f} tok/s, lr {lr:.3g}")
-        self._check_against_uniform(val if math.isfinite(val) else train_loss,
-                                    "validation" if math.isfinite(val) else "training")
+        self.note(
+            f"step {self.step} (epoch {self.history[-1]['epoch']}): train loss {train_loss:.4f}, "
+            f"{val_text} nats/token, {speed:,.0f} tok/s, lr {lr:.3g}"
+        )
+        self._check_against_uniform(
+            val if math.isfinite(val) else train_loss, "validation" if math.isfinite(val) else "training"
+        )
         if math.isfinite(val):
             self._snapshot_good()
             if val < self.best_loss:
@@ -412,8 +462,10 @@ class Trainer:
         uniform = math.log(len(self.m.vocab_))
         if worse_than_uniform(loss, len(self.m.vocab_)) and not self.worse_than_uniform:
             self.worse_than_uniform = True
-            self.warn(f"the {which} loss {loss:.4g} nats/token is worse than a uniform guess (ln V = {uniform:.2f}): "
-                      f"the network is not learning; lower --lr (it is {self.config.lr:g})")
+            self.warn(
+                f"the {which} loss {loss:.4g} nats/token is worse than a uniform guess (ln V = {uniform:.2f}): "
+                f"the network is not learning; lower --lr (it is {self.config.lr:g})"
+            )
 
     # --- checkpoints (:mod:`scratchgen.nn.checkpoint`) --------------------------------------------
 
