@@ -48,6 +48,7 @@ return batch-first arrays, which are transposed *views* of that storage (no copi
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -73,6 +74,7 @@ __all__ = [
 
 _CONTROLLER: ThreadpoolController | None = None
 _ONE_THREAD = False
+_MODULES_SEEN = 0  # len(sys.modules) when the controller was made
 
 
 def one_blas_thread():
@@ -83,11 +85,13 @@ def one_blas_thread():
     (measured: 38 times slower on a loaded 2-core machine with the default threads). Training and
     the recurrence therefore always run inside this context; ``threadpoolctl`` is a dependency.
     """
-    global _CONTROLLER
+    global _CONTROLLER, _MODULES_SEEN
     if _ONE_THREAD:  # already inside: nothing to do (and it is cheap)
         return contextlib.nullcontext()
-    if _CONTROLLER is None:  # inspecting the loaded libraries takes a few ms
-        _CONTROLLER = ThreadpoolController()
+    # Inspecting the loaded libraries takes a few ms, so the controller is kept; but a BLAS that arrives
+    # later (SciPy brings its own) comes with new modules, and then it is inspected afresh.
+    if _CONTROLLER is None or _MODULES_SEEN != len(sys.modules):
+        _CONTROLLER, _MODULES_SEEN = ThreadpoolController(), len(sys.modules)
     return _one_thread(_CONTROLLER)
 
 

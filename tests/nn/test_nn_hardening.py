@@ -507,3 +507,20 @@ def test_a_fresh_network_near_ln_v_is_not_called_worse_than_uniform():
     V = 30
     assert not worse_than_uniform(math.log(V) + 0.01, V)  # the first losses wander around ln V
     assert worse_than_uniform(74.0, V)                     # the --lr 1e6 report: 74 nats against ln V = 3.4
+
+
+def test_a_blas_loaded_after_the_first_training_step_is_limited_too():
+    """The controller of one_blas_thread is kept between calls, but a BLAS loaded later (SciPy's own)
+    must be limited as well: the full suite once saw threads [2, 1, 2, 1]."""
+    pytest.importorskip("scipy")
+    from threadpoolctl import threadpool_info
+
+    from scratchgen.nn.layers import one_blas_thread
+
+    with one_blas_thread():
+        pass
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, if it has its own)
+
+    with one_blas_thread():
+        threads = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert threads and set(threads) == {1}
