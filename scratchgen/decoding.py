@@ -114,8 +114,10 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
     if log_theta != 0.0:
         seen = np.zeros((n, V), dtype=bool)
         seen[:, prompt] = True
-    out = np.zeros((n, settings.max_tokens), dtype=np.int64)  # (B, max_tokens) generated ids
-    lengths = np.zeros(n, dtype=np.int64)  # (B,) tokens kept in each row
+    # The tokens kept at each step, as (rows, ids) pairs: memory in proportion to what is generated,
+    # not to n x max_tokens (a --max-tokens of 10^8 costs nothing until the tokens exist).
+    kept_rows: list[np.ndarray] = []
+    kept_ids: list[np.ndarray] = []
     logp = np.zeros(n)
     active = np.arange(n)  # rows of the batch still generating
     for t in range(settings.max_tokens):
@@ -134,8 +136,8 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
             ids = _draw(filter_logits(logits, settings.top_k, settings.top_p), rng)
         logp[active] += raw[np.arange(len(active)), ids]
         kept = ids != eos  # a stop token stays at the end of its sequence; </s> does not
-        out[active[kept], t] = ids[kept]
-        lengths[active[kept]] += 1
+        kept_rows.append(active[kept])
+        kept_ids.append(ids[kept])
         if seen is not None:
             seen[active, ids] = True
         keep = ~np.isin(ids, enders)
@@ -145,7 +147,18 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
             state = model.take_state(state, np.flatnonzero(keep))
             ids, active = ids[keep], active[keep]
         state = model.advance(state, ids)
-    return [row[:k].tolist() for row, k in zip(out, lengths)], logp
+    return _rows(n, kept_rows, kept_ids), logp
+
+
+def _rows(n: int, kept_rows: list[np.ndarray], kept_ids: list[np.ndarray]) -> list[list[int]]:
+    """The id list of each of n rows from the (rows, ids) of every step, in time order."""
+    if not kept_rows:
+        return [[] for _ in range(n)]
+    rows = np.concatenate(kept_rows)  # (tokens,) the row of each generated token, step by step
+    ids = np.concatenate(kept_ids).astype(np.int64)  # (tokens,)
+    order = np.argsort(rows, kind="stable")  # grouped by row, time order kept within a row
+    ends = np.cumsum(np.bincount(rows, minlength=n))  # (n,) where each row's tokens end
+    return [part.tolist() for part in np.split(ids[order], ends[:-1])]
 
 
 def generate(

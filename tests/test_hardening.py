@@ -439,3 +439,10 @@ def test_an_rnn_weight_too_large_for_float32_logits_is_refused(tmp_path):
     _edit_npz(path, bad, **{"param/b_y": b_y})
     with pytest.raises(ModelFileError, match=r"param/b_y holds .*above the largest allowed value 1e\+15"):
         scratchgen.load(bad)
+
+
+def test_a_huge_max_tokens_costs_only_the_tokens_generated():
+    # the decoder used to preallocate (n, max_tokens): 500 x 10^9 int64 is 4 TB
+    m = UnigramModel().fit(["ab", "ba"])
+    samples = generate(m, 500, max_tokens=10**9, seed=0)
+    assert len(samples) == 500 and max(map(len, samples)) < 200

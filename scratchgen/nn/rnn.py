@@ -278,9 +278,10 @@ class RNNModel(LanguageModel):
         )
         check_memory(
             nbytes,
-            f"training an RNN of hidden {self.hidden} with vocabulary {V}, {self.layers} layer(s), "
-            f"batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
-            "lower --hidden, --batch or --seq-len",
+            f"training an RNN of hidden {self.hidden}"
+            + (f", embedding {self.embedding}" if self.embedding else "")
+            + f" with vocabulary {V}, {self.layers} layer(s), batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
+            "lower --hidden, --embedding, --layers, --batch or --seq-len",
         )
 
     def _fitted_params(self) -> dict:
