@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 from . import errors
 from .baseline import UniformModel, UnigramModel
+from .corpus import iter_corpus, read_corpus, split_text
 from .decoding import beam_search, generate
 from .errors import (
     ArpaError,
@@ -33,7 +34,7 @@ from .errors import (
 from .io import load
 from .metrics import Score
 from .model import LanguageModel
-from .text import Tokenizer, Vocabulary, iter_corpus, read_corpus, split_text
+from .text import Tokenizer, Vocabulary
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from __getattr__
     # mypy takes builtin and gradcheck, reached through the import cycle, for the modules of the same name

@@ -26,10 +26,11 @@ import time
 import numpy as np
 
 from .baseline import UniformModel, UnigramModel
+from .corpus import read_corpus
 from .errors import CorpusError, OutputError
 from .model import LanguageModel
 from .progress import Progress
-from .text import Tokenizer, read_corpus
+from .text import Tokenizer
 
 __all__ = ["run_demo", "DemoSettings"]
 
