@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from .errors import CorpusError, ModelFileError, ScratchgenError
-from .io import ArraySpec
 from .model import Corpus, LanguageModel, register_model
+from .schema import ArraySpec
 from .text import Tokenizer, Vocabulary
 
 __all__ = ["UniformModel", "UnigramModel"]

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorpusError, ModelFileError, NotFittedError, ScratchgenError
-from ..io import ArraySpec
 from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
+from ..schema import ArraySpec
 from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts, _lookup
 from .fitting import backoff_tables, build_vocab

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFileError
-from ..io import ArraySpec
+from ..schema import ArraySpec
 
 __all__ = ["array_schema", "check_discounts", "save_arrays", "tables_from_arrays"]
 

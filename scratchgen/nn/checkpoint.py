@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import ModelFileError
-from ..io import ArraySpec, read_archive, validate_arrays, write_archive
+from ..io import read_archive, write_archive
+from ..schema import ArraySpec, validate_arrays
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "RESUME_OPTIONS", "save_checkpoint", "load_checkpoint"]
 

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import CorpusError, ModelFileError, ScratchgenError, TrainingError
-from ..io import ArraySpec
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
+from ..schema import ArraySpec
 from ..text import Vocabulary
 from .callbacks import Callback
 from .config import FIELDS, TrainConfig, check_config, check_int, config_from
