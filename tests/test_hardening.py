@@ -392,7 +392,7 @@ def test_the_prompt_oov_message_names_the_flag(tmp_path, corpus):
 
 
 def test_an_unexpected_error_is_one_line_without_a_traceback(monkeypatch, capsys, tmp_path, corpus):
-    import scratchgen.cli as cli
+    import scratchgen.cli.score as cli
 
     def boom(args):
         raise IndexError("deep inside")
@@ -411,7 +411,7 @@ def test_an_unexpected_error_is_one_line_without_a_traceback(monkeypatch, capsys
 def test_a_warning_is_one_line_in_the_cli(monkeypatch, capsys, tmp_path, corpus):
     import warnings as w
 
-    import scratchgen.cli as cli
+    import scratchgen.cli.score as cli
 
     def warns(args):
         w.warn("weights of NP sum to 0.7; they are renormalised")

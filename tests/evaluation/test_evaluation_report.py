@@ -12,7 +12,7 @@ from scratchgen import UnigramModel
 from scratchgen.cli import main
 from scratchgen.errors import ScratchgenError
 from scratchgen.evaluation import EvalReport, comparison_table, evaluate, reference_logprob
-from scratchgen.evaluation import cli as eval_cli
+from scratchgen.cli import eval as eval_cli
 
 TRAIN = [["a", "b"], ["b", "a"], ["a", "a", "b"], ["b"]]
 HELDOUT = [["a", "b", "b"], ["a"]]

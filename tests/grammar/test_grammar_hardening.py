@@ -24,7 +24,7 @@ from scratchgen.errors import (
     ResourceError,
     ScratchgenError,
 )
-from scratchgen.evaluation import cli as eval_cli
+from scratchgen.cli import eval as eval_cli
 from scratchgen.grammar import (
     ChartParser,
     Grammar,

@@ -329,7 +329,7 @@ def test_stupid_backoff_scores_are_not_called_a_perplexity(tmp_path, capsys):
 
 
 def test_a_large_corpus_shows_progress_and_quiet_hides_it(tmp_path, capsys, monkeypatch):
-    import scratchgen.ngram.cli as ngram_cli
+    import scratchgen.cli.ngram as ngram_cli
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(WORDS * 20) + "\n")

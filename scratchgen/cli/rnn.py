@@ -1,4 +1,4 @@
-"""Command-line subcommands of the deep family: ``scratchgen gradcheck`` and ``scratchgen train rnn``.
+"""``scratchgen gradcheck`` and ``scratchgen train rnn``: the recurrent network on the command line.
 
     scratchgen gradcheck [--json] [--hidden N] [--layers L] [--embedding E] [--seed S]
     scratchgen train rnn [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
@@ -6,7 +6,7 @@
                          [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
 
 Every option value is checked where it is parsed (a bad one is a usage error, exit 2). The files
-are declared (:func:`scratchgen.cli.declare_files`): no output may be the corpus, and ``-o``,
+are declared (:func:`scratchgen.cli.options.declare_files`): no output may be the corpus, and ``-o``,
 ``--curve`` and ``--plot`` may not be the checkpoint being resumed (``--checkpoint CK --resume CK``
 is the ordinary way to go on). Ctrl-C (exit 130) and SIGTERM (exit 143) stop training alike: the old
 model file stays, and a line says how to resume."""
@@ -23,12 +23,24 @@ import threading
 
 import numpy as np
 
+from .options import (
+    add_text_options,
+    declare_files,
+    fraction,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    print_json,
+    read_corpus_args,
+    tokenizer_from_args,
+)
+
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    from ..cli import print_json
-    from .gradcheck import gradcheck_piece
-    from .layers import network_backward, network_forward
-    from .optim import init_params
+    from ..nn.gradcheck import gradcheck_piece
+    from ..nn.layers import network_backward, network_forward
+    from ..nn.optim import init_params
 
     rng = np.random.default_rng(args.seed)
     V, B, T, H, L = 7, 3, 5, args.hidden, args.layers
@@ -124,7 +136,7 @@ def _validation_note(args: argparse.Namespace, corpus) -> str:
 
 def _train_config(args: argparse.Namespace):
     """The training recipe the options ask for (0 means "none" for --clip and --patience)."""
-    from .config import TrainConfig
+    from ..nn.config import TrainConfig
 
     return TrainConfig(
         seq_len=args.seq_len,
@@ -151,7 +163,7 @@ def _train_config(args: argparse.Namespace):
 
 def _callbacks(args: argparse.Namespace, curve_writer) -> list:
     """Progress (unless --quiet), checkpoints (with --checkpoint) and the learning curve."""
-    from .callbacks import Callback, Checkpoint, ShowProgress
+    from ..nn.callbacks import Callback, Checkpoint, ShowProgress
 
     callbacks: list[Callback] = [] if args.quiet else [ShowProgress()]
     if args.checkpoint:
@@ -160,11 +172,10 @@ def _callbacks(args: argparse.Namespace, curve_writer) -> list:
 
 
 def _train_rnn(args: argparse.Namespace) -> int:
-    from ..cli import read_corpus_args, tokenizer_from_args
     from ..io import check_output
+    from ..nn.callbacks import Curve
+    from ..nn.rnn import RNNModel
     from ..text import is_running_text
-    from .callbacks import Curve
-    from .rnn import RNNModel
 
     if args.resume:  # --checkpoint CK --resume CK is fine
         for output in (args.output, args.curve, args.plot):
@@ -210,7 +221,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
     """The one line a training command ends with: the data, the vocabulary, the loss and the file."""
-    from .train import worse_than_uniform
+    from ..nn.train import worse_than_uniform
 
     V = len(model.vocab_)
     if not model.has_validation_:
@@ -239,17 +250,7 @@ def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
 
 
 def register(commands, train) -> None:
-    """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
-    from ..cli import (
-        add_text_options,
-        declare_files,
-        fraction,
-        nonnegative_float,
-        nonnegative_int,
-        positive_float,
-        positive_int,
-    )
-
+    """Add this group's commands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = commands.add_parser(
         "gradcheck",
         help="check the RNN's hand-written gradients against finite differences",

@@ -1,4 +1,4 @@
-"""Command-line subcommands of the grammar family (registered by :func:`scratchgen.cli.build_parser`).
+"""``scratchgen grammar`` and ``scratchgen train grammar``: the probabilistic grammars on the command line.
 
     scratchgen grammar check  GRAMMAR [--json]
     scratchgen grammar sample GRAMMAR [-n N] [--seed S] [--trees] [--truncate N] [--json]
@@ -22,16 +22,25 @@ import argparse
 import math
 import sys
 
-from ..cli import _Parser, declare_files, nonnegative_float, nonnegative_int, positive_int
-from .builtin import resolve_grammar
-from .chart import DEFAULT_MAX_LENGTH
+from ..grammar.builtin import resolve_grammar
+from ..grammar.chart import DEFAULT_MAX_LENGTH
+from .options import (
+    Parser,
+    add_encoding_option,
+    declare_files,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+    print_json,
+    read_corpus_args,
+)
 
 #: The grammar named on the command line: the one resolver (kept under this name for callers).
 load_grammar = resolve_grammar
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
-    from .sampling import DEFAULT_LIMITS
+    from ..grammar.sampling import DEFAULT_LIMITS
 
     for name, value in DEFAULT_LIMITS.items():
         p.add_argument(
@@ -54,7 +63,7 @@ def _max_length(p: argparse.ArgumentParser) -> None:
     )
 
 
-class _IntermixedParser(_Parser):
+class _IntermixedParser(Parser):
     """A parser that takes options anywhere among its positionals (``parse G the dog --level word``).
 
     Plain argparse gives a ``nargs="*"`` positional its (empty) share at the first positional and
@@ -80,9 +89,8 @@ class _IntermixedParser(_Parser):
 
 
 def _check(args) -> int:
-    from ..cli import print_json
     from ..errors import GrammarError
-    from .analysis import analyze
+    from ..grammar.analysis import analyze
 
     report = analyze(load_grammar(args.grammar))
     for w in report.warnings:
@@ -110,7 +118,7 @@ def _check(args) -> int:
 
 
 def _model(args):
-    from .model import GrammarModel
+    from ..grammar.model import GrammarModel
 
     grammar = load_grammar(args.grammar)
     params = {
@@ -121,7 +129,6 @@ def _model(args):
 
 def _sample(args) -> int:
     """Print each sentence as it is drawn; a derivation past a limit is skipped and counted."""
-    from ..cli import print_json
     from ..errors import GrammarError
 
     model = _model(args)
@@ -151,7 +158,6 @@ def _sample(args) -> int:
 
 
 def _score(args) -> int:
-    from ..cli import print_json, read_corpus_args
 
     model = _model(args)
     corpus = read_corpus_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
@@ -177,7 +183,6 @@ def _score(args) -> int:
 
 
 def _parse(args) -> int:
-    from ..cli import print_json, read_corpus_args
     from ..text import Tokenizer
 
     model = _model(args)
@@ -212,8 +217,7 @@ def _parse(args) -> int:
 
 
 def _train(args) -> int:
-    from ..cli import read_corpus_args
-    from .model import GrammarModel
+    from ..grammar.model import GrammarModel
 
     grammar = load_grammar(args.grammar)
     model = GrammarModel(
@@ -230,8 +234,6 @@ def _train(args) -> int:
 
 
 def _text_options(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_encoding_option
-
     p.add_argument(
         "--level",
         choices=("char", "word"),
@@ -243,7 +245,7 @@ def _text_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(commands, train) -> None:
-    """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
+    """Add this group's commands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     g = commands.add_parser(
         "grammar",
         help="check, sample, score and parse with a probabilistic grammar",

@@ -1,4 +1,4 @@
-"""Command-line subcommands of the n-gram family.
+"""``scratchgen train ngram`` and ``scratchgen export-arpa``: the n-gram models on the command line.
 
     scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word]
                            CORPUS -o MODEL
@@ -21,7 +21,10 @@ import os
 import sys
 import warnings
 
-from ..cli import (
+from ..errors import CorpusError, ScratchgenError
+from ..ngram.model import MAX_ORDER
+from ..ngram.smoothing import DEFAULT_ALPHA, SMOOTHINGS
+from .options import (
     add_text_options,
     declare_files,
     float_in,
@@ -31,9 +34,6 @@ from ..cli import (
     positive_int,
     tokenizer_from_args,
 )
-from ..errors import CorpusError, ScratchgenError
-from .model import MAX_ORDER
-from .smoothing import DEFAULT_ALPHA, SMOOTHINGS
 
 #: A corpus (or ARPA) file at least this large is read with a progress bar (smaller ones take a second or two).
 PROGRESS_MIN_BYTES = 8 * 2**20
@@ -118,9 +118,9 @@ def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..ngram.model import NGramModel
     from ..progress import Progress
     from ..text import Tokenizer
-    from .model import NGramModel
 
     _usage_checks(args)
     if args.no_escape:
@@ -181,7 +181,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from ..io import load
-    from .model import NGramModel
+    from ..ngram.model import NGramModel
 
     if args.no_escape:
         warnings.warn(
@@ -199,7 +199,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def register(commands, train) -> None:
-    """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
+    """Add this group's commands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = train.add_parser(
         "ngram",
         help="n-gram model (counting + smoothing, KenLM-compatible)",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..cli import (
+from .options import (
     add_encoding_option,
     declare_files,
     nonnegative_float,
     nonnegative_int,
     positive_int,
+    print_json,
     probability,
+    read_model_corpus,
 )
 
 
@@ -29,9 +31,8 @@ def _load_reference(spec: str):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..cli import print_json, read_model_corpus
+    from ..evaluation.report import evaluate
     from ..io import load
-    from .report import evaluate
 
     model = load(args.model)
     train = read_model_corpus(args, model, args.train)
@@ -61,7 +62,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def register(commands, train) -> None:
-    """Add this family's subcommands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
+    """Add this group's commands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = commands.add_parser(
         "eval",
         help="measure a model's generated text (diversity, novelty, adversarial test)",

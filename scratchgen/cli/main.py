@@ -1,0 +1,109 @@
+"""The ``scratchgen`` command line: the parser of every command, and :func:`main`, which runs one.
+
+    scratchgen train random --kind uniform|unigram [--level char|word] CORPUS -o MODEL
+    scratchgen generate MODEL [--prompt TEXT] [-n N] [--max-tokens N] [--temperature T] ...
+    scratchgen score MODEL CORPUS [--json]
+    scratchgen demo
+
+Each command group is one module of this package with a ``register(commands, train)`` function,
+imported here by name; the model families know nothing of the command line. A user error prints
+one line to stderr and exits 1 (2 for a usage error); no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ..errors import ScratchgenError
+from . import demo, generate, grammar, ngram, rnn, score, train_random
+from . import eval as evaluation
+from .options import Parser, guard_files
+
+__all__ = ["main", "build_parser"]
+
+#: The command groups in the order ``scratchgen --help`` lists them.
+COMMAND_GROUPS = (train_random, generate, score, demo, grammar, ngram, rnn, evaluation)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command: ``train`` and its families, then each group of :data:`COMMAND_GROUPS`."""
+    parser = Parser(
+        prog="scratchgen",
+        description="Text generators from scratch in NumPy: random, grammar, n-gram and RNN.",
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"scratchgen {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    train_parser = commands.add_parser(
+        "train",
+        help="train a model on a corpus and save it",
+        description="Train a model on a corpus file and save it to one file.",
+    )
+    train = train_parser.add_subparsers(dest="family", metavar="FAMILY")
+    train.required = True
+
+    for group in COMMAND_GROUPS:
+        group.register(commands, train)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print("scratchgen: warning: " + " ".join(str(message).split()), file=sys.stderr, flush=True)
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    print("scratchgen: error: " + " ".join(str(message).split()), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a user error is one line on stderr and exit 1 (usage errors: 2, from argparse).
+
+    Set ``SCRATCHGEN_DEBUG=1`` to see the traceback of an unexpected error instead of its one line.
+    """
+    import numpy as np
+
+    from ..io import protected_inputs
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        inputs = guard_files(args)
+        # A warning is one line in the command line's words; NumPy's floating-point warnings are not
+        # for a user (the commands check their results: a diverged model is an error of its own).
+        with protected_inputs(inputs), warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
+    except ScratchgenError as e:
+        _say(str(e))
+        return 1
+    except BrokenPipeError:  # the reader went away (``scratchgen generate ... | head``): nothing to say
+        sys.stderr.close()
+        return 0
+    except OSError as e:
+        _say(f"{(e.strerror or str(e)).lower()}: {e.filename or ''}".rstrip(": "))
+        return 1
+    except KeyboardInterrupt:
+        print("scratchgen: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        _say(
+            "out of memory: try a smaller model or corpus (SCRATCHGEN_MEMORY_LIMIT sets the limit checked "
+            "before large allocations)"
+        )
+        return 1
+    except Exception as e:  # a bug: still one line, and the way to see more
+        if os.environ.get("SCRATCHGEN_DEBUG"):
+            raise
+        _say(
+            f"unexpected {type(e).__name__}: {e} (this is a bug in scratchgen; run again with "
+            "SCRATCHGEN_DEBUG=1 for the traceback and please report it)"
+        )
+        return 1

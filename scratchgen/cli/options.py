@@ -1,0 +1,244 @@
+"""The pieces every command shares: option types, file declarations, text and decoding options, JSON output.
+
+Option values are checked where they are parsed, by the argparse types here (``positive_int``,
+``probability``, ``int_at_least(k)``, ``float_in(...)``...), so a bad value is a usage error (exit 2).
+Each command declares the files it reads and writes (:func:`declare_files`); :func:`scratchgen.cli.main`
+checks them before the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+# --- option values: checked where the options are parsed, so a bad value is a usage error (exit 2) ---
+
+
+def _number(text: str, cast, what: str):
+    try:
+        value = cast(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def int_at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int, "an integer")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def int_in(low: int, high: int):
+    """An argparse type: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int, "an integer")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {value}")
+        return value
+
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
+
+def float_in(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a finite float in [low, high] (``low_open``/``high_open`` exclude the ends)."""
+
+    def parse(text: str) -> float:
+        value = _number(text, float, "a number")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            span = f"{left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+            raise argparse.ArgumentTypeError(f"must be in {span}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+positive_float = float_in(0.0, low_open=True)
+nonnegative_float = float_in(0.0)
+probability = float_in(0.0, 1.0, low_open=True)
+fraction = float_in(0.0, 1.0, high_open=True)
+
+
+def declare_files(parser: argparse.ArgumentParser, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> None:
+    """Name the arguments that hold files the command reads and writes.
+
+    Before the command runs, :func:`main` refuses an output that is the same file as an input, is
+    read-only, is a folder, or sits in a folder that does not exist; while it runs, every writer
+    (:func:`scratchgen.io.atomic_write`) refuses to replace any input. One guard for every command.
+    """
+    parser.set_defaults(file_inputs=tuple(inputs), file_outputs=tuple(outputs))
+
+
+def guard_files(args: argparse.Namespace) -> list[str]:
+    """The input paths of the command, after checking its outputs against them (see :func:`declare_files`)."""
+    from ..io import check_output
+
+    def paths(names: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for name in names:
+            value = getattr(args, name, None)
+            if isinstance(value, (list, tuple)):
+                out.extend(v for v in value if isinstance(v, str))
+            elif isinstance(value, str):
+                out.append(value)
+        return out
+
+    inputs = [p for p in paths(getattr(args, "file_inputs", ())) if not p.startswith("builtin:")]
+    for output in paths(getattr(args, "file_outputs", ())):
+        check_output(output, inputs)
+    return inputs
+
+
+# --- options and output the commands share --------------------------------------------------------
+
+
+def add_text_options(parser: argparse.ArgumentParser, level_default: str = "char") -> None:
+    """``--level``, ``--lowercase``, ``--mode`` and ``--chunk-size``: how a corpus file is read."""
+    group = parser.add_argument_group("reading the corpus")
+    group.add_argument(
+        "--level",
+        choices=("char", "word"),
+        default=level_default,
+        help=f"character or word tokens (default {level_default})",
+    )
+    group.add_argument("--lowercase", action="store_true", help="lowercase the text after NFC normalisation")
+    group.add_argument(
+        "--mode",
+        choices=("lines", "paragraphs", "chunks"),
+        default="lines",
+        help="one sequence a line (default), a paragraph, or fixed-length chunks of running text",
+    )
+    group.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=256,
+        metavar="T",
+        help="tokens a chunk with --mode chunks (default 256)",
+    )
+    add_encoding_option(group)
+
+
+def add_encoding_option(parser) -> None:
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        metavar="NAME",
+        help="the text files' encoding (default utf-8; e.g. latin-1, cp1252)",
+    )
+
+
+def tokenizer_from_args(args: argparse.Namespace):
+    from ..text import Tokenizer
+
+    return Tokenizer(level=args.level, lowercase=args.lowercase)
+
+
+def read_corpus_args(args: argparse.Namespace, path: str, tokenizer=None) -> list[list[str]]:
+    """The corpus at ``path`` read with the text options (or with the given tokenizer)."""
+    from ..errors import CorpusError
+    from ..text import read_corpus
+
+    tokenizer = tokenizer or tokenizer_from_args(args)
+    corpus = read_corpus(
+        path,
+        tokenizer,
+        mode=getattr(args, "mode", "lines"),
+        chunk_size=getattr(args, "chunk_size", 256),
+        encoding=getattr(args, "encoding", "utf-8"),
+    )
+    if not corpus:
+        raise CorpusError(f"corpus {path!r} has no non-empty sequence")
+    return corpus
+
+
+def read_model_corpus(args: argparse.Namespace, model, path: str) -> list[list[str]]:
+    """A corpus read with the tokenizer the model remembers (``score``, ``eval``)."""
+    return read_corpus_args(args, path, model.tokenizer_)
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on stdout; a NaN becomes null and an infinity the string "inf" or "-inf"
+    (JSON has neither; an infinite log-probability is a fact worth keeping, a NaN is "no value")."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None if math.isnan(value) else str(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    print(json.dumps(clean(obj), ensure_ascii=False))
+
+
+def add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding")
+    group.add_argument("-n", type=positive_int, default=None, help="how many sequences (default 5; 1 with --beam)")
+    group.add_argument("--prompt", default=None, help="text the sequences start with (conditional generation)")
+    group.add_argument(
+        "--max-tokens", type=nonnegative_int, default=200, help="longest sequence in tokens (default 200)"
+    )
+    group.add_argument(
+        "--min-tokens", type=nonnegative_int, default=0, help="no </s> before this many tokens (default 0)"
+    )
+    group.add_argument("--temperature", type=nonnegative_float, default=1.0, help="0 is greedy; default 1")
+    group.add_argument("--top-k", type=positive_int, default=None, help="sample from the k most probable tokens only")
+    group.add_argument(
+        "--top-p", type=probability, default=None, help="sample from the smallest set of mass >= p, 0 < p <= 1"
+    )
+    group.add_argument(
+        "--repetition-penalty",
+        type=positive_float,
+        default=1.0,
+        help="divide the probability of tokens already generated by this (>1 discourages)",
+    )
+    group.add_argument("--ban", action="append", default=[], metavar="TOKEN", help="never emit this token")
+    group.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="end a sequence at this token (kept at its end); </s> always ends one",
+    )
+    group.add_argument("--allow-unk", action="store_true", help="let the model emit <unk> (by default it never does)")
+    group.add_argument(
+        "--beam",
+        type=positive_int,
+        default=None,
+        metavar="WIDTH",
+        help="beam search of this width instead of sampling (prints log-probabilities)",
+    )
+    group.add_argument(
+        "--unk-prompt",
+        action="store_true",
+        help="map prompt tokens outside the vocabulary to <unk> instead of refusing them",
+    )
+    group.add_argument("--seed", type=nonnegative_int, default=None, help="random seed (same seed, same text)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage error as one line (exit 2) that says where the help is."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")

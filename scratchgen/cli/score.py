@@ -1,0 +1,81 @@
+"""``scratchgen score``: cross-entropy and perplexity of a corpus under a saved model.
+
+    scratchgen score MODEL CORPUS [--json]
+
+One ``</s>`` a sequence is counted, ``<s>`` never, an OOV token as ``<unk>``. A model whose scores are
+not probabilities (stupid backoff) gets its mean negative log score, never called a perplexity.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import add_encoding_option, declare_files, positive_int, print_json, read_model_corpus
+
+
+def _score(args: argparse.Namespace) -> int:
+    from ..io import load
+
+    model = load(args.model)
+    score = model.score(read_model_corpus(args, model, args.corpus))
+    if not model.normalized:  # e.g. stupid backoff: its scores do not sum to 1, so no perplexity (issue 9, item 24)
+        return _print_unnormalized_score(args, model, score)
+    if args.json:
+        print_json({k: v for k, v in score.to_dict().items() if k != "logprob"} | {"logprob_nats": score.logprob})
+    else:
+        print(f"sequences {score.sequences}  tokens {score.tokens} (</s> included)  oov {score.oov_tokens}")
+        print(
+            f"cross-entropy {score.cross_entropy_nats:.6f} nats/token = {score.bits_per_token:.6f} bits/token  "
+            f"perplexity {score.perplexity:.6f}"
+        )
+    return 0
+
+
+def _print_unnormalized_score(args: argparse.Namespace, model, score) -> int:
+    """A model whose scores are not probabilities: the mean negative log score, never called a perplexity."""
+    what = getattr(model, "smoothing", type(model).__name__).replace("-", " ")
+    if args.json:
+        print_json(
+            {
+                "sequences": score.sequences,
+                "tokens": score.tokens,
+                "oov_tokens": score.oov_tokens,
+                "normalized": False,
+                "score_nats_per_token": score.cross_entropy_nats,
+                "score_bits_per_token": score.bits_per_token,
+                "log_score_nats": score.logprob,
+            }
+        )
+    else:
+        print(f"sequences {score.sequences}  tokens {score.tokens} (</s> included)  oov {score.oov_tokens}")
+        print(
+            f"score ({what}, not a probability): {score.cross_entropy_nats:.6f} nats/token = "
+            f"{score.bits_per_token:.6f} bits/token (no perplexity: the scores do not sum to 1)"
+        )
+    return 0
+
+
+def register(commands, train) -> None:
+    """Add ``score``: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
+    p = commands.add_parser(
+        "score",
+        help="cross-entropy and perplexity of a corpus under a model",
+        description="Score a corpus: one </s> a sequence counted, <s> never, OOV as <unk>.",
+    )
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("corpus", metavar="CORPUS")
+    p.add_argument(
+        "--mode",
+        choices=("lines", "paragraphs", "chunks"),
+        default="lines",
+        help="how the corpus is cut into sequences (default lines)",
+    )
+    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="T")
+    add_encoding_option(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: sequences, tokens, oov_tokens, cross_entropy_nats, bits_per_token, perplexity",
+    )
+    declare_files(p, inputs=("model", "corpus"))
+    p.set_defaults(func=_score)
