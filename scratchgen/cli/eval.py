@@ -6,7 +6,7 @@ import argparse
 import os
 
 from .options import (
-    add_encoding_option,
+    add_split_options,
     declare_files,
     nonnegative_float,
     nonnegative_int,
@@ -99,20 +99,7 @@ def register(commands, train) -> None:
         "--top-p", type=probability, default=None, help="sample from the smallest set of mass >= p, 0 < p <= 1"
     )
     p.add_argument("--no-discriminator", action="store_true", help="skip the adversarial test")
-    p.add_argument(
-        "--mode",
-        choices=("lines", "paragraphs", "chunks"),
-        default="lines",
-        help="how the corpus files are cut into sequences (default lines)",
-    )
-    p.add_argument(
-        "--chunk-size",
-        type=positive_int,
-        default=256,
-        metavar="T",
-        help="tokens a chunk with --mode chunks (default 256)",
-    )
-    add_encoding_option(p)
+    add_split_options(p)
     p.add_argument("--samples", action="store_true", help="also print the samples")
     p.add_argument("--json", action="store_true", help="one JSON object with every figure (NaN as null)")
     declare_files(p, inputs=("model", "train", "heldout", "reference"))

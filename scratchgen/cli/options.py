@@ -122,20 +122,26 @@ def add_text_options(parser: argparse.ArgumentParser, level_default: str = "char
         help=f"character or word tokens (default {level_default})",
     )
     group.add_argument("--lowercase", action="store_true", help="lowercase the text after NFC normalisation")
-    group.add_argument(
+    add_split_options(group)
+
+
+def add_split_options(parser) -> None:
+    """``--mode``, ``--chunk-size`` and ``--encoding``: how a text file is read and cut into sequences
+    (the level and case come from the model where one is given: ``score``, ``eval``)."""
+    parser.add_argument(
         "--mode",
         choices=("lines", "paragraphs", "chunks"),
         default="lines",
         help="one sequence a line (default), a paragraph, or fixed-length chunks of running text",
     )
-    group.add_argument(
+    parser.add_argument(
         "--chunk-size",
         type=positive_int,
         default=256,
         metavar="T",
         help="tokens a chunk with --mode chunks (default 256)",
     )
-    add_encoding_option(group)
+    add_encoding_option(parser)
 
 
 def add_encoding_option(parser) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_encoding_option, declare_files, positive_int, print_json, read_model_corpus
+from .options import add_split_options, declare_files, print_json, read_model_corpus
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -64,14 +64,7 @@ def register(commands, train) -> None:
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("corpus", metavar="CORPUS")
-    p.add_argument(
-        "--mode",
-        choices=("lines", "paragraphs", "chunks"),
-        default="lines",
-        help="how the corpus is cut into sequences (default lines)",
-    )
-    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="T")
-    add_encoding_option(p)
+    add_split_options(p)
     p.add_argument(
         "--json",
         action="store_true",

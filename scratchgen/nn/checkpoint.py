@@ -19,6 +19,7 @@ import dataclasses
 from ..errors import ModelFileError
 from ..io import read_archive, write_archive
 from ..schema import ArraySpec, validate_arrays
+from .config import FLAGS
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "RESUME_OPTIONS", "save_checkpoint", "load_checkpoint"]
 
@@ -29,29 +30,7 @@ READABLE_VERSIONS = (2, 3)  # 2: every option under "model", header array "__che
 #: The options a resumed run must share with its checkpoint, and the flag that sets each.
 #: Where files go, how often checkpoints are written, verbosity and time limits belong to the session
 #: and may change; everything that shapes the result is here.
-RESUME_OPTIONS = {
-    "hidden": "--hidden",
-    "layers": "--layers",
-    "embedding": "--embedding",
-    "seq_len": "--seq-len",
-    "batch_size": "--batch",
-    "lr": "--lr",
-    "optimizer": "--optimizer",
-    "weight_decay": "--weight-decay",
-    "dropout": "--dropout",
-    "lr_schedule": "--schedule",
-    "warmup": "--warmup",
-    "clip": "--clip",
-    "epochs": "--epochs",
-    "max_steps": "--max-steps",
-    "running_text": "--mode",
-    "valid_fraction": "--valid-fraction",
-    "patience": "--patience",
-    "eval_interval": "--eval-every",
-    "min_count": "--min-count",
-    "dtype": "--dtype",
-    "seed": "--seed",
-}
+RESUME_OPTIONS = {name: flag for name, flag in FLAGS.items() if name not in ("time_limit", "clock")}
 
 
 def _option_text(name: str, value) -> str:
