@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -46,6 +47,7 @@ from .text import Vocabulary
 __all__ = ["generate", "iter_generate", "beam_search", "DecodingSettings"]
 
 NEG_INF = -np.inf
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # --- the pieces ------------------------------------------------------------------------------------
@@ -161,6 +163,44 @@ def _rows(n: int, kept_rows: list[np.ndarray], kept_ids: list[np.ndarray]) -> li
     return [part.tolist() for part in np.split(ids[order], ends[:-1])]
 
 
+# The parameters generate and iter_generate share, documented once: {parameters} in their docstrings.
+_PARAMETERS = """model : LanguageModel
+        A fitted model.
+    n : int
+        How many sequences, drawn ``batch_size`` at a time.
+    prompt : str or list of str, optional
+        The sequences start with it (conditional generation); a str is tokenized by the model. A
+        prompt the model gives probability 0 raises a :class:`DecodingError`.
+    max_tokens, min_tokens : int
+        At most ``max_tokens`` tokens after the prompt; no ``</s>`` or stop token before ``min_tokens``.
+    temperature : float
+        Divides the log-probabilities; 0 means greedy decoding.
+    top_k, top_p : optional
+        Keep the k most probable tokens / the smallest set of mass >= p.
+    repetition_penalty : float
+        Eq. (1); 1 turns it off, > 1 discourages repeats.
+    banned : iterable of str
+        Tokens never emitted.
+    stop : iterable of str
+        Tokens that end a sequence (kept at its end); ``</s>`` always ends one (and is not kept).
+    allow_unk : bool
+        Let the model emit ``<unk>``; by default it never does (the rest is renormalised).
+    seed : int, None or numpy.random.Generator
+    prompt_oov : {"error", "unk"}
+        A prompt token outside the vocabulary raises a :class:`DecodingError` naming it, or becomes ``<unk>``.
+    batch_size : int, optional
+        Sequences drawn together; memory is proportional to it, not to ``n``. Default: as many as keep one
+        (B, V) array of log-probabilities near 32 MB (2**22 / V rows, from 64 to 4096)."""
+
+
+def _shared_parameters(function: _F) -> _F:
+    """Write the shared parameter documentation into ``function``'s docstring at ``{parameters}``."""
+    if function.__doc__:  # None under python -OO
+        function.__doc__ = function.__doc__.replace("{parameters}", _PARAMETERS)
+    return function
+
+
+@_shared_parameters
 def generate(
     model,
     n: int = 1,
@@ -184,36 +224,10 @@ def generate(
 
     Parameters
     ----------
-    model : LanguageModel
-        A fitted model.
-    n : int
-        How many sequences, drawn ``batch_size`` at a time (see :func:`iter_generate`).
-    prompt : str or list of str, optional
-        The sequences start with it (conditional generation); a str is tokenized by the model. A
-        prompt the model gives probability 0 raises a :class:`DecodingError`.
-    max_tokens, min_tokens : int
-        At most ``max_tokens`` tokens after the prompt; no ``</s>`` or stop token before ``min_tokens``.
-    temperature : float
-        Divides the log-probabilities; 0 means greedy decoding.
-    top_k, top_p : optional
-        Keep the k most probable tokens / the smallest set of mass >= p.
-    repetition_penalty : float
-        Eq. (1); 1 turns it off, > 1 discourages repeats.
-    banned : iterable of str
-        Tokens never emitted.
-    stop : iterable of str
-        Tokens that end a sequence (kept at its end); ``</s>`` always ends one (and is not kept).
-    allow_unk : bool
-        Let the model emit ``<unk>``; by default it never does (the rest is renormalised).
-    seed : int, None or numpy.random.Generator
-    prompt_oov : {"error", "unk"}
-        A prompt token outside the vocabulary raises a :class:`DecodingError` naming it, or becomes ``<unk>``.
+    {parameters}
     return_logprobs : bool
         Also return the model's natural-log probability of each generated continuation
         (``</s>`` included when it ended the sequence), the controls aside.
-    batch_size : int, optional
-        Sequences drawn together; memory is proportional to it, not to ``n``. Default: as many as keep one
-        (B, V) array of log-probabilities near 32 MB (2**22 / V rows, from 64 to 4096).
 
     Returns
     -------
@@ -252,6 +266,7 @@ def generate(
     return (sequences, np.concatenate(logps)) if return_logprobs else sequences
 
 
+@_shared_parameters
 def iter_generate(
     model,
     n: int = 1,
@@ -274,6 +289,10 @@ def iter_generate(
 
     Memory stays flat in ``n`` (``scratchgen generate -n 10000000`` prints as it goes). All batches draw
     from one random generator, so the concatenated output is :func:`generate`'s, for the same seed.
+
+    Parameters
+    ----------
+    {parameters}
 
     >>> from scratchgen import UnigramModel
     >>> m = UnigramModel().fit(["abc"])
@@ -351,12 +370,19 @@ def beam_search(
     g_len = len(greedy[0]) + (len(greedy[0]) < max_tokens)
     finished = [(rank(greedy_lp[0], g_len), float(greedy_lp[0]), greedy[0])]
     _beams(model, width, n, prompt_ids, settings, banned_ids, rank, length_penalty == 0, finished)
-    # Best first; among equal scores the earlier found; no duplicate sequences.
-    results, seen = [], set()
+    prefix = vocab.decode(prompt_ids)
+    return [(prefix + vocab.decode(ids), logprob) for ids, logprob in _distinct_best(finished, n)]
+
+
+def _distinct_best(finished: list, n: int) -> list[tuple[list[int], float]]:
+    """The ``n`` best of the ``(rank, logprob, ids)`` found, as ``(ids, logprob)``: best first, among equal
+    ranks the earlier found, no sequence twice."""
+    results: list[tuple[list[int], float]] = []
+    seen: set[tuple[int, ...]] = set()
     for _, logprob, ids in sorted(finished, key=lambda f: -f[0]):
         if tuple(ids) not in seen:
             seen.add(tuple(ids))
-            results.append((vocab.decode(prompt_ids) + vocab.decode(ids), logprob))
+            results.append((ids, logprob))
         if len(results) == n:
             break
     return results

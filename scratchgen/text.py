@@ -12,8 +12,8 @@ optional lowercasing. Two tokenizers:
 - **word**: runs of letters and digits are words, kept whole across inner apostrophes and hyphens
   (``don't``, ``well-known``, ``3.14``); every other visible character is a token of its own; every
   CJK ideograph, kana and hangul syllable is a token of its own (Chinese text has no spaces, so a
-  character is the natural unit). Whitespace only separates. Detokenization joins the tokens and
-  gives the normalised text back up to whitespace.
+  character is the natural unit; the pattern is in :mod:`scratchgen.wordpattern`). Whitespace only
+  separates. Detokenization joins the tokens and gives the normalised text back up to whitespace.
 
 The :class:`Vocabulary` reserves three ids::
 
@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .errors import CorpusError, VocabularyError
+from .wordpattern import CJK, TOKEN_RE
 
 __all__ = [
     "UNK",
@@ -80,40 +81,6 @@ def char_tokenize(text: str) -> list[str]:
     return list(text)
 
 
-# Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
-_CJK = (
-    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u3100-\u312f\u3131-\u318f"
-    "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
-    "\uff66-\uff9f\uffa0-\uffdc\u1100-\u11ff\U00016fe0-\U00016fff\U0001b000-\U0001b16f"
-    "\U00020000-\U0003134f"
-)
-
-
-def _mark_ranges() -> str:
-    """A regex class body of every combining mark (categories Mn, Mc, Me), computed once."""
-    ranges: list[tuple[int, int]] = []  # (first, last) code point of each run of marks
-    start = prev = -2  # the run being read (-2: none yet, and not adjacent to any code point)
-    for cp in range(0x300, 0x30000):
-        if unicodedata.category(chr(cp))[0] == "M":
-            if cp != prev + 1:
-                if start >= 0:
-                    ranges.append((start, prev))
-                start = cp
-            prev = cp
-    ranges.append((start, prev))
-    return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
-
-
-_MARKS = _mark_ranges()
-# A word character: a letter or digit that is not CJK, or a combining mark (Hindi vowel signs,
-# diacritics NFC could not compose) inside a word.
-_WORD_CHAR = rf"(?:(?![{_CJK}])[^\W_]|[{_MARKS}])"
-_WORD = rf"(?![{_MARKS}]){_WORD_CHAR}+(?:['\u2019\-]{_WORD_CHAR}+)*"  # inner ' ’ - keep a word whole
-_NUMBER = r"\d+(?:[.,]\d+)+"  # 3.14, 1,000,000
-_SPECIAL = r"<unk>|</?s>"  # the reserved tokens stay whole (PTB-style corpora write <unk>)
-_TOKEN_RE = re.compile(rf"{_SPECIAL}|{_NUMBER}|{_WORD}|[{_CJK}]|\S")
-
-
 def word_tokenize(text: str) -> list[str]:
     """Split text into words and punctuation; each CJK character is its own token.
 
@@ -128,7 +95,7 @@ def word_tokenize(text: str) -> list[str]:
     ['the', '<unk>', 'said']
     """
     tokens: list[str] = []
-    for match in _TOKEN_RE.finditer(text):
+    for match in TOKEN_RE.finditer(text):  # the pattern: scratchgen/wordpattern.py
         token = match.group()
         if tokens and unicodedata.category(token[0]).startswith("M"):
             tokens[-1] += token  # a stray combining mark belongs to the token before it
@@ -139,7 +106,7 @@ def word_tokenize(text: str) -> list[str]:
 
 _NO_SPACE_BEFORE = set(".,;:!?%)]}\u201d\u2019\u3001\u3002\uff0c\uff01\uff1f\uff1b\uff1a\u300d\u300f\uff09")
 _NO_SPACE_AFTER = set("([{\u201c\u2018\u300c\u300e\uff08$")
-_CJK_RE = re.compile(rf"[{_CJK}\u3000-\u303f\uff01-\uff65]")  # CJK characters and CJK punctuation
+_CJK_RE = re.compile(rf"[{CJK}\u3000-\u303f\uff01-\uff65]")  # CJK characters and CJK punctuation
 
 
 def detokenize(tokens: Sequence[str], level: str = "char") -> str:

@@ -288,3 +288,29 @@ def _lookup(keys: list, rows: np.ndarray, V: int) -> np.ndarray:
         ok &= (at < len(table)) & (table[at_c] == key) if len(table) else np.zeros(M, bool)
         index = at_c
     return np.where(ok, index, -1)
+
+
+def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
+    """Index of the n-grams (context index, word) among sorted trie ``keys``; -1 where absent or context < 0."""
+    if len(keys) == 0:
+        return np.full(len(context), -1, dtype=np.int64)
+    key = np.maximum(context, 0) * V + words  # eq. (2)
+    at = np.searchsorted(keys, key)
+    np.minimum(at, len(keys) - 1, out=at)
+    return np.where((keys[at] == key) & (context >= 0), at, -1)
+
+
+def _flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The flat stream ``<s> x .. </s> <s> ..`` (P,) and the lengths of the sequences with ``</s>`` (S,)."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64) + 2
+    P = int(lengths.sum())
+    starts = np.cumsum(lengths) - lengths
+    ids = np.empty(P, dtype=np.int64)
+    body = np.ones(P, dtype=bool)
+    body[starts] = False
+    body[starts + lengths - 1] = False
+    ids[starts] = BOS
+    ids[starts + lengths - 1] = EOS
+    if P > 2 * len(sequences):
+        ids[body] = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
+    return ids, lengths - 1

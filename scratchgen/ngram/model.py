@@ -35,7 +35,7 @@ from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
 from ..schema import ArraySpec
 from ..text import Tokenizer, Vocabulary
-from .counting import NGramCounts, _lookup
+from .counting import NGramCounts, _find, _flatten, _lookup
 from .fitting import backoff_tables, build_vocab
 from .smoothing import (
     DEFAULT_ALPHA,
@@ -51,32 +51,6 @@ __all__ = ["NGramModel"]
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 #: The longest order accepted (a model file's header is checked against it before its arrays are listed).
 MAX_ORDER = 1000
-
-
-def _find(keys: np.ndarray, context: np.ndarray, words: np.ndarray, V: int) -> np.ndarray:
-    """Index of the n-grams (context index, word) among sorted trie ``keys``; -1 where absent or context < 0."""
-    if len(keys) == 0:
-        return np.full(len(context), -1, dtype=np.int64)
-    key = np.maximum(context, 0) * V + words  # counting.py eq. (2)
-    at = np.searchsorted(keys, key)
-    np.minimum(at, len(keys) - 1, out=at)
-    return np.where((keys[at] == key) & (context >= 0), at, -1)
-
-
-def _flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The flat stream ``<s> x .. </s> <s> ..`` (P,) and the lengths of the sequences with ``</s>`` (S,)."""
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64) + 2
-    P = int(lengths.sum())
-    starts = np.cumsum(lengths) - lengths
-    ids = np.empty(P, dtype=np.int64)
-    body = np.ones(P, dtype=bool)
-    body[starts] = False
-    body[starts + lengths - 1] = False
-    ids[starts] = BOS
-    ids[starts + lengths - 1] = EOS
-    if P > 2 * len(sequences):
-        ids[body] = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
-    return ids, lengths - 1
 
 
 @register_model
