@@ -110,7 +110,8 @@ def _models(settings: DemoSettings, tokenizer: Tokenizer, seed: int) -> list[tup
 
 
 def run_demo(args) -> int:
-    from .evaluation import comparison_table, evaluate, reference_logprob
+    """The demo, step by step: the corpus, the models trained and scored, the table, the saved files."""
+    from .evaluation import reference_logprob
 
     if args.out is not None:
         _check_out(args.out)  # before the training, not after it
@@ -118,6 +119,21 @@ def run_demo(args) -> int:
     seed = args.seed
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
+    train, heldout, tokenizer, grammar, source = _corpus(args, settings, rng)
+    print(f"scratchgen demo: four families of text generators trained on {len(train)} sequences from {source},")
+    print(f"scored on {len(heldout)} held-out sequences (seed {seed}).")
+    floor = reference_logprob(heldout, grammar) if grammar is not None else None
+    reports, samples, models = _train_and_score(settings, tokenizer, seed, train, heldout, grammar, floor)
+    _print_results(reports, samples, tokenizer, grammar, floor, seed)
+    if args.out:
+        _save(args.out, models, reports, floor)
+    _progress(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _corpus(args, settings: DemoSettings, rng: np.random.Generator):
+    """The training and held-out sequences, their tokenizer, the grammar (None for ``--corpus``) and a
+    description of the source: sampled from the built-in grammar, or split from the user's file."""
     grammar = None
     if args.corpus is None:
         from .grammar import GrammarModel
@@ -138,10 +154,13 @@ def run_demo(args) -> int:
         source = f"{args.corpus} ({level} level)"
         train, heldout = _split(read_corpus(args.corpus, tokenizer, encoding=getattr(args, "encoding", "utf-8")), rng)
         _progress(f"read {source}")
+    return train, heldout, tokenizer, grammar, source
 
-    print(f"scratchgen demo: four families of text generators trained on {len(train)} sequences from {source},")
-    print(f"scored on {len(heldout)} held-out sequences (seed {seed}).")
-    floor = reference_logprob(heldout, grammar) if grammar is not None else None
+
+def _train_and_score(settings: DemoSettings, tokenizer: Tokenizer, seed: int, train, heldout, grammar, floor):
+    """Fit each family on ``train`` and evaluate it: the reports by row name, three samples by model name,
+    and the fitted models by file stem."""
+    from .evaluation import evaluate
 
     reports, samples, models = {}, {}, {}
     global _BAR
@@ -169,6 +188,12 @@ def run_demo(args) -> int:
             )
             _BAR.update(1)
     _BAR = None
+    return reports, samples, models
+
+
+def _print_results(reports: dict, samples: dict, tokenizer: Tokenizer, grammar, floor, seed: int) -> None:
+    """The floor and the legend, the comparison table, then a few samples of the source and of each model."""
+    from .evaluation import comparison_table
 
     print()
     if floor is not None:  # there is a grammar
@@ -189,10 +214,6 @@ def run_demo(args) -> int:
         print(f"{name}:")
         for s in rows:
             print("    " + (tokenizer.detokenize(s) or "(empty)"))
-    if args.out:
-        _save(args.out, models, reports, floor)
-    _progress(f"done in {time.perf_counter() - started:.1f} s")
-    return 0
 
 
 def _check_out(out: str) -> None:

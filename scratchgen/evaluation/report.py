@@ -185,14 +185,7 @@ def evaluate(
     """
     train_seqs = model.tokenize_corpus(train)
     heldout_seqs = model.tokenize_corpus(heldout) if heldout is not None else None
-    if samples is None:
-        from ..decoding import generate
-
-        samples = generate(model, n=n, seed=seed, max_tokens=max_tokens, **decoding)
-    token_lists = [list(s) for s in samples]  # each sample a list of tokens, as the report keeps them
-    if not token_lists:
-        raise ScratchgenError("no samples to evaluate (n must be >= 1)")
-
+    token_lists = _sample_lists(model, samples, n, seed, max_tokens, decoding)
     report = EvalReport(
         model=type(model).__name__,
         seed=seed,
@@ -206,17 +199,39 @@ def evaluate(
     if heldout_seqs:
         report.heldout = model.score(heldout_seqs)
     if reference is not None:
-        report.reference = reference_logprob(token_lists, reference)
-        if reference_heldout is not None:
-            report.reference_heldout = reference_heldout
-        elif heldout_seqs:
-            report.reference_heldout = reference_logprob(heldout_seqs, reference)
+        _score_reference(report, reference, heldout_seqs, reference_heldout)
     if discriminator:
-        real = heldout_seqs if heldout_seqs else train_seqs
-        report.discriminator_real = "heldout" if heldout_seqs else "train"
-        if min(len(real), len(token_lists)) >= 2:
-            report.discriminator_accuracy = discriminator_accuracy(real, token_lists, seed=seed)
+        _discriminate(report, heldout_seqs, train_seqs, seed)
     return report
+
+
+def _sample_lists(model, samples: Sequence[Tokens] | None, n: int, seed, max_tokens: int, decoding: dict) -> list:
+    """The samples to measure, each a list of tokens as the report keeps them: given, or drawn from ``model``."""
+    if samples is None:
+        from ..decoding import generate
+
+        samples = generate(model, n=n, seed=seed, max_tokens=max_tokens, **decoding)
+    token_lists = [list(s) for s in samples]
+    if not token_lists:
+        raise ScratchgenError("no samples to evaluate (n must be >= 1)")
+    return token_lists
+
+
+def _discriminate(report: EvalReport, heldout_seqs, train_seqs, seed) -> None:
+    """How well a discriminator tells real text (the held-out text, else the training text) from the samples."""
+    real = heldout_seqs if heldout_seqs else train_seqs
+    report.discriminator_real = "heldout" if heldout_seqs else "train"
+    if min(len(real), len(report.samples)) >= 2:
+        report.discriminator_accuracy = discriminator_accuracy(real, report.samples, seed=seed)
+
+
+def _score_reference(report: EvalReport, reference, heldout_seqs, reference_heldout) -> None:
+    """The samples scored by the reference, and the held-out text too (given already scored, or scored here)."""
+    report.reference = reference_logprob(report.samples, reference)
+    if reference_heldout is not None:
+        report.reference_heldout = reference_heldout
+    elif heldout_seqs:
+        report.reference_heldout = reference_logprob(heldout_seqs, reference)
 
 
 def json_safe(value: Any) -> Any:
