@@ -2,9 +2,9 @@
 
 Read this first, then :mod:`scratchgen.grammar.chart` and the modules it lists (compile, inside, prefix,
 outside, viterbi), which compute the same numbers fast (compiled rules, batched and rescaled charts, a
-matrix inverse). Here there are only dicts, one sentence, and the
-grammar's own rules, binarised on the fly: a rule ``A -> Y_1 .. Y_k`` is walked left to right, and the
-item "Y_1..Y_d derive x_{i+1}..x_m" grows by one symbol and one split point at a time.
+matrix inverse). Here there are only dicts, one sentence, and the grammar's own rules, binarised on the
+fly: a rule ``A -> Y_1 .. Y_k`` is walked left to right, and the item "Y_1..Y_d derive x_{i+1}..x_m" grows
+by one symbol and one split point at a time.
 
 Letters: x_1..x_n the sentence; (i, j] the span x_{i+1}..x_j (empty when i = j); r = A -> Y_1..Y_k a
 rule of probability p(r); beta(A, i, j) = P(A =>* x_{i+1}..x_j), the inside probability; a terminal Y
@@ -174,8 +174,6 @@ def inside_logprob(grammar: Grammar, tokens) -> float:
 def viterbi(grammar: Grammar, tokens) -> tuple:
     """The most probable tree of ``tokens`` and its log-probability: (log p, Tree), or (-inf, None).
 
-    Eqs. (1)-(4) with max in place of sum; ``back[(A, i, j)]`` holds (rule index, cut points b_0..b_k).
-
     >>> lp, tree = viterbi(Grammar.fromstring("S -> S S [0.4] | 'a' [0.6]"), ["a", "a"])
     >>> round(math.exp(lp), 12), str(tree)
     (0.144, '(S (S a) (S a))')
@@ -188,19 +186,20 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
 
     def tree(A, i, j):  # follow the back-pointers down
         q, cuts = back[(A, i, j)]
+        rhs = grammar.rules[q].rhs
         return Tree(
-            A,
-            [
-                str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1])
-                for d, Y in enumerate(grammar.rules[q].rhs)
-            ],
+            A, [str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1]) for d, Y in enumerate(rhs)]
         )
 
     return math.log(best[(grammar.start, 0, n)]), tree(grammar.start, 0, n)
 
 
 def _viterbi_chart(grammar: Grammar, tokens: list) -> tuple[dict, dict]:
-    """best[(A, i, j)], the most probable derivation of x_{i+1}..x_j from A, and back[(A, i, j)] its rule and cuts."""
+    """The Viterbi chart: eqs. (1)-(4) with max in place of sum.
+
+    best[(A, i, j)] is the probability of the most probable derivation of x_{i+1}..x_j from A, and
+    back[(A, i, j)] = (its rule's index, its cut points b_0..b_k).
+    """
     rules, n, best, back = _rules(grammar), len(tokens), dict[tuple, float](), dict[tuple, tuple]()
 
     def offer(A, i, j, v, q, cuts):  # keep a candidate for (A, i, j) if it beats the best so far
