@@ -1,6 +1,7 @@
 """The rule generator: probabilistic context-free grammars, checked, sampled and scored exactly.
 
 - :mod:`~scratchgen.grammar.rules`: rules, the text format (NLTK PCFG strings), trees;
+- :mod:`~scratchgen.grammar.textformat`: the reader of that text format, line by line;
 - :mod:`~scratchgen.grammar.tracery`: Tracery JSON import;
 - :mod:`~scratchgen.grammar.analysis`: reachability, productivity, left recursion, consistency;
 - :mod:`~scratchgen.grammar.sampling`: top-down sampling with an explicit stack and limits;

@@ -206,22 +206,8 @@ def analyze(grammar: Grammar) -> Analysis:
     nullable = [a for a in grammar.nonterminals if a in nullable_set]
     left_recursive = _left_recursive(grammar, nullable_set)
 
-    M, t = expected_children(grammar, reachable)
-    rho = float(np.max(np.abs(np.linalg.eigvals(M)))) if len(M) else 0.0
+    rho, size, length = _termination(grammar, reachable, bad, errors)
     consistent = rho < 1.0 - 1e-12 and not bad
-    size = length = None
-    if rho >= 1.0 - 1e-12:
-        culprits = _critical_sets(M, reachable)
-        names = "; ".join(f"{c} has spectral radius {r:.6g}" for c, r in culprits) or f"spectral radius {rho:.6g}"
-        errors.append(
-            f"the grammar is inconsistent: the expected-children matrix of {names} >= 1, so derivations "
-            "need not terminate (lower the weights of the recursive rules)"
-        )
-    elif not bad:
-        G = np.linalg.inv(np.eye(len(M)) - M)  # (N, N) (I - M)^-1
-        s = reachable.index(grammar.start)
-        size = float(G[s].sum())  # eq. (2)
-        length = float(G[s] @ t)  # eq. (3)
     return Analysis(
         start=grammar.start,
         nonterminals=len(grammar.nonterminals),
@@ -238,3 +224,27 @@ def analyze(grammar: Grammar) -> Analysis:
         errors=errors,
         warnings=warnings,
     )
+
+
+def _termination(grammar: Grammar, reachable: list[str], bad: list[str], errors: list[str]) -> tuple:
+    """(rho, expected derivation size, expected length) from the expected-children matrix M.
+
+    rho is the spectral radius of M; at rho >= 1 derivations need not terminate, and the error naming the
+    critical sets is appended to ``errors``. Eqs. (2)-(3) need rho < 1 and no non-productive symbol (else None).
+    """
+    M, t = expected_children(grammar, reachable)
+    rho = float(np.max(np.abs(np.linalg.eigvals(M)))) if len(M) else 0.0
+    size = length = None
+    if rho >= 1.0 - 1e-12:
+        culprits = _critical_sets(M, reachable)
+        names = "; ".join(f"{c} has spectral radius {r:.6g}" for c, r in culprits) or f"spectral radius {rho:.6g}"
+        errors.append(
+            f"the grammar is inconsistent: the expected-children matrix of {names} >= 1, so derivations "
+            "need not terminate (lower the weights of the recursive rules)"
+        )
+    elif not bad:
+        G = np.linalg.inv(np.eye(len(M)) - M)  # (N, N) (I - M)^-1
+        s = reachable.index(grammar.start)
+        size = float(G[s].sum())  # eq. (2)
+        length = float(G[s] @ t)  # eq. (3)
+    return rho, size, length

@@ -263,6 +263,16 @@ def _onehot(R: int, N: int, cols: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_compile_memory(N: int, R: int) -> None:
+    """A ResourceError unless the tables of a compiled grammar (N symbols, R binary rules) fit in memory."""
+    # About a dozen (N, N) tables (closures, Viterbi chains) and three (R, N) scatter matrices.
+    check_memory(
+        8 * (12 * N * N + 3 * R * N),
+        f"compiling a grammar of {N} symbols and {R} binary rules",
+        "use a smaller grammar",
+    )
+
+
 def compile_grammar(grammar: Grammar) -> CompiledGrammar:
     """Compile ``grammar`` (module docstring): raises GrammarError if its unit chains have probability >= 1."""
     terminal_index = {t: i for i, t in enumerate(grammar.terminals)}
@@ -273,12 +283,7 @@ def compile_grammar(grammar: Grammar) -> CompiledGrammar:
     prob = np.array([c[4] for c in compiled], dtype=np.float64)
     b_idx = np.flatnonzero(kind == BINARY)
     R = len(b_idx)
-    # About a dozen (N, N) tables (closures, Viterbi chains) and three (R, N) scatter matrices.
-    check_memory(
-        8 * (12 * N * N + 3 * R * N),
-        f"compiling a grammar of {N} symbols and {R} binary rules",
-        "use a smaller grammar",
-    )
+    _check_compile_memory(N, R)
     e_idx, l_idx, u_idx = (np.flatnonzero(kind == k) for k in (EMPTY, LEX, UNIT))
     bA, bB, bC, bp = r_lhs[b_idx], r_x[b_idx], r_y[b_idx], prob[b_idx]
     lex = np.zeros((len(grammar.terminals), N))  # (T, N)

@@ -2,9 +2,9 @@
 
 Read this first, then :mod:`scratchgen.grammar.chart` and the modules it lists (compile, inside, prefix,
 outside, viterbi), which compute the same numbers fast (compiled rules, batched and rescaled charts, a
-matrix inverse). Here there are only dicts, one sentence, and the
-grammar's own rules, binarised on the fly: a rule ``A -> Y_1 .. Y_k`` is walked left to right, and the
-item "Y_1..Y_d derive x_{i+1}..x_m" grows by one symbol and one split point at a time.
+matrix inverse). Here there are only dicts, one sentence, and the grammar's own rules, binarised on the
+fly: a rule ``A -> Y_1 .. Y_k`` is walked left to right, and the item "Y_1..Y_d derive x_{i+1}..x_m" grows
+by one symbol and one split point at a time.
 
 Letters: x_1..x_n the sentence; (i, j] the span x_{i+1}..x_j (empty when i = j); r = A -> Y_1..Y_k a
 rule of probability p(r); beta(A, i, j) = P(A =>* x_{i+1}..x_j), the inside probability; a terminal Y
@@ -36,20 +36,17 @@ consistent grammar (every derivation ends). That makes "the prefix followed by a
     Pre(x) = PP(S, 0),  Pre(()) = 1                                                                   (7)
     P(next = a | x) = Pre(x a) / Pre(x),   P(</s> | x) = P(x) / Pre(x)                               (8)
 
-with PP of a terminal Y at b = [b = m - 1 and x_m = Y]. :func:`prefix_probability_by_summing` is the
-definition itself, summed over the continuations up to a length: a lower bound, exact when no sentence
-is longer. Each function and the fast code it mirrors:
+with PP of a terminal Y at b = [b = m - 1 and x_m = Y]. (The definitions themselves, P(x) as a sum over
+derivations and Pre(x) as a sum over continuations, are enumerations that only tests need: they live in
+tests/grammar/grammar_by_definition.py.) Each function and the fast code it mirrors:
 
     inside_logprob             ChartParser.logprob, ChartParser.logprobs, GrammarModel.logprob
     viterbi                    ChartParser.viterbi, GrammarModel.parse
     next_token_probabilities   ChartParser.next_token_probs, GrammarModel.next_logprobs (eq. (2) of model.py)
-
-and :func:`sentence_probabilities`, P(x) as the sum over derivations itself, for a finite language.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 from ..errors import GrammarError
@@ -61,8 +58,6 @@ __all__ = [
     "next_token_probabilities",
     "null_probabilities",
     "prefix_probability",
-    "prefix_probability_by_summing",
-    "sentence_probabilities",
     "viterbi",
 ]
 
@@ -179,14 +174,33 @@ def inside_logprob(grammar: Grammar, tokens) -> float:
 def viterbi(grammar: Grammar, tokens) -> tuple:
     """The most probable tree of ``tokens`` and its log-probability: (log p, Tree), or (-inf, None).
 
-    Eqs. (1)-(4) with max in place of sum; ``back[(A, i, j)]`` holds (rule index, cut points b_0..b_k).
-
     >>> lp, tree = viterbi(Grammar.fromstring("S -> S S [0.4] | 'a' [0.6]"), ["a", "a"])
     >>> round(math.exp(lp), 12), str(tree)
     (0.144, '(S (S a) (S a))')
     """
-    tokens, rules = list(tokens), _rules(grammar)
-    n, best, back = len(tokens), dict[tuple, float](), dict[tuple, tuple]()
+    tokens = list(tokens)
+    n = len(tokens)
+    best, back = _viterbi_chart(grammar, tokens)
+    if best.get((grammar.start, 0, n), 0.0) <= 0:
+        return -math.inf, None
+
+    def tree(A, i, j):  # follow the back-pointers down
+        q, cuts = back[(A, i, j)]
+        rhs = grammar.rules[q].rhs
+        return Tree(
+            A, [str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1]) for d, Y in enumerate(rhs)]
+        )
+
+    return math.log(best[(grammar.start, 0, n)]), tree(grammar.start, 0, n)
+
+
+def _viterbi_chart(grammar: Grammar, tokens: list) -> tuple[dict, dict]:
+    """The Viterbi chart: eqs. (1)-(4) with max in place of sum.
+
+    best[(A, i, j)] is the probability of the most probable derivation of x_{i+1}..x_j from A, and
+    back[(A, i, j)] = (its rule's index, its cut points b_0..b_k).
+    """
+    rules, n, best, back = _rules(grammar), len(tokens), dict[tuple, float](), dict[tuple, tuple]()
 
     def offer(A, i, j, v, q, cuts):  # keep a candidate for (A, i, j) if it beats the best so far
         if v > best.get((A, i, j), 0.0):
@@ -225,20 +239,7 @@ def viterbi(grammar: Grammar, tokens) -> tuple:
                             _cover(tokens, best, Y, cuts[e], cuts[e + 1]) for e, Y in enumerate(r.rhs)
                         )
                         changed |= offer(r.lhs, i, j, v, q, cuts)
-    if best.get((grammar.start, 0, n), 0.0) <= 0:
-        return -math.inf, None
-
-    def tree(A, i, j):  # follow the back-pointers down
-        q, cuts = back[(A, i, j)]
-        return Tree(
-            A,
-            [
-                str(Y) if isinstance(Y, Terminal) else tree(Y, cuts[d], cuts[d + 1])
-                for d, Y in enumerate(grammar.rules[q].rhs)
-            ],
-        )
-
-    return math.log(best[(grammar.start, 0, n)]), tree(grammar.start, 0, n)
+    return best, back
 
 
 def prefix_probability(grammar: Grammar, prefix) -> float:
@@ -266,18 +267,6 @@ def prefix_probability(grammar: Grammar, prefix) -> float:
     return PP[(grammar.start, 0, m)]
 
 
-def prefix_probability_by_summing(grammar: Grammar, prefix, extra: int) -> float:
-    """The definition: sum of P(prefix v) over every continuation v of at most ``extra`` terminals.
-
-    A lower bound of Pre(prefix); exact when no sentence is longer than len(prefix) + extra.
-    """
-    total = 0.0
-    for k in range(extra + 1):
-        for v in itertools.product(grammar.terminals, repeat=k):
-            total += math.exp(inside_logprob(grammar, list(prefix) + list(v)))
-    return total
-
-
 def next_token_probabilities(grammar: Grammar, prefix) -> dict:
     """P(a | prefix) for every terminal a and P('</s>' | prefix), eq. (8); {'</s>': 1} if Pre(prefix) = 0.
 
@@ -290,32 +279,3 @@ def next_token_probabilities(grammar: Grammar, prefix) -> dict:
     out = {a: prefix_probability(grammar, list(prefix) + [a]) / pre for a in grammar.terminals}
     out["</s>"] = math.exp(inside_logprob(grammar, prefix)) / pre
     return out
-
-
-def sentence_probabilities(grammar: Grammar, max_steps: int = 100_000) -> dict:
-    """P(x) for every sentence x of a grammar with finitely many derivations: the definition, the sum over trees.
-
-    Leftmost derivations are expanded one rule at a time; a GrammarError after ``max_steps`` of them.
-
-    >>> sentence_probabilities(Grammar.fromstring("S -> 'a' A [0.4] | 'b' [0.6]\\nA -> 'b' [0.5] | '' [0.5]"))
-    {('b',): 0.6, ('a',): 0.2, ('a', 'b'): 0.2}
-    """
-    out: dict = {}
-    # (terminals so far, symbols left, probability)
-    agenda: list[tuple[tuple[str, ...], tuple[str, ...], float]] = [((), (grammar.start,), 1.0)]
-    for _ in range(max_steps):
-        if not agenda:
-            return out
-        done, todo, p = agenda.pop()
-        k = 0
-        while k < len(todo) and isinstance(todo[k], Terminal):  # move the leading terminals to the output
-            k += 1
-        done, todo = done + tuple(str(t) for t in todo[:k]), todo[k:]
-        if not todo:
-            out[done] = out.get(done, 0.0) + p
-            continue
-        for q in grammar.by_lhs[todo[0]]:  # expand the leftmost nonterminal by each of its rules
-            r = grammar.rules[q]
-            if r.prob > 0:
-                agenda.append((done, tuple(r.rhs) + todo[1:], p * r.prob))
-    raise GrammarError(f"more than {max_steps} derivation steps: the language is too large (or infinite) to list")

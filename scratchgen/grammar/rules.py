@@ -23,14 +23,14 @@ The text format is NLTK's PCFG string format (so ``nltk.PCFG.fromstring`` texts 
 
 Errors (:class:`~scratchgen.errors.GrammarError`) give the line and column: an undefined symbol, a
 negative or non-finite weight, all weights of a nonterminal zero, an empty alternative (or an empty
-rule when ``allow_empty=False``), a duplicate rule, a malformed line.
+rule when ``allow_empty=False``), a duplicate rule, a malformed line. The lines are read by
+:mod:`~scratchgen.grammar.textformat`; this module checks and normalises the rules (:func:`_build`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Union
 
@@ -248,17 +248,6 @@ class _RawRule:
     rhs_pos: list | None  # (line, column) of each rhs symbol
 
 
-_NAME = r"[^\s'\"\[\]|#%]+"
-_TOKEN_RE = re.compile(
-    r"""(?P<ws>\s+)|(?P<comment>\#.*)|(?P<arrow>->)|(?P<bar>\|)|(?P<weight>\[[^\]]*\]?)"""
-    r"""|(?P<term>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<eps>ε)|(?P<name>""" + _NAME + r")|(?P<bad>.)"
-)
-
-
-def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text[1:-1])
-
-
 def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True) -> Grammar:
     """Parse a grammar in the text format of the module docstring.
 
@@ -278,111 +267,11 @@ def parse_grammar(text: str, start: str | None = None, allow_empty: bool = True)
     ...
     scratchgen.errors.GrammarError: line 1, column 10: the weight -1 is negative; a weight is a finite number >= 0
     """
-    if not isinstance(text, str):
-        raise GrammarError(f"grammar text must be a str, got {type(text).__name__}")
-    raw: list[_RawRule] = []
-    directive_start: str | None = None
-    lhs: str | None = None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("%"):
-            m = re.fullmatch(r"%start\s+(" + _NAME + r")\s*(#.*)?", stripped)
-            if not m:
-                raise GrammarError(
-                    f"unknown directive {stripped.split()[0]!r}; the only one is '%start SYMBOL'",
-                    lineno,
-                    line.index("%") + 1,
-                )
-            directive_start = m.group(1)
-            continue
-        tokens = [
-            (m.lastgroup, m.group(), m.start() + 1)
-            for m in _TOKEN_RE.finditer(line)
-            if m.lastgroup not in ("ws", "comment")
-        ]
-        if tokens[0][0] == "bar":
-            if lhs is None:
-                raise GrammarError("a continuation line '|' with no rule above it", lineno, tokens[0][2])
-            alt_tokens = tokens[1:]
-            first_col = tokens[0][2]
-        else:
-            if len(tokens) < 2 or tokens[0][0] != "name" or tokens[1][0] != "arrow":
-                kind, value, col = tokens[0] if tokens[0][0] != "name" else tokens[min(1, len(tokens) - 1)]
-                raise GrammarError(f"expected 'NAME -> ...' but found {value!r}", lineno, col)
-            lhs = tokens[0][1]
-            alt_tokens = tokens[2:]
-            first_col = tokens[1][2]
-            if not alt_tokens:
-                raise GrammarError(
-                    f"empty right-hand side for {lhs!r}: write the alternatives after '->' "
-                    "('' stands for the empty string)",
-                    lineno,
-                    first_col + 2,
-                )
-        for alt, col0 in _alternatives(alt_tokens, first_col):
-            raw.append(_parse_alternative(lhs, alt, lineno, col0, allow_empty))
-    if not raw:
-        raise GrammarError("the grammar has no rules")
+    # The text format reads into _RawRule, which this module defines, so it is imported here, not above.
+    from .textformat import read_rules
+
+    raw, directive_start = read_rules(text, allow_empty)
     return _build(raw, start or directive_start or raw[0].lhs, text)
-
-
-def _alternatives(tokens: list, first_col: int) -> list[tuple[list, int]]:
-    """The tokens of a right-hand side split at each '|': (tokens of one alternative, its column)."""
-    alts: list[tuple[list, int]] = [([], first_col)]
-    for kind, value, col in tokens:
-        if kind == "bar":
-            alts.append(([], col))
-        else:
-            alts[-1][0].append((kind, value, col))
-    return alts
-
-
-def _parse_alternative(lhs: str, alt: list, lineno: int, col0: int, allow_empty: bool) -> _RawRule:
-    weight: object = None
-    symbols: list = []
-    positions: list = []
-    empty_at = None
-    for i, (kind, value, col) in enumerate(alt):
-        if kind == "weight":
-            if i != len(alt) - 1:
-                raise GrammarError(f"the weight {value} must come last in its alternative", lineno, col)
-            if not value.endswith("]"):
-                raise GrammarError(f"unclosed weight {value!r}: write [number]", lineno, col)
-            body = value[1:-1].strip()
-            try:
-                weight = float(body)
-            except ValueError:
-                raise GrammarError(f"the weight {value} is not a number", lineno, col) from None
-            _check_weight(weight, body, lineno, col)
-        elif kind == "term":
-            token = _unquote(value)
-            if token == "":
-                empty_at = col
-            else:
-                symbols.append(Terminal(token))
-                positions.append((lineno, col))
-        elif kind == "eps":
-            empty_at = col
-        elif kind == "name":
-            symbols.append(value)
-            positions.append((lineno, col))
-        elif kind == "arrow":
-            raise GrammarError("a second '->' on one line: put each rule on its own line", lineno, col)
-        else:
-            raise GrammarError(f"unexpected character {value!r}", lineno, col)
-    where = alt[0][2] if alt else col0
-    if empty_at is not None:
-        if symbols:
-            raise GrammarError("'' (the empty string) must stand alone in its alternative", lineno, empty_at)
-        if not allow_empty:
-            raise GrammarError(f"empty right-hand side for {lhs!r} is not allowed here", lineno, empty_at)
-    elif not symbols:
-        raise GrammarError(
-            f"empty alternative for {lhs!r}: write '' for the empty string, or remove the '|'", lineno, where
-        )
-    return _RawRule(lhs, tuple(symbols), weight, lineno, where, positions)
 
 
 def _check_weight(weight, shown, line, col) -> float:

@@ -132,6 +132,15 @@ def from_tracery(source, start: str = "origin") -> Grammar:
     start : str
         The start symbol (Tracery's convention is ``origin``).
     """
+    alternatives = _read_source(source, start)
+    weights, order = _derive_rules(alternatives, start)
+    rank = {name: i for i, name in enumerate(order)}
+    rules = sorted(weights.items(), key=lambda kv: rank[kv[0][0]])
+    return Grammar.from_rules([(lhs, list(rhs), w) for (lhs, rhs), w in rules], start=start)
+
+
+def _read_source(source, start: str) -> dict[str, list]:
+    """The parsed alternatives of each Tracery symbol, after checking the JSON, the names and the start."""
     if isinstance(source, str):
         try:
             source = json.loads(source)
@@ -157,7 +166,14 @@ def from_tracery(source, start: str = "origin") -> Grammar:
         if not isinstance(strings, list) or not strings or not all(isinstance(s, str) for s in strings):
             raise GrammarError(f"the value of {name!r} must be a non-empty list of strings")
         alternatives[name] = [_parse_string(s, name, k, names) for k, s in enumerate(strings)]
-    # Derived symbols for (symbol, modifiers), made on demand from a work list.
+    return alternatives
+
+
+def _derive_rules(alternatives: dict[str, list], start: str) -> tuple[dict[tuple, float], list[str]]:
+    """Weights of the rules (lhs, rhs), with a derived symbol per (symbol, modifiers), and the lhs in order.
+
+    The derived symbols are made on demand from a work list, starting from the start symbol.
+    """
     weights: dict[tuple, float] = {}
     order: list[str] = []
     todo: list[tuple[str, tuple[str, ...]]] = [(start, ())]
@@ -191,6 +207,4 @@ def from_tracery(source, start: str = "origin") -> Grammar:
                             )
             key = (lhs, tuple(rhs))
             weights[key] = weights.get(key, 0.0) + 1.0  # a string listed twice counts twice
-    rank = {name: i for i, name in enumerate(order)}
-    rules = sorted(weights.items(), key=lambda kv: rank[kv[0][0]])
-    return Grammar.from_rules([(lhs, list(rhs), w) for (lhs, rhs), w in rules], start=start)
+    return weights, order

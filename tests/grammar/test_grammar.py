@@ -15,6 +15,7 @@ from scratchgen import load
 from scratchgen.errors import CorpusError, GrammarError
 from scratchgen.grammar import (ChartParser, Grammar, GrammarModel, Sampler, Terminal, Tree, analyze, builtin,
                                 builtin_names, from_tracery, parse_grammar, reference, sample)
+from grammar_by_definition import sentence_probabilities
 from scratchgen.text import word_tokenize
 
 # --- the text format ---------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def acyclic_grammars(draw):
 @settings(max_examples=40, deadline=None)
 @given(acyclic_grammars())
 def test_finite_language_probabilities_sum_to_one_and_match_enumeration(g):
-    truth = reference.sentence_probabilities(g)  # sum over trees, by enumerating leftmost derivations
+    truth = sentence_probabilities(g)  # sum over trees, by enumerating leftmost derivations
     parser = ChartParser(g)
     total = 0.0
     for sentence, p in truth.items():
@@ -392,7 +393,7 @@ def test_cli_check_and_score(tmp_path, capsys):
 @settings(max_examples=30, deadline=None)
 @given(acyclic_grammars())
 def test_next_token_probabilities_match_enumerated_prefix_probabilities(g):
-    truth = reference.sentence_probabilities(g)
+    truth = sentence_probabilities(g)
 
     def pre(prefix):  # total probability of the sentences starting with prefix
         return sum(p for s, p in truth.items() if s[: len(prefix)] == prefix)

@@ -24,6 +24,7 @@ from scratchgen.grammar import (
     analyze,
     reference,
 )
+from grammar_by_definition import prefix_probability_by_summing, sentence_probabilities
 from scratchgen.text import Vocabulary
 
 RTOL = 1e-9
@@ -137,7 +138,7 @@ def test_next_token_probabilities_equal_prefix_probability_ratios(g, data):
 def test_prefix_probability_is_its_definition(g, prefix):
     """Pre(x) = sum_v P(x v): the sum over continuations of at most K tokens is a lower bound that rises to it."""
     exact = reference.prefix_probability(g, prefix)
-    bounds = [reference.prefix_probability_by_summing(g, prefix, k) for k in range(3)]
+    bounds = [prefix_probability_by_summing(g, prefix, k) for k in range(3)]
     assert bounds[0] <= bounds[1] <= bounds[2] <= exact * (1 + 1e-9) + 1e-12
 
 
@@ -167,7 +168,7 @@ def test_prefix_probability_worked_examples(text, prefix, exact, gaps):
     g = Grammar.fromstring(text)
     assert reference.prefix_probability(g, prefix.split()) == pytest.approx(exact, rel=1e-12)
     for k, gap in enumerate(gaps):
-        assert exact - reference.prefix_probability_by_summing(g, prefix.split(), k) == pytest.approx(gap, abs=1e-12)
+        assert exact - prefix_probability_by_summing(g, prefix.split(), k) == pytest.approx(gap, abs=1e-12)
 
 
 def test_the_comparisons_can_fail(monkeypatch):
@@ -204,7 +205,7 @@ def test_a_critical_grammar_is_refused():
 def test_sentence_probabilities_list_a_finite_language():
     # S -> A B, A -> '' | 'a', B -> 'b' | A: sentences '', a, b, a a, a b with their sums over trees.
     g = Grammar.fromstring("S -> A B [1]\nA -> '' [0.5] | 'a' [0.5]\nB -> 'b' [0.2] | A [0.8]")
-    got = reference.sentence_probabilities(g)
+    got = sentence_probabilities(g)
     want = {(): 0.5 * 0.8 * 0.5, ("a",): 0.5 * 0.8 * 0.5 + 0.5 * 0.8 * 0.5, ("b",): 0.5 * 0.2,
             ("a", "a"): 0.5 * 0.8 * 0.5, ("a", "b"): 0.5 * 0.2}
     assert got.keys() == want.keys()
@@ -213,4 +214,4 @@ def test_sentence_probabilities_list_a_finite_language():
         assert math.exp(reference.inside_logprob(g, list(s))) == pytest.approx(p, rel=1e-12)
     assert sum(got.values()) == pytest.approx(1.0, rel=1e-12)
     with pytest.raises(GrammarError, match="too large"):  # an infinite language cannot be listed
-        reference.sentence_probabilities(Grammar.fromstring("S -> 'a' S [0.5] | 'b' [0.5]"), max_steps=1000)
+        sentence_probabilities(Grammar.fromstring("S -> 'a' S [0.5] | 'b' [0.5]"), max_steps=1000)
