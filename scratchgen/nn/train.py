@@ -47,7 +47,7 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from .data import padded_batch, padded_plan, stream_array
+from .data import chunk_batch, epoch_plan, planned_steps, stream_array
 from .layers import network_backward, network_forward, one_blas_thread
 from .losses import sequences_loss, stream_loss, zeros_state
 from .memory import training_memory
@@ -134,7 +134,9 @@ class Trainer:
         self.callbacks: list = []
         if running:
             self.rows = stream_array(train, config.batch_size)  # (B, n+1)
-        self.total_steps = self._total_steps()
+        self.data = self.rows if running else train  # what the plan of an epoch cuts (:mod:`scratchgen.nn.data`)
+        c = config
+        self.total_steps = planned_steps(self.data, running, c.seq_len, c.batch_size, c.epochs, c.max_steps)
 
     @property
     def train_loss(self) -> float | None:
@@ -159,42 +161,6 @@ class Trainer:
             self.note(f"scratchgen: warning: {message}")
         else:
             warnings.warn(message, TrainingWarning, stacklevel=3)
-
-    # --- the plan of an epoch ---------------------------------------------------------------------
-
-    def _plan(self) -> list:
-        """The steps of one epoch: chunk starts (running text) or (batch, chunk start) pairs."""
-        T = self.config.seq_len
-        if self.running:
-            return list(range(0, self.rows.shape[1] - 1, T))
-        plan = []
-        for batch in padded_plan(len(self.train), self.config.batch_size, self.rng):
-            longest = max(len(self.train[i]) for i in batch) + 1
-            plan += [(batch, start) for start in range(0, longest, T)]
-        return plan
-
-    def _total_steps(self) -> int:
-        c = self.config
-        if self.running:
-            per_epoch = math.ceil((self.rows.shape[1] - 1) / c.seq_len)
-        else:  # an estimate (chunks per batch depend on the draw): batches times the mean chunk count
-            mean_chunks = float(np.mean([math.ceil((len(s) + 1) / c.seq_len) for s in self.train]))
-            per_epoch = math.ceil(len(self.train) / c.batch_size * mean_chunks)
-        total = per_epoch * c.epochs
-        return min(total, c.max_steps) if c.max_steps else total
-
-    def _batch(self, item):
-        """inputs, targets, mask (or None) and whether the state starts afresh."""
-        T = self.config.seq_len
-        if self.running:
-            start = item
-            x = self.rows[:, start : start + T]  # (B, T)
-            y = self.rows[:, start + 1 : start + T + 1]  # (B, T)
-            return x[:, : y.shape[1]], y, None, start == 0
-        batch, start = item
-        x, y, mask = padded_batch([self.train[i] for i in batch])  # (B, T_b)
-        sl = slice(start, start + T)
-        return x[:, sl], y[:, sl], mask[:, sl], start == 0
 
     # --- evaluation -------------------------------------------------------------------------------
 
@@ -245,7 +211,7 @@ class Trainer:
                 self.epoch_rng_state = self.rng.bit_generator.state
             else:  # resumed mid-epoch: replay the same draw
                 self.rng.bit_generator.state = self.epoch_rng_state
-            plan = self._plan()
+            plan = epoch_plan(self.data, self.running, c.seq_len, c.batch_size, self.rng)
             while self.step_in_epoch < len(plan):
                 lr, norm = self._train_step(plan[self.step_in_epoch])
                 self.step_in_epoch += 1
@@ -277,7 +243,7 @@ class Trainer:
         A non-finite loss, gradient or weight does not count as a step: the NaN guard restores.
         """
         c = self.config
-        x, y, mask, fresh = self._batch(item)
+        x, y, mask, fresh = chunk_batch(self.data, self.running, item, c.seq_len)
         if fresh or self.h is None:
             self.h = zeros_state(self.params, self.L, x.shape[0])  # (L, B, H)
         schedule_step = self.step
