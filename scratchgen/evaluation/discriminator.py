@@ -154,6 +154,37 @@ def gradient_error(
     return gradcheck(loss_and_grads, {"theta": _pack(params)})["theta"]
 
 
+def _lbfgs_direction(g: np.ndarray, s_hist: list[np.ndarray], y_hist: list[np.ndarray]) -> np.ndarray:
+    """The two-loop recursion: d = -H g with H the L-BFGS inverse-Hessian estimate from the stored pairs
+    (s, y) of steps and gradient changes, oldest first."""
+    q = g.copy()
+    alphas = []
+    for s, yv in zip(reversed(s_hist), reversed(y_hist)):
+        rho = 1.0 / np.dot(yv, s)
+        a = rho * np.dot(s, q)
+        q -= a * yv
+        alphas.append((rho, a))
+    if s_hist:
+        q *= np.dot(s_hist[-1], y_hist[-1]) / np.dot(y_hist[-1], y_hist[-1])  # initial H0 = gamma I
+    else:
+        q /= max(np.linalg.norm(g), 1.0)  # first step: a gradient step of length <= 1
+    for (s, yv), (rho, a) in zip(zip(s_hist, y_hist), reversed(alphas)):
+        beta = rho * np.dot(yv, q)
+        q += (a - beta) * s
+    return -q
+
+
+def _backtrack(f_and_g, theta: np.ndarray, f: float, d: np.ndarray, slope: float):
+    """Backtracking line search with the Armijo condition f(theta + t d) <= f + c1 t slope, halving t from 1;
+    (t, f and gradient at theta + t d). A t below 1e-12 is returned as it is: the caller stops there."""
+    t = 1.0
+    while True:
+        f_new, g_new = f_and_g(theta + t * d)
+        if f_new <= f + 1e-4 * t * slope or t < 1e-12:
+            return t, f_new, g_new
+        t *= 0.5
+
+
 def fit_logistic(
     X: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200, memory: int = 10, tol: float = 1e-6
 ) -> Params:
@@ -183,34 +214,13 @@ def fit_logistic(
     for _ in range(max_iter):
         if np.max(np.abs(g)) < tol:
             break
-        # Two-loop recursion: d = -H g with H the L-BFGS inverse-Hessian estimate.
-        q = g.copy()
-        alphas = []
-        for s, yv in zip(reversed(s_hist), reversed(y_hist)):
-            rho = 1.0 / np.dot(yv, s)
-            a = rho * np.dot(s, q)
-            q -= a * yv
-            alphas.append((rho, a))
-        if s_hist:
-            q *= np.dot(s_hist[-1], y_hist[-1]) / np.dot(y_hist[-1], y_hist[-1])  # initial H0 = gamma I
-        else:
-            q /= max(np.linalg.norm(g), 1.0)  # first step: a gradient step of length <= 1
-        for (s, yv), (rho, a) in zip(zip(s_hist, y_hist), reversed(alphas)):
-            beta = rho * np.dot(yv, q)
-            q += (a - beta) * s
-        d = -q
+        d = _lbfgs_direction(g, s_hist, y_hist)
         slope = np.dot(g, d)
         if slope >= 0:  # not a descent direction (numerical trouble): restart from the gradient
             s_hist.clear()
             y_hist.clear()
             d, slope = -g, -np.dot(g, g)
-        # Backtracking line search with the Armijo condition f(theta + t d) <= f + c1 t slope.
-        t = 1.0
-        while True:
-            f_new, g_new = f_and_g(theta + t * d)
-            if f_new <= f + 1e-4 * t * slope or t < 1e-12:
-                break
-            t *= 0.5
+        t, f_new, g_new = _backtrack(f_and_g, theta, f, d, slope)
         step, dg = t * d, g_new - g
         if np.dot(step, dg) > 1e-12:  # curvature condition; else keep the old pairs
             s_hist.append(step)

@@ -7,6 +7,8 @@
 - :mod:`scratchgen.nn.data`: parallel streams of running text, padded and masked sequences;
 - :mod:`scratchgen.nn.config`: :class:`TrainConfig`, the training recipe (saved with checkpoints only);
 - :mod:`scratchgen.nn.train`: :class:`Trainer`, the loop, validation, early stopping, the NaN guard;
+- :mod:`scratchgen.nn.losses`: the loss of held-out text (running streams or padded sequences);
+- :mod:`scratchgen.nn.memory`: the memory a training run needs, estimated before it starts;
 - :mod:`scratchgen.nn.callbacks`: what a run does besides training (progress, checkpoints, the curve);
 - :mod:`scratchgen.nn.checkpoint`: the checkpoint file, written and read to resume bit for bit;
 - :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol.

@@ -19,11 +19,13 @@ A batch longer than T is processed in chunks of T steps with the state carried b
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..text import Vocabulary
 
-__all__ = ["stream_array", "stream_chunks", "padded_batch", "padded_plan"]
+__all__ = ["stream_array", "stream_chunks", "padded_batch", "padded_plan", "epoch_plan", "planned_steps", "chunk_batch"]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 
@@ -74,3 +76,44 @@ def padded_plan(n_sequences: int, batch_size: int, rng: np.random.Generator) -> 
     """One epoch of a line corpus: a random permutation cut into batches of sequence indices."""
     order = rng.permutation(n_sequences)
     return [order[i : i + batch_size] for i in range(0, n_sequences, batch_size)]
+
+
+# --- the steps of an epoch of training ------------------------------------------------------------
+# ``data`` is the (B, n+1) array of parallel streams (running text) or the list of id sequences.
+
+
+def epoch_plan(data, running: bool, seq_len: int, batch_size: int, rng: np.random.Generator) -> list:
+    """The steps of one epoch: chunk starts (running text) or (batch, chunk start) pairs."""
+    T = seq_len
+    if running:
+        return list(range(0, data.shape[1] - 1, T))
+    plan = []
+    for batch in padded_plan(len(data), batch_size, rng):
+        longest = max(len(data[i]) for i in batch) + 1
+        plan += [(batch, start) for start in range(0, longest, T)]
+    return plan
+
+
+def planned_steps(data, running: bool, seq_len: int, batch_size: int, epochs: int, max_steps: int) -> int:
+    """Optimiser steps of a whole run: its epochs' steps, or ``max_steps`` when that is set and fewer."""
+    if running:
+        per_epoch = math.ceil((data.shape[1] - 1) / seq_len)
+    else:  # an estimate (chunks per batch depend on the draw): batches times the mean chunk count
+        mean_chunks = float(np.mean([math.ceil((len(s) + 1) / seq_len) for s in data]))
+        per_epoch = math.ceil(len(data) / batch_size * mean_chunks)
+    total = per_epoch * epochs
+    return min(total, max_steps) if max_steps else total
+
+
+def chunk_batch(data, running: bool, item, seq_len: int):
+    """inputs, targets, mask (or None) of one step of :func:`epoch_plan`, and whether the state starts afresh."""
+    T = seq_len
+    if running:
+        start = item
+        x = data[:, start : start + T]  # (B, T)
+        y = data[:, start + 1 : start + T + 1]  # (B, T)
+        return x[:, : y.shape[1]], y, None, start == 0
+    batch, start = item
+    x, y, mask = padded_batch([data[i] for i in batch])  # (B, T_b)
+    sl = slice(start, start + T)
+    return x[:, sl], y[:, sl], mask[:, sl], start == 0

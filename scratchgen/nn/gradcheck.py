@@ -102,6 +102,21 @@ def _as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
 
 
+def _weighted_sum(outs: tuple, weights: list) -> tuple[float, list]:
+    """``loss = sum R * out`` over a piece's outputs and its gradient d loss / d out = R, the
+    ``d_outputs`` its backward receives; a scalar output (a loss, weight None) counts with weight 1."""
+    loss = 0.0
+    d_out: list = []
+    for o, w in zip(outs, weights):
+        if w is None:  # a scalar output (a loss): weight 1
+            loss += float(o)
+            d_out.append(1.0)
+        else:
+            loss += float(np.sum(w * o))
+            d_out.append(w)
+    return loss, d_out
+
+
 def gradcheck_piece(
     forward: Callable,
     backward: Callable,
@@ -151,15 +166,7 @@ def gradcheck_piece(
                 None if np.ndim(o) == 0 and not isinstance(o, np.ndarray) else rng.normal(size=np.shape(o))
                 for o in outs
             ]
-        loss = 0.0
-        d_out = []
-        for o, w in zip(outs, weights):
-            if w is None:  # a scalar output (a loss): weight 1
-                loss += float(o)
-                d_out.append(1.0)
-            else:
-                loss += float(np.sum(w * o))
-                d_out.append(w)
+        loss, d_out = _weighted_sum(outs, weights)
         grads, d_inputs = backward(piece_params, cache, d_out[0] if len(d_out) == 1 else tuple(d_out))
         grads = dict(grads)
         d_inputs = _as_tuple(d_inputs) if d_inputs is not None else ()

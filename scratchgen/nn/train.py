@@ -47,8 +47,10 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from .data import padded_batch, padded_plan, stream_array, stream_chunks
+from .data import chunk_batch, epoch_plan, planned_steps, stream_array
 from .layers import network_backward, network_forward, one_blas_thread
+from .losses import sequences_loss, stream_loss, zeros_state
+from .memory import training_memory
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
 
 __all__ = [
@@ -78,69 +80,6 @@ EMA_DECAY = 0.98  # smoothing of the training loss shown and recorded
 
 class TrainingWarning(UserWarning):
     """Training went on, but something is worth knowing (a loss worse than uniform, a finished run resumed)."""
-
-
-def training_memory(
-    V: int,
-    hidden: int,
-    layers: int,
-    embedding: int | None,
-    batch: int,
-    seq_len: int,
-    itemsize: int,
-    optimizer: str,
-    eval_rows: int,
-    eval_len: int,
-) -> float:
-    """Bytes a training run needs, estimated before anything is allocated.
-
-    - parameters P (counted below), their gradients, the best copy, the last good copy with its
-      optimiser state, and the optimiser's own state (Adam: m and v; SGD and Adagrad: one array);
-    - the activations of one step of B x T tokens: per layer the inputs, states and their gradients
-      (about 4 H numbers a token), the logits, probabilities and their gradient (3 V a token), the
-      embeddings (2 E a token); validation runs ``eval_rows`` x ``eval_len`` tokens through the same;
-    - the orthogonal initialisation of W_hh: a Gaussian matrix and its QR in float64 (3 H^2 numbers).
-    """
-    H, L, E = hidden, layers, embedding or 0
-    first_input = V * E + E * H if E else V * H  # C and W_xh.0, or the one-hot W_xh.0
-    n_params = first_input + (L - 1) * H * H + L * (H * H + H) + H * V + V
-    slots = 2 if optimizer in ("adam", "adamw") else 1
-    weights = n_params * itemsize * (4 + 2 * slots)  # params, grads, best, good; opt state twice
-    per_token = 4 * L * H + 3 * V + 2 * E
-    activations = max(batch * seq_len, eval_rows * eval_len) * per_token * itemsize
-    init = 3 * H * H * 8 + n_params * 8
-    return float(max(weights + activations, init))
-
-
-def _zeros_state(params: dict, layers: int, batch: int) -> np.ndarray:
-    H = params["W_hh.0"].shape[0]
-    return np.zeros((layers, batch, H), dtype=params["W_hh.0"].dtype)  # (L, B, H)
-
-
-def stream_loss(params: dict, layers: int, ids: np.ndarray, streams: int = 32, seq_len: int = 256) -> tuple[float, int]:
-    """Mean nats per token of a running text, state carried: (loss, number of targets)."""
-    streams = max(1, min(streams, (len(ids) - 1) // 2))
-    rows = stream_array(ids, streams)  # (B, n+1)
-    h = _zeros_state(params, layers, streams)  # (L, B, H)
-    total, count = 0.0, 0
-    for x, y in stream_chunks(rows, seq_len):
-        (loss, h), _ = network_forward(params, (x, y, None, h))
-        total += loss * y.size
-        count += y.size
-    return total / max(count, 1), count
-
-
-def sequences_loss(params: dict, layers: int, sequences: list[np.ndarray], batch: int = 256) -> tuple[float, int]:
-    """Mean nats per token (``</s>`` counted) of separate sequences: (loss, number of targets)."""
-    order = np.argsort([len(s) for s in sequences], kind="stable")
-    total, count = 0.0, 0
-    for i in range(0, len(order), batch):
-        x, y, m = padded_batch([sequences[j] for j in order[i : i + batch]])
-        (loss, _), _ = network_forward(params, (x, y, m, _zeros_state(params, layers, len(x))))
-        n = int(m.sum())
-        total += loss * n
-        count += n
-    return total / max(count, 1), count
 
 
 def _all_finite(arrays: dict) -> bool:
@@ -195,7 +134,9 @@ class Trainer:
         self.callbacks: list = []
         if running:
             self.rows = stream_array(train, config.batch_size)  # (B, n+1)
-        self.total_steps = self._total_steps()
+        self.data = self.rows if running else train  # what the plan of an epoch cuts (:mod:`scratchgen.nn.data`)
+        c = config
+        self.total_steps = planned_steps(self.data, running, c.seq_len, c.batch_size, c.epochs, c.max_steps)
 
     @property
     def train_loss(self) -> float | None:
@@ -220,42 +161,6 @@ class Trainer:
             self.note(f"scratchgen: warning: {message}")
         else:
             warnings.warn(message, TrainingWarning, stacklevel=3)
-
-    # --- the plan of an epoch ---------------------------------------------------------------------
-
-    def _plan(self) -> list:
-        """The steps of one epoch: chunk starts (running text) or (batch, chunk start) pairs."""
-        T = self.config.seq_len
-        if self.running:
-            return list(range(0, self.rows.shape[1] - 1, T))
-        plan = []
-        for batch in padded_plan(len(self.train), self.config.batch_size, self.rng):
-            longest = max(len(self.train[i]) for i in batch) + 1
-            plan += [(batch, start) for start in range(0, longest, T)]
-        return plan
-
-    def _total_steps(self) -> int:
-        c = self.config
-        if self.running:
-            per_epoch = math.ceil((self.rows.shape[1] - 1) / c.seq_len)
-        else:  # an estimate (chunks per batch depend on the draw): batches times the mean chunk count
-            mean_chunks = float(np.mean([math.ceil((len(s) + 1) / c.seq_len) for s in self.train]))
-            per_epoch = math.ceil(len(self.train) / c.batch_size * mean_chunks)
-        total = per_epoch * c.epochs
-        return min(total, c.max_steps) if c.max_steps else total
-
-    def _batch(self, item):
-        """inputs, targets, mask (or None) and whether the state starts afresh."""
-        T = self.config.seq_len
-        if self.running:
-            start = item
-            x = self.rows[:, start : start + T]  # (B, T)
-            y = self.rows[:, start + 1 : start + T + 1]  # (B, T)
-            return x[:, : y.shape[1]], y, None, start == 0
-        batch, start = item
-        x, y, mask = padded_batch([self.train[i] for i in batch])  # (B, T_b)
-        sl = slice(start, start + T)
-        return x[:, sl], y[:, sl], mask[:, sl], start == 0
 
     # --- evaluation -------------------------------------------------------------------------------
 
@@ -306,7 +211,7 @@ class Trainer:
                 self.epoch_rng_state = self.rng.bit_generator.state
             else:  # resumed mid-epoch: replay the same draw
                 self.rng.bit_generator.state = self.epoch_rng_state
-            plan = self._plan()
+            plan = epoch_plan(self.data, self.running, c.seq_len, c.batch_size, self.rng)
             while self.step_in_epoch < len(plan):
                 lr, norm = self._train_step(plan[self.step_in_epoch])
                 self.step_in_epoch += 1
@@ -338,9 +243,9 @@ class Trainer:
         A non-finite loss, gradient or weight does not count as a step: the NaN guard restores.
         """
         c = self.config
-        x, y, mask, fresh = self._batch(item)
+        x, y, mask, fresh = chunk_batch(self.data, self.running, item, c.seq_len)
         if fresh or self.h is None:
-            self.h = _zeros_state(self.params, self.L, x.shape[0])  # (L, B, H)
+            self.h = zeros_state(self.params, self.L, x.shape[0])  # (L, B, H)
         schedule_step = self.step
         if c.time_limit:  # a time-limited run spans its schedule over the time it has
             elapsed_fraction = (self.clock() - self.clock_start) / c.time_limit

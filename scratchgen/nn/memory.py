@@ -1,0 +1,38 @@
+"""The memory a training run needs, estimated before anything is allocated (checked by
+:func:`scratchgen.resources.check_memory` before a run starts)."""
+
+from __future__ import annotations
+
+__all__ = ["training_memory"]
+
+
+def training_memory(
+    V: int,
+    hidden: int,
+    layers: int,
+    embedding: int | None,
+    batch: int,
+    seq_len: int,
+    itemsize: int,
+    optimizer: str,
+    eval_rows: int,
+    eval_len: int,
+) -> float:
+    """Bytes a training run needs, estimated before anything is allocated.
+
+    - parameters P (counted below), their gradients, the best copy, the last good copy with its
+      optimiser state, and the optimiser's own state (Adam: m and v; SGD and Adagrad: one array);
+    - the activations of one step of B x T tokens: per layer the inputs, states and their gradients
+      (about 4 H numbers a token), the logits, probabilities and their gradient (3 V a token), the
+      embeddings (2 E a token); validation runs ``eval_rows`` x ``eval_len`` tokens through the same;
+    - the orthogonal initialisation of W_hh: a Gaussian matrix and its QR in float64 (3 H^2 numbers).
+    """
+    H, L, E = hidden, layers, embedding or 0
+    first_input = V * E + E * H if E else V * H  # C and W_xh.0, or the one-hot W_xh.0
+    n_params = first_input + (L - 1) * H * H + L * (H * H + H) + H * V + V
+    slots = 2 if optimizer in ("adam", "adamw") else 1
+    weights = n_params * itemsize * (4 + 2 * slots)  # params, grads, best, good; opt state twice
+    per_token = 4 * L * H + 3 * V + 2 * E
+    activations = max(batch * seq_len, eval_rows * eval_len) * per_token * itemsize
+    init = 3 * H * H * 8 + n_params * 8
+    return float(max(weights + activations, init))
