@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ngram_cli import run
 
 from scratchgen import ArpaError, Tokenizer, load
-from scratchgen.cli import main
 from scratchgen.errors import CorpusError, ModelFileError, ResourceError, ScratchgenError
 from scratchgen.ngram import NGramModel, read_arpa
 
@@ -26,14 +26,6 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kenlm"
 WORDS = ["the cat sat on the mat", "the dog sat", "a cat and a dog"]
 
 
-def run(argv, capsys):
-    """(exit code, stdout, stderr) of the command line; a usage error's SystemExit gives its code."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def word_arpa(tmp_path, smoothing="modified-kneser-ney") -> Path:

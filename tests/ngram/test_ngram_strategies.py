@@ -18,9 +18,10 @@ import warnings
 
 import numpy as np
 import pytest
+from ngram_cli import run
 
 from scratchgen import Tokenizer, Vocabulary, load
-from scratchgen.cli import build_parser, main
+from scratchgen.cli import build_parser
 from scratchgen.errors import ScratchgenError
 from scratchgen.ngram import NGramCounts, NGramModel
 from scratchgen.ngram import model as model_module
@@ -167,13 +168,6 @@ def test_a_file_of_the_old_layout_loads_and_scores_the_same(tmp_path):
 # --- the command line -------------------------------------------------------------------------------------------
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
