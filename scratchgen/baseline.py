@@ -60,7 +60,7 @@ class _ContextFree(LanguageModel):
         self.vocab_ = Vocabulary.build(sequences, min_count=self.min_count)
         return sequences
 
-    def initial_state(self, batch_size: int = 1) -> np.ndarray:
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> np.ndarray:
         return np.zeros(batch_size, dtype=np.int64)  # (B,) the state is only the batch size
 
     def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ class _ContextFree(LanguageModel):
     def next_logprobs(self, state: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.logprobs_, (len(state), len(self.logprobs_)))  # (B, V)
 
-    def token_logprobs(self, sequences):
+    def _token_logprobs(self, sequences, labels=None):
         # The context does not matter, so each token's score is one lookup.
         eos = np.array([Vocabulary.eos_id])
         return [self.logprobs_[np.concatenate([s, eos])] for s in sequences]

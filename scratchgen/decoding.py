@@ -42,7 +42,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .controls import DecodingSettings, check_count, make_rng, prepare_ids
-from .errors import DecodingError
+from .errors import DecodingError, LabelError
+from .labels import label_ids
 from .sampling import NEG_INF, _mask, _sample, _start, filter_logits  # noqa: F401 (filter_logits: re-export)
 from .text import Vocabulary
 
@@ -78,7 +79,11 @@ _PARAMETERS = """model : LanguageModel
         A prompt token outside the vocabulary raises a :class:`DecodingError` naming it, or becomes ``<unk>``.
     batch_size : int, optional
         Sequences drawn together; memory is proportional to it, not to ``n``. Default: as many as keep one
-        (B, V) array of log-probabilities near 32 MB (2**22 / V rows, from 64 to 4096)."""
+        (B, V) array of log-probabilities near 32 MB (2**22 / V rows, from 64 to 4096).
+    label : str, optional
+        For a labelled model, the condition c: draws from P(x | c). Without it a labelled model draws
+        each sequence's label from its prior P(c) first (so the samples follow the marginal P(x)).
+        A label given to an unlabelled model, or one the model does not know, is a :class:`LabelError`."""
 
 
 def _shared_parameters(function: _F) -> _F:
@@ -107,6 +112,7 @@ def generate(
     prompt_oov: str = "error",
     return_logprobs: bool = False,
     batch_size: int | None = None,
+    label: str | None = None,
 ):
     """Draw ``n`` sequences from a model, batched through its stepping interface.
 
@@ -146,6 +152,7 @@ def generate(
         seed=seed,
         prompt_oov=prompt_oov,
         batch_size=batch_size,
+        label=label,
     ):
         sequences += batch
         logps.append(logp)
@@ -170,6 +177,7 @@ def iter_generate(
     seed=None,
     prompt_oov: str = "error",
     batch_size: int | None = None,
+    label: str | None = None,
 ) -> Iterator[tuple[list[list[str]], np.ndarray]]:
     """Like :func:`generate`, but yield ``(sequences, logprobs)`` one batch at a time, as each is done.
 
@@ -189,14 +197,27 @@ def iter_generate(
     settings = DecodingSettings(max_tokens, min_tokens, temperature, top_k, top_p, repetition_penalty)
     rng = make_rng(seed)
     vocab, banned_ids, stop_ids, prompt_ids = prepare_ids(model, prompt, prompt_oov, banned, stop, allow_unk)
+    label_id = label_ids(model, label, 1)  # checked before the first batch
     if batch_size is None:
         batch_size = int(np.clip(2**22 // len(vocab), 64, 4096))  # one (B, V) float64 array near 32 MB
     check_count("batch_size", batch_size)
     prefix = vocab.decode(prompt_ids)
     for start in range(0, int(n), int(batch_size)):
         size = min(int(batch_size), int(n) - start)
-        ids, logp = _sample(model, size, prompt_ids, settings, banned_ids, stop_ids, rng)
+        ids, logp = _sample(
+            model, size, prompt_ids, settings, banned_ids, stop_ids, rng, _batch_labels(model, label_id, size, rng)
+        )
         yield [prefix + vocab.decode(s) for s in ids], logp
+
+
+def _batch_labels(model, label_id: np.ndarray | None, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    """The label id of each sequence of a batch: the one asked for, or drawn from the prior P(c)."""
+    if label_id is not None:
+        return np.full(size, label_id[0], dtype=np.int64)
+    known = getattr(model, "labels_", None)
+    if known is None:
+        return None
+    return rng.choice(len(known), size=size, p=np.exp(known.log_prior)).astype(np.int64)
 
 
 # --- beam search -------------------------------------------------------------------------------------
@@ -214,6 +235,7 @@ def beam_search(
     n: int = 1,
     prompt_oov: str = "error",
     allow_unk: bool = False,
+    label: str | None = None,
 ) -> list[tuple[list[str], float]]:
     """The ``n`` best sequences found by beam search of the given width.
 
@@ -228,6 +250,8 @@ def beam_search(
         How many sequences to return (1 to ``width``).
     allow_unk : bool
         Let the beams hold ``<unk>``; by default they never do.
+    label : str
+        The condition c of a labelled model (required for one): the search maximises log P(x | c).
 
     Returns
     -------
@@ -247,15 +271,19 @@ def beam_search(
         raise DecodingError(f"length_penalty must be a finite number >= 0, got {length_penalty!r}")
     settings = DecodingSettings(max_tokens=max_tokens, min_tokens=min_tokens, temperature=0.0)
     vocab, banned_ids, no_stop, prompt_ids = prepare_ids(model, prompt, prompt_oov, banned, (), allow_unk)
+    labels = label_ids(model, label, 1)
+    known = getattr(model, "labels_", None)
+    if labels is None and known is not None:
+        raise LabelError(f"beam search of a labelled model needs a label: one of {', '.join(known.names)}")
 
     def rank(logprob: float, length: int) -> float:
         return logprob / max(length, 1) ** length_penalty
 
     # The greedy sequence is always a candidate (see the module docstring).
-    greedy, greedy_lp = _sample(model, 1, prompt_ids, settings, banned_ids, no_stop, None)
+    greedy, greedy_lp = _sample(model, 1, prompt_ids, settings, banned_ids, no_stop, None, labels)
     g_len = len(greedy[0]) + (len(greedy[0]) < max_tokens)
     finished = [(rank(greedy_lp[0], g_len), float(greedy_lp[0]), greedy[0])]
-    _beams(model, width, n, prompt_ids, settings, banned_ids, rank, length_penalty == 0, finished)
+    _beams(model, width, n, prompt_ids, settings, banned_ids, rank, length_penalty == 0, finished, labels)
     prefix = vocab.decode(prompt_ids)
     return [(prefix + vocab.decode(ids), logprob) for ids, logprob in _distinct_best(finished, n)]
 
@@ -274,14 +302,16 @@ def _distinct_best(finished: list, n: int) -> list[tuple[list[int], float]]:
     return results
 
 
-def _beams(model, width, n, prompt, settings: DecodingSettings, banned, rank, early_stop: bool, finished: list):
+def _beams(
+    model, width, n, prompt, settings: DecodingSettings, banned, rank, early_stop: bool, finished: list, labels=None
+):
     """The beam search proper: append the sequences it finishes to ``finished``, as ``(rank, logprob, ids)``.
 
     Each step extends every live prefix by every token and keeps the ``width`` best extensions;
     those ending in ``</s>`` leave the beam finished, and at ``max_tokens`` the live ones are cut.
     """
     V, eos = len(model.fitted_vocab()), Vocabulary.eos_id
-    state = _start(model, 1, prompt)
+    state = _start(model, 1, prompt, labels)
     beams: list[list[int]] = [[]]
     scores = np.zeros(1)  # (b,) log P of each live prefix
     for t in range(settings.max_tokens):

@@ -18,6 +18,7 @@ __all__ = [
     "OutputError",
     "ResourceError",
     "TrainingError",
+    "LabelError",
 ]
 
 
@@ -71,3 +72,7 @@ class ResourceError(ScratchgenError):
 
 class TrainingError(ScratchgenError):
     """Training that cannot give a usable model (non-finite weights, a checkpoint of other settings)."""
+
+
+class LabelError(ScratchgenError):
+    """A label the model does not know, a label given to an unlabelled model, or a bad labelled corpus."""

@@ -205,6 +205,7 @@ def save_model(model, path) -> None:
         "params": model.get_params(),
         "tokenizer": model.tokenizer.to_dict() if model.tokenizer is not None else None,
         "vocab": vocab.to_list(),
+        "labels": model.labels_.to_dict() if getattr(model, "labels_", None) is not None else None,
         "state": extra,
     }
     write_archive(path, header, arrays)
@@ -349,6 +350,10 @@ def load(path):
         if tokenizer is not None:
             model.tokenizer = Tokenizer.from_dict(tokenizer)
         model.vocab_ = Vocabulary(vocab)
+        if header.get("labels") is not None:  # a conditional model: its labels and their counts
+            from .labels import LabelSet
+
+            model.labels_ = LabelSet.from_dict(header["labels"])
         schema = model._array_schema()
         if schema is not None:
             validate_arrays(cls.__name__, arrays, schema)

@@ -37,8 +37,9 @@ from typing import Any, ClassVar, Union
 import numpy as np
 
 from . import decoding
-from .errors import CorpusError, NotFittedError, VocabularyError
+from .errors import CorpusError, LabelError, NotFittedError, VocabularyError
 from .io import save_model
+from .labels import Classification, LabelSet, label_ids, start_state
 from .metrics import Score
 
 # Re-exported: a model module imports its base class and register_model together; older code reads
@@ -69,6 +70,8 @@ class LanguageModel:
 
     tokenizer: Tokenizer | None
     vocab_: Vocabulary
+    #: The labels of a conditional model P(x | c) (see :mod:`scratchgen.labels`), ``None`` when unlabelled.
+    labels_: LabelSet | None = None
 
     def __init__(self, *, tokenizer: Tokenizer | None = None):
         self.tokenizer = tokenizer
@@ -149,8 +152,13 @@ class LanguageModel:
     def _abstract(self, method: str) -> NotImplementedError:
         return NotImplementedError(f"{type(self).__name__} must define {method} (every model steps)")
 
-    def initial_state(self, batch_size: int = 1) -> Any:
-        """The state of ``batch_size`` sequences before any token."""
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> Any:
+        """The state of ``batch_size`` sequences before any token.
+
+        A labelled model takes ``labels``, the label id of each sequence (int array of shape (B,)); the
+        decoder and the scoring functions pass it only to a labelled model, so an unlabelled family may
+        define ``initial_state(self, batch_size)`` alone.
+        """
         raise self._abstract("initial_state")
 
     def advance(self, state: Any, ids: np.ndarray) -> Any:
@@ -176,16 +184,42 @@ class LanguageModel:
 
     # --- scoring -------------------------------------------------------------------------------------
 
-    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
         """log P(x_t | x_<t) of every token of every id sequence, ``</s>`` appended: eq. (1).
 
         Parameters
         ----------
         sequences : list of int arrays of shape (T_i,), without ``<s>`` or ``</s>``
+        labels : None, a label (str), or one label (str) or label id (int) per sequence
+            For a labelled model, the condition c of each sequence: log P(x_t | x_<t, c). ``None`` on a
+            labelled model gives the marginal P(x) = sum_c P(x | c) P(c), whose per-token values are
+            log P(x_<=t) - log P(x_<t) under it. A label given to an unlabelled model is an error.
 
         Returns
         -------
         list of float64 arrays of shape (T_i + 1,)
+
+        Families override :meth:`_token_logprobs` (the label ids already checked), not this method.
+        """
+        ids = self._label_ids(labels, len(sequences))
+        if ids is None and self.labels_ is not None:
+            return self._marginal_token_logprobs(sequences)
+        return self._token_logprobs(sequences, ids)
+
+    def _marginal_token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per-token log-probabilities of the mixture sum_c P(c) P(x | c): the differences of its prefix logs."""
+        labels = self.labels_
+        assert labels is not None
+        per_label = [self._token_logprobs(sequences, np.full(len(sequences), c)) for c in range(len(labels))]
+        out = []
+        for i in range(len(sequences)):
+            cum = np.stack([np.cumsum(lp[i]) for lp in per_label]) + labels.log_prior[:, None]  # (C, T+1)
+            prefix = np.logaddexp.reduce(cum, axis=0)  # (T+1,) log P(x_<=t) under the mixture
+            out.append(np.diff(prefix, prepend=0.0))
+        return out
+
+    def _token_logprobs(self, sequences: Sequence[np.ndarray], labels: np.ndarray | None = None) -> list[np.ndarray]:
+        """:meth:`token_logprobs` with checked label ids (or ``None`` for an unlabelled model).
 
         The default runs the stepping interface over batches of sequences of similar length.
         """
@@ -202,7 +236,7 @@ class LanguageModel:
             for r, i in enumerate(rows):
                 ids[r, : len(sequences[i])] = sequences[i]
             scores = np.empty((len(rows), T))  # (B, T)
-            state = self.initial_state(len(rows))
+            state = start_state(self, len(rows), None if labels is None else labels[rows])
             arange = np.arange(len(rows))
             for t in range(T):
                 scores[:, t] = self.next_logprobs(state)[arange, ids[:, t]]
@@ -216,22 +250,71 @@ class LanguageModel:
         """How many sequences of up to ``length`` steps the stepping default scores together (1 to 256)."""
         return 256
 
-    def logprob(self, sequence: str | Sequence[str]) -> float:
+    def logprob(self, sequence: str | Sequence[str], label: str | None = None) -> float:
         """Natural-log probability of one sequence, ``</s>`` included, ``<s>`` not counted.
 
-        Out-of-vocabulary tokens are scored as ``<unk>``.
+        Out-of-vocabulary tokens are scored as ``<unk>``. A labelled model gives log P(x | label), or
+        the marginal log sum_c P(x | c) P(c) without a label.
         """
         ids = self.fitted_vocab().encode(self.tokenize(sequence))
-        return float(self.token_logprobs([ids])[0].sum())
+        return float(self.token_logprobs([ids], labels=None if label is None else [label])[0].sum())
 
-    def score(self, corpus: Corpus):
-        """Cross-entropy, bits per token and perplexity of a corpus: see :class:`scratchgen.metrics.Score`."""
+    def score(self, corpus: Corpus, labels=None):
+        """Cross-entropy, bits per token and perplexity of a corpus: see :class:`scratchgen.metrics.Score`.
+
+        ``labels`` (a labelled model only): one label for the whole corpus, or one a sequence; the score
+        is then of log P(x | its label). Without labels a labelled model is scored by its marginal.
+        """
         ids, oov = self.encode_corpus(corpus)
         if not ids:
             raise CorpusError("cannot score an empty corpus")
-        total = float(sum(lp.sum() for lp in self.token_logprobs(ids)))
+        total = float(sum(lp.sum() for lp in self.token_logprobs(ids, labels=labels)))
         n_tokens = sum(len(s) + 1 for s in ids)
         return Score.from_totals(logprob=total, sequences=len(ids), tokens=n_tokens, oov_tokens=oov)
+
+    # --- labels (a conditional model P(x | c); see scratchgen.labels) ---------------------------------
+
+    def _label_ids(self, labels, n: int) -> np.ndarray | None:
+        """Checked label ids of ``n`` sequences: see :func:`scratchgen.labels.label_ids`."""
+        if labels is not None:
+            self.fitted_vocab()
+        return label_ids(self, labels, n)
+
+    def _fit_labels(self, labels, n: int) -> np.ndarray | None:
+        """Set ``labels_`` from the training labels (or to None without them); the id of each example."""
+        if labels is None:
+            self.labels_ = None
+            return None
+        if isinstance(labels, str):
+            raise LabelError("labels= takes one label per training sequence, not one str")
+        label_set, ids = LabelSet.from_labels(labels)
+        if len(ids) != n:
+            raise LabelError(f"{len(ids)} labels for {n} training sequences: give one label a sequence")
+        self.labels_ = label_set
+        return ids
+
+    def classify(self, texts: Corpus) -> Classification:
+        """The most probable label of each text, argmax_c log P(x | c) + log P(c), with the posterior.
+
+        A generative model used as a classifier: eq. (2) of :mod:`scratchgen.labels`.
+        """
+        labels = self.labels_
+        if labels is None:
+            self.fitted_vocab()
+            raise LabelError(f"this {type(self).__name__} has no labels: train it with --labelled to classify")
+        ids, _ = self.encode_corpus(texts)
+        if not ids:
+            raise CorpusError("there is nothing to classify: the corpus is empty")
+        logp = np.stack(
+            [[lp.sum() for lp in self.token_logprobs(ids, labels=np.full(len(ids), c))] for c in range(len(labels))],
+            axis=1,
+        )  # (n, C) log P(x | c)
+        joint = logp + labels.log_prior  # (n, C)
+        norm = np.logaddexp.reduce(joint, axis=1, keepdims=True)  # (n, 1)
+        with np.errstate(invalid="ignore"):
+            posterior = np.where(np.isfinite(norm), np.exp(joint - norm), 1.0 / len(labels))
+        best = np.argmax(joint, axis=1)
+        return Classification([labels.names[c] for c in best], posterior, logp, labels.names)
 
     # --- decoding (convenience; all the work is in scratchgen.decoding) ------------------------------
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .controls import DecodingSettings
 from .errors import DecodingError
+from .labels import start_state
 from .text import Vocabulary
 
 __all__ = ["filter_logits"]
@@ -26,10 +27,10 @@ NEG_INF = -np.inf
 # --- the pieces ------------------------------------------------------------------------------------
 
 
-def _start(model, batch: int, prompt: np.ndarray):
-    """The state of ``batch`` copies of the prompt; a prompt the model gives probability 0 is refused,
-    since nothing can be conditioned on it."""
-    state = model.initial_state(batch)
+def _start(model, batch: int, prompt: np.ndarray, labels: np.ndarray | None = None):
+    """The state of ``batch`` copies of the prompt (each with its label id, for a labelled model); a prompt
+    the model gives probability 0 is refused, since nothing can be conditioned on it."""
+    state = start_state(model, batch, labels)
     for t, token in enumerate(prompt):
         if not np.isfinite(model.next_logprobs(model.take_state(state, np.zeros(1, np.int64)))[0, token]):
             shown = " ".join(model.fitted_vocab().decode(prompt[: t + 1]))
@@ -78,12 +79,12 @@ def _draw(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # --- sampling ----------------------------------------------------------------------------------------
 
 
-def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng):
+def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng, labels=None):
     """The sampling loop; returns generated id lists and the model's log P of each (controls aside)."""
     V = len(model.fitted_vocab())
     eos = Vocabulary.eos_id
     enders = np.unique(np.concatenate([[eos], stop])).astype(np.int64)  # tokens that end a sequence
-    state = _start(model, n, prompt)
+    state = _start(model, n, prompt, labels)
     log_theta = math.log(settings.repetition_penalty)
     seen = None  # (B, V) tokens already in each sequence, kept only when the penalty needs it
     if log_theta != 0.0:

@@ -256,7 +256,7 @@ class GrammarModel(LanguageModel):
 
     # --- the stepping interface (prefix probabilities, eqs. (7)-(8) of prefix.py) ---------------------
 
-    def initial_state(self, batch_size: int = 1) -> np.ndarray:
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> np.ndarray:
         self.fitted_vocab()
         return np.zeros((batch_size, 0), dtype=np.int64)  # (B, t) the prefix so far, as vocabulary ids
 
@@ -274,26 +274,30 @@ class GrammarModel(LanguageModel):
             out[:, Vocabulary.eos_id] = np.log(probs[:, -1])
         return out
 
-    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
         """log P(x_t | x_<t) from prefix probabilities, eq. (2); their sum is log P(x) of the chart.
 
         The stepping interface run over batches of sequences of similar length (the protocol's
         default), at most 64 and fewer for long ones: see :meth:`_scoring_batch_size`.
         """
-        return super().token_logprobs([self._check_ids(s) for s in sequences])
+        return super()._token_logprobs([self._check_ids(s) for s in sequences], labels)
 
     def _scoring_batch_size(self, length: int) -> int:
         # The chart of a batch holds (T+1)^2 B (N + 2R) numbers.
         return self._parser().batch_size(length)
 
-    def logprob(self, sequence: str | Sequence[str]) -> float:
+    def logprob(self, sequence: str | Sequence[str], label: str | None = None) -> float:
         """log P(sentence) by the chart (eqs. (1)-(4) of inside.py): equal to the sum of :meth:`token_logprobs`
         up to rounding, and faster. -inf for a sentence the grammar cannot generate."""
+        if label is not None or self.labels_ is not None:
+            return super().logprob(sequence, label=label)
         tokens = self.tokenize(sequence)
         return float(self._parser().logprobs([tokens])[0])
 
-    def score(self, corpus: Corpus):
+    def score(self, corpus: Corpus, labels=None):
         """Cross-entropy and perplexity of a corpus (see :class:`scratchgen.metrics.Score`) from batched charts."""
+        if labels is not None or self.labels_ is not None:
+            return super().score(corpus, labels=labels)
         return self.score_details(corpus)[0]
 
     def score_details(self, corpus: Corpus):

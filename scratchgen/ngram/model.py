@@ -247,7 +247,7 @@ class NGramModel(LanguageModel):
             index.append(_find(keys[n - 1], prev, ids, V))
         return index
 
-    def token_logprobs(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
         """log P of every token and ``</s>`` of every sequence: eq. (2), vectorised over the whole corpus."""
         _, logp, bow = self._tables()
         if len(sequences) == 0:
@@ -280,7 +280,7 @@ class NGramModel(LanguageModel):
 
     # --- stepping --------------------------------------------------------------------------------------
 
-    def initial_state(self, batch_size: int = 1) -> np.ndarray:
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> np.ndarray:
         self._tables()
         state = np.full((batch_size, self.order - 1), -1, dtype=np.int64)  # (B, N-1)
         if self.order > 1:

@@ -305,7 +305,7 @@ class RNNModel(LanguageModel):
             new.append(x)
         return tuple(new)
 
-    def initial_state(self, batch_size: int = 1):
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None):
         """The L hidden states (each (B, H)) after reading ``<s>`` from zero states."""
         p = self._fitted_params()
         zeros = tuple(np.zeros((batch_size, self.hidden), dtype=p["W_hh.0"].dtype) for _ in range(self.layers))
@@ -319,7 +319,7 @@ class RNNModel(LanguageModel):
         p = self._fitted_params()
         return _log_softmax(state[-1] @ p["W_hy"] + p["b_y"])  # (B, V) eq. (2)
 
-    def token_logprobs(self, sequences):
+    def _token_logprobs(self, sequences, labels=None):
         """Vectorised: eq. (1)-(2) over padded batches, projections as one product for all steps."""
         p = self._fitted_params()
         seqs = [self._check_ids(s) for s in sequences]
