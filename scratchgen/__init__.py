@@ -26,12 +26,14 @@ from .errors import (
     CorpusError,
     DecodingError,
     GrammarError,
+    LabelError,
     ModelFileError,
     NotFittedError,
     ScratchgenError,
     VocabularyError,
 )
 from .io import load
+from .labels import Classification, LabelSet
 from .metrics import Score
 from .model import LanguageModel
 from .text import Tokenizer, Vocabulary
@@ -97,6 +99,9 @@ __all__ = [
     "Tokenizer",
     "Vocabulary",
     "read_corpus",
+    "LabelError",
+    "LabelSet",
+    "Classification",
     "iter_corpus",
     "split_text",
     "generate",

@@ -22,10 +22,10 @@ from typing import IO, Union
 
 import numpy as np
 
-from .errors import CorpusError
+from .errors import CorpusError, LabelError
 from .text import Tokenizer
 
-__all__ = ["CORPUS_MODES", "iter_corpus", "is_running_text", "read_corpus", "split_text"]
+__all__ = ["CORPUS_MODES", "iter_corpus", "iter_labelled", "is_running_text", "read_corpus", "split_text"]
 
 CORPUS_MODES = ("lines", "paragraphs", "chunks")
 
@@ -187,9 +187,55 @@ def is_running_text(source: str | os.PathLike, encoding: str = "utf-8") -> bool:
         return any(not line.strip() for line in _lines(f, os.fspath(source), os.fspath(source), encoding))
 
 
-def read_corpus(source: PathOrFile, tokenizer: Tokenizer | None = None, **kwargs) -> list[list[str]]:
-    """All token sequences of a file as a list; see :func:`iter_corpus` for the arguments."""
+def read_corpus(source: PathOrFile, tokenizer: Tokenizer | None = None, labelled: bool = False, **kwargs):
+    """All token sequences of a file as a list; see :func:`iter_corpus` for the arguments.
+
+    With ``labelled=True`` the file is a labelled corpus, one example a line, ``LABEL<TAB>TEXT``, and the
+    result is ``(labels, sequences)``: see :func:`iter_labelled`.
+    """
+    if labelled:
+        pairs = list(iter_labelled(source, tokenizer, **kwargs))
+        return [label for label, _ in pairs], [tokens for _, tokens in pairs]
     return list(iter_corpus(source, tokenizer, **kwargs))
+
+
+def iter_labelled(
+    source: PathOrFile, tokenizer: Tokenizer | None = None, encoding: str = "utf-8", keep_empty: bool = False, **kwargs
+) -> Iterator[tuple[str, list[str]]]:
+    """Stream ``(label, tokens)`` from a labelled corpus: one example a line, ``LABEL<TAB>TEXT``.
+
+    The label is the text before the first tab, stripped of spaces; the rest of the line is the text.
+    Blank lines are skipped. A line without a tab, or with an empty label, is a :class:`LabelError` that
+    names the line; an example whose text is empty is skipped unless ``keep_empty``. Only one sequence a
+    line makes sense here, so ``mode`` other than ``"lines"`` is refused.
+    """
+    from .labels import check_label_name
+
+    if kwargs.get("mode", "lines") != "lines":
+        raise CorpusError("a labelled corpus is read one example a line (mode 'lines')")
+    tokenizer = tokenizer or Tokenizer()
+    f, close = _open_text(source, encoding)
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    name = str(path if path is not None else getattr(source, "name", "<stream>"))
+    try:
+        for number, line in enumerate(_lines(f, name, path, encoding), start=1):
+            if not line.strip():
+                continue
+            label, tab, text = line.partition("\t")
+            if not tab:
+                raise LabelError(
+                    f"{name!r} line {number} has no tab: a labelled corpus is one example a line, LABEL<TAB>TEXT"
+                )
+            try:
+                label = check_label_name(label.strip())
+            except LabelError:
+                raise LabelError(f"{name!r} line {number} has an empty label: the line is LABEL<TAB>TEXT") from None
+            tokens = tokenizer.tokenize(text)
+            if tokens or keep_empty:
+                yield label, tokens
+    finally:
+        if close:
+            f.close()
 
 
 def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[list[str]]:
