@@ -16,6 +16,12 @@ Two models of eq. (1) of :mod:`scratchgen.model` whose conditional ignores the c
   where c(w) counts w in the training corpus (``</s>`` once a sequence, ``<unk>`` zero unless
   ``min_count`` maps rare tokens to it) and N = sum_w c(w).
 
+**Labelled** (``fit(corpus, labels=...)``): one row per label c over the one shared vocabulary, the
+same smoothing: the uniform row is the same for every label (it cannot tell labels apart: it
+classifies by the prior alone), the unigram row of label c counts c's sequences only::
+
+      P(x_t = w | x_<t, c) = (c_c(w) + k) / (N_c + k V')                                    (3)
+
 Without ``</s>`` in the way, a uniform sample would run forever; ``</s>`` has probability 1/V' at
 every step, so the lengths are geometric with mean V' - 1 (the decoder's ``max_tokens`` also stops it).
 """
@@ -26,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorpusError, ModelFileError, ScratchgenError
+from .errors import CorpusError, LabelError, ModelFileError, ScratchgenError
 from .model import Corpus, LanguageModel, register_model
 from .schema import ArraySpec
 from .text import Tokenizer, Vocabulary
@@ -37,7 +43,7 @@ __all__ = ["UniformModel", "UnigramModel"]
 class _ContextFree(LanguageModel):
     """Shared machinery: one log-probability row, the same in every state."""
 
-    logprobs_: np.ndarray  # (V,)
+    logprobs_: np.ndarray  # (V,), or (C, V) with one row a label
 
     def __init__(self, *, min_count: int = 1, tokenizer: Tokenizer | None = None):
         super().__init__(tokenizer=tokenizer)
@@ -49,37 +55,50 @@ class _ContextFree(LanguageModel):
             raise ScratchgenError(f"min_count must be an integer >= 1, got {m!r}")
 
     def _array_schema(self) -> dict[str, ArraySpec]:
-        # one log-probability a token: <= 0, -inf allowed (<s> is never emitted)
-        return {"logprobs": ArraySpec((len(self.vocab_),), allow_neg_inf=True, high=0.0)}
+        # one log-probability a token (a row a label): <= 0, -inf allowed (<s> is never emitted)
+        shape = (len(self.vocab_),) if self.labels_ is None else (len(self.labels_), len(self.vocab_))
+        return {"logprobs": ArraySpec(shape, allow_neg_inf=True, high=0.0)}
 
-    def _fit_vocab(self, corpus: Corpus) -> list[list[str]]:
+    def _fit_vocab(self, corpus: Corpus, labels=None) -> tuple[list[list[str]], np.ndarray | None]:
+        """The token sequences, the vocabulary, and the label id of each sequence (None unlabelled)."""
         self._check_params()
         sequences = self.tokenize_corpus(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
+        label_ids = self._fit_labels(labels, len(sequences))
         self.vocab_ = Vocabulary.build(sequences, min_count=self.min_count)
-        return sequences
+        return sequences, label_ids
 
     def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> np.ndarray:
-        return np.zeros(batch_size, dtype=np.int64)  # (B,) the state is only the batch size
+        """The state is the label id of each row (0 for an unlabelled model): the context never matters."""
+        if self.labels_ is None:
+            return np.zeros(batch_size, dtype=np.int64)  # (B,)
+        if labels is None:
+            raise LabelError(f"this labelled {type(self).__name__} needs a label id for each sequence")
+        return np.asarray(labels, dtype=np.int64).copy()  # (B,)
 
     def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
         return state
 
     def next_logprobs(self, state: np.ndarray) -> np.ndarray:
+        if self.logprobs_.ndim == 2:
+            return self.logprobs_[state]  # (B, V) the row of each sequence's label
         return np.broadcast_to(self.logprobs_, (len(state), len(self.logprobs_)))  # (B, V)
 
     def _token_logprobs(self, sequences, labels=None):
-        # The context does not matter, so each token's score is one lookup.
+        # The context does not matter, so each token's score is one lookup in its label's row.
         eos = np.array([Vocabulary.eos_id])
-        return [self.logprobs_[np.concatenate([s, eos])] for s in sequences]
+        if labels is None:
+            return [self.logprobs_[np.concatenate([s, eos])] for s in sequences]
+        return [self.logprobs_[c, np.concatenate([s, eos])] for s, c in zip(sequences, labels)]
 
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {"logprobs": self.logprobs_}
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        logprobs = np.asarray(arrays["logprobs"], dtype=np.float64)  # (V,) values <= 0, checked by the schema
-        _check_distribution(logprobs)
+        logprobs = np.asarray(arrays["logprobs"], dtype=np.float64)  # (V,) or (C, V), <= 0 by the schema
+        for row in np.atleast_2d(logprobs):
+            _check_distribution(row)
         self.logprobs_ = logprobs
 
 
@@ -109,12 +128,14 @@ class UniformModel(_ContextFree):
     4.0
     """
 
-    def fit(self, corpus: Corpus) -> UniformModel:
-        self._fit_vocab(corpus)
+    def fit(self, corpus: Corpus, labels=None) -> UniformModel:
+        """Learn the vocabulary (and, with ``labels``, one label a sequence, the label set and prior)."""
+        self._fit_vocab(corpus, labels)
         V = len(self.vocab_)
         logprobs = np.full(V, -np.log(V - 1))  # (V,) eq. (1)
         logprobs[Vocabulary.bos_id] = -np.inf
-        self.logprobs_ = logprobs
+        labels_set = self.labels_
+        self.logprobs_ = logprobs if labels_set is None else np.tile(logprobs, (len(labels_set), 1))
         return self
 
 
@@ -145,10 +166,20 @@ class UnigramModel(_ContextFree):
         if not isinstance(k, (int, float, np.number)) or isinstance(k, bool) or not np.isfinite(k) or k <= 0:
             raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
 
-    def fit(self, corpus: Corpus) -> UnigramModel:
-        sequences = self._fit_vocab(corpus)
+    def fit(self, corpus: Corpus, labels=None) -> UnigramModel:
+        """Count the tokens: eq. (2), or with ``labels`` (one a sequence) eq. (3), one row a label."""
+        sequences, label_ids = self._fit_vocab(corpus, labels)
+        if label_ids is None:
+            self.logprobs_ = self._row(sequences)
+        else:
+            rows = [[s for s, c in zip(sequences, label_ids) if c == label] for label in range(label_ids.max() + 1)]
+            self.logprobs_ = np.stack([self._row(r) for r in rows])  # (C, V) every label has a sequence
+        return self
+
+    def _row(self, sequences: list[list[str]]) -> np.ndarray:
+        """log P(w) of eq. (2) from the given sequences' counts, over the whole vocabulary."""
         V = len(self.vocab_)
-        ids = np.concatenate([self.vocab_.encode(s) for s in sequences])  # (N_tokens,)
+        ids = np.concatenate([self.vocab_.encode(s) for s in sequences] + [np.zeros(0, np.int64)])  # (N_tokens,)
         counts = np.bincount(ids, minlength=V).astype(np.float64)  # (V,)
         counts[Vocabulary.eos_id] = len(sequences)
         counts[Vocabulary.bos_id] = 0.0
@@ -156,5 +187,4 @@ class UnigramModel(_ContextFree):
         with np.errstate(divide="ignore"):
             logprobs = np.log(probs)
         logprobs[Vocabulary.bos_id] = -np.inf
-        self.logprobs_ = logprobs
-        return self
+        return logprobs

@@ -177,6 +177,30 @@ def read_corpus_args(args: argparse.Namespace, path: str, tokenizer=None) -> lis
     return corpus
 
 
+def add_labelled_option(parser, what: str = "train one model of P(text | label)") -> None:
+    """``--labelled``: the corpus is one example a line, LABEL<TAB>TEXT."""
+    parser.add_argument(
+        "--labelled", action="store_true", help=f"the corpus is one example a line, LABEL<TAB>TEXT: {what}"
+    )
+
+
+def read_labelled_args(args: argparse.Namespace, path: str, tokenizer=None) -> tuple[list[str] | None, list[list[str]]]:
+    """``(labels, corpus)`` with ``--labelled`` (LABEL<TAB>TEXT lines), else ``(None, corpus)``."""
+    from ..errors import CorpusError
+    from ..text import read_corpus
+
+    if not getattr(args, "labelled", False):
+        return None, read_corpus_args(args, path, tokenizer)
+    if getattr(args, "mode", "lines") != "lines":
+        raise CorpusError("--labelled reads one example a line: it cannot be used with --mode paragraphs or chunks")
+    labels, corpus = read_corpus(
+        path, tokenizer or tokenizer_from_args(args), labelled=True, encoding=getattr(args, "encoding", "utf-8")
+    )
+    if not corpus:
+        raise CorpusError(f"corpus {path!r} has no non-empty example")
+    return labels, corpus
+
+
 def read_model_corpus(args: argparse.Namespace, model, path: str) -> list[list[str]]:
     """A corpus read with the tokenizer the model remembers (``score``, ``eval``)."""
     return read_corpus_args(args, path, model.tokenizer_)

@@ -12,11 +12,12 @@ import argparse
 import sys
 
 from .options import (
+    add_labelled_option,
     add_text_options,
     declare_files,
     positive_float,
     positive_int,
-    read_corpus_args,
+    read_labelled_args,
     tokenizer_from_args,
 )
 
@@ -25,16 +26,17 @@ def _train_random(args: argparse.Namespace) -> int:
     from ..baseline import UniformModel, UnigramModel
 
     tokenizer = tokenizer_from_args(args)
-    corpus = read_corpus_args(args, args.corpus, tokenizer)
+    labels, corpus = read_labelled_args(args, args.corpus, tokenizer)
     model: UniformModel | UnigramModel
     if args.kind == "uniform":
         model = UniformModel(min_count=args.min_count, tokenizer=tokenizer)
     else:
         model = UnigramModel(k=args.k, min_count=args.min_count, tokenizer=tokenizer)
-    model.fit(corpus)
+    model.fit(corpus, labels=labels)
     model.save(args.output)
+    shown = f", {len(model.labels_)} labels" if model.labels_ is not None else ""
     print(
-        f"trained {args.kind} model on {len(corpus)} sequences, vocabulary {len(model.vocab_)}: {args.output}",
+        f"trained {args.kind} model on {len(corpus)} sequences, vocabulary {len(model.vocab_)}{shown}: {args.output}",
         file=sys.stderr,
     )
     return 0
@@ -53,5 +55,6 @@ def register(commands, train) -> None:
     p.add_argument("--k", type=positive_float, default=1.0, help="add-k smoothing of the unigram model (default 1)")
     p.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
     add_text_options(p)
+    add_labelled_option(p)
     declare_files(p, inputs=("corpus",), outputs=("output",))
     p.set_defaults(func=_train_random)
