@@ -82,12 +82,23 @@ def batch_size(cg: CompiledGrammar, n: int, limit: int = 64, budget_bytes: float
     return int(max(1, min(limit, budget_bytes // max(chart_bytes(cg, n), 1))))
 
 
-def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: int, with_left: bool = False):
+def chart_batch(
+    cg: CompiledGrammar,
+    w: np.ndarray,
+    lengths: np.ndarray,
+    max_length: int,
+    with_left: bool = False,
+    with_right: bool = False,
+    with_products: bool = False,
+):
     """Charts of B sentences at once, padded to one length n: C[L, b, i, A] of shape (n+1, B, n+1, N).
 
     ``w`` (B, n) holds terminal ids, -1 for padding or an unknown token (no lexical rule covers it,
     so no span containing it has a non-zero inside value: a sentence's spans never see its padding).
-    Returns C and log s (B,), the per-sentence scales (and CL, the spans at bB, if ``with_left``).
+    Returns C and log s (B,), the per-sentence scales; then CL, the spans at bB by (length, start), if
+    ``with_left``, CRe, the spans at bC by (length, end), if ``with_right``, and P[L, b, i, r], the sum over
+    splits of eq. (3) for each binary rule r (before its probability), if ``with_products`` (the outside
+    pass reads all three).
     """
     Bn, n = w.shape
     check_length(cg, n, max_length, Bn)
@@ -103,6 +114,7 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
     # of length L are two plain slices: left C[d, i] = CL[1:L, :S], right C[L-d, i+d] = CRe[L-1:0:-1, L:L+S].
     CL = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R) by (length, start)
     CRe = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R) by (length, end)
+    P = np.zeros((n + 1, Bn, n + 1, R)) if with_products else None  # (n+1, B, n+1, R) by (length, start)
     C[1, :, :n] = (lex * np.exp(log_s)[:, None, None]) @ cg.UstarT  # eqs. (3)-(4) for length 1
     both = C[1, :, :n][..., cg.bBC]  # (B, n, 2R) one gather for both roles
     CL[1, :, :n], CRe[1, :, 1:] = both[..., :R], both[..., R:]
@@ -111,6 +123,8 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
         left = CL[1:L, :, :S]  # (D, B, S, R)   d = 1..L-1
         right = CRe[L - 1 : 0 : -1, :, L : L + S]  # (D, B, S, R)   lengths L-1..1, ends i+L
         prod = np.einsum("dbsr,dbsr->bsr", left, right)  # (B, S, R)
+        if P is not None:
+            P[L, :, :S] = prod
         span = prod @ cg.W  # (B, S, N) eqs. (3)-(4): W = diag(p) onehot(A) (I - U)^-T
         C[L, :, :S] = span
         both = span[..., cg.bBC]  # (B, S, 2R)
@@ -130,8 +144,10 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
             C[1 : L + 1] *= factor
             CL[1 : L + 1] *= factor
             CRe[1 : L + 1] *= factor
+            if P is not None:
+                P[1 : L + 1] *= factor
             log_s += log_r
-    return (C, log_s, CL) if with_left else (C, log_s)
+    return (C, log_s) + ((CL,) if with_left else ()) + ((CRe,) if with_right else ()) + ((P,) if with_products else ())
 
 
 def span_chart(C: np.ndarray) -> np.ndarray:

@@ -47,11 +47,9 @@ return batch-first arrays, which are transposed *views* of that storage (no copi
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 import numpy as np
-from threadpoolctl import ThreadpoolController
+
+from ..threads import one_blas_thread
 
 __all__ = [
     "embedding_forward",
@@ -70,40 +68,6 @@ __all__ = [
     "network_backward",
     "layer_params",
 ]
-
-
-_CONTROLLER: ThreadpoolController | None = None
-_ONE_THREAD = False
-_MODULES_SEEN = 0  # len(sys.modules) when the controller was made
-
-
-def one_blas_thread():
-    """A context in which the BLAS uses one thread.
-
-    The recurrence multiplies small (B, H) blocks T times in a row; splitting each of them over
-    several threads costs more in synchronisation than it gains, and far more on a busy machine
-    (measured: 38 times slower on a loaded 2-core machine with the default threads). Training and
-    the recurrence therefore always run inside this context; ``threadpoolctl`` is a dependency.
-    """
-    global _CONTROLLER, _MODULES_SEEN
-    if _ONE_THREAD:  # already inside: nothing to do (and it is cheap)
-        return contextlib.nullcontext()
-    # Inspecting the loaded libraries takes a few ms, so the controller is kept; but a BLAS that arrives
-    # later (SciPy brings its own) comes with new modules, and then it is inspected afresh.
-    if _CONTROLLER is None or _MODULES_SEEN != len(sys.modules):
-        _CONTROLLER, _MODULES_SEEN = ThreadpoolController(), len(sys.modules)
-    return _one_thread(_CONTROLLER)
-
-
-@contextlib.contextmanager
-def _one_thread(controller):
-    global _ONE_THREAD
-    with controller.limit(limits=1, user_api="blas"):
-        _ONE_THREAD = True
-        try:
-            yield
-        finally:
-            _ONE_THREAD = False
 
 
 def _time_major(x: np.ndarray) -> np.ndarray:

@@ -393,8 +393,8 @@ def test_threadpoolctl_and_tqdm_are_runtime_dependencies():
     cfg.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     required = cfg["options"]["install_requires"]
     assert "threadpoolctl" in required and "tqdm" in required
-    layers = (Path(__file__).resolve().parents[2] / "scratchgen" / "nn" / "layers.py").read_text()
-    assert "it is optional" not in layers and "from threadpoolctl import" in layers
+    threads = (Path(__file__).resolve().parents[2] / "scratchgen" / "threads.py").read_text()
+    assert "it is optional" not in threads and "from threadpoolctl import" in threads
 
 
 # --- 19. progress ---------------------------------------------------------------------------------------
