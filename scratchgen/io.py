@@ -212,14 +212,14 @@ def save_model(model, path) -> None:
 
 
 def _read_arrays(
-    archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError], what: str = "model"
+    archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError], what: str = "model", mmap: bool = False
 ) -> dict[str, np.ndarray]:
     """Every array of the archive, each checked before it is read.
 
     An ``.npy`` member states its shape and dtype in a small header; NumPy allocates that much before
     reading the data. A member whose header promises more bytes than the member holds is refused first,
     so a crafted file cannot ask for terabytes. Object arrays need pickle, which is never used: such a
-    file is simply not a scratchgen model.
+    file is simply not a scratchgen model. With ``mmap``, large arrays are mapped, not read (:func:`_mapped`).
     """
     zf = archive.zip
     assert zf is not None, "the archive is open"  # NumPy sets .zip to None on close
@@ -240,6 +240,9 @@ def _read_arrays(
             raise bad(f"not a scratchgen {what} file (the array {key!r} holds Python objects)")
         if math.prod(shape) * dtype.itemsize > info.file_size:
             raise bad(f"the array {key!r} claims shape {shape} but the file holds only {info.file_size} bytes of it")
+        if mmap and key != HEADER_KEY and math.prod(shape) * dtype.itemsize >= MMAP_MIN_BYTES:
+            arrays[key] = _mapped(archive, info, bad)
+            continue
         try:
             arrays[key] = archive[key]  # reads and CRC-checks the data
         except Exception as e:  # zlib, zipfile and format errors of a damaged archive
@@ -247,8 +250,46 @@ def _read_arrays(
     return arrays
 
 
+#: With ``mmap=True``, arrays of at least this many bytes are memory-mapped; smaller ones are read.
+MMAP_MIN_BYTES = 1 << 16
+
+
+def _mapped(archive: np.lib.npyio.NpzFile, info, bad: Callable[[str], ModelFileError]) -> np.ndarray:
+    """A read-only memory map of one stored (uncompressed) ``.npy`` member of the archive.
+
+    ``np.savez`` stores members without compression, so a member's data is a contiguous run of the
+    file: after the zip's local header (30 bytes, the name, an extra field) and the ``.npy`` header.
+    The pages are read when touched and can be dropped by the system at any time: a multi-GB model
+    scores and generates without being read whole. (The zip's CRC is not checked for a mapped member:
+    reading it would read the whole array; the schema's checks still run over every value.)
+    """
+    import zipfile
+
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise bad(f"the array {info.filename!r} is compressed and cannot be memory-mapped (load without mmap)")
+    fp = getattr(archive, "fid", None)  # the open file under the zip (np.load opened it from a path)
+    if fp is None:
+        raise bad("memory-mapping needs a model file on disk (a path), not a stream")
+    fp.seek(info.header_offset)
+    local = fp.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise bad(f"the archive is damaged (no local header for {info.filename!r})")
+    name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    fp.seek(start)
+    version = np.lib.format.read_magic(fp)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = reader(fp)
+    offset = fp.tell()
+    if offset - start + math.prod(shape) * dtype.itemsize > info.file_size:
+        raise bad(f"the archive is damaged ({info.filename!r} is shorter than its header says)")
+    if math.prod(shape) == 0:
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(fp.name, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
 def read_archive(
-    path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = ()
+    path, what: str = "model", verb: str = "load", legacy_keys: Sequence[str] = (), mmap: bool = False
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a file of :func:`write_archive`: ``(header, arrays)``, every array checked before it is read.
 
@@ -287,7 +328,7 @@ def read_archive(
     except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
         raise bad(f"not a scratchgen {what} file (a damaged archive: {type(e).__name__})") from None
     with archive:
-        arrays = _read_arrays(archive, bad, what)
+        arrays = _read_arrays(archive, bad, what, mmap)
     key = next((k for k in (HEADER_KEY, *legacy_keys) if k in arrays), HEADER_KEY)
     raw = arrays.pop(key, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
@@ -301,7 +342,11 @@ def read_archive(
     return header, arrays
 
 
-def load(path):
+#: ``load(path)`` memory-maps the arrays of a model file at least this large (``mmap="auto"``).
+MMAP_AUTO_BYTES = 256 * 2**20
+
+
+def load(path, mmap: bool | str = "auto"):
     """Load a model written by :meth:`LanguageModel.save`.
 
     The class named in the header is found by :func:`scratchgen.registry.model_class`, which imports
@@ -309,6 +354,12 @@ def load(path):
     Every check runs before the model is used: the archive, the header, the constructor parameters
     (the class's own ``_check_params``) and every array against the class's schema
     (:func:`validate_arrays`).
+
+    With ``mmap=True`` the arrays of 64 KiB or more are memory-mapped read-only instead of read
+    (:func:`_mapped`): a model of several GB scores and generates while the system reads only the pages
+    it touches. The checks still see every value, a block at a time, so memory stays small. The default,
+    ``"auto"``, maps the arrays of a file of 256 MiB or more (so ``scratchgen score`` and ``generate``
+    do too) and reads smaller ones; ``False`` always reads.
 
     Raises
     ------
@@ -321,7 +372,14 @@ def load(path):
     def bad(problem: str) -> ModelFileError:
         return ModelFileError(f"cannot load model {name!r}: {problem}")
 
-    header, arrays = read_archive(name, "model")
+    if mmap == "auto":
+        try:
+            mmap = os.path.getsize(name) >= MMAP_AUTO_BYTES
+        except OSError:
+            mmap = False  # read_archive names the problem
+    elif not isinstance(mmap, bool):
+        raise ScratchgenError(f"mmap must be True, False or 'auto', got {mmap!r}")
+    header, arrays = read_archive(name, "model", mmap=mmap)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise bad("its header does not say it is a scratchgen model")
     if header.get("version") != VERSION:

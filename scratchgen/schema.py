@@ -63,12 +63,26 @@ def _num(value) -> str:
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
+#: Values are checked this many at a time, so that a memory-mapped array is never copied whole.
+_BLOCK = 1 << 20
+
+
 def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
-    """What is wrong with ``a`` (a phrase), or None."""
+    """What is wrong with ``a`` (a phrase), or None. The values are read a block at a time."""
     if a.dtype.kind not in _KINDS[spec.kind] or (spec.kind == "f" and a.dtype.itemsize not in (4, 8)):
         return f"{name} has dtype {a.dtype}, expected {_KIND_NAMES[spec.kind]}"
     if a.ndim != len(spec.shape) or any(e is not None and d != e for d, e in zip(a.shape, spec.shape)):
         return f"{name} has shape {a.shape}, expected {_shape_text(spec.shape)}"
+    flat = a.reshape(-1, order="A")  # a view for C- and Fortran-ordered arrays alike
+    for start in range(0, flat.size, _BLOCK):
+        block = flat[max(start - 1, 0) : start + _BLOCK]  # one value of overlap: "increasing" spans blocks
+        problem = _check_values(name, np.asarray(block), spec)
+        if problem:
+            return problem
+    return None
+
+
+def _check_values(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
     if spec.kind == "f" and a.size:
         if np.isnan(a).any():
             return f"{name} holds NaN"

@@ -26,6 +26,7 @@ from ..ngram.model import MAX_ORDER
 from ..ngram.smoothing import DEFAULT_ALPHA, SMOOTHINGS
 from .options import (
     add_text_options,
+    byte_size,
     declare_files,
     float_in,
     int_in,
@@ -47,6 +48,8 @@ def _usage_checks(args: argparse.Namespace) -> None:
     if not args.from_arpa and not args.corpus:
         error("give a CORPUS to count (or --from-arpa FILE to read an ARPA model)")
     if args.from_arpa:
+        if args.dask:
+            error("--dask counts a CORPUS; it cannot be used with --from-arpa")
         return
     d, smoothing = args.discount, args.smoothing
     if args.alpha is not None and smoothing != "stupid-backoff":
@@ -163,6 +166,8 @@ def _train(args: argparse.Namespace) -> int:
         tokenizer=tokenizer,
     )
     model._check_fit_params()  # before reading a large corpus
+    if args.dask:
+        return _train_dask(args, model)
     quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
     corpus = _read_corpus(args, tokenizer, quiet)
     with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
@@ -173,6 +178,34 @@ def _train(args: argparse.Namespace) -> int:
     model.save(args.output)
     print(
         f"trained a {args.order}-gram {args.smoothing} model on {len(corpus)} sequences, vocabulary "
+        f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _train_dask(args: argparse.Namespace, model) -> int:
+    """``--dask ADDRESS``: the workers read and count the corpus, this process smooths the merged counts."""
+    from ..ngram.distributed import connect
+
+    if args.mode != "lines":
+        raise CorpusError("--dask reads the corpus one sequence a line: it cannot be used with --mode")
+    if not os.path.isfile(args.corpus):
+        raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
+    client = connect(args.dask)
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+        print(f"counting {args.corpus} on {args.dask} ({workers} workers)", file=sys.stderr)
+        model.fit_dask(
+            os.path.abspath(args.corpus), client=client, blocksize=args.partition_size, encoding=args.encoding
+        )
+    finally:
+        client.close()
+        if args.dask.startswith("local:"):
+            client.cluster.close()
+    model.save(args.output)
+    print(
+        f"trained a {args.order}-gram {args.smoothing} model on Dask ({args.dask}), vocabulary "
         f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}",
         file=sys.stderr,
     )
@@ -253,6 +286,21 @@ def register(commands, train) -> None:
         "--quiet",
         action="store_true",
         help="no progress bar while reading and counting a large corpus (or ARPA file)",
+    )
+    dask = p.add_argument_group("counting on a Dask cluster (pip install 'scratchgen[dask]')")
+    dask.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="count on the Dask scheduler at ADDRESS (e.g. tcp://host:8786), or local:N for N worker "
+        "processes on this machine; the workers read CORPUS at the same path, only counts move",
+    )
+    dask.add_argument(
+        "--partition-size",
+        type=byte_size,
+        default=64 * 2**20,
+        metavar="SIZE",
+        help="bytes of the corpus a worker counts at a time (default 64M)",
     )
     add_text_options(p)
     p.set_defaults(level=None, usage_error=p.error, func=_train)  # level None: "char", or inferred from an ARPA file

@@ -72,6 +72,27 @@ def float_in(low: float | None = None, high: float | None = None, *, low_open: b
 
 
 positive_int = int_at_least(1)
+
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def byte_size(text: str) -> int:
+    """An argparse type: a size in bytes, with an optional binary unit K, M, G or T (``64M``, ``1.5G``).
+
+    >>> byte_size("64M"), byte_size("1k"), byte_size("1000")
+    (67108864, 1024, 1000)
+    """
+    body = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = body[-1:] if body[-1:] in _SIZE_UNITS and body[-1:] else ""
+    number = body[: len(body) - len(unit)]
+    value = _number(number, float, "a size (a number with an optional unit K, M, G or T, as in 64M)")
+    size = int(value * _SIZE_UNITS[unit])
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be a size of at least 1 byte, got {text!r}")
+    return size
+
+
+byte_size.__name__ = "size"
 nonnegative_int = int_at_least(0)
 positive_float = float_in(0.0, low_open=True)
 nonnegative_float = float_in(0.0)

@@ -180,6 +180,17 @@ class NGramCounts:
                 progress.update(1)
         return cls(int(order), V, keys, counts, suffix, bos_start)
 
+    @classmethod
+    def from_dask(cls, source, order: int, tokenizer=None, client=None, **kwargs):
+        """Count a corpus on a Dask cluster: ``(counts, vocabulary)``, identical to a count in one process.
+
+        ``source`` is a ``dask.bag`` of texts or file paths; see
+        :func:`scratchgen.ngram.distributed.count_with_dask` (needs ``pip install 'scratchgen[dask]'``).
+        """
+        from .distributed import count_with_dask
+
+        return count_with_dask(source, order, tokenizer, client, **kwargs)
+
     # --- views --------------------------------------------------------------------------------------
 
     def context(self, n: int) -> np.ndarray:

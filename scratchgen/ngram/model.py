@@ -203,6 +203,16 @@ class NGramModel(LanguageModel):
         self.vocab_ = vocab
         return self
 
+    def fit_dask(self, source, client=None, **kwargs) -> NGramModel:
+        """Count ``source`` (a ``dask.bag`` of texts, or file paths read one sequence a line) on a Dask
+        cluster and smooth the merged counts here: the same model as :meth:`fit` on the same text, to the
+        last bit. See :mod:`scratchgen.ngram.distributed`; needs ``pip install 'scratchgen[dask]'``."""
+        from .distributed import count_with_dask
+
+        self._check_fit_params()
+        counts, vocab = count_with_dask(source, self.order, self.tokenizer_, client, **kwargs)
+        return self.fit_counts(counts, vocab)
+
     # --- tables ----------------------------------------------------------------------------------------
 
     def _tables(self):

@@ -1,0 +1,117 @@
+"""Counting on a Dask cluster gives the single-machine model to the last bit (issue 13, section 4).
+
+One ``LocalCluster`` of two worker processes serves the whole module (starting one costs about a
+second); every test is skipped when Dask is absent (``pip install 'scratchgen[dask]'``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scratchgen import ScratchgenError, load
+from scratchgen.errors import CorpusError
+from scratchgen.ngram import NGramCounts, NGramModel
+from scratchgen.text import Tokenizer, read_corpus
+
+distributed = pytest.importorskip("distributed")
+db = pytest.importorskip("dask.bag")
+
+from scratchgen.ngram.distributed import connect, count_with_dask  # noqa: E402
+
+TEXT = (
+    "the cat sat on the mat\n"
+    "\n"
+    "the dog sat on the log\r\n"
+    "a cat and a dog\n"
+    "\n\n"
+    "Ünïcödé wörds, and CJK 漢字 too\n"
+    "the end\n"
+) * 7
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = connect("local:2")
+    yield c
+    c.close()
+    c.cluster.close()
+
+
+def same_model(a: NGramModel, b: NGramModel) -> None:
+    assert a.vocab_.to_list() == b.vocab_.to_list()
+    for name in ("keys_", "logp_", "bow_"):
+        for x, y in zip(getattr(a, name), getattr(b, name)):
+            assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert a.discounts_ == b.discounts_
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_a_file_counted_by_the_workers_gives_the_same_model(client, tmp_path, level, order):
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(TEXT.encode())
+    tok = Tokenizer(level)
+    # Blocks of 50 bytes: many partitions, some of them only blank lines.
+    counts, vocab = count_with_dask(str(path), order, tok, client, blocksize=50)
+    merged = NGramModel(order=order, tokenizer=tok).fit_counts(counts, vocab)
+    same_model(merged, NGramModel(order=order, tokenizer=tok).fit(read_corpus(str(path), tok)))
+
+
+def test_a_bag_of_texts_and_a_list_of_files(client, tmp_path):
+    lines = [line for line in TEXT.splitlines() if line]
+    bag = db.from_sequence(lines, npartitions=4)
+    expected = NGramModel(order=4).fit(lines)
+    same_model(NGramModel(order=4).fit_dask(bag, client=client), expected)
+    counts, vocab = NGramCounts.from_dask(bag, order=4, client=client)
+    same_model(NGramModel(order=4).fit_counts(counts, vocab), expected)
+    halves = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    halves[0].write_text("\n".join(lines[:10]) + "\n", encoding="utf-8")
+    halves[1].write_text("\n".join(lines[10:]) + "\n", encoding="utf-8")
+    same_model(NGramModel(order=4).fit_dask([str(p) for p in halves], client=client), expected)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(st.text(alphabet="abcé 漢\t", min_size=1, max_size=12), min_size=1, max_size=30),
+    parts=st.integers(1, 5),
+    order=st.integers(1, 4),
+)
+def test_any_split_gives_the_same_counts(client, texts, parts, order):
+    """Counts are sums: however the corpus is split into partitions, the merged counts are the whole's."""
+    texts = [t for t in texts if t]
+    bag = db.from_sequence(texts, npartitions=min(parts, len(texts)))
+    counts, vocab = count_with_dask(bag, order, Tokenizer(), client)
+    model = NGramModel(order=order).fit(texts)
+    assert vocab.to_list() == model.vocab_.to_list()
+    assert all(np.array_equal(a, b) for a, b in zip(NGramModel(order=order).fit_counts(counts, vocab).logp_, model.logp_))
+
+
+def test_bad_input_is_one_clear_error(client, tmp_path):
+    with pytest.raises(CorpusError, match="no such file"):
+        count_with_dask(str(tmp_path / "missing.txt"), 3, client=client)
+    with pytest.raises(CorpusError, match="dask.bag"):
+        count_with_dask(42, 3, client=client)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="empty corpus"):
+        count_with_dask(str(empty), 3, client=client)
+    with pytest.raises(ScratchgenError, match="local:N"):
+        connect("local:0")
+
+
+def test_the_command_line_counts_on_a_local_cluster(tmp_path):
+    from scratchgen.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    args = ["train", "ngram", "--order", "3", "--level", "word", str(corpus)]
+    assert main(args + ["-o", str(a), "--dask", "local:1", "--partition-size", "64"]) == 0
+    assert main(args + ["-o", str(b)]) == 0
+    same_model(load(a), load(b))
+    with pytest.raises(SystemExit) as e:
+        main(["train", "ngram", "--from-arpa", "x.arpa", "-o", str(a), "--dask", "local:1"])
+    assert e.value.code == 2
