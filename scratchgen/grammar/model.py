@@ -192,7 +192,7 @@ class GrammarModel(LanguageModel):
 
         >>> GrammarModel.from_grammar("S -> 'a' [1]").logprob(["a"])
         0.0
-        >>> m = GrammarModel.from_grammar("S -> a | b\na -> 'x' [0.5] | '' [0.5]\nb -> 'x'", labels={"a": 1, "b": 3})
+        >>> m = GrammarModel.from_grammar("S -> a | b\\na -> 'x' [0.5] | '' [0.5]\\nb -> 'x'", labels={"a": 1, "b": 3})
         >>> round(math.exp(m.logprob(["x"], label="a")), 12), round(math.exp(m.logprob(["x"])), 12)   # .25*.5+.75*1
         (0.5, 0.875)
         """
