@@ -414,16 +414,16 @@ class GrammarModel(LanguageModel):
         ids = np.asarray(labels, dtype=np.int64).reshape(-1)  # (B,)
         if len(ids) != batch_size or (ids.size and (ids.min() < 0 or ids.max() >= len(self.labels_))):
             raise LabelError(f"initial_state needs {batch_size} label ids from 0 to {len(self.labels_) - 1}")
-        parts = tuple(m.initial_state(int(np.sum(ids == c))) for c, m in enumerate(self.label_models_))
+        counts = np.bincount(ids, minlength=len(self.label_models_))  # (C,) rows of each label
+        parts = tuple(m.initial_state(int(k)) if k else None for m, k in zip(self.label_models_, counts))
         return _LabelledState(ids, parts)
 
     def _labelled_next_logprobs(self, state: _LabelledState) -> np.ndarray:
         assert self.label_models_ is not None
         out = np.empty((len(state.labels), len(self.vocab_)))  # (B, V)
         for c, (model, part) in enumerate(zip(self.label_models_, state.parts)):
-            rows = state.rows(c)
-            if len(rows):
-                out[rows] = model.next_logprobs(part)  # (B_c, V) the same vocabulary in every label
+            if part is not None:
+                out[state.rows(c)] = model.next_logprobs(part)  # (B_c, V) the same vocabulary in every label
         return out
 
     def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
@@ -598,7 +598,8 @@ class GrammarModel(LanguageModel):
 
 class _LabelledState:
     """The stepping state of a labelled GrammarModel: each row's label id, and for each label c the
-    unlabelled state of its rows (those with ``labels == c``, in order), as label c's model steps them."""
+    unlabelled state of its rows (those with ``labels == c``, in order), as label c's model steps them;
+    ``None`` for a label no row has (so a label's model never steps an empty batch)."""
 
     def __init__(self, labels: np.ndarray, parts: tuple):
         self.labels = labels  # (B,) label ids
@@ -613,9 +614,10 @@ class _LabelledState:
 
     def map(self, models, step) -> _LabelledState:
         """A new state: ``step(model_c, parts[c], rows(c))`` for every label."""
-        return _LabelledState(
-            self.labels, tuple(step(m, part, self.rows(c)) for c, (m, part) in enumerate(zip(models, self.parts)))
+        parts = tuple(
+            None if part is None else step(m, part, self.rows(c)) for c, (m, part) in enumerate(zip(models, self.parts))
         )
+        return _LabelledState(self.labels, parts)
 
     def take(self, models, rows: np.ndarray) -> _LabelledState:
         """The state of the given rows (they may repeat or change order): each label's part takes its own."""
@@ -624,7 +626,8 @@ class _LabelledState:
             r = self.rows(c)
             position[r] = np.arange(len(r))
         labels = self.labels[rows]  # (B',)
+        chosen = [rows[labels == c] for c in range(len(models))]  # the new rows of each label
         parts = tuple(
-            m.take_state(part, position[rows[labels == c]]) for c, (m, part) in enumerate(zip(models, self.parts))
+            m.take_state(part, position[r]) if len(r) else None for m, part, r in zip(models, self.parts, chosen)
         )
         return _LabelledState(labels, parts)

@@ -128,6 +128,11 @@ def test_take_state_reorders_rows_of_mixed_labels(toy_model):
     rows = np.array([2, 1, 1, 0, 2])
     after = toy_model.next_logprobs(toy_model.take_state(state, rows))
     np.testing.assert_allclose(after, before[rows], atol=1e-12)
+    # Keeping only rows of one label leaves the other label's model nothing to step.
+    one = toy_model.take_state(state, np.array([2, 0]))
+    np.testing.assert_allclose(toy_model.next_logprobs(one), before[[2, 0]], atol=1e-12)
+    one = toy_model.advance(one, vocab.encode(["x", "x"]))
+    assert np.exp(toy_model.next_logprobs(one)).sum(axis=1) == pytest.approx([1.0, 1.0])
 
 
 def test_generation_through_the_decoder_stays_in_the_label(toy_model):
