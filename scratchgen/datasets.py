@@ -9,7 +9,8 @@ seed, so the same call gives the same corpus on every machine, and its true dist
     P(x | c) = the inside probability of the start symbol c over x                                 (2)
 
 The standard split is ``labelled_corpus(2000, seed=0)`` to train and ``labelled_corpus(1000, seed=1)``
-held out (:data:`TRAIN`, :data:`HELD_OUT`); on the command line,
+held out (:data:`TRAIN`, :data:`HELD_OUT`, :func:`standard_split`; :func:`write_labelled_corpus` writes
+one as a file); on the command line,
 ``scratchgen grammar sample builtin:labelled --labelled -n 2000 --seed 0 -o train.tsv``.
 
 Because the truth is known, so is the ceiling of every model trained on it (:func:`bayes_optimal`): no
@@ -34,7 +35,17 @@ from .grammar.labelled import prior_counts, sample_labelled, start_labels
 from .grammar.model import GrammarModel
 from .text import Tokenizer
 
-__all__ = ["HELD_OUT", "LABELLED_GRAMMAR", "TRAIN", "BayesFigures", "bayes_optimal", "labelled_corpus", "true_model"]
+__all__ = [
+    "HELD_OUT",
+    "LABELLED_GRAMMAR",
+    "TRAIN",
+    "BayesFigures",
+    "bayes_optimal",
+    "labelled_corpus",
+    "standard_split",
+    "true_model",
+    "write_labelled_corpus",
+]
 
 #: The grammar the shipped labelled corpus is drawn from.
 LABELLED_GRAMMAR = "builtin:labelled"
@@ -137,3 +148,24 @@ def bayes_optimal(labels, texts, grammar=LABELLED_GRAMMAR) -> BayesFigures:
         cross_entropy=float(-own.sum() / tokens.sum()),
         per_label=per_label,
     )
+
+
+def standard_split() -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
+    """``((labels, texts) to train, (labels, texts) held out)``: :data:`TRAIN` and :data:`HELD_OUT`."""
+    return labelled_corpus(*TRAIN), labelled_corpus(*HELD_OUT)
+
+
+def write_labelled_corpus(path, labels, texts) -> None:
+    """Write ``LABEL<TAB>TEXT`` lines (UTF-8, atomically), as :func:`scratchgen.corpus.read_corpus` reads them."""
+    from .io import atomic_write
+    from .labels import check_label_name
+
+    labels, texts = list(labels), list(texts)
+    if len(labels) != len(texts):
+        raise LabelError(f"{len(labels)} labels for {len(texts)} texts: give one label a text")
+    lines = []
+    for label, text in zip(labels, texts):
+        if "\n" in text or "\r" in text:
+            raise CorpusError(f"a text of a labelled corpus is one line, got {text[:40]!r}")
+        lines.append(f"{check_label_name(label)}\t{text}\n")
+    atomic_write(path, lambda f: f.write("".join(lines).encode("utf-8")))

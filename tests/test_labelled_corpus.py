@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from scratchgen.cli import main
-from scratchgen.datasets import HELD_OUT, LABELLED_GRAMMAR, TRAIN, bayes_optimal, labelled_corpus, true_model
+from scratchgen.datasets import (
+    HELD_OUT,
+    LABELLED_GRAMMAR,
+    TRAIN,
+    bayes_optimal,
+    labelled_corpus,
+    standard_split,
+    true_model,
+    write_labelled_corpus,
+)
 from scratchgen.errors import GrammarError, LabelError
 from scratchgen.grammar import GrammarModel, builtin, reference
 from scratchgen.grammar.analysis import analyze
@@ -75,6 +84,15 @@ def test_the_command_line_writes_the_same_corpus(tmp_path, capsys):
     assert path.read_text(encoding="utf-8") == "".join(f"{c}\t{t}\n" for c, t in zip(labels, texts))
     read_labels, sequences = read_corpus(path, Tokenizer(level="word"), labelled=True)
     assert read_labels == labels and len(sequences) == 200
+    written = tmp_path / "written.tsv"  # the library's writer gives the same file
+    write_labelled_corpus(written, labels, texts)
+    assert written.read_bytes() == path.read_bytes()
+
+
+def test_standard_split_is_the_two_named_samples():
+    (train_labels, train_texts), (test_labels, test_texts) = standard_split()
+    assert (train_labels, train_texts) == labelled_corpus(*TRAIN) and len(train_texts) == TRAIN[0]
+    assert (test_labels, test_texts) == labelled_corpus(*HELD_OUT) and len(test_texts) == HELD_OUT[0]
 
 
 def test_sample_labelled_refuses_a_grammar_that_is_not_labelled(capsys):
@@ -106,7 +124,7 @@ def test_bayes_figures_are_those_of_the_true_model():
 def test_score_labelled_on_the_command_line(tmp_path, capsys):
     path = tmp_path / "test.tsv"
     labels, texts = labelled_corpus(100, seed=2)
-    path.write_text("".join(f"{c}\t{t}\n" for c, t in zip(labels, texts)), encoding="utf-8")
+    write_labelled_corpus(path, labels, texts)
     code, out, err = run(["grammar", "score", LABELLED_GRAMMAR, path, "--labelled", "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
@@ -118,8 +136,7 @@ def test_score_labelled_on_the_command_line(tmp_path, capsys):
 def test_a_model_trained_on_the_shipped_corpus_classifies_near_the_bayes_optimum(tmp_path, capsys):
     """train grammar --labelled on the first half of the standard training sample; classify the held-out one."""
     train = tmp_path / "train.tsv"
-    labels, texts = labelled_corpus(TRAIN[0] // 2, TRAIN[1])
-    train.write_text("".join(f"{c}\t{t}\n" for c, t in zip(labels, texts)), encoding="utf-8")
+    write_labelled_corpus(train, *labelled_corpus(TRAIN[0] // 2, TRAIN[1]))
     model_path = tmp_path / "m.npz"
     argv = ["train", "grammar", LABELLED_GRAMMAR, train, "--labelled", "-o", model_path, "--quiet"]
     code, _, err = run(argv + ["--iterations", 2, "--prior-weight", 1], capsys)
