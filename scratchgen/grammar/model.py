@@ -227,7 +227,7 @@ class GrammarModel(LanguageModel):
         With ``iterations=0`` the grammar's weights are kept (the corpus is only checked); to use them
         without any data, see :meth:`from_grammar`. ``verbose``: show EM's progress on stderr
         (:class:`scratchgen.progress.Progress`). ``labels`` (one a sentence): each label names a
-        start symbol and gets its own weights, eq. (3), fitted on its own sentences.
+        start symbol and gets its own weights, eq. (3), fitted on its own sentences (or trees rooted at it).
         """
         self._check_params()
         grammar = self._checked_grammar()

@@ -205,3 +205,21 @@ def test_label_errors(toy_data, toy_model):
         GrammarModel(grammar=TOY).fit(sentences, labels=labels[:-1])
     with pytest.raises(LabelError, match="its nonterminals are 'S'"):  # a grammar that is not labelled
         GrammarModel.from_grammar("S -> 'a'", labels=["T"])
+
+
+def test_train_grammar_labelled_on_the_command_line(tmp_path, capsys):
+    from scratchgen.cli import main
+    from scratchgen.datasets import labelled_corpus, write_labelled_corpus
+
+    corpus, model_path = tmp_path / "train.tsv", tmp_path / "m.npz"
+    write_labelled_corpus(corpus, *labelled_corpus(150, seed=0))
+    argv = ["train", "grammar", "builtin:labelled", str(corpus), "--labelled", "-o", str(model_path), "--quiet"]
+    assert main(argv + ["--iterations", "1"]) == 0
+    model = scratchgen.load(model_path)
+    assert model.labels_.names == ("animals", "farm", "royalty") and len(model.label_models_) == 3
+    capsys.readouterr()
+    # The English grammar has no start symbol named after these labels: one line that lists its nonterminals.
+    code = main(["train", "grammar", "builtin:english", str(corpus), "--labelled", "-o", str(tmp_path / "e.npz")])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "label 'animals' names no nonterminal" in err and "'NP_SG'" in err
