@@ -305,16 +305,25 @@ class LanguageModel:
         ids, _ = self.encode_corpus(texts)
         if not ids:
             raise CorpusError("there is nothing to classify: the corpus is empty")
-        logp = np.stack(
-            [[lp.sum() for lp in self.token_logprobs(ids, labels=np.full(len(ids), c))] for c in range(len(labels))],
-            axis=1,
-        )  # (n, C) log P(x | c)
+        logp = self._label_logprobs(ids)  # (n, C) log P(x | c)
         joint = logp + labels.log_prior  # (n, C)
         norm = np.logaddexp.reduce(joint, axis=1, keepdims=True)  # (n, 1)
         with np.errstate(invalid="ignore"):
             posterior = np.where(np.isfinite(norm), np.exp(joint - norm), 1.0 / len(labels))
         best = np.argmax(joint, axis=1)
         return Classification([labels.names[c] for c in best], posterior, logp, labels.names)
+
+    def _label_logprobs(self, ids: list[np.ndarray]) -> np.ndarray:
+        """log P(x | c) of each id sequence under each label, shape (n, C): what :meth:`classify` needs.
+
+        The default sums :meth:`token_logprobs`; a family with a faster exact sequence score (the
+        grammar's chart) overrides it.
+        """
+        assert self.labels_ is not None
+        C = len(self.labels_)
+        return np.stack(
+            [[lp.sum() for lp in self.token_logprobs(ids, labels=np.full(len(ids), c))] for c in range(C)], axis=1
+        )  # (n, C)
 
     # --- decoding (convenience; all the work is in scratchgen.decoding) ------------------------------
 

@@ -1,10 +1,10 @@
 """``scratchgen grammar`` and ``scratchgen train grammar``: the probabilistic grammars on the command line.
 
     scratchgen grammar check  GRAMMAR [--json]
-    scratchgen grammar sample GRAMMAR [-n N] [--seed S] [--trees] [--truncate N] [--json]
-    scratchgen grammar score  GRAMMAR CORPUS [--per-sentence] [--max-length N] [--json]
+    scratchgen grammar sample GRAMMAR [-n N] [--seed S] [--trees] [--truncate N] [--labelled] [-o FILE] [--json]
+    scratchgen grammar score  GRAMMAR CORPUS [--labelled] [--per-sentence] [--max-length N] [--json]
     scratchgen grammar parse  GRAMMAR [SENTENCE ...] [--corpus FILE] [--max-length N] [--json]
-    scratchgen train grammar  GRAMMAR CORPUS -o MODEL [--iterations N] [--max-length N] [--quiet]
+    scratchgen train grammar  GRAMMAR CORPUS -o MODEL [--labelled] [--iterations N] [--prior-weight W] [--quiet]
 
 GRAMMAR is a file in the text format (``.cfg`` or any other name), a Tracery ``.json`` file, or a
 built-in grammar: ``builtin:english`` (or the bare name when no such file exists). Every command
@@ -14,11 +14,20 @@ names it through the one resolver, :func:`scratchgen.grammar.builtin.resolve_gra
 A chart (scoring, parsing, EM) needs memory quadratic in a sentence's length, so a sentence longer
 than ``--max-length`` tokens (default 400: about 200 MiB with the built-in English grammar) is refused
 with the estimate, unless a prefix of it already has probability 0 (then it scores -inf at once).
+
+Labels (:mod:`scratchgen.grammar.labelled`): a label names a start symbol. ``sample --labelled`` draws
+``LABEL<TAB>TEXT`` lines from a labelled grammar (its start rules are ``S -> label [P(label)]``), the
+label being the first rule of each derivation: ``scratchgen grammar sample builtin:labelled --labelled
+-n 2000 --seed 0 -o train.tsv`` writes the corpus scratchgen ships
+(:func:`scratchgen.datasets.labelled_corpus`). ``score --labelled`` scores such a corpus by the true
+log P(x | label) and reports the Bayes-optimal classifier's accuracy on it; ``train grammar --labelled``
+learns one set of rule weights a label.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 
@@ -27,12 +36,14 @@ from ..grammar.chart import DEFAULT_MAX_LENGTH
 from .options import (
     Parser,
     add_encoding_option,
+    add_labelled_option,
     declare_files,
     nonnegative_float,
     nonnegative_int,
     positive_int,
     print_json,
     read_corpus_args,
+    read_labelled_args,
 )
 
 #: The grammar named on the command line: the one resolver (kept under this name for callers).
@@ -130,20 +141,30 @@ def _model(args):
 def _sample(args) -> int:
     """Print each sentence as it is drawn; a derivation past a limit is skipped and counted."""
     from ..errors import GrammarError
+    from ..grammar.labelled import start_labels
 
     model = _model(args)
     tok = model.tokenizer_
+    if args.labelled:
+        start_labels(model.grammar_)  # a GrammarError unless the start rules are S -> label
     sampler = model.sampler()
-    rows = []
-    for item in sampler.iter_sample(args.n, seed=args.seed, trees=args.trees, truncate=args.truncate, skip=True):
-        tokens, tree = item if args.trees else (item, None)
+    rows, lines = [], []
+    trees = args.trees or args.labelled  # the label is the root's child: S -> label
+    for item in sampler.iter_sample(args.n, seed=args.seed, trees=trees, truncate=args.truncate, skip=True):
+        tokens, tree = item if trees else (item, None)
         row = {"text": tok.detokenize(tokens), "tokens": tokens}
-        if tree is not None:
+        if args.labelled:
+            assert tree is not None
+            row["label"] = tree.children[0].label
+        if args.trees:
             row["tree"] = str(tree)
+        line = "\t".join(row[k] for k in ("label", "text", "tree") if k in row)
         if args.json:
             rows.append(row)
+        elif args.output:
+            lines.append(line + "\n")
         else:
-            print(row["text"] if tree is None else f"{row['text']}\t{row['tree']}", flush=True)
+            print(line, flush=True)
     if sampler.skipped:
         message = (
             f"skipped {sampler.skipped} of {args.n} derivations that passed a limit; the last: "
@@ -152,17 +173,30 @@ def _sample(args) -> int:
         if sampler.skipped == args.n:
             raise GrammarError(message)
         print(f"scratchgen: warning: {message}", file=sys.stderr)
-    if args.json:
+    if args.output:
+        from ..io import atomic_write
+
+        text = "".join(lines) if not args.json else "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        atomic_write(args.output, lambda f: f.write(text.encode("utf-8")))
+        print(f"wrote {args.n - sampler.skipped} samples: {args.output}", file=sys.stderr)
+    elif args.json:
         print_json({"samples": rows, "skipped": sampler.skipped})
     return 0
 
 
 def _score(args) -> int:
-
     model = _model(args)
-    corpus = read_corpus_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
-    score, lps = model.score_details(corpus)  # one chart per sentence, for the total and the details
+    labels, corpus = read_labelled_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
+    bayes = None
+    if labels is not None:  # the true labelled model: each label's start symbol, the prior of the start rules
+        from ..datasets import bayes_optimal, true_model
+
+        model = true_model(model.grammar_)
+        bayes = bayes_optimal(labels, corpus, model.grammar_)
+    score, lps = model.score_details(corpus, labels)  # one chart per sentence, for the total and the details
     result = {k: v for k, v in score.to_dict().items() if k != "logprob"} | {"logprob_nats": score.logprob}
+    if bayes is not None:
+        result["bayes"] = bayes.to_dict()
     if args.per_sentence:
         result["sentence_logprobs"] = lps
     if args.json:
@@ -176,6 +210,16 @@ def _score(args) -> int:
         f"cross-entropy {score.cross_entropy_nats:.6f} nats/token = {score.bits_per_token:.6f} bits/token  "
         f"perplexity {score.perplexity:.6f}"
     )
+    if bayes is not None:
+        print(
+            f"Bayes-optimal accuracy {bayes.accuracy:.4f} on this corpus "
+            f"(expected accuracy, mean max_c P(c | x): {bayes.expected_accuracy:.4f})"
+        )
+        for name, row in bayes.per_label.items():
+            print(
+                f"  {name}: {row['count']} sentences, prior {row['prior']:.4f}, accuracy {row['accuracy']:.4f}, "
+                f"true cross-entropy {row['cross_entropy']:.6f} nats/token"
+            )
     if math.isinf(score.logprob):
         impossible = sum(1 for lp in lps if lp == -math.inf)
         print(f"note: {impossible} sentence(s) cannot be generated by the grammar (probability 0)", file=sys.stderr)
@@ -221,14 +265,20 @@ def _train(args) -> int:
 
     grammar = load_grammar(args.grammar)
     model = GrammarModel(
-        grammar=grammar, iterations=args.iterations, smoothing=args.smoothing, max_length=args.max_length
+        grammar=grammar,
+        iterations=args.iterations,
+        smoothing=args.smoothing,
+        prior_weight=args.prior_weight,
+        max_length=args.max_length,
     )
-    corpus = read_corpus_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
-    model.fit(corpus, verbose=not args.quiet)
+    labels, corpus = read_labelled_args(args, args.corpus, model.tokenizer_ if args.level is None else None)
+    model.fit(corpus, labels=labels, verbose=not args.quiet)
     model.save(args.output)
     lls = model.log_likelihoods_
+    shown = f" ({len(model.labels_)} labels: {', '.join(model.labels_.names)})" if model.labels_ is not None else ""
     print(
-        f"EM: {len(lls)} passes, training log-likelihood {lls[0]:.4f} -> {lls[-1]:.4f}: {args.output}", file=sys.stderr
+        f"EM: {len(lls)} passes, training log-likelihood {lls[0]:.4f} -> {lls[-1]:.4f}{shown}: {args.output}",
+        file=sys.stderr,
     )
     return 0
 
@@ -288,9 +338,20 @@ def register(commands, train) -> None:
         metavar="N",
         help="cut each sentence after N tokens (and print its beginning) instead of skipping it",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object with the samples and the skipped count")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object with the samples and the skipped count (with -o: one JSON object a line)",
+    )
+    p.add_argument(
+        "--labelled",
+        action="store_true",
+        help="LABEL<TAB>TEXT lines from a labelled grammar (start rules S -> label): the label is the "
+        "first rule of each derivation",
+    )
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write the samples to FILE, one a line")
     _limits(p)
-    declare_files(p, inputs=("grammar",))
+    declare_files(p, inputs=("grammar",), outputs=("output",))
     p.set_defaults(func=_sample)
 
     p = sub.add_parser(
@@ -304,6 +365,11 @@ def register(commands, train) -> None:
     p.add_argument("grammar", metavar="GRAMMAR", help=spec_help)
     p.add_argument("corpus", metavar="CORPUS", help="text file, one sentence a line")
     p.add_argument("--per-sentence", action="store_true", help="add each sentence's log-probability")
+    add_labelled_option(
+        p,
+        "score log P(text | label) with the label's start symbol, and report the Bayes-optimal accuracy "
+        "(the grammar must be labelled: start rules S -> label)",
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -349,6 +415,15 @@ def register(commands, train) -> None:
     p.add_argument(
         "--smoothing", type=nonnegative_float, default=0.0, help="pseudo-count added to every rule (default 0)"
     )
+    p.add_argument(
+        "--prior-weight",
+        type=nonnegative_float,
+        default=0.0,
+        metavar="W",
+        help="pseudo-counts each nonterminal's rules share in proportion to the grammar's own weights "
+        "(default 0): keeps the rules a label's sentences never use possible",
+    )
+    add_labelled_option(p, "one set of rule weights a label, each label a start symbol of the grammar")
     p.add_argument("--quiet", action="store_true", help="no progress bar or lines")
     _max_length(p)
     _text_options(p)
