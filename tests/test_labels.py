@@ -181,10 +181,16 @@ def test_the_label_set_is_sorted_and_does_not_depend_on_the_order_of_the_corpus(
     assert dict(zip(model.labels_.names, model.labels_.counts)) == counts
     shuffled = [case.corpus[i] for i in np.random.default_rng(0).permutation(len(case.corpus))]
     other = case.make(shuffled)
-    assert other.labels_ == model.labels_
-    for c in model.labels_.names:
-        np.testing.assert_allclose([other.logprob(t, label=c) for t in case.scored],
-                                   [model.logprob(t, label=c) for t in case.scored], rtol=1e-9)
+    assert other.labels_ == model.labels_  # the same ids whatever the order of the examples
+    # A counting model is the same model too; one trained by SGD on batches in corpus order may differ
+    # (exempt "corpus_order", which must then really fail).
+    same = all(np.allclose([other.logprob(t, label=c) for t in case.scored],
+                           [model.logprob(t, label=c) for t in case.scored], rtol=1e-9)
+               for c in model.labels_.names)
+    if "corpus_order" in case.exempt:
+        assert not same, f"{case.id} is exempt from corpus_order ({case.exempt['corpus_order']}) but obeys it"
+    else:
+        assert same
 
 
 @pytest.mark.parametrize("case", LABELLED_CASES, ids=IDS)
