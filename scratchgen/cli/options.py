@@ -231,13 +231,10 @@ def check_corpus_labels(model, labels: list[str], path: str) -> None:
     from ..errors import LabelError
 
     known = require_labels(model, "--labelled")
-    names = set(known.names)
-    for label in labels:
-        if label not in names:
-            try:
-                known.id(label)
-            except LabelError as e:
-                raise LabelError(f"corpus {path!r}: {e}") from None
+    try:
+        known.ids(labels, len(labels))
+    except LabelError as e:
+        raise LabelError(f"corpus {path!r}: {e}") from None
 
 
 def read_labelled_corpus(args: argparse.Namespace, model, path: str) -> tuple[list[str] | None, list[list[str]]]:
