@@ -117,7 +117,11 @@ class LabelSet:
     def from_dict(cls, d: object) -> LabelSet:
         if not isinstance(d, dict) or not isinstance(d.get("names"), list) or not isinstance(d.get("counts"), list):
             raise LabelError("its labels are not {'names': [...], 'counts': [...]}")
-        return cls(tuple(d["names"]), tuple(d["counts"]))
+        names = d["names"]
+        if all(isinstance(n, str) for n in names) and names != sorted(names):
+            # ids follow the sorted names (from_labels); names in another order would pair labels with wrong rows
+            raise LabelError(f"its label names are not in sorted order: {names!r}")
+        return cls(tuple(names), tuple(d["counts"]))
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,24 @@ def make_models() -> dict[str, Any]:
     }
 
 
+# Labelled models (issue 11): P(x | c) with two labels. Their files carry a "labels" header (names and counts)
+# that the header edits reach like any other value; a labelled corpus is LABEL<TAB>TEXT lines.
+LABELLED_TRAIN = [("a", "the cat sat on the mat"), ("b", "the dog sat on the log"), ("a", "a cat and a dog"),
+                  ("b", "猫坐在垫子上")]
+LABELLED_CORPUS = "".join(f"{label}\t{text}\n" for label, text in LABELLED_TRAIN).encode("utf-8")
+LABELLED_CLASSES = ["LabelledUniformModel", "LabelledUnigramModel"]
+
+
+def make_labelled_models() -> dict[str, Any]:
+    """One small fitted labelled model of each labelled family, by name (the lead adds the other families)."""
+    texts = [text for _, text in LABELLED_TRAIN]
+    labels = [label for label, _ in LABELLED_TRAIN]
+    return {
+        "LabelledUniformModel": UniformModel().fit(texts, labels=labels),
+        "LabelledUnigramModel": UnigramModel(k=0.5, tokenizer=WORDS).fit(texts, labels=labels),
+    }
+
+
 # --- model files: reading and rewriting an .npz ------------------------------------------------------
 
 HEADER_KEY = "__header__"

@@ -46,10 +46,17 @@ def _files(tmp):
     empty = tmp / "empty.txt"
     empty.write_text("\n\n")
     f["empty"] = empty
+    labelled = tmp / "labelled.txt"
+    labelled.write_text("pos\tthe cat sat\nneg\tthe dog ran\npos\ta cat sat\nneg\ta dog ran\n" * 5, encoding="utf-8")
+    f["labelled_corpus"] = labelled
+    strange = tmp / "strange_labels.txt"
+    strange.write_text("pos\tthe cat sat\nmaybe\tthe dog\n", encoding="utf-8")
+    f["strange_labels"] = strange
     for name, argv in {
         "ngram": ["train", "ngram", str(corpus), "--order", "3", "--level", "word"],
         "rnn": ["train", "rnn", str(corpus), "--hidden", "16", "--max-steps", "3", "--quiet"],
         "unigram": ["train", "random", str(corpus)],
+        "labelled": ["train", "random", str(labelled), "--labelled", "--level", "word"],
     }.items():
         out = tmp / f"{name}.npz"
         assert main([*argv, "-o", str(out)]) == 0, name
@@ -124,6 +131,30 @@ CASES = [
     ("text-as-model", ["generate", "{corpus}"], 1, "not a scratchgen model file"),
     ("demo-out-is-a-file", ["demo", "--corpus", "{corpus}", "--out", "{corpus}", "--quick"], 1, "is a file"),
     ("demo-empty-corpus", ["demo", "--corpus", "{empty}", "--quick"], 1, "at least 2 sequences"),
+    # issue 11: labels at the command line
+    ("label-unknown", ["generate", "{labelled}", "--label", "maybe"], 1, "this model knows 'neg', 'pos'"),
+    ("label-empty", ["generate", "{labelled}", "--label", ""], 1, "unknown label ''"),
+    ("label-on-unlabelled", ["generate", "{unigram}", "--label", "pos"], 1, "--label 'pos': this UnigramModel has no"),
+    ("label-beam-needs-one", ["generate", "{labelled}", "--beam", "2"], 1, "needs --label, one of: neg, pos"),
+    ("label-beam", ["generate", "{labelled}", "--beam", "2", "--label", "pos", "--max-tokens", "3"], 0, ""),
+    ("label-generate", ["generate", "{labelled}", "--label", "neg", "-n", "2", "--seed", "0"], 0, ""),
+    ("score-labelled", ["score", "{labelled}", "{labelled_corpus}", "--labelled", "--json"], 0, ""),
+    ("score-labelled-unlabelled-model", ["score", "{unigram}", "{labelled_corpus}", "--labelled"], 1,
+     "--labelled: this UnigramModel has no labels"),
+    ("score-labelled-unknown", ["score", "{labelled}", "{strange_labels}", "--labelled"], 1,
+     "unknown label 'maybe': this model knows 'neg', 'pos'"),
+    ("score-labelled-no-tab", ["score", "{labelled}", "{corpus}", "--labelled"], 1, "line 1 has no tab"),
+    ("score-labelled-mode", ["score", "{labelled}", "{labelled_corpus}", "--labelled", "--mode", "paragraphs"], 1,
+     "--labelled reads one example a line"),
+    ("classify", ["classify", "{labelled}", "{corpus}"], 0, ""),
+    ("classify-json", ["classify", "{labelled}", "{labelled_corpus}", "--labelled", "--json"], 0, ""),
+    ("classify-unlabelled-model", ["classify", "{unigram}", "{corpus}"], 1, "classify: this UnigramModel has no"),
+    ("classify-no-tab", ["classify", "{labelled}", "{corpus}", "--labelled"], 1, "has no tab"),
+    ("classify-empty", ["classify", "{labelled}", "{empty}"], 1, "no non-empty"),
+    ("eval-labelled", ["eval", "{labelled}", "--train", "{labelled_corpus}", "--labelled", "-n", "4",
+                       "--max-tokens", "10"], 0, ""),
+    ("eval-labelled-unlabelled-model", ["eval", "{unigram}", "--train", "{labelled_corpus}", "--labelled",
+                                        "-n", "2"], 1, "--labelled: this UnigramModel has no labels"),
 ]
 
 

@@ -34,6 +34,7 @@ import signal
 import stat
 
 import fuzz_inputs as fi
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import note as hypothesis_note
@@ -79,6 +80,17 @@ def model_files(models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     files = {}
     for name, model in models.items():
+        model.save(folder / f"{name}.npz")
+        files[name] = (folder / f"{name}.npz").read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def labelled_files(tmp_path_factory):
+    """The bytes of each labelled model saved, by name."""
+    folder = tmp_path_factory.mktemp("labelled")
+    files = {}
+    for name, model in fi.make_labelled_models().items():
         model.save(folder / f"{name}.npz")
         files[name] = (folder / f"{name}.npz").read_bytes()
     return files
@@ -243,6 +255,37 @@ def test_damaged_model_file(name, scale, model_files, tmp_path):
     fuzz(fi.model_file_corruptions(data), check, n=70 * scale, key=f"model file {name}")
 
 
+def exercise_labelled(model) -> None:
+    """A labelled model that loaded must also work given each label: score, classify, generate."""
+    exercise(model)
+    with time_limit():
+        for label in model.labels_.names:
+            check_score(model, model.score(fi.SCORE_TEXTS, labels=label))
+            samples = model.generate(2, seed=0, max_tokens=12, label=label)
+            assert all(isinstance(t, str) and t and t not in (BOS, EOS) for s in samples for t in s), samples
+        result = model.classify(fi.SCORE_TEXTS)
+    assert np.allclose(result.posterior.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("name", fi.LABELLED_CLASSES)
+def test_damaged_labelled_model_file(name, scale, labelled_files, tmp_path):
+    data = labelled_files[name]
+    path = tmp_path / "model.npz"
+
+    def check(corruption):
+        path.write_bytes(corruption.apply(data))
+        with unchanged([path]):
+            model = outcome(lambda: scratchgen.load(path))
+            if not refused(model):
+                if model.labels_ is None:  # a header edit may remove the labels: then the arrays must still fit
+                    exercise(model)
+                else:
+                    exercise_labelled(model)
+
+    fuzz(fi.model_file_corruptions(data), check, n=50 * scale, key=f"labelled model file {name}")
+
+
 def test_unigram_file_giving_a_token_probability_zero_is_refused(model_files, tmp_path):
     """Found by the fuzz suite: logprobs[4] = -inf passed the schema (-inf is allowed for <s>), and the
     loaded model scored -inf although add-k smoothing gives every token but <s> a share."""
@@ -403,6 +446,19 @@ COMMANDS = {
     "grammar check": (["grammar", "check", "{grammar}"], "grammar"),
     "grammar sample": (["grammar", "sample", "{grammar}", "-n", "2", "--seed", "0"], "grammar"),
     "grammar score": (["grammar", "score", "{grammar}", "{corpus}"], "grammar"),
+    # labels (issue 11): a damaged labelled model, or a damaged corpus read as LABEL<TAB>TEXT lines
+    "train random --labelled": (["train", "random", "{corpus}", "--labelled", "-o", "{out}", "--encoding",
+                                 "{encoding}"], "corpus"),
+    "generate --label": (["generate", "{lmodel}", "--label", "a", "-n", "2", "--seed", "0", "--max-tokens", "8"],
+                         "lmodel"),
+    "score --labelled": (["score", "{lmodel}", "{lcorpus}", "--labelled", "--encoding", "{encoding}"], "lcorpus"),
+    "score --labelled (model)": (["score", "{lmodel}", "{lcorpus}", "--labelled"], "lmodel"),
+    "classify": (["classify", "{lmodel}", "{corpus}", "--encoding", "{encoding}"], "corpus"),
+    "classify --labelled": (["classify", "{lmodel}", "{lcorpus}", "--labelled", "--json", "--encoding",
+                             "{encoding}"], "lcorpus"),
+    "classify (model)": (["classify", "{lmodel}", "{corpus}", "--json"], "lmodel"),
+    "eval --labelled": (["eval", "{lmodel}", "--train", "{lcorpus}", "--labelled", "-n", "2", "--max-tokens", "8",
+                         "--no-discriminator"], "lmodel"),
 }
 # Where the output goes: a new file, an input of the command, a read-only file, a missing folder, a folder.
 OUTPUTS = ["new", "an input", "read-only", "missing folder", "a folder"]
@@ -418,9 +474,13 @@ class CommandCase:
 def command_cases(model_files, arpa_file) -> st.SearchStrategy:
     damaged_model = st.sampled_from(fi.MODEL_CLASSES).flatmap(
         lambda name: st.tuples(st.just(name), fi.model_file_corruptions(model_files[name]) | st.none()))
+    damaged_labelled = st.sampled_from(fi.LABELLED_CLASSES).flatmap(
+        lambda name: st.tuples(st.just(name), fi.model_file_corruptions(model_files[name]) | st.none()))
     damage = {
         "corpus": fi.corpus_files(),
+        "lcorpus": fi.corpus_files(),
         "model": damaged_model,
+        "lmodel": damaged_labelled,
         "arpa": fi.arpa_corruptions(arpa_file),
         "grammar": st.one_of(fi.grammar_text_edits(), fi.grammar_soups(), fi.tracery_documents(),
                              fi.tracery_text_edits()),
@@ -432,17 +492,26 @@ def command_cases(model_files, arpa_file) -> st.SearchStrategy:
 def write_inputs(case: CommandCase, folder: str, model_files, arpa_file) -> dict:
     """The command's input files, the damaged one among them; returns the argv fields."""
     paths = {"corpus": os.path.join(folder, "corpus.txt"), "model": os.path.join(folder, "model.npz"),
-             "arpa": os.path.join(folder, "model.arpa"), "grammar": os.path.join(folder, "grammar.cfg")}
+             "arpa": os.path.join(folder, "model.arpa"), "grammar": os.path.join(folder, "grammar.cfg"),
+             "lcorpus": os.path.join(folder, "labelled.txt"), "lmodel": os.path.join(folder, "labelled.npz")}
     corpus, encoding = b"the cat sat on the mat\na dog sat\n", "utf-8"
+    lcorpus, lmodel = fi.LABELLED_CORPUS, model_files["LabelledUnigramModel"]
     model = model_files["NGramModel"]
     grammar = fi.TOY_GRAMMAR
     arpa = arpa_file
     kind = COMMANDS[case.command][1] if case.damage is not None else "none"
+    if "--labelled" in COMMANDS[case.command][0]:  # a labelled command's valid corpus is LABEL<TAB>TEXT
+        corpus = fi.LABELLED_CORPUS
     if kind == "corpus":
         corpus, encoding = case.damage.data, case.damage.encoding
+    elif kind == "lcorpus":
+        lcorpus, encoding = case.damage.data, case.damage.encoding
     elif kind == "model":
         name, corruption = case.damage
         model = model_files[name] if corruption is None else corruption.apply(model_files[name])
+    elif kind == "lmodel":
+        name, corruption = case.damage
+        lmodel = model_files[name] if corruption is None else corruption.apply(model_files[name])
     elif kind == "arpa":
         arpa = case.damage.apply(arpa_file)
     elif kind == "grammar":
@@ -450,7 +519,7 @@ def write_inputs(case: CommandCase, folder: str, model_files, arpa_file) -> dict
         if grammar.lstrip().startswith(("{", "[")):
             paths["grammar"] = os.path.join(folder, "grammar.json")  # Tracery
     contents = {"corpus": corpus, "model": model, "arpa": arpa,
-                "grammar": grammar.encode("utf-8", "surrogatepass")}
+                "grammar": grammar.encode("utf-8", "surrogatepass"), "lcorpus": lcorpus, "lmodel": lmodel}
     for key, path in paths.items():
         with open(path, "wb") as f:
             f.write(contents[key])
@@ -503,18 +572,20 @@ def check_command(case: CommandCase, root, model_files, arpa_file, capsys) -> in
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_command_line(scale, model_files, arpa_file, tmp_path, capsys):
+def test_command_line(scale, model_files, labelled_files, arpa_file, tmp_path, capsys):
+    model_files = {**model_files, **labelled_files}
     fuzz(command_cases(model_files, arpa_file),
          lambda case: check_command(case, tmp_path, model_files, arpa_file, capsys), n=80 * scale, key="cli")
 
 
-WRITERS = ["train random", "train ngram", "train rnn", "train grammar", "export-arpa", "train ngram --from-arpa"]
+WRITERS = ["train random", "train random --labelled", "train ngram", "train rnn", "train grammar", "export-arpa", "train ngram --from-arpa"]
 
 
 @pytest.mark.parametrize("output", ["an input", "read-only", "missing folder", "a folder"])
 @pytest.mark.parametrize("command", WRITERS)
-def test_command_line_refuses_an_output_that_would_lose_something(command, output, model_files, arpa_file,
-                                                                 tmp_path, capsys):
+def test_command_line_refuses_an_output_that_would_lose_something(command, output, model_files, labelled_files,
+                                                                 arpa_file, tmp_path, capsys):
     """Every writer, valid inputs, an output that must not be written: exit 1, one line, nothing changed."""
+    model_files = {**model_files, **labelled_files}
     case = CommandCase(command, damage=None, output=output)
     assert check_command(case, tmp_path, model_files, arpa_file, capsys) == 1

@@ -1,4 +1,8 @@
-"""``scratchgen eval MODEL --train CORPUS [--reference GRAMMAR] [--heldout CORPUS] [-n N] [--json]``."""
+"""``scratchgen eval MODEL --train CORPUS [--labelled] [--reference GRAMMAR] [--heldout CORPUS] [-n N] [--json]``.
+
+With ``--labelled`` (a model trained with ``--labelled``) the training and held-out corpora are
+``LABEL<TAB>TEXT`` and the report adds the per-label figures of :mod:`scratchgen.evaluation.labels`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from .options import (
     positive_int,
     print_json,
     probability,
-    read_model_corpus,
+    read_labelled_corpus,
 )
 
 
@@ -35,8 +39,8 @@ def _eval(args: argparse.Namespace) -> int:
     from ..io import load
 
     model = load(args.model)
-    train = read_model_corpus(args, model, args.train)
-    heldout = read_model_corpus(args, model, args.heldout) if args.heldout else None
+    labels, train = read_labelled_corpus(args, model, args.train)
+    heldout_labels, heldout = read_labelled_corpus(args, model, args.heldout) if args.heldout else (None, None)
     reference = _load_reference(args.reference) if args.reference else None
     decoding = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p") if getattr(args, k) is not None}
     report = evaluate(
@@ -48,6 +52,8 @@ def _eval(args: argparse.Namespace) -> int:
         heldout=heldout,
         max_tokens=args.max_tokens,
         discriminator=not args.no_discriminator,
+        labels=labels,
+        heldout_labels=heldout_labels,
         **decoding,
     )
     if args.json:
@@ -70,7 +76,12 @@ def register(commands, train) -> None:
         "novelty against the training corpus, the held-out cross-entropy (with --heldout), the "
         "exact log-probability of the samples under a reference grammar (with --reference) and "
         "the held-out accuracy of a discriminator telling real text from the samples "
-        "(50% = indistinguishable).",
+        "(50% = indistinguishable). A model trained with --labelled is sampled and scored by its marginal "
+        "P(x) unless --labelled is given: then --train and --heldout are LABEL<TAB>TEXT and the report adds, "
+        "for each label, the cross-entropy given the label against an unlabelled model of the same class and "
+        "hyperparameters fitted on the --train text, the classification accuracy (Bayes' rule) and the label "
+        "fidelity: the share of -n samples of each label that a classifier trained on the real labelled text "
+        "assigns to that label.",
     )
     p.add_argument("model", metavar="MODEL", help="a saved model (.npz)")
     p.add_argument("--train", required=True, metavar="CORPUS", help="the corpus the model was trained on")
@@ -86,7 +97,14 @@ def register(commands, train) -> None:
         metavar="GRAMMAR",
         help="the grammar the corpus came from (or any saved model file) to score the samples exactly",
     )
-    p.add_argument("-n", type=positive_int, default=200, help="how many samples (default 200)")
+    p.add_argument(
+        "--labelled",
+        action="store_true",
+        help="--train and --heldout are LABEL<TAB>TEXT: add the per-label figures of a labelled model",
+    )
+    p.add_argument(
+        "-n", type=positive_int, default=200, help="how many samples (default 200; with --labelled, also a label)"
+    )
     p.add_argument(
         "--seed", type=nonnegative_int, default=0, help="random seed of sampling and of the discriminator (default 0)"
     )

@@ -1,7 +1,9 @@
 """``scratchgen generate``: sample (or beam-search) text from a saved model.
 
-    scratchgen generate MODEL [--prompt TEXT] [-n N] [--max-tokens N] [--temperature T] ...
+    scratchgen generate MODEL [--label L] [--prompt TEXT] [-n N] [--max-tokens N] [--temperature T] ...
 
+A model trained with ``--labelled`` draws from P(x | L) with ``--label L``; without it, each sequence's
+label is drawn from the prior P(c) first (samples of the marginal P(x)). Beam search needs a label.
 Samples are printed as each batch is done (``--json`` writes them row by row), so memory stays flat
 in ``-n``; ``--beam WIDTH`` prints the best sequences with their log-probabilities instead.
 """
@@ -13,7 +15,7 @@ import json
 import sys
 
 from ..errors import ScratchgenError
-from .options import add_decoding_options, declare_files
+from .options import add_decoding_options, check_label, declare_files
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -25,6 +27,8 @@ def _generate(args: argparse.Namespace) -> int:
     tok = model.tokenizer_
     prompt = tok.tokenize(args.prompt) if args.prompt else None
     unk = "unk" if args.unk_prompt else "error"
+    if args.label is not None:
+        check_label(model, args.label)
     if args.min_tokens > args.max_tokens:
         raise ScratchgenError(f"--min-tokens {args.min_tokens} is more than --max-tokens {args.max_tokens}")
     if args.beam is not None:
@@ -40,6 +44,7 @@ def _generate(args: argparse.Namespace) -> int:
             n=args.n or 1,
             prompt_oov=unk,
             allow_unk=args.allow_unk,
+            label=_beam_label(model, args.label),
         )
         batches = iter([[{"text": tok.detokenize(t), "tokens": t, "logprob": lp} for t, lp in results]])
     else:
@@ -58,6 +63,7 @@ def _generate(args: argparse.Namespace) -> int:
             allow_unk=args.allow_unk,
             seed=args.seed,
             prompt_oov=unk,
+            label=args.label,
         )
         batches = ([{"text": tok.detokenize(t), "tokens": t} for t in batch] for batch, _ in samples)
     first = True
@@ -76,6 +82,16 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _beam_label(model, label: str | None) -> str | None:
+    """Beam search maximises log P(x | c): a labelled model needs ``--label`` (one line naming the labels)."""
+    from ..errors import LabelError
+
+    known = getattr(model, "labels_", None)
+    if label is None and known is not None:
+        raise LabelError(f"--beam on a labelled model needs --label, one of: {', '.join(known.names)}")
+    return label
+
+
 def register(commands, train) -> None:
     """Add ``generate``: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = commands.add_parser(
@@ -85,6 +101,13 @@ def register(commands, train) -> None:
     )
     p.add_argument("model", metavar="MODEL")
     add_decoding_options(p)
+    p.add_argument(
+        "--label",
+        default=None,
+        metavar="L",
+        help="a model trained with --labelled: draw from P(text | L) (default: a label drawn from the prior "
+        "for each sequence; --beam needs one)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object with the samples")
     declare_files(p, inputs=("model",))
     p.set_defaults(func=_generate)

@@ -222,6 +222,54 @@ def read_labelled_args(args: argparse.Namespace, path: str, tokenizer=None) -> t
     return labels, corpus
 
 
+def require_labels(model, flag: str):
+    """The model's :class:`~scratchgen.labels.LabelSet`; a one-line ``LabelError`` naming ``flag`` if it has none."""
+    from ..errors import LabelError
+
+    labels = getattr(model, "labels_", None)
+    if labels is None:
+        raise LabelError(
+            f"{flag}: this {type(model).__name__} has no labels; train it on a labelled corpus "
+            "(LABEL<TAB>TEXT lines) with --labelled first"
+        )
+    return labels
+
+
+def check_label(model, label: str, flag: str = "--label") -> int:
+    """The id of ``label`` in a labelled model; a one-line ``LabelError`` naming ``flag`` and the known labels."""
+    from ..errors import LabelError
+
+    known = require_labels(model, f"{flag} {label!r}")
+    try:
+        return known.id(label)
+    except LabelError as e:
+        raise LabelError(f"{flag}: {e}") from None
+
+
+def check_corpus_labels(model, labels: list[str], path: str) -> None:
+    """Every label of a labelled corpus must be one the model knows; the first that is not is a one-line
+    ``LabelError`` that names the corpus and lists the known labels."""
+    from ..errors import LabelError
+
+    known = require_labels(model, "--labelled")
+    try:
+        known.ids(labels, len(labels))
+    except LabelError as e:
+        raise LabelError(f"corpus {path!r}: {e}") from None
+
+
+def read_labelled_corpus(args: argparse.Namespace, model, path: str) -> tuple[list[str] | None, list[list[str]]]:
+    """``(labels, corpus)`` read with the model's tokenizer: labels only with ``--labelled`` (then each one
+    checked against the model's), else ``(None, corpus)`` read as ``score`` reads any corpus."""
+    if not getattr(args, "labelled", False):
+        return None, read_model_corpus(args, model, path)
+    require_labels(model, "--labelled")
+    labels, corpus = read_labelled_args(args, path, model.tokenizer_)
+    assert labels is not None
+    check_corpus_labels(model, labels, path)
+    return labels, corpus
+
+
 def read_model_corpus(args: argparse.Namespace, model, path: str) -> list[list[str]]:
     """A corpus read with the tokenizer the model remembers (``score``, ``eval``)."""
     return read_corpus_args(args, path, model.tokenizer_)

@@ -1,33 +1,45 @@
 """``scratchgen score``: cross-entropy and perplexity of a corpus under a saved model.
 
-    scratchgen score MODEL CORPUS [--json]
+    scratchgen score MODEL CORPUS [--labelled] [--json]
 
-One ``</s>`` a sequence is counted, ``<s>`` never, an OOV token as ``<unk>``. A model whose scores are
-not probabilities (stupid backoff) gets its mean negative log score, never called a perplexity.
+With ``--labelled`` the corpus is ``LABEL<TAB>TEXT`` and each text is scored by log P(x | its label);
+without it a labelled model scores each text by its marginal log sum_c P(c) P(x | c). One ``</s>`` a
+sequence is counted, ``<s>`` never, an OOV token as ``<unk>``. A model whose scores are not probabilities
+(stupid backoff) gets its mean negative log score, never called a perplexity.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from .options import add_split_options, declare_files, print_json, read_model_corpus
+from .options import add_split_options, declare_files, print_json, read_labelled_corpus
 
 
 def _score(args: argparse.Namespace) -> int:
     from ..io import load
 
     model = load(args.model)
-    score = model.score(read_model_corpus(args, model, args.corpus))
+    labels, corpus = read_labelled_corpus(args, model, args.corpus)
+    score = model.score(corpus, labels=labels)
     if not model.normalized:  # e.g. stupid backoff: its scores do not sum to 1, so no perplexity (issue 9, item 24)
         return _print_unnormalized_score(args, model, score)
+    # A labelled model says which probability was scored: log P(x | its label), or the marginal.
+    scored = {} if model.labels_ is None else {"labels": "given" if labels is not None else "marginal"}
     if args.json:
-        print_json({k: v for k, v in score.to_dict().items() if k != "logprob"} | {"logprob_nats": score.logprob})
+        print_json(
+            {k: v for k, v in score.to_dict().items() if k != "logprob"} | {"logprob_nats": score.logprob} | scored
+        )
     else:
         print(f"sequences {score.sequences}  tokens {score.tokens} (</s> included)  oov {score.oov_tokens}")
         print(
             f"cross-entropy {score.cross_entropy_nats:.6f} nats/token = {score.bits_per_token:.6f} bits/token  "
             f"perplexity {score.perplexity:.6f}"
         )
+        if scored.get("labels") == "marginal":
+            print(
+                f"(the marginal P(x) = sum_c P(c) P(x | c) over the model's {len(model.labels_)} labels; "
+                "--labelled scores each text under its own label)"
+            )
     return 0
 
 
@@ -60,11 +72,19 @@ def register(commands, train) -> None:
     p = commands.add_parser(
         "score",
         help="cross-entropy and perplexity of a corpus under a model",
-        description="Score a corpus: one </s> a sequence counted, <s> never, OOV as <unk>.",
+        description="Score a corpus: one </s> a sequence counted, <s> never, OOV as <unk>. A model trained with "
+        "--labelled is scored by its marginal P(text) = sum_c P(c) P(text | c) unless --labelled gives each "
+        "text its label (LABEL<TAB>TEXT lines): then log P(text | label).",
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("corpus", metavar="CORPUS")
     add_split_options(p)
+    p.add_argument(
+        "--labelled",
+        action="store_true",
+        help="the corpus is LABEL<TAB>TEXT: score log P(text | its label). Without it a model trained with "
+        "--labelled is scored by its marginal P(text) = sum over labels c of P(c) P(text | c)",
+    )
     p.add_argument(
         "--json",
         action="store_true",

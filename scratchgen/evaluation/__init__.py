@@ -5,6 +5,8 @@
 - exact log-probability under a reference grammar: :func:`reference_logprob` (:mod:`.reference`);
 - the adversarial test: :func:`discriminator_accuracy` (:mod:`.discriminator`, logistic regression
   on hashed n-gram features, with its own forward, backward and gradient check);
+- a labelled model's per-label figures: :func:`evaluate_labels` (:mod:`.labels`: classification accuracy,
+  cross-entropy given the label against an unlabelled twin, label fidelity), :func:`classification_report`;
 - pictures of training: :func:`write_curve_csv`, :func:`read_curve_csv`, :func:`plot_curve`, :func:`save_curve`,
   :func:`require_matplotlib` (:mod:`.curves`).
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 from ..metrics import Novelty, average_length, distinct_n, ngrams, novelty, repetition_rate
 from .curves import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
 from .discriminator import discriminator_accuracy
+from .labels import LabelEvaluation, classification_report, evaluate_labels
 from .reference import ReferenceScore, reference_logprob
 from .report import EvalReport, comparison_table, evaluate
 
@@ -32,6 +35,9 @@ __all__ = [
     "reference_logprob",
     "ReferenceScore",
     "discriminator_accuracy",
+    "evaluate_labels",
+    "LabelEvaluation",
+    "classification_report",
     "write_curve_csv",
     "read_curve_csv",
     "plot_curve",

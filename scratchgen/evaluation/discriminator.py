@@ -38,11 +38,28 @@ log-probability under the reference grammar is reported beside it (:mod:`.refere
 accuracy is also a statistic of a few hundred held-out sequences: at 0.5, on 2 x 60 of them, its
 standard error is sqrt(0.25 / 120) = 0.046.
 
-Letters: M sequences (rows), D hashed feature buckets, N the largest n-gram order.
+**Several classes** (label fidelity, :mod:`.labels`: which label does a text look like?). The same
+features, a weight column and a bias a class, and the softmax in place of the sigmoid (multinomial
+logistic regression)::
+
+    Z = X W + b,       P_ic = exp(Z_ic) / sum_c' exp(Z_ic') = P(class c | x_i)             (6)
+    L = (1/M) sum_i [log sum_c exp(Z_ic) - Z_{i, y_i}] + (lam/2) ||W||^2                   (7)
+    dL/dZ = (P - Y) / M        (Y the one-hot rows of the classes y_i)                     (8)
+    dL/dW = X^T dL/dZ + lam W,      dL/db = sum_i dL/dZ_i                                  (9)
+
+With C = 2 classes, W = [0, w] and b = [0, b], Z_i = (0, z_i) and eq. (7) is eq. (3): the binary
+discriminator is the softmax one with the first class's column held at zero. (8) is the fused
+softmax-cross-entropy gradient, ``dZ[i, y_i] -= 1`` after the softmax. ``softmax_forward`` and
+``softmax_backward`` compute (7) and (8)-(9), :func:`softmax_gradient_error` checks them by the same
+checker, :func:`fit_softmax` minimises (7) by the same L-BFGS; the plain-loop version of (6)-(9) is
+:func:`scratchgen.evaluation.reference.softmax_loss_by_loops`.
+
+Letters: M sequences (rows), D hashed feature buckets, N the largest n-gram order, C classes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Hashable, Sequence
 from typing import Callable
@@ -60,6 +77,12 @@ __all__ = [
     "fit_logistic",
     "predict_proba",
     "discriminator_accuracy",
+    "softmax_forward",
+    "softmax_backward",
+    "softmax_gradient_error",
+    "fit_softmax",
+    "predict_class_proba",
+    "TextClassifier",
 ]
 
 Params = dict  # {"w": (D,), "b": ()} float64
@@ -207,7 +230,15 @@ def fit_logistic(
         loss, cache = forward(params, X, y, l2)
         return loss, _pack(backward(params, cache))
 
-    theta = np.zeros(X.shape[1] + 1)  # (D + 1,)
+    return _unpack(_minimise(f_and_g, np.zeros(X.shape[1] + 1), max_iter, memory, tol))  # theta (D + 1,)
+
+
+def _minimise(f_and_g, theta: np.ndarray, max_iter: int, memory: int, tol: float) -> np.ndarray:
+    """L-BFGS from ``theta`` on ``f_and_g(theta) -> (loss, gradient)``: the minimiser of eq. (3) or (7).
+
+    Stops when the gradient's largest entry is below ``tol``, after ``max_iter`` iterations, or when the
+    line search can no longer decrease the loss.
+    """
     f, g = f_and_g(theta)
     s_hist: list[np.ndarray] = []
     y_hist: list[np.ndarray] = []
@@ -230,7 +261,7 @@ def fit_logistic(
         theta, f, g = theta + step, f_new, g_new
         if t < 1e-12:
             break
-    return _unpack(theta)
+    return theta
 
 
 def predict_proba(params: Params, X: np.ndarray) -> np.ndarray:
@@ -289,3 +320,160 @@ def discriminator_accuracy(
     params = fit_logistic(X[~test], y[~test], l2=l2)
     predicted = predict_proba(params, X[test]) >= 0.5  # (2 n_test,)
     return float(np.mean(predicted == (y[test] == 1.0)))
+
+
+# --- several classes: eq. (6)-(9) ----------------------------------------------------------------------
+
+
+def _check_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= n_classes)):
+        raise ScratchgenError(f"the classes must be a 1-d integer array with values 0 to {n_classes - 1}")
+    return y.astype(np.int64)
+
+
+def softmax_forward(params: Params, X: np.ndarray, y: np.ndarray, l2: float) -> tuple[float, dict]:
+    """The loss of eq. (7) and the cache ``softmax_backward`` needs.
+
+    Parameters
+    ----------
+    params : {"W": ndarray of shape (D, C), "b": ndarray of shape (C,)}
+    X : ndarray of shape (M, D)
+    y : int ndarray of shape (M,), the class of each row, 0 to C - 1
+    l2 : float, lam >= 0
+
+    >>> p = {"W": np.zeros((2, 3)), "b": np.zeros(3)}   # every class 1/3: the loss is ln 3
+    >>> round(softmax_forward(p, np.ones((2, 2)), np.array([0, 2]), 0.0)[0], 6)
+    1.098612
+    """
+    W, b = params["W"], params["b"]
+    y = _check_classes(y, W.shape[1])
+    Z = X @ W + b  # (M, C) eq. (6)
+    log_norm = np.logaddexp.reduce(Z, axis=1)  # (M,) log sum_c exp Z_ic, stable
+    M = len(y)
+    data = np.sum(log_norm - Z[np.arange(M), y]) / M  # eq. (7)
+    loss = float(data + 0.5 * l2 * np.sum(W * W))
+    cache = {"X": X, "y": y, "Z": Z, "log_norm": log_norm, "l2": l2}
+    return loss, cache
+
+
+def softmax_backward(params: Params, cache: dict) -> Params:
+    """The gradient of eq. (7) with respect to ``params`` by eq. (8)-(9); same keys as ``params``."""
+    X, y, Z, l2 = cache["X"], cache["y"], cache["Z"], cache["l2"]
+    M = len(y)
+    dZ = np.exp(Z - cache["log_norm"][:, None])  # (M, C) P of eq. (6)
+    dZ[np.arange(M), y] -= 1.0  # P - Y
+    dZ /= M  # eq. (8)
+    return {
+        "W": X.T @ dZ + l2 * params["W"],  # (D, C) eq. (9)
+        "b": dZ.sum(axis=0),  # (C,)
+    }
+
+
+def _pack_softmax(params: Params) -> np.ndarray:
+    return np.concatenate([params["W"].reshape(-1), params["b"]])  # (D C + C,)
+
+
+def _unpack_softmax(theta: np.ndarray, n_classes: int) -> Params:
+    return {"W": theta[:-n_classes].reshape(-1, n_classes), "b": theta[-n_classes:]}
+
+
+def softmax_gradient_error(
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    backward_fn: Callable[[Params, dict], Params] = softmax_backward,
+) -> float:
+    """Relative error between ``backward_fn``'s gradient of eq. (7) and central differences (W and b packed).
+
+    >>> rng = np.random.default_rng(0)
+    >>> p = {"W": rng.normal(size=(2, 3)), "b": rng.normal(size=3)}
+    >>> softmax_gradient_error(p, rng.normal(size=(4, 2)), np.array([0, 1, 2, 1]), 0.1) < 1e-6
+    True
+    """
+    C = params["W"].shape[1]
+
+    def loss_and_grads(packed: dict) -> tuple[float, dict]:
+        p = _unpack_softmax(packed["theta"], C)
+        loss, cache = softmax_forward(p, X, y, l2)
+        return loss, {"theta": _pack_softmax(backward_fn(p, cache))}
+
+    return gradcheck(loss_and_grads, {"theta": _pack_softmax(params)})["theta"]
+
+
+def fit_softmax(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    l2: float = 1e-2,
+    max_iter: int = 200,
+    memory: int = 10,
+    tol: float = 1e-6,
+) -> Params:
+    """Minimise eq. (7) from W = 0, b = 0 by L-BFGS (as :func:`fit_logistic`); the fitted ``{"W", "b"}``.
+
+    >>> X = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 2.0], [-1.0, -1.0]])
+    >>> params = fit_softmax(X, np.array([0, 0, 1, 1, 2]), 3, l2=0.01)
+    >>> predict_class_proba(params, X).argmax(axis=1).tolist()
+    [0, 0, 1, 1, 2]
+    """
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ScratchgenError(f"n_classes must be an integer >= 1, got {n_classes!r}")
+    if not np.isfinite(l2) or l2 < 0:
+        raise ScratchgenError(f"l2 must be a finite number >= 0, got {l2!r}")
+    X = np.asarray(X, dtype=np.float64)  # (M, D)
+    y = _check_classes(y, int(n_classes))  # (M,)
+    C = int(n_classes)
+
+    def f_and_g(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        params = _unpack_softmax(theta, C)
+        loss, cache = softmax_forward(params, X, y, l2)
+        return loss, _pack_softmax(softmax_backward(params, cache))
+
+    theta = _minimise(f_and_g, np.zeros((X.shape[1] + 1) * C), max_iter, memory, tol)  # (D C + C,)
+    return _unpack_softmax(theta, C)
+
+
+def predict_class_proba(params: Params, X: np.ndarray) -> np.ndarray:
+    """P(class c | x) of eq. (6) for each row of X (M, D); shape (M, C), each row sums to 1."""
+    Z = np.asarray(X, dtype=np.float64) @ params["W"] + params["b"]  # (M, C)
+    return np.exp(Z - np.logaddexp.reduce(Z, axis=1, keepdims=True))
+
+
+@dataclasses.dataclass
+class TextClassifier:
+    """Texts to classes: the hashed n-gram features of eq. (1) and the softmax regression of eq. (6)-(7).
+
+    ``TextClassifier.fit(sequences, classes, n_classes)`` trains it; ``predict(sequences)`` gives the
+    most probable class of each (the lower one on ties).
+
+    >>> clf = TextClassifier.fit([["a", "a"], ["a"], ["b", "b"], ["b"]], np.array([0, 0, 1, 1]), 2)
+    >>> clf.predict([["a", "a", "a"], ["b", "b", "b"]]).tolist()
+    [0, 1]
+    """
+
+    params: Params
+    max_order: int = 3
+    dim: int = 4096
+
+    @classmethod
+    def fit(
+        cls,
+        sequences: Sequence[Sequence[Hashable]],
+        classes: np.ndarray,
+        n_classes: int,
+        max_order: int = 3,
+        dim: int = 4096,
+        l2: float = 1e-2,
+    ) -> TextClassifier:
+        X = ngram_features(sequences, max_order=max_order, dim=dim)  # (M, D)
+        return cls(fit_softmax(X, classes, n_classes, l2=l2), max_order, dim)
+
+    def predict_proba(self, sequences: Sequence[Sequence[Hashable]]) -> np.ndarray:
+        """P(class | x) of eq. (6), shape (M, C)."""
+        return predict_class_proba(self.params, ngram_features(sequences, max_order=self.max_order, dim=self.dim))
+
+    def predict(self, sequences: Sequence[Sequence[Hashable]]) -> np.ndarray:
+        """The most probable class of each sequence, int array of shape (M,)."""
+        return np.argmax(self.predict_proba(sequences), axis=1)

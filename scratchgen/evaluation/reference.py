@@ -16,6 +16,11 @@ For samples x^(1..S) with L_s = log P_ref(x^(s)), let F be the samples with L_s 
 of the generated text under the reference in nats per token, comparable with the reference's own
 cross-entropy on real held-out text (the floor). The means leave out the impossible samples, which
 (1) reports apart: one -inf would otherwise hide every other figure.
+
+**The textbook version of the multi-class discriminator.** :func:`softmax_loss_by_loops` computes the
+loss (7) and gradient (8)-(9) of :mod:`.discriminator` one example and one class at a time, in plain
+Python loops, as a textbook writes multinomial logistic regression; the vectorised
+``softmax_forward``/``softmax_backward`` must agree with it (tests/evaluation/test_discriminator_classes.py).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from collections.abc import Hashable, Sequence
 
 from ..errors import ScratchgenError
 
-__all__ = ["ReferenceScore", "reference_logprob"]
+__all__ = ["ReferenceScore", "reference_logprob", "softmax_loss_by_loops"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,3 +84,36 @@ def reference_logprob(samples: Sequence[Sequence[Hashable]], reference) -> Refer
         logprob_per_sample=total / possible if possible else math.nan,  # eq. (2)
         logprob_per_token=total / tokens if tokens else math.nan,  # eq. (3)
     )
+
+
+def softmax_loss_by_loops(W, b, X, y, l2: float) -> tuple[float, list[list[float]], list[float]]:
+    """Loss (7) and gradient (8)-(9) of the multi-class discriminator, one example and one class at a time.
+
+    Parameters
+    ----------
+    W : (D, C) weights, b : (C,) biases, X : (M, D) features, y : (M,) classes 0..C-1, l2 : lam
+
+    Returns
+    -------
+    (loss, dL/dW as D lists of C floats, dL/db as C floats)
+
+    >>> loss, dW, db = softmax_loss_by_loops([[0.0, 0.0]], [0.0, 0.0], [[1.0]], [1], 0.0)
+    >>> round(loss, 6), dW, db          # p = (1/2, 1/2): ln 2; dZ = p - onehot(1) = (1/2, -1/2)
+    (0.693147, [[0.5, -0.5]], [0.5, -0.5])
+    """
+    D, C, M = len(W), len(b), len(X)
+    loss = 0.0
+    dW = [[l2 * W[d][c] for c in range(C)] for d in range(D)]  # the penalty's gradient, eq. (9)
+    db = [0.0] * C
+    for i in range(M):
+        z = [b[c] + sum(X[i][d] * W[d][c] for d in range(D)) for c in range(C)]  # eq. (6)
+        top = max(z)
+        norm = top + math.log(sum(math.exp(zc - top) for zc in z))  # log sum_c exp z_c
+        loss += (norm - z[y[i]]) / M  # eq. (7)
+        for c in range(C):
+            dz = (math.exp(z[c] - norm) - (1.0 if c == y[i] else 0.0)) / M  # eq. (8)
+            db[c] += dz
+            for d in range(D):
+                dW[d][c] += X[i][d] * dz  # eq. (9)
+    loss += 0.5 * l2 * sum(W[d][c] ** 2 for d in range(D) for c in range(C))
+    return loss, dW, db

@@ -8,7 +8,10 @@ reports, side by side:
 - with a reference grammar: the exact log-probability of the samples under it
   (:mod:`.reference`), and of the held-out text too, the floor a model is compared with;
 - the adversarial test (:mod:`.discriminator`): held-out accuracy of a classifier telling real
-  text (the held-out set, else a sample of the training set) from the samples.
+  text (the held-out set, else a sample of the training set) from the samples;
+- for a labelled model given the labels of its training (and held-out) text: the per-label figures
+  of :mod:`.labels` (classification accuracy, cross-entropy given the label against an unlabelled
+  twin, label fidelity).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from .. import metrics
 from ..errors import ScratchgenError
 from .discriminator import discriminator_accuracy
+from .labels import LabelEvaluation, evaluate_labels
 from .reference import ReferenceScore, reference_logprob
 
 __all__ = ["EvalReport", "evaluate", "comparison_table", "json_safe"]
@@ -60,6 +64,8 @@ class EvalReport:
         so its standard error is about sqrt(a (1 - a) / (0.6 n)): 0.046 at a = 0.5, n = 200.
     discriminator_real : str
         Which real text the discriminator saw: "heldout" or "train".
+    labels : LabelEvaluation or None
+        The per-label figures of a labelled model (:mod:`.labels`), when the labels of its text were given.
     """
 
     model: str
@@ -75,6 +81,7 @@ class EvalReport:
     reference_heldout: ReferenceScore | None = None
     discriminator_accuracy: float | None = None
     discriminator_real: str = "train"
+    labels: LabelEvaluation | None = None
 
     def to_dict(self, samples: bool = True) -> dict:
         """A flat-ish dict for JSON (``samples=False`` leaves the samples out).
@@ -99,6 +106,8 @@ class EvalReport:
             "discriminator_accuracy": self.discriminator_accuracy,
             "discriminator_real": self.discriminator_real,
         }
+        if self.labels is not None:
+            out["labels"] = self.labels.to_dict()
         if samples:
             out["samples"] = [list(s) for s in self.samples]
         return json_safe(out)
@@ -115,7 +124,10 @@ class EvalReport:
         ]
         if self.heldout is not None:
             h = self.heldout
-            lines.append(f"held-out cross-entropy {h.bits_per_token:.4f} bits/token, perplexity {h.perplexity:.4f}")
+            marginal = " (of the marginal P(x) = sum_c P(c) P(x | c))" if self.labels is not None else ""
+            lines.append(
+                f"held-out cross-entropy {h.bits_per_token:.4f} bits/token, perplexity {h.perplexity:.4f}{marginal}"
+            )
         if self.reference_heldout is not None:
             lines.append(
                 f"reference on held-out text {self.reference_heldout.bits_per_token:.4f} bits/token "
@@ -141,6 +153,8 @@ class EvalReport:
                 f"discriminator accuracy {self.discriminator_accuracy:.1%} against {self.discriminator_real} "
                 "text (50% = indistinguishable)"
             )
+        if self.labels is not None:
+            lines.append(self.labels.summary())
         return "\n".join(lines)
 
 
@@ -157,6 +171,8 @@ def evaluate(
     max_tokens: int = 200,
     discriminator: bool = True,
     reference_heldout: ReferenceScore | None = None,
+    labels: Sequence[str] | None = None,
+    heldout_labels: Sequence[str] | None = None,
     **decoding,
 ) -> EvalReport:
     """Sample from ``model`` and measure the samples.
@@ -176,6 +192,9 @@ def evaluate(
     discriminator : False skips the adversarial test (it is the slowest part)
     reference_heldout : the held-out text already scored by the reference (``reference_logprob(heldout,
         reference)``), to reuse when several models are evaluated against the same grammar and held-out set
+    labels, heldout_labels : the label of each training (and held-out) text, for a labelled model: adds the
+        per-label figures of :func:`scratchgen.evaluation.labels.evaluate_labels` (``n`` samples a label for
+        the fidelity, unless ``discriminator`` is False). The other figures are of the marginal P(x).
 
     >>> from scratchgen import UnigramModel
     >>> m = UnigramModel().fit([["a", "b"], ["b", "a"]])
@@ -202,6 +221,19 @@ def evaluate(
         _score_reference(report, reference, heldout_seqs, reference_heldout)
     if discriminator:
         _discriminate(report, heldout_seqs, train_seqs, seed)
+    if labels is not None:
+        report.labels = evaluate_labels(
+            model,
+            train_seqs,
+            labels,
+            heldout=heldout_seqs,
+            heldout_labels=heldout_labels,
+            samples_per_label=n,
+            seed=seed,
+            fidelity=discriminator,
+            max_tokens=max_tokens,
+            **decoding,
+        )
     return report
 
 

@@ -1,0 +1,70 @@
+"""Labelled models for the label laws (tests/test_labels.py): a function a family, one table.
+
+A :class:`LabelledCase` fits a model of P(x | c) on a labelled corpus it is given (texts at character
+level, one label a text). ``corpus`` is the corpus its laws use (the shared :data:`LABELLED_TRAIN` by
+default; a family whose model cannot fit any text, e.g. a grammar, gives its own), and ``disjoint`` a
+corpus whose labels use disjoint alphabets (for the law that ``generate(label=c)`` draws from label c's
+distribution only). ``exempt`` names the laws the model knowingly breaks, each with the reason; the
+suite then checks that the law really does fail, as tests/contract_case.py does. Laws that may be
+exempted: ``label_only`` (samples of label c use c's alphabet when the labels' alphabets are disjoint)
+and ``corpus_order`` (the model fitted on the corpus shuffled scores the same: a counting model does,
+one trained by SGD in corpus order may not).
+
+Each family adds one function returning its cases, and :data:`LABELLED_CASES` joins them. The n-gram,
+RNN and grammar families' functions arrive with their labels (branches labngram, labrnn, labgrammar).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+# Two labels at character level: English and Chinese sentences, and a third label with one example only.
+LABELLED_TRAIN = [
+    ("en", "the cat sat on the mat"),
+    ("en", "the dog sat on the log"),
+    ("en", "a cat and a dog"),
+    ("zh", "我爱北京天安门"),
+    ("zh", "猫坐在垫子上"),
+    ("zh", "北京的猫"),
+    ("x", "the end"),
+]
+# Texts the laws score: seen, unseen, mixed, and one character no label has seen.
+LABELLED_SCORED = ["the cat", "北京", "a 猫 sat", "zebra é", ""]
+
+# Labels with disjoint alphabets ("a" uses a, b, c; "z" uses x, y, z), repeated so counts dominate smoothing.
+DISJOINT_TRAIN = [("a", "abcab"), ("a", "cabba"), ("a", "bca"), ("z", "xyzzy"), ("z", "zyx"), ("z", "yxxz")] * 10
+DISJOINT_ALPHABETS = {"a": set("abc"), "z": set("xyz")}
+
+
+@dataclasses.dataclass
+class LabelledCase:
+    id: str
+    fit: Callable[[list[str], list[str]], object]  # (texts, labels) -> a fitted labelled model
+    exempt: dict = dataclasses.field(default_factory=dict)  # law -> reason it is broken on purpose
+    corpus: list = dataclasses.field(default_factory=lambda: list(LABELLED_TRAIN))  # (label, text) pairs
+    scored: list = dataclasses.field(default_factory=lambda: list(LABELLED_SCORED))
+    disjoint: list = dataclasses.field(default_factory=lambda: list(DISJOINT_TRAIN))
+    alphabets: dict = dataclasses.field(default_factory=lambda: dict(DISJOINT_ALPHABETS))
+
+    def make(self, corpus=None):
+        """The model fitted on ``corpus`` (default: the case's own), as (label, text) pairs."""
+        pairs = self.corpus if corpus is None else corpus
+        return self.fit([text for _, text in pairs], [label for label, _ in pairs])
+
+
+def random_cases() -> list[LabelledCase]:
+    """The random family (scratchgen.baseline): one uniform or unigram row a label."""
+    from scratchgen import UniformModel, UnigramModel
+
+    return [
+        LabelledCase(
+            "uniform",
+            lambda texts, labels: UniformModel().fit(texts, labels=labels),
+            exempt={"label_only": "the uniform row is the same for every label: it cannot tell labels apart"},
+        ),
+        LabelledCase("unigram", lambda texts, labels: UnigramModel(k=0.5).fit(texts, labels=labels)),
+    ]
+
+
+LABELLED_CASES: list[LabelledCase] = random_cases()
