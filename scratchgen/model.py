@@ -215,7 +215,9 @@ class LanguageModel:
         for i in range(len(sequences)):
             cum = np.stack([np.cumsum(lp[i]) for lp in per_label]) + labels.log_prior[:, None]  # (C, T+1)
             prefix = np.logaddexp.reduce(cum, axis=0)  # (T+1,) log P(x_<=t) under the mixture
-            out.append(np.diff(prefix, prepend=0.0))
+            with np.errstate(invalid="ignore"):
+                step = np.diff(prefix, prepend=0.0)  # -inf - -inf after a token of probability 0: nan
+            out.append(np.where(np.isnan(step), -np.inf, step))  # once impossible, every later token is too
         return out
 
     def _token_logprobs(self, sequences: Sequence[np.ndarray], labels: np.ndarray | None = None) -> list[np.ndarray]:
@@ -296,7 +298,9 @@ class LanguageModel:
     def classify(self, texts: Corpus) -> Classification:
         """The most probable label of each text, argmax_c log P(x | c) + log P(c), with the posterior.
 
-        A generative model used as a classifier: eq. (2) of :mod:`scratchgen.labels`.
+        A generative model used as a classifier: eq. (2) of :mod:`scratchgen.labels`. A text that no label
+        can generate (P(x | c) = 0 for every c) tells nothing: its posterior is the prior, its label the
+        most probable a priori. Ties go to the lower label id.
         """
         labels = self.labels_
         if labels is None:
@@ -309,8 +313,8 @@ class LanguageModel:
         joint = logp + labels.log_prior  # (n, C)
         norm = np.logaddexp.reduce(joint, axis=1, keepdims=True)  # (n, 1)
         with np.errstate(invalid="ignore"):
-            posterior = np.where(np.isfinite(norm), np.exp(joint - norm), 1.0 / len(labels))
-        best = np.argmax(joint, axis=1)
+            posterior = np.where(np.isfinite(norm), np.exp(joint - norm), np.exp(labels.log_prior))
+        best = np.argmax(posterior, axis=1)
         return Classification([labels.names[c] for c in best], posterior, logp, labels.names)
 
     def _label_logprobs(self, ids: list[np.ndarray]) -> np.ndarray:

@@ -67,4 +67,45 @@ def random_cases() -> list[LabelledCase]:
     ]
 
 
-LABELLED_CASES: list[LabelledCase] = random_cases()
+# A grammar with two labels, each a start symbol, over disjoint words (English and French), and a corpus
+# it covers: a grammar cannot fit text outside its language.
+TWO_LANGUAGES = """
+%start S
+S -> en [0.6] | fr [0.4]
+en -> 'the' N_EN V_EN [0.7] | 'a' N_EN V_EN [0.3]
+N_EN -> 'cat' [0.5] | 'dog' [0.5]
+V_EN -> 'runs' [0.4] | 'sleeps' [0.4] | 'runs' 'and' V_EN [0.2]
+fr -> 'le' N_FR V_FR [0.6] | 'un' N_FR V_FR [0.4]
+N_FR -> 'chat' [0.5] | 'chien' [0.5]
+V_FR -> 'court' [0.4] | 'dort' [0.4] | 'court' 'et' V_FR [0.2]
+"""
+TWO_LANGUAGES_TRAIN = [
+    ("en", "the cat runs"),
+    ("en", "a dog sleeps"),
+    ("en", "the dog runs and sleeps"),
+    ("fr", "le chat dort"),
+    ("fr", "un chien court et dort"),
+]
+TWO_LANGUAGES_WORDS = {
+    "en": {"the", "a", "cat", "dog", "runs", "sleeps", "and"},
+    "fr": {"le", "un", "chat", "chien", "court", "dort", "et"},
+}
+
+
+def grammar_cases() -> list[LabelledCase]:
+    """The grammar family: a label names a start symbol, each label's weights learned by EM."""
+    from scratchgen import GrammarModel
+
+    return [
+        LabelledCase(
+            "grammar",
+            lambda texts, labels: GrammarModel(grammar=TWO_LANGUAGES, iterations=3).fit(texts, labels=labels),
+            corpus=list(TWO_LANGUAGES_TRAIN),
+            scored=["the cat runs", "le chien court et dort", "a dog runs and runs and sleeps", "le cat"],
+            disjoint=list(TWO_LANGUAGES_TRAIN) * 2,
+            alphabets=dict(TWO_LANGUAGES_WORDS),
+        )
+    ]
+
+
+LABELLED_CASES: list[LabelledCase] = random_cases() + grammar_cases()

@@ -441,7 +441,9 @@ class GrammarModel(LanguageModel):
         return out
 
     def _scoring_batch_size(self, length: int) -> int:
-        # The chart of a batch holds (T+1)^2 B (N + 2R) numbers.
+        # The chart of a batch holds (T+1)^2 B (N + 2R) numbers; a labelled model's largest label decides.
+        if self.label_models_ is not None:
+            return min(m._scoring_batch_size(length) for m in self.label_models_)
         return self._parser().batch_size(length)
 
     def logprob(self, sequence: str | Sequence[str], label: str | None = None) -> float:
