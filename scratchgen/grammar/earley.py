@@ -148,6 +148,7 @@ class EarleyParser:
                 "exist (the grammar is inconsistent: run 'scratchgen grammar check')"
             )
         self.cg = cg
+        self.Pstar: np.ndarray = cg.Pstar  # (N, N) eq. (1)
         self.v_of_terminal = cg.lex @ cg.UstarT  # (T, N) row a: Ustar lex[a] = beta(j, j+1, .), eq. (5)
         self.lex_total = cg.lex.sum(axis=0)  # (N,) sum_a lex[a, X]: the normaliser z of eq. (9)
         self.bottom = Frame(-1, _empty(), _empty(1, np.int64), np.ones(1), (), _empty(cg.N), 0.0, 0.0,
@@ -217,9 +218,8 @@ class EarleyParser:
                 end = float(x[0])  # P(x_<=j+1), divided by Pre(x_<=j)
             elif np.any(x):
                 completed.append((g, x))
-        seeds = np.unique(np.concatenate([cg.bC[g.targets[x != 0]] for g, x in completed])) if completed else _empty(
-            0, np.int64
-        )  # (S',) the new seeds
+        fed = [cg.bC[g.targets[x != 0]] for g, x in completed]  # the right children C(r) of completed targets
+        seeds = np.unique(np.concatenate(fed)) if fed else _empty(0, np.int64)  # (S',) the new seeds
         sigma = np.zeros(cg.N)
         blocks: dict[int, list] = {}
         for g, x in completed:
@@ -246,7 +246,7 @@ class EarleyParser:
     def _frame(self, pos: int, seeds: np.ndarray, sigma: np.ndarray, ret: tuple, end: float, log_pre: float) -> Frame:
         """A new frame from its seeds' forward probabilities (N,): eqs. (1)-(2), rescaled by z (eq. (9))."""
         cg = self.cg
-        pred = sigma[seeds] @ cg.Pstar[seeds] if len(seeds) else _empty(cg.N)  # (N,) eq. (1)
+        pred = sigma[seeds] @ self.Pstar[seeds] if len(seeds) else _empty(cg.N)  # (N,) eq. (1)
         z = float(pred @ self.lex_total) + end  # sum_a Pre(x a) + P(x), in the previous step's scale
         if not z > 0:
             return self.dead

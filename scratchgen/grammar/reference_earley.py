@@ -138,17 +138,19 @@ def earley_prefix_probability(grammar: Grammar, prefix) -> float:
     """Pre(prefix) by eq. (4): the forward probability of the items that read the prefix's last token.
 
     >>> g = Grammar.fromstring("S -> 'a' S [0.25] | 'b' [0.75]")
-    >>> earley_prefix_probability(g, ["a"]), earley_prefix_probability(g, ["a", "a"]), earley_prefix_probability(g, ["b", "a"])
-    (0.25, 0.0625, 0.0)
+    >>> [earley_prefix_probability(g, x.split()) for x in ("a", "a a", "b a")]
+    [0.25, 0.0625, 0.0]
     """
     x = list(prefix)
     if not x:
         return 1.0
     columns, rules = earley_chart(grammar, x)
     return sum(
-        (alpha
-        for (k, r, d), (alpha, _) in columns[-1].items()
-        if d > 0 and rules[r][1][d - 1] == x[-1] and isinstance(rules[r][1][d - 1], Terminal)),
+        (
+            alpha
+            for (k, r, d), (alpha, _) in columns[-1].items()
+            if d > 0 and rules[r][1][d - 1] == x[-1] and isinstance(rules[r][1][d - 1], Terminal)
+        ),
         0.0,
     )
 
