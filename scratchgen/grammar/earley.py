@@ -9,7 +9,8 @@ and keeps its state from one token to the next instead of recomputing a chart
 
 Stolcke (1995), "An efficient probabilistic context-free parsing algorithm that computes prefix
 probabilities", Computational Linguistics 21(2): forward and inner probabilities, prediction closed by
-R_L (here P*), completion closed by R_U (here Ustar, which also holds the null completions). Leo (1991),
+R_L (here P*, whose left corners may follow children that derive ''), completion closed by R_U (here
+Ustar, which also holds the null completions). Leo (1991),
 "A general context-free parsing algorithm running in linear time on every LR(k) grammar without using
 lookahead", Theoretical Computer Science 82: a right child is in tail position, so its completion is
 its parent's; resolving that once, when the child is predicted, makes right recursion cost O(1) a token.
@@ -118,6 +119,7 @@ class Frame:
 
 
 def _empty(shape=(0,), dtype=np.float64) -> np.ndarray:
+    """Zeros of ``shape``: the arrays of the bottom and dead frames, and a step that seeds nothing."""
     return np.zeros(shape, dtype=dtype)
 
 
@@ -225,7 +227,9 @@ class EarleyParser:
         for g, x in completed:
             C = cg.bC[g.targets]  # (K_g,)
             np.add.at(sigma, C, g.alpha * x)  # eq. (6)
-            G = np.zeros((len(seeds), len(x)))  # (S', K_g) in p_r, by the new seed C(r) it feeds
+            # G[c, r] = in[r] p_r when C(r) is the new seed c: column r's row is C(r)'s place among the seeds
+            # (clipped for a target with in = 0, whose C may be no seed: its value is 0 anyway).
+            G = np.zeros((len(seeds), len(x)))  # (S', K_g)
             G[np.minimum(np.searchsorted(seeds, C), len(seeds) - 1), np.arange(len(x))] = x * cg.bp[g.targets]
             self._add(blocks, g, G @ g.M_target)  # eq. (7) through eq. (4)'s second sum: g's own targets
             coef = G @ g.M_seed  # (S', S_g) eq. (4)'s first sum: through g's seeds to their returns
@@ -236,6 +240,7 @@ class EarleyParser:
 
     @staticmethod
     def _add(blocks: dict, frame: Frame, M: np.ndarray) -> None:
+        """Add M (S', K_frame) to the new return vectors' block of ``frame``; an all-zero M names no frame."""
         if not np.any(M):
             return
         if id(frame) in blocks:

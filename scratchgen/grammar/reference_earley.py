@@ -14,8 +14,8 @@ numbers:
   pass through this item (everything to the left of the dot, and every ancestor, included);
 - the *inner* probability gamma: the probability that Y_1..Y_d derive x_{k+1}..x_i, times p(r).
 
-Column i holds the items at position i. It is built from three operations, numbered as in the paper's
-section 4 (a start item (0, S' -> S, 0) with alpha = gamma = 1 stands for the whole sentence)::
+Column i holds the items at position i. It is built from Stolcke's three operations (a start item
+(0, S' -> S, 0) with alpha = gamma = 1 stands for the whole sentence)::
 
     prediction   (i, r', 0) for r' = Y -> nu, when an item at i waits for Y:
                  alpha' += alpha p(r'),   gamma' = p(r')                                              (1)
@@ -26,7 +26,7 @@ section 4 (a start item (0, S' -> S, 0) with alpha = gamma = 1 stands for the wh
 
 Prediction and completion feed each other inside one column: a left-recursive rule predicts itself,
 a chain of unit rules completes itself, and an empty rule (i, Y -> '', 0) is complete at once, so the
-item waiting for Y moves past it (Stolcke's "null completion", his sec. 4.7). Stolcke sums those chains
+item waiting for Y moves past it (a completion of the empty string). Stolcke sums those chains
 in closed form with the matrices R_L = (I - P_L)^-1 and R_U = (I - P_U)^-1; here the column's values
 are iterated from the scanned items until nothing moves by more than TOL of itself, which sums the same
 geometric series (both converge at the rates rho(P_L), rho(P_U) < 1 of a consistent grammar).
