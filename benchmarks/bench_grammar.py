@@ -11,6 +11,11 @@ right-branching PPs and relative clauses, so long sentences are ambiguous). Scor
   choices, since Tracery has no weights; scratchgen samples the identical grammar from_tracery), and
   scratchgen on the weighted grammar. (NLTK's generate enumerates sentences, it does not sample.)
 
+- incremental parsing: one step of the stepping interface (advance by a token, then the next-token
+  distribution) with scratchgen.grammar.earley.EarleyParser after prefixes of 10, 100 and 1,000 tokens,
+  against prefix.next_token_probs, which recomputes the prefix chart (the stepping of before), on the
+  built-in English and Chinese grammars and two right-recursive grammars.
+
 Run: ``python -m benchmarks.bench_grammar [--quick]`` (peers: ``pip install nltk tracery``).
 """
 
@@ -20,10 +25,120 @@ import random
 import sys
 import time
 
-from benchmarks.common import Section, Timer, module_available, table, write_section
+import numpy as np
 
-from scratchgen.grammar import ChartParser, Sampler, builtin, from_tracery
+from benchmarks.common import Section, Timer, best_of, module_available, table, write_section
+
+from scratchgen.grammar import ChartParser, Grammar, Sampler, builtin, from_tracery, prefix
+from scratchgen.grammar.compile import compile_grammar
+from scratchgen.grammar.earley import EarleyParser
 from scratchgen.grammar.rules import Terminal
+
+#: Prefix lengths of the incremental-parsing rows, and the steps timed from each (WINDOW consecutive prefixes).
+LENGTHS = (10, 100, 1000)
+WINDOW = 28
+#: The recomputation is not run beyond this many tokens: its chart grows as the cube of the length (about
+#: 0.35 s at 200 tokens with the English grammar, so some 40 s and gigabytes of chart at 1,000).
+RECOMPUTE_MAX = 200
+
+# Right recursion inside a left child (the subject's PP chain waits for its VP), a nullable ADJS, and sentences
+# nested through VP -> V 'that' S.
+NESTED = """
+S    -> NP VP [1.0]
+NP   -> DET ADJS N [0.6] | DET ADJS N PP [0.25] | DET ADJS N 'that' VP [0.15]
+ADJS -> '' [0.6] | 'big' ADJS [0.4]
+DET  -> 'the' [0.7] | 'a' [0.3]
+N    -> 'dog' [0.5] | 'cat' [0.5]
+PP   -> P NP [1.0]
+P    -> 'near' [0.5] | 'with' [0.5]
+VP   -> V [0.3] | V NP [0.4] | V 'that' S [0.3]
+V    -> 'sees' [0.5] | 'knows' [0.5]
+"""
+# English reaches 1,000 tokens through object relative clauses, each inside the one before.
+_CLAUSES = ["that chases a bird", "that likes the old girl", "who feeds every happy king", "that follows some dogs",
+            "that see the tired cat", "who sees many small birds", "that help this clever fox", "that knows the queen"]
+
+
+def _long(start: str, units: list[str], n: int) -> list[str]:
+    """``start`` followed by ``units`` in turn, cut at n tokens."""
+    tokens, k = start.split(), 0
+    while len(tokens) < n:
+        tokens += units[k % len(units)].split()
+        k += 1
+    return tokens[:n]
+
+
+def _step_ms(parser: EarleyParser, states: list, w: np.ndarray, repeat: int) -> float:
+    """ms of one step: for each state of a window of consecutive prefixes, the median of ``repeat`` timings of
+    its step (states are immutable, so the same step can be timed again); then the mean over the window, so
+    that every kind of token (a noun that closes phrases, a determiner that opens one) counts alike."""
+    medians = []
+    for state, a in zip(states, w):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            parser.next_probs(parser.advance(state, np.array([a])))
+            times.append(time.perf_counter() - t0)
+        medians.append(np.median(times))
+    return 1000 * float(np.mean(medians))
+
+
+def incremental_parsing(quick: bool) -> tuple[str, list[list[object]]]:
+    """ms per step of EarleyParser and of the recomputed prefix chart at prefix lengths 10, 100, 1000.
+
+    Returns (a paragraph, the table's rows: grammar, length, incremental ms, recomputation ms, speed-up).
+    """
+    cases = [
+        ("builtin:english", builtin("english"), _long("the big dog sees the cat", _CLAUSES, LENGTHS[-1] + WINDOW)),
+        ("builtin:chinese", builtin("chinese"), _long("我 喜 欢", ["猫 看 的", "狗 看 的"], LENGTHS[-1] + WINDOW)),
+        ("right recursion S -> 'a' S [0.9], S -> 'a' [0.1]", Grammar.fromstring("S -> 'a' S [0.9] | 'a' [0.1]"),
+         ["a"] * (LENGTHS[-1] + WINDOW)),
+        ("nested right recursion (below)", Grammar.fromstring(NESTED),
+         _long("", ["the big dog near a cat knows that"], LENGTHS[-1] + WINDOW)),
+    ]
+    rows, flat, gain = [], [], []
+    repeat = 9 if quick else 51
+    for name, grammar, tokens in cases:
+        cg = compile_grammar(grammar)
+        w = cg.terminal_ids(tokens)
+        parser = EarleyParser(cg)
+        states = [parser.start(1)]  # states[k]: after k tokens
+        cpu = time.process_time()  # CPU time: the whole pass, without the pauses a busy machine inserts
+        for k in range(LENGTHS[-1]):
+            states.append(parser.advance(states[-1], w[k : k + 1]))
+        cpu = time.process_time() - cpu
+        for k in range(LENGTHS[-1], len(w) - 1):
+            states.append(parser.advance(states[-1], w[k : k + 1]))
+        state = states[-1]
+        if state[0].dead:
+            raise RuntimeError(f"the benchmark's prefix is not a prefix of {name}'s language")
+        ms = {}
+        for L in LENGTHS:
+            ms[L] = _step_ms(parser, states[L : L + WINDOW], w[L : L + WINDOW], repeat)
+            if L <= RECOMPUTE_MAX:
+                today = 1000 * best_of(lambda: prefix.next_token_probs(cg, w[None, : L + 1], 5000), 3 if quick else 5)
+                rows.append([name, L, ms[L], today, f"{today / ms[L]:.0f}x"])
+                if L == 100:
+                    gain.append(f"{name}: {today / ms[L]:.0f}x")
+            else:
+                rows.append([name, L, ms[L], float("nan"), "recomputation not run"])
+        flat.append(f"{name}: {ms[LENGTHS[-1]] / ms[LENGTHS[0]]:.2f} (reading the whole prefix: "
+                    f"{1000 * cpu / LENGTHS[-1]:.3f} CPU ms/token)")
+    text = (
+        "**Incremental parsing.** One step = advance the state by one token and read the next-token "
+        f"distribution; the step at L tokens is the mean over the {WINDOW} steps from the prefixes of L to "
+        f"L + {WINDOW - 1} tokens (each the median of {repeat} timings from its immutable state). 'Recomputed' is "
+        "prefix.next_token_probs on the prefix of L + 1 tokens (the stepping of before: a chart over the whole "
+        f"prefix; best of {3 if quick else 5}), not run beyond "
+        f"{RECOMPUTE_MAX} tokens (cubic: about 40 s and gigabytes of chart at 1,000). Target: the step at 1,000 tokens "
+        "at most 1.5 times the step at 10, and at least 20 times faster than the recomputation at 100. "
+        f"Step at 1,000 / step at 10: {'; '.join(flat)}. Recomputation / incremental at 100 tokens: "
+        f"{'; '.join(gain)}. The English prefix is a chain of object relative clauses ('the big dog sees the cat "
+        "that chases a bird that likes the old girl who ...'), Chinese a left-recursive chain of relative clauses "
+        "('我 喜 欢 猫 看 的 狗 看 的 ...'), the nested grammar repeats 'the big dog near a cat knows that':\n\n"
+        "```\n" + NESTED.strip() + "\n```\n"
+    )
+    return text, rows
 
 
 def _sentences(grammar, count: int, lo: int = 18, hi: int = 22) -> list[list[str]]:
@@ -143,6 +258,10 @@ def run(quick: bool = False) -> Section:
         f"(uniform grammar mean length {mean_uniform:.1f} tokens). The last column is scratchgen's speed "
         "divided by the peer's, measured in the same run." + check + "\n\n"
         + table(["task", "implementation", "sentences/s", "sentences", "scratchgen speed-up"], rows)
+    )
+    inc_text, inc_rows = incremental_parsing(quick)
+    body += "\n\n" + inc_text + "\n" + table(
+        ["grammar", "prefix tokens", "incremental ms/step", "recomputed ms/step", "speed-up"], inc_rows
     )
     command = "python -m benchmarks.bench_grammar" + (" --quick" if quick else "")
     return Section("grammar", "Grammar: exact scoring and sampling", body, command)

@@ -10,6 +10,8 @@
   reading one :class:`~scratchgen.grammar.compile.CompiledGrammar`: :mod:`~scratchgen.grammar.compile`,
   :mod:`~scratchgen.grammar.inside`, :mod:`~scratchgen.grammar.prefix`, :mod:`~scratchgen.grammar.outside`
   (inside-outside counts), :mod:`~scratchgen.grammar.viterbi`;
+- :mod:`~scratchgen.grammar.reference_earley` (read first), :mod:`~scratchgen.grammar.earley`: prefix
+  probabilities left to right, an Earley state advanced one token at a time (the stepping interface);
 - :mod:`~scratchgen.grammar.model`: :class:`GrammarModel`, the grammar behind the shared protocol;
 - :mod:`~scratchgen.grammar.builtin`: the grammars shipped with the package.
 """

@@ -12,6 +12,9 @@ A reading order, each module the size of one idea:
 5. :mod:`~scratchgen.grammar.outside`: expected rule counts by inside-outside, eq. (5) (EM's E step).
 6. :mod:`~scratchgen.grammar.viterbi`: the best tree, eqs. (1)-(4) in the (max, +) semiring.
 
+(Left to right, one token at a time, the stepping interface uses :mod:`~scratchgen.grammar.earley`
+instead of eq. (8): the same numbers without a chart.)
+
 Each of those is a function of the compiled grammar; :class:`ChartParser` holds one compiled grammar and
 its ``max_length``, and orders the work: guards first, then a chart.
 

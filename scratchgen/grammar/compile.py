@@ -38,6 +38,10 @@ the prefix's last token may be followed by anything (probability 1), so the left
     U_pre[A, B] = sum_{A -> B} p + sum_{A -> B C} p + sum_{A -> C B} p E[C]                   (N, N)      (6)
 
 and (I - U_pre)^-1 exists when left-corner chains have total probability < 1.
+
+Both inverses are exactly 0 where no chain of steps leads from A to B (the closure of U > 0): the
+rounding residue of the elimination (about 1e-17) is cleared there, since a token that can never come
+next must get probability 0, not e^-39.
 """
 
 from __future__ import annotations
@@ -229,6 +233,21 @@ def _null_probabilities(r: _Rules) -> np.ndarray:
     return E
 
 
+def _chains(U: np.ndarray) -> np.ndarray:
+    """Which entries of (I - U)^-1 = I + U + U^2 + ... are not 0: the reflexive-transitive closure of U > 0.
+
+    An inverse computed by elimination leaves rounding residue (about 1e-17) where no chain of steps
+    exists; such an entry would give a token that can never come next a tiny positive probability.
+    Boolean squaring, (N, N), about log2(N) products.
+    """
+    reach = (U > 0) | np.eye(len(U), dtype=bool)  # (N, N) chains of length 0 or 1
+    while True:
+        longer = (reach.astype(np.float64) @ reach.astype(np.float64)) > 0  # chains of up to twice the length
+        if np.array_equal(longer, reach):
+            return reach
+        reach = longer
+
+
 def _unit_closure(U: np.ndarray) -> np.ndarray:
     """(I - U)^-1 of eq. (4), or a GrammarError when unit chains have total probability >= 1."""
     try:
@@ -243,7 +262,7 @@ def _unit_closure(U: np.ndarray) -> np.ndarray:
             "chains of unit rules (through symbols deriving '') have total probability >= 1: "
             "the grammar is inconsistent (run 'scratchgen grammar check')"
         )
-    return np.maximum(Ustar, 0.0)
+    return np.where(_chains(U), np.maximum(Ustar, 0.0), 0.0)  # exact zeros where no unit chain exists
 
 
 def _prefix_closure(U_pre: np.ndarray) -> np.ndarray | None:
@@ -254,7 +273,7 @@ def _prefix_closure(U_pre: np.ndarray) -> np.ndarray | None:
         return None
     if np.any(Pstar < -1e-9) or not np.all(np.isfinite(Pstar)):
         return None
-    return np.maximum(Pstar, 0.0)
+    return np.where(_chains(U_pre), np.maximum(Pstar, 0.0), 0.0)  # exact zeros where no left-corner chain exists
 
 
 def _onehot(R: int, N: int, cols: np.ndarray) -> np.ndarray:

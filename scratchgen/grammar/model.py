@@ -20,15 +20,17 @@ weights p_0 (the grammar as written is the prior guess, a Dirichlet prior with m
 with n_A the number of rules of A; k = w = 0 is eq. (1). A rule the data never uses keeps a share of w.
 
 **Stepping** (left to right, as every model): with Pre(x_1..x_t) the prefix probability, the total
-probability of the sentences that start with x_1..x_t (computed by eqs. (7)-(8) of
-:mod:`~scratchgen.grammar.prefix`),
+probability of the sentences that start with x_1..x_t,
 
     P(x_t = a | x_<t) = Pre(x_<t a) / Pre(x_<t),      P(</s> | x_<t) = P(x_<t) / Pre(x_<t)          (2)
 
 so the product over a sentence telescopes to P(x) (Pre of the empty prefix is 1), and the decoder's
-every control works on the grammar. The state is the prefix itself (an int array (B, t)); each step
-runs a chart over it, so a step costs O(t^3 R): fine for sentences, not for thousands of tokens.
-
+every control works on the grammar. The state is an incremental Earley parse
+(:class:`~scratchgen.grammar.earley.EarleyParser`, Stolcke 1995 with Leo's tail calls): an object array
+(B,) of immutable :class:`~scratchgen.grammar.earley.Frame`, which ``take_state`` indexes (rows share
+frames; advancing one row never changes another). A step costs the same at any prefix length for the
+built-in grammars and for right-recursive ones; its numbers are those of the prefix chart
+(eqs. (7)-(8) of :mod:`~scratchgen.grammar.prefix`), which the tests use as the oracle.
 **Labels** (``fit(corpus, labels=...)``, :mod:`~scratchgen.grammar.labelled`). A label c names a start
 symbol: the nonterminal called c. Each label has its own rule weights, learned by eq. (1) on its own
 sentences with c as the start symbol, and so its own compiled grammar and chart:
@@ -63,6 +65,7 @@ from .analysis import analyze
 from .builtin import resolve_grammar
 from .chart import DEFAULT_MAX_LENGTH, ChartParser
 from .compile import compile_grammar
+from .earley import EarleyParser
 from .labelled import label_grammar
 from .outside import expected_counts_batch
 from .rules import Grammar, Tree, parse_grammar
@@ -92,7 +95,7 @@ class GrammarModel(LanguageModel):
     max_depth, max_expansions, max_tokens : int
         Limits of one sampled derivation (see :mod:`scratchgen.grammar.sampling`).
     max_length : int
-        The longest sentence a chart is built for (scoring, parsing, EM, stepping); a longer one is
+        The longest sentence a chart is built for (scoring, parsing, EM; stepping has no limit); a longer one is
         refused with the memory its chart would need (see :class:`~scratchgen.grammar.chart.ChartParser`).
     tokenizer : Tokenizer or None
         Default: word level (terminals are word tokens, each CJK character a token).
@@ -285,6 +288,7 @@ class GrammarModel(LanguageModel):
     def _compile(self, grammar: Grammar) -> None:
         """The chart parser and the maps between vocabulary ids and the parser's terminal ids."""
         self.parser_ = ChartParser(grammar, max_length=self.max_length)
+        self._earley: EarleyParser | None = None  # the stepping parser, made by _stepper on first use
         self._terminal_of_id = np.full(len(self.vocab_), -1, dtype=np.int64)  # (V,) -1: no terminal
         self._id_of_terminal = np.array(
             [self.vocab_.index(t) if t != UNK else Vocabulary.unk_id for t in grammar.terminals], dtype=np.int64
@@ -368,26 +372,32 @@ class GrammarModel(LanguageModel):
                 out[rows] = model._chart_logprobs([sequences[r] for r in rows])
         return out
 
-    # --- the stepping interface (prefix probabilities, eqs. (7)-(8) of prefix.py) ---------------------
+    # --- the stepping interface (incremental prefix probabilities, earley.py) ----------------------------
+
+    def _stepper(self) -> EarleyParser:
+        """The incremental prefix parser of the compiled grammar (made on first use, then kept)."""
+        compiled = self._parser().compiled
+        if self._earley is None or self._earley.cg is not compiled:
+            self._earley = EarleyParser(compiled)
+        return self._earley
 
     def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> np.ndarray | _LabelledState:
         self.fitted_vocab()
         if self.label_models_ is not None:
             return self._labelled_initial_state(batch_size, labels)
-        return np.zeros((batch_size, 0), dtype=np.int64)  # (B, t) the prefix so far, as vocabulary ids
+        return self._stepper().start(batch_size)  # (B,) objects: Earley frames, shared and immutable
 
     def advance(self, state, ids: np.ndarray):
         if isinstance(state, _LabelledState):
             return state.map(self.label_models_, lambda m, part, rows: m.advance(part, np.asarray(ids)[rows]))
-        return np.concatenate([state, np.asarray(ids, dtype=np.int64)[:, None]], axis=1)  # (B, t+1)
+        w = self._terminal_of_id[np.asarray(ids, dtype=np.int64)]  # (B,) terminal ids; -1: no rule produces it
+        return self._stepper().advance(state, w)
 
     def next_logprobs(self, state) -> np.ndarray:
         """log P(next | prefix) = log Pre(prefix + a) - log Pre(prefix): eq. (2) of this module."""
         if isinstance(state, _LabelledState):
             return self._labelled_next_logprobs(state)
-        parser = self._parser()
-        w = self._terminal_of_id[state]  # (B, t) terminal ids; -1 for a vocabulary id no rule produces
-        probs = parser.next_token_probs(w)  # (B, T+1): terminals, then the end
+        probs = self._stepper().next_probs(state)  # (B, T+1): terminals, then the end
         out = np.full((len(state), len(self.vocab_)), -np.inf)  # (B, V)
         with np.errstate(divide="ignore"):
             out[:, self._id_of_terminal] = np.log(probs[:, :-1])
@@ -426,9 +436,8 @@ class GrammarModel(LanguageModel):
     def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
         """log P(x_t | x_<t) from prefix probabilities, eq. (2); their sum is log P(x) of the chart.
 
-        The stepping interface run over batches of sequences of similar length (the protocol's
-        default), at most 64 and fewer for long ones: see :meth:`_scoring_batch_size`. Labelled: the
-        sequences of label c are scored by label c's model (eq. (3)).
+        The stepping interface run over batches of sequences of similar length (the protocol's default).
+        Labelled: the sequences of label c are scored by label c's model (eq. (3)).
         """
         sequences = [self._check_ids(s) for s in sequences]
         if labels is None or self.label_models_ is None:
@@ -439,12 +448,6 @@ class GrammarModel(LanguageModel):
             for r, lp in zip(rows, model._token_logprobs([sequences[r] for r in rows])):
                 out[r] = lp
         return out
-
-    def _scoring_batch_size(self, length: int) -> int:
-        # The chart of a batch holds (T+1)^2 B (N + 2R) numbers; a labelled model's largest label decides.
-        if self.label_models_ is not None:
-            return min(m._scoring_batch_size(length) for m in self.label_models_)
-        return self._parser().batch_size(length)
 
     def logprob(self, sequence: str | Sequence[str], label: str | None = None) -> float:
         """log P(sentence) by the chart (eqs. (1)-(4) of inside.py): equal to the sum of :meth:`token_logprobs`

@@ -42,7 +42,7 @@ tests/grammar/grammar_by_definition.py.) Each function and the fast code it mirr
 
     inside_logprob             ChartParser.logprob, ChartParser.logprobs, GrammarModel.logprob
     viterbi                    ChartParser.viterbi, GrammarModel.parse
-    next_token_probabilities   ChartParser.next_token_probs, GrammarModel.next_logprobs (eq. (2) of model.py)
+    next_token_probabilities   ChartParser.next_token_probs (GrammarModel.next_logprobs: reference_earley.py)
 """
 
 from __future__ import annotations
