@@ -70,6 +70,7 @@ import numpy as np
 
 from ..errors import ScratchgenError
 from .counting import NGramCounts
+from .fitting import discount_record
 from .smoothing import backoff_form
 
 __all__ = ["LABELLED_SMOOTHINGS", "check_labelled_settings", "label_tables", "mix"]
@@ -123,9 +124,7 @@ def label_tables(flat: np.ndarray, lengths: np.ndarray, label_of: np.ndarray, C:
                     bow[n - 1].append(np.log(est.bow[n - 1]))
             below[c] = np.log(est.below)
         offset += [V] + [len(k) for k in counts.keys[1:]]
-        discounts.append(
-            [[float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d)) for d in est.discounts]
-        )
+        discounts.append(discount_record(est.discounts))
     out_keys = [np.arange(C * V, dtype=np.int64)] + [np.concatenate(k) for k in keys[1:]]
     return out_keys, [np.concatenate(r) for r in logr], [np.concatenate(b) for b in bow], below, discounts
 

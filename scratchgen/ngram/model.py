@@ -176,7 +176,7 @@ class NGramModel(LanguageModel):
         vocab, flat, lengths = build_vocab(sequences)
         counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab), progress=progress)
         self.fit_counts(counts, vocab)  # the label-free model, as without labels
-        if label_set is not None:
+        if label_set is not None and label_of is not None:
             strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
             keys, logr, bow, below, discounts = label_tables(
                 flat, lengths, label_of, len(label_set), len(vocab), self.order, strategy
