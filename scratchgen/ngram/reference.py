@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ReferenceNGram", "adjusted_counts", "count_ngrams", "kenlm_discounts"]
+__all__ = ["ReferenceLabelledNGram", "ReferenceNGram", "adjusted_counts", "count_ngrams", "kenlm_discounts"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 FALLBACK = (0.5, 1.0, 1.5)
@@ -115,11 +115,20 @@ class ReferenceNGram:
     """An n-gram model fitted on token-list sentences, every probability by the recursion of eqs. (1)-(3).
 
     Same settings as :class:`~scratchgen.ngram.NGramModel` (stupid backoff's factor is ``alpha``). ``prob`` and
-    ``logprob`` mirror ``next_logprobs`` and ``logprob``.
+    ``logprob`` mirror ``next_logprobs`` and ``logprob``. ``words``: tokens of a wider vocabulary (a label's
+    chain is over the vocabulary of all labels: :class:`ReferenceLabelledNGram`).
     """
 
     def __init__(
-        self, sentences, order=3, smoothing="modified-kneser-ney", k=1.0, discount=None, alpha=0.4, cutoffs=None
+        self,
+        sentences,
+        order=3,
+        smoothing="modified-kneser-ney",
+        k=1.0,
+        discount=None,
+        alpha=0.4,
+        cutoffs=None,
+        words=None,
     ):
         self.order, self.smoothing, self.k, self.alpha, self.cutoffs = order, smoothing, k, alpha, cutoffs
         self.raw = count_ngrams(sentences, order)
@@ -128,7 +137,7 @@ class ReferenceNGram:
         self.after = {}  # after[h][w] = c(h w): the counts grouped by history
         for g, c in self.counts.items():
             self.after.setdefault(g[:-1], {})[g[-1]] = c
-        self.words = {UNK, EOS} | {g[0] for g in self.raw if len(g) == 1}
+        self.words = {UNK, EOS} | {g[0] for g in self.raw if len(g) == 1} | set(words or ())  # words: a wider vocab
         self.V1 = len(self.words)  # V' = V - 1
         self.discounts, self.fell_back = {}, {}  # per order n
         for n in range(1, order + 1):
@@ -218,6 +227,59 @@ class ReferenceNGram:
         total, context = 0.0, []
         for w in list(sentence) + [EOS]:
             p = self.prob(w, context)
+            total += math.log(p) if p > 0 else -math.inf
+            context.append(w)
+        return total
+
+
+class ReferenceLabelledNGram:
+    """The labelled model P(w | c, h) of :mod:`scratchgen.ngram.labelled`, eq. (3) as it is written.
+
+    ``free`` is the label-free model of all sentences; ``chains[c]`` label c's own chain (eq. (1)), fitted on
+    its sentences over the shared vocabulary. ``prob`` mirrors one entry of ``NGramModel.next_logprobs`` with
+    a label; the fast model computes the same number by eq. (5), without the subtraction.
+
+    >>> lm = ReferenceLabelledNGram([["a", "b"], ["b"], ["b", "b"]], ["x", "y", "y"], order=2)
+    >>> round(sum(lm.prob(w, "x", ["b"]) for w in sorted(lm.free.words)), 12)
+    1.0
+    """
+
+    def __init__(self, sentences, labels, order=3, smoothing="modified-kneser-ney", discount=None):
+        self.free = ReferenceNGram(sentences, order, smoothing, discount=discount)
+        self.names = sorted(set(labels))
+        self.chains = {
+            c: ReferenceNGram(
+                [s for s, label in zip(sentences, labels) if label == c],
+                order,
+                smoothing,
+                discount=discount,
+                words=self.free.words,
+            )
+            for c in self.names
+        }
+
+    def big_gamma(self, c, h):
+        """Gamma_c(h) = prod_{j=0}^{L} gamma_c(h_j): every weight along label c's chain (eq. (3))."""
+        chain, total = self.chains[c], 1.0
+        for j in range(len(h), -1, -1):
+            total *= chain.alpha_gamma(None, h[len(h) - j :])[1]
+        return total
+
+    def prob(self, word, label, context=()):
+        """P(word | label, the sentence so far), eq. (3): P_c(w | h) + Gamma_c(h) (P(w | h) - u(w))."""
+        if word == BOS:
+            return 0.0  # never predicted
+        free, chain = self.free, self.chains[label]
+        h = free.history(context)
+        w = word if word in free.words else UNK
+        u = 1.0 / free.V1
+        return chain.p(w, h) + self.big_gamma(label, h) * (free.p(w, h) - u)
+
+    def logprob(self, sentence, label):
+        """Natural-log P(sentence | label), ``</s>`` included."""
+        total, context = 0.0, []
+        for w in list(sentence) + [EOS]:
+            p = self.prob(w, label, context)
             total += math.log(p) if p > 0 else -math.inf
             context.append(w)
         return total
