@@ -18,10 +18,11 @@ not stored contributes log b = 0. ``token_logprobs`` evaluates eq. (2) for every
 ``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
 stored after h_j.
 
-A labelled model (``fit(corpus, labels=...)``) models P(w | c, h): the label c extends every history and its
-chain ends in the label-free model of eq. (2) instead of the uniform distribution. Its mathematics, and the
-one trie that holds the tables of every label, are in :mod:`scratchgen.ngram.labelled`; here it is eq. (2)
-walked twice and mixed (labelled.py eq. (5)), and a stepping state that carries the label ids.
+A labelled model (``fit(corpus, labels=...)``) models P(w | c, h): the label c extends every history, and
+backing off ends in the label-free model of eq. (2). Its mathematics, and the one trie that holds the tables
+of every label, are in :mod:`scratchgen.ngram.labelled`; here it is eq. (2) walked on the label trie and on
+the label-free tables at each history length, mixed (labelled.py eqs. (5)-(6)), and a stepping state that
+carries the label ids.
 
 Letters: V vocabulary, N order, B batch, P tokens in a flat corpus, U_n stored n-grams of order n.
 """
@@ -265,8 +266,8 @@ class NGramModel(LanguageModel):
     def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
         """log P of every token and ``</s>`` of every sequence: eq. (2), vectorised over the whole corpus.
 
-        With label ids (a labelled model), labelled.py eq. (5): the same walk on the label trie (its first
-        level c V + w, eq. (7)), and the label-free walk, mixed by Gamma_c(h) of eq. (6).
+        With label ids (a labelled model), labelled.py eqs. (5)-(6): the same walk on the label trie (its first
+        level c V + w, eq. (7)) and on the label-free tables at every history length, mixed.
         """
         keys, logp, bow = self._tables()
         if len(sequences) == 0:
@@ -280,13 +281,18 @@ class NGramModel(LanguageModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= V):
             for s in seqs:
                 self._check_ids(s)  # names the bad id
-        total = _walk(ids, _indices(keys, ids, ids, self.order, V), logp, bow, self.order)  # (P,) eq. (2)
+        N = self.order
+        index = _indices(keys, ids, ids, N, V)
+        total = _walk(ids, index, logp, bow, N)  # (P,) eq. (2)
         if labels is not None:
             lkeys, logr, lbow, below = self._label_tables()
             label = np.repeat(np.asarray(labels, dtype=np.int64), lengths + 1)  # (P,) the label of each position
-            index = _indices(lkeys, ids, label * V + ids, self.order, V)  # eq. (7)
-            log_gamma = below[label] + _context_weights(index, lbow, self.order)  # eq. (6)
-            total = mix(_walk(ids, index, logr, lbow, self.order), log_gamma, total)  # eq. (5)
+            lindex = _indices(lkeys, ids, label * V + ids, N, V)  # labelled.py eq. (7)
+            log_label = _walk(ids, lindex, logr, lbow, N)  # (P,) labelled.py eq. (5)
+            B, seen = _context_bows(lindex, lbow, N)  # (N - 1, P) log b_c(h_j) of j = 1 .. N - 1
+            free = [_walk(ids, index[: j + 1], logp, bow, j + 1) for j in range(1, N)]  # log P(w | h_j)
+            free_levels = np.array(free) if free else np.zeros((0, len(ids)))  # (N - 1, P)
+            total = mix(log_label, B, seen, free_levels, total, below[label])  # eq. (6)
         scored = total[ids != BOS]
         ends = np.cumsum(lengths).tolist()
         return [scored[a:b] for a, b in zip([0] + ends[:-1], ends)]
@@ -324,12 +330,16 @@ class NGramModel(LanguageModel):
         keys, logp, bow = self._tables()
         V = len(self.vocab_)
         history, labels = state if isinstance(state, tuple) else (state, None)
-        rows, _ = _rows(history, keys, logp[0][None, :], logp, bow, np.zeros(len(history), np.int64), V)  # (B, V)
-        if labels is not None:  # labelled.py eq. (5), a row at a time
+        zero = np.zeros(len(history), np.int64)
+        rows = _rows(history, keys, logp[0][None, :], logp, bow, zero, V)[0]  # (B, V)
+        if labels is not None:  # labelled.py eqs. (5)-(6), a row at a time
             lkeys, logr, lbow, below = self._label_tables()
+            N = self.order
             first = logr[0].reshape(-1, V)[labels]  # (B, V) r_c of the unigrams of each row's label
-            label_rows, log_gamma = _rows(history, lkeys, first, logr, lbow, labels * V, V)
-            rows = mix(label_rows, (below[labels] + log_gamma)[:, None], rows)  # eqs. (5)-(6)
+            log_label, bows, seen = _rows(history, lkeys, first, logr, lbow, labels * V, V)
+            free = [_rows(history[:, N - 1 - j :], keys, logp[0][None, :], logp, bow, zero, V)[0] for j in range(1, N)]
+            free_levels = np.array(free).reshape(N - 1, len(history), V)  # (N - 1, B, V) log P(. | h_j)
+            rows = mix(log_label, bows.T, seen.T, free_levels, rows, below[labels])  # (B, V)
         rows[:, BOS] = -np.inf
         return rows
 
@@ -474,18 +484,20 @@ def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np
     return total
 
 
-def _context_weights(index: list, bow: list, order: int) -> np.ndarray:
-    """sum_{j=1}^{L} log b(h_j) over every stored context of the history of each position (P,): labelled.py
-    eq. (6) without its gamma(())."""
+def _context_bows(index: list, bow: list, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """log b(h_j) of the history of every position for j = 1 .. N - 1, shape (N - 1, P), 0 where h_j is not
+    stored, and whether h_j is a history the label has seen: its b < 1 (labelled.py eq. (5))."""
     P = len(index[0])
-    total = np.zeros(P)
+    out = np.zeros((order - 1, P))
+    stored = np.zeros((order - 1, P), dtype=bool)
     for j in range(1, order):
         ctx = np.empty(P, dtype=np.int64)
         ctx[0] = -1
         ctx[1:] = index[j - 1][:-1]  # the j-gram ending just before p
         found = ctx >= 0
-        total[found] += bow[j - 1][ctx[found]]
-    return total
+        out[j - 1, found] = bow[j - 1][ctx[found]]
+        stored[j - 1, found] = out[j - 1, found] < 0  # a history of the label: b = (1 - m) gamma < 1
+    return out, stored
 
 
 def _context_index(keys: list, history: np.ndarray, j: int, first: np.ndarray, V: int) -> np.ndarray:
@@ -501,22 +513,26 @@ def _context_index(keys: list, history: np.ndarray, j: int, first: np.ndarray, V
 
 def _rows(history: np.ndarray, keys: list, unigrams: np.ndarray, logp: list, bow: list, first: np.ndarray, V: int):
     """log P(. | h) of eq. (2) for each history, (B, V), built from ``unigrams`` ((1, V) or (B, V)) up: add b(h_j)
-    to the row, then overwrite the words stored after h_j; and sum_j log b(h_j) of the contexts found, (B,)."""
-    B = len(history)
+    to the row, then overwrite the words stored after h_j; with log b(h_j) of each level j = 1 .. N - 1, (B, N - 1),
+    0 where h_j is not stored, and whether b(h_j) < 1, (B, N - 1): in a label trie, whether the label has seen
+    h_j as a history (labelled.py eq. (5))."""
+    B, H = history.shape
     rows = np.repeat(unigrams, B, axis=0) if len(unigrams) == 1 else unigrams.copy()  # (B, V)
-    weights = np.zeros(B)
-    for j in range(1, history.shape[1] + 1):
+    weights = np.zeros((B, H))
+    stored = np.zeros((B, H), dtype=bool)
+    for j in range(1, H + 1):
         ctx = _context_index(keys, history, j, first, V)  # (B,)
         live = np.flatnonzero(ctx >= 0)
         if len(live) == 0:
             break
         c = ctx[live]
         rows[live] += bow[j - 1][c][:, None]  # eq. (1) of smoothing.py: b(h) P(w | h')
-        weights[live] += bow[j - 1][c]
+        weights[live, j - 1] = bow[j - 1][c]
+        stored[live, j - 1] = bow[j - 1][c] < 0  # a history of the label (labelled.py eq. (5)); else b = 1
         table = keys[j]
         lo = np.searchsorted(table, c * V)
         hi = np.searchsorted(table, (c + 1) * V)
         n = hi - lo  # (L,) words stored after each context
         entry = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n - lo, n)  # concatenated lo..hi ranges
         rows[np.repeat(live, n), table[entry] % V] = logp[j][entry]
-    return rows, weights
+    return rows, weights, stored

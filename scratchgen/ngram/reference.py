@@ -233,20 +233,22 @@ class ReferenceNGram:
 
 
 class ReferenceLabelledNGram:
-    """The labelled model P(w | c, h) of :mod:`scratchgen.ngram.labelled`, eq. (3) as it is written.
+    """The labelled model P(w | c, h) of :mod:`scratchgen.ngram.labelled`, its eq. (2) as it is written.
 
-    ``free`` is the label-free model of all sentences; ``chains[c]`` label c's own chain (eq. (1)), fitted on
-    its sentences over the shared vocabulary. ``prob`` mirrors one entry of ``NGramModel.next_logprobs`` with
-    a label; the fast model computes the same number by eq. (5), without the subtraction.
+    ``free`` is the label-free model of all sentences; ``chains[c]`` label c's own counts (its alpha_c and
+    gamma_c, and ``after``: which histories it has seen), fitted on its sentences over the shared vocabulary.
+    ``prob`` mirrors one entry of ``NGramModel.next_logprobs`` with a label; the fast model computes the same
+    number by eqs. (5)-(6). ``mix`` is m (0 gives the single chain, eq. (1) ending in the label-free model).
 
     >>> lm = ReferenceLabelledNGram([["a", "b"], ["b"], ["b", "b"]], ["x", "y", "y"], order=2)
     >>> round(sum(lm.prob(w, "x", ["b"]) for w in sorted(lm.free.words)), 12)
     1.0
     """
 
-    def __init__(self, sentences, labels, order=3, smoothing="modified-kneser-ney", discount=None):
+    def __init__(self, sentences, labels, order=3, smoothing="modified-kneser-ney", discount=None, mix=0.5):
         self.free = ReferenceNGram(sentences, order, smoothing, discount=discount)
         self.names = sorted(set(labels))
+        self.mix = mix  # m of eq. (2)
         self.chains = {
             c: ReferenceNGram(
                 [s for s, label in zip(sentences, labels) if label == c],
@@ -258,22 +260,37 @@ class ReferenceLabelledNGram:
             for c in self.names
         }
 
-    def big_gamma(self, c, h):
-        """Gamma_c(h) = prod_{j=0}^{L} gamma_c(h_j): every weight along label c's chain (eq. (3))."""
-        chain, total = self.chains[c], 1.0
-        for j in range(len(h), -1, -1):
-            total *= chain.alpha_gamma(None, h[len(h) - j :])[1]
-        return total
+    def p(self, w, label, h, top=None):
+        """P(w | c, h) by eq. (2), from the longest history down; ``top`` is the whole history h."""
+        top = h if top is None else top
+        chain = self.chains[label]
+        if not h:
+            alpha, gamma = chain.alpha_gamma(w, ())
+            return alpha + gamma * self.free.p(w, top)  # (c, ()) backs off to the label-free model, whole history
+        if not chain.after.get(h):  # never a history of label c: straight to (c, h')
+            return self.p(w, label, h[1:], top)
+        alpha, gamma = chain.alpha_gamma(w, h)
+        lower = self.mix * self.free.p(w, h) + (1 - self.mix) * self.p(w, label, h[1:], top)  # two parents
+        return alpha + gamma * lower
+
+    def free_weights(self, label, h):
+        """The weights of P(w | h_1), .., P(w | h_L) and, last, of P(w | h) in eq. (3)."""
+        chain, out, W = self.chains[label], [], 1.0  # W: prod over the seen histories above, (1 - m) gamma_c
+        for j in range(len(h), 0, -1):
+            if chain.after.get(h[len(h) - j :]):
+                gamma = chain.alpha_gamma(None, h[len(h) - j :])[1]
+                out.append(W * gamma * self.mix)
+                W *= (1 - self.mix) * gamma
+            else:
+                out.append(0.0)
+        return out[::-1] + [W * chain.alpha_gamma(None, ())[1]]
 
     def prob(self, word, label, context=()):
-        """P(word | label, the sentence so far), eq. (3): P_c(w | h) + Gamma_c(h) (P(w | h) - u(w))."""
+        """P(word | label, the sentence so far)."""
         if word == BOS:
             return 0.0  # never predicted
-        free, chain = self.free, self.chains[label]
-        h = free.history(context)
-        w = word if word in free.words else UNK
-        u = 1.0 / free.V1
-        return chain.p(w, h) + self.big_gamma(label, h) * (free.p(w, h) - u)
+        free = self.free
+        return self.p(word if word in free.words else UNK, label, free.history(context))
 
     def logprob(self, sentence, label):
         """Natural-log P(sentence | label), ``</s>`` included."""

@@ -189,9 +189,9 @@ def test_unlabelled_model_is_unchanged():
 
 
 def test_a_label_seen_once_borrows_the_label_free_model():
-    """eq. (3): P(w | c, h) >= Gamma_c(h) P(w | h), with Gamma_c(h) large for a label seen once, so on text of
-    the other label it scores close to the label-free model, where its own chain (ending in the uniform
-    distribution) is far worse."""
+    """eq. (3): P(w | c, h) >= the label-free part, large for a label seen once, so on text of the other label
+    it scores close to the label-free model, where its own chain (ending in the uniform distribution, eq. (1))
+    is far worse."""
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(40)]
     table = rng.dirichlet(np.full(len(words), 0.1), size=len(words))  # a sparse bigram process
@@ -215,9 +215,12 @@ def test_a_label_seen_once_borrows_the_label_free_model():
     for s in test[:5]:  # eq. (3), token by token
         for t, w in enumerate(s + ["</s>"]):
             h = ref.free.history(s[:t])
-            assert ref.prob(w, "once", s[:t]) >= ref.big_gamma("once", h) * ref.free.prob(w, s[:t]) * (1 - 1e-12)
-            assert ref.big_gamma("once", h) >= 1 / 8  # at most three levels, each passing down at least 1/2
-    assert once - free < math.log(2)  # Gamma = 1/2 at every history the label never saw (seed 0: 0.56)
+            weights = ref.free_weights("once", h)  # of P(w | h_1), .., P(w | h_L), then of P(w | h)
+            histories = [h[len(h) - j :] for j in range(1, len(h) + 1)] + [h]
+            borrowed = sum(v * ref.free.p(w, g) for v, g in zip(weights, histories))
+            assert ref.prob(w, "once", s[:t]) >= borrowed * (1 - 1e-12) > 0
+    # At a history the label never saw, P(w | c, h) >= gamma_c(()) P(w | h) = P(w | h) / 2 (D_1 = 1/2).
+    assert once - free < math.log(2)  # (seed 0: 0.51 nats/token)
     assert alone - free > 1.0  # without borrowing: close to the uniform over 42 tokens (seed 0: 1.60)
 
 
