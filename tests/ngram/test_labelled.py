@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ngram_cli import run
 
 from scratchgen import load
-from scratchgen.decoding import generate
+from scratchgen.decoding import beam_search, generate
 from scratchgen.errors import LabelError, ModelFileError, ScratchgenError
 from scratchgen.model import LanguageModel
 from scratchgen.ngram import NGramModel
@@ -260,6 +260,8 @@ def test_generation_with_a_label_follows_it():
     samples = generate(model, n=40, label="x", seed=0, max_tokens=20)
     letters = [t for s in samples for t in s]
     assert sum(t in "xy" for t in letters) > 0.9 * len(letters)
+    ((best, score),) = beam_search(model, 3, label="x", max_tokens=10)  # the beam steps the labelled state too
+    assert set(best) <= {"x", "y"} and score == pytest.approx(model.logprob(best, label="x"), rel=1e-12)
 
 
 # --- errors ------------------------------------------------------------------------------------------------------
