@@ -292,9 +292,11 @@ def labelled_row(name, level, order, labels, texts, test_fraction, bayes):
         accuracy_chain = float(np.mean([g == y for g, y in zip(chain.classify(test_x).labels, test_y)]))
     names, counts = np.unique(train_y, return_counts=True)
     majority = float(np.mean([y == names[np.argmax(counts)] for y in test_y]))
+    nats = "{:.4f}".format
     return [
-        f"{name} ({level} order {order})", len(model.labels_), len(train), len(test), h_plain, h_label,
-        h_label - h_plain, h_marginal, h_chain, accuracy, accuracy_chain, majority, bayes, t_lab.seconds / t_plain.seconds,
+        f"{name} ({level} order {order})", len(model.labels_), len(train), len(test), nats(h_plain), nats(h_label),
+        f"{h_label - h_plain:+.4f}", nats(h_marginal), nats(h_chain), f"{accuracy:.3f}", f"{accuracy_chain:.3f}",
+        f"{majority:.3f}", bayes, t_lab.seconds / t_plain.seconds,
         score_label / score_plain,
     ]
 
