@@ -90,6 +90,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ScratchgenError
+from ..resources import check_memory
 from .counting import NGramCounts
 from .fitting import discount_record
 from .smoothing import backoff_form
@@ -125,6 +126,8 @@ def label_tables(flat: np.ndarray, lengths: np.ndarray, label_of: np.ndarray, C:
     keys[n-1] (n >= 2) are the sorted keys of eq. (7); log r[0] has C V entries (label c's unigrams at
     c V .. c V + V - 1); log b[n-1] the backoff weights of the stored n-grams as contexts (n < N).
     """
+    # The first level of the trie is dense, C V entries (eq. (7)): its r_c and b_c, and their parts before joining.
+    check_memory(4 * 8 * C * V, f"the (label, word) table of {C} labels and a vocabulary of {V}", "use fewer labels")
     by_label = np.argsort(label_of, kind="stable")  # (S,) the sentences of label 0 first, then label 1, ..
     label_of_token = np.repeat(label_of, lengths)  # (T,)
     flat = flat[np.argsort(label_of_token, kind="stable")]  # (T,) the same order, token by token

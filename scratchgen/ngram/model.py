@@ -94,6 +94,15 @@ class NGramModel(LanguageModel):
     True
     >>> round(m.score(["ab"]).perplexity, 4) < round(m.score(["bb"]).perplexity, 4)
     True
+
+    With one label a sequence it is a conditional model P(x | c) (:mod:`scratchgen.ngram.labelled`), and a
+    classifier:
+
+    >>> m = NGramModel(order=2).fit(["abab", "ba", "xyx", "yy"], labels=["ab", "ab", "xy", "xy"])
+    >>> m.logprob("ab", label="ab") > m.logprob("ab", label="xy")
+    True
+    >>> m.classify(["yxy", "bab"]).labels
+    ['xy', 'ab']
     """
 
     def __init__(

@@ -339,3 +339,14 @@ def test_cli_labelled_corpus_without_a_tab(tmp_path, capsys):
     corpus.write_text("q\tis it\nno tab here\n", encoding="utf-8")
     code, _, err = run(["train", "ngram", "--labelled", corpus, "-o", tmp_path / "m.npz"], capsys)
     assert code == 1 and "line 2 has no tab" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_dense_label_table_is_checked_against_the_memory_limit(monkeypatch):
+    """The (label, word) level holds C V entries: 3 labels x V = 6 (a, b, c and 3 specials), 4 x 8 bytes each: 576 > 500."""
+    from scratchgen.errors import ResourceError
+
+    monkeypatch.setenv("SCRATCHGEN_MEMORY_LIMIT", "500")
+    with pytest.raises(ResourceError, match="3 labels and a vocabulary of 6"):
+        NGramModel(order=2).fit(["abc", "cab", "bca"], labels=["p", "q", "r"])
+    monkeypatch.setenv("SCRATCHGEN_MEMORY_LIMIT", "1000")
+    NGramModel(order=2).fit(["abc", "cab", "bca"], labels=["p", "q", "r"])
