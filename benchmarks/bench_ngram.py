@@ -13,12 +13,23 @@ tinyshakespeare (../shared/data): the first 36,000 lines train, the last 4,000 t
 - peak memory of fitting in a fresh process (tracemalloc, after reading the data) and the bytes a stored
   n-gram takes in the fitted model; test perplexity (NLTK's is infinite once a test word is unseen).
 
-Run ``python -m benchmarks.bench_ngram [--quick]`` from the repository root; lmplz is found through the
-environment variable LMPLZ or on PATH, and skipped otherwise.
+Labelled n-grams (:func:`bench_labelled`, scratchgen/ngram/labelled.py): on labelled corpora, the held-out
+cross-entropy of the labelled model, log P(x | its label), against the unlabelled model of the same order fitted
+on the same text, and the accuracy of classifying held-out lines (argmax_c log P(x | c) + log P(c)):
+
+- ``english sg/pl``: sentences of the built-in English grammar (``GrammarModel.sample``), labelled by the number
+  of their first subject (``sg``/``pl``), the label flipped with probability 0.1. The true label is a function
+  of the sentence, so the Bayes error is exactly 0.1 (the Bayes classifier answers the true number);
+- ``shakespeare speakers``: the text lines of tinyshakespeare (../shared/data) labelled by their speaker, the 8
+  speakers with most lines (skipped when the file is absent); Bayes error unknown.
+
+Run ``python -m benchmarks.bench_ngram [--quick]`` from the repository root (``--labelled`` runs the labelled
+rows alone); lmplz is found through the environment variable LMPLZ or on PATH, and skipped otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -184,6 +195,148 @@ def bench_nltk(level, order, quick, train, test, n_test) -> dict:
     return out
 
 
+# --- labelled n-grams --------------------------------------------------------------------------------------
+
+FLIP = 0.1  # the label noise of the synthetic corpus: its Bayes error
+
+
+def grammar_labelled(n: int, seed: int):
+    """n sentences of the built-in English grammar, labelled sg/pl by their first subject, flipped w.p. FLIP."""
+    import numpy as np
+
+    from scratchgen.grammar import GrammarModel
+
+    grammar = GrammarModel.from_grammar("builtin:english")
+    rng = np.random.default_rng(seed)
+    labels, sentences = [], []
+    for tokens, tree in grammar.sample(n, seed=seed, trees=True):
+        first = tree.children[0]
+        subject = first.children[1] if first.label == "Q" else first  # a question: does NP_SG / do NP_PL
+        number = "sg" if subject.label == "NP_SG" else "pl"
+        if rng.random() < FLIP:
+            number = "pl" if number == "sg" else "sg"
+        labels.append(number)
+        sentences.append(tokens)
+    return labels, sentences
+
+
+def shakespeare_speakers(speakers: int = 8):
+    """(labels, lines) of tinyshakespeare's text lines by speaker, the ``speakers`` with most lines; None when
+    the file is absent."""
+    from collections import Counter
+
+    from benchmarks.common import SHARED_DATA
+
+    path = SHARED_DATA / "tinyshakespeare.txt"
+    if not path.exists():
+        return None
+    labels, lines, speaker, previous = [], [], None, ""
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if line.endswith(":") and previous == "" and line.strip():
+            speaker = line[:-1].strip()
+        elif line.strip() and speaker is not None:
+            labels.append(speaker)
+            lines.append(line)
+        previous = line
+    keep = {name for name, _ in Counter(labels).most_common(speakers)}
+    pairs = [(label, line) for label, line in zip(labels, lines) if label in keep]
+    return [label for label, _ in pairs], [line for _, line in pairs]
+
+
+@contextlib.contextmanager
+def single_chain():
+    """The labelled model with m = 0 (scratchgen/ngram/labelled.py eq. (2)): each label's chain ends in the
+    label-free model, without the label-free parent at every level. Measured for comparison only."""
+    from scratchgen.ngram import labelled
+
+    saved = labelled.MIX, labelled.LOG_KEEP, labelled.LOG_ODDS
+    labelled.MIX, labelled.LOG_KEEP, labelled.LOG_ODDS = 0.0, 0.0, -math.inf
+    try:
+        yield
+    finally:
+        labelled.MIX, labelled.LOG_KEEP, labelled.LOG_ODDS = saved
+
+
+def labelled_row(name, level, order, labels, texts, test_fraction, bayes):
+    """One row: held-out cross-entropies (nats/token) and accuracies of one labelled corpus and order."""
+    import numpy as np
+
+    from scratchgen.ngram import NGramModel
+    from scratchgen.text import Tokenizer
+
+    tok = Tokenizer(level)
+    pairs = [(label, t if isinstance(t, list) else tok.tokenize(t)) for label, t in zip(labels, texts)]
+    pairs = [(label, t) for label, t in pairs if t]
+    perm = np.random.default_rng(0).permutation(len(pairs))
+    n_test = int(len(pairs) * test_fraction)
+    test = [pairs[i] for i in perm[:n_test]]
+    train = [pairs[i] for i in perm[n_test:]]
+    train_x, train_y = [t for _, t in train], [label for label, _ in train]
+    test_x, test_y = [t for _, t in test], [label for label, _ in test]
+    with Timer() as t_plain:
+        plain = NGramModel(order=order).fit(train_x)
+    with Timer() as t_lab:
+        model = NGramModel(order=order).fit(train_x, labels=train_y)
+    ids, _ = model.encode_corpus(test_x)
+    tokens = sum(len(s) + 1 for s in ids)
+    h_plain = -sum(lp.sum() for lp in plain.token_logprobs(ids)) / tokens
+    h_label = -sum(lp.sum() for lp in model.token_logprobs(ids, labels=test_y)) / tokens
+    score_plain = best_of(lambda: plain.token_logprobs(ids), repeat=3)
+    score_label = best_of(lambda: model.token_logprobs(ids, labels=test_y), repeat=3)
+    h_marginal = -sum(lp.sum() for lp in model.token_logprobs(ids)) / tokens
+    guessed = model.classify(test_x).labels
+    accuracy = float(np.mean([g == y for g, y in zip(guessed, test_y)]))
+    with single_chain():
+        chain = NGramModel(order=order).fit(train_x, labels=train_y)
+        h_chain = -sum(lp.sum() for lp in chain.token_logprobs(ids, labels=test_y)) / tokens
+        accuracy_chain = float(np.mean([g == y for g, y in zip(chain.classify(test_x).labels, test_y)]))
+    names, counts = np.unique(train_y, return_counts=True)
+    majority = float(np.mean([y == names[np.argmax(counts)] for y in test_y]))
+    nats = "{:.4f}".format
+    return [
+        f"{name} ({level} order {order})", len(model.labels_), len(train), len(test), nats(h_plain), nats(h_label),
+        f"{h_label - h_plain:+.4f}", nats(h_marginal), nats(h_chain), f"{accuracy:.3f}", f"{accuracy_chain:.3f}",
+        f"{majority:.3f}", bayes, t_lab.seconds / t_plain.seconds,
+        score_label / score_plain,
+    ]
+
+
+def bench_labelled(quick: bool) -> str:
+    """The labelled rows (module docstring) as a markdown table with its notes."""
+    rows = []
+    n = 3000 if quick else 20000
+    labels, sentences = grammar_labelled(n, seed=0)
+    for order in (3,) if quick else (2, 3, 4):
+        rows.append(labelled_row("english sg/pl", "word", order, labels, sentences, 0.1, f"{FLIP:.2f}"))
+        print(json.dumps(rows[-1], default=str), file=sys.stderr)
+    speakers = shakespeare_speakers()
+    if speakers is not None:
+        labels, lines = speakers
+        configs = [("char", 3)] if quick else [("char", 3), ("char", 5), ("word", 2), ("word", 3)]
+        for level, order in configs:
+            rows.append(labelled_row("shakespeare speakers", level, order, labels, lines, 0.1, "unknown"))
+            print(json.dumps(rows[-1], default=str), file=sys.stderr)
+    notes = [
+        "H: held-out cross-entropy in nats/token (</s> included). 'unlabelled' is NGramModel(order) fitted on the "
+        "same training lines without labels; 'labelled' scores log P(x | its true label); 'gain' = labelled - "
+        "unlabelled (negative: the label helps); 'marginal' is the labelled model without the label, "
+        "log sum_c P(c) P(x | c). Modified Kneser-Ney throughout; 10% of the lines held out (seed 0).",
+        "Accuracy: classify() on the held-out lines (argmax_c log P(x | c) + log P(c)); majority: always the most "
+        "frequent training label. Bayes error: english sg/pl labels are the subject's number flipped with "
+        f"probability {FLIP}, so no classifier exceeds {1 - FLIP:.2f}.",
+        "chain (m=0): the same labelled model with m = 0 in labelled.py eq. (2), each label's chain ending in the "
+        "label-free model without a label-free parent at each level (the formulation labelled.py argues against).",
+        "fit x, score x: the labelled model's fit time and labelled scoring time over the unlabelled model's.",
+    ]
+    if speakers is None:
+        notes.append("shakespeare speakers: skipped (tinyshakespeare.txt not found; set SCRATCHGEN_DATA).")
+    return (
+        table(["corpus", "labels", "train", "test", "H unlabelled", "H labelled", "gain", "H marginal",
+               "H chain (m=0)", "accuracy", "accuracy chain", "majority", "Bayes error", "fit x", "score x"], rows)
+        + "\n\n" + "\n".join(f"- {note}" for note in notes)
+    )
+
+
 def run(quick: bool = False) -> Section:
     configs = [("char", 3), ("word", 3)] if quick else [("char", 3), ("char", 5), ("word", 3), ("word", 5)]
     rows = []
@@ -234,13 +387,17 @@ def run(quick: bool = False) -> Section:
                    "x kenlm", "x NLTK", "sample tok/s", "x NLTK", "fit peak MiB", "bytes/n-gram"], main)
             + "\n\n" + table(["config", "test perplexity", "kenlm module (our ARPA)", "lmplz model", "NLTK"], ppl)
             + "\n\n" + "\n".join(f"- {n}" for n in notes)
-            + "\n\nNLTK sampling: " + "; ".join(f"{r['config']}: {r.get('nltk_sample_how', 'skipped')}" for r in rows))
+            + "\n\nNLTK sampling: " + "; ".join(f"{r['config']}: {r.get('nltk_sample_how', 'skipped')}" for r in rows)
+            + "\n\n### Labelled n-grams (issue 11)\n\n" + bench_labelled(quick))
     command = "python -m benchmarks.bench_ngram" + (" --quick" if quick else "")
     return Section("bench_ngram", "n-gram models (tinyshakespeare)", body, command)
 
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv[1:]
+    if "--labelled" in sys.argv[1:]:  # the labelled rows alone, printed (RESULTS.md untouched)
+        print(bench_labelled(quick))
+        sys.exit(0)
     section = run(quick)
     print(section.markdown())
     write_section(section)

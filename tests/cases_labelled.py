@@ -108,4 +108,16 @@ def grammar_cases() -> list[LabelledCase]:
     ]
 
 
-LABELLED_CASES: list[LabelledCase] = random_cases() + grammar_cases()
+def ngram_cases() -> list[LabelledCase]:
+    """The n-gram family: label-extended histories backing off to the label-free model (ngram/labelled.py)."""
+    from scratchgen.ngram import NGramModel
+
+    return [
+        LabelledCase("ngram-mkn-3", lambda texts, labels: NGramModel(order=3).fit(texts, labels=labels)),
+        LabelledCase(
+            "ngram-wb-2", lambda texts, labels: NGramModel(order=2, smoothing="witten-bell").fit(texts, labels=labels)
+        ),
+    ]
+
+
+LABELLED_CASES: list[LabelledCase] = random_cases() + ngram_cases() + grammar_cases()

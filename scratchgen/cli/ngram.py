@@ -1,13 +1,17 @@
 """``scratchgen train ngram`` and ``scratchgen export-arpa``: the n-gram models on the command line.
 
     scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word]
-                           CORPUS -o MODEL
+                           [--labelled] CORPUS -o MODEL
     scratchgen train ngram --from-arpa FILE [--level char|word] -o MODEL
     scratchgen export-arpa MODEL OUT.arpa
 
 Option values are checked where they are parsed (a bad one is a usage error, exit 2); the checks that need two
-options together (--discount and --alpha against --smoothing, --cutoffs against --order) run first thing in the
-command and end the same way.
+options together (--discount and --alpha against --smoothing, --cutoffs against --order, --labelled against
+--smoothing, --cutoffs, --from-arpa and --mode) run first thing in the command and end the same way.
+
+``--labelled`` reads the corpus as LABEL<TAB>TEXT lines and fits P(x | c) (:mod:`scratchgen.ngram.labelled`);
+it takes an interpolated smoothing only (the label's chain ends in the label-free model where theirs ends in
+the uniform distribution).
 
 ``--discount A`` with ``--smoothing stupid-backoff`` (its factor, before ``--alpha`` existed) still works as a
 deprecated alias of ``--alpha A``, with a one-line warning. Warnings go through :mod:`warnings` (as
@@ -22,6 +26,7 @@ import sys
 import warnings
 
 from ..errors import CorpusError, ScratchgenError
+from ..ngram.labelled import LABELLED_SMOOTHINGS
 from ..ngram.model import MAX_ORDER
 from ..ngram.smoothing import DEFAULT_ALPHA, SMOOTHINGS
 from .options import (
@@ -47,11 +52,25 @@ def _usage_checks(args: argparse.Namespace) -> None:
         error("give either a CORPUS to count or --from-arpa FILE, not both")
     if not args.from_arpa and not args.corpus:
         error("give a CORPUS to count (or --from-arpa FILE to read an ARPA model)")
+    if args.labelled and args.from_arpa:
+        error("argument --labelled: an ARPA file has no labels; give a labelled CORPUS instead of --from-arpa")
     if args.from_arpa:
         if args.dask:
             error("--dask counts a CORPUS; it cannot be used with --from-arpa")
         return
     d, smoothing = args.discount, args.smoothing
+    if args.labelled and args.dask:
+        error("argument --labelled: counting on Dask (--dask) is for unlabelled corpora")
+    if args.labelled:
+        if smoothing not in LABELLED_SMOOTHINGS:
+            error(
+                f"argument --labelled: needs an interpolated --smoothing ({', '.join(LABELLED_SMOOTHINGS)}), whose "
+                f"chain ends in the uniform distribution that the label-free model replaces; got {smoothing}"
+            )
+        if args.cutoffs is not None and any(c > 1 for c in args.cutoffs):
+            error("argument --labelled: does not take --cutoffs")
+        if args.mode != "lines":
+            error(f"argument --labelled: a labelled corpus is read one LABEL<TAB>TEXT a line, not --mode {args.mode}")
     if args.alpha is not None and smoothing != "stupid-backoff":
         error(f"argument --alpha: --smoothing {smoothing} has no factor alpha (stupid-backoff's)")
     if d is not None:
@@ -169,15 +188,24 @@ def _train(args: argparse.Namespace) -> int:
     if args.dask:
         return _train_dask(args, model)
     quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
-    corpus = _read_corpus(args, tokenizer, quiet)
+    labels = None
+    if args.labelled:
+        from ..corpus import read_corpus
+
+        labels, corpus = read_corpus(args.corpus, tokenizer, labelled=True, encoding=args.encoding)
+        if not corpus:
+            raise CorpusError(f"corpus {args.corpus!r} has no labelled example")
+    else:
+        corpus = _read_corpus(args, tokenizer, quiet)
     with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
         try:
-            model.fit(corpus, progress=progress)
+            model.fit(corpus, labels=labels, progress=progress)
         except CorpusError as e:  # e.g. a literal <s>: say which file holds it
             raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
     model.save(args.output)
+    which = "" if model.labels_ is None else f" with {len(model.labels_)} labels ({_label_list(model.labels_)})"
     print(
-        f"trained a {args.order}-gram {args.smoothing} model on {len(corpus)} sequences, vocabulary "
+        f"trained a {args.order}-gram {args.smoothing} model{which} on {len(corpus)} sequences, vocabulary "
         f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}",
         file=sys.stderr,
     )
@@ -210,6 +238,11 @@ def _train_dask(args: argparse.Namespace, model) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _label_list(labels, limit: int = 5) -> str:
+    shown = ", ".join(labels.names[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -282,6 +315,12 @@ def register(commands, train) -> None:
         "tokens unless --level is given",
     )
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
+    p.add_argument(
+        "--labelled",
+        action="store_true",
+        help="the corpus is one LABEL<TAB>TEXT example a line: fit P(x | label), each label backing off to the "
+        "label-free model (interpolated smoothings only)",
+    )
     p.add_argument(
         "--quiet",
         action="store_true",

@@ -25,7 +25,7 @@ from ..text import Vocabulary, check_tokens
 from .counting import NGramCounts
 from .smoothing import Estimate
 
-__all__ = ["backoff_tables", "build_vocab", "prune"]
+__all__ = ["backoff_tables", "build_vocab", "discount_record", "prune"]
 
 BOS = Vocabulary.bos_id
 
@@ -43,10 +43,12 @@ def backoff_tables(counts: NGramCounts, strategy, cutoffs) -> tuple[list, list, 
         logp = [np.minimum(np.log(p), 0.0) for p in est.prob]
         bow = [np.log(b) for b in est.bow[:-1]]
     logp[0][BOS] = -np.inf
-    discounts = [
-        [float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d)) for d in est.discounts
-    ]
-    return keys, logp, bow, discounts
+    return keys, logp, bow, discount_record(est.discounts)
+
+
+def discount_record(discounts: list) -> list:
+    """The discounts of each order as the model file's header records them (JSON: None, a number or a list)."""
+    return [[float(x) for x in d] if isinstance(d, tuple) else (None if d is None else float(d)) for d in discounts]
 
 
 def build_vocab(sequences: list) -> tuple[Vocabulary, np.ndarray, np.ndarray]:

@@ -18,6 +18,12 @@ not stored contributes log b = 0. ``token_logprobs`` evaluates eq. (2) for every
 ``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
 stored after h_j.
 
+A labelled model (``fit(corpus, labels=...)``) models P(w | c, h): the label c extends every history, and
+backing off ends in the label-free model of eq. (2). Its mathematics, and the one trie that holds the tables
+of every label, are in :mod:`scratchgen.ngram.labelled`; here it is eq. (2) walked on the label trie and on
+the label-free tables at each history length, mixed (labelled.py eqs. (5)-(6)), and a stepping state that
+carries the label ids.
+
 Letters: V vocabulary, N order, B batch, P tokens in a flat corpus, U_n stored n-grams of order n.
 """
 
@@ -30,13 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorpusError, ModelFileError, NotFittedError, ScratchgenError
+from ..errors import CorpusError, LabelError, ModelFileError, NotFittedError, ScratchgenError
 from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
 from ..schema import ArraySpec
 from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts, _find, _flatten, _lookup
 from .fitting import backoff_tables, build_vocab
+from .labelled import check_labelled_settings, label_tables, mix
 from .smoothing import (
     DEFAULT_ALPHA,
     SMOOTHINGS,
@@ -87,6 +94,15 @@ class NGramModel(LanguageModel):
     True
     >>> round(m.score(["ab"]).perplexity, 4) < round(m.score(["bb"]).perplexity, 4)
     True
+
+    With one label a sequence it is a conditional model P(x | c) (:mod:`scratchgen.ngram.labelled`), and a
+    classifier:
+
+    >>> m = NGramModel(order=2).fit(["abab", "ba", "xyx", "yy"], labels=["ab", "ab", "xy", "xy"])
+    >>> m.logprob("ab", label="ab") > m.logprob("ab", label="xy")
+    True
+    >>> m.classify(["yxy", "bab"]).labels
+    ['xy', 'ab']
     """
 
     def __init__(
@@ -147,8 +163,11 @@ class NGramModel(LanguageModel):
                 f"a model read from an ARPA file cannot be refitted: give a smoothing (one of {SMOOTHINGS})"
             )
 
-    def fit(self, corpus: Corpus, progress: Progress | None = None) -> NGramModel:
+    def fit(self, corpus: Corpus, labels=None, progress: Progress | None = None) -> NGramModel:
         """Count the n-grams of a corpus and smooth them; returns ``self``.
+
+        ``labels`` (one str per sequence) makes a labelled model P(x | c) (:mod:`.labelled`): the label-free
+        tables are fitted on all sequences exactly as without labels, then each label's tables on its own.
 
         Every distinct token follows :func:`scratchgen.text.check_tokens`: ``<s>`` and ``</s>`` are refused
         (the model adds them), and a literal ``<unk>`` *is* the unknown token, id 0, counted as such (a
@@ -157,12 +176,25 @@ class NGramModel(LanguageModel):
         ``progress`` (a :class:`scratchgen.progress.Progress`) is advanced once per counted order.
         """
         self._check_fit_params()
+        if labels is not None:
+            check_labelled_settings(self.smoothing, self.cutoffs)
         sequences = self._token_lists(corpus)
         if not sequences:
             raise CorpusError("cannot fit on an empty corpus")
+        label_of = self._fit_labels(labels, len(sequences))
+        label_set = self.labels_
         vocab, flat, lengths = build_vocab(sequences)
         counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab), progress=progress)
-        return self.fit_counts(counts, vocab)
+        self.fit_counts(counts, vocab)  # the label-free model, as without labels
+        if label_set is not None and label_of is not None:
+            strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
+            keys, logr, bow, below, discounts = label_tables(
+                flat, lengths, label_of, len(label_set), len(vocab), self.order, strategy
+            )
+            self.labels_ = label_set
+            self.label_keys_, self.label_logr_, self.label_bow_, self.label_below_ = keys, logr, bow, below
+            self.label_discounts_ = discounts
+        return self
 
     def _token_lists(self, corpus: Corpus) -> list:
         """Like ``tokenize_corpus``, but token lists are checked once per distinct token (in build_vocab)."""
@@ -201,6 +233,8 @@ class NGramModel(LanguageModel):
         strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
         self.keys_, self.logp_, self.bow_, self.discounts_ = backoff_tables(counts, strategy, self.cutoffs)
         self.vocab_ = vocab
+        self.labels_ = None  # counts carry no labels: fit(corpus, labels=...) adds the label tables
+        self.label_keys_ = self.label_logr_ = self.label_bow_ = self.label_below_ = None
         return self
 
     def fit_dask(self, source, client=None, **kwargs) -> NGramModel:
@@ -219,6 +253,10 @@ class NGramModel(LanguageModel):
         if getattr(self, "keys_", None) is None:
             raise NotFittedError("this NGramModel is not fitted yet: call fit(corpus) first")
         return self.keys_, self.logp_, self.bow_
+
+    def _label_tables(self):
+        """(keys, log r, log b, log gamma_c(())) of the labels: labelled.py eqs. (4), (6), (7)."""
+        return self.label_keys_, self.label_logr_, self.label_bow_, self.label_below_
 
     def ngrams(self, n: int) -> np.ndarray:
         """The stored n-grams of order n as rows of ids, shape (U_n, n), in key order."""
@@ -244,22 +282,13 @@ class NGramModel(LanguageModel):
 
     # --- scoring ---------------------------------------------------------------------------------------
 
-    def _indices(self, ids: np.ndarray) -> list:
-        """index[n-1][p]: the stored n-gram ending at p of the flat stream, -1 if none (never across <s>)."""
-        keys, _, _ = self._tables()
-        V = len(self.vocab_)
-        index = [ids]
-        for n in range(2, self.order + 1):
-            prev = np.empty(len(ids), dtype=np.int64)
-            prev[0] = -1
-            prev[1:] = index[-1][:-1]
-            prev[ids == BOS] = -1  # an n-gram never crosses into the next sequence
-            index.append(_find(keys[n - 1], prev, ids, V))
-        return index
-
     def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:
-        """log P of every token and ``</s>`` of every sequence: eq. (2), vectorised over the whole corpus."""
-        _, logp, bow = self._tables()
+        """log P of every token and ``</s>`` of every sequence: eq. (2), vectorised over the whole corpus.
+
+        With label ids (a labelled model), labelled.py eqs. (5)-(6): the same walk on the label trie (its first
+        level c V + w, eq. (7)) and on the label-free tables at every history length, mixed.
+        """
+        keys, logp, bow = self._tables()
         if len(sequences) == 0:
             return []
         seqs = [
@@ -267,82 +296,93 @@ class NGramModel(LanguageModel):
             for s in sequences
         ]
         ids, lengths = _flatten(seqs)
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(self.vocab_)):
+        V = len(self.vocab_)
+        if len(ids) and (ids.min() < 0 or ids.max() >= V):
             for s in seqs:
                 self._check_ids(s)  # names the bad id
-        index = self._indices(ids)
-        P = len(ids)
-        total = np.zeros(P)
-        done = ids == BOS  # <s> is never scored
-        for n in range(self.order, 0, -1):
-            hit = ~done & (index[n - 1] >= 0)
-            total[hit] += logp[n - 1][index[n - 1][hit]]
-            done |= hit
-            if n >= 2:  # the context of length n - 1 was tried: its backoff weight
-                ctx = np.empty(P, dtype=np.int64)
-                ctx[0] = -1
-                ctx[1:] = index[n - 2][:-1]
-                tried = ~done & (ctx >= 0)
-                total[tried] += bow[n - 2][ctx[tried]]
+        N = self.order
+        index = _indices(keys, ids, ids, N, V)
+        total = _walk(ids, index, logp, bow, N)  # (P,) eq. (2)
+        if labels is not None:
+            lkeys, logr, lbow, below = self._label_tables()
+            label = np.repeat(np.asarray(labels, dtype=np.int64), lengths + 1)  # (P,) the label of each position
+            lindex = _indices(lkeys, ids, label * V + ids, N, V)  # labelled.py eq. (7)
+            log_label = _walk(ids, lindex, logr, lbow, N)  # (P,) labelled.py eq. (5)
+            B, seen = _context_bows(lindex, lbow, N)  # (N - 1, P) log b_c(h_j) of j = 1 .. N - 1
+            free = [_walk(ids, index[: j + 1], logp, bow, j + 1) for j in range(1, N)]  # log P(w | h_j)
+            free_levels = np.array(free) if free else np.zeros((0, len(ids)))  # (N - 1, P)
+            total = mix(log_label, B, seen, free_levels, total, below[label])  # eq. (6)
         scored = total[ids != BOS]
         ends = np.cumsum(lengths).tolist()
         return [scored[a:b] for a, b in zip([0] + ends[:-1], ends)]
 
     # --- stepping --------------------------------------------------------------------------------------
 
-    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> np.ndarray:
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None):
+        """The last N - 1 ids of each sequence, (B, N - 1), -1 before ``<s>``; with the label ids (B,) as a
+        pair ``(history, labels)`` for a labelled model, which requires them."""
         self._tables()
         state = np.full((batch_size, self.order - 1), -1, dtype=np.int64)  # (B, N-1)
         if self.order > 1:
             state[:, -1] = BOS
-        return state
+        if self.labels_ is None:
+            return state
+        if labels is None:
+            raise LabelError(
+                f"this n-gram model is labelled ({', '.join(map(repr, self.labels_.names))}): its initial_state "
+                "needs the label id of each sequence (labels=)"
+            )
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(labels) != batch_size or (labels.size and not (0 <= labels.min() and labels.max() < len(self.labels_))):
+            raise LabelError(f"initial_state needs {batch_size} label ids in 0 .. {len(self.labels_) - 1}")
+        return state, labels
 
-    def advance(self, state: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    def advance(self, state, ids: np.ndarray):
+        if isinstance(state, tuple):  # a labelled state: the labels stay
+            return self.advance(state[0], ids), state[1]
         ids = np.asarray(ids, dtype=np.int64).reshape(-1, 1)  # (B, 1)
         if self.order == 1:
             return state
         return np.concatenate([state[:, 1:], ids], axis=1)  # (B, N-1)
 
-    def _context_index(self, state: np.ndarray, j: int) -> np.ndarray:
-        """Index of the last j tokens of each state among the stored j-grams; -1 if not stored."""
-        keys, _, _ = self._tables()
-        V = len(self.vocab_)
-        tokens = state[:, state.shape[1] - j :]  # (B, j)
-        index = np.where(tokens[:, 0] >= 0, tokens[:, 0], -1)
-        for i in range(1, j):
-            word = tokens[:, i]
-            index = _find(keys[i], np.where(word == BOS, -1, index), np.maximum(word, 0), V)
-        return index
-
-    def next_logprobs(self, state: np.ndarray) -> np.ndarray:
+    def next_logprobs(self, state) -> np.ndarray:
         keys, logp, bow = self._tables()
         V = len(self.vocab_)
-        B = len(state)
-        rows = np.repeat(logp[0][None, :], B, axis=0)  # (B, V) the unigrams
-        for j in range(1, self.order):
-            ctx = self._context_index(state, j)  # (B,)
-            live = np.flatnonzero(ctx >= 0)
-            if len(live) == 0:
-                break
-            c = ctx[live]
-            rows[live] += bow[j - 1][c][:, None]  # eq. (1) of smoothing.py: b(h) P(w | h')
-            table = keys[j]
-            lo = np.searchsorted(table, c * V)
-            hi = np.searchsorted(table, (c + 1) * V)
-            n = hi - lo  # (L,) words stored after each context
-            entry = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n - lo, n)  # concatenated lo..hi ranges
-            rows[np.repeat(live, n), table[entry] % V] = logp[j][entry]
+        history, labels = state if isinstance(state, tuple) else (state, None)
+        zero = np.zeros(len(history), np.int64)
+        rows = _rows(history, keys, logp[0][None, :], logp, bow, zero, V)[0]  # (B, V)
+        if labels is not None:  # labelled.py eqs. (5)-(6), a row at a time
+            lkeys, logr, lbow, below = self._label_tables()
+            N = self.order
+            first = logr[0].reshape(-1, V)[labels]  # (B, V) r_c of the unigrams of each row's label
+            log_label, bows, seen = _rows(history, lkeys, first, logr, lbow, labels * V, V)
+            free = [_rows(history[:, N - 1 - j :], keys, logp[0][None, :], logp, bow, zero, V)[0] for j in range(1, N)]
+            free_levels = np.array(free).reshape(N - 1, len(history), V)  # (N - 1, B, V) log P(. | h_j)
+            rows = mix(log_label, bows.T, seen.T, free_levels, rows, below[labels])  # (B, V)
         rows[:, BOS] = -np.inf
         return rows
 
     # --- files (the layout: storage.py) ------------------------------------------------------------------
 
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"discounts": getattr(self, "discounts_", [])}, save_arrays(*self._tables())
+        extra, arrays = {"discounts": getattr(self, "discounts_", [])}, save_arrays(*self._tables())
+        if self.labels_ is not None:  # the label trie (labelled.py eq. (7)) and log gamma_c(()) of each label
+            keys, logr, bow, below = self._label_tables()
+            arrays.update(save_arrays(keys, logr, bow, prefix="label_", logp_name="logr"))
+            arrays["label_below"] = below
+            extra["label_discounts"] = self.label_discounts_
+        return extra, arrays
 
     def _array_schema(self) -> dict[str, ArraySpec]:
-        """The arrays of the file (:func:`.storage.array_schema`)."""
-        return array_schema(len(self.vocab_), int(self.order))
+        """The arrays of the file (:func:`.storage.array_schema`); a labelled model's label tables too, with
+        C V unigrams (labelled.py eq. (7)) and ``label_below`` (C,) the log gamma_c(()) of each label."""
+        V, N = len(self.vocab_), int(self.order)
+        schema = array_schema(V, N)
+        if self.labels_ is not None:
+            C = len(self.labels_)
+            schema.update(array_schema(V, N, prefix="label_", logp_name="logr", C=C))
+            schema["label_below"] = ArraySpec((C,), allow_neg_inf=True, high=0.0)
+        return schema
 
     def _load_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """The tables from validated arrays, after the checks that involve two arrays (:mod:`.storage`).
@@ -361,14 +401,37 @@ class NGramModel(LanguageModel):
                 )
         self.keys_, self.logp_, self.bow_ = keys, logp, bow
         self.discounts_ = extra.get("discounts", [])
+        self.label_keys_ = self.label_logr_ = self.label_bow_ = self.label_below_ = None
+        if self.labels_ is not None:
+            try:
+                check_labelled_settings(self.smoothing, self.cutoffs)
+            except ScratchgenError as e:
+                raise ModelFileError(f"it is labelled, but {e}") from None
+            C, V = len(self.labels_), len(self.vocab_)
+            lkeys, logr, lbow = tables_from_arrays(arrays, V, int(self.order), prefix="label_", logp_name="logr", C=C)
+            label_discounts = extra.get("label_discounts")
+            if not isinstance(label_discounts, list) or len(label_discounts) != C:
+                raise ModelFileError(f"its label_discounts are not one list of discounts per label ({C})")
+            for d in label_discounts:
+                check_discounts(d, self.order)
+            self.label_keys_, self.label_logr_, self.label_bow_ = lkeys, logr, lbow
+            self.label_below_ = np.asarray(arrays["label_below"], dtype=np.float64)
+            self.label_discounts_ = label_discounts
 
     # --- ARPA ------------------------------------------------------------------------------------------
 
     def to_arpa(self, path: str | os.PathLike) -> None:
         """Write the model as an ARPA file, words as they are, as lmplz writes them (whitespace tokens of a
-        character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`)."""
+        character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`). A labelled model is
+        refused: it has no ARPA form (:mod:`.labelled`)."""
         from .convert import write_model_arpa
 
+        if self.labels_ is not None:
+            raise ScratchgenError(
+                "a labelled n-gram model has no ARPA form: P(w | c, h) mixes each label's tables with the "
+                "label-free model by a weight that depends on the whole history (scratchgen.ngram.labelled eq. (5)); "
+                "train without --labelled to export"
+            )
         write_model_arpa(self, path)
 
     @classmethod
@@ -404,3 +467,91 @@ class NGramModel(LanguageModel):
                 tried = ~done & (ctx >= 0)
                 total[tried] += bow[k - 2][ctx[tried]]
         return total
+
+
+# --- the backoff walk of eq. (2), shared by the label-free tables and the label trie (labelled.py eq. (7)) -------
+
+
+def _indices(keys: list, ids: np.ndarray, first: np.ndarray, order: int, V: int) -> list:
+    """index[n-1][p]: the stored n-gram ending at p of the flat stream ``ids`` (P,), -1 if none (never across
+    <s>); ``first`` (P,) is the index of the unigram ending at p (the id itself, or c V + id in the label trie)."""
+    index = [first]
+    for n in range(2, order + 1):
+        prev = np.empty(len(ids), dtype=np.int64)
+        prev[0] = -1
+        prev[1:] = index[-1][:-1]
+        prev[ids == BOS] = -1  # an n-gram never crosses into the next sequence
+        index.append(_find(keys[n - 1], prev, ids, V))
+    return index
+
+
+def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
+    """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,)."""
+    P = len(ids)
+    total = np.zeros(P)
+    done = ids == BOS  # <s> is never scored
+    for n in range(order, 0, -1):
+        hit = ~done & (index[n - 1] >= 0)
+        total[hit] += logp[n - 1][index[n - 1][hit]]
+        done |= hit
+        if n >= 2:  # the context of length n - 1 was tried: its backoff weight
+            ctx = np.empty(P, dtype=np.int64)
+            ctx[0] = -1
+            ctx[1:] = index[n - 2][:-1]
+            tried = ~done & (ctx >= 0)
+            total[tried] += bow[n - 2][ctx[tried]]
+    return total
+
+
+def _context_bows(index: list, bow: list, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """log b(h_j) of the history of every position for j = 1 .. N - 1, shape (N - 1, P), 0 where h_j is not
+    stored, and whether h_j is a history the label has seen: its b < 1 (labelled.py eq. (5))."""
+    P = len(index[0])
+    out = np.zeros((order - 1, P))
+    stored = np.zeros((order - 1, P), dtype=bool)
+    for j in range(1, order):
+        ctx = np.empty(P, dtype=np.int64)
+        ctx[0] = -1
+        ctx[1:] = index[j - 1][:-1]  # the j-gram ending just before p
+        found = ctx >= 0
+        out[j - 1, found] = bow[j - 1][ctx[found]]
+        stored[j - 1, found] = out[j - 1, found] < 0  # a history of the label: b = (1 - m) gamma < 1
+    return out, stored
+
+
+def _context_index(keys: list, history: np.ndarray, j: int, first: np.ndarray, V: int) -> np.ndarray:
+    """Index of the last j tokens of each history (B, N-1) among the stored j-grams; -1 if not stored.
+    ``first`` (B,) is added to the first token's id (the label trie's c V, eq. (7) of labelled.py)."""
+    tokens = history[:, history.shape[1] - j :]  # (B, j)
+    index = np.where(tokens[:, 0] >= 0, first + tokens[:, 0], -1)
+    for i in range(1, j):
+        word = tokens[:, i]
+        index = _find(keys[i], np.where(word == BOS, -1, index), np.maximum(word, 0), V)
+    return index
+
+
+def _rows(history: np.ndarray, keys: list, unigrams: np.ndarray, logp: list, bow: list, first: np.ndarray, V: int):
+    """log P(. | h) of eq. (2) for each history, (B, V), built from ``unigrams`` ((1, V) or (B, V)) up: add b(h_j)
+    to the row, then overwrite the words stored after h_j; with log b(h_j) of each level j = 1 .. N - 1, (B, N - 1),
+    0 where h_j is not stored, and whether b(h_j) < 1, (B, N - 1): in a label trie, whether the label has seen
+    h_j as a history (labelled.py eq. (5))."""
+    B, H = history.shape
+    rows = np.repeat(unigrams, B, axis=0) if len(unigrams) == 1 else unigrams.copy()  # (B, V)
+    weights = np.zeros((B, H))
+    stored = np.zeros((B, H), dtype=bool)
+    for j in range(1, H + 1):
+        ctx = _context_index(keys, history, j, first, V)  # (B,)
+        live = np.flatnonzero(ctx >= 0)
+        if len(live) == 0:
+            break
+        c = ctx[live]
+        rows[live] += bow[j - 1][c][:, None]  # eq. (1) of smoothing.py: b(h) P(w | h')
+        weights[live, j - 1] = bow[j - 1][c]
+        stored[live, j - 1] = bow[j - 1][c] < 0  # a history of the label (labelled.py eq. (5)); else b = 1
+        table = keys[j]
+        lo = np.searchsorted(table, c * V)
+        hi = np.searchsorted(table, (c + 1) * V)
+        n = hi - lo  # (L,) words stored after each context
+        entry = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n - lo, n)  # concatenated lo..hi ranges
+        rows[np.repeat(live, n), table[entry] % V] = logp[j][entry]
+    return rows, weights, stored

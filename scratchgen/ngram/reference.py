@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ReferenceNGram", "adjusted_counts", "count_ngrams", "kenlm_discounts"]
+__all__ = ["ReferenceLabelledNGram", "ReferenceNGram", "adjusted_counts", "count_ngrams", "kenlm_discounts"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 FALLBACK = (0.5, 1.0, 1.5)
@@ -115,11 +115,20 @@ class ReferenceNGram:
     """An n-gram model fitted on token-list sentences, every probability by the recursion of eqs. (1)-(3).
 
     Same settings as :class:`~scratchgen.ngram.NGramModel` (stupid backoff's factor is ``alpha``). ``prob`` and
-    ``logprob`` mirror ``next_logprobs`` and ``logprob``.
+    ``logprob`` mirror ``next_logprobs`` and ``logprob``. ``words``: tokens of a wider vocabulary (a label's
+    chain is over the vocabulary of all labels: :class:`ReferenceLabelledNGram`).
     """
 
     def __init__(
-        self, sentences, order=3, smoothing="modified-kneser-ney", k=1.0, discount=None, alpha=0.4, cutoffs=None
+        self,
+        sentences,
+        order=3,
+        smoothing="modified-kneser-ney",
+        k=1.0,
+        discount=None,
+        alpha=0.4,
+        cutoffs=None,
+        words=None,
     ):
         self.order, self.smoothing, self.k, self.alpha, self.cutoffs = order, smoothing, k, alpha, cutoffs
         self.raw = count_ngrams(sentences, order)
@@ -128,7 +137,7 @@ class ReferenceNGram:
         self.after = {}  # after[h][w] = c(h w): the counts grouped by history
         for g, c in self.counts.items():
             self.after.setdefault(g[:-1], {})[g[-1]] = c
-        self.words = {UNK, EOS} | {g[0] for g in self.raw if len(g) == 1}
+        self.words = {UNK, EOS} | {g[0] for g in self.raw if len(g) == 1} | set(words or ())  # words: a wider vocab
         self.V1 = len(self.words)  # V' = V - 1
         self.discounts, self.fell_back = {}, {}  # per order n
         for n in range(1, order + 1):
@@ -218,6 +227,76 @@ class ReferenceNGram:
         total, context = 0.0, []
         for w in list(sentence) + [EOS]:
             p = self.prob(w, context)
+            total += math.log(p) if p > 0 else -math.inf
+            context.append(w)
+        return total
+
+
+class ReferenceLabelledNGram:
+    """The labelled model P(w | c, h) of :mod:`scratchgen.ngram.labelled`, its eq. (2) as it is written.
+
+    ``free`` is the label-free model of all sentences; ``chains[c]`` label c's own counts (its alpha_c and
+    gamma_c, and ``after``: which histories it has seen), fitted on its sentences over the shared vocabulary.
+    ``prob`` mirrors one entry of ``NGramModel.next_logprobs`` with a label; the fast model computes the same
+    number by eqs. (5)-(6). ``mix`` is m (0 gives the single chain, eq. (1) ending in the label-free model).
+
+    >>> lm = ReferenceLabelledNGram([["a", "b"], ["b"], ["b", "b"]], ["x", "y", "y"], order=2)
+    >>> round(sum(lm.prob(w, "x", ["b"]) for w in sorted(lm.free.words)), 12)
+    1.0
+    """
+
+    def __init__(self, sentences, labels, order=3, smoothing="modified-kneser-ney", discount=None, mix=0.5):
+        self.free = ReferenceNGram(sentences, order, smoothing, discount=discount)
+        self.names = sorted(set(labels))
+        self.mix = mix  # m of eq. (2)
+        self.chains = {
+            c: ReferenceNGram(
+                [s for s, label in zip(sentences, labels) if label == c],
+                order,
+                smoothing,
+                discount=discount,
+                words=self.free.words,
+            )
+            for c in self.names
+        }
+
+    def p(self, w, label, h, top=None):
+        """P(w | c, h) by eq. (2), from the longest history down; ``top`` is the whole history h."""
+        top = h if top is None else top
+        chain = self.chains[label]
+        if not h:
+            alpha, gamma = chain.alpha_gamma(w, ())
+            return alpha + gamma * self.free.p(w, top)  # (c, ()) backs off to the label-free model, whole history
+        if not chain.after.get(h):  # never a history of label c: straight to (c, h')
+            return self.p(w, label, h[1:], top)
+        alpha, gamma = chain.alpha_gamma(w, h)
+        lower = self.mix * self.free.p(w, h) + (1 - self.mix) * self.p(w, label, h[1:], top)  # two parents
+        return alpha + gamma * lower
+
+    def free_weights(self, label, h):
+        """The weights of P(w | h_1), .., P(w | h_L) and, last, of P(w | h) in eq. (3)."""
+        chain, out, W = self.chains[label], [], 1.0  # W: prod over the seen histories above, (1 - m) gamma_c
+        for j in range(len(h), 0, -1):
+            if chain.after.get(h[len(h) - j :]):
+                gamma = chain.alpha_gamma(None, h[len(h) - j :])[1]
+                out.append(W * gamma * self.mix)
+                W *= (1 - self.mix) * gamma
+            else:
+                out.append(0.0)
+        return out[::-1] + [W * chain.alpha_gamma(None, ())[1]]
+
+    def prob(self, word, label, context=()):
+        """P(word | label, the sentence so far)."""
+        if word == BOS:
+            return 0.0  # never predicted
+        free = self.free
+        return self.p(word if word in free.words else UNK, label, free.history(context))
+
+    def logprob(self, sentence, label):
+        """Natural-log P(sentence | label), ``</s>`` included."""
+        total, context = 0.0, []
+        for w in list(sentence) + [EOS]:
+            p = self.prob(w, label, context)
             total += math.log(p) if p > 0 else -math.inf
             context.append(w)
         return total

@@ -95,6 +95,7 @@ class Estimate:
     prob: list
     bow: list
     discounts: list = dataclasses.field(default_factory=list)  # per order, for the record
+    below: float = 0.0  # gamma(<empty>): the mass the unigrams leave below them (the uniform of eq. (3))
 
 
 # --- the settings, checked without building anything ----------------------------------------------------------
@@ -163,11 +164,16 @@ def check_settings(name: str, k=1.0, discount=None, alpha=DEFAULT_ALPHA) -> None
 # --- the one recursion ----------------------------------------------------------------------------------------
 
 
-def backoff_form(strategy, counts: NGramCounts) -> Estimate:
+def backoff_form(strategy, counts: NGramCounts, uniform: bool = True, keep: float = 1.0) -> Estimate:
     """The model in backoff form, eq. (1), from a strategy's shares u and gamma of every order.
 
     An interpolated strategy folds the lower order into each counted n-gram, eqs. (2)-(3); any other stores u
     as p(w | h) and gamma as b(h). ``<s>`` is never predicted: its unigram probability is 0.
+
+    ``uniform=False`` (interpolated strategies only) leaves the uniform share of eq. (3) out: p(w | h) is then
+    the mass the counts of h w and of its suffixes give, each lower order's weighted by ``keep`` gamma(h)
+    instead of gamma(h), and ``Estimate.below`` = gamma(<empty>) says what lies below the unigrams; a labelled
+    model puts the label-free model there (:mod:`.labelled` eq. (5)).
     """
     V, N = counts.vocab_size, counts.order
     table = counts.adjusted_counts() if strategy.adjusted else counts.counts
@@ -179,16 +185,18 @@ def backoff_form(strategy, counts: NGramCounts) -> Estimate:
         if not strategy.interpolated:
             p = u
         elif n == 1:
-            p = u + gamma[0] / (V - 1)  # eq. (3)
+            p = u + gamma[0] / (V - 1) if uniform else u.astype(np.float64, copy=True)  # eq. (3)
         else:
-            p = u + gamma[counts.context(n)] * probs[-1][counts.suffix[n - 1]]  # eq. (2)
+            lower = probs[-1][counts.suffix[n - 1]] if uniform else keep * probs[-1][counts.suffix[n - 1]]
+            p = u + gamma[counts.context(n)] * lower  # eq. (2)
         if n == 1:
             p[BOS] = 0.0
         probs.append(p)
         gammas.append(gamma)
         discounts.append(D)
     bows = gammas[1:] + [np.ones(len(probs[-1]))]  # gamma of order n + 1 is b of the n-grams
-    return Estimate(probs, bows, discounts if strategy.records_discounts else [])
+    below = float(gammas[0][0]) if strategy.interpolated else 0.0
+    return Estimate(probs, bows, discounts if strategy.records_discounts else [], below)
 
 
 def _context_sum(counts: NGramCounts, n: int, values: np.ndarray) -> np.ndarray:
