@@ -260,6 +260,7 @@ def sample_exact(
         N, the particles of each run.
     batch_size : int, optional
         Runs stepped together (B = batch_size N rows); default: as many as keep one (B, V) array near 32 MB.
+        The runs of a batch share the random stream: the same seed and batch size give the same samples.
 
     A run whose particles all end with weight 0 (none finished a sentence within ``max_tokens``) gives no
     sample and is redrawn, up to 100 runs a sample; its Z_hat of 0 still counts in the estimate.
