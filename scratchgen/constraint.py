@@ -36,6 +36,7 @@ Letters: B batch, V the model's vocabulary, V_G the grammar's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from .errors import DecodingError, VocabularyError
 from .labels import start_state
 from .text import Vocabulary
 
-__all__ = ["GrammarConstraint", "ConstrainedModel"]
+__all__ = ["GrammarConstraint", "ConstrainedModel", "ConstrainedState"]
 
 
 class GrammarConstraint:
@@ -152,14 +153,28 @@ class GrammarConstraint:
             state = self.advance(state, [token])
 
 
+@dataclass(frozen=True)
+class ConstrainedState:
+    """The state of a batch under :class:`ConstrainedModel`: the model's state of each row, and the grammar's
+    state of each *distinct* prefix, which rows share.
+
+    Rows with the same prefix have the same mask, so the grammar steps once for them all: the B rows of a
+    batch start from one prefix, and after resampling (:mod:`scratchgen.smc`) many particles are copies.
+    """
+
+    model: Any  # the model's state, B rows
+    grammar: Any  # the grammar's state, U rows: one a distinct prefix
+    slot: np.ndarray  # (B,) the grammar row of each row's prefix
+
+
 class ConstrainedModel:
     """A model and a :class:`GrammarConstraint` stepping together, behind the stepping protocol.
 
     ``next_logprobs`` gives the model's log P(a | x_<t) where eq. (1) allows a and -inf elsewhere, not
     renormalised: the rows do not sum to 1 (the decoder's draw normalises; beam search adds the
-    model's own log-probabilities). The state is the pair (model state, grammar state). ``stop``: the
-    stop tokens' ids, allowed only where they complete a sentence (:meth:`GrammarConstraint.allowed`).
-    Everything else (vocabulary, tokenizer, labels) is the model's.
+    model's own log-probabilities). The state is a :class:`ConstrainedState`. ``stop``: the stop tokens'
+    ids, allowed only where they complete a sentence (:meth:`GrammarConstraint.allowed`). Everything
+    else (vocabulary, tokenizer, labels) is the model's.
     """
 
     def __init__(self, model, constraint: GrammarConstraint, stop: np.ndarray | None = None):
@@ -177,19 +192,30 @@ class ConstrainedModel:
     def tokenize(self, sequence):
         return self.model.tokenize(sequence)
 
-    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> tuple[Any, Any]:
-        return start_state(self.model, batch_size, labels), self.constraint.initial_state(batch_size)
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> ConstrainedState:
+        model = start_state(self.model, batch_size, labels)
+        return ConstrainedState(model, self.constraint.initial_state(1), np.zeros(batch_size, dtype=np.int64))
 
-    def advance(self, state: tuple[Any, Any], ids: np.ndarray) -> tuple[Any, Any]:
-        return self.model.advance(state[0], ids), self.constraint.advance(state[1], ids)
+    def advance(self, state: ConstrainedState, ids: np.ndarray) -> ConstrainedState:
+        """Every row advances its model state; each distinct (prefix, token) pair advances the grammar once."""
+        ids = np.asarray(ids, dtype=np.int64)  # (B,)
+        keys = state.slot * len(self.constraint.vocab) + ids  # (B,) the same key, the same new prefix
+        _, first, slot = np.unique(keys, return_index=True, return_inverse=True)
+        parents = self.constraint.take_state(state.grammar, state.slot[first])
+        grammar = self.constraint.advance(parents, ids[first])
+        return ConstrainedState(self.model.advance(state.model, ids), grammar, slot.reshape(-1))
 
-    def take_state(self, state: tuple[Any, Any], rows: np.ndarray) -> tuple[Any, Any]:
-        return self.model.take_state(state[0], rows), self.constraint.take_state(state[1], rows)
+    def take_state(self, state: ConstrainedState, rows: np.ndarray) -> ConstrainedState:
+        rows = np.asarray(rows, dtype=np.int64)
+        kept, slot = np.unique(state.slot[rows], return_inverse=True)  # only the prefixes still in use
+        grammar = self.constraint.take_state(state.grammar, kept)
+        return ConstrainedState(self.model.take_state(state.model, rows), grammar, slot.reshape(-1))
 
-    def next_logprobs(self, state: tuple[Any, Any]) -> np.ndarray:
+    def next_logprobs(self, state: ConstrainedState) -> np.ndarray:
         """log P_model(a | x_<t) where a is allowed (eq. (1)), -inf elsewhere: shape (B, V)."""
-        logp = self.model.next_logprobs(state[0])  # (B, V)
-        return np.where(self.constraint.allowed(state[1], self.stop), logp, -np.inf)
+        logp = self.model.next_logprobs(state.model)  # (B, V)
+        allowed = self.constraint.allowed(state.grammar, self.stop)  # (U, V) once a distinct prefix
+        return np.where(allowed[state.slot], logp, -np.inf)
 
 
 #: A constrained sample cut at ``max_tokens`` is redrawn at most this many times a sample on average.
