@@ -26,6 +26,12 @@ sequences ranked by log P / len^alpha
 (``length_penalty`` alpha; 0 ranks by probability). The greedy sequence is always a candidate, so
 with alpha = 0 beam search never returns a sequence less probable than greedy decoding's.
 
+With a ``grammar`` the model steps beside the grammar's prefix parser
+(:class:`scratchgen.constraint.ConstrainedModel`): before step 1, every token no sentence of the grammar
+can continue with gets l_w = -inf (and ``</s>`` unless the prefix is a sentence), so every control
+above applies within the grammar's language; ``exact=True`` samples the exact conditional instead
+(:mod:`scratchgen.smc`).
+
 The ``seed`` is an int, ``None`` (fresh entropy) or a ``numpy.random.Generator``; global random
 state is never used, so the same seed gives the same text in any process. The controls are checked
 and turned into token ids before the first step, by :mod:`scratchgen.controls`; the step-by-step sampler
