@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markov import MarkovModel
 
-from scratchgen import DecodingError, generate
+from scratchgen import DecodingError, LabelError, generate
 from scratchgen.constraint import GrammarConstraint
 from scratchgen.grammar import GrammarModel
 from scratchgen.smc import sample_exact, systematic_resample
 from scratchgen.smc_reference import smc_reference
+from scratchgen.text import Vocabulary
 
 # A finite language with an empty rule: a, c, b a, c a, a b c, b b b, c b c.
 GRAMMAR = """S -> 'a' [0.2] | 'a' 'b' 'c' [0.2] | 'b' 'a' [0.2] | 'b' 'b' 'b' [0.2] | 'c' A [0.2]
@@ -163,3 +164,41 @@ def test_systematic_resampling_copies_each_particle_floor_or_ceil_of_N_w_times(w
     assert copies.sum() == N
     assert np.all(copies >= np.floor(expected - 1e-9)) and np.all(copies <= np.ceil(expected + 1e-9))
     assert np.all(np.diff(ancestors) >= 0)
+
+
+class LabelledMarkov(MarkovModel):
+    """Two Markov chains under one vocabulary, one a label: P(x | c) with the label's own table."""
+
+    def fit(self, corpus):
+        from scratchgen.labels import LabelSet
+
+        super().fit(corpus)
+        self.labels_ = LabelSet(("x", "y"), (1, 3))
+        other = MarkovModel.random(np.random.default_rng(2), n_tokens=len(self.tokens)).table_
+        self.tables_ = np.stack([self.table_, other])  # (C, V, V): label x, label y
+        return self
+
+    def initial_state(self, batch_size=1, labels=None):
+        if labels is None:
+            raise LabelError("a label is needed")
+        return np.stack([np.full(batch_size, Vocabulary.bos_id), labels], axis=1)  # (B, 2): last token, label
+
+    def advance(self, state, ids):
+        return np.stack([np.asarray(ids, dtype=np.int64), state[:, 1]], axis=1)
+
+    def next_logprobs(self, state):
+        with np.errstate(divide="ignore"):
+            return np.log(self.tables_[state[:, 1], state[:, 0]])  # (B, V)
+
+
+def test_a_label_conditions_masked_and_exact_samples(chain):
+    model = LabelledMarkov(table=chain.table, tokens=chain.tokens).fit(None)
+    for label in ("x", "y"):
+        ids = [model.vocab_.encode(x) for x in LANGUAGE]
+        target = np.exp([lp.sum() for lp in model.token_logprobs(ids, labels=label)])  # P(x | c)
+        exact = counts(generate(model, 1000, grammar=GRAMMAR, exact=True, label=label, seed=6), LANGUAGE)
+        assert chi2_statistic(exact, target) < chi2_critical(len(LANGUAGE) - 1), label
+    masked = generate(model, 200, grammar=GRAMMAR, label="y", seed=7)
+    assert {tuple(s) for s in masked} <= {tuple(x) for x in LANGUAGE}
+    unlabelled = sample_exact(model, 50, grammar=GRAMMAR, seed=8)  # labels drawn from the prior
+    assert {tuple(s) for s in unlabelled.sequences} <= {tuple(x) for x in LANGUAGE}
