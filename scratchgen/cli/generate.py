@@ -44,7 +44,8 @@ def _generate(args: argparse.Namespace) -> int:
         from ..constraint import GrammarConstraint
 
         grammar = GrammarConstraint.for_model(args.grammar, model)  # made once, checked before any output
-    extra = {}
+    extra: dict[str, float] = {}
+    note = ""  # one line for stderr, after the samples
     if args.beam is not None:
         if args.n is not None and args.n > args.beam:
             raise ScratchgenError(f"-n {args.n} asks for more sequences than the beam keeps (--beam {args.beam})")
@@ -62,34 +63,7 @@ def _generate(args: argparse.Namespace) -> int:
         )
         batches = iter([[{"text": tok.detokenize(t), "tokens": t, "logprob": lp} for t, lp in results]])
     elif args.exact:
-        from ..smc import sample_exact
-
-        exact = sample_exact(
-            model,
-            n=5 if args.n is None else args.n,
-            grammar=grammar,
-            particles=64 if args.particles is None else args.particles,
-            prompt=prompt,
-            max_tokens=args.max_tokens,
-            min_tokens=args.min_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            repetition_penalty=args.repetition_penalty,
-            banned=args.ban,
-            stop=args.stop,
-            allow_unk=args.allow_unk,
-            seed=args.seed,
-            prompt_oov=unk,
-        )
-        error = "" if exact.standard_error != exact.standard_error else f" +- {exact.standard_error:.3g}"
-        print(
-            f"P_model(L(G)) estimate: {exact.estimate:.6g}{error} (mean of {len(exact.log_estimates)} sequential "
-            f"Monte Carlo runs of {exact.particles} particles)",
-            file=sys.stderr,
-        )
-        extra = {"language_prob": exact.estimate, "language_prob_stderr": exact.standard_error}
-        batches = iter([[{"text": tok.detokenize(t), "tokens": t} for t in exact.sequences]])
+        batches, extra, note = _exact(args, model, grammar, prompt, unk)
     else:
         samples = iter_generate(
             model,
@@ -123,7 +97,42 @@ def _generate(args: argparse.Namespace) -> int:
     if args.json:
         tail = "".join(f", {json.dumps(k)}: {_json_number(v)}" for k, v in extra.items())
         sys.stdout.write(f"]{tail}}}\n")
+    if note:
+        sys.stdout.flush()
+        print(note, file=sys.stderr)
     return 0
+
+
+def _exact(args: argparse.Namespace, model, grammar, prompt, unk: str):
+    """``--exact``: the samples (one batch of rows), the JSON keys of the P(L(G)) estimate, its stderr line."""
+    from ..smc import sample_exact
+
+    tok = model.tokenizer_
+    exact = sample_exact(
+        model,
+        n=5 if args.n is None else args.n,
+        grammar=grammar,
+        particles=64 if args.particles is None else args.particles,
+        prompt=prompt,
+        max_tokens=args.max_tokens,
+        min_tokens=args.min_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        banned=args.ban,
+        stop=args.stop,
+        allow_unk=args.allow_unk,
+        seed=args.seed,
+        prompt_oov=unk,
+    )
+    error = "" if exact.standard_error != exact.standard_error else f" +- {exact.standard_error:.3g}"
+    note = (
+        f"P_model(L(G)) estimate: {exact.estimate:.6g}{error} (mean of {len(exact.log_estimates)} sequential "
+        f"Monte Carlo runs of {exact.particles} particles)"
+    )
+    extra = {"language_prob": exact.estimate, "language_prob_stderr": exact.standard_error}
+    return iter([[{"text": tok.detokenize(t), "tokens": t} for t in exact.sequences]]), extra, note
 
 
 def _json_number(value: float) -> str:
