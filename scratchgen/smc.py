@@ -168,9 +168,10 @@ def _runs(stepper: ConstrainedModel, R: int, N: int, prompt, settings, banned, e
         if t < settings.min_tokens:
             logits[:, enders] = NEG_INF
         top = logits.max(axis=1)  # (b,)
-        alive = np.isfinite(top)
+        alive = np.isfinite(top)  # a particle with nothing allowed of probability > 0 is dead: weight 0
+        shifted = np.exp(logits - np.where(alive, top, 0.0)[:, None])  # (b, V)
         with np.errstate(divide="ignore"):
-            mass = np.log(np.exp(logits - np.where(alive, top, 0.0)[:, None]).sum(axis=1)) + top  # (b,) log w_t eq. (2)
+            mass = np.log(shifted.sum(axis=1)) + top  # (b,) log w_t, eq. (2)
         logw[active] += np.where(alive, mass, NEG_INF)  # eq. (3), one factor
         ids = np.full(len(active), eos, dtype=np.int64)
         ids[alive] = _draw(logits[alive], rng)  # from q, eq. (2)
