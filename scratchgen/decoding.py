@@ -26,6 +26,12 @@ sequences ranked by log P / len^alpha
 (``length_penalty`` alpha; 0 ranks by probability). The greedy sequence is always a candidate, so
 with alpha = 0 beam search never returns a sequence less probable than greedy decoding's.
 
+With a ``grammar`` the model steps beside the grammar's prefix parser
+(:class:`scratchgen.constraint.ConstrainedModel`): before step 1, every token no sentence of the grammar
+can continue with gets l_w = -inf (and ``</s>`` unless the prefix is a sentence), so every control
+above applies within the grammar's language; ``exact=True`` samples the exact conditional instead
+(:mod:`scratchgen.smc`).
+
 The ``seed`` is an int, ``None`` (fresh entropy) or a ``numpy.random.Generator``; global random
 state is never used, so the same seed gives the same text in any process. The controls are checked
 and turned into token ids before the first step, by :mod:`scratchgen.controls`; the step-by-step sampler
@@ -41,6 +47,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .constraint import constrain, sample_complete
 from .controls import DecodingSettings, check_count, make_rng, prepare_ids
 from .errors import DecodingError, LabelError
 from .labels import label_ids
@@ -83,7 +90,17 @@ _PARAMETERS = """model : LanguageModel
     label : str, optional
         For a labelled model, the condition c: draws from P(x | c). Without it a labelled model draws
         each sequence's label from its prior P(c) first (so the samples follow the marginal P(x)).
-        A label given to an unlabelled model, or one the model does not know, is a :class:`LabelError`."""
+        A label given to an unlabelled model, or one the model does not know, is a :class:`LabelError`.
+    grammar : str, Grammar, GrammarModel or GrammarConstraint, optional
+        Hold the samples to the grammar's language (a file, Tracery JSON, grammar text or ``builtin:NAME``):
+        at each step the model's log-probabilities of the tokens no sentence of the grammar can continue
+        with become -inf (eq. (1) of :mod:`scratchgen.constraint`), then every control applies as usual;
+        a stop token is allowed only where it completes a sentence. A sample that reaches ``max_tokens``
+        before its sentence is complete is dropped and redrawn (up to 100 draws a sample, then a
+        :class:`DecodingError` asks for a larger ``max_tokens``), so the samples follow the masked
+        distribution given that the sentence ends in time. A prompt the grammar cannot continue is a
+        :class:`DecodingError`; a grammar terminal outside the model's vocabulary a :class:`VocabularyError`.
+        Masking is not conditioning: see ``exact``."""
 
 
 def _shared_parameters(function: _F) -> _F:
@@ -113,12 +130,22 @@ def generate(
     return_logprobs: bool = False,
     batch_size: int | None = None,
     label: str | None = None,
+    grammar=None,
+    exact: bool = False,
+    particles: int = 64,
 ):
     """Draw ``n`` sequences from a model, batched through its stepping interface.
 
     Parameters
     ----------
     {parameters}
+    exact : bool
+        With a ``grammar``: draw from the exact conditional P_model(x | x in L(G)) by sequential Monte
+        Carlo (:func:`scratchgen.smc.sample_exact`, which also returns the estimate of P_model(L(G))),
+        one run of ``particles`` particles a sample. Only the controls that keep the target a restriction
+        of the model's distribution are allowed: temperature 1, no top-k, top-p or repetition penalty.
+    particles : int
+        N, the particles of each sequential Monte Carlo run (``exact`` only).
     return_logprobs : bool
         Also return the model's natural-log probability of each generated continuation
         (``</s>`` included when it ended the sequence), the controls aside.
@@ -134,6 +161,31 @@ def generate(
     >>> generate(m, 1, prompt="ab", max_tokens=0)
     [['a', 'b']]
     """
+    if exact:
+        from .smc import sample_exact
+
+        if grammar is None:
+            raise DecodingError("exact=True samples P(x | x in L(G)): it needs a grammar (grammar=...)")
+        result = sample_exact(
+            model,
+            n,
+            grammar=grammar,
+            particles=particles,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            min_tokens=min_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            banned=banned,
+            stop=stop,
+            allow_unk=allow_unk,
+            seed=seed,
+            prompt_oov=prompt_oov,
+            label=label,
+        )
+        return (result.sequences, result.logprobs) if return_logprobs else result.sequences
     sequences: list[list[str]] = []
     logps: list[np.ndarray] = []
     for batch, logp in iter_generate(
@@ -153,6 +205,7 @@ def generate(
         prompt_oov=prompt_oov,
         batch_size=batch_size,
         label=label,
+        grammar=grammar,
     ):
         sequences += batch
         logps.append(logp)
@@ -178,6 +231,7 @@ def iter_generate(
     prompt_oov: str = "error",
     batch_size: int | None = None,
     label: str | None = None,
+    grammar=None,
 ) -> Iterator[tuple[list[list[str]], np.ndarray]]:
     """Like :func:`generate`, but yield ``(sequences, logprobs)`` one batch at a time, as each is done.
 
@@ -201,12 +255,19 @@ def iter_generate(
     if batch_size is None:
         batch_size = int(np.clip(2**22 // len(vocab), 64, 4096))  # one (B, V) float64 array near 32 MB
     check_count("batch_size", batch_size)
+    stepper = model if grammar is None else constrain(model, grammar, prompt_ids, stop_ids)
+
+    def draw(size: int) -> tuple[list[list[int]], np.ndarray]:
+        labels = _batch_labels(model, label_id, size, rng)
+        return _sample(stepper, size, prompt_ids, settings, banned_ids, stop_ids, rng, labels)
+
     prefix = vocab.decode(prompt_ids)
     for start in range(0, int(n), int(batch_size)):
         size = min(int(batch_size), int(n) - start)
-        ids, logp = _sample(
-            model, size, prompt_ids, settings, banned_ids, stop_ids, rng, _batch_labels(model, label_id, size, rng)
-        )
+        if grammar is None:
+            ids, logp = draw(size)
+        else:  # a sample cut at max_tokens before its sentence ends is redrawn
+            ids, logp = sample_complete(size, draw, settings.max_tokens, stop_ids)
         yield [prefix + vocab.decode(s) for s in ids], logp
 
 
@@ -236,6 +297,7 @@ def beam_search(
     prompt_oov: str = "error",
     allow_unk: bool = False,
     label: str | None = None,
+    grammar=None,
 ) -> list[tuple[list[str], float]]:
     """The ``n`` best sequences found by beam search of the given width.
 
@@ -252,6 +314,11 @@ def beam_search(
         Let the beams hold ``<unk>``; by default they never do.
     label : str
         The condition c of a labelled model (required for one): the search maximises log P(x | c).
+    grammar : optional
+        Search only the grammar's language (as in :func:`generate`): the beams extend by the tokens
+        eq. (1) of :mod:`scratchgen.constraint` allows, ranked by the model's own log P, and only
+        complete sentences are returned (a beam cut at ``max_tokens`` is not one; none at all is a
+        :class:`DecodingError`).
 
     Returns
     -------
@@ -276,14 +343,20 @@ def beam_search(
     if labels is None and known is not None:
         raise LabelError(f"beam search of a labelled model needs a label: one of {', '.join(known.names)}")
 
+    stepper = model if grammar is None else constrain(model, grammar, prompt_ids, no_stop)
+
     def rank(logprob: float, length: int) -> float:
         return logprob / max(length, 1) ** length_penalty
 
     # The greedy sequence is always a candidate (see the module docstring).
-    greedy, greedy_lp = _sample(model, 1, prompt_ids, settings, banned_ids, no_stop, None, labels)
+    greedy, greedy_lp = _sample(stepper, 1, prompt_ids, settings, banned_ids, no_stop, None, labels)
     g_len = len(greedy[0]) + (len(greedy[0]) < max_tokens)
     finished = [(rank(greedy_lp[0], g_len), float(greedy_lp[0]), greedy[0])]
-    _beams(model, width, n, prompt_ids, settings, banned_ids, rank, length_penalty == 0, finished, labels)
+    _beams(stepper, width, n, prompt_ids, settings, banned_ids, rank, length_penalty == 0, finished, labels)
+    if grammar is not None:  # only complete sentences: a sequence cut at max_tokens has all of them
+        finished = [f for f in finished if len(f[2]) < max_tokens]
+        if not finished:
+            raise DecodingError(f"beam search found no sentence of the grammar within max_tokens={max_tokens}")
     prefix = vocab.decode(prompt_ids)
     return [(prefix + vocab.decode(ids), logprob) for ids, logprob in _distinct_best(finished, n)]
 

@@ -104,7 +104,9 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng, lab
         if seen is not None:
             logits -= log_theta * seen[active]  # eq. (1)
         if not np.isfinite(logits.max(axis=1)).all():
-            raise DecodingError("every token is banned or excluded at this step: nothing can be generated")
+            raise DecodingError(
+                "every token is banned or excluded (or outside the grammar) at this step: nothing can be generated"
+            )
         if settings.temperature == 0:
             ids = logits.argmax(axis=1)  # (b,) greedy; lowest id on ties
         else:

@@ -1,0 +1,261 @@
+"""Any model held to a grammar: the token mask of a PCFG's prefix parser, stepping beside the model.
+
+A grammar G restricts a model to its language L(G). Decoding left to right, the prefix x_<t may be
+extended by a token a only when some sentence of L(G) starts with x_<t a, and may end only when x_<t is
+itself a sentence. With Pre_G the grammar's prefix probability (the total probability of its sentences
+that start with a prefix, eq. (7) of :mod:`scratchgen.grammar.prefix`) and P_G its sentence probability::
+
+    allowed_t(a)    = [ Pre_G(x_<t a) > 0 ]           for an ordinary token a                      (1)
+    allowed_t(</s>) = [ P_G(x_<t) > 0 ]                x_<t is a complete sentence
+
+Both come from the grammar's own stepping interface (:class:`~scratchgen.grammar.GrammarModel`): its
+next-token distribution is P_G(a | x_<t) = Pre_G(x_<t a) / Pre_G(x_<t) and P_G(</s> | x_<t) =
+P_G(x_<t) / Pre_G(x_<t) (eq. (2) of :mod:`scratchgen.grammar.model`), so a token is allowed exactly when
+the grammar's log-probability of it is > -inf. Only the weights' support matters: any positive rule
+probabilities give the same mask.
+
+The model and the grammar have vocabularies of their own, so a map joins them: each model token id
+goes to the grammar's id of the same token, or to nothing (the grammar never uses it: always masked).
+A grammar terminal the model does not have is an error that names it: the model could never say it,
+so the constrained distribution would silently lose every sentence that needs it.
+
+Masked decoding then draws from the model's distribution with every token outside the mask removed::
+
+    q(a | x_<t) = P(a | x_<t) allowed_t(a) / sum_b P(b | x_<t) allowed_t(b)                      (2)
+
+which is *not* P(x | x in L(G)): see :mod:`scratchgen.smc` for the exact conditional.
+
+:class:`GrammarConstraint` is the mask and its state; :class:`ConstrainedModel` wraps a model and a
+constraint into one object that speaks the stepping protocol, with log-probabilities outside the mask
+set to -inf and left unnormalised (so the decoder's controls, which all work on unnormalised
+log-probabilities, apply unchanged, and beam search ranks by the model's own log P(x)).
+
+Letters: B batch, V the model's vocabulary, V_G the grammar's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import DecodingError, VocabularyError
+from .labels import start_state
+from .text import Vocabulary
+
+__all__ = ["GrammarConstraint", "ConstrainedModel", "ConstrainedState"]
+
+
+class GrammarConstraint:
+    """The mask of eq. (1) for one grammar and one model vocabulary, batched over prefixes.
+
+    Parameters
+    ----------
+    grammar : str, Grammar or GrammarModel
+        A grammar file, Tracery JSON, grammar text or ``builtin:NAME`` (resolved by
+        :func:`scratchgen.grammar.builtin.resolve_grammar`), or a fitted :class:`GrammarModel`.
+    vocab : Vocabulary
+        The model's vocabulary. Every grammar terminal must be in it (a :class:`VocabularyError`
+        names the first that is not).
+
+    Attributes
+    ----------
+    grammar_model : GrammarModel
+        The grammar behind the shared protocol, whose stepping gives eq. (1).
+    grammar_id : int array of shape (V,)
+        The grammar's id of each model token; ``V_G`` (one past the grammar's last id, a column that is
+        always -inf) for a token the grammar never uses, and for ``<s>``.
+
+    >>> from scratchgen.text import Vocabulary
+    >>> c = GrammarConstraint("S -> 'a' 'b' [0.5] | 'b' [0.5]", Vocabulary(["a", "b", "c"]))
+    >>> s = c.initial_state(1)
+    >>> c.allowed(s)[0].tolist()          # <unk> <s> </s> a b c: a sentence starts with a or b
+    [False, False, False, True, True, False]
+    >>> c.allowed(c.advance(s, [4]))[0].tolist()   # "b" is a sentence: only </s> may follow
+    [False, False, True, False, False, False]
+    """
+
+    def __init__(self, grammar: Any, vocab: Vocabulary):
+        from .grammar import GrammarModel
+
+        model = grammar if isinstance(grammar, GrammarModel) else GrammarModel.from_grammar(grammar)
+        self.grammar_model = model
+        grammar_vocab = model.fitted_vocab()
+        terminals = grammar_vocab.to_list()
+        missing = [t for t in terminals if t not in vocab]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise VocabularyError(
+                f"grammar terminal {missing[0]!r}{more} is not in the model's vocabulary: the model can never "
+                "say it (train the model on text of the same tokens, e.g. a word-level model)"
+            )
+        pad = len(grammar_vocab)  # the always -inf column
+        self.grammar_id = np.full(len(vocab), pad, dtype=np.int64)  # (V,)
+        for token in terminals + [Vocabulary.SPECIALS[Vocabulary.eos_id]]:
+            self.grammar_id[vocab.index(token)] = grammar_vocab.index(token)
+        if Vocabulary.SPECIALS[Vocabulary.unk_id] in model.grammar_.terminals:  # a grammar that says '<unk>'
+            self.grammar_id[Vocabulary.unk_id] = Vocabulary.unk_id
+        self.vocab = vocab
+
+    @classmethod
+    def for_model(cls, grammar: Any, model) -> GrammarConstraint:
+        """The constraint of ``grammar`` on a fitted ``model`` (a constraint is returned as it is)."""
+        if isinstance(grammar, GrammarConstraint):
+            if grammar.vocab != model.fitted_vocab():
+                raise VocabularyError("this GrammarConstraint was made for another model's vocabulary")
+            return grammar
+        return cls(grammar, model.fitted_vocab())
+
+    # --- the state: the grammar model's own, advanced by the grammar ids of the model's tokens ---------
+
+    def initial_state(self, batch_size: int) -> Any:
+        """The grammar state of ``batch_size`` empty prefixes."""
+        return self.grammar_model.initial_state(batch_size)
+
+    def advance(self, state: Any, ids: Sequence[int] | np.ndarray) -> Any:
+        """The state after appending model token ``ids`` (shape (B,)); each must be allowed (eq. (1))."""
+        return self.grammar_model.advance(state, self.grammar_id[np.asarray(ids, dtype=np.int64)])
+
+    def take_state(self, state: Any, rows: np.ndarray) -> Any:
+        return self.grammar_model.take_state(state, rows)
+
+    # --- the mask ---------------------------------------------------------------------------------------
+
+    def allowed(self, state: Any, stop: np.ndarray | None = None) -> np.ndarray:
+        """The (B, V) boolean mask of eq. (1): a token is allowed iff the grammar gives it a log-prob > -inf.
+
+        ``stop``: model ids of stop tokens (they end a sequence and stay at its end). A stop token is
+        allowed only where the prefix it ends is a complete sentence: Pre_G(x_<t s) > 0 and
+        P_G(x_<t s) > 0, one more grammar step for the rows where eq. (1) allows it.
+        """
+        logp = self.grammar_model.next_logprobs(state)  # (B, V_G)
+        padded = np.concatenate([logp, np.full((len(logp), 1), -np.inf)], axis=1)  # (B, V_G + 1)
+        mask = np.isfinite(padded[:, self.grammar_id])  # (B, V)
+        for s in () if stop is None else np.unique(stop):
+            rows = np.flatnonzero(mask[:, s])
+            if rows.size and s != Vocabulary.eos_id:
+                after = self.advance(self.take_state(state, rows), np.full(rows.size, s))
+                ends = self.grammar_model.next_logprobs(after)[:, Vocabulary.eos_id]  # (b,)
+                mask[rows, s] = np.isfinite(ends)
+        return mask
+
+    def check_prompt(self, prompt: np.ndarray) -> None:
+        """A :class:`DecodingError` when no sentence of the grammar starts with the prompt (model ids)."""
+        state = self.initial_state(1)
+        for t, token in enumerate(np.asarray(prompt, dtype=np.int64)):
+            if not self.allowed(state)[0, token]:
+                shown = " ".join(self.vocab.decode(prompt[: t + 1]))
+                raise DecodingError(
+                    f"the grammar cannot continue the prompt {shown!r}: no sentence of its language starts with it"
+                )
+            state = self.advance(state, [token])
+
+
+@dataclass(frozen=True)
+class ConstrainedState:
+    """The state of a batch under :class:`ConstrainedModel`: the model's state of each row, and the grammar's
+    state of each *distinct* prefix, which rows share.
+
+    Rows with the same prefix have the same mask, so the grammar steps once for them all: the B rows of a
+    batch start from one prefix, and after resampling (:mod:`scratchgen.smc`) many particles are copies.
+    """
+
+    model: Any  # the model's state, B rows
+    grammar: Any  # the grammar's state, U rows: one a distinct prefix
+    slot: np.ndarray  # (B,) the grammar row of each row's prefix
+
+
+class ConstrainedModel:
+    """A model and a :class:`GrammarConstraint` stepping together, behind the stepping protocol.
+
+    ``next_logprobs`` gives the model's log P(a | x_<t) where eq. (1) allows a and -inf elsewhere, not
+    renormalised: the rows do not sum to 1 (the decoder's draw normalises; beam search adds the
+    model's own log-probabilities). The state is a :class:`ConstrainedState`. ``stop``: the stop tokens'
+    ids, allowed only where they complete a sentence (:meth:`GrammarConstraint.allowed`). Everything
+    else (vocabulary, tokenizer, labels) is the model's.
+    """
+
+    def __init__(self, model, constraint: GrammarConstraint, stop: np.ndarray | None = None):
+        self.model = model
+        self.constraint = constraint
+        self.stop = stop
+
+    @property
+    def labels_(self):
+        return getattr(self.model, "labels_", None)
+
+    def fitted_vocab(self) -> Vocabulary:
+        return self.model.fitted_vocab()
+
+    def tokenize(self, sequence):
+        return self.model.tokenize(sequence)
+
+    def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None) -> ConstrainedState:
+        model = start_state(self.model, batch_size, labels)
+        return ConstrainedState(model, self.constraint.initial_state(1), np.zeros(batch_size, dtype=np.int64))
+
+    def advance(self, state: ConstrainedState, ids: np.ndarray) -> ConstrainedState:
+        """Every row advances its model state; each distinct (prefix, token) pair advances the grammar once."""
+        ids = np.asarray(ids, dtype=np.int64)  # (B,)
+        keys = state.slot * len(self.constraint.vocab) + ids  # (B,) the same key, the same new prefix
+        _, first, slot = np.unique(keys, return_index=True, return_inverse=True)
+        parents = self.constraint.take_state(state.grammar, state.slot[first])
+        grammar = self.constraint.advance(parents, ids[first])
+        return ConstrainedState(self.model.advance(state.model, ids), grammar, slot.reshape(-1))
+
+    def take_state(self, state: ConstrainedState, rows: np.ndarray) -> ConstrainedState:
+        rows = np.asarray(rows, dtype=np.int64)
+        kept, slot = np.unique(state.slot[rows], return_inverse=True)  # only the prefixes still in use
+        grammar = self.constraint.take_state(state.grammar, kept)
+        return ConstrainedState(self.model.take_state(state.model, rows), grammar, slot.reshape(-1))
+
+    def next_logprobs(self, state: ConstrainedState) -> np.ndarray:
+        """log P_model(a | x_<t) where a is allowed (eq. (1)), -inf elsewhere: shape (B, V)."""
+        logp = self.model.next_logprobs(state.model)  # (B, V)
+        allowed = self.constraint.allowed(state.grammar, self.stop)  # (U, V) once a distinct prefix
+        return np.where(allowed[state.slot], logp, -np.inf)
+
+
+#: A constrained sample cut at ``max_tokens`` is redrawn at most this many times a sample on average.
+MAX_DRAWS_PER_SAMPLE = 100
+
+
+def constrain(model, grammar: Any, prompt: np.ndarray, stop: np.ndarray) -> ConstrainedModel:
+    """``model`` held to ``grammar`` (eq. (1)), the prompt checked against the grammar first."""
+    constraint = GrammarConstraint.for_model(grammar, model)
+    constraint.check_prompt(prompt)
+    return ConstrainedModel(model, constraint, stop)
+
+
+def complete(ids: list[int], max_tokens: int, stop: np.ndarray) -> bool:
+    """Whether a generated id list (prompt excluded, ``</s>`` dropped) ended a sentence rather than being
+    cut at ``max_tokens``: it is shorter than max_tokens (``</s>`` came first) or ends in a stop token."""
+    return len(ids) < max_tokens or (len(ids) > 0 and ids[-1] in stop)
+
+
+def sample_complete(n: int, draw, max_tokens: int, stop: np.ndarray):
+    """``n`` masked samples that end a sentence of the grammar: a sample cut at ``max_tokens`` is dropped
+    and redrawn (so the samples follow eq. (2) given that the sentence ends within max_tokens).
+
+    ``draw(k)`` draws k samples: ``(id lists, log-probabilities)``. After ``MAX_DRAWS_PER_SAMPLE * n``
+    draws without n complete ones, a :class:`DecodingError` asks for a larger ``max_tokens``.
+    """
+    kept: list[list[int]] = []
+    logps: list[float] = []
+    drawn = 0
+    while len(kept) < n:
+        if drawn >= MAX_DRAWS_PER_SAMPLE * n:
+            raise DecodingError(
+                f"only {len(kept)} of {drawn} grammar-constrained samples ended a sentence within max_tokens="
+                f"{max_tokens}: raise max_tokens (--max-tokens)"
+            )
+        k = n - len(kept)
+        ids, logp = draw(k)
+        drawn += k
+        for row, lp in zip(ids, logp):
+            if complete(row, max_tokens, stop):
+                kept.append(row)
+                logps.append(float(lp))
+    return kept, np.array(logps)
