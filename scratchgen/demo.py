@@ -13,6 +13,12 @@ bits per token beside the floor, and the quality figures of :mod:`scratchgen.eva
 
 With ``--corpus FILE`` it runs the same comparison on the user's text, without the grammar's row.
 Everything is seeded: the table on stdout is the same on every run; progress goes to stderr.
+
+Then (with the built-in corpus) two kinds of **control** (:func:`_control`): the n-gram held to the
+grammar it was trained on, sampled token by token under the grammar's mask and exactly by sequential
+Monte Carlo, with the estimate of P_model(L(G)); and a labelled n-gram trained on the shipped labelled
+corpus (:mod:`scratchgen.datasets`), sampled for each label and used as a classifier, beside the
+Bayes-optimal accuracy of the true labelled grammar.
 """
 
 from __future__ import annotations
@@ -47,10 +53,11 @@ class DemoSettings:
     rnn_embedding: int = 48
     rnn_steps: int = 3000  # a fixed number of updates, not a time limit, so every run is the same
     max_tokens: int = 60  # longest sample
+    n_exact: int = 20  # sequential Monte Carlo runs for the exact constrained samples and P(L(G))
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(n_train=1000, n_heldout=200, n_samples=100, rnn_steps=300)
+        return cls(n_train=1000, n_heldout=200, n_samples=100, rnn_steps=300, n_exact=5)
 
 
 def _progress(message: str) -> None:
@@ -125,6 +132,8 @@ def run_demo(args) -> int:
     floor = reference_logprob(heldout, grammar) if grammar is not None else None
     reports, samples, models = _train_and_score(settings, tokenizer, seed, train, heldout, grammar, floor)
     _print_results(reports, samples, tokenizer, grammar, floor, seed)
+    if grammar is not None:
+        _control(settings, models["ngram"], reports, seed)
     if args.out:
         _save(args.out, models, reports, floor)
     _progress(f"done in {time.perf_counter() - started:.1f} s")
@@ -214,6 +223,60 @@ def _print_results(reports: dict, samples: dict, tokenizer: Tokenizer, grammar, 
         print(f"{name}:")
         for s in rows:
             print("    " + (tokenizer.detokenize(s) or "(empty)"))
+
+
+def _control(settings: DemoSettings, ngram, reports: dict, seed: int) -> None:
+    """Control, both kinds: the n-gram held to the grammar, then a labelled n-gram on the labelled corpus."""
+    from . import datasets
+    from .decoding import generate
+    from .ngram import NGramModel
+    from .smc import sample_exact
+
+    tok = ngram.tokenizer_
+    outside = next(r for name, r in reports.items() if name.startswith("statistical")).reference.impossible
+    _progress("control: sampling the n-gram held to the grammar ...")
+    print()
+    print(
+        f"Control 1: the {settings.order}-gram held to the grammar. Left alone, {outside:.1%} of its samples are "
+        "outside the grammar."
+    )
+    masked = generate(ngram, 3, grammar="builtin:english", seed=seed, max_tokens=settings.max_tokens)
+    print("  masked (each token restricted to what the grammar can continue):")
+    for s in masked:
+        print("    " + tok.detokenize(s))
+    exact = sample_exact(
+        ngram, settings.n_exact, grammar="builtin:english", particles=64, seed=seed, max_tokens=settings.max_tokens
+    )
+    print("  exact (sequential Monte Carlo, 64 particles: samples of P(x | x in the grammar)):")
+    for s in exact.sequences[:3]:
+        print("    " + tok.detokenize(s))
+    print(
+        f"  P_model(L(G)), the n-gram's probability of the grammar's sentences: {exact.estimate:.3f} "
+        f"+- {exact.standard_error:.3f} ({settings.n_exact} runs)"
+    )
+    _progress("control: training a labelled n-gram on the labelled corpus ...")
+    (train_labels, train_texts), (test_labels, test_texts) = datasets.standard_split()
+    word = Tokenizer(level="word")
+    labelled = NGramModel(order=3, tokenizer=word).fit(train_texts, labels=train_labels)
+    names = labelled.labels_.names if labelled.labels_ is not None else ()
+    plain = NGramModel(order=3, tokenizer=word).fit(train_texts)
+    given = labelled.score(test_texts, labels=test_labels).cross_entropy_nats
+    result = labelled.classify(test_texts)
+    accuracy = float(np.mean([a == b for a, b in zip(result.labels, test_labels)]))
+    bayes = datasets.bayes_optimal(test_labels, test_texts)
+    print()
+    print(
+        f"Control 2: a labelled 3-gram, P(x | c), trained on {len(train_texts)} sentences of the shipped labelled "
+        f"corpus (topics {', '.join(names)})."
+    )
+    for k, label in enumerate(names):
+        for s in labelled.generate(2, label=label, seed=seed + k, max_tokens=settings.max_tokens):
+            print(f"  {label:>8}: {word.detokenize(s)}")
+    print(
+        f"  held out: {given:.3f} nats/token given the label, {plain.score(test_texts).cross_entropy_nats:.3f} without "
+        f"(the true grammar: {bayes.cross_entropy:.3f}); as a classifier, argmax_c P(x | c) P(c): accuracy "
+        f"{accuracy:.1%} (Bayes-optimal: {bayes.accuracy:.1%})"
+    )
 
 
 def _check_out(out: str) -> None:
