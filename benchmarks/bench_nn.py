@@ -336,9 +336,25 @@ def grammar_labelled_corpus(per_label: int, seed: int = 0) -> tuple[list[str], l
     return [pairs[i][0] for i in order], [pairs[i][1] for i in order]
 
 
+def grammar_truth(test_labels: list[str], test_texts: list[list[str]]) -> tuple[float, float]:
+    """The true cross-entropies of the balanced corpus, from the grammar itself: given the label,
+    -log P_g(x | c) = -log P_g(x) + log P_g(c), with P_g(c) the start rules' weights of each form; and the
+    marginal of the balanced corpus, P(x) = P_g(x | c) / 3. Nats per token, </s> counted."""
+    from scratchgen.grammar.model import GrammarModel
+
+    grammar = GrammarModel.from_grammar("builtin:english")
+    prior = {"question": 0.0, "compound": 0.0, "statement": 0.0}
+    for rule in grammar.grammar_.rules:
+        if rule.lhs == grammar.grammar_.start:
+            prior["question" if rule.rhs == ("Q",) else "compound" if "CONJ" in rule.rhs else "statement"] += rule.prob
+    tokens = sum(len(x) + 1 for x in test_texts)
+    given = -sum(grammar.logprob(x) - math.log(prior[c]) for c, x in zip(test_labels, test_texts)) / tokens
+    return given, given + len(test_texts) * math.log(len(prior)) / tokens
+
+
 def shakespeare_speakers(speakers: int = 4, per_label: int = 1500) -> tuple[list[str], list[str]] | None:
-    """Lines of tinyshakespeare labelled by who speaks them: the ``speakers`` with most lines, ``per_label``
-    lines each (balanced). None when the corpus is not there."""
+    """Lines of tinyshakespeare labelled by who speaks them: the ``speakers`` with most lines, as many lines
+    each as the least of them has (at most ``per_label``: balanced). None when the corpus is not there."""
     path = SHARED_DATA / "tinyshakespeare.txt"
     if not path.exists():
         return None
@@ -352,7 +368,8 @@ def shakespeare_speakers(speakers: int = 4, per_label: int = 1500) -> tuple[list
         elif speaker is not None:
             by_speaker.setdefault(speaker, []).append(line)
     top = sorted(by_speaker, key=lambda k: -len(by_speaker[k]))[:speakers]
-    pairs = [(name, text) for name in top for text in by_speaker[name][:per_label]]
+    each = min(per_label, *(len(by_speaker[name]) for name in top))
+    pairs = [(name, text) for name in top for text in by_speaker[name][:each]]
     order = np.random.default_rng(0).permutation(len(pairs))
     return [pairs[i][0] for i in order], [pairs[i][1] for i in order]
 
@@ -363,10 +380,13 @@ def _held_out(labels: list, texts: list, fraction: float = 0.2) -> tuple:
     return labels[:n], texts[:n], labels[n:], texts[n:]
 
 
-def labelled_pair_row(corpus: str, labels: list, texts: list, model_kw: dict, train_kw: dict, fidelity=None) -> list:
+def labelled_pair_row(
+    corpus: str, labels: list, texts: list, model_kw: dict, train_kw: dict, fidelity=None, truth=None
+) -> list:
     """Train a labelled RNN and an unlabelled one of the same size on the same lines and steps; held-out
     cross-entropy given the label (and the labelled model's marginal), classification accuracy, and, when
-    the label is a function of the text (``fidelity``), how often a sample of label c has the form c."""
+    the label is a function of the text (``fidelity``), how often a sample of label c has the form c;
+    ``truth(labels, texts)``: the true (given, marginal) cross-entropies when the source is known."""
     from scratchgen import RNNModel
 
     train_labels, train_texts, test_labels, test_texts = _held_out(labels, texts)
@@ -389,12 +409,13 @@ def labelled_pair_row(corpus: str, labels: list, texts: list, model_kw: dict, tr
         faithful = f"{np.mean(hits):.3f}"
     else:
         faithful = "n/a (no rule)"
+    true_ce = "n/a (unknown source)" if truth is None else "{:.4f} / {:.4f}".format(*truth(test_labels, test_texts))
     n_params = sum(v.size for v in plain.params_.values())
     extra = sum(v.size for k, v in labelled.params_.items() if k.startswith("L_"))
     return [corpus, f"{len(train_texts):,} / {len(test_texts):,}",
             ", ".join(f"{k} {v}" for k, v in model_kw.items() if k != "dtype") + f" ({n_params:,} + {extra:,} label)",
-            f"{unlabelled:.4f}", f"{given:.4f}", f"{marginal:.4f}", f"{accuracy:.3f} (majority {majority:.3f})",
-            faithful, f"{t_plain:.0f} / {t_labelled:.0f}"]
+            f"{unlabelled:.5f}", f"{given:.5f}", f"{marginal:.5f}", true_ce,
+            f"{accuracy:.3f} (majority {majority:.3f})", faithful, f"{t_plain:.0f} / {t_labelled:.0f}"]
 
 
 def labelled_rows(quick: bool) -> list:
@@ -406,7 +427,7 @@ def labelled_rows(quick: bool) -> list:
     train_kw = dict(batch_size=32, lr=1e-2 if quick else 3e-3, epochs=6 if quick else 30, valid_fraction=0.1,
                     patience=None if quick else 3, seed=0)
     rows.append(labelled_pair_row("builtin:english by form (question / compound / statement), words",
-                                  labels, sentences, {**model_kw, "tokenizer": None}, train_kw, form_label))
+                                  labels, sentences, model_kw, train_kw, form_label, grammar_truth))
     speakers = None if quick else shakespeare_speakers()
     if speakers is not None:
         names, lines = speakers
@@ -418,13 +439,15 @@ def labelled_rows(quick: bool) -> list:
 
 
 LABELLED_HEADER = ["corpus", "train / held-out lines", "model (parameters)", "unlabelled CE",
-                   "labelled CE given the label", "labelled CE, marginal", "classification accuracy",
+                   "labelled CE given the label", "labelled CE, marginal", "true CE given / marginal",
+                   "classification accuracy",
                    "samples of label c with form c", "seconds (unlabelled / labelled)"]
 LABELLED_NOTE = (
     "\nCross-entropy in nats per token on the held-out lines (</s> counted). The labelled model gives "
     "log P(x | c) with c the line's label, and its marginal log sum_c P(c) P(x | c); when the label is a "
     "function of the text (the grammar rows), the marginal equals log P(x) and the label's own cost is "
-    "log P(c) = CE(marginal) - CE(given) per token. Accuracy of argmax_c log P(x | c) + log P(c) against the "
+    "log P(c) = CE(marginal) - CE(given) per token. The true CE is the grammar's own (its start rules give "
+    "P(c)), the floor any model of these lines can reach. Accuracy of argmax_c log P(x | c) + log P(c) against the "
     "majority class. Same hidden width, embedding, steps and seed for both models; the labelled one has "
     "the label tables L_in and L_h.l more (eqs. L1-L4 of scratchgen/nn/conditioning.py)."
 )
