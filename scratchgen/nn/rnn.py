@@ -139,6 +139,15 @@ class RNNModel(LanguageModel):
     >>> lp = m.next_logprobs(m.initial_state(1))
     >>> lp.shape, bool(np.isclose(np.exp(lp).sum(), 1.0))   # V = <unk> <s> </s> a b
     ((1, 5), True)
+
+    A labelled model P(x | c): one label a training sequence; its states start from the label's.
+
+    >>> m = RNNModel(hidden=8).fit(["aa", "bb", "ab"], labels=["x", "y", "x"],
+    ...                            config=TrainConfig(epochs=2, batch_size=2, valid_fraction=0))
+    >>> m.labels_.names, m.params_["L_in"].shape, m.params_["L_h.0"].shape   # one-hot: L_in is (C, H)
+    (('x', 'y'), (2, 8), (2, 8))
+    >>> m.initial_state(2, labels=np.array([0, 1]))[-1]   # the state ends with the label ids; needs them
+    array([0, 1])
     """
 
     def __init__(
