@@ -128,6 +128,24 @@ def test_the_gradcheck_command_checks_the_label_tables(capsys):
     assert json.loads(capsys.readouterr().out)["relative_errors"]["L_in"] < TOL
 
 
+def test_the_gradcheck_command_fails_on_a_broken_label_backward(monkeypatch, capsys):
+    """The command's check of the whole labelled network catches a label backward that forgets tanh'."""
+    def no_tanh_derivative(params, cache, dh0):
+        grads = {}
+        for layer, c in enumerate(cache["layers"]):
+            dL = np.zeros((c["C"], dh0.shape[-1]))
+            np.add.at(dL, c["labels"], dh0[layer])                # dh0 itself, not dh0 * (1 - h0^2)
+            grads[f"L_h.{layer}"] = dL
+        return grads, None
+
+    monkeypatch.setattr(L, "label_states_backward", no_tanh_derivative)
+    assert main(["gradcheck", "--labels", "2", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    # the command's tables start near 0 (scale 0.1), where tanh' = 1 - h0^2 is nearly 1: the error is
+    # small, yet thousands of times the tolerance that a right gradient meets by four orders of magnitude
+    assert not out["ok"] and out["relative_errors"]["L_h.0"] > 1e3 * TOL and out["relative_errors"]["W_hy"] < TOL
+
+
 # --- 2. the fast path against the reference, one sequence and one step at a time ---------------------
 
 @settings(max_examples=12, deadline=None)
