@@ -26,7 +26,8 @@ Why these choices:
   layer's state is that layer's memory; with a label start only at the bottom, upper layers would begin
   every sequence from the same zero state and learn of the label one step late. It costs L C H numbers.
 - **The input vector at the first layer only** (upper layers read h_t of the layer below, which
-  already carries the label). With an embedding table C (V, E), x_t = C[i_t] and ``L_in`` is (C, E).
+  already carries the label). With an embedding table (``C``, of shape (V, E)), x_t = C[i_t] and
+  ``L_in`` is (C, E), C labels.
   **Without a table** (one-hot inputs) the rows of ``W_xh.0`` are the token embeddings (as in
   min-char-rnn: x_t W_xh = W_xh[i_t], an H-vector), so the label vector lives where they do:
   ``L_in`` is (C, H) and is added to W_xh[i_t] inside the recurrence, a_t = W_xh[i_t] + L_in[c] +
@@ -39,8 +40,9 @@ Why these choices:
 The pieces take the input array and the label ids and know nothing of the recurrence, so any deep model
 reuses them: :func:`label_input_forward` adds the label to any (B, ..., D) input (a GRU's, an LSTM's,
 an MLP's context embeddings, a Transformer's token embeddings), and :func:`label_state_forward` gives
-the (B, H) start of any recurrent state. Letters: B batch, T time, C labels, D the width of the vector
-the label is added to (E, or H for one-hot inputs), H hidden width, L layers.
+the (B, H) start of any recurrent state. Letters: B batch, T time, C the number of labels (in shapes;
+the parameter ``C`` is the token embedding table), D the width of the vector the label is added to (E,
+or H for one-hot inputs), H hidden width, L layers.
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ __all__ = [
     "label_states_forward",
     "label_states_backward",
     "label_params",
-    "label_keys",
     "input_label_width",
 ]
 
@@ -63,11 +64,6 @@ __all__ = [
 def input_label_width(V: int, hidden: int, embedding: int | None) -> int:
     """D, the width of ``L_in``: the embedding width E, or H for one-hot inputs (module docstring)."""
     return embedding or hidden
-
-
-def label_keys(layers: int) -> list[str]:
-    """The parameter names of the label tables: ``L_in`` and one ``L_h.l`` a layer."""
-    return ["L_in"] + [f"L_h.{layer}" for layer in range(layers)]
 
 
 def label_params(C: int, width: int, hidden: int, layers: int, dtype=np.float64) -> dict:
