@@ -443,7 +443,7 @@ LABELLED_HEADER = ["corpus", "train / held-out lines", "model (parameters)", "un
                    "classification accuracy",
                    "samples of label c with form c", "seconds (unlabelled / labelled)"]
 LABELLED_NOTE = (
-    "\nCross-entropy in nats per token on the held-out lines (</s> counted). The labelled model gives "
+    "\n\nCross-entropy in nats per token on the held-out lines (</s> counted). The labelled model gives "
     "log P(x | c) with c the line's label, and its marginal log sum_c P(c) P(x | c); when the label is a "
     "function of the text (the grammar rows), the marginal equals log P(x) and the label's own cost is "
     "log P(c) = CE(marginal) - CE(given) per token. The true CE is the grammar's own (its start rules give "
