@@ -424,8 +424,8 @@ def labelled_rows(quick: bool) -> list:
     per_label = 150 if quick else 2000
     labels, sentences = grammar_labelled_corpus(per_label)
     model_kw = dict(hidden=32 if quick else 128, embedding=16 if quick else 32, dtype="float32")
-    train_kw = dict(batch_size=32, lr=1e-2 if quick else 3e-3, epochs=6 if quick else 30, valid_fraction=0.1,
-                    patience=None if quick else 3, seed=0)
+    train_kw = dict(batch_size=16 if quick else 32, lr=1e-2 if quick else 3e-3, epochs=15 if quick else 30,
+                    valid_fraction=0.1, patience=None if quick else 3, seed=0)
     rows.append(labelled_pair_row("builtin:english by form (question / compound / statement), words",
                                   labels, sentences, model_kw, train_kw, form_label, grammar_truth))
     speakers = None if quick else shakespeare_speakers()
