@@ -314,6 +314,7 @@ class RNNModel(LanguageModel):
             c.optimizer,
             eval_rows,
             eval_len,
+            len(self.labels_) if self.labels_ is not None else 0,
         )
         check_memory(
             nbytes,
