@@ -4,6 +4,7 @@ efficiency, memory, and the quality of trained models.
     python -m benchmarks.bench_nn --quick        # about a minute: speed, GFLOP/s, memory
     python -m benchmarks.bench_nn                # longer speed runs
     python -m benchmarks.bench_nn --quality      # the quality runs, a section of their own (10-20 minutes)
+    python -m benchmarks.bench_nn --labelled     # only the labelled-vs-unlabelled rows (a few minutes)
 
 Speed is training characters per second on tinyshakespeare (forward, backward, clipping and the
 optimiser step; the same loop as ``RNNModel.fit``), peers measured in the same run, alternating
@@ -21,7 +22,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from benchmarks.common import Section, data_file, module_available, run_isolated, table, write_section
+from benchmarks.common import SHARED_DATA, Section, data_file, module_available, run_isolated, table, write_section
 from scratchgen.nn.data import stream_array
 from scratchgen.nn.layers import network_backward, network_forward, one_blas_thread
 from scratchgen.nn.optim import clip_by_global_norm, init_params, make_optimizer
@@ -305,6 +306,159 @@ def names_split() -> tuple[list, list, str]:
 
 
 
+# --- a labelled RNN against an unlabelled one of the same size (issue 11) ---------------------------
+
+
+def form_label(tokens: list[str]) -> str:
+    """The form of a sentence of the built-in English grammar, which its words decide: a question ends in
+    '?', a compound joins two clauses with 'and' or 'but' (the grammar uses them nowhere else)."""
+    if tokens[-1] == "?":
+        return "question"
+    return "compound" if ("and" in tokens or "but" in tokens) else "statement"
+
+
+def grammar_labelled_corpus(per_label: int, seed: int = 0) -> tuple[list[str], list[list[str]]]:
+    """``per_label`` sentences of each form drawn from builtin:english (balanced: the rare forms are kept
+    until each has as many as the others), shuffled."""
+    from scratchgen.grammar.model import GrammarModel
+
+    grammar = GrammarModel.from_grammar("builtin:english")
+    kept: dict[str, list] = {"question": [], "compound": [], "statement": []}
+    draw = 0
+    while min(len(v) for v in kept.values()) < per_label:
+        for tokens in grammar.sample(4 * per_label, seed=seed + draw):
+            bucket = kept[form_label(tokens)]
+            if len(bucket) < per_label:
+                bucket.append(tokens)
+        draw += 1
+    pairs = [(label, tokens) for label, sentences in kept.items() for tokens in sentences]
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    return [pairs[i][0] for i in order], [pairs[i][1] for i in order]
+
+
+def grammar_truth(test_labels: list[str], test_texts: list[list[str]]) -> tuple[float, float]:
+    """The true cross-entropies of the balanced corpus, from the grammar itself: given the label,
+    -log P_g(x | c) = -log P_g(x) + log P_g(c), with P_g(c) the start rules' weights of each form; and the
+    marginal of the balanced corpus, P(x) = P_g(x | c) / 3. Nats per token, </s> counted."""
+    from scratchgen.grammar.model import GrammarModel
+
+    grammar = GrammarModel.from_grammar("builtin:english")
+    prior = {"question": 0.0, "compound": 0.0, "statement": 0.0}
+    for rule in grammar.grammar_.rules:
+        if rule.lhs == grammar.grammar_.start:
+            prior["question" if rule.rhs == ("Q",) else "compound" if "CONJ" in rule.rhs else "statement"] += rule.prob
+    tokens = sum(len(x) + 1 for x in test_texts)
+    given = -sum(grammar.logprob(x) - math.log(prior[c]) for c, x in zip(test_labels, test_texts)) / tokens
+    return given, given + len(test_texts) * math.log(len(prior)) / tokens
+
+
+def shakespeare_speakers(speakers: int = 4, per_label: int = 1500) -> tuple[list[str], list[str]] | None:
+    """Lines of tinyshakespeare labelled by who speaks them: the ``speakers`` with most lines, as many lines
+    each as the least of them has (at most ``per_label``: balanced). None when the corpus is not there."""
+    path = SHARED_DATA / "tinyshakespeare.txt"
+    if not path.exists():
+        return None
+    by_speaker: dict[str, list[str]] = {}
+    speaker = None
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            speaker = None
+        elif speaker is None and line.endswith(":"):
+            speaker = line[:-1]
+        elif speaker is not None:
+            by_speaker.setdefault(speaker, []).append(line)
+    top = sorted(by_speaker, key=lambda k: -len(by_speaker[k]))[:speakers]
+    each = min(per_label, *(len(by_speaker[name]) for name in top))
+    pairs = [(name, text) for name in top for text in by_speaker[name][:each]]
+    order = np.random.default_rng(0).permutation(len(pairs))
+    return [pairs[i][0] for i in order], [pairs[i][1] for i in order]
+
+
+def _held_out(labels: list, texts: list, fraction: float = 0.2) -> tuple:
+    """The last ``fraction`` of an already shuffled corpus held out."""
+    n = int(len(texts) * (1 - fraction))
+    return labels[:n], texts[:n], labels[n:], texts[n:]
+
+
+def labelled_pair_row(
+    corpus: str, labels: list, texts: list, model_kw: dict, train_kw: dict, fidelity=None, truth=None
+) -> list:
+    """Train a labelled RNN and an unlabelled one of the same size on the same lines and steps; held-out
+    cross-entropy given the label (and the labelled model's marginal), classification accuracy, and, when
+    the label is a function of the text (``fidelity``), how often a sample of label c has the form c;
+    ``truth(labels, texts)``: the true (given, marginal) cross-entropies when the source is known."""
+    from scratchgen import RNNModel
+
+    train_labels, train_texts, test_labels, test_texts = _held_out(labels, texts)
+    kw = {**model_kw, **train_kw}
+    t = time.perf_counter()
+    labelled = RNNModel(**kw).fit(train_texts, labels=train_labels)
+    t_labelled = time.perf_counter() - t
+    t = time.perf_counter()
+    plain = RNNModel(**kw).fit(train_texts)
+    t_plain = time.perf_counter() - t
+    given = labelled.score(test_texts, labels=test_labels).cross_entropy_nats
+    marginal = labelled.score(test_texts).cross_entropy_nats
+    unlabelled = plain.score(test_texts).cross_entropy_nats
+    predicted = labelled.classify(test_texts).labels
+    accuracy = float(np.mean([p == y for p, y in zip(predicted, test_labels)]))
+    majority = max(test_labels.count(c) for c in set(test_labels)) / len(test_labels)
+    if fidelity is not None:
+        hits = [fidelity(s) == c for c in labelled.labels_.names for s in labelled.generate(100, label=c, seed=0)
+                if s]
+        faithful = f"{np.mean(hits):.3f}"
+    else:
+        faithful = "n/a (no rule)"
+    true_ce = "n/a (unknown source)" if truth is None else "{:.4f} / {:.4f}".format(*truth(test_labels, test_texts))
+    n_params = sum(v.size for v in plain.params_.values())
+    extra = sum(v.size for k, v in labelled.params_.items() if k.startswith("L_"))
+    return [corpus, f"{len(train_texts):,} / {len(test_texts):,}",
+            ", ".join(f"{k} {v}" for k, v in model_kw.items() if k != "dtype") + f" ({n_params:,} + {extra:,} label)",
+            f"{unlabelled:.5f}", f"{given:.5f}", f"{marginal:.5f}", true_ce,
+            f"{accuracy:.3f} (majority {majority:.3f})", faithful, f"{t_plain:.0f} / {t_labelled:.0f}"]
+
+
+def labelled_rows(quick: bool) -> list:
+    """The label-conditional RNN against an unlabelled RNN of the same size on labelled corpora."""
+    rows = []
+    per_label = 150 if quick else 2000
+    labels, sentences = grammar_labelled_corpus(per_label)
+    model_kw = dict(hidden=32 if quick else 128, embedding=16 if quick else 32, dtype="float32")
+    train_kw = dict(batch_size=16 if quick else 32, lr=1e-2 if quick else 3e-3, epochs=15 if quick else 30,
+                    valid_fraction=0.1, patience=None if quick else 3, seed=0)
+    rows.append(labelled_pair_row("builtin:english by form (question / compound / statement), words",
+                                  labels, sentences, model_kw, train_kw, form_label, grammar_truth))
+    speakers = None if quick else shakespeare_speakers()
+    if speakers is not None:
+        names, lines = speakers
+        rows.append(labelled_pair_row(f"tinyshakespeare lines by speaker ({', '.join(sorted(set(names)))}), chars",
+                                      names, lines, dict(hidden=256, embedding=64, dtype="float32"),
+                                      dict(batch_size=32, lr=3e-3, epochs=20, valid_fraction=0.1, patience=2,
+                                           seed=0)))
+    return rows
+
+
+LABELLED_HEADER = ["corpus", "train / held-out lines", "model (parameters)", "unlabelled CE",
+                   "labelled CE given the label", "labelled CE, marginal", "true CE given / marginal",
+                   "classification accuracy",
+                   "samples of label c with form c", "seconds (unlabelled / labelled)"]
+LABELLED_NOTE = (
+    "\n\nCross-entropy in nats per token on the held-out lines (</s> counted). The labelled model gives "
+    "log P(x | c) with c the line's label, and its marginal log sum_c P(c) P(x | c); when the label is a "
+    "function of the text (the grammar rows), the marginal equals log P(x) and the label's own cost is "
+    "log P(c) = CE(marginal) - CE(given) per token. The true CE is the grammar's own (its start rules give "
+    "P(c)), the floor any model of these lines can reach. Accuracy of argmax_c log P(x | c) + log P(c) against the "
+    "majority class. Same hidden width, embedding, steps and seed for both models; the labelled one has "
+    "the label tables L_in and L_h.l more (eqs. L1-L4 of scratchgen/nn/conditioning.py)."
+)
+
+
+def run_labelled(quick: bool) -> Section:
+    body = table(LABELLED_HEADER, labelled_rows(quick)) + LABELLED_NOTE
+    return Section(name="nn-labelled", title="nn: a labelled RNN P(x | c) against an unlabelled one", body=body,
+                   command="python -m benchmarks.bench_nn --labelled" + (" --quick" if quick else ""))
+
+
 def run_quality(cpu_seconds: float, names: bool = True, shakespeare: bool = True) -> Section:
     body = table(["corpus", "model", "tokens trained", "seconds", "loss (nats/char)", "target"],
                  quality_rows(cpu_seconds, names, shakespeare))
@@ -328,7 +482,9 @@ def run(quick: bool, quality: bool = False) -> Section:
             table(["T", "B", "cache MiB", "cache KiB per (t, b)", "peak allocated MiB (forward + backward)",
                    "peak KiB per (t, b)"], memory_rows()),
             "\nBoth grow as T x B (constant KiB per position): memory is linear in sequence length and in batch "
-            "(peak measured with tracemalloc, which sees NumPy's allocations)."]
+            "(peak measured with tracemalloc, which sees NumPy's allocations).",
+            "\n### A labelled RNN P(x | c) against an unlabelled one of the same size\n",
+            table(LABELLED_HEADER, labelled_rows(quick)) + LABELLED_NOTE]
     return Section(name="nn", title="nn: vanilla RNN (hand-written BPTT)", body="\n".join(body),
                    command="python -m benchmarks.bench_nn" + (" --quick" if quick else ""))
 
@@ -341,8 +497,13 @@ if __name__ == "__main__":
     ap.add_argument("--cpu-seconds", type=float, default=600.0,
                     help="CPU-time budget of the tinyshakespeare run (default 600: one core for 10 minutes)")
     ap.add_argument("--names-only", action="store_true", help="with --quality: only the names runs (a minute)")
+    ap.add_argument("--labelled", action="store_true",
+                    help="only the labelled-vs-unlabelled rows (a section of their own; with --quick, small)")
     a = ap.parse_args()
-    section = run_quality(a.cpu_seconds, shakespeare=not a.names_only) if a.quality else run(a.quick)
+    if a.labelled:
+        section = run_labelled(a.quick)
+    else:
+        section = run_quality(a.cpu_seconds, shakespeare=not a.names_only) if a.quality else run(a.quick)
     print(section.markdown())
     write_section(section)
     sys.exit(0)

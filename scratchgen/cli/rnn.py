@@ -1,7 +1,7 @@
 """``scratchgen gradcheck`` and ``scratchgen train rnn``: the recurrent network on the command line.
 
-    scratchgen gradcheck [--json] [--hidden N] [--layers L] [--embedding E] [--seed S]
-    scratchgen train rnn [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
+    scratchgen gradcheck [--json] [--hidden N] [--layers L] [--embedding E] [--labels C] [--seed S]
+    scratchgen train rnn [--labelled] [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
                          [--epochs E] [--seed S] [--valid-fraction F] [--dtype float32|float64]
                          [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
 
@@ -38,6 +38,7 @@ from .options import (
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
+    from ..nn.conditioning import input_label_width, label_params
     from ..nn.gradcheck import gradcheck_piece
     from ..nn.layers import network_backward, network_forward
     from ..nn.optim import init_params
@@ -45,21 +46,28 @@ def _gradcheck(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     V, B, T, H, L = 7, 3, 5, args.hidden, args.layers
     params = init_params(V, H, L, args.embedding, rng)
+    if args.labels:  # the label tables L_in and L_h.l (eqs. L1-L4 of nn/conditioning)
+        params.update(label_params(args.labels, input_label_width(V, H, args.embedding), H, L))
     params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases
     ids = rng.integers(0, V, size=(B, T))  # (B, T)
     targets = rng.integers(0, V, size=(B, T))  # (B, T)
     mask = rng.random((B, T)) < 0.75  # (B, T) some padding
     h0 = rng.normal(scale=0.5, size=(L, B, H))  # (L, B, H) a carried-in state
-    errors = gradcheck_piece(network_forward, network_backward, params, (ids, targets, mask, h0), seed=args.seed)
-    errors["h0"] = errors.pop("input[3]")
+    inputs: tuple = (ids, targets, mask, h0)
+    if args.labels:  # a fresh start from the labels' states: h0 is theirs, its gradient reaches L_h
+        inputs = (ids, targets, mask, None, None, rng.integers(0, args.labels, size=B))
+    errors = gradcheck_piece(network_forward, network_backward, params, inputs, seed=args.seed)
+    if not args.labels:
+        errors["h0"] = errors.pop("input[3]")
     worst = max(errors.values(), key=lambda e: np.inf if np.isnan(e) else e)  # a NaN is the worst
     ok = all(e < args.tolerance for e in errors.values())  # False for NaN too
     if args.json:
         print_json({"relative_errors": errors, "worst": worst, "tolerance": args.tolerance, "ok": ok})
     else:
+        state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
         print(
             f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
-            f"with padding mask and carried state (float64, central differences)"
+            f"with padding mask and {state} (float64, central differences)"
         )
         for name, err in errors.items():
             print(f"  {name:8s} relative error {err:.2e}")
@@ -172,6 +180,8 @@ def _callbacks(args: argparse.Namespace, curve_writer) -> list:
 
 
 def _train_rnn(args: argparse.Namespace) -> int:
+    from ..corpus import read_corpus as read_labelled
+    from ..errors import CorpusError
     from ..io import check_output
     from ..nn.callbacks import Curve
     from ..nn.rnn import RNNModel
@@ -182,7 +192,13 @@ def _train_rnn(args: argparse.Namespace) -> int:
             if output:
                 check_output(output, [args.resume])
     curve = args.curve or _default_curve(args)
-    if args.mode is None:
+    if args.labelled and args.mode == "chunks":
+        from ..errors import LabelError
+
+        raise LabelError("--labelled reads one example a line (LABEL<TAB>TEXT): it cannot be --mode chunks")
+    if args.labelled:
+        args.mode, read_as = "lines", " of labelled lines"
+    elif args.mode is None:
         args.mode = "chunks" if is_running_text(args.corpus, args.encoding) else "lines"
         read_as = f" read as {'running text' if args.mode == 'chunks' else 'one sequence a line'} (--mode {args.mode})"
     else:
@@ -192,14 +208,26 @@ def _train_rnn(args: argparse.Namespace) -> int:
 
         require_matplotlib()  # before training, not after an hour of it
     tokenizer = tokenizer_from_args(args)
-    corpus = read_corpus_args(args, args.corpus, tokenizer)
+    labels = None
+    if args.labelled:
+        labels, corpus = read_labelled(args.corpus, tokenizer, labelled=True, encoding=args.encoding)
+        if not corpus:
+            raise CorpusError(f"corpus {args.corpus!r} has no non-empty labelled example")
+    else:
+        corpus = read_corpus_args(args, args.corpus, tokenizer)
     model = RNNModel(
         hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype, tokenizer=tokenizer
     )
     curve_writer = Curve(curve)
     try:
         with _sigterm_as_interrupt():
-            model.fit(corpus, config=_train_config(args), resume=args.resume, callbacks=_callbacks(args, curve_writer))
+            model.fit(
+                corpus,
+                labels=labels,
+                config=_train_config(args),
+                resume=args.resume,
+                callbacks=_callbacks(args, curve_writer),
+            )
     except _Terminated:
         _stopped_early(args, "terminated (SIGTERM)")
         return 143
@@ -243,8 +271,9 @@ def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
             f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
             "learning rate (consider a lower --lr)"
         )
+    labelled = f", labels {', '.join(model.labels_.names)}" if model.labels_ is not None else ""
     return (
-        f"trained RNN (hidden {args.hidden}, {args.layers} layer(s)) on {len(corpus)} sequences{read_as}, "
+        f"trained RNN (hidden {args.hidden}, {args.layers} layer(s){labelled}) on {len(corpus)} sequences{read_as}, "
         f"vocabulary {V}, {finished}{loss}: {args.output}"
     )
 
@@ -268,6 +297,14 @@ def register(commands, train) -> None:
     )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument(
+        "--labels",
+        type=nonnegative_int,
+        default=0,
+        metavar="C",
+        help="check a labelled network with C labels: its label vectors and label start states "
+        "(instead of a carried-in state); 0: unlabelled (default 0)",
+    )
+    p.add_argument(
         "--tolerance",
         type=positive_float,
         default=1e-6,
@@ -287,6 +324,12 @@ def register(commands, train) -> None:
     )
     p.add_argument("corpus", metavar="CORPUS", help="text file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
+    p.add_argument(
+        "--labelled",
+        action="store_true",
+        help="CORPUS is one example a line, LABEL<TAB>TEXT: learn P(text | label) with a label vector added "
+        "to every input and a label start state (padded batches of lines)",
+    )
     p.add_argument("--hidden", type=positive_int, default=256, help="hidden width H (default 256)")
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers L (default 1)")
     p.add_argument(

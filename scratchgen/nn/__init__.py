@@ -2,6 +2,8 @@
 
 - :mod:`scratchgen.nn.layers`: the pieces (embedding, tanh RNN layer, stack, output projection,
   masked softmax cross-entropy), each a ``forward``/``backward`` pair of plain functions;
+- :mod:`scratchgen.nn.conditioning`: the label pieces of a labelled model P(x | c) (a label vector added
+  to the input at every step, a label start state), plain functions any deep model can reuse;
 - :mod:`scratchgen.nn.gradcheck`: central finite differences against any of them;
 - :mod:`scratchgen.nn.optim`: SGD with momentum, Adagrad, Adam/AdamW, clipping, schedules, initialisation;
 - :mod:`scratchgen.nn.data`: parallel streams of running text, padded and masked sequences;

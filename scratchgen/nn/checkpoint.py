@@ -5,7 +5,9 @@ and read by its reader. Its header holds the model's architecture (``"model"``),
 recipe (``"config"``, a :class:`~scratchgen.nn.config.TrainConfig`), the vocabulary, a checksum of
 the training data and the position of the run (epoch, step, random generators, moving averages);
 its arrays are the parameters (``param/``), the optimiser state (``opt/``), the best and the last
-good parameters (``best/``, ``good/``, ``goodopt/``) and the carried hidden state (``h``).
+good parameters (``best/``, ``good/``, ``goodopt/``) and the carried hidden state (``h``). A labelled
+run also stores its label set (``"labels"``: names and counts; null unlabelled): the label tables are
+parameters like any other, and the checksum of the data covers each sequence's label id.
 
 Format versions: 3 (this one) splits the options into ``model`` and ``config``; 2 (before) kept
 them all in ``model`` under the header array ``__checkpoint__``, and is still read. Older files
@@ -67,6 +69,7 @@ def save_checkpoint(trainer, path: str) -> None:
         "model": t.m.get_params(),
         "config": dataclasses.asdict(t.config),
         "vocab": t.m.vocab_.to_list(),
+        "labels": _labels_of(t.m),
         "data": t.fingerprint(),
         "epoch": t.epoch,
         "step_in_epoch": t.step_in_epoch,
@@ -155,8 +158,30 @@ def _options_of(header: dict) -> dict:
     return {k: v for p in objects for k, v in p.items()}
 
 
+def _labels_of(model):
+    """The model's label set as the header stores it (None for an unlabelled model)."""
+    labels = getattr(model, "labels_", None)
+    return None if labels is None else labels.to_dict()
+
+
+def _compare_labels(t, path: str, theirs) -> None:
+    """Refuse a checkpoint of a run with other labels (or labelled against unlabelled), naming both."""
+    ours = _labels_of(t.m)
+    if theirs == ours:
+        return
+
+    def shown(d):
+        return "no labels" if d is None else "labels " + ", ".join(map(repr, d["names"]))
+
+    raise ModelFileError(
+        f"cannot resume from {path!r}: it was trained with {shown(theirs)}, this run has {shown(ours)} "
+        "(--labelled and the corpus's labels must be the same)"
+    )
+
+
 def _restore(t, path: str, header: dict, arrays: dict) -> None:
     _compare_options(t, path, _options_of(header))
+    _compare_labels(t, path, header.get("labels"))
     if header["vocab"] != t.m.vocab_.to_list() or header["data"] != t.fingerprint():
         raise ModelFileError(
             f"cannot resume from {path!r}: it was made on another corpus, or with other "

@@ -15,6 +15,11 @@ A line corpus (names) gives each sequence its own row: inputs ``<s> x_1 .. x_n``
     mask[b, t] = 1 if t <= n_b else 0                                                       (2)
 
 A batch longer than T is processed in chunks of T steps with the state carried between them.
+
+A labelled corpus (:mod:`scratchgen.labels`) is a line corpus with one label id a sequence, ``c_b``;
+its rows are padded batches like any line corpus, and each step of the plan also gives the label ids
+of its rows (:func:`chunk_labels`). Running text has no label per chunk (a chunk may cut across
+examples), so a labelled corpus is never read as running text (:func:`check_labelled_layout`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,20 @@ import math
 
 import numpy as np
 
+from ..errors import LabelError
 from ..text import Vocabulary
 
-__all__ = ["stream_array", "stream_chunks", "padded_batch", "padded_plan", "epoch_plan", "planned_steps", "chunk_batch"]
+__all__ = [
+    "stream_array",
+    "stream_chunks",
+    "padded_batch",
+    "padded_plan",
+    "epoch_plan",
+    "planned_steps",
+    "chunk_batch",
+    "chunk_labels",
+    "check_labelled_layout",
+]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 
@@ -117,3 +133,24 @@ def chunk_batch(data, running: bool, item, seq_len: int):
     x, y, mask = padded_batch([data[i] for i in batch])  # (B, T_b)
     sl = slice(start, start + T)
     return x[:, sl], y[:, sl], mask[:, sl], start == 0
+
+
+def chunk_labels(labels: np.ndarray | None, item) -> np.ndarray | None:
+    """The label id of each row of one step of :func:`epoch_plan` (a line corpus), or None unlabelled.
+
+    >>> chunk_labels(np.array([0, 2, 1]), (np.array([2, 0]), 0)).tolist()
+    [1, 0]
+    """
+    if labels is None:
+        return None
+    batch, _ = item
+    return labels[batch]  # (B,) c_b of each row
+
+
+def check_labelled_layout(running: bool) -> None:
+    """Refuse running text with labels in one line: each example of a labelled corpus is its own sequence."""
+    if running:
+        raise LabelError(
+            "a labelled corpus is read one example a line (padded batches of lines): running text cut into "
+            "chunks has no label per chunk; use --mode lines (running_text=False)"
+        )

@@ -25,6 +25,9 @@ padding; N = sum m). In a stack of L layers, layer l > 1 reads ``x_t = h_t`` of 
 states may pass through (inverted) dropout before eq. (4): ``h_t <- h_t * k_t / (1 - r)`` with
 k_t a random 0/1 mask kept with probability 1 - r (eq. 14; backward: ``dh_t <- dh_t * k_t / (1 - r)``). When
 the input is a one-hot vector (no embedding table), ``x_t W_xh`` in eq. (2) is the row ``W_xh[i_t]``.
+A layer may also be given a per-sequence vector u (B, H) added to every a_t of eq. (2), whose gradient is
+``du = sum_t da_t``: a labelled one-hot network adds its label vector there. A labelled network also
+adds a label vector to x_t and starts from a label's h_0: eqs. (L1)-(L4) of :mod:`scratchgen.nn.conditioning`.
 
 Backward, by the chain rule from the loss down (``dZ`` means d loss / d Z)::
 
@@ -50,6 +53,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..threads import one_blas_thread
+
+from .conditioning import (
+    label_input_backward,
+    label_input_forward,
+    label_states_backward,
+    label_states_forward,
+)
 
 __all__ = [
     "embedding_forward",
@@ -147,9 +157,10 @@ def rnn_forward(params: dict, inputs):
     Parameters
     ----------
     params : dict with "W_xh" (E, H), "W_hh" (H, H), "b_h" (H,)
-    inputs : (X, h0)
+    inputs : (X, h0) or (X, h0, u)
         X : float array (B, T, E), or int array (B, T) of one-hot ids (then ``x_t W_xh = W_xh[i_t]``)
         h0 : array (B, H), the state carried in from the previous chunk; None means zeros (a fresh start)
+        u : array (B, H) added to every a_t of its sequence (a one-hot network's label vector), or None
 
     Returns
     -------
@@ -163,7 +174,8 @@ def rnn_forward(params: dict, inputs):
     ((2, 5, 4), True)
     """
     W_xh, W_hh, b_h = params["W_xh"], params["W_hh"], params["b_h"]  # (E, H) (H, H) (H,)
-    X, h0 = inputs
+    X, h0 = inputs[:2]
+    u = inputs[2] if len(inputs) > 2 else None
     B, T = X.shape[:2]
     Hdim = W_hh.shape[0]
     one_hot = np.issubdtype(X.dtype, np.integer)
@@ -175,6 +187,8 @@ def rnn_forward(params: dict, inputs):
         X_tm = _time_major(X)  # (T, B, E)
         A = (X_tm.reshape(T * B, -1) @ W_xh).reshape(T, B, Hdim)  # (T, B, H)
     A += b_h  # (T, B, H)
+    if u is not None:
+        A += u  # (T, B, H) the same (B, H) vector at every step
     Hs = np.empty((T + 1, B, Hdim), dtype=W_hh.dtype)  # (T+1, B, H); Hs[t] = h_t, Hs[0] = h_0
     Hs[0] = 0.0 if h0 is None else h0  # (B, H) h_0
     with one_blas_thread():
@@ -182,7 +196,7 @@ def rnn_forward(params: dict, inputs):
             np.dot(Hs[t], W_hh, out=Hs[t + 1])  # (B, H) h_{t-1} W_hh
             Hs[t + 1] += A[t]  # (B, H) a_t, eq. (2)
             np.tanh(Hs[t + 1], out=Hs[t + 1])  # (B, H) h_t, eq. (3)
-    cache = {"X": X_tm, "Hs": Hs, "one_hot": one_hot}
+    cache = {"X": X_tm, "Hs": Hs, "one_hot": one_hot, "has_u": len(inputs) > 2}
     H_out = np.swapaxes(Hs[1:], 0, 1)  # (B, T, H) view
     return (H_out, Hs[T]), cache
 
@@ -199,7 +213,8 @@ def rnn_backward(params: dict, cache: dict, d_outputs):
     Returns
     -------
     grads : dict "W_xh", "W_hh", "b_h"
-    (dX, dh0) : (B, T, E) (None for one-hot ids) and (B, H), the gradient of the initial state
+    (dX, dh0) : (B, T, E) (None for one-hot ids) and (B, H), the gradient of the initial state;
+        (dX, dh0, du) when the forward pass was given u, with du = sum_t da_t of shape (B, H)
     """
     W_xh, W_hh = params["W_xh"], params["W_hh"]  # (E, H) (H, H)
     Hs, X_tm = cache["Hs"], cache["X"]  # (T+1, B, H) (T, B, E)
@@ -231,6 +246,8 @@ def rnn_backward(params: dict, cache: dict, d_outputs):
         X2 = X_tm.reshape(T * B, -1)  # (T*B, E)
         grads["W_xh"] = X2.T @ dA2  # (E, H) eq. (11)
         dX = np.swapaxes((dA2 @ W_xh.T).reshape(T, B, -1), 0, 1)  # (B, T, E) eq. (12), view
+    if cache["has_u"]:
+        return grads, (dX, dh, dA.sum(axis=0))  # du (B, H): u fed every step
     return grads, (dX, dh)  # dh is now dh_0, eq. (12)
 
 
@@ -248,18 +265,20 @@ def stack_forward(params: dict, inputs):
     Parameters
     ----------
     params : dict with "W_xh.l", "W_hh.l", "b_h.l" for l = 0 .. L-1
-    inputs : (X, h0) with X as for :func:`rnn_forward` and h0 of shape (L, B, H)
+    inputs : (X, h0) or (X, h0, u) with X and u (given to the first layer) as for :func:`rnn_forward`
+        and h0 of shape (L, B, H)
 
     Returns
     -------
     (H_top, h_T) : ((B, T, H) states of the top layer, (L, B, H) last states of every layer)
     cache : dict with the list of per-layer caches
     """
-    X, h0 = inputs
+    X, h0 = inputs[:2]
     L = h0.shape[0]
     caches, last = [], []
     for layer in range(L):
-        (X, hT), c = rnn_forward(layer_params(params, layer), (X, h0[layer]))  # (B, T, H) (B, H)
+        layer_inputs = (X, h0[layer]) + (tuple(inputs[2:]) if layer == 0 else ())  # u: first layer only
+        (X, hT), c = rnn_forward(layer_params(params, layer), layer_inputs)  # (B, T, H) (B, H)
         caches.append(c)
         last.append(hT)
     return (X, np.stack(last)), {"layers": caches}
@@ -268,20 +287,21 @@ def stack_forward(params: dict, inputs):
 def stack_backward(params: dict, cache: dict, d_outputs):
     """Backward through the stack, top layer first: each layer's dX is dH of the layer below.
 
-    Returns grads ("W_xh.l", ...) and (dX, dh0) with dh0 of shape (L, B, H).
+    Returns grads ("W_xh.l", ...) and (dX, dh0) with dh0 of shape (L, B, H); (dX, dh0, du) when
+    the forward pass was given u.
     """
     dH, dhT = d_outputs
     caches = cache["layers"]
     L = len(caches)
     grads = {}
     dh0: list = [None] * L  # dh0[l]: (B, H), filled top layer first
+    du = ()
     for layer in range(L - 1, -1, -1):
-        g, (dH, dh0[layer]) = rnn_backward(
-            layer_params(params, layer), caches[layer], (dH, None if dhT is None else dhT[layer])
-        )
+        g, d_in = rnn_backward(layer_params(params, layer), caches[layer], (dH, None if dhT is None else dhT[layer]))
+        dH, dh0[layer], du = d_in[0], d_in[1], tuple(d_in[2:])  # du: the first layer's, if it had u
         for name, value in g.items():
             grads[f"{name}.{layer}"] = value
-    return grads, (dH, np.stack(dh0))
+    return grads, (dH, np.stack(dh0)) + du
 
 
 # --- output projection: eq. (4) and (8) -----------------------------------------------------------
@@ -397,10 +417,15 @@ def network_forward(params: dict, inputs):
     Parameters
     ----------
     params : dict; "C" (V, E) when there is an embedding table (else the inputs are one-hot),
-        "W_xh.l", "W_hh.l", "b_h.l" for each layer, "W_hy", "b_y"
-    inputs : (ids, targets, mask, h0) or (ids, targets, mask, h0, (keep, rate))
+        "W_xh.l", "W_hh.l", "b_h.l" for each layer, "W_hy", "b_y"; a labelled network also
+        "L_in" (C, E or H) and "L_h.l" (C, H) (:mod:`scratchgen.nn.conditioning`)
+    inputs : (ids, targets, mask, h0), (ids, targets, mask, h0, dropout) or
+        (ids, targets, mask, h0, dropout, labels)
         ids, targets : int (B, T); mask : (B, T) or None; h0 : (L, B, H) carried state;
-        keep, rate : a dropout mask (B, T, H) of 0/1 and its rate (eq. 14), training only
+        dropout : (keep, rate), a dropout mask (B, T, H) of 0/1 and its rate (eq. 14), or None;
+        labels : int (B,), the label id of each sequence (a labelled network), or None. With labels,
+        the label vector is added to every input (eq. L1) and h0 = None means the label's start
+        state tanh(L_h.l[c]) (eq. L2; a fresh start), while a given h0 is a carried state.
 
     Returns
     -------
@@ -409,12 +434,21 @@ def network_forward(params: dict, inputs):
     """
     ids, targets, mask, h0 = inputs[:4]
     dropout = inputs[4] if len(inputs) > 4 else None
-    cache = {}
+    labels = inputs[5] if len(inputs) > 5 else None
+    cache: dict = {"labelled": labels is not None}
+    if labels is not None and h0 is None:
+        h0, cache["start"] = label_states_forward(params, labels)  # (L, B, H) eq. (L2)
     if "C" in params:
         X, cache["emb"] = embedding_forward(params, ids)  # (B, T, E) eq. (1)
     else:
         X = ids  # (B, T) one-hot ids
-    (H, hT), cache["rnn"] = stack_forward(params, (X, h0))  # (B, T, H), (L, B, H) eq. (2)-(3)
+    extra: tuple = ()
+    if labels is not None and "C" in params:
+        X, cache["label"] = label_input_forward(params, (X, labels))  # (B, T, E) eq. (L1)
+    elif labels is not None:  # one-hot: the label vector joins W_xh[i_t] inside the recurrence
+        u, cache["label"] = label_input_forward(params, (None, labels))  # (B, H) eq. (L1)
+        extra = (u,)
+    (H, hT), cache["rnn"] = stack_forward(params, (X, h0) + extra)  # (B, T, H), (L, B, H) eq. (2)-(3)
     if dropout is not None:
         H, cache["drop"] = dropout_forward({}, (H, *dropout))  # (B, T, H) eq. (14)
     Y, cache["out"] = linear_forward(params, H)  # (B, T, V) eq. (4)
@@ -428,15 +462,28 @@ def network_backward(params: dict, cache: dict, d_outputs=(1.0, None)):
     d_outputs : (d_loss, dh_T); dh_T is None in truncated BPTT (no gradient from later chunks).
 
     Returns grads (same keys as params) and the input gradients (None, None, None, dh0), one per
-    input: dh0 (L, B, H) is the gradient of the carried-in state.
+    input: dh0 (L, B, H) is the gradient of the carried-in state. A labelled network returns six
+    (dropout and labels have none), with dh0 None when the state was the labels' (its gradient went
+    to L_h, eq. L4), and every label table has a gradient (zeros for L_h when the state was carried).
     """
     d_loss, dhT = d_outputs
     _, (dY, _, _) = softmax_ce_backward({}, cache["ce"], d_loss)  # (B, T, V) eq. (7)
     grads, dH = linear_backward(params, cache["out"], dY)  # (B, T, H) eq. (8)
     if "drop" in cache:
         _, (dH, _, _) = dropout_backward({}, cache["drop"], dH)  # (B, T, H) eq. (14)
-    g, (dX, dh0) = stack_backward(params, cache["rnn"], (dH, dhT))  # eq. (9)-(12)
+    g, d_in = stack_backward(params, cache["rnn"], (dH, dhT))  # eq. (9)-(12)
+    dX, dh0 = d_in[:2]
     grads.update(g)
+    if "label" in cache:  # eq. (L3): from dx_t, or from du (one-hot: the vector joined a_t)
+        grads.update(label_input_backward(params, cache["label"], dX if "C" in params else d_in[2])[0])
     if "emb" in cache:
         grads.update(embedding_backward(params, cache["emb"], dX)[0])  # eq. (13)
-    return grads, (None, None, None, dh0)
+    if not cache["labelled"]:
+        return grads, (None, None, None, dh0)
+    for key in params:
+        if key.startswith("L_h."):
+            grads[key] = np.zeros_like(params[key])  # a carried state: no gradient reaches L_h
+    if "start" in cache:
+        grads.update(label_states_backward(params, cache["start"], dh0)[0])  # eq. (L4)
+        dh0 = None
+    return grads, (None, None, None, dh0, None, None)

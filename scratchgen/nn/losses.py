@@ -35,13 +35,23 @@ def stream_loss(params: dict, layers: int, ids: np.ndarray, streams: int = 32, s
     return total / max(count, 1), count
 
 
-def sequences_loss(params: dict, layers: int, sequences: list[np.ndarray], batch: int = 256) -> tuple[float, int]:
-    """Mean nats per token (``</s>`` counted) of separate sequences: (loss, number of targets)."""
+def sequences_loss(
+    params: dict, layers: int, sequences: list[np.ndarray], batch: int = 256, labels: np.ndarray | None = None
+) -> tuple[float, int]:
+    """Mean nats per token (``</s>`` counted) of separate sequences: (loss, number of targets).
+
+    ``labels`` (a labelled network): the label id of each sequence, which then starts from its label's
+    state and reads its label at every step (eqs. (L1)-(L2) of :mod:`scratchgen.nn.conditioning`).
+    """
     order = np.argsort([len(s) for s in sequences], kind="stable")
     total, count = 0.0, 0
     for i in range(0, len(order), batch):
-        x, y, m = padded_batch([sequences[j] for j in order[i : i + batch]])
-        (loss, _), _ = network_forward(params, (x, y, m, zeros_state(params, layers, len(x))))
+        rows = order[i : i + batch]
+        x, y, m = padded_batch([sequences[j] for j in rows])
+        if labels is None:
+            (loss, _), _ = network_forward(params, (x, y, m, zeros_state(params, layers, len(x))))
+        else:  # h0 None: the labels' start states
+            (loss, _), _ = network_forward(params, (x, y, m, None, None, labels[rows]))
         n = int(m.sum())
         total += loss * n
         count += n

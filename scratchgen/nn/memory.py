@@ -17,6 +17,7 @@ def training_memory(
     optimizer: str,
     eval_rows: int,
     eval_len: int,
+    labels: int = 0,
 ) -> float:
     """Bytes a training run needs, estimated before anything is allocated.
 
@@ -25,11 +26,13 @@ def training_memory(
     - the activations of one step of B x T tokens: per layer the inputs, states and their gradients
       (about 4 H numbers a token), the logits, probabilities and their gradient (3 V a token), the
       embeddings (2 E a token); validation runs ``eval_rows`` x ``eval_len`` tokens through the same;
-    - the orthogonal initialisation of W_hh: a Gaussian matrix and its QR in float64 (3 H^2 numbers).
+    - the orthogonal initialisation of W_hh: a Gaussian matrix and its QR in float64 (3 H^2 numbers);
+    - a labelled model's tables (``labels`` C > 0): L_in (C, E or H) and L_h.l (C, H) a layer.
     """
     H, L, E = hidden, layers, embedding or 0
     first_input = V * E + E * H if E else V * H  # C and W_xh.0, or the one-hot W_xh.0
     n_params = first_input + (L - 1) * H * H + L * (H * H + H) + H * V + V
+    n_params += labels * ((E or H) + L * H)  # L_in and L_h.l
     slots = 2 if optimizer in ("adam", "adamw") else 1
     weights = n_params * itemsize * (4 + 2 * slots)  # params, grads, best, good; opt state twice
     per_token = 4 * L * H + 3 * V + 2 * E

@@ -29,6 +29,14 @@ Row vectors: x_t (E,), h_t (H,), y_t (V,). Parameters by role (l = 0 .. L-1 numb
     dx_t = da_t W_xh^T,  dh_next = da_t W_hh^T (after step 1 it is dh_0)                    (12)
     dC[i_t] += dx_t                                                                         (13)
 
+A labelled network (one label c a sequence) has two more tables, ``L_in`` (C, E), or (C, H) for
+one-hot inputs, and ``L_h.l`` (C, H) a layer (:mod:`scratchgen.nn.conditioning`, whose numbers these are)::
+
+    x_t = C[i_t] + L_in[c]      (one-hot: a_t = W_xh[i_t] + L_in[c] + ...)   every step     (L1)
+    h_0 = tanh(L_h.l[c])                                          each layer's start       (L2)
+    dL_in[c] += sum_t dx_t      (one-hot: sum_t da_t of the first layer)                   (L3)
+    dL_h.l[c] += dh_0 * (1 - h_0^2)                                                         (L4)
+
 Each layer l has its own W_xh.l, W_hh.l, b_h.l and h_0; layer l > 0 reads x_t = h_t of layer l - 1.
 A padded position (m_t = 0) adds nothing to the loss, but its state still feeds the next step, so
 dh_next still flows through it. Dropout touches only what the output reads: the recurrence and the
@@ -60,16 +68,19 @@ import numpy as np
 __all__ = ["layer_forward", "layer_backward", "sequence_forward", "sequence_backward", "batch_forward_backward"]
 
 
-def layer_forward(W_xh, W_hh, b_h, xs, h0=None):
+def layer_forward(W_xh, W_hh, b_h, xs, h0=None, u=None):
     """One tanh layer over one sequence, eq. (2)-(3); mirrors ``layers.rnn_forward`` for one row.
 
     ``xs`` is a list of T inputs: rows (E,), or Python ints for one-hot ids. ``h0`` (H,) is the state
-    carried in (None: zeros). Returns the list ``hs`` of T + 1 states: ``hs[0] = h_0``, ``hs[t] = h_t``.
+    carried in (None: zeros); ``u`` (H,) a vector added to every a_t (a one-hot network's label vector,
+    eq. L1), or None. Returns the list ``hs`` of T + 1 states: ``hs[0] = h_0``, ``hs[t] = h_t``.
     """
     hs = [np.zeros(W_hh.shape[0]) if h0 is None else np.array(h0, dtype=float)]  # h_0 (H,)
     for t in range(1, len(xs) + 1):
         x = xs[t - 1]
         xW = W_xh[x] if isinstance(x, int) else x @ W_xh  # (H,) x_t W_xh; one-hot: row i_t
+        if u is not None:
+            xW = xW + u  # (H,) eq. (L1), one-hot: the label beside W_xh[i_t]
         a = xW + hs[t - 1] @ W_hh + b_h  # (H,) eq. (2)
         hs.append(np.tanh(a))  # (H,) eq. (3)
     return hs
@@ -100,22 +111,36 @@ def layer_backward(W_xh, W_hh, xs, hs, dhs, dh_T=None):
     return {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h}, dxs, dh_next  # dh_next is now dh_0
 
 
-def sequence_forward(params, ids, targets, mask=None, h0=None, keep=None, rate=0.0):
-    """Loss of one sequence, summed over its counted targets: eq. (1)-(6) and (14).
+def sequence_forward(params, ids, targets, mask=None, h0=None, keep=None, rate=0.0, label=None):
+    """Loss of one sequence, summed over its counted targets: eq. (1)-(6), (14) and (L1)-(L2).
 
     ``ids``, ``targets``: T token ids; ``mask``: T values 0/1 or None (all count); ``h0``: (L, H) or
-    None (zeros); ``keep``: (T, H) 0/1 dropout mask of the top states and ``rate`` its r, or None.
+    None (zeros, or for a labelled sequence its label's start, eq. L2); ``keep``: (T, H) 0/1 dropout
+    mask of the top states and ``rate`` its r, or None; ``label``: the sequence's label id c, or None.
     Returns the summed loss (nats), n (how many targets counted), the last states (L, H) and a cache.
     """
     L = sum(name.startswith("W_hh.") for name in params)
+    labelled_start = label is not None and h0 is None  # then L_h receives a gradient (eq. L4)
+    if labelled_start:
+        h0 = [np.tanh(params[f"L_h.{l}"][label]) for l in range(L)]  # (H,) each, eq. (L2)
+    u = None  # a one-hot network's label vector, added to a_t of the first layer
     if "C" in params:
         xs = [params["C"][i] for i in ids]  # (E,) each, eq. (1)
+        if label is not None:
+            xs = [x + params["L_in"][label] for x in xs]  # (E,) each, eq. (L1)
     else:
         xs = [int(i) for i in ids]  # one-hot: the id itself
+        if label is not None:
+            u = params["L_in"][label]  # (H,) eq. (L1)
     inputs, states = [], []  # per layer: its xs and its hs
     for l in range(L):
         hs = layer_forward(
-            params[f"W_xh.{l}"], params[f"W_hh.{l}"], params[f"b_h.{l}"], xs, None if h0 is None else h0[l]
+            params[f"W_xh.{l}"],
+            params[f"W_hh.{l}"],
+            params[f"b_h.{l}"],
+            xs,
+            None if h0 is None else h0[l],
+            u if l == 0 else None,
         )
         inputs.append(xs)
         states.append(hs)
@@ -141,6 +166,8 @@ def sequence_forward(params, ids, targets, mask=None, h0=None, keep=None, rate=0
         "states": states,
         "tops": tops,
         "ps": ps,
+        "label": label,
+        "labelled_start": labelled_start,
     }
     return loss, n, np.array([hs[-1] for hs in states]), cache
 
@@ -149,7 +176,9 @@ def sequence_backward(params, cache, scale=1.0, dh_T=None):
     """Every gradient of ``scale`` times the summed loss of one sequence: eq. (7)-(14) backward.
 
     In a batch, ``scale`` is d_loss / N (eq. 7). ``dh_T`` (L, H) is the gradient reaching the last
-    states from a later chunk (None: truncated BPTT). Returns grads (the keys of params) and dh_0 (L, H).
+    states from a later chunk (None: truncated BPTT). A labelled sequence also gives its label's rows
+    of ``L_in`` (eq. L3) and, when it started from its label's state, of ``L_h.l`` (eq. L4).
+    Returns grads (the keys of params) and dh_0 (L, H).
     """
     grads = {name: np.zeros_like(value) for name, value in params.items()}
     keep, rate, tops, T = cache["keep"], cache["rate"], cache["tops"], len(cache["ps"])
@@ -180,14 +209,26 @@ def sequence_backward(params, cache, scale=1.0, dh_T=None):
     if "C" in params:
         for t, i in enumerate(cache["ids"]):
             grads["C"][i] += dhs[t]  # (E,) eq. (13): a repeated id adds up
+    c = cache["label"]
+    if c is not None:
+        if "C" in params:
+            for t in range(T):
+                grads["L_in"][c] += dhs[t]  # (E,) eq. (L3): dx_t of every step
+        else:  # u joins every a_t of the first layer as b_h does, so du = sum_t da_t = that layer's db_h
+            grads["L_in"][c] += g["b_h"]  # (H,) eq. (L3); g is the first layer's (the loop ends there)
+        if cache["labelled_start"]:
+            for l in range(L):
+                h0 = cache["states"][l][0]  # (H,) tanh(L_h.l[c])
+                grads[f"L_h.{l}"][c] += dh0[l] * (1.0 - h0**2)  # (H,) eq. (L4)
     return grads, np.array(dh0)
 
 
-def batch_forward_backward(params, ids, targets, mask=None, h0=None, dropout=None, d_loss=1.0, dh_T=None):
+def batch_forward_backward(params, ids, targets, mask=None, h0=None, dropout=None, d_loss=1.0, dh_T=None, labels=None):
     """``network_forward`` then ``network_backward``, one sequence of the batch at a time.
 
     Arguments as for the fast pair: ids, targets (B, T); mask (B, T) or None; h0 (L, B, H) or None;
-    dropout a pair (keep (B, T, H), rate) or None; d_loss; dh_T (L, B, H) or None. The loss is the
+    dropout a pair (keep (B, T, H), rate) or None; d_loss; dh_T (L, B, H) or None; labels (B,) or None
+    (a labelled network: h0 None then means each sequence's label start). The loss is the
     sum over sequences divided by N, all counted targets of the batch (eq. 6; 0.0 when N = 0), so each
     sequence's gradient is scaled by d_loss / N (eq. 7) and the shared weights add up over sequences.
     Returns (loss, h_T (L, B, H), grads, dh_0 (L, B, H)).
@@ -204,6 +245,7 @@ def batch_forward_backward(params, ids, targets, mask=None, h0=None, dropout=Non
                 None if h0 is None else h0[:, b],
                 None if keep is None else keep[b],
                 rate,
+                None if labels is None else int(labels[b]),
             )
         )
     N = sum(n for _, n, _, _ in runs)

@@ -6,9 +6,14 @@ The model of the chain rule P(x) = prod_t P(x_t | x_<t) is::
                                                              x^l_t = h^{l-1}_t for l > 1      (1)
     P(x_t = v | x_<t) = softmax(h^L_t W_hy + b_y)[v],        x_0 = <s>, h_0 = 0               (2)
 
-The state of the stepping interface is the tuple of the L hidden states ``h^l`` (each (B, H)):
-``initial_state`` is the state after reading ``<s>`` from zeros, ``advance`` applies eq. (1) once,
-and ``next_logprobs`` is the log of eq. (2) with the ``<s>`` entry set to -inf (it is never a next
+A labelled model P(x | c) (``fit(corpus, labels=...)``) adds its label's vector L_in[c] to the input
+x^1_t at every step and starts each layer from h^l_0 = tanh(L_h^l[c]) instead of 0: eqs. (L1)-(L4) of
+:mod:`scratchgen.nn.conditioning`, where the choices (tanh, a start per layer, the one-hot case) are argued.
+
+The state of the stepping interface is the tuple of the L hidden states ``h^l`` (each (B, H)), followed
+for a labelled model by the (B,) label ids, which every step reads.
+``initial_state`` is the state after reading ``<s>`` from zeros (or the labels' states), ``advance``
+applies eq. (1) once, and ``next_logprobs`` is the log of eq. (2) with the ``<s>`` entry set to -inf (it is never a next
 token) and the rest renormalised. ``token_logprobs`` runs eq. (1) and (2) over whole padded
 batches (one matrix product for all steps of the input and output projections).
 
@@ -24,14 +29,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, ModelFileError, ScratchgenError, TrainingError
+from ..errors import CorpusError, LabelError, ModelFileError, ScratchgenError, TrainingError
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
 from ..text import Vocabulary
 from .callbacks import Callback
+from .conditioning import input_label_width, label_input_forward, label_params, label_states_forward
 from .config import FIELDS, TrainConfig, check_config, check_int, config_from
-from .data import BOS, EOS, padded_batch
+from .data import BOS, EOS, check_labelled_layout, padded_batch
 from .layers import layer_params, linear_forward, stack_forward
 from .optim import init_params
 from .train import Trainer, stream_loss, training_memory
@@ -57,9 +63,11 @@ def _log_softmax(Y: np.ndarray) -> np.ndarray:
     return Y
 
 
-def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator):
+def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator, labels: np.ndarray | None = None):
     """Training and validation data: the last ``valid_fraction`` of running text (one stream, ``<s>``
-    first), or a random ``valid_fraction`` of the sequences; validation is None when nothing is held out."""
+    first), or a random ``valid_fraction`` of the sequences; validation is None when nothing is held out.
+
+    Returns (train, valid, train_labels, valid_labels); the labels (a line corpus) follow their sequences."""
     if running:
         stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)  # one running text
         n_valid = int(len(stream) * c.valid_fraction)
@@ -69,14 +77,17 @@ def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator):
                 f"a running text of {len(train)} training tokens is too short for "
                 f"{c.batch_size} parallel streams (--batch {c.batch_size}); lower --batch"
             )
-        return train, valid
+        return train, valid, None, None
     order = rng.permutation(len(ids))
     n_valid = int(len(ids) * c.valid_fraction)
     valid_seqs = [ids[i] for i in order[:n_valid]] or None
     train_seqs = [ids[i] for i in order[n_valid:]]
     if not train_seqs:
         raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
-    return train_seqs, valid_seqs
+    if labels is None:
+        return train_seqs, valid_seqs, None, None
+    valid_labels = labels[order[:n_valid]] if valid_seqs is not None else None
+    return train_seqs, valid_seqs, labels[order[n_valid:]], valid_labels
 
 
 @register_model
@@ -110,8 +121,11 @@ class RNNModel(LanguageModel):
     Attributes
     ----------
     params_ : dict of ndarray
-        ``C`` (V, E) if any, ``W_xh.l``, ``W_hh.l``, ``b_h.l``, ``W_hy`` (H, V), ``b_y`` (V,).
+        ``C`` (V, E) if any, ``W_xh.l``, ``W_hh.l``, ``b_h.l``, ``W_hy`` (H, V), ``b_y`` (V,); a labelled
+        model also ``L_in`` (C, E, or (C, H) with one-hot inputs) and ``L_h.l`` (C, H).
     vocab_ : Vocabulary
+    labels_ : LabelSet or None
+        The labels of a model trained with ``labels=`` (None otherwise).
     history_ : list of dict
         One row per evaluation: step, epoch, tokens, train_loss, valid_loss, lr, grad_norm, seconds,
         cpu_seconds.
@@ -125,6 +139,15 @@ class RNNModel(LanguageModel):
     >>> lp = m.next_logprobs(m.initial_state(1))
     >>> lp.shape, bool(np.isclose(np.exp(lp).sum(), 1.0))   # V = <unk> <s> </s> a b
     ((1, 5), True)
+
+    A labelled model P(x | c): one label a training sequence; its states start from the label's.
+
+    >>> m = RNNModel(hidden=8).fit(["aa", "bb", "ab"], labels=["x", "y", "x"],
+    ...                            config=TrainConfig(epochs=2, batch_size=2, valid_fraction=0))
+    >>> m.labels_.names, m.params_["L_in"].shape, m.params_["L_h.0"].shape   # one-hot: L_in is (C, H)
+    (('x', 'y'), (2, 8), (2, 8))
+    >>> m.initial_state(2, labels=np.array([0, 1]))[-1]   # the state ends with the label ids; needs them
+    array([0, 1])
     """
 
     def __init__(
@@ -191,6 +214,11 @@ class RNNModel(LanguageModel):
             shapes[f"b_h.{layer}"] = (H,)
         shapes["W_hy"] = (H, V)
         shapes["b_y"] = (V,)
+        if self.labels_ is not None:  # restored from the header before this is called
+            C = len(self.labels_)
+            shapes["L_in"] = (C, input_label_width(V, H, E))
+            for layer in range(self.layers):
+                shapes[f"L_h.{layer}"] = (C, H)
         return {f"param/{k}": ArraySpec(shape, low=-MAX_WEIGHT, high=MAX_WEIGHT) for k, shape in shapes.items()}
 
     # --- training ---------------------------------------------------------------------------------
@@ -198,6 +226,7 @@ class RNNModel(LanguageModel):
     def fit(
         self,
         corpus,
+        labels=None,
         config: TrainConfig | None = None,
         resume: str | None = None,
         callbacks: Sequence[Callback] | None = None,
@@ -207,6 +236,9 @@ class RNNModel(LanguageModel):
         Parameters
         ----------
         corpus : list of str or of token lists
+        labels : list of str or None
+            One label a sequence: a labelled model P(x | c) (:mod:`scratchgen.nn.conditioning`). The
+            corpus is then read as separate sequences (padded batches); running text is refused.
         config : TrainConfig or None
             The recipe (default: ``self.config``, set by the constructor's keywords).
         resume : str or None
@@ -222,27 +254,34 @@ class RNNModel(LanguageModel):
             The run would need more memory than the machine has (checked before allocating).
         TrainingError
             Training diverged (non-finite weights that restoring could not cure); nothing is kept.
+        LabelError
+            Labels that are not one a sequence, or labels with ``running_text=True``.
         """
         c = self.config if config is None else config
         self._check_params()
         check_config(c)
         sequences = self.tokenize_corpus(corpus)
+        label_ids = self._fit_labels(labels, len(sequences))  # sets labels_
         if not any(sequences):
             raise CorpusError("cannot train an RNN on a corpus without tokens")
         self.vocab_ = Vocabulary.build(sequences, min_count=c.min_count)
         ids = [self.vocab_.encode(s) for s in sequences]
         running = c.running_text
         if running == "auto":
-            running = float(np.mean([len(s) for s in ids])) >= c.seq_len
+            running = label_ids is None and float(np.mean([len(s) for s in ids])) >= c.seq_len
+        if label_ids is not None:
+            check_labelled_layout(bool(running))
         self.running_text_ = bool(running)
         self._check_memory(ids, bool(running), c)
         rng = np.random.default_rng(c.seed)
-        self.params_ = init_params(
-            len(self.vocab_), self.hidden, self.layers, self.embedding, rng, dtype=np.dtype(self.dtype)
-        )
-        train, valid = _split(ids, bool(running), c, rng)
+        V, dtype = len(self.vocab_), np.dtype(self.dtype)
+        self.params_ = init_params(V, self.hidden, self.layers, self.embedding, rng, dtype=dtype)
+        if self.labels_ is not None:  # zero tables, no random draw: the same start as unlabelled
+            width = input_label_width(V, self.hidden, self.embedding)
+            self.params_.update(label_params(len(self.labels_), width, self.hidden, self.layers, dtype))
+        train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
         self.has_validation_ = valid is not None
-        trainer = Trainer(self, c, train, valid, bool(running), rng)
+        trainer = Trainer(self, c, train, valid, bool(running), rng, train_labels, valid_labels)
         if resume is not None:
             trainer.load_checkpoint(resume)
         trainer.run(self.callbacks if callbacks is None else callbacks)
@@ -275,6 +314,7 @@ class RNNModel(LanguageModel):
             c.optimizer,
             eval_rows,
             eval_len,
+            len(self.labels_) if self.labels_ is not None else 0,
         )
         check_memory(
             nbytes,
@@ -292,24 +332,58 @@ class RNNModel(LanguageModel):
 
     def _step(self, state, ids: np.ndarray):
         p = self._fitted_params()
+        labels = state[self.layers] if self.labels_ is not None else None  # (B,) or None
         x = None
         new = []
         for layer in range(self.layers):
             lp = layer_params(p, layer)
-            if layer == 0:
-                a = p["C"][ids] @ lp["W_xh"] if "C" in p else lp["W_xh"][ids]  # (B, H) x_t W_xh
+            if layer == 0 and "C" in p:
+                x = p["C"][ids]  # (B, E) eq. (1)
+                if labels is not None:
+                    x = x + p["L_in"][labels]  # (B, E) eq. (L1)
+                a = x @ lp["W_xh"]  # (B, H) x_t W_xh
+            elif layer == 0:
+                a = lp["W_xh"][ids]  # (B, H) one-hot: the row W_xh[i_t]
+                if labels is not None:
+                    a = a + p["L_in"][labels]  # (B, H) eq. (L1), one-hot: beside W_xh[i_t]
             else:
                 a = x @ lp["W_xh"]  # (B, H)
             a = a + state[layer] @ lp["W_hh"] + lp["b_h"]  # (B, H) eq. (1)
             x = np.tanh(a)  # (B, H)
             new.append(x)
-        return tuple(new)
+        return tuple(new) if labels is None else (*new, labels)
 
     def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None):
-        """The L hidden states (each (B, H)) after reading ``<s>`` from zero states."""
+        """The L hidden states (each (B, H)) after reading ``<s>`` from zero states.
+
+        A labelled model starts from its labels' states instead, h^l_0 = tanh(L_h^l[c]) (eq. L2), and
+        needs ``labels``, the label id of each sequence (int array (B,)): a :class:`LabelError` without
+        them. Its state ends with those ids. An unlabelled model ignores ``labels``.
+        """
         p = self._fitted_params()
-        zeros = tuple(np.zeros((batch_size, self.hidden), dtype=p["W_hh.0"].dtype) for _ in range(self.layers))
-        return self._step(zeros, np.full(batch_size, BOS, dtype=np.int64))
+        dtype = p["W_hh.0"].dtype
+        if self.labels_ is None:
+            zeros = tuple(np.zeros((batch_size, self.hidden), dtype=dtype) for _ in range(self.layers))
+            return self._step(zeros, np.full(batch_size, BOS, dtype=np.int64))
+        ids = self._check_label_ids(labels, batch_size)
+        h0, _ = label_states_forward(p, ids)  # (L, B, H) eq. (L2)
+        return self._step((*h0, ids), np.full(batch_size, BOS, dtype=np.int64))
+
+    def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
+        """The (B,) label ids a labelled model's state needs; a one-line LabelError naming what is wrong."""
+        known = self.labels_
+        assert known is not None
+        if labels is None:
+            raise LabelError(
+                f"this RNNModel is labelled (it knows {', '.join(map(repr, known.names))}): its initial_state "
+                "needs labels=, the label id of each sequence"
+            )
+        ids = np.asarray(labels)
+        if ids.shape != (batch_size,) or not np.issubdtype(ids.dtype, np.integer):
+            raise LabelError(f"labels= must be {batch_size} integer label ids, got shape {ids.shape} {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(known)):
+            raise LabelError(f"label ids run from 0 to {len(known) - 1}, got {ids.min()}..{ids.max()}")
+        return ids.astype(np.int64)
 
     def advance(self, state, ids):
         ids = self._check_ids(np.asarray(ids).reshape(-1))
@@ -317,20 +391,36 @@ class RNNModel(LanguageModel):
 
     def next_logprobs(self, state) -> np.ndarray:
         p = self._fitted_params()
-        return _log_softmax(state[-1] @ p["W_hy"] + p["b_y"])  # (B, V) eq. (2)
+        return _log_softmax(state[self.layers - 1] @ p["W_hy"] + p["b_y"])  # (B, V) eq. (2)
 
     def _token_logprobs(self, sequences, labels=None):
-        """Vectorised: eq. (1)-(2) over padded batches, projections as one product for all steps."""
+        """Vectorised: eq. (1)-(2) over padded batches, projections as one product for all steps.
+
+        A labelled model needs ``labels`` (the base class passes one id a sequence, or calls once per
+        label for the marginal): each row then reads its label, eqs. (L1)-(L2).
+        """
         p = self._fitted_params()
         seqs = [self._check_ids(s) for s in sequences]
+        if self.labels_ is not None:
+            labels = self._check_label_ids(labels, len(seqs))
         out = [None] * len(seqs)
         order = np.argsort([len(s) for s in seqs], kind="stable")
         for start in range(0, len(order), 256):
             rows = order[start : start + 256]
             x, y, m = padded_batch([seqs[i] for i in rows])  # (B, T)
-            h0 = np.zeros((self.layers, len(rows), self.hidden), dtype=p["W_hh.0"].dtype)  # (L, B, H)
             X = p["C"][x] if "C" in p else x  # (B, T, E) or ids
-            (H, _), _ = stack_forward(p, (X, h0))  # (B, T, H)
+            if self.labels_ is None:
+                h0 = np.zeros((self.layers, len(rows), self.hidden), dtype=p["W_hh.0"].dtype)  # (L, B, H)
+                (H, _), _ = stack_forward(p, (X, h0))  # (B, T, H)
+            else:
+                c = labels[rows]  # (B,)
+                h0, _ = label_states_forward(p, c)  # (L, B, H) eq. (L2)
+                if "C" in p:
+                    X, _ = label_input_forward(p, (X, c))  # (B, T, E) eq. (L1)
+                    (H, _), _ = stack_forward(p, (X, h0))  # (B, T, H)
+                else:
+                    u, _ = label_input_forward(p, (None, c))  # (B, H) eq. (L1), beside W_xh[i_t]
+                    (H, _), _ = stack_forward(p, (X, h0, u))  # (B, T, H)
             Y, _ = linear_forward(p, H)  # (B, T, V)
             logp = _log_softmax(Y)  # (B, T, V)
             picked = np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0]  # (B, T)
@@ -340,6 +430,8 @@ class RNNModel(LanguageModel):
 
     def stream_loss(self, corpus, streams: int = 32) -> float:
         """Mean nats per token of a running text (pieces joined, ``<s>`` first), state carried."""
+        if self.labels_ is not None:
+            raise LabelError("a labelled RNNModel has no running-text loss: its examples are lines, each with a label")
         ids, _ = self.encode_corpus(corpus)
         stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)
         return stream_loss(self._fitted_params(), self.layers, stream, streams)[0]

@@ -7,6 +7,9 @@ One optimiser step on one chunk of T steps (see :mod:`scratchgen.nn.data`)::
     clip grads to norm c; params <- optimiser(params, grads, eta_s)              optim eq. (1)-(8)
     h <- h_T                            (running text: the state is carried to the next chunk)
 
+A labelled run (a line corpus with one label id a sequence) passes each batch's label ids as the
+network's sixth input, and starts each batch from its labels' states (h = None at a fresh start).
+
 Everything a run depends on is in its state: parameters, optimiser state, the random generator
 (as JSON, ``rng.bit_generator.state``), the epoch, the position in the epoch, the carried hidden
 state, the schedule step, the best parameters so far and the learning-rate scale of the NaN guard.
@@ -47,7 +50,7 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from .data import chunk_batch, epoch_plan, planned_steps, stream_array
+from .data import check_labelled_layout, chunk_batch, chunk_labels, epoch_plan, planned_steps, stream_array
 from .layers import network_backward, network_forward, one_blas_thread
 from .losses import sequences_loss, stream_loss, zeros_state
 from .memory import training_memory
@@ -100,12 +103,27 @@ class Trainer:
         Running text (streams) or separate sequences (padded batches).
     rng : numpy Generator
         Its state is part of the run's state.
+    labels, valid_labels : int arrays or None
+        A labelled run: the label id of each training and validation sequence (line corpora only).
     """
 
-    def __init__(self, model, config, train, valid, running: bool, rng: np.random.Generator):
+    def __init__(
+        self,
+        model,
+        config,
+        train,
+        valid,
+        running: bool,
+        rng: np.random.Generator,
+        labels: np.ndarray | None = None,
+        valid_labels: np.ndarray | None = None,
+    ):
         self.m, self.config = model, config
         self.params = model.params_
         self.train, self.valid, self.running, self.rng = train, valid, running, rng
+        if labels is not None:
+            check_labelled_layout(running)
+        self.labels, self.valid_labels = labels, valid_labels
         # dropout masks come from their own generator: the data order replays from the epoch's start
         # on resume, the masks continue from where they were
         self.drop_rng = np.random.default_rng([config.seed, 1])
@@ -171,7 +189,7 @@ class Trainer:
             return math.nan
         if self.running:
             return stream_loss(params, self.L, self.valid, self.config.batch_size, max(self.config.seq_len, 64))[0]
-        return sequences_loss(params, self.L, self.valid)[0]
+        return sequences_loss(params, self.L, self.valid, labels=self.valid_labels)[0]
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -244,7 +262,10 @@ class Trainer:
         """
         c = self.config
         x, y, mask, fresh = chunk_batch(self.data, self.running, item, c.seq_len)
-        if fresh or self.h is None:
+        labels = chunk_labels(self.labels, item)  # (B,) or None
+        if labels is not None and (fresh or self.h is None):
+            self.h = None  # the labels' start states (eq. L2 of conditioning), made by the network
+        elif fresh or self.h is None:
             self.h = zeros_state(self.params, self.L, x.shape[0])  # (L, B, H)
         schedule_step = self.step
         if c.time_limit:  # a time-limited run spans its schedule over the time it has
@@ -255,6 +276,8 @@ class Trainer:
         if c.dropout:  # a fresh mask every step, eq. (14) of layers
             keep = self.drop_rng.random((x.shape[0], x.shape[1], self.m.hidden)) >= c.dropout  # (B, T, H)
             inputs += ((keep, c.dropout),)
+        if labels is not None:
+            inputs = inputs[:4] + ((inputs[4] if len(inputs) > 4 else None), labels)
         (loss, hT), cache = network_forward(self.params, inputs)
         grads, _ = network_backward(self.params, cache)
         norm = clip_by_global_norm(grads, c.clip)
@@ -377,7 +400,10 @@ class Trainer:
     def fingerprint(self) -> int:
         """A checksum of the training data, so a checkpoint is not resumed on another corpus."""
         data = self.train if self.running else np.concatenate([np.append(s, -1) for s in self.train])
-        return zlib.crc32(np.ascontiguousarray(data, dtype=np.int64).tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(data, dtype=np.int64).tobytes())
+        if self.labels is not None:  # and the label of each sequence
+            crc = zlib.crc32(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes(), crc)
+        return crc
 
     def save_checkpoint(self, path: str) -> None:
         """Write the whole state of this run to ``path`` (:func:`scratchgen.nn.checkpoint.save_checkpoint`)."""

@@ -82,7 +82,8 @@ def test_unknown_options_are_refused_by_name():
 
 
 def test_no_test_hooks_or_session_flags_in_production_signatures():
-    assert list(inspect.signature(RNNModel.fit).parameters) == ["self", "corpus", "config", "resume", "callbacks"]
+    assert list(inspect.signature(RNNModel.fit).parameters) == ["self", "corpus", "labels", "config", "resume",
+                                                                "callbacks"]
     assert list(inspect.signature(scratchgen.nn.Trainer.run).parameters) == ["self", "callbacks"]
 
 
