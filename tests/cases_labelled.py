@@ -120,4 +120,21 @@ def ngram_cases() -> list[LabelledCase]:
     ]
 
 
-LABELLED_CASES: list[LabelledCase] = random_cases() + ngram_cases() + grammar_cases()
+def nn_cases() -> list[LabelledCase]:
+    """The deep family: a label vector added to every input and a label start state (nn/conditioning.py)."""
+    from scratchgen import RNNModel
+
+    def fit(texts, labels):
+        model = RNNModel(hidden=16, embedding=8, batch_size=4, seq_len=16, lr=2e-2, epochs=60, valid_fraction=0, seed=0)
+        return model.fit(texts, labels=labels)
+
+    return [
+        LabelledCase(
+            "rnn",
+            fit,
+            exempt={"corpus_order": "trained by SGD in corpus order: a shuffled corpus gives other batches"},
+        )
+    ]
+
+
+LABELLED_CASES: list[LabelledCase] = random_cases() + ngram_cases() + grammar_cases() + nn_cases()
