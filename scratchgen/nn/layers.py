@@ -53,7 +53,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..threads import one_blas_thread
-
 from .conditioning import (
     label_input_backward,
     label_input_forward,

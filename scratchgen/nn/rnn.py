@@ -39,6 +39,7 @@ from .conditioning import input_label_width, label_input_forward, label_params, 
 from .config import FIELDS, TrainConfig, check_config, check_int, config_from
 from .data import BOS, EOS, check_labelled_layout, padded_batch
 from .layers import layer_params, linear_forward, stack_forward
+from .network import RNNNetwork
 from .optim import init_params
 from .train import Trainer, stream_loss, training_memory
 
@@ -294,6 +295,10 @@ class RNNModel(LanguageModel):
         self.resumed_finished_ = trainer.resumed_finished
         self.restores_ = trainer.restores
         return self
+
+    def network(self) -> RNNNetwork:
+        """What the training loop trains (:mod:`scratchgen.nn.network`): the stacked RNN of :mod:`.layers`."""
+        return RNNNetwork(self.layers)
 
     def _check_memory(self, ids: list, running: bool, c: TrainConfig) -> None:
         """Refuse a run that cannot fit in memory before allocating it (:func:`training_memory`)."""

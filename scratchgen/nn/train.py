@@ -2,13 +2,16 @@
 
 One optimiser step on one chunk of T steps (see :mod:`scratchgen.nn.data`)::
 
-    (loss, h_T), cache = network_forward(params, (inputs, targets, mask, h))   eq. (1)-(6) of layers
-    grads = network_backward(params, cache)                                     eq. (7)-(13) of layers
+    (loss, h_T), cache = net.forward(params, (inputs, targets, mask, h))   eq. (1)-(6) of layers (an RNN)
+    grads = net.backward(params, cache)                                     eq. (7)-(13) of layers
     clip grads to norm c; params <- optimiser(params, grads, eta_s)              optim eq. (1)-(8)
     h <- h_T                            (running text: the state is carried to the next chunk)
 
 A labelled run (a line corpus with one label id a sequence) passes each batch's label ids as the
 network's sixth input, and starts each batch from its labels' states (h = None at a fresh start).
+
+``net`` is the model's :class:`~scratchgen.nn.network.Network` (``model.network()``; an RNN's by default):
+the loop knows only its forward, backward, start state and dropout shape, so every deep model trains here.
 
 Everything a run depends on is in its state: parameters, optimiser state, the random generator
 (as JSON, ``rng.bit_generator.state``), the epoch, the position in the epoch, the carried hidden
@@ -43,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrainingError
+from ..threads import one_blas_thread
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -51,9 +55,9 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import check_labelled_layout, chunk_batch, chunk_labels, epoch_plan, planned_steps, stream_array
-from .layers import network_backward, network_forward, one_blas_thread
-from .losses import sequences_loss, stream_loss, zeros_state
+from .losses import sequences_loss, stream_loss
 from .memory import training_memory
+from .network import RNNNetwork
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
 
 __all__ = [
@@ -127,7 +131,7 @@ class Trainer:
         # dropout masks come from their own generator: the data order replays from the epoch's start
         # on resume, the masks continue from where they were
         self.drop_rng = np.random.default_rng([config.seed, 1])
-        self.L = model.layers
+        self.net = model.network() if hasattr(model, "network") else RNNNetwork(model.layers)
         self.opt = make_optimizer(config.optimizer, config.weight_decay)
         self.epoch = 0
         self.step_in_epoch = 0
@@ -188,8 +192,8 @@ class Trainer:
         if self.valid is None or len(self.valid) == 0:
             return math.nan
         if self.running:
-            return stream_loss(params, self.L, self.valid, self.config.batch_size, max(self.config.seq_len, 64))[0]
-        return sequences_loss(params, self.L, self.valid, labels=self.valid_labels)[0]
+            return self.net.stream_loss(params, self.valid, self.config.batch_size, max(self.config.seq_len, 64))[0]
+        return self.net.sequences_loss(params, self.valid, labels=self.valid_labels)[0]
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -266,20 +270,21 @@ class Trainer:
         if labels is not None and (fresh or self.h is None):
             self.h = None  # the labels' start states (eq. L2 of conditioning), made by the network
         elif fresh or self.h is None:
-            self.h = zeros_state(self.params, self.L, x.shape[0])  # (L, B, H)
+            self.h = self.net.start_state(self.params, x.shape[0])  # an RNN's (L, B, H) zeros
         schedule_step = self.step
         if c.time_limit:  # a time-limited run spans its schedule over the time it has
             elapsed_fraction = (self.clock() - self.clock_start) / c.time_limit
             schedule_step = max(schedule_step, int(elapsed_fraction * self.total_steps))
         lr = learning_rate(schedule_step, self.total_steps, c.lr, c.lr_schedule, c.warmup) * self.lr_scale
         inputs: tuple = (x, y, mask, self.h)
-        if c.dropout:  # a fresh mask every step, eq. (14) of layers
-            keep = self.drop_rng.random((x.shape[0], x.shape[1], self.m.hidden)) >= c.dropout  # (B, T, H)
+        shape = self.net.dropout_shape(self.params, x) if c.dropout else None
+        if shape is not None:  # a fresh mask every step (eq. (14) of layers for an RNN: (B, T, H))
+            keep = self.drop_rng.random(shape) >= c.dropout
             inputs += ((keep, c.dropout),)
         if labels is not None:
             inputs = inputs[:4] + ((inputs[4] if len(inputs) > 4 else None), labels)
-        (loss, hT), cache = network_forward(self.params, inputs)
-        grads, _ = network_backward(self.params, cache)
+        (loss, hT), cache = self.net.forward(self.params, inputs)
+        grads, _ = self.net.backward(self.params, cache)
         norm = clip_by_global_norm(grads, c.clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self._recover(f"non-finite loss ({loss:g}) or gradient norm ({norm:g}) at step {self.step + 1}")

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_info
 from scratchgen import RNNModel
 from scratchgen.cli import main
 from scratchgen.errors import ScratchgenError, TrainingError
+from scratchgen.nn import layers as layers_module
 from scratchgen.nn import train as train_module
 from scratchgen.nn.optim import SGD, Adagrad, Adam
 
@@ -185,7 +186,7 @@ def test_the_last_good_weights_are_taken_before_the_first_update(monkeypatch):
 
 
 def test_an_occasional_nan_is_still_survived(monkeypatch):
-    real = train_module.network_forward
+    real = layers_module.network_forward
     calls = {"n": 0}
 
     def flaky(params, inputs):
@@ -193,7 +194,7 @@ def test_an_occasional_nan_is_still_survived(monkeypatch):
         (loss, hT), cache = real(params, inputs)
         return ((math.nan if calls["n"] in (1, 4) else loss), hT), cache
 
-    monkeypatch.setattr(train_module, "network_forward", flaky)
+    monkeypatch.setattr(layers_module, "network_forward", flaky)
     m = RNNModel(hidden=8, epochs=2, batch_size=4, seq_len=8, valid_fraction=0).fit(NAMES)
     assert all(np.isfinite(v).all() for v in m.params_.values())
 
@@ -314,7 +315,7 @@ def test_a_damaged_checkpoint_is_refused(names, checkpoint, tmp_path, capsys):
 # --- 16. interrupted training ---------------------------------------------------------------------------
 
 def _stop_at(monkeypatch, n, stop):
-    real = train_module.network_forward
+    real = layers_module.network_forward
     calls = {"n": 0}
 
     def forward(params, inputs):
@@ -323,7 +324,7 @@ def _stop_at(monkeypatch, n, stop):
             stop()
         return real(params, inputs)
 
-    monkeypatch.setattr(train_module, "network_forward", forward)
+    monkeypatch.setattr(layers_module, "network_forward", forward)
 
 
 def _interrupt():
@@ -354,7 +355,7 @@ def test_interrupt_without_checkpoint_says_the_progress_is_lost(names, tmp_path,
 # --- 17. the curve's train loss -------------------------------------------------------------------------
 
 def test_curve_train_loss_is_the_bias_corrected_moving_average(monkeypatch):
-    real = train_module.network_forward
+    real = layers_module.network_forward
     losses = []
 
     def forward(params, inputs):
@@ -362,7 +363,7 @@ def test_curve_train_loss_is_the_bias_corrected_moving_average(monkeypatch):
         losses.append(loss)
         return (loss, hT), cache
 
-    monkeypatch.setattr(train_module, "network_forward", forward)
+    monkeypatch.setattr(layers_module, "network_forward", forward)
     m = RNNModel(hidden=8, batch_size=4, seq_len=8, max_steps=3, valid_fraction=0, seed=2).fit(NAMES)
     assert len(losses) == 3                                      # no validation data: training steps only
     ema = 0.0
@@ -376,14 +377,14 @@ def test_curve_train_loss_is_the_bias_corrected_moving_average(monkeypatch):
 # --- 18. one BLAS thread, always ------------------------------------------------------------------------
 
 def test_training_steps_run_on_one_blas_thread(monkeypatch):
-    real = train_module.network_forward
+    real = layers_module.network_forward
     threads = []
 
     def forward(params, inputs):
         threads.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
         return real(params, inputs)
 
-    monkeypatch.setattr(train_module, "network_forward", forward)
+    monkeypatch.setattr(layers_module, "network_forward", forward)
     RNNModel(hidden=8, batch_size=4, seq_len=8, max_steps=2, valid_fraction=0).fit(NAMES)
     assert threads and set(threads) == {1}
 

@@ -13,7 +13,7 @@ from scratchgen import RNNModel, ScratchgenError
 from scratchgen.cli import main
 from scratchgen.errors import ModelFileError
 from scratchgen.nn import Callback, Checkpoint, Curve, ShowProgress
-from scratchgen.nn import train as train_module
+from scratchgen.nn import layers as layers_module
 from scratchgen.nn.data import padded_batch, stream_array, stream_chunks
 from scratchgen.nn.optim import SGD, Adagrad, Adam, clip_by_global_norm, learning_rate, orthogonal
 
@@ -152,7 +152,7 @@ def test_resume_refuses_another_corpus(tmp_path):
 
 
 def test_nan_guard_restores_lowers_lr_and_says_so(monkeypatch, capsys):
-    real = train_module.network_forward
+    real = layers_module.network_forward
     calls = {"n": 0}
 
     def flaky(params, inputs):
@@ -160,7 +160,7 @@ def test_nan_guard_restores_lowers_lr_and_says_so(monkeypatch, capsys):
         (loss, hT), cache = real(params, inputs)
         return ((math.nan if calls["n"] == 5 else loss), hT), cache
 
-    monkeypatch.setattr(train_module, "network_forward", flaky)
+    monkeypatch.setattr(layers_module, "network_forward", flaky)
     m = small(epochs=2, valid_fraction=0.0).fit(NAMES, callbacks=[ShowProgress()])
     err = capsys.readouterr().err
     assert "non-finite loss" in err and "lowered the learning rate to 0.5 x lr" in err  # a progress note
