@@ -26,7 +26,7 @@ def _mapped(a: np.ndarray) -> bool:
     "make",
     [
         lambda: NGramModel(order=4).fit(TEXTS),
-        lambda: RNNModel(hidden=128, seed=0).fit(TEXTS[:20], TrainConfig(epochs=1, seq_len=16, batch_size=8)),
+        lambda: RNNModel(hidden=128, seed=0).fit(TEXTS[:20], config=TrainConfig(epochs=1, seq_len=16, batch_size=8)),
     ],
     ids=["ngram", "rnn"],
 )
