@@ -36,7 +36,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .errors import CorpusError, VocabularyError
-from .wordpattern import CJK, TOKEN_RE
+from . import wordpattern
+from .wordpattern import CJK
 
 __all__ = [
     "UNK",
@@ -86,6 +87,8 @@ def word_tokenize(text: str) -> list[str]:
 
     Combining marks that NFC could not compose stay attached to the token before them. The reserved
     tokens ``<unk>``, ``<s>`` and ``</s>`` stay whole, so :func:`check_tokens` sees them as such.
+    The definition is :func:`scratchgen.text_reference.word_tokenize`; this is the same function
+    written for speed (:mod:`scratchgen.wordpattern` says how).
 
     >>> word_tokenize("Don't stop, well-known friend: 3.14!")
     ["Don't", 'stop', ',', 'well-known', 'friend', ':', '3.14', '!']
@@ -94,13 +97,10 @@ def word_tokenize(text: str) -> list[str]:
     >>> word_tokenize("the <unk> said")
     ['the', '<unk>', 'said']
     """
-    tokens: list[str] = []
-    for match in TOKEN_RE.finditer(text):  # the pattern: scratchgen/wordpattern.py
-        token = match.group()
-        if tokens and unicodedata.category(token[0]).startswith("M"):
-            tokens[-1] += token  # a stray combining mark belongs to the token before it
-        else:
-            tokens.append(token)
+    kind = wordpattern.text_kind(text)
+    tokens = wordpattern.token_re(kind).findall(text)  # one pass of the regex engine, no Python per token
+    if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):  # a mark after a space: rare
+        tokens = wordpattern.glue_marks(tokens)
     return tokens
 
 
