@@ -35,8 +35,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .errors import CorpusError, VocabularyError
 from . import wordpattern
+from .errors import CorpusError, VocabularyError
 from .wordpattern import CJK
 
 __all__ = [
