@@ -122,15 +122,17 @@ def test_read_ids_gives_the_ids_of_read_corpus(text, level, lowercase, keep_empt
     path = _file(text)
     for source in (lambda: io.StringIO(text), lambda: path):  # a stream, and a file read in blocks
         try:
-            vocab, ids, _ = _expected(source(), tokenizer, keep_empty=keep_empty, min_count=min_count,
-                                      max_size=max_size)
+            vocab, ids, _ = _expected(
+                source(), tokenizer, keep_empty=keep_empty, min_count=min_count, max_size=max_size
+            )
         except CorpusError as e:  # a literal <s>: the fast reader refuses it with the same message
             with pytest.raises(CorpusError, match=r"cannot contain '</?s>'|lone surrogate"):
                 assert "cannot contain" in str(e) or "lone surrogate" in str(e)
                 read_ids(source(), tokenizer, keep_empty=keep_empty, chunk_chars=chunk)
             continue
-        got = read_ids(source(), tokenizer, keep_empty=keep_empty, min_count=min_count, max_size=max_size,
-                       chunk_chars=chunk)
+        got = read_ids(
+            source(), tokenizer, keep_empty=keep_empty, min_count=min_count, max_size=max_size, chunk_chars=chunk
+        )
         assert got.vocab == vocab
         assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
         assert got.ids.dtype == np.int64 and got.lengths.dtype == np.int64
