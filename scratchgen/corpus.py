@@ -23,7 +23,7 @@ import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator
-from typing import IO, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -301,6 +301,20 @@ class EncodedCorpus:
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
+class _NewIsNext(dict):
+    """A token -> provisional id dict where a token met for the first time gets the next id (and is
+    remembered in ``seen``): one dict look-up a token, a Python call only a distinct token."""
+
+    def __init__(self, seen: list[str]):
+        super().__init__({"\n": -1})  # -1 ends a line
+        self.seen = seen
+
+    def __missing__(self, key: str) -> int:
+        self[key] = i = len(self.seen)
+        self.seen.append(key)
+        return i
+
+
 class _UnknownIsZero(dict):
     """A token -> id dict where a missing token is ``<unk>`` (id 0), counted in ``misses``."""
 
@@ -324,8 +338,8 @@ class _Encoder:
         self.char = tokenizer.level == "char"
         self.oov = 0
         if vocab is None:
-            self.index: dict = {"\n": -1}  # word level: token -> provisional id; -1 ends a line
             self.seen: list[str] = []  # provisional id -> token
+            self.index: Any = _NewIsNext(self.seen)  # word level: token -> provisional id; -1 ends a line
         elif self.char:  # code point -> id, unknown code points (the last cell) -> <unk>
             singles = [(ord(t), i) for i, t in enumerate(vocab.tokens) if len(t) == 1]
             top = max((cp for cp, _ in singles), default=10)  # at least the newline
@@ -354,39 +368,43 @@ class _Encoder:
                 ends = ids < 0
                 self.oov += int(np.count_nonzero(ids == 0))  # no character is the token <unk>
         else:
-            ids = self._word_ids(text)
+            ids, lengths = self._word_ids(text)
+            if lengths is not None:
+                return ids, lengths
             ends = ids < 0
         where = np.flatnonzero(ends)  # (lines,) the newline of each line
         lengths = np.diff(where, prepend=-1) - 1  # tokens between two newlines
         return ids[~ends], lengths
 
-    def _word_ids(self, text: str) -> np.ndarray:
+    def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ids of the word tokens of ``text``, and the tokens of each line (None: the ids hold -1 at the end
+        of each line instead)."""
         from . import wordpattern
 
         kind = wordpattern.text_kind(text)
-        tokens = wordpattern.token_re(kind, lines=True).findall(text)  # newlines are tokens: the line ends
-        if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
-            tokens = wordpattern.glue_marks(tokens)
+        split = wordpattern.split_ascii_lines(text) if kind == "ascii" else None
+        if split is not None:  # plain ASCII prose: array operations and str.split, no regular expression
+            tokens, lengths = split
+        else:
+            tokens = wordpattern.token_re(kind, lines=True).findall(text)  # newlines are tokens: the line ends
+            lengths = None
+            if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
+                tokens = wordpattern.glue_marks(tokens)
         index = self.index
-        if self.vocab is None:
-            new = dict.fromkeys(tokens).keys() - index.keys()  # tokens not met before, as a set
-            if new:
-                fresh = sorted(new)  # sorted: the provisional ids do not depend on the hash seed
-                check_tokens(fresh)  # the one rule, once per distinct token: <s>, </s>, surrogates refused
-                index.update(zip(fresh, range(len(self.seen), len(self.seen) + len(fresh))))
-                self.seen.extend(fresh)
-        elif kind != "ascii":
+        if self.vocab is not None and kind != "ascii":
             bad = _SURROGATE_RE.search(text)
             if bad:  # a lone surrogate is an error, not <unk>: the one rule names it
                 check_tokens([bad.group()])
-        misses = getattr(index, "misses", 0)
+        before = len(self.seen) if self.vocab is None else index.misses
         ids = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))  # (n,)
-        if self.vocab is not None:
-            self.oov += index.misses - misses  # type: ignore[attr-defined]
+        if self.vocab is None:
+            check_tokens(self.seen[before:])  # the one rule, once per new token: <s>, </s>, surrogates refused
+        else:
+            self.oov += index.misses - before
             special = (ids == Vocabulary.bos_id) | (ids == Vocabulary.eos_id)
             if special.any():
                 check_tokens([BOS if BOS in tokens else EOS])  # raises: the models add <s> and </s>
-        return ids
+        return ids, lengths
 
     def finish(self, ids: np.ndarray, min_count: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
         """The vocabulary counted from the provisional ``ids`` (T,), and the ids mapped to it."""

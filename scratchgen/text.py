@@ -243,8 +243,30 @@ class Vocabulary:
     SPECIALS = (UNK, BOS, EOS)
 
     def __init__(self, tokens: Iterable[str] = ()):
-        self._tokens: list[str] = list(self.SPECIALS)
-        self._index: dict[str, int] = {t: i for i, t in enumerate(self.SPECIALS)}
+        ordinary = list(tokens)
+        self._tokens: list[str] = list(self.SPECIALS) + ordinary
+        try:
+            self._index: dict[str, int] = {t: i for i, t in enumerate(self._tokens)}
+        except TypeError:  # an unhashable token
+            self._index = {}
+            self._refuse(ordinary)
+        if len(self._index) != len(self._tokens) or not self._all_text(ordinary):
+            self._refuse(ordinary)  # raises, naming the first bad token
+
+    @staticmethod
+    def _all_text(tokens: list[str]) -> bool:
+        """Whether every token is a non-empty str of valid text: checked on the whole list at once."""
+        if not all(isinstance(t, str) for t in tokens) or "" in tokens:
+            return False
+        try:
+            "".join(tokens).encode("utf-8")  # a lone surrogate cannot be encoded
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    def _refuse(self, tokens: list[str]) -> None:
+        """The error for the first token that breaks a rule: not a non-empty str, a lone surrogate, or twice."""
+        seen = set(self.SPECIALS)
         for token in tokens:
             if not isinstance(token, str) or token == "":
                 raise VocabularyError(f"a vocabulary token must be a non-empty str, got {token!r}")
@@ -255,10 +277,11 @@ class Vocabulary:
                     raise VocabularyError(
                         f"the vocabulary token {token!r} holds a lone surrogate, which is not text"
                     ) from None
-            if token in self._index:
+            if token in seen:
                 raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
-            self._index[token] = len(self._tokens)
-            self._tokens.append(token)
+            seen.add(token)
+        if len(self._index) != len(self._tokens):  # a str subclass equal to another token: still twice
+            raise VocabularyError("a token is given twice (or is a special token)")
 
     @classmethod
     def build(

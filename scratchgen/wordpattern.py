@@ -164,3 +164,59 @@ def glue_marks(tokens: list[str]) -> list[str]:
         else:
             out.append(token)
     return out
+
+
+# --- ASCII lines without the regular expression engine ---------------------------------------------------
+
+
+@functools.cache
+def _ascii_classes():
+    """Tables of the 256 byte values: letter or digit, joiner (' and -), whitespace (Python's), digit, . or ,"""
+    import numpy as np
+
+    chars = [chr(c) for c in range(128)]
+    alnum = np.array([c.isalnum() for c in chars] + [False] * 128)  # (256,) [A-Za-z0-9]
+    joiner = np.isin(np.arange(256), [ord("'"), ord("-")])  # (256,)
+    space = np.array([c.isspace() for c in chars] + [False] * 128)  # (256,) Python's: \x1c-\x1f too
+    digit = np.array([c.isdigit() for c in chars] + [False] * 128)  # (256,)
+    point = np.isin(np.arange(256), [ord("."), ord(",")])  # (256,)
+    return alnum, joiner, space, digit, point
+
+
+def split_ascii_lines(text: str):
+    """The word tokens of ASCII ``text`` (whole lines, newline-terminated) and the number of tokens of each
+    line, found with array operations and one ``str.split``; ``None`` when a number or a reserved token
+    needs the full pattern. The same tokens as ``token_re("ascii")`` line by line.
+
+    Without numbers and reserved tokens the ASCII language is: a word is a maximal run of letters, digits
+    and *inner* joiners (an apostrophe or hyphen with a letter or digit on both sides); every other visible
+    character is a token of its own. So a token starts at a visible character unless it and the one before
+    it both belong to a word (eq. below), and inserting a space before every start turns the text into
+    tokens separated by whitespace, which ``str.split`` cuts in C::
+
+        start(i) = visible(i) and not (word(i) and word(i - 1))
+    """
+    import numpy as np
+
+    if not text.isascii() or "<unk>" in text or "<s>" in text or "</s>" in text:
+        return None
+    alnum_of, joiner_of, space_of, digit_of, point_of = _ascii_classes()
+    b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)  # (n,) the bytes are the characters
+    digit = digit_of[b]  # (n,)
+    if (digit[:-2] & point_of[b[1:-1]] & digit[2:]).any():  # a number: the number rule may cut a word
+        return None
+    alnum = alnum_of[b]  # (n,)
+    left = np.zeros_like(alnum)  # (n,) the character before is a letter or digit
+    left[1:] = alnum[:-1]
+    right = np.zeros_like(alnum)  # (n,) the character after is one
+    right[:-1] = alnum[1:]
+    word = alnum | (joiner_of[b] & left & right)  # (n,) in a word: letters, digits and inner joiners
+    word_before = np.zeros_like(word)
+    word_before[1:] = word[:-1]
+    start = ~space_of[b] & ~(word & word_before)  # (n,) a token starts here
+    seen = np.cumsum(start)  # (n,) tokens started up to here
+    out = np.full(len(b) + int(seen[-1]) if len(b) else 0, ord(" "), dtype=np.uint8)  # a space before each start
+    out[np.arange(len(b)) + seen] = b
+    tokens = out.tobytes().decode("ascii").split()
+    ends = seen[b == ord("\n")]  # (lines,) tokens started before each newline
+    return tokens, np.diff(ends, prepend=0)

@@ -33,6 +33,35 @@ TRICKY = st.lists(
     max_size=40,
 ).map("".join)
 ASCII = st.text(alphabet=st.characters(max_codepoint=127), max_size=80)
+# Plain ASCII prose (the array path of read_ids) with what sends a chunk back to the pattern: numbers, <s>.
+PROSE = st.lists(
+    st.sampled_from(
+        [
+            "the",
+            "Cat",
+            "don't",
+            "well-known",
+            "'",
+            "-",
+            "--",
+            ",",
+            ".",
+            "1",
+            "5a",
+            " ",
+            "  ",
+            "\t",
+            "\x1c",
+            "<",
+            "<unk>",
+            "3.14",
+            "_",
+            "x'",
+            "'y",
+        ]
+    ),
+    max_size=12,
+).map("".join)
 
 
 @given(st.one_of(ANY, TRICKY, ASCII))
@@ -73,6 +102,20 @@ def test_word_tokenizer_cases(text, tokens):
     assert word_tokenize(text) == tokens == reference.word_tokenize(text)
 
 
+@given(st.lists(st.one_of(PROSE, ASCII), max_size=8).map(lambda lines: "".join(line + "\n" for line in lines)))
+@settings(max_examples=300, deadline=None)
+def test_ascii_lines_split_by_arrays_as_the_pattern_splits_them(text):
+    text = text.replace("\r", " ")  # lines end at "\n" only (a file read with universal newlines)
+    split = wordpattern.split_ascii_lines(text)
+    if split is None:  # a number or a reserved token: the pattern's business
+        assert re.search(r"\d[.,]\d|<unk>|</?s>", text)
+        return
+    tokens, lengths = split
+    lines = text.split("\n")[:-1]
+    assert tokens == [t for line in lines for t in reference.word_tokenize(line)]
+    assert lengths.tolist() == [len(reference.word_tokenize(line)) for line in lines]
+
+
 def test_no_mark_outside_the_scanned_spans_and_no_mark_is_a_letter():
     # The fast patterns rely on these facts of this Python's Unicode tables; check them over all of Unicode.
     spans = [wordpattern.WORD_MARK_SPAN, *wordpattern.OTHER_MARK_SPANS]
@@ -92,7 +135,9 @@ def test_no_cjk_character_starts_a_number_a_word_or_a_reserved_token():
 
 # --- read_ids against read_corpus + Vocabulary.build + encode -----------------------------------------
 
-LINES = st.lists(st.one_of(TRICKY, st.sampled_from(["", "  ", "the cat", "The CAT sat.", "猫在家。"])), max_size=12)
+LINES = st.lists(
+    st.one_of(TRICKY, PROSE, ASCII, st.sampled_from(["", "  ", "the cat", "The CAT sat.", "猫在家。"])), max_size=12
+)
 
 
 def _expected(source, tokenizer, vocab=None, keep_empty=False, **build):
