@@ -23,11 +23,16 @@ The same language, written so that the regular expression engine does the work:
    token are part of it, as the reference's gluing makes them. Only a mark after whitespace is left,
    which starts a token of its own; :func:`glue_marks` joins those (a search finds whether there is
    any: in most texts there is none, and then ``findall`` alone is the answer).
-3. *ASCII text* (``str.isascii``, free for a str) has no marks, no CJK and no curly apostrophe, so its
-   pattern is plain ``[A-Za-z0-9]`` classes, and words that start with a letter come first.
+3. *One pattern a kind of text* (:func:`text_kind`). ASCII text (``str.isascii``, free for a str) has no
+   marks, no CJK and no curly apostrophe, so its pattern is plain ``[A-Za-z0-9]`` classes, words that
+   start with a letter first. Text without code points beyond U+FFFF gets classes without them: the
+   engine tests a class's BMP part in one bitmap look-up but its astral ranges one by one.
 4. *Lines in one pass.* With ``lines=True`` a newline is a token of its own, so a whole chunk of a file
    is tokenized by one call and its lines found afterwards in the id array; a mark is never glued
    across a newline (each line is tokenized alone in the reference reading).
+5. *ASCII prose without the engine* (:func:`split_ascii_lines`): where no number and no reserved token
+   occurs, a token starts at a visible character unless it and the one before it are both in a word;
+   a space inserted before every start (array operations) lets ``str.split`` cut the tokens in C.
 
 The tables of marks take a scan of Unicode (about 20 ms), so they are built the first time a non-ASCII
 text is tokenized, not when scratchgen is imported.
@@ -39,7 +44,17 @@ import functools
 import re
 import unicodedata
 
-__all__ = ["CJK", "CJK_BMP", "mark_ranges", "all_mark_ranges", "text_kind", "token_re", "stray_mark_re", "glue_marks"]
+__all__ = [
+    "CJK",
+    "CJK_BMP",
+    "mark_ranges",
+    "all_mark_ranges",
+    "text_kind",
+    "token_re",
+    "stray_mark_re",
+    "glue_marks",
+    "split_ascii_lines",
+]
 
 # Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
 CJK_BMP = (
