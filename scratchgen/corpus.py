@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import operator
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -428,25 +429,31 @@ class _Encoder:
         return vocab, final
 
 
-def _counted_vocabulary(tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None):
-    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
-    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``)."""
+def _check_build(min_count: int, max_size: int | None) -> None:
+    """The arguments of a counted vocabulary, checked before a file is read."""
     if not isinstance(min_count, (int, np.integer)) or min_count < 1:
         raise CorpusError(f"min_count must be an integer >= 1, got {min_count!r}")
     if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 0):
         raise CorpusError(f"max_size must be None or an integer >= 0, got {max_size!r}")
+
+
+def _counted_vocabulary(tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None):
+    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
+    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``)."""
     n = len(tokens)
     by_text = np.empty(n, dtype=np.int64)  # each token's rank in code point order
     by_text[sorted(range(n), key=tokens.__getitem__)] = np.arange(n)
     order = np.lexsort((by_text, -counts))  # (n,) descending count, ties by code point order
-    specials = {t: i for i, t in enumerate(Vocabulary.SPECIALS)}
-    order = order[[tokens[i] not in specials for i in order.tolist()]] if n else order
+    for special in Vocabulary.SPECIALS:  # only <unk> can be there (<s> and </s> are refused): id 0
+        if special in tokens:
+            order = order[order != tokens.index(special)]
     order = order[counts[order] >= min_count]
     if max_size is not None:
         order = order[:max_size]
     new_id = np.zeros(n, dtype=np.int64)  # tokens cut, and <unk> itself, are <unk>
-    new_id[order] = np.arange(len(order)) + len(specials)
-    return Vocabulary(tokens[i] for i in order.tolist()), new_id
+    new_id[order] = np.arange(len(order)) + len(Vocabulary.SPECIALS)
+    kept = operator.itemgetter(*order.tolist())(tokens) if len(order) > 1 else [tokens[i] for i in order]
+    return Vocabulary(kept), new_id
 
 
 def _pieces(source: PathOrFile, encoding: str, chunk_chars: int) -> Iterator[str]:
@@ -512,6 +519,7 @@ def read_ids(
     (['the', 'cat', 'dog'], [3, 4, 3, 5], [2, 2])
     """
     tokenizer = tokenizer or Tokenizer()
+    _check_build(min_count, max_size)
     if vocab is not None and not isinstance(vocab, Vocabulary):
         raise CorpusError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
     encoder = _Encoder(tokenizer, vocab)

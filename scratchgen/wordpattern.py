@@ -221,17 +221,15 @@ def split_ascii_lines(text: str):
     if (digit[:-2] & point_of[b[1:-1]] & digit[2:]).any():  # a number: the number rule may cut a word
         return None
     alnum = alnum_of[b]  # (n,)
-    left = np.zeros_like(alnum)  # (n,) the character before is a letter or digit
-    left[1:] = alnum[:-1]
-    right = np.zeros_like(alnum)  # (n,) the character after is one
-    right[:-1] = alnum[1:]
-    word = alnum | (joiner_of[b] & left & right)  # (n,) in a word: letters, digits and inner joiners
-    word_before = np.zeros_like(word)
-    word_before[1:] = word[:-1]
-    start = ~space_of[b] & ~(word & word_before)  # (n,) a token starts here
-    seen = np.cumsum(start)  # (n,) tokens started up to here
+    word = alnum.copy()  # (n,) in a word: letters, digits and inner joiners (a letter or digit on both sides)
+    word[1:-1] |= joiner_of[b[1:-1]] & alnum[:-2] & alnum[2:]
+    start = ~space_of[b]  # (n,) a token starts here: a visible character ...
+    start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
+    seen = np.cumsum(start, dtype=np.int32 if len(b) < 2**30 else np.int64)  # (n,) tokens started up to here
     out = np.full(len(b) + int(seen[-1]) if len(b) else 0, ord(" "), dtype=np.uint8)  # a space before each start
-    out[np.arange(len(b)) + seen] = b
+    seen += np.arange(len(b), dtype=seen.dtype)  # (n,) where each character goes
+    out[seen] = b
+    seen -= np.arange(len(b), dtype=seen.dtype)
     tokens = out.tobytes().decode("ascii").split()
     ends = seen[b == ord("\n")]  # (lines,) tokens started before each newline
     return tokens, np.diff(ends, prepend=0)
