@@ -270,3 +270,37 @@ def test_the_command_line_loads_neither_heavy_helpers_nor_the_tables_of_marks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "0"  # the tables of marks are built on first use, not at import
+
+
+# --- the hook: `scratchgen train ngram` reads its corpus with read_ids ------------------------------------
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_train_ngram_from_ids_is_the_model_fit_gives(tmp_path, level, capsys):
+    from scratchgen import NGramModel, load
+    from scratchgen.cli.main import main
+
+    path = tmp_path / "corpus.txt"
+    path.write_text(
+        "The cat sat.\n\nA cat’s hat, 3.14 m\u0301!\n我爱北京。\nthe <unk> dog\n  \nThe cat sat.\n", "utf-8"
+    )
+    out = tmp_path / "m.npz"
+    assert main(["train", "ngram", "--order", "3", "--level", level, "--lowercase", str(path), "-o", str(out)]) == 0
+    got = load(out)
+    tokenizer = Tokenizer(level, lowercase=True)
+    corpus = read_corpus(path, tokenizer)
+    expected = NGramModel(order=3, tokenizer=tokenizer).fit(corpus)
+    assert got.vocab_ == expected.vocab_
+    for mine, theirs in zip(got.keys_ + got.logp_ + got.bow_, expected.keys_ + expected.logp_ + expected.bow_):
+        np.testing.assert_array_equal(mine, theirs)
+    assert f"on {len(corpus)} sequences" in capsys.readouterr().err  # 6 at char level ("  " is two spaces)
+
+
+def test_train_ngram_names_the_file_that_holds_a_reserved_token(tmp_path, capsys):
+    from scratchgen.cli.main import main
+
+    path = tmp_path / "bad.txt"
+    path.write_text("a b\nc </s> d\n", "utf-8")
+    assert main(["train", "ngram", "--level", "word", str(path), "-o", str(tmp_path / "m.npz")]) == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and "cannot contain '</s>'" in err
