@@ -10,22 +10,37 @@ text into sequences:
 - ``chunks``: the running text, newlines included, cut into pieces of ``chunk_size`` tokens, in time
   linear in the text however long its lines (slices of a buffer, never ``del buffer[:k]``).
 
-Everything streams: :func:`iter_corpus` holds one line (or one paragraph) in memory at a time.
+Everything streams: :func:`iter_corpus` holds one line (or one paragraph) in memory at a time, and
+:func:`read_ids` reads a file a chunk at a time straight into id arrays (no list of str tokens for the
+corpus): one ``findall`` a chunk at word level, one ``utf-32`` encoding at character level.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import itertools
+import operator
 import os
+import re
 from collections.abc import Iterable, Iterator
-from typing import IO, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
 from .errors import CorpusError, LabelError
-from .text import Tokenizer
+from .text import BOS, EOS, Tokenizer, Vocabulary, check_tokens
 
-__all__ = ["CORPUS_MODES", "iter_corpus", "iter_labelled", "is_running_text", "read_corpus", "split_text"]
+__all__ = [
+    "CORPUS_MODES",
+    "EncodedCorpus",
+    "iter_corpus",
+    "iter_labelled",
+    "is_running_text",
+    "read_corpus",
+    "read_ids",
+    "split_text",
+]
 
 CORPUS_MODES = ("lines", "paragraphs", "chunks")
 
@@ -247,3 +262,278 @@ def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[
     if not isinstance(text, str):
         raise CorpusError(f"split_text takes a str, got {type(text).__name__}")
     return read_corpus(io.StringIO(text), tokenizer, **kwargs)
+
+
+# --- straight to ids ---------------------------------------------------------------------------------
+
+#: Characters of text read and encoded at a time by :func:`read_ids` (about 4 MB of English).
+CHUNK_CHARS = 1 << 22
+
+
+@dataclasses.dataclass
+class EncodedCorpus:
+    """A corpus as token ids: every sequence's ids one after another, and the length of each sequence.
+
+    Attributes
+    ----------
+    ids : int64 array of shape (T,)
+        The ids of every token of every sequence, in order (no ``<s>`` or ``</s>``).
+    lengths : int64 array of shape (S,)
+        Tokens in each sequence; ``ids`` splits at ``cumsum(lengths)``.
+    vocab : Vocabulary
+        The vocabulary the ids index: the one given, or the one counted from the corpus.
+    oov : int
+        Tokens read as ``<unk>`` (id 0) that were not written ``<unk>``.
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    vocab: Vocabulary
+    oov: int = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def sequences(self) -> list[np.ndarray]:
+        """The id array of each sequence (views into ``ids``)."""
+        return np.split(self.ids, np.cumsum(self.lengths)[:-1]) if len(self.lengths) else []
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+class _NewIsNext(dict):
+    """A token -> provisional id dict where a token met for the first time gets the next id (and is
+    remembered in ``seen``): one dict look-up a token, a Python call only a distinct token."""
+
+    def __init__(self, seen: list[str]):
+        super().__init__({"\n": -1})  # -1 ends a line
+        self.seen = seen
+
+    def __missing__(self, key: str) -> int:
+        self[key] = i = len(self.seen)
+        self.seen.append(key)
+        return i
+
+
+class _UnknownIsZero(dict):
+    """A token -> id dict where a missing token is ``<unk>`` (id 0), counted in ``misses``."""
+
+    misses = 0
+
+    def __missing__(self, key: str) -> int:
+        self.misses += 1
+        return 0
+
+
+class _Encoder:
+    """Turns pieces of text (whole lines, each ending in a newline) into provisional ids and line lengths.
+
+    Given a vocabulary, the ids are final. Without one, a token's provisional id is its code point (char
+    level) or the order in which it was first met (word level); :meth:`finish` counts them and maps
+    them to the ids of the vocabulary they make: by descending count, ties by code point order.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocabulary | None):
+        self.tokenizer, self.vocab = tokenizer, vocab
+        self.char = tokenizer.level == "char"
+        self.oov = 0
+        if vocab is None:
+            self.seen: list[str] = []  # provisional id -> token
+            self.index: Any = _NewIsNext(self.seen)  # word level: token -> provisional id; -1 ends a line
+        elif self.char:  # code point -> id, unknown code points (the last cell) -> <unk>
+            singles = [(ord(t), i) for i, t in enumerate(vocab.tokens) if len(t) == 1]
+            top = max((cp for cp, _ in singles), default=10)  # at least the newline
+            self.table = np.zeros(max(top, 10) + 2, dtype=np.int64)  # (max code point + 2,)
+            for cp, i in singles:
+                self.table[cp] = i
+            self.table[10] = -1  # a newline ends a line
+        else:
+            self.index = _UnknownIsZero(vocab._index)
+            self.index["\n"] = -1
+
+    def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the tokens of ``text`` (whole lines, newline-terminated) and the length of each line."""
+        text = self.tokenizer.normalize(text)  # NFC (and lowercasing) of many lines at once: the same per line
+        ids: np.ndarray
+        if self.char:
+            try:
+                codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,) code points
+            except UnicodeEncodeError as e:  # a lone surrogate: the one rule names it
+                check_tokens([e.object[e.start]])
+                raise
+            if self.vocab is None:
+                ids, ends = codes, codes == 10
+            else:
+                ids = self.table[np.minimum(codes, len(self.table) - 1)]
+                ends = ids < 0
+                self.oov += int(np.count_nonzero(ids == 0))  # no character is the token <unk>
+        else:
+            ids, lengths = self._word_ids(text)
+            if lengths is not None:
+                return ids, lengths
+            ends = ids < 0
+        where = np.flatnonzero(ends)  # (lines,) the newline of each line
+        lengths = np.diff(where, prepend=-1) - 1  # tokens between two newlines
+        return ids[~ends], lengths
+
+    def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ids of the word tokens of ``text``, and the tokens of each line (None: the ids hold -1 at the end
+        of each line instead)."""
+        from . import wordpattern
+
+        kind = wordpattern.text_kind(text)
+        split = wordpattern.split_ascii_lines(text) if kind == "ascii" else None
+        if split is not None:  # plain ASCII prose: array operations and str.split, no regular expression
+            tokens, lengths = split
+        else:
+            tokens = wordpattern.token_re(kind, lines=True).findall(text)  # newlines are tokens: the line ends
+            lengths = None
+            if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
+                tokens = wordpattern.glue_marks(tokens)
+        index = self.index
+        if self.vocab is not None and kind != "ascii":
+            bad = _SURROGATE_RE.search(text)
+            if bad:  # a lone surrogate is an error, not <unk>: the one rule names it
+                check_tokens([bad.group()])
+        before = len(self.seen) if self.vocab is None else index.misses
+        ids = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))  # (n,)
+        if self.vocab is None:
+            check_tokens(self.seen[before:])  # the one rule, once per new token: <s>, </s>, surrogates refused
+        else:
+            self.oov += index.misses - before
+            special = (ids == Vocabulary.bos_id) | (ids == Vocabulary.eos_id)
+            if special.any():
+                check_tokens([BOS if BOS in tokens else EOS])  # raises: the models add <s> and </s>
+        return ids, lengths
+
+    def finish(self, ids: np.ndarray, min_count: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
+        """The vocabulary counted from the provisional ``ids`` (T,), and the ids mapped to it."""
+        if self.vocab is not None:
+            return self.vocab, ids
+        counts = np.bincount(ids) if len(ids) else np.zeros(0, np.int64)  # (provisional ids,)
+        if self.char:
+            present = np.flatnonzero(counts)  # the code points met, in code point order
+            tokens = [chr(c) for c in present.tolist()]
+            counts = counts[present]
+            check_tokens(tokens)
+        else:
+            present, tokens = None, self.seen
+        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size)  # (distinct,)
+        if present is not None:  # code point -> id
+            table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)
+            table[present] = new_id
+            new_id = table
+        final = new_id[ids]  # (T,)
+        self.oov = int(np.count_nonzero(final == 0)) - (int(counts[tokens.index("<unk>")]) if "<unk>" in tokens else 0)
+        return vocab, final
+
+
+def _check_build(min_count: int, max_size: int | None) -> None:
+    """The arguments of a counted vocabulary, checked before a file is read."""
+    if not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise CorpusError(f"min_count must be an integer >= 1, got {min_count!r}")
+    if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 0):
+        raise CorpusError(f"max_size must be None or an integer >= 0, got {max_size!r}")
+
+
+def _counted_vocabulary(tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None):
+    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
+    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``)."""
+    n = len(tokens)
+    by_text = np.empty(n, dtype=np.int64)  # each token's rank in code point order
+    by_text[sorted(range(n), key=tokens.__getitem__)] = np.arange(n)
+    order = np.lexsort((by_text, -counts))  # (n,) descending count, ties by code point order
+    for special in Vocabulary.SPECIALS:  # only <unk> can be there (<s> and </s> are refused): id 0
+        if special in tokens:
+            order = order[order != tokens.index(special)]
+    order = order[counts[order] >= min_count]
+    if max_size is not None:
+        order = order[:max_size]
+    new_id = np.zeros(n, dtype=np.int64)  # tokens cut, and <unk> itself, are <unk>
+    new_id[order] = np.arange(len(order)) + len(Vocabulary.SPECIALS)
+    kept = operator.itemgetter(*order.tolist())(tokens) if len(order) > 1 else [tokens[i] for i in order]
+    return Vocabulary(kept), new_id
+
+
+def _pieces(source: PathOrFile, encoding: str, chunk_chars: int) -> Iterator[str]:
+    """The text of a file in pieces of whole lines, each ending in a newline (one added at the end)."""
+    f, close = _open_text(source, encoding)
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    name = str(path if path is not None else getattr(source, "name", "<stream>"))
+    try:
+        if close:  # a file we opened: universal newlines, so no line holds a carriage return
+            carry: list[str] = []
+            while True:
+                block = f.read(chunk_chars)
+                if not block:
+                    break
+                cut = block.rfind("\n") + 1
+                if cut == 0:  # a line longer than a chunk: keep reading
+                    carry.append(block)
+                    continue
+                yield "".join(carry) + block[:cut]
+                carry = [block[cut:]]
+            tail = "".join(carry)
+            if tail:
+                yield tail + "\n"
+        else:  # a stream: lines as iter_corpus reads them
+            lines = _lines(f, name, path, encoding)
+            while True:
+                batch = list(itertools.islice(lines, 1 << 14))
+                if not batch:
+                    break
+                yield "\n".join(batch) + "\n"
+    except UnicodeError as e:
+        raise _decode_error(name, path, encoding, e) from None
+    finally:
+        if close:
+            f.close()
+
+
+def read_ids(
+    source: PathOrFile,
+    tokenizer: Tokenizer | None = None,
+    vocab: Vocabulary | None = None,
+    *,
+    min_count: int = 1,
+    max_size: int | None = None,
+    keep_empty: bool = False,
+    encoding: str = "utf-8",
+    progress=None,
+    chunk_chars: int = CHUNK_CHARS,
+) -> EncodedCorpus:
+    """A corpus file (one sequence a line) read a chunk at a time straight into token ids.
+
+    The same sequences as :func:`read_corpus` (``mode="lines"``), encoded with ``vocab`` (unknown tokens
+    as ``<unk>``), or with the vocabulary :meth:`Vocabulary.build` would count from them (``min_count``,
+    ``max_size``), counted in the same pass. No list of str tokens is ever made for the corpus: a chunk
+    of lines is normalised and tokenized at once (one ``findall`` at word level, one ``utf-32`` encoding
+    at character level), its tokens mapped to ids by one dict look-up each (word level) or one table
+    look-up for all (character level), and its lines found where the newlines were.
+
+    ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the lines read.
+
+    >>> enc = read_ids(io.StringIO("the cat\\n\\nthe dog\\n"), Tokenizer("word"))
+    >>> enc.vocab.to_list(), enc.ids.tolist(), enc.lengths.tolist()
+    (['the', 'cat', 'dog'], [3, 4, 3, 5], [2, 2])
+    """
+    tokenizer = tokenizer or Tokenizer()
+    _check_build(min_count, max_size)
+    if vocab is not None and not isinstance(vocab, Vocabulary):
+        raise CorpusError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
+    encoder = _Encoder(tokenizer, vocab)
+    id_chunks, length_chunks = [], []
+    small = np.uint32 if tokenizer.level == "char" and vocab is None else np.int32  # half the memory of int64
+    for piece in _pieces(source, encoding, chunk_chars):
+        ids, lengths = encoder.encode(piece)
+        id_chunks.append(ids.astype(small, copy=False))
+        length_chunks.append(lengths)
+        if progress is not None:
+            progress.update(len(lengths))
+    ids = np.concatenate(id_chunks) if id_chunks else np.zeros(0, small)
+    lengths = np.concatenate(length_chunks) if length_chunks else np.zeros(0, np.int64)
+    if not keep_empty:
+        lengths = lengths[lengths > 0]
+    vocab, ids = encoder.finish(ids, min_count, max_size)
+    return EncodedCorpus(ids.astype(np.int64, copy=False), lengths.astype(np.int64, copy=False), vocab, encoder.oov)

@@ -35,8 +35,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from . import wordpattern
 from .errors import CorpusError, VocabularyError
-from .wordpattern import CJK, TOKEN_RE
+from .wordpattern import CJK
 
 __all__ = [
     "UNK",
@@ -86,6 +87,8 @@ def word_tokenize(text: str) -> list[str]:
 
     Combining marks that NFC could not compose stay attached to the token before them. The reserved
     tokens ``<unk>``, ``<s>`` and ``</s>`` stay whole, so :func:`check_tokens` sees them as such.
+    The definition is :func:`scratchgen.text_reference.word_tokenize`; this is the same function
+    written for speed (:mod:`scratchgen.wordpattern` says how).
 
     >>> word_tokenize("Don't stop, well-known friend: 3.14!")
     ["Don't", 'stop', ',', 'well-known', 'friend', ':', '3.14', '!']
@@ -94,13 +97,10 @@ def word_tokenize(text: str) -> list[str]:
     >>> word_tokenize("the <unk> said")
     ['the', '<unk>', 'said']
     """
-    tokens: list[str] = []
-    for match in TOKEN_RE.finditer(text):  # the pattern: scratchgen/wordpattern.py
-        token = match.group()
-        if tokens and unicodedata.category(token[0]).startswith("M"):
-            tokens[-1] += token  # a stray combining mark belongs to the token before it
-        else:
-            tokens.append(token)
+    kind = wordpattern.text_kind(text)
+    tokens = wordpattern.token_re(kind).findall(text)  # one pass of the regex engine, no Python per token
+    if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):  # a mark after a space: rare
+        tokens = wordpattern.glue_marks(tokens)
     return tokens
 
 
@@ -243,8 +243,30 @@ class Vocabulary:
     SPECIALS = (UNK, BOS, EOS)
 
     def __init__(self, tokens: Iterable[str] = ()):
-        self._tokens: list[str] = list(self.SPECIALS)
-        self._index: dict[str, int] = {t: i for i, t in enumerate(self.SPECIALS)}
+        ordinary = list(tokens)
+        self._tokens: list[str] = list(self.SPECIALS) + ordinary
+        try:
+            self._index: dict[str, int] = {t: i for i, t in enumerate(self._tokens)}
+        except TypeError:  # an unhashable token
+            self._index = {}
+            self._refuse(ordinary)
+        if len(self._index) != len(self._tokens) or not self._all_text(ordinary):
+            self._refuse(ordinary)  # raises, naming the first bad token
+
+    @staticmethod
+    def _all_text(tokens: list[str]) -> bool:
+        """Whether every token is a non-empty str of valid text: checked on the whole list at once."""
+        if not all(isinstance(t, str) for t in tokens) or "" in tokens:
+            return False
+        try:
+            "".join(tokens).encode("utf-8")  # a lone surrogate cannot be encoded
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    def _refuse(self, tokens: list[str]) -> None:
+        """The error for the first token that breaks a rule: not a non-empty str, a lone surrogate, or twice."""
+        seen = set(self.SPECIALS)
         for token in tokens:
             if not isinstance(token, str) or token == "":
                 raise VocabularyError(f"a vocabulary token must be a non-empty str, got {token!r}")
@@ -255,10 +277,11 @@ class Vocabulary:
                     raise VocabularyError(
                         f"the vocabulary token {token!r} holds a lone surrogate, which is not text"
                     ) from None
-            if token in self._index:
+            if token in seen:
                 raise VocabularyError(f"token {token!r} is given twice (or is a special token)")
-            self._index[token] = len(self._tokens)
-            self._tokens.append(token)
+            seen.add(token)
+        if len(self._index) != len(self._tokens):  # a str subclass equal to another token: still twice
+            raise VocabularyError("a token is given twice (or is a special token)")
 
     @classmethod
     def build(

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-
-from threadpoolctl import ThreadpoolController
+from typing import Any
 
 __all__ = ["one_blas_thread"]
 
-_CONTROLLER: ThreadpoolController | None = None
+_CONTROLLER: Any = None  # a threadpoolctl.ThreadpoolController, made on first use (importing it costs ~10 ms)
 _ONE_THREAD = False
 _MODULES_SEEN = 0  # len(sys.modules) when the controller was made
 
@@ -29,6 +28,8 @@ def one_blas_thread():
     # Inspecting the loaded libraries takes a few ms, so the controller is kept; but a BLAS that arrives
     # later (SciPy brings its own) comes with new modules, and then it is inspected afresh.
     if _CONTROLLER is None or _MODULES_SEEN != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
         _CONTROLLER, _MODULES_SEEN = ThreadpoolController(), len(sys.modules)
     return _one_thread(_CONTROLLER)
 

@@ -1,6 +1,7 @@
-"""The word tokenizer's pattern: which characters make a word, built as one regular expression.
+"""The word tokenizer's pattern, written for speed: one ``findall`` a text, no look-ahead, no loop.
 
-:func:`scratchgen.text.word_tokenize` matches, left to right, the first of these alternatives::
+The language is defined by the reference tokenizer (:mod:`scratchgen.text_reference`): at each position
+the first of these alternatives matches::
 
     <unk> | <s> | </s>            the reserved tokens, whole
     digits ([.,] digits)+         a number with inner points or commas: 3.14, 1,000,000
@@ -9,45 +10,226 @@
     any other visible character   punctuation and symbols: one token each
 
 where a word character is a letter or digit that is not CJK, or a combining mark (Mn, Mc, Me) inside a
-word; a word never starts with a mark. Whitespace matches nothing, so it only separates.
+word; a word never starts with a mark. Whitespace only separates. A combining mark that no word took
+(after a space or a punctuation mark) is glued to the token before it.
+
+The same language, written so that the regular expression engine does the work:
+
+1. *Character classes instead of look-aheads.* "A letter or digit that is not CJK" is the one class
+   ``[^\\W_<CJK>]`` (not a non-word character, not ``_``, not CJK), and a word may not start with a mark
+   because no mark is a letter or digit (a test checks it over all of Unicode). Runs are possessive
+   (``++``): a run never gives characters back, so the engine keeps no backtracking state.
+2. *Glued marks inside the pattern.* Every alternative ends with ``[<marks>]*+``: the marks right after a
+   token are part of it, as the reference's gluing makes them. Only a mark after whitespace is left,
+   which starts a token of its own; :func:`glue_marks` joins those (a search finds whether there is
+   any: in most texts there is none, and then ``findall`` alone is the answer).
+3. *One pattern a kind of text* (:func:`text_kind`). ASCII text (``str.isascii``, free for a str) has no
+   marks, no CJK and no curly apostrophe, so its pattern is plain ``[A-Za-z0-9]`` classes, words that
+   start with a letter first. Text without code points beyond U+FFFF gets classes without them: the
+   engine tests a class's BMP part in one bitmap look-up but its astral ranges one by one.
+4. *Lines in one pass.* With ``lines=True`` a newline is a token of its own, so a whole chunk of a file
+   is tokenized by one call and its lines found afterwards in the id array; a mark is never glued
+   across a newline (each line is tokenized alone in the reference reading).
+5. *ASCII prose without the engine* (:func:`split_ascii_lines`): where no number and no reserved token
+   occurs, a token starts at a visible character unless it and the one before it are both in a word;
+   a space inserted before every start (array operations) lets ``str.split`` cut the tokens in C.
+
+The tables of marks take a scan of Unicode (about 20 ms), so they are built the first time a non-ASCII
+text is tokenized, not when scratchgen is imported.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
-__all__ = ["CJK", "TOKEN_RE"]
+__all__ = [
+    "CJK",
+    "CJK_BMP",
+    "mark_ranges",
+    "all_mark_ranges",
+    "text_kind",
+    "token_re",
+    "stray_mark_re",
+    "glue_marks",
+    "split_ascii_lines",
+]
 
 # Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
-CJK = (
+CJK_BMP = (
     "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u3100-\u312f\u3131-\u318f"
     "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
-    "\uff66-\uff9f\uffa0-\uffdc\u1100-\u11ff\U00016fe0-\U00016fff\U0001b000-\U0001b16f"
-    "\U00020000-\U0003134f"
+    "\uff66-\uff9f\uffa0-\uffdc\u1100-\u11ff"
+)
+CJK = CJK_BMP + "\U00016fe0-\U00016fff\U0001b000-\U0001b16f\U00020000-\U0003134f"
+#: Where the combining marks are: U+0300 up to plane 3 (the word characters' marks), and plane 14
+#: (variation selectors, glued but never inside a word, as in the reference). A test checks that no
+#: other code point is a mark in this Python's Unicode tables.
+WORD_MARK_SPAN = (0x300, 0x30000)
+OTHER_MARK_SPANS = ((0xE0000, 0xE1000),)
+
+
+def _ranges(codes: list[int]) -> str:
+    """A regex class body for sorted code points, consecutive ones as a range ``a-b``."""
+    parts = []
+    i = 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        a, b = codes[i], codes[j]
+        parts.append(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b != a else ""))
+        i = j + 1
+    return "".join(parts)
+
+
+def _marks_in(first: int, stop: int) -> list[int]:
+    category = unicodedata.category
+    return [cp for cp in range(first, stop) if category(chr(cp))[0] == "M"]
+
+
+@functools.cache
+def _mark_codes() -> tuple[list[int], list[int]]:
+    """The combining marks (Mn, Mc, Me): those a word may hold (U+0300 up to plane 3), and the others."""
+    return _marks_in(*WORD_MARK_SPAN), [cp for a, b in OTHER_MARK_SPANS for cp in _marks_in(a, b)]
+
+
+def mark_ranges(bmp_only: bool = False) -> str:
+    """A regex class body of the marks a word may hold (U+0300 up to plane 3), or of those in the Basic
+    Multilingual Plane only. Computed once, on first use."""
+    word_marks, _ = _mark_codes()
+    return _ranges([cp for cp in word_marks if cp <= 0xFFFF] if bmp_only else word_marks)
+
+
+def all_mark_ranges(bmp_only: bool = False) -> str:
+    """A regex class body of every combining mark (:func:`mark_ranges` and plane 14's), or of the
+    Basic Multilingual Plane's (the same as ``mark_ranges(bmp_only=True)``: plane 14 is not in it)."""
+    word_marks, other = _mark_codes()
+    return mark_ranges(bmp_only) if bmp_only else _ranges(word_marks + other)
+
+
+# The ASCII pattern: a word that starts with a letter first (the common case), then one punctuation
+# mark, then numbers and words that start with a digit (NUMBER before WORD, as in the reference), then
+# the reserved tokens and any other visible character ('<' and the controls that \S takes).
+_ASCII = (
+    r"[A-Za-z][A-Za-z0-9]*+(?:['\-][A-Za-z0-9]++)*+"
+    r"|[^\sA-Za-z0-9<]"
+    r"|\d++(?:[.,]\d++)++"
+    r"|[0-9][A-Za-z0-9]*+(?:['\-][A-Za-z0-9]++)*+"
+    r"|<unk>|</?s>|\S"
 )
 
 
-def _mark_ranges() -> str:
-    """A regex class body of every combining mark (categories Mn, Mc, Me), computed once."""
-    ranges: list[tuple[int, int]] = []  # (first, last) code point of each run of marks
-    start = prev = -2  # the run being read (-2: none yet, and not adjacent to any code point)
-    for cp in range(0x300, 0x30000):
-        if unicodedata.category(chr(cp))[0] == "M":
-            if cp != prev + 1:
-                if start >= 0:
-                    ranges.append((start, prev))
-                start = cp
-            prev = cp
-    ranges.append((start, prev))
-    return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
+#: Finds a code point beyond the Basic Multilingual Plane (emoji, CJK extension B, ...).
+ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 
 
-_MARKS = _mark_ranges()
-# A word character: a letter or digit that is not CJK, or a combining mark (Hindi vowel signs,
-# diacritics NFC could not compose) inside a word.
-_WORD_CHAR = rf"(?:(?![{CJK}])[^\W_]|[{_MARKS}])"
-_WORD = rf"(?![{_MARKS}]){_WORD_CHAR}+(?:['\u2019\-]{_WORD_CHAR}+)*"  # inner ' ’ - keep a word whole
-_NUMBER = r"\d+(?:[.,]\d+)+"  # 3.14, 1,000,000
-_SPECIAL = r"<unk>|</?s>"  # the reserved tokens stay whole (PTB-style corpora write <unk>)
-TOKEN_RE = re.compile(rf"{_SPECIAL}|{_NUMBER}|{_WORD}|[{CJK}]|\S")
+def text_kind(text: str) -> str:
+    """``"ascii"``, ``"bmp"`` (no code point beyond U+FFFF) or ``"full"``: which pattern reads it fastest."""
+    if text.isascii():  # free: CPython records it in the str
+        return "ascii"
+    return "full" if ASTRAL_RE.search(text) else "bmp"
+
+
+@functools.cache
+def token_re(kind: str, lines: bool = False) -> re.Pattern:
+    """The compiled token pattern for text of a :func:`text_kind`; with ``lines``, a newline is a token.
+
+    The three give the same tokens on the text they are made for; they differ in speed only. A class
+    that holds code points beyond U+FFFF is tested range by range for every character (the engine's
+    bitmap covers the BMP only), so text without such code points gets classes without them: about
+    three times faster. ``findall`` gives the reference's tokens, except that a mark after whitespace
+    is a token of its own: :func:`glue_marks` joins it when :func:`stray_mark_re` finds one.
+    """
+    newline = "\n|" if lines else ""
+    if kind == "ascii":
+        return re.compile(newline + _ASCII)
+    bmp = kind == "bmp"
+    cjk, marks, every_mark = (CJK_BMP if bmp else CJK), mark_ranges(bmp), all_mark_ranges(bmp)
+    letter = f"[^\\W_{cjk}]"  # a letter or digit that is not CJK: the reference's word character, less marks
+    run = f"(?:{letter}++|[{marks}]++)"  # word characters, a run of letters or of marks at a time
+    word = f"{letter}++(?:[{marks}]{letter}*+)*+(?:['\u2019\\-]{run}++)*+"
+    # CJK first: no CJK character starts a number, a word or a reserved token (a test checks it), so the
+    # order changes only the time Chinese text takes. NUMBER stays before WORD (both take digits).
+    token = rf"[{cjk}]|\d++(?:[.,]\d++)++|{word}|<unk>|</?s>|\S"
+    return re.compile(f"{newline}(?:{token})[{every_mark}]*+")
+
+
+@functools.cache
+def stray_mark_re(kind: str = "full") -> re.Pattern:
+    """Finds a combining mark after whitespace: the only place where ``token_re`` leaves a mark unglued
+    (in text of a :func:`text_kind`: ASCII text has no marks at all)."""
+    return re.compile(f"\\s[{all_mark_ranges(kind == 'bmp')}]")
+
+
+@functools.cache
+def _starts_with_mark() -> re.Pattern:
+    return re.compile(f"[{all_mark_ranges()}]")
+
+
+def glue_marks(tokens: list[str]) -> list[str]:
+    """Join each token that starts with a combining mark to the token before it (as the reference does),
+    never to a newline token nor across one: each line is tokenized alone."""
+    is_mark = _starts_with_mark().match
+    out: list[str] = []
+    for token in tokens:
+        if out and out[-1] != "\n" and is_mark(token):
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
+# --- ASCII lines without the regular expression engine ---------------------------------------------------
+
+
+@functools.cache
+def _ascii_classes():
+    """Tables of the 256 byte values: letter or digit, joiner (' and -), whitespace (Python's), digit, . or ,"""
+    import numpy as np
+
+    chars = [chr(c) for c in range(128)]
+    alnum = np.array([c.isalnum() for c in chars] + [False] * 128)  # (256,) [A-Za-z0-9]
+    joiner = np.isin(np.arange(256), [ord("'"), ord("-")])  # (256,)
+    space = np.array([c.isspace() for c in chars] + [False] * 128)  # (256,) Python's: \x1c-\x1f too
+    digit = np.array([c.isdigit() for c in chars] + [False] * 128)  # (256,)
+    point = np.isin(np.arange(256), [ord("."), ord(",")])  # (256,)
+    return alnum, joiner, space, digit, point
+
+
+def split_ascii_lines(text: str):
+    """The word tokens of ASCII ``text`` (whole lines, newline-terminated) and the number of tokens of each
+    line, found with array operations and one ``str.split``; ``None`` when a number or a reserved token
+    needs the full pattern. The same tokens as ``token_re("ascii")`` line by line.
+
+    Without numbers and reserved tokens the ASCII language is: a word is a maximal run of letters, digits
+    and *inner* joiners (an apostrophe or hyphen with a letter or digit on both sides); every other visible
+    character is a token of its own. So a token starts at a visible character unless it and the one before
+    it both belong to a word (eq. below), and inserting a space before every start turns the text into
+    tokens separated by whitespace, which ``str.split`` cuts in C::
+
+        start(i) = visible(i) and not (word(i) and word(i - 1))
+    """
+    import numpy as np
+
+    if not text.isascii() or "<unk>" in text or "<s>" in text or "</s>" in text:
+        return None
+    alnum_of, joiner_of, space_of, digit_of, point_of = _ascii_classes()
+    b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)  # (n,) the bytes are the characters
+    digit = digit_of[b]  # (n,)
+    if (digit[:-2] & point_of[b[1:-1]] & digit[2:]).any():  # a number: the number rule may cut a word
+        return None
+    alnum = alnum_of[b]  # (n,)
+    word = alnum.copy()  # (n,) in a word: letters, digits and inner joiners (a letter or digit on both sides)
+    word[1:-1] |= joiner_of[b[1:-1]] & alnum[:-2] & alnum[2:]
+    start = ~space_of[b]  # (n,) a token starts here: a visible character ...
+    start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
+    seen = np.cumsum(start, dtype=np.int32 if len(b) < 2**30 else np.int64)  # (n,) tokens started up to here
+    out = np.full(len(b) + int(seen[-1]) if len(b) else 0, ord(" "), dtype=np.uint8)  # a space before each start
+    seen += np.arange(len(b), dtype=seen.dtype)  # (n,) where each character goes
+    out[seen] = b
+    seen -= np.arange(len(b), dtype=seen.dtype)
+    tokens = out.tobytes().decode("ascii").split()
+    ends = seen[b == ord("\n")]  # (lines,) tokens started before each newline
+    return tokens, np.diff(ends, prepend=0)

@@ -139,6 +139,31 @@ def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
     return corpus
 
 
+def _fit_from_ids(args: argparse.Namespace, model, tokenizer, quiet: bool) -> int:
+    """Fit ``model`` on the corpus read a chunk at a time straight into ids (:func:`scratchgen.corpus.read_ids`):
+    the same model as ``fit`` on the token lists of ``_read_corpus``; the number of sequences."""
+    from ..corpus import read_ids
+    from ..ngram.counting import NGramCounts
+    from ..progress import Progress
+
+    total = None
+    if not quiet:
+        with open(args.corpus, "rb") as f:  # counting newlines is fast next to tokenizing them
+            total = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
+    try:
+        with Progress(total=total, desc=f"reading {args.corpus}", unit="lines", quiet=quiet) as progress:
+            encoded = read_ids(args.corpus, tokenizer, encoding=args.encoding, progress=progress)
+    except CorpusError as e:  # e.g. a literal <s>: say which file holds it
+        message = str(e)
+        raise CorpusError(message if args.corpus in message else f"corpus {args.corpus!r}: {message}") from None
+    if not len(encoded):
+        raise CorpusError(f"corpus {args.corpus!r} has no non-empty sequence")
+    with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
+        counts = NGramCounts.from_flat(encoded.ids, encoded.lengths, args.order, len(encoded.vocab), progress=progress)
+    model.fit_counts(counts, encoded.vocab)
+    return len(encoded)
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..ngram.model import NGramModel
     from ..progress import Progress
@@ -188,24 +213,32 @@ def _train(args: argparse.Namespace) -> int:
     if args.dask:
         return _train_dask(args, model)
     quiet = args.quiet or not os.path.isfile(args.corpus) or os.path.getsize(args.corpus) < PROGRESS_MIN_BYTES
-    labels = None
     if args.labelled:
         from ..corpus import read_corpus
 
         labels, corpus = read_corpus(args.corpus, tokenizer, labelled=True, encoding=args.encoding)
         if not corpus:
             raise CorpusError(f"corpus {args.corpus!r} has no labelled example")
+        n_sequences = len(corpus)
+        with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
+            try:
+                model.fit(corpus, labels=labels, progress=progress)
+            except CorpusError as e:  # e.g. a literal <s>: say which file holds it
+                raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
+    elif args.mode == "lines":  # one sequence a line: the file straight to ids, never a list of str tokens
+        n_sequences = _fit_from_ids(args, model, tokenizer, quiet)
     else:
         corpus = _read_corpus(args, tokenizer, quiet)
-    with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
-        try:
-            model.fit(corpus, labels=labels, progress=progress)
-        except CorpusError as e:  # e.g. a literal <s>: say which file holds it
-            raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
+        n_sequences = len(corpus)
+        with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
+            try:
+                model.fit(corpus, progress=progress)
+            except CorpusError as e:  # e.g. a literal <s>: say which file holds it
+                raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
     model.save(args.output)
     which = "" if model.labels_ is None else f" with {len(model.labels_)} labels ({_label_list(model.labels_)})"
     print(
-        f"trained a {args.order}-gram {args.smoothing} model{which} on {len(corpus)} sequences, vocabulary "
+        f"trained a {args.order}-gram {args.smoothing} model{which} on {n_sequences} sequences, vocabulary "
         f"{len(model.vocab_)}, n-grams per order {model.num_ngrams()}: {args.output}",
         file=sys.stderr,
     )

@@ -1,0 +1,306 @@
+"""The fast text pipeline against its reference: the word tokenizer (one findall) against the first
+formulation (scratchgen/text_reference.py), and read_ids (a file straight to ids) against read_corpus
+followed by Vocabulary.build and encode."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import unicodedata
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchgen import CorpusError, Tokenizer, Vocabulary, wordpattern
+from scratchgen import text_reference as reference
+from scratchgen.corpus import read_corpus, read_ids
+from scratchgen.text import check_tokens, normalize, word_tokenize
+
+# Every code point but surrogates (not text), and a small alphabet of the cases that matter: marks after
+# letters, spaces and punctuation (U+3099 is a mark inside the kana range), plane 14's variation selectors,
+# Devanagari's spacing marks, digits of other scripts, curly apostrophes, hyphens, reserved tokens,
+# Python's odd whitespace (U+2028, U+001C), an emoji and a CJK extension B ideograph.
+ANY = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+TRICKY = st.lists(
+    st.sampled_from(
+        list("ab Z09_.,'’-<>/\n\t\r\u0301\u0308\u3099\u309a中文、。か\U000e0100\u0903\u093e\u0915١٢\uff11\u2028\x1cΣ")
+        + ["<unk>", "<s>", "</s>", "3.14", "1,000", "🦓", "\U00020000", "İ"]
+    ),
+    max_size=40,
+).map("".join)
+ASCII = st.text(alphabet=st.characters(max_codepoint=127), max_size=80)
+# Plain ASCII prose (the array path of read_ids) with what sends a chunk back to the pattern: numbers, <s>.
+PROSE = st.lists(
+    st.sampled_from(
+        [
+            "the",
+            "Cat",
+            "don't",
+            "well-known",
+            "'",
+            "-",
+            "--",
+            ",",
+            ".",
+            "1",
+            "5a",
+            " ",
+            "  ",
+            "\t",
+            "\x1c",
+            "<",
+            "<unk>",
+            "3.14",
+            "_",
+            "x'",
+            "'y",
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(st.one_of(ANY, TRICKY, ASCII))
+@settings(max_examples=1500, deadline=None)
+def test_the_fast_word_tokenizer_returns_what_the_reference_returns(text):
+    for t in (text, normalize(text), normalize(text, lowercase=True)):
+        assert word_tokenize(t) == reference.word_tokenize(t)
+
+
+@given(st.one_of(ASCII, TRICKY.filter(lambda t: not wordpattern.ASTRAL_RE.search(t))))
+@settings(max_examples=300, deadline=None)
+def test_every_pattern_agrees_on_the_text_it_can_read(text):
+    # The ASCII pattern reads ASCII text, the BMP pattern text without astral code points, the full one any.
+    expected = reference.word_tokenize(text)
+    kinds = ["bmp", "full"] + (["ascii"] if text.isascii() else [])
+    for kind in kinds:
+        tokens = wordpattern.token_re(kind).findall(text)
+        if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
+            tokens = wordpattern.glue_marks(tokens)
+        assert tokens == expected, kind
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("a \u0301b", ["a\u0301", "b"]),  # a mark after a space joins the token before it
+        ("\u0301a", ["\u0301", "a"]),  # ... and is a token of its own when there is none
+        ("x!\u0301\u0302y", ["x", "!\u0301\u0302", "y"]),  # marks after punctuation
+        ("中\u3099文", ["中\u3099", "文"]),  # a mark of the kana range after an ideograph
+        ("a\U000e0100b", ["a\U000e0100", "b"]),  # a variation selector ends a word
+        ("3.14\u0301x", ["3.14\u0301", "x"]),
+        ("don’t-stop'", ["don’t-stop", "'"]),
+        ("x1.5 1.5x 1.5.6", ["x1", ".", "5", "1.5", "x", "1.5.6"]),  # a number starts a token, or it is none
+        ("a\x1cb", ["a", "b"]),  # U+001C is whitespace to Python
+    ],
+)
+def test_word_tokenizer_cases(text, tokens):
+    assert word_tokenize(text) == tokens == reference.word_tokenize(text)
+
+
+@given(st.lists(st.one_of(PROSE, ASCII), max_size=8).map(lambda lines: "".join(line + "\n" for line in lines)))
+@settings(max_examples=300, deadline=None)
+def test_ascii_lines_split_by_arrays_as_the_pattern_splits_them(text):
+    text = text.replace("\r", " ")  # lines end at "\n" only (a file read with universal newlines)
+    split = wordpattern.split_ascii_lines(text)
+    if split is None:  # a number or a reserved token: the pattern's business
+        assert re.search(r"\d[.,]\d|<unk>|</?s>", text)
+        return
+    tokens, lengths = split
+    lines = text.split("\n")[:-1]
+    assert tokens == [t for line in lines for t in reference.word_tokenize(line)]
+    assert lengths.tolist() == [len(reference.word_tokenize(line)) for line in lines]
+
+
+def test_no_mark_outside_the_scanned_spans_and_no_mark_is_a_letter():
+    # The fast patterns rely on these facts of this Python's Unicode tables; check them over all of Unicode.
+    spans = [wordpattern.WORD_MARK_SPAN, *wordpattern.OTHER_MARK_SPANS]
+    for cp in range(0x110000):
+        c = chr(cp)
+        if unicodedata.category(c)[0] == "M":
+            assert any(a <= cp < b for a, b in spans), hex(cp)
+            assert not c.isalnum(), hex(cp)
+
+
+def test_no_cjk_character_starts_a_number_a_word_or_a_reserved_token():
+    # CJK comes first in the pattern: it must not take what an earlier alternative of the reference takes.
+    # A word's first character excludes CJK by its class and '<' is not CJK; a digit is the one to rule out.
+    cjk = re.compile(f"[{wordpattern.CJK}]")
+    assert [hex(cp) for cp in range(0x1100, 0x31350) if cjk.match(chr(cp)) and chr(cp).isdecimal()] == []
+
+
+# --- read_ids against read_corpus + Vocabulary.build + encode -----------------------------------------
+
+LINES = st.lists(
+    st.one_of(TRICKY, PROSE, ASCII, st.sampled_from(["", "  ", "the cat", "The CAT sat.", "猫在家。"])), max_size=12
+)
+
+
+def _expected(source, tokenizer, vocab=None, keep_empty=False, **build):
+    """What read_ids must give: read_corpus's sequences, checked by the one token rule (the models refuse
+    <s> and </s>), then Vocabulary.build and encode."""
+    sequences = read_corpus(source, tokenizer, keep_empty=keep_empty)
+    for s in sequences:
+        check_tokens(s)
+    vocab = vocab or Vocabulary.build(sequences, **build)
+    ids = [vocab.encode(s) for s in sequences]
+    oov = sum(vocab.count_oov(s) for s in sequences)
+    return vocab, ids, oov
+
+
+@given(
+    LINES.map("\n".join),
+    st.sampled_from(["char", "word"]),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 40),
+    st.integers(1, 3),
+    st.one_of(st.none(), st.integers(0, 5)),
+)
+@settings(max_examples=100, deadline=None)
+def test_read_ids_gives_the_ids_of_read_corpus(text, level, lowercase, keep_empty, chunk, min_count, max_size):
+    tokenizer = Tokenizer(level, lowercase=lowercase)
+    path = _file(text)
+    for source in (lambda: io.StringIO(text), lambda: path):  # a stream, and a file read in blocks
+        try:
+            vocab, ids, _ = _expected(
+                source(), tokenizer, keep_empty=keep_empty, min_count=min_count, max_size=max_size
+            )
+        except CorpusError as e:  # a literal <s>: the fast reader refuses it with the same message
+            with pytest.raises(CorpusError, match=r"cannot contain '</?s>'|lone surrogate"):
+                assert "cannot contain" in str(e) or "lone surrogate" in str(e)
+                read_ids(source(), tokenizer, keep_empty=keep_empty, chunk_chars=chunk)
+            continue
+        got = read_ids(
+            source(), tokenizer, keep_empty=keep_empty, min_count=min_count, max_size=max_size, chunk_chars=chunk
+        )
+        assert got.vocab == vocab
+        assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
+        assert got.ids.dtype == np.int64 and got.lengths.dtype == np.int64
+
+
+@given(LINES.map("\n".join), LINES.map("\n".join), st.sampled_from(["char", "word"]), st.integers(1, 40))
+@settings(max_examples=100, deadline=None)
+def test_read_ids_with_a_vocabulary_encodes_as_vocabulary_encode(train, test, level, chunk):
+    tokenizer = Tokenizer(level)
+    try:
+        vocab = Vocabulary.build(read_corpus(io.StringIO(train), tokenizer))
+        path = _file(test)
+        _, ids, oov = _expected(path, tokenizer, vocab)
+    except CorpusError:
+        return
+    got = read_ids(path, tokenizer, vocab, chunk_chars=chunk)
+    assert got.vocab is vocab
+    assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
+    assert got.oov == oov
+
+
+_files: list = []
+
+
+def _file(text: str):
+    """A path holding ``text`` as UTF-8 (the path branch of the reader: universal newlines, read in blocks)."""
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    _files.append(path)
+    return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_files():
+    yield
+    import os
+
+    for path in _files:
+        os.unlink(path)
+
+
+def test_read_ids_on_crlf_and_a_line_longer_than_a_chunk(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"ab\r\ncd\r\rlong line of many words\r\nend")
+    for level in ("char", "word"):
+        tok = Tokenizer(level)
+        expected = read_corpus(path, tok)
+        got = read_ids(path, tok, chunk_chars=3)
+        assert [got.vocab.decode(s) for s in got.sequences()] == expected
+
+
+def test_read_ids_refuses_what_read_corpus_refuses(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"fine\n\xe9t\xe9\n")
+    with pytest.raises(CorpusError, match="not UTF-8 at byte 5"):
+        read_ids(path)
+    vocab = Vocabulary(["a"])
+    for vocab_given in (None, vocab):
+        with pytest.raises(CorpusError, match="cannot contain '</s>'"):
+            read_ids(io.StringIO("a </s>\n"), Tokenizer("word"), vocab_given)
+        with pytest.raises(CorpusError, match="lone surrogate"):
+            read_ids(io.StringIO("a \ud800\n"), Tokenizer("word"), vocab_given)
+        with pytest.raises(CorpusError, match="lone surrogate"):
+            read_ids(io.StringIO("a \ud800\n"), Tokenizer("char"), vocab_given)
+    with pytest.raises(CorpusError, match="min_count"):
+        read_ids(io.StringIO("a\n"), min_count=0)
+
+
+def test_read_ids_counts_a_literal_unk_as_the_unknown_token_not_as_oov():
+    got = read_ids(io.StringIO("a <unk> b\n"), Tokenizer("word"), Vocabulary(["a"]))
+    assert got.ids.tolist() == [3, 0, 0] and got.oov == 1  # b is out of the vocabulary; <unk> is not
+
+
+# --- import time: what `scratchgen` loads ---------------------------------------------------------------
+
+
+def test_the_command_line_loads_neither_heavy_helpers_nor_the_tables_of_marks():
+    # Not a timing: what made the import slow must not be loaded by `import scratchgen.cli.main`. (The grammar
+    # and n-gram families still are: their command modules read constants of the families to build the parser.)
+    code = (
+        "import sys, scratchgen.cli.main\n"
+        "heavy = ['tqdm', 'threadpoolctl', 'scratchgen.nn', 'scratchgen.evaluation', 'scratchgen.text_reference']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+        "import scratchgen.wordpattern as w; print(w._mark_codes.cache_info().currsize)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1] == "0"  # the tables of marks are built on first use, not at import
+
+
+# --- the hook: `scratchgen train ngram` reads its corpus with read_ids ------------------------------------
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_train_ngram_from_ids_is_the_model_fit_gives(tmp_path, level, capsys):
+    from scratchgen import NGramModel, load
+    from scratchgen.cli.main import main
+
+    path = tmp_path / "corpus.txt"
+    path.write_text(
+        "The cat sat.\n\nA cat’s hat, 3.14 m\u0301!\n我爱北京。\nthe <unk> dog\n  \nThe cat sat.\n", "utf-8"
+    )
+    out = tmp_path / "m.npz"
+    assert main(["train", "ngram", "--order", "3", "--level", level, "--lowercase", str(path), "-o", str(out)]) == 0
+    got = load(out)
+    tokenizer = Tokenizer(level, lowercase=True)
+    corpus = read_corpus(path, tokenizer)
+    expected = NGramModel(order=3, tokenizer=tokenizer).fit(corpus)
+    assert got.vocab_ == expected.vocab_
+    for mine, theirs in zip(got.keys_ + got.logp_ + got.bow_, expected.keys_ + expected.logp_ + expected.bow_):
+        np.testing.assert_array_equal(mine, theirs)
+    assert f"on {len(corpus)} sequences" in capsys.readouterr().err  # 6 at char level ("  " is two spaces)
+
+
+def test_train_ngram_names_the_file_that_holds_a_reserved_token(tmp_path, capsys):
+    from scratchgen.cli.main import main
+
+    path = tmp_path / "bad.txt"
+    path.write_text("a b\nc </s> d\n", "utf-8")
+    assert main(["train", "ngram", "--level", "word", str(path), "-o", str(tmp_path / "m.npz")]) == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and "cannot contain '</s>'" in err
