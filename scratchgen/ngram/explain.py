@@ -79,6 +79,7 @@ def explain_tokens(model, ids: np.ndarray) -> list[dict[str, Any]]:
             if interpolated:
                 gamma = b
                 alpha = np.where(stored, P - b * below, 0.0)  # eqs. (2), (4)
+                alpha[np.abs(alpha) <= 1e-12 * P] = 0.0  # a share of 0 (a count discounted to nothing), not rounding
             else:
                 gamma = np.where(stored, 0.0, b)  # eqs. (3), (4)
                 alpha = np.where(stored, P, 0.0)
