@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorpusError, LabelError, ScratchgenError
+from .errors import LabelError, ScratchgenError
 from .labels import start_state
 
 __all__ = ["explain", "token_records"]
@@ -166,9 +166,7 @@ def explain(model, text, other=None, top: int = 5, label: str | None = None) -> 
     True
     """
     top = _check_top(top)
-    tokens = model.tokenize(text)
-    if not tokens and isinstance(text, str) and not text.strip():
-        raise CorpusError("there is nothing to explain: the text is empty")
+    tokens = model.tokenize(text)  # the empty text is a sequence too: its one token is </s>
     if other is not None and other.tokenizer_ != model.tokenizer_:
         raise ScratchgenError(
             f"the two models split text differently ({type(model).__name__}: {_tokenizer_name(model)}, "

@@ -76,9 +76,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _width(text: str) -> int:
     """Columns ``text`` takes in a terminal: wide (CJK) characters count twice, combining marks not at all."""
-    return sum(
-        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
-    )
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _shown(token: str) -> str:
@@ -196,14 +194,23 @@ def _json(record: dict) -> str:
     return json.dumps(clean(record), ensure_ascii=False)
 
 
+def _title(record: dict) -> str:
+    """The record in one line, for the title attribute (the hover text without JavaScript)."""
+    if "logprob" not in record:
+        return f"{record['token']}: bits(2) - bits = {_number(record['bits_difference'])}"
+    title = f"{record['token']}: log P {_number(record['logprob'])}, {_number(record['bits'])} bits"
+    title += f", rank {record['rank']}"
+    return title + (f"; {record['why']}" if record.get("why") else "")
+
+
 def _span(record: dict, model: str, index: int, colour: str) -> str:
-    shown = html.escape(record["token"] if record["token"].strip() else "\u2423" * max(1, len(record["token"])))
-    title = f"{record['token']}: log P {_number(record['logprob'])}, {_number(record['bits'])} bits, rank {record['rank']}"
-    if record.get("why"):
-        title += f"; {record['why']}"
+    token = record["token"]
+    shown = html.escape(token if token.strip() else "\u2423" * max(1, len(token)))
+    title = html.escape(_title(record), quote=True)
+    data = html.escape(_json(record), quote=True)
     return (
         f'<span class="tok" data-model="{model}" data-index="{index}" style="background:{colour}" '
-        f'title="{html.escape(title, quote=True)}" data-record="{html.escape(_json(record), quote=True)}">{shown}</span>'
+        f'title="{title}" data-record="{data}">{shown}</span>'
     )
 
 
@@ -219,11 +226,7 @@ def render_html(results: list[dict], names: tuple = ("MODEL", None)) -> str:
         if "other" in result:
             theirs = [{"token": r["token"], **r["other"]} for r in result["tokens"]]
             rows.append((names[1] or "MODEL2", "2", theirs, [_colour(r["bits"]) for r in theirs]))
-            diff = [
-                {"token": r["token"], "bits_difference": r["bits_difference"], "logprob": r["other"]["logprob"]
-                 - r["logprob"], "bits": r["bits_difference"], "rank": r["other"]["rank"]}
-                for r in result["tokens"]
-            ]
+            diff = [{"token": r["token"], "bits_difference": r["bits_difference"]} for r in result["tokens"]]
             rows.append(("bits(2) - bits", "diff", diff, [_difference_colour(r["bits_difference"]) for r in diff]))
         for name, key, records, colours in rows:
             spans = "".join(_span(r, key, i, c) for i, (r, c) in enumerate(zip(records, colours)))

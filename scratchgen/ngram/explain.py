@@ -53,7 +53,7 @@ def explain_tokens(model, ids: np.ndarray) -> list[dict[str, Any]]:
     "alpha": alpha_j, "gamma": gamma_j, "lower": P_{j-1}, "p": P_j}`` by eqs. (1)-(4) (probabilities, not
     logs; ``lower`` and ``gamma`` are None at j = 1).
     """
-    keys, logp, bow = model.keys_, model.logp_, model.bow_
+    keys, bow = model.keys_, model.bow_
     V = len(model.vocab_)
     names = model.vocab_.tokens
     interpolated = is_interpolated(model)
@@ -62,7 +62,7 @@ def explain_tokens(model, ids: np.ndarray) -> list[dict[str, Any]]:
     N = int(model.order)
     steps: list[list[dict]] = [[] for _ in positions]
     lengths = np.ones(len(positions), dtype=np.int64)  # (T + 1,) the unigram is always stored
-    lower = None  # (T + 1,) P_{j-1} of every token
+    lower = np.full(len(positions), np.nan)  # (T + 1,) P_{j-1} of every token (none below the unigram)
     for j in range(1, N + 1):
         live = np.flatnonzero(positions - j + 1 >= 0)  # the tokens with j - 1 tokens of history
         rows = np.stack([stream[positions[live] - j + 1 + i] for i in range(j)], axis=1)  # (L, j)
@@ -83,7 +83,7 @@ def explain_tokens(model, ids: np.ndarray) -> list[dict[str, Any]]:
             else:
                 gamma = np.where(stored, 0.0, b)  # eqs. (3), (4)
                 alpha = np.where(stored, P, 0.0)
-        new_lower = np.full(len(positions), np.nan) if lower is None else lower.copy()
+        new_lower = lower.copy()
         for r, t in enumerate(live.tolist()):
             steps[t].append(
                 {
@@ -92,7 +92,7 @@ def explain_tokens(model, ids: np.ndarray) -> list[dict[str, Any]]:
                     "stored": bool(stored[r]),
                     "alpha": float(alpha[r]),
                     "gamma": None if j == 1 else float(gamma[r]),
-                    "lower": None if j == 1 else float(lower[t]),  # type: ignore[index]
+                    "lower": None if j == 1 else float(lower[t]),
                     "p": float(P[r]),
                 }
             )
