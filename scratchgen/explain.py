@@ -87,14 +87,27 @@ def _record(row: np.ndarray, target: int, names: list[str], top: int) -> dict[st
     """Eqs. (1)-(4) for one token: its log P, bits, rank and the ``top`` most probable tokens."""
     logprob = float(row[target])
     rank = 1 + int(np.count_nonzero(row > row[target]))  # eq. (3): ties share the best rank
-    order = np.argsort(-row, kind="stable")[:top]  # eq. (4): ties in order of id
-    order = order[np.isfinite(row[order])]  # a token of probability 0 is no alternative
+    order = _top_ids(row, top)
     return {
         "logprob": logprob,
         "bits": _bits(logprob),
         "rank": rank,
         "top": [[names[v], float(np.exp(row[v]))] for v in order.tolist()],
     }
+
+
+def _top_ids(row: np.ndarray, top: int) -> np.ndarray:
+    """The ids of the ``top`` most probable tokens, ties in order of id, none of probability 0: eq. (4).
+
+    O(V): the candidates are the tokens at least as probable as the top-th (all ties included), then sorted.
+    """
+    if top == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = min(top, len(row))
+    threshold = np.partition(row, len(row) - k)[len(row) - k]  # the k-th largest log P
+    candidates = np.flatnonzero((row >= threshold) & np.isfinite(row))  # ascending ids
+    order = candidates[np.argsort(-row[candidates], kind="stable")]  # by probability, ties by id
+    return order[:k]
 
 
 def token_records(model, tokens: Sequence[str], top: int = 5, label: str | None = None) -> tuple[list, dict]:

@@ -126,6 +126,16 @@ def test_ties_share_the_best_rank():
     assert [t for t, _ in e["tokens"][0]["top"]] == ["<unk>", "</s>", "a"]  # ties in order of id
 
 
+def test_top_lists_at_most_the_tokens_a_model_can_emit():
+    model = UnigramModel().fit(["aab"])
+    top = explain(model, "a", top=100)["tokens"][0]["top"]
+    assert [t for t, _ in top] == ["a", "</s>", "b", "<unk>"]  # counts 2, 1, 1, 0: b and </s> tied, by id
+    assert math.isclose(sum(p for _, p in top), 1.0)
+    mle = NGramModel(order=2, smoothing="mle").fit(["ab"])
+    after_a = explain(mle, "ab", top=10)["tokens"][1]["top"]
+    assert after_a == [["b", 1.0]]  # tokens of probability 0 are no alternatives
+
+
 def test_an_out_of_vocabulary_token_is_scored_as_unk_and_says_so():
     model = UnigramModel(k=1).fit(["ab"])
     e = explain(model, "az")

@@ -106,8 +106,6 @@ def _columns(rows: list[list[str]], right: set[int]) -> list[str]:
 
 def render_table(result: dict, names: tuple = ("MODEL", None)) -> str:
     """One explained sequence as an aligned table (and the grammar's parse drawn below it)."""
-    from ..grammar.explain import ascii_tree
-
     two = "other" in result
     head = ["token", "log P", "bits", "rank"]
     if two:
@@ -134,6 +132,8 @@ def render_table(result: dict, names: tuple = ("MODEL", None)) -> str:
     for key, label in (("", names[0]), ("other", names[1])):
         part = result if not key else result.get(key, {})
         if "parse" in part:
+            from ..grammar.explain import ascii_tree
+
             lines.append(f"Viterbi parse ({label}, log P = {_number(part['parse_logprob'], 4)}):")
             lines.append(ascii_tree(part["parse"]))
     return "\n".join(lines) + "\n"
@@ -216,8 +216,6 @@ def _span(record: dict, model: str, index: int, colour: str) -> str:
 
 def render_html(results: list[dict], names: tuple = ("MODEL", None)) -> str:
     """One self-contained page: each sequence's tokens coloured by surprisal, the record shown on hover."""
-    from ..grammar.explain import ascii_tree
-
     body = []
     for result in results:
         parts = [f'<div class="seq"><h3>{html.escape(result["text"])}</h3>']
@@ -234,6 +232,8 @@ def render_html(results: list[dict], names: tuple = ("MODEL", None)) -> str:
         for key in ("", "other"):
             part = result if not key else result.get(key, {})
             if "parse" in part:
+                from ..grammar.explain import ascii_tree
+
                 parts.append(f'<pre class="tree">{html.escape(ascii_tree(part["parse"]))}</pre>')
         parts.append("</div>")
         body.append("\n".join(parts))
