@@ -257,12 +257,18 @@ def register(commands, train) -> None:
         "probability and the Viterbi parse; random: the count and smoothing; RNN: the hidden state's norm). "
         "With MODEL2 both models side by side, with bits(MODEL2) - bits(MODEL) a token.",
     )
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="a saved model (.npz)")
     p.add_argument("model2", metavar="MODEL2", nargs="?", help="a second model (same tokenizer) to compare with")
     p.add_argument("text", metavar="TEXT", help="the text, or - to read stdin (one sequence a line)")
-    p.add_argument("--json", action="store_true", help="one JSON object a sequence (JSON Lines) instead of a table")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object a sequence (JSON Lines) instead of a table; with MODEL2 its records are under "other"',
+    )
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page, tokens coloured by surprisal")
-    p.add_argument("--top", type=int_in(0, 100), default=5, help="how many alternatives each token lists (default 5)")
+    p.add_argument(
+        "--top", metavar="K", type=int_in(0, 100), default=5, help="how many alternatives each token lists (default 5)"
+    )
     p.add_argument("--label", metavar="L", help="a labelled model: explain P(text | L) (default: the marginal)")
     declare_files(p, inputs=("model", "model2"), outputs=("html",))
     p.set_defaults(func=_explain)
