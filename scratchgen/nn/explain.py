@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..labels import start_state
+
 __all__ = ["explain_tokens", "state_norms"]
 
 
@@ -30,9 +32,12 @@ def state_norms(state) -> list[float]:
     return [float(np.linalg.norm(np.asarray(h, dtype=np.float64)[0])) for h in state]
 
 
-def explain_tokens(model, ids: np.ndarray) -> list[dict[str, Any]]:
-    """``hidden_norm``, ``hidden_norms`` and a ``why`` line for each token of ``ids`` and ``</s>``."""
-    state = model.initial_state(1)  # after <s>
+def explain_tokens(model, ids: np.ndarray, label: int | None = None) -> list[dict[str, Any]]:
+    """``hidden_norm``, ``hidden_norms`` and a ``why`` line for each token of ``ids`` and ``</s>``.
+
+    ``label``: the label id of a labelled model (whose state starts from its label), None otherwise.
+    """
+    state = start_state(model, 1, None if label is None else np.array([label]))  # after <s>
     out = []
     H = int(np.asarray(state[-1]).shape[1])
     for t in range(len(ids) + 1):

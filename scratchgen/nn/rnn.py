@@ -323,7 +323,9 @@ class RNNModel(LanguageModel):
         """The norm of the hidden state that predicted each token: see :mod:`.explain`."""
         from .explain import explain_tokens
 
-        return explain_tokens(self, self._check_ids(ids)), {}
+        if self.labels_ is not None and label is None:  # a marginal: one state a label, none to show
+            return super()._explain(ids, label)
+        return explain_tokens(self, self._check_ids(ids), label), {}
 
     def _token_logprobs(self, sequences, labels=None):
         """Vectorised: eq. (1)-(2) over padded batches, projections as one product for all steps."""
