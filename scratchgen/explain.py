@@ -52,7 +52,7 @@ LN2 = math.log(2.0)
 
 def _bits(logprob: float) -> float:
     """Surprisal in bits of a natural-log probability: eq. (2) (``inf`` for an impossible token)."""
-    return -logprob / LN2 if logprob > -math.inf else math.inf
+    return 0.0 - logprob / LN2 if logprob > -math.inf else math.inf  # 0.0 - : no -0.0 for a certain token
 
 
 def _next_rows(model, ids: np.ndarray, label: int | None) -> Iterator[np.ndarray]:

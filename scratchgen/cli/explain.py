@@ -85,7 +85,10 @@ def _shown(token: str) -> str:
 
 
 def _number(x: float, digits: int = 3) -> str:
-    return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:.{digits}f}"
+    if not math.isfinite(x):
+        return str(x)
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # -0.000 (a rounding) as 0.000
 
 
 def _top(record: dict) -> str:
