@@ -32,6 +32,7 @@ from .errors import (
     ScratchgenError,
     VocabularyError,
 )
+from .explain import explain
 from .io import load
 from .labels import Classification, LabelSet
 from .metrics import Score
@@ -107,6 +108,7 @@ __all__ = [
     "generate",
     "beam_search",
     "Score",
+    "explain",
     "load",
     "gradcheck",
     # errors

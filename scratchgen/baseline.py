@@ -92,6 +92,13 @@ class _ContextFree(LanguageModel):
             return [self.logprobs_[np.concatenate([s, eos])] for s in sequences]
         return [self.logprobs_[c, np.concatenate([s, eos])] for s, c in zip(sequences, labels)]
 
+    def _explain(self, ids: np.ndarray, label: int | None = None):
+        """The "why" of each token (:func:`explain_context_free`); a labelled model's marginal has none."""
+        if self.labels_ is not None and label is None:
+            return super()._explain(ids, label)
+        row = self.logprobs_ if label is None else self.logprobs_[label]  # (V,)
+        return explain_context_free(self, row, ids), {}
+
     def _save_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {"logprobs": self.logprobs_}
 
@@ -100,6 +107,52 @@ class _ContextFree(LanguageModel):
         for row in np.atleast_2d(logprobs):
             _check_distribution(row)
         self.logprobs_ = logprobs
+
+
+def recover_counts(row: np.ndarray, k: float) -> tuple[np.ndarray, float] | None:
+    """The counts c(w) and the denominator N + k V' of eq. (2), read back from a row of log P.
+
+    A model file stores log P only. When some token was never counted (``<unk>`` with ``min_count`` 1 and
+    no literal ``<unk>`` in the corpus; or else the rarest token, tried with counts 0 to 100), eq. (2)
+    gives N + k V' = (c_min + k) / P_min and then c(w) = P(w) (N + k V') - k for every w. The first
+    c_min that makes every count a whole number is taken; None when none does.
+    """
+    p = np.exp(row)  # (V,)
+    p[Vocabulary.bos_id] = np.nan  # <s> is never counted
+    rarest = float(np.nanmin(p))
+    for c_min in range(101):
+        denominator = (c_min + k) / rarest
+        counts = p * denominator - k  # (V,)
+        whole = np.round(counts)
+        if np.nanmax(np.abs(counts - whole) / np.maximum(1.0, whole)) < 1e-6:
+            whole[Vocabulary.bos_id] = 0.0
+            return whole, float(denominator)
+    return None
+
+
+def explain_context_free(model: _ContextFree, row: np.ndarray, ids: np.ndarray) -> list[dict[str, Any]]:
+    """The "why" of a random model: the number of types of eq. (1), or the count and smoothing of eq. (2).
+
+    Uniform: ``types`` (V'). Unigram: ``count`` c(w), ``k``, ``total`` N and ``types`` V', so that
+    P(w) = (count + k) / (total + k types); ``count`` and ``total`` are None when the file's numbers do not
+    give whole counts back (:func:`recover_counts`).
+    """
+    types = len(model.vocab_) - 1  # V': every token but <s>
+    targets = np.concatenate([np.asarray(ids, dtype=np.int64), [Vocabulary.eos_id]])  # (T + 1,)
+    if not isinstance(model, UnigramModel):
+        return [{"types": types, "why": f"uniform: P = 1/V' = 1/{types}"} for _ in targets]
+    k = float(model.k)
+    recovered = recover_counts(row, k)
+    out = []
+    for w in targets.tolist():
+        if recovered is None:
+            out.append({"count": None, "k": k, "total": None, "types": types, "why": "unigram: (c + k)/(N + k V')"})
+            continue
+        counts, denominator = recovered
+        c, total = int(counts[w]), int(round(denominator - k * types))
+        why = f"unigram: P = (c + k)/(N + k V') = ({c} + {k:g})/({total} + {k:g}*{types})"
+        out.append({"count": c, "k": k, "total": total, "types": types, "why": why})
+    return out
 
 
 def _check_distribution(logprobs: np.ndarray) -> None:

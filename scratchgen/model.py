@@ -329,6 +329,14 @@ class LanguageModel:
             [[lp.sum() for lp in self.token_logprobs(ids, labels=np.full(len(ids), c))] for c in range(C)], axis=1
         )  # (n, C)
 
+    def _explain(self, ids: np.ndarray, label: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The family's "why" for each token of ``ids`` and ``</s>`` (one dict a token), and for the whole text.
+
+        :func:`scratchgen.explain.explain` adds these keys to its per-token records (``label``: a checked
+        label id, or None for an unlabelled model or a labelled model's marginal). The base class has none.
+        """
+        return [{} for _ in range(len(ids) + 1)], {}
+
     # --- decoding (convenience; all the work is in scratchgen.decoding) ------------------------------
 
     def generate(self, n: int = 1, **kwargs) -> list[list[str]]:

@@ -155,6 +155,17 @@ CASES = [
                        "--max-tokens", "10"], 0, ""),
     ("eval-labelled-unlabelled-model", ["eval", "{unigram}", "--train", "{labelled_corpus}", "--labelled",
                                         "-n", "2"], 1, "--labelled: this UnigramModel has no labels"),
+    # issue 14: explain
+    ("explain", ["explain", "{ngram}", "the cat sat", "--json", "--top", "3"], 0, ""),
+    ("explain-html", ["explain", "{ngram}", "the cat sat", "--html", "{tmp}/page.html"], 0, ""),
+    ("explain-label", ["explain", "{labelled}", "the cat", "--label", "pos"], 0, ""),
+    ("explain-not-a-model", ["explain", "{corpus}", "the cat"], 1, "not a scratchgen model file"),
+    ("explain-empty", ["explain", "{ngram}", ""], 1, "nothing to explain"),
+    ("explain-tokenizers-differ", ["explain", "{ngram}", "{rnn}", "the cat"], 1, "splits text at word level"),
+    ("explain-label-on-unlabelled", ["explain", "{unigram}", "the", "--label", "pos"], 1,
+     "--label 'pos': this UnigramModel has no"),
+    ("explain-top", ["explain", "{ngram}", "the", "--top", "-1"], 2, "--top"),
+    ("explain-html-is-input", ["explain", "{ngram}", "the", "--html", "{ngram}"], 1, "also an input"),
 ]
 
 

@@ -459,6 +459,9 @@ COMMANDS = {
     "classify (model)": (["classify", "{lmodel}", "{corpus}", "--json"], "lmodel"),
     "eval --labelled": (["eval", "{lmodel}", "--train", "{lcorpus}", "--labelled", "-n", "2", "--max-tokens", "8",
                          "--no-discriminator"], "lmodel"),
+    # explain (issue 14): a damaged model explained, its page written to the output
+    "explain": (["explain", "{model}", "the cat sat", "--html", "{out}", "--top", "2"], "model"),
+    "explain --label": (["explain", "{lmodel}", "the cat", "--label", "a", "--json"], "lmodel"),
 }
 # Where the output goes: a new file, an input of the command, a read-only file, a missing folder, a folder.
 OUTPUTS = ["new", "an input", "read-only", "missing folder", "a folder"]
@@ -578,7 +581,7 @@ def test_command_line(scale, model_files, labelled_files, arpa_file, tmp_path, c
          lambda case: check_command(case, tmp_path, model_files, arpa_file, capsys), n=80 * scale, key="cli")
 
 
-WRITERS = ["train random", "train random --labelled", "train ngram", "train rnn", "train grammar", "export-arpa", "train ngram --from-arpa"]
+WRITERS = ["train random", "train random --labelled", "train ngram", "train rnn", "train grammar", "export-arpa", "train ngram --from-arpa", "explain"]
 
 
 @pytest.mark.parametrize("output", ["an input", "read-only", "missing folder", "a folder"])

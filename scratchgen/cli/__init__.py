@@ -2,8 +2,9 @@
 
 - :mod:`.main`: :func:`main` (runs one command, a user error as one line) and :func:`build_parser`;
 - :mod:`.options`: the argparse types, the file declarations, the text and decoding options, JSON output;
-- :mod:`.train_random`, :mod:`.generate`, :mod:`.score`, :mod:`.classify`, :mod:`.demo`, :mod:`.grammar`, :mod:`.ngram`,
-  :mod:`.rnn` and :mod:`.eval`: each adds its commands through ``register(commands, train)``.
+- :mod:`.train_random`, :mod:`.generate`, :mod:`.score`, :mod:`.classify`, :mod:`.explain`, :mod:`.demo`,
+  :mod:`.grammar`, :mod:`.ngram`, :mod:`.rnn` and :mod:`.eval`: each adds its commands through
+  ``register(commands, train)``.
 
 The model families (:mod:`scratchgen.grammar`, :mod:`scratchgen.ngram`, :mod:`scratchgen.nn`,
 :mod:`scratchgen.evaluation`) import nothing from here; ``import scratchgen`` does not load it.

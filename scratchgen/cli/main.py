@@ -4,6 +4,7 @@
     scratchgen generate MODEL [--prompt TEXT] [-n N] [--max-tokens N] [--temperature T] ...
     scratchgen score MODEL CORPUS [--labelled] [--json]
     scratchgen classify MODEL CORPUS [--labelled] [--json]
+    scratchgen explain MODEL [MODEL2] TEXT [--json] [--html FILE] [--top K] [--label L]
     scratchgen demo
 
 Each command group is one module of this package with a ``register(commands, train)`` function,
@@ -20,14 +21,14 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import ScratchgenError
-from . import classify, demo, generate, grammar, ngram, rnn, score, train_random
+from . import classify, demo, explain, generate, grammar, ngram, rnn, score, train_random
 from . import eval as evaluation
 from .options import Parser, guard_files
 
 __all__ = ["main", "build_parser"]
 
 #: The command groups in the order ``scratchgen --help`` lists them.
-COMMAND_GROUPS = (train_random, generate, score, classify, demo, grammar, ngram, rnn, evaluation)
+COMMAND_GROUPS = (train_random, generate, score, classify, explain, demo, grammar, ngram, rnn, evaluation)
 
 
 def build_parser() -> argparse.ArgumentParser:

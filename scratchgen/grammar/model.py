@@ -510,6 +510,12 @@ class GrammarModel(LanguageModel):
                 best = (float(lp + log_prior), tree)
         return best
 
+    def _explain(self, ids: np.ndarray, label: int | None = None):
+        """The prefix probability after each token and the Viterbi parse: see :mod:`.explain`."""
+        from .explain import explain_tokens
+
+        return explain_tokens(self, self._check_ids(ids), label)
+
     # --- sampling ------------------------------------------------------------------------------------
 
     def sample(

@@ -280,6 +280,14 @@ class NGramModel(LanguageModel):
         keys, logp, bow = self._tables()
         return sum(a.nbytes for a in keys[1:] + logp + bow)
 
+    def _explain(self, ids: np.ndarray, label: int | None = None):
+        """The backoff recursion of each token unrolled, and its ``ngram_length``: see :mod:`.explain`."""
+        from .explain import explain_tokens
+
+        if self.labels_ is not None:  # a labelled model's tables are not explained (yet): no family keys
+            return super()._explain(ids, label)
+        return explain_tokens(self, ids), {}
+
     # --- scoring ---------------------------------------------------------------------------------------
 
     def _token_logprobs(self, sequences: Sequence[np.ndarray], labels=None) -> list[np.ndarray]:

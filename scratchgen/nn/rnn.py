@@ -398,6 +398,14 @@ class RNNModel(LanguageModel):
         p = self._fitted_params()
         return _log_softmax(state[self.layers - 1] @ p["W_hy"] + p["b_y"])  # (B, V) eq. (2)
 
+    def _explain(self, ids: np.ndarray, label: int | None = None):
+        """The norm of the hidden state that predicted each token: see :mod:`.explain`."""
+        from .explain import explain_tokens
+
+        if self.labels_ is not None and label is None:  # a marginal: one state a label, none to show
+            return super()._explain(ids, label)
+        return explain_tokens(self, self._check_ids(ids), label), {}
+
     def _token_logprobs(self, sequences, labels=None):
         """Vectorised: eq. (1)-(2) over padded batches, projections as one product for all steps.
 
