@@ -136,6 +136,7 @@ def run_demo(args) -> int:
         _control(settings, models["ngram"], reports, seed)
     if args.out:
         _save(args.out, models, reports, floor)
+    _point_at_explain(args, grammar is not None, heldout, tokenizer)
     _progress(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -277,6 +278,24 @@ def _control(settings: DemoSettings, ngram, reports: dict, seed: int) -> None:
         f"(the true grammar: {bayes.cross_entropy:.3f}); as a classifier, argmax_c P(x | c) P(c): accuracy "
         f"{accuracy:.1%} (Bayes-optimal: {bayes.accuracy:.1%})"
     )
+
+
+def _point_at_explain(args, builtin: bool, heldout: list, tokenizer: Tokenizer) -> None:
+    """The last lines: one ``scratchgen explain`` command, token by token, on the demo's own models."""
+    import shlex
+
+    out = args.out or "models"
+    if builtin:  # the agreement across a relative clause: the RNN sees it, the 4-gram's window does not
+        text = "printf 'the kings that the dog sees sleep.\\nthe kings that the dog sees sleeps.\\n' | "
+        line = "-"
+    else:
+        text, line = "", shlex.quote(tokenizer.detokenize(heldout[0]))
+    models = f"{out}/ngram.npz {out}/rnn.npz"
+    print()
+    print("See why, token by token (log P, surprisal, rank, alternatives, and each family's reason):")
+    if not args.out:
+        print(f"    scratchgen demo --out {out}")
+    print(f"    {text}scratchgen explain {models} {line} --html {out}/explain.html")
 
 
 def _check_out(out: str) -> None:
