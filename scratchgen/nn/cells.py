@@ -149,7 +149,6 @@ def gru_step(params: dict, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     >>> gru_step(p, np.ones((1, 3)), np.array([[1.0, -4.0]]))
     array([[ 0.5, -2. ]])
     """
-    H = params["W_hg"].shape[0]
     ar, az, an = np.split(x @ params["W_xg"] + params["b_g"], 3, axis=1)  # (B, H) each, eq. (G1)
     hr, hz, hn = np.split(h @ params["W_hg"], 3, axis=1)  # (B, H) each, eq. (G2)
     hn = hn + params["b_hn"]
@@ -422,7 +421,8 @@ def gru_stack_backward(params: dict, cache: dict, d_outputs):
     """Top layer first: each layer's dX is the dH of the one below. Returns grads and (dX, dh0 (L, B, H))."""
     dH, dhT = d_outputs
     caches = cache["layers"]
-    grads, dh0 = {}, [None] * len(caches)
+    grads: dict = {}
+    dh0: list = [None] * len(caches)  # dh0[l]: (B, H), filled top layer first
     for layer in range(len(caches) - 1, -1, -1):
         g, (dH, dh0[layer]) = gru_backward(
             cell_params(params, layer, "gru"), caches[layer], (dH, None if dhT is None else dhT[layer])
@@ -451,9 +451,13 @@ def lstm_stack_backward(params: dict, cache: dict, d_outputs):
     dH, dhT, dcT = d_outputs
     caches = cache["layers"]
     L = len(caches)
-    grads, dh0, dc0 = {}, [None] * L, [None] * L
+    grads: dict = {}
+    dh0: list = [None] * L
+    dc0: list = [None] * L
     for layer in range(L - 1, -1, -1):
         d_last = (None if dhT is None else dhT[layer], None if dcT is None else dcT[layer])
-        g, (dH, dh0[layer], dc0[layer]) = lstm_backward(cell_params(params, layer, "lstm"), caches[layer], (dH, *d_last))
+        g, (dH, dh0[layer], dc0[layer]) = lstm_backward(
+            cell_params(params, layer, "lstm"), caches[layer], (dH, *d_last)
+        )
         grads.update({f"{name}.{layer}": value for name, value in g.items()})
     return grads, (dH, np.stack(dh0), np.stack(dc0))
