@@ -312,12 +312,23 @@ def lstm_forward(params: dict, inputs):
     Hs[0] = _initial(h0, B, H, dt)
     Cs[0] = _initial(c0, B, H, dt)
     tmp = np.empty((B, H), dtype=dt)
+    # All four gates with one tanh: sigma(a) = (1 + tanh(a / 2)) / 2, so with the scale s = 1/2 on the
+    # blocks i, f, o and s = 1 on g, every gate is s tanh(s a) + (1 - s): tanh(a) for g, sigma(a) for the
+    # others. Scaling by 1/2 is exact in binary floating point, so s is applied to the input part and to
+    # W_hg once, before the loop.
+    s = np.full(4 * H, 0.5, dtype=dt)  # (4H,) [1/2 | 1/2 | 1 | 1/2]
+    s[2 * H : 3 * H] = 1.0
+    shift = 1.0 - s  # (4H,) [1/2 | 1/2 | 0 | 1/2]
+    A *= s
+    W_s = W_hg * s  # (H, 4H)
+    G = np.empty((B, 4 * H), dtype=dt)
     with one_blas_thread():
         for t in range(T):  # the recurrence; A[t] becomes the gates [i | f | g | o]_t in place
-            A[t] += Hs[t] @ W_hg  # eq. (L1)
-            sigmoid(A[t, :, : 2 * H], out=A[t, :, : 2 * H])  # i_t, f_t, eq. (L2)
-            np.tanh(A[t, :, 2 * H : 3 * H], out=A[t, :, 2 * H : 3 * H])  # g_t, eq. (L3)
-            sigmoid(A[t, :, 3 * H :], out=A[t, :, 3 * H :])  # o_t, eq. (L2)
+            np.dot(Hs[t], W_s, out=G)
+            A[t] += G  # s * a_t, eq. (L1)
+            np.tanh(A[t], out=A[t])
+            A[t] *= s
+            A[t] += shift  # i_t, f_t, g_t, o_t: eq. (L2)-(L3)
             np.multiply(A[t, :, H : 2 * H], Cs[t], out=Cs[t + 1])  # f c_{t-1}
             np.multiply(A[t, :, :H], A[t, :, 2 * H : 3 * H], out=tmp)  # i g
             Cs[t + 1] += tmp  # c_t, eq. (L4)
