@@ -2,6 +2,10 @@
 
 - :mod:`scratchgen.nn.layers`: the pieces (embedding, tanh RNN layer, stack, output projection,
   masked softmax cross-entropy), each a ``forward``/``backward`` pair of plain functions;
+- :mod:`scratchgen.nn.cells`: the gated cells, GRU and LSTM (one step, a layer over time, stacks);
+- :mod:`scratchgen.nn.attention`: the Transformer's pieces (LayerNorm, GELU, causal multi-head attention, the
+  pre-LN block, embeddings, the key/value cache);
+- :mod:`scratchgen.nn.mlp_lm`: Bengio et al. 2003's MLP language model (a window of n tokens);
 - :mod:`scratchgen.nn.gradcheck`: central finite differences against any of them;
 - :mod:`scratchgen.nn.optim`: SGD with momentum, Adagrad, Adam/AdamW, clipping, schedules, initialisation;
 - :mod:`scratchgen.nn.data`: parallel streams of running text, padded and masked sequences;
