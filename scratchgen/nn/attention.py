@@ -138,15 +138,34 @@ def gelu_forward(params: dict, X: np.ndarray):
     >>> np.round(gelu_forward({}, np.array([-3.0, 0.0, 1.0, 3.0]))[0], 4)
     array([-0.0036,  0.    ,  0.8412,  2.9964])
     """
-    th = np.tanh(_C * (X + _K * X**3))  # tanh(u)
-    return 0.5 * X * (1.0 + th), {"X": X, "th": th}
+    u = X * X  # written as c x (1 + 0.044715 x^2): X ** 3 would call pow(), 10x slower in float32
+    u *= _K
+    u += 1.0
+    u *= X
+    u *= _C  # u of eq. (A3)
+    th = np.tanh(u, out=u)  # tanh(u)
+    Y = th + 1.0
+    Y *= X
+    Y *= 0.5  # eq. (A3)
+    return Y, {"X": X, "th": th}
 
 
 def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
     """eq. (A14)."""
     X, th = cache["X"], cache["th"]
-    d = 0.5 * (1.0 + th) + 0.5 * X * (1.0 - th * th) * _C * (1.0 + 3.0 * _K * X * X)
-    return {}, dY * d
+    du = X * X  # du/dx = c (1 + 3 * 0.044715 x^2)
+    du *= 3.0 * _K
+    du += 1.0
+    du *= _C
+    d = th * th  # then x (1 - tanh(u)^2) du/dx + 1 + tanh(u), halved: eq. (A14)
+    np.subtract(1.0, d, out=d)
+    d *= du
+    d *= X
+    d += th
+    d += 1.0
+    d *= 0.5
+    d *= dY
+    return {}, d
 
 
 # --- an affine map of the last axis ---------------------------------------------------------------------
