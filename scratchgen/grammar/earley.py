@@ -106,6 +106,24 @@ class Frame:
         """True when the prefix is impossible: only the end follows (as in prefix.next_token_probs)."""
         return self.log_pre == -math.inf
 
+    def support(self) -> tuple:
+        """Which numbers of this frame are non-zero, as a hashable key: equal keys, equal futures of zeros.
+
+        Every quantity of a step (eqs. (1)-(7), (9)) is a sum of products of non-negative numbers, so
+        whether it is zero depends only on which of its inputs are zero: the seeds (sigma_j > 0 exactly
+        there; the targets and ``pred``'s zeros follow from them), whether the prefix is a sentence
+        (``end`` > 0), and which entries of each return block are non-zero, with the frame it names. Two
+        frames with the same key allow the same next tokens (eq. (3)), and so do the frames that the same
+        token makes from them, for ever (in exact arithmetic; an underflow to 0 is the only way floating point
+        can differ): a mask (:mod:`scratchgen.constraint`) may step either one. The
+        frames named are compared by identity (``id``), so the key is only meaningful while they live
+        (they do as long as this frame does).
+        """
+        if self.dead:
+            return ("dead",)
+        blocks = tuple((id(g), M.shape, np.packbits(M != 0).tobytes()) for g, M in self.ret)
+        return (self.seeds.tobytes(), self.end > 0, blocks)
+
     def frames(self) -> list[Frame]:
         """This frame and every earlier frame it keeps alive, through its return vectors (for inspection)."""
         seen: dict[int, Frame] = {}
@@ -199,6 +217,17 @@ class EarleyParser:
     def log_prefix(self, state: np.ndarray) -> np.ndarray:
         """log Pre(prefix) of each row (B,): the sum of log P(x_t | x_<t) so far (-inf: impossible)."""
         return np.array([f.log_pre for f in state])
+
+    def terminal_classes(self) -> np.ndarray:
+        """(T,) a class id of each terminal: the same id for terminals with the same zeros in v (eq. (5)).
+
+        A step reads its token only through v = Ustar lex[a], so terminals of one class (the nouns of a
+        grammar whose nouns all follow the same rules) lead from frames of one support to frames of one
+        support (:meth:`Frame.support`): a mask steps one of them for all.
+        """
+        support = np.packbits(self.v_of_terminal != 0, axis=1)  # (T, ceil(N / 8))
+        _, classes = np.unique(support, axis=0, return_inverse=True)
+        return classes.reshape(-1).astype(np.int64)
 
     # --- one step, one sequence ------------------------------------------------------------------------------
 
