@@ -247,7 +247,7 @@ class EarleyParser:
         for g, x in inputs.values():
             if g is self.bottom:
                 end = float(x[0])  # P(x_<=j+1), divided by Pre(x_<=j)
-            elif np.any(x):
+            elif x.any():
                 completed.append((g, x))
         fed = [cg.bC[g.targets[x != 0]] for g, x in completed]  # the right children C(r) of completed targets
         seeds = np.unique(np.concatenate(fed)) if fed else _empty(0, np.int64)  # (S',) the new seeds
@@ -259,18 +259,18 @@ class EarleyParser:
             # G[c, r] = in[r] p_r when C(r) is the new seed c: column r's row is C(r)'s place among the seeds
             # (clipped for a target with in = 0, whose C may be no seed: its value is 0 anyway).
             G = np.zeros((len(seeds), len(x)))  # (S', K_g)
-            G[np.minimum(np.searchsorted(seeds, C), len(seeds) - 1), np.arange(len(x))] = x * cg.bp[g.targets]
+            G[np.minimum(seeds.searchsorted(C), len(seeds) - 1), np.arange(len(x))] = x * cg.bp[g.targets]
             self._add(blocks, g, G @ g.M_target)  # eq. (7) through eq. (4)'s second sum: g's own targets
             coef = G @ g.M_seed  # (S', S_g) eq. (4)'s first sum: through g's seeds to their returns
             for h, M in g.ret:
                 self._add(blocks, h, coef @ M)
-        ret = tuple((h, M) for h, M in blocks.values() if np.any(M))
+        ret = tuple((h, M) for h, M in blocks.values() if M.any())
         return self._frame(frame.pos + 1, seeds, sigma, ret, end, frame.log_pre)
 
     @staticmethod
     def _add(blocks: dict, frame: Frame, M: np.ndarray) -> None:
         """Add M (S', K_frame) to the new return vectors' block of ``frame``; an all-zero M names no frame."""
-        if not np.any(M):
+        if not M.any():
             return
         if id(frame) in blocks:
             blocks[id(frame)][1] = blocks[id(frame)][1] + M
@@ -286,8 +286,8 @@ class EarleyParser:
             return self.dead
         pred = pred / z
         alpha_all = pred[cg.bA] * cg.bp  # (R,) eq. (2)
-        targets = np.flatnonzero(alpha_all > 0)  # (K,)
-        A = cg.bA[targets]
+        targets = (alpha_all > 0).nonzero()[0]  # (K,)
+        UA = cg.UstarT[cg.bA[targets]]  # (K, N) Ustar[., A(r)]
         return Frame(
             pos=pos,
             seeds=seeds,
@@ -297,6 +297,6 @@ class EarleyParser:
             pred=pred,
             end=end / z,
             log_pre=log_pre + math.log(z),
-            M_seed=cg.UstarT[A][:, seeds],  # (K, S) Ustar[seed, A(r)]
-            M_target=cg.UstarT[A][:, cg.bB[targets]],  # (K, K) Ustar[B(r2), A(r)]
+            M_seed=UA[:, seeds],  # (K, S) Ustar[seed, A(r)]
+            M_target=UA[:, cg.bB[targets]],  # (K, K) Ustar[B(r2), A(r)]
         )
