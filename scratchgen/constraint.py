@@ -39,7 +39,7 @@ in their words but not in their parse so far ("the dog saw" and "a cat chased") 
 token then costs a dictionary look-up for each distinct (node, token) pair of the batch, and the Earley
 parser runs only for a support not met before: a grammar whose parses repeat (the built-in ones) soon
 has them all, and masked decoding costs little more than unconstrained decoding. The nodes met are
-forgotten when there are more than ``MAX_NODES`` (the live rows keep theirs), so memory stays bounded.
+forgotten when they hold more than ``MAX_BYTES`` (the live rows keep theirs), so memory stays bounded.
 
 Letters: B batch, V the model's vocabulary, V_G the grammar's.
 """
@@ -59,8 +59,8 @@ from .text import Vocabulary
 __all__ = ["GrammarConstraint", "ConstrainedModel", "ConstrainedState"]
 
 
-#: The constraint forgets the nodes it has met when it holds more than this many (module docstring).
-MAX_NODES = 4096
+#: The constraint forgets the nodes it has met when their frames and masks hold more bytes than this.
+MAX_BYTES = 64 * 2**20
 
 
 class _Node:
@@ -69,7 +69,7 @@ class _Node:
 
     __slots__ = ("frame", "mask", "after")
 
-    def __init__(self, frame):
+    def __init__(self, frame: Any) -> None:
         self.frame = frame
         self.mask: np.ndarray | None = None
         self.after: dict[int, _Node] = {}
@@ -126,6 +126,7 @@ class GrammarConstraint:
             self.grammar_id[Vocabulary.unk_id] = Vocabulary.unk_id
         self.vocab = vocab
         self._nodes: dict[tuple, _Node] = {}  # support key -> node (module docstring)
+        self._bytes = 0  # held by the nodes' frames and masks
         self.token_class = self._token_classes()
 
     def _token_classes(self) -> np.ndarray:
@@ -157,9 +158,9 @@ class GrammarConstraint:
 
     def initial_state(self, batch_size: int) -> np.ndarray:
         """The grammar state of ``batch_size`` empty prefixes: (B,) nodes, all the same."""
-        frames = self.grammar_model.initial_state(batch_size)  # (B,) Earley frames
-        state = np.empty(batch_size, dtype=object)
-        state[:] = [self._node(frames[0])] * batch_size if batch_size else []
+        frames: Any = self.grammar_model.initial_state(1)  # (1,) the Earley frame of the empty prefix
+        state = np.empty(batch_size, dtype=object)  # (B,)
+        state[:] = [self._node(frames[0])] * batch_size
         return state
 
     def advance(self, state: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -197,9 +198,11 @@ class GrammarConstraint:
         key = frame.support()
         node = self._nodes.get(key)
         if node is None:
-            if len(self._nodes) >= MAX_NODES:
-                self._nodes = {}  # forget: the nodes of live rows stay alive through the rows
+            size = frame.nbytes + len(self.vocab)  # the frame and its mask
+            if self._bytes + size > MAX_BYTES:
+                self._nodes, self._bytes = {}, 0  # forget: the nodes of live rows stay alive through the rows
             node = self._nodes[key] = _Node(frame)
+            self._bytes += size
         return node
 
     # --- the mask ---------------------------------------------------------------------------------------

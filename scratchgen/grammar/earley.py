@@ -106,6 +106,12 @@ class Frame:
         """True when the prefix is impossible: only the end follows (as in prefix.next_token_probs)."""
         return self.log_pre == -math.inf
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of this frame's own arrays (not of the frames it names)."""
+        arrays = (self.seeds, self.targets, self.alpha, self.pred, self.M_seed, self.M_target)
+        return sum(a.nbytes for a in arrays) + sum(M.nbytes for _, M in self.ret)
+
     def support(self) -> tuple:
         """Which numbers of this frame are non-zero, as a hashable key: equal keys, equal futures of zeros.
 

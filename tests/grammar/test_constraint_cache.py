@@ -71,13 +71,13 @@ def test_the_cached_mask_is_the_grammar_s_mask_on_chosen_grammars(grammar):
 @settings(max_examples=10, **SETTINGS)
 @given(grammars())
 def test_forgetting_the_nodes_changes_no_mask(g):
-    old = constraint_module.MAX_NODES
-    constraint_module.MAX_NODES = 1  # every new support forgets the others
+    old = constraint_module.MAX_BYTES
+    constraint_module.MAX_BYTES = 1  # every new support forgets the others
     try:
         constraint = GrammarConstraint(GrammarModel.from_grammar(g), VOCAB)
         _check_every_reachable_prefix(constraint, 3)
     finally:
-        constraint_module.MAX_NODES = old
+        constraint_module.MAX_BYTES = old
 
 
 def test_sentences_of_one_parse_share_a_node():
