@@ -33,12 +33,16 @@ log-probabilities, apply unchanged, and beam search ranks by the model's own log
 **A mask needs only zeros, so it is cached.** Eq. (1) reads which prefix probabilities are positive,
 never their values, and the Earley step computes them by sums of products of non-negative numbers: the
 zeros of the next frame depend only on the zeros of the last (:meth:`~scratchgen.grammar.earley.Frame.support`).
-So the constraint keeps one :class:`_Node` for each distinct support it has met, holding a frame with that
-support, its mask (computed once) and the node each token leads to (stepped once). Sentences that differ
-in their words but not in their parse so far ("the dog saw" and "a cat chased") share a node. Decoding a
-token then costs a dictionary look-up for each distinct (node, token) pair of the batch, and the Earley
-parser runs only for a support not met before: a grammar whose parses repeat (the built-in ones) soon
-has them all, and masked decoding costs little more than unconstrained decoding. The nodes met are
+The tokens a step treats alike, those with the same zeros in v = Ustar lex[a] (eq. (5) of
+:mod:`~scratchgen.grammar.earley`: the nouns of a grammar whose nouns all follow the same rules), form a
+*token class* (:meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`), and from frames of one
+support they lead to frames of one support. So the constraint keeps one :class:`_Node` for each distinct
+support it has met, holding a frame with that support, its mask (computed once) and the node each token
+class leads to (stepped once). Sentences that differ in their words but not in their parse so far ("the
+dog sees the cat" and "a cat chases a bird") share a node. Decoding a token then costs a dictionary
+look-up for each distinct (node, token class) pair of the batch, and the Earley parser runs only for a
+pair not met before: a grammar whose parses repeat (the built-in ones) soon has them all, and masked
+decoding then costs little more than unconstrained decoding. The nodes met are
 forgotten when they hold more than ``MAX_BYTES`` (the live rows keep theirs), so memory stays bounded.
 
 Letters: B batch, V the model's vocabulary, V_G the grammar's.
@@ -166,7 +170,7 @@ class GrammarConstraint:
     def advance(self, state: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The state after appending model token ``ids`` (shape (B,)); each must be allowed (eq. (1)).
 
-        A (node, token) pair met before is looked up; the new ones step the grammar together, once each.
+        A (node, token class) pair met before is looked up; the new ones step the grammar together, once each.
         """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)  # (B,)
         out = np.empty(len(ids), dtype=object)  # (B,)
@@ -288,7 +292,7 @@ class ConstrainedModel:
         return ConstrainedState(model, self.constraint.initial_state(1), np.zeros(batch_size, dtype=np.int64))
 
     def advance(self, state: ConstrainedState, ids: np.ndarray) -> ConstrainedState:
-        """Every row advances its model state; each distinct (node, token) pair advances the grammar once."""
+        """Every row advances its model state; each distinct (node, token class) pair advances the grammar once."""
         ids = np.asarray(ids, dtype=np.int64)  # (B,)
         classes = self.constraint.token_class  # (V,) tokens of one class lead to one node
         keys = state.slot * (int(classes.max()) + 1) + classes[ids]  # (B,) the same key, the same new node
