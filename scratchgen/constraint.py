@@ -30,6 +30,21 @@ constraint into one object that speaks the stepping protocol, with log-probabili
 set to -inf and left unnormalised (so the decoder's controls, which all work on unnormalised
 log-probabilities, apply unchanged, and beam search ranks by the model's own log P(x)).
 
+**A mask needs only zeros, so it is cached.** Eq. (1) reads which prefix probabilities are positive,
+never their values, and the Earley step computes them by sums of products of non-negative numbers: the
+zeros of the next frame depend only on the zeros of the last (:meth:`~scratchgen.grammar.earley.Frame.support`).
+The tokens a step treats alike, those with the same zeros in v = Ustar lex[a] (eq. (5) of
+:mod:`~scratchgen.grammar.earley`: the nouns of a grammar whose nouns all follow the same rules), form a
+*token class* (:meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`), and from frames of one
+support they lead to frames of one support. So the constraint keeps one :class:`_Node` for each distinct
+support it has met, holding a frame with that support, its mask (computed once) and the node each token
+class leads to (stepped once). Sentences that differ in their words but not in their parse so far ("the
+dog sees the cat" and "a cat chases a bird") share a node. Decoding a token then costs a dictionary
+look-up for each distinct (node, token class) pair of the batch, and the Earley parser runs only for a
+pair not met before: a grammar whose parses repeat (the built-in ones) soon has them all, and masked
+decoding then costs little more than unconstrained decoding. The nodes met are
+forgotten when they hold more than ``MAX_BYTES`` (the live rows keep theirs), so memory stays bounded.
+
 Letters: B batch, V the model's vocabulary, V_G the grammar's.
 """
 
@@ -46,6 +61,22 @@ from .labels import start_state
 from .text import Vocabulary
 
 __all__ = ["GrammarConstraint", "ConstrainedModel", "ConstrainedState"]
+
+
+#: The constraint forgets the nodes it has met when their frames and masks hold more bytes than this.
+MAX_BYTES = 64 * 2**20
+
+
+class _Node:
+    """One support of the grammar's Earley frame (module docstring): a frame of that support, its mask
+    (eq. (1), shape (V,), made on first use) and the node after each token class stepped so far."""
+
+    __slots__ = ("frame", "mask", "after")
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+        self.mask: np.ndarray | None = None
+        self.after: dict[int, _Node] = {}
 
 
 class GrammarConstraint:
@@ -98,6 +129,25 @@ class GrammarConstraint:
         if Vocabulary.SPECIALS[Vocabulary.unk_id] in model.grammar_.terminals:  # a grammar that says '<unk>'
             self.grammar_id[Vocabulary.unk_id] = Vocabulary.unk_id
         self.vocab = vocab
+        self._nodes: dict[tuple, _Node] = {}  # support key -> node (module docstring)
+        self._bytes = 0  # held by the nodes' frames and masks
+        self.token_class = self._token_classes()
+
+    def _token_classes(self) -> np.ndarray:
+        """(V,) a class of each model token: tokens of one class step a node to one node (module docstring).
+
+        The classes of :meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`, and one more
+        class for every token no rule produces (it leads to the dead frame). A labelled grammar, which
+        steps with one parser a label, gets a class per token.
+        """
+        model = self.grammar_model
+        if model.label_models_ is not None:
+            return np.arange(len(self.vocab), dtype=np.int64)
+        terminal = np.full(len(self.vocab), -1, dtype=np.int64)  # (V,) the parser's terminal id; -1: none
+        used = self.grammar_id < len(model.fitted_vocab())
+        terminal[used] = model._terminal_of_id[self.grammar_id[used]]
+        classes = model._stepper().terminal_classes()  # (T,)
+        return np.where(terminal >= 0, classes[terminal], classes.max(initial=-1) + 1)
 
     @classmethod
     def for_model(cls, grammar: Any, model) -> GrammarConstraint:
@@ -108,37 +158,81 @@ class GrammarConstraint:
             return grammar
         return cls(grammar, model.fitted_vocab())
 
-    # --- the state: the grammar model's own, advanced by the grammar ids of the model's tokens ---------
+    # --- the state: an object array (B,) of nodes, one per distinct support of the grammar's Earley frame ---
 
-    def initial_state(self, batch_size: int) -> Any:
-        """The grammar state of ``batch_size`` empty prefixes."""
-        return self.grammar_model.initial_state(batch_size)
+    def initial_state(self, batch_size: int) -> np.ndarray:
+        """The grammar state of ``batch_size`` empty prefixes: (B,) nodes, all the same."""
+        frames: Any = self.grammar_model.initial_state(1)  # (1,) the Earley frame of the empty prefix
+        state = np.empty(batch_size, dtype=object)  # (B,)
+        state[:] = [self._node(frames[0])] * batch_size
+        return state
 
-    def advance(self, state: Any, ids: Sequence[int] | np.ndarray) -> Any:
-        """The state after appending model token ``ids`` (shape (B,)); each must be allowed (eq. (1))."""
-        return self.grammar_model.advance(state, self.grammar_id[np.asarray(ids, dtype=np.int64)])
+    def advance(self, state: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The state after appending model token ``ids`` (shape (B,)); each must be allowed (eq. (1)).
 
-    def take_state(self, state: Any, rows: np.ndarray) -> Any:
-        return self.grammar_model.take_state(state, rows)
+        A (node, token class) pair met before is looked up; the new ones step the grammar together, once each.
+        """
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)  # (B,)
+        out = np.empty(len(ids), dtype=object)  # (B,)
+        new: dict[tuple[int, int], list] = {}  # (id(node), class) -> [node, class, a token of it, rows]
+        for b, (node, c, token) in enumerate(zip(state, self.token_class[ids].tolist(), ids.tolist())):
+            after = node.after.get(c)
+            if after is not None:
+                out[b] = after
+            elif (id(node), c) in new:
+                new[id(node), c][3].append(b)
+            else:
+                new[id(node), c] = [node, c, token, [b]]
+        if new:
+            frames = np.empty(len(new), dtype=object)  # (U,) the parents
+            frames[:] = [node.frame for node, _, _, _ in new.values()]
+            tokens = np.array([token for _, _, token, _ in new.values()], dtype=np.int64)  # (U,)
+            stepped = self.grammar_model.advance(frames, self.grammar_id[tokens])  # (U,)
+            for (node, c, _, rows), frame in zip(new.values(), stepped):
+                node.after[c] = after = self._node(frame)
+                for b in rows:
+                    out[b] = after
+        return out
+
+    def take_state(self, state: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return state[np.asarray(rows, dtype=np.int64)]
+
+    def _node(self, frame) -> _Node:
+        """The node of ``frame``'s support: the one met before, or a new one holding ``frame``."""
+        key = frame.support()
+        node = self._nodes.get(key)
+        if node is None:
+            size = frame.nbytes + len(self.vocab)  # the frame and its mask
+            if self._bytes + size > MAX_BYTES:
+                self._nodes, self._bytes = {}, 0  # forget: the nodes of live rows stay alive through the rows
+            node = self._nodes[key] = _Node(frame)
+            self._bytes += size
+        return node
 
     # --- the mask ---------------------------------------------------------------------------------------
 
-    def allowed(self, state: Any, stop: np.ndarray | None = None) -> np.ndarray:
+    def allowed(self, state: np.ndarray, stop: np.ndarray | None = None) -> np.ndarray:
         """The (B, V) boolean mask of eq. (1): a token is allowed iff the grammar gives it a log-prob > -inf.
 
         ``stop``: model ids of stop tokens (they end a sequence and stay at its end). A stop token is
         allowed only where the prefix it ends is a complete sentence: Pre_G(x_<t s) > 0 and
         P_G(x_<t s) > 0, one more grammar step for the rows where eq. (1) allows it.
         """
-        logp = self.grammar_model.next_logprobs(state)  # (B, V_G)
-        padded = np.concatenate([logp, np.full((len(logp), 1), -np.inf)], axis=1)  # (B, V_G + 1)
-        mask = np.isfinite(padded[:, self.grammar_id])  # (B, V)
+        new = [node for node in {id(node): node for node in state}.values() if node.mask is None]
+        if new:
+            frames = np.empty(len(new), dtype=object)  # (U,)
+            frames[:] = [node.frame for node in new]
+            logp = self.grammar_model.next_logprobs(frames)  # (U, V_G)
+            padded = np.concatenate([logp, np.full((len(logp), 1), -np.inf)], axis=1)  # (U, V_G + 1)
+            for node, row in zip(new, np.isfinite(padded[:, self.grammar_id])):  # (U, V)
+                row.setflags(write=False)
+                node.mask = row
+        mask = np.array([node.mask for node in state], dtype=bool).reshape(len(state), len(self.vocab))  # (B, V)
         for s in () if stop is None else np.unique(stop):
             rows = np.flatnonzero(mask[:, s])
             if rows.size and s != Vocabulary.eos_id:
                 after = self.advance(self.take_state(state, rows), np.full(rows.size, s))
-                ends = self.grammar_model.next_logprobs(after)[:, Vocabulary.eos_id]  # (b,)
-                mask[rows, s] = np.isfinite(ends)
+                mask[rows, s] = self.allowed(after)[:, Vocabulary.eos_id]
         return mask
 
     def check_prompt(self, prompt: np.ndarray) -> None:
@@ -156,15 +250,16 @@ class GrammarConstraint:
 @dataclass(frozen=True)
 class ConstrainedState:
     """The state of a batch under :class:`ConstrainedModel`: the model's state of each row, and the grammar's
-    state of each *distinct* prefix, which rows share.
+    state of each *distinct* node (a support of the Earley frame, :class:`GrammarConstraint`), which rows
+    share.
 
-    Rows with the same prefix have the same mask, so the grammar steps once for them all: the B rows of a
-    batch start from one prefix, and after resampling (:mod:`scratchgen.smc`) many particles are copies.
+    Rows with the same node have the same mask, so the mask is gathered once for them all: the B rows of a
+    batch start from one node, and most prefixes soon share a node with others.
     """
 
     model: Any  # the model's state, B rows
-    grammar: Any  # the grammar's state, U rows: one a distinct prefix
-    slot: np.ndarray  # (B,) the grammar row of each row's prefix
+    grammar: np.ndarray  # (U,) the grammar's state: distinct nodes
+    slot: np.ndarray  # (B,) the grammar row of each row's node
 
 
 class ConstrainedModel:
@@ -197,13 +292,18 @@ class ConstrainedModel:
         return ConstrainedState(model, self.constraint.initial_state(1), np.zeros(batch_size, dtype=np.int64))
 
     def advance(self, state: ConstrainedState, ids: np.ndarray) -> ConstrainedState:
-        """Every row advances its model state; each distinct (prefix, token) pair advances the grammar once."""
+        """Every row advances its model state; each distinct (node, token class) pair advances the grammar once."""
         ids = np.asarray(ids, dtype=np.int64)  # (B,)
-        keys = state.slot * len(self.constraint.vocab) + ids  # (B,) the same key, the same new prefix
-        _, first, slot = np.unique(keys, return_index=True, return_inverse=True)
+        classes = self.constraint.token_class  # (V,) tokens of one class lead to one node
+        keys = state.slot * (int(classes.max()) + 1) + classes[ids]  # (B,) the same key, the same new node
+        _, first, pair = np.unique(keys, return_index=True, return_inverse=True)
         parents = self.constraint.take_state(state.grammar, state.slot[first])
-        grammar = self.constraint.advance(parents, ids[first])
-        return ConstrainedState(self.model.advance(state.model, ids), grammar, slot.reshape(-1))
+        nodes = self.constraint.advance(parents, ids[first])  # (P,) one a distinct pair
+        # different pairs may lead to one node: keep each node once
+        _, kept, of_pair = np.unique(np.array([id(node) for node in nodes]), return_index=True, return_inverse=True)
+        grammar = nodes[kept]
+        slot = of_pair.reshape(-1)[pair.reshape(-1)]
+        return ConstrainedState(self.model.advance(state.model, ids), grammar, slot)
 
     def take_state(self, state: ConstrainedState, rows: np.ndarray) -> ConstrainedState:
         rows = np.asarray(rows, dtype=np.int64)

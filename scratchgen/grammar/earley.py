@@ -106,6 +106,30 @@ class Frame:
         """True when the prefix is impossible: only the end follows (as in prefix.next_token_probs)."""
         return self.log_pre == -math.inf
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of this frame's own arrays (not of the frames it names)."""
+        arrays = (self.seeds, self.targets, self.alpha, self.pred, self.M_seed, self.M_target)
+        return sum(a.nbytes for a in arrays) + sum(M.nbytes for _, M in self.ret)
+
+    def support(self) -> tuple:
+        """Which numbers of this frame are non-zero, as a hashable key: equal keys, equal futures of zeros.
+
+        Every quantity of a step (eqs. (1)-(7), (9)) is a sum of products of non-negative numbers, so
+        whether it is zero depends only on which of its inputs are zero: the seeds (sigma_j > 0 exactly
+        there; the targets and ``pred``'s zeros follow from them), whether the prefix is a sentence
+        (``end`` > 0), and which entries of each return block are non-zero, with the frame it names. Two
+        frames with the same key allow the same next tokens (eq. (3)), and so do the frames that the same
+        token makes from them, for ever (in exact arithmetic; an underflow to 0 is the only way floating point
+        can differ): a mask (:mod:`scratchgen.constraint`) may step either one. The
+        frames named are compared by identity (``id``), so the key is only meaningful while they live
+        (they do as long as this frame does).
+        """
+        if self.dead:
+            return ("dead",)
+        blocks = tuple((id(g), M.shape, np.packbits(M != 0).tobytes()) for g, M in self.ret)
+        return (self.seeds.tobytes(), self.end > 0, blocks)
+
     def frames(self) -> list[Frame]:
         """This frame and every earlier frame it keeps alive, through its return vectors (for inspection)."""
         seen: dict[int, Frame] = {}
@@ -200,6 +224,17 @@ class EarleyParser:
         """log Pre(prefix) of each row (B,): the sum of log P(x_t | x_<t) so far (-inf: impossible)."""
         return np.array([f.log_pre for f in state])
 
+    def terminal_classes(self) -> np.ndarray:
+        """(T,) a class id of each terminal: the same id for terminals with the same zeros in v (eq. (5)).
+
+        A step reads its token only through v = Ustar lex[a], so terminals of one class (the nouns of a
+        grammar whose nouns all follow the same rules) lead from frames of one support to frames of one
+        support (:meth:`Frame.support`): a mask steps one of them for all.
+        """
+        support = np.packbits(self.v_of_terminal != 0, axis=1)  # (T, ceil(N / 8))
+        _, classes = np.unique(support, axis=0, return_inverse=True)
+        return classes.reshape(-1).astype(np.int64)
+
     # --- one step, one sequence ------------------------------------------------------------------------------
 
     def _step(self, frame: Frame, a: int) -> Frame:
@@ -218,7 +253,7 @@ class EarleyParser:
         for g, x in inputs.values():
             if g is self.bottom:
                 end = float(x[0])  # P(x_<=j+1), divided by Pre(x_<=j)
-            elif np.any(x):
+            elif x.any():
                 completed.append((g, x))
         fed = [cg.bC[g.targets[x != 0]] for g, x in completed]  # the right children C(r) of completed targets
         seeds = np.unique(np.concatenate(fed)) if fed else _empty(0, np.int64)  # (S',) the new seeds
@@ -230,18 +265,18 @@ class EarleyParser:
             # G[c, r] = in[r] p_r when C(r) is the new seed c: column r's row is C(r)'s place among the seeds
             # (clipped for a target with in = 0, whose C may be no seed: its value is 0 anyway).
             G = np.zeros((len(seeds), len(x)))  # (S', K_g)
-            G[np.minimum(np.searchsorted(seeds, C), len(seeds) - 1), np.arange(len(x))] = x * cg.bp[g.targets]
+            G[np.minimum(seeds.searchsorted(C), len(seeds) - 1), np.arange(len(x))] = x * cg.bp[g.targets]
             self._add(blocks, g, G @ g.M_target)  # eq. (7) through eq. (4)'s second sum: g's own targets
             coef = G @ g.M_seed  # (S', S_g) eq. (4)'s first sum: through g's seeds to their returns
             for h, M in g.ret:
                 self._add(blocks, h, coef @ M)
-        ret = tuple((h, M) for h, M in blocks.values() if np.any(M))
+        ret = tuple((h, M) for h, M in blocks.values() if M.any())
         return self._frame(frame.pos + 1, seeds, sigma, ret, end, frame.log_pre)
 
     @staticmethod
     def _add(blocks: dict, frame: Frame, M: np.ndarray) -> None:
         """Add M (S', K_frame) to the new return vectors' block of ``frame``; an all-zero M names no frame."""
-        if not np.any(M):
+        if not M.any():
             return
         if id(frame) in blocks:
             blocks[id(frame)][1] = blocks[id(frame)][1] + M
@@ -257,8 +292,8 @@ class EarleyParser:
             return self.dead
         pred = pred / z
         alpha_all = pred[cg.bA] * cg.bp  # (R,) eq. (2)
-        targets = np.flatnonzero(alpha_all > 0)  # (K,)
-        A = cg.bA[targets]
+        targets = (alpha_all > 0).nonzero()[0]  # (K,)
+        UA = cg.UstarT[cg.bA[targets]]  # (K, N) Ustar[., A(r)]
         return Frame(
             pos=pos,
             seeds=seeds,
@@ -268,6 +303,6 @@ class EarleyParser:
             pred=pred,
             end=end / z,
             log_pre=log_pre + math.log(z),
-            M_seed=cg.UstarT[A][:, seeds],  # (K, S) Ustar[seed, A(r)]
-            M_target=cg.UstarT[A][:, cg.bB[targets]],  # (K, K) Ustar[B(r2), A(r)]
+            M_seed=UA[:, seeds],  # (K, S) Ustar[seed, A(r)]
+            M_target=UA[:, cg.bB[targets]],  # (K, K) Ustar[B(r2), A(r)]
         )
