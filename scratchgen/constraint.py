@@ -8,11 +8,10 @@ that start with a prefix, eq. (7) of :mod:`scratchgen.grammar.prefix`) and P_G i
     allowed_t(a)    = [ Pre_G(x_<t a) > 0 ]           for an ordinary token a                      (1)
     allowed_t(</s>) = [ P_G(x_<t) > 0 ]                x_<t is a complete sentence
 
-Both come from the grammar's own stepping interface (:class:`~scratchgen.grammar.GrammarModel`): its
-next-token distribution is P_G(a | x_<t) = Pre_G(x_<t a) / Pre_G(x_<t) and P_G(</s> | x_<t) =
-P_G(x_<t) / Pre_G(x_<t) (eq. (2) of :mod:`scratchgen.grammar.model`), so a token is allowed exactly when
-the grammar's log-probability of it is > -inf. Only the weights' support matters: any positive rule
-probabilities give the same mask.
+Both are read from the grammar's incremental Earley state (:mod:`scratchgen.grammar.earley`): a token
+is allowed exactly when the grammar's next-token log-probability of it is > -inf (eq. (2) of
+:mod:`scratchgen.grammar.model`). Only the weights' support matters: any positive rule probabilities give
+the same mask.
 
 The model and the grammar have vocabularies of their own, so a map joins them: each model token id
 goes to the grammar's id of the same token, or to nothing (the grammar never uses it: always masked).
@@ -30,20 +29,24 @@ constraint into one object that speaks the stepping protocol, with log-probabili
 set to -inf and left unnormalised (so the decoder's controls, which all work on unnormalised
 log-probabilities, apply unchanged, and beam search ranks by the model's own log P(x)).
 
-**A mask needs only zeros, so it is cached.** Eq. (1) reads which prefix probabilities are positive,
-never their values, and the Earley step computes them by sums of products of non-negative numbers: the
-zeros of the next frame depend only on the zeros of the last (:meth:`~scratchgen.grammar.earley.Frame.support`).
-The tokens a step treats alike, those with the same zeros in v = Ustar lex[a] (eq. (5) of
-:mod:`~scratchgen.grammar.earley`: the nouns of a grammar whose nouns all follow the same rules), form a
-*token class* (:meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`), and from frames of one
-support they lead to frames of one support. So the constraint keeps one :class:`_Node` for each distinct
-support it has met, holding a frame with that support, its mask (computed once) and the node each token
-class leads to (stepped once). Sentences that differ in their words but not in their parse so far ("the
-dog sees the cat" and "a cat chases a bird") share a node. Decoding a token then costs a dictionary
-look-up for each distinct (node, token class) pair of the batch, and the Earley parser runs only for a
-pair not met before: a grammar whose parses repeat (the built-in ones) soon has them all, and masked
-decoding then costs little more than unconstrained decoding. The nodes met are
-forgotten when they hold more than ``MAX_BYTES`` (the live rows keep theirs), so memory stays bounded.
+**A mask needs only zeros, so the parser steps yes/no values, and its nodes are cached.** Eq. (1) reads
+which prefix probabilities are positive, never their values, and the Earley step computes them by sums of
+products of non-negative numbers. So the constraint runs the same step on yes/no values
+(:mod:`scratchgen.grammar.support`: bitsets instead of arrays, "or" for a sum and "and" for a product),
+whose zeros are exactly the float parser's (tests/grammar/test_support.py). Its *nodes* hold no numbers:
+two with the same seeds, end and return sets (naming the same earlier nodes) have the same future, so the
+constraint keeps one node of each content it has met (:meth:`~scratchgen.grammar.support.Node.key`), with
+its mask (computed once, and shared by the nodes that allow the same tokens) and the node each token class
+leads to (stepped once). The tokens a step treats alike, those with the same zeros in v = Ustar lex[a]
+(eq. (5) of :mod:`~scratchgen.grammar.earley`: the nouns of a grammar whose nouns all follow the same
+rules), form a *token class* (:meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`).
+Sentences that differ in their words but not in their parse so far ("the dog sees the cat" and "a cat
+chases a bird") share a node, and a right-recursive grammar meets finitely many. Decoding a token then
+costs a dictionary look-up a row, and the yes/no step runs only for a (node, token class) pair not met
+before. The nodes met are forgotten when they hold more than about ``MAX_BYTES`` (the live rows keep
+theirs), so memory stays bounded.
+
+A labelled grammar (one grammar a label) is not a constraint: a :class:`LabelError` asks for one label's.
 
 Letters: B batch, V the model's vocabulary, V_G the grammar's.
 """
@@ -85,7 +88,7 @@ class GrammarConstraint:
     Attributes
     ----------
     grammar_model : GrammarModel
-        The grammar behind the shared protocol, whose stepping gives eq. (1).
+        The grammar; its compiled tables give the yes/no parser ``parser`` whose nodes give eq. (1).
     grammar_id : int array of shape (V,)
         The grammar's id of each model token; ``V_G`` (one past the grammar's last id, a column that is
         always -inf) for a token the grammar never uses, and for ``<s>``.

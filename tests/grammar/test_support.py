@@ -1,4 +1,4 @@
-"""The yes/no Earley step (scratchgen.grammar.support) has exactly the zeros of the float one (scratchgen.grammar.earley).
+"""The yes/no Earley step (grammar.support) has exactly the zeros of the float one (grammar.earley).
 
 Its reference is the float parser itself: on random small grammars (unit cycles and empty rules included), every
 prefix reachable in a few tokens is stepped by both, and after each, the terminals the yes/no node allows and
