@@ -19,8 +19,9 @@ trigram (modified Kneser-Ney) and a small word-level RNN trained briefly. For ea
   max_tokens), which should be near the fraction of unconstrained samples inside the grammar;
 - the share of the masked decoding time spent on the grammar's side: every call the constrained model
   makes to the :class:`~scratchgen.constraint.GrammarConstraint` (initial_state, advance, take_state,
-  allowed), which steps the incremental Earley parser (:mod:`scratchgen.grammar.earley`) once for each
-  new support of its frame and token class, and looks the rest up (:mod:`scratchgen.constraint`).
+  allowed), which steps the yes/no Earley parser (:mod:`scratchgen.grammar.support`) once for each new
+  (node, token class) pair, and looks the rest up (:mod:`scratchgen.constraint`); and how many such steps
+  (and distinct nodes) the n masked samples needed.
 """
 
 from __future__ import annotations
@@ -141,9 +142,11 @@ def _measure(name, model, grammar, n, n_exact, repeat):
     outside = float(np.mean([lp == -np.inf for lp in grammar.sentence_logprobs(free)]))
     inside_masked = float(np.mean([lp > -np.inf for lp in grammar.sentence_logprobs(masked + exact.sequences)]))
     warm_rate = t_warm / _tokens(masked)
+    nodes = list(constraint._nodes.values())  # the yes/no parser's nodes met by the n masked samples
+    steps = f"{sum(len(node.after) for node in nodes)} ({len(nodes)})"
     big_ratio = (t_masked_big / _tokens(masked_big)) / (t_free_big / _tokens(free_big))
     return [name, free_rate * 1e6, masked_rate * 1e6, masked_rate / free_rate, f"{grammar_seconds / t_masked:.0%}",
-            without_grammar / free_rate, warm_rate / free_rate, big_ratio, t_exact / n_exact * 1e3,
+            without_grammar / free_rate, steps, warm_rate / free_rate, big_ratio, t_exact / n_exact * 1e3,
             t_exact / t_masked_small, f"{outside:.1%}", f"{exact.estimate:.4f} ± {exact.standard_error:.4f}",
             f"{1 - outside:.4f}", f"{inside_masked:.0%}"]
 
@@ -156,7 +159,7 @@ def run(quick: bool = False) -> Section:
         rows = [_measure(name, model, grammar, n, n_exact, 1 if quick else 3) for name, model in models]
     body = table(
         ["model", "CPU µs/token free", "CPU µs/token masked", "masked / free (target <= 3)", "grammar share of masked",
-         "masked / free, grammar side excluded", "masked / free, caches filled",
+         "masked / free, grammar side excluded", "grammar steps (nodes)", "masked / free, caches filled",
          f"masked / free, {8 * n} samples",
          f"CPU ms/sample exact ({PARTICLES} particles)", f"exact / masked per sample (target <= {PARTICLES})",
          "free samples outside L(G)", "P(L(G)) by SMC ± s.e.", "fraction of free samples inside",

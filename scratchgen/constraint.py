@@ -8,11 +8,10 @@ that start with a prefix, eq. (7) of :mod:`scratchgen.grammar.prefix`) and P_G i
     allowed_t(a)    = [ Pre_G(x_<t a) > 0 ]           for an ordinary token a                      (1)
     allowed_t(</s>) = [ P_G(x_<t) > 0 ]                x_<t is a complete sentence
 
-Both come from the grammar's own stepping interface (:class:`~scratchgen.grammar.GrammarModel`): its
-next-token distribution is P_G(a | x_<t) = Pre_G(x_<t a) / Pre_G(x_<t) and P_G(</s> | x_<t) =
-P_G(x_<t) / Pre_G(x_<t) (eq. (2) of :mod:`scratchgen.grammar.model`), so a token is allowed exactly when
-the grammar's log-probability of it is > -inf. Only the weights' support matters: any positive rule
-probabilities give the same mask.
+Both are read from the grammar's incremental Earley state (:mod:`scratchgen.grammar.earley`): a token
+is allowed exactly when the grammar's next-token log-probability of it is > -inf (eq. (2) of
+:mod:`scratchgen.grammar.model`). Only the weights' support matters: any positive rule probabilities give
+the same mask.
 
 The model and the grammar have vocabularies of their own, so a map joins them: each model token id
 goes to the grammar's id of the same token, or to nothing (the grammar never uses it: always masked).
@@ -30,20 +29,24 @@ constraint into one object that speaks the stepping protocol, with log-probabili
 set to -inf and left unnormalised (so the decoder's controls, which all work on unnormalised
 log-probabilities, apply unchanged, and beam search ranks by the model's own log P(x)).
 
-**A mask needs only zeros, so it is cached.** Eq. (1) reads which prefix probabilities are positive,
-never their values, and the Earley step computes them by sums of products of non-negative numbers: the
-zeros of the next frame depend only on the zeros of the last (:meth:`~scratchgen.grammar.earley.Frame.support`).
-The tokens a step treats alike, those with the same zeros in v = Ustar lex[a] (eq. (5) of
-:mod:`~scratchgen.grammar.earley`: the nouns of a grammar whose nouns all follow the same rules), form a
-*token class* (:meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`), and from frames of one
-support they lead to frames of one support. So the constraint keeps one :class:`_Node` for each distinct
-support it has met, holding a frame with that support, its mask (computed once) and the node each token
-class leads to (stepped once). Sentences that differ in their words but not in their parse so far ("the
-dog sees the cat" and "a cat chases a bird") share a node. Decoding a token then costs a dictionary
-look-up for each distinct (node, token class) pair of the batch, and the Earley parser runs only for a
-pair not met before: a grammar whose parses repeat (the built-in ones) soon has them all, and masked
-decoding then costs little more than unconstrained decoding. The nodes met are
-forgotten when they hold more than ``MAX_BYTES`` (the live rows keep theirs), so memory stays bounded.
+**A mask needs only zeros, so the parser steps yes/no values, and its nodes are cached.** Eq. (1) reads
+which prefix probabilities are positive, never their values, and the Earley step computes them by sums of
+products of non-negative numbers. So the constraint runs the same step on yes/no values
+(:mod:`scratchgen.grammar.support`: bitsets instead of arrays, "or" for a sum and "and" for a product),
+whose zeros are exactly the float parser's (tests/grammar/test_support.py). Its *nodes* hold no numbers:
+two with the same seeds, end and return sets (naming the same earlier nodes) have the same future, so the
+constraint keeps one node of each content it has met (:meth:`~scratchgen.grammar.support.Node.key`), with
+its mask (computed once, and shared by the nodes that allow the same tokens) and the node each token class
+leads to (stepped once). The tokens a step treats alike, those with the same zeros in v = Ustar lex[a]
+(eq. (5) of :mod:`~scratchgen.grammar.earley`: the nouns of a grammar whose nouns all follow the same
+rules), form a *token class* (:meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`).
+Sentences that differ in their words but not in their parse so far ("the dog sees the cat" and "a cat
+chases a bird") share a node, and a right-recursive grammar meets finitely many. Decoding a token then
+costs a dictionary look-up a row, and the yes/no step runs only for a (node, token class) pair not met
+before. The nodes met are forgotten when they hold more than about ``MAX_BYTES`` (the live rows keep
+theirs), so memory stays bounded.
+
+A labelled grammar (one grammar a label) is not a constraint: a :class:`LabelError` asks for one label's.
 
 Letters: B batch, V the model's vocabulary, V_G the grammar's.
 """
@@ -52,31 +55,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DecodingError, VocabularyError
+from .errors import DecodingError, LabelError, VocabularyError
 from .labels import start_state
 from .text import Vocabulary
+
+if TYPE_CHECKING:
+    from .grammar.support import Node
 
 __all__ = ["GrammarConstraint", "ConstrainedModel", "ConstrainedState"]
 
 
 #: The constraint forgets the nodes it has met when their frames and masks hold more bytes than this.
 MAX_BYTES = 64 * 2**20
-
-
-class _Node:
-    """One support of the grammar's Earley frame (module docstring): a frame of that support, its mask
-    (eq. (1), shape (V,), made on first use) and the node after each token class stepped so far."""
-
-    __slots__ = ("frame", "mask", "after")
-
-    def __init__(self, frame: Any) -> None:
-        self.frame = frame
-        self.mask: np.ndarray | None = None
-        self.after: dict[int, _Node] = {}
 
 
 class GrammarConstraint:
@@ -94,7 +88,7 @@ class GrammarConstraint:
     Attributes
     ----------
     grammar_model : GrammarModel
-        The grammar behind the shared protocol, whose stepping gives eq. (1).
+        The grammar; its compiled tables give the yes/no parser ``parser`` whose nodes give eq. (1).
     grammar_id : int array of shape (V,)
         The grammar's id of each model token; ``V_G`` (one past the grammar's last id, a column that is
         always -inf) for a token the grammar never uses, and for ``<s>``.
@@ -110,6 +104,7 @@ class GrammarConstraint:
 
     def __init__(self, grammar: Any, vocab: Vocabulary):
         from .grammar import GrammarModel
+        from .grammar.support import SupportParser
 
         model = grammar if isinstance(grammar, GrammarModel) else GrammarModel.from_grammar(grammar)
         self.grammar_model = model
@@ -129,24 +124,32 @@ class GrammarConstraint:
         if Vocabulary.SPECIALS[Vocabulary.unk_id] in model.grammar_.terminals:  # a grammar that says '<unk>'
             self.grammar_id[Vocabulary.unk_id] = Vocabulary.unk_id
         self.vocab = vocab
-        self._nodes: dict[tuple, _Node] = {}  # support key -> node (module docstring)
-        self._bytes = 0  # held by the nodes' frames and masks
+        if model.label_models_ is not None:
+            raise LabelError(
+                "a labelled grammar cannot constrain a model: it has one grammar a label (constrain by one "
+                "label's grammar)"
+            )
+        self.parser = SupportParser(model._stepper())  # the yes/no Earley step (module docstring)
+        # (V,) the parser's terminal id of each model token; -1: none (the end, or a token no rule produces)
+        self._terminal = np.full(len(vocab), -1, dtype=np.int64)
+        used = self.grammar_id < len(grammar_vocab)
+        self._terminal[used] = model._terminal_of_id[self.grammar_id[used]]
+        self._nodes: dict[tuple, Node] = {}  # Node.key() -> the one node of that content (module docstring)
+        self._bytes = 0  # an estimate of the bytes the nodes hold
+        self._masks: dict[tuple[int, bool], np.ndarray] = {}  # (terminals, end) -> (V,) mask
         self.token_class = self._token_classes()
+        # a terminal of each class, to step the parser with (-1: the class of tokens no rule produces)
+        classes, first = np.unique(self.token_class, return_index=True)
+        self._class_terminal = dict(zip(classes.tolist(), self._terminal[first].tolist()))
 
     def _token_classes(self) -> np.ndarray:
         """(V,) a class of each model token: tokens of one class step a node to one node (module docstring).
 
         The classes of :meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`, and one more
-        class for every token no rule produces (it leads to the dead frame). A labelled grammar, which
-        steps with one parser a label, gets a class per token.
+        class for every token no rule produces (it leads to the dead node).
         """
-        model = self.grammar_model
-        if model.label_models_ is not None:
-            return np.arange(len(self.vocab), dtype=np.int64)
-        terminal = np.full(len(self.vocab), -1, dtype=np.int64)  # (V,) the parser's terminal id; -1: none
-        used = self.grammar_id < len(model.fitted_vocab())
-        terminal[used] = model._terminal_of_id[self.grammar_id[used]]
-        classes = model._stepper().terminal_classes()  # (T,)
+        classes = self.grammar_model._stepper().terminal_classes()  # (T,)
+        terminal = self._terminal
         return np.where(terminal >= 0, classes[terminal], classes.max(initial=-1) + 1)
 
     @classmethod
@@ -158,56 +161,43 @@ class GrammarConstraint:
             return grammar
         return cls(grammar, model.fitted_vocab())
 
-    # --- the state: an object array (B,) of nodes, one per distinct support of the grammar's Earley frame ---
+    # --- the state: an object array (B,) of nodes, one per distinct content of the yes/no Earley frame ---
 
     def initial_state(self, batch_size: int) -> np.ndarray:
         """The grammar state of ``batch_size`` empty prefixes: (B,) nodes, all the same."""
-        frames: Any = self.grammar_model.initial_state(1)  # (1,) the Earley frame of the empty prefix
         state = np.empty(batch_size, dtype=object)  # (B,)
-        state[:] = [self._node(frames[0])] * batch_size
+        state[:] = [self._node(self.parser.start())] * batch_size
         return state
 
     def advance(self, state: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The state after appending model token ``ids`` (shape (B,)); each must be allowed (eq. (1)).
 
-        A (node, token class) pair met before is looked up; the new ones step the grammar together, once each.
+        A (node, token class) pair met before is looked up; a new one steps the yes/no parser once.
         """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)  # (B,)
         out = np.empty(len(ids), dtype=object)  # (B,)
-        new: dict[tuple[int, int], list] = {}  # (id(node), class) -> [node, class, a token of it, rows]
-        for b, (node, c, token) in enumerate(zip(state, self.token_class[ids].tolist(), ids.tolist())):
+        step, node_of, terminal = self.parser.step, self._node, self._class_terminal
+        for b, (node, c) in enumerate(zip(state, self.token_class[ids].tolist())):
             after = node.after.get(c)
-            if after is not None:
-                out[b] = after
-            elif (id(node), c) in new:
-                new[id(node), c][3].append(b)
-            else:
-                new[id(node), c] = [node, c, token, [b]]
-        if new:
-            frames = np.empty(len(new), dtype=object)  # (U,) the parents
-            frames[:] = [node.frame for node, _, _, _ in new.values()]
-            tokens = np.array([token for _, _, token, _ in new.values()], dtype=np.int64)  # (U,)
-            stepped = self.grammar_model.advance(frames, self.grammar_id[tokens])  # (U,)
-            for (node, c, _, rows), frame in zip(new.values(), stepped):
-                node.after[c] = after = self._node(frame)
-                for b in rows:
-                    out[b] = after
+            if after is None:
+                after = node.after[c] = node_of(step(node, terminal[c]))
+            out[b] = after
         return out
 
     def take_state(self, state: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return state[np.asarray(rows, dtype=np.int64)]
 
-    def _node(self, frame) -> _Node:
-        """The node of ``frame``'s support: the one met before, or a new one holding ``frame``."""
-        key = frame.support()
-        node = self._nodes.get(key)
-        if node is None:
-            size = frame.nbytes + len(self.vocab)  # the frame and its mask
+    def _node(self, node: Node) -> Node:
+        """The node of ``node``'s content: the one met before, or ``node`` itself, kept from now on."""
+        key = node.key()
+        kept = self._nodes.get(key)
+        if kept is None:
+            size = 200 + 8 * len(key[0]) * (1 + len(key[2]))  # roughly: the object, its seeds and return sets
             if self._bytes + size > MAX_BYTES:
                 self._nodes, self._bytes = {}, 0  # forget: the nodes of live rows stay alive through the rows
-            node = self._nodes[key] = _Node(frame)
+            kept = self._nodes[key] = node
             self._bytes += size
-        return node
+        return kept
 
     # --- the mask ---------------------------------------------------------------------------------------
 
@@ -218,21 +208,28 @@ class GrammarConstraint:
         allowed only where the prefix it ends is a complete sentence: Pre_G(x_<t s) > 0 and
         P_G(x_<t s) > 0, one more grammar step for the rows where eq. (1) allows it.
         """
-        new = [node for node in {id(node): node for node in state}.values() if node.mask is None]
-        if new:
-            frames = np.empty(len(new), dtype=object)  # (U,)
-            frames[:] = [node.frame for node in new]
-            logp = self.grammar_model.next_logprobs(frames)  # (U, V_G)
-            padded = np.concatenate([logp, np.full((len(logp), 1), -np.inf)], axis=1)  # (U, V_G + 1)
-            for node, row in zip(new, np.isfinite(padded[:, self.grammar_id])):  # (U, V)
-                row.setflags(write=False)
-                node.mask = row
+        for node in state:
+            if node.mask is None:
+                node.mask = self._mask(node)
         mask = np.array([node.mask for node in state], dtype=bool).reshape(len(state), len(self.vocab))  # (B, V)
         for s in () if stop is None else np.unique(stop):
             rows = np.flatnonzero(mask[:, s])
             if rows.size and s != Vocabulary.eos_id:
                 after = self.advance(self.take_state(state, rows), np.full(rows.size, s))
                 mask[rows, s] = self.allowed(after)[:, Vocabulary.eos_id]
+        return mask
+
+    def _mask(self, node: Node) -> np.ndarray:
+        """(V,) eq. (1) for one node, read-only: its allowed terminals and, when it is a sentence, ``</s>``
+        (shared by the nodes with the same allowed terminals and end)."""
+        key = (node.terminals, node.end)
+        mask = self._masks.get(key)
+        if mask is None:
+            allowed = np.append(self.parser.allowed(node), False)  # (T + 1,) the last: no terminal
+            mask = allowed[self._terminal]  # (V,)
+            mask[Vocabulary.eos_id] = node.end
+            mask.setflags(write=False)
+            mask = self._masks[key] = mask
         return mask
 
     def check_prompt(self, prompt: np.ndarray) -> None:
