@@ -39,9 +39,10 @@ def explain_tokens(model, ids: np.ndarray, label: int | None = None) -> list[dic
     """
     state = start_state(model, 1, None if label is None else np.array([label]))  # after <s>
     out = []
-    H = int(np.asarray(state[-1]).shape[1])
+    layers = int(getattr(model, "layers", len(state)))  # a labelled model's state ends with its label ids
+    H = int(np.asarray(state[layers - 1]).shape[1])
     for t in range(len(ids) + 1):
-        norms = state_norms(state)  # eq. (1): the state that predicts x_t
+        norms = state_norms(state[:layers])  # eq. (1): the state that predicts x_t
         why = f"|h| = {norms[-1]:.3g} of at most {np.sqrt(H):.3g}"
         out.append({"hidden_norm": norms[-1], "hidden_norms": norms, "why": why})
         if t < len(ids):
