@@ -31,6 +31,7 @@ must see the files at the same paths (a shared file system) for the text to stay
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -82,10 +83,23 @@ def connect(address: str):
 _SPECIAL_IDS = np.arange(len(Vocabulary.SPECIALS), dtype=np.int64)  # <unk> <s> </s>: the same ids everywhere
 
 
-def _count_partition(lines: Iterable[str], order: int, tokenizer: Tokenizer) -> tuple[list[str], NGramCounts | None]:
+def _count_partition(
+    texts: Iterable[str], order: int, tokenizer: Tokenizer, lines: bool = False
+) -> tuple[list[str], NGramCounts | None]:
     """Round 1: the partition's ordinary tokens in local id order (after the three specials), and its
-    counts under that numbering (None for a partition without a sequence)."""
-    sequences = [t for t in (tokenizer.tokenize(line.rstrip("\r\n")) for line in lines) if t]
+    counts under that numbering (None for a partition without a sequence).
+
+    ``lines``: the texts are lines of a file, read straight into ids (:func:`scratchgen.corpus.read_ids`,
+    the reader of a one-process ``train ngram``); otherwise each text is one sequence, tokenized as it is.
+    """
+    if lines:
+        from ..corpus import read_ids
+
+        enc = read_ids(io.StringIO("".join(t.rstrip("\r\n") + "\n" for t in texts)), tokenizer)
+        if not len(enc):
+            return [], None
+        return enc.vocab.to_list(), NGramCounts.from_flat(enc.ids.astype(np.int64), enc.lengths, order, len(enc.vocab))
+    sequences = [t for t in (tokenizer.tokenize(text) for text in texts) if t]
     if not sequences:
         return [], None
     vocab, flat, lengths = build_vocab(sequences)
@@ -169,13 +183,13 @@ def count_with_dask(
         for path in paths:
             if not os.path.isfile(path):
                 raise CorpusError(f"cannot read corpus {path!r}: no such file")
-        bag = db.read_text(paths, blocksize=blocksize, encoding=encoding)
+        bag, lines = db.read_text(paths, blocksize=blocksize, encoding=encoding), True
     elif isinstance(source, db.Bag):
-        bag = source
+        bag, lines = source, False
     else:
         raise CorpusError(f"a Dask corpus is a dask.bag of str or file paths, got {type(source).__name__}")
     # Round 1: count each partition where it is; keep the results on the workers (futures).
-    local = client.compute([dask.delayed(_count_partition)(p, order, tokenizer) for p in bag.to_delayed()])
+    local = client.compute([dask.delayed(_count_partition)(p, order, tokenizer, lines) for p in bag.to_delayed()])
     # Round 2: only the vocabularies come back.
     parts = client.gather([client.submit(_local_vocabulary, f) for f in local])
     vocab = global_vocabulary(parts)
