@@ -63,7 +63,7 @@ _LAZY = {
     "RNNModel": "scratchgen.nn",
     "gradcheck": "scratchgen.nn",
 }
-_SUBPACKAGES = ("grammar", "ngram", "nn", "evaluation")
+_SUBPACKAGES = ("grammar", "ngram", "nn", "evaluation", "datasets", "constraint", "smc")
 
 
 def __getattr__(name: str) -> Any:
