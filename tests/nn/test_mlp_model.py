@@ -255,3 +255,15 @@ def test_cli_gradcheck_mlp_json(capsys, labels):
     assert report["ok"] and report["worst"] < 1e-6
     expected = {"C", "W_h", "b_h", "W_y", "b_y"} | ({"L_in", "W_c"} if labels != "0" else set())
     assert set(report["relative_errors"]) == expected
+
+
+def test_cli_train_mlp_labelled(tmp_path, capsys):
+    corpus = tmp_path / "labelled.txt"
+    corpus.write_text("".join(f"{'a' if n[0] in 'ae' else 'b'}\t{n}\n" for n in NAMES))
+    out = tmp_path / "m.npz"
+    assert main(["train", "mlp", "--labelled", "--context", "2", "--embedding", "4", "--hidden", "8", "--epochs", "2",
+                 "--batch", "4", "--quiet", str(corpus), "-o", str(out)]) == 0
+    assert "labels a, b" in capsys.readouterr().err
+    m = load(out)
+    assert m.labels_.names == ("a", "b") and m.params_["L_in"].shape == (2, 4)
+    assert main(["generate", str(out), "-n", "2", "--seed", "0", "--label", "b"]) == 0
