@@ -25,11 +25,12 @@ CONTEXT = 16  # makemore's block_size on names.txt: the longest name (15) + 1
 
 
 def _fit(train, context, steps, lr, schedule, seed=0):
+    """Trained on every name outside the test set, as makemore trains (no validation split, the last weights)."""
     from scratchgen import MLPModel
 
     t = time.perf_counter()
     m = MLPModel(context=context, **SIZE, batch_size=32, optimizer="adamw", lr=lr, lr_schedule=schedule,
-                 weight_decay=0.01, max_steps=steps, epochs=10_000, valid_fraction=0.05, patience=None,
+                 weight_decay=0.01, max_steps=steps, epochs=10_000, valid_fraction=0.0, patience=None,
                  dtype="float32", seed=seed).fit(train)
     return m, time.perf_counter() - t
 
