@@ -100,8 +100,8 @@ def _torch_steps_per_second(V, batches, context, threads=None) -> float:
     mlp = torch.nn.Sequential(torch.nn.Linear(context * 64, 64), torch.nn.Tanh(), torch.nn.Linear(64, V))
     params = list(emb.parameters()) + list(mlp.parameters())
     opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.01)
-    from scratchgen.nn.mlp import chunk_windows
     from scratchgen.nn.data import BOS
+    from scratchgen.nn.mlp import chunk_windows
 
     data = []
     for x, y, mask in batches:  # the same windows, built outside the timed loop
