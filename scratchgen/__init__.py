@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         from_tracery,
     )
     from .ngram import NGramModel
-    from .nn import RNNModel, gradcheck  # type: ignore[no-redef]
+    from .nn import MLPModel, RNNModel, gradcheck  # type: ignore[no-redef]
 
 #: Names of the families, imported on first use: name -> module that defines it.
 _LAZY = {
@@ -61,6 +61,7 @@ _LAZY = {
     "from_tracery": "scratchgen.grammar",
     "NGramModel": "scratchgen.ngram",
     "RNNModel": "scratchgen.nn",
+    "MLPModel": "scratchgen.nn",
     "gradcheck": "scratchgen.nn",
 }
 _SUBPACKAGES = ("grammar", "ngram", "nn", "evaluation", "datasets", "constraint", "smc")
@@ -90,6 +91,7 @@ __all__ = [
     "GrammarModel",
     "NGramModel",
     "RNNModel",
+    "MLPModel",
     "LanguageModel",
     # grammars
     "Grammar",

@@ -14,30 +14,27 @@ model file stays, and a line says how to resume."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import math
-import os
-import signal
-import sys
-import threading
 
 import numpy as np
 
 from .options import (
     add_text_options,
+    add_training_options,
     declare_files,
-    fraction,
-    nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
-    print_json,
-    read_corpus_args,
-    tokenizer_from_args,
+    report_gradcheck,
+    train_network,
 )
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
+    if args.model == "mlp":
+        from ..nn.mlp import network_gradcheck
+
+        errors, what = network_gradcheck(args.embedding, args.hidden, args.labels, args.seed)
+        return report_gradcheck(args, errors, what)
     from ..nn.conditioning import input_label_width, label_params
     from ..nn.gradcheck import gradcheck_piece
     from ..nn.layers import network_backward, network_forward
@@ -59,233 +56,41 @@ def _gradcheck(args: argparse.Namespace) -> int:
     errors = gradcheck_piece(network_forward, network_backward, params, inputs, seed=args.seed)
     if not args.labels:
         errors["h0"] = errors.pop("input[3]")
-    worst = max(errors.values(), key=lambda e: np.inf if np.isnan(e) else e)  # a NaN is the worst
-    ok = all(e < args.tolerance for e in errors.values())  # False for NaN too
-    if args.json:
-        print_json({"relative_errors": errors, "worst": worst, "tolerance": args.tolerance, "ok": ok})
-    else:
-        state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
-        print(
-            f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
-            f"with padding mask and {state} (float64, central differences)"
-        )
-        for name, err in errors.items():
-            print(f"  {name:8s} relative error {err:.2e}")
-        print(f"worst {worst:.2e}: {'OK' if ok else 'FAILED'} (tolerance {args.tolerance:g})")
-    return 0 if ok else 1
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Python is, so it unwinds exactly like Ctrl-C (nothing half-written)."""
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Within this block SIGTERM stops training the way Ctrl-C does (only in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _stopped_early(args: argparse.Namespace, signal_name: str) -> None:
-    """What an interrupted run left behind, and how to go on."""
-    print(
-        f"scratchgen: {signal_name}: training stopped; {args.output} was not written (any old file there is unchanged)",
-        file=sys.stderr,
+    state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
+    return report_gradcheck(
+        args,
+        errors,
+        f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
+        f"with padding mask and {state} (float64, central differences)",
     )
-    if args.checkpoint and os.path.exists(args.checkpoint):
-        print(
-            f"scratchgen: the last checkpoint is {args.checkpoint}: resume with the same command and "
-            f"--resume {args.checkpoint}",
-            file=sys.stderr,
-        )
-    else:
-        print(
-            "scratchgen: no checkpoint was written, so the progress is lost; use --checkpoint PATH to be able to "
-            "resume",
-            file=sys.stderr,
-        )
-
-
-def _default_curve(args: argparse.Namespace) -> str:
-    """MODEL's name with .curve.csv, refused before training if that is one of the inputs."""
-    from ..errors import OutputError
-    from ..io import check_output
-
-    curve = os.path.splitext(args.output)[0] + ".curve.csv"
-    try:
-        check_output(curve, [args.corpus, args.resume])
-    except OutputError as e:
-        reason = str(e).split(": ", 1)[-1].split("; ")[0]
-        raise OutputError(
-            f"the learning curve would go to {curve!r} (MODEL's name with .curve.csv), but {reason}; give --curve CSV"
-        ) from None
-    return curve
-
-
-def _validation_note(args: argparse.Namespace, corpus) -> str:
-    """Why there is no validation loss, in the command line's words."""
-    if args.valid_fraction == 0:
-        return "no validation data (--valid-fraction 0)"
-    note = f"no validation data: {len(corpus)} sequence(s) leave none for --valid-fraction {args.valid_fraction:g}"
-    if args.mode != "chunks":
-        note += "; --mode chunks cuts a long text into pieces, so that a part can be held out"
-    return note
-
-
-def _train_config(args: argparse.Namespace):
-    """The training recipe the options ask for (0 means "none" for --clip and --patience)."""
-    from ..nn.config import TrainConfig
-
-    return TrainConfig(
-        seq_len=args.seq_len,
-        batch_size=args.batch,
-        lr=args.lr,
-        epochs=args.epochs,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        dropout=args.dropout,
-        lr_schedule=args.schedule,
-        warmup=args.warmup,
-        clip=args.clip or None,
-        max_steps=args.max_steps,
-        running_text=args.mode == "chunks",
-        valid_fraction=args.valid_fraction,
-        patience=args.patience or None,
-        eval_interval=args.eval_every,
-        min_count=args.min_count,
-        seed=args.seed,
-        time_limit=args.time_limit,
-        clock=args.clock,
-    )
-
-
-def _callbacks(args: argparse.Namespace, curve_writer) -> list:
-    """Progress (unless --quiet), checkpoints (with --checkpoint) and the learning curve."""
-    from ..nn.callbacks import Callback, Checkpoint, ShowProgress
-
-    callbacks: list[Callback] = [] if args.quiet else [ShowProgress()]
-    if args.checkpoint:
-        callbacks.append(Checkpoint(args.checkpoint, every=args.checkpoint_every))
-    return callbacks + [curve_writer]
 
 
 def _train_rnn(args: argparse.Namespace) -> int:
-    from ..corpus import read_corpus as read_labelled
-    from ..errors import CorpusError
-    from ..io import check_output
-    from ..nn.callbacks import Curve
     from ..nn.rnn import RNNModel
-    from ..text import is_running_text
 
-    if args.resume:  # --checkpoint CK --resume CK is fine
-        for output in (args.output, args.curve, args.plot):
-            if output:
-                check_output(output, [args.resume])
-    curve = args.curve or _default_curve(args)
-    if args.labelled and args.mode == "chunks":
-        from ..errors import LabelError
-
-        raise LabelError("--labelled reads one example a line (LABEL<TAB>TEXT): it cannot be --mode chunks")
-    if args.labelled:
-        args.mode, read_as = "lines", " of labelled lines"
-    elif args.mode is None:
-        args.mode = "chunks" if is_running_text(args.corpus, args.encoding) else "lines"
-        read_as = f" read as {'running text' if args.mode == 'chunks' else 'one sequence a line'} (--mode {args.mode})"
-    else:
-        read_as = ""
-    if args.plot:
-        from ..evaluation.curves import require_matplotlib
-
-        require_matplotlib()  # before training, not after an hour of it
-    tokenizer = tokenizer_from_args(args)
-    labels = None
-    if args.labelled:
-        labels, corpus = read_labelled(args.corpus, tokenizer, labelled=True, encoding=args.encoding)
-        if not corpus:
-            raise CorpusError(f"corpus {args.corpus!r} has no non-empty labelled example")
-    else:
-        corpus = read_corpus_args(args, args.corpus, tokenizer)
-    model = RNNModel(
-        hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype, tokenizer=tokenizer
-    )
-    curve_writer = Curve(curve)
-    try:
-        with _sigterm_as_interrupt():
-            model.fit(
-                corpus,
-                labels=labels,
-                config=_train_config(args),
-                resume=args.resume,
-                callbacks=_callbacks(args, curve_writer),
-            )
-    except _Terminated:
-        _stopped_early(args, "terminated (SIGTERM)")
-        return 143
-    except KeyboardInterrupt:
-        _stopped_early(args, "interrupted")
-        return 130
-    model.save(args.output)
-    written = [curve] if curve_writer.written else []
-    if args.plot and written:
-        from ..evaluation.curves import plot_curve
-
-        plot_curve(curve, args.plot, title=f"RNN training curve: {os.path.basename(args.output)}")
-        written.append(args.plot)
-    if written:
-        print(f"learning curve: {', '.join(written)}", file=sys.stderr)
-    print(_summary(args, model, corpus, read_as), file=sys.stderr)
-    return 0
-
-
-def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
-    """The one line a training command ends with: the data, the vocabulary, the loss and the file."""
-    from ..nn.train import worse_than_uniform
-
-    V = len(model.vocab_)
-    if not model.has_validation_:
-        loss = _validation_note(args, corpus)
-        if model.worse_than_uniform_:
-            loss += f"; the training loss went well above ln V = {math.log(V):.2f} (worse than uniform): lower --lr"
-    elif math.isfinite(model.valid_loss_):
-        loss = f"best validation loss {model.valid_loss_:.4f} nats/token"
-        if worse_than_uniform(model.valid_loss_, V):
-            loss += (
-                f", worse than a uniform guess (ln V = {math.log(V):.2f}): the network did not learn; "
-                f"lower --lr (it is {args.lr:g})"
-            )
-    else:
-        loss = "no finite validation loss"
-    finished = "resumed a finished run, nothing trained; " if model.resumed_finished_ else ""
-    if model.restores_:
-        loss += (
-            f"; the weights became non-finite {model.restores_} time(s) and were restored with a lower "
-            "learning rate (consider a lower --lr)"
+    def make(tokenizer):
+        return RNNModel(
+            hidden=args.hidden,
+            layers=args.layers,
+            embedding=args.embedding or None,
+            dtype=args.dtype,
+            tokenizer=tokenizer,
         )
-    labelled = f", labels {', '.join(model.labels_.names)}" if model.labels_ is not None else ""
-    return (
-        f"trained RNN (hidden {args.hidden}, {args.layers} layer(s){labelled}) on {len(corpus)} sequences{read_as}, "
-        f"vocabulary {V}, {finished}{loss}: {args.output}"
-    )
+
+    return train_network(args, make, "RNN", f"hidden {args.hidden}, {args.layers} layer(s)")
 
 
 def register(commands, train) -> None:
     """Add this group's commands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = commands.add_parser(
         "gradcheck",
-        help="check the RNN's hand-written gradients against finite differences",
+        help="check a network's hand-written gradients against finite differences",
         description="Build a small random RNN (with a padding mask and a carried-in state) "
         "and compare every gradient with central finite differences in float64; "
         "print the relative error of each parameter. Exit 1 if any is too large.",
+    )
+    p.add_argument(
+        "--model", choices=("rnn", "mlp"), default="rnn", help="the network: rnn, or mlp (--context 3) (default rnn)"
     )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
@@ -335,72 +140,7 @@ def register(commands, train) -> None:
     p.add_argument(
         "--embedding", type=nonnegative_int, default=None, help="embedding width E; 0 or not given: one-hot inputs"
     )
-    p.add_argument("--seq-len", type=positive_int, default=64, help="steps of truncated BPTT T (default 64)")
-    p.add_argument("--batch", type=positive_int, default=32, help="parallel streams or sequences B (default 32)")
-    p.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="passes over the data, at most (default 20)")
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
-    p.add_argument("--weight-decay", type=nonnegative_float, default=0.01, help="AdamW's decay (default 0.01)")
-    p.add_argument("--dropout", type=fraction, default=0.0, help="dropout rate on the top states (default 0)")
-    p.add_argument(
-        "--schedule",
-        choices=("constant", "cosine", "step"),
-        default="cosine",
-        help="learning-rate schedule (default cosine)",
-    )
-    p.add_argument("--warmup", type=nonnegative_int, default=0, help="steps of linear warm-up (default 0)")
-    p.add_argument(
-        "--clip", type=nonnegative_float, default=5.0, help="largest global gradient norm; 0: no clipping (default 5)"
-    )
-    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps")
-    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS", help="stop after this long")
-    p.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)",
-    )
-    p.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
-    p.add_argument(
-        "--patience",
-        type=nonnegative_int,
-        default=3,
-        help="early stopping after this many evaluations without improvement; 0: never (default 3)",
-    )
-    p.add_argument(
-        "--eval-every",
-        type=positive_int,
-        default=None,
-        metavar="STEPS",
-        help="also evaluate every this many steps (default: at the end of each epoch)",
-    )
-    p.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
-    p.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float32", help="float32 (default: twice as fast) or float64"
-    )
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--checkpoint", default=None, metavar="PATH", help="write a checkpoint here as training goes")
-    p.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS", help="default 200")
-    p.add_argument(
-        "--resume",
-        default=None,
-        metavar="CHECKPOINT",
-        help="continue from a checkpoint (same corpus and options): same result as never stopping",
-    )
-    p.add_argument(
-        "--curve",
-        default=None,
-        metavar="CSV",
-        help="where the learning curve (train and validation loss vs tokens seen) goes; "
-        "default MODEL's name with .curve.csv",
-    )
-    p.add_argument(
-        "--plot",
-        default=None,
-        metavar="PNG",
-        help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_training_options(p)
     add_text_options(p)
     # --resume is checked against -o, --curve and --plot in _train_rnn, not here: --checkpoint CK
     # --resume CK (the same file, read then rewritten) is the ordinary way to go on
