@@ -1,7 +1,9 @@
 """``scratchgen gradcheck`` and ``scratchgen train rnn``: the recurrent network on the command line.
 
-    scratchgen gradcheck [--json] [--hidden N] [--layers L] [--embedding E] [--labels C] [--seed S]
-    scratchgen train rnn [--labelled] [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
+    scratchgen gradcheck [--json] [--model rnn|gru|lstm] [--hidden N] [--layers L] [--embedding E] [--labels C]
+                         [--seed S]
+    scratchgen train rnn [--cell tanh|gru|lstm]
+                         [--labelled] [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
                          [--epochs E] [--seed S] [--valid-fraction F] [--dtype float32|float64]
                          [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
 
@@ -45,18 +47,31 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(args.seed)
     V, B, T, H, L = 7, 3, 5, args.hidden, args.layers
-    params = init_params(V, H, L, args.embedding, rng)
-    if args.labels:  # the label tables L_in and L_h.l (eqs. L1-L4 of nn/conditioning)
-        params.update(label_params(args.labels, input_label_width(V, H, args.embedding), H, L))
+    forward, backward = network_forward, network_backward
+    if args.model == "rnn":
+        params = init_params(V, H, L, args.embedding, rng)
+        if args.labels:  # the label tables L_in and L_h.l (eqs. L1-L4 of nn/conditioning)
+            params.update(label_params(args.labels, input_label_width(V, H, args.embedding), H, L))
+        state_shape: tuple = (L, B, H)
+    else:  # a GRU or an LSTM (nn/gated.py, nn/cells.py); an LSTM's state is [h, c]
+        from ..nn.gated import GatedNetwork, gated_label_params, gated_label_width, init_gated_params
+
+        net = GatedNetwork(args.model, L)
+        forward, backward = net.forward, net.backward
+        params = init_gated_params(args.model, V, H, L, args.embedding, rng)
+        if args.labels:  # L_in, L_h.l and an LSTM's L_c.l
+            width = gated_label_width(V, args.embedding)
+            params.update(gated_label_params(args.model, args.labels, width, H, L))
+        state_shape = (L, B, H) if args.model == "gru" else (2, L, B, H)
     params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases
     ids = rng.integers(0, V, size=(B, T))  # (B, T)
     targets = rng.integers(0, V, size=(B, T))  # (B, T)
     mask = rng.random((B, T)) < 0.75  # (B, T) some padding
-    h0 = rng.normal(scale=0.5, size=(L, B, H))  # (L, B, H) a carried-in state
+    h0 = rng.normal(scale=0.5, size=state_shape)  # (L, B, H), or (2, L, B, H): a carried-in state
     inputs: tuple = (ids, targets, mask, h0)
     if args.labels:  # a fresh start from the labels' states: h0 is theirs, its gradient reaches L_h
         inputs = (ids, targets, mask, None, None, rng.integers(0, args.labels, size=B))
-    errors = gradcheck_piece(network_forward, network_backward, params, inputs, seed=args.seed)
+    errors = gradcheck_piece(forward, backward, params, inputs, seed=args.seed)
     if not args.labels:
         errors["h0"] = errors.pop("input[3]")
     worst = max(errors.values(), key=lambda e: np.inf if np.isnan(e) else e)  # a NaN is the worst
@@ -66,7 +81,8 @@ def _gradcheck(args: argparse.Namespace) -> int:
     else:
         state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
         print(
-            f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
+            f"gradient check ({args.model}): {L} layer(s), hidden {H}, embedding {args.embedding}, "
+            f"V {V}, B {B}, T {T}, "
             f"with padding mask and {state} (float64, central differences)"
         )
         for name, err in errors.items():
@@ -216,7 +232,12 @@ def _train_rnn(args: argparse.Namespace) -> int:
     else:
         corpus = read_corpus_args(args, args.corpus, tokenizer)
     model = RNNModel(
-        hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype, tokenizer=tokenizer
+        cell=args.cell,
+        hidden=args.hidden,
+        layers=args.layers,
+        embedding=args.embedding or None,
+        dtype=args.dtype,
+        tokenizer=tokenizer,
     )
     curve_writer = Curve(curve)
     try:
@@ -287,6 +308,12 @@ def register(commands, train) -> None:
         "and compare every gradient with central finite differences in float64; "
         "print the relative error of each parameter. Exit 1 if any is too large.",
     )
+    p.add_argument(
+        "--model",
+        choices=("rnn", "gru", "lstm"),
+        default="rnn",
+        help="the network: the tanh RNN, a GRU or an LSTM (default rnn)",
+    )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
     p.add_argument(
@@ -329,6 +356,12 @@ def register(commands, train) -> None:
         action="store_true",
         help="CORPUS is one example a line, LABEL<TAB>TEXT: learn P(text | label) with a label vector added "
         "to every input and a label start state (padded batches of lines)",
+    )
+    p.add_argument(
+        "--cell",
+        choices=("tanh", "gru", "lstm"),
+        default="tanh",
+        help="the recurrent layer: vanilla tanh, GRU or LSTM (default tanh)",
     )
     p.add_argument("--hidden", type=positive_int, default=256, help="hidden width H (default 256)")
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers L (default 1)")
