@@ -294,7 +294,8 @@ def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
         )
     labelled = f", labels {', '.join(model.labels_.names)}" if model.labels_ is not None else ""
     return (
-        f"trained RNN (hidden {args.hidden}, {args.layers} layer(s){labelled}) on {len(corpus)} sequences{read_as}, "
+        f"trained RNN ({args.cell}, hidden {args.hidden}, {args.layers} layer(s){labelled}) "
+        f"on {len(corpus)} sequences{read_as}, "
         f"vocabulary {V}, {finished}{loss}: {args.output}"
     )
 

@@ -145,7 +145,10 @@ class RNNModel(LanguageModel):
     ----------
     params_ : dict of ndarray
         ``C`` (V, E) if any, ``W_xh.l``, ``W_hh.l``, ``b_h.l``, ``W_hy`` (H, V), ``b_y`` (V,); a labelled
-        model also ``L_in`` (C, E, or (C, H) with one-hot inputs) and ``L_h.l`` (C, H).
+        model also ``L_in`` (C, E, or (C, H) with one-hot inputs) and ``L_h.l`` (C, H). A GRU or LSTM has
+        ``W_xg.l``, ``W_hg.l``, ``b_g.l`` (k = 3 or 4 gate blocks of H columns), a GRU ``b_hn.l`` (H,), in
+        place of ``W_xh.l``, ``W_hh.l``, ``b_h.l``; labelled, ``L_in`` is (C, E or V) and an LSTM also
+        has ``L_c.l`` (C, H) (:mod:`scratchgen.nn.gated`).
     vocab_ : Vocabulary
     labels_ : LabelSet or None
         The labels of a model trained with ``labels=`` (None otherwise).
