@@ -58,7 +58,10 @@ Backward, step t, from ``dh_t`` and ``dc_t`` (each the gradient from above plus 
     dx_t = da_t W_xg^T                                                                         (L12)
 
 As in ``layers.py``, only the recurrence loops over time: the input products (G1)/(L1) for all T steps, the
-weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix product over all T*B rows. Arrays
+weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix product over all T*B rows. In
+(G7)-(G9) and (L6)-(L9) every gradient is the carried gradient (dh_t or dc_t) times a factor that does not
+depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so the backward functions compute those factors for all
+steps at once and the loop only multiplies. Arrays
 are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
 X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
 dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
