@@ -30,10 +30,12 @@ def training_memory(
     - the orthogonal initialisation of W_hh: a Gaussian matrix and its QR in float64 (3 H^2 numbers);
     - a labelled model's tables (``labels`` C > 0): L_in (C, E or H) and L_h.l (C, H) a layer.
     - ``gates`` k column blocks of the recurrent weights (1 tanh, 3 GRU, 4 LSTM): W_xg, W_hg and b_g
-      are k times the tanh layer's, and every token of a chunk keeps its k gate values, their
-      gradients on both sides (input and recurrent) and, for an LSTM, its cell and tanh(c) (about
-      (3k + 2) H numbers a layer instead of 4 H); a labelled gated model with one-hot inputs reads a
-      dense (B, T, V) input, and an LSTM has a second start table L_c.l.
+      are k times the tanh layer's, and every token of a chunk keeps, a layer, about 14 H numbers instead
+      of 4 H: a GRU its state, r, z, n, the recurrent part of n (5 H), the input products (3 H) and the
+      backward's two buffers of gate gradients (6 H); an LSTM h, c, tanh(c) and the four gates (7 H), the
+      gate gradients (4 H), d c / d h and the temporaries of the backward (3 H). (Measured against
+      tracemalloc's peak by benchmarks/deep_gated.py: 1.07-1.4x of it.) A labelled gated model with
+      one-hot inputs reads a dense (B, T, V) input, and an LSTM has a second start table L_c.l.
     """
     H, L, E = hidden, layers, embedding or 0
     k = gates
@@ -45,7 +47,7 @@ def training_memory(
         n_params += labels * ((E or V) + L * H * (2 if k == 4 else 1)) + (L * H if k == 3 else 0)
     slots = 2 if optimizer in ("adam", "adamw") else 1
     weights = n_params * itemsize * (4 + 2 * slots)  # params, grads, best, good; opt state twice
-    per_token = (4 * L * H if k == 1 else (3 * k + 2) * L * H) + 3 * V + 2 * E
+    per_token = (4 if k == 1 else 14) * L * H + 3 * V + 2 * E
     if k > 1 and labels and not E:
         per_token += 2 * V  # the dense one-hot input with its label vector, and its gradient
     activations = max(batch * seq_len, eval_rows * eval_len) * per_token * itemsize

@@ -255,3 +255,23 @@ def test_train_rnn_cell_gru_and_generate(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "rnn", "--cell", "rnn", str(corpus), "-o", out])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("T, B", [(16, 8), (48, 24)])
+def test_memory_estimate_covers_the_peak_of_a_training_step(cell, T, B):
+    import tracemalloc
+
+    from scratchgen.nn.optim import make_optimizer
+
+    V, H, E = 30, 48, 16
+    p = G.init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
+    net, opt = G.GatedNetwork(cell, 1), make_optimizer("adam")
+    x = np.random.default_rng(1).integers(3, V, size=(B, T))
+    tracemalloc.start()
+    (_, _), cache = net.forward(p, (x, x, None, net.start_state(p, B)))
+    grads, _ = net.backward(p, cache)
+    opt.step(p, grads, 1e-3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= training_memory(V, H, 1, E, B, T, 4, "adam", B, T, 0, G.GATES[cell])
