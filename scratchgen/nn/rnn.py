@@ -203,14 +203,14 @@ class RNNModel(LanguageModel):
     OLD_HEADER_OPTIONS = FIELDS + ("verbose", "checkpoint", "checkpoint_every", "curve_csv")
 
     def get_params(self) -> dict:
-        """The architecture (what a model file stores; the tokenizer apart)."""
-        return {
-            "cell": self.cell,
-            "hidden": self.hidden,
-            "layers": self.layers,
-            "embedding": self.embedding,
-            "dtype": self.dtype,
-        }
+        """The architecture (what a model file stores; the tokenizer apart).
+
+        ``cell`` is there for a GRU or an LSTM only: a tanh model's header is exactly what it was before
+        cells existed, so its files and checkpoints are unchanged (and an older scratchgen still reads
+        them), and a header without ``cell`` is a tanh model.
+        """
+        arch = {"hidden": self.hidden, "layers": self.layers, "embedding": self.embedding, "dtype": self.dtype}
+        return arch if self.cell == "tanh" else {"cell": self.cell, **arch}
 
     @classmethod
     def _params_from_header(cls, params: dict) -> dict:
