@@ -305,7 +305,7 @@ def register(commands, train) -> None:
     p = commands.add_parser(
         "gradcheck",
         help="check the RNN's hand-written gradients against finite differences",
-        description="Build a small random RNN (with a padding mask and a carried-in state) "
+        description="Build a small random RNN, GRU or LSTM (--model; with a padding mask and a carried-in state) "
         "and compare every gradient with central finite differences in float64; "
         "print the relative error of each parameter. Exit 1 if any is too large.",
     )
@@ -344,7 +344,8 @@ def register(commands, train) -> None:
     p = train.add_parser(
         "rnn",
         help="vanilla RNN trained by backpropagation through time",
-        description="Train a tanh RNN language model (hand-written forward and backward passes). "
+        description="Train a recurrent language model, a tanh RNN, a GRU or an LSTM (--cell), with "
+        "hand-written forward and backward passes. "
         "A file with blank lines is read as running text (parallel streams, state "
         "carried between chunks), one without as one sequence a line (padded, masked "
         "batches); --mode overrides. Defaults train a sensible character model on "

@@ -112,7 +112,8 @@ def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator, l
 
 @register_model
 class RNNModel(LanguageModel):
-    """A vanilla (Elman, tanh) recurrent network language model, trained by hand-written BPTT.
+    """A recurrent network language model, trained by hand-written BPTT: a vanilla (Elman, tanh) RNN, or a
+    GRU or an LSTM (``cell=``).
 
     The constructor takes the architecture, which is all a model file stores. How to train is a
     :class:`~scratchgen.nn.config.TrainConfig`, given to :meth:`fit` (``config=``) or, as a
