@@ -128,12 +128,17 @@ def nn_cases() -> list[LabelledCase]:
         model = RNNModel(hidden=16, embedding=8, batch_size=4, seq_len=16, lr=2e-2, epochs=60, valid_fraction=0, seed=0)
         return model.fit(texts, labels=labels)
 
-    return [
-        LabelledCase(
-            "rnn",
-            fit,
-            exempt={"corpus_order": "trained by SGD in corpus order: a shuffled corpus gives other batches"},
-        )
+    def fit_cell(cell):
+        def fit_gated(texts, labels):
+            model = RNNModel(cell=cell, hidden=16, embedding=8, batch_size=4, seq_len=16, lr=2e-2, epochs=60,
+                             valid_fraction=0, seed=0)
+            return model.fit(texts, labels=labels)
+
+        return fit_gated
+
+    order = {"corpus_order": "trained by SGD in corpus order: a shuffled corpus gives other batches"}
+    return [LabelledCase("rnn", fit, exempt=order)] + [
+        LabelledCase(cell, fit_cell(cell), exempt=order) for cell in ("gru", "lstm")
     ]
 
 

@@ -19,4 +19,11 @@ CASES = [
     Case("mlp-stream-word", lambda: MLPModel(context=2, embedding=4, hidden=8, epochs=5, batch_size=2, seq_len=4,
                                              lr=1e-2, running_text=True, valid_fraction=0.0, seed=1,
                                              dtype="float32", tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
+    # a GRU: one-hot inputs, two layers, padded line batches, float64
+    Case("gru-onehot-2layer", lambda: RNNModel(cell="gru", hidden=10, layers=2, epochs=8, batch_size=3, seq_len=8,
+                                               lr=1e-2, valid_fraction=0.0, seed=0).fit(TRAIN_TEXTS)),
+    # an LSTM: embedding table, running-text streams (the state (h, c) carried), word level
+    Case("lstm-emb-stream", lambda: RNNModel(cell="lstm", hidden=10, embedding=6, epochs=5, batch_size=2, seq_len=4,
+                                             lr=1e-2, running_text=True, valid_fraction=0.0, seed=1,
+                                             tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
 ]

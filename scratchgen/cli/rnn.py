@@ -1,7 +1,9 @@
 """``scratchgen gradcheck`` and ``scratchgen train rnn``: the recurrent network on the command line.
 
-    scratchgen gradcheck [--json] [--hidden N] [--layers L] [--embedding E] [--labels C] [--seed S]
-    scratchgen train rnn [--labelled] [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
+    scratchgen gradcheck [--json] [--model rnn|gru|lstm] [--hidden N] [--layers L] [--embedding E] [--labels C]
+                         [--seed S]
+    scratchgen train rnn [--cell tanh|gru|lstm]
+                         [--labelled] [--level char|word] [--hidden N] [--layers L] [--seq-len T] [--batch B] [--lr LR]
                          [--epochs E] [--seed S] [--valid-fraction F] [--dtype float32|float64]
                          [--checkpoint PATH] [--resume CHECKPOINT] [--curve CSV] CORPUS -o MODEL
 
@@ -42,25 +44,38 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(args.seed)
     V, B, T, H, L = 7, 3, 5, args.hidden, args.layers
-    params = init_params(V, H, L, args.embedding, rng)
-    if args.labels:  # the label tables L_in and L_h.l (eqs. L1-L4 of nn/conditioning)
-        params.update(label_params(args.labels, input_label_width(V, H, args.embedding), H, L))
+    forward, backward = network_forward, network_backward
+    if args.model == "rnn":
+        params = init_params(V, H, L, args.embedding, rng)
+        if args.labels:  # the label tables L_in and L_h.l (eqs. L1-L4 of nn/conditioning)
+            params.update(label_params(args.labels, input_label_width(V, H, args.embedding), H, L))
+        state_shape: tuple = (L, B, H)
+    else:  # a GRU or an LSTM (nn/gated.py, nn/cells.py); an LSTM's state is [h, c]
+        from ..nn.gated import GatedNetwork, gated_label_params, gated_label_width, init_gated_params
+
+        net = GatedNetwork(args.model, L)
+        forward, backward = net.forward, net.backward
+        params = init_gated_params(args.model, V, H, L, args.embedding, rng)
+        if args.labels:  # L_in, L_h.l and an LSTM's L_c.l
+            width = gated_label_width(V, args.embedding)
+            params.update(gated_label_params(args.model, args.labels, width, H, L))
+        state_shape = (L, B, H) if args.model == "gru" else (2, L, B, H)
     params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases
     ids = rng.integers(0, V, size=(B, T))  # (B, T)
     targets = rng.integers(0, V, size=(B, T))  # (B, T)
     mask = rng.random((B, T)) < 0.75  # (B, T) some padding
-    h0 = rng.normal(scale=0.5, size=(L, B, H))  # (L, B, H) a carried-in state
+    h0 = rng.normal(scale=0.5, size=state_shape)  # (L, B, H), or (2, L, B, H): a carried-in state
     inputs: tuple = (ids, targets, mask, h0)
     if args.labels:  # a fresh start from the labels' states: h0 is theirs, its gradient reaches L_h
         inputs = (ids, targets, mask, None, None, rng.integers(0, args.labels, size=B))
-    errors = gradcheck_piece(network_forward, network_backward, params, inputs, seed=args.seed)
+    errors = gradcheck_piece(forward, backward, params, inputs, seed=args.seed)
     if not args.labels:
         errors["h0"] = errors.pop("input[3]")
     state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
     return report_gradcheck(
         args,
         errors,
-        f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
+        f"gradient check ({args.model}): {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
         f"with padding mask and {state} (float64, central differences)",
     )
 
@@ -70,6 +85,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
 
     def make(tokenizer):
         return RNNModel(
+            cell=args.cell,
             hidden=args.hidden,
             layers=args.layers,
             embedding=args.embedding or None,
@@ -77,7 +93,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
             tokenizer=tokenizer,
         )
 
-    return train_network(args, make, "RNN", f"hidden {args.hidden}, {args.layers} layer(s)")
+    return train_network(args, make, "RNN", f"{args.cell}, hidden {args.hidden}, {args.layers} layer(s)")
 
 
 def register(commands, train) -> None:
@@ -85,12 +101,15 @@ def register(commands, train) -> None:
     p = commands.add_parser(
         "gradcheck",
         help="check a network's hand-written gradients against finite differences",
-        description="Build a small random RNN (with a padding mask and a carried-in state) "
+        description="Build a small random RNN, GRU, LSTM or MLP (--model; with a padding mask and a carried-in state) "
         "and compare every gradient with central finite differences in float64; "
         "print the relative error of each parameter. Exit 1 if any is too large.",
     )
     p.add_argument(
-        "--model", choices=("rnn", "mlp"), default="rnn", help="the network: rnn, or mlp (--context 3) (default rnn)"
+        "--model",
+        choices=("rnn", "gru", "lstm", "mlp"),
+        default="rnn",
+        help="the network: the tanh RNN, a GRU, an LSTM, or the MLP (--context 3) (default rnn)",
     )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
@@ -121,7 +140,8 @@ def register(commands, train) -> None:
     p = train.add_parser(
         "rnn",
         help="vanilla RNN trained by backpropagation through time",
-        description="Train a tanh RNN language model (hand-written forward and backward passes). "
+        description="Train a recurrent language model, a tanh RNN, a GRU or an LSTM (--cell), with "
+        "hand-written forward and backward passes. "
         "A file with blank lines is read as running text (parallel streams, state "
         "carried between chunks), one without as one sequence a line (padded, masked "
         "batches); --mode overrides. Defaults train a sensible character model on "
@@ -134,6 +154,12 @@ def register(commands, train) -> None:
         action="store_true",
         help="CORPUS is one example a line, LABEL<TAB>TEXT: learn P(text | label) with a label vector added "
         "to every input and a label start state (padded batches of lines)",
+    )
+    p.add_argument(
+        "--cell",
+        choices=("tanh", "gru", "lstm"),
+        default="tanh",
+        help="the recurrent layer: vanilla tanh, GRU or LSTM (default tanh)",
     )
     p.add_argument("--hidden", type=positive_int, default=256, help="hidden width H (default 256)")
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers L (default 1)")

@@ -5,6 +5,8 @@
 - :mod:`scratchgen.nn.conditioning`: the label pieces of a labelled model P(x | c) (a label vector added
   to the input at every step, a label start state), plain functions any deep model can reuse;
 - :mod:`scratchgen.nn.cells`: the gated cells, GRU and LSTM (one step, a layer over time, stacks);
+- :mod:`scratchgen.nn.gated`: the GRU/LSTM network of ``RNNModel(cell="gru"|"lstm")`` (labels, stepping),
+  and :mod:`scratchgen.nn.gated_reference`, the same numbers one sequence at a time;
 - :mod:`scratchgen.nn.attention`: the Transformer's pieces (LayerNorm, GELU, causal multi-head attention, the
   pre-LN block, embeddings, the key/value cache);
 - :mod:`scratchgen.nn.mlp_lm`: Bengio et al. 2003's MLP language model (a window of n tokens);

@@ -96,6 +96,11 @@ def save_checkpoint(trainer, path: str) -> None:
 def _compare_options(trainer, path: str, theirs: dict) -> None:
     """Refuse a checkpoint made with other options, naming the first that differs."""
     ours = _options(trainer)
+    if theirs.get("cell", "tanh") != ours.get("cell", "tanh"):  # written before cell existed: tanh
+        raise ModelFileError(
+            f"cannot resume from {path!r}: --cell is {theirs.get('cell', 'tanh')} in the checkpoint, "
+            f"{ours.get('cell', 'tanh')} here"
+        )
     schedule = trainer.config.lr_schedule
     extendable = schedule == "constant" and theirs.get("lr_schedule") == "constant"
     for name, flag in RESUME_OPTIONS.items():

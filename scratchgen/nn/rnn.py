@@ -17,7 +17,12 @@ applies eq. (1) once, and ``next_logprobs`` is the log of eq. (2) with the ``<s>
 token) and the rest renormalised. ``token_logprobs`` runs eq. (1) and (2) over whole padded
 batches (one matrix product for all steps of the input and output projections).
 
-The model is its architecture (H, L, E, dtype, tokenizer), which is all its file stores; how it is
+``cell="gru"`` or ``cell="lstm"`` replaces the tanh layer of eq. (1) by a stack of gated cells
+(:mod:`scratchgen.nn.gated`, built on :mod:`scratchgen.nn.cells`); an LSTM's stepping state then holds
+the L memory cells c^l after the L hidden states. The tanh path is untouched: files and checkpoints
+written before ``cell`` existed are tanh models.
+
+The model is its architecture (cell, H, L, E, dtype, tokenizer), which is all its file stores; how it is
 trained is a :class:`~scratchgen.nn.config.TrainConfig`, run by the :class:`~scratchgen.nn.train.Trainer`
 with callbacks for progress, checkpoints and the curve (:mod:`scratchgen.nn.callbacks`).
 """
@@ -38,8 +43,22 @@ from .callbacks import Callback
 from .conditioning import input_label_width, label_input_forward, label_params, label_states_forward
 from .config import FIELDS, TrainConfig, check_config, check_int, config_from
 from .data import BOS, EOS, check_labelled_layout, padded_batch
+from .gated import (
+    CELLS,
+    GATES,
+    GatedNetwork,
+    gated_inputs,
+    gated_label_params,
+    gated_label_start,
+    gated_label_width,
+    gated_shapes,
+    gated_start,
+    gated_states,
+    gated_step,
+    init_gated_params,
+)
 from .layers import layer_params, linear_forward, stack_forward
-from .network import RNNNetwork
+from .network import Network, RNNNetwork
 from .optim import init_params
 from .train import Trainer, stream_loss, training_memory
 
@@ -93,7 +112,8 @@ def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator, l
 
 @register_model
 class RNNModel(LanguageModel):
-    """A vanilla (Elman, tanh) recurrent network language model, trained by hand-written BPTT.
+    """A recurrent network language model, trained by hand-written BPTT: a vanilla (Elman, tanh) RNN, or a
+    GRU or an LSTM (``cell=``).
 
     The constructor takes the architecture, which is all a model file stores. How to train is a
     :class:`~scratchgen.nn.config.TrainConfig`, given to :meth:`fit` (``config=``) or, as a
@@ -101,6 +121,9 @@ class RNNModel(LanguageModel):
 
     Parameters
     ----------
+    cell : {"tanh", "gru", "lstm"}
+        The recurrent layer: the vanilla tanh cell of eq. (1) (default), a GRU or an LSTM
+        (:mod:`scratchgen.nn.gated`).
     hidden : int
         H, the width of each hidden state.
     layers : int
@@ -123,7 +146,10 @@ class RNNModel(LanguageModel):
     ----------
     params_ : dict of ndarray
         ``C`` (V, E) if any, ``W_xh.l``, ``W_hh.l``, ``b_h.l``, ``W_hy`` (H, V), ``b_y`` (V,); a labelled
-        model also ``L_in`` (C, E, or (C, H) with one-hot inputs) and ``L_h.l`` (C, H).
+        model also ``L_in`` (C, E, or (C, H) with one-hot inputs) and ``L_h.l`` (C, H). A GRU or LSTM has
+        ``W_xg.l``, ``W_hg.l``, ``b_g.l`` (k = 3 or 4 gate blocks of H columns), a GRU ``b_hn.l`` (H,), in
+        place of ``W_xh.l``, ``W_hh.l``, ``b_h.l``; labelled, ``L_in`` is (C, E or V) and an LSTM also
+        has ``L_c.l`` (C, H) (:mod:`scratchgen.nn.gated`).
     vocab_ : Vocabulary
     labels_ : LabelSet or None
         The labels of a model trained with ``labels=`` (None otherwise).
@@ -154,6 +180,7 @@ class RNNModel(LanguageModel):
     def __init__(
         self,
         *,
+        cell: str = "tanh",
         hidden: int = 256,
         layers: int = 1,
         embedding: int | None = None,
@@ -164,6 +191,7 @@ class RNNModel(LanguageModel):
         **training,
     ):
         super().__init__(tokenizer=tokenizer)
+        self.cell = cell
         self.hidden = hidden
         self.layers = layers
         self.embedding = embedding
@@ -176,8 +204,14 @@ class RNNModel(LanguageModel):
     OLD_HEADER_OPTIONS = FIELDS + ("verbose", "checkpoint", "checkpoint_every", "curve_csv")
 
     def get_params(self) -> dict:
-        """The architecture (what a model file stores; the tokenizer apart)."""
-        return {"hidden": self.hidden, "layers": self.layers, "embedding": self.embedding, "dtype": self.dtype}
+        """The architecture (what a model file stores; the tokenizer apart).
+
+        ``cell`` is there for a GRU or an LSTM only: a tanh model's header is exactly what it was before
+        cells existed, so its files and checkpoints are unchanged (and an older scratchgen still reads
+        them), and a header without ``cell`` is a tanh model.
+        """
+        arch = {"hidden": self.hidden, "layers": self.layers, "embedding": self.embedding, "dtype": self.dtype}
+        return arch if self.cell == "tanh" else {"cell": self.cell, **arch}
 
     @classmethod
     def _params_from_header(cls, params: dict) -> dict:
@@ -194,6 +228,8 @@ class RNNModel(LanguageModel):
         A message names the argument and its command-line flag, e.g. "hidden (--hidden) must be an
         integer >= 1, got 0".
         """
+        if self.cell not in CELLS:
+            raise ScratchgenError(f"cell (--cell) must be one of {', '.join(CELLS)}, got {self.cell!r}")
         check_int("hidden", self.hidden)
         check_int("layers", self.layers)
         if self.layers > MAX_LAYERS:
@@ -208,6 +244,10 @@ class RNNModel(LanguageModel):
     def _array_schema(self) -> dict:
         """Every parameter array, its exact shape from the header (H, L, E, V), float, finite and bounded."""
         V, H, E = len(self.vocab_), self.hidden, self.embedding
+        if self.cell != "tanh":
+            C = len(self.labels_) if self.labels_ is not None else 0
+            gated = gated_shapes(self.cell, V, H, self.layers, E, C)
+            return {f"param/{k}": ArraySpec(sh, low=-MAX_WEIGHT, high=MAX_WEIGHT) for k, sh in gated.items()}
         shapes: dict[str, tuple[int, ...]] = {"C": (V, E)} if E else {}
         for layer in range(self.layers):
             shapes[f"W_xh.{layer}"] = ((E or V) if layer == 0 else H, H)
@@ -276,8 +316,16 @@ class RNNModel(LanguageModel):
         self._check_memory(ids, bool(running), c)
         rng = np.random.default_rng(c.seed)
         V, dtype = len(self.vocab_), np.dtype(self.dtype)
-        self.params_ = init_params(V, self.hidden, self.layers, self.embedding, rng, dtype=dtype)
-        if self.labels_ is not None:  # zero tables, no random draw: the same start as unlabelled
+        if self.cell != "tanh":
+            self.params_ = init_gated_params(self.cell, V, self.hidden, self.layers, self.embedding, rng, dtype)
+            if self.labels_ is not None:
+                width = gated_label_width(V, self.embedding)
+                self.params_.update(
+                    gated_label_params(self.cell, len(self.labels_), width, self.hidden, self.layers, dtype)
+                )
+        else:
+            self.params_ = init_params(V, self.hidden, self.layers, self.embedding, rng, dtype=dtype)
+        if self.cell == "tanh" and self.labels_ is not None:  # zero tables, no random draw: as unlabelled
             width = input_label_width(V, self.hidden, self.embedding)
             self.params_.update(label_params(len(self.labels_), width, self.hidden, self.layers, dtype))
         train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
@@ -296,8 +344,11 @@ class RNNModel(LanguageModel):
         self.restores_ = trainer.restores
         return self
 
-    def network(self) -> RNNNetwork:
-        """What the training loop trains (:mod:`scratchgen.nn.network`): the stacked RNN of :mod:`.layers`."""
+    def network(self) -> Network:
+        """What the training loop trains (:mod:`scratchgen.nn.network`): the stacked RNN of :mod:`.layers`,
+        or for a gated cell the :class:`~scratchgen.nn.gated.GatedNetwork` of :mod:`.cells`."""
+        if self.cell != "tanh":
+            return GatedNetwork(self.cell, self.layers)
         return RNNNetwork(self.layers)
 
     def _check_memory(self, ids: list, running: bool, c: TrainConfig) -> None:
@@ -320,10 +371,11 @@ class RNNModel(LanguageModel):
             eval_rows,
             eval_len,
             len(self.labels_) if self.labels_ is not None else 0,
+            GATES[self.cell],
         )
         check_memory(
             nbytes,
-            f"training an RNN of hidden {self.hidden}"
+            f"training an RNN ({self.cell}) of hidden {self.hidden}"
             + (f", embedding {self.embedding}" if self.embedding else "")
             + f" with vocabulary {V}, {self.layers} layer(s), batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
             "lower --hidden, --embedding, --layers, --batch or --seq-len",
@@ -335,8 +387,16 @@ class RNNModel(LanguageModel):
 
     # --- the stepping interface: eq. (1) and (2) --------------------------------------------------
 
+    def _state_width(self) -> int:
+        """The arrays of a stepping state before the label ids: L hidden states, and L cells for an LSTM."""
+        return 2 * self.layers if self.cell == "lstm" else self.layers
+
     def _step(self, state, ids: np.ndarray):
         p = self._fitted_params()
+        if self.cell != "tanh":
+            labels = state[self._state_width()] if self.labels_ is not None else None
+            new_state = gated_step(self.cell, p, self.layers, state, ids, labels)
+            return new_state if labels is None else (*new_state, labels)
         labels = state[self.layers] if self.labels_ is not None else None  # (B,) or None
         x = None
         new = []
@@ -366,6 +426,12 @@ class RNNModel(LanguageModel):
         them. Its state ends with those ids. An unlabelled model ignores ``labels``.
         """
         p = self._fitted_params()
+        bos = np.full(batch_size, BOS, dtype=np.int64)
+        if self.cell != "tanh":
+            if self.labels_ is None:
+                return self._step(gated_start(self.cell, p, self.layers, batch_size), bos)
+            ids = self._check_label_ids(labels, batch_size)
+            return self._step((*gated_start(self.cell, p, self.layers, batch_size, ids), ids), bos)
         dtype = p["W_hh.0"].dtype
         if self.labels_ is None:
             zeros = tuple(np.zeros((batch_size, self.hidden), dtype=dtype) for _ in range(self.layers))
@@ -421,6 +487,14 @@ class RNNModel(LanguageModel):
         for start in range(0, len(order), 256):
             rows = order[start : start + 256]
             x, y, m = padded_batch([seqs[i] for i in rows])  # (B, T)
+            if self.cell != "tanh":
+                H = self._gated_top_states(p, x, labels[rows] if self.labels_ is not None else None)
+                Y, _ = linear_forward(p, H)  # (B, T, V)
+                logp = _log_softmax(Y)  # (B, T, V)
+                picked = np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0]  # (B, T)
+                for r, i in enumerate(rows):
+                    out[i] = picked[r, : len(seqs[i]) + 1]
+                continue
             X = p["C"][x] if "C" in p else x  # (B, T, E) or ids
             if self.labels_ is None:
                 h0 = np.zeros((self.layers, len(rows), self.hidden), dtype=p["W_hh.0"].dtype)  # (L, B, H)
@@ -441,12 +515,27 @@ class RNNModel(LanguageModel):
                 out[i] = picked[r, : len(seqs[i]) + 1]
         return out
 
+    def _gated_top_states(self, p: dict, x: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """The top states (B, T, H) of the gated stack over a padded batch, eqs. (1)-(3) of :mod:`.gated`."""
+        net = GatedNetwork(self.cell, self.layers)
+        cache: dict = {}
+        if labels is None:
+            state = net.start_state(p, len(x))
+            X = x if "C" not in p else p["C"][x]
+        else:
+            state, _ = gated_label_start(self.cell, p, labels)
+            X = gated_inputs(p, x, labels, cache)
+        H, _, _ = gated_states(self.cell, p, X, state)
+        return H
+
     def stream_loss(self, corpus, streams: int = 32) -> float:
         """Mean nats per token of a running text (pieces joined, ``<s>`` first), state carried."""
         if self.labels_ is not None:
             raise LabelError("a labelled RNNModel has no running-text loss: its examples are lines, each with a label")
         ids, _ = self.encode_corpus(corpus)
         stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)
+        if self.cell != "tanh":
+            return self.network().stream_loss(self._fitted_params(), stream, streams)[0]
         return stream_loss(self._fitted_params(), self.layers, stream, streams)[0]
 
     # --- files ------------------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""The gated RNNs (RNNModel(cell="gru"|"lstm"), issue 12): quality on names.txt, training speed against
+PyTorch's nn.GRU / nn.LSTM, and the peak memory of one training step as T and B grow.
+
+Rows for ``benchmarks/bench_deep.py`` (:func:`gated_rows`). Each figure is measured in the same run as
+the one it is compared with.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+
+from benchmarks.common import module_available, table
+
+# makemore's sizes (its defaults: n_embd 64, n_embd2 64, batch 32, AdamW lr 5e-4, weight decay 0.01)
+MAKEMORE = {"gru": 2.035, "lstm": float("nan"), "tanh": 2.084}
+
+
+def quality_rows(steps: int, cells=("gru",), settings=((4e-3, "cosine"),)) -> list:
+    """Test loss on makemore's 1,000 held-out names (bench_nn.names_split) of a model of makemore's size."""
+    from benchmarks.bench_nn import names_split
+    from scratchgen import RNNModel
+
+    test, train, split = names_split()
+    rows = []
+    for cell in cells:
+        for lr, schedule in settings:
+            t = time.perf_counter()
+            m = RNNModel(cell=cell, hidden=64, embedding=64, batch_size=32, optimizer="adamw", lr=lr,
+                         lr_schedule=schedule, max_steps=steps, epochs=1000, valid_fraction=0.05, patience=None,
+                         dtype="float32", seed=0).fit(train)
+            loss = m.score(test).cross_entropy_nats
+            target = MAKEMORE[cell]
+            rows.append([f"names.txt, 1,000 held out ({split})", f"{cell.upper()} E 64, H 64, B 32, AdamW {lr:g} "
+                         f"{schedule}, {steps:,} steps", f"{time.perf_counter() - t:.0f} s wall",
+                         f"{loss:.4f}", "n/a" if target != target else f"{target} (makemore's {cell.upper()})"])
+    return rows
+
+
+def _stream(V: int, B: int, T: int, steps: int, seed: int = 0) -> np.ndarray:
+    """Random token rows (B, steps * T + 1): the speed of a step does not depend on the text."""
+    return np.random.default_rng(seed).integers(3, V, size=(B, steps * T + 1))
+
+
+def ours_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64) -> float:
+    """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
+    3 warm-up steps, the state carried from chunk to chunk as RNNModel.fit does."""
+    from scratchgen.nn.gated import GatedNetwork, init_gated_params
+    from scratchgen.nn.layers import one_blas_thread
+    from scratchgen.nn.optim import clip_by_global_norm, make_optimizer
+
+    p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
+    net = GatedNetwork(cell, 1)
+    opt = make_optimizer("adam")
+    rows = _stream(V, B, T, steps)
+    state = net.start_state(p, B)
+    with one_blas_thread():
+        for i in range(steps + 3):
+            if i == 3:
+                start = time.perf_counter()
+            k = (i % steps) * T
+            x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
+            (_, state), cache = net.forward(p, (x, y, None, state))
+            grads, _ = net.backward(p, cache)
+            clip_by_global_norm(grads, 5.0)
+            opt.step(p, grads, 2e-3)
+    return B * T * steps / (time.perf_counter() - start)
+
+
+def torch_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int | None = None):
+    """The same step in PyTorch: nn.Embedding + nn.GRU/nn.LSTM + nn.Linear + cross-entropy, Adam, clipping."""
+    import torch
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
+    try:
+        torch.manual_seed(0)
+        rnn_class = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
+        emb, rnn, lin = torch.nn.Embedding(V, E), rnn_class(E, H, batch_first=True), torch.nn.Linear(H, V)
+        params = [*emb.parameters(), *rnn.parameters(), *lin.parameters()]
+        opt = torch.optim.Adam(params, lr=2e-3)
+        rows = torch.from_numpy(_stream(V, B, T, steps))
+        state = torch.zeros(1, B, H) if cell == "gru" else (torch.zeros(1, B, H), torch.zeros(1, B, H))
+        for i in range(steps + 3):
+            if i == 3:
+                start = time.perf_counter()
+            k = (i % steps) * T
+            x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
+            out, state = rnn(emb(x), state)
+            state = state.detach() if cell == "gru" else tuple(s.detach() for s in state)
+            loss = torch.nn.functional.cross_entropy(lin(out).reshape(-1, V), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+        return B * T * steps / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(default)
+
+
+def speed_rows(quick: bool) -> tuple[list, str]:
+    """chars/s of one training step, ours against PyTorch's default threads and one thread."""
+    V, H, T, B = 65, (64 if quick else 256), 64, 32
+    steps, rounds = (5, 1) if quick else (30, 3)
+    rows = []
+    note = "PyTorch absent: no ratio"
+    threads = 1
+    if module_available("torch"):
+        import torch
+
+        threads = torch.get_num_threads()
+        note = f"PyTorch {torch.__version__}, {threads} threads by default"
+    for cell in ("gru", "lstm"):
+        ours = max(ours_speed(cell, V, H, T, B, steps) for _ in range(rounds))
+        label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32"
+        if not module_available("torch"):
+            rows.append([label, ours, "-", float("nan"), float("nan")])
+            continue
+        peers = [(threads, f"{threads} threads (default)")] if threads > 1 else []
+        peers.append((1, "1 thread"))
+        for n, what in peers:
+            theirs = max(torch_speed(cell, V, H, T, B, steps, threads=n) for _ in range(rounds))
+            rows.append([label, ours, f"PyTorch nn.{cell.upper()}, {what}", theirs, ours / theirs])
+    return rows, note
+
+
+def step_memory(cell: str, H: int, T: int, B: int, V: int = 65, E: int = 64) -> tuple[float, float]:
+    """Peak bytes NumPy allocates in one training step (tracemalloc: forward, backward, Adam) and the
+    estimate of nn/memory.py's training_memory for the same shapes."""
+    from scratchgen.nn.gated import GATES, GatedNetwork, init_gated_params
+    from scratchgen.nn.memory import training_memory
+    from scratchgen.nn.optim import make_optimizer
+
+    p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
+    net = GatedNetwork(cell, 1)
+    opt = make_optimizer("adam")
+    rows = _stream(V, B, T, 1)
+    x, y = rows[:, :T], rows[:, 1 : T + 1]
+    tracemalloc.start()
+    (_, _), cache = net.forward(p, (x, y, None, net.start_state(p, B)))
+    grads, _ = net.backward(p, cache)
+    opt.step(p, grads, 1e-3)
+    del cache, grads
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    estimate = training_memory(V, H, 1, E, B, T, 4, "adam", B, T, 0, GATES[cell])
+    return float(peak), estimate
+
+
+def memory_rows(quick: bool) -> list:
+    H = 64 if quick else 256
+    shapes = ((16, 8), (64, 32)) if quick else ((64, 32), (128, 32), (256, 32), (64, 128), (256, 128))
+    rows = []
+    for cell in ("gru", "lstm"):
+        for T, B in shapes:
+            peak, estimate = step_memory(cell, H, T, B)
+            rows.append([f"{cell.upper()} H {H}", T, B, peak / 2**20, estimate / 2**20, estimate / peak])
+    return rows
+
+
+def gated_rows(quick: bool) -> str:
+    """The markdown of the gated part of the deep benchmark."""
+    parts = []
+    speed, note = speed_rows(quick)
+    parts.append("### GRU and LSTM: training speed (forward + backward + clipping + Adam), chars/s\n\n" + note + "\n\n"
+                 + table(["ours", "chars/s", "peer", "peer chars/s", "ours / peer"], speed))
+    parts.append("### GRU and LSTM: peak memory of one training step (tracemalloc) and nn/memory.py's estimate\n\n"
+                 + table(["model", "T", "B", "peak MiB", "estimate MiB", "estimate / peak"], memory_rows(quick)))
+    if not quick:
+        parts.append("### GRU on names.txt at makemore's size\n\n"
+                     + table(["data", "model", "time", "test loss (nats/char)", "makemore"],
+                             quality_rows(10_000, cells=("gru", "lstm"),
+                                          settings=((5e-4, "constant"), (4e-3, "cosine")))))
+    return "\n\n".join(parts)
