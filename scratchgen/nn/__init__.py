@@ -4,6 +4,10 @@
   masked softmax cross-entropy), each a ``forward``/``backward`` pair of plain functions;
 - :mod:`scratchgen.nn.conditioning`: the label pieces of a labelled model P(x | c) (a label vector added
   to the input at every step, a label start state), plain functions any deep model can reuse;
+- :mod:`scratchgen.nn.cells`: the gated cells, GRU and LSTM (one step, a layer over time, stacks);
+- :mod:`scratchgen.nn.attention`: the Transformer's pieces (LayerNorm, GELU, causal multi-head attention, the
+  pre-LN block, embeddings, the key/value cache);
+- :mod:`scratchgen.nn.mlp_lm`: Bengio et al. 2003's MLP language model (a window of n tokens);
 - :mod:`scratchgen.nn.gradcheck`: central finite differences against any of them;
 - :mod:`scratchgen.nn.optim`: SGD with momentum, Adagrad, Adam/AdamW, clipping, schedules, initialisation;
 - :mod:`scratchgen.nn.data`: parallel streams of running text, padded and masked sequences;

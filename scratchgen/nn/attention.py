@@ -1,0 +1,433 @@
+r"""The pieces of a decoder-only Transformer (GPT-2's layout), each a forward/backward pair of plain functions.
+
+A recurrent network squeezes the whole past into one state vector h_t. Attention (Vaswani et al. 2017,
+"Attention Is All You Need") instead lets position t look back at every earlier position s <= t directly,
+with a weight computed from how well the query of t matches the key of s. GPT-2 (Radford et al. 2019)
+stacks blocks of attention and a small MLP, each wrapped as ``x + f(LayerNorm(x))`` ("pre-LN"), so that the
+residual path carries the signal (and its gradient) unchanged through the whole depth.
+
+Letters: B batch, T time steps (the context), D model width, A heads, d = D / A the width of one head,
+F the MLP width (4 D in GPT-2), V vocabulary, L blocks. Row vectors, batch first: X is (B, T, D).
+Every piece has the signature of ``layers.py``: ``forward(params, inputs) -> (outputs, cache)`` and
+``backward(params, cache, d_outputs) -> (grads, d_inputs)``.
+
+Forward::
+
+    mu = mean_k x_k,  var = mean_k (x_k - mu)^2,  xh = (x - mu) / sqrt(var + eps)             (A1)
+    LN(x) = g * xh + b                     LayerNorm (Ba et al. 2016), eps = 1e-5 as PyTorch (A2)
+    GELU(x) = x/2 (1 + tanh(u)),  u = c (x + 0.044715 x^3),  c = sqrt(2 / pi)                 (A3)
+    [Q | K | V] = X W_qkv + b_qkv;  each (B, T, D) split into A heads of d columns: (B, A, T, d) (A4)
+    S = Q K^T / sqrt(d);  S[t, s] = -inf for s > t (the causal mask)                          (A5)
+    P = softmax over s of S  (row t weighs the positions s <= t; masked entries get 0)        (A6)
+    O = P V  (B, A, T, d), heads merged back into (B, T, D);  attn(X) = O W_o + b_o            (A7)
+    mlp(X) = GELU(X W_fc + b_fc) W_proj + b_proj                                               (A8)
+    block(X) = X' + mlp(LN_2(X')),  X' = X + attn(LN_1(X))                                     (A9)
+    X_0 = C[ids] + P_pos[t0 : t0 + T]      token plus position embedding (positions t0, t0+1..) (A10)
+    logits = LN_f(X_L) W_out + b_out  (W_out = C^T when the weights are tied)                 (A11)
+
+GELU is the tanh approximation that GPT-2 uses (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units",
+section 2), the same as PyTorch's ``nn.GELU(approximate="tanh")``; it differs from the exact
+``x Phi(x)`` by less than 5e-4.
+
+Backward (dZ = d loss / d Z; sums over the rows that share a weight, as in ``layers.py``)::
+
+    dxh = dy * g;  dg = sum dy * xh,  db = sum dy                                              (A12)
+    dx = (dxh - mean_k dxh - xh * mean_k (dxh * xh)) / sqrt(var + eps)                         (A13)
+    GELU'(x) = (1 + tanh u) / 2 + x/2 (1 - tanh(u)^2) c (1 + 3 * 0.044715 x^2)                 (A14)
+    dO = dY W_o^T,  dW_o = O^T dY,  db_o = sum dY                                              (A15)
+    dP = dO V^T,  dV = P^T dO                                                                  (A16)
+    dS = P * (dP - sum_s (dP * P))      softmax backward; 0 wherever P = 0, so on the mask      (A17)
+    dQ = dS K / sqrt(d),  dK = dS^T Q / sqrt(d)                                                (A18)
+    dW_qkv = X^T [dQ | dK | dV],  db_qkv = sum [dQ | dK | dV],  dX = [dQ | dK | dV] W_qkv^T      (A19)
+    dX = dX' + dLN_2-path,  dX' = dY + d(attn path): the residual adds the gradients of both    (A20)
+    dC[i] += dX_0 at the positions holding token i,  dP_pos[t0 + t] = sum_b dX_0[b, t]         (A21)
+
+Generation with a key/value cache: the keys and values of positions 0..t-1 do not change when token t
+arrives (row t of (A5)-(A7) needs only q_t and the keys and values of s <= t, because of the mask), so
+:func:`attention_step` computes q_t, k_t, v_t of the new position only, appends k_t, v_t to the cache and
+attends over it: one step costs O(t D) instead of recomputing the whole context, O(t^2 D).
+
+The parameter names of a block are prefixed: ``ln1.g``, ``ln1.b``, ``attn.W_qkv``, ``attn.b_qkv``,
+``attn.W_o``, ``attn.b_o``, ``ln2.g``, ``ln2.b``, ``mlp.W_fc``, ``mlp.b_fc``, ``mlp.W_proj``, ``mlp.b_proj``; in
+a whole network block l adds ``h.l.`` in front, and there are ``C`` (V, D), ``P_pos`` (T_max, D), ``lnf.g``,
+``lnf.b``, ``b_out`` (V,) and, unless the weights are tied, ``W_out`` (D, V).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ScratchgenError
+from .layers import embedding_backward, embedding_forward
+
+__all__ = [
+    "layernorm_forward",
+    "layernorm_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "dense_forward",
+    "dense_backward",
+    "attention_forward",
+    "attention_backward",
+    "mlp_forward",
+    "mlp_backward",
+    "block_forward",
+    "block_backward",
+    "embed_forward",
+    "embed_backward",
+    "transformer_forward",
+    "transformer_backward",
+    "kv_cache",
+    "attention_step",
+    "block_step",
+    "transformer_step",
+    "LN_EPS",
+]
+
+LN_EPS = 1e-5  # PyTorch's default for nn.LayerNorm
+_C = math.sqrt(2.0 / math.pi)  # c of eq. (A3)
+_K = 0.044715  # the cubic coefficient of eq. (A3)
+
+
+def _sub(params: dict, prefix: str) -> dict:
+    """The parameters under a prefix, the prefix removed: _sub(p, "ln1.") -> {"g": .., "b": ..}."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _prefixed(grads: dict, prefix: str) -> dict:
+    return {prefix + k: v for k, v in grads.items()}
+
+
+# --- LayerNorm: eq. (A1), (A2), (A12), (A13) ----------------------------------------------------------
+
+
+def layernorm_forward(params: dict, X: np.ndarray):
+    """Normalise each row over its last axis, then scale and shift: eq. (A1)-(A2).
+
+    params : "g" (D,), "b" (D,); X : (..., D)
+
+    >>> Y, _ = layernorm_forward({"g": np.ones(2), "b": np.zeros(2)}, np.array([[1.0, 3.0]]))
+    >>> np.round(Y, 4)                               # mean 2, variance 1: (x - 2) / sqrt(1 + 1e-5)
+    array([[-1.,  1.]])
+    """
+    mu = X.mean(axis=-1, keepdims=True)  # (..., 1)
+    Xc = X - mu
+    inv_sigma = 1.0 / np.sqrt((Xc * Xc).mean(axis=-1, keepdims=True) + LN_EPS)  # (..., 1)
+    Xh = Xc * inv_sigma  # eq. (A1)
+    return Xh * params["g"] + params["b"], {"Xh": Xh, "inv_sigma": inv_sigma}  # eq. (A2)
+
+
+def layernorm_backward(params: dict, cache: dict, dY: np.ndarray):
+    """eq. (A12)-(A13): the gradient through the mean and the variance of each row."""
+    Xh, inv_sigma = cache["Xh"], cache["inv_sigma"]
+    D = Xh.shape[-1]
+    grads = {"g": (dY * Xh).reshape(-1, D).sum(axis=0), "b": dY.reshape(-1, D).sum(axis=0)}  # eq. (A12)
+    dXh = dY * params["g"]
+    dX = dXh - dXh.mean(axis=-1, keepdims=True) - Xh * (dXh * Xh).mean(axis=-1, keepdims=True)
+    return grads, dX * inv_sigma  # eq. (A13)
+
+
+# --- GELU: eq. (A3), (A14) ----------------------------------------------------------------------------
+
+
+def gelu_forward(params: dict, X: np.ndarray):
+    """GPT-2's GELU, eq. (A3). No parameters.
+
+    >>> np.round(gelu_forward({}, np.array([-3.0, 0.0, 1.0, 3.0]))[0], 4)
+    array([-0.0036,  0.    ,  0.8412,  2.9964])
+    """
+    u = X * X  # written as c x (1 + 0.044715 x^2): X ** 3 would call pow(), 10x slower in float32
+    u *= _K
+    u += 1.0
+    u *= X
+    u *= _C  # u of eq. (A3)
+    th = np.tanh(u, out=u)  # tanh(u)
+    Y = th + 1.0
+    Y *= X
+    Y *= 0.5  # eq. (A3)
+    return Y, {"X": X, "th": th}
+
+
+def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
+    """eq. (A14)."""
+    X, th = cache["X"], cache["th"]
+    du = X * X  # du/dx = c (1 + 3 * 0.044715 x^2)
+    du *= 3.0 * _K
+    du += 1.0
+    du *= _C
+    d = th * th  # then x (1 - tanh(u)^2) du/dx + 1 + tanh(u), halved: eq. (A14)
+    np.subtract(1.0, d, out=d)
+    d *= du
+    d *= X
+    d += th
+    d += 1.0
+    d *= 0.5
+    d *= dY
+    return {}, d
+
+
+# --- an affine map of the last axis ---------------------------------------------------------------------
+
+
+def dense_forward(params: dict, X: np.ndarray):
+    """``X W + b`` on the last axis of X (..., D_in) -> (..., D_out); params "W" (D_in, D_out), "b" (D_out,).
+
+    The same map as ``layers.linear_forward`` (eq. 4 there), for any number of leading axes.
+    """
+    return X @ params["W"] + params["b"], {"X": X}
+
+
+def dense_backward(params: dict, cache: dict, dY: np.ndarray):
+    """dW = X^T dY and db = sum dY over every row; dX = dY W^T."""
+    X = cache["X"]
+    X2, dY2 = X.reshape(-1, X.shape[-1]), dY.reshape(-1, dY.shape[-1])
+    return {"W": X2.T @ dY2, "b": dY2.sum(axis=0)}, dY @ params["W"].T
+
+
+# --- causal multi-head self-attention: eq. (A4)-(A7), (A15)-(A19) --------------------------------------
+
+
+def _split_heads(Z: np.ndarray, A: int) -> np.ndarray:
+    """(B, T, D) -> (B, A, T, d): the columns of head a are a*d .. (a+1)*d - 1, as in GPT-2 and PyTorch."""
+    B, T, D = Z.shape
+    return Z.reshape(B, T, A, D // A).transpose(0, 2, 1, 3)
+
+
+def _merge_heads(Z: np.ndarray) -> np.ndarray:
+    """(B, A, T, d) -> (B, T, D), the inverse of :func:`_split_heads`."""
+    B, A, T, d = Z.shape
+    return Z.transpose(0, 2, 1, 3).reshape(B, T, A * d)
+
+
+def causal_softmax(S: np.ndarray) -> np.ndarray:
+    """eq. (A5)-(A6) over the last axis of S (..., T, T), entries s > t masked to probability 0.
+
+    >>> causal_softmax(np.zeros((2, 2)))              # row 0 sees only itself; row 1 splits evenly
+    array([[1. , 0. ],
+           [0.5, 0.5]])
+    """
+    T = S.shape[-1]
+    future = np.triu(np.ones((T, T), dtype=bool), k=1)  # (T, T) True where s > t
+    S = np.where(future, -np.inf, S)  # eq. (A5)
+    P = np.exp(S - S.max(axis=-1, keepdims=True))  # the diagonal is never masked: the max is finite
+    return P / P.sum(axis=-1, keepdims=True)  # eq. (A6)
+
+
+def attention_forward(params: dict, inputs):
+    """Causal multi-head self-attention, eq. (A4)-(A7).
+
+    Parameters
+    ----------
+    params : "W_qkv" (D, 3D), "b_qkv" (3D,), "W_o" (D, D), "b_o" (D,)
+    inputs : (X, heads): X (B, T, D) and the number of heads A (D divisible by A)
+
+    Returns
+    -------
+    Y : (B, T, D)
+    cache : dict
+    """
+    X, A = inputs
+    D = X.shape[-1]
+    QKV = X @ params["W_qkv"] + params["b_qkv"]  # (B, T, 3D) eq. (A4)
+    Q, K, V = (_split_heads(QKV[..., k * D : (k + 1) * D], A) for k in range(3))  # (B, A, T, d) each
+    scale = 1.0 / math.sqrt(D // A)
+    P = causal_softmax((Q @ K.swapaxes(-1, -2)) * scale)  # (B, A, T, T) eq. (A5)-(A6)
+    O = _merge_heads(P @ V)  # (B, T, D) eq. (A7)
+    Y = O @ params["W_o"] + params["b_o"]  # (B, T, D) eq. (A7)
+    return Y, {"X": X, "Q": Q, "K": K, "V": V, "P": P, "O": O, "scale": scale}
+
+
+def attention_backward(params: dict, cache: dict, dY: np.ndarray):
+    """eq. (A15)-(A19). Returns grads and (dX, None) (no gradient for the number of heads)."""
+    X, Q, K, V, P, O, scale = (cache[k] for k in ("X", "Q", "K", "V", "P", "O", "scale"))
+    D = X.shape[-1]
+    A = Q.shape[1]
+    dY2 = dY.reshape(-1, D)
+    grads = {"W_o": O.reshape(-1, D).T @ dY2, "b_o": dY2.sum(axis=0)}  # eq. (A15)
+    dO = _split_heads(dY @ params["W_o"].T, A)  # (B, A, T, d) eq. (A15)
+    dP = dO @ V.swapaxes(-1, -2)  # (B, A, T, T) eq. (A16)
+    dV = P.swapaxes(-1, -2) @ dO  # (B, A, T, d) eq. (A16)
+    dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # eq. (A17)
+    dQ = (dS @ K) * scale  # eq. (A18)
+    dK = (dS.swapaxes(-1, -2) @ Q) * scale  # eq. (A18)
+    dQKV = np.concatenate([_merge_heads(dQ), _merge_heads(dK), _merge_heads(dV)], axis=-1)  # (B, T, 3D)
+    dQKV2 = dQKV.reshape(-1, 3 * D)
+    grads["W_qkv"] = X.reshape(-1, D).T @ dQKV2  # eq. (A19)
+    grads["b_qkv"] = dQKV2.sum(axis=0)
+    return grads, (dQKV @ params["W_qkv"].T, None)  # eq. (A19)
+
+
+# --- the MLP and the pre-LN block: eq. (A8), (A9), (A20) ------------------------------------------------
+
+
+def mlp_forward(params: dict, X: np.ndarray):
+    """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,)."""
+    Hf, c_fc = dense_forward({"W": params["W_fc"], "b": params["b_fc"]}, X)  # (B, T, F)
+    G, c_gelu = gelu_forward({}, Hf)  # (B, T, F) eq. (A3)
+    Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (B, T, D)
+    return Y, {"fc": c_fc, "gelu": c_gelu, "proj": c_proj}
+
+
+def mlp_backward(params: dict, cache: dict, dY: np.ndarray):
+    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY)
+    _, dHf = gelu_backward({}, cache["gelu"], dG)  # eq. (A14)
+    g_fc, dX = dense_backward({"W": params["W_fc"]}, cache["fc"], dHf)
+    return {"W_fc": g_fc["W"], "b_fc": g_fc["b"], "W_proj": g_proj["W"], "b_proj": g_proj["b"]}, dX
+
+
+def block_forward(params: dict, inputs):
+    """One pre-LN block, eq. (A9): ``X' = X + attn(LN_1(X))``, ``Y = X' + mlp(LN_2(X'))``.
+
+    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache.
+    """
+    X, A = inputs
+    N1, c_ln1 = layernorm_forward(_sub(params, "ln1."), X)
+    Y1, c_attn = attention_forward(_sub(params, "attn."), (N1, A))
+    X1 = X + Y1  # the first residual
+    N2, c_ln2 = layernorm_forward(_sub(params, "ln2."), X1)
+    Y2, c_mlp = mlp_forward(_sub(params, "mlp."), N2)
+    return X1 + Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp}
+
+
+def block_backward(params: dict, cache: dict, dY: np.ndarray):
+    """eq. (A20): each residual passes its gradient straight through and adds the branch's."""
+    g_mlp, dN2 = mlp_backward(_sub(params, "mlp."), cache["mlp"], dY)
+    g_ln2, dX1 = layernorm_backward(_sub(params, "ln2."), cache["ln2"], dN2)
+    dX1 = dX1 + dY  # X' reaches Y directly and through the MLP
+    g_attn, (dN1, _) = attention_backward(_sub(params, "attn."), cache["attn"], dX1)
+    g_ln1, dX = layernorm_backward(_sub(params, "ln1."), cache["ln1"], dN1)
+    grads = {}
+    for prefix, g in (("ln1.", g_ln1), ("attn.", g_attn), ("ln2.", g_ln2), ("mlp.", g_mlp)):
+        grads.update(_prefixed(g, prefix))
+    return grads, (dX + dX1, None)
+
+
+# --- embeddings and the whole network: eq. (A10), (A11), (A21) -------------------------------------------
+
+
+def embed_forward(params: dict, inputs):
+    """eq. (A10): token rows plus the position rows t0 .. t0 + T - 1.
+
+    params : "C" (V, D), "P_pos" (T_max, D); inputs : (ids (B, T), t0)
+
+    >>> p = {"C": np.array([[0.0, 0.0], [1.0, 1.0]]), "P_pos": np.array([[10.0, 0.0], [20.0, 0.0], [30.0, 0.0]])}
+    >>> embed_forward(p, (np.array([[1, 0]]), 1))[0]  # positions 1 and 2
+    array([[[21.,  1.],
+            [30.,  0.]]])
+    """
+    ids, t0 = inputs
+    T = ids.shape[1]
+    if t0 + T > params["P_pos"].shape[0]:
+        raise ScratchgenError(
+            f"position {t0 + T - 1} is past the model's context of {params['P_pos'].shape[0]} positions "
+            "(--context): a longer text needs a model trained with a larger --context"
+        )
+    X, c_tok = embedding_forward({"C": params["C"]}, ids)  # (B, T, D)
+    return X + params["P_pos"][t0 : t0 + T], {"tok": c_tok, "t0": t0, "T": T, "n_pos": params["P_pos"].shape[0]}
+
+
+def embed_backward(params: dict, cache: dict, dX: np.ndarray):
+    """eq. (A21): scatter-add into the token rows; sum over the batch into the position rows."""
+    g_tok, _ = embedding_backward({"C": params["C"]}, cache["tok"], dX)
+    dP = np.zeros_like(params["P_pos"])
+    dP[cache["t0"] : cache["t0"] + cache["T"]] = dX.sum(axis=0)
+    return {"C": g_tok["C"], "P_pos": dP}, (None, None)
+
+
+def _n_blocks(params: dict) -> int:
+    return len({k.split(".")[1] for k in params if k.startswith("h.")})
+
+
+def transformer_forward(params: dict, inputs):
+    """Embeddings, L blocks, the final LayerNorm and the logits: eq. (A10), (A9), (A11).
+
+    inputs : (ids (B, T), heads); T <= T_max. Without a "W_out" the logits use the tied table, ``C^T``.
+    Returns the logits (B, T, V) and the cache (the loss is ``layers.softmax_ce_forward`` of them).
+    """
+    ids, A = inputs
+    X, c_emb = embed_forward(params, (ids, 0))
+    c_blocks = []
+    for layer in range(_n_blocks(params)):
+        X, c = block_forward(_sub(params, f"h.{layer}."), (X, A))
+        c_blocks.append(c)
+    N, c_lnf = layernorm_forward(_sub(params, "lnf."), X)
+    W_out = params["W_out"] if "W_out" in params else params["C"].T  # (D, V)
+    logits, c_out = dense_forward({"W": W_out, "b": params["b_out"]}, N)  # eq. (A11)
+    return logits, {"emb": c_emb, "blocks": c_blocks, "lnf": c_lnf, "out": c_out}
+
+
+def transformer_backward(params: dict, cache: dict, dlogits: np.ndarray):
+    """All gradients by eq. (A12)-(A21), the blocks in reverse. With tied weights, C receives the gradient
+    of both its uses (the lookup and the output map) added together."""
+    tied = "W_out" not in params
+    W_out = params["C"].T if tied else params["W_out"]
+    g_out, dN = dense_backward({"W": W_out}, cache["out"], dlogits)
+    grads = {"b_out": g_out["b"]}
+    g_lnf, dX = layernorm_backward(_sub(params, "lnf."), cache["lnf"], dN)
+    grads.update(_prefixed(g_lnf, "lnf."))
+    for layer in range(len(cache["blocks"]) - 1, -1, -1):
+        g, (dX, _) = block_backward(_sub(params, f"h.{layer}."), cache["blocks"][layer], dX)
+        grads.update(_prefixed(g, f"h.{layer}."))
+    g_emb, _ = embed_backward(params, cache["emb"], dX)
+    grads["P_pos"] = g_emb["P_pos"]
+    if tied:
+        grads["C"] = g_emb["C"] + g_out["W"].T  # both uses of C
+    else:
+        grads["C"], grads["W_out"] = g_emb["C"], g_out["W"]
+    return grads, (None, None)
+
+
+# --- generation with a key/value cache (forward only) ---------------------------------------------------
+
+
+def kv_cache(batch: int, heads: int, width: int, t_max: int, dtype=np.float64) -> dict:
+    """An empty key/value cache for one attention layer: room for t_max positions, "n" of them filled."""
+    shape = (batch, heads, t_max, width // heads)
+    return {"K": np.zeros(shape, dtype=dtype), "V": np.zeros(shape, dtype=dtype), "n": 0}
+
+
+def attention_step(params: dict, x: np.ndarray, cache: dict) -> np.ndarray:
+    """Row t = cache["n"] of eq. (A4)-(A7) for one new position: x (B, D) -> (B, D); appends k_t, v_t.
+
+    Equals row t of :func:`attention_forward` on the whole context (the mask keeps row t from the future).
+    """
+    B, D = x.shape
+    A, t = cache["K"].shape[1], cache["n"]
+    if t >= cache["K"].shape[2]:
+        raise ScratchgenError(
+            f"the key/value cache holds {cache['K'].shape[2]} positions (--context); position {t} does not fit"
+        )
+    qkv = x @ params["W_qkv"] + params["b_qkv"]  # (B, 3D) eq. (A4), this position only
+    q, k, v = (qkv[:, j * D : (j + 1) * D].reshape(B, A, 1, D // A) for j in range(3))  # (B, A, 1, d)
+    cache["K"][:, :, t : t + 1] = k
+    cache["V"][:, :, t : t + 1] = v
+    cache["n"] = t + 1
+    K, V = cache["K"][:, :, : t + 1], cache["V"][:, :, : t + 1]  # (B, A, t+1, d): positions 0..t
+    s = (q @ K.swapaxes(-1, -2)) / math.sqrt(D // A)  # (B, A, 1, t+1) eq. (A5): nothing to mask
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)  # eq. (A6)
+    o = (p @ V).reshape(B, D)  # (B, D) heads merged, eq. (A7)
+    return o @ params["W_o"] + params["b_o"]
+
+
+def block_step(params: dict, x: np.ndarray, cache: dict) -> np.ndarray:
+    """eq. (A9) for one new position, with the block's key/value cache: x (B, D) -> (B, D)."""
+    x = x + attention_step(_sub(params, "attn."), layernorm_forward(_sub(params, "ln1."), x)[0], cache)
+    return x + mlp_forward(_sub(params, "mlp."), layernorm_forward(_sub(params, "ln2."), x)[0])[0]
+
+
+def transformer_step(params: dict, ids: np.ndarray, caches: list) -> np.ndarray:
+    """The logits (B, V) after one more token per row, ids (B,), at position caches[0]["n"].
+
+    ``caches`` holds one :func:`kv_cache` per block (all at the same position). Each step costs one
+    position's work; the logits equal those of :func:`transformer_forward` over the whole prefix.
+    """
+    t = caches[0]["n"]
+    x, _ = embed_forward(params, (ids[:, None], t))  # (B, 1, D)
+    x = x[:, 0]  # (B, D)
+    for layer, cache in enumerate(caches):
+        x = block_step(_sub(params, f"h.{layer}."), x, cache)
+    W_out = params["W_out"] if "W_out" in params else params["C"].T
+    return layernorm_forward(_sub(params, "lnf."), x)[0] @ W_out + params["b_out"]  # eq. (A11)

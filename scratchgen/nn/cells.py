@@ -1,0 +1,460 @@
+r"""Gated recurrent cells, GRU and LSTM, as forward/backward pairs of plain functions (like ``layers.py``).
+
+The tanh cell of :mod:`scratchgen.nn.layers` multiplies the gradient by ``W_hh^T diag(1 - h^2)`` at every
+step back in time, so over many steps it vanishes (or explodes). A gated cell adds a path along which
+the state is *copied*, scaled by a gate the network learns, instead of squashed: the GRU's
+``h_t = (1 - z_t) n_t + z_t h_{t-1}`` (Cho et al. 2014, "Learning Phrase Representations using RNN
+Encoder-Decoder", eq. 5-8) and the LSTM's memory cell ``c_t = f_t c_{t-1} + i_t g_t`` (Hochreiter &
+Schmidhuber 1997, "Long Short-Term Memory", with the forget gate of Gers et al. 2000). Along these paths
+the gradient is multiplied by z_t (GRU) or f_t (LSTM), numbers the network can keep near 1.
+
+The equations and the order of the gates are PyTorch's (the documentation of ``torch.nn.GRU`` and
+``torch.nn.LSTM``), so a test can load the same weights into both and compare. Letters as in
+``layers.py``: B batch, T time steps, E input width, H hidden width, L layers. Row vectors, batch first.
+``sigma(a) = 1 / (1 + exp(-a))`` is the logistic function, computed as ``(1 + tanh(a / 2)) / 2`` (the same
+number, one ufunc, no overflow for large |a|); ``*`` is the elementwise product.
+
+GRU parameters: ``W_xg`` (E, 3H), ``W_hg`` (H, 3H), ``b_g`` (3H,), ``b_hn`` (H,). The three column blocks
+of ``W_xg``, ``W_hg`` and ``b_g`` are the gates in PyTorch's order r | z | n, so ``W_xg = weight_ih_l0^T``,
+``W_hg = weight_hh_l0^T``. PyTorch has two biases per gate; for r and z only their sum matters, so
+``b_g = bias_ih + [bias_hr, bias_hz, 0]``, while the hidden bias of n sits inside the reset product
+and is kept apart as ``b_hn = bias_hn``. Forward, step t::
+
+    [ar_t | az_t | an_t] = x_t W_xg + b_g                     input part, all steps at once   (G1)
+    [hr_t | hz_t | hn_t] = h_{t-1} W_hg + [0 | 0 | b_hn]      recurrent part                  (G2)
+    r_t = sigma(ar_t + hr_t)                                  reset gate                      (G3)
+    z_t = sigma(az_t + hz_t)                                  update gate                     (G4)
+    n_t = tanh(an_t + r_t * hn_t)                             candidate state                 (G5)
+    h_t = (1 - z_t) * n_t + z_t * h_{t-1}                     new state                       (G6)
+
+Backward, step t, from ``dh_t`` (the gradient from above plus the one carried back from step t + 1)::
+
+    dz_t = dh_t * (h_{t-1} - n_t),  dn_t = dh_t * (1 - z_t)                 from (G6)          (G7)
+    dan_t = dn_t * (1 - n_t^2),  dhn_t = dan_t * r_t,  dr_t = dan_t * hn_t   from (G5)          (G8)
+    dar_t = dr_t * r_t (1 - r_t),  daz_t = dz_t * z_t (1 - z_t)             sigma' = s (1 - s) (G9)
+    dh_{t-1} = dh_t * z_t + [dar_t | daz_t | dhn_t] W_hg^T                   both paths back    (G10)
+    dW_xg = sum_t x_t^T [dar_t | daz_t | dan_t],  db_g = sum_t [dar_t | daz_t | dan_t]        (G11)
+    dW_hg = sum_t h_{t-1}^T [dar_t | daz_t | dhn_t],  db_hn = sum_t dhn_t                     (G12)
+    dx_t = [dar_t | daz_t | dan_t] W_xg^T                                                     (G13)
+
+LSTM parameters: ``W_xg`` (E, 4H), ``W_hg`` (H, 4H), ``b_g`` (4H,); the column blocks are PyTorch's
+i | f | g | o, ``W_xg = weight_ih_l0^T``, ``W_hg = weight_hh_l0^T``, ``b_g = bias_ih_l0 + bias_hh_l0`` (here the
+two biases of each gate are simply added, so one is enough). The state is the pair (h_t, c_t). Forward::
+
+    [ai_t | af_t | ag_t | ao_t] = x_t W_xg + h_{t-1} W_hg + b_g                              (L1)
+    i_t = sigma(ai_t),  f_t = sigma(af_t),  o_t = sigma(ao_t)   input, forget, output gates  (L2)
+    g_t = tanh(ag_t)                                           candidate                     (L3)
+    c_t = f_t * c_{t-1} + i_t * g_t                            memory cell                   (L4)
+    h_t = o_t * tanh(c_t)                                      state                         (L5)
+
+Backward, step t, from ``dh_t`` and ``dc_t`` (each the gradient from above plus the one carried back)::
+
+    do_t = dh_t * tanh(c_t),  dc_t <- dc_t + dh_t * o_t * (1 - tanh(c_t)^2)      from (L5)     (L6)
+    di_t = dc_t * g_t,  dg_t = dc_t * i_t,  df_t = dc_t * c_{t-1}                 from (L4)     (L7)
+    dc_{t-1} = dc_t * f_t                                       the cell's copy path           (L8)
+    [dai | daf | dag | dao]_t = [di i(1-i) | df f(1-f) | dg (1-g^2) | do o(1-o)]_t              (L9)
+    dh_{t-1} = [dai | daf | dag | dao]_t W_hg^T                                                 (L10)
+    dW_xg = sum_t x_t^T da_t,  dW_hg = sum_t h_{t-1}^T da_t,  db_g = sum_t da_t                 (L11)
+    dx_t = da_t W_xg^T                                                                         (L12)
+
+As in ``layers.py``, only the recurrence loops over time: the input products (G1)/(L1) for all T steps, the
+weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix product over all T*B rows. Arrays
+are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
+X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
+dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
+
+A stack of L layers feeds the states of layer l to layer l + 1 (keys ``"W_xg.l"`` etc.). As for the tanh cell
+(eq. 14 of ``layers.py``), dropout belongs on the top states, with :func:`scratchgen.nn.layers.dropout_forward`.
+Every function takes the state carried in from the previous chunk and returns the last state, and the
+backward functions take the gradient of that last state (None: truncated BPTT) and return the gradient of
+the initial state, so chunks compose into one long sequence exactly.
+
+Each ``*_step`` function is one step written plainly, the textbook version of the loop body; a test proves
+that the batched sequence functions equal a loop of steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import _time_major, one_blas_thread, scatter_add_rows
+
+__all__ = [
+    "sigmoid",
+    "gru_step",
+    "gru_forward",
+    "gru_backward",
+    "gru_stack_forward",
+    "gru_stack_backward",
+    "lstm_step",
+    "lstm_forward",
+    "lstm_backward",
+    "lstm_stack_forward",
+    "lstm_stack_backward",
+    "cell_params",
+]
+
+
+def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The logistic function ``1 / (1 + exp(-a)) = (1 + tanh(a / 2)) / 2``, without overflow.
+
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    array([0. , 0.5, 1. ])
+    """
+    out = np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def _input_products(W_x: np.ndarray, b: np.ndarray, X: np.ndarray):
+    """eq. (G1)/(L1), the input part of every step at once: (T, B, kH) and the time-major inputs."""
+    B, T = X.shape[:2]
+    if np.issubdtype(X.dtype, np.integer):  # one-hot ids: a row lookup
+        X_tm = np.ascontiguousarray(X.T)  # (T, B)
+        A = W_x[X_tm]  # (T, B, kH)
+    else:
+        X_tm = _time_major(X)  # (T, B, E)
+        A = (X_tm.reshape(T * B, -1) @ W_x).reshape(T, B, -1)  # (T, B, kH) one product
+    A += b
+    return A, X_tm
+
+
+def _input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
+    """eq. (G11)/(G13) and (L11)/(L12): dW_x = X^T dA and dX = dA W_x^T, one product each over T*B rows."""
+    T, B, kH = dA.shape
+    dA2 = dA.reshape(T * B, kH)  # (T*B, kH)
+    if np.issubdtype(X_tm.dtype, np.integer):
+        return scatter_add_rows(W_x.shape[0], X_tm, dA2), None  # (V, kH); no input gradient for ids
+    dW_x = X_tm.reshape(T * B, -1).T @ dA2  # (E, kH)
+    dX = np.swapaxes((dA2 @ W_x.T).reshape(T, B, -1), 0, 1)  # (B, T, E) view
+    return dW_x, dX
+
+
+def _initial(state, B: int, H: int, dtype) -> np.ndarray:
+    """The carried-in state as a fresh (B, H) array; None means zeros (a fresh start)."""
+    return np.zeros((B, H), dtype=dtype) if state is None else np.array(state, dtype=dtype)
+
+
+# --- GRU: eq. (G1)-(G13) --------------------------------------------------------------------------
+
+
+def gru_step(params: dict, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One GRU step written plainly, eq. (G1)-(G6): x (B, E), h (B, H) -> the new h (B, H).
+
+    >>> H = 2                                  # all weights zero: r = z = 1/2, n = 0, h_t = h_{t-1} / 2
+    >>> p = {"W_xg": np.zeros((3, 3 * H)), "W_hg": np.zeros((H, 3 * H)), "b_g": np.zeros(3 * H),
+    ...      "b_hn": np.zeros(H)}
+    >>> gru_step(p, np.ones((1, 3)), np.array([[1.0, -4.0]]))
+    array([[ 0.5, -2. ]])
+    """
+    ar, az, an = np.split(x @ params["W_xg"] + params["b_g"], 3, axis=1)  # (B, H) each, eq. (G1)
+    hr, hz, hn = np.split(h @ params["W_hg"], 3, axis=1)  # (B, H) each, eq. (G2)
+    hn = hn + params["b_hn"]
+    r = sigmoid(ar + hr)  # eq. (G3)
+    z = sigmoid(az + hz)  # eq. (G4)
+    n = np.tanh(an + r * hn)  # eq. (G5)
+    return (1.0 - z) * n + z * h  # eq. (G6)
+
+
+def gru_forward(params: dict, inputs):
+    """One GRU layer over T steps: eq. (G1)-(G6).
+
+    Parameters
+    ----------
+    params : dict with "W_xg" (E, 3H), "W_hg" (H, 3H), "b_g" (3H,), "b_hn" (H,)
+    inputs : (X, h0)
+        X : float array (B, T, E), or int array (B, T) of one-hot ids
+        h0 : (B, H), the state carried in; None means zeros
+
+    Returns
+    -------
+    (H_out, h_T) : ((B, T, H) states, (B, H) last state)
+    cache : dict
+
+    >>> rng = np.random.default_rng(0)
+    >>> p = {"W_xg": rng.normal(size=(3, 12)), "W_hg": rng.normal(size=(4, 12)), "b_g": np.zeros(12),
+    ...      "b_hn": np.zeros(4)}
+    >>> (Hs, hT), _ = gru_forward(p, (rng.normal(size=(2, 5, 3)), None))
+    >>> Hs.shape, bool(np.all(Hs[:, -1] == hT))
+    ((2, 5, 4), True)
+    """
+    W_hg, b_hn = params["W_hg"], params["b_hn"]  # (H, 3H) (H,)
+    X, h0 = inputs
+    B, T = X.shape[:2]
+    H = W_hg.shape[0]
+    A, X_tm = _input_products(params["W_xg"], params["b_g"], X)  # (T, B, 3H) eq. (G1)
+    Hs = np.empty((T + 1, B, H), dtype=W_hg.dtype)  # Hs[t] = h_t, Hs[0] = h_0
+    Hs[0] = _initial(h0, B, H, W_hg.dtype)
+    RZ = np.empty((T, B, 2 * H), dtype=W_hg.dtype)  # [r_t | z_t], side by side as in the weights
+    N, HN = (np.empty((T, B, H), dtype=W_hg.dtype) for _ in range(2))  # n_t, hn_t
+    G = np.empty((B, 3 * H), dtype=W_hg.dtype)  # (B, 3H) h_{t-1} W_hg
+    with one_blas_thread():
+        for t in range(T):  # the recurrence
+            np.dot(Hs[t], W_hg, out=G)  # eq. (G2)
+            np.add(G[:, 2 * H :], b_hn, out=HN[t])  # hn_t
+            sigmoid(np.add(A[t, :, : 2 * H], G[:, : 2 * H], out=RZ[t]), out=RZ[t])  # r_t, z_t, eq. (G3)-(G4)
+            np.multiply(RZ[t, :, :H], HN[t], out=N[t])
+            N[t] += A[t, :, 2 * H :]
+            np.tanh(N[t], out=N[t])  # n_t, eq. (G5)
+            np.subtract(Hs[t], N[t], out=Hs[t + 1])  # h_{t-1} - n_t
+            Hs[t + 1] *= RZ[t, :, H:]
+            Hs[t + 1] += N[t]  # h_t = n_t + z_t (h_{t-1} - n_t), eq. (G6)
+    cache = {"X": X_tm, "Hs": Hs, "RZ": RZ, "N": N, "HN": HN}
+    return (np.swapaxes(Hs[1:], 0, 1), Hs[T]), cache
+
+
+def gru_backward(params: dict, cache: dict, d_outputs):
+    """Backpropagation through time for one GRU layer: eq. (G7)-(G13).
+
+    Parameters
+    ----------
+    d_outputs : (dH, dh_T), (B, T, H) from above (or None) and (B, H) from later chunks (or None)
+
+    Returns
+    -------
+    grads : dict "W_xg", "W_hg", "b_g", "b_hn"
+    (dX, dh0) : (B, T, E) (None for one-hot ids) and (B, H)
+    """
+    W_hg = params["W_hg"]  # (H, 3H)
+    Hs, RZ, N, HN = cache["Hs"], cache["RZ"], cache["N"], cache["HN"]
+    dH, dhT = d_outputs
+    T, B, H = N.shape
+    R, Z = RZ[..., :H], RZ[..., H:]  # (T, B, H) views
+    dt = W_hg.dtype
+    # Every gradient of step t is dh_t times a factor that does not depend on dh_t (eq. G7-G9):
+    #   dar = dh (1 - z)(1 - n^2) hn r (1 - r),  daz = dh (h_{t-1} - n) z (1 - z),  dan = dh (1 - z)(1 - n^2)
+    #   dhn = dan r.
+    # The factors are computed for all steps at once, before the loop, into the buffers that the loop
+    # then multiplies by dh_t in place: the loop keeps only what is truly sequential.
+    dAx = np.empty((T, B, 3 * H), dtype=dt)  # becomes [dar | daz | dan], the input-side gradients
+    dAh = np.empty((T, B, 3 * H), dtype=dt)  # becomes [dar | daz | dhn], the recurrent-side gradients
+    K = dAx[..., 2 * H :]  # (1 - z)(1 - n^2), the factor of dan
+    np.multiply(N, N, out=K)
+    np.subtract(1.0, K, out=K)
+    K *= 1.0 - Z
+    np.multiply(K, HN, out=dAx[..., :H])
+    dAx[..., :H] *= R * (1.0 - R)  # factor of dar
+    np.subtract(Hs[:-1], N, out=dAx[..., H : 2 * H])
+    dAx[..., H : 2 * H] *= Z * (1.0 - Z)  # factor of daz
+    dAh[..., : 2 * H] = dAx[..., : 2 * H]
+    np.multiply(K, R, out=dAh[..., 2 * H :])  # factor of dhn
+    dH_tm = None if dH is None else _time_major(dH)  # (T, B, H)
+    dh = _initial(dhT, B, H, dt)  # (B, H) carried back
+    tmp = np.empty((B, H), dtype=dt)
+    W_hg_T = np.ascontiguousarray(W_hg.T)  # (3H, H); a copy: the BLAS is 1.5x faster on it than on a view
+    with one_blas_thread():
+        for t in range(T - 1, -1, -1):
+            if dH_tm is not None:
+                dh += dH_tm[t]  # dh_t: from above plus from step t + 1
+            dh3 = dh[:, None, :]  # (B, 1, H), broadcast over the three gate blocks
+            for buffer in (dAx[t].reshape(B, 3, H), dAh[t].reshape(B, 3, H)):  # (B, 3, H) views
+                buffer *= dh3  # eq. (G7)-(G9)
+            # eq. (G10): dh_{t-1} = dh z + [dar | daz | dhn] W_hg^T
+            dh *= Z[t]
+            np.dot(dAh[t], W_hg_T, out=tmp)
+            dh += tmp
+    dAh2 = dAh.reshape(T * B, 3 * H)
+    grads = {
+        "W_hg": Hs[:-1].reshape(T * B, H).T @ dAh2,  # (H, 3H) eq. (G12)
+        "b_g": dAx.reshape(T * B, 3 * H).sum(axis=0),  # (3H,) eq. (G11)
+        "b_hn": dAh2[:, 2 * H :].sum(axis=0),  # (H,) eq. (G12)
+    }
+    grads["W_xg"], dX = _input_grads(params["W_xg"], cache["X"], dAx)  # eq. (G11), (G13)
+    return grads, (dX, dh)
+
+
+# --- LSTM: eq. (L1)-(L12) -------------------------------------------------------------------------
+
+
+def lstm_step(params: dict, x: np.ndarray, h: np.ndarray, c: np.ndarray):
+    """One LSTM step written plainly, eq. (L1)-(L5): x (B, E), h and c (B, H) -> the new (h, c).
+
+    >>> H = 1                                  # all weights zero: i = f = o = 1/2, g = 0, so c_t = c_{t-1} / 2
+    >>> p = {"W_xg": np.zeros((2, 4 * H)), "W_hg": np.zeros((H, 4 * H)), "b_g": np.zeros(4 * H)}
+    >>> h, c = lstm_step(p, np.ones((1, 2)), np.zeros((1, 1)), np.array([[2.0]]))
+    >>> c, bool(np.isclose(h, 0.5 * np.tanh(1.0)))
+    (array([[1.]]), True)
+    """
+    a = x @ params["W_xg"] + h @ params["W_hg"] + params["b_g"]  # (B, 4H) eq. (L1)
+    ai, af, ag, ao = np.split(a, 4, axis=1)
+    i, f, o = sigmoid(ai), sigmoid(af), sigmoid(ao)  # eq. (L2)
+    g = np.tanh(ag)  # eq. (L3)
+    c = f * c + i * g  # eq. (L4)
+    return o * np.tanh(c), c  # eq. (L5)
+
+
+def lstm_forward(params: dict, inputs):
+    """One LSTM layer over T steps: eq. (L1)-(L5).
+
+    Parameters
+    ----------
+    params : dict with "W_xg" (E, 4H), "W_hg" (H, 4H), "b_g" (4H,)
+    inputs : (X, h0, c0)
+        X : float array (B, T, E), or int array (B, T) of one-hot ids
+        h0, c0 : (B, H) each, the state carried in; None means zeros
+
+    Returns
+    -------
+    (H_out, h_T, c_T) : ((B, T, H) states, (B, H) last state, (B, H) last memory cell)
+    cache : dict
+    """
+    W_hg = params["W_hg"]  # (H, 4H)
+    X, h0, c0 = inputs
+    B, T = X.shape[:2]
+    H = W_hg.shape[0]
+    dt = W_hg.dtype
+    A, X_tm = _input_products(params["W_xg"], params["b_g"], X)  # (T, B, 4H) eq. (L1), the input part
+    Hs = np.empty((T + 1, B, H), dtype=dt)  # Hs[t] = h_t
+    Cs = np.empty((T + 1, B, H), dtype=dt)  # Cs[t] = c_t
+    TC = np.empty((T, B, H), dtype=dt)  # tanh(c_t)
+    Hs[0] = _initial(h0, B, H, dt)
+    Cs[0] = _initial(c0, B, H, dt)
+    tmp = np.empty((B, H), dtype=dt)
+    # All four gates with one tanh: sigma(a) = (1 + tanh(a / 2)) / 2, so with the scale s = 1/2 on the
+    # blocks i, f, o and s = 1 on g, every gate is s tanh(s a) + (1 - s): tanh(a) for g, sigma(a) for the
+    # others. Scaling by 1/2 is exact in binary floating point, so s is applied to the input part and to
+    # W_hg once, before the loop.
+    s = np.full(4 * H, 0.5, dtype=dt)  # (4H,) [1/2 | 1/2 | 1 | 1/2]
+    s[2 * H : 3 * H] = 1.0
+    shift = 1.0 - s  # (4H,) [1/2 | 1/2 | 0 | 1/2]
+    A *= s
+    W_s = W_hg * s  # (H, 4H)
+    G = np.empty((B, 4 * H), dtype=dt)
+    with one_blas_thread():
+        for t in range(T):  # the recurrence; A[t] becomes the gates [i | f | g | o]_t in place
+            np.dot(Hs[t], W_s, out=G)
+            A[t] += G  # s * a_t, eq. (L1)
+            np.tanh(A[t], out=A[t])
+            A[t] *= s
+            A[t] += shift  # i_t, f_t, g_t, o_t: eq. (L2)-(L3)
+            np.multiply(A[t, :, H : 2 * H], Cs[t], out=Cs[t + 1])  # f c_{t-1}
+            np.multiply(A[t, :, :H], A[t, :, 2 * H : 3 * H], out=tmp)  # i g
+            Cs[t + 1] += tmp  # c_t, eq. (L4)
+            np.tanh(Cs[t + 1], out=TC[t])
+            np.multiply(A[t, :, 3 * H :], TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
+    cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A}
+    return (np.swapaxes(Hs[1:], 0, 1), Hs[T], Cs[T]), cache
+
+
+def lstm_backward(params: dict, cache: dict, d_outputs):
+    """Backpropagation through time for one LSTM layer: eq. (L6)-(L12).
+
+    Parameters
+    ----------
+    d_outputs : (dH, dh_T, dc_T): (B, T, H) from above and (B, H) each from later chunks (any may be None)
+
+    Returns
+    -------
+    grads : dict "W_xg", "W_hg", "b_g"
+    (dX, dh0, dc0) : (B, T, E) (None for one-hot ids), (B, H) and (B, H)
+    """
+    W_hg = params["W_hg"]  # (H, 4H)
+    Hs, Cs, TC, gates = cache["Hs"], cache["Cs"], cache["TC"], cache["gates"]
+    dH, dhT, dcT = d_outputs
+    T, B, H = TC.shape
+    dt = W_hg.dtype
+    i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))  # (T, B, H) views
+    # As in gru_backward, the factors that do not depend on the carried gradients are computed for all
+    # steps at once (eq. L6, L7, L9): dai = dc g i (1 - i), daf = dc c_{t-1} f (1 - f), dag = dc i (1 - g^2),
+    # dao = dh tanh(c) o (1 - o), and dc gains dh o (1 - tanh(c)^2).
+    dA = np.empty((T, B, 4 * H), dtype=dt)  # becomes [dai | daf | dag | dao]
+    np.multiply(g, i * (1.0 - i), out=dA[..., :H])
+    np.multiply(Cs[:-1], f * (1.0 - f), out=dA[..., H : 2 * H])
+    np.multiply(i, 1.0 - g * g, out=dA[..., 2 * H : 3 * H])
+    np.multiply(TC, o * (1.0 - o), out=dA[..., 3 * H :])
+    Kc = o * (1.0 - TC * TC)  # (T, B, H) d c_t / d h_t through eq. (L5)
+    dH_tm = None if dH is None else _time_major(dH)
+    dh = _initial(dhT, B, H, dt)  # (B, H)
+    dc = _initial(dcT, B, H, dt)  # (B, H)
+    tmp = np.empty((B, H), dtype=dt)
+    W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
+    with one_blas_thread():
+        for t in range(T - 1, -1, -1):
+            if dH_tm is not None:
+                dh += dH_tm[t]
+            np.multiply(dh, Kc[t], out=tmp)
+            dc += tmp  # eq. (L6)
+            gates_t = dA[t].reshape(B, 4, H)  # (B, 4, H), a view of the contiguous dA[t]
+            gates_t[:, :3] *= dc[:, None, :]  # dai, daf, dag: eq. (L7), (L9)
+            gates_t[:, 3] *= dh  # dao: eq. (L6), (L9)
+            dc *= f[t]  # dc_{t-1}, eq. (L8)
+            np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
+    dA2 = dA.reshape(T * B, 4 * H)
+    grads = {
+        "W_hg": Hs[:-1].reshape(T * B, H).T @ dA2,  # (H, 4H) eq. (L11)
+        "b_g": dA2.sum(axis=0),  # (4H,) eq. (L11)
+    }
+    grads["W_xg"], dX = _input_grads(params["W_xg"], cache["X"], dA)  # eq. (L11), (L12)
+    return grads, (dX, dh, dc)
+
+
+# --- stacks of L layers ---------------------------------------------------------------------------
+
+_NAMES = {"gru": ("W_xg", "W_hg", "b_g", "b_hn"), "lstm": ("W_xg", "W_hg", "b_g")}
+
+
+def cell_params(params: dict, layer: int, cell: str) -> dict:
+    """The parameters of one layer of a stack: keys "W_xg.l" -> "W_xg" etc.; cell is "gru" or "lstm"."""
+    return {name: params[f"{name}.{layer}"] for name in _NAMES[cell]}
+
+
+def gru_stack_forward(params: dict, inputs):
+    """L GRU layers, each reading the states of the one below.
+
+    inputs : (X, h0) with h0 (L, B, H). Returns ((H_top (B, T, H), h_T (L, B, H)), cache).
+    """
+    X, h0 = inputs
+    caches, last = [], []
+    for layer in range(h0.shape[0]):
+        (X, hT), c = gru_forward(cell_params(params, layer, "gru"), (X, h0[layer]))
+        caches.append(c)
+        last.append(hT)
+    return (X, np.stack(last)), {"layers": caches}
+
+
+def gru_stack_backward(params: dict, cache: dict, d_outputs):
+    """Top layer first: each layer's dX is the dH of the one below. Returns grads and (dX, dh0 (L, B, H))."""
+    dH, dhT = d_outputs
+    caches = cache["layers"]
+    grads: dict = {}
+    dh0: list = [None] * len(caches)  # dh0[l]: (B, H), filled top layer first
+    for layer in range(len(caches) - 1, -1, -1):
+        g, (dH, dh0[layer]) = gru_backward(
+            cell_params(params, layer, "gru"), caches[layer], (dH, None if dhT is None else dhT[layer])
+        )
+        grads.update({f"{name}.{layer}": value for name, value in g.items()})
+    return grads, (dH, np.stack(dh0))
+
+
+def lstm_stack_forward(params: dict, inputs):
+    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H).
+
+    Returns ((H_top (B, T, H), h_T (L, B, H), c_T (L, B, H)), cache).
+    """
+    X, h0, c0 = inputs
+    caches, last_h, last_c = [], [], []
+    for layer in range(h0.shape[0]):
+        (X, hT, cT), c = lstm_forward(cell_params(params, layer, "lstm"), (X, h0[layer], c0[layer]))
+        caches.append(c)
+        last_h.append(hT)
+        last_c.append(cT)
+    return (X, np.stack(last_h), np.stack(last_c)), {"layers": caches}
+
+
+def lstm_stack_backward(params: dict, cache: dict, d_outputs):
+    """Top layer first. d_outputs : (dH, dh_T, dc_T). Returns grads and (dX, dh0, dc0), (L, B, H) each."""
+    dH, dhT, dcT = d_outputs
+    caches = cache["layers"]
+    L = len(caches)
+    grads: dict = {}
+    dh0: list = [None] * L
+    dc0: list = [None] * L
+    for layer in range(L - 1, -1, -1):
+        d_last = (None if dhT is None else dhT[layer], None if dcT is None else dcT[layer])
+        g, (dH, dh0[layer], dc0[layer]) = lstm_backward(
+            cell_params(params, layer, "lstm"), caches[layer], (dH, *d_last)
+        )
+        grads.update({f"{name}.{layer}": value for name, value in g.items()})
+    return grads, (dH, np.stack(dh0), np.stack(dc0))

@@ -1,0 +1,231 @@
+"""Transformer pieces (scratchgen/nn/attention.py): gradients against finite differences (float64), causality,
+the key/value cache against full recomputation, and PyTorch's LayerNorm, GELU and MultiheadAttention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchgen.errors import ScratchgenError
+from scratchgen.nn import attention as T
+from scratchgen.nn import gradcheck_piece
+
+TOL = 1e-6
+
+
+def ln_params(rng, D):
+    return {"g": 1.0 + 0.3 * rng.normal(size=D), "b": 0.3 * rng.normal(size=D)}
+
+
+def attn_params(rng, D, scale=0.5):
+    return {"W_qkv": rng.normal(size=(D, 3 * D)) * scale, "b_qkv": rng.normal(size=3 * D) * 0.2,
+            "W_o": rng.normal(size=(D, D)) * scale, "b_o": rng.normal(size=D) * 0.2}
+
+
+def mlp_params(rng, D, F):
+    return {"W_fc": rng.normal(size=(D, F)) * 0.5, "b_fc": rng.normal(size=F) * 0.2,
+            "W_proj": rng.normal(size=(F, D)) * 0.5, "b_proj": rng.normal(size=D) * 0.2}
+
+
+def block_params(rng, D, F):
+    p = {}
+    for prefix, part in (("ln1.", ln_params(rng, D)), ("attn.", attn_params(rng, D)),
+                         ("ln2.", ln_params(rng, D)), ("mlp.", mlp_params(rng, D, F))):
+        p.update({prefix + k: v for k, v in part.items()})
+    return p
+
+
+def network_params(rng, V, D, F, layers, t_max, tied):
+    p = {"C": rng.normal(size=(V, D)) * 0.5, "P_pos": rng.normal(size=(t_max, D)) * 0.5, "b_out": rng.normal(size=V)}
+    for layer in range(layers):
+        p.update({f"h.{layer}.{k}": v for k, v in block_params(rng, D, F).items()})
+    p.update({"lnf." + k: v for k, v in ln_params(rng, D).items()})
+    if not tied:
+        p["W_out"] = rng.normal(size=(D, V)) * 0.5
+    return p
+
+
+shapes = st.fixed_dictionaries({
+    "B": st.integers(1, 2), "T": st.integers(1, 5), "heads": st.integers(1, 3), "d": st.integers(1, 3),
+    "V": st.integers(2, 5), "layers": st.integers(1, 2), "tied": st.booleans(), "seed": st.integers(0, 10_000),
+})
+
+
+@settings(max_examples=12, deadline=None)
+@given(shapes)
+def test_each_piece_gradients_match_finite_differences(s):
+    rng = np.random.default_rng(s["seed"])
+    B, Tn, A = s["B"], s["T"], s["heads"]
+    D = A * s["d"]
+    # LayerNorm at width >= 3: at width 2 a normalised row is always (+-1, -+1) (its input gradient is ~0, all
+    # rounding) or, when the two entries nearly tie, a step (finite differences straddle it)
+    Dn = A * (s["d"] + 2)
+    X = rng.normal(size=(B, Tn, D))
+    t0 = int(rng.integers(0, 3))
+    checks = {
+        "layernorm": gradcheck_piece(T.layernorm_forward, T.layernorm_backward, ln_params(rng, Dn),
+                                     rng.normal(size=(B, Tn, Dn))),
+        "gelu": gradcheck_piece(T.gelu_forward, T.gelu_backward, {}, X * 2),
+        "dense": gradcheck_piece(T.dense_forward, T.dense_backward,
+                                 {"W": rng.normal(size=(D, 3)), "b": rng.normal(size=3)}, X),
+        "attention": gradcheck_piece(T.attention_forward, T.attention_backward, attn_params(rng, D), (X, A)),
+        "mlp": gradcheck_piece(T.mlp_forward, T.mlp_backward, mlp_params(rng, D, 2 * D), X),
+        "block": gradcheck_piece(T.block_forward, T.block_backward, block_params(rng, Dn, 2 * Dn),
+                                 (rng.normal(size=(B, Tn, Dn)), A)),
+        "embed": gradcheck_piece(T.embed_forward, T.embed_backward,
+                                 {"C": rng.normal(size=(s["V"], D)), "P_pos": rng.normal(size=(Tn + 3, D))},
+                                 (rng.integers(0, s["V"], size=(B, Tn)), t0)),
+    }
+    for name, errors in checks.items():
+        assert errors and max(errors.values()) < TOL, (name, errors)
+    assert {"input[0]"} <= set(checks["attention"]) and {"input[0]"} <= set(checks["block"])
+
+
+@settings(max_examples=8, deadline=None)
+@given(shapes)
+def test_whole_transformer_gradients_match_finite_differences(s):
+    """Every parameter of L blocks, embeddings, final LayerNorm and output map, tied (C used twice) or not."""
+    rng = np.random.default_rng(s["seed"])
+    D = s["heads"] * (s["d"] + 2)                                     # >= 3: see the LayerNorm check above
+    p = network_params(rng, s["V"], D, 2 * D, s["layers"], s["T"] + 1, s["tied"])
+    ids = rng.integers(0, s["V"], size=(s["B"], s["T"]))
+    errors = gradcheck_piece(T.transformer_forward, T.transformer_backward, p, (ids, s["heads"]), seed=s["seed"],
+                             max_entries=12)
+    assert set(errors) == set(p)
+    assert max(errors.values()) < TOL, errors
+
+
+BREAKS = {
+    # attention without the 1/sqrt(d) in eq. (A18)
+    "attention": (T.attention_forward, T.attention_backward, "scale", lambda v: 1.0),
+    # LayerNorm forgetting to divide by sigma in eq. (A13)
+    "layernorm": (T.layernorm_forward, T.layernorm_backward, "inv_sigma", np.ones_like),
+    # GELU's derivative taken as if tanh(u) were 0
+    "gelu": (T.gelu_forward, T.gelu_backward, "th", np.zeros_like),
+}
+
+
+@pytest.mark.parametrize("piece", sorted(BREAKS))
+def test_a_broken_backward_fails_the_check(piece):
+    forward, backward, key, damage = BREAKS[piece]
+    rng = np.random.default_rng(1)
+    D, A = 6, 2
+    X = rng.normal(size=(2, 4, D)) * 2
+    params = {"attention": attn_params(rng, D), "layernorm": ln_params(rng, D), "gelu": {}}[piece]
+    inputs = (X, A) if piece == "attention" else X
+    assert max(gradcheck_piece(forward, backward, params, inputs).values()) < TOL
+
+    def broken(p, cache, d_out):
+        return backward(p, dict(cache, **{key: damage(cache[key])}), d_out)
+
+    assert max(gradcheck_piece(forward, broken, params, inputs).values()) > 1e-2
+
+
+def test_causal_softmax_rows_sum_to_one_and_never_look_ahead():
+    P = T.causal_softmax(np.random.default_rng(2).normal(size=(3, 5, 5)) * 10)
+    np.testing.assert_allclose(P.sum(axis=-1), 1.0, rtol=1e-12)
+    assert np.all(np.triu(P, k=1) == 0.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(shapes, st.integers(0, 4))
+def test_changing_token_t_never_changes_the_outputs_before_t(s, t):
+    rng = np.random.default_rng(s["seed"])
+    Tn = s["T"]
+    t = min(t, Tn - 1)
+    D = s["heads"] * (s["d"] + 2)                                     # >= 3: see the LayerNorm check above
+    p = network_params(rng, s["V"] + 1, D, 2 * D, s["layers"], Tn, s["tied"])
+    ids = rng.integers(0, s["V"], size=(s["B"], Tn))
+    changed = ids.copy()
+    changed[:, t] = s["V"]                                            # a token no row held there
+    before, _ = T.transformer_forward(p, (ids, s["heads"]))
+    after, _ = T.transformer_forward(p, (changed, s["heads"]))
+    assert np.array_equal(before[:, :t], after[:, :t])                # the past: bit for bit the same
+    assert not np.allclose(before[:, t], after[:, t])                 # the position itself does change
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_the_key_value_cache_equals_full_recomputation(tied):
+    rng = np.random.default_rng(3)
+    V, D, A, L, Tn, B = 7, 8, 2, 2, 9, 3
+    p = network_params(rng, V, D, 4 * D, L, Tn, tied)
+    ids = rng.integers(0, V, size=(B, Tn))
+    full, _ = T.transformer_forward(p, (ids, A))                       # (B, T, V)
+    caches = [T.kv_cache(B, A, D, Tn) for _ in range(L)]
+    for t in range(Tn):
+        step = T.transformer_step(p, ids[:, t], caches)               # (B, V)
+        np.testing.assert_allclose(step, full[:, t], rtol=1e-10, atol=1e-12)
+    assert caches[0]["n"] == Tn
+    with pytest.raises(ScratchgenError, match="--context"):
+        T.transformer_step(p, ids[:, 0], caches)                       # one position too many
+
+
+def test_a_position_past_the_context_is_refused_in_one_line():
+    p = {"C": np.zeros((3, 2)), "P_pos": np.zeros((4, 2))}
+    with pytest.raises(ScratchgenError, match=r"position 4 .* context of 4 positions \(--context\)"):
+        T.embed_forward(p, (np.zeros((1, 3), dtype=int), 2))
+
+
+# --- PyTorch at the same weights ------------------------------------------------------------------------
+
+
+def test_layernorm_and_gelu_equal_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    D = 5
+    p = ln_params(rng, D)
+    X = rng.normal(size=(2, 3, D)) * 3 + 1
+    dY = rng.normal(size=X.shape)
+    Y, cache = T.layernorm_forward(p, X)
+    grads, dX = T.layernorm_backward(p, cache, dY)
+    ln = torch.nn.LayerNorm(D).double()
+    with torch.no_grad():
+        ln.weight.copy_(torch.tensor(p["g"]))
+        ln.bias.copy_(torch.tensor(p["b"]))
+    Xt = torch.tensor(X, requires_grad=True)
+    Yt = ln(Xt)
+    (Yt * torch.tensor(dY)).sum().backward()
+    np.testing.assert_allclose(Y, Yt.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(dX, Xt.grad.numpy(), atol=1e-6)
+    np.testing.assert_allclose(grads["g"], ln.weight.grad.numpy(), atol=1e-6)
+    np.testing.assert_allclose(grads["b"], ln.bias.grad.numpy(), atol=1e-6)
+
+    G, cache = T.gelu_forward({}, X)
+    _, dG = T.gelu_backward({}, cache, dY)
+    Xt = torch.tensor(X, requires_grad=True)
+    Gt = torch.nn.functional.gelu(Xt, approximate="tanh")
+    (Gt * torch.tensor(dY)).sum().backward()
+    np.testing.assert_allclose(G, Gt.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(dG, Xt.grad.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_causal_attention_equals_pytorch_multihead_attention(heads):
+    """nn.MultiheadAttention with a causal mask: in_proj_weight = W_qkv^T (q, k, v rows), out_proj = W_o^T."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    B, Tn, D = 3, 6, 8
+    p = attn_params(rng, D, scale=1.0)
+    X = rng.normal(size=(B, Tn, D))
+    dY = rng.normal(size=X.shape)
+    Y, cache = T.attention_forward(p, (X, heads))
+    grads, (dX, _) = T.attention_backward(p, cache, dY)
+
+    mha = torch.nn.MultiheadAttention(D, heads, batch_first=True).double()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.tensor(p["W_qkv"].T))
+        mha.in_proj_bias.copy_(torch.tensor(p["b_qkv"]))
+        mha.out_proj.weight.copy_(torch.tensor(p["W_o"].T))
+        mha.out_proj.bias.copy_(torch.tensor(p["b_o"]))
+    Xt = torch.tensor(X, requires_grad=True)
+    mask = torch.triu(torch.ones(Tn, Tn, dtype=torch.bool), diagonal=1)  # True: may not attend (s > t)
+    Yt, _ = mha(Xt, Xt, Xt, attn_mask=mask, need_weights=False)
+    (Yt * torch.tensor(dY)).sum().backward()
+    np.testing.assert_allclose(Y, Yt.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(dX, Xt.grad.numpy(), atol=1e-6)
+    np.testing.assert_allclose(grads["W_qkv"], mha.in_proj_weight.grad.numpy().T, atol=1e-6)
+    np.testing.assert_allclose(grads["b_qkv"], mha.in_proj_bias.grad.numpy(), atol=1e-6)
+    np.testing.assert_allclose(grads["W_o"], mha.out_proj.weight.grad.numpy().T, atol=1e-6)
+    np.testing.assert_allclose(grads["b_o"], mha.out_proj.bias.grad.numpy(), atol=1e-6)
