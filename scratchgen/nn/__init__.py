@@ -17,17 +17,20 @@
 - :mod:`scratchgen.nn.memory`: the memory a training run needs, estimated before it starts;
 - :mod:`scratchgen.nn.callbacks`: what a run does besides training (progress, checkpoints, the curve);
 - :mod:`scratchgen.nn.checkpoint`: the checkpoint file, written and read to resume bit for bit;
-- :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol.
+- :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol;
+- :mod:`scratchgen.nn.transformer`: :class:`TransformerModel`, GPT-2's layout behind the same protocol.
 """
 
 from .callbacks import Callback, Checkpoint, Curve, ShowProgress
 from .config import TrainConfig
 from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .rnn import RNNModel
+from .transformer import TransformerModel
 from .train import Trainer, TrainingWarning
 
 __all__ = [
     "RNNModel",
+    "TransformerModel",
     "TrainConfig",
     "Trainer",
     "TrainingWarning",
