@@ -164,18 +164,21 @@ def test_sigmoid_does_not_overflow_and_is_the_logistic_function():
 # --- PyTorch at the same weights ------------------------------------------------------------------------
 
 
-def to_torch_weights(cell, p, L, torch):
-    """Our row-vector weights as PyTorch's (W_xg = weight_ih^T, W_hg = weight_hh^T; biases as in cells.py)."""
+def to_torch_weights(cell, p, L, torch, rng):
+    """Our row-vector weights as PyTorch's: W_xg = weight_ih^T, W_hg = weight_hh^T, and the biases split as
+    cells.py documents: PyTorch's two biases of a gate (both for LSTM, r and z for GRU) may be any pair with our
+    sum b_g, so bias_hh gets random numbers and bias_ih the rest; the GRU's n block of bias_hh is b_hn."""
     H = p["W_hg.0"].shape[0]
     out = {}
     for layer in range(L):
         out[f"weight_ih_l{layer}"] = p[f"W_xg.{layer}"].T
         out[f"weight_hh_l{layer}"] = p[f"W_hg.{layer}"].T
-        out[f"bias_ih_l{layer}"] = p[f"b_g.{layer}"]
-        bias_hh = np.zeros_like(p[f"b_g.{layer}"])
+        bias_hh = rng.normal(size=p[f"b_g.{layer}"].shape)
+        bias_ih = p[f"b_g.{layer}"] - bias_hh
         if cell == "gru":
-            bias_hh[2 * H:] = p[f"b_hn.{layer}"]                        # r, z: b_g holds the sum
-        out[f"bias_hh_l{layer}"] = bias_hh
+            bias_hh[2 * H:] = p[f"b_hn.{layer}"]                        # inside the reset product
+            bias_ih[2 * H:] = p[f"b_g.{layer}"][2 * H:]                 # an: the input bias alone
+        out[f"bias_ih_l{layer}"], out[f"bias_hh_l{layer}"] = bias_ih, bias_hh
     return {k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in out.items()}
 
 
@@ -195,7 +198,7 @@ def test_forward_and_gradients_equal_pytorch(cell):
     grads, (dX, *d_s0) = backward(p, cache, (dH, *d_last))
 
     module = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(E, H, num_layers=L, batch_first=True).double()
-    weights = to_torch_weights(cell, p, L, torch)
+    weights = to_torch_weights(cell, p, L, torch, rng)
     Xt = torch.tensor(X, requires_grad=True)
     st0 = [torch.tensor(s, requires_grad=True) for s in s0]
     out, last = torch.func.functional_call(module, weights, (Xt, st0[0] if cell == "gru" else tuple(st0)))
@@ -216,5 +219,6 @@ def test_forward_and_gradients_equal_pytorch(cell):
         np.testing.assert_allclose(grads[f"b_g.{layer}"], w[f"bias_ih_l{layer}"], atol=1e-6)
         if cell == "gru":                                              # b_hn is bias_hh's n block
             np.testing.assert_allclose(grads[f"b_hn.{layer}"], w[f"bias_hh_l{layer}"][2 * H:], atol=1e-6)
+            np.testing.assert_allclose(grads[f"b_g.{layer}"][:2 * H], w[f"bias_hh_l{layer}"][:2 * H], atol=1e-6)
         else:                                                          # one bias = the sum: same gradient
             np.testing.assert_allclose(grads[f"b_g.{layer}"], w[f"bias_hh_l{layer}"], atol=1e-6)
