@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         from_tracery,
     )
     from .ngram import NGramModel
-    from .nn import RNNModel, TransformerModel, gradcheck  # type: ignore[no-redef]
+    from .nn import MLPModel, RNNModel, TransformerModel, gradcheck  # type: ignore[no-redef]
 
 #: Names of the families, imported on first use: name -> module that defines it.
 _LAZY = {
@@ -60,6 +60,7 @@ _LAZY = {
     "from_tracery": "scratchgen.grammar",
     "NGramModel": "scratchgen.ngram",
     "RNNModel": "scratchgen.nn",
+    "MLPModel": "scratchgen.nn",
     "TransformerModel": "scratchgen.nn",
     "gradcheck": "scratchgen.nn",
 }
@@ -90,6 +91,7 @@ __all__ = [
     "GrammarModel",
     "NGramModel",
     "RNNModel",
+    "MLPModel",
     "TransformerModel",
     "LanguageModel",
     # grammars

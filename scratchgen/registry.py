@@ -36,6 +36,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "GrammarModel": "scratchgen.grammar.model",
     "NGramModel": "scratchgen.ngram.model",
     "RNNModel": "scratchgen.nn.rnn",
+    "MLPModel": "scratchgen.nn.mlp",
     "TransformerModel": "scratchgen.nn.transformer",
 }
 

@@ -137,4 +137,22 @@ def nn_cases() -> list[LabelledCase]:
     ]
 
 
-LABELLED_CASES: list[LabelledCase] = random_cases() + ngram_cases() + grammar_cases() + nn_cases()
+def mlp_cases() -> list[LabelledCase]:
+    """Bengio's MLP: the label read as one more slot of the window (nn/mlp.py, eq. 3)."""
+    from scratchgen import MLPModel
+
+    def fit(texts, labels):
+        model = MLPModel(context=3, embedding=8, hidden=16, batch_size=4, seq_len=16, lr=2e-2, epochs=60,
+                         valid_fraction=0, seed=0)
+        return model.fit(texts, labels=labels)
+
+    return [
+        LabelledCase(
+            "mlp",
+            fit,
+            exempt={"corpus_order": "trained by SGD in corpus order: a shuffled corpus gives other batches"},
+        )
+    ]
+
+
+LABELLED_CASES: list[LabelledCase] = random_cases() + ngram_cases() + grammar_cases() + nn_cases() + mlp_cases()

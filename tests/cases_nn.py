@@ -2,7 +2,7 @@
 
 from contract_case import TRAIN_TEXTS, Case
 
-from scratchgen import RNNModel, Tokenizer
+from scratchgen import MLPModel, RNNModel, Tokenizer
 
 CASES = [
     # one-hot inputs, one layer, float64, padded line batches
@@ -12,4 +12,11 @@ CASES = [
     Case("rnn-emb-2layer-stream", lambda: RNNModel(hidden=10, layers=2, embedding=6, epochs=5, batch_size=2,
                                                    seq_len=4, lr=1e-2, running_text=True, valid_fraction=0.0,
                                                    seed=1, tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
+    # Bengio's MLP: a window of 3 ids, padded line batches, float64
+    Case("mlp-lines", lambda: MLPModel(context=3, embedding=5, hidden=12, epochs=8, batch_size=3, seq_len=8,
+                                       lr=1e-2, valid_fraction=0.0, seed=0).fit(TRAIN_TEXTS)),
+    # a window of 2 ids carried across the chunks of running text, word level, float32
+    Case("mlp-stream-word", lambda: MLPModel(context=2, embedding=4, hidden=8, epochs=5, batch_size=2, seq_len=4,
+                                             lr=1e-2, running_text=True, valid_fraction=0.0, seed=1,
+                                             dtype="float32", tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
 ]

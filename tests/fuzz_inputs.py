@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from scratchgen import (
     GrammarModel,
+    MLPModel,
     NGramModel,
     RNNModel,
     Tokenizer,
@@ -61,7 +62,7 @@ TRACERY = {
 }
 
 WORDS = Tokenizer("word")
-MODEL_CLASSES = ["UniformModel", "UnigramModel", "NGramModel", "GrammarModel", "RNNModel"]
+MODEL_CLASSES = ["UniformModel", "UnigramModel", "NGramModel", "GrammarModel", "RNNModel", "MLPModel"]
 
 
 def make_models() -> dict[str, Any]:
@@ -73,6 +74,8 @@ def make_models() -> dict[str, Any]:
         "NGramModel": NGramModel(order=3).fit(TRAIN),
         "GrammarModel": GrammarModel(grammar=TOY_GRAMMAR, iterations=2).fit(words),
         "RNNModel": RNNModel(hidden=6, layers=2, embedding=4, epochs=1, batch_size=2, seq_len=8,
+                             valid_fraction=0.0, seed=0).fit(TRAIN),
+        "MLPModel": MLPModel(context=2, embedding=3, hidden=5, epochs=1, batch_size=2, seq_len=8,
                              valid_fraction=0.0, seed=0).fit(TRAIN),
     }
 

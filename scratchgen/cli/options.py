@@ -174,6 +174,84 @@ def add_encoding_option(parser) -> None:
     )
 
 
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options every trained network shares (``train rnn``, ``train mlp``): the recipe of
+    :class:`~scratchgen.nn.config.TrainConfig`, the dtype, the seed, checkpoints, ``--resume``, the curve."""
+    parser.add_argument(
+        "--seq-len",
+        type=positive_int,
+        default=64,
+        help="positions a training chunk T (an RNN's steps of truncated BPTT; default 64)",
+    )
+    parser.add_argument("--batch", type=positive_int, default=32, help="parallel streams or sequences B (default 32)")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
+    parser.add_argument("--epochs", type=positive_int, default=20, help="passes over the data, at most (default 20)")
+    parser.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
+    parser.add_argument("--weight-decay", type=nonnegative_float, default=0.01, help="AdamW's decay (default 0.01)")
+    parser.add_argument("--dropout", type=fraction, default=0.0, help="dropout rate on the top states (default 0)")
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine", "step"),
+        default="cosine",
+        help="learning-rate schedule (default cosine)",
+    )
+    parser.add_argument("--warmup", type=nonnegative_int, default=0, help="steps of linear warm-up (default 0)")
+    parser.add_argument(
+        "--clip", type=nonnegative_float, default=5.0, help="largest global gradient norm; 0: no clipping (default 5)"
+    )
+    parser.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps")
+    parser.add_argument(
+        "--time-limit", type=positive_float, default=None, metavar="SECONDS", help="stop after this long"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)",
+    )
+    parser.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
+    parser.add_argument(
+        "--patience",
+        type=nonnegative_int,
+        default=3,
+        help="early stopping after this many evaluations without improvement; 0: never (default 3)",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="also evaluate every this many steps (default: at the end of each epoch)",
+    )
+    parser.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
+    parser.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float32", help="float32 (default: twice as fast) or float64"
+    )
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH", help="write a checkpoint here as training goes")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS", help="default 200")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from a checkpoint (same corpus and options): same result as never stopping",
+    )
+    parser.add_argument(
+        "--curve",
+        default=None,
+        metavar="CSV",
+        help="where the learning curve (train and validation loss vs tokens seen) goes; "
+        "default MODEL's name with .curve.csv",
+    )
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 def tokenizer_from_args(args: argparse.Namespace):
     from ..text import Tokenizer
 

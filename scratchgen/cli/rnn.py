@@ -25,9 +25,8 @@ import numpy as np
 
 from .options import (
     add_text_options,
+    add_training_options,
     declare_files,
-    fraction,
-    nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -38,6 +37,10 @@ from .options import (
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
+    if args.model == "mlp":
+        from .mlp import gradcheck_mlp
+
+        return gradcheck_mlp(args)
     from ..nn.conditioning import input_label_width, label_params
     from ..nn.gradcheck import gradcheck_piece
     from ..nn.layers import network_backward, network_forward
@@ -59,16 +62,23 @@ def _gradcheck(args: argparse.Namespace) -> int:
     errors = gradcheck_piece(network_forward, network_backward, params, inputs, seed=args.seed)
     if not args.labels:
         errors["h0"] = errors.pop("input[3]")
+    state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
+    return report_gradcheck(
+        args,
+        errors,
+        f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
+        f"with padding mask and {state} (float64, central differences)",
+    )
+
+
+def report_gradcheck(args: argparse.Namespace, errors: dict, what: str) -> int:
+    """Print the relative error of each parameter (or one JSON object with ``--json``); 1 if any is too large."""
     worst = max(errors.values(), key=lambda e: np.inf if np.isnan(e) else e)  # a NaN is the worst
     ok = all(e < args.tolerance for e in errors.values())  # False for NaN too
     if args.json:
         print_json({"relative_errors": errors, "worst": worst, "tolerance": args.tolerance, "ok": ok})
     else:
-        state = f"{args.labels} labels (their input vectors and start states)" if args.labels else "carried state"
-        print(
-            f"gradient check: {L} layer(s), hidden {H}, embedding {args.embedding}, V {V}, B {B}, T {T}, "
-            f"with padding mask and {state} (float64, central differences)"
-        )
+        print(what)
         for name, err in errors.items():
             print(f"  {name:8s} relative error {err:.2e}")
         print(f"worst {worst:.2e}: {'OK' if ok else 'FAILED'} (tolerance {args.tolerance:g})")
@@ -180,11 +190,29 @@ def _callbacks(args: argparse.Namespace, curve_writer) -> list:
 
 
 def _train_rnn(args: argparse.Namespace) -> int:
+    from ..nn.rnn import RNNModel
+
+    def make(tokenizer):
+        return RNNModel(
+            hidden=args.hidden,
+            layers=args.layers,
+            embedding=args.embedding or None,
+            dtype=args.dtype,
+            tokenizer=tokenizer,
+        )
+
+    return train_network(args, make, "RNN", f"hidden {args.hidden}, {args.layers} layer(s)")
+
+
+def train_network(args: argparse.Namespace, make_model, family: str, shape: str) -> int:
+    """Read the corpus, train ``make_model(tokenizer)`` by the options of :func:`add_training_options`, save it.
+
+    ``family`` ("RNN", "MLP") and ``shape`` ("hidden 256, 1 layer(s)") name the model in the summary line.
+    """
     from ..corpus import read_corpus as read_labelled
     from ..errors import CorpusError
     from ..io import check_output
     from ..nn.callbacks import Curve
-    from ..nn.rnn import RNNModel
     from ..text import is_running_text
 
     if args.resume:  # --checkpoint CK --resume CK is fine
@@ -215,9 +243,7 @@ def _train_rnn(args: argparse.Namespace) -> int:
             raise CorpusError(f"corpus {args.corpus!r} has no non-empty labelled example")
     else:
         corpus = read_corpus_args(args, args.corpus, tokenizer)
-    model = RNNModel(
-        hidden=args.hidden, layers=args.layers, embedding=args.embedding or None, dtype=args.dtype, tokenizer=tokenizer
-    )
+    model = make_model(tokenizer)
     curve_writer = Curve(curve)
     try:
         with _sigterm_as_interrupt():
@@ -239,15 +265,15 @@ def _train_rnn(args: argparse.Namespace) -> int:
     if args.plot and written:
         from ..evaluation.curves import plot_curve
 
-        plot_curve(curve, args.plot, title=f"RNN training curve: {os.path.basename(args.output)}")
+        plot_curve(curve, args.plot, title=f"{family} training curve: {os.path.basename(args.output)}")
         written.append(args.plot)
     if written:
         print(f"learning curve: {', '.join(written)}", file=sys.stderr)
-    print(_summary(args, model, corpus, read_as), file=sys.stderr)
+    print(_summary(args, model, corpus, read_as, f"{family} ({shape}"), file=sys.stderr)
     return 0
 
 
-def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
+def _summary(args: argparse.Namespace, model, corpus, read_as: str, what: str) -> str:
     """The one line a training command ends with: the data, the vocabulary, the loss and the file."""
     from ..nn.train import worse_than_uniform
 
@@ -273,7 +299,7 @@ def _summary(args: argparse.Namespace, model, corpus, read_as: str) -> str:
         )
     labelled = f", labels {', '.join(model.labels_.names)}" if model.labels_ is not None else ""
     return (
-        f"trained RNN (hidden {args.hidden}, {args.layers} layer(s){labelled}) on {len(corpus)} sequences{read_as}, "
+        f"trained {what}{labelled}) on {len(corpus)} sequences{read_as}, "
         f"vocabulary {V}, {finished}{loss}: {args.output}"
     )
 
@@ -282,10 +308,13 @@ def register(commands, train) -> None:
     """Add this group's commands: ``commands`` is the top-level subparsers, ``train`` those of ``train``."""
     p = commands.add_parser(
         "gradcheck",
-        help="check the RNN's hand-written gradients against finite differences",
+        help="check a network's hand-written gradients against finite differences",
         description="Build a small random RNN (with a padding mask and a carried-in state) "
         "and compare every gradient with central finite differences in float64; "
         "print the relative error of each parameter. Exit 1 if any is too large.",
+    )
+    p.add_argument(
+        "--model", choices=("rnn", "mlp"), default="rnn", help="the network: rnn, or mlp (--context 3) (default rnn)"
     )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
@@ -335,72 +364,7 @@ def register(commands, train) -> None:
     p.add_argument(
         "--embedding", type=nonnegative_int, default=None, help="embedding width E; 0 or not given: one-hot inputs"
     )
-    p.add_argument("--seq-len", type=positive_int, default=64, help="steps of truncated BPTT T (default 64)")
-    p.add_argument("--batch", type=positive_int, default=32, help="parallel streams or sequences B (default 32)")
-    p.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="passes over the data, at most (default 20)")
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "adagrad"), default="adam", help="default adam")
-    p.add_argument("--weight-decay", type=nonnegative_float, default=0.01, help="AdamW's decay (default 0.01)")
-    p.add_argument("--dropout", type=fraction, default=0.0, help="dropout rate on the top states (default 0)")
-    p.add_argument(
-        "--schedule",
-        choices=("constant", "cosine", "step"),
-        default="cosine",
-        help="learning-rate schedule (default cosine)",
-    )
-    p.add_argument("--warmup", type=nonnegative_int, default=0, help="steps of linear warm-up (default 0)")
-    p.add_argument(
-        "--clip", type=nonnegative_float, default=5.0, help="largest global gradient norm; 0: no clipping (default 5)"
-    )
-    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps")
-    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS", help="stop after this long")
-    p.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="what --time-limit counts: wall-clock or this process's CPU seconds (default wall)",
-    )
-    p.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
-    p.add_argument(
-        "--patience",
-        type=nonnegative_int,
-        default=3,
-        help="early stopping after this many evaluations without improvement; 0: never (default 3)",
-    )
-    p.add_argument(
-        "--eval-every",
-        type=positive_int,
-        default=None,
-        metavar="STEPS",
-        help="also evaluate every this many steps (default: at the end of each epoch)",
-    )
-    p.add_argument("--min-count", type=positive_int, default=1, help="rarer tokens become <unk> (default 1)")
-    p.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float32", help="float32 (default: twice as fast) or float64"
-    )
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--checkpoint", default=None, metavar="PATH", help="write a checkpoint here as training goes")
-    p.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS", help="default 200")
-    p.add_argument(
-        "--resume",
-        default=None,
-        metavar="CHECKPOINT",
-        help="continue from a checkpoint (same corpus and options): same result as never stopping",
-    )
-    p.add_argument(
-        "--curve",
-        default=None,
-        metavar="CSV",
-        help="where the learning curve (train and validation loss vs tokens seen) goes; "
-        "default MODEL's name with .curve.csv",
-    )
-    p.add_argument(
-        "--plot",
-        default=None,
-        metavar="PNG",
-        help="also draw the curve as a PNG (needs matplotlib: pip install 'scratchgen[plot]')",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_training_options(p)
     add_text_options(p)
     # --resume is checked against -o, --curve and --plot in _train_rnn, not here: --checkpoint CK
     # --resume CK (the same file, read then rewritten) is the ordinary way to go on
