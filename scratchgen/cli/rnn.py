@@ -41,6 +41,10 @@ def _gradcheck(args: argparse.Namespace) -> int:
         from .mlp import gradcheck_mlp
 
         return gradcheck_mlp(args)
+    if args.model == "transformer":
+        from .transformer import gradcheck_transformer
+
+        return gradcheck_transformer(args)
     from ..nn.conditioning import input_label_width, label_params
     from ..nn.gradcheck import gradcheck_piece
     from ..nn.layers import network_backward, network_forward
@@ -314,7 +318,10 @@ def register(commands, train) -> None:
         "print the relative error of each parameter. Exit 1 if any is too large.",
     )
     p.add_argument(
-        "--model", choices=("rnn", "mlp"), default="rnn", help="the network: rnn, or mlp (--context 3) (default rnn)"
+        "--model",
+        choices=("rnn", "mlp", "transformer"),
+        default="rnn",
+        help="the network: rnn, mlp (--context 3) or transformer (2 heads, context 5) (default rnn)",
     )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
