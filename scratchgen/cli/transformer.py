@@ -14,50 +14,11 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from .options import add_text_options, add_training_options, declare_files, int_in, positive_int
-
-
-def gradcheck_transformer(args: argparse.Namespace) -> int:
-    """The Transformer network's gradients (2 heads, context 5, a padding mask, tied weights, or C labels'
-    input vectors) against central differences in float64, reported as ``gradcheck`` reports the RNN's."""
-    from ..errors import ScratchgenError
-    from ..nn.gradcheck import gradcheck
-    from ..nn.transformer import TransformerNetwork, init_transformer
-    from .rnn import report_gradcheck
-
-    A, V, B, T, L, E = 2, 7, 3, 5, args.layers, args.embedding
-    if not E or E % A:
-        raise ScratchgenError(f"the Transformer's width must be a multiple of its 2 heads: --embedding {E}")
-    rng = np.random.default_rng(args.seed)
-    params = init_transformer(V, E, L, T, rng, tied=True, labels=args.labels)
-    params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases or tables
-    ids = rng.integers(0, V, size=(B, T))  # (B, T)
-    targets = rng.integers(0, V, size=(B, T))  # (B, T)
-    mask = rng.random((B, T)) < 0.75  # (B, T) some padding
-    inputs: tuple = (ids, targets, mask, None)
-    if args.labels:
-        inputs += (None, rng.integers(0, args.labels, size=B))
-    net = TransformerNetwork(A)
-
-    def loss_and_grads(p: dict):
-        (loss, _), cache = net.forward(p, inputs)
-        return loss, net.backward(p, cache)[0]
-
-    errors = gradcheck(loss_and_grads, params, seed=args.seed)
-    labels = f" and {args.labels} labels' input vectors" if args.labels else ""
-    return report_gradcheck(
-        args,
-        errors,
-        f"gradient check: Transformer, {L} block(s), {A} heads, embedding {E}, context {T}, V {V}, B {B}, "
-        f"tied weights, with padding mask{labels} (float64, central differences)",
-    )
+from .options import add_text_options, add_training_options, declare_files, int_in, positive_int, train_network
 
 
 def _train_transformer(args: argparse.Namespace) -> int:
     from ..nn.transformer import TransformerModel
-    from .rnn import train_network
 
     def make(tokenizer):
         return TransformerModel(

@@ -63,7 +63,7 @@ from .network import Network
 from .rnn import DTYPES, MAX_WEIGHT, RNNModel, _log_softmax, _split
 from .train import Trainer
 
-__all__ = ["MLPModel", "MLPNetwork", "init_mlp_params", "chunk_windows"]
+__all__ = ["MLPModel", "MLPNetwork", "init_mlp_params", "label_mlp_params", "chunk_windows", "network_gradcheck"]
 
 MAX_CONTEXT = 4096  # also bounds the schema a (possibly edited) file header asks to build
 
@@ -159,6 +159,43 @@ class MLPNetwork(Network):
     def start_state(self, params: dict, batch: int) -> np.ndarray:
         """N ``<s>`` a row: what precedes the start of a text (int64 (B, N))."""
         return np.full((batch, self.context), BOS, dtype=np.int64)
+
+
+def network_gradcheck(embedding: int = 4, hidden: int = 6, labels: int = 0, seed: int = 0) -> tuple[dict, str]:
+    """The network's gradients against central differences in float64 (``scratchgen gradcheck --model mlp``).
+
+    Context 3, V 7, B 3, T 5, a padding mask, and a carried-in window (or, with ``labels`` C > 0, the
+    labels' slot, eq. 3). Returns the relative error of each parameter and a line saying what was checked.
+    """
+    from .gradcheck import gradcheck
+
+    if not embedding:
+        raise ScratchgenError("the MLP needs an embedding table: --embedding must be at least 1 with --model mlp")
+    rng = np.random.default_rng(seed)
+    V, B, T, N, E, H = 7, 3, 5, 3, embedding, hidden
+    params = init_mlp_params(V, N, E, H, rng)
+    if labels:  # the label's slot: L_in and W_c, eq. (3)
+        params.update(label_mlp_params(labels, E, H, seed))
+    params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases or rows
+    ids = rng.integers(0, V, size=(B, T))  # (B, T)
+    targets = rng.integers(0, V, size=(B, T))  # (B, T)
+    mask = rng.random((B, T)) < 0.75  # (B, T) some padding
+    window = rng.integers(0, V, size=(B, N))  # (B, N) a carried-in window
+    inputs: tuple = (ids, targets, mask, window)
+    if labels:
+        inputs += (None, rng.integers(0, labels, size=B))
+    net = MLPNetwork(N)
+
+    def loss_and_grads(p: dict):
+        (loss, _), cache = net.forward(p, inputs)
+        return loss, net.backward(p, cache)[0]
+
+    state = f"{labels} labels (their slot: L_in, W_c)" if labels else "a carried window"
+    what = (
+        f"gradient check: MLP, context {N}, embedding {E}, hidden {H}, V {V}, B {B}, T {T}, "
+        f"with padding mask and {state} (float64, central differences)"
+    )
+    return gradcheck(loss_and_grads, params, seed=seed), what
 
 
 @register_model

@@ -84,6 +84,7 @@ __all__ = [
     "window_starts",
     "window_logprobs",
     "transformer_memory",
+    "network_gradcheck",
 ]
 
 DTYPES = ("float64", "float32")
@@ -336,6 +337,39 @@ def transformer_memory(
     copies = {"sgd": 3, "adagrad": 3}.get(optimizer, 4)
     per_block = 22 * B * T * D + 3 * B * A * T * T
     return int(itemsize * (copies * n_params + L * per_block + 3 * B * T * V + 2 * B * T * D))
+
+
+def network_gradcheck(layers: int = 2, embedding: int = 4, labels: int = 0, seed: int = 0) -> tuple[dict, str]:
+    """The network's gradients against central differences in float64 (``scratchgen gradcheck --model
+    transformer``): 2 heads, context 5, V 7, B 3, tied weights, a padding mask, and with ``labels`` C > 0
+    the labels' input vectors. Returns the relative error of each parameter and a line saying what was checked.
+    """
+    from .gradcheck import gradcheck
+
+    A, V, B, T, L, E = 2, 7, 3, 5, layers, embedding
+    if not E or E % A:
+        raise ScratchgenError(f"the Transformer's width must be a multiple of its 2 heads: --embedding {E}")
+    rng = np.random.default_rng(seed)
+    params = init_transformer(V, E, L, T, rng, tied=True, labels=labels)
+    params = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in params.items()}  # no zero biases or tables
+    ids = rng.integers(0, V, size=(B, T))  # (B, T)
+    targets = rng.integers(0, V, size=(B, T))  # (B, T)
+    mask = rng.random((B, T)) < 0.75  # (B, T) some padding
+    inputs: tuple = (ids, targets, mask, None)
+    if labels:
+        inputs += (None, rng.integers(0, labels, size=B))
+    net = TransformerNetwork(A)
+
+    def loss_and_grads(p: dict):
+        (loss, _), cache = net.forward(p, inputs)
+        return loss, net.backward(p, cache)[0]
+
+    what = (
+        f"gradient check: Transformer, {L} block(s), {A} heads, embedding {E}, context {T}, V {V}, B {B}, "
+        f"tied weights, with padding mask" + (f" and {labels} labels' input vectors" if labels else "")
+        + " (float64, central differences)"
+    )
+    return gradcheck(loss_and_grads, params, seed=seed), what
 
 
 # --- the model ---------------------------------------------------------------------------------------
