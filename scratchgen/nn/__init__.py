@@ -27,8 +27,8 @@ from .config import TrainConfig
 from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .mlp import MLPModel
 from .rnn import RNNModel
-from .transformer import TransformerModel
 from .train import Trainer, TrainingWarning
+from .transformer import TransformerModel
 
 __all__ = [
     "RNNModel",

@@ -366,7 +366,8 @@ def network_gradcheck(layers: int = 2, embedding: int = 4, labels: int = 0, seed
 
     what = (
         f"gradient check: Transformer, {L} block(s), {A} heads, embedding {E}, context {T}, V {V}, B {B}, "
-        f"tied weights, with padding mask" + (f" and {labels} labels' input vectors" if labels else "")
+        f"tied weights, with padding mask"
+        + (f" and {labels} labels' input vectors" if labels else "")
         + " (float64, central differences)"
     )
     return gradcheck(loss_and_grads, params, seed=seed), what
@@ -603,7 +604,7 @@ class TransformerModel(LanguageModel):
         dtype = p["C"].dtype
         A, d = self.heads, self.embedding // self.heads
         empty = np.zeros((batch_size, A, 0, d), dtype=dtype)  # (B, A, 0, d): no position yet
-        state = (np.zeros((batch_size, self.embedding), dtype=dtype), np.zeros((batch_size, 0), dtype=np.int64))
+        state: tuple = (np.zeros((batch_size, self.embedding), dtype=dtype), np.zeros((batch_size, 0), dtype=np.int64))
         state += (empty,) * (2 * self.layers) + (() if lab is None else (lab,))
         return self._step(state, np.full(batch_size, BOS, dtype=np.int64))
 
