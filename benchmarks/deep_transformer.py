@@ -21,7 +21,7 @@ import tracemalloc
 
 import numpy as np
 
-from .common import best_of, data_file, module_available
+from .common import Section, best_of, data_file, module_available, table
 
 # makemore's Transformer (its README's table): E 64, 4 layers, 4 heads, block 32, batch 32, AdamW 5e-4
 MAKEMORE = {"layers": 4, "heads": 4, "embedding": 64, "context": 32}
@@ -214,25 +214,32 @@ def memory_rows(Ts=(16, 64, 256, 512), Bs=(8, 32), D: int = 64, hidden: int = 38
     return rows
 
 
-HEADER = ["what", "setting", "ours / time", "peer", "ratio or loss", "target"]
+def transformer_rows(quick: bool) -> str:
+    """The Transformer's part of the deep section (markdown). Quick: speed at makemore's size, generation,
+    memory and 200 steps on names (a minute or two); full: also the 128-wide speed row, names.txt at 10,000
+    steps and tinyshakespeare for 10 CPU-minutes (about 30 minutes of wall clock on 2 cores)."""
+    speed = speed_rows([(64, 4, 4, 32, 32)] + ([] if quick else [(128, 4, 4, 128, 32)]))
+    gen = generation_rows(context=32 if quick else 128, embedding=64 if quick else 128)
+    mem = memory_rows(Ts=(16, 64) if quick else (16, 64, 256, 512), Bs=(8,) if quick else (8, 32))
+    quality = [names_quality(steps=200)] if quick else [names_quality(), shakespeare_quality()]
+    body = [
+        "### Transformer (GPT-2 layout): quality (held-out loss, nats/char)\n",
+        table(["data", "model and run", "seconds", "test loss", "target"], quality),
+        "\n### Transformer: one training step (forward, backward, AdamW) against PyTorch of the same shape\n",
+        table(["shape", "BLAS threads", "ours", "PyTorch", "PyTorch / ours", "target"], speed),
+        "\n### Transformer: generation with the key/value cache\n",
+        table(["model", "measure", "ms per token by position band", "", "", "target"], gen),
+        "\n### Transformer: peak memory of one training step (float32; the RNN: H 384, E 64, 1 layer)\n",
+        table(["step", "", "Transformer (E 64, 4 layers)", "RNN", "Transformer / RNN", ""], mem),
+    ]
+    return "\n".join(body)
 
 
-def transformer_rows(quick: bool) -> list:
-    """The rows of bench_deep: quick = speed at makemore's size, generation and memory (seconds);
-    full = also the 128-wide speed row, names.txt 10,000 steps and tinyshakespeare 10 CPU-minutes."""
-    rows = speed_rows([(64, 4, 4, 32, 32)] + ([] if quick else [(128, 4, 4, 128, 32)]))
-    rows += generation_rows(context=32 if quick else 128, embedding=64 if quick else 128)
-    rows += memory_rows(Ts=(16, 64) if quick else (16, 64, 256, 512), Bs=(8,) if quick else (8, 32))
-    if quick:
-        rows.append(names_quality(steps=200))
-    else:
-        rows.append(names_quality())
-        rows.append(shakespeare_quality())
-    return rows
+def run(quick: bool) -> Section:
+    return Section(name="deep_transformer", title="deep: the Transformer", body=transformer_rows(quick),
+                   command="python -m benchmarks.deep_transformer" + (" --quick" if quick else ""))
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv
-    print(" | ".join(HEADER))
-    for row in transformer_rows(quick):
-        print(" | ".join(map(str, row)), flush=True)
+    section = run("--quick" in sys.argv)
+    print(section.markdown())
