@@ -27,7 +27,7 @@ from .common import Section, best_of, data_file, module_available, table
 MAKEMORE = {"layers": 4, "heads": 4, "embedding": 64, "context": 32}
 
 
-def names_quality(steps: int = 10_000, dtype: str = "float32") -> list:
+def names_quality(steps: int = 10_000, dtype: str = "float32", lr: float = 5e-4) -> list:
     """One row: our test loss on makemore's 1,000 held-out names after ``steps`` steps at its size."""
     from scratchgen import TransformerModel
 
@@ -35,12 +35,12 @@ def names_quality(steps: int = 10_000, dtype: str = "float32") -> list:
 
     test, train, split = names_split()
     t = time.perf_counter()
-    m = TransformerModel(**MAKEMORE, dtype=dtype, batch_size=32, optimizer="adamw", lr=5e-4, weight_decay=0.01,
+    m = TransformerModel(**MAKEMORE, dtype=dtype, batch_size=32, optimizer="adamw", lr=lr, weight_decay=0.01,
                          lr_schedule="constant", clip=None, max_steps=steps, epochs=10_000, valid_fraction=0.0,
                          patience=None, seed=0).fit(train)  # fmt: skip
     loss = m.score(test).cross_entropy_nats
     return [f"names.txt, 1,000 names held out ({split})",
-            f"E 64, 4 layers, 4 heads, context 32, B 32, AdamW 5e-4 wd 0.01 constant, {steps:,} steps, {dtype}",
+            f"E 64, 4 layers, 4 heads, context 32, B 32, AdamW {lr:g} wd 0.01 constant, {steps:,} steps, {dtype}",
             f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",
             f"{loss:.4f}", "<= 1.972 (makemore's Transformer: 1.9725)"]  # fmt: skip
 
