@@ -45,7 +45,7 @@ def names_quality(steps: int = 10_000, dtype: str = "float32", lr: float = 5e-4)
             f"{loss:.4f}", "<= 1.972 (makemore's Transformer: 1.9725)"]  # fmt: skip
 
 
-def shakespeare_quality(cpu_seconds: float = 600.0, embedding: int = 96, layers: int = 4, context: int = 64) -> list:
+def shakespeare_quality(cpu_seconds: float = 600.0, embedding: int = 128, layers: int = 2, context: int = 64) -> list:
     """One row: held-out loss on the last 10% of tinyshakespeare after ``cpu_seconds`` of training."""
     from scratchgen import TransformerModel, read_corpus
     from scratchgen.nn import ShowProgress
