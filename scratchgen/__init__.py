@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         from_tracery,
     )
     from .ngram import NGramModel
-    from .nn import MLPModel, RNNModel, gradcheck  # type: ignore[no-redef]
+    from .nn import MLPModel, RNNModel, TransformerModel, gradcheck  # type: ignore[no-redef]
 
 #: Names of the families, imported on first use: name -> module that defines it.
 _LAZY = {
@@ -62,6 +62,7 @@ _LAZY = {
     "NGramModel": "scratchgen.ngram",
     "RNNModel": "scratchgen.nn",
     "MLPModel": "scratchgen.nn",
+    "TransformerModel": "scratchgen.nn",
     "gradcheck": "scratchgen.nn",
 }
 _SUBPACKAGES = ("grammar", "ngram", "nn", "evaluation", "datasets", "constraint", "smc")
@@ -92,6 +93,7 @@ __all__ = [
     "NGramModel",
     "RNNModel",
     "MLPModel",
+    "TransformerModel",
     "LanguageModel",
     # grammars
     "Grammar",

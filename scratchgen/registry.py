@@ -37,6 +37,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "NGramModel": "scratchgen.ngram.model",
     "RNNModel": "scratchgen.nn.rnn",
     "MLPModel": "scratchgen.nn.mlp",
+    "TransformerModel": "scratchgen.nn.transformer",
 }
 
 _REGISTERED: dict[str, type[LanguageModel]] = {}

@@ -160,4 +160,24 @@ def mlp_cases() -> list[LabelledCase]:
     ]
 
 
-LABELLED_CASES: list[LabelledCase] = random_cases() + ngram_cases() + grammar_cases() + nn_cases() + mlp_cases()
+def transformer_cases() -> list[LabelledCase]:
+    """The Transformer: a label vector added to the token embeddings at every position (nn/transformer.py, T1)."""
+    from scratchgen import TransformerModel
+
+    def fit(texts, labels):
+        model = TransformerModel(layers=1, heads=2, embedding=8, context=16, batch_size=4, lr=1e-2, epochs=60,
+                                 valid_fraction=0, seed=0)
+        return model.fit(texts, labels=labels)
+
+    return [
+        LabelledCase(
+            "transformer",
+            fit,
+            exempt={"corpus_order": "trained by SGD in corpus order: a shuffled corpus gives other batches"},
+        )
+    ]
+
+
+LABELLED_CASES: list[LabelledCase] = (
+    random_cases() + ngram_cases() + grammar_cases() + nn_cases() + mlp_cases() + transformer_cases()
+)

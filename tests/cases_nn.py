@@ -2,7 +2,7 @@
 
 from contract_case import TRAIN_TEXTS, Case
 
-from scratchgen import MLPModel, RNNModel, Tokenizer
+from scratchgen import MLPModel, RNNModel, Tokenizer, TransformerModel
 
 CASES = [
     # one-hot inputs, one layer, float64, padded line batches
@@ -26,4 +26,14 @@ CASES = [
     Case("lstm-emb-stream", lambda: RNNModel(cell="lstm", hidden=10, embedding=6, epochs=5, batch_size=2, seq_len=4,
                                              lr=1e-2, running_text=True, valid_fraction=0.0, seed=1,
                                              tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
+    # the Transformer: 2 blocks, 2 heads, context 4 (lines longer than it are read through windows, eq. T4)
+    Case("transformer-lines", lambda: TransformerModel(layers=2, heads=2, embedding=8, context=4, epochs=8,
+                                                       batch_size=3, lr=1e-2, valid_fraction=0.0,
+                                                       seed=0).fit(TRAIN_TEXTS)),
+    # running text cut into windows, untied output, word level, float32
+    Case("transformer-stream-word", lambda: TransformerModel(layers=1, heads=1, embedding=6, context=5, epochs=5,
+                                                             batch_size=2, lr=1e-2, running_text=True,
+                                                             tie_weights=False, valid_fraction=0.0, seed=1,
+                                                             dtype="float32",
+                                                             tokenizer=Tokenizer(level="word")).fit(TRAIN_TEXTS)),
 ]

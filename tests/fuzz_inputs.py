@@ -33,6 +33,7 @@ from scratchgen import (
     NGramModel,
     RNNModel,
     Tokenizer,
+    TransformerModel,
     UniformModel,
     UnigramModel,
 )
@@ -62,7 +63,8 @@ TRACERY = {
 }
 
 WORDS = Tokenizer("word")
-MODEL_CLASSES = ["UniformModel", "UnigramModel", "NGramModel", "GrammarModel", "RNNModel", "MLPModel"]
+MODEL_CLASSES = ["UniformModel", "UnigramModel", "NGramModel", "GrammarModel", "RNNModel", "MLPModel",
+                 "TransformerModel"]
 
 
 def make_models() -> dict[str, Any]:
@@ -77,6 +79,8 @@ def make_models() -> dict[str, Any]:
                              valid_fraction=0.0, seed=0).fit(TRAIN),
         "MLPModel": MLPModel(context=2, embedding=3, hidden=5, epochs=1, batch_size=2, seq_len=8,
                              valid_fraction=0.0, seed=0).fit(TRAIN),
+        "TransformerModel": TransformerModel(layers=1, heads=2, embedding=4, context=6, epochs=1, batch_size=2,
+                                             valid_fraction=0.0, seed=0).fit(TRAIN),
     }
 
 

@@ -21,14 +21,27 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import ScratchgenError
-from . import classify, demo, explain, generate, grammar, mlp, ngram, rnn, score, train_random
+from . import classify, demo, explain, generate, grammar, mlp, ngram, rnn, score, train_random, transformer
 from . import eval as evaluation
 from .options import Parser, guard_files
 
 __all__ = ["main", "build_parser"]
 
 #: The command groups in the order ``scratchgen --help`` lists them.
-COMMAND_GROUPS = (train_random, generate, score, classify, explain, demo, grammar, ngram, rnn, mlp, evaluation)
+COMMAND_GROUPS = (
+    train_random,
+    generate,
+    score,
+    classify,
+    explain,
+    demo,
+    grammar,
+    ngram,
+    rnn,
+    mlp,
+    transformer,
+    evaluation,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,11 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
         errors, what = network_gradcheck(args.embedding, args.hidden, args.labels, args.seed)
         return report_gradcheck(args, errors, what)
+    if args.model == "transformer":
+        from ..nn.transformer import network_gradcheck as transformer_gradcheck
+
+        errors, what = transformer_gradcheck(args.layers, args.embedding, args.labels, args.seed)
+        return report_gradcheck(args, errors, what)
     from ..nn.conditioning import input_label_width, label_params
     from ..nn.gradcheck import gradcheck_piece
     from ..nn.layers import network_backward, network_forward
@@ -107,9 +112,10 @@ def register(commands, train) -> None:
     )
     p.add_argument(
         "--model",
-        choices=("rnn", "gru", "lstm", "mlp"),
+        choices=("rnn", "gru", "lstm", "mlp", "transformer"),
         default="rnn",
-        help="the network: the tanh RNN, a GRU, an LSTM, or the MLP (--context 3) (default rnn)",
+        help="the network: the tanh RNN, a GRU, an LSTM, the MLP (--context 3) or a Transformer (2 heads, context 5) "
+        "(default rnn)",
     )
     p.add_argument("--hidden", type=positive_int, default=6, help="hidden width (default 6)")
     p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")

@@ -20,6 +20,7 @@
 - :mod:`scratchgen.nn.callbacks`: what a run does besides training (progress, checkpoints, the curve);
 - :mod:`scratchgen.nn.checkpoint`: the checkpoint file, written and read to resume bit for bit;
 - :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol;
+- :mod:`scratchgen.nn.transformer`: :class:`TransformerModel`, GPT-2's layout behind the same protocol;
 - :mod:`scratchgen.nn.mlp`: :class:`MLPModel`, Bengio's MLP behind the protocol (the state: the last N ids).
 """
 
@@ -29,10 +30,12 @@ from .gradcheck import gradcheck, gradcheck_piece, relative_error
 from .mlp import MLPModel
 from .rnn import RNNModel
 from .train import Trainer, TrainingWarning
+from .transformer import TransformerModel
 
 __all__ = [
     "RNNModel",
     "MLPModel",
+    "TransformerModel",
     "TrainConfig",
     "Trainer",
     "TrainingWarning",

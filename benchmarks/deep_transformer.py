@@ -1,0 +1,253 @@
+"""The Transformer's rows of ``benchmarks/bench_deep.py``: quality, speed against PyTorch, generation, memory.
+
+    python -m benchmarks --quick --only deep                 # the quick rows (seconds)
+    python -m benchmarks.deep_transformer [--quick]          # this file's rows alone
+
+Quality: names.txt at makemore's split and size (E 64, 4 layers, 4 heads, context 32, batch 32, 10,000
+steps of AdamW 5e-4, weight decay 0.01: makemore's Transformer row, test loss 1.9725), and
+tinyshakespeare with the last 10% held out within 10 CPU-minutes. Speed: one training step (forward,
+backward, AdamW) against a PyTorch model of the same shape, with the default BLAS threads and with one.
+Generation: seconds per token at growing positions with the key/value cache. Memory: the peak of one
+training step (tracemalloc, which sees NumPy's buffers) as T and B grow, beside an RNN's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from .common import Section, best_of, data_file, module_available, table
+
+# makemore's Transformer (its README's table): E 64, 4 layers, 4 heads, block 32, batch 32, AdamW 5e-4
+MAKEMORE = {"layers": 4, "heads": 4, "embedding": 64, "context": 32}
+
+
+def names_quality(steps: int = 10_000, dtype: str = "float32", lr: float = 5e-4) -> list:
+    """One row: our test loss on makemore's 1,000 held-out names after ``steps`` steps at its size."""
+    from scratchgen import TransformerModel
+
+    from .bench_nn import names_split
+
+    test, train, split = names_split()
+    t = time.perf_counter()
+    m = TransformerModel(**MAKEMORE, dtype=dtype, batch_size=32, optimizer="adamw", lr=lr, weight_decay=0.01,
+                         lr_schedule="constant", clip=None, max_steps=steps, epochs=10_000, valid_fraction=0.0,
+                         patience=None, seed=0).fit(train)  # fmt: skip
+    loss = m.score(test).cross_entropy_nats
+    return [f"names.txt, 1,000 names held out ({split})",
+            f"E 64, 4 layers, 4 heads, context 32, B 32, AdamW {lr:g} wd 0.01 constant, {steps:,} steps, {dtype}",
+            f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",
+            f"{loss:.4f}", "<= 1.972 (makemore's Transformer: 1.9725)"]  # fmt: skip
+
+
+def shakespeare_quality(cpu_seconds: float = 600.0, embedding: int = 128, layers: int = 2, context: int = 64) -> list:
+    """One row: held-out loss on the last 10% of tinyshakespeare after ``cpu_seconds`` of training."""
+    from scratchgen import TransformerModel, read_corpus
+    from scratchgen.nn import ShowProgress
+
+    corpus = read_corpus(data_file("tinyshakespeare.txt"), mode="chunks", chunk_size=256)
+    t = time.perf_counter()
+    m = TransformerModel(layers=layers, heads=4, embedding=embedding, context=context, dtype="float32",
+                         batch_size=32, optimizer="adamw", lr=2e-3, weight_decay=0.01, lr_schedule="cosine",
+                         warmup=200, clip=1.0, epochs=1000, running_text=True, valid_fraction=0.1, patience=None,
+                         eval_interval=500, seed=0, time_limit=cpu_seconds, clock="cpu",
+                         ).fit(corpus, callbacks=[ShowProgress()])  # fmt: skip
+    return ["tinyshakespeare, last 10% held out",
+            f"E {embedding}, {layers} layers, 4 heads, context {context}, B 32, AdamW 2e-3 cosine, float32, "
+            f"{cpu_seconds:g} CPU-seconds", f"{time.perf_counter() - t:.0f} wall, "
+            f"{m.history_[-1]['cpu_seconds']:.0f} CPU, {m.history_[-1]['tokens']:,} tokens",
+            f"{m.valid_loss_:.4f}", "<= 1.50 (nanoGPT's GPU baby model 1.4697)"]  # fmt: skip
+
+
+# --- speed against PyTorch ------------------------------------------------------------------------------
+
+
+def _torch_model(V: int, D: int, L: int, A: int, T: int):
+    """A PyTorch GPT-2 block stack of the same shape (pre-LN, tanh GELU, tied output)."""
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
+            self.qkv, self.o = nn.Linear(D, 3 * D), nn.Linear(D, D)
+            self.mlp = nn.Sequential(nn.Linear(D, 4 * D), nn.GELU(approximate="tanh"), nn.Linear(4 * D, D))
+
+        def forward(self, x):
+            B, T_, _ = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(D, dim=2)
+            q, k, v = (z.view(B, T_, A, D // A).transpose(1, 2) for z in (q, k, v))
+            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.o(y.transpose(1, 2).reshape(B, T_, D))
+            return x + self.mlp(self.ln2(x))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.C, self.P = nn.Embedding(V, D), nn.Embedding(T, D)
+            self.blocks = nn.ModuleList(Block() for _ in range(L))
+            self.lnf, self.b = nn.LayerNorm(D), nn.Parameter(torch.zeros(V))
+
+        def forward(self, ids, targets):
+            x = self.C(ids) + self.P(torch.arange(ids.shape[1]))
+            for blk in self.blocks:
+                x = blk(x)
+            logits = self.lnf(x) @ self.C.weight.T + self.b
+            return torch.nn.functional.cross_entropy(logits.view(-1, V), targets.view(-1))
+
+    return GPT()
+
+
+def speed_rows(shapes, dtype: str = "float32", repeat: int = 3) -> list:
+    """Milliseconds per training step (forward, backward, AdamW), ours and PyTorch's, both thread settings."""
+    from scratchgen.nn.optim import make_optimizer
+    from scratchgen.nn.transformer import init_transformer, network_backward, network_forward
+    from scratchgen.threads import one_blas_thread
+
+    rows = []
+    rng = np.random.default_rng(0)
+    V = 65
+    for D, L, A, T, B in shapes:
+        p = init_transformer(V, D, L, T, rng, dtype=np.dtype(dtype))
+        x, y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+        opt = make_optimizer("adamw", 0.01)
+
+        def ours():
+            (_, _), c = network_forward(p, (x, y, None, None), A)
+            g, _ = network_backward(p, c)
+            opt.step(p, g, 1e-4)
+
+        for threads in ("default", "1"):
+            ctx = one_blas_thread() if threads == "1" else contextlib.nullcontext()
+            with ctx:
+                ours()
+                ms = best_of(ours, repeat) * 1000
+            torch_ms = math.nan
+            if module_available("torch"):
+                import torch
+
+                before = torch.get_num_threads()
+                if threads == "1":
+                    torch.set_num_threads(1)
+                model = _torch_model(V, D, L, A, T)
+                tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
+                model = model.to(tdt)
+                topt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+                tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+                def theirs():
+                    topt.zero_grad()
+                    model(tx, ty).backward()
+                    topt.step()
+
+                theirs()
+                torch_ms = best_of(theirs, repeat) * 1000
+                torch.set_num_threads(before)
+            rows.append([f"train step E {D}, {L} layers, {A} heads, T {T}, B {B}, {dtype}", f"{threads} thread(s)",
+                         f"{ms:.1f} ms", f"{torch_ms:.1f} ms", f"{torch_ms / ms:.2f}x", ">= 1.0x"])  # fmt: skip
+    return rows
+
+
+# --- generation with the cache, and memory --------------------------------------------------------------
+
+
+def _timed_step(m, state, ids):
+    """One token (advance and next_logprobs) and its CPU time (a busy machine's other work is not counted)."""
+    t = time.process_time()
+    state = m.advance(state, ids)
+    m.next_logprobs(state)
+    return state, time.process_time() - t
+
+
+def generation_rows(context: int = 128, embedding: int = 128, batch: int = 1) -> list:
+    """Seconds per token at positions 1 .. 3 context with the key/value cache (flat: one position's work;
+    the windows of eq. (T4) recompute T/2 positions once every T/2 tokens past the context)."""
+    from scratchgen import TransformerModel
+    from scratchgen.nn.transformer import init_transformer
+    from scratchgen.text import Vocabulary
+    from scratchgen.threads import one_blas_thread
+
+    m = TransformerModel(layers=4, heads=4, embedding=embedding, context=context, dtype="float32")
+    m.vocab_ = Vocabulary.build([list("abcdefghij")])
+    m.labels_ = None
+    m.params_ = init_transformer(len(m.vocab_), embedding, 4, context, np.random.default_rng(0), dtype=np.float32)
+    state = m.initial_state(batch)
+    ids = np.full(batch, 3)
+    times = []
+    with one_blas_thread():  # as the Trainer: one position's products are too small for two threads
+        for _ in range(3 * context):
+            state, seconds = _timed_step(m, state, ids)
+            times.append(seconds)
+    times_ms = np.array(times) * 1000
+    bands = [(0, context // 4), (context // 2, context), (context, 2 * context), (2 * context, 3 * context)]
+    shown = ", ".join(f"{a}-{b}: {times_ms[a:b].mean():.2f}" for a, b in bands)
+    return [[f"generation, E {embedding}, 4 layers, context {context}, batch {batch}",
+             "CPU ms per token (mean) by position", shown, "", "", "flat in position"]]  # fmt: skip
+
+
+def _peak(fn) -> int:
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def memory_rows(Ts=(16, 64, 256, 512), Bs=(8, 32), D: int = 64, hidden: int = 384) -> list:
+    """Peak bytes of one training step of the Transformer (E 64, 4 layers) and an RNN (hidden 384,
+    embedding 64: about the same number of weights), float32, as T and B grow."""
+    from scratchgen.nn.layers import network_backward as rnn_backward
+    from scratchgen.nn.layers import network_forward as rnn_forward
+    from scratchgen.nn.optim import init_params
+    from scratchgen.nn.transformer import init_transformer, network_backward, network_forward
+
+    rng = np.random.default_rng(0)
+    V, rows = 65, []
+    for B in Bs:
+        for T in Ts:
+            p = init_transformer(V, D, 4, T, rng, dtype=np.float32)
+            r = init_params(V, hidden, 1, D, rng, dtype=np.float32)
+            x, y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+            ours = _peak(lambda: network_backward(p, network_forward(p, (x, y, None, None), 4)[1]))
+            h0 = np.zeros((1, B, hidden), dtype=np.float32)
+            rnn = _peak(lambda: rnn_backward(r, rnn_forward(r, (x, y, None, h0))[1]))
+            rows.append([f"peak memory of a training step, B {B}, T {T}", "transformer vs RNN",
+                         f"{ours / 2**20:.1f} MiB", f"{rnn / 2**20:.1f} MiB", f"{ours / rnn:.2f}x", ""])  # fmt: skip
+    return rows
+
+
+def transformer_rows(quick: bool) -> str:
+    """The Transformer's part of the deep section (markdown). Quick: speed at makemore's size, generation,
+    memory and 200 steps on names (a minute or two); full: also the 128-wide speed row, names.txt at 10,000
+    steps and tinyshakespeare for 10 CPU-minutes (about 30 minutes of wall clock on 2 cores)."""
+    speed = speed_rows([(64, 4, 4, 32, 32)] + ([] if quick else [(128, 4, 4, 128, 32)]))
+    gen = generation_rows(context=32 if quick else 128, embedding=64 if quick else 128)
+    mem = memory_rows(Ts=(16, 64) if quick else (16, 64, 256, 512), Bs=(8,) if quick else (8, 32))
+    quality = [names_quality(steps=200)] if quick else [names_quality(), shakespeare_quality()]
+    body = [
+        "### Transformer (GPT-2 layout): quality (held-out loss, nats/char)\n",
+        table(["data", "model and run", "seconds", "test loss", "target"], quality),
+        "\n### Transformer: one training step (forward, backward, AdamW) against PyTorch of the same shape\n",
+        table(["shape", "BLAS threads", "ours", "PyTorch", "PyTorch / ours", "target"], speed),
+        "\n### Transformer: generation with the key/value cache\n",
+        table(["model", "measure", "ms per token by position band", "", "", "target"], gen),
+        "\n### Transformer: peak memory of one training step (float32; the RNN: H 384, E 64, 1 layer)\n",
+        table(["step", "", "Transformer (E 64, 4 layers)", "RNN", "Transformer / RNN", ""], mem),
+    ]
+    return "\n".join(body)
+
+
+def run(quick: bool) -> Section:
+    return Section(name="deep_transformer", title="deep: the Transformer", body=transformer_rows(quick),
+                   command="python -m benchmarks.deep_transformer" + (" --quick" if quick else ""))
+
+
+if __name__ == "__main__":
+    section = run("--quick" in sys.argv)
+    print(section.markdown())
