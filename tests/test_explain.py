@@ -394,3 +394,24 @@ def test_every_family_model_works_with_the_other_families():
         for b in models:
             e = explain(a, "the cat sat", other=b)
             assert len(e["tokens"]) == 4 and close(e["other"]["logprob"], b.logprob("the cat sat"))
+
+
+def test_the_transformer_shows_where_each_head_looked():
+    """Each token's attention: one row a layer and head over the positions of its window (<s> first), each a
+    distribution; the last position is the token before it; past the context, the window of eq. (T4)."""
+    from scratchgen import TransformerModel
+    from scratchgen.nn.transformer import window_starts
+
+    model = TransformerModel(
+        layers=2, heads=2, embedding=8, context=4, epochs=2, batch_size=4, lr=1e-2, valid_fraction=0.0, seed=0
+    ).fit(["the cat sat", "a dog ran"])
+    text = "the cat sat on"
+    records = explain(model, text)["tokens"]
+    tokens = ["<s>"] + list(text)
+    starts = {i: s for s, first, stop in window_starts(len(tokens), 4) for i in range(first, stop)}
+    for i, r in enumerate(records):
+        attention = np.array(r["attention"])  # (layers, heads, window)
+        assert attention.shape == (2, 2, i - starts[i] + 1)
+        np.testing.assert_allclose(attention.sum(axis=-1), 1.0, rtol=1e-6)
+        assert r["context"] == tokens[starts[i] : i + 1]  # what it could see, the token before it last
+        assert r["hidden_norm"] > 0 and "head 1" in r["why"]

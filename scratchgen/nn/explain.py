@@ -9,11 +9,13 @@ when x_t was predicted (at most sqrt(H), since |tanh| < 1; a norm near sqrt(H) m
 and ``hidden_norms``, one norm a layer, bottom first. The alternatives the network preferred are the
 shared record's ``top`` (:mod:`scratchgen.explain`).
 
-**Adding a family member.** The hook returns one dict a token, so another network adds its own keys
-beside these: a Transformer's ``_explain`` would add ``attention``, for each layer and head the weights
-over the context x_0..x_{t-1} (a list of lists a token, shape (layers, heads, t)), read from its cache
-as it steps. :func:`state_norms` takes the state's layers from :meth:`_state_layers`-like access, so only
-the part that reads the state is the model's own.
+**The Transformer** (:func:`explain_transformer`) predicts x_t from the top of its residual stream at the
+last position of its window (eq. (T3) of :mod:`~scratchgen.nn.transformer`), so ``hidden_norm`` is that
+vector's norm, and its "why" is where it looked: ``attention`` holds, for each layer and head, the weights
+softmax(q_t k_s / sqrt(d)) over the window's positions s <= t (eq. (A5)-(A6) of
+:mod:`~scratchgen.nn.attention`; each row sums to 1), and ``context`` the tokens of those positions
+(``<s>`` first while the window starts at the beginning; past the context, the window of eq. (T4)).
+The ``why`` line names, for the last layer, each head's most attended token.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from ..labels import start_state
 
-__all__ = ["explain_tokens", "state_norms"]
+__all__ = ["explain_tokens", "explain_transformer", "state_norms"]
 
 
 def state_norms(state) -> list[float]:
@@ -47,4 +49,38 @@ def explain_tokens(model, ids: np.ndarray, label: int | None = None) -> list[dic
         out.append({"hidden_norm": norms[-1], "hidden_norms": norms, "why": why})
         if t < len(ids):
             state = model.advance(state, ids[t : t + 1])
+    return out
+
+
+def explain_transformer(model, ids: np.ndarray, label: int | None = None) -> list[dict[str, Any]]:
+    """``hidden_norm``, ``attention`` (layers x heads x window), ``context`` and ``why`` for each token and ``</s>``.
+
+    Each token is read from the window that predicts it (eq. (T4)), one forward pass a window, the
+    attention weights taken from the blocks' caches.
+    """
+    from .transformer import _sub, _trunk_forward, layernorm_forward, window_starts
+
+    p = model._fitted_params()
+    vocab = model.fitted_vocab()
+    x = np.concatenate([[vocab.bos_id], ids]).astype(np.int64)  # (n,) the inputs: <s> then the tokens
+    n, T = len(x), model.context
+    out: list[dict[str, Any]] = [{} for _ in range(n)]
+    labels = None if label is None else np.array([label])
+    for s, first, stop in window_starts(n, T):
+        window = x[s : s + T][None, :]  # (1, w)
+        XL, cache = _trunk_forward(p, window, model.heads, labels)  # (1, w, D)
+        top = layernorm_forward(_sub(p, "lnf."), XL)[0][0]  # (w, D) what eq. (T3) reads
+        P = [c["attn"]["P"][0] for c in cache["blocks"]]  # each (A, w, w)
+        for i in range(first, stop):
+            j = i - s  # the position in the window
+            weights = [[[float(w) for w in Pl[a, j, : j + 1]] for a in range(Pl.shape[0])] for Pl in P]
+            context = vocab.decode(window[0, : j + 1])
+            looked = [context[int(np.argmax(head))] for head in weights[-1]]
+            out[i] = {
+                "hidden_norm": float(np.linalg.norm(np.asarray(XL[0, j], dtype=np.float64))),
+                "normed_norm": float(np.linalg.norm(np.asarray(top[j], dtype=np.float64))),
+                "attention": weights,
+                "context": context,
+                "why": "last layer looks most at " + ", ".join(f"head {a}: {t!r}" for a, t in enumerate(looked)),
+            }
     return out

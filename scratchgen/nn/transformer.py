@@ -617,6 +617,14 @@ class TransformerModel(LanguageModel):
         N = layernorm_forward(_sub(p, "lnf."), state[0])[0]  # (B, D)
         return _log_softmax(N @ _w_out(p) + p["b_out"])  # (B, V) eq. (T3)
 
+    def _explain(self, ids: np.ndarray, label: int | None = None):
+        """Where each prediction looked: attention weights a layer and head (see :mod:`.explain`)."""
+        from .explain import explain_transformer
+
+        if self.labels_ is not None and label is None:  # a marginal: one network a label, none to show
+            return super()._explain(ids, label)
+        return explain_transformer(self, self._check_ids(ids), label), {}
+
     def _token_logprobs(self, sequences, labels=None):
         """Vectorised: every window of eq. (T4) of a padded batch in one forward pass each; equals stepping."""
         p = self._fitted_params()
