@@ -12,7 +12,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import module_available, table
+from benchmarks.common import module_available, run_isolated, table
 
 # makemore's sizes (its defaults: n_embd 64, n_embd2 64, batch 32, AdamW lr 5e-4, weight decay 0.01)
 MAKEMORE = {"gru": 2.035, "lstm": float("nan"), "tanh": 2.084}
@@ -100,6 +100,12 @@ def torch_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 
         torch.set_num_threads(default)
 
 
+def _isolated(name: str, *args, **kwargs) -> float:
+    """Call ``name`` of this module in a fresh interpreter: torch's OpenMP threads never share ours."""
+    code = f"from benchmarks.deep_gated import {name}; print(float({name}(*{args!r}, **{kwargs!r})))"
+    return float(run_isolated(code).strip().splitlines()[-1])
+
+
 def speed_rows(quick: bool) -> tuple[list, str]:
     """chars/s of one training step, ours against PyTorch's default threads and one thread."""
     V, H, T, B = 65, (64 if quick else 256), 64, 32
@@ -108,12 +114,12 @@ def speed_rows(quick: bool) -> tuple[list, str]:
     note = "PyTorch absent: no ratio"
     threads = 1
     if module_available("torch"):
-        import torch
-
-        threads = torch.get_num_threads()
-        note = f"PyTorch {torch.__version__}, {threads} threads by default"
+        code = "import torch; print(torch.__version__, torch.get_num_threads())"
+        version, n = run_isolated(code).split()
+        threads = int(n)
+        note = f"PyTorch {version}, {threads} threads by default; each contestant in its own process"
     for cell in ("gru", "lstm"):
-        ours = max(ours_speed(cell, V, H, T, B, steps) for _ in range(rounds))
+        ours = max(_isolated("ours_speed", cell, V, H, T, B, steps) for _ in range(rounds))
         label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32"
         if not module_available("torch"):
             rows.append([label, ours, "-", float("nan"), float("nan")])
@@ -121,7 +127,7 @@ def speed_rows(quick: bool) -> tuple[list, str]:
         peers = [(threads, f"{threads} threads (default)")] if threads > 1 else []
         peers.append((1, "1 thread"))
         for n, what in peers:
-            theirs = max(torch_speed(cell, V, H, T, B, steps, threads=n) for _ in range(rounds))
+            theirs = max(_isolated("torch_speed", cell, V, H, T, B, steps, threads=n) for _ in range(rounds))
             rows.append([label, ours, f"PyTorch nn.{cell.upper()}, {what}", theirs, ours / theirs])
     return rows, note
 

@@ -323,12 +323,16 @@ def lstm_forward(params: dict, inputs):
     s[2 * H : 3 * H] = 1.0
     shift = 1.0 - s  # (4H,) [1/2 | 1/2 | 0 | 1/2]
     A *= s
-    W_s = W_hg * s  # (H, 4H)
-    G = np.empty((B, 4 * H), dtype=dt)
+    # The product h_{t-1} W_hg is taken one gate block at a time: each (H, H) block is a quarter of the
+    # weight and stays in the processor's cache, which makes the four products faster than one.
+    W_blocks = np.ascontiguousarray((W_hg * s).reshape(H, 4, H).transpose(1, 0, 2))  # (4, H, H)
+    G = np.empty((4, B, H), dtype=dt)  # the four blocks of s * h_{t-1} W_hg
+    G_b = G.transpose(1, 0, 2)  # (B, 4, H) view, laid out as a row of gates
     with one_blas_thread():
         for t in range(T):  # the recurrence; A[t] becomes the gates [i | f | g | o]_t in place
-            np.dot(Hs[t], W_s, out=G)
-            A[t] += G  # s * a_t, eq. (L1)
+            for k in range(4):
+                np.dot(Hs[t], W_blocks[k], out=G[k])
+            A[t].reshape(B, 4, H)[...] += G_b  # s * a_t, eq. (L1)
             np.tanh(A[t], out=A[t])
             A[t] *= s
             A[t] += shift  # i_t, f_t, g_t, o_t: eq. (L2)-(L3)
