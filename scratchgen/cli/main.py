@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command: ``train`` and its families, then each group of :data:`COMMAND_GROUPS`."""
     parser = Parser(
         prog="scratchgen",
-        description="Text generators from scratch in NumPy: random, grammar, n-gram and RNN.",
+        description="Text generators from scratch in NumPy: random, grammar, n-gram and neural (RNN, GRU, LSTM, MLP, Transformer).",
     )
     from .. import __version__
 

@@ -145,7 +145,7 @@ def register(commands, train) -> None:
 
     p = train.add_parser(
         "rnn",
-        help="vanilla RNN trained by backpropagation through time",
+        help="recurrent network (tanh RNN, GRU or LSTM: --cell) trained by backpropagation through time",
         description="Train a recurrent language model, a tanh RNN, a GRU or an LSTM (--cell), with "
         "hand-written forward and backward passes. "
         "A file with blank lines is read as running text (parallel streams, state "
