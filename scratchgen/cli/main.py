@@ -5,6 +5,7 @@
     scratchgen score MODEL CORPUS [--labelled] [--json]
     scratchgen classify MODEL CORPUS [--labelled] [--json]
     scratchgen explain MODEL [MODEL2] TEXT [--json] [--html FILE] [--top K] [--label L]
+    scratchgen train rnn|mlp|transformer|ngram|grammar ... [--labelled]
     scratchgen demo
 
 Each command group is one module of this package with a ``register(commands, train)`` function,
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command: ``train`` and its families, then each group of :data:`COMMAND_GROUPS`."""
     parser = Parser(
         prog="scratchgen",
-        description="Text generators from scratch in NumPy: random, grammar, n-gram and neural (RNN, GRU, LSTM, MLP, Transformer).",
+        description="Text generators from scratch in NumPy: random, grammar, n-gram and neural "
+        "(RNN, GRU, LSTM, MLP, Transformer).",
     )
     from .. import __version__
 

@@ -1,4 +1,6 @@
-"""The deep family: a vanilla RNN whose forward and backward passes are written out by hand.
+"""The deep family: a vanilla RNN, GRU and LSTM cells, Bengio's MLP and a small Transformer, every forward
+and backward pass written out by hand, all trained by one loop (:mod:`scratchgen.nn.network`,
+:mod:`scratchgen.nn.train`).
 
 - :mod:`scratchgen.nn.layers`: the pieces (embedding, tanh RNN layer, stack, output projection,
   masked softmax cross-entropy), each a ``forward``/``backward`` pair of plain functions;
