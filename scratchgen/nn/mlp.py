@@ -48,7 +48,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import CorpusError, LabelError, ScratchgenError, TrainingError
+from ..errors import CorpusError, LabelError, ScratchgenError
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
@@ -60,8 +60,7 @@ from .data import BOS, EOS, check_labelled_layout, padded_batch
 from .layers import softmax_ce_backward, softmax_ce_forward
 from .mlp_lm import mlp_lm_backward, mlp_lm_forward
 from .network import Network
-from .rnn import DTYPES, MAX_WEIGHT, RNNModel, _log_softmax, _split
-from .train import Trainer
+from .rnn import DTYPES, MAX_WEIGHT, RNNModel, _log_softmax, run_training
 
 __all__ = ["MLPModel", "MLPNetwork", "init_mlp_params", "label_mlp_params", "chunk_windows", "network_gradcheck"]
 
@@ -322,21 +321,7 @@ class MLPModel(LanguageModel):
         self.params_ = init_mlp_params(len(self.vocab_), self.context, self.embedding, self.hidden, rng, dtype)
         if self.labels_ is not None:
             self.params_.update(label_mlp_params(len(self.labels_), self.embedding, self.hidden, c.seed, dtype))
-        train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
-        self.has_validation_ = valid is not None
-        trainer = Trainer(self, c, train, valid, bool(running), rng, train_labels, valid_labels)
-        if resume is not None:
-            trainer.load_checkpoint(resume)
-        trainer.run(self.callbacks if callbacks is None else callbacks)
-        if not all(np.isfinite(v).all() for v in self.params_.values()):  # the guards make this unreachable
-            raise TrainingError("training diverged: the weights are not finite; lower --lr")
-        self.history_ = trainer.history
-        self.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
-        self.stopped_ = trainer.stopped
-        self.worse_than_uniform_ = trainer.worse_than_uniform
-        self.resumed_finished_ = trainer.resumed_finished
-        self.restores_ = trainer.restores
-        return self
+        return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def network(self) -> MLPNetwork:
         """What the training loop trains (:mod:`scratchgen.nn.network`)."""

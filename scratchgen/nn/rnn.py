@@ -110,6 +110,26 @@ def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator, l
     return train_seqs, valid_seqs, labels[order[n_valid:]], valid_labels
 
 
+def run_training(model, c: TrainConfig, ids: list, running, rng, label_ids, resume, callbacks):
+    """The end of every deep model's ``fit``, once its ``params_`` are initialised: split the data, run the
+    :class:`Trainer` (resuming from ``resume`` if given) and keep what the run learned on the model."""
+    train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
+    model.has_validation_ = valid is not None
+    trainer = Trainer(model, c, train, valid, bool(running), rng, train_labels, valid_labels)
+    if resume is not None:
+        trainer.load_checkpoint(resume)
+    trainer.run(model.callbacks if callbacks is None else callbacks)
+    if not all(np.isfinite(v).all() for v in model.params_.values()):  # the guards make this unreachable
+        raise TrainingError("training diverged: the weights are not finite; lower --lr")
+    model.history_ = trainer.history
+    model.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
+    model.stopped_ = trainer.stopped
+    model.worse_than_uniform_ = trainer.worse_than_uniform
+    model.resumed_finished_ = trainer.resumed_finished
+    model.restores_ = trainer.restores
+    return model
+
+
 @register_model
 class RNNModel(LanguageModel):
     """A recurrent network language model, trained by hand-written BPTT: a vanilla (Elman, tanh) RNN, or a
@@ -328,21 +348,7 @@ class RNNModel(LanguageModel):
         if self.cell == "tanh" and self.labels_ is not None:  # zero tables, no random draw: as unlabelled
             width = input_label_width(V, self.hidden, self.embedding)
             self.params_.update(label_params(len(self.labels_), width, self.hidden, self.layers, dtype))
-        train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
-        self.has_validation_ = valid is not None
-        trainer = Trainer(self, c, train, valid, bool(running), rng, train_labels, valid_labels)
-        if resume is not None:
-            trainer.load_checkpoint(resume)
-        trainer.run(self.callbacks if callbacks is None else callbacks)
-        if not all(np.isfinite(v).all() for v in self.params_.values()):  # the guards make this unreachable
-            raise TrainingError("training diverged: the weights are not finite; lower --lr")
-        self.history_ = trainer.history
-        self.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
-        self.stopped_ = trainer.stopped
-        self.worse_than_uniform_ = trainer.worse_than_uniform
-        self.resumed_finished_ = trainer.resumed_finished
-        self.restores_ = trainer.restores
-        return self
+        return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def network(self) -> Network:
         """What the training loop trains (:mod:`scratchgen.nn.network`): the stacked RNN of :mod:`.layers`,

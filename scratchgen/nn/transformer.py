@@ -50,7 +50,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, LabelError, ModelFileError, ScratchgenError, TrainingError
+from ..errors import CorpusError, LabelError, ScratchgenError
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
@@ -73,7 +73,6 @@ from .config import TrainConfig, check_config, config_from
 from .data import BOS, EOS, check_labelled_layout, padded_batch
 from .layers import softmax_ce_backward, softmax_ce_forward
 from .network import Network
-from .train import Trainer
 
 __all__ = [
     "TransformerModel",
@@ -491,7 +490,7 @@ class TransformerModel(LanguageModel):
         The chunks are ``context`` tokens long whatever the config's ``seq_len`` (it is replaced by
         the context), and nothing is carried between them. There is no dropout (``dropout`` must be 0).
         """
-        from .rnn import _split  # the split of the data is the family's, not the architecture's
+        from .rnn import run_training  # the split and the loop are the family's, not the architecture's
 
         c = config_from(self.config if config is None else config)
         self._check_params()
@@ -525,21 +524,7 @@ class TransformerModel(LanguageModel):
         self.params_ = init_transformer(
             V, self.embedding, self.layers, self.context, rng, self.tie_weights, C, np.dtype(self.dtype)
         )
-        train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
-        self.has_validation_ = valid is not None
-        trainer = Trainer(self, c, train, valid, bool(running), rng, train_labels, valid_labels)
-        if resume is not None:
-            trainer.load_checkpoint(resume)
-        trainer.run(self.callbacks if callbacks is None else callbacks)
-        if not all(np.isfinite(v).all() for v in self.params_.values()):
-            raise TrainingError("training diverged: the weights are not finite; lower --lr")
-        self.history_ = trainer.history
-        self.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
-        self.stopped_ = trainer.stopped
-        self.worse_than_uniform_ = trainer.worse_than_uniform
-        self.resumed_finished_ = trainer.resumed_finished
-        self.restores_ = trainer.restores
-        return self
+        return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def _fitted_params(self) -> dict:
         self.fitted_vocab()
@@ -645,29 +630,12 @@ class TransformerModel(LanguageModel):
     # --- files -----------------------------------------------------------------------------------
 
     def _save_state(self):
-        extra = {
-            "running_text_": getattr(self, "running_text_", None),
-            "history_": getattr(self, "history_", []),
-            "valid_loss_": getattr(self, "valid_loss_", math.nan),
-        }
-        return extra, {f"param/{k}": v for k, v in self._fitted_params().items()}
+        from .rnn import RNNModel
+
+        return RNNModel._save_state(self)
 
     def _load_state(self, extra, arrays):
-        """The arrays (already checked against :meth:`_array_schema`) and the header's fitted state."""
-        history, valid_loss, running = (
-            extra.get("history_", []),
-            extra.get("valid_loss_", math.nan),
-            extra.get("running_text_"),
-        )
-        if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)):
-            raise ModelFileError("its training history (state.history_) is not a list of JSON objects")
-        if valid_loss is None:
-            valid_loss = math.nan
-        if not isinstance(valid_loss, (int, float)) or isinstance(valid_loss, bool):
-            raise ModelFileError(f"its validation loss (state.valid_loss_) is not a number: {valid_loss!r}")
-        if running is not None and not isinstance(running, bool):
-            raise ModelFileError(f"its state.running_text_ is not true, false or null: {running!r}")
-        self.params_ = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-        self.running_text_ = running
-        self.history_ = history
-        self.valid_loss_ = float(valid_loss)
+        """The arrays (already checked against :meth:`_array_schema`) and the header's fitted state, as an RNN's."""
+        from .rnn import RNNModel
+
+        RNNModel._load_state(self, extra, arrays)
