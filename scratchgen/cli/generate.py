@@ -70,24 +70,7 @@ def _generate(args: argparse.Namespace) -> int:
     elif args.exact:
         batches, extra, note = _exact(args, model, grammar, prompt, unk)
     else:
-        samples = iter_generate(
-            model,
-            n=5 if args.n is None else args.n,
-            prompt=prompt,
-            max_tokens=args.max_tokens,
-            min_tokens=args.min_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            repetition_penalty=args.repetition_penalty,
-            banned=args.ban,
-            stop=args.stop,
-            allow_unk=args.allow_unk,
-            seed=args.seed,
-            prompt_oov=unk,
-            label=args.label,
-            grammar=grammar,
-        )
+        samples = iter_generate(model, grammar=grammar, **_sampling_options(args, prompt, unk))
         batches = ([{"text": tok.detokenize(t), "tokens": t} for t in batch] for batch, _ in samples)
     first = True
     if args.json:
@@ -109,6 +92,26 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampling_options(args: argparse.Namespace, prompt, unk: str) -> dict:
+    """The decoding options sampling takes from the command line (plain and exact sampling alike)."""
+    return {
+        "n": 5 if args.n is None else args.n,
+        "prompt": prompt,
+        "max_tokens": args.max_tokens,
+        "min_tokens": args.min_tokens,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "repetition_penalty": args.repetition_penalty,
+        "banned": args.ban,
+        "stop": args.stop,
+        "allow_unk": args.allow_unk,
+        "seed": args.seed,
+        "prompt_oov": unk,
+        "label": args.label,
+    }
+
+
 def _beam_label(model, label: str | None) -> str | None:
     """Beam search maximises log P(x | c): a labelled model needs ``--label`` (one line naming the labels)."""
     from ..errors import LabelError
@@ -126,22 +129,9 @@ def _exact(args: argparse.Namespace, model, grammar, prompt, unk: str):
     tok = model.tokenizer_
     exact = sample_exact(
         model,
-        n=5 if args.n is None else args.n,
         grammar=grammar,
         particles=64 if args.particles is None else args.particles,
-        prompt=prompt,
-        max_tokens=args.max_tokens,
-        min_tokens=args.min_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        banned=args.ban,
-        stop=args.stop,
-        allow_unk=args.allow_unk,
-        seed=args.seed,
-        prompt_oov=unk,
-        label=args.label,
+        **_sampling_options(args, prompt, unk),
     )
     error = "" if exact.standard_error != exact.standard_error else f" +- {exact.standard_error:.3g}"
     note = (
