@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import LabelError
 
-__all__ = ["LabelSet", "Classification", "check_label_name", "label_ids", "start_state"]
+__all__ = ["LabelSet", "Classification", "check_label_name", "label_ids", "required_label_ids", "start_state"]
 
 #: Characters a label may not contain: it is one field of a tab-separated line.
 _FORBIDDEN = ("\t", "\n", "\r")
@@ -169,6 +169,23 @@ def label_ids(model, labels, n: int) -> np.ndarray | None:
             raise LabelError(f"label ids run from 0 to {len(known) - 1}, got {ids.min()}..{ids.max()}")
         return ids
     return known.ids(labels, n)
+
+
+def required_label_ids(model, labels, n: int) -> np.ndarray:
+    """The (n,) int label ids a labelled model's stepping state needs: a one-line :class:`LabelError` for
+    none (naming the labels the model knows), a wrong shape or type, or an id out of range."""
+    known: LabelSet = model.labels_
+    if labels is None:
+        raise LabelError(
+            f"this {type(model).__name__} is labelled (it knows {', '.join(map(repr, known.names))}): its "
+            "initial_state needs labels=, the label id of each sequence"
+        )
+    ids = np.asarray(labels)
+    if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer):
+        raise LabelError(f"labels= must be {n} integer label ids, got shape {ids.shape} {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= len(known)):
+        raise LabelError(f"label ids run from 0 to {len(known) - 1}, got {ids.min()}..{ids.max()}")
+    return ids.astype(np.int64)
 
 
 def start_state(model, batch_size: int, labels: np.ndarray | None = None):

@@ -49,6 +49,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import CorpusError, LabelError, ScratchgenError
+from ..labels import required_label_ids
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
@@ -362,15 +363,8 @@ class MLPModel(LanguageModel):
         return window, self._check_label_ids(labels, batch_size)
 
     def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
-        """The (B,) label ids a labelled model needs; a one-line LabelError naming what is wrong."""
-        known = self.labels_
-        assert known is not None
-        if labels is None:
-            raise LabelError(
-                f"this MLPModel is labelled (it knows {', '.join(map(repr, known.names))}): its initial_state "
-                "needs labels=, the label id of each sequence"
-            )
-        return RNNModel._check_label_ids(self, labels, batch_size)  # type: ignore[arg-type]
+        """The (B,) label ids a labelled model's state needs: :func:`scratchgen.labels.required_label_ids`."""
+        return required_label_ids(self, labels, batch_size)
 
     def advance(self, state, ids):
         ids = self._check_ids(np.asarray(ids).reshape(-1))

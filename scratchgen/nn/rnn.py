@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import CorpusError, LabelError, ModelFileError, ScratchgenError, TrainingError
+from ..labels import required_label_ids
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
@@ -447,20 +448,8 @@ class RNNModel(LanguageModel):
         return self._step((*h0, ids), np.full(batch_size, BOS, dtype=np.int64))
 
     def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
-        """The (B,) label ids a labelled model's state needs; a one-line LabelError naming what is wrong."""
-        known = self.labels_
-        assert known is not None
-        if labels is None:
-            raise LabelError(
-                f"this RNNModel is labelled (it knows {', '.join(map(repr, known.names))}): its initial_state "
-                "needs labels=, the label id of each sequence"
-            )
-        ids = np.asarray(labels)
-        if ids.shape != (batch_size,) or not np.issubdtype(ids.dtype, np.integer):
-            raise LabelError(f"labels= must be {batch_size} integer label ids, got shape {ids.shape} {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(known)):
-            raise LabelError(f"label ids run from 0 to {len(known) - 1}, got {ids.min()}..{ids.max()}")
-        return ids.astype(np.int64)
+        """The (B,) label ids a labelled model's state needs: :func:`scratchgen.labels.required_label_ids`."""
+        return required_label_ids(self, labels, batch_size)
 
     def advance(self, state, ids):
         ids = self._check_ids(np.asarray(ids).reshape(-1))

@@ -50,7 +50,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, LabelError, ScratchgenError
+from ..errors import CorpusError, ScratchgenError
+from ..labels import required_label_ids
 from ..model import LanguageModel, register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
@@ -531,20 +532,8 @@ class TransformerModel(LanguageModel):
         return self.params_
 
     def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
-        """The (B,) label ids a labelled model needs; a one-line LabelError naming what is wrong."""
-        known = self.labels_
-        assert known is not None
-        if labels is None:
-            raise LabelError(
-                f"this TransformerModel is labelled (it knows {', '.join(map(repr, known.names))}): its "
-                "initial_state needs labels=, the label id of each sequence"
-            )
-        ids = np.asarray(labels)
-        if ids.shape != (batch_size,) or not np.issubdtype(ids.dtype, np.integer):
-            raise LabelError(f"labels= must be {batch_size} integer label ids, got shape {ids.shape} {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(known)):
-            raise LabelError(f"label ids run from 0 to {len(known) - 1}, got {ids.min()}..{ids.max()}")
-        return ids.astype(np.int64)
+        """The (B,) label ids a labelled model's state needs: :func:`scratchgen.labels.required_label_ids`."""
+        return required_label_ids(self, labels, batch_size)
 
     # --- stepping with the key/value cache: eq. (T1)-(T4) ---------------------------------------------
 
