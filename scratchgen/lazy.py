@@ -37,7 +37,7 @@ class LazyPackage(types.ModuleType):
     _lazy_names: Mapping[str, str]
 
     def __getattr__(self, name: str) -> Any:  # called only for a name not yet in the namespace
-        where = self._lazy_names.get(name)
+        where = self.__dict__.get("_lazy_names", {}).get(name)
         if where is not None:
             value = getattr(importlib.import_module(where, self.__name__), name)
         elif not name.startswith("__") and importlib.util.find_spec(f"{self.__name__}.{name}") is not None:
@@ -63,6 +63,12 @@ def lazy_package(module_name: str, names: Mapping[str, str]) -> None:
     submodule that defines it, ``".model"``) from that submodule the first time it is used.
 
     Called at the end of the package's ``__init__.py`` with ``__name__``.
+
+    Examples
+    --------
+    >>> import scratchgen.ngram
+    >>> scratchgen.ngram.NGramModel.__module__  # lazy_package(__name__, {"NGramModel": ".model", ...})
+    'scratchgen.ngram.model'
     """
     module = sys.modules[module_name]
     module.__dict__["_lazy_names"] = dict(names)
