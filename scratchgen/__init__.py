@@ -4,23 +4,19 @@ Four families of models of P(x) = prod_t P(x_t | x_<t), behind one protocol
 (:class:`~scratchgen.model.LanguageModel`), one decoder (:mod:`scratchgen.decoding`), one scoring
 convention (:mod:`scratchgen.metrics`) and one file format (:mod:`scratchgen.io`).
 
-``import scratchgen`` loads the shared machinery and the random baselines only. The other families
-(grammar, n-gram, neural) are imported the first time one of their names is used
-(``scratchgen.NGramModel``, ``from scratchgen import RNNModel``), so a script that only uses one of
-them does not pay for the others; :func:`load` likewise imports only the family of the file it reads.
+``import scratchgen`` loads the errors only, not NumPy: every other public name is imported the first time
+it is used (``scratchgen.NGramModel``, ``from scratchgen import RNNModel``; :mod:`scratchgen.lazy`), so a
+script that only uses one family does not pay for the others, and the command line starts without NumPy;
+:func:`load` likewise imports only the family of the file it reads.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 from . import errors
-from .baseline import UniformModel, UnigramModel
-from .corpus import iter_corpus, read_corpus, split_text
-from .decoding import beam_search, generate
 from .errors import (
     ArpaError,
     CorpusError,
@@ -32,16 +28,15 @@ from .errors import (
     ScratchgenError,
     VocabularyError,
 )
-from .explain import explain
-from .io import load
-from .labels import Classification, LabelSet
-from .metrics import Score
-from .model import LanguageModel
-from .text import Tokenizer, Vocabulary
+from .lazy import lazy_package
 
-if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from __getattr__
+if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from the lazy names below
     # mypy takes builtin and gradcheck, reached through the import cycle, for the modules of the same name
     # (grammar/builtin.py, nn/gradcheck.py) and reports each as defined twice: each is defined once, here
+    from .baseline import UniformModel, UnigramModel
+    from .corpus import iter_corpus, read_corpus, split_text
+    from .decoding import beam_search, generate
+    from .explain import explain
     from .grammar import (  # type: ignore[no-redef]
         Grammar,
         GrammarModel,
@@ -49,40 +44,13 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         builtin_names,
         from_tracery,
     )
+    from .io import load
+    from .labels import Classification, LabelSet
+    from .metrics import Score
+    from .model import LanguageModel
     from .ngram import NGramModel
     from .nn import MLPModel, RNNModel, TransformerModel, gradcheck  # type: ignore[no-redef]
-
-#: Names of the families, imported on first use: name -> module that defines it.
-_LAZY = {
-    "Grammar": "scratchgen.grammar",
-    "GrammarModel": "scratchgen.grammar",
-    "builtin": "scratchgen.grammar",
-    "builtin_names": "scratchgen.grammar",
-    "from_tracery": "scratchgen.grammar",
-    "NGramModel": "scratchgen.ngram",
-    "RNNModel": "scratchgen.nn",
-    "MLPModel": "scratchgen.nn",
-    "TransformerModel": "scratchgen.nn",
-    "gradcheck": "scratchgen.nn",
-}
-_SUBPACKAGES = ("grammar", "ngram", "nn", "evaluation", "datasets", "constraint", "smc")
-
-
-def __getattr__(name: str) -> Any:
-    """Import a family the first time one of its names is asked for (PEP 562)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif name in _SUBPACKAGES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later uses find it directly
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
-
+    from .text import Tokenizer, Vocabulary
 
 __all__ = [
     "__version__",
@@ -126,3 +94,35 @@ __all__ = [
     "ArpaError",
     "DecodingError",
 ]
+
+# Every public name but the errors, by the module that defines it: imported on first use (scratchgen.lazy).
+lazy_package(
+    __name__,
+    {
+        "UniformModel": ".baseline",
+        "UnigramModel": ".baseline",
+        "iter_corpus": ".corpus",
+        "read_corpus": ".corpus",
+        "split_text": ".corpus",
+        "beam_search": ".decoding",
+        "generate": ".decoding",
+        "explain": ".explain",
+        "Grammar": ".grammar",
+        "GrammarModel": ".grammar",
+        "builtin": ".grammar",
+        "builtin_names": ".grammar",
+        "from_tracery": ".grammar",
+        "load": ".io",
+        "Classification": ".labels",
+        "LabelSet": ".labels",
+        "Score": ".metrics",
+        "LanguageModel": ".model",
+        "NGramModel": ".ngram",
+        "MLPModel": ".nn",
+        "RNNModel": ".nn",
+        "TransformerModel": ".nn",
+        "gradcheck": ".nn",
+        "Tokenizer": ".text",
+        "Vocabulary": ".text",
+    },
+)

@@ -22,8 +22,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from .options import add_encoding_option, declare_files, print_json, read_labelled_corpus, require_labels
 
 __all__ = ["register"]
@@ -33,6 +31,8 @@ CHUNK = 1024
 
 
 def _classify(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..evaluation.labels import classification_report
     from ..io import load
 

@@ -31,8 +31,7 @@ import json
 import math
 import sys
 
-from ..grammar.builtin import resolve_grammar
-from ..grammar.chart import DEFAULT_MAX_LENGTH
+from ..grammar.settings import DEFAULT_LIMITS, DEFAULT_MAX_LENGTH
 from .options import (
     Parser,
     add_encoding_option,
@@ -46,13 +45,15 @@ from .options import (
     read_labelled_args,
 )
 
-#: The grammar named on the command line: the one resolver (kept under this name for callers).
-load_grammar = resolve_grammar
+
+def load_grammar(spec: str):
+    """The grammar named on the command line: the one resolver (imported here, when a command runs)."""
+    from ..grammar.builtin import resolve_grammar
+
+    return resolve_grammar(spec)
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
-    from ..grammar.sampling import DEFAULT_LIMITS
-
     for name, value in DEFAULT_LIMITS.items():
         p.add_argument(
             "--" + name.replace("_", "-"),

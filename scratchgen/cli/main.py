@@ -85,12 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Set ``SCRATCHGEN_DEBUG=1`` to see the traceback of an unexpected error instead of its one line.
     """
+    parser = build_parser()
+    args = parser.parse_args(argv)  # --help, --version and usage errors exit here, before NumPy is imported
     import numpy as np
 
     from ..io import protected_inputs
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         inputs = guard_files(args)
         # A warning is one line in the command line's words; NumPy's floating-point warnings are not

@@ -26,9 +26,7 @@ import sys
 import warnings
 
 from ..errors import CorpusError, ScratchgenError
-from ..ngram.labelled import LABELLED_SMOOTHINGS
-from ..ngram.model import MAX_ORDER
-from ..ngram.smoothing import DEFAULT_ALPHA, SMOOTHINGS
+from ..ngram.settings import DEFAULT_ALPHA, LABELLED_SMOOTHINGS, MAX_ORDER, SMOOTHINGS
 from .options import (
     add_text_options,
     byte_size,

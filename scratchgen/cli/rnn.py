@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from .options import (
     add_text_options,
     add_training_options,
@@ -42,6 +40,8 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
         errors, what = transformer_gradcheck(args.layers, args.embedding, args.labels, args.seed)
         return report_gradcheck(args, errors, what)
+    import numpy as np
+
     from ..nn.conditioning import input_label_width, label_params
     from ..nn.gradcheck import gradcheck_piece
     from ..nn.layers import network_backward, network_forward

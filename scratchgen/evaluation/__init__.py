@@ -15,12 +15,17 @@ Cross-entropy and perplexity are the protocol's (``model.score(corpus)``); :func
 
 from __future__ import annotations
 
-from ..metrics import Novelty, average_length, distinct_n, ngrams, novelty, repetition_rate
-from .curves import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
-from .discriminator import discriminator_accuracy
-from .labels import LabelEvaluation, classification_report, evaluate_labels
-from .reference import ReferenceScore, reference_logprob
-from .report import EvalReport, comparison_table, evaluate
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_package
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from the lazy names below
+    from ..metrics import Novelty, average_length, distinct_n, ngrams, novelty, repetition_rate
+    from .curves import plot_curve, read_curve_csv, require_matplotlib, save_curve, write_curve_csv
+    from .discriminator import discriminator_accuracy
+    from .labels import LabelEvaluation, classification_report, evaluate_labels
+    from .reference import ReferenceScore, reference_logprob
+    from .report import EvalReport, comparison_table, evaluate
 
 __all__ = [
     "evaluate",
@@ -44,3 +49,30 @@ __all__ = [
     "save_curve",
     "require_matplotlib",
 ]
+
+# Each public name by the module that defines it, imported on first use (scratchgen.lazy).
+lazy_package(
+    __name__,
+    {
+        "Novelty": "..metrics",
+        "average_length": "..metrics",
+        "distinct_n": "..metrics",
+        "ngrams": "..metrics",
+        "novelty": "..metrics",
+        "repetition_rate": "..metrics",
+        "plot_curve": ".curves",
+        "read_curve_csv": ".curves",
+        "require_matplotlib": ".curves",
+        "save_curve": ".curves",
+        "write_curve_csv": ".curves",
+        "discriminator_accuracy": ".discriminator",
+        "LabelEvaluation": ".labels",
+        "classification_report": ".labels",
+        "evaluate_labels": ".labels",
+        "ReferenceScore": ".reference",
+        "reference_logprob": ".reference",
+        "EvalReport": ".report",
+        "comparison_table": ".report",
+        "evaluate": ".report",
+    },
+)

@@ -16,13 +16,20 @@
 - :mod:`~scratchgen.grammar.builtin`: the grammars shipped with the package.
 """
 
-from .analysis import Analysis, analyze
-from .builtin import builtin, builtin_names
-from .chart import ChartParser
-from .model import GrammarModel
-from .rules import Grammar, Rule, Terminal, Tree, parse_grammar
-from .sampling import Sampler, sample
-from .tracery import from_tracery
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_package
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from the lazy names below
+    from .analysis import Analysis, analyze
+    from .builtin import builtin, builtin_names  # type: ignore[no-redef]
+    from .chart import ChartParser
+    from .model import GrammarModel
+    from .rules import Grammar, Rule, Terminal, Tree, parse_grammar
+    from .sampling import Sampler, sample
+    from .tracery import from_tracery
 
 __all__ = [
     "Grammar",
@@ -40,3 +47,24 @@ __all__ = [
     "builtin",
     "builtin_names",
 ]
+
+# Each public name by the module that defines it, imported on first use (scratchgen.lazy).
+lazy_package(
+    __name__,
+    {
+        "Analysis": ".analysis",
+        "analyze": ".analysis",
+        "builtin": ".builtin",
+        "builtin_names": ".builtin",
+        "ChartParser": ".chart",
+        "GrammarModel": ".model",
+        "Grammar": ".rules",
+        "Rule": ".rules",
+        "Terminal": ".rules",
+        "Tree": ".rules",
+        "parse_grammar": ".rules",
+        "Sampler": ".sampling",
+        "sample": ".sampling",
+        "from_tracery": ".tracery",
+    },
+)

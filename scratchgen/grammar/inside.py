@@ -41,13 +41,10 @@ import numpy as np
 from ..errors import ResourceError
 from ..resources import check_memory, format_bytes
 from .compile import CompiledGrammar
+from .settings import DEFAULT_MAX_LENGTH
 
 __all__ = ["DEFAULT_MAX_LENGTH", "batch_size", "chart_batch", "chart_bytes", "check_length", "span_chart"]
 
-#: The longest sentence (in tokens) a chart is built for, unless ``max_length`` says otherwise
-#: (``--max-length`` on the command line). A chart holds (n+1)^2 (N + 2R) float64 numbers: with the
-#: built-in English grammar (N + 2R = 160) 400 tokens take about 200 MiB, 1,000 tokens 1.2 GiB.
-DEFAULT_MAX_LENGTH = 400
 _LOW, _HIGH = 1e-150, 1e150  # a length's values outside this range are rescaled
 
 

@@ -24,10 +24,9 @@ import numpy as np
 
 from ..errors import GrammarError
 from .rules import Grammar, Terminal, Tree
+from .settings import DEFAULT_LIMITS
 
 __all__ = ["Sampler", "sample"]
-
-DEFAULT_LIMITS = {"max_depth": 10_000, "max_expansions": 1_000_000, "max_tokens": 100_000}
 
 
 class Sampler:

@@ -10,9 +10,28 @@
 - :mod:`.reference`: the same model as a textbook writes it, to read first.
 """
 
-from .arpa import read_arpa, write_arpa
-from .counting import NGramCounts
-from .model import NGramModel
-from .smoothing import SMOOTHINGS
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_package
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from the lazy names below
+    from .arpa import read_arpa, write_arpa
+    from .counting import NGramCounts
+    from .model import NGramModel
+    from .settings import SMOOTHINGS
 
 __all__ = ["NGramModel", "NGramCounts", "SMOOTHINGS", "read_arpa", "write_arpa"]
+
+# Each public name by the module that defines it, imported on first use (scratchgen.lazy).
+lazy_package(
+    __name__,
+    {
+        "read_arpa": ".arpa",
+        "write_arpa": ".arpa",
+        "NGramCounts": ".counting",
+        "NGramModel": ".model",
+        "SMOOTHINGS": ".settings",
+    },
+)

@@ -93,6 +93,7 @@ from ..errors import ScratchgenError
 from ..resources import check_memory
 from .counting import NGramCounts
 from .fitting import discount_record
+from .settings import LABELLED_SMOOTHINGS
 from .smoothing import backoff_form
 
 __all__ = ["LABELLED_SMOOTHINGS", "LOG_KEEP", "LOG_ODDS", "MIX", "check_labelled_settings", "label_tables", "mix"]
@@ -103,9 +104,6 @@ MIX = 0.5
 LOG_KEEP = float(np.log1p(-MIX))
 #: log(m / (1 - m)): from b_c(h_j) = (1 - m) gamma_c(h_j) to gamma_c(h_j) m, the weight of the label-free parent.
 LOG_ODDS = float(np.log(MIX) - np.log1p(-MIX))
-
-#: The smoothings whose chain ends in the uniform distribution: the ones a label can extend.
-LABELLED_SMOOTHINGS = ("absolute", "witten-bell", "kneser-ney", "modified-kneser-ney")
 
 
 def check_labelled_settings(smoothing: str, cutoffs) -> None:

@@ -44,6 +44,7 @@ from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts, _find, _flatten, _lookup
 from .fitting import backoff_tables, build_vocab
 from .labelled import check_labelled_settings, label_tables, mix
+from .settings import MAX_ORDER
 from .smoothing import (
     DEFAULT_ALPHA,
     SMOOTHINGS,
@@ -56,8 +57,6 @@ from .storage import array_schema, check_discounts, save_arrays, tables_from_arr
 __all__ = ["NGramModel"]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
-#: The longest order accepted (a model file's header is checked against it before its arrays are listed).
-MAX_ORDER = 1000
 
 
 @register_model

@@ -63,6 +63,7 @@ import numpy as np
 from ..errors import ScratchgenError
 from ..text import Vocabulary
 from .counting import NGramCounts
+from .settings import DEFAULT_ALPHA, SMOOTHINGS
 
 __all__ = [
     "MLE",
@@ -83,8 +84,6 @@ __all__ = [
 
 BOS = Vocabulary.bos_id
 FALLBACK = (0.5, 1.0, 1.5)
-DEFAULT_ALPHA = 0.4  # stupid backoff's factor, Brants et al.'s value
-SMOOTHINGS = ("mle", "add-k", "absolute", "witten-bell", "kneser-ney", "modified-kneser-ney", "stupid-backoff")
 
 
 @dataclasses.dataclass(frozen=True)

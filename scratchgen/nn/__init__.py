@@ -26,13 +26,20 @@ and backward pass written out by hand, all trained by one loop (:mod:`scratchgen
 - :mod:`scratchgen.nn.mlp`: :class:`MLPModel`, Bengio's MLP behind the protocol (the state: the last N ids).
 """
 
-from .callbacks import Callback, Checkpoint, Curve, ShowProgress
-from .config import TrainConfig
-from .gradcheck import gradcheck, gradcheck_piece, relative_error
-from .mlp import MLPModel
-from .rnn import RNNModel
-from .train import Trainer, TrainingWarning
-from .transformer import TransformerModel
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_package
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time these come from the lazy names below
+    from .callbacks import Callback, Checkpoint, Curve, ShowProgress
+    from .config import TrainConfig
+    from .gradcheck import gradcheck, gradcheck_piece, relative_error  # type: ignore[no-redef]
+    from .mlp import MLPModel
+    from .rnn import RNNModel
+    from .train import Trainer, TrainingWarning
+    from .transformer import TransformerModel
 
 __all__ = [
     "RNNModel",
@@ -49,3 +56,23 @@ __all__ = [
     "gradcheck_piece",
     "relative_error",
 ]
+
+# Each public name by the module that defines it, imported on first use (scratchgen.lazy).
+lazy_package(
+    __name__,
+    {
+        "Callback": ".callbacks",
+        "Checkpoint": ".callbacks",
+        "Curve": ".callbacks",
+        "ShowProgress": ".callbacks",
+        "TrainConfig": ".config",
+        "gradcheck": ".gradcheck",
+        "gradcheck_piece": ".gradcheck",
+        "relative_error": ".gradcheck",
+        "MLPModel": ".mlp",
+        "RNNModel": ".rnn",
+        "Trainer": ".train",
+        "TrainingWarning": ".train",
+        "TransformerModel": ".transformer",
+    },
+)
