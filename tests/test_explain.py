@@ -24,6 +24,7 @@ import cases_grammar
 import cases_labelled
 import cases_ngram
 import cases_nn
+from contract_case import rel_tol
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -62,8 +63,8 @@ def texts_of(case) -> list[str]:
     return seen + list(case.unseen)
 
 
-def close(a: float, b: float) -> bool:
-    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+def close(a: float, b: float, tol: float = 1e-9) -> bool:
+    return a == b or math.isclose(a, b, rel_tol=tol, abs_tol=tol)
 
 
 def stepping_rows(model, tokens, label=None) -> np.ndarray:
@@ -90,9 +91,9 @@ def test_the_per_token_log_probabilities_sum_to_the_models_logprob(case):
         assert [r["token"] for r in e["tokens"]] == tokens + ["</s>"]
         per_token = model.token_logprobs([model.vocab_.encode(tokens)])[0]
         for r, lp in zip(e["tokens"], per_token):
-            assert close(r["logprob"], float(lp)), (text, r["token"], r["logprob"], lp)
+            assert close(r["logprob"], float(lp), rel_tol(model)), (text, r["token"], r["logprob"], lp)
             assert close(r["bits"], -r["logprob"] / math.log(2)) or (r["bits"] == math.inf and lp == -np.inf)
-        assert close(e["logprob"], model.logprob(text)), (text, e["logprob"], model.logprob(text))
+        assert close(e["logprob"], model.logprob(text), rel_tol(model)), (text, e["logprob"], model.logprob(text))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
