@@ -510,7 +510,9 @@ def _count_orders(
         pile = _Pile(folder, f"order{n}", budget.pile_entries(resident))
         for s in range(1, P, block):  # count: nothing ends at position 0 (<s>)
             key, valid = _keys(previous, stream, s, min(s + block, P), V)
-            pile.add(*np.unique(key[valid], return_counts=True))
+            distinct, times = np.unique(key[valid], return_counts=True)
+            del key, valid  # the block's memory, before the pile may be summed
+            pile.add(distinct, times)
         runs = pile.finish()
         report["runs"].append(sum(isinstance(r, _Run) for r in runs))
         report["spilled_bytes"] = max(report["spilled_bytes"], _folder_bytes(folder))
