@@ -48,11 +48,13 @@ merging            buffers of W / 48 entries in all (16 bytes an entry, three ti
 When W is smaller than ``MIN_WORKING`` bytes, nothing can progress: a :class:`ResourceError` names the
 budget needed. Outside the budget (the *documented constant* of the benchmark): the interpreter with NumPy
 and scratchgen imported (about 60 MB), the vocabulary (a Python dict: about 150 bytes a distinct token),
-and **estimation**: smoothing (:func:`.fitting.backoff_tables`) runs in memory on the distinct tables, with
-about ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram at its peak (the count table, adjusted counts, the
-probabilities and backoffs of every order, their logs). That is the size of the model itself, a few times
-over, not of the corpus: a corpus of 1 GB of shuffled tinyshakespeare lines has 1 GB of positions but
-fewer than 10^6 distinct n-grams of each order.
+and **estimation**: smoothing (:func:`.fitting.backoff_tables`) runs in memory on the distinct tables. The
+count table takes 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag) and smoothing 40 to 48
+bytes more at its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level, 674k n-grams; 200 kB at
+character level, 77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the documented bound, with room for
+the model's saving. When it exceeds the budget, ``count_file`` warns (estimation still runs, in memory). This
+is the size of the model, a few times over, not of the corpus: 1 GB of shuffled tinyshakespeare lines has
+300 million positions but fewer than a million distinct n-grams of each order.
 
 The temporary folder (under ``temp_dir``, or the system's) is removed when counting ends, whether it
 succeeded, failed or was interrupted (Ctrl-C).
@@ -67,6 +69,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -386,6 +389,14 @@ def count_file(
         report = {} if report is None else report
         report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
         counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
+    distinct = sum(len(k) for k in counts.keys)
+    if ESTIMATE_BYTES * distinct > budget.memory:
+        warnings.warn(
+            f"smoothing the {distinct:,} distinct n-grams takes about {_size(ESTIMATE_BYTES * distinct)} of memory, "
+            f"more than the budget of {_size(budget.memory)}: estimation runs in memory",
+            UserWarning,
+            stacklevel=2,
+        )
     return counts, vocab
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -63,6 +64,7 @@ word_lines = st.lists(
 char_lines = st.lists(st.text(alphabet="abcé d", max_size=150), min_size=1, max_size=25)
 
 
+@pytest.mark.filterwarnings("ignore:smoothing the")  # tight budgets: estimation is over them
 @settings(max_examples=40, deadline=None)
 @given(
     level_lines=st.one_of(st.tuples(st.just("word"), word_lines), st.tuples(st.just("char"), char_lines)),
@@ -90,6 +92,7 @@ def test_spilled_counts_and_model_equal_in_memory(level_lines, order, extra):
         assert os.listdir(folder) == ["corpus.txt"]  # the spill folder is gone
 
 
+@pytest.mark.filterwarnings("ignore:smoothing the")
 def test_a_tight_budget_writes_many_runs_and_still_agrees(tmp_path):
     rng = np.random.default_rng(0)
     words = ["the", "a", "cat", "dog", "sat", "ran", "on", "mat", "fast"]
@@ -137,6 +140,20 @@ def test_merge_reference_adds_equal_keys():
     assert keys.tolist() == [1, 5, 9] and counts.tolist() == [2, 4, 1]  # 5: 1 + 3
 
 
+def test_a_budget_below_what_estimation_takes_is_said(tmp_path):
+    rng = np.random.default_rng(1)
+    path = write(str(tmp_path), [" ".join(rng.choice(list("abcdefgh"), size=12)) for _ in range(100)])
+    counts, _ = count_in_memory(path, 3, Tokenizer("word"))
+    distinct = sum(len(k) for k in counts.keys)
+    memory = tight_budget(path, 3, Tokenizer("word"), 0)
+    assert external.ESTIMATE_BYTES * distinct > memory
+    with pytest.warns(UserWarning, match=f"smoothing the {distinct:,} distinct n-grams takes about"):
+        count_file(path, 3, Tokenizer("word"), memory=memory, temp_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        count_file(path, 3, Tokenizer("word"), memory=external.ESTIMATE_BYTES * distinct, temp_dir=tmp_path)
+
+
 def test_budget_shares():
     b = Budget(2**20)
     assert b.working(2**19) == 2**19  # W = M - R
@@ -178,6 +195,7 @@ def test_a_missing_temp_dir_is_an_error(tmp_path):
         count_file(path, 2, memory=1 << 20, temp_dir=tmp_path / "nowhere")
 
 
+@pytest.mark.filterwarnings("ignore:smoothing the")
 def test_a_line_longer_than_a_block(tmp_path):
     path = write(str(tmp_path), ["ab" * 3000, "ba", "abc" * 500])  # 6000 positions; blocks of a few hundred
     tok = Tokenizer("char")
