@@ -296,8 +296,8 @@ class _Memory:
 def merge_runs(
     runs: list, buffer_entries: int, folder: str | None = None, report: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Merge sorted runs into one table (sorted distinct keys, summed counts), in blocks: eq. (the merge) of
-    the module docstring. When k runs cannot each have ``MIN_MERGE`` entries of ``buffer_entries``, groups
+    """Merge sorted runs into one table (sorted distinct keys, summed counts), in blocks: "the merge" of the
+    module docstring. When k runs cannot each have ``MIN_MERGE`` entries of ``buffer_entries``, groups
     of runs are first merged into new run files in ``folder`` (and the merged ones removed)."""
     fan_in = max(2, buffer_entries // MIN_MERGE)
     level = 0
@@ -502,7 +502,7 @@ def _keys(previous: _Column, stream: _Column, s: int, e: int, V: int) -> tuple[n
     """Eq. (1) for the positions s .. e - 1 (s >= 1): the keys, and where an n-gram ends."""
     prev = previous.read(s - 1, e - 1)  # index_{n-1}(p - 1)
     ids = stream.read(s, e)  # ids(p)
-    key = prev.astype(np.int64) * V + ids
+    key = prev.astype(np.int64) * V + ids  # eq. (1)
     return key, (prev >= 0) & (ids != BOS)
 
 
