@@ -2,6 +2,7 @@
 
     scratchgen train ngram --order N --smoothing NAME [--k K] [--discount D] [--alpha A] [--level char|word]
                            [--labelled] CORPUS -o MODEL
+    scratchgen train ngram ... [--memory SIZE [--temp-dir DIR]] CORPUS -o MODEL
     scratchgen train ngram --from-arpa FILE [--level char|word] -o MODEL
     scratchgen export-arpa MODEL OUT.arpa
 
@@ -55,7 +56,15 @@ def _usage_checks(args: argparse.Namespace) -> None:
     if args.from_arpa:
         if args.dask:
             error("--dask counts a CORPUS; it cannot be used with --from-arpa")
+        if args.memory is not None:
+            error("--memory bounds the counting of a CORPUS; it cannot be used with --from-arpa")
         return
+    if args.temp_dir is not None and args.memory is None:
+        error("argument --temp-dir: holds the runs of --memory; give --memory SIZE too")
+    if args.memory is not None:
+        if args.labelled or args.dask or args.mode != "lines":
+            what = "--labelled" if args.labelled else "--dask" if args.dask else f"--mode {args.mode}"
+            error(f"argument --memory: counts an unlabelled corpus, one sequence a line, not with {what}")
     d, smoothing = args.discount, args.smoothing
     if args.labelled and args.dask:
         error("argument --labelled: counting on Dask (--dask) is for unlabelled corpora")
@@ -162,6 +171,27 @@ def _fit_from_ids(args: argparse.Namespace, model, tokenizer, quiet: bool) -> in
     return len(encoded)
 
 
+def _fit_external(args: argparse.Namespace, model, tokenizer, quiet: bool) -> int:
+    """``--memory SIZE``: count within the budget, spilling sorted runs to ``--temp-dir``
+    (:mod:`scratchgen.ngram.external`), then smooth; the number of sequences."""
+    from ..ngram.counting import EOS
+    from ..ngram.external import count_file
+    from ..progress import Progress
+
+    if not os.path.isfile(args.corpus):
+        raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
+    with Progress(total=args.order, desc="counting n-grams (external)", unit="orders", quiet=quiet) as progress:
+        try:
+            counts, vocab = count_file(
+                args.corpus, args.order, tokenizer, args.memory, args.temp_dir, args.encoding, progress=progress
+            )
+        except CorpusError as e:  # e.g. a literal <s>: say which file holds it
+            message = str(e)
+            raise CorpusError(message if args.corpus in message else f"corpus {args.corpus!r}: {message}") from None
+    model.fit_counts(counts, vocab)
+    return int(counts.counts[0][EOS])  # one </s> a sequence
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..ngram.model import NGramModel
     from ..progress import Progress
@@ -223,6 +253,8 @@ def _train(args: argparse.Namespace) -> int:
                 model.fit(corpus, labels=labels, progress=progress)
             except CorpusError as e:  # e.g. a literal <s>: say which file holds it
                 raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
+    elif args.memory is not None:  # counts spilled to disk within the budget: the same model
+        n_sequences = _fit_external(args, model, tokenizer, quiet)
     elif args.mode == "lines":  # one sequence a line: the file straight to ids, never a list of str tokens
         n_sequences = _fit_from_ids(args, model, tokenizer, quiet)
     else:
@@ -371,6 +403,22 @@ def register(commands, train) -> None:
         default=64 * 2**20,
         metavar="SIZE",
         help="bytes of the corpus a worker counts at a time (default 64M)",
+    )
+    spill = p.add_argument_group("corpora bigger than memory")
+    spill.add_argument(
+        "--memory",
+        type=byte_size,
+        default=None,
+        metavar="SIZE",
+        help="bound the memory of counting to SIZE (e.g. 500M, 4G): counts spill to disk as sorted runs "
+        "and are merged, as lmplz -S does; the same model as without it (default: count in memory)",
+    )
+    spill.add_argument(
+        "--temp-dir",
+        default=None,
+        metavar="DIR",
+        help="where --memory writes its runs (a temporary folder inside DIR, removed at the end; "
+        "default: the system's temporary folder)",
     )
     add_text_options(p)
     p.set_defaults(level=None, usage_error=p.error, func=_train)  # level None: "char", or inferred from an ARPA file

@@ -246,6 +246,35 @@ class NGramModel(LanguageModel):
         counts, vocab = count_with_dask(source, self.order, self.tokenizer_, client, **kwargs)
         return self.fit_counts(counts, vocab)
 
+    def fit_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        memory: int | None = None,
+        temp_dir: str | os.PathLike | None = None,
+        encoding: str = "utf-8",
+        progress: Progress | None = None,
+    ) -> NGramModel:
+        """Fit on a text file read one sequence a line (empty lines skipped), straight into ids.
+
+        ``memory`` (bytes) bounds the memory of counting: the counts spill to disk as sorted runs in a
+        temporary folder under ``temp_dir`` (removed afterwards) and are merged, as ``lmplz -S`` does
+        (:mod:`scratchgen.ngram.external`, which says what the budget covers and what estimation keeps
+        in memory). The model is identical, to the last bit, to the one fitted without ``memory``, which
+        reads the whole file into memory (:func:`scratchgen.corpus.read_ids`). ``progress`` is advanced
+        once per counted order.
+        """
+        from . import external
+
+        self._check_fit_params()
+        if memory is None:
+            counts, vocab = external.count_in_memory(path, self.order, self.tokenizer_, encoding, progress)
+        else:
+            counts, vocab = external.count_file(
+                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress=progress
+            )
+        return self.fit_counts(counts, vocab)
+
     # --- tables ----------------------------------------------------------------------------------------
 
     def _tables(self):

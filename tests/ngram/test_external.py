@@ -1,0 +1,230 @@
+"""Counting within a memory budget (scratchgen.ngram.external): the same counts and model as in memory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ngram_cli import run as run_cli
+
+from scratchgen.errors import CorpusError, ResourceError, ScratchgenError
+from scratchgen.ngram import NGramModel, external
+from scratchgen.ngram.external import (
+    MIN_MERGE,
+    MIN_WORKING,
+    Budget,
+    count_file,
+    count_in_memory,
+    merge_reference,
+    merge_runs,
+)
+from scratchgen.text import Tokenizer
+
+FIELDS = ("keys", "counts", "suffix", "bos_start")
+
+
+def assert_same_counts(a, b) -> None:
+    assert (a.order, a.vocab_size) == (b.order, b.vocab_size)
+    for field in FIELDS:
+        for n, (x, y) in enumerate(zip(getattr(a, field), getattr(b, field)), start=1):
+            assert np.array_equal(x, y), f"{field} of order {n} differ"
+
+
+def assert_same_model(a: NGramModel, b: NGramModel) -> None:
+    assert a.vocab_.to_list() == b.vocab_.to_list()
+    assert a.discounts_ == b.discounts_
+    for x, y in zip(a.keys_ + a.logp_ + a.bow_, b.keys_ + b.logp_ + b.bow_):
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes()  # to the last bit
+
+
+def tight_budget(path: str, order: int, tokenizer: Tokenizer, extra: int) -> int:
+    """A budget just above what counting this file needs: the distinct tables (16 bytes an n-gram) and
+    MIN_WORKING, plus ``extra``: blocks of 64 positions or a little more, and many runs."""
+    counts, _ = count_in_memory(path, order, tokenizer)
+    return 16 * sum(len(k) for k in counts.keys) + MIN_WORKING + extra
+
+
+def write(folder: str, lines: list[str]) -> str:
+    path = os.path.join(folder, "corpus.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+word_lines = st.lists(
+    st.lists(st.sampled_from(["a", "b", "c", "dd", "e", "<unk>", "ff"]), max_size=90).map(" ".join),
+    min_size=1,
+    max_size=25,
+)
+char_lines = st.lists(st.text(alphabet="abcé d", max_size=150), min_size=1, max_size=25)
+
+
+@pytest.mark.filterwarnings("ignore:smoothing the")  # tight budgets: estimation is over them
+@settings(max_examples=40, deadline=None)
+@given(
+    level_lines=st.one_of(st.tuples(st.just("word"), word_lines), st.tuples(st.just("char"), char_lines)),
+    order=st.integers(1, 5),
+    extra=st.integers(0, 6000),
+)
+def test_spilled_counts_and_model_equal_in_memory(level_lines, order, extra):
+    level, lines = level_lines
+    tokenizer = Tokenizer(level)
+    with tempfile.TemporaryDirectory() as folder:
+        path = write(folder, lines)
+        try:
+            reference, vocab = count_in_memory(path, order, tokenizer)
+        except CorpusError:  # only empty lines: both refuse it
+            with pytest.raises(CorpusError, match="no non-empty sequence"):
+                count_file(path, order, tokenizer, memory=1 << 20, temp_dir=folder)
+            return
+        memory = tight_budget(path, order, tokenizer, extra)
+        counts, spilled_vocab = count_file(path, order, tokenizer, memory=memory, temp_dir=folder)
+        assert spilled_vocab.to_list() == vocab.to_list()
+        assert_same_counts(counts, reference)
+        spilled = NGramModel(order=order, tokenizer=tokenizer).fit_file(path, memory=memory, temp_dir=folder)
+        in_memory = NGramModel(order=order, tokenizer=tokenizer).fit([line for line in lines if line])
+        assert_same_model(spilled, in_memory)
+        assert os.listdir(folder) == ["corpus.txt"]  # the spill folder is gone
+
+
+@pytest.mark.filterwarnings("ignore:smoothing the")
+def test_a_tight_budget_writes_many_runs_and_still_agrees(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["the", "a", "cat", "dog", "sat", "ran", "on", "mat", "fast"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(1, 30))) for _ in range(300)]
+    path = write(str(tmp_path), lines)
+    tok = Tokenizer("word")
+    report: dict = {}
+    memory = tight_budget(path, 5, tok, 0)
+    counts, _ = count_file(path, 5, tok, memory=memory, temp_dir=tmp_path, report=report)
+    assert_same_counts(counts, count_in_memory(path, 5, tok)[0])
+    assert report["runs"][-1] >= 3  # the 5-grams (the most numerous) spilled several runs
+    assert report["positions"] == sum(len(line.split()) + 2 for line in lines)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    runs=st.lists(st.lists(st.tuples(st.integers(0, 400), st.integers(1, 5)), max_size=60), min_size=0, max_size=12),
+    buffer_entries=st.integers(2 * MIN_MERGE, 6 * MIN_MERGE),
+)
+def test_block_merge_equals_the_plain_merge(runs, buffer_entries):
+    tables = []
+    for pairs in runs:  # each run: sorted distinct keys and positive counts
+        d = dict(pairs)
+        keys = np.array(sorted(d), dtype=np.int64)
+        tables.append((keys, np.array([d[k] for k in keys.tolist()], dtype=np.int64)))
+    expected = merge_reference(tables)
+    with tempfile.TemporaryDirectory() as folder:
+        files = []
+        for i, (k, c) in enumerate(tables):
+            run = external._Run(folder, f"r{i}")
+            for at in range(0, len(k), 7):  # written a block at a time, as a merge pass writes
+                run.append(k[at : at + 7], c[at : at + 7])
+            files.append(run.close())
+            assert np.array_equal(np.load(run.paths[0]), k) and np.array_equal(np.load(run.paths[1]), c)
+        report: dict = {}
+        got = merge_runs(files, buffer_entries, folder, report)
+        assert os.listdir(folder) == []  # every run, and every run of a merge pass, removed
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    if len(tables) > buffer_entries // MIN_MERGE:
+        assert report["merge_passes"][0] >= 1
+
+
+def test_merge_reference_adds_equal_keys():
+    keys, counts = merge_reference([(np.array([1, 5]), np.array([2, 1])), (np.array([5, 9]), np.array([3, 1]))])
+    assert keys.tolist() == [1, 5, 9] and counts.tolist() == [2, 4, 1]  # 5: 1 + 3
+
+
+def test_a_budget_below_what_estimation_takes_is_said(tmp_path):
+    rng = np.random.default_rng(1)
+    path = write(str(tmp_path), [" ".join(rng.choice(list("abcdefgh"), size=12)) for _ in range(100)])
+    counts, _ = count_in_memory(path, 3, Tokenizer("word"))
+    distinct = sum(len(k) for k in counts.keys)
+    memory = tight_budget(path, 3, Tokenizer("word"), 0)
+    assert external.ESTIMATE_BYTES * distinct > memory
+    with pytest.warns(UserWarning, match=f"smoothing the {distinct:,} distinct n-grams takes about"):
+        count_file(path, 3, Tokenizer("word"), memory=memory, temp_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        count_file(path, 3, Tokenizer("word"), memory=external.ESTIMATE_BYTES * distinct, temp_dir=tmp_path)
+
+
+def test_budget_shares():
+    b = Budget(2**20)
+    assert b.working(2**19) == 2**19  # W = M - R
+    assert b.block_positions(2**19) == 2**19 // 2 // external.BYTES_PER_POSITION
+
+
+def test_too_small_a_budget_names_the_minimum(tmp_path):
+    path = write(str(tmp_path), ["the cat sat", "the dog ran"])
+    with pytest.raises(ResourceError, match=rf"give at least .*\({MIN_WORKING} bytes\)"):
+        count_file(path, 3, Tokenizer("word"), memory=1000, temp_dir=tmp_path)
+    memory = tight_budget(path, 3, Tokenizer("word"), 0)
+    with pytest.raises(ResourceError, match="distinct n-gram tables take"):
+        count_file(path, 3, Tokenizer("word"), memory=memory - 200, temp_dir=tmp_path)
+    assert os.listdir(tmp_path) == ["corpus.txt"]
+    with pytest.raises(ScratchgenError, match="memory must be a number of bytes"):
+        count_file(path, 3, memory=0)
+
+
+def test_the_folder_goes_on_error_and_on_ctrl_c(tmp_path, monkeypatch):
+    bad = write(str(tmp_path), ["fine line", "a <s> inside"])
+    with pytest.raises(CorpusError, match="<s>"):
+        count_file(bad, 3, Tokenizer("word"), memory=1 << 20, temp_dir=tmp_path)
+    assert os.listdir(tmp_path) == ["corpus.txt"]
+    path = write(str(tmp_path), ["the cat sat", "the dog ran"] * 50)
+
+    def interrupted(*args, **kwargs):
+        assert any(name.startswith("scratchgen-spill-") for name in os.listdir(tmp_path))  # it was there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(external, "merge_runs", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        count_file(path, 3, Tokenizer("word"), memory=1 << 20, temp_dir=tmp_path)
+    assert os.listdir(tmp_path) == ["corpus.txt"]
+
+
+def test_a_missing_temp_dir_is_an_error(tmp_path):
+    path = write(str(tmp_path), ["ab"])
+    with pytest.raises(ScratchgenError, match="does not exist"):
+        count_file(path, 2, memory=1 << 20, temp_dir=tmp_path / "nowhere")
+
+
+@pytest.mark.filterwarnings("ignore:smoothing the")
+def test_a_line_longer_than_a_block(tmp_path):
+    path = write(str(tmp_path), ["ab" * 3000, "ba", "abc" * 500])  # 6000 positions; blocks of a few hundred
+    tok = Tokenizer("char")
+    memory = tight_budget(path, 4, tok, 20000)
+    counts, _ = count_file(path, 4, tok, memory=memory, temp_dir=tmp_path)
+    assert_same_counts(counts, count_in_memory(path, 4, tok)[0])
+
+
+def test_cli_memory_gives_the_same_model_file(tmp_path, capsys):
+    corpus = write(str(tmp_path), ["the cat sat on the mat", "the dog sat", "a cat ran"] * 40)
+    plain, spilled = tmp_path / "plain.npz", tmp_path / "spilled.npz"
+    assert run_cli(["train", "ngram", "--order", "4", "--level", "word", corpus, "-o", plain], capsys)[0] == 0
+    temp = tmp_path / "runs"
+    temp.mkdir()
+    args = ["--memory", "40K", "--temp-dir", temp]
+    assert run_cli(["train", "ngram", "--order", "4", "--level", "word", *args, corpus, "-o", spilled], capsys)[0] == 0
+    assert plain.read_bytes() == spilled.read_bytes()
+    assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--memory", "1M", "--labelled"], "--labelled"),
+        (["--memory", "1M", "--mode", "paragraphs"], "--mode paragraphs"),
+        (["--temp-dir", "."], "give --memory SIZE too"),
+    ],
+)
+def test_cli_memory_usage_errors(tmp_path, capsys, flags, message):
+    corpus = write(str(tmp_path), ["x\tthe cat"])
+    code, _, err = run_cli(["train", "ngram", *flags, corpus, "-o", tmp_path / "m.npz"], capsys)
+    assert code == 2 and message in err
