@@ -94,29 +94,43 @@ class _Hash(ChildTable):
         i = np.arange(U)
         place = np.maximum.accumulate(home - i) + i if U else i  # (U,)
         size = max(int(place[-1]) + 2 if U else 1, (1 << self.bits) + 1)  # past the end: never wraps, ends empty
-        self.slot_keys = np.full(size, _EMPTY, dtype=np.int64)  # (size,) the key in each slot
-        self.slot_index = np.empty(size, dtype=np.int64)  # (size,) its index among the sorted keys
-        self.slot_keys[place] = keys[by_home]
-        self.slot_index[place] = by_home
+        # a slot holds key 2^s + index (s bits for the index) when that fits in 63 bits: one read a probe
+        self.shift = max(int(U - 1).bit_length(), 1)
+        most = int(keys[-1]) if U else 0
+        self.packed = most.bit_length() + self.shift <= 62
+        self.slot_keys = np.full(size, _EMPTY, dtype=np.int64)  # (size,) the key (or key and index) in each slot
+        if self.packed:
+            self.slot_keys[place] = (keys[by_home] << self.shift) | by_home
+        else:
+            self.slot_keys[place] = keys[by_home]
+            self.slot_index = np.empty(size, dtype=np.int64)  # (size,) the index of the key among the sorted keys
+            self.slot_index[place] = by_home
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         """eq. (2): the home slot of each key (a negative key, never stored, gets some slot too)."""
         return ((keys.view(np.uint64) * _M) >> np.uint64(64 - self.bits)).view(np.int64)
 
+    def _read(self, slot: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the slots hold: whether it is the key, the index there, and whether the slot is empty."""
+        seen = np.take(self.slot_keys, slot)
+        if self.packed:
+            hit = (seen >> self.shift) == key  # an empty slot's key (_EMPTY >> s) is below every query key
+            return hit, seen & ((1 << self.shift) - 1), seen == _EMPTY
+        return seen == key, np.take(self.slot_index, slot), seen == _EMPTY
+
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
         key = context * self.V  # (P,) eq. (1); negative where the context is absent: never stored
         key += words
         slot = self._slots(key)  # (P,)
-        seen = self.slot_keys[slot]  # (P,)
-        out = np.where(seen == key, self.slot_index[slot], -1)  # found at the first probe
-        pending = np.flatnonzero((seen != key) & (seen != _EMPTY))  # neither found nor an empty slot: go on
+        hit, index, empty = self._read(slot, key)
+        out = np.where(hit, index, -1)  # found at the first probe
+        pending = np.flatnonzero(~(hit | empty))  # neither found nor an empty slot: go on
         while len(pending):
             slot_p = slot[pending] + 1  # the next slot (the table ends with an empty one: no wrapping)
             slot[pending] = slot_p
-            seen = self.slot_keys[slot_p]
-            hit = seen == key[pending]
-            out[pending[hit]] = self.slot_index[slot_p[hit]]
-            pending = pending[~hit & (seen != _EMPTY)]
+            hit, index, empty = self._read(slot_p, key[pending])
+            out[pending[hit]] = index[hit]
+            pending = pending[~(hit | empty)]
         return out
 
 

@@ -619,20 +619,31 @@ def _is_mapped(a: np.ndarray) -> bool:
 
 
 def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
-    """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,)."""
-    P = len(ids)
-    total = np.zeros(P)
-    done = ids == BOS  # <s> is never scored
+    """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,).
+
+    The longest order is looked at for every position with whole-array operations; the orders below only at the
+    positions that have not found their n-gram yet (``alive``, usually few), so the walk costs about one pass.
+    The terms are added in the order of :mod:`.scoring_reference`: 0.0, the log b of the contexts tried, longest
+    first, then log p(h_k w) (the value at a ``<s>`` means nothing).
+    """
+    top = index[order - 1]
+    found = top >= 0
+    stored = np.take(logp[order - 1], top, mode="clip") if len(logp[order - 1]) else 0.0  # none of that order
+    total = np.where(found, stored, 0.0)  # (P,) 0.0 + log p: the next line
+    total += 0.0  # 0.0 + (-0.0) is 0.0, as the per-token sum that starts at 0.0 gives
+    alive = np.flatnonzero(~found & (ids != BOS))  # (A,) the positions still looking for their n-gram
     for n in range(order, 0, -1):
-        hit = ~done & (index[n - 1] >= 0)
-        total[hit] += logp[n - 1][index[n - 1][hit]]
-        done |= hit
-        if n >= 2:  # the context of length n - 1 was tried: its backoff weight
-            ctx = np.empty(P, dtype=np.int64)
-            ctx[0] = -1
-            ctx[1:] = index[n - 2][:-1]
-            tried = ~done & (ctx >= 0)
-            total[tried] += bow[n - 2][ctx[tried]]
+        if n < order:
+            at = np.take(index[n - 1], alive)  # (A,)
+            hit = at >= 0
+            total[alive[hit]] += np.take(logp[n - 1], at[hit])
+            alive = alive[~hit]
+        if n >= 2 and len(alive):  # the context of length n - 1 (ending at p - 1) was tried: its backoff weight
+            ctx = np.take(index[n - 2], alive - 1)  # (A,) never p = 0: a <s> is there
+            stored = ctx >= 0
+            total[alive[stored]] += np.take(bow[n - 2], ctx[stored])
+        if not len(alive):
+            break
     return total
 
 

@@ -58,10 +58,25 @@ def test_every_table_finds_what_the_binary_search_finds(case, load):
         np.testing.assert_array_equal(table.find(ctx.copy(), words), expected, err_msg=table.kind)
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(8, 400))
+def test_hash_of_keys_too_long_to_pack_with_their_index(seed, U):
+    """Keys near 2^60 leave no room for the index beside them: two arrays a slot, the same answers."""
+    rng = np.random.default_rng(seed)
+    V, contexts = 1 << 40, 1 << 20
+    keys = np.unique(np.append(rng.integers(0, contexts * V, size=U), contexts * V - 1))  # 60 bits + 3 or more
+    table = lookup._Hash(keys, V)
+    assert not table.packed
+    ctx = np.concatenate([keys // V, rng.integers(-1, contexts, size=50)])
+    words = np.concatenate([keys % V, rng.integers(0, V, size=50)])
+    np.testing.assert_array_equal(table.find(ctx, words), _find(keys, ctx, words, V))
+
+
 def test_child_table_picks_direct_when_small_and_hash_when_not():
     keys = np.array([0, 5, 17], dtype=np.int64)
     assert lookup.child_table(keys, 3, 10).kind == "direct"
-    assert lookup.child_table(keys, 10**6, 10**4).kind == "hash"  # 10^10 cells for 3 keys
+    table = lookup.child_table(keys, 10**6, 10**4)  # 10^10 cells for 3 keys
+    assert table.kind == "hash" and table.packed
 
 
 def test_a_table_that_finds_a_wrong_index_is_caught():
