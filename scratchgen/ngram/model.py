@@ -303,19 +303,32 @@ class NGramModel(LanguageModel):
         self._tables()
         if len(sequences) == 0:
             return []
-        seqs = [
-            s if isinstance(s, np.ndarray) and s.ndim == 1 and s.dtype.kind in "iu" else self._check_ids(s)
-            for s in sequences
-        ]
-        ids, lengths = _flatten(seqs)
+        flat, lengths = self._flat_ids(sequences)  # (T,), (S,)
+        ids, starts = _stream(flat, lengths)  # (P,) <s> x .. </s> <s> .., (S,)
+        total = self._stream_logprobs(ids, lengths + 1, labels)
+        first = (starts + 1).tolist()
+        return [total[a : a + n] for a, n in zip(first, (lengths + 1).tolist())]  # each sequence's tokens and </s>
+
+    def _flat_ids(self, sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of every sequence one after another (T,) and the length of each (S,), checked: one
+        concatenation when every sequence is a 1-d integer array of ids in the vocabulary, else each sequence
+        checked by the base class's rule, which names the bad one."""
         V = len(self.vocab_)
-        if len(ids) and (ids.min() < 0 or ids.max() >= V):
-            for s in seqs:
+        try:
+            lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+            flat = np.concatenate(sequences) if len(sequences) else np.zeros(0, np.int64)
+            plain = flat.ndim == 1 and flat.dtype.kind in "iu" and len(flat) == lengths.sum()
+        except (TypeError, ValueError):
+            plain = False
+        if not plain:
+            checked = [self._check_ids(s) for s in sequences]  # raises, naming the problem
+            lengths = np.array([len(s) for s in checked], dtype=np.int64)
+            flat = np.concatenate(checked) if checked else np.zeros(0, np.int64)
+        flat = flat.astype(np.int64, copy=False)
+        if len(flat) and (flat.min() < 0 or flat.max() >= V):
+            for s in sequences:
                 self._check_ids(s)  # names the bad id
-        total = self._stream_logprobs(ids, lengths, labels)
-        scored = total[ids != BOS]
-        ends = np.cumsum(lengths).tolist()
-        return [scored[a:b] for a, b in zip([0] + ends[:-1], ends)]
+        return flat, lengths
 
     def _score_encoded(self, encoded):
         """:meth:`score` of a corpus read into ids (:func:`scratchgen.corpus.read_ids`), flat from end to end: the
@@ -549,8 +562,14 @@ def _indices(keys: list, ids: np.ndarray, first: np.ndarray, order: int, V: int,
         prev[starts] = -1
         if tables is None:
             index.append(_find(keys[n - 1], prev, ids, V))
-        else:
+            continue
+        live = np.flatnonzero(prev >= 0)  # a stored context: only there can the n-gram be stored
+        if 2 * len(live) >= len(ids):
             index.append(tables[n - 1].find(prev, ids))
+        else:  # most contexts absent (new text at a high order): look up the others alone
+            found = np.full(len(ids), -1, dtype=np.int64)
+            found[live] = tables[n - 1].find(np.take(prev, live), np.take(ids, live))
+            index.append(found)
     return index
 
 
