@@ -14,8 +14,9 @@ that ends with it, plus the backoff weights of the longer contexts that were tri
 
 where h_j is the context of length j, h_k w the longest stored n-gram ending in w, and a context that is
 not stored contributes log b = 0. ``token_logprobs`` evaluates eq. (2) for every token of a corpus at once
-(one search an order); the stepping state is the last N - 1 ids, shape (B, N - 1), -1 before ``<s>``, and
-``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
+(one look-up an order, in a direct or hash table built from the keys: :mod:`.lookup`; one token at a time,
+with dicts, in :mod:`.scoring_reference`); the stepping state is the last N - 1 ids, shape (B, N - 1), -1 before
+``<s>``, and ``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
 stored after h_j.
 
 A labelled model (``fit(corpus, labels=...)``) models P(w | c, h): the label c extends every history, and
@@ -42,7 +43,7 @@ from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
 from ..schema import ArraySpec
 from ..text import Tokenizer, Vocabulary
-from .counting import NGramCounts, _find, _flatten, _lookup
+from .counting import NGramCounts, _find, _lookup
 from .fitting import backoff_tables, build_vocab
 from .labelled import check_labelled_settings, label_tables, mix
 from .lookup import child_table
