@@ -564,10 +564,11 @@ def _indices(keys: list, ids: np.ndarray, first: np.ndarray, order: int, V: int,
         if tables is None:
             index.append(_find(keys[n - 1], prev, ids, V))
             continue
-        live = np.flatnonzero(prev >= 0)  # a stored context: only there can the n-gram be stored
-        if 2 * len(live) >= len(ids):
+        stored = prev >= 0  # a stored context: only there can the n-gram be stored
+        if 2 * np.count_nonzero(stored) >= len(ids):
             index.append(tables[n - 1].find(prev, ids))
         else:  # most contexts absent (new text at a high order): look up the others alone
+            live = np.flatnonzero(stored)
             found = np.full(len(ids), -1, dtype=np.int64)
             found[live] = tables[n - 1].find(np.take(prev, live), np.take(ids, live))
             index.append(found)
