@@ -77,3 +77,16 @@ def test_bad_corpus_is_refused_by_both_paths(tmp_path, capsys, monkeypatch, text
                     json=False,
                 )
             )
+
+
+def test_a_labelled_model_scored_without_labels_prints_the_marginal_on_both_paths(tmp_path, capsys, monkeypatch):
+    train, test, model = tmp_path / "train.tsv", tmp_path / "test.txt", tmp_path / "m.npz"
+    train.write_text("a\tthe cat sat\nb\tthe dog ran\na\ta cat ran\n", encoding="utf-8")
+    test.write_text("the cat ran\nthe bird\n", encoding="utf-8")
+    assert main(["train", "ngram", "--labelled", "--level", "word", str(train), "-o", str(model)]) == 0
+    capsys.readouterr()
+    for extra in ([], ["--json"]):
+        fast = _score(model, test, capsys, monkeypatch, True, *extra)
+        slow = _score(model, test, capsys, monkeypatch, False, *extra)
+        assert fast == slow
+    assert json.loads(fast)["labels"] == "marginal"

@@ -25,6 +25,7 @@ def _score(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     if not args.labelled and args.mode == "lines" and model._reads_ids():
+        labels = None  # a labelled model is scored by its marginal, as below
         score = model._score_encoded(_read_ids(args, model))
     else:
         labels, corpus = read_labelled_corpus(args, model, args.corpus)
