@@ -14,8 +14,9 @@ that ends with it, plus the backoff weights of the longer contexts that were tri
 
 where h_j is the context of length j, h_k w the longest stored n-gram ending in w, and a context that is
 not stored contributes log b = 0. ``token_logprobs`` evaluates eq. (2) for every token of a corpus at once
-(one search an order); the stepping state is the last N - 1 ids, shape (B, N - 1), -1 before ``<s>``, and
-``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
+(one look-up an order, in a direct or hash table built from the keys: :mod:`.lookup`; one token at a time,
+with dicts, in :mod:`.scoring_reference`); the stepping state is the last N - 1 ids, shape (B, N - 1), -1 before
+``<s>``, and ``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
 stored after h_j.
 
 A labelled model (``fit(corpus, labels=...)``) models P(w | c, h): the label c extends every history, and
@@ -37,13 +38,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorpusError, LabelError, ModelFileError, NotFittedError, ScratchgenError
+from ..metrics import Score
 from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
 from ..schema import ArraySpec
 from ..text import Tokenizer, Vocabulary
-from .counting import NGramCounts, _find, _flatten, _lookup
+from .counting import NGramCounts, _find, _lookup
 from .fitting import backoff_tables, build_vocab
 from .labelled import check_labelled_settings, label_tables, mix
+from .lookup import child_table
 from .settings import MAX_ORDER
 from .smoothing import (
     DEFAULT_ALPHA,
@@ -57,6 +60,8 @@ from .storage import array_schema, check_discounts, save_arrays, tables_from_arr
 __all__ = ["NGramModel"]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
+#: Positions of the stream scored at once by ``scratchgen score`` (:meth:`NGramModel._score_encoded`).
+STREAM_CHUNK = 1 << 19
 
 
 @register_model
@@ -324,20 +329,73 @@ class NGramModel(LanguageModel):
         With label ids (a labelled model), labelled.py eqs. (5)-(6): the same walk on the label trie (its first
         level c V + w, eq. (7)) and on the label-free tables at every history length, mixed.
         """
-        keys, logp, bow = self._tables()
+        self._tables()
         if len(sequences) == 0:
             return []
-        seqs = [
-            s if isinstance(s, np.ndarray) and s.ndim == 1 and s.dtype.kind in "iu" else self._check_ids(s)
-            for s in sequences
-        ]
-        ids, lengths = _flatten(seqs)
+        flat, lengths = self._flat_ids(sequences)  # (T,), (S,)
+        ids, starts = _stream(flat, lengths)  # (P,) <s> x .. </s> <s> .., (S,)
+        total = self._stream_logprobs(ids, lengths + 1, labels)
+        first = (starts + 1).tolist()
+        return [total[a : a + n] for a, n in zip(first, (lengths + 1).tolist())]  # each sequence's tokens and </s>
+
+    def _flat_ids(self, sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of every sequence one after another (T,) and the length of each (S,), checked: one
+        concatenation when every sequence is a 1-d integer array of ids in the vocabulary, else each sequence
+        checked by the base class's rule, which names the bad one."""
         V = len(self.vocab_)
-        if len(ids) and (ids.min() < 0 or ids.max() >= V):
-            for s in seqs:
+        try:
+            lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+            flat = np.concatenate(sequences) if len(sequences) else np.zeros(0, np.int64)
+            plain = flat.ndim == 1 and flat.dtype.kind in "iu" and len(flat) == lengths.sum()
+        except (TypeError, ValueError):
+            plain = False
+        if not plain:
+            checked = [self._check_ids(s) for s in sequences]  # raises, naming the problem
+            lengths = np.array([len(s) for s in checked], dtype=np.int64)
+            flat = np.concatenate(checked) if checked else np.zeros(0, np.int64)
+        flat = flat.astype(np.int64, copy=False)
+        if len(flat) and (flat.min() < 0 or flat.max() >= V):
+            for s in sequences:
                 self._check_ids(s)  # names the bad id
-        N = self.order
-        index = _indices(keys, ids, ids, N, V)
+        return flat, lengths
+
+    def _score_encoded(self, encoded):
+        """:meth:`score` of a corpus read into ids (:func:`scratchgen.corpus.read_ids`), flat from end to end: the
+        stream ``<s> x .. </s> <s> ..`` made from the ids in one pass, eq. (2) at every position, and the sum of
+        each sequence as ``np.sum`` gives it (:func:`sequence_sums`), added in order: the Score of :meth:`score`
+        to the last bit, with no Python work a sequence. A labelled model is scored as the base class does."""
+        if self.labels_ is not None:
+            return super()._score_encoded(encoded)
+        self._tables()
+        lengths = np.asarray(encoded.lengths, dtype=np.int64)
+        if not len(lengths):
+            raise CorpusError("cannot score an empty corpus")
+        flat = self._check_ids(np.asarray(encoded.ids, dtype=np.int64))
+        if int(lengths.sum()) != len(flat) or lengths.min() < 0:
+            raise CorpusError(f"{len(lengths)} sequence lengths that sum to {int(lengths.sum())} for {len(flat)} ids")
+        sums = np.empty(len(lengths))  # (S,) each sequence's log-probability
+        stream_end = np.cumsum(lengths + 2)  # (S,) where each sequence's stream ends
+        token_end = np.cumsum(lengths)  # (S,)
+        i = 0
+        while i < len(lengths):  # a chunk of whole sequences, about STREAM_CHUNK positions: arrays reused, in cache
+            before = stream_end[i - 1] if i else 0
+            j = max(int(np.searchsorted(stream_end, before + STREAM_CHUNK, side="right")), i + 1)
+            a = token_end[i - 1] if i else 0
+            ids, starts = _stream(flat[a : token_end[j - 1]], lengths[i:j])  # (P,), (S',)
+            total = self._stream_logprobs(ids, lengths[i:j] + 1)  # (P,)
+            sums[i:j] = sequence_sums(total, starts + 1, lengths[i:j] + 1)  # each sequence's tokens and </s>
+            i = j
+        logprob = float(np.cumsum(np.concatenate([[0.0], sums]))[-1])  # Python's sum(), in order
+        return Score.from_totals(
+            logprob=logprob, sequences=len(lengths), tokens=len(flat) + len(lengths), oov_tokens=int(encoded.oov)
+        )
+
+    def _stream_logprobs(self, ids: np.ndarray, lengths: np.ndarray, labels=None) -> np.ndarray:
+        """log P of every position of the flat stream ``<s> x .. </s> <s> ..`` (P,) (a meaningless 0 at each
+        ``<s>``); ``lengths`` (S,) the tokens of each sequence with its ``</s>``."""
+        keys, logp, bow = self._tables()
+        V, N = len(self.vocab_), self.order
+        index = _indices(keys, ids, ids, N, V, self._child_tables())
         total = _walk(ids, index, logp, bow, N)  # (P,) eq. (2)
         if labels is not None:
             lkeys, logr, lbow, below = self._label_tables()
@@ -348,9 +406,21 @@ class NGramModel(LanguageModel):
             free = [_walk(ids, index[: j + 1], logp, bow, j + 1) for j in range(1, N)]  # log P(w | h_j)
             free_levels = np.array(free) if free else np.zeros((0, len(ids)))  # (N - 1, P)
             total = mix(log_label, B, seen, free_levels, total, below[label])  # eq. (6)
-        scored = total[ids != BOS]
-        ends = np.cumsum(lengths).tolist()
-        return [scored[a:b] for a, b in zip([0] + ends[:-1], ends)]
+        return total
+
+    def _child_tables(self) -> list | None:
+        """The constant-time tables that find the stored n-grams of each order n >= 2 (:mod:`.lookup`), built
+        the first time the fitted model scores and kept; None for a memory-mapped model, which keeps the binary
+        search over its mapped keys (the tables would be read into memory)."""
+        keys = self.keys_
+        cache = getattr(self, "_child_cache", None)
+        if cache is None or cache[0] is not keys:
+            V = len(self.vocab_)
+            tables = None
+            if not any(_is_mapped(k) for k in keys[1:]):
+                tables = [None] + [child_table(keys[n], len(keys[n - 1]), V) for n in range(1, len(keys))]
+            cache = self._child_cache = (keys, tables)
+        return cache[1]
 
     # --- stepping --------------------------------------------------------------------------------------
 
@@ -508,34 +578,121 @@ class NGramModel(LanguageModel):
 # --- the backoff walk of eq. (2), shared by the label-free tables and the label trie (labelled.py eq. (7)) -------
 
 
-def _indices(keys: list, ids: np.ndarray, first: np.ndarray, order: int, V: int) -> list:
+def _indices(keys: list, ids: np.ndarray, first: np.ndarray, order: int, V: int, tables: list | None = None) -> list:
     """index[n-1][p]: the stored n-gram ending at p of the flat stream ``ids`` (P,), -1 if none (never across
-    <s>); ``first`` (P,) is the index of the unigram ending at p (the id itself, or c V + id in the label trie)."""
+    <s>); ``first`` (P,) is the index of the unigram ending at p (the id itself, or c V + id in the label trie).
+    ``tables[n-1]`` (:mod:`.lookup`) finds the n-grams in constant time; without them, a binary search."""
     index = [first]
+    starts = np.flatnonzero(ids == BOS)  # an n-gram never crosses into the next sequence
     for n in range(2, order + 1):
         prev = np.empty(len(ids), dtype=np.int64)
         prev[0] = -1
         prev[1:] = index[-1][:-1]
-        prev[ids == BOS] = -1  # an n-gram never crosses into the next sequence
-        index.append(_find(keys[n - 1], prev, ids, V))
+        prev[starts] = -1
+        if tables is None:
+            index.append(_find(keys[n - 1], prev, ids, V))
+            continue
+        stored = prev >= 0  # a stored context: only there can the n-gram be stored
+        if 2 * np.count_nonzero(stored) >= len(ids):
+            index.append(tables[n - 1].find(prev, ids))
+        else:  # most contexts absent (new text at a high order): look up the others alone
+            live = np.flatnonzero(stored)
+            found = np.full(len(ids), -1, dtype=np.int64)
+            found[live] = tables[n - 1].find(np.take(prev, live), np.take(ids, live))
+            index.append(found)
     return index
 
 
+def _stream(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat stream ``<s> x .. </s> <s> ..`` (P,) of sequences given as their ids one after another (T,)
+    and their lengths (S,), and where each sequence's ``<s>`` is (S,)."""
+    starts = np.cumsum(lengths + 2) - (lengths + 2)  # (S,)
+    ids = np.empty(len(flat) + 2 * len(lengths), dtype=np.int64)  # (P,)
+    body = np.ones(len(ids), dtype=bool)
+    body[starts] = False
+    body[starts + lengths + 1] = False
+    ids[body] = flat
+    ids[starts] = BOS
+    ids[starts + lengths + 1] = EOS
+    return ids, starts
+
+
+def sequence_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``values[a:a + n].sum()`` for every (a, n) of ``starts`` and ``lengths`` (S,), float64, to the last bit,
+    without a Python call a sequence: the sequences of one length at a time, as rows, summed column by column
+    in the order of NumPy's pairwise summation (:func:`_pairwise_rows`)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty(len(lengths))
+    order = np.argsort(lengths, kind="stable")  # (S,) the sequences grouped by length
+    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
+    for group in np.split(order, cuts) if len(order) else []:
+        n = int(lengths[group[0]])
+        rows = values[starts[group][:, None] + np.arange(n)]  # (G, n)
+        out[group] = 0.0 + _pairwise_rows(rows)  # the reduction starts from its identity, 0.0
+    return out
+
+
+def _pairwise_rows(rows: np.ndarray) -> np.ndarray:
+    """The sum of each row (G, n) with NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src,
+    ``pairwise_sum``): below 8 terms one by one; up to 128, eight running sums over blocks of 8, combined as
+    ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest one by one; above, the two halves
+    (the first a multiple of 8 long) summed apart and added."""
+    G, n = rows.shape
+    if n < 8:
+        total = np.zeros(G)
+        for j in range(n):
+            total += rows[:, j]
+        return total
+    if n <= 128:
+        r = rows[:, :8].copy()  # (G, 8)
+        stop = n - n % 8
+        for i in range(8, stop, 8):
+            r += rows[:, i : i + 8]
+        total = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
+        for i in range(stop, n):
+            total += rows[:, i]
+        return total
+    half = n // 2
+    half -= half % 8
+    return _pairwise_rows(rows[:, :half]) + _pairwise_rows(rows[:, half:])
+
+
+def _is_mapped(a: np.ndarray) -> bool:
+    """Whether an array is (a view of) a memory-mapped file."""
+    base: Any = a
+    while base is not None:
+        if isinstance(base, np.memmap):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
 def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
-    """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,)."""
-    P = len(ids)
-    total = np.zeros(P)
-    done = ids == BOS  # <s> is never scored
+    """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,).
+
+    The longest order is looked at for every position with whole-array operations; the orders below only at the
+    positions that have not found their n-gram yet (``alive``, usually few), so the walk costs about one pass.
+    The terms are added in the order of :mod:`.scoring_reference`: 0.0, the log b of the contexts tried, longest
+    first, then log p(h_k w) (the value at a ``<s>`` means nothing).
+    """
+    top = index[order - 1]
+    found = top >= 0
+    stored = np.take(logp[order - 1], top, mode="clip") if len(logp[order - 1]) else 0.0  # none of that order
+    total = np.where(found, stored, 0.0)  # (P,) 0.0 + log p: the next line
+    total += 0.0  # 0.0 + (-0.0) is 0.0, as the per-token sum that starts at 0.0 gives
+    alive = np.flatnonzero(~found & (ids != BOS))  # (A,) the positions still looking for their n-gram
     for n in range(order, 0, -1):
-        hit = ~done & (index[n - 1] >= 0)
-        total[hit] += logp[n - 1][index[n - 1][hit]]
-        done |= hit
-        if n >= 2:  # the context of length n - 1 was tried: its backoff weight
-            ctx = np.empty(P, dtype=np.int64)
-            ctx[0] = -1
-            ctx[1:] = index[n - 2][:-1]
-            tried = ~done & (ctx >= 0)
-            total[tried] += bow[n - 2][ctx[tried]]
+        if n < order:
+            at = np.take(index[n - 1], alive)  # (A,)
+            hit = at >= 0
+            total[alive[hit]] += np.take(logp[n - 1], at[hit])
+            alive = alive[~hit]
+        if n >= 2 and len(alive):  # the context of length n - 1 (ending at p - 1) was tried: its backoff weight
+            ctx = np.take(index[n - 2], alive - 1)  # (A,) never p = 0: a <s> is there
+            stored = ctx >= 0
+            total[alive[stored]] += np.take(bow[n - 2], ctx[stored])
+        if not len(alive):
+            break
     return total
 
 
