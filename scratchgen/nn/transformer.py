@@ -50,6 +50,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..allocator import reuse_freed_memory
 from ..errors import CorpusError, ScratchgenError
 from ..labels import required_label_ids
 from ..model import LanguageModel, register_model
@@ -525,6 +526,7 @@ class TransformerModel(LanguageModel):
         self.params_ = init_transformer(
             V, self.embedding, self.layers, self.context, rng, self.tie_weights, C, np.dtype(self.dtype)
         )
+        reuse_freed_memory()  # the step's large temporaries reuse freed memory: no page faults each step
         return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def _fitted_params(self) -> dict:
