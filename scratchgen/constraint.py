@@ -129,11 +129,11 @@ class GrammarConstraint:
                 "a labelled grammar cannot constrain a model: it has one grammar a label (constrain by one "
                 "label's grammar)"
             )
-        self.parser = SupportParser(model._stepper())  # the yes/no Earley step (module docstring)
+        self.parser = SupportParser(model.prefix_parser())  # the yes/no Earley step (module docstring)
         # (V,) the parser's terminal id of each model token; -1: none (the end, or a token no rule produces)
         self._terminal = np.full(len(vocab), -1, dtype=np.int64)
         used = self.grammar_id < len(grammar_vocab)
-        self._terminal[used] = model._terminal_of_id[self.grammar_id[used]]
+        self._terminal[used] = model.terminal_ids(self.grammar_id[used])
         self._nodes: dict[tuple, Node] = {}  # Node.key() -> the one node of that content (module docstring)
         self._bytes = 0  # an estimate of the bytes the nodes hold
         self._masks: dict[tuple[int, bool], np.ndarray] = {}  # (terminals, end) -> (V,) mask
@@ -148,7 +148,7 @@ class GrammarConstraint:
         The classes of :meth:`~scratchgen.grammar.earley.EarleyParser.terminal_classes`, and one more
         class for every token no rule produces (it leads to the dead node).
         """
-        classes = self.grammar_model._stepper().terminal_classes()  # (T,)
+        classes = self.grammar_model.prefix_parser().terminal_classes()  # (T,)
         terminal = self._terminal
         return np.where(terminal >= 0, classes[terminal], classes.max(initial=-1) + 1)
 

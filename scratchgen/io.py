@@ -7,7 +7,7 @@ A model file is a NumPy ``.npz`` archive holding
 - the model's arrays, under the names its ``_save_state`` chose.
 
 :func:`write_archive` and :func:`read_archive` are the one writer and reader of this ``.npz`` +
-JSON-header layout, for model files and RNN checkpoints alike. It is read with
+JSON-header layout, for model files and training checkpoints alike. It is read with
 ``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same
 directory and renamed over the target (``os.replace`` is atomic), so an interrupted save leaves the old file or
 the new one, never half of one. Anything that is not a whole, current scratchgen model raises

@@ -31,7 +31,7 @@ __all__ = ["ascii_tree", "explain_tokens", "nested"]
 def _prefix_logs(model, ids: np.ndarray) -> np.ndarray:
     """log Pre(x_1..x_t) for t = 1..T, then log P(x) (the prefix followed by </s>): (T + 1,)."""
     state = model.initial_state(1)
-    stepper = model._stepper()
+    stepper = model.prefix_parser()
     out = np.empty(len(ids) + 1)  # (T + 1,)
     for t in range(len(ids)):
         state = model.advance(state, ids[t : t + 1])

@@ -288,7 +288,7 @@ class GrammarModel(LanguageModel):
     def _compile(self, grammar: Grammar) -> None:
         """The chart parser and the maps between vocabulary ids and the parser's terminal ids."""
         self.parser_ = ChartParser(grammar, max_length=self.max_length)
-        self._earley: EarleyParser | None = None  # the stepping parser, made by _stepper on first use
+        self._earley: EarleyParser | None = None  # the stepping parser, made by prefix_parser on first use
         self._terminal_of_id = np.full(len(self.vocab_), -1, dtype=np.int64)  # (V,) -1: no terminal
         self._id_of_terminal = np.array(
             [self.vocab_.index(t) if t != UNK else Vocabulary.unk_id for t in grammar.terminals], dtype=np.int64
@@ -374,8 +374,12 @@ class GrammarModel(LanguageModel):
 
     # --- the stepping interface (incremental prefix probabilities, earley.py) ----------------------------
 
-    def _stepper(self) -> EarleyParser:
-        """The incremental prefix parser of the compiled grammar (made on first use, then kept)."""
+    def prefix_parser(self) -> EarleyParser:
+        """The incremental prefix parser of the compiled grammar (made on first use, then kept).
+
+        Its terminal ids are the grammar's (``grammar_.terminals``), not the vocabulary's: map token ids
+        with :meth:`terminal_ids` first.
+        """
         compiled = self._parser().compiled
         if self._earley is None or self._earley.cg is not compiled:
             self._earley = EarleyParser(compiled)
@@ -385,19 +389,22 @@ class GrammarModel(LanguageModel):
         self.fitted_vocab()
         if self.label_models_ is not None:
             return self._labelled_initial_state(batch_size, labels)
-        return self._stepper().start(batch_size)  # (B,) objects: Earley frames, shared and immutable
+        return self.prefix_parser().start(batch_size)  # (B,) objects: Earley frames, shared and immutable
 
     def advance(self, state, ids: np.ndarray):
         if isinstance(state, _LabelledState):
             return state.map(self.label_models_, lambda m, part, rows: m.advance(part, np.asarray(ids)[rows]))
-        w = self._terminal_of_id[np.asarray(ids, dtype=np.int64)]  # (B,) terminal ids; -1: no rule produces it
-        return self._stepper().advance(state, w)
+        return self.prefix_parser().advance(state, self.terminal_ids(ids))
+
+    def terminal_ids(self, ids) -> np.ndarray:
+        """The prefix parser's terminal id of each vocabulary id (same shape); -1 where no rule produces it."""
+        return self._terminal_of_id[np.asarray(ids, dtype=np.int64)]
 
     def next_logprobs(self, state) -> np.ndarray:
         """log P(next | prefix) = log Pre(prefix + a) - log Pre(prefix): eq. (2) of this module."""
         if isinstance(state, _LabelledState):
             return self._labelled_next_logprobs(state)
-        probs = self._stepper().next_probs(state)  # (B, T+1): terminals, then the end
+        probs = self.prefix_parser().next_probs(state)  # (B, T+1): terminals, then the end
         out = np.full((len(state), len(self.vocab_)), -np.inf)  # (B, V)
         with np.errstate(divide="ignore"):
             out[:, self._id_of_terminal] = np.log(probs[:, :-1])

@@ -9,6 +9,11 @@ good parameters (``best/``, ``good/``, ``goodopt/``) and the carried hidden stat
 run also stores its label set (``"labels"``: names and counts; null unlabelled): the label tables are
 parameters like any other, and the checksum of the data covers each sequence's label id.
 
+The header's ``"format"`` is ``scratchgen-checkpoint`` for every deep model, and ``"model_class"``
+names the model's class (``RNNModel``, ``MLPModel``, ``TransformerModel``): a run resumes only from a
+checkpoint of its own class. Checkpoints written before the MLP and the Transformer existed say
+``scratchgen-rnn-checkpoint`` and have no class: they are RNNModel checkpoints, and are still read.
+
 Format versions: 3 (this one) splits the options into ``model`` and ``config``; 2 (before) kept
 them all in ``model`` under the header array ``__checkpoint__``, and is still read. Older files
 (no version) are refused with a clear message.
@@ -25,7 +30,8 @@ from .config import FLAGS
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "RESUME_OPTIONS", "save_checkpoint", "load_checkpoint"]
 
-CHECKPOINT_FORMAT = "scratchgen-rnn-checkpoint"
+CHECKPOINT_FORMAT = "scratchgen-checkpoint"
+RNN_CHECKPOINT_FORMAT = "scratchgen-rnn-checkpoint"  # before the MLP and the Transformer: RNNModel's only
 CHECKPOINT_VERSION = 3  # 3: architecture and training config apart, the shared header array
 READABLE_VERSIONS = (2, 3)  # 2: every option under "model", header array "__checkpoint__"
 
@@ -66,6 +72,7 @@ def save_checkpoint(trainer, path: str) -> None:
     header = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
+        "model_class": type(t.m).__name__,
         "model": t.m.get_params(),
         "config": dataclasses.asdict(t.config),
         "vocab": t.m.vocab_.to_list(),
@@ -129,8 +136,16 @@ def load_checkpoint(trainer, path: str) -> None:
         arrays of the wrong shape.
     """
     header, arrays = read_archive(path, "checkpoint", "resume from", legacy_keys=("__checkpoint__",))
-    if header.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"cannot resume from {path!r}: not a scratchgen RNN checkpoint")
+    ours = type(trainer.m).__name__
+    if header.get("format") == RNN_CHECKPOINT_FORMAT:
+        header.setdefault("model_class", "RNNModel")
+    elif header.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"cannot resume from {path!r}: not a scratchgen training checkpoint")
+    if header.get("model_class") != ours:
+        raise ModelFileError(
+            f"cannot resume from {path!r}: it was written by a run training {header.get('model_class')}, "
+            f"this run trains {ours}"
+        )
     if header.get("version") not in READABLE_VERSIONS:
         older = (
             "an older scratchgen (no format version)"
@@ -150,7 +165,7 @@ def load_checkpoint(trainer, path: str) -> None:
         raise ModelFileError(f"cannot resume from {path!r}: {e}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise ModelFileError(
-            f"cannot resume from {path!r}: not a valid scratchgen RNN checkpoint ({type(e).__name__}: {e})"
+            f"cannot resume from {path!r}: not a valid {type(trainer.m).__name__} checkpoint ({type(e).__name__}: {e})"
         ) from None
 
 
@@ -204,7 +219,7 @@ def _restore(t, path: str, header: dict, arrays: dict) -> None:
         for k in opt_state
         if k.startswith(namespace) and k.split(".", 2)[-1] in t.params
     }
-    where = "RNN checkpoint"
+    where = f"{type(t.m).__name__} checkpoint"
     validate_arrays(where, group("param/"), like_params)
     validate_arrays(where, opt_state, opt_spec)
     for k, v in group("param/").items():

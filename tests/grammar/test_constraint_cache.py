@@ -98,7 +98,7 @@ def test_sentences_of_one_parse_share_a_node():
 @pytest.mark.parametrize("grammar", ["builtin:english", "S -> 'a' S [0.9] | 'a' [0.1]"])
 def test_token_classes_group_the_terminals_with_the_same_zeros(grammar):
     model = GrammarModel.from_grammar(grammar)
-    parser = model._stepper()
+    parser = model.prefix_parser()
     classes = parser.terminal_classes()  # (T,)
     zeros = parser.v_of_terminal == 0  # (T, N)
     for a in range(len(classes)):

@@ -91,8 +91,10 @@ def test_whole_transformer_gradients_match_finite_differences(s):
     D = s["heads"] * (s["d"] + 2)                                     # >= 3: see the LayerNorm check above
     p = network_params(rng, s["V"], D, 2 * D, s["layers"], s["T"] + 1, s["tied"])
     ids = rng.integers(0, s["V"], size=(s["B"], s["T"]))
+    # eps 1e-6, not the default 1e-5: through two LayerNorms of 3 features the curvature is large enough for
+    # the O(eps^2) truncation error of eq. (1) of gradcheck to pass 1e-6 (seen: 1.5e-6 at eps 1e-5, 1.5e-8 at 1e-6)
     errors = gradcheck_piece(T.transformer_forward, T.transformer_backward, p, (ids, s["heads"]), seed=s["seed"],
-                             max_entries=12)
+                             max_entries=12, eps=1e-6)
     assert set(errors) == set(p)
     assert max(errors.values()) < TOL, errors
 

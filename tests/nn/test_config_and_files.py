@@ -62,10 +62,12 @@ def test_a_model_file_written_before_the_split_still_loads():
     m = scratchgen.load(path)
     assert m.get_params() == {"hidden": 6, "layers": 2, "embedding": 4, "dtype": "float64"}
     again = RNNModel(**ARCH, **KW).fit(NAMES)          # the same run today gives the same weights
+    # (to rounding: the file was written on another machine, whose BLAS may round the last bit differently)
     for k in again.params_:
-        np.testing.assert_array_equal(m.params_[k], again.params_[k])
-    assert [(h["step"], h["train_loss"], h["valid_loss"]) for h in m.history_] == \
-        [(h["step"], h["train_loss"], h["valid_loss"]) for h in again.history_]
+        np.testing.assert_allclose(m.params_[k], again.params_[k], rtol=1e-11, atol=1e-13)
+    assert [h["step"] for h in m.history_] == [h["step"] for h in again.history_]
+    for key in ("train_loss", "valid_loss"):
+        assert [h[key] for h in m.history_] == pytest.approx([h[key] for h in again.history_], rel=1e-11)
 
 
 def test_the_recipe_through_config_or_keywords_is_the_same_run():
@@ -166,15 +168,30 @@ def test_a_checkpoint_is_written_by_the_one_writer(tmp_path):
     assert "param/W_hh.0" in arrays and "__checkpoint__" not in arrays
 
 
-def test_a_version_2_checkpoint_from_before_resumes_bit_for_bit(tmp_path):
+def test_a_checkpoint_names_its_model_class_and_another_class_cannot_resume_from_it(tmp_path):
+    from scratchgen.nn.mlp import MLPModel
+
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(KeyboardInterrupt):
+        RNNModel(**ARCH, **KW).fit(NAMES, callbacks=[Checkpoint(str(ck), every=3), StopAt8()])
+    header, _ = read_archive(ck, "checkpoint")
+    assert (header["format"], header["model_class"]) == ("scratchgen-checkpoint", "RNNModel")
+    with pytest.raises(ModelFileError, match="written by a run training RNNModel, this run trains MLPModel"):
+        MLPModel(context=2, embedding=3, hidden=5).fit(NAMES, resume=str(ck))
+
+
+def test_a_version_2_checkpoint_from_before_resumes_to_the_same_model(tmp_path):
     old = DATA / "rnn_checkpoint_format2.npz"
     with np.load(old) as z:
         assert json.loads(z["__checkpoint__"].tobytes())["version"] == 2
     whole = RNNModel(**ARCH, **KW).fit(NAMES)
     resumed = RNNModel(**ARCH, **KW).fit(NAMES, resume=str(old))
+    # The file was written on another machine, whose BLAS kernels may round the last bit differently
+    # (seen: 1 ulp on an AMD EPYC): equal to rounding, not bit for bit. Bit-for-bit resume on one machine
+    # is the test above; a wrong state read from the file (a step, a rate, a generator) is far larger.
     for k in whole.params_:
-        np.testing.assert_array_equal(whole.params_[k], resumed.params_[k])
-    assert [h["valid_loss"] for h in whole.history_] == [h["valid_loss"] for h in resumed.history_]
+        np.testing.assert_allclose(resumed.params_[k], whole.params_[k], rtol=1e-11, atol=1e-13)
+    assert [h["valid_loss"] for h in resumed.history_] == pytest.approx([h["valid_loss"] for h in whole.history_], rel=1e-11)
 
 
 def test_a_version_2_checkpoint_with_other_options_names_the_option():
