@@ -2,6 +2,7 @@
 
     python -m benchmarks --quick --only deep                 # the quick rows (seconds)
     python -m benchmarks.deep_transformer [--quick]          # this file's rows alone
+    python -m benchmarks.deep_transformer --speed [--quick]  # speed and generation rows only, into RESULTS.md
 
 Quality: names.txt at makemore's split and size (E 64, 4 layers, 4 heads, context 32, batch 32, 10,000
 steps of AdamW 5e-4, weight decay 0.01: makemore's Transformer row, test loss 1.9725), and
@@ -21,7 +22,7 @@ import tracemalloc
 
 import numpy as np
 
-from .common import Section, best_of, data_file, module_available, table
+from .common import Section, data_file, module_available, table
 
 # makemore's Transformer (its README's table): E 64, 4 layers, 4 heads, block 32, batch 32, AdamW 5e-4
 MAKEMORE = {"layers": 4, "heads": 4, "embedding": 64, "context": 32}
@@ -104,53 +105,122 @@ def _torch_model(V: int, D: int, L: int, A: int, T: int):
     return GPT()
 
 
-def speed_rows(shapes, dtype: str = "float32", repeat: int = 3) -> list:
-    """Milliseconds per training step (forward, backward, AdamW), ours and PyTorch's, both thread settings."""
+def _interleaved_best(fns, repeat: int, clock) -> list[float]:
+    """The best of ``repeat`` timings of each function, taken in turns (A B A B ...), by ``clock``: a busy
+    machine's slow moments then fall on both contestants alike."""
+    best = [math.inf] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t = clock()
+            fn()
+            best[i] = min(best[i], clock() - t)
+    return best
+
+
+def _parallel_step(net, threads: int):
+    """HOOK for the data-parallel step of ``nn/parallel.py`` (helper "par", session 17): the Trainer's
+    forward and backward on ``threads`` shards of the batch in as many Python threads. Returns the
+    context that holds its thread pool and a function (params, inputs) -> grads, or None while that
+    module is not merged (then only the one-thread rows are measured)."""
+    try:
+        from scratchgen.nn.parallel import DataParallel
+    except ModuleNotFoundError:
+        return None
+    parallel = DataParallel(net, threads=threads)
+    return parallel, lambda params, inputs: parallel.step(params, inputs)[2]
+
+
+def speed_rows(shapes, dtype: str = "float32", repeat: int = 5) -> list:
+    """Milliseconds per training step (forward, backward, AdamW), ours and PyTorch's of the same shape.
+
+    Two comparisons a shape, each timed in turns (A B A B ..., best of ``repeat``):
+
+    - per core: ours on one thread with one BLAS thread (as the Trainer runs a step) against PyTorch
+      with ``torch.set_num_threads(1)``, by CPU time (``time.process_time``);
+    - the whole machine: ours against PyTorch with its default threads, by wall-clock time; ours is
+      timed at 1 thread and, once ``nn/parallel.py`` is there (:func:`_parallel_step`), at 2 threads.
+
+    Both run in this process after :func:`scratchgen.allocator.reuse_freed_memory`, as training does
+    (PyTorch's allocations get the same setting).
+    """
+    from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.optim import make_optimizer
-    from scratchgen.nn.transformer import init_transformer, network_backward, network_forward
+    from scratchgen.nn.transformer import TransformerNetwork, init_transformer, network_backward, network_forward
     from scratchgen.threads import one_blas_thread
 
+    reuse_freed_memory()
+    have_torch = module_available("torch")
     rows = []
     rng = np.random.default_rng(0)
     V = 65
     for D, L, A, T, B in shapes:
+        shape = f"train step E {D}, {L} layers, {A} heads, T {T}, B {B}, {dtype}"
         p = init_transformer(V, D, L, T, rng, dtype=np.dtype(dtype))
         x, y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+        inputs = (x, y, None, None)
         opt = make_optimizer("adamw", 0.01)
 
-        def ours():
-            (_, _), c = network_forward(p, (x, y, None, None), A)
-            g, _ = network_backward(p, c)
-            opt.step(p, g, 1e-4)
+        def ours(p=p, inputs=inputs, opt=opt, A=A):
+            (_, _), c = network_forward(p, inputs, A)
+            opt.step(p, network_backward(p, c)[0], 1e-4)
 
-        for threads in ("default", "1"):
-            ctx = one_blas_thread() if threads == "1" else contextlib.nullcontext()
-            with ctx:
-                ours()
-                ms = best_of(ours, repeat) * 1000
-            torch_ms = math.nan
-            if module_available("torch"):
-                import torch
+        theirs, torch = None, None
+        if have_torch:
+            import torch
 
-                before = torch.get_num_threads()
-                if threads == "1":
-                    torch.set_num_threads(1)
-                model = _torch_model(V, D, L, A, T)
-                tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
-                model = model.to(tdt)
-                topt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
-                tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+            tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
+            model = _torch_model(V, D, L, A, T).to(tdt)
+            topt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
-                def theirs():
-                    topt.zero_grad()
-                    model(tx, ty).backward()
-                    topt.step()
+            def theirs(model=model, topt=topt, tx=tx, ty=ty):
+                topt.zero_grad()
+                model(tx, ty).backward()
+                topt.step()
 
-                theirs()
-                torch_ms = best_of(theirs, repeat) * 1000
-                torch.set_num_threads(before)
-            rows.append([f"train step E {D}, {L} layers, {A} heads, T {T}, B {B}, {dtype}", f"{threads} thread(s)",
-                         f"{ms:.1f} ms", f"{torch_ms:.1f} ms", f"{torch_ms / ms:.2f}x", ">= 1.0x"])  # fmt: skip
+        # per core: one thread each, CPU time
+        default_threads = torch.get_num_threads() if torch else 0
+        with one_blas_thread():
+            if torch:
+                torch.set_num_threads(1)
+            fns = [ours] + ([theirs] if theirs else [])
+            for fn in fns:
+                fn()  # warm up
+            times = _interleaved_best(fns, repeat, time.process_time)
+            if torch:
+                torch.set_num_threads(default_threads)
+        ms, torch_ms = times[0] * 1000, (times[1] * 1000 if theirs else math.nan)
+        rows.append([shape, "1 (one BLAS thread)", f"{ms:.1f} ms", "1", f"{torch_ms:.1f} ms",
+                     f"{torch_ms / ms:.2f}x", "CPU", ">= 1.0x"])  # fmt: skip
+        # the whole machine: PyTorch's default threads, wall clock
+        par = _parallel_step(TransformerNetwork(A), 2)
+        ours_fns = [("1 (one BLAS thread)", ours)]
+        if par is not None:
+            parallel, step = par
+
+            def ours_2(p=p, inputs=inputs, opt=opt, step=step):
+                opt.step(p, step(p, inputs), 1e-4)
+
+            ours_fns.append(("2 (nn/parallel.py)", ours_2))
+        with contextlib.ExitStack() as stack:
+            if par is not None:
+                stack.enter_context(par[0])
+            for label, fn in ours_fns:
+                with one_blas_thread():
+                    fn()
+                if theirs:
+                    theirs()
+
+                def ours_timed(fn=fn):
+                    with one_blas_thread():
+                        fn()
+
+                times = _interleaved_best([ours_timed] + ([theirs] if theirs else []), repeat, time.perf_counter)
+                ms, torch_ms = times[0] * 1000, (times[1] * 1000 if theirs else math.nan)
+                rows.append([shape, label, f"{ms:.1f} ms", f"default ({default_threads})", f"{torch_ms:.1f} ms",
+                             f"{torch_ms / ms:.2f}x", "wall", ">= 1.0x" if label.startswith("2") else ""])  # fmt: skip
+        if par is None:
+            rows.append([shape, "2: not measured (nn/parallel.py not merged)", "", "", "", "", "", ">= 1.0x"])
     return rows
 
 
@@ -234,7 +304,8 @@ def transformer_rows(quick: bool) -> str:
         "### Transformer (GPT-2 layout): quality (held-out loss, nats/char)\n",
         table(["data", "model and run", "seconds", "test loss", "target"], quality),
         "\n### Transformer: one training step (forward, backward, AdamW) against PyTorch of the same shape\n",
-        table(["shape", "BLAS threads", "ours", "PyTorch", "PyTorch / ours", "target"], speed),
+        table(["shape", "our threads", "ours", "PyTorch threads", "PyTorch", "PyTorch / ours", "clock", "target"],
+              speed),
         "\n### Transformer: generation with the key/value cache\n",
         table(["model", "measure", "ms per token by position band", "", "", "target"], gen),
         "\n### Transformer: peak memory of one training step (float32; the RNN: H 384, E 64, 1 layer)\n",
@@ -248,6 +319,28 @@ def run(quick: bool) -> Section:
                    command="python -m benchmarks.deep_transformer" + (" --quick" if quick else ""))
 
 
+def speed_section(quick: bool) -> Section:
+    """Only the speed rows and the generation row (issue 12's speed targets), as a section of their own."""
+    speed = speed_rows([(64, 4, 4, 32, 32)] + ([] if quick else [(128, 4, 4, 128, 32)]), repeat=5 if quick else 7)
+    gen = generation_rows(context=32 if quick else 128, embedding=64 if quick else 128)
+    body = "\n".join([
+        "### Transformer: one training step (forward, backward, AdamW) against PyTorch of the same shape\n",
+        table(["shape", "our threads", "ours", "PyTorch threads", "PyTorch", "PyTorch / ours", "clock", "target"],
+              speed),
+        "\n### Transformer: generation with the key/value cache\n",
+        table(["model", "measure", "ms per token by position band", "", "", "target"], gen),
+    ])  # fmt: skip
+    command = "python -m benchmarks.deep_transformer --speed" + (" --quick" if quick else "")
+    title = "deep: the Transformer's training step and generation speed"
+    return Section(name="deep_transformer_speed", title=title, body=body, command=command)
+
+
 if __name__ == "__main__":
-    section = run("--quick" in sys.argv)
+    if "--speed" in sys.argv:  # the speed rows alone, written to their own section of RESULTS.md
+        from .common import write_section
+
+        section = speed_section("--quick" in sys.argv)
+        write_section(section)
+    else:
+        section = run("--quick" in sys.argv)
     print(section.markdown())

@@ -109,17 +109,28 @@ class Adam:
         c1 = 1.0 - b1**self.steps  # eq. (4)
         c2 = 1.0 - b2**self.steps
         for k, g in grads.items():
-            m = self.state.setdefault(f"adam.m.{k}", np.zeros_like(g))
-            v = self.state.setdefault(f"adam.v.{k}", np.zeros_like(g))
+            m, v = self.state.get(f"adam.m.{k}"), self.state.get(f"adam.v.{k}")
+            if m is None or v is None:  # the first step (not a fresh zero array every step)
+                m = self.state[f"adam.m.{k}"] = np.zeros_like(g)
+                v = self.state[f"adam.v.{k}"] = np.zeros_like(g)
+            # the same operations as written out in eq. (3)-(5), into two work arrays instead of six
+            work = np.multiply(g, 1 - b1)
             m *= b1
-            m += (1 - b1) * g  # eq. (3)
+            m += work  # eq. (3)
+            np.multiply(g, g, out=work)
+            work *= 1 - b2
             v *= b2
-            v += (1 - b2) * (g * g)
+            v += work
             theta = params[k]
             if self.weight_decay and not k.startswith("b_"):
                 theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
             # eq. (5): theta -= lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
-            theta -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+            den = np.divide(v, c2)
+            np.sqrt(den, out=den)
+            den += self.eps
+            np.multiply(m, lr / c1, out=work)
+            work /= den
+            theta -= work
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad")

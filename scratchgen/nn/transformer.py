@@ -50,6 +50,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..allocator import reuse_freed_memory
 from ..errors import CorpusError, ScratchgenError
 from ..labels import required_label_ids
 from ..model import LanguageModel, register_model
@@ -331,7 +332,7 @@ def transformer_memory(
 ) -> int:
     """Bytes of one training step (a rough upper estimate): the parameters four times (weights,
     gradients, two moments of Adam), each block's cache of about 22 (B, T, D) arrays (LayerNorms, the
-    QKV, the MLP's 4D-wide activations and GELU's tanh) plus 3 (B, A, T, T) attention arrays (P, dP, dS:
+    QKV, the MLP's 4D-wide activations and GELU's sigma) plus 3 (B, A, T, T) attention arrays (P, dP, dS:
     attention's quadratic term), and 3 (B, T, V) arrays of logits, probabilities and their gradient."""
     n_params = sum(math.prod(s) for s in param_shapes(V, D, L, T, True, labels).values()) + D * V
     copies = {"sgd": 3, "adagrad": 3}.get(optimizer, 4)
@@ -525,6 +526,7 @@ class TransformerModel(LanguageModel):
         self.params_ = init_transformer(
             V, self.embedding, self.layers, self.context, rng, self.tie_weights, C, np.dtype(self.dtype)
         )
+        reuse_freed_memory()  # the step's large temporaries reuse freed memory: no page faults each step
         return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def _fitted_params(self) -> dict:

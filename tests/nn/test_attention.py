@@ -104,8 +104,8 @@ BREAKS = {
     "attention": (T.attention_forward, T.attention_backward, "scale", lambda v: 1.0),
     # LayerNorm forgetting to divide by sigma in eq. (A13)
     "layernorm": (T.layernorm_forward, T.layernorm_backward, "inv_sigma", np.ones_like),
-    # GELU's derivative taken as if tanh(u) were 0
-    "gelu": (T.gelu_forward, T.gelu_backward, "th", np.zeros_like),
+    # GELU's derivative taken as if sigma(2u) = (1 + tanh(u)) / 2 were 1/2, i.e. tanh(u) were 0
+    "gelu": (T.gelu_forward, T.gelu_backward, "sigma", lambda s: np.full_like(s, 0.5)),
 }
 
 
@@ -231,3 +231,36 @@ def test_causal_attention_equals_pytorch_multihead_attention(heads):
     np.testing.assert_allclose(grads["b_qkv"], mha.in_proj_bias.grad.numpy(), atol=1e-6)
     np.testing.assert_allclose(grads["W_o"], mha.out_proj.weight.grad.numpy().T, atol=1e-6)
     np.testing.assert_allclose(grads["b_o"], mha.out_proj.bias.grad.numpy(), atol=1e-6)
+
+
+# --- the blocked fast path equals the plain one ------------------------------------------------------------
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 3), st.integers(1, 4), st.integers(0, 10_000))
+def test_blocks_of_queries_batch_and_rows_change_nothing_but_rounding(B, Tn, heads, query_block, seed):
+    """Attention by blocks of query rows (_query_blocks) and of the batch (_batch_chunks), GELU by blocks of rows
+    (_row_chunks): forced down to a few rows here, they give what one block over everything gives, in float64."""
+    from scratchgen.nn import attention
+
+    rng = np.random.default_rng(seed)
+    D = heads * 2
+    p = attn_params(rng, D)
+    X, dY = rng.normal(size=(B, Tn, D)), rng.normal(size=(B, Tn, D))
+    H, dH = rng.normal(size=(B, Tn, 3)) * 2, rng.normal(size=(B, Tn, 3))
+
+    def run():
+        Y, cache = T.attention_forward(p, (X, heads))
+        grads, (dX, _) = T.attention_backward(p, cache, dY)
+        G, c_gelu = T.gelu_forward({}, H)
+        return [Y, cache["P"], dX, G, T.gelu_backward({}, c_gelu, dH)[1], *grads.values()]
+
+    whole = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(attention, "QUERY_BLOCK", query_block)
+        mp.setattr(attention, "CHUNK", 3)  # a block of the batch is one row; a block of GELU's rows is one row
+        blocked = run()
+    assert T._query_blocks(Tn) == [(0, Tn)] and len(whole) == len(blocked)  # the default: one block at T <= 64
+    for a, b in zip(whole, blocked):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    assert np.all(np.triu(blocked[1], k=1) == 0.0)                      # P: no weight on the future in any block

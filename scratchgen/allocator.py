@@ -1,0 +1,48 @@
+"""Keep freed memory for reuse: a training step's large temporaries then cost no page faults.
+
+A NumPy training step makes and frees the same large arrays every step (a Transformer's (B, A, T, T)
+attention weights, its (B, T, 4D) MLP activations). glibc's ``malloc`` serves a request above its
+*mmap threshold* (128 KiB at first, raised only as large blocks are freed) with fresh pages from the
+kernel, and gives freed memory at the top of the heap back once more than the *trim threshold* is
+free. Either way the next step's array lands on pages the kernel must fault in and zero again, one
+4 KiB page at a time. Measured here (2-core EPYC, float32, one BLAS thread): a Transformer step of
+E 64, 4 layers, T 32, B 32 took about 8,100 minor page faults, a third of its CPU time spent in the
+kernel; with :func:`reuse_freed_memory` it took about 50, and the step ran 1.4-1.8 times faster. PyTorch
+keeps its own blocks for reuse in the same way (its step: about 640 faults).
+
+The price: freed blocks stay with the process, so its resident size stays at the peak of a step
+(which it reached anyway). The setting is per process and cannot be undone exactly (glibc stops
+adjusting the threshold once it is set), so the library sets it only where a training loop starts:
+:meth:`scratchgen.nn.transformer.TransformerModel.fit` and the benchmarks that time such steps.
+On a system without glibc (macOS, Windows, musl) it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+__all__ = ["reuse_freed_memory"]
+
+_M_TRIM_THRESHOLD = -1  # mallopt parameter numbers of glibc's <malloc.h>
+_M_MMAP_THRESHOLD = -3
+_KEEP = 1 << 30  # 1 GiB: blocks up to this size come from the heap and go back to it
+_DONE: bool | None = None  # None: not tried yet; then whether glibc accepted the settings
+
+
+def reuse_freed_memory() -> bool:
+    """Ask glibc to serve blocks up to 1 GiB from the heap and keep freed memory (see the module
+    docstring). Returns whether the settings are in force (False without glibc); repeated calls are free."""
+    global _DONE
+    if _DONE is None:
+        _DONE = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                mallopt = libc.mallopt
+            except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+                return False
+            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+            _DONE = bool(mallopt(_M_MMAP_THRESHOLD, _KEEP)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP))
+    return _DONE
