@@ -211,6 +211,8 @@ def gated_states(cell: str, params: dict, X: np.ndarray, state: np.ndarray):
 class GatedNetwork(Network):
     """The network of eqs. (1)-(4) for the Trainer: the state is (L, B, H) (GRU) or (2, L, B, H) (LSTM)."""
 
+    state_batch_axis = -2  # (L, B, H) or (2, L, B, H): B is second from last in both
+
     def __init__(self, cell: str, layers: int):
         if cell not in ("gru", "lstm"):
             raise ValueError(f"a gated network's cell is gru or lstm, got {cell!r}")
