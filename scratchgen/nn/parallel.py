@@ -40,21 +40,38 @@ import numpy as np
 
 from ..threads import one_blas_thread
 
-__all__ = ["MIN_SHARD_ROWS", "DataParallel", "shard_bounds", "shard_inputs", "combine", "sharded_step_reference"]
+__all__ = [
+    "MIN_SHARD_ROWS",
+    "MIN_SHARD_WORK",
+    "parameter_count",
+    "DataParallel",
+    "shard_bounds",
+    "shard_inputs",
+    "combine",
+    "sharded_step_reference",
+]
 
-#: Fewest rows a shard gets: below this a shard's products are too small for the second core to gain
-#: (measured in benchmarks/bench_nn.py: the per-step costs of Python and of meeting the other thread win).
+#: Fewest rows a shard gets.
 MIN_SHARD_ROWS = 4
+#: Least work a shard must have, in rows x parameters (each weight is used about once a row and a step):
+#: below it the per-step costs of Python and of handing the interpreter's lock between the threads
+#: outweigh the second core. Measured (benchmarks/bench_nn.py, deep_gated.py): a GRU at H 128 (~0.1 M
+#: parameters, 16 rows a shard) and the tanh RNN at H 256 lose with two threads; the RNN at H 512 and the
+#: GRU and LSTM at H 256 (0.27-0.33 M parameters) are the sizes where a second core can gain.
+MIN_SHARD_WORK = 4_000_000
 
 
-def shard_bounds(B: int, k: int) -> list[tuple[int, int]]:
+def shard_bounds(B: int, k: int, n_params: int | None = None, min_work: int | None = None) -> list[tuple[int, int]]:
     """The row slices [start, stop) of at most k shards of a batch of B rows, each of >= MIN_SHARD_ROWS
-    rows (a batch too small for two shards is one shard); the first B mod k shards get one row more.
+    rows and >= min_work / n_params rows (a batch too small for two shards is one shard); the first
+    B mod k shards get one row more. ``n_params`` None: no work limit; ``min_work`` None: MIN_SHARD_WORK.
 
-    >>> shard_bounds(10, 2), shard_bounds(11, 2), shard_bounds(5, 2)
-    ([(0, 5), (5, 10)], [(0, 6), (6, 11)], [(0, 5)])
+    >>> shard_bounds(10, 2), shard_bounds(11, 2), shard_bounds(5, 2), shard_bounds(32, 2, n_params=100_000)
+    ([(0, 5), (5, 10)], [(0, 6), (6, 11)], [(0, 5)], [(0, 32)])
     """
-    k = max(1, min(k, B // MIN_SHARD_ROWS))
+    min_work = MIN_SHARD_WORK if min_work is None else min_work
+    least = MIN_SHARD_ROWS if n_params is None else max(MIN_SHARD_ROWS, -(-min_work // max(n_params, 1)))
+    k = max(1, min(k, B // least))
     size, extra = divmod(B, k)
     bounds, start = [], 0
     for s in range(k):
@@ -108,6 +125,11 @@ def combine(results: list, counts: list[int], state_axis: int):
     return float(loss), state_T, grads
 
 
+def parameter_count(params: dict) -> int:
+    """The number of parameters: the measure of a row's work in :func:`shard_bounds`."""
+    return sum(v.size for v in params.values())
+
+
 def _forward_backward(net, params: dict, inputs: tuple):
     """((loss, state_T), grads) of one shard."""
     out, cache = net.forward(params, inputs)
@@ -115,10 +137,11 @@ def _forward_backward(net, params: dict, inputs: tuple):
     return out, grads
 
 
-def sharded_step_reference(net, params: dict, inputs: tuple, k: int):
+def sharded_step_reference(net, params: dict, inputs: tuple, k: int, min_work: int | None = None):
     """The sharded step written plainly, the shards one after another: (loss, state_T, grads)."""
     axis = getattr(net, "state_batch_axis", 0)
-    shards = [shard_inputs(inputs, a, b, axis) for a, b in shard_bounds(inputs[0].shape[0], k)]
+    bounds = shard_bounds(inputs[0].shape[0], k, parameter_count(params), min_work)
+    shards = [shard_inputs(inputs, a, b, axis) for a, b in bounds]
     results = [_forward_backward(net, params, s) for s in shards]
     return combine(results, [_counted(s) for s in shards], axis)
 
@@ -136,12 +159,15 @@ class DataParallel:
     net : Network
         Its ``forward``/``backward`` and ``state_batch_axis`` (module docstring).
     threads : int
-        k, the most shards of a step (a small batch gets fewer: :func:`shard_bounds`); 1: no threads.
+        k, the most shards of a step (a small batch or network gets fewer: :func:`shard_bounds`); 1: no threads.
+    min_work : int or None
+        The least rows x parameters of a shard (None: MIN_SHARD_WORK).
     """
 
-    def __init__(self, net, threads: int = 1):
+    def __init__(self, net, threads: int = 1, min_work: int | None = None):
         self.net = net
         self.threads = threads
+        self.min_work = min_work
         self.axis = getattr(net, "state_batch_axis", 0)
         self.pool: ThreadPoolExecutor | None = None
 
@@ -157,7 +183,7 @@ class DataParallel:
 
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""
-        bounds = shard_bounds(inputs[0].shape[0], self.threads)
+        bounds = shard_bounds(inputs[0].shape[0], self.threads, parameter_count(params), self.min_work)
         if len(bounds) == 1 or self.pool is None:
             (loss, state_T), grads = _forward_backward(self.net, params, inputs)
             return loss, state_T, grads

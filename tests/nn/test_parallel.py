@@ -14,13 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scratchgen import RNNModel
-from scratchgen.nn import Callback, Checkpoint
+from scratchgen.nn import Callback, Checkpoint, parallel
 from scratchgen.nn.conditioning import input_label_width, label_params
 from scratchgen.nn.gated import GatedNetwork, gated_label_params, gated_label_width, init_gated_params
 from scratchgen.nn.mlp import MLPNetwork, init_mlp_params, label_mlp_params
 from scratchgen.nn.network import RNNNetwork
 from scratchgen.nn.optim import init_params
-from scratchgen.nn.parallel import MIN_SHARD_ROWS, DataParallel, shard_bounds, sharded_step_reference
+from scratchgen.nn.parallel import (
+    MIN_SHARD_ROWS,
+    MIN_SHARD_WORK,
+    DataParallel,
+    shard_bounds,
+    sharded_step_reference,
+)
 from scratchgen.nn.transformer import TransformerNetwork, init_transformer
 
 V, H, E, L, C = 7, 5, 4, 2, 3  # vocabulary, hidden, embedding, layers, labels
@@ -83,7 +89,7 @@ def test_the_sharded_step_equals_the_whole_batch(kind, B, k, labelled, masked, d
     inputs = chunk_inputs(net, params, kind, B, T, labelled, masked, dropout, carried, rng)
     (loss, state_T), cache = net.forward(params, inputs)  # the whole batch, no shards
     grads, _ = net.backward(params, cache)
-    with DataParallel(net, threads=k) as parallel:
+    with DataParallel(net, threads=k, min_work=0) as parallel:  # min_work 0: small networks are cut too
         loss_k, state_k, grads_k = parallel.step(params, inputs)
     assert abs(loss_k - loss) <= 1e-12 * max(1.0, abs(loss))  # eq. (P1)
     assert set(grads_k) == set(grads)
@@ -94,7 +100,7 @@ def test_the_sharded_step_equals_the_whole_batch(kind, B, k, labelled, masked, d
     else:  # eq. (P3): rows never mix, so the states are the same numbers
         np.testing.assert_allclose(state_k, state_T, rtol=1e-12, atol=1e-14)
     # the threads change nothing: the shards one after another give the same bits
-    loss_r, state_r, grads_r = sharded_step_reference(net, params, inputs, k)
+    loss_r, state_r, grads_r = sharded_step_reference(net, params, inputs, k, min_work=0)
     assert loss_r == loss_k
     for key in grads:
         assert np.array_equal(grads_r[key], grads_k[key]), key
@@ -127,6 +133,12 @@ def test_shard_bounds(B, k, expected):
     assert shard_bounds(B, k) == expected
 
 
+def test_a_small_network_is_not_cut():
+    """Each shard needs MIN_SHARD_WORK rows x parameters: 32 rows of a 100,000-parameter network are one shard."""
+    assert shard_bounds(32, 2, n_params=MIN_SHARD_WORK // 16) == [(0, 16), (16, 32)]
+    assert shard_bounds(32, 2, n_params=MIN_SHARD_WORK // 16 - 1) == [(0, 32)]
+
+
 class DieAt(Callback):
     def __init__(self, step):
         self.step = step
@@ -140,7 +152,8 @@ TEXT = "the cat sat on the mat and the dog ate the bone. " * 12
 
 
 @pytest.mark.parametrize("cell", ["tanh", "lstm"])
-def test_resume_with_two_threads_is_bit_for_bit(cell, tmp_path):
+def test_resume_with_two_threads_is_bit_for_bit(cell, tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_SHARD_WORK", 0)  # the small test network is cut into shards too
     kw = dict(
         cell=cell,
         hidden=6,
