@@ -163,13 +163,10 @@ def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
 
 def _rnn_pairs(ids, V, hidden, steps, rounds, threads, torch_threads) -> dict:
     """{(our threads, PyTorch's threads, other core busy): (ours, PyTorch's) chars/s}, best of alternating rounds:
-    ours at our default threads against PyTorch's default, each at one thread, and the defaults again with
-    a spinning process on the other core."""
-    settings = [(threads, torch_threads or 1, False)]
-    if threads > 1 or torch_threads > 1:
-        settings.append((1, 1, False))
-    if threads > 1 or torch_threads > 1:
-        settings.append((threads, torch_threads or 1, True))
+    ours at our default threads against PyTorch's default, each at one thread, ours at 2 threads against
+    PyTorch's default, and the defaults again with a spinning process on the other core."""
+    theirs = torch_threads or 1
+    settings = list(dict.fromkeys([(threads, theirs, False), (1, 1, False), (2, theirs, False), (threads, theirs, True)]))
     best = {key: [0.0, 0.0] for key in settings}
     for _ in range(rounds):
         for n_ours, n_torch, busy in settings:

@@ -108,7 +108,7 @@ def _isolated(name: str, *args, **kwargs) -> float:
     return float(run_isolated(code).strip().splitlines()[-1])
 
 
-def speed_rows(quick: bool) -> tuple[list, str]:
+def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None) -> tuple[list, str]:
     """chars/s of one training step: ours at our default threads against PyTorch's default, each at one
     thread, and the defaults again with a spinning process on the other core (bench_nn.busy_core);
     alternating rounds, best of each, every contestant in its own process."""
@@ -116,7 +116,7 @@ def speed_rows(quick: bool) -> tuple[list, str]:
     from scratchgen.nn.config import TrainConfig
 
     V, H, T, B = 65, (64 if quick else 256), 64, 32
-    steps, rounds = (5, 1) if quick else (30, 3)
+    steps, rounds = steps or (5 if quick else 30), rounds or (1 if quick else 3)
     ours_default = TrainConfig().threads
     rows = []
     note = "PyTorch absent: no ratio"
@@ -128,9 +128,8 @@ def speed_rows(quick: bool) -> tuple[list, str]:
         threads = int(n)
         note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (the batch "
                 "in shards, one BLAS thread each: nn/parallel.py); each contestant in its own process; wall-clock")
-    settings = [(ours_default, threads, False), (1, 1, False), (ours_default, threads, True)]
-    if ours_default == threads == 1:
-        settings = settings[:1]
+    settings = list(dict.fromkeys([(ours_default, threads, False), (1, 1, False), (2, threads, False),
+                                   (ours_default, threads, True)]))
     for cell in ("gru", "lstm"):
         best = {s: [0.0, 0.0] for s in settings}
         for _ in range(rounds):
@@ -142,7 +141,8 @@ def speed_rows(quick: bool) -> tuple[list, str]:
                         b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch))
         for (n_ours, n_torch, busy), (ours, theirs) in best.items():
             suffix = ", other core busy" if busy else ""
-            label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32, {n_ours} thread(s){suffix}"
+            default = " (default)" if n_ours == ours_default else ""
+            label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32, {n_ours} thread(s){default}{suffix}"
             if not have_torch:
                 rows.append([label, ours, "-", float("nan"), float("nan")])
                 continue
@@ -199,3 +199,32 @@ def gated_rows(quick: bool) -> str:
                              quality_rows(10_000, cells=("gru", "lstm"),
                                           settings=((5e-4, "constant"), (4e-3, "cosine")))))
     return "\n\n".join(parts)
+
+
+def speed_section(quick: bool, steps: int | None, rounds: int | None):
+    """The speed rows alone, as a section of their own (``deep-gated-speed``): a minute or two, where the whole
+    deep section (``python -m benchmarks --only deep``) also trains the quality rows."""
+    from benchmarks.common import Section
+
+    rows, note = speed_rows(quick, steps, rounds)
+    command = "python -m benchmarks.deep_gated" + (" --quick" if quick else "")
+    command += (f" --steps {steps}" if steps else "") + (f" --rounds {rounds}" if rounds else "")
+    body = (note + ". Best of alternating rounds; 'other core busy': a `while 1: pass` process runs beside.\n\n"
+            + table(["ours", "chars/s", "peer", "peer chars/s", "ours / peer"], rows))
+    return Section(name="deep-gated-speed", title="deep: GRU and LSTM training speed against PyTorch", body=body,
+                   command=command)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from benchmarks.common import write_section
+
+    ap = argparse.ArgumentParser(description="GRU and LSTM training speed against PyTorch (a section of its own)")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps a measurement (default 30; quick 5)")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds, best of them (default 3)")
+    a = ap.parse_args()
+    section = speed_section(a.quick, a.steps, a.rounds)
+    print(section.markdown())
+    write_section(section)

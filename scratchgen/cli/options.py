@@ -217,10 +217,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=positive_int,
-        default=2,
+        default=1,
         metavar="N",
         help="threads of a training step, each computing a shard of the batch on its own core "
-        "(default 2; 1: one core; results differ only by rounding)",
+        "(default 1; 2 may gain on an idle 2-core machine at H >= 256; results differ only by rounding)",
     )
     parser.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
     parser.add_argument(

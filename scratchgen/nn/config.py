@@ -95,10 +95,10 @@ class TrainConfig:
         What ``time_limit`` counts: wall-clock seconds or this process's CPU seconds.
     threads : int
         k, the threads of a training step: the batch is cut into k shards of rows, each computed in its
-        own thread on one core (:mod:`scratchgen.nn.parallel`; a batch of fewer than 2 x 4 rows is not
-        cut). 2 uses both cores of a 2-core machine and measured fastest there, also with the other core
-        busy; the result differs from 1 thread's only by rounding. A checkpoint may be resumed with another
-        number (bit for bit with the same one).
+        own thread on one core (:mod:`scratchgen.nn.parallel`; a batch or network too small to gain is
+        not cut). 1 by default: measured on the shared 2-core machine of benchmarks/RESULTS.md, with
+        the other core busy, 2 threads were 0.7-1.0x as fast as 1. The result differs from 1 thread's
+        only by rounding, so a checkpoint may be resumed with another number (bit for bit with the same).
     """
 
     seq_len: int = 64
@@ -120,7 +120,7 @@ class TrainConfig:
     seed: int = 0
     time_limit: float | None = None
     clock: str = "wall"
-    threads: int = 2
+    threads: int = 1
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
