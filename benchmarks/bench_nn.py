@@ -119,9 +119,16 @@ def minchar(text_chars: int, chars: int) -> float:
     return train(text, max_chars=chars)["chars_per_s"]
 
 
-def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
+def speed_rows(quick: bool, rounds: int, minchar_rows: bool = True, steps: int | None = None) -> tuple[list, dict]:
     ids, V = shakespeare_ids()
     rows, notes = [], {}
+    if minchar_rows:
+        rows += _minchar_rows(ids, V, quick, rounds)
+    return _pytorch_rows(ids, V, quick, rounds, rows, notes, steps)
+
+
+def _minchar_rows(ids, V, quick: bool, rounds: int) -> list:
+    rows = []
     # min-char-rnn's own settings: hidden 100, 25 steps, one sequence, Adagrad 0.1, float64, one-hot inputs
     mc_chars = 20_000 if quick else 100_000
     best_ours64 = best_ours32 = best_mc = 0.0
@@ -135,6 +142,10 @@ def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
                  best_mc, best_ours64 / best_mc])
     rows.append(["H 100, T 25, B 1, float32", best_ours32, "min-char-rnn algorithm (float64)", best_mc,
                  best_ours32 / best_mc])
+    return rows
+
+
+def _pytorch_rows(ids, V, quick: bool, rounds: int, rows: list, notes: dict, steps: int | None) -> tuple[list, dict]:
     have_torch = module_available("torch")
     torch_threads = 0
     if have_torch:
@@ -142,7 +153,7 @@ def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
 
         torch_threads = torch.get_num_threads()  # 1 under the quick run's OMP_NUM_THREADS=1
         notes["torch"] = f"PyTorch {torch.__version__}, {torch_threads} threads by default"
-    steps = 15 if quick else 40
+    steps = steps or (15 if quick else 40)
     threads = TrainConfig().threads  # our default
     torch_name = "PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam"
     for hidden in (256, 512):
@@ -166,7 +177,8 @@ def _rnn_pairs(ids, V, hidden, steps, rounds, threads, torch_threads) -> dict:
     ours at our default threads against PyTorch's default, each at one thread, ours at 2 threads against
     PyTorch's default, and the defaults again with a spinning process on the other core."""
     theirs = torch_threads or 1
-    settings = list(dict.fromkeys([(threads, theirs, False), (1, 1, False), (2, theirs, False), (threads, theirs, True)]))
+    settings = list(dict.fromkeys([(threads, theirs, False), (1, 1, False), (2, theirs, False),
+                                   (threads, theirs, True)]))
     best = {key: [0.0, 0.0] for key in settings}
     for _ in range(rounds):
         for n_ours, n_torch, busy in settings:
@@ -533,8 +545,20 @@ if __name__ == "__main__":
     ap.add_argument("--names-only", action="store_true", help="with --quality: only the names runs (a minute)")
     ap.add_argument("--labelled", action="store_true",
                     help="only the labelled-vs-unlabelled rows (a section of their own; with --quick, small)")
+    ap.add_argument("--speed", action="store_true",
+                    help="only the training-speed rows against PyTorch at H 256 and 512 (a section of their own)")
+    ap.add_argument("--steps", type=int, default=None, help="with --speed: timed steps a measurement (default 40)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --speed: alternating rounds (default 3)")
     a = ap.parse_args()
-    if a.labelled:
+    if a.speed:
+        rows, notes = speed_rows(a.quick, a.rounds, minchar_rows=False, steps=a.steps)
+        command = "python -m benchmarks.bench_nn --speed" + (f" --steps {a.steps}" if a.steps else "")
+        section = Section(name="nn-speed", title="nn: vanilla RNN training speed against PyTorch", body=(
+            f"Best of {a.rounds} alternating rounds; wall-clock chars/s; ours: the batch in shards, one BLAS thread "
+            "each (nn/parallel.py); 'other core busy': a `while 1: pass` process runs beside. "
+            + notes.get("torch", "") + ".\n\n" + table(["ours", "chars/s", "peer", "peer chars/s", "ratio"], rows)),
+            command=command + f" --rounds {a.rounds}")
+    elif a.labelled:
         section = run_labelled(a.quick)
     else:
         section = run_quality(a.cpu_seconds, shakespeare=not a.names_only) if a.quality else run(a.quick)
