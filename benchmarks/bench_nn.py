@@ -14,8 +14,10 @@ rounds, best of the rounds for each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import subprocess
 import sys
 import time
 
@@ -23,9 +25,12 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 from benchmarks.common import SHARED_DATA, Section, data_file, module_available, run_isolated, table, write_section
+from scratchgen.nn.config import TrainConfig
 from scratchgen.nn.data import stream_array
 from scratchgen.nn.layers import network_backward, network_forward, one_blas_thread
+from scratchgen.nn.network import RNNNetwork
 from scratchgen.nn.optim import clip_by_global_norm, init_params, make_optimizer
+from scratchgen.nn.parallel import DataParallel
 from scratchgen.text import Vocabulary
 
 
@@ -36,28 +41,40 @@ def shakespeare_ids() -> tuple[np.ndarray, int]:
 
 
 def ours(ids, V, hidden, seq_len, batch, steps, embedding=None, dtype="float32", optimizer="adam", lr=2e-3,
-         clip=5.0, layers=1) -> float:
-    """Characters per second of our training loop (first 3 steps are warm-up, not timed)."""
+         clip=5.0, layers=1, threads=1) -> float:
+    """Characters per second of our training loop (first 3 steps are warm-up, not timed), the step on
+    ``threads`` shards of the batch (nn/parallel.py), as RNNModel.fit with --threads does."""
     rng = np.random.default_rng(0)
     p = init_params(V, hidden, layers, embedding, rng, np.dtype(dtype))
     opt = make_optimizer(optimizer)
     rows = stream_array(ids[: batch * seq_len * (steps + 1) + 1], batch)    # (B, n+1)
     h = np.zeros((layers, batch, hidden), dtype=dtype)
-    with one_blas_thread():                                      # as RNNModel.fit does
-        return _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch)
+    with one_blas_thread(), DataParallel(RNNNetwork(layers), threads) as parallel:   # as RNNModel.fit does
+        return _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch, parallel)
 
 
-def _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch):
+def _ours_loop(p, opt, rows, h, seq_len, steps, clip, lr, batch, parallel):
     for i in range(steps + 3):
         if i == 3:
             start = time.perf_counter()
         k = (i % steps) * seq_len
         x, y = rows[:, k:k + seq_len], rows[:, k + 1:k + seq_len + 1]
-        (loss, h), cache = network_forward(p, (x, y, None, h))
-        grads, _ = network_backward(p, cache)
+        loss, h, grads = parallel.step(p, (x, y, None, h))
         clip_by_global_norm(grads, clip)
         opt.step(p, grads, lr)
     return batch * seq_len * steps / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def busy_core():
+    """A second process spinning in a Python loop (``while 1: pass``) for the duration: the other core busy."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def torch_rnn(ids, V, hidden, seq_len, batch, steps, embedding=64, lr=2e-3, threads=None) -> float:
@@ -102,9 +119,16 @@ def minchar(text_chars: int, chars: int) -> float:
     return train(text, max_chars=chars)["chars_per_s"]
 
 
-def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
+def speed_rows(quick: bool, rounds: int, minchar_rows: bool = True, steps: int | None = None) -> tuple[list, dict]:
     ids, V = shakespeare_ids()
     rows, notes = [], {}
+    if minchar_rows:
+        rows += _minchar_rows(ids, V, quick, rounds)
+    return _pytorch_rows(ids, V, quick, rounds, rows, notes, steps)
+
+
+def _minchar_rows(ids, V, quick: bool, rounds: int) -> list:
+    rows = []
     # min-char-rnn's own settings: hidden 100, 25 steps, one sequence, Adagrad 0.1, float64, one-hot inputs
     mc_chars = 20_000 if quick else 100_000
     best_ours64 = best_ours32 = best_mc = 0.0
@@ -118,6 +142,10 @@ def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
                  best_mc, best_ours64 / best_mc])
     rows.append(["H 100, T 25, B 1, float32", best_ours32, "min-char-rnn algorithm (float64)", best_mc,
                  best_ours32 / best_mc])
+    return rows
+
+
+def _pytorch_rows(ids, V, quick: bool, rounds: int, rows: list, notes: dict, steps: int | None) -> tuple[list, dict]:
     have_torch = module_available("torch")
     torch_threads = 0
     if have_torch:
@@ -125,25 +153,41 @@ def speed_rows(quick: bool, rounds: int) -> tuple[list, dict]:
 
         torch_threads = torch.get_num_threads()  # 1 under the quick run's OMP_NUM_THREADS=1
         notes["torch"] = f"PyTorch {torch.__version__}, {torch_threads} threads by default"
-    steps = 15 if quick else 40
+    steps = steps or (15 if quick else 40)
+    threads = TrainConfig().threads  # our default
+    torch_name = "PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam"
     for hidden in (256, 512):
-        b_ours = b_torch = b_torch1 = 0.0
-        for _ in range(rounds):
-            b_ours = max(b_ours, ours(ids, V, hidden, 64, 32, steps, embedding=64))
-            if have_torch and torch_threads > 1:
-                b_torch = max(b_torch, torch_rnn(ids, V, hidden, 64, 32, steps))
-            if have_torch:
-                b_torch1 = max(b_torch1, torch_rnn(ids, V, hidden, 64, 32, steps, threads=1))
         label = f"H {hidden}, T 64, B 32, float32, embedding 64, Adam"
-        if not have_torch:
-            rows.append([label, b_ours, "PyTorch: skipped (not installed)", math.nan, math.nan])
-            continue
-        if torch_threads > 1:  # with one thread by default, this row would be the next one again
-            rows.append([label, b_ours, f"PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam ({torch_threads} threads, "
-                         "its default)", b_torch, b_ours / b_torch])
-        rows.append([label, b_ours, "PyTorch nn.Embedding+nn.RNN+nn.Linear, Adam, 1 thread", b_torch1,
-                     b_ours / b_torch1])
+        pairs = _rnn_pairs(ids, V, hidden, steps, rounds, threads, torch_threads if have_torch else 0)
+        for (n_ours, n_torch, busy), (b_ours, b_torch) in pairs.items():
+            what = f"{label}, {n_ours} thread{'s' if n_ours > 1 else ''}" + (" (default)" if n_ours == threads else "")
+            peer = (f"{torch_name}, {n_torch} thread{'s' if n_torch > 1 else ''}"
+                    + (" (its default)" if n_torch == torch_threads and n_torch > 1 else ""))
+            if busy:
+                what, peer = what + ", other core busy", peer + ", other core busy"
+            if not have_torch:
+                rows.append([what, b_ours, "PyTorch: skipped (not installed)", math.nan, math.nan])
+            else:
+                rows.append([what, b_ours, peer, b_torch, b_ours / b_torch])
     return rows, notes
+
+
+def _rnn_pairs(ids, V, hidden, steps, rounds, threads, torch_threads) -> dict:
+    """{(our threads, PyTorch's threads, other core busy): (ours, PyTorch's) chars/s}, best of alternating rounds:
+    ours at our default threads against PyTorch's default, each at one thread, ours at 2 threads against
+    PyTorch's default, and the defaults again with a spinning process on the other core."""
+    theirs = torch_threads or 1
+    settings = list(dict.fromkeys([(threads, theirs, False), (1, 1, False), (2, theirs, False),
+                                   (threads, theirs, True)]))
+    best = {key: [0.0, 0.0] for key in settings}
+    for _ in range(rounds):
+        for n_ours, n_torch, busy in settings:
+            with busy_core() if busy else contextlib.nullcontext():
+                b = best[(n_ours, n_torch, busy)]
+                b[0] = max(b[0], ours(ids, V, hidden, 64, 32, steps, embedding=64, threads=n_ours))
+                if torch_threads:
+                    b[1] = max(b[1], torch_rnn(ids, V, hidden, 64, 32, steps, threads=n_torch))
+    return {key: (b[0], b[1] if torch_threads else math.nan) for key, b in best.items()}
 
 
 def step_flops(T, B, H, V, E) -> float:
@@ -473,7 +517,9 @@ def run(quick: bool, quality: bool = False) -> Section:
     body = ["### Training throughput (characters/s, tinyshakespeare, best of "
             f"{rounds} alternating rounds)\n",
             table(["ours", "chars/s", "peer", "peer chars/s", "ratio"], speed),
-            "\nTargets: >= 3x min-char-rnn at its settings; >= 1.0x PyTorch at H 256, T 64, B 32. "
+            "\nTargets: >= 3x min-char-rnn at its settings; >= 1.0x PyTorch at H 256 and 512, T 64, B 32, at the "
+            "default threads of each and at one thread each (ours: the batch in shards, one thread each, "
+            "nn/parallel.py). Wall-clock chars/s; 'other core busy': a `while 1: pass` process runs beside. "
             + (notes.get("torch", "") + "." if notes else ""),
             "\n### BLAS efficiency at H 512, B 64, T 64, float32 (GFLOP/s of matrix products)\n",
             table(["what", "GFLOP/s", "fraction of best NumPy (64, 512) x (512, 512)"], gflops_rows(quick)),
@@ -499,8 +545,20 @@ if __name__ == "__main__":
     ap.add_argument("--names-only", action="store_true", help="with --quality: only the names runs (a minute)")
     ap.add_argument("--labelled", action="store_true",
                     help="only the labelled-vs-unlabelled rows (a section of their own; with --quick, small)")
+    ap.add_argument("--speed", action="store_true",
+                    help="only the training-speed rows against PyTorch at H 256 and 512 (a section of their own)")
+    ap.add_argument("--steps", type=int, default=None, help="with --speed: timed steps a measurement (default 40)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --speed: alternating rounds (default 3)")
     a = ap.parse_args()
-    if a.labelled:
+    if a.speed:
+        rows, notes = speed_rows(a.quick, a.rounds, minchar_rows=False, steps=a.steps)
+        command = "python -m benchmarks.bench_nn --speed" + (f" --steps {a.steps}" if a.steps else "")
+        section = Section(name="nn-speed", title="nn: vanilla RNN training speed against PyTorch", body=(
+            f"Best of {a.rounds} alternating rounds; wall-clock chars/s; ours: the batch in shards, one BLAS thread "
+            "each (nn/parallel.py); 'other core busy': a `while 1: pass` process runs beside. "
+            + notes.get("torch", "") + ".\n\n" + table(["ours", "chars/s", "peer", "peer chars/s", "ratio"], rows)),
+            command=command + f" --rounds {a.rounds}")
+    elif a.labelled:
         section = run_labelled(a.quick)
     else:
         section = run_quality(a.cpu_seconds, shakespeare=not a.names_only) if a.quality else run(a.quick)

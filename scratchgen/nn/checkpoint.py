@@ -37,8 +37,9 @@ READABLE_VERSIONS = (2, 3)  # 2: every option under "model", header array "__che
 
 #: The options a resumed run must share with its checkpoint, and the flag that sets each.
 #: Where files go, how often checkpoints are written, verbosity and time limits belong to the session
-#: and may change; everything that shapes the result is here.
-RESUME_OPTIONS = {name: flag for name, flag in FLAGS.items() if name not in ("time_limit", "clock")}
+#: and may change, and so may the threads of a step (they change the result only by rounding);
+#: everything that shapes the result is here.
+RESUME_OPTIONS = {name: flag for name, flag in FLAGS.items() if name not in ("time_limit", "clock", "threads")}
 
 
 def _option_text(name: str, value) -> str:

@@ -45,6 +45,7 @@ FLAGS = {
     "seed": "--seed",
     "time_limit": "--time-limit",
     "clock": "--clock",
+    "threads": "--threads",
 }
 
 
@@ -92,6 +93,12 @@ class TrainConfig:
         Stop after this many seconds (a cosine schedule then spans that time).
     clock : {"wall", "cpu"}
         What ``time_limit`` counts: wall-clock seconds or this process's CPU seconds.
+    threads : int
+        k, the threads of a training step: the batch is cut into k shards of rows, each computed in its
+        own thread on one core (:mod:`scratchgen.nn.parallel`; a batch or network too small to gain is
+        not cut). 1 by default: measured on the shared 2-core machine of benchmarks/RESULTS.md, with
+        the other core busy, 2 threads were 0.7-1.0x as fast as 1. The result differs from 1 thread's
+        only by rounding, so a checkpoint may be resumed with another number (bit for bit with the same).
     """
 
     seq_len: int = 64
@@ -113,6 +120,7 @@ class TrainConfig:
     seed: int = 0
     time_limit: float | None = None
     clock: str = "wall"
+    threads: int = 1
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
@@ -151,7 +159,7 @@ def check_config(c: TrainConfig) -> None:
     e.g. "batch_size (--batch) must be an integer >= 1, got 0"."""
     if not isinstance(c, TrainConfig):
         raise ScratchgenError(f"config must be a TrainConfig, got {type(c).__name__}")
-    for name in ("seq_len", "batch_size", "epochs", "min_count"):
+    for name in ("seq_len", "batch_size", "epochs", "min_count", "threads"):
         check_int(name, getattr(c, name))
     for name in ("max_steps", "patience", "eval_interval"):
         check_int(name, getattr(c, name), optional=True)

@@ -10,6 +10,16 @@ cross-entropy)::
     (h^l_t, c^l_t) = LSTM(x^l_t, h^l_{t-1}, c^l_{t-1})   eq. (L1)-(L5) of cells                    (3)
     P(x_t = v | x_<t) = softmax(h^L_t W_hy + b_y)[v]                                               (4)
 
+With an embedding table and no labels, the first layer's input product reads one row of a (V, kH) table
+instead of multiplying each embedding row: ``x^1_t W_xg.0 = C[x_{t-1}] W_xg.0 = (C W_xg.0)[x_{t-1}]``,
+so the T B products of eq. (G1)/(L1) become one (V, E) x (E, kH) product and a row lookup. Backward, with
+S = sum, over the positions that read row v, of their da_t (a (V, kH) scatter-add, eq. 13 of layers)::
+
+    dW_xg.0 = C^T S,        dC = S W_xg.0^T                                                       (6)
+
+(the gradient of the table C W_xg.0 is S; each factor's is S times the other's transpose): two small
+products in place of two (T B, E) x (E, kH) products, worth it when V < T B (:func:`folds_embedding`).
+
 The carried state of a chunk is an array: (L, B, H) of h for a GRU, (2, L, B, H) of [h, c] for an LSTM,
 so the Trainer and the checkpoints carry and store it as they do the tanh RNN's.
 
@@ -87,6 +97,7 @@ __all__ = [
     "gated_label_params",
     "gated_start",
     "gated_states",
+    "folds_embedding",
     "gated_step",
 ]
 
@@ -199,6 +210,11 @@ def gated_inputs(params: dict, ids: np.ndarray, labels: np.ndarray | None, cache
     return X
 
 
+def folds_embedding(params: dict, ids: np.ndarray, labels) -> bool:
+    """Whether eq. (6) applies: an embedding table, no labels, and fewer rows V than positions T B."""
+    return "C" in params and labels is None and params["C"].shape[0] < ids.size
+
+
 def gated_states(cell: str, params: dict, X: np.ndarray, state: np.ndarray):
     """The top states (B, T, H) and the last state (the carried array) of the stack of eqs. (2)/(3)."""
     if cell == "gru":
@@ -210,6 +226,8 @@ def gated_states(cell: str, params: dict, X: np.ndarray, state: np.ndarray):
 
 class GatedNetwork(Network):
     """The network of eqs. (1)-(4) for the Trainer: the state is (L, B, H) (GRU) or (2, L, B, H) (LSTM)."""
+
+    state_batch_axis = -2  # (L, B, H) or (2, L, B, H): B is second from last in both
 
     def __init__(self, cell: str, layers: int):
         if cell not in ("gru", "lstm"):
@@ -227,7 +245,11 @@ class GatedNetwork(Network):
             state, cache["start"] = gated_label_start(self.cell, params, labels)  # a fresh labelled start
         elif state is None:
             state = self.start_state(params, ids.shape[0])
-        X = gated_inputs(params, ids, labels, cache)
+        if folds_embedding(params, ids, labels):  # eq. (6): layer 0 reads rows of C W_xg.0
+            cache["fold"] = params["C"] @ params["W_xg.0"]  # (V, kH)
+            X, params = ids, {**params, "W_xg.0": cache["fold"]}
+        else:
+            X = gated_inputs(params, ids, labels, cache)
         H, state_T, cache["rnn"] = gated_states(self.cell, params, X, state)  # (B, T, H)
         if dropout is not None:
             H, cache["drop"] = dropout_forward({}, (H, *dropout))  # (B, T, H) eq. (14) of layers
@@ -242,13 +264,18 @@ class GatedNetwork(Network):
         grads, dH = linear_backward(params, cache["out"], dY)  # (B, T, H)
         if "drop" in cache:
             _, (dH, _, _) = dropout_backward({}, cache["drop"], dH)
+        rnn_params = params if "fold" not in cache else {**params, "W_xg.0": cache["fold"]}
         if self.cell == "gru":
-            g, (dX, d_state) = gru_stack_backward(params, cache["rnn"], (dH, d_state_T))
+            g, (dX, d_state) = gru_stack_backward(rnn_params, cache["rnn"], (dH, d_state_T))
         else:
             d_last = (None, None) if d_state_T is None else (d_state_T[0], d_state_T[1])
-            g, (dX, dh0, dc0) = lstm_stack_backward(params, cache["rnn"], (dH, *d_last))
+            g, (dX, dh0, dc0) = lstm_stack_backward(rnn_params, cache["rnn"], (dH, *d_last))
             d_state = np.stack([dh0, dc0])  # (2, L, B, H)
         grads.update(g)
+        if "fold" in cache:  # eq. (6): g["W_xg.0"] is S, the gradient of the table C W_xg.0
+            S = grads.pop("W_xg.0")  # (V, kH)
+            grads["C"] = S @ params["W_xg.0"].T  # (V, E)
+            grads["W_xg.0"] = params["C"].T @ S  # (E, kH)
         if "label" in cache:  # eq. (L3) of conditioning
             grads.update(label_input_backward(params, cache["label"], dX)[0])  # dx_t passes through
         if "emb" in cache:

@@ -12,6 +12,8 @@ deep model gives it a :class:`Network` (``model.network()``), plain functions of
 - ``start_state(params, B)``: the state of a fresh start (zeros for an RNN; None for a network that
   carries nothing from chunk to chunk).
 - ``dropout_shape(params, x)``: the shape of the keep-mask of a chunk, or None without dropout.
+- ``state_batch_axis``: the batch axis of the carried state (the batch axis of every input is 0), so
+  that :mod:`scratchgen.nn.parallel` can cut a step into shards of rows without the network's help.
 
 The validation losses (:meth:`stream_loss`, :meth:`sequences_loss`) are written once here, from
 ``forward`` and ``start_state``, for every network.
@@ -28,6 +30,9 @@ __all__ = ["Network", "RNNNetwork"]
 
 class Network:
     """The interface the Trainer uses (see the module docstring); subclasses define the first two."""
+
+    #: The batch axis of the carried state: 0 for a state (B, ...), as the MLP's window (B, N).
+    state_batch_axis: int = 0
 
     def forward(self, params: dict, inputs: tuple):
         raise NotImplementedError
@@ -80,6 +85,8 @@ class Network:
 
 class RNNNetwork(Network):
     """The stacked RNN of :mod:`scratchgen.nn.layers`: the state is the hidden state (L, B, H), carried."""
+
+    state_batch_axis = 1  # (L, B, H)
 
     def __init__(self, layers: int):
         self.layers = layers

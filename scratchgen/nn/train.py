@@ -4,6 +4,7 @@ One optimiser step on one chunk of T steps (see :mod:`scratchgen.nn.data`)::
 
     (loss, h_T), cache = net.forward(params, (inputs, targets, mask, h))   eq. (1)-(6) of layers (an RNN)
     grads = net.backward(params, cache)                                     eq. (7)-(13) of layers
+        (both on k shards of the batch's rows in k threads, combined by eq. (P1)-(P3) of nn/parallel.py)
     clip grads to norm c; params <- optimiser(params, grads, eta_s)              optim eq. (1)-(8)
     h <- h_T                            (running text: the state is carried to the next chunk)
 
@@ -59,6 +60,7 @@ from .losses import sequences_loss, stream_loss
 from .memory import training_memory
 from .network import RNNNetwork
 from .optim import clip_by_global_norm, learning_rate, make_optimizer
+from .parallel import DataParallel
 
 __all__ = [
     "Trainer",
@@ -154,6 +156,7 @@ class Trainer:
         self.worse_than_uniform = False  # a loss above ln V was seen (and reported)
         self.resumed_finished = False  # resumed from a run that had ended
         self.callbacks: list = []
+        self.parallel = DataParallel(self.net)  # the threads of a step; run() opens the configured ones
         if running:
             self.rows = stream_array(train, config.batch_size)  # (B, n+1)
         self.data = self.rows if running else train  # what the plan of an epoch cuts (:mod:`scratchgen.nn.data`)
@@ -201,13 +204,19 @@ class Trainer:
         """Train until the epochs, ``max_steps``, the time limit or early stopping end it.
 
         ``callbacks`` (:mod:`scratchgen.nn.callbacks`) show progress, write checkpoints and the curve.
-        The BLAS runs on one thread: the products of a step are small enough that a second thread
-        mostly waits for the first (and on a busy machine, for a core), measured slower here.
+        The BLAS runs on one thread: the products of a step are small enough that a second BLAS thread
+        mostly waits for the first (and on a busy machine, for a core), measured slower here. The cores
+        are used instead by ``config.threads`` threads, each computing a shard of the batch's rows
+        (:mod:`scratchgen.nn.parallel`).
         """
         self.callbacks = list(callbacks)
         self.clock = time.process_time if self.config.clock == "cpu" else time.perf_counter
         # overflow to inf or NaN is expected with too high a rate: the guards below handle it, not numpy's warnings
-        with one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with (
+            one_blas_thread(),
+            DataParallel(self.net, self.config.threads) as self.parallel,
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             try:
                 for callback in self.callbacks:
                     callback.on_start(self)
@@ -283,8 +292,7 @@ class Trainer:
             inputs += ((keep, c.dropout),)
         if labels is not None:
             inputs = inputs[:4] + ((inputs[4] if len(inputs) > 4 else None), labels)
-        (loss, hT), cache = self.net.forward(self.params, inputs)
-        grads, _ = self.net.backward(self.params, cache)
+        loss, hT, grads = self.parallel.step(self.params, inputs)  # the shards' threads (nn/parallel.py)
         norm = clip_by_global_norm(grads, c.clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self._recover(f"non-finite loss ({loss:g}) or gradient norm ({norm:g}) at step {self.step + 1}")

@@ -279,3 +279,26 @@ def test_memory_estimate_covers_the_peak_of_a_training_step(cell, T, B):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak <= training_memory(V, H, 1, E, B, T, 4, "adam", B, T, 0, G.GATES[cell])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_folded_embedding_equals_the_embedding_read_first(cell, monkeypatch):
+    """eq. (6) of gated: layer 0 reading rows of C W_xg.0 gives the loss and every gradient of the plain
+    path (embedding rows first, then the product), in float64."""
+    rng = np.random.default_rng(5)
+    V, H, E, B, T = 6, 5, 4, 3, 7  # V < T B: the fold applies
+    p = G.init_gated_params(cell, V, H, 2, E, rng)
+    net = G.GatedNetwork(cell, 2)
+    x, y = rng.integers(0, V, size=(B, T)), rng.integers(0, V, size=(B, T))
+    state = rng.normal(size=net.start_state(p, B).shape)
+    assert G.folds_embedding(p, x, None)
+    (loss, state_T), cache = net.forward(p, (x, y, None, state))
+    grads, _ = net.backward(p, cache)
+    monkeypatch.setattr(G, "folds_embedding", lambda *args: False)
+    (loss_plain, state_plain), cache = net.forward(p, (x, y, None, state))
+    assert "fold" not in cache
+    plain, _ = net.backward(p, cache)
+    assert loss == pytest.approx(loss_plain, rel=1e-13)
+    np.testing.assert_allclose(state_T, state_plain, rtol=1e-12, atol=1e-14)
+    for key in plain:
+        np.testing.assert_allclose(grads[key], plain[key], rtol=1e-10, atol=1e-13, err_msg=key)
