@@ -335,7 +335,9 @@ def names_rows(RNNModel) -> list:
 
 
 def names_split() -> tuple[list, list, str]:
-    """makemore's test split (torch.randperm after manual_seed(3407)) when PyTorch is there, else NumPy's."""
+    """makemore's test split (torch.randperm after manual_seed(3407)) when PyTorch is there, else NumPy's:
+    (test, train, what). As makemore's ``create_datasets``, the test names are the permutation's *last*
+    1,000 and the training names all the others (before session 17 this took the first 1,000)."""
     words = [w.strip() for w in data_file("names.txt").read_text().splitlines()]
     words = [w for w in words if w]
     if module_available("torch"):
@@ -345,7 +347,7 @@ def names_split() -> tuple[list, list, str]:
         perm, split = torch.randperm(len(words)).tolist(), "makemore's split"
     else:
         perm, split = np.random.default_rng(3407).permutation(len(words)).tolist(), "a NumPy random split"
-    return [words[i] for i in perm[:1000]], [words[i] for i in perm[1000:]], split
+    return [words[i] for i in perm[-1000:]], [words[i] for i in perm[:-1000]], split
 
 
 

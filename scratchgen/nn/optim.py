@@ -95,7 +95,9 @@ class Adagrad:
 class Adam:
     """Adam (``weight_decay=0``) or AdamW: eq. (3)-(5).
 
-    Biases are not decayed (decay pulls weights towards 0 to keep them small; a bias has no such role).
+    Only matrices and tables (arrays of two or more axes) are decayed: decay pulls weights towards 0 to
+    keep them small; a bias or a LayerNorm gain or shift (one axis) has no such role, and pulling a
+    gain towards 0 would shrink its whole layer's output (GPT-2 and nanoGPT decay the same set).
     """
 
     def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
@@ -122,7 +124,7 @@ class Adam:
             v *= b2
             v += work
             theta = params[k]
-            if self.weight_decay and not k.startswith("b_"):
+            if self.weight_decay and theta.ndim >= 2:
                 theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
             # eq. (5): theta -= lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
             den = np.divide(v, c2)

@@ -233,13 +233,22 @@ def network_backward(params: dict, cache: dict, d_outputs=(1.0, None)):
 # --- windows: eq. (T4) ------------------------------------------------------------------------------
 
 
-def window_starts(n: int, context: int) -> list[tuple[int, int, int]]:
+def window_starts(n: int, context: int, stride: int | None = None) -> list[tuple[int, int, int]]:
     """The windows that predict n positions by eq. (T4): (start s, first answered i, last answered i + 1).
+
+    ``stride`` replaces H of eq. (T4) (default ``slide(context)``): windows then start every ``stride``
+    tokens and each prediction past the first T sees at least T - stride + 1 tokens; 1 gives every
+    prediction the full context (sliding windows, T times the work of one pass: an evaluation's choice).
 
     >>> window_starts(10, 4)          # H = 2: window 0 answers 0..3, window 2 answers 4..5, window 4 answers 6..7
     [(0, 0, 4), (2, 4, 6), (4, 6, 8), (6, 8, 10)]
+    >>> window_starts(6, 4, stride=1)  # every prediction past the first 4 sees 4 tokens
+    [(0, 0, 4), (1, 4, 5), (2, 5, 6)]
     """
-    T, H = context, slide(context)
+    T = context
+    H = slide(context) if stride is None else stride
+    if not 1 <= H <= T:
+        raise ScratchgenError(f"the stride of the windows must be from 1 to the context {T}, got {H}")
     out = [(0, 0, min(T, n))]
     s = H
     while s + T - H < n:
@@ -258,18 +267,26 @@ def _log_softmax(Y: np.ndarray) -> np.ndarray:
 
 
 def window_logprobs(
-    params: dict, heads: int, x: np.ndarray, y: np.ndarray, labels=None, rows: int = 64, exclude_bos: bool = True
+    params: dict,
+    heads: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels=None,
+    rows: int = 64,
+    exclude_bos: bool = True,
+    stride: int | None = None,
 ) -> np.ndarray:
     """log P(y[b, i] | the window of eq. (T4) ending at x[b, i]) for every b, i: (B, n) float64.
 
     Every window of every row is one row of a batch of at most ``rows`` windows (each T long, padded
     with ``</s>``: the mask of eq. (A5) keeps the padding out of the answered positions).
     ``exclude_bos`` drops the ``<s>`` column as scoring does (False: the training loss's softmax).
+    ``stride``: the windows' step, as in :func:`window_starts` (default H of eq. (T4)).
     """
     B, n = x.shape
     T = params["P_pos"].shape[0]
     out = np.zeros((B, n))
-    jobs = [(b, w) for w in window_starts(n, T) for b in range(B)]  # (row, window)
+    jobs = [(b, w) for w in window_starts(n, T, stride) for b in range(B)]  # (row, window)
     W_out = _w_out(params)
     for k in range(0, len(jobs), rows):
         part = jobs[k : k + rows]
@@ -307,10 +324,13 @@ class TransformerNetwork(Network):
     def backward(self, params: dict, cache):
         return network_backward(params, cache)
 
-    def stream_loss(self, params: dict, ids: np.ndarray, streams: int = 32, seq_len: int = 256) -> tuple[float, int]:
-        """Mean nats per token of a running text (one row), every token predicted by eq. (T4)."""
+    def stream_loss(
+        self, params: dict, ids: np.ndarray, streams: int = 32, seq_len: int = 256, stride: int | None = None
+    ) -> tuple[float, int]:
+        """Mean nats per token of a running text (one row), every token predicted by eq. (T4); ``stride``
+        as in :func:`window_starts` (1: every prediction past the first T sees T tokens)."""
         x, y = ids[None, :-1], ids[None, 1:]  # (1, n)
-        logp = window_logprobs(params, self.heads, x, y, exclude_bos=False)
+        logp = window_logprobs(params, self.heads, x, y, exclude_bos=False, stride=stride)
         return float(-logp.mean()), int(y.size)
 
     def sequences_loss(self, params: dict, sequences, batch: int = 256, labels=None) -> tuple[float, int]:

@@ -33,9 +33,18 @@ def test_adam_first_step_is_lr_times_sign():
 
 def test_adamw_decays_weights_not_biases():
     # zero gradient (eps keeps 0/0 away): only the decoupled decay acts: w <- w (1 - lr lambda) = 2 (1 - 0.1 0.5)
-    p = {"W": np.array([2.0]), "b_h": np.array([2.0])}
-    Adam(weight_decay=0.5).step(p, {"W": np.array([0.0]), "b_h": np.array([0.0])}, lr=0.1)
-    assert np.allclose(p["W"], [1.9]) and np.allclose(p["b_h"], [2.0])
+    p = {"W": np.array([[2.0]]), "b_h": np.array([2.0])}
+    Adam(weight_decay=0.5).step(p, {"W": np.array([[0.0]]), "b_h": np.array([0.0])}, lr=0.1)
+    assert np.allclose(p["W"], [[1.9]]) and np.allclose(p["b_h"], [2.0])
+
+
+def test_adamw_decays_the_transformers_matrices_not_its_biases_or_layernorms():
+    # a Transformer's biases and LayerNorm parameters are named "h.0.attn.b_qkv", "h.0.ln1.g": one axis each
+    names = {"C": (3, 2), "h.0.attn.W_qkv": (2, 6), "h.0.attn.b_qkv": (6,), "h.0.ln1.g": (2,), "lnf.b": (2,)}
+    p = {k: np.full(s, 2.0) for k, s in names.items()}
+    Adam(weight_decay=0.5).step(p, {k: np.zeros(s) for k, s in names.items()}, lr=0.1)
+    for k, s in names.items():
+        assert np.allclose(p[k], 1.9 if len(s) == 2 else 2.0), k
 
 
 def test_sgd_momentum_two_steps():

@@ -110,6 +110,46 @@ def test_windows_answer_every_position_once_from_enough_context(n, context):
     assert answered == list(range(n))
 
 
+@pytest.mark.parametrize("n, context, stride", [(7, 4, 1), (10, 4, 3), (23, 6, 6), (30, 5, 2)])
+def test_windows_of_a_given_stride_answer_every_position_once(n, context, stride):
+    answered = []
+    for s, first, stop in window_starts(n, context, stride):
+        assert s <= first and stop <= s + context
+        assert first - s + 1 >= min(context - stride + 1, first + 1)  # at least T - stride + 1 tokens seen
+        answered += range(first, stop)
+    assert answered == list(range(n))
+
+
+@pytest.mark.parametrize("stride", [0, 7])
+def test_a_stride_outside_the_context_is_refused(stride):
+    with pytest.raises(ScratchgenError, match="stride"):
+        window_starts(10, 6, stride)
+
+
+def test_stride_one_gives_every_prediction_the_full_context():
+    """Sliding windows (stride 1): position i is predicted from exactly x[max(0, i - T + 1) .. i]."""
+    rng = np.random.default_rng(4)
+    T, A, V = 5, 2, 7
+    p = init_transformer(V, 8, 2, T, rng)
+    p = {k: v + rng.normal(scale=0.2, size=v.shape) for k, v in p.items()}
+    ids = rng.integers(0, V, size=17)
+    logp = TransformerNetwork(A).stream_loss(p, ids, stride=1)[0]
+    expected = []
+    for i in range(len(ids) - 1):
+        window = ids[max(0, i - T + 1) : i + 1]
+        XL, _ = _trunk_forward(p, window[None], A)
+        logits = final_logits(p, XL[0, -1])
+        expected.append(logits[ids[i + 1]] - np.log(np.exp(logits).sum()))
+    assert logp == pytest.approx(-np.mean(expected), abs=1e-10)
+    assert logp != pytest.approx(TransformerNetwork(A).stream_loss(p, ids)[0], abs=1e-6)  # eq. (T4) sees less
+
+
+def final_logits(p, x):
+    """The logits of one position from its top residual vector (eq. (T3)), written out."""
+    n = (x - x.mean()) / np.sqrt(x.var() + 1e-5) * p["lnf.g"] + p["lnf.b"]
+    return n @ p["C"].T + p["b_out"]
+
+
 # --- fast = reference = stepping ----------------------------------------------------------------------
 
 
