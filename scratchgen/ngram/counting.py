@@ -70,6 +70,13 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
     >>> u.tolist(), inv.tolist()
     ([3, 5, 7], [2, 0, -1, 2, 1])
     """
+    uniq, inverse, _ = _unique_inverse_first(key, key_range)
+    return uniq, inverse
+
+
+def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`unique_inverse`, and the position of one element of each distinct value (None when the
+    values were numbered by a dense table)."""
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
         present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
@@ -79,7 +86,7 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
         rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
         rank[uniq] = np.arange(len(uniq))
         rank[key_range] = -1
-        return uniq, rank[key]
+        return uniq, rank[key], None
     M = len(key)
     shift = max(int(M - 1).bit_length(), 1)  # bits of a position
     small = np.int32 if M < 2**31 - 1 else np.int64
@@ -106,7 +113,7 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
         group[sorted_key == key_range] = -1
     inverse = np.empty(M, dtype=small)
     inverse[perm] = group
-    return uniq, inverse
+    return uniq, inverse, perm[first][: len(uniq)]
 
 
 @dataclasses.dataclass
@@ -196,14 +203,16 @@ class NGramCounts:
             wide = np.int32 if key_range < 2**31 - 1 else np.int64
             key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
             key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
-            uniq, inverse = unique_inverse(key, key_range)
+            uniq, inverse, where = _unique_inverse_first(key, key_range)
             U = len(uniq)
             context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
             keys.append(uniq.astype(np.int64, copy=False))
             counts.append(np.bincount(inverse + 1, minlength=U + 1)[1:].astype(np.int64))
             if n == 2:
                 suffix.append(word)  # w_2 is a unigram: its id
-            else:  # w_2 .. w_n = (suffix of the context) then w_n, an (n-1)-gram: find its key
+            elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
+                suffix.append(index[where + 1].astype(np.int64))
+            else:  # (numbered by a table: no position at hand) find the key of (suffix of the context) then w_n
                 suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
             bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
             index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)

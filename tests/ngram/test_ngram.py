@@ -110,6 +110,31 @@ def test_renumbered_counts_equal_the_count_of_renumbered_ids(seqs, order, seed):
     _same_counts(NGramCounts.from_sequences(seqs, order, 9).renumber(table[:9], 11), expected)
 
 
+@settings(deadline=None)
+@given(seqs=sequences, order=st.integers(1, 5), spread=st.sampled_from([1, 10**5]))
+def test_counts_sorted_or_tabled_equal_the_reference_count(seqs, order, spread):
+    # spread 10**5: ids far apart, so every order's keys are numbered by sorting (with the suffix read
+    # from the positions); spread 1: by the dense table. Both against the dict count of ngram/reference.py.
+    from scratchgen.ngram.reference import count_ngrams
+
+    def rename(i):
+        return i if i < 3 else 3 + (i - 3) * spread
+
+    V = rename(8) + 1
+    counts = NGramCounts.from_sequences([np.array([rename(i) for i in s], dtype=np.int64) for s in seqs], order, V)
+    expected = count_ngrams([[rename(i) for i in s] for s in seqs], order)
+    words = {"<s>": Vocabulary.bos_id, "</s>": Vocabulary.eos_id}
+    expected = {tuple(words.get(w, w) for w in g): c for g, c in expected.items()}
+    got = {(int(i),): int(counts.counts[0][i]) for i in np.flatnonzero(counts.counts[0])}
+    for n in range(2, order + 1):
+        got.update({tuple(r): int(c) for r, c in zip(counts.words(n).tolist(), counts.counts[n - 1].tolist())})
+    assert got == expected
+    for n in range(3, order + 1):  # the suffix of each n-gram is its last n - 1 words (n = 2: the id itself)
+        assert counts.words(n - 1)[counts.suffix[n - 1]].tolist() == counts.words(n)[:, 1:].tolist()
+    if order > 1:
+        assert counts.suffix[1].tolist() == counts.words(2)[:, 1].tolist()
+
+
 def test_renumber_refuses_a_table_that_is_not_one_to_one():
     c = NGramCounts.from_sequences([np.array([3, 4])], 2, 5)
     with pytest.raises(ScratchgenError, match="one-to-one"):
