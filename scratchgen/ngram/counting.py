@@ -88,32 +88,31 @@ def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, 
         rank[key_range] = -1
         return uniq, rank[key], None
     M = len(key)
-    shift = max(int(M - 1).bit_length(), 1)  # bits of a position
     small = np.int32 if M < 2**31 - 1 else np.int64
+    where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept: only they sort
+    shift = max(int(M - 1).bit_length(), 1)  # bits of a position
     if int(key_range).bit_length() + shift <= 63:
         # One plain sort of (key, position) packed into an int64 (eq. (4)): a SIMD sort of integers, several
         # times faster than an argsort, and the positions come out of it in the same order as the keys.
-        packed = key.astype(np.int64) << shift  # (M,)
-        packed |= np.arange(M, dtype=np.int64)
+        packed = key[where].astype(np.int64)  # (K,)
+        packed <<= shift
+        packed |= where
         packed.sort()
-        perm = packed & ((1 << shift) - 1)  # (M,) position of the i-th smallest key
+        perm = (packed & ((1 << shift) - 1)).astype(small, copy=False)  # (K,) position of the i-th smallest key
         packed >>= shift
         sorted_key = packed
     else:  # too wide to pack: sort the positions by key
-        perm = np.argsort(key, kind="stable")
+        perm = where[np.argsort(key[where], kind="stable")]
         sorted_key = key[perm]
-    first = np.empty(M, dtype=bool)
+    K = len(sorted_key)
+    first = np.empty(K, dtype=bool)
     first[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
     group = np.cumsum(first, dtype=small)
     group -= 1
-    uniq = sorted_key[first]
-    if len(uniq) and uniq[-1] == key_range:  # the left-out elements sort last
-        uniq = uniq[:-1]
-        group[sorted_key == key_range] = -1
-    inverse = np.empty(M, dtype=small)
+    inverse = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
     inverse[perm] = group
-    return uniq, inverse, perm[first][: len(uniq)]
+    return sorted_key[first], inverse, perm[first]
 
 
 @dataclasses.dataclass
