@@ -351,6 +351,38 @@ def _rank(distinct: np.ndarray, values: np.ndarray) -> np.ndarray:
     return rank
 
 
+#: The reserved tokens, which the array path of the word tokenizer leaves to the regular expression.
+_RESERVED = ("<unk>", "<s>", "</s>")
+
+
+def _hard_lines(text: str) -> np.ndarray | None:
+    """Which lines of ``text`` (whole lines, newline-terminated) the array path of the word tokenizer cannot
+    read: those with a non-ASCII character, a number such as 3.14 or a reserved token (bool array of shape
+    (lines,)). None when there is none, or when more than one line in twenty has one (then the regular
+    expression reads the whole text faster than the two paths apart)."""
+    try:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,) code points
+    except UnicodeEncodeError:  # a lone surrogate: the regular expression's path names it
+        return None
+    digit = (codes - 48) <= 9  # (n,) wraps below '0'
+    point = (codes == ord(".")) | (codes == ord(","))
+    hard = codes > 127  # (n,)
+    hard[1:-1] |= digit[:-2] & point[1:-1] & digit[2:]
+    where = [np.flatnonzero(hard)]
+    for token in _RESERVED:  # rare: a find a time
+        at = text.find(token)
+        while at >= 0:
+            where.append(np.array([at]))
+            at = text.find(token, at + 1)
+    spots = np.concatenate(where)
+    newlines = np.flatnonzero(codes == 10)  # (lines,)
+    lines = np.zeros(len(newlines), dtype=bool)
+    lines[np.searchsorted(newlines, spots)] = True  # the line of each spot: the first newline at or after it
+    if not lines.any() or 20 * np.count_nonzero(lines) > len(lines):
+        return None
+    return lines
+
+
 class _Encoder:
     """Turns pieces of text (whole lines, each ending in a newline) into provisional ids and line lengths.
 
@@ -394,17 +426,19 @@ class _Encoder:
                 ends = ids < 0
                 self.oov += int(np.count_nonzero(ids == 0))  # no character is the token <unk>
         else:
-            ids, lengths = self._word_ids(text)
-            if lengths is not None:
-                return ids, lengths
-            ends = ids < 0
+            return self._word_ids(text)
         where = np.flatnonzero(ends)  # (lines,) the newline of each line
         lengths = np.diff(where, prepend=-1) - 1  # tokens between two newlines
         return ids[~ends], lengths
 
-    def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """Ids of the word tokens of ``text``, and the tokens of each line (None: the ids hold -1 at the end
-        of each line instead)."""
+    def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the word tokens of ``text`` (whole lines, newline-terminated) and the tokens of each line.
+
+        Plain ASCII prose goes the array way (:func:`scratchgen.wordpattern.ascii_spans`). When a few lines of
+        a chunk hold what that cannot read (a non-ASCII character, a number such as 3.14, a reserved token),
+        those lines go to the regular expression together and the others the array way; tokenizing is per
+        line, so the two sets of lines give the tokens of the whole, put back in the order of the lines.
+        """
         from . import wordpattern
 
         kind = wordpattern.text_kind(text)
@@ -412,8 +446,29 @@ class _Encoder:
         if spans is not None:  # plain ASCII prose: array operations, no regular expression, no str a token
             codes, starts, ends, lengths = spans
             return self._span_ids(text, codes, starts, ends), lengths
+        hard = _hard_lines(text)
+        if hard is None:  # many lines need the pattern: all of them go to it
+            return self._pattern_ids(text, kind)
+        lines = text.split("\n")[:-1]  # (lines,) without their newlines
+        easy = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if not h])
+        rest = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if h])
+        lengths = np.empty(len(hard), dtype=np.int64)  # (lines,)
+        ids_rest, lengths[hard] = self._pattern_ids(rest, wordpattern.text_kind(rest))
+        spans = wordpattern.ascii_spans(easy)  # only ASCII lines without numbers or reserved tokens: not None
+        assert spans is not None
+        codes, starts, ends, lengths[~hard] = spans
+        ids_easy = self._span_ids(easy, codes, starts, ends)
+        from_rest = np.repeat(hard, lengths)  # (tokens,) in text order: from a hard line
+        ids = np.empty(len(from_rest), dtype=np.int64)
+        ids[from_rest] = ids_rest
+        ids[~from_rest] = ids_easy
+        return ids, lengths
+
+    def _pattern_ids(self, text: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` by the regular expression of :mod:`scratchgen.wordpattern`, one dict look-up a token."""
+        from . import wordpattern
+
         tokens = wordpattern.token_re(kind, lines=True).findall(text)  # newlines are tokens: the line ends
-        lengths = None
         if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
             tokens = wordpattern.glue_marks(tokens)
         index = self.index
@@ -430,7 +485,9 @@ class _Encoder:
             special = (ids == Vocabulary.bos_id) | (ids == Vocabulary.eos_id)
             if special.any():
                 check_tokens([BOS if BOS in tokens else EOS])  # raises: the models add <s> and </s>
-        return ids, lengths
+        ends = ids < 0  # (n,) the newline of each line
+        where = np.flatnonzero(ends)  # (lines,)
+        return ids[~ends], np.diff(where, prepend=-1) - 1  # tokens between two newlines
 
     def _span_ids(self, text: str, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Ids of the ASCII tokens ``text[starts[i]:ends[i]]`` (no ``<unk>``, ``<s>`` or ``</s>`` among them),

@@ -322,3 +322,16 @@ def test_the_hashed_rank_is_searchsorted(values, seed):
     distinct = np.unique(np.concatenate([distinct, more]))
     needles = np.random.default_rng(seed).choice(distinct, size=20_000)
     assert _rank(distinct, needles).tolist() == np.searchsorted(distinct, needles).tolist()
+
+
+@given(st.lists(st.one_of(PROSE, TRICKY.map(lambda t: t.replace("\n", " "))), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_the_hard_lines_are_those_the_array_path_cannot_read(lines):
+    from scratchgen.corpus import _hard_lines
+
+    text = "".join(line + "\n" for line in lines)
+    hard = _hard_lines(text)
+    if hard is None:
+        return
+    for line, h in zip(lines, hard.tolist()):
+        assert h == (wordpattern.ascii_spans(line + "\n") is None), line
