@@ -32,6 +32,7 @@ Run ``python -m benchmarks.bench_text [--quick]`` from the repository root.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -160,18 +161,32 @@ def pipeline_rows(corpora, repeat: int) -> list[list[object]]:
 # --- processes: import time and whole commands -------------------------------------------------------------
 
 
+#: Runs a command and prints its exit code, wall and CPU seconds and peak resident MiB (``os.wait4``).
+_LAUNCH = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+sys.stderr.buffer.write(err[-2000:])
+print(json.dumps([os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024]))
+"""
+
+
 def timed_process(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float, float]:
     """Wall and CPU seconds (user + system) and peak resident MiB of one process, run to its end (an error if
-    it fails); the CPU time and memory are the child's own (``os.wait4``)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = child.stderr.read() if child.stderr else b""
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if child.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode('utf-8', 'replace')[-500:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    it fails). A small launcher process starts it and reads its own usage: a child forked straight from this
+    process, grown large by the in-process rows, would report this process's peak as its own (Linux keeps the
+    high-water mark of memory across fork and exec)."""
+    done = subprocess.run([sys.executable, "-c", _LAUNCH, *cmd], cwd=cwd, env=env, capture_output=True)
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"launching {' '.join(cmd)} failed: {done.stderr.decode('utf-8', 'replace')[-500:]}")
+    code, wall, cpu, rss = json.loads(lines[-1])
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.decode('utf-8', 'replace')[-500:]}")
+    return wall, cpu, rss
 
 
 def best_process(cmd: list[str], repeat: int, **kwargs) -> tuple[float, float]:
