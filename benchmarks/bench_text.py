@@ -11,34 +11,42 @@ Measured, each in the same run (megabytes of UTF-8 per second, best of 3):
   tokenized by the reference tokenizer (:mod:`scratchgen.text_reference`), the token lists encoded by
   ``ngram.fitting.build_vocab``, as ``scratchgen train ngram`` read a corpus then;
 
-on tinyshakespeare (1x, and repeated 10x in a temporary folder) and on Chinese text (sentences sampled from the
+on tinyshakespeare (1x, and repeated 10x and 100x in a temporary folder; the 100x file for read_ids only,
+once) and on Chinese text (sentences sampled from the
 built-in Chinese grammar with a fixed seed, repeated to about 1 MB). Then:
 
 - start-up of the command line as whole processes (``import scratchgen``, ``import scratchgen.cli.main``,
   ``scratchgen --help``, ``scratchgen train ngram --help``; ``python -c pass`` and ``import numpy`` for scale),
   interleaved, best of 5, wall and CPU;
-- whole commands as processes: ``scratchgen train ngram --order 5 --level word`` and ``--level char`` on the 10x
-  file, this checkout against an earlier one (the environment variable ``SCRATCHGEN_BEFORE``: a checkout of an
-  earlier commit, e.g. ``git worktree add /tmp/before <commit>``) and against ``lmplz -o 5`` (``LMPLZ`` or PATH;
-  at character level on the same file with its characters written apart, as bench_ngram does).
+- whole commands as processes: ``scratchgen train ngram --order 5 --level word`` and ``--level char`` on
+  tinyshakespeare 1x, 10x and 100x (the copies built in a temporary folder; quick: 1x and 2x), against
+  ``lmplz -o 5 -S 400M`` (``LMPLZ`` or PATH; at character level on the same file with its characters written
+  apart, as bench_ngram does, not timed), the two interleaved (A B A B), best of 3, 2 and 1 processes; wall
+  and CPU seconds (user + system) and the peak resident memory of each child process (``os.wait4``). The
+  children run without ``PYTHONDONTWRITEBYTECODE`` (after one warm-up run), as an installed package runs.
+  A second row gives the in-memory figure: the same fit from ids already in memory (``NGramCounts.from_flat``
+  then ``fit_counts``), CPU seconds in this process;
+- and, with ``SCRATCHGEN_BEFORE`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/before
+  <commit>``), the whole command of that checkout on the 10x file.
 
 Run ``python -m benchmarks.bench_text [--quick]`` from the repository root.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from benchmarks.bench_ngram import lmplz_note, lmplz_path
-from benchmarks.common import HERE, Section, best_of, data_file, table, write_section
+from benchmarks.common import HERE, Section, data_file, table, write_section
 
 ROOT = HERE.parent
 
@@ -52,17 +60,19 @@ def chinese_text(sentences: int) -> str:
 
 
 def make_corpora(folder: Path, quick: bool) -> list[tuple[str, Path]]:
-    """The files measured: tinyshakespeare 1x and 10x (2x with --quick), and Chinese text."""
+    """The files measured: tinyshakespeare 1x, 10x and 100x (quick: 1x and 2x), and Chinese text."""
     shakespeare = data_file("tinyshakespeare.txt")
     text = shakespeare.read_text(encoding="utf-8")
-    times = 2 if quick else 10
-    repeated = folder / f"tinyshakespeare_x{times}.txt"
-    repeated.write_text(text * times, encoding="utf-8")
+    files = [("tinyshakespeare", shakespeare)]
+    for times in (2,) if quick else (10, 100):
+        repeated = folder / f"tinyshakespeare_x{times}.txt"
+        repeated.write_text(text * times, encoding="utf-8")
+        files.append((f"tinyshakespeare x{times}", repeated))
     chinese = chinese_text(500 if quick else 2000)
     copies = max(1, (300_000 if quick else 1_000_000) // len(chinese.encode("utf-8")))
     zh = folder / "chinese.txt"
     zh.write_text(chinese * copies, encoding="utf-8")
-    return [("tinyshakespeare", shakespeare), (f"tinyshakespeare x{times}", repeated), ("Chinese (grammar)", zh)]
+    return files + [("Chinese (grammar)", zh)]
 
 
 # --- the pipelines ---------------------------------------------------------------------------------------
@@ -117,47 +127,80 @@ def before(path: Path, level: str) -> int:
     return len(flat)
 
 
+def best_cpu(fn, repeat: int) -> float:
+    """The fewest CPU seconds of this process (``time.process_time``) that ``repeat`` calls of ``fn()`` took."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return min(times)
+
+
 def pipeline_rows(corpora, repeat: int) -> list[list[object]]:
     rows = []
     for name, path in corpora:
         mb = path.stat().st_size / 1e6
+        big = name.endswith("x100")  # read once, without the baselines: it takes a while
         for level in ("char", "word"):
-            t_ours = best_of(lambda: ours(path, level), repeat)
-            baselines = [("split + dict", split_dict), ("findall + dict", findall_dict)] if level == "word" else [
-                ("dict a character", chars_dict)]
+            t_ours = best_cpu(partial(ours, path, level), 1 if big else repeat)
+            if big:
+                rows.append([name, f"{mb:.1f}", level, mb / t_ours, "-", float("nan"), float("nan")])
+                continue
+            baselines = [("dict a character", chars_dict)]
+            if level == "word":
+                baselines = [("split + dict", split_dict), ("findall + dict", findall_dict)]
             for label, fn in baselines:
-                t_base = best_of(lambda: fn(path), repeat)
+                t_base = best_cpu(partial(fn, path), repeat)
                 rows.append([name, f"{mb:.1f}", level, mb / t_ours, label, mb / t_base, t_base / t_ours])
             if name == "tinyshakespeare" or name.startswith("Chinese"):
-                t_before = best_of(lambda: before(path, level), 1)
-                rows.append([name, f"{mb:.1f}", level, mb / t_ours, "before (per line, reference)", mb / t_before,
-                             t_before / t_ours])
+                t_before = best_cpu(partial(before, path, level), 1)
+                label = "before (per line, reference)"
+                rows.append([name, f"{mb:.1f}", level, mb / t_ours, label, mb / t_before, t_before / t_ours])
     return rows
 
 
 # --- processes: import time and whole commands -------------------------------------------------------------
 
 
-def timed_process(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system) of one process, run to its end (an error if it fails)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # microseconds, where os.times() counts 10 ms ticks
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
+#: Runs a command and prints its exit code, wall and CPU seconds and peak resident MiB (``os.wait4``).
+_LAUNCH = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+sys.stderr.buffer.write(err[-2000:])
+print(json.dumps([os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024]))
+"""
+
+
+def timed_process(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float, float]:
+    """Wall and CPU seconds (user + system) and peak resident MiB of one process, run to its end (an error if
+    it fails). A small launcher process starts it and reads its own usage: a child forked straight from this
+    process, grown large by the in-process rows, would report this process's peak as its own (Linux keeps the
+    high-water mark of memory across fork and exec)."""
+    done = subprocess.run([sys.executable, "-c", _LAUNCH, *cmd], cwd=cwd, env=env, capture_output=True)
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"launching {' '.join(cmd)} failed: {done.stderr.decode('utf-8', 'replace')[-500:]}")
+    code, wall, cpu, rss = json.loads(lines[-1])
+    if code != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.decode('utf-8', 'replace')[-500:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall, cpu, rss
 
 
 def best_process(cmd: list[str], repeat: int, **kwargs) -> tuple[float, float]:
     runs = [timed_process(cmd, **kwargs) for _ in range(repeat)]
-    return min(w for w, _ in runs), min(c for _, c in runs)
+    return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
 def checkout_env(checkout: Path) -> dict:
-    return dict(os.environ, PYTHONPATH=str(checkout))
+    """The environment of a child run from ``checkout``: bytecode caches written and read, as installed."""
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 #: The processes of the import rows: what starts before the command line can do anything.
@@ -183,48 +226,82 @@ def import_rows(repeat: int) -> list[list[object]]:
     best = {(what, label): (float("inf"), float("inf")) for what, label, _, _ in runs}
     for _ in range(repeat):
         for what, label, args, checkout in runs:
-            wall, cpu = timed_process([sys.executable, *args], cwd=checkout, env=checkout_env(checkout))
+            wall, cpu, _ = timed_process([sys.executable, *args], cwd=checkout, env=checkout_env(checkout))
             best[what, label] = (min(best[what, label][0], wall), min(best[what, label][1], cpu))
     bare_cpu = best["python -c pass", ""][1]
     return [[what, label or "(for scale)", wall, cpu, cpu - bare_cpu] for (what, label), (wall, cpu) in best.items()]
 
 
-def command_rows(path: Path, folder: Path, repeat: int) -> list[list[object]]:
-    rows = []
-    before_checkout = os.environ.get("SCRATCHGEN_BEFORE")
-    lmplz = lmplz_path()
-    char_text = None
-    for level in ("word", "char"):
-        out = folder / f"model_{level}.npz"
-        cmd = [sys.executable, "-m", "scratchgen", "train", "ngram", "--order", "5", "--level", level, "--quiet",
-               str(path), "-o", str(out)]
-        wall, cpu = best_process(cmd, repeat, cwd=ROOT, env=checkout_env(ROOT))
-        rows.append([f"train ngram --order 5 --level {level}", "scratchgen (this checkout)", wall, cpu, 1.0])
-        mine = wall
-        if before_checkout:
-            wall, cpu = best_process(cmd, 1, cwd=Path(before_checkout), env=checkout_env(Path(before_checkout)))
-            rows.append(["", "scratchgen before (SCRATCHGEN_BEFORE)", wall, cpu, wall / mine])
-        if lmplz:
-            text = path
-            if level == "char":  # lmplz counts words: write the characters apart (not timed), as bench_ngram does
-                from scratchgen.ngram.arpa import escape_token
+def _chars_apart(path: Path, folder: Path) -> Path:
+    """The file with its characters written apart (lmplz counts words), as bench_ngram does: not timed."""
+    from scratchgen.ngram.arpa import escape_token
 
-                char_text = folder / "chars.txt"
-                with open(path, encoding="utf-8") as src, open(char_text, "w", encoding="utf-8") as dst:
-                    for line in src:
-                        line = line.rstrip("\n")
-                        if line:
-                            dst.write(" ".join(escape_token(c) for c in line) + "\n")
-                text = char_text
-            arpa = folder / "lmplz.arpa"
-            lcmd = [lmplz, "-o", "5", "--text", str(text), "--arpa", str(arpa), "--discount_fallback", "-S", "400M",
-                    "-T", str(folder)]
-            try:
-                wall, cpu = best_process(lcmd, repeat)
-                rows.append(["", "lmplz -o 5 -S 400M", wall, cpu, wall / mine])
-            except RuntimeError as e:
-                print(e, file=sys.stderr)
-                rows.append(["", "lmplz (failed)", float("nan"), float("nan"), float("nan")])
+    out = folder / f"{path.stem}_chars.txt"
+    with open(path, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line in src:
+            line = line.rstrip("\n")
+            if line:
+                dst.write(" ".join(escape_token(c) for c in line) + "\n")
+    return out
+
+
+def in_memory_cpu(path: Path, level: str) -> float:
+    """CPU seconds of the fit from ids already in memory: counting and smoothing, as the command runs them."""
+    from scratchgen.corpus import read_ids
+    from scratchgen.ngram import NGramModel
+    from scratchgen.ngram.counting import NGramCounts
+    from scratchgen.text import Tokenizer
+
+    tokenizer = Tokenizer(level)
+    enc = read_ids(path, tokenizer)
+    start = time.process_time()
+    counts = NGramCounts.from_flat(enc.ids, enc.lengths, 5, len(enc.vocab))
+    NGramModel(order=5, tokenizer=tokenizer).fit_counts(counts, enc.vocab)
+    return time.process_time() - start
+
+
+def train_command(path: Path, level: str, out: Path) -> list[str]:
+    return [sys.executable, "-m", "scratchgen", "train", "ngram", "--order", "5", "--level", level, "--quiet",
+            str(path), "-o", str(out)]  # fmt: skip
+
+
+def command_rows(files: list[tuple[str, Path]], folder: Path, quick: bool) -> list[list[object]]:
+    """Whole commands, scratchgen and lmplz interleaved, at each size and level; then the in-memory fit."""
+    rows = []
+    lmplz = lmplz_path()
+    env = checkout_env(ROOT)
+    timed_process(train_command(files[0][1], "word", folder / "warm.npz"), cwd=ROOT, env=env)  # writes the .pyc
+    for (name, path), repeat in zip(files, (2, 1) if quick else (3, 2, 1)):
+        for level in ("word", "char"):
+            cmd = train_command(path, level, folder / f"model_{level}.npz")
+            text = path if level == "word" else _chars_apart(path, folder)
+            lcmd = [lmplz, "-o", "5", "--text", str(text), "--arpa", str(folder / "lmplz.arpa"), "--discount_fallback",
+                    "-S", "400M", "-T", str(folder)] if lmplz else None  # fmt: skip
+            mine, theirs = [], []
+            for _ in range(repeat):  # interleaved: A B A B
+                mine.append(timed_process(cmd, cwd=ROOT, env=env))
+                if lcmd:
+                    try:
+                        theirs.append(timed_process(lcmd))
+                    except RuntimeError as e:
+                        print(e, file=sys.stderr)
+            wall, cpu, rss = (min(r[i] for r in mine) for i in range(3))
+            nan = float("nan")
+            lwall, lcpu, lrss = (min(r[i] for r in theirs) for i in range(3)) if theirs else (nan, nan, nan)
+            rows.append([name, level, "scratchgen train ngram (file to saved model)", wall, cpu, rss, lwall / wall,
+                         lcpu / cpu])  # fmt: skip
+            rows.append(["", "", "lmplz -o 5 -S 400M (file to ARPA)" if theirs else "lmplz (failed or absent)",
+                         lwall, lcpu, lrss, 1.0, 1.0])  # fmt: skip
+            mem = in_memory_cpu(path, level)
+            rows.append(["", "", "scratchgen in memory (ids to smoothed tables)", nan, mem, nan, nan, lcpu / mem])
+            if folder.joinpath(f"{path.stem}_chars.txt").exists():
+                folder.joinpath(f"{path.stem}_chars.txt").unlink()
+    before_checkout = os.environ.get("SCRATCHGEN_BEFORE")
+    if before_checkout:
+        for level in ("word", "char"):
+            cmd = train_command(files[1][1], level, folder / "before.npz")
+            wall, cpu, rss = timed_process(cmd, cwd=Path(before_checkout), env=checkout_env(Path(before_checkout)))
+            rows.append([files[1][0], level, "scratchgen before (SCRATCHGEN_BEFORE)", wall, cpu, rss, nan, nan])
     return rows
 
 
@@ -235,26 +312,29 @@ def run(quick: bool) -> Section:
         corpora = make_corpora(folder, quick)
         rows = pipeline_rows(corpora, repeat)
         imports = import_rows(3 if quick else 5)
-        commands = command_rows(corpora[1][1], folder, 1 if quick else 2)
+        commands = command_rows(corpora[:-1], folder, quick)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    before_note = (f"`{os.environ['SCRATCHGEN_BEFORE']}`" if os.environ.get("SCRATCHGEN_BEFORE")
-                   else "not measured (set SCRATCHGEN_BEFORE to a checkout of an earlier commit)")
     body = (
         "The whole pipeline from the file: read (UTF-8), NFC-normalise, tokenize, encode to ids, one sequence a "
-        "line, the vocabulary counted in the same pass (`scratchgen.corpus.read_ids`). MB of UTF-8 per second, "
-        f"best of {repeat}; the baselines are plain Python measured in the same run on the same file (they do "
-        "less: no normalisation, no lines, and `split` keeps punctuation on its words). Ratio > 1: scratchgen "
-        "is faster. Targets (issue 13): >= 50 MB/s at character level and >= 20 MB/s at word level on English.\n\n"
+        "line, the vocabulary counted in the same pass (`scratchgen.corpus.read_ids`). MB of UTF-8 per CPU second "
+        f"(`time.process_time`, best of {repeat}; the 100x file once, without baselines); the baselines are plain "
+        "Python measured in the same run on the same file (they do less: no normalisation, no lines, and `split` keeps "
+        "punctuation on its words). Ratio > 1: scratchgen is faster. Targets (issue 13): >= 50 MB/s at character "
+        "level and >= 20 MB/s at word level on English.\n\n"
         + table(["corpus", "MB", "level", "scratchgen MB/s", "baseline", "baseline MB/s", "ratio"], rows)
         + "\n\nStart-up of the command line, whole processes (best of "
         + f"{3 if quick else 5}, interleaved; CPU = user + system of the process; 'over bare' = CPU s minus "
         "`python -c pass`'s, the imports' own cost). Target (issue 13): <= 0.2 s.\n\n"
         + table(["process", "checkout", "wall s", "CPU s", "CPU s over bare"], imports)
-        + f"\n\nWhole commands on {corpora[1][0]} (best of {1 if quick else 2} processes, `--quiet`); the earlier "
-        f"checkout: {before_note}; lmplz: {lmplz_note()}. Ratio: its wall time over scratchgen's (> 1: scratchgen "
-        "is faster).\n\n"
-        + table(["command", "program", "wall s", "CPU s", "ratio"], commands)
+        + "\n\nWhole commands, order 5 (`--quiet`), scratchgen and lmplz interleaved, best of "
+        + ("2 and 1" if quick else "3, 2 and 1")
+        + f" processes by size; lmplz: {lmplz_note()}. Peak RSS: the child's own maximum resident set. Ratios: "
+        "lmplz's time over scratchgen's (> 1: scratchgen is faster; target >= 1 on the wall clock). The machine "
+        "is shared: the CPU ratio is the steadier figure. The in-memory row is the fit from ids already in "
+        "memory (counting and smoothing, CPU seconds in the benchmark's process) against lmplz's whole process.\n\n"
+        + table(["corpus", "level", "program", "wall s", "CPU s", "peak RSS MiB", "wall ratio", "CPU ratio"],
+                commands)  # fmt: skip
     )
     command = "python -m benchmarks.bench_text" + (" --quick" if quick else "")
     return Section(name="text", title="Text pipeline: a file to ids", body=body, command=command)

@@ -326,6 +326,63 @@ class _UnknownIsZero(dict):
         return 0
 
 
+#: ``_KEEP_FIRST[k]``: the mask of the k most significant bytes of a 64-bit integer (k = 0 .. 8).
+_KEEP_FIRST = np.array([(2**64 - 1) ^ (2 ** (64 - 8 * k) - 1) for k in range(9)], dtype=np.uint64)
+
+
+def _rank(distinct: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The index of each of ``values`` in the sorted array ``distinct`` (every value is there): what
+    ``np.searchsorted(distinct, values)`` returns, found by a hash table for most values.
+
+    The distinct values are written into a table of 2^b cells at ``h(x) = (x * C) mod 2^64 >> (64 - b)``
+    (Knuth's multiplicative hashing, C odd); a value whose cell holds it reads its index from there (one
+    random access in a small table instead of a binary search); the few that share a cell with another
+    distinct value are searched for.
+    """
+    bits = max(int(len(distinct)).bit_length() + 6, 10)  # about 64 cells a value: few collisions
+    shift = np.uint64(64 - bits)
+    C = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
+    table = np.zeros(1 << bits, dtype=np.int32 if len(distinct) < 2**31 else np.int64)  # (2^b,)
+    table[(distinct * C) >> shift] = np.arange(len(distinct))  # a shared cell keeps one of its values
+    rank = table[(values * C) >> shift]  # (M,)
+    wrong = np.flatnonzero(distinct[rank] != values)  # the values whose cell holds another value
+    if len(wrong):
+        rank[wrong] = np.searchsorted(distinct, values[wrong])
+    return rank
+
+
+#: The reserved tokens, which the array path of the word tokenizer leaves to the regular expression.
+_RESERVED = ("<unk>", "<s>", "</s>")
+
+
+def _hard_lines(text: str) -> np.ndarray | None:
+    """Which lines of ``text`` (whole lines, newline-terminated) the array path of the word tokenizer cannot
+    read: those with a non-ASCII character, a number such as 3.14 or a reserved token (bool array of shape
+    (lines,)). None when there is none, or when more than one line in twenty has one (then the regular
+    expression reads the whole text faster than the two paths apart)."""
+    try:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,) code points
+    except UnicodeEncodeError:  # a lone surrogate: the regular expression's path names it
+        return None
+    digit = (codes - 48) <= 9  # (n,) wraps below '0'
+    point = (codes == ord(".")) | (codes == ord(","))
+    hard = codes > 127  # (n,)
+    hard[1:-1] |= digit[:-2] & point[1:-1] & digit[2:]
+    where = [np.flatnonzero(hard)]
+    for token in _RESERVED:  # rare: a find a time
+        at = text.find(token)
+        while at >= 0:
+            where.append(np.array([at]))
+            at = text.find(token, at + 1)
+    spots = np.concatenate(where)
+    newlines = np.flatnonzero(codes == 10)  # (lines,)
+    lines = np.zeros(len(newlines), dtype=bool)
+    lines[np.searchsorted(newlines, spots)] = True  # the line of each spot: the first newline at or after it
+    if not lines.any() or 20 * np.count_nonzero(lines) > len(lines):
+        return None
+    return lines
+
+
 class _Encoder:
     """Turns pieces of text (whole lines, each ending in a newline) into provisional ids and line lengths.
 
@@ -369,28 +426,51 @@ class _Encoder:
                 ends = ids < 0
                 self.oov += int(np.count_nonzero(ids == 0))  # no character is the token <unk>
         else:
-            ids, lengths = self._word_ids(text)
-            if lengths is not None:
-                return ids, lengths
-            ends = ids < 0
+            return self._word_ids(text)
         where = np.flatnonzero(ends)  # (lines,) the newline of each line
         lengths = np.diff(where, prepend=-1) - 1  # tokens between two newlines
         return ids[~ends], lengths
 
-    def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """Ids of the word tokens of ``text``, and the tokens of each line (None: the ids hold -1 at the end
-        of each line instead)."""
+    def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the word tokens of ``text`` (whole lines, newline-terminated) and the tokens of each line.
+
+        Plain ASCII prose goes the array way (:func:`scratchgen.wordpattern.ascii_spans`). When a few lines of
+        a chunk hold what that cannot read (a non-ASCII character, a number such as 3.14, a reserved token),
+        those lines go to the regular expression together and the others the array way; tokenizing is per
+        line, so the two sets of lines give the tokens of the whole, put back in the order of the lines.
+        """
         from . import wordpattern
 
         kind = wordpattern.text_kind(text)
-        split = wordpattern.split_ascii_lines(text) if kind == "ascii" else None
-        if split is not None:  # plain ASCII prose: array operations and str.split, no regular expression
-            tokens, lengths = split
-        else:
-            tokens = wordpattern.token_re(kind, lines=True).findall(text)  # newlines are tokens: the line ends
-            lengths = None
-            if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
-                tokens = wordpattern.glue_marks(tokens)
+        spans = wordpattern.ascii_spans(text) if kind == "ascii" else None
+        if spans is not None:  # plain ASCII prose: array operations, no regular expression, no str a token
+            codes, starts, ends, lengths = spans
+            return self._span_ids(text, codes, starts, ends), lengths
+        hard = _hard_lines(text)
+        if hard is None:  # many lines need the pattern: all of them go to it
+            return self._pattern_ids(text, kind)
+        lines = text.split("\n")[:-1]  # (lines,) without their newlines
+        easy = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if not h])
+        rest = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if h])
+        lengths = np.empty(len(hard), dtype=np.int64)  # (lines,)
+        ids_rest, lengths[hard] = self._pattern_ids(rest, wordpattern.text_kind(rest))
+        spans = wordpattern.ascii_spans(easy)  # only ASCII lines without numbers or reserved tokens: not None
+        assert spans is not None
+        codes, starts, ends, lengths[~hard] = spans
+        ids_easy = self._span_ids(easy, codes, starts, ends)
+        from_rest = np.repeat(hard, lengths)  # (tokens,) in text order: from a hard line
+        ids = np.empty(len(from_rest), dtype=np.int64)
+        ids[from_rest] = ids_rest
+        ids[~from_rest] = ids_easy
+        return ids, lengths
+
+    def _pattern_ids(self, text: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` by the regular expression of :mod:`scratchgen.wordpattern`, one dict look-up a token."""
+        from . import wordpattern
+
+        tokens = wordpattern.token_re(kind, lines=True).findall(text)  # newlines are tokens: the line ends
+        if kind != "ascii" and wordpattern.stray_mark_re(kind).search(text):
+            tokens = wordpattern.glue_marks(tokens)
         index = self.index
         if self.vocab is not None and kind != "ascii":
             bad = _SURROGATE_RE.search(text)
@@ -405,7 +485,61 @@ class _Encoder:
             special = (ids == Vocabulary.bos_id) | (ids == Vocabulary.eos_id)
             if special.any():
                 check_tokens([BOS if BOS in tokens else EOS])  # raises: the models add <s> and </s>
-        return ids, lengths
+        ends = ids < 0  # (n,) the newline of each line
+        where = np.flatnonzero(ends)  # (lines,)
+        return ids[~ends], np.diff(where, prepend=-1) - 1  # tokens between two newlines
+
+    def _span_ids(self, text: str, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Ids of the ASCII tokens ``text[starts[i]:ends[i]]`` (no ``<unk>``, ``<s>`` or ``</s>`` among them),
+        with one dict look-up a *distinct* token.
+
+        A token of at most 8 characters is spelled exactly by one 64-bit integer, its bytes plus one
+        (1 .. 128, so that 0 can pad), most significant first::
+
+            spell(t) = sum_{j < |t|} (t_j + 1) * 256^(7 - j)                                          (E)
+
+        so the distinct short tokens are the distinct values of one integer array (a sort), and each is
+        made a str once. The few longer tokens are sliced from the text and looked up one by one.
+        """
+        length = ends - starts  # (tokens,)
+        short = length <= 8
+        padded = np.zeros(len(codes) + 8, dtype=np.uint8)  # the text's bytes plus one, then 8 zeros
+        np.add(codes, 1, out=padded[: len(codes)])
+        window = np.lib.stride_tricks.sliding_window_view(padded, 8)  # (n + 1, 8) the 8 bytes from each offset
+        spell = window[starts[short]].view(">u8").reshape(-1).astype(np.uint64)  # (short tokens,) 8 bytes each
+        spell &= _KEEP_FIRST[length[short]]  # eq. (E): the bytes past the end of the token become padding
+        distinct = np.sort(spell)
+        keep = np.empty(len(distinct), dtype=bool)
+        keep[:1] = True
+        np.not_equal(distinct[1:], distinct[:-1], out=keep[1:])
+        distinct = distinct[keep]  # (distinct short tokens,)
+        rows = distinct.astype(">u8").view(np.uint8).reshape(-1, 8)  # (distinct, 8) eq. (E) read back
+        # Padding and a ninth column become spaces, so one split cuts the distinct tokens apart (no token
+        # holds whitespace, and an 8-character token still has a space after it).
+        chars = np.full((len(rows), 9), ord(" "), dtype=np.uint8)  # (distinct, 9)
+        chars[:, :8] = np.where(rows > 0, rows - 1, ord(" "))
+        spelled = chars.tobytes().decode("ascii").split()
+        before = len(self.seen) if self.vocab is None else 0
+        ids = np.empty(len(starts), dtype=np.int64)  # (tokens,)
+        ids[short] = self._lookup(spelled)[_rank(distinct, spell)]
+        if not short.all():
+            where = np.flatnonzero(~short)
+            ids[where] = self._lookup([text[i:j] for i, j in zip(starts[where].tolist(), ends[where].tolist())])
+        if self.vocab is None:
+            check_tokens(self.seen[before:])  # the one rule, once per new token
+        else:
+            self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
+        return ids
+
+    def _lookup(self, tokens: list[str]) -> np.ndarray:
+        """The ids of ``tokens`` (int64 array): tokens met for the first time get the next provisional ids
+        in one update, not a Python call each."""
+        index = self.index
+        if self.vocab is None:
+            new = list(dict.fromkeys(t for t in tokens if t not in index))
+            index.update(zip(new, range(len(self.seen), len(self.seen) + len(new))))
+            self.seen.extend(new)
+        return np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
     def finish(self, ids: np.ndarray, min_count: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
         """The vocabulary counted from the provisional ``ids`` (T,), and the ids mapped to it."""

@@ -30,9 +30,10 @@ The same language, written so that the regular expression engine does the work:
 4. *Lines in one pass.* With ``lines=True`` a newline is a token of its own, so a whole chunk of a file
    is tokenized by one call and its lines found afterwards in the id array; a mark is never glued
    across a newline (each line is tokenized alone in the reference reading).
-5. *ASCII prose without the engine* (:func:`split_ascii_lines`): where no number and no reserved token
-   occurs, a token starts at a visible character unless it and the one before it are both in a word;
-   a space inserted before every start (array operations) lets ``str.split`` cut the tokens in C.
+5. *ASCII prose without the engine* (:func:`ascii_spans`): where no number and no reserved token
+   occurs, a token starts at a visible character unless it and the one before it are both in a word,
+   and ends at the next start or space: array operations find every token's offsets, and a reader
+   that wants ids (:mod:`scratchgen.corpus`) never makes a str of each token.
 
 The tables of marks take a scan of Unicode (about 20 ms), so they are built the first time a non-ASCII
 text is tokenized, not when scratchgen is imported.
@@ -54,6 +55,7 @@ __all__ = [
     "stray_mark_re",
     "glue_marks",
     "split_ascii_lines",
+    "ascii_spans",
 ]
 
 # Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
@@ -184,52 +186,62 @@ def glue_marks(tokens: list[str]) -> list[str]:
 # --- ASCII lines without the regular expression engine ---------------------------------------------------
 
 
-@functools.cache
-def _ascii_classes():
-    """Tables of the 256 byte values: letter or digit, joiner (' and -), whitespace (Python's), digit, . or ,"""
+def _between(b, low: int, high: int):
+    """``low <= b <= high`` for a uint8 array, in one subtraction that wraps and one comparison."""
     import numpy as np
 
-    chars = [chr(c) for c in range(128)]
-    alnum = np.array([c.isalnum() for c in chars] + [False] * 128)  # (256,) [A-Za-z0-9]
-    joiner = np.isin(np.arange(256), [ord("'"), ord("-")])  # (256,)
-    space = np.array([c.isspace() for c in chars] + [False] * 128)  # (256,) Python's: \x1c-\x1f too
-    digit = np.array([c.isdigit() for c in chars] + [False] * 128)  # (256,)
-    point = np.isin(np.arange(256), [ord("."), ord(",")])  # (256,)
-    return alnum, joiner, space, digit, point
+    return (b - np.uint8(low)) <= np.uint8(high - low)
 
 
-def split_ascii_lines(text: str):
-    """The word tokens of ASCII ``text`` (whole lines, newline-terminated) and the number of tokens of each
-    line, found with array operations and one ``str.split``; ``None`` when a number or a reserved token
-    needs the full pattern. The same tokens as ``token_re("ascii")`` line by line.
+def ascii_spans(text: str):
+    """Where the word tokens of ASCII ``text`` (whole lines, newline-terminated) lie, found with array
+    operations only; ``None`` when a number or a reserved token needs the full pattern.
+
+    Returns ``(codes, starts, ends, lengths)``: the bytes of the text (uint8 array of shape (n,)), the
+    offset where each token starts and ends (int arrays of shape (tokens,): token i is
+    ``text[starts[i]:ends[i]]``), and the number of tokens of each line (shape (lines,)). The same tokens
+    as ``token_re("ascii")`` line by line.
 
     Without numbers and reserved tokens the ASCII language is: a word is a maximal run of letters, digits
     and *inner* joiners (an apostrophe or hyphen with a letter or digit on both sides); every other visible
     character is a token of its own. So a token starts at a visible character unless it and the one before
-    it both belong to a word (eq. below), and inserting a space before every start turns the text into
-    tokens separated by whitespace, which ``str.split`` cuts in C::
+    it both belong to a word, and it ends where the next token starts or whitespace begins::
 
         start(i) = visible(i) and not (word(i) and word(i - 1))
+        end(t)   = the first i > start(t) with start(i) or space(i)                                    (S)
     """
     import numpy as np
 
     if not text.isascii() or "<unk>" in text or "<s>" in text or "</s>" in text:
         return None
-    alnum_of, joiner_of, space_of, digit_of, point_of = _ascii_classes()
     b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)  # (n,) the bytes are the characters
-    digit = digit_of[b]  # (n,)
-    if (digit[:-2] & point_of[b[1:-1]] & digit[2:]).any():  # a number: the number rule may cut a word
+    # Classes by arithmetic on the bytes (a subtraction and a comparison each), not table look-ups.
+    digit = _between(b, ord("0"), ord("9"))  # (n,)
+    point = (b == ord(".")) | (b == ord(","))
+    if (digit[:-2] & point[1:-1] & digit[2:]).any():  # a number: the number rule may cut a word
         return None
-    alnum = alnum_of[b]  # (n,)
+    alnum = digit | _between(b | np.uint8(32), ord("a"), ord("z"))  # (n,) [A-Za-z0-9]: b | 32 lowercases
+    joiner = (b == ord("'")) | (b == ord("-"))
     word = alnum.copy()  # (n,) in a word: letters, digits and inner joiners (a letter or digit on both sides)
-    word[1:-1] |= joiner_of[b[1:-1]] & alnum[:-2] & alnum[2:]
-    start = ~space_of[b]  # (n,) a token starts here: a visible character ...
+    word[1:-1] |= joiner[1:-1] & alnum[:-2] & alnum[2:]
+    space = _between(b, 9, 13) | _between(b, 28, 32)  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
+    start = ~space  # (n,) a token starts here: a visible character ...
     start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
-    seen = np.cumsum(start, dtype=np.int32 if len(b) < 2**30 else np.int64)  # (n,) tokens started up to here
-    out = np.full(len(b) + int(seen[-1]) if len(b) else 0, ord(" "), dtype=np.uint8)  # a space before each start
-    seen += np.arange(len(b), dtype=seen.dtype)  # (n,) where each character goes
-    out[seen] = b
-    seen -= np.arange(len(b), dtype=seen.dtype)
-    tokens = out.tobytes().decode("ascii").split()
-    ends = seen[b == ord("\n")]  # (lines,) tokens started before each newline
-    return tokens, np.diff(ends, prepend=0)
+    small = np.int32 if len(b) < 2**31 - 1 else np.int64
+    edge = np.flatnonzero(start | space).astype(small, copy=False)  # (k,) every start and every space
+    opens = np.flatnonzero(start[edge])  # (tokens,) which edges start a token
+    starts = edge[opens]
+    ends = np.append(edge, small(len(b)))[opens + 1]  # eq. (S): the next edge
+    line_ends = np.searchsorted(starts, np.flatnonzero(b == ord("\n")))  # (lines,) tokens before each newline
+    return b, starts, ends, np.diff(line_ends, prepend=0)
+
+
+def split_ascii_lines(text: str):
+    """The word tokens of ASCII ``text`` (whole lines, newline-terminated) as str, and the number of tokens
+    of each line; ``None`` when a number or a reserved token needs the full pattern (:func:`ascii_spans`
+    says how the tokens are found)."""
+    spans = ascii_spans(text)
+    if spans is None:
+        return None
+    _, starts, ends, lengths = spans
+    return [text[i:j] for i, j in zip(starts.tolist(), ends.tolist())], lengths

@@ -39,6 +39,11 @@ PROSE = st.lists(
         [
             "the",
             "Cat",
+            "eighty8s",  # 8 characters: the longest token spelled by one integer in read_ids
+            "nineLong9",  # 9: the first looked up as a str
+            "Supercalifragilistic-expialidocious",
+            "\x7f",
+            "\x00",
             "don't",
             "well-known",
             "'",
@@ -104,7 +109,7 @@ def test_word_tokenizer_cases(text, tokens):
 
 @given(st.lists(st.one_of(PROSE, ASCII), max_size=8).map(lambda lines: "".join(line + "\n" for line in lines)))
 @settings(max_examples=300, deadline=None)
-def test_ascii_lines_split_by_arrays_as_the_pattern_splits_them(text):
+def test_ascii_lines_split_by_arrays_as_the_reference_splits_them(text):
     text = text.replace("\r", " ")  # lines end at "\n" only (a file read with universal newlines)
     split = wordpattern.split_ascii_lines(text)
     if split is None:  # a number or a reserved token: the pattern's business
@@ -304,3 +309,29 @@ def test_train_ngram_names_the_file_that_holds_a_reserved_token(tmp_path, capsys
     assert main(["train", "ngram", "--level", "word", str(path), "-o", str(tmp_path / "m.npz")]) == 1
     err = capsys.readouterr().err
     assert str(path) in err and "cannot contain '</s>'" in err
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50, unique=True), st.integers(0, 2**32))
+@settings(deadline=None)
+def test_the_hashed_rank_is_searchsorted(values, seed):
+    from scratchgen.corpus import _rank
+
+    distinct = np.sort(np.array(values, dtype=np.uint64))
+    # 5,000 more: about 2^19 cells for them, so some share a cell and are searched for.
+    more = np.random.default_rng(seed).integers(0, 2**64 - 1, size=5000, dtype=np.uint64, endpoint=True)
+    distinct = np.unique(np.concatenate([distinct, more]))
+    needles = np.random.default_rng(seed).choice(distinct, size=20_000)
+    assert _rank(distinct, needles).tolist() == np.searchsorted(distinct, needles).tolist()
+
+
+@given(st.lists(st.one_of(PROSE, TRICKY.map(lambda t: t.replace("\n", " "))), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_the_hard_lines_are_those_the_array_path_cannot_read(lines):
+    from scratchgen.corpus import _hard_lines
+
+    text = "".join(line + "\n" for line in lines)
+    hard = _hard_lines(text)
+    if hard is None:
+        return
+    for line, h in zip(lines, hard.tolist()):
+        assert h == (wordpattern.ascii_spans(line + "\n") is None), line

@@ -25,6 +25,23 @@ The suffix w_2 .. w_n of an n-gram is the (n-1)-gram ending at the same position
     a(g) = c(g)                          if |g| = N or g starts with <s>                              (3)
     a(g) = |{ x : x g was seen }|        otherwise (distinct words to its left, <s> included)
 
+**Numbering keys by sorting.** The distinct keys of M n-grams and each one's rank among them come from one
+sort. A key below 2^k and a position below 2^m travel together as one integer when k + m <= 63::
+
+    packed(i) = key(i) * 2^m + i                                                                       (4)
+
+Sorting the packed integers sorts the keys (ties broken by position) and carries each key's position
+along, so a plain integer sort, which NumPy runs with SIMD instructions, does the work of an argsort.
+
+**Merging** two tables goes up the orders too. Once the (n-1)-grams of both are numbered in the merged
+table, by maps m_A and m_B that keep their order (a sorted table's place in a sorted union), an n-gram's
+key in the merged numbering is::
+
+    key'(g) = m(index_{n-1}(context of g)) * V + w_n                                                    (5)
+
+and since m is increasing, each table's renumbered keys are still sorted: the merged keys are their sorted
+union, and the counts of an n-gram found in both add up. No row of words is ever rebuilt.
+
 Letters: V vocabulary size, N order, U_n distinct n-grams of order n, P length of the flat stream.
 """
 
@@ -53,6 +70,13 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
     >>> u.tolist(), inv.tolist()
     ([3, 5, 7], [2, 0, -1, 2, 1])
     """
+    uniq, inverse, _ = _unique_inverse_first(key, key_range)
+    return uniq, inverse
+
+
+def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`unique_inverse`, and the position of one element of each distinct value (None when the
+    values were numbered by a dense table)."""
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
         present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
@@ -62,20 +86,33 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
         rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
         rank[uniq] = np.arange(len(uniq))
         rank[key_range] = -1
-        return uniq, rank[key]
-    perm = np.argsort(key, kind="stable")  # (M,)
-    sorted_key = key[perm]
-    first = np.empty(len(key), dtype=bool)
+        return uniq, rank[key], None
+    M = len(key)
+    small = np.int32 if M < 2**31 - 1 else np.int64
+    where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept: only they sort
+    shift = max(int(M - 1).bit_length(), 1)  # bits of a position
+    if int(key_range).bit_length() + shift <= 63:
+        # One plain sort of (key, position) packed into an int64 (eq. (4)): a SIMD sort of integers, several
+        # times faster than an argsort, and the positions come out of it in the same order as the keys.
+        packed = key[where].astype(np.int64)  # (K,)
+        packed <<= shift
+        packed |= where
+        packed.sort()
+        perm = (packed & ((1 << shift) - 1)).astype(small, copy=False)  # (K,) position of the i-th smallest key
+        packed >>= shift
+        sorted_key = packed
+    else:  # too wide to pack: sort the positions by key
+        perm = where[np.argsort(key[where], kind="stable")]
+        sorted_key = key[perm]
+    K = len(sorted_key)
+    first = np.empty(K, dtype=bool)
     first[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
-    group = np.cumsum(first) - 1
-    uniq = sorted_key[first]
-    if len(uniq) and uniq[-1] == key_range:  # the left-out elements sort last
-        uniq = uniq[:-1]
-        group[sorted_key == key_range] = -1
-    inverse = np.empty(len(key), dtype=np.int64)
+    group = np.cumsum(first, dtype=small)
+    group -= 1
+    inverse = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
     inverse[perm] = group
-    return uniq, inverse
+    return sorted_key[first], inverse, perm[first]
 
 
 @dataclasses.dataclass
@@ -165,14 +202,16 @@ class NGramCounts:
             wide = np.int32 if key_range < 2**31 - 1 else np.int64
             key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
             key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
-            uniq, inverse = unique_inverse(key, key_range)
+            uniq, inverse, where = _unique_inverse_first(key, key_range)
             U = len(uniq)
             context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
             keys.append(uniq.astype(np.int64, copy=False))
             counts.append(np.bincount(inverse + 1, minlength=U + 1)[1:].astype(np.int64))
             if n == 2:
                 suffix.append(word)  # w_2 is a unigram: its id
-            else:  # w_2 .. w_n = (suffix of the context) then w_n, an (n-1)-gram: find its key
+            elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
+                suffix.append(index[where + 1].astype(np.int64))
+            else:  # (numbered by a table: no position at hand) find the key of (suffix of the context) then w_n
                 suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
             bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
             index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
@@ -271,17 +310,72 @@ class NGramCounts:
         """
         if not isinstance(other, NGramCounts) or (other.order, other.vocab_size) != (self.order, self.vocab_size):
             raise ScratchgenError("can only merge NGramCounts of the same order and vocabulary size")
-        words, counts = [], []
-        for n in range(1, self.order + 1):
-            if n == 1:
-                ids = np.arange(self.vocab_size).reshape(-1, 1)
-                words.append(ids)
-                counts.append(self.counts[0] + other.counts[0])
-                continue
-            w = np.concatenate([self.words(n), other.words(n)])
-            words.append(w)
-            counts.append(np.concatenate([self.counts[n - 1], other.counts[n - 1]]))
-        return NGramCounts.from_words(self.order, self.vocab_size, words, counts)
+        V = self.vocab_size
+        keys, counts = [self.keys[0]], [self.counts[0] + other.counts[0]]
+        suffix, bos_start = [self.suffix[0]], [self.bos_start[0]]
+        map_a = map_b = self.keys[0]  # old index -> merged index of the (n-1)-grams: the ids at n = 1
+        for n in range(2, self.order + 1):
+            # eq. (5): the maps are increasing, so the renumbered keys stay sorted and each table's
+            # n-grams land in the merged table at the place of their key.
+            key_a = map_a[self.context(n)] * V + self.keys[n - 1] % V  # (U_a,) sorted
+            key_b = map_b[other.context(n)] * V + other.keys[n - 1] % V  # (U_b,) sorted
+            merged = _sorted_union(key_a, key_b)  # (U,)
+            at_a, at_b = np.searchsorted(merged, key_a), np.searchsorted(merged, key_b)
+            c = np.zeros(len(merged), dtype=np.int64)
+            c[at_a] = self.counts[n - 1]
+            c[at_b] += other.counts[n - 1]  # no key twice within one table: a plain add
+            s_ = np.empty(len(merged), dtype=np.int64)
+            s_[at_a] = map_a[self.suffix[n - 1]]  # the suffix is an (n-1)-gram: renumbered by the map
+            s_[at_b] = map_b[other.suffix[n - 1]]
+            b = np.empty(len(merged), dtype=bool)
+            b[at_a] = self.bos_start[n - 1]
+            b[at_b] = other.bos_start[n - 1]
+            keys.append(merged)
+            counts.append(c)
+            suffix.append(s_)
+            bos_start.append(b)
+            map_a, map_b = at_a, at_b
+        return NGramCounts(self.order, V, keys, counts, suffix, bos_start)
+
+    def renumber(self, table: np.ndarray, vocab_size: int) -> NGramCounts:
+        """The same counts with every token id ``i`` renamed ``table[i]`` (a one-to-one map into
+        0 .. ``vocab_size`` - 1 that keeps the three special ids): each order re-sorted by its new keys.
+
+        It is how counts made under a local vocabulary join a global one (:mod:`.distributed`).
+        """
+        table = np.asarray(table, dtype=np.int64)
+        V, W = self.vocab_size, int(vocab_size)
+        if table.shape != (V,) or (V and (table.min() < 0 or table.max() >= W)) or len(np.unique(table)) != V:
+            raise ScratchgenError(f"renumber needs a one-to-one table of {V} ids in 0 .. {W - 1}")
+        if not np.array_equal(table[:3], np.arange(3)):
+            raise ScratchgenError("renumber must keep the ids of <unk>, <s> and </s>")
+        c1 = np.zeros(W, dtype=np.int64)
+        c1[table] = self.counts[0]
+        keys, counts = [np.arange(W, dtype=np.int64)], [c1]
+        suffix, bos_start = [np.empty(0, np.int64)], [np.arange(W) == BOS]
+        new_index = table  # old index of the (n-1)-grams -> new index
+        for n in range(2, self.order + 1):
+            key = new_index[self.context(n)] * W + table[self.keys[n - 1] % V]  # (U,) eq. (2) in the new ids
+            order = np.argsort(key)  # keys are distinct: any sort is the one order
+            rank = np.empty(len(key), dtype=np.int64)
+            rank[order] = np.arange(len(key))
+            keys.append(key[order])
+            counts.append(self.counts[n - 1][order])
+            suffix.append(new_index[self.suffix[n - 1][order]])
+            bos_start.append(self.bos_start[n - 1][order])
+            new_index = rank
+        return NGramCounts(self.order, W, keys, counts, suffix, bos_start)
+
+
+def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of two sorted arrays of distinct values (a plain sort, not np.union1d,
+    whose hash table is slower on integers)."""
+    both = np.concatenate([a, b])
+    both.sort()
+    keep = np.empty(len(both), dtype=bool)
+    keep[:1] = True
+    np.not_equal(both[1:], both[:-1], out=keep[1:])
+    return both[keep]
 
 
 def _lookup(keys: list, rows: np.ndarray, V: int) -> np.ndarray:

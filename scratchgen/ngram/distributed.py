@@ -15,7 +15,9 @@ scheduler (the engine; nothing here schedules, retries or moves data itself):
    code point), so the ids are those of a single-machine fit.
 3. **Remap and merge.** Each worker renumbers its table into the global ids, and the tables are added
    up a binary tree of :meth:`NGramCounts.merge` (each merge is exact: integer counts add), log2(P)
-   levels deep for P partitions. The client receives one table and smooths it.
+   levels deep for P partitions. Renumbering re-sorts each order's keys once
+   (:meth:`NGramCounts.renumber`); a merge is a sorted union of two key arrays an order, linear in the
+   tables apart from the union's sort. The client receives one table and smooths it.
 
 The counts, not the text, cross the network: a partition's table of distinct n-grams (8 bytes a key and
 8 a count per n-gram and order) and its vocabulary. Since the merged table is bit for bit the table of
@@ -118,8 +120,7 @@ def _remap(part: tuple[list[str], NGramCounts | None], table: np.ndarray, vocab_
     """Round 3: the partition's counts renumbered into the global ids (``table``: local id -> global id)."""
     _, counts = part
     assert counts is not None, "empty partitions are left out of round 3"
-    words = [table[counts.words(n)] for n in range(1, counts.order + 1)]
-    return NGramCounts.from_words(counts.order, vocab_size, words, list(counts.counts))
+    return counts.renumber(table, vocab_size)
 
 
 def _merge(a: NGramCounts, b: NGramCounts) -> NGramCounts:

@@ -19,6 +19,7 @@ from scratchgen.cli import main
 from scratchgen.errors import CorpusError, ScratchgenError
 from scratchgen.ngram import NGramCounts, NGramModel, read_arpa
 from scratchgen.ngram.arpa import escape_token, unescape_token
+from scratchgen.ngram.counting import unique_inverse
 from scratchgen.ngram.smoothing import kenlm_discounts
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kenlm"
@@ -66,6 +67,80 @@ def test_merged_counts_equal_counts_of_the_whole():
     a = NGramModel(order=4).fit_counts(whole, vocab)
     b = NGramModel(order=4).fit_counts(merged, vocab)
     assert np.allclose(a.token_logprobs(seqs[:5])[0], b.token_logprobs(seqs[:5])[0])
+
+
+@given(keys=st.lists(st.integers(0, 50), max_size=60), key_range=st.sampled_from([50, 2**40, 2**62]))
+def test_unique_inverse_is_numpys_unique(keys, key_range):
+    # The readable reference: np.unique's sorted distinct values and inverse, with the value key_range
+    # (a left-out element) dropped and its inverse -1. A key_range of 2**62 cannot be packed: the argsort path.
+    key = np.array([key_range if k == 50 else k for k in keys], dtype=np.int64)
+    uniq, inverse = unique_inverse(key, key_range)
+    ref_uniq, ref_inverse = np.unique(key, return_inverse=True)
+    keep = ref_uniq != key_range
+    ref_index = np.where(keep, np.cumsum(keep) - 1, -1)
+    assert uniq.tolist() == ref_uniq[keep].tolist()
+    assert inverse.tolist() == ref_index[ref_inverse.reshape(-1)].tolist()
+
+
+def _same_counts(a: NGramCounts, b: NGramCounts) -> None:
+    assert (a.order, a.vocab_size) == (b.order, b.vocab_size)
+    for name in ("keys", "counts", "suffix", "bos_start"):
+        for n, (x, y) in enumerate(zip(getattr(a, name), getattr(b, name)), start=1):
+            assert np.array_equal(x, y), (name, n)
+
+
+sequences = st.lists(
+    st.lists(st.integers(3, 8), max_size=9).map(lambda s: np.array(s, dtype=np.int64)), min_size=2, max_size=25
+)
+
+
+@given(seqs=sequences, cut=st.integers(1, 24), order=st.integers(1, 5))
+def test_any_split_merged_equals_the_count_of_the_whole(seqs, cut, order):
+    cut = min(cut, len(seqs) - 1)
+    whole = NGramCounts.from_sequences(seqs, order, 9)
+    left, right = NGramCounts.from_sequences(seqs[:cut], order, 9), NGramCounts.from_sequences(seqs[cut:], order, 9)
+    _same_counts(left.merge(right), whole)
+    _same_counts(right.merge(left), whole)
+
+
+@given(seqs=sequences, order=st.integers(1, 5), seed=st.integers(0, 99))
+def test_renumbered_counts_equal_the_count_of_renumbered_ids(seqs, order, seed):
+    table = np.concatenate([[0, 1, 2], 3 + np.random.default_rng(seed).permutation(8)])  # ids 3 .. 10 of 11
+    expected = NGramCounts.from_sequences([table[s] for s in seqs], order, 11)
+    _same_counts(NGramCounts.from_sequences(seqs, order, 9).renumber(table[:9], 11), expected)
+
+
+@settings(deadline=None)
+@given(seqs=sequences, order=st.integers(1, 5), spread=st.sampled_from([1, 10**5]))
+def test_counts_sorted_or_tabled_equal_the_reference_count(seqs, order, spread):
+    # spread 10**5: ids far apart, so every order's keys are numbered by sorting (with the suffix read
+    # from the positions); spread 1: by the dense table. Both against the dict count of ngram/reference.py.
+    from scratchgen.ngram.reference import count_ngrams
+
+    def rename(i):
+        return i if i < 3 else 3 + (i - 3) * spread
+
+    V = rename(8) + 1
+    counts = NGramCounts.from_sequences([np.array([rename(i) for i in s], dtype=np.int64) for s in seqs], order, V)
+    expected = count_ngrams([[rename(i) for i in s] for s in seqs], order)
+    words = {"<s>": Vocabulary.bos_id, "</s>": Vocabulary.eos_id}
+    expected = {tuple(words.get(w, w) for w in g): c for g, c in expected.items()}
+    got = {(int(i),): int(counts.counts[0][i]) for i in np.flatnonzero(counts.counts[0])}
+    for n in range(2, order + 1):
+        got.update({tuple(r): int(c) for r, c in zip(counts.words(n).tolist(), counts.counts[n - 1].tolist())})
+    assert got == expected
+    for n in range(3, order + 1):  # the suffix of each n-gram is its last n - 1 words (n = 2: the id itself)
+        assert counts.words(n - 1)[counts.suffix[n - 1]].tolist() == counts.words(n)[:, 1:].tolist()
+    if order > 1:
+        assert counts.suffix[1].tolist() == counts.words(2)[:, 1].tolist()
+
+
+def test_renumber_refuses_a_table_that_is_not_one_to_one():
+    c = NGramCounts.from_sequences([np.array([3, 4])], 2, 5)
+    with pytest.raises(ScratchgenError, match="one-to-one"):
+        c.renumber(np.array([0, 1, 2, 3, 3]), 5)
+    with pytest.raises(ScratchgenError, match="<unk>, <s> and </s>"):
+        c.renumber(np.array([1, 0, 2, 3, 4]), 5)
 
 
 # --- smoothing by hand -------------------------------------------------------------------------------------
