@@ -36,13 +36,25 @@ sentence of the batch) in one vectorised step: O(n^3 R).
 
 from __future__ import annotations
 
+import weakref
+from typing import NamedTuple
+
 import numpy as np
 
 from ..errors import ResourceError
 from ..resources import check_memory, format_bytes
 from .compile import CompiledGrammar
 
-__all__ = ["DEFAULT_MAX_LENGTH", "batch_size", "chart_batch", "chart_bytes", "check_length", "span_chart"]
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "Charts",
+    "batch_size",
+    "chart_batch",
+    "chart_bytes",
+    "check_length",
+    "fill",
+    "span_chart",
+]
 
 #: The longest sentence (in tokens) a chart is built for, unless ``max_length`` says otherwise
 #: (``--max-length`` on the command line). A chart holds (n+1)^2 (N + 2R) float64 numbers: with the
@@ -51,16 +63,19 @@ DEFAULT_MAX_LENGTH = 400
 _LOW, _HIGH = 1e-150, 1e150  # a length's values outside this range are rescaled
 
 
-def chart_bytes(cg: CompiledGrammar, n: int, batch: int = 1) -> int:
-    """Bytes of the charts of ``batch`` sentences of ``n`` tokens: (n+1)^2 B (N + 2R) float64 numbers."""
-    return (n + 1) ** 2 * batch * (cg.N + 2 * cg.R) * 8
+def chart_bytes(cg: CompiledGrammar, n: int, batch: int = 1, outside: bool = False) -> int:
+    """Bytes of the charts of ``batch`` sentences of ``n`` tokens: (n+1)^2 B (N + 2R) float64 numbers, or
+    (n+1)^2 B (N + 4R) with the outside values of the E step (``outside``)."""
+    return (n + 1) ** 2 * batch * (cg.N + (4 if outside else 2) * cg.R) * 8
 
 
-def check_length(cg: CompiledGrammar, n: int, max_length: int, batch: int = 1, which: str = "a sentence") -> None:
+def check_length(
+    cg: CompiledGrammar, n: int, max_length: int, batch: int = 1, which: str = "a sentence", outside: bool = False
+) -> None:
     """Refuse a chart for a sentence longer than ``max_length`` or larger than the memory allowed.
 
     Raises :class:`~scratchgen.errors.ResourceError` with the estimate (see :mod:`scratchgen.resources`);
-    ``which`` names the sentence in the message ("sentence 12").
+    ``which`` names the sentence in the message ("sentence 12"); ``outside``: the charts of the E step.
     """
     if n > max_length:
         raise ResourceError(
@@ -70,84 +85,116 @@ def check_length(cg: CompiledGrammar, n: int, max_length: int, batch: int = 1, w
             "--max-length"
         )
     check_memory(
-        chart_bytes(cg, n, batch),
+        chart_bytes(cg, n, batch, outside),
         f"the chart of {batch} sentence(s) of {n} tokens",
         "split the text into shorter sentences",
     )
 
 
-def batch_size(cg: CompiledGrammar, n: int, limit: int = 64, budget_bytes: float = 2e8) -> int:
-    """How many sentences of length n share one chart: at most ``limit``, and charts of (n+1)^2 B (N + 2R)
-    numbers within ``budget_bytes``."""
-    return int(max(1, min(limit, budget_bytes // max(chart_bytes(cg, n), 1))))
+def batch_size(cg: CompiledGrammar, n: int, limit: int = 64, budget_bytes: float = 2e8, outside: bool = False) -> int:
+    """How many sentences of length n share one chart: at most ``limit``, and charts of
+    :func:`chart_bytes` within ``budget_bytes``."""
+    return int(max(1, min(limit, budget_bytes // max(chart_bytes(cg, n, outside=outside), 1))))
 
 
-def chart_batch(
-    cg: CompiledGrammar,
-    w: np.ndarray,
-    lengths: np.ndarray,
-    max_length: int,
-    with_left: bool = False,
-    with_right: bool = False,
-    with_products: bool = False,
-):
+def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: int, with_left: bool = False):
     """Charts of B sentences at once, padded to one length n: C[L, b, i, A] of shape (n+1, B, n+1, N).
 
     ``w`` (B, n) holds terminal ids, -1 for padding or an unknown token (no lexical rule covers it,
     so no span containing it has a non-zero inside value: a sentence's spans never see its padding).
-    Returns C and log s (B,), the per-sentence scales; then CL, the spans at bB by (length, start), if
-    ``with_left``, CRe, the spans at bC by (length, end), if ``with_right``, and P[L, b, i, r], the sum over
-    splits of eq. (3) for each binary rule r (before its probability), if ``with_products`` (the outside
-    pass reads all three).
+    Returns C and log s (B,), the per-sentence scales (and CL[L, b, i, r], the spans at bB by (length,
+    start), if ``with_left``): views of the charts of :func:`fill` in the order (length, sentence, start,
+    symbol) that the parser and the prefix probabilities index.
+    """
+    ch = fill(cg, w, lengths, max_length)
+    out = (ch.C.transpose(0, 2, 1, 3), ch.log_s)
+    return out + (ch.Bs.transpose(0, 2, 1, 3),) if with_left else out
+
+
+class Charts(NamedTuple):
+    """The inside charts of a batch by (length, position, sentence); see :func:`fill`."""
+
+    C: np.ndarray  # (n+1, n+1, B, N) C[L, i, b] = beta'[i, i+L] by (length, start)
+    Bs: np.ndarray  # (n+1, n+1, B, R) the same at the rules' bB (as a left child), by (length, start)
+    Ce: np.ndarray  # (n+1, n+1, B, R) at bC (as a right child), by (length, end)
+    log_s: np.ndarray  # (B,) the per-token scales
+
+
+def fill(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: int, outside: bool = False) -> Charts:
+    """The inside charts of B sentences padded to one length n, by (length, position, sentence).
+
+    ``w`` (B, n) terminal ids (-1: padding or a token no rule produces), ``lengths`` (B,) the true
+    lengths. C[L, i, b, A] = beta'[i, i+L, A] of sentence b; Bs and Ce hold the same spans gathered at
+    the rules' left children bB by start i and at their right children bC by end j = i+L, which is how
+    eq. (3) reads them: the children of every span of length L split at i+d are the plain slices
+    Bs[1:L, i] (lengths d = 1..L-1) and Ce[L-1:0:-1, i+L]. ``outside`` only says, to the memory check, that
+    the outside pass of the E step will add two more charts of R columns (:func:`chart_bytes`).
+
+    The sentence axis sits inside the span's coordinates, so the spans of one length are one contiguous
+    block (S, B, .) and each length costs one matrix product over all of them. Positions that name no
+    span (i + L > n by start, j < L by end) stay 0, so sums over them add nothing.
     """
     Bn, n = w.shape
-    check_length(cg, n, max_length, Bn)
-    lex = np.where((w >= 0)[:, :, None], cg.lex[np.maximum(w, 0)], 0.0)  # (B, n, N)
-    top = lex.max(axis=2)  # (B, n)
-    real = np.arange(n)[None, :] < lengths[:, None]  # (B, n)
-    logtop = np.log(np.where(real & (top > 0), top, 1.0))  # (B, n) 0 where no scale is needed
-    log_s = -logtop.sum(axis=1) / np.maximum(lengths, 1)  # (B,)
-    C = np.zeros((n + 1, Bn, n + 1, cg.N))  # (n+1, B, n+1, N)
-    R = cg.R
-    # Each span's values as a left child (gathered at bB, indexed by start) and as a right child
-    # (at bC, indexed by end), stored once when the span is filled. Then the children of all spans
-    # of length L are two plain slices: left C[d, i] = CL[1:L, :S], right C[L-d, i+d] = CRe[L-1:0:-1, L:L+S].
-    CL = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R) by (length, start)
-    CRe = np.zeros((n + 1, Bn, n + 1, R))  # (n+1, B, n+1, R) by (length, end)
-    P = np.zeros((n + 1, Bn, n + 1, R)) if with_products else None  # (n+1, B, n+1, R) by (length, start)
-    C[1, :, :n] = (lex * np.exp(log_s)[:, None, None]) @ cg.UstarT  # eqs. (3)-(4) for length 1
-    both = C[1, :, :n][..., cg.bBC]  # (B, n, 2R) one gather for both roles
-    CL[1, :, :n], CRe[1, :, 1:] = both[..., :R], both[..., R:]
+    check_length(cg, n, max_length, Bn, outside=outside)
+    N, R = cg.N, cg.R
+    T = cg.lex.shape[0]
+    wt = np.where(w.T >= 0, w.T, T)  # (n, B) padding and unknown tokens read the row of zeros, T
+    top = np.append(cg.lex.max(axis=1), 0.0)[wt]  # (n, B) each token's largest lexical probability
+    real = np.arange(n)[:, None] < lengths[None, :]  # (n, B)
+    logtop = np.log(np.where(real & (top > 0), top, 1.0))  # (n, B) 0 where no scale is needed
+    log_s = -logtop.sum(axis=0) / np.maximum(lengths, 1)  # (B,)
+
+    def chart(width):
+        return np.zeros((n + 1, n + 1, Bn, width))  # (n+1, n+1, B, width)
+
+    ch = Charts(chart(N), chart(R), chart(R), log_s)
+    by_token, close = _closing(cg)
+    _store(ch, 1, by_token[wt] * np.exp(log_s)[None, :, None])  # (n, B, N + 2R) eqs. (3)-(4) for length 1
     for L in range(2, n + 1):
         S = n - L + 1
-        left = CL[1:L, :, :S]  # (D, B, S, R)   d = 1..L-1
-        right = CRe[L - 1 : 0 : -1, :, L : L + S]  # (D, B, S, R)   lengths L-1..1, ends i+L
-        prod = np.einsum("dbsr,dbsr->bsr", left, right)  # (B, S, R)
-        if P is not None:
-            P[L, :, :S] = prod
-        span = prod @ cg.W  # (B, S, N) eqs. (3)-(4): W = diag(p) onehot(A) (I - U)^-T
-        C[L, :, :S] = span
-        both = span[..., cg.bBC]  # (B, S, 2R)
-        CL[L, :, :S], CRe[L, :, L:] = both[..., :R], both[..., R:]
-        if Bn == 1:  # scalar test: the common case costs one reduction
-            top = float(span.max())
-            stray = top > 0 and (top < _LOW or top > _HIGH)
-        else:
-            m = span.reshape(Bn, -1).max(axis=1)  # (B,)
-            need = (m > 0) & ((m < _LOW) | (m > _HIGH))
-            stray = bool(need.any())
-        if stray:  # some sentence strays: rescale its spans by r^length
-            m = span.reshape(Bn, -1).max(axis=1)  # (B,)
-            need = (m > 0) & ((m < _LOW) | (m > _HIGH))
+        left = ch.Bs[1:L, :S]  # (D, S, B, R)   (i, i+d) at bB, d = 1..L-1
+        right = ch.Ce[L - 1 : 0 : -1, L : L + S]  # (D, S, B, R)   (i+d, i+L) at bC
+        prod = np.einsum("dsbr,dsbr->sbr", left, right)  # (S, B, R) eq. (3): the sum over splits
+        out = (prod.reshape(S * Bn, R) @ close).reshape(S, Bn, N + 2 * R)  # eq. (4)
+        _store(ch, L, out)
+        m = out[..., :N].max(axis=(0, 2))  # (B,)
+        need = (m > 0) & ((m < _LOW) | (m > _HIGH))
+        if need.any():  # some sentence strays: rescale its spans by r^length
             log_r = np.where(need, -np.log(np.where(need, m, 1.0)) / L, 0.0)  # (B,)
-            factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, :, None, None]  # (L, B, 1, 1)
-            C[1 : L + 1] *= factor
-            CL[1 : L + 1] *= factor
-            CRe[1 : L + 1] *= factor
-            if P is not None:
-                P[1 : L + 1] *= factor
+            factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, None, :, None]  # (L, 1, B, 1)
+            for X in ch[:3]:
+                X[1 : L + 1] *= factor
             log_s += log_r
-    return (C, log_s) + ((CL,) if with_left else ()) + ((CRe,) if with_right else ()) + ((P,) if with_products else ())
+    return ch
+
+
+_CLOSING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # CompiledGrammar -> _closing's tables
+
+
+def _closing(cg: CompiledGrammar) -> tuple[np.ndarray, np.ndarray]:
+    """The products that close a span (eq. (4)), each followed by its gathers at bB and bC, made once per grammar.
+
+    A product with [M | M[:, bB] | M[:, bC]] gives a span's values and its two gathered layouts at once.
+    Returns (by_token (T+1, N + 2R): row a is lex[a] (I - U)^-T so extended, the last row 0 for padding;
+    close (R, N + 2R): W = diag(p) onehot(A) (I - U)^-T so extended).
+    """
+    tables = _CLOSING.get(cg)
+    if tables is None:
+
+        def extend(M):
+            return np.hstack([M, M[:, cg.bB], M[:, cg.bC]])
+
+        by_token = np.vstack([cg.lex @ extend(cg.UstarT), np.zeros((1, cg.N + 2 * cg.R))])
+        tables = _CLOSING[cg] = (by_token, extend(cg.W))
+    return tables
+
+
+def _store(ch: Charts, L: int, out: np.ndarray) -> None:
+    """Writes the spans of length L, ``out`` (S, B, N + 2R) = [values | at bB | at bC], into every layout."""
+    S, N, R = out.shape[0], ch.C.shape[3], ch.Bs.shape[3]
+    ch.C[L, :S] = out[..., :N]
+    ch.Bs[L, :S] = out[..., N : N + R]
+    ch.Ce[L, L : L + S] = out[..., N + R :]
 
 
 def span_chart(C: np.ndarray) -> np.ndarray:
