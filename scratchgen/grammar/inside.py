@@ -114,17 +114,25 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
 class Charts(NamedTuple):
     """The inside charts of a batch by (length, position, sentence); see :func:`fill`."""
 
-    C: np.ndarray  # (n+1, n+1, B, N) C[L, i, b] = beta'[i, i+L] by (length, start)
+    C: np.ndarray  # (n+1, n+1, B, K) C[L, i, b, k] = beta'[i, i+L, symbols[k]] by (length, start)
     Bs: np.ndarray  # (n+1, n+1, B, R) the same at the rules' bB (as a left child), by (length, start)
     Ce: np.ndarray  # (n+1, n+1, B, R) at bC (as a right child), by (length, end)
     log_s: np.ndarray  # (B,) the per-token scales
 
 
-def fill(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: int, outside: bool = False) -> Charts:
+def fill(
+    cg: CompiledGrammar,
+    w: np.ndarray,
+    lengths: np.ndarray,
+    max_length: int,
+    symbols: np.ndarray | None = None,
+    outside: bool = False,
+) -> Charts:
     """The inside charts of B sentences padded to one length n, by (length, position, sentence).
 
     ``w`` (B, n) terminal ids (-1: padding or a token no rule produces), ``lengths`` (B,) the true
-    lengths. C[L, i, b, A] = beta'[i, i+L, A] of sentence b; Bs and Ce hold the same spans gathered at
+    lengths. C[L, i, b, k] = beta'[i, i+L, A] of sentence b for the symbols A = ``symbols[k]`` (default:
+    all N, in order; the E step asks only for those it reads). Bs and Ce hold the same spans gathered at
     the rules' left children bB by start i and at their right children bC by end j = i+L, which is how
     eq. (3) reads them: the children of every span of length L split at i+d are the plain slices
     Bs[1:L, i] (lengths d = 1..L-1) and Ce[L-1:0:-1, i+L]. ``outside`` only says, to the memory check, that
@@ -136,7 +144,7 @@ def fill(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: in
     """
     Bn, n = w.shape
     check_length(cg, n, max_length, Bn, outside=outside)
-    N, R = cg.N, cg.R
+    R = cg.R
     T = cg.lex.shape[0]
     wt = np.where(w.T >= 0, w.T, T)  # (n, B) padding and unknown tokens read the row of zeros, T
     top = np.append(cg.lex.max(axis=1), 0.0)[wt]  # (n, B) each token's largest lexical probability
@@ -147,17 +155,18 @@ def fill(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: in
     def chart(width):
         return np.zeros((n + 1, n + 1, Bn, width))  # (n+1, n+1, B, width)
 
-    ch = Charts(chart(N), chart(R), chart(R), log_s)
-    by_token, close = _closing(cg)
-    _store(ch, 1, by_token[wt] * np.exp(log_s)[None, :, None])  # (n, B, N + 2R) eqs. (3)-(4) for length 1
+    by_token, close = _closing(cg, symbols)
+    K = close.shape[1] - 2 * R
+    ch = Charts(chart(K), chart(R), chart(R), log_s)
+    _store(ch, 1, by_token[wt] * np.exp(log_s)[None, :, None])  # (n, B, K + 2R) eqs. (3)-(4) for length 1
     for L in range(2, n + 1):
         S = n - L + 1
         left = ch.Bs[1:L, :S]  # (D, S, B, R)   (i, i+d) at bB, d = 1..L-1
         right = ch.Ce[L - 1 : 0 : -1, L : L + S]  # (D, S, B, R)   (i+d, i+L) at bC
         prod = np.einsum("dsbr,dsbr->sbr", left, right)  # (S, B, R) eq. (3): the sum over splits
-        out = (prod.reshape(S * Bn, R) @ close).reshape(S, Bn, N + 2 * R)  # eq. (4)
+        out = (prod.reshape(S * Bn, R) @ close).reshape(S, Bn, K + 2 * R)  # eq. (4)
         _store(ch, L, out)
-        m = out[..., :N].max(axis=(0, 2))  # (B,)
+        m = out.max(axis=(0, 2))  # (B,) every symbol that is stored or read as a child
         need = (m > 0) & ((m < _LOW) | (m > _HIGH))
         if need.any():  # some sentence strays: rescale its spans by r^length
             log_r = np.where(need, -np.log(np.where(need, m, 1.0)) / L, 0.0)  # (B,)
@@ -168,33 +177,35 @@ def fill(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_length: in
     return ch
 
 
-_CLOSING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # CompiledGrammar -> _closing's tables
+_CLOSING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # CompiledGrammar -> {symbols: tables}
 
 
-def _closing(cg: CompiledGrammar) -> tuple[np.ndarray, np.ndarray]:
+def _closing(cg: CompiledGrammar, symbols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The products that close a span (eq. (4)), each followed by its gathers at bB and bC, made once per grammar.
 
-    A product with [M | M[:, bB] | M[:, bC]] gives a span's values and its two gathered layouts at once.
-    Returns (by_token (T+1, N + 2R): row a is lex[a] (I - U)^-T so extended, the last row 0 for padding;
-    close (R, N + 2R): W = diag(p) onehot(A) (I - U)^-T so extended).
+    A product with [M[:, symbols] | M[:, bB] | M[:, bC]] gives a span's values and its two gathered
+    layouts at once. Returns (by_token (T+1, K + 2R): row a is lex[a] (I - U)^-T so extended, the last
+    row 0 for padding; close (R, K + 2R): W = diag(p) onehot(A) (I - U)^-T so extended).
     """
-    tables = _CLOSING.get(cg)
+    keep = np.arange(cg.N) if symbols is None else np.asarray(symbols)
+    cache = _CLOSING.setdefault(cg, {})
+    tables = cache.get(keep.tobytes())
     if tables is None:
 
         def extend(M):
-            return np.hstack([M, M[:, cg.bB], M[:, cg.bC]])
+            return np.hstack([M[:, keep], M[:, cg.bB], M[:, cg.bC]])
 
-        by_token = np.vstack([cg.lex @ extend(cg.UstarT), np.zeros((1, cg.N + 2 * cg.R))])
-        tables = _CLOSING[cg] = (by_token, extend(cg.W))
+        by_token = np.vstack([cg.lex @ extend(cg.UstarT), np.zeros((1, len(keep) + 2 * cg.R))])
+        tables = cache[keep.tobytes()] = (by_token, extend(cg.W))
     return tables
 
 
 def _store(ch: Charts, L: int, out: np.ndarray) -> None:
-    """Writes the spans of length L, ``out`` (S, B, N + 2R) = [values | at bB | at bC], into every layout."""
-    S, N, R = out.shape[0], ch.C.shape[3], ch.Bs.shape[3]
-    ch.C[L, :S] = out[..., :N]
-    ch.Bs[L, :S] = out[..., N : N + R]
-    ch.Ce[L, L : L + S] = out[..., N + R :]
+    """Writes the spans of length L, ``out`` (S, B, K + 2R) = [values | at bB | at bC], into every layout."""
+    S, K, R = out.shape[0], ch.C.shape[3], ch.Bs.shape[3]
+    ch.C[L, :S] = out[..., :K]
+    ch.Bs[L, :S] = out[..., K : K + R]
+    ch.Ce[L, L : L + S] = out[..., K + R :]
 
 
 def span_chart(C: np.ndarray) -> np.ndarray:

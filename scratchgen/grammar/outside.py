@@ -13,14 +13,21 @@ G = sum_spans g^T beta; E receives e = dZ/dE through eq. (2) and passes lambda =
 rules of eq. (1), whose Jacobian J equals U. The counts of the compiled rules are finally added up into
 the original rules they came from (a binarised rule's helpers carry probability 1 and no count).
 
-**Batched over sentences** (EM's E step over a corpus): sentences of one length share one chart
-(:func:`~scratchgen.grammar.inside.chart_batch`) and one outside pass with a leading batch axis. The pass is
-linear in its seed, so seeding sentence b with alpha[0, n, S] = 1 / Z_b instead of 1 gives its counts
-already divided by Z_b (eq. (5)), and the batch's counts, G and e simply add up over b::
+Read :func:`expected_counts` first: one sentence, its chart beta[i, j, A] by span and alpha beside it.
+
+**Batched over sentences** (EM's E step over a corpus, :func:`expected_counts_batch`): sentences of
+similar length share one chart (:func:`~scratchgen.grammar.inside.fill`, padded to the longest) and one
+outside pass with a batch axis. The pass is linear in its seed, so seeding sentence b with
+alpha[0, n_b, S] = 1 / Z_b instead of 1 gives its counts already divided by Z_b (eq. (5)), and the batch's
+counts, G and e simply add up over b::
 
     sum_b count_b(r) = p_r d/dp_r sum_b log Z_b                                                           (6)
 
 one pass for the batch instead of one per sentence: the same sums, in another order (equal to rounding).
+The batched pass also differs in how it stores things, not in what it computes: charts by (length,
+position, sentence), so each length is one matrix product over all its spans; alpha per binary rule in
+two layouts (:func:`_outside_batch`); g only at the columns some count reads (:class:`_Plan`); the inside
+values only of the symbols it reads.
 """
 
 from __future__ import annotations
@@ -137,46 +144,86 @@ def _expected_counts_batch(cg, sentences, max_length, progress) -> tuple[np.ndar
     by_length: dict[int, list[int]] = {}
     for k, w in enumerate(ids):
         by_length.setdefault(len(w), []).append(k)
+    groups = []  # (n, the viable sentences of length n), n >= 1
     for n, members in sorted(by_length.items()):
         if n == 0:
             z = cg.E[start]
             if z > 0:
                 logprobs[members] = math.log(z)
                 e_total[start] += len(members) / z
-            if progress is not None:
-                progress.update(len(members))
-            continue
-        members, w_all = _viable(cg, ids, members, max_length)
+            kept = []
+        else:
+            kept = _viable(cg, ids, members, max_length)
+            groups.append((n, kept))
         if progress is not None:
-            progress.update(len(by_length[n]) - len(members))  # ruled out at once
-        step = inside.batch_size(cg, n, limit=EM_BATCH, outside=True)
-        for first in range(0, len(members), step):
-            rows = members[first : first + step]
-            w = w_all[first : first + step]  # (B, n)
-            ch = inside.fill(cg, w, np.full(len(rows), n), max_length, outside=True)
-            z = ch.C[n, 0, :, start]  # (B,) scaled Z'_b = Z_b s_b^n
-            ok = z > 0
-            if ok.any():
-                logprobs[np.array(rows)[ok]] = np.log(z[ok]) - n * ch.log_s[ok]
-                seed = np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0)  # a sentence of probability 0 sends nothing
-                e_total += _outside_batch(cg, plan, w, ch, seed, counts)
-            if progress is not None:
-                progress.update(len(rows))
+            progress.update(len(members) - len(kept))  # ruled out at once
+    for rows in _batches(cg, groups):
+        lengths = np.array([len(ids[k]) for k in rows])  # (B,) ascending
+        n = int(lengths[-1])
+        w = np.full((len(rows), n), -1)  # (B, n) padded with -1
+        for b, k in enumerate(rows):
+            w[b, : lengths[b]] = ids[k]
+        ch = inside.fill(cg, w, lengths, max_length, plan.symbols, outside=True)
+        z = ch.C[lengths, 0, np.arange(len(rows)), 0]  # (B,) scaled Z'_b = Z_b s_b^n_b (the start is kept first)
+        ok = z > 0
+        if ok.any():
+            logprobs[np.array(rows)[ok]] = np.log(z[ok]) - lengths[ok] * ch.log_s[ok]
+            seed = np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0)  # a sentence of probability 0 sends nothing
+            e_total += _outside_batch(cg, plan, w, lengths, ch, seed, counts)
+        if progress is not None:
+            progress.update(len(rows))
     _null_uses(cg, e_total, counts)
     return _original(cg, counts), logprobs
 
 
-def _viable(cg: CompiledGrammar, ids: list, members: list, max_length: int) -> tuple[list, np.ndarray]:
+#: The cost model of :func:`_batches`, in units of one span of one sentence: the fixed cost of one length
+#: of a chart (its two dozen NumPy calls, whatever the batch) is about that of this many spans.
+LEVEL_COST = 25
+
+
+def _batches(cg: CompiledGrammar, groups: list) -> list[list[int]]:
+    """Cuts the sentences into the batches that share a chart: ``groups`` (n, sentences of length n) by
+    increasing n; returns lists of sentence indices, each by increasing length (padded to its longest).
+
+    Most sentences share a chart with others of their own length. But a length with few sentences
+    costs n chart lengths of NumPy calls for little work, so runs of consecutive lengths may be merged
+    into one padded chart when that is cheaper by the cost model: a chart of length n for B sentences
+    costs n LEVEL_COST + B n (n+1) / 2 (its fixed cost per length, and its spans). Found by dynamic
+    programming over the cuts. A run longer than a chart holds (:func:`~scratchgen.grammar.inside.batch_size`)
+    is cut into several batches.
+    """
+    sizes = [inside.batch_size(cg, n, limit=EM_BATCH, outside=True) for n, _ in groups]
+
+    def cost(i: int, j: int) -> float:  # the run groups[i..j] padded to groups[j]'s length
+        n, count = groups[j][0], sum(len(m) for _, m in groups[i : j + 1])
+        return n * LEVEL_COST * -(-count // sizes[j]) + count * n * (n + 1) / 2
+
+    best, cut = [0.0], []  # best[j]: the cheapest cost of groups[:j]; cut[j - 1]: where its last run starts
+    for j in range(len(groups)):
+        i = min(range(j + 1), key=lambda i: best[i] + cost(i, j))
+        best.append(best[i] + cost(i, j))
+        cut.append(i)
+    batches, j = [], len(groups)
+    while j > 0:  # the runs from the last: each cut into charts of the batch size of its longest length
+        i = cut[j - 1]
+        run = [k for _, members in groups[i:j] for k in members]
+        step = -(-len(run) // -(-len(run) // sizes[j - 1])) if run else 1  # as few charts as fit, evenly filled
+        batches[:0] = [run[first : first + step] for first in range(0, len(run), step)]
+        j = i
+    return [rows for rows in batches if rows]
+
+
+def _viable(cg: CompiledGrammar, ids: list, members: list, max_length: int) -> list:
     """The sentences of one length (n >= 1) that :func:`~scratchgen.grammar.prefix.viable` does not rule
-    out, and their ids stacked (B, n). Its cheap tests (a token no rule produces, a first token no
-    sentence starts with) are made for the whole group at once; only long sentences go one by one."""
+    out. Its cheap tests (a token no rule produces, a first token no sentence starts with) are made for the
+    whole group at once; only long sentences go one by one."""
     w = np.stack([ids[k] for k in members])  # (B, n)
     keep = np.all(w >= 0, axis=1)
     if cg.first is not None:
         keep &= cg.first[np.maximum(w[:, 0], 0)]
         if w.shape[1] > PREFIX_CHECK:
             keep &= np.array([viable(cg, x, max_length) for x in w])
-    return [k for k, kept in zip(members, keep) if kept], w[keep]
+    return [k for k, kept in zip(members, keep) if kept]
 
 
 class _Plan(NamedTuple):
@@ -191,6 +238,7 @@ class _Plan(NamedTuple):
 
     rows: np.ndarray  # (P,) the entries of G that are read
     cols: np.ndarray  # (P,)
+    symbols: np.ndarray  # (1 + P,) the inside values the pass reads: the start's, then those at cols
     to_left: np.ndarray  # (R, R + P) onehot(B) (I - U)^-1 at [bA scaled by p | rows]
     to_right: np.ndarray  # (R, R + P) the same from onehot(C)
     lex_left: np.ndarray  # (R, H) onehot(B) (I - U)^-1 at the H distinct left-hand sides of lexical rules
@@ -209,6 +257,7 @@ class _Plan(NamedTuple):
         return _Plan(
             rows,
             cols,
+            np.concatenate([[cg.start], cols]),
             left[:, pick] * scale,
             right[:, pick] * scale,
             left[:, lhs],
@@ -220,13 +269,22 @@ class _Plan(NamedTuple):
 
 
 def _outside_batch(
-    cg: CompiledGrammar, plan: _Plan, w: np.ndarray, ch: inside.Charts, seed: np.ndarray, counts: np.ndarray
+    cg: CompiledGrammar,
+    plan: _Plan,
+    w: np.ndarray,
+    lengths: np.ndarray,
+    ch: inside.Charts,
+    seed: np.ndarray,
+    counts: np.ndarray,
 ) -> np.ndarray:
     """The outside pass of a batch over the spans of length >= 1: adds p dZ/dp / Z to ``counts``; returns
     e = dZ/dE / Z summed over the batch.
 
-    ``w`` (B, n) terminal ids; ``ch`` the inside charts of :func:`~scratchgen.grammar.inside.fill` (with the
-    outside layouts); ``seed`` (B,) 1 / Z'_b, the outside value of the whole sentence (eq. (6)).
+    ``w`` (B, n) terminal ids padded with -1 to the longest, ``lengths`` (B,) the sentences' lengths;
+    ``ch`` the inside charts of :func:`~scratchgen.grammar.inside.fill` with C at ``plan.symbols``;
+    ``seed`` (B,) 1 / Z'_b, the outside value of the whole sentence (0, n_b) (eq. (6)). A span that runs
+    into the padding gets no outside value (its parents run into it too, and none is seeded), so padding
+    adds nothing.
 
     alpha is kept in two layouts like the inside's, per binary rule and not per nonterminal:
     As[L, i, b, r] is what span (i, i+L) of sentence b receives as the left child B of rule r (by start),
@@ -248,17 +306,18 @@ def _outside_batch(
         a_left = As[L, :S].reshape(S * Bn, R)  # (S B, R)
         a_right = Ae[L, L : L + S].reshape(S * Bn, R)  # (S B, R)
         g = a_left @ plan.to_left + a_right @ plan.to_right  # (S B, R + P) dZ/dbase at the plan's columns
-        if L == n:  # the whole sentence: its outside value is the seed
-            g[:Bn] += seed[:, None] * plan.seed
-        beta = ch.C[L, :S].reshape(S * Bn, cg.N)  # (S B, N)
-        Gp += np.einsum("kp,kp->p", g[:, R:], beta[:, plan.cols])  # (P,) eq. (2)
+        whole = np.where(lengths == L, seed, 0.0)  # (B,) the sentences of length L: their span (0, L)
+        if whole.any():  # the whole sentence: its outside value is the seed
+            g[:Bn] += whole[:, None] * plan.seed
+        beta = ch.C[L, :S, :, 1:].reshape(S * Bn, -1)  # (S B, P) beta' at the cols
+        Gp += np.einsum("kp,kp->p", g[:, R:], beta)  # (P,) eq. (2)
         b_counts += np.einsum("kr,kr->r", a_left, ch.Bs[L, :S].reshape(S * Bn, R))
         if L == 1:  # lexical rules, eq. (3): rule A -> 'a' gets p g[i, A] s for each position i holding a
             gl = a_left @ plan.lex_left + a_right @ plan.lex_right  # (n B, H) g at the lexical heads
-            if n == 1:
-                gl += seed[:, None] * plan.lex_seed
-            by_token = np.zeros((cg.lex.shape[0], gl.shape[1]))  # (T, H) sum of g s over a token's positions
-            np.add.at(by_token, w.T.reshape(-1), gl * np.tile(np.exp(ch.log_s), n)[:, None])
+            gl[:Bn] += whole[:, None] * plan.lex_seed
+            T = cg.lex.shape[0]
+            by_token = np.zeros((T + 1, gl.shape[1]))  # (T+1, H) sum of g s over a token's positions; T: padding
+            np.add.at(by_token, np.where(w.T >= 0, w.T, T).reshape(-1), gl * np.tile(np.exp(ch.log_s), n)[:, None])
             li = cg.l_idx
             counts[li] += cg.prob[li] * by_token[cg.r_x[li], plan.lex_head]
             continue
