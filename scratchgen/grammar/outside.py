@@ -198,12 +198,14 @@ def _batches(cg: CompiledGrammar, groups: list) -> list[list[int]]:
         n, count = groups[j][0], sum(len(m) for _, m in groups[i : j + 1])
         return n * LEVEL_COST * -(-count // sizes[j]) + count * n * (n + 1) / 2
 
-    best, cut = [0.0], []  # best[j]: the cheapest cost of groups[:j]; cut[j - 1]: where its last run starts
+    best: list[float] = [0.0]  # best[j]: the cheapest cost of groups[:j]
+    cut: list[int] = []  # cut[j - 1]: where the last run of that cheapest cutting starts
     for j in range(len(groups)):
-        i = min(range(j + 1), key=lambda i: best[i] + cost(i, j))
-        best.append(best[i] + cost(i, j))
-        cut.append(i)
-    batches, j = [], len(groups)
+        costs = [best[i] + cost(i, j) for i in range(j + 1)]
+        cut.append(int(np.argmin(costs)))
+        best.append(costs[cut[-1]])
+    batches: list[list[int]] = []
+    j = len(groups)
     while j > 0:  # the runs from the last: each cut into charts of the batch size of its longest length
         i = cut[j - 1]
         run = [k for _, members in groups[i:j] for k in members]
