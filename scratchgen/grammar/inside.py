@@ -36,6 +36,7 @@ sentence of the batch) in one vectorised step: O(n^3 R).
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import NamedTuple
 
@@ -48,6 +49,7 @@ from .compile import CompiledGrammar
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "Charts",
+    "Workspace",
     "batch_size",
     "chart_batch",
     "chart_bytes",
@@ -111,6 +113,29 @@ def chart_batch(cg: CompiledGrammar, w: np.ndarray, lengths: np.ndarray, max_len
     return out + (ch.Bs.transpose(0, 2, 1, 3),) if with_left else out
 
 
+class Workspace:
+    """Memory that the charts of one batch after another reuse (the E step over a corpus).
+
+    A new NumPy array of a few MB comes from fresh pages, and the first write to each page costs a page
+    fault: for the E step's many charts of a few hundred sentences each, that costs more than the
+    arithmetic. With a workspace, the charts of :func:`fill` and the outside pass's sums are views of
+    buffers kept from one batch to the next (grown when a batch needs more). Their entries are left as
+    the previous batch wrote them: a pass reads only the positions it wrote first, and the outside pass
+    zeroes its sums itself.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The buffer ``name`` as an array of ``shape``, its entries unspecified."""
+        size = math.prod(shape)
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.zeros(size)
+        return buf[:size].reshape(shape)
+
+
 class Charts(NamedTuple):
     """The inside charts of a batch by (length, position, sentence); see :func:`fill`."""
 
@@ -127,6 +152,7 @@ def fill(
     max_length: int,
     symbols: np.ndarray | None = None,
     outside: bool = False,
+    workspace: Workspace | None = None,
 ) -> Charts:
     """The inside charts of B sentences padded to one length n, by (length, position, sentence).
 
@@ -136,7 +162,8 @@ def fill(
     the rules' left children bB by start i and at their right children bC by end j = i+L, which is how
     eq. (3) reads them: the children of every span of length L split at i+d are the plain slices
     Bs[1:L, i] (lengths d = 1..L-1) and Ce[L-1:0:-1, i+L]. ``outside`` only says, to the memory check, that
-    the outside pass of the E step will add two more charts of R columns (:func:`chart_bytes`).
+    the outside pass of the E step will add two more charts of R columns (:func:`chart_bytes`). With a
+    ``workspace`` the charts are views of its buffers, and only the positions that name a span are written.
 
     The sentence axis sits inside the span's coordinates, so the spans of one length are one contiguous
     block (S, B, .) and each length costs one matrix product over all of them. Positions that name no
@@ -152,12 +179,13 @@ def fill(
     logtop = np.log(np.where(real & (top > 0), top, 1.0))  # (n, B) 0 where no scale is needed
     log_s = -logtop.sum(axis=0) / np.maximum(lengths, 1)  # (B,)
 
-    def chart(width):
-        return np.zeros((n + 1, n + 1, Bn, width))  # (n+1, n+1, B, width)
+    def chart(name, width):
+        shape = (n + 1, n + 1, Bn, width)  # (n+1, n+1, B, width)
+        return np.zeros(shape) if workspace is None else workspace.array(name, shape)
 
     by_token, close = _closing(cg, symbols)
     K = close.shape[1] - 2 * R
-    ch = Charts(chart(K), chart(R), chart(R), log_s)
+    ch = Charts(chart("C", K), chart("Bs", R), chart("Ce", R), log_s)
     _store(ch, 1, by_token[wt] * np.exp(log_s)[None, :, None])  # (n, B, K + 2R) eqs. (3)-(4) for length 1
     for L in range(2, n + 1):
         S = n - L + 1
@@ -170,9 +198,11 @@ def fill(
         need = (m > 0) & ((m < _LOW) | (m > _HIGH))
         if need.any():  # some sentence strays: rescale its spans by r^length
             log_r = np.where(need, -np.log(np.where(need, m, 1.0)) / L, 0.0)  # (B,)
-            factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, None, :, None]  # (L, 1, B, 1)
-            for X in ch[:3]:
-                X[1 : L + 1] *= factor
+            factor = np.exp(np.arange(1, L + 1)[:, None] * log_r[None, :])[:, :, None]  # (L, B, 1)
+            for k in range(1, L + 1):  # the spans of length k
+                ch.C[k, : n - k + 1] *= factor[k - 1]
+                ch.Bs[k, : n - k + 1] *= factor[k - 1]
+                ch.Ce[k, k:] *= factor[k - 1]
             log_s += log_r
     return ch
 

@@ -140,6 +140,7 @@ def _expected_counts_batch(cg, sentences, max_length, progress) -> tuple[np.ndar
     e_total = np.zeros(N)  # dZ/dE / Z summed over the sentences
     logprobs = np.full(len(sentences), -math.inf)
     plan = _Plan.of(cg)
+    workspace = inside.Workspace()  # one set of buffers for every batch
     ids = [cg.terminal_ids(t) for t in sentences]
     by_length: dict[int, list[int]] = {}
     for k, w in enumerate(ids):
@@ -163,13 +164,13 @@ def _expected_counts_batch(cg, sentences, max_length, progress) -> tuple[np.ndar
         w = np.full((len(rows), n), -1)  # (B, n) padded with -1
         for b, k in enumerate(rows):
             w[b, : lengths[b]] = ids[k]
-        ch = inside.fill(cg, w, lengths, max_length, plan.symbols, outside=True)
+        ch = inside.fill(cg, w, lengths, max_length, plan.symbols, outside=True, workspace=workspace)
         z = ch.C[lengths, 0, np.arange(len(rows)), 0]  # (B,) scaled Z'_b = Z_b s_b^n_b (the start is kept first)
         ok = z > 0
         if ok.any():
             logprobs[np.array(rows)[ok]] = np.log(z[ok]) - lengths[ok] * ch.log_s[ok]
             seed = np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0)  # a sentence of probability 0 sends nothing
-            e_total += _outside_batch(cg, plan, w, lengths, ch, seed, counts)
+            e_total += _outside_batch(cg, plan, w, lengths, ch, seed, counts, workspace)
         if progress is not None:
             progress.update(len(rows))
     _null_uses(cg, e_total, counts)
@@ -278,6 +279,7 @@ def _outside_batch(
     ch: inside.Charts,
     seed: np.ndarray,
     counts: np.ndarray,
+    workspace: inside.Workspace,
 ) -> np.ndarray:
     """The outside pass of a batch over the spans of length >= 1: adds p dZ/dp / Z to ``counts``; returns
     e = dZ/dE / Z summed over the batch.
@@ -300,8 +302,10 @@ def _outside_batch(
     Bn, n = w.shape
     R = cg.R
     Gp = np.zeros(len(plan.rows))  # G[rows, cols], summed over the batch
-    As = np.zeros((n + 1, n + 1, Bn, R))  # (n+1, n+1, B, R) by (length, start)
-    Ae = np.zeros((n + 1, n + 1, Bn, R))  # (n+1, n+1, B, R) by (length, end)
+    As = workspace.array("As", (n + 1, n + 1, Bn, R))  # (n+1, n+1, B, R) by (length, start)
+    Ae = workspace.array("Ae", (n + 1, n + 1, Bn, R))  # (n+1, n+1, B, R) by (length, end)
+    As[1:], Ae[1:] = 0.0, 0.0
+    tmp = workspace.array("tmp", (n, n, Bn, R))  # (D, S, B, R) one length's messages
     b_counts = np.zeros(R)
     for L in range(n, 0, -1):
         S = n - L + 1
@@ -324,8 +328,9 @@ def _outside_batch(
             counts[li] += cg.prob[li] * by_token[cg.r_x[li], plan.lex_head]
             continue
         wgt = g[:, :R].reshape(S, Bn, R)  # (S, B, R) p dZ/dbase at A
-        As[1:L, :S] += wgt * ch.Ce[L - 1 : 0 : -1, L : L + S]  # (D, S, B, R) to the left children
-        Ae[L - 1 : 0 : -1, L : L + S] += wgt * ch.Bs[1:L, :S]  # (D, S, B, R) to the right children
+        msg = tmp[: L - 1, :S]  # (D, S, B, R)
+        As[1:L, :S] += np.multiply(wgt, ch.Ce[L - 1 : 0 : -1, L : L + S], out=msg)  # to the left children
+        Ae[L - 1 : 0 : -1, L : L + S] += np.multiply(wgt, ch.Bs[1:L, :S], out=msg)  # to the right children
     counts[cg.b_idx] += b_counts
     G = np.zeros((cg.N, cg.N))  # dZ/dU, eq. (2), at the entries read
     G[plan.rows, plan.cols] = Gp
