@@ -15,11 +15,14 @@ sentence of the batch) in one vectorised step: O(n^3 R).
 
 **The transformations from the reference, and why.**
 
-- *Layout by length.* The chart is C[L, b, i, A] = beta[i, i+L, A] for sentence b: the children of every
-  span of length L, split at i+d, are then two plain slices (left C[d, i], right C[L-d, i+d]), no index
-  arrays. Each span is also stored gathered at the rules' B (by start) and C (by end), so the sum over
-  splits of eq. (3) is one ``einsum`` over (d, b, s, r), and eq. (4) one product with
-  W = diag(p) onehot(A) (I - U)^-T of shape (R, N).
+- *Layout by length.* The chart is C[L, i, b, A] = beta[i, i+L, A] for sentence b (:func:`fill`;
+  :func:`chart_batch` shows it as C[L, b, i, A]). Each span is also stored gathered at the rules' B, by
+  start (Bs), and at their C, by end (Ce): the children of every span of length L split at i+d are then
+  two plain slices (Bs[d, i] and Ce[L-d, i+L]), no index arrays, and the sum over splits of eq. (3) is one
+  ``einsum`` over (d, s, b, r). The sentence axis inside the span's coordinates makes the spans of one
+  length a single block, so eq. (4) is one matrix product for all of them, with
+  W = diag(p) onehot(A) (I - U)^-T (R, N) extended by its gathers at B and C: one product writes all three
+  layouts.
 - *Batching.* Sentences of similar length share one chart, padded with the id -1, which no lexical rule
   covers: no span that contains padding has a non-zero value, so a sentence never sees it.
 - *Scaling.* Long sentences underflow float64, so the chart holds beta'[i, j] = beta[i, j] s^(j-i) for a
@@ -28,7 +31,8 @@ sentence of the batch) in one vectorised step: O(n^3 R).
   the lexical term, and log P(x) = log beta'[0, n, S] - n log s. When the values of a length stray
   outside [1e-150, 1e150] every filled span is rescaled by r^(j-i) and s by r.
 
-**Guards.** A chart holds (n+1)^2 (N + 2R) numbers, so memory grows as the square of a sentence's length.
+**Guards.** A chart holds (n+1)^2 (N + 2R) numbers (N + 4R in the E step, with the outside sums), so
+memory grows as the square of a sentence's length.
 :func:`chart_batch` calls :func:`check_length` before it allocates: a sentence longer than ``max_length``
 (``--max-length``) is refused with the memory its chart would need
 (:func:`scratchgen.resources.check_memory`).
