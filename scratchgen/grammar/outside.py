@@ -125,8 +125,9 @@ def expected_counts_batch(
 
     Returns (counts of shape (rules,), logprobs of shape (len(sentences),)). A sentence of probability 0
     (log P = -inf) adds no count: the caller decides whether that is an error (EM says which sentence).
-    Sentences are grouped by length, and each group is cut into batches whose charts fit the chart
-    budget of :func:`~scratchgen.grammar.inside.batch_size`. ``progress`` (a
+    Sentences of one length share a chart, and runs of rare lengths share one padded chart
+    (:func:`_batches`); charts are cut to fit the budget of :func:`~scratchgen.grammar.inside.batch_size`.
+    ``progress`` (a
     :class:`~scratchgen.progress.Progress`, optional) advances by the sentences of each batch.
     The sums equal those of :func:`expected_counts` over the sentences, in another order.
     """
@@ -194,9 +195,10 @@ def _batches(cg: CompiledGrammar, groups: list) -> list[list[int]]:
     is cut into several batches.
     """
     sizes = [inside.batch_size(cg, n, limit=EM_BATCH, outside=True) for n, _ in groups]
+    before = np.cumsum([0] + [len(m) for _, m in groups])  # before[j]: the sentences of groups[:j]
 
     def cost(i: int, j: int) -> float:  # the run groups[i..j] padded to groups[j]'s length
-        n, count = groups[j][0], sum(len(m) for _, m in groups[i : j + 1])
+        n, count = groups[j][0], int(before[j + 1] - before[i])
         return n * LEVEL_COST * -(-count // sizes[j]) + count * n * (n + 1) / 2
 
     best: list[float] = [0.0]  # best[j]: the cheapest cost of groups[:j]
