@@ -187,10 +187,13 @@ def fill(
         shape = (n + 1, n + 1, Bn, width)  # (n+1, n+1, B, width)
         return np.zeros(shape) if workspace is None else workspace.array(name, shape)
 
-    by_token, close = _closing(cg, symbols)
+    close_lex, close = _closing(cg, symbols)
     K = close.shape[1] - 2 * R
     ch = Charts(chart("C", K), chart("Bs", R), chart("Ce", R), log_s)
-    _store(ch, 1, by_token[wt] * np.exp(log_s)[None, :, None])  # (n, B, K + 2R) eqs. (3)-(4) for length 1
+    # Length 1, eqs. (3)-(4): each distinct token's lexical vector closed once, lex[a] (I - U)^-T.
+    tokens, at = np.unique(wt, return_inverse=True)  # (V,) the batch's distinct ids (T: padding)
+    lex = np.where((tokens < T)[:, None], cg.lex[np.minimum(tokens, T - 1)], 0.0)  # (V, N)
+    _store(ch, 1, (lex @ close_lex)[at.reshape(n, Bn)] * np.exp(log_s)[None, :, None])  # (n, B, K + 2R)
     for L in range(2, n + 1):
         S = n - L + 1
         left = ch.Bs[1:L, :S]  # (D, S, B, R)   (i, i+d) at bB, d = 1..L-1
@@ -218,8 +221,8 @@ def _closing(cg: CompiledGrammar, symbols: np.ndarray | None) -> tuple[np.ndarra
     """The products that close a span (eq. (4)), each followed by its gathers at bB and bC, made once per grammar.
 
     A product with [M[:, symbols] | M[:, bB] | M[:, bC]] gives a span's values and its two gathered
-    layouts at once. Returns (by_token (T+1, K + 2R): row a is lex[a] (I - U)^-T so extended, the last
-    row 0 for padding; close (R, K + 2R): W = diag(p) onehot(A) (I - U)^-T so extended).
+    layouts at once. Returns ((I - U)^-T so extended (N, K + 2R), for the lexical vectors of length 1; and
+    W = diag(p) onehot(A) (I - U)^-T so extended (R, K + 2R), for the longer spans).
     """
     keep = np.arange(cg.N) if symbols is None else np.asarray(symbols)
     cache = _CLOSING.setdefault(cg, {})
@@ -229,8 +232,7 @@ def _closing(cg: CompiledGrammar, symbols: np.ndarray | None) -> tuple[np.ndarra
         def extend(M):
             return np.hstack([M[:, keep], M[:, cg.bB], M[:, cg.bC]])
 
-        by_token = np.vstack([cg.lex @ extend(cg.UstarT), np.zeros((1, len(keep) + 2 * cg.R))])
-        tables = cache[keep.tobytes()] = (by_token, extend(cg.W))
+        tables = cache[keep.tobytes()] = (extend(cg.UstarT), extend(cg.W))
     return tables
 
 
