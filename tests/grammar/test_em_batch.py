@@ -8,17 +8,19 @@ counted one at a time (different batch shapes, other sums), and with finite diff
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_grammar_reference import SETTINGS, _sentences, grammars
 
 from scratchgen import GrammarModel
 from scratchgen.errors import CorpusError, GrammarError
-from scratchgen.grammar import parse_grammar
+from scratchgen.grammar import outside, parse_grammar
 from scratchgen.grammar.compile import compile_grammar
 from scratchgen.grammar.outside import expected_counts, expected_counts_batch
-from test_grammar_reference import SETTINGS, grammars
 
 
 def _one_at_a_time(cg, sentences):
@@ -38,6 +40,23 @@ def test_a_batch_counts_what_its_sentences_count_alone(g):
     sentences += [["a"], [], ["z", "a"]]  # an unknown token: probability 0, no count
     batch, lp_batch = expected_counts_batch(cg, sentences, 40)
     alone, lp_alone = _one_at_a_time(cg, sentences)
+    assert np.array_equal(np.isfinite(lp_batch), np.isfinite(lp_alone))
+    finite = np.isfinite(lp_alone)
+    np.testing.assert_allclose(lp_batch[finite], lp_alone[finite], rtol=1e-10)
+    np.testing.assert_allclose(batch, alone, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(g=grammars(), data=st.data(), level_cost=st.sampled_from([0, 25, 10**9]), em_batch=st.sampled_from([1, 2, 256]))
+def test_every_cut_into_charts_counts_what_the_readable_pass_counts(g, data, level_cost, em_batch):
+    """Random grammars (empty rules, unit cycles) and random or sampled sentences of mixed lengths; the
+    batches cut three ways: each length alone (level_cost 0), everything padded into one chart (10**9),
+    the cost model (25), with charts of 1, 2 or many sentences. The readable one-sentence pass is the oracle."""
+    cg = compile_grammar(g)
+    sentences = _sentences(g, data) + _sentences(g, data)
+    alone, lp_alone = _one_at_a_time(cg, sentences)
+    with mock.patch.object(outside, "LEVEL_COST", level_cost), mock.patch.object(outside, "EM_BATCH", em_batch):
+        batch, lp_batch = expected_counts_batch(cg, sentences, 40)
     assert np.array_equal(np.isfinite(lp_batch), np.isfinite(lp_alone))
     finite = np.isfinite(lp_alone)
     np.testing.assert_allclose(lp_batch[finite], lp_alone[finite], rtol=1e-10)
