@@ -43,8 +43,17 @@ import sys
 import tempfile
 import time
 
-
-from benchmarks.common import Section, Timer, best_of, data_file, module_available, run_isolated, table, write_section
+from benchmarks.common import (
+    Section,
+    Timer,
+    best_cpu,
+    best_of,
+    data_file,
+    module_available,
+    run_isolated,
+    table,
+    write_section,
+)
 
 TRAIN_LINES, TEST_LINES = 36000, 4000
 
@@ -88,16 +97,6 @@ peak = tracemalloc.get_traced_memory()[1] / 2**20
 print(json.dumps([peak, m.nbytes() / sum(m.num_ngrams())]))
 """
     return tuple(json.loads(run_isolated(code).strip().splitlines()[-1]))
-
-
-def best_cpu(fn, repeat: int = 3) -> float:
-    """The least CPU time (``time.process_time``) of ``repeat`` calls of ``fn()``."""
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return min(times)
 
 
 def bench_config(level: str, order: int, quick: bool, train, test) -> dict:

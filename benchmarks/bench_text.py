@@ -46,7 +46,7 @@ from functools import partial
 from pathlib import Path
 
 from benchmarks.bench_ngram import lmplz_note, lmplz_path
-from benchmarks.common import HERE, Section, data_file, table, write_section
+from benchmarks.common import HERE, Section, best_cpu, data_file, table, write_section
 
 ROOT = HERE.parent
 
@@ -126,15 +126,6 @@ def before(path: Path, level: str) -> int:
     _, flat, _ = build_vocab(sequences)
     return len(flat)
 
-
-def best_cpu(fn, repeat: int) -> float:
-    """The fewest CPU seconds of this process (``time.process_time``) that ``repeat`` calls of ``fn()`` took."""
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return min(times)
 
 
 def pipeline_rows(corpora, repeat: int) -> list[list[object]]:

@@ -541,11 +541,13 @@ class _Encoder:
             self.seen.extend(new)
         return np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
-    def finish(self, ids: np.ndarray, min_count: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
-        """The vocabulary counted from the provisional ``ids`` (T,), and the ids mapped to it."""
-        if self.vocab is not None:
-            return self.vocab, ids
-        counts = np.bincount(ids) if len(ids) else np.zeros(0, np.int64)  # (provisional ids,)
+    def numbered(self, counts: np.ndarray, min_count: int, max_size: int | None):
+        """The vocabulary of the provisional ids counted ``counts`` times, and the map to its ids.
+
+        Returns (vocab, new_id, tokens, token_counts): ``new_id[provisional id]`` is the final id (at character
+        level the provisional id is the code point), ``tokens`` the distinct tokens met and ``token_counts``
+        their counts. The one numbering of :func:`read_ids` (and of :mod:`scratchgen.ngram.external`).
+        """
         if self.char:
             present = np.flatnonzero(counts)  # the code points met, in code point order
             tokens = [chr(c) for c in present.tolist()]
@@ -553,11 +555,20 @@ class _Encoder:
             check_tokens(tokens)
         else:
             present, tokens = None, self.seen
+            counts = np.concatenate([counts, np.zeros(len(tokens) - len(counts), np.int64)])  # tokens never met: 0
         vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size)  # (distinct,)
         if present is not None:  # code point -> id
             table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)
             table[present] = new_id
             new_id = table
+        return vocab, new_id, tokens, counts
+
+    def finish(self, ids: np.ndarray, min_count: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
+        """The vocabulary counted from the provisional ``ids`` (T,), and the ids mapped to it."""
+        if self.vocab is not None:
+            return self.vocab, ids
+        counts = np.bincount(ids) if len(ids) else np.zeros(0, np.int64)  # (provisional ids,)
+        vocab, new_id, tokens, counts = self.numbered(counts, min_count, max_size)
         final = new_id[ids]  # (T,)
         self.oov = int(np.count_nonzero(final == 0)) - (int(counts[tokens.index("<unk>")]) if "<unk>" in tokens else 0)
         return vocab, final

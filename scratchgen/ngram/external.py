@@ -75,7 +75,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..errors import CorpusError, ResourceError, ScratchgenError
-from ..text import Tokenizer, Vocabulary, check_tokens
+from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts
 
 __all__ = ["Budget", "count_file", "count_in_memory", "merge_reference", "merge_runs", "spill_folder"]
@@ -413,7 +413,7 @@ def count_in_memory(path, order: int, tokenizer: Tokenizer | None = None, encodi
 def _read(path, tokenizer: Tokenizer, encoding: str, budget: Budget, folder: str):
     """Passes 1 and 2: the vocabulary, the flat stream of final ids (a column file of int32) and the unigram
     counts (``<s>`` 0), as ``read_ids`` and ``from_flat`` make them."""
-    from ..corpus import _counted_vocabulary, _Encoder, _pieces
+    from ..corpus import _Encoder, _pieces
 
     encoder = _Encoder(tokenizer, None)
     provisional = _Column(os.path.join(folder, "provisional.ids"), np.uint32)
@@ -431,19 +431,7 @@ def _read(path, tokenizer: Tokenizer, encoding: str, budget: Budget, folder: str
     if provisional.length == 0:
         raise CorpusError(f"corpus {os.fspath(path)!r} has no non-empty sequence")
     # Pass 2, the vocabulary: as _Encoder.finish numbers it.
-    if encoder.char:
-        present = np.flatnonzero(total)  # the code points met, in code point order
-        tokens = [chr(c) for c in present.tolist()]
-        total = total[present]
-        check_tokens(tokens)
-    else:
-        present, tokens = None, encoder.seen
-        total = np.concatenate([total, np.zeros(len(tokens) - len(total), np.int64)])
-    vocab, new_id = _counted_vocabulary(tokens, total, 1, None)
-    if present is not None:  # code point -> id
-        table = np.zeros(int(present[-1]) + 1, dtype=np.int64)
-        table[present] = new_id
-        new_id = table
+    vocab, new_id, _, _ = encoder.numbered(total, 1, None)
     new_id = new_id.astype(np.int32)
     V = len(vocab)
     stream = _Column(os.path.join(folder, "stream.ids"), np.int32)
