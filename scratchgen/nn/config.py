@@ -96,8 +96,10 @@ class TrainConfig:
     threads : int
         k, the threads of a training step: the batch is cut into k shards of rows, each computed in its
         own thread on one core (:mod:`scratchgen.nn.parallel`; a batch or network too small to gain is
-        not cut). 1 by default: measured on the shared 2-core machine of benchmarks/RESULTS.md, with
-        the other core busy, 2 threads were 0.7-1.0x as fast as 1. The result differs from 1 thread's
+        not cut). 1 by default: on the shared 2-core machine of benchmarks/RESULTS.md (sections nn-speed,
+        deep-gated-speed, deep_transformer_speed), 2 threads made the RNN at H 512 1.36x and the Transformer
+        at E 128, T 128 1.54x as fast as 1, left the GRU and the RNN at H 256 even, and made the LSTM at
+        H 256 0.79x as fast. The result differs from 1 thread's
         only by rounding, so a checkpoint may be resumed with another number (bit for bit with the same).
     """
 
