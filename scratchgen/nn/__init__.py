@@ -21,6 +21,7 @@ and backward pass written out by hand, all trained by one loop (:mod:`scratchgen
 - :mod:`scratchgen.nn.memory`: the memory a training run needs, estimated before it starts;
 - :mod:`scratchgen.nn.callbacks`: what a run does besides training (progress, checkpoints, the curve);
 - :mod:`scratchgen.nn.checkpoint`: the checkpoint file, written and read to resume bit for bit;
+- :mod:`scratchgen.nn.neural`: :class:`NeuralModel`, what the three models share (the recipe, ``fit``, the files);
 - :mod:`scratchgen.nn.rnn`: :class:`RNNModel`, the network (its architecture) behind the shared protocol;
 - :mod:`scratchgen.nn.transformer`: :class:`TransformerModel`, GPT-2's layout behind the same protocol;
 - :mod:`scratchgen.nn.mlp`: :class:`MLPModel`, Bengio's MLP behind the protocol (the state: the last N ids).

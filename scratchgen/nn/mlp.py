@@ -48,20 +48,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import CorpusError, LabelError, ScratchgenError
-from ..labels import required_label_ids
-from ..model import LanguageModel, register_model
+from ..errors import LabelError, ScratchgenError
+from ..model import register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
-from ..text import Vocabulary
 from .callbacks import Callback
 from .conditioning import label_params
-from .config import TrainConfig, check_config, check_int, config_from
-from .data import BOS, EOS, check_labelled_layout, padded_batch
+from .config import TrainConfig, check_int
+from .data import BOS, EOS, padded_batch
 from .layers import softmax_ce_backward, softmax_ce_forward
 from .mlp_lm import mlp_lm_backward, mlp_lm_forward
 from .network import Network
-from .rnn import DTYPES, MAX_WEIGHT, RNNModel, _log_softmax, run_training
+from .neural import MAX_WEIGHT, NeuralModel, _log_softmax
 
 __all__ = ["MLPModel", "MLPNetwork", "init_mlp_params", "label_mlp_params", "chunk_windows", "network_gradcheck"]
 
@@ -199,7 +197,7 @@ def network_gradcheck(embedding: int = 4, hidden: int = 6, labels: int = 0, seed
 
 
 @register_model
-class MLPModel(LanguageModel):
+class MLPModel(NeuralModel):
     """Bengio et al. 2003's neural probabilistic language model (makemore's MLP), trained by hand-written backprop.
 
     Parameters
@@ -238,6 +236,8 @@ class MLPModel(LanguageModel):
     True
     """
 
+    NAME = "an MLP"
+
     def __init__(
         self,
         *,
@@ -250,13 +250,11 @@ class MLPModel(LanguageModel):
         callbacks: Sequence[Callback] = (),
         **training,
     ):
-        super().__init__(tokenizer=tokenizer)
+        super().__init__(tokenizer=tokenizer, config=config, callbacks=callbacks, **training)
         self.context = context
         self.embedding = embedding
         self.hidden = hidden
         self.dtype = dtype
-        self.config = config_from(config, **training)
-        self.callbacks = list(callbacks)
 
     def get_params(self) -> dict:
         """The architecture (what a model file stores; the tokenizer apart)."""
@@ -269,8 +267,7 @@ class MLPModel(LanguageModel):
             raise ScratchgenError(f"context (--context) must be an integer from 1 to {MAX_CONTEXT}, got {c!r}")
         check_int("embedding", self.embedding)
         check_int("hidden", self.hidden)
-        if self.dtype not in DTYPES:
-            raise ScratchgenError(f"dtype (--dtype) must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self._check_dtype()
 
     def _array_schema(self) -> dict:
         """Every parameter array, its exact shape from the header (N, E, H, V, C), finite and bounded."""
@@ -282,53 +279,24 @@ class MLPModel(LanguageModel):
 
     # --- training ---------------------------------------------------------------------------------
 
-    def fit(
-        self,
-        corpus,
-        labels=None,
-        config: TrainConfig | None = None,
-        resume: str | None = None,
-        callbacks: Sequence[Callback] | None = None,
-    ) -> MLPModel:
-        """Train on a corpus and return ``self``; the arguments are those of :meth:`RNNModel.fit`.
+    def _recipe(self, c: TrainConfig) -> TrainConfig:
+        """``c``; ``dropout`` > 0 is refused (this network has none)."""
+        self._refuse_dropout(c)
+        return c
 
-        Raises
-        ------
-        ScratchgenError
-            ``dropout`` > 0 (this network has none).
-        ResourceError, TrainingError, LabelError
-            As :meth:`RNNModel.fit`.
-        """
-        c = self.config if config is None else config
-        self._check_params()
-        check_config(c)
-        if c.dropout:
-            raise ScratchgenError(f"dropout (--dropout) must be 0 for the MLP (it has no dropout), got {c.dropout!r}")
-        sequences = self.tokenize_corpus(corpus)
-        label_ids = self._fit_labels(labels, len(sequences))  # sets labels_
-        if not any(sequences):
-            raise CorpusError("cannot train an MLP on a corpus without tokens")
-        self.vocab_ = Vocabulary.build(sequences, min_count=c.min_count)
-        ids = [self.vocab_.encode(s) for s in sequences]
-        running = c.running_text
-        if running == "auto":
-            running = label_ids is None and float(np.mean([len(s) for s in ids])) >= c.seq_len
-        if label_ids is not None:
-            check_labelled_layout(bool(running))
-        self.running_text_ = bool(running)
-        self._check_memory(c)
-        rng = np.random.default_rng(c.seed)
+    def _init_params(self, rng: np.random.Generator, c: TrainConfig) -> dict:
+        """Eq. (1)'s weights (:func:`init_mlp_params`); a labelled model's tables from their own seed."""
         dtype = np.dtype(self.dtype)
-        self.params_ = init_mlp_params(len(self.vocab_), self.context, self.embedding, self.hidden, rng, dtype)
+        params = init_mlp_params(len(self.vocab_), self.context, self.embedding, self.hidden, rng, dtype)
         if self.labels_ is not None:
-            self.params_.update(label_mlp_params(len(self.labels_), self.embedding, self.hidden, c.seed, dtype))
-        return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
+            params.update(label_mlp_params(len(self.labels_), self.embedding, self.hidden, c.seed, dtype))
+        return params
 
     def network(self) -> MLPNetwork:
         """What the training loop trains (:mod:`scratchgen.nn.network`)."""
         return MLPNetwork(self.context)
 
-    def _check_memory(self, c: TrainConfig) -> None:
+    def _check_memory(self, ids: list, running: bool, c: TrainConfig) -> None:
         """Refuse a run that cannot fit in memory before allocating it.
 
         Parameters (with label tables) times params, grads, best, good and two optimiser slots; a
@@ -347,10 +315,6 @@ class MLPModel(LanguageModel):
             "lower --context, --embedding, --hidden, --batch or --seq-len",
         )
 
-    def _fitted_params(self) -> dict:
-        self.fitted_vocab()
-        return self.params_
-
     # --- the stepping interface: the state is the window of the last N ids ------------------------
 
     def initial_state(self, batch_size: int = 1, labels: np.ndarray | None = None):
@@ -361,10 +325,6 @@ class MLPModel(LanguageModel):
         if self.labels_ is None:
             return window
         return window, self._check_label_ids(labels, batch_size)
-
-    def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
-        """The (B,) label ids a labelled model's state needs: :func:`scratchgen.labels.required_label_ids`."""
-        return required_label_ids(self, labels, batch_size)
 
     def advance(self, state, ids):
         ids = self._check_ids(np.asarray(ids).reshape(-1))
@@ -403,8 +363,3 @@ class MLPModel(LanguageModel):
         ids, _ = self.encode_corpus(corpus)
         stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)
         return self.network().stream_loss(self._fitted_params(), stream, streams)[0]
-
-    # --- files: the same fitted state as an RNN (parameters, history, validation loss) ---------------
-
-    _save_state = RNNModel._save_state
-    _load_state = RNNModel._load_state

@@ -29,21 +29,18 @@ with callbacks for progress, checkpoints and the curve (:mod:`scratchgen.nn.call
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, LabelError, ModelFileError, ScratchgenError, TrainingError
-from ..labels import required_label_ids
-from ..model import LanguageModel, register_model
+from ..errors import LabelError, ScratchgenError
+from ..model import register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
-from ..text import Vocabulary
 from .callbacks import Callback
 from .conditioning import input_label_width, label_input_forward, label_params, label_states_forward
-from .config import FIELDS, TrainConfig, check_config, check_int, config_from
-from .data import BOS, EOS, check_labelled_layout, padded_batch
+from .config import FIELDS, TrainConfig, check_int
+from .data import BOS, EOS, padded_batch
 from .gated import (
     CELLS,
     GATES,
@@ -60,79 +57,17 @@ from .gated import (
 )
 from .layers import layer_params, linear_forward, stack_forward
 from .network import Network, RNNNetwork
+from .neural import MAX_WEIGHT, NeuralModel, _log_softmax
 from .optim import init_params
-from .train import Trainer, stream_loss, training_memory
+from .train import stream_loss, training_memory
 
 __all__ = ["RNNModel", "TrainConfig"]
 
-DTYPES = ("float64", "float32")
 MAX_LAYERS = 1000  # also bounds the schema a (possibly edited) file header asks to build
 
 
-# The largest |weight| a model file may hold. A trained RNN's weights are below 100 and even a diverged run's
-# (--lr 1e6) far below this; yet with |h| <= 1 no product in eqs. (2) and (4) can overflow float32 below it
-# (E |w|^2 and H |w| stay under 1e38), so every finite file gives finite log-probabilities.
-MAX_WEIGHT = 1e15
-
-
-def _log_softmax(Y: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis, in float64, with the <s> column excluded (-inf)."""
-    Y = np.array(Y, dtype=np.float64)  # (..., V)
-    Y[..., BOS] = -np.inf
-    Y -= Y.max(axis=-1, keepdims=True)
-    Y -= np.log(np.exp(Y).sum(axis=-1, keepdims=True))
-    return Y
-
-
-def _split(ids: list, running: bool, c: TrainConfig, rng: np.random.Generator, labels: np.ndarray | None = None):
-    """Training and validation data: the last ``valid_fraction`` of running text (one stream, ``<s>``
-    first), or a random ``valid_fraction`` of the sequences; validation is None when nothing is held out.
-
-    Returns (train, valid, train_labels, valid_labels); the labels (a line corpus) follow their sequences."""
-    if running:
-        stream = np.concatenate([[BOS], *ids, [EOS]]).astype(np.int64)  # one running text
-        n_valid = int(len(stream) * c.valid_fraction)
-        train, valid = stream[: len(stream) - n_valid], (stream[len(stream) - n_valid - 1 :] if n_valid > 1 else None)
-        if len(train) < c.batch_size + 1:
-            raise CorpusError(
-                f"a running text of {len(train)} training tokens is too short for "
-                f"{c.batch_size} parallel streams (--batch {c.batch_size}); lower --batch"
-            )
-        return train, valid, None, None
-    order = rng.permutation(len(ids))
-    n_valid = int(len(ids) * c.valid_fraction)
-    valid_seqs = [ids[i] for i in order[:n_valid]] or None
-    train_seqs = [ids[i] for i in order[n_valid:]]
-    if not train_seqs:
-        raise CorpusError("no training sequences left after the validation split (--valid-fraction)")
-    if labels is None:
-        return train_seqs, valid_seqs, None, None
-    valid_labels = labels[order[:n_valid]] if valid_seqs is not None else None
-    return train_seqs, valid_seqs, labels[order[n_valid:]], valid_labels
-
-
-def run_training(model, c: TrainConfig, ids: list, running, rng, label_ids, resume, callbacks):
-    """The end of every deep model's ``fit``, once its ``params_`` are initialised: split the data, run the
-    :class:`Trainer` (resuming from ``resume`` if given) and keep what the run learned on the model."""
-    train, valid, train_labels, valid_labels = _split(ids, bool(running), c, rng, label_ids)
-    model.has_validation_ = valid is not None
-    trainer = Trainer(model, c, train, valid, bool(running), rng, train_labels, valid_labels)
-    if resume is not None:
-        trainer.load_checkpoint(resume)
-    trainer.run(model.callbacks if callbacks is None else callbacks)
-    if not all(np.isfinite(v).all() for v in model.params_.values()):  # the guards make this unreachable
-        raise TrainingError("training diverged: the weights are not finite; lower --lr")
-    model.history_ = trainer.history
-    model.valid_loss_ = trainer.best_loss if math.isfinite(trainer.best_loss) else math.nan
-    model.stopped_ = trainer.stopped
-    model.worse_than_uniform_ = trainer.worse_than_uniform
-    model.resumed_finished_ = trainer.resumed_finished
-    model.restores_ = trainer.restores
-    return model
-
-
 @register_model
-class RNNModel(LanguageModel):
+class RNNModel(NeuralModel):
     """A recurrent network language model, trained by hand-written BPTT: a vanilla (Elman, tanh) RNN, or a
     GRU or an LSTM (``cell=``).
 
@@ -198,6 +133,8 @@ class RNNModel(LanguageModel):
     array([0, 1])
     """
 
+    NAME = "an RNN"
+
     def __init__(
         self,
         *,
@@ -211,14 +148,12 @@ class RNNModel(LanguageModel):
         callbacks: Sequence[Callback] = (),
         **training,
     ):
-        super().__init__(tokenizer=tokenizer)
+        super().__init__(tokenizer=tokenizer, config=config, callbacks=callbacks, **training)
         self.cell = cell
         self.hidden = hidden
         self.layers = layers
         self.embedding = embedding
         self.dtype = dtype
-        self.config = config_from(config, **training)
-        self.callbacks = list(callbacks)
 
     #: Header params of model files written before the architecture and the recipe were apart (the
     #: training options besides the architecture, and the session's files and clocks): dropped at load.
@@ -259,8 +194,7 @@ class RNNModel(LanguageModel):
                 f"train), got {self.layers!r}"
             )
         check_int("embedding", self.embedding, optional=True)
-        if self.dtype not in DTYPES:
-            raise ScratchgenError(f"dtype (--dtype) must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self._check_dtype()
 
     def _array_schema(self) -> dict:
         """Every parameter array, its exact shape from the header (H, L, E, V), float, finite and bounded."""
@@ -285,71 +219,20 @@ class RNNModel(LanguageModel):
 
     # --- training ---------------------------------------------------------------------------------
 
-    def fit(
-        self,
-        corpus,
-        labels=None,
-        config: TrainConfig | None = None,
-        resume: str | None = None,
-        callbacks: Sequence[Callback] | None = None,
-    ) -> RNNModel:
-        """Train on a corpus and return ``self``.
-
-        Parameters
-        ----------
-        corpus : list of str or of token lists
-        labels : list of str or None
-            One label a sequence: a labelled model P(x | c) (:mod:`scratchgen.nn.conditioning`). The
-            corpus is then read as separate sequences (padded batches); running text is refused.
-        config : TrainConfig or None
-            The recipe (default: ``self.config``, set by the constructor's keywords).
-        resume : str or None
-            A checkpoint written by an earlier run with the same corpus, architecture and config:
-            training continues from it, and ends with the same parameters as an uninterrupted run.
-        callbacks : list of Callback or None
-            What the run does besides training (:mod:`scratchgen.nn.callbacks`): ``ShowProgress()``,
-            ``Checkpoint(path, every)``, ``Curve(path)``, or your own (default: ``self.callbacks``).
-
-        Raises
-        ------
-        ResourceError
-            The run would need more memory than the machine has (checked before allocating).
-        TrainingError
-            Training diverged (non-finite weights that restoring could not cure); nothing is kept.
-        LabelError
-            Labels that are not one a sequence, or labels with ``running_text=True``.
-        """
-        c = self.config if config is None else config
-        self._check_params()
-        check_config(c)
-        sequences = self.tokenize_corpus(corpus)
-        label_ids = self._fit_labels(labels, len(sequences))  # sets labels_
-        if not any(sequences):
-            raise CorpusError("cannot train an RNN on a corpus without tokens")
-        self.vocab_ = Vocabulary.build(sequences, min_count=c.min_count)
-        ids = [self.vocab_.encode(s) for s in sequences]
-        running = c.running_text
-        if running == "auto":
-            running = label_ids is None and float(np.mean([len(s) for s in ids])) >= c.seq_len
-        if label_ids is not None:
-            check_labelled_layout(bool(running))
-        self.running_text_ = bool(running)
-        self._check_memory(ids, bool(running), c)
-        rng = np.random.default_rng(c.seed)
+    def _init_params(self, rng: np.random.Generator, c: TrainConfig) -> dict:
+        """Eq. (1)'s weights (:func:`.optim.init_params`), or a gated stack's; a labelled model's tables start at 0."""
         V, dtype = len(self.vocab_), np.dtype(self.dtype)
         if self.cell != "tanh":
-            self.params_ = init_gated_params(self.cell, V, self.hidden, self.layers, self.embedding, rng, dtype)
+            params = init_gated_params(self.cell, V, self.hidden, self.layers, self.embedding, rng, dtype)
             if self.labels_ is not None:
                 width = gated_label_width(V, self.embedding)
-                self.params_.update(
-                    gated_label_params(self.cell, len(self.labels_), width, self.hidden, self.layers, dtype)
-                )
-        else:
-            self.params_ = init_params(V, self.hidden, self.layers, self.embedding, rng, dtype=dtype)
-        if self.cell == "tanh" and self.labels_ is not None:  # zero tables, no random draw: as unlabelled
+                params.update(gated_label_params(self.cell, len(self.labels_), width, self.hidden, self.layers, dtype))
+            return params
+        params = init_params(V, self.hidden, self.layers, self.embedding, rng, dtype=dtype)
+        if self.labels_ is not None:  # zero tables, no random draw: as unlabelled
             width = input_label_width(V, self.hidden, self.embedding)
-            self.params_.update(label_params(len(self.labels_), width, self.hidden, self.layers, dtype))
-        return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
+            params.update(label_params(len(self.labels_), width, self.hidden, self.layers, dtype))
+        return params
 
     def network(self) -> Network:
         """What the training loop trains (:mod:`scratchgen.nn.network`): the stacked RNN of :mod:`.layers`,
@@ -387,10 +270,6 @@ class RNNModel(LanguageModel):
             + f" with vocabulary {V}, {self.layers} layer(s), batch {c.batch_size} x {c.seq_len} steps in {self.dtype}",
             "lower --hidden, --embedding, --layers, --batch or --seq-len",
         )
-
-    def _fitted_params(self) -> dict:
-        self.fitted_vocab()
-        return self.params_
 
     # --- the stepping interface: eq. (1) and (2) --------------------------------------------------
 
@@ -446,14 +325,6 @@ class RNNModel(LanguageModel):
         ids = self._check_label_ids(labels, batch_size)
         h0, _ = label_states_forward(p, ids)  # (L, B, H) eq. (L2)
         return self._step((*h0, ids), np.full(batch_size, BOS, dtype=np.int64))
-
-    def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
-        """The (B,) label ids a labelled model's state needs: :func:`scratchgen.labels.required_label_ids`."""
-        return required_label_ids(self, labels, batch_size)
-
-    def advance(self, state, ids):
-        ids = self._check_ids(np.asarray(ids).reshape(-1))
-        return self._step(state, ids)
 
     def next_logprobs(self, state) -> np.ndarray:
         p = self._fitted_params()
@@ -532,33 +403,3 @@ class RNNModel(LanguageModel):
         if self.cell != "tanh":
             return self.network().stream_loss(self._fitted_params(), stream, streams)[0]
         return stream_loss(self._fitted_params(), self.layers, stream, streams)[0]
-
-    # --- files ------------------------------------------------------------------------------------
-
-    def _save_state(self):
-        extra = {
-            "running_text_": getattr(self, "running_text_", None),
-            "history_": getattr(self, "history_", []),
-            "valid_loss_": getattr(self, "valid_loss_", math.nan),
-        }
-        return extra, {f"param/{k}": v for k, v in self._fitted_params().items()}
-
-    def _load_state(self, extra, arrays):
-        """The arrays (already checked against :meth:`_array_schema`) and the header's fitted state."""
-        history, valid_loss, running = (
-            extra.get("history_", []),
-            extra.get("valid_loss_", math.nan),
-            extra.get("running_text_"),
-        )
-        if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)):
-            raise ModelFileError("its training history (state.history_) is not a list of JSON objects")
-        if valid_loss is None:  # JSON null: no validation data
-            valid_loss = math.nan
-        if not isinstance(valid_loss, (int, float)) or isinstance(valid_loss, bool):
-            raise ModelFileError(f"its validation loss (state.valid_loss_) is not a number: {valid_loss!r}")
-        if running is not None and not isinstance(running, bool):
-            raise ModelFileError(f"its state.running_text_ is not true, false or null: {running!r}")
-        self.params_ = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-        self.running_text_ = running
-        self.history_ = history
-        self.valid_loss_ = float(valid_loss)

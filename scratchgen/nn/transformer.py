@@ -51,12 +51,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..allocator import reuse_freed_memory
-from ..errors import CorpusError, ScratchgenError
-from ..labels import required_label_ids
-from ..model import LanguageModel, register_model
+from ..errors import ScratchgenError
+from ..model import register_model
 from ..resources import check_memory
 from ..schema import ArraySpec
-from ..text import Vocabulary
 from .attention import (
     block_backward,
     block_forward,
@@ -71,10 +69,11 @@ from .attention import (
 )
 from .callbacks import Callback
 from .conditioning import label_input_backward, label_input_forward
-from .config import TrainConfig, check_config, config_from
-from .data import BOS, EOS, check_labelled_layout, padded_batch
+from .config import TrainConfig, config_from
+from .data import BOS, EOS, padded_batch
 from .layers import softmax_ce_backward, softmax_ce_forward
 from .network import Network
+from .neural import MAX_WEIGHT, NeuralModel, _log_softmax
 
 __all__ = [
     "TransformerModel",
@@ -88,8 +87,6 @@ __all__ = [
     "network_gradcheck",
 ]
 
-DTYPES = ("float64", "float32")
-MAX_WEIGHT = 1e15  # the bound of a model file's weights, as the RNN's (LayerNorm keeps activations O(1))
 MAX_SIZE = 1_000_000  # bounds what a (possibly edited) file header asks the schema to build
 INIT_STD = 0.02  # GPT-2's initial standard deviation of every weight matrix and embedding
 
@@ -257,15 +254,6 @@ def window_starts(n: int, context: int, stride: int | None = None) -> list[tuple
     return out
 
 
-def _log_softmax(Y: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis in float64, the ``<s>`` column excluded (it is never a next token)."""
-    Y = np.array(Y, dtype=np.float64)
-    Y[..., BOS] = -np.inf
-    Y -= Y.max(axis=-1, keepdims=True)
-    Y -= np.log(np.exp(Y).sum(axis=-1, keepdims=True))
-    return Y
-
-
 def window_logprobs(
     params: dict,
     heads: int,
@@ -398,7 +386,7 @@ def network_gradcheck(layers: int = 2, embedding: int = 4, labels: int = 0, seed
 
 
 @register_model
-class TransformerModel(LanguageModel):
+class TransformerModel(NeuralModel):
     """A decoder-only Transformer language model (GPT-2's pre-LN layout), hand-written backward pass.
 
     Parameters
@@ -434,6 +422,8 @@ class TransformerModel(LanguageModel):
     ((1, 5), True)
     """
 
+    NAME = "a Transformer"
+
     def __init__(
         self,
         *,
@@ -448,15 +438,13 @@ class TransformerModel(LanguageModel):
         callbacks: Sequence[Callback] = (),
         **training,
     ):
-        super().__init__(tokenizer=tokenizer)
+        super().__init__(tokenizer=tokenizer, config=config, callbacks=callbacks, **training)
         self.layers = layers
         self.heads = heads
         self.embedding = embedding
         self.context = context
         self.tie_weights = tie_weights
         self.dtype = dtype
-        self.config = config_from(config, **training)
-        self.callbacks = list(callbacks)
 
     def get_params(self) -> dict:
         """The architecture (what a model file stores; the tokenizer apart)."""
@@ -484,8 +472,7 @@ class TransformerModel(LanguageModel):
             )
         if not isinstance(self.tie_weights, bool):
             raise ScratchgenError(f"tie_weights (--untied) must be true or false, got {self.tie_weights!r}")
-        if self.dtype not in DTYPES:
-            raise ScratchgenError(f"dtype (--dtype) must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self._check_dtype()
 
     def _array_schema(self) -> dict:
         """Every parameter array with its exact shape from the header (V, D, L, T, tied, labels)."""
@@ -499,39 +486,14 @@ class TransformerModel(LanguageModel):
         """What the training loop trains (:mod:`scratchgen.nn.network`)."""
         return TransformerNetwork(self.heads)
 
-    def fit(
-        self,
-        corpus,
-        labels=None,
-        config: TrainConfig | None = None,
-        resume: str | None = None,
-        callbacks: Sequence[Callback] | None = None,
-    ) -> TransformerModel:
-        """Train on a corpus and return ``self``, as :meth:`RNNModel.fit <scratchgen.nn.rnn.RNNModel.fit>`.
+    def _recipe(self, c: TrainConfig) -> TrainConfig:
+        """The chunks are ``context`` tokens long whatever ``c.seq_len`` (a chunk is one window, eq. (T1)), and
+        nothing is carried between them; ``dropout`` > 0 is refused (this network has none)."""
+        self._refuse_dropout(c)
+        return config_from(c, seq_len=self.context)
 
-        The chunks are ``context`` tokens long whatever the config's ``seq_len`` (it is replaced by
-        the context), and nothing is carried between them. There is no dropout (``dropout`` must be 0).
-        """
-        from .rnn import run_training  # the split and the loop are the family's, not the architecture's
-
-        c = config_from(self.config if config is None else config)
-        self._check_params()
-        check_config(c)
-        if c.dropout:
-            raise ScratchgenError(f"the Transformer has no dropout: dropout (--dropout) must be 0, got {c.dropout!r}")
-        c = config_from(c, seq_len=self.context)  # a chunk is one window, eq. (T1)
-        sequences = self.tokenize_corpus(corpus)
-        label_ids = self._fit_labels(labels, len(sequences))
-        if not any(sequences):
-            raise CorpusError("cannot train a Transformer on a corpus without tokens")
-        self.vocab_ = Vocabulary.build(sequences, min_count=c.min_count)
-        ids = [self.vocab_.encode(s) for s in sequences]
-        running = c.running_text
-        if running == "auto":
-            running = label_ids is None and float(np.mean([len(s) for s in ids])) >= self.context
-        if label_ids is not None:
-            check_labelled_layout(bool(running))
-        self.running_text_ = bool(running)
+    def _check_memory(self, ids: list, running: bool, c: TrainConfig) -> None:
+        """Refuse a run that cannot fit in memory before allocating it (:func:`transformer_memory`)."""
         V = len(self.vocab_)
         itemsize = np.dtype(self.dtype).itemsize
         B = max(c.batch_size, 64)  # the validation batches of windows (window_logprobs) too
@@ -541,21 +503,15 @@ class TransformerModel(LanguageModel):
             f"context {self.context}, vocabulary {V}, batch {c.batch_size} in {self.dtype}",
             "lower --embedding, --layers, --context or --batch",
         )
-        rng = np.random.default_rng(c.seed)
+
+    def _init_params(self, rng: np.random.Generator, c: TrainConfig) -> dict:
+        """The weights of eqs. (A1)-(A10) and (T3) (:func:`init_transformer`)."""
         C = len(self.labels_) if self.labels_ is not None else 0
-        self.params_ = init_transformer(
-            V, self.embedding, self.layers, self.context, rng, self.tie_weights, C, np.dtype(self.dtype)
+        params = init_transformer(
+            len(self.vocab_), self.embedding, self.layers, self.context, rng, self.tie_weights, C, np.dtype(self.dtype)
         )
         reuse_freed_memory()  # the step's large temporaries reuse freed memory: no page faults each step
-        return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
-
-    def _fitted_params(self) -> dict:
-        self.fitted_vocab()
-        return self.params_
-
-    def _check_label_ids(self, labels, batch_size: int) -> np.ndarray:
-        """The (B,) label ids a labelled model's state needs: :func:`scratchgen.labels.required_label_ids`."""
-        return required_label_ids(self, labels, batch_size)
+        return params
 
     # --- stepping with the key/value cache: eq. (T1)-(T4) ---------------------------------------------
 
@@ -604,10 +560,6 @@ class TransformerModel(LanguageModel):
         state += (empty,) * (2 * self.layers) + (() if lab is None else (lab,))
         return self._step(state, np.full(batch_size, BOS, dtype=np.int64))
 
-    def advance(self, state, ids):
-        ids = self._check_ids(np.asarray(ids).reshape(-1))
-        return self._step(state, ids)
-
     def next_logprobs(self, state) -> np.ndarray:
         p = self._fitted_params()
         N = layernorm_forward(_sub(p, "lnf."), state[0])[0]  # (B, D)
@@ -637,16 +589,3 @@ class TransformerModel(LanguageModel):
             for r, i in enumerate(rows):
                 out[i] = logp[r, : len(seqs[i]) + 1]
         return out
-
-    # --- files -----------------------------------------------------------------------------------
-
-    def _save_state(self):
-        from .rnn import RNNModel
-
-        return RNNModel._save_state(self)
-
-    def _load_state(self, extra, arrays):
-        """The arrays (already checked against :meth:`_array_schema`) and the header's fitted state, as an RNN's."""
-        from .rnn import RNNModel
-
-        RNNModel._load_state(self, extra, arrays)
