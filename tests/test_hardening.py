@@ -446,3 +446,33 @@ def test_a_huge_max_tokens_costs_only_the_tokens_generated():
     m = UnigramModel().fit(["ab", "ba"])
     samples = generate(m, 500, max_tokens=10**9, seed=0)
     assert len(samples) == 500 and max(map(len, samples)) < 200
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a POSIX signal")
+def test_sigterm_leaves_no_model_file_and_no_temporary_folder(tmp_path):
+    """``kill`` (SIGTERM) in the middle of a spilling ``train ngram``: the command unwinds as from Ctrl-C (exit
+    143, one line), its spill folder is removed and no model file appears."""
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    words = np.array([f"w{i}" for i in range(3000)])
+    corpus, temp, out = tmp_path / "corpus.txt", tmp_path / "temp", tmp_path / "model.npz"
+    corpus.write_text("\n".join(" ".join(line) for line in rng.choice(words, size=(150_000, 10))) + "\n")
+    temp.mkdir()
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-m", "scratchgen", "train", "ngram", "--order", "5", "--level", "word",
+           "--memory", "100M", "--temp-dir", str(temp), str(corpus), "-o", str(out)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not any(temp.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert any(temp.iterdir()), "no spill folder appeared within 2 minutes"
+    time.sleep(1.0)  # into the counting (a SIGTERM that arrives while CPython compiles a module was seen lost)
+    assert proc.poll() is None, "the command ended before it could be stopped; make the corpus bigger"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1] == "scratchgen: terminated"
+    assert list(temp.iterdir()) == []
+    assert not out.exists()

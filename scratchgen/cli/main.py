@@ -10,7 +10,9 @@
 
 Each command group is one module of this package with a ``register(commands, train)`` function,
 imported here by name; the model families know nothing of the command line. A user error prints
-one line to stderr and exits 1 (2 for a usage error); no traceback.
+one line to stderr and exits 1 (2 for a usage error); no traceback. Ctrl-C and ``kill`` (SIGTERM) stop a
+command as cleanly as an error does: every ``finally`` runs, so no half-written model file and no temporary
+folder is left behind (exit 130 and 143).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from ..errors import ScratchgenError
 from . import classify, demo, explain, generate, grammar, mlp, ngram, rnn, score, train_random, transformer
 from . import eval as evaluation
-from .options import Parser, guard_files
+from .options import Parser, Terminated, guard_files, sigterm_as_interrupt
 
 __all__ = ["main", "build_parser"]
 
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = guard_files(args)
         # A warning is one line in the command line's words; NumPy's floating-point warnings are not
         # for a user (the commands check their results: a diverged model is an error of its own).
-        with protected_inputs(inputs), warnings.catch_warnings(), np.errstate(all="ignore"):
+        with sigterm_as_interrupt(), protected_inputs(inputs), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except ScratchgenError as e:
@@ -107,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _say(f"{(e.strerror or str(e)).lower()}: {e.filename or ''}".rstrip(": "))
         return 1
+    except Terminated:
+        print("scratchgen: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("scratchgen: interrupted", file=sys.stderr)
         return 130

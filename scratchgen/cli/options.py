@@ -452,19 +452,21 @@ def report_gradcheck(args: argparse.Namespace, errors: dict, what: str) -> int:
     return 0 if ok else 1
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Python is, so it unwinds exactly like Ctrl-C (nothing half-written)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python is, so it unwinds exactly like Ctrl-C: every ``finally`` runs (no half-written
+    file, no temporary folder left behind)."""
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Within this block SIGTERM stops training the way Ctrl-C does (only in the main thread)."""
+def sigterm_as_interrupt():
+    """Within this block SIGTERM stops a command the way Ctrl-C does, by raising :class:`Terminated` (only in the
+    main thread: only it may set signal handlers). :func:`scratchgen.cli.main` runs every command in it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        raise _Terminated()
+        raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -599,15 +601,14 @@ def train_network(args: argparse.Namespace, make_model, family: str, shape: str)
     model = make_model(tokenizer)
     curve_writer = Curve(curve)
     try:
-        with _sigterm_as_interrupt():
-            model.fit(
-                corpus,
-                labels=labels,
-                config=_train_config(args),
-                resume=args.resume,
-                callbacks=_callbacks(args, curve_writer),
-            )
-    except _Terminated:
+        model.fit(
+            corpus,
+            labels=labels,
+            config=_train_config(args),
+            resume=args.resume,
+            callbacks=_callbacks(args, curve_writer),
+        )
+    except Terminated:
         _stopped_early(args, "terminated (SIGTERM)")
         return 143
     except KeyboardInterrupt:
