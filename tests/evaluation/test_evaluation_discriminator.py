@@ -92,6 +92,11 @@ def _wrong_backward_no_penalty(params, cache):
 @given(seed=st.integers(0, 2 ** 32 - 1), M=st.integers(1, 8), D=st.integers(1, 6))
 def test_a_wrong_gradient_fails_the_check(seed, M, D):
     X, y, params = _problem(seed, M, D)
+    # Where either mistake is visible: small inputs, so no p saturates (at |z| = 12 p equals y to 1e-5, the data
+    # part of the gradient vanishes and its sign cannot be seen: seed 9930756, M 1, D 3), and weights of at least
+    # 1/2, so the penalty's gradient l2 w is not lost beside the data part.
+    X = 0.3 * X
+    params["w"] = np.copysign(0.5 + np.abs(params["w"]), params["w"])
     assert gradient_error(params, X, y, 0.5, backward_fn=_wrong_backward_sign) > 1e-3
     assert gradient_error(params, X, y, 0.5, backward_fn=_wrong_backward_no_penalty) > 1e-3
 
