@@ -539,3 +539,51 @@ def _count_orders(
         suffix.append(word if n == 2 else np.searchsorted(keys[n - 2], suffix[-1][context] * V + word))
         bos_start.append(bos_start[-1][context])
     return NGramCounts(N, V, keys, counts, suffix, bos_start)
+
+
+# --- counting, then estimation streamed from the same folder ---------------------------------------------------
+
+
+def fit_file(
+    path: str | os.PathLike,
+    order: int,
+    strategy,
+    tokenizer: Tokenizer | None = None,
+    memory: int = 1 << 30,
+    temp_dir: str | os.PathLike | None = None,
+    encoding: str = "utf-8",
+    progress=None,
+    report: dict | None = None,
+) -> tuple[tuple[list, list, list, list], Vocabulary]:
+    """:func:`count_file`'s passes, then the smoothing of ``strategy`` (no cutoffs) streamed over the count
+    tables written to the same temporary folder (:mod:`.external_smoothing`, which says what stays in memory):
+    ``((keys, log p, log b, discounts), vocabulary)``, as :func:`.fitting.backoff_tables` gives them from the
+    counts in memory, to the last bit. ``report`` as for :func:`count_file`, and ``sequences``."""
+    from . import external_smoothing
+
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+        raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+    budget = Budget(memory)
+    tokenizer = tokenizer or Tokenizer()
+    with spill_folder(temp_dir) as folder:
+        vocab, stream, c1 = _read(path, tokenizer, encoding, budget, folder)
+        report = {} if report is None else report
+        report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
+        counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
+        stream.remove()
+        report["sequences"] = int(counts.counts[0][EOS])  # one </s> a sequence
+        sizes = [len(k) for k in counts.keys]
+        unigrams, files = external_smoothing.spill_counts(counts, folder)
+        del counts  # from here on the tables are read from the files, a block at a time
+        block = external_smoothing.block_entries(budget.memory, sizes)
+        report["estimate_block"] = block
+        tables = external_smoothing.estimate(unigrams, files, len(vocab), strategy, folder, block)
+    final = external_smoothing.MODEL_BYTES * sum(sizes)
+    if final > budget.memory:
+        warnings.warn(
+            f"the model's {sum(sizes):,} n-grams take {_size(final)} of memory, more than the budget of "
+            f"{_size(budget.memory)}: its final arrays are held in memory to write the model file",
+            UserWarning,
+            stacklevel=2,
+        )
+    return tables, vocab
