@@ -56,6 +56,7 @@ __all__ = [
     "OrderFiles",
     "block_entries",
     "estimate",
+    "estimate_columns",
     "spill_counts",
     "streamable",
 ]
@@ -174,72 +175,82 @@ def estimate(
     """(keys, log p, log b, discounts): :func:`.fitting.backoff_tables` without cutoffs, the count tables of
     orders 2 .. N read from ``files`` (:func:`spill_counts`) ``block`` n-grams at a time: eqs. (1)-(7).
 
-    ``unigrams`` are the counts of order 1, shape (V,). The files are removed as they are used up.
+    ``unigrams`` are the counts of order 1, shape (V,). :func:`estimate_columns` does the passes; the final
+    arrays are then read back whole (the model holds them). The files are removed as they are used up.
     """
+    logp1, out_logp, out_bow, discounts = estimate_columns(unigrams, files, V, strategy, folder, block)
+    keys = [np.arange(V, dtype=np.int64)]
+    for f in files:
+        keys.append(f.read("keys", 0, f.length))
+        f.remove()
+    logp = [logp1] + [c.read(0, c.length) for c in out_logp]
+    bow = [c.read(0, c.length) for c in out_bow]
+    for c in out_logp + out_bow:
+        c.remove()
+    return keys, logp, bow, discount_record(discounts if strategy.records_discounts else [])
+
+
+def estimate_columns(unigrams: np.ndarray, files: list, V: int, strategy, folder: str, block: int):
+    """The passes of eqs. (1)-(7): ``(log p of the unigrams, [log p columns of orders 2 .. N], [log b columns
+    of orders 1 .. N - 1], [D of each order])``; only the keys columns of ``files`` are left."""
     N = len(files) + 1
     block = max(int(block), 1)
-    adjusted = strategy.adjusted
     bos1 = np.arange(V) == BOS
-    # Order 1, whole (V entries): eqs. (1)-(2), then smoothing.py eq. (3) through the one recursion's rules.
-    if adjusted and N > 1:
-        left1 = _left_counts(files[0], V, block)
-        table1 = np.where(bos1, unigrams, left1.astype(np.int64))
+    # Order 1, whole (V entries): eqs. (1)-(2), then smoothing.py eq. (3) as backoff_form computes it.
+    if strategy.adjusted and N > 1:
+        table1 = np.where(bos1, unigrams, _left_counts(files[0], V, block).astype(np.int64))
     else:
         table1 = unigrams.copy()
     one = NGramCounts(N, V, [np.arange(V, dtype=np.int64)], [table1], [np.empty(0, np.int64)], [bos1])
     u, gamma, D = strategy.weights(one, table1, 1)
     p = u + gamma[0] / (V - 1) if strategy.interpolated else u  # smoothing.py eq. (3)
     p[BOS] = 0.0
-    discounts = [D]
-    prev_p = p
     with np.errstate(divide="ignore"):
-        logp = [np.minimum(np.log(p), 0.0)]
-    logp[0][BOS] = -np.inf
-    out_logp, out_bow = [], []  # column files of orders 2 .. N and of bow 1 .. N - 1
+        logp1 = np.minimum(np.log(p), 0.0)
+    logp1[BOS] = -np.inf
+    discounts, out_logp, out_bow = [D], [], []
     for n in range(2, N + 1):
-        f = files[n - 2]
-        left = _left_counts(files[n - 1], f.length, block) if adjusted and n < N else None  # eq. (1)
-        nj = [0] * 5
-        for s in range(0, f.length, block):  # eq. (3)
-            nj = [a + b for a, b in zip(nj, count_of_counts(_table(f, left, s, s + block)))]
-        D = strategy.order_discount(nj)  # eq. (4)
+        pc, lp, bw, D = _order_pass(n, files, V, bos1, p, strategy, folder, block)
+        p = np.zeros(0)  # p_{n-1} is used up: freed before p_n is read back
+        if pc is not None:
+            p = pc.read(0, pc.length)
+            pc.remove()
         discounts.append(D)
-        lp = _Column(os.path.join(folder, f"logp{n}"), np.float64)
-        pc = _Column(os.path.join(folder, f"p{n}"), np.float64) if n < N else None
-        bw = _Column(os.path.join(folder, f"bow{n - 1}"), np.float64)
-        contexts = len(prev_p)
-        for start, stop, h0, h1, k in _context_blocks(f, V, contexts, block):
-            a = _table(f, left, start, stop)
-            bos_ctx = bos1[h0:h1] if n == 2 else files[n - 3].read("bos", h0, h1)  # the contexts' flags
-            local = k - h0 * V  # contexts numbered from h0
-            stub = _stub(N, V, n, local, h1 - h0, bos_ctx, f.read("bos", start, stop))
-            u, gamma, _ = strategy.weights(stub, a, n, D=D)  # eq. (5)
-            if strategy.interpolated:
-                p = u + gamma[local // V] * prev_p[f.read("suffix", start, stop)]  # eq. (6)
-            else:
-                p = u
-            with np.errstate(divide="ignore"):
-                lp.append(np.minimum(np.log(p), 0.0))  # eq. (7)
-                bw.append(np.log(gamma))
-            if pc is not None:
-                pc.append(p)
-            del a, u, gamma, p, stub, local
-        del left
-        prev_p = np.zeros(0)  # p_{n-1} is used up: freed before p_n is read back
         out_logp.append(lp)
         out_bow.append(bw)
-        f.remove("counts", "suffix")
-        if n > 2:
-            files[n - 3].remove("bos")  # the flags of order n - 1 served as contexts: used up
+    return logp1, out_logp, out_bow, discounts
+
+
+def _order_pass(n: int, files: list, V: int, bos1: np.ndarray, prev_p: np.ndarray, strategy, folder: str, block: int):
+    """Order n >= 2: eqs. (1)-(4), then eqs. (5)-(7) over blocks of whole contexts. ``prev_p`` is p_{n-1};
+    returns (the p_n column, None at n = N; the log p_n column; the log b_{n-1} column; D_n)."""
+    N = len(files) + 1
+    f = files[n - 2]
+    left = _left_counts(files[n - 1], f.length, block) if strategy.adjusted and n < N else None  # eq. (1)
+    nj = [0] * 5
+    for s in range(0, f.length, block):  # eq. (3)
+        nj = [a + b for a, b in zip(nj, count_of_counts(_table(f, left, s, s + block)))]
+    D = strategy.order_discount(nj)  # eq. (4)
+    lp = _Column(os.path.join(folder, f"logp{n}"), np.float64)
+    bw = _Column(os.path.join(folder, f"bow{n - 1}"), np.float64)
+    pc = _Column(os.path.join(folder, f"p{n}"), np.float64) if n < N else None
+    for start, stop, h0, h1, k in _context_blocks(f, V, len(prev_p), block):
+        a = _table(f, left, start, stop)  # eq. (2)
+        bos_ctx = bos1[h0:h1] if n == 2 else files[n - 3].read("bos", h0, h1)  # the contexts' flags
+        local = k - h0 * V  # keys with the contexts numbered from h0
+        stub = _stub(N, V, n, local, h1 - h0, bos_ctx, f.read("bos", start, stop))
+        u, gamma, _ = strategy.weights(stub, a, n, D=D)  # eq. (5)
+        if strategy.interpolated:
+            p = u + gamma[local // V] * prev_p[f.read("suffix", start, stop)]  # eq. (6)
+        else:
+            p = u
+        with np.errstate(divide="ignore"):
+            lp.append(np.minimum(np.log(p), 0.0))  # eq. (7)
+            bw.append(np.log(gamma))
         if pc is not None:
-            prev_p = pc.read(0, pc.length)
-            pc.remove()
-    keys = [np.arange(V, dtype=np.int64)]
-    for f in files:
-        keys.append(f.read("keys", 0, f.length))
-        f.remove()
-    logp += [c.read(0, c.length) for c in out_logp]
-    bow = [c.read(0, c.length) for c in out_bow]
-    for c in out_logp + out_bow:
-        c.remove()
-    return keys, logp, bow, discount_record(discounts if strategy.records_discounts else [])
+            pc.append(p)
+        del a, u, gamma, p, stub, local
+    f.remove("counts", "suffix")
+    if n > 2:
+        files[n - 3].remove("bos")  # the flags of order n - 1 served as contexts: used up
+    return pc, lp, bw, D
