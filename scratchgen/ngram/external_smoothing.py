@@ -124,25 +124,33 @@ def streamable(strategy, cutoffs) -> bool:
 
 def _context_blocks(files: OrderFiles, V: int, contexts: int, size: int):
     """(start, stop, h0, h1, keys): the n-grams start .. stop - 1 are every n-gram of the contexts h0 .. h1 - 1
-    (contexts with no n-gram included); the blocks cover all n-grams and all ``contexts`` in order."""
+    (contexts with no n-gram included); the blocks cover all n-grams and all ``contexts`` in order. A block
+    has at most ``size`` n-grams, unless one context has more: it is then a block of its own, read whole."""
     start, h0, U = 0, 0, files.length
     while True:
-        m = size
-        while True:
-            k = files.read("keys", start, start + m)
-            if start + len(k) >= U:  # the last block: it closes every remaining context
-                stop, h1 = U, contexts
-                break
-            ctx = k // V
-            cut = int(np.searchsorted(ctx, ctx[-1], side="left"))  # the last context may go on: left out
-            if cut > 0:
-                stop, h1, k = start + cut, int(ctx[cut - 1]) + 1, k[:cut]
-                break
-            m *= 2  # one context longer than the block: a longer block
-        yield start, stop, h0, h1, k
-        if stop >= U:
+        if U - start <= size:  # the last block: it closes every remaining context
+            yield start, U, h0, contexts, files.read("keys", start, U)
             return
-        start, h0 = stop, h1
+        k = files.read("keys", start, start + size + 1)  # one more: does the block's last context go on?
+        ctx = k // V
+        change = np.flatnonzero(ctx[1:] != ctx[:-1])  # a new context starts at change + 1
+        if len(change):
+            cut = int(change[-1]) + 1  # the block ends before the last context that starts inside it
+        else:  # one context fills the block: read on until it ends
+            m = 2 * (size + 1)
+            while True:
+                k = files.read("keys", start, start + m)
+                ctx = k // V
+                if ctx[-1] != ctx[0] or start + len(k) >= U:
+                    cut = int(np.searchsorted(ctx, ctx[0], side="right"))
+                    break
+                m *= 2
+            if start + cut >= U:
+                yield start, U, h0, contexts, k
+                return
+        h1 = int(ctx[cut - 1]) + 1
+        yield start, start + cut, h0, h1, k[:cut]
+        start, h0 = start + cut, h1
 
 
 def _left_counts(files: OrderFiles, size: int, block: int) -> np.ndarray:
