@@ -25,14 +25,26 @@ in the same order as the in-memory ``np.bincount``, and is the same float) and g
 
 written to column files as they come. Unigrams (V of them) are done whole, by smoothing.py eq. (3).
 
-**What is in memory**, besides blocks of ``block`` n-grams (``BYTES_PER_ENTRY`` bytes each, from the
-budget): while order n is estimated, p_{n-1} (8 bytes an (n-1)-gram: eq. (6) reads it at the random place
-suffix(g)) and L_n (4 bytes an n-gram: eq. (1) adds at random places). lmplz sorts the n-grams in suffix
-order between passes instead; that join is not done here, so these 12 bytes an n-gram of the two largest
-adjacent orders are outside the budget. At the end the model's final arrays (keys, log p, log b: 24 bytes a
-distinct n-gram) are read back into memory, because the model file is written from them (:func:`scratchgen.io
-.save_model` validates and writes whole arrays). Katz cutoffs above 1 are not streamed (their
+**What is in memory**, besides blocks of ``block`` n-grams (``BYTES_PER_ENTRY`` bytes each: what the budget
+leaves, :func:`block_entries`; a block is longer only to hold one context whole, at most V n-grams):
+
+=======================  ===================================  ================================================
+array                    bytes                                why it is whole
+=======================  ===================================  ================================================
+p_{n-1}                  8 an (n-1)-gram, while order n runs  eq. (6) reads it at the random places suffix(g)
+L_n                      4 an n-gram, while order n runs      eq. (1) adds to it at random places
+unigram tables           a few times 8 V                      V entries: the vocabulary's size
+the finished model       24 a distinct n-gram, at the end     keys, log p, log b: the model file is written
+                                                              from them (:func:`scratchgen.io.save_model`
+                                                              validates and writes whole arrays)
+=======================  ===================================  ================================================
+
+lmplz instead re-sorts the n-grams in suffix order between passes, so that eqs. (1) and (6) become streaming
+joins; that is not done here, so the first two rows are outside the budget (12 bytes an n-gram of the two
+largest adjacent orders, half the finished model's 24). Katz cutoffs above 1 are not streamed (their
 renormalisation reads two orders at random places): :func:`streamable` says so and the caller smooths in memory.
+The readable formulation is the in-memory one (:func:`.fitting.backoff_tables`); the tests compare the two on
+random corpora with blocks of 1 to 40 n-grams.
 
 Letters: V vocabulary, N order, U_n distinct n-grams of order n, h a context (an (n-1)-gram), g an n-gram.
 """

@@ -48,7 +48,10 @@ Three strategies do not interpolate:
 **One recursion, stateless strategies.** A strategy is a frozen dataclass of its hyperparameters (D, k,
 alpha) whose one method ``weights(counts, c, n) -> (u, gamma, D)`` gives, for order n and the count table c it
 reads (raw counts, or the adjusted counts for the Kneser-Ney pair), the shares u of the counted n-grams and
-gamma of their contexts. :func:`backoff_form` is the only place that turns them into an :class:`Estimate`:
+gamma of their contexts. The discount D of an order depends on the whole table only through its counts of
+counts n_0 .. n_4 (:func:`count_of_counts`): ``order_discount(n_j)`` computes it, and ``weights(..., D=D)``
+takes it given, so :mod:`.external_smoothing` runs the same ``weights`` on blocks of whole contexts.
+:func:`backoff_form` is the only place that turns them into an :class:`Estimate`:
 for an interpolated strategy by eqs. (2)-(3); for the three others u is p(w | h) itself and gamma is b(h)
 (maximum likelihood's gamma is 0 for a seen context, add-k's and stupid backoff's unigrams are whole).
 """
@@ -78,7 +81,9 @@ __all__ = [
     "WittenBell",
     "backoff_form",
     "check_settings",
+    "count_of_counts",
     "kenlm_discounts",
+    "kenlm_discounts_of",
     "make_smoothing",
 ]
 
