@@ -414,8 +414,9 @@ def register(commands, train) -> None:
         type=byte_size,
         default=None,
         metavar="SIZE",
-        help="bound the memory of counting to SIZE (e.g. 500M, 4G): counts spill to disk as sorted runs "
-        "and are merged, as lmplz -S does; the same model as without it (default: count in memory)",
+        help="bound the memory of counting and smoothing to SIZE (e.g. 500M, 4G): counts spill to disk as "
+        "sorted runs and are merged, as lmplz -S does, then are smoothed from disk a block at a time (the "
+        "finished model is held in memory); the same model as without it (default: count in memory)",
     )
     spill.add_argument(
         "--temp-dir",
