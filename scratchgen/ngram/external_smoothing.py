@@ -75,7 +75,8 @@ __all__ = [
 
 BOS = Vocabulary.bos_id
 #: Bytes an n-gram of a block costs at the peak of a block's work (its key, count, suffix, flag read; the
-#: strategy's temporaries; p, log p written). Measured with tracemalloc: see the test of the same name.
+#: strategy's temporaries; p, log p written): 60 to 125 measured with tracemalloc, order 5, blocks of 5k and
+#: 50k n-grams, all seven strategies; tests/ngram/test_external_smoothing.py checks the bound.
 BYTES_PER_ENTRY = 160
 #: The smallest block of n-grams (a block grows past it only to hold one context whole).
 MIN_BLOCK = 1 << 12
