@@ -7,7 +7,7 @@ fixed seed (``numpy.random.default_rng(0)``), one shuffled copy after another un
 - ``python -m scratchgen train ngram --order 5 --level word --memory 1G --temp-dir T`` (quick: ``--memory 64M``);
 - ``lmplz -o 5 -S 1G -T T`` (quick: ``-S 64M``), its ARPA written to the temporary folder.
 
-Each process's peak resident memory (``ru_maxrss`` of that child, from ``os.wait4``), wall seconds and CPU
+Each process's peak resident memory (as GNU time reports it: see :func:`measured`), wall seconds and CPU
 seconds (user + system of that child). The target: scratchgen's peak RSS <= the budget + ``CONSTANT_MIB``,
 the documented constant (the interpreter with NumPy and scratchgen imported, the vocabulary and the
 in-memory estimation of the distinct n-gram tables: :mod:`scratchgen.ngram.external`). For scale, on a
@@ -18,6 +18,16 @@ memory maps, and the peak RSS above the bare interpreter is reported beside the 
 
 Runs are interleaved (ours, lmplz, ours, lmplz ...), best of ``repeat`` (1 for the 1 GiB file, whose runs take
 minutes; 3 in quick mode). Run ``python -m benchmarks.bench_spill [--quick]`` from the repository root.
+
+**Estimation within the budget** (:func:`estimation`; alone: ``python -m benchmarks.bench_spill --estimation
+[--quick]``, its own section). Shuffled tinyshakespeare has few distinct n-grams, so its estimation is small
+whatever the file's size. Here lines of 12 words drawn uniformly (seed 1) from 20,000 random words: almost every
+n-gram of order 3 to 5 is new, so the distinct n-grams (``ESTIMATION_SIZES``: about 7 million; quick: 0.7
+million) cost more than the budget (256M; quick: 32M) at the 120 bytes an n-gram of in-memory estimation, while
+the finished model (24 bytes an n-gram) fits in it. Interleaved, best of 2: ``train ngram --memory`` (estimation
+streamed from the spilled tables, :mod:`scratchgen.ngram.external_smoothing`); the same counting followed by the
+in-memory estimation (``count_file`` then ``fit_counts``, the path before it streamed); ``lmplz -S``. The in-memory
+fit (no ``--memory``) is run once, and the three scratchgen model files are compared byte for byte.
 """
 
 from __future__ import annotations
@@ -51,10 +61,21 @@ def make_corpus(path: Path, size: int, seed: int = 0) -> int:
     return written
 
 
+#: GNU time, which reports its child's peak RSS (``%M``, KiB). A child started straight from this process
+#: inherits this process's peak RSS in its own ``ru_maxrss`` (Linux carries the high-water mark over
+#: ``exec``), so a child smaller than the benchmark itself would be reported at the benchmark's size; started
+#: by ``time``, a small process, its own peak is what ``time`` prints.
+GNU_TIME = "/usr/bin/time"
+_PEAK = "@@peak-rss-kib"
+
+
 def measured(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MiB) of one child process (its own rusage, from wait4)."""
+    """Wall seconds, CPU seconds (user + system, from wait4: the child's and its children's) and peak RSS (MiB)
+    of one child process: as GNU time reports it when it is installed, else the child's ``ru_maxrss``."""
+    timed = os.access(GNU_TIME, os.X_OK)
+    full = [GNU_TIME, "-f", f"{_PEAK} %M", *cmd] if timed else cmd
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=HERE.parent, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(full, cwd=HERE.parent, stdout=stdout, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -62,7 +83,10 @@ def measured(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float, f
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode('utf-8', 'replace')[-800:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    peak = usage.ru_maxrss / 1024
+    if timed:
+        peak = [float(line.split()[1]) / 1024 for line in err.decode().splitlines() if line.startswith(_PEAK)][-1]
+    return wall, usage.ru_utime + usage.ru_stime, peak
 
 
 def best(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
@@ -158,6 +182,7 @@ def run(quick: bool = False) -> Section:
         mapped, arrays, ppl, peak = run_isolated(_MMAP.format(path=str(model), corpus=str(corpus))).split()
         bare = float(run_isolated(_BARE).strip())
         model_mib = model.stat().st_size / 2**20
+        estimated = estimation(quick, folder)
     within = r <= budget_mib + CONSTANT_MIB
     body = (
         table(
@@ -170,7 +195,7 @@ def run(quick: bool = False) -> Section:
         f"**{'met' if within else 'NOT met'}** ({r:.0f} MiB against {budget_mib + CONSTANT_MIB} MiB). "
         f"Temporary folder empty afterwards: {'yes' if not leftovers else 'NO'}."
         + f"\n- Clocks: wall (perf_counter) and CPU (user + system of the child, from `os.wait4`), best of {repeat}, "
-        "runs interleaved; peak RSS is the child's `ru_maxrss`. Two shared cores: compare CPU seconds."
+        "runs interleaved; peak RSS as GNU time reports it (`%M`). Two shared cores: compare CPU seconds."
         + "\n\nFor scale, a smaller file of the same kind:\n\n"
         + table(["command", "corpus MiB", "wall s", "CPU s", "peak RSS MiB"], small_rows)
         + f"\n\n- The spilled model is {'identical' if identical else 'NOT identical'}, byte for byte, to the "
@@ -180,11 +205,149 @@ def run(quick: bool = False) -> Section:
         "or computed: the unigram keys); scoring 1000 lines (perplexity "
         f"{float(ppl):.1f}) peaked at {float(peak):.0f} MiB RSS, {float(peak) - bare:.0f} MiB above the bare "
         "interpreter with NumPy and scratchgen imported."
+        + "\n\n### Estimation within the budget: a corpus of random words (many distinct n-grams)\n\n"
+        + estimated
     )
     return Section("bench_spill", "Corpora bigger than memory: train ngram --memory against lmplz -S", body, command)
 
 
+# --- estimation within the budget --------------------------------------------------------------------------------
+
+#: Lines of the random-word corpus and the budget: (quick, full).
+ESTIMATION_SIZES = {True: (15_000, "32M", 32), False: (160_000, "256M", 256)}
+
+_IN_MEMORY_ESTIMATION = """
+import sys, warnings
+from scratchgen.ngram import NGramModel, external
+from scratchgen.text import Tokenizer
+warnings.simplefilter("ignore")  # the warning that estimation is over the budget: that is the point
+m = NGramModel(order=5, tokenizer=Tokenizer("word"))
+counts, vocab = external.count_file(sys.argv[1], 5, m.tokenizer_, int(sys.argv[3]) << 20, sys.argv[4])
+m.fit_counts(counts, vocab)
+del counts
+m.save(sys.argv[2])
+"""
+
+
+#: The streamed fit in one interpreter, its peak RSS read in two parts: counting (to the counted tables), then
+#: estimation and saving (from the tables on disk, the counts in memory dropped, to the saved file): the
+#: high-water mark (VmHWM) is reset between them by writing 5 to /proc/self/clear_refs (Linux).
+_STAGES = """
+import warnings
+from scratchgen.ngram import NGramModel, external_smoothing as es
+from scratchgen.text import Tokenizer
+warnings.simplefilter("ignore")
+def hwm():
+    return [int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+peaks = []
+spill, estimate = es.spill_counts, es.estimate
+def spill_counts(*args):
+    peaks.append(hwm())  # counting's peak
+    return spill(*args)
+def reset_then_estimate(*args):  # called once the counts in memory are dropped
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return estimate(*args)
+es.spill_counts, es.estimate = spill_counts, reset_then_estimate
+m = NGramModel(order=5, tokenizer=Tokenizer("word")).fit_file({corpus!r}, memory={memory}, temp_dir={temp!r})
+m.save({out!r})
+print(peaks[0], hwm())
+"""
+
+
+def random_words(path: Path, lines: int, seed: int = 1, words: int = 20_000) -> tuple[int, int]:
+    """``lines`` lines of 12 words drawn uniformly from ``words`` random lower-case words; (bytes, tokens)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    vocabulary = ["".join(rng.choice(letters, size=rng.integers(2, 9))) for _ in range(words)]
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, lines, 10_000):
+            ids = rng.integers(0, words, size=(min(10_000, lines - start), 12))
+            f.write("".join(" ".join(vocabulary[i] for i in row) + "\n" for row in ids))
+    return path.stat().st_size, 12 * lines
+
+
+def estimation(quick: bool, folder: Path) -> str:
+    """The table and notes of "estimation within the budget" (module docstring), run in ``folder``."""
+    lines, memory, budget_mib = ESTIMATION_SIZES[quick]
+    temp = folder / "est-runs"
+    temp.mkdir(exist_ok=True)
+    corpus = folder / "random-words.txt"
+    size, tokens = random_words(corpus, lines)
+    streamed, before, plain, arpa = (folder / f"est-{x}" for x in ("streamed.npz", "before.npz", "plain.npz", "l.arpa"))
+    in_memory = [sys.executable, "-c", _IN_MEMORY_ESTIMATION, str(corpus), str(before), str(budget_mib), str(temp)]
+    has_lmplz = lmplz_path() is not None
+    runs: dict[str, list] = {"streamed": [], "before": [], "lmplz": []}
+    for _ in range(2):
+        runs["streamed"].append(measured(ours(corpus, streamed, memory, temp)))
+        runs["before"].append(measured(in_memory))
+        if has_lmplz:
+            runs["lmplz"].append(measured(lmplz(corpus, arpa, memory, temp)))
+            arpa.unlink()
+    measured(ours(corpus, plain, None, temp))
+    staged = folder / "est-staged.npz"
+    code = _STAGES.format(corpus=str(corpus), memory=budget_mib << 20, temp=str(temp), out=str(staged))
+    counting_peak, estimation_peak = (float(x) for x in run_isolated(code).split())
+    identical = same_model(streamed, before) and same_model(streamed, plain)
+    bytes_identical = streamed.read_bytes() == before.read_bytes() == plain.read_bytes()
+    distinct = [int(n) for n in run_isolated(_NUM_NGRAMS.format(path=str(streamed))).split()]
+    leftovers = list(temp.iterdir())
+    tiny = folder / "one-line.txt"
+    tiny.write_text("a b c\n", encoding="utf-8")
+    bare = measured(ours(tiny, folder / "est-tiny.npz", memory, temp))[2]  # the command's constant
+    rows = []
+    for label, key in (
+        (f"scratchgen --memory {memory} (estimation streamed)", "streamed"),
+        (f"scratchgen --memory {memory}, estimation in memory (before)", "before"),
+        (f"lmplz -S {memory}", "lmplz"),
+    ):
+        if runs[key]:
+            w, c, r = best(runs[key])
+            ratio = c / best(runs["streamed"])[1]
+            rows.append([label, w, c, r, r - bare, f"{ratio:.2f}"])
+    r = best(runs["streamed"])[2]
+    within = r <= budget_mib + CONSTANT_MIB
+    total = sum(distinct)
+    return (
+        table(
+            ["command", "wall s", "CPU s", "peak RSS MiB", "RSS - one-line corpus MiB", "CPU: this / streamed"],
+            rows,
+        )
+        + f"\n\n- Corpus: {lines:,} lines of 12 words drawn uniformly (seed 1) from 20,000 random words, "
+        f"{size / 2**20:.1f} MiB, {tokens:,} tokens; order 5, word level; budget {memory}. Distinct n-grams per "
+        f"order {distinct} ({total:,} in all): {120 * total / 2**20:.0f} MiB at the 120 bytes an n-gram of "
+        f"in-memory estimation, {24 * total / 2**20:.0f} MiB for the finished model (24 bytes an n-gram)."
+        + f"\n- Target: the streamed run's peak RSS <= budget + {CONSTANT_MIB} MiB: "
+        f"**{'met' if within else 'NOT met'}** ({r:.0f} MiB against {budget_mib + CONSTANT_MIB} MiB). "
+        f"Above the same command on a one-line corpus ({bare:.0f} MiB: the interpreter, NumPy, scratchgen): "
+        f"{r - bare:.0f} MiB, "
+        f"{'within' if r - bare <= budget_mib else 'over'} the budget itself. "
+        f"Temporary folder empty afterwards: {'yes' if not leftovers else 'NO'}."
+        + f"\n- Where the streamed fit peaks (one interpreter, VmHWM reset between the two parts): counting "
+        f"{counting_peak:.0f} MiB (the count tables are built in memory at its end: scratchgen/ngram/external.py); "
+        f"estimation and saving, from the tables on disk to the saved file, {estimation_peak:.0f} MiB, "
+        f"{estimation_peak - bare:.0f} MiB above the one-line command: "
+        f"**{'within' if estimation_peak - bare <= budget_mib else 'over'}** the budget of {budget_mib} MiB."
+        + f"\n- The three scratchgen models (streamed, estimation in memory, no --memory at all) are "
+        f"{'identical' if identical else 'NOT identical'} array by array"
+        f"{' and byte for byte as files' if bytes_identical else ' (the files differ)'}."
+        + "\n- Clocks: wall (perf_counter) and CPU (user + system of the child, `os.wait4`), best of 2, interleaved; "
+        "peak RSS as GNU time reports it (`%M`). What the streamed run still holds whole: the count tables at the end "
+        "of counting, and the finished model's arrays (`scratchgen/ngram/external_smoothing.py`)."
+    )
+
+
+_NUM_NGRAMS = "from scratchgen import load; print(*load({path!r}).num_ngrams())"
+
+
 if __name__ == "__main__":
-    section = run("--quick" in sys.argv[1:])
+    quick = "--quick" in sys.argv[1:]
+    if "--estimation" in sys.argv[1:]:
+        with tempfile.TemporaryDirectory(prefix="bench-spill-") as tmp:
+            body = estimation(quick, Path(tmp))
+        command = "python -m benchmarks.bench_spill --estimation" + (" --quick" if quick else "")
+        section = Section("spill_estimation", "Corpora bigger than memory: estimation within --memory", body, command)
+    else:
+        section = run(quick)
     print(section.markdown())
     write_section(section)

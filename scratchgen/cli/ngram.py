@@ -173,23 +173,27 @@ def _fit_from_ids(args: argparse.Namespace, model, tokenizer, quiet: bool) -> in
 
 def _fit_external(args: argparse.Namespace, model, tokenizer, quiet: bool) -> int:
     """``--memory SIZE``: count within the budget, spilling sorted runs to ``--temp-dir``
-    (:mod:`scratchgen.ngram.external`), then smooth; the number of sequences."""
-    from ..ngram.counting import EOS
-    from ..ngram.external import count_file
+    (:mod:`scratchgen.ngram.external`), then smooth from the spilled tables
+    (:mod:`scratchgen.ngram.external_smoothing`); the number of sequences."""
     from ..progress import Progress
 
     if not os.path.isfile(args.corpus):
         raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
+    report: dict = {}
     with Progress(total=args.order, desc="counting n-grams (external)", unit="orders", quiet=quiet) as progress:
         try:
-            counts, vocab = count_file(
-                args.corpus, args.order, tokenizer, args.memory, args.temp_dir, args.encoding, progress=progress
+            model.fit_file(
+                args.corpus,
+                memory=args.memory,
+                temp_dir=args.temp_dir,
+                encoding=args.encoding,
+                progress=progress,
+                report=report,
             )
         except CorpusError as e:  # e.g. a literal <s>: say which file holds it
             message = str(e)
             raise CorpusError(message if args.corpus in message else f"corpus {args.corpus!r}: {message}") from None
-    model.fit_counts(counts, vocab)
-    return int(counts.counts[0][EOS])  # one </s> a sequence
+    return report["sequences"]
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -410,8 +414,9 @@ def register(commands, train) -> None:
         type=byte_size,
         default=None,
         metavar="SIZE",
-        help="bound the memory of counting to SIZE (e.g. 500M, 4G): counts spill to disk as sorted runs "
-        "and are merged, as lmplz -S does; the same model as without it (default: count in memory)",
+        help="bound the memory of counting and smoothing to SIZE (e.g. 500M, 4G): counts spill to disk as "
+        "sorted runs and are merged, as lmplz -S does, then are smoothed from disk a block at a time (the "
+        "finished model is held in memory); the same model as without it (default: count in memory)",
     )
     spill.add_argument(
         "--temp-dir",

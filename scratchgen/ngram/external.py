@@ -24,8 +24,9 @@ smoothed model is identical to the in-memory fit (``tests/ngram/test_external.py
    sorted **run** and written as two ``.npy`` files (keys, counts). *Merge*: the runs are merged (below)
    into the sorted distinct keys of order n and their counts. *Rank*: a second sweep recomputes eq. (1)
    and writes ``index_n(p)`` = the rank of key_n(p) among them (``searchsorted``), -1 where none ends.
-4. The suffix and ``<s>`` tables are built from the distinct keys as ``from_flat`` builds them; then the
-   counts are smoothed in memory (:mod:`.fitting`).
+4. The suffix and ``<s>`` tables are built from the distinct keys as ``from_flat`` builds them. Then
+   :func:`fit_file` writes the tables to the same folder and smooths them a block at a time
+   (:mod:`.external_smoothing`); :func:`count_file` returns them for :mod:`.fitting` to smooth in memory.
 
 **The merge** of k sorted runs is read in blocks: each run has a buffer of the next m of its keys. Every
 key up to the smallest *last buffered key* of the runs not read to their end is final (no unread key of any
@@ -48,13 +49,16 @@ merging            buffers of W / 48 entries in all (16 bytes an entry, three ti
 When W is smaller than ``MIN_WORKING`` bytes, nothing can progress: a :class:`ResourceError` names the
 budget needed. Outside the budget (the *documented constant* of the benchmark): the interpreter with NumPy
 and scratchgen imported (about 60 MB), the vocabulary (a Python dict: about 150 bytes a distinct token),
-and **estimation**: smoothing (:func:`.fitting.backoff_tables`) runs in memory on the distinct tables. The
-count table takes 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag) and smoothing 40 to 48
-bytes more at its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level, 674k n-grams; 200 kB at
-character level, 77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the documented bound, with room for
-the model's saving. When it exceeds the budget, ``count_file`` warns (estimation still runs, in memory). This
-is the size of the model, a few times over, not of the corpus: 1 GB of shuffled tinyshakespeare lines has
-300 million positions but fewer than a million distinct n-grams of each order.
+and **estimation**. In memory (:func:`count_file`, then :func:`.fitting.backoff_tables`) the count table
+takes 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag) and smoothing 40 to 48 bytes more at
+its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level, 674k n-grams; 200 kB at character level,
+77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the documented bound, with room for the model's
+saving, and ``count_file`` warns when it exceeds the budget. Streamed (:func:`fit_file`, what ``--memory``
+and ``fit_file(memory=)`` use), estimation works in blocks from the budget; what it still holds whole is
+listed in :mod:`.external_smoothing`: the finished model's arrays (24 bytes a distinct n-gram, a warning when
+they exceed the budget), and while one order is smoothed 12 bytes an n-gram of it and of the order below.
+Either way this is the size of the model, not of the corpus: 1 GB of shuffled tinyshakespeare lines has 300
+million positions but fewer than a million distinct n-grams of each order.
 
 The temporary folder (under ``temp_dir``, or the system's) is removed when counting ends, whether it
 succeeded, failed or was interrupted (Ctrl-C).
@@ -78,7 +82,15 @@ from ..errors import CorpusError, ResourceError, ScratchgenError
 from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts
 
-__all__ = ["Budget", "count_file", "count_in_memory", "merge_reference", "merge_runs", "spill_folder"]
+__all__ = [
+    "Budget",
+    "count_file",
+    "count_in_memory",
+    "fit_file",
+    "merge_reference",
+    "merge_runs",
+    "spill_folder",
+]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 #: Bytes a character of a piece of text read at once costs at most (the str, its normal form, tokens, ids).
@@ -539,3 +551,51 @@ def _count_orders(
         suffix.append(word if n == 2 else np.searchsorted(keys[n - 2], suffix[-1][context] * V + word))
         bos_start.append(bos_start[-1][context])
     return NGramCounts(N, V, keys, counts, suffix, bos_start)
+
+
+# --- counting, then estimation streamed from the same folder ---------------------------------------------------
+
+
+def fit_file(
+    path: str | os.PathLike,
+    order: int,
+    strategy,
+    tokenizer: Tokenizer | None = None,
+    memory: int = 1 << 30,
+    temp_dir: str | os.PathLike | None = None,
+    encoding: str = "utf-8",
+    progress=None,
+    report: dict | None = None,
+) -> tuple[tuple[list, list, list, list], Vocabulary]:
+    """:func:`count_file`'s passes, then the smoothing of ``strategy`` (no cutoffs) streamed over the count
+    tables written to the same temporary folder (:mod:`.external_smoothing`, which says what stays in memory):
+    ``((keys, log p, log b, discounts), vocabulary)``, as :func:`.fitting.backoff_tables` gives them from the
+    counts in memory, to the last bit. ``report`` as for :func:`count_file`, and ``sequences``."""
+    from . import external_smoothing
+
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+        raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+    budget = Budget(memory)
+    tokenizer = tokenizer or Tokenizer()
+    with spill_folder(temp_dir) as folder:
+        vocab, stream, c1 = _read(path, tokenizer, encoding, budget, folder)
+        report = {} if report is None else report
+        report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
+        counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
+        stream.remove()
+        report["sequences"] = int(counts.counts[0][EOS])  # one </s> a sequence
+        sizes = [len(k) for k in counts.keys]
+        unigrams, files = external_smoothing.spill_counts(counts, folder)
+        del counts  # from here on the tables are read from the files, a block at a time
+        block = external_smoothing.block_entries(budget.memory, sizes)
+        report["estimate_block"] = block
+        tables = external_smoothing.estimate(unigrams, files, len(vocab), strategy, folder, block)
+    final = external_smoothing.MODEL_BYTES * sum(sizes)
+    if final > budget.memory:
+        warnings.warn(
+            f"the model's {sum(sizes):,} n-grams take {_size(final)} of memory, more than the budget of "
+            f"{_size(budget.memory)}: its final arrays are held in memory to write the model file",
+            UserWarning,
+            stacklevel=2,
+        )
+    return tables, vocab

@@ -227,15 +227,23 @@ class NGramModel(LanguageModel):
                 f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
                 f"of order {self.order} with a vocabulary of {len(vocab)}"
             )
+        strategy = self._strategy()
+        return self._set_tables(backoff_tables(counts, strategy, self.cutoffs), vocab)
+
+    def _strategy(self):
+        """The smoothing strategy of the settings (stupid backoff's old ``discount`` warned about)."""
         if self.smoothing == "stupid-backoff" and self.discount is not None:
             warnings.warn(
                 f"discount={self.discount!r} as stupid backoff's factor is deprecated: give "
                 f"alpha={self.discount!r} instead",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
-        self.keys_, self.logp_, self.bow_, self.discounts_ = backoff_tables(counts, strategy, self.cutoffs)
+        return make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
+
+    def _set_tables(self, tables: tuple, vocab: Vocabulary) -> NGramModel:
+        """Keep the fitted (keys, log p, log b, discounts) and the vocabulary; no label tables."""
+        self.keys_, self.logp_, self.bow_, self.discounts_ = tables
         self.vocab_ = vocab
         self.labels_ = None  # counts carry no labels: fit(corpus, labels=...) adds the label tables
         self.label_keys_ = self.label_logr_ = self.label_bow_ = self.label_below_ = None
@@ -259,26 +267,39 @@ class NGramModel(LanguageModel):
         temp_dir: str | os.PathLike | None = None,
         encoding: str = "utf-8",
         progress: Progress | None = None,
+        report: dict | None = None,
     ) -> NGramModel:
         """Fit on a text file read one sequence a line (empty lines skipped), straight into ids.
 
         ``memory`` (bytes) bounds the memory of counting: the counts spill to disk as sorted runs in a
         temporary folder under ``temp_dir`` (removed afterwards) and are merged, as ``lmplz -S`` does
-        (:mod:`scratchgen.ngram.external`, which says what the budget covers and what estimation keeps
-        in memory). The model is identical, to the last bit, to the one fitted without ``memory``, which
-        reads the whole file into memory (:func:`scratchgen.corpus.read_ids`). ``progress`` is advanced
-        once per counted order.
+        (:mod:`scratchgen.ngram.external`, which says what the budget covers). Smoothing then reads the count
+        tables from that folder a block at a time (:mod:`scratchgen.ngram.external_smoothing`, which says what
+        it keeps in memory); with cutoffs above 1 it runs in memory. The model is identical, to the last bit,
+        to the one fitted without ``memory``, which reads the whole file into memory
+        (:func:`scratchgen.corpus.read_ids`). ``progress`` is advanced once per counted order; ``report`` (a
+        dict, with ``memory``) receives what :func:`scratchgen.ngram.external.count_file` reports and the
+        number of ``sequences``.
         """
         from . import external
+        from .external_smoothing import streamable
 
         self._check_fit_params()
         if memory is None:
             counts, vocab = external.count_in_memory(path, self.order, self.tokenizer_, encoding, progress)
-        else:
+            return self.fit_counts(counts, vocab)
+        strategy = self._strategy()
+        if not streamable(strategy, self.cutoffs):
             counts, vocab = external.count_file(
-                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress=progress
+                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress=progress, report=report
             )
-        return self.fit_counts(counts, vocab)
+            if report is not None:
+                report["sequences"] = int(counts.counts[0][Vocabulary.eos_id])
+            return self.fit_counts(counts, vocab)
+        tables, vocab = external.fit_file(
+            path, self.order, strategy, self.tokenizer_, memory, temp_dir, encoding, progress, report
+        )
+        return self._set_tables(tables, vocab)
 
     # --- tables ----------------------------------------------------------------------------------------
 

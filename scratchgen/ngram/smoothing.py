@@ -48,7 +48,10 @@ Three strategies do not interpolate:
 **One recursion, stateless strategies.** A strategy is a frozen dataclass of its hyperparameters (D, k,
 alpha) whose one method ``weights(counts, c, n) -> (u, gamma, D)`` gives, for order n and the count table c it
 reads (raw counts, or the adjusted counts for the Kneser-Ney pair), the shares u of the counted n-grams and
-gamma of their contexts. :func:`backoff_form` is the only place that turns them into an :class:`Estimate`:
+gamma of their contexts. The discount D of an order depends on the whole table only through its counts of
+counts n_0 .. n_4 (:func:`count_of_counts`): ``order_discount(n_j)`` computes it, and ``weights(..., D=D)``
+takes it given, so :mod:`.external_smoothing` runs the same ``weights`` on blocks of whole contexts.
+:func:`backoff_form` is the only place that turns them into an :class:`Estimate`:
 for an interpolated strategy by eqs. (2)-(3); for the three others u is p(w | h) itself and gamma is b(h)
 (maximum likelihood's gamma is 0 for a seen context, add-k's and stupid backoff's unigrams are whole).
 """
@@ -78,7 +81,9 @@ __all__ = [
     "WittenBell",
     "backoff_form",
     "check_settings",
+    "count_of_counts",
     "kenlm_discounts",
+    "kenlm_discounts_of",
     "make_smoothing",
 ]
 
@@ -209,11 +214,22 @@ def _safe_div(a: np.ndarray, b: np.ndarray, empty: float) -> np.ndarray:
         return np.where(b > 0, a / np.where(b > 0, b, 1.0), empty)
 
 
+def count_of_counts(c: np.ndarray) -> list[int]:
+    """[n_0, .., n_4]: how many entries of one order's count table ``c`` equal j, for j = 0 .. 4 (what the
+    discounts of eqs. (4), (6) and (8) read). Counts of counts add up over blocks of the table."""
+    return [int(np.count_nonzero(c == j)) for j in range(5)]
+
+
 def _one_discount(c: np.ndarray, given) -> float:
     """D = n1 / (n1 + 2 n2) (eqs. (4), (6)), or the given one; 0.5 where the formula is undefined."""
+    return _one_discount_of(count_of_counts(c) if given is None else [], given)
+
+
+def _one_discount_of(n: list, given) -> float:
+    """:func:`_one_discount` from the counts of counts ``n`` (n[j]: entries equal to j)."""
     if given is not None:
         return float(given)
-    n1, n2 = np.count_nonzero(c == 1), np.count_nonzero(c == 2)
+    n1, n2 = n[1], n[2]
     if n1 == 0:
         return 0.5
     return n1 / (n1 + 2.0 * n2)
@@ -221,7 +237,11 @@ def _one_discount(c: np.ndarray, given) -> float:
 
 def kenlm_discounts(adjusted: np.ndarray) -> tuple[float, float, float]:
     """(D_1, D_2, D_3) of eq. (8) from one order's adjusted counts, or lmplz's fallback (0.5, 1, 1.5)."""
-    n = [np.count_nonzero(adjusted == j) for j in range(5)]  # n[j]: n-grams with adjusted count j
+    return kenlm_discounts_of(count_of_counts(adjusted))
+
+
+def kenlm_discounts_of(n: list) -> tuple[float, float, float]:
+    """:func:`kenlm_discounts` from the counts of counts ``n`` (n[j]: n-grams with adjusted count j)."""
     if min(n[1], n[2], n[3]) == 0:
         return FALLBACK
     y = n[1] / (n[1] + 2.0 * n[2])
@@ -249,6 +269,12 @@ class Smoothing:
     def estimate(self, counts: NGramCounts) -> Estimate:
         return backoff_form(self, counts)
 
+    def order_discount(self, nj: list):
+        """D of one order from its counts of counts ``nj`` (:func:`count_of_counts`), or None if the strategy
+        has none: what ``weights`` computes when not given ``D``, so a caller that sees the table a block at a
+        time (:mod:`.external_smoothing`) can sum the counts of counts first and pass D to every block."""
+        return None
+
 
 @dataclasses.dataclass(frozen=True)
 class AbsoluteDiscounting(Smoothing):
@@ -260,9 +286,12 @@ class AbsoluteDiscounting(Smoothing):
     def __post_init__(self):
         check_discount(self.name, self.discount)
 
-    def weights(self, counts, c, n):
+    def order_discount(self, nj: list):
+        return _one_discount_of(nj, self.discount)
+
+    def weights(self, counts, c, n, D=None):
         c = c.astype(np.float64)
-        D = _one_discount(c, self.discount)
+        D = _one_discount(c, self.discount) if D is None else D
         d = _context_sum(counts, n, c)
         seen = _context_sum(counts, n, (c > 0).astype(np.float64))
         u = np.maximum(c - D, 0.0) / np.maximum(d, 1e-300)[counts.context(n)]
@@ -283,7 +312,7 @@ class WittenBell(Smoothing):
 
     name: ClassVar[str] = "witten-bell"
 
-    def weights(self, counts, c, n):
+    def weights(self, counts, c, n, D=None):
         c = c.astype(np.float64)
         d = _context_sum(counts, n, c)
         T = _context_sum(counts, n, (c > 0).astype(np.float64))
@@ -305,8 +334,12 @@ class ModifiedKneserNey(Smoothing):
     def __post_init__(self):
         check_discount(self.name, self.discount)
 
-    def weights(self, counts, a, n):
-        D = kenlm_discounts(a) if self.discount is None else tuple(float(d) for d in self.discount)
+    def order_discount(self, nj: list):
+        return kenlm_discounts_of(nj) if self.discount is None else tuple(float(d) for d in self.discount)
+
+    def weights(self, counts, a, n, D=None):
+        if D is None:
+            D = kenlm_discounts(a) if self.discount is None else tuple(float(d) for d in self.discount)
         table = np.array((0.0,) + D)  # D_0 = 0, D_1, D_2, D_3+
         klass = np.minimum(a, 3)  # (U_n,) which discount applies
         af = a.astype(np.float64)
@@ -325,7 +358,7 @@ class MLE(Smoothing):
     interpolated: ClassVar[bool] = False
     records_discounts: ClassVar[bool] = False
 
-    def weights(self, counts, c, n):
+    def weights(self, counts, c, n, D=None):
         c = c.astype(np.float64)
         d = _context_sum(counts, n, c)
         return c / np.maximum(d, 1e-300)[counts.context(n)], np.where(d > 0, 0.0, 1.0), None
@@ -343,7 +376,7 @@ class AddK(Smoothing):
     def __post_init__(self):
         check_k(self.k)
 
-    def weights(self, counts, c, n):
+    def weights(self, counts, c, n, D=None):
         k, N, Vp = float(self.k), counts.order, counts.vocab_size - 1
         c = c.astype(np.float64)
         d = _context_sum(counts, n, c)
@@ -370,7 +403,7 @@ class StupidBackoff(Smoothing):
         check_alpha(self.alpha)
         check_k(self.k)
 
-    def weights(self, counts, c, n):
+    def weights(self, counts, c, n, D=None):
         c = c.astype(np.float64)
         d = _context_sum(counts, n, c)
         if n == 1:
