@@ -212,7 +212,7 @@ def ascii_spans(text: str):
     """
     import numpy as np
 
-    if not text.isascii() or "<unk>" in text or "<s>" in text or "</s>" in text:
+    if not text.isascii() or ("<" in text and ("<unk>" in text or "<s>" in text or "</s>" in text)):
         return None
     b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)  # (n,) the bytes are the characters
     # Classes by arithmetic on the bytes (a subtraction and a comparison each), not table look-ups.
@@ -227,11 +227,12 @@ def ascii_spans(text: str):
     space = _between(b, 9, 13) | _between(b, 28, 32)  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
     start = ~space  # (n,) a token starts here: a visible character ...
     start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
-    small = np.int32 if len(b) < 2**31 - 1 else np.int64
-    edge = np.flatnonzero(start | space).astype(small, copy=False)  # (k,) every start and every space
-    opens = np.flatnonzero(start[edge])  # (tokens,) which edges start a token
-    starts = edge[opens]
-    ends = np.append(edge, small(len(b)))[opens + 1]  # eq. (S): the next edge
+    starts = np.flatnonzero(start)  # (tokens,)
+    last = np.empty(len(b), dtype=bool)  # (n,) eq. (S): a token's last character, a visible one before ...
+    np.bitwise_or(start[1:], space[1:], out=last[:-1])  # ... a start or a space, or at the end
+    last[-1:] = True
+    last &= ~space
+    ends = np.flatnonzero(last) + 1  # (tokens,) one past each token's last character
     line_ends = np.searchsorted(starts, np.flatnonzero(b == ord("\n")))  # (lines,) tokens before each newline
     return b, starts, ends, np.diff(line_ends, prepend=0)
 

@@ -40,7 +40,9 @@ PROSE = st.lists(
             "the",
             "Cat",
             "eighty8s",  # 8 characters: the longest token spelled by one integer in read_ids
-            "nineLong9",  # 9: the first looked up as a str
+            "nineLong9",  # 9: the first spelled by two integers
+            "sixteenCharsLong",  # 16: the longest spelled by two integers
+            "seventeenCharLong",  # 17: the first looked up as a str
             "Supercalifragilistic-expialidocious",
             "\x7f",
             "\x00",
@@ -185,7 +187,7 @@ def test_read_ids_gives_the_ids_of_read_corpus(text, level, lowercase, keep_empt
         )
         assert got.vocab == vocab
         assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
-        assert got.ids.dtype == np.int64 and got.lengths.dtype == np.int64
+        assert got.ids.dtype == np.int32 and got.lengths.dtype == np.int64
 
 
 @given(LINES.map("\n".join), LINES.map("\n".join), st.sampled_from(["char", "word"]), st.integers(1, 40))
@@ -335,3 +337,45 @@ def test_the_hard_lines_are_those_the_array_path_cannot_read(lines):
         return
     for line, h in zip(lines, hard.tolist()):
         assert h == (wordpattern.ascii_spans(line + "\n") is None), line
+
+
+# --- the pieces of read_ids' fast path against what they stand for ----------------------------------------
+
+
+@given(st.binary(max_size=300), st.sampled_from([np.uint8, np.uint32, np.int64]))
+@settings(deadline=None)
+def test_the_histogram_is_bincount(data, dtype):
+    from scratchgen.corpus import _histogram
+
+    ids = np.frombuffer(data, dtype=np.uint8).astype(dtype)  # bytes two at a time, or one at a time
+    if not len(ids):
+        return
+    assert _histogram(ids).tolist() == np.bincount(ids).tolist()
+
+
+@given(st.lists(st.lists(st.integers(0, 2**31 - 1), max_size=20), max_size=12), st.integers(1, 30))
+@settings(deadline=None)
+def test_the_growing_array_holds_what_was_written(chunks, capacity):
+    from scratchgen.corpus import _Growing
+
+    grown = _Growing(capacity)
+    for chunk in chunks:
+        grown.extend(np.array(chunk, dtype=np.int64))
+    expected = [v for chunk in chunks for v in chunk]
+    assert grown.view().tolist() == expected
+    taken = grown.take()
+    assert taken.dtype == np.int32 and taken.tolist() == expected
+
+
+@given(st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=24), max_size=20))
+def test_the_spelled_integers_read_back_as_the_tokens(tokens):
+    from scratchgen.corpus import _KEEP_LOW, _spelled
+
+    # Eq. (E) written out: byte + 1 of each character, 8 to an integer, the first in the least significant byte.
+    width = 3
+    words = np.zeros((len(tokens), width), dtype=np.uint64)
+    for row, token in enumerate(tokens):
+        for j, c in enumerate(token.encode("ascii")):
+            words[row, j // 8] += np.uint64((c + 1) * 256 ** (j % 8))
+    assert _spelled(words) == tokens
+    assert _KEEP_LOW[3] == 0xFFFFFF
