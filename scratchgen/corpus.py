@@ -402,6 +402,25 @@ def _hard_lines(text: str) -> np.ndarray | None:
     return lines
 
 
+def _not_single_lines(text: str) -> np.ndarray | None:
+    """Which lines of ``text`` (whole lines, newline-terminated, no code point beyond U+FFFF) hold a character
+    that is not whitespace or a token of its own (bool array of shape (lines,)): a letter, a digit, a mark,
+    ``<``. None when more than one line in twenty does (then the regular expression reads them all)."""
+    from . import wordpattern
+
+    try:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,)
+    except UnicodeEncodeError:  # a lone surrogate: the regular expression's path names it
+        return None
+    spots = np.flatnonzero(wordpattern.bmp_classes()[codes] == wordpattern.OTHER)
+    newlines = np.flatnonzero(codes == 10)  # (lines,)
+    lines = np.zeros(len(newlines), dtype=bool)
+    lines[np.searchsorted(newlines, spots)] = True  # the line of each spot: the first newline at or after it
+    if 20 * np.count_nonzero(lines) > len(lines):
+        return None
+    return lines
+
+
 class _Encoder:
     """Turns pieces of text (whole lines, each ending in a newline) into provisional ids and line lengths.
 
@@ -454,10 +473,12 @@ class _Encoder:
     def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the word tokens of ``text`` (whole lines, newline-terminated) and the tokens of each line.
 
-        Plain ASCII prose goes the array way (:func:`scratchgen.wordpattern.ascii_spans`). When a few lines of
-        a chunk hold what that cannot read (a non-ASCII character, a number such as 3.14, a reserved token),
-        those lines go to the regular expression together and the others the array way; tokenizing is per
-        line, so the two sets of lines give the tokens of the whole, put back in the order of the lines.
+        Plain ASCII prose goes the array way (:func:`scratchgen.wordpattern.ascii_spans`), and so does text
+        whose every visible character is a token of its own, such as Chinese prose (:meth:`_single_ids`).
+        When a few lines of a chunk hold what that cannot read (ASCII prose: a non-ASCII character, a number
+        such as 3.14, a reserved token; single characters: a letter, a digit, a mark), those lines go to the
+        regular expression together and the others the array way; tokenizing is per line, so the two sets of
+        lines give the tokens of the whole, put back in the order of the lines.
         """
         from . import wordpattern
 
@@ -466,23 +487,63 @@ class _Encoder:
         if spans is not None:  # plain ASCII prose: array operations, no regular expression, no str a token
             codes, starts, ends, lengths = spans
             return self._span_ids(text, codes, starts, ends), lengths
+        if kind == "bmp":
+            hard = _not_single_lines(text)
+            if hard is not None and not hard.any():
+                return self._single_ids(text)
+            if hard is not None:
+                return self._by_lines(text, hard, self._single_ids)
         hard = _hard_lines(text)
         if hard is None:  # many lines need the pattern: all of them go to it
             return self._pattern_ids(text, kind)
+        return self._by_lines(text, hard, self._ascii_ids)
+
+    def _by_lines(self, text: str, hard: np.ndarray, easy_ids) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` of ``text`` whose ``hard`` lines (bool array of shape (lines,)) go to the regular
+        expression and the others to ``easy_ids``."""
+        from . import wordpattern
+
         lines = text.split("\n")[:-1]  # (lines,) without their newlines
         easy = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if not h])
         rest = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if h])
         lengths = np.empty(len(hard), dtype=np.int64)  # (lines,)
         ids_rest, lengths[hard] = self._pattern_ids(rest, wordpattern.text_kind(rest))
-        spans = wordpattern.ascii_spans(easy)  # only ASCII lines without numbers or reserved tokens: not None
-        assert spans is not None
-        codes, starts, ends, lengths[~hard] = spans
-        ids_easy = self._span_ids(easy, codes, starts, ends)
+        ids_easy, lengths[~hard] = easy_ids(easy)
         from_rest = np.repeat(hard, lengths)  # (tokens,) in text order: from a hard line
         ids = np.empty(len(from_rest), dtype=np.int64)
         ids[from_rest] = ids_rest
         ids[~from_rest] = ids_easy
         return ids, lengths
+
+    def _ascii_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` of ASCII lines without numbers or reserved tokens (the easy lines of a chunk)."""
+        from . import wordpattern
+
+        spans = wordpattern.ascii_spans(text)
+        assert spans is not None
+        codes, starts, ends, lengths = spans
+        return self._span_ids(text, codes, starts, ends), lengths
+
+    def _single_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` of lines whose every character is whitespace or a token of its own
+        (:func:`scratchgen.wordpattern.bmp_classes`): the visible characters are the tokens, each looked up
+        once per chunk as a code point, like the character level."""
+        from . import wordpattern
+
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,) all in the BMP: no surrogate
+        visible = np.flatnonzero(wordpattern.bmp_classes()[codes] != wordpattern.SPACE)  # (tokens,)
+        tokens = codes[visible]  # (tokens,) code points
+        line_ends = np.searchsorted(visible, np.flatnonzero(codes == 10))  # (lines,) tokens before each newline
+        present = np.flatnonzero(np.bincount(tokens, minlength=1)) if len(tokens) else np.zeros(0, np.int64)
+        table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)  # code point -> id
+        before = len(self.seen) if self.vocab is None else 0
+        table[present] = self._lookup([chr(c) for c in present.tolist()])
+        if self.vocab is None:
+            check_tokens(self.seen[before:])  # the one rule, once per new token
+        ids = table[tokens]
+        if self.vocab is not None:
+            self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
+        return ids, np.diff(line_ends, prepend=0)
 
     def _pattern_ids(self, text: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_word_ids` by the regular expression of :mod:`scratchgen.wordpattern`, one dict look-up a token."""

@@ -56,6 +56,7 @@ __all__ = [
     "glue_marks",
     "split_ascii_lines",
     "ascii_spans",
+    "bmp_classes",
 ]
 
 # Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
@@ -181,6 +182,49 @@ def glue_marks(tokens: list[str]) -> list[str]:
         else:
             out.append(token)
     return out
+
+
+# --- characters that are always a token of their own -------------------------------------------------------
+
+#: The classes of :func:`bmp_classes`.
+SPACE, SINGLE, OTHER = 0, 1, 2
+
+
+@functools.cache
+def bmp_classes():
+    """The class of every code point of the Basic Multilingual Plane for the word tokenizer (uint8 array of
+    shape (65536,)), built on first use:
+
+    - ``SPACE`` (0): whitespace (what ``\\s`` matches): it only separates;
+    - ``SINGLE`` (1): a token of its own wherever it stands, when no combining mark follows it: a CJK
+      character, or a visible character that is neither a word character (``\\w``), nor a mark, nor ``<``
+      (which may begin a reserved token), nor a surrogate (not text);
+    - ``OTHER`` (2): anything else (letters, digits, ``_``, marks, ``<``, surrogates): the regular
+      expression decides.
+
+    So a text whose characters are all ``SPACE`` or ``SINGLE`` (Chinese prose, say) has one token a visible
+    character, as the reference's pattern gives it: no alternative before CJK (reserved tokens, numbers,
+    words) can begin at a ``SINGLE`` character, and only a mark is ever glued to a token.
+    """
+    import numpy as np
+
+    bmp = [chr(cp) for cp in range(0x10000)]
+    word = np.fromiter(map(str.isalnum, bmp), dtype=bool, count=0x10000)  # \\w: str.isalnum, and _
+    word[ord("_")] = True
+    classes = np.where(word, OTHER, SINGLE).astype(np.uint8)  # (65536,)
+    body = CJK_BMP  # a class body of single characters and ranges a-b, no escapes
+    i = 0
+    while i < len(body):
+        is_range = i + 2 < len(body) and body[i + 1] == "-"
+        last = body[i + 2] if is_range else body[i]
+        classes[ord(body[i]) : ord(last) + 1] = SINGLE
+        i += 3 if is_range else 1
+    word_marks, other_marks = _mark_codes()
+    classes[[cp for cp in word_marks + other_marks if cp <= 0xFFFF]] = OTHER
+    classes[ord("<")] = OTHER
+    classes[0xD800:0xE000] = OTHER  # surrogates
+    classes[np.fromiter(map(str.isspace, bmp), dtype=bool, count=0x10000)] = SPACE  # \\s: str.isspace
+    return classes
 
 
 # --- ASCII lines without the regular expression engine ---------------------------------------------------

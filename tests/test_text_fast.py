@@ -379,3 +379,78 @@ def test_the_spelled_integers_read_back_as_the_tokens(tokens):
             words[row, j // 8] += np.uint64((c + 1) * 256 ** (j % 8))
     assert _spelled(words) == tokens
     assert _KEEP_LOW[3] == 0xFFFFFF
+
+
+def test_the_bmp_classes_are_those_of_the_reference_pattern():
+    # The table is built with str.isalnum / str.isspace and the class bodies; the reference speaks of \w, \s.
+    classes = wordpattern.bmp_classes()
+    space, word = re.compile(r"\s"), re.compile(r"\w")
+    cjk, mark = re.compile(f"[{wordpattern.CJK_BMP}]"), re.compile(f"[{wordpattern.all_mark_ranges()}]")
+    for cp in range(0x10000):
+        c = chr(cp)
+        if space.match(c):
+            expected = wordpattern.SPACE
+        elif 0xD800 <= cp < 0xE000 or mark.match(c) or c == "<":
+            expected = wordpattern.OTHER
+        else:
+            expected = wordpattern.SINGLE if cjk.match(c) or not word.match(c) else wordpattern.OTHER
+        assert classes[cp] == expected, hex(cp)
+
+
+def _single_or_space(cp: int) -> bool:
+    return wordpattern.bmp_classes()[cp] != wordpattern.OTHER
+
+
+@given(st.text(st.integers(0, 0xFFFF).filter(_single_or_space).map(chr), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_a_single_character_is_a_token_of_its_own_in_the_reference(text):
+    assert reference.word_tokenize(text) == [c for c in text if not c.isspace()]
+
+
+# Chinese-like lines (the single-character path of read_ids), a few with what sends a line to the pattern.
+CJK_PROSE = st.lists(
+    st.sampled_from(list("我爱北京猫在家。，！？、「」.!( \u3000\t") + ["\u3099", "a", "1", "<", "_", "ab", "3.14"]),
+    max_size=20,
+).map("".join)
+
+
+EASY_CJK = st.lists(st.sampled_from(list("我爱北京猫在家。，！？、「」.!( \u3000\t")), max_size=12).map("".join)
+
+
+@given(
+    st.lists(EASY_CJK, min_size=20, max_size=80),
+    st.lists(st.tuples(CJK_PROSE, st.sampled_from(["a", "1", "\u3099", "<", "_", "3.14"])).map("".join), max_size=3),
+    st.randoms(use_true_random=False),
+    st.one_of(st.integers(1, 400), st.just(1 << 20)),  # pieces of a few lines, or the whole text at once
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_read_ids_of_chinese_lines_gives_the_ids_of_read_corpus(easy, hard, rng, chunk, with_vocab):
+    # 20 to 80 lines, up to 3 of them needing the pattern: every line the one way, or a few apart.
+    lines = easy + hard
+    rng.shuffle(lines)
+    text = "\n".join(lines)
+    tokenizer = Tokenizer("word")
+    path = _file(text)
+    vocab = Vocabulary(["我", "。", "ab"]) if with_vocab else None
+    try:
+        expected_vocab, ids, oov = _expected(path, tokenizer, vocab)
+    except CorpusError:
+        return
+    got = read_ids(path, tokenizer, vocab, chunk_chars=chunk)
+    assert got.vocab == expected_vocab
+    assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
+    if with_vocab:
+        assert got.oov == oov
+
+
+@pytest.mark.parametrize("odd", ["pi is 3.14 here", "café au lait", "the <unk> said", "猫 and dog"])
+def test_read_ids_reads_a_few_odd_lines_of_english_apart(odd):
+    # 40 lines of plain ASCII prose and one the array path cannot read: that one goes to the pattern alone.
+    lines = [f"line {word} of the well-known prose, isn't it?" for word in ("one", "two", "three", "four")] * 10
+    text = "\n".join(lines[:17] + [odd] + lines[17:]) + "\n"
+    tokenizer = Tokenizer("word")
+    vocab, ids, _ = _expected(io.StringIO(text), tokenizer)
+    got = read_ids(io.StringIO(text), tokenizer)
+    assert got.vocab == vocab
+    assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
