@@ -537,7 +537,7 @@ class _Encoder:
         present = np.flatnonzero(np.bincount(tokens, minlength=1)) if len(tokens) else np.zeros(0, np.int64)
         table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)  # code point -> id
         before = len(self.seen) if self.vocab is None else 0
-        table[present] = self._lookup([chr(c) for c in present.tolist()])
+        table[present] = self._lookup([chr(c) for c in present.tolist()], distinct=True)
         if self.vocab is None:
             check_tokens(self.seen[before:])  # the one rule, once per new token
         ids = table[tokens]
@@ -602,8 +602,8 @@ class _Encoder:
         keep[:1] = True
         np.not_equal(distinct[1:], distinct[:-1], out=keep[1:])
         distinct = distinct[keep]  # (distinct short tokens, and 0 if there is a longer token)
-        found = self._lookup(_spelled(distinct[:, None]))  # the split drops the empty spelling 0: put it back
-        ids = (found if distinct[0] else np.concatenate([[-2], found]))[_rank(distinct, spell)]  # (tokens,)
+        found = self._lookup(_spelled(distinct[:, None]), distinct=True)  # the split drops the empty spelling 0 ...
+        ids = (found if distinct[0] else np.concatenate([[-2], found]))[_rank(distinct, spell)]  # ... put back
         if len(longer):
             medium = longer[length[longer] <= 16]
             if len(medium):  # 9 to 16 characters: two integers of eq. (E) each, distinct pairs by one sort
@@ -615,7 +615,7 @@ class _Encoder:
                 new[1:] = (first8[1:] != first8[:-1]) | (rest[1:] != rest[:-1])
                 rank = np.empty(len(order), dtype=np.int64)
                 rank[order] = np.cumsum(new) - 1  # each pair's index among the distinct pairs
-                ids[medium] = self._lookup(_spelled(np.stack([first8[new], rest[new]], axis=1)))[rank]
+                ids[medium] = self._lookup(_spelled(np.stack([first8[new], rest[new]], axis=1)), distinct=True)[rank]
             long = longer[length[longer] > 16]
             if len(long):
                 ids[long] = self._lookup([text[i:j] for i, j in zip(starts[long].tolist(), ends[long].tolist())])
@@ -625,12 +625,14 @@ class _Encoder:
             self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
         return ids
 
-    def _lookup(self, tokens: list[str]) -> np.ndarray:
+    def _lookup(self, tokens: list[str], distinct: bool = False) -> np.ndarray:
         """The ids of ``tokens`` (int64 array): tokens met for the first time get the next provisional ids
-        in one update, not a Python call each."""
+        in one update, not a Python call each. ``distinct``: no token is there twice (no need to drop repeats)."""
         index = self.index
         if self.vocab is None:
-            new = list(dict.fromkeys(t for t in tokens if t not in index))
+            new = [t for t in tokens if t not in index]
+            if not distinct:
+                new = list(dict.fromkeys(new))
             index.update(zip(new, range(len(self.seen), len(self.seen) + len(new))))
             self.seen.extend(new)
         return np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))

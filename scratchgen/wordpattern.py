@@ -230,11 +230,28 @@ def bmp_classes():
 # --- ASCII lines without the regular expression engine ---------------------------------------------------
 
 
-def _between(b, low: int, high: int):
-    """``low <= b <= high`` for a uint8 array, in one subtraction that wraps and one comparison."""
-    import numpy as np
+#: The classes of the ASCII bytes for :func:`ascii_spans` (letters and digits next to each other).
+_SPACE, _LETTER, _DIGIT, _JOINER, _POINT, _VISIBLE = range(6)
 
-    return (b - np.uint8(low)) <= np.uint8(high - low)
+
+def _ascii_classes() -> bytes:
+    """The table of ``bytes.translate`` from a byte to its class (256 bytes; bytes above 127 never occur)."""
+    table = bytearray([_VISIBLE]) * 256
+    for c in range(128):
+        if chr(c).isspace():  # Python's ASCII whitespace: \t .. \r, \x1c .. space
+            table[c] = _SPACE
+        elif chr(c).isdigit():
+            table[c] = _DIGIT
+        elif chr(c).isalpha():
+            table[c] = _LETTER
+    for joiner in "'-":
+        table[ord(joiner)] = _JOINER
+    for point in ".,":
+        table[ord(point)] = _POINT
+    return bytes(table)
+
+
+_ASCII_CLASSES = _ascii_classes()
 
 
 def ascii_spans(text: str):
@@ -258,17 +275,18 @@ def ascii_spans(text: str):
 
     if not text.isascii() or ("<" in text and ("<unk>" in text or "<s>" in text or "</s>" in text)):
         return None
-    b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)  # (n,) the bytes are the characters
-    # Classes by arithmetic on the bytes (a subtraction and a comparison each), not table look-ups.
-    digit = _between(b, ord("0"), ord("9"))  # (n,)
-    point = (b == ord(".")) | (b == ord(","))
-    if (digit[:-2] & point[1:-1] & digit[2:]).any():  # a number: the number rule may cut a word
+    raw = text.encode("ascii")
+    b = np.frombuffer(raw, dtype=np.uint8)  # (n,) the bytes are the characters
+    # The class of every byte by one bytes.translate (a table look-up a byte in C), then a comparison a class.
+    kind = np.frombuffer(raw.translate(_ASCII_CLASSES), dtype=np.uint8)  # (n,)
+    digit = kind == _DIGIT  # (n,)
+    if (digit[:-2] & (kind[1:-1] == _POINT) & digit[2:]).any():  # a number: the number rule may cut a word
         return None
-    alnum = digit | _between(b | np.uint8(32), ord("a"), ord("z"))  # (n,) [A-Za-z0-9]: b | 32 lowercases
-    joiner = (b == ord("'")) | (b == ord("-"))
+    alnum = (kind - np.uint8(_LETTER)) <= np.uint8(_DIGIT - _LETTER)  # (n,) [A-Za-z0-9] (the subtraction wraps)
+    joiner = kind == _JOINER
     word = alnum.copy()  # (n,) in a word: letters, digits and inner joiners (a letter or digit on both sides)
     word[1:-1] |= joiner[1:-1] & alnum[:-2] & alnum[2:]
-    space = _between(b, 9, 13) | _between(b, 28, 32)  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
+    space = kind == _SPACE  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
     start = ~space  # (n,) a token starts here: a visible character ...
     start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
     starts = np.flatnonzero(start)  # (tokens,)
