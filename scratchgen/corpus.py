@@ -11,8 +11,9 @@ text into sequences:
   linear in the text however long its lines (slices of a buffer, never ``del buffer[:k]``).
 
 Everything streams: :func:`iter_corpus` holds one line (or one paragraph) in memory at a time, and
-:func:`read_ids` reads a file a chunk at a time straight into id arrays (no list of str tokens for the
-corpus): one ``findall`` a chunk at word level, one ``utf-32`` encoding at character level.
+:func:`read_ids` reads a file a chunk at a time straight into one int32 id array (no list of str tokens for
+the corpus): array operations on ASCII prose and on text of single-character tokens, else one ``findall`` a
+chunk at word level; one encoding to code points a chunk at character level.
 """
 
 from __future__ import annotations
