@@ -11,8 +11,9 @@ text into sequences:
   linear in the text however long its lines (slices of a buffer, never ``del buffer[:k]``).
 
 Everything streams: :func:`iter_corpus` holds one line (or one paragraph) in memory at a time, and
-:func:`read_ids` reads a file a chunk at a time straight into id arrays (no list of str tokens for the
-corpus): one ``findall`` a chunk at word level, one ``utf-32`` encoding at character level.
+:func:`read_ids` reads a file a chunk at a time straight into one int32 id array (no list of str tokens for
+the corpus): array operations on ASCII prose and on text of single-character tokens, else one ``findall`` a
+chunk at word level; one encoding to code points a chunk at character level.
 """
 
 from __future__ import annotations
@@ -276,8 +277,10 @@ class EncodedCorpus:
 
     Attributes
     ----------
-    ids : int64 array of shape (T,)
-        The ids of every token of every sequence, in order (no ``<s>`` or ``</s>``).
+    ids : int32 array of shape (T,)
+        The ids of every token of every sequence, in order (no ``<s>`` or ``</s>``). int32, half the memory
+        of int64: a vocabulary never nears 2^31 tokens, and the consumers (counting, scoring) index with it
+        or cast it as they need.
     lengths : int64 array of shape (S,)
         Tokens in each sequence; ``ids`` splits at ``cumsum(lengths)``.
     vocab : Vocabulary
@@ -326,8 +329,25 @@ class _UnknownIsZero(dict):
         return 0
 
 
-#: ``_KEEP_FIRST[k]``: the mask of the k most significant bytes of a 64-bit integer (k = 0 .. 8).
-_KEEP_FIRST = np.array([(2**64 - 1) ^ (2 ** (64 - 8 * k) - 1) for k in range(9)], dtype=np.uint64)
+#: ``_KEEP_LOW[k]``: the mask of the k least significant bytes of a 64-bit integer (k = 0 .. 8).
+_KEEP_LOW = np.array([2 ** (8 * k) - 1 for k in range(9)], dtype=np.uint64)
+
+
+def _spelled(words: np.ndarray) -> list[str]:
+    """The tokens spelled by rows of eq. (E) integers (uint64 array of shape (tokens, w): a token's first 8
+    characters, then its next 8, ...), as str.
+
+    >>> _spelled(np.array([[ord("a") + 1 + 256 * (ord("b") + 1)]], dtype=np.uint64))
+    ['ab']
+    """
+    rows = (
+        np.ascontiguousarray(words, dtype="<u8").view(np.uint8).reshape(len(words), 8 * words.shape[1])
+    )  # (tokens, 8w)
+    # Padding and one more column become spaces, so one split cuts the tokens apart (no token holds
+    # whitespace, and a token that fills its row still has a space after it).
+    chars = np.full((len(rows), rows.shape[1] + 1), ord(" "), dtype=np.uint8)  # (tokens, 8 w + 1)
+    chars[:, :-1] = np.where(rows > 0, rows - 1, ord(" "))
+    return chars.tobytes().decode("ascii").split()
 
 
 def _rank(distinct: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -383,6 +403,25 @@ def _hard_lines(text: str) -> np.ndarray | None:
     return lines
 
 
+def _not_single_lines(text: str) -> np.ndarray | None:
+    """Which lines of ``text`` (whole lines, newline-terminated, no code point beyond U+FFFF) hold a character
+    that is not whitespace or a token of its own (bool array of shape (lines,)): a letter, a digit, a mark,
+    ``<``. None when more than one line in twenty does (then the regular expression reads them all)."""
+    from . import wordpattern
+
+    try:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,)
+    except UnicodeEncodeError:  # a lone surrogate: the regular expression's path names it
+        return None
+    spots = np.flatnonzero(wordpattern.bmp_classes()[codes] == wordpattern.OTHER)
+    newlines = np.flatnonzero(codes == 10)  # (lines,)
+    lines = np.zeros(len(newlines), dtype=bool)
+    lines[np.searchsorted(newlines, spots)] = True  # the line of each spot: the first newline at or after it
+    if 20 * np.count_nonzero(lines) > len(lines):
+        return None
+    return lines
+
+
 class _Encoder:
     """Turns pieces of text (whole lines, each ending in a newline) into provisional ids and line lengths.
 
@@ -401,7 +440,7 @@ class _Encoder:
         elif self.char:  # code point -> id, unknown code points (the last cell) -> <unk>
             singles = [(ord(t), i) for i, t in enumerate(vocab.tokens) if len(t) == 1]
             top = max((cp for cp, _ in singles), default=10)  # at least the newline
-            self.table = np.zeros(max(top, 10) + 2, dtype=np.int64)  # (max code point + 2,)
+            self.table = np.zeros(max(top, 10) + 2, dtype=np.int32)  # (max code point + 2,)
             for cp, i in singles:
                 self.table[cp] = i
             self.table[10] = -1  # a newline ends a line
@@ -410,19 +449,20 @@ class _Encoder:
             self.index["\n"] = -1
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Ids of the tokens of ``text`` (whole lines, newline-terminated) and the length of each line."""
+        """Ids of the tokens of ``text`` (whole lines, newline-terminated) and the length of each line.
+
+        The ids are the smallest array that holds them: at character level without a vocabulary, the code
+        points as uint8 when the text is ASCII (a quarter of the memory traffic of uint32), else as uint32.
+        """
         text = self.tokenizer.normalize(text)  # NFC (and lowercasing) of many lines at once: the same per line
         ids: np.ndarray
         if self.char:
-            try:
-                codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,) code points
-            except UnicodeEncodeError as e:  # a lone surrogate: the one rule names it
-                check_tokens([e.object[e.start]])
-                raise
+            codes = _code_points(text)  # (n,) uint8 or uint32
             if self.vocab is None:
                 ids, ends = codes, codes == 10
             else:
-                ids = self.table[np.minimum(codes, len(self.table) - 1)]
+                top = len(self.table) - 1  # the last cell: code points beyond the vocabulary's
+                ids = self.table[codes if top >= np.iinfo(codes.dtype).max else np.minimum(codes, top)]
                 ends = ids < 0
                 self.oov += int(np.count_nonzero(ids == 0))  # no character is the token <unk>
         else:
@@ -434,10 +474,12 @@ class _Encoder:
     def _word_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the word tokens of ``text`` (whole lines, newline-terminated) and the tokens of each line.
 
-        Plain ASCII prose goes the array way (:func:`scratchgen.wordpattern.ascii_spans`). When a few lines of
-        a chunk hold what that cannot read (a non-ASCII character, a number such as 3.14, a reserved token),
-        those lines go to the regular expression together and the others the array way; tokenizing is per
-        line, so the two sets of lines give the tokens of the whole, put back in the order of the lines.
+        Plain ASCII prose goes the array way (:func:`scratchgen.wordpattern.ascii_spans`), and so does text
+        whose every visible character is a token of its own, such as Chinese prose (:meth:`_single_ids`).
+        When a few lines of a chunk hold what that cannot read (ASCII prose: a non-ASCII character, a number
+        such as 3.14, a reserved token; single characters: a letter, a digit, a mark), those lines go to the
+        regular expression together and the others the array way; tokenizing is per line, so the two sets of
+        lines give the tokens of the whole, put back in the order of the lines.
         """
         from . import wordpattern
 
@@ -446,23 +488,63 @@ class _Encoder:
         if spans is not None:  # plain ASCII prose: array operations, no regular expression, no str a token
             codes, starts, ends, lengths = spans
             return self._span_ids(text, codes, starts, ends), lengths
+        if kind == "bmp":
+            hard = _not_single_lines(text)
+            if hard is not None and not hard.any():
+                return self._single_ids(text)
+            if hard is not None:
+                return self._by_lines(text, hard, self._single_ids)
         hard = _hard_lines(text)
         if hard is None:  # many lines need the pattern: all of them go to it
             return self._pattern_ids(text, kind)
+        return self._by_lines(text, hard, self._ascii_ids)
+
+    def _by_lines(self, text: str, hard: np.ndarray, easy_ids) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` of ``text`` whose ``hard`` lines (bool array of shape (lines,)) go to the regular
+        expression and the others to ``easy_ids``."""
+        from . import wordpattern
+
         lines = text.split("\n")[:-1]  # (lines,) without their newlines
         easy = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if not h])
         rest = "".join([line + "\n" for line, h in zip(lines, hard.tolist()) if h])
         lengths = np.empty(len(hard), dtype=np.int64)  # (lines,)
         ids_rest, lengths[hard] = self._pattern_ids(rest, wordpattern.text_kind(rest))
-        spans = wordpattern.ascii_spans(easy)  # only ASCII lines without numbers or reserved tokens: not None
-        assert spans is not None
-        codes, starts, ends, lengths[~hard] = spans
-        ids_easy = self._span_ids(easy, codes, starts, ends)
+        ids_easy, lengths[~hard] = easy_ids(easy)
         from_rest = np.repeat(hard, lengths)  # (tokens,) in text order: from a hard line
         ids = np.empty(len(from_rest), dtype=np.int64)
         ids[from_rest] = ids_rest
         ids[~from_rest] = ids_easy
         return ids, lengths
+
+    def _ascii_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` of ASCII lines without numbers or reserved tokens (the easy lines of a chunk)."""
+        from . import wordpattern
+
+        spans = wordpattern.ascii_spans(text)
+        assert spans is not None
+        codes, starts, ends, lengths = spans
+        return self._span_ids(text, codes, starts, ends), lengths
+
+    def _single_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_ids` of lines whose every character is whitespace or a token of its own
+        (:func:`scratchgen.wordpattern.bmp_classes`): the visible characters are the tokens, each looked up
+        once per chunk as a code point, like the character level."""
+        from . import wordpattern
+
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,) all in the BMP: no surrogate
+        visible = np.flatnonzero(wordpattern.bmp_classes()[codes] != wordpattern.SPACE)  # (tokens,)
+        tokens = codes[visible]  # (tokens,) code points
+        line_ends = np.searchsorted(visible, np.flatnonzero(codes == 10))  # (lines,) tokens before each newline
+        present = np.flatnonzero(np.bincount(tokens, minlength=1)) if len(tokens) else np.zeros(0, np.int64)
+        table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)  # code point -> id
+        before = len(self.seen) if self.vocab is None else 0
+        table[present] = self._lookup([chr(c) for c in present.tolist()], distinct=True)
+        if self.vocab is None:
+            check_tokens(self.seen[before:])  # the one rule, once per new token
+        ids = table[tokens]
+        if self.vocab is not None:
+            self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
+        return ids, np.diff(line_ends, prepend=0)
 
     def _pattern_ids(self, text: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_word_ids` by the regular expression of :mod:`scratchgen.wordpattern`, one dict look-up a token."""
@@ -494,49 +576,64 @@ class _Encoder:
         with one dict look-up a *distinct* token.
 
         A token of at most 8 characters is spelled exactly by one 64-bit integer, its bytes plus one
-        (1 .. 128, so that 0 can pad), most significant first::
+        (1 .. 128, so that 0 can pad), the first character in the least significant byte::
 
-            spell(t) = sum_{j < |t|} (t_j + 1) * 256^(7 - j)                                          (E)
+            spell(t) = sum_{j < |t|} (t_j + 1) * 256^j                                              (E)
 
-        so the distinct short tokens are the distinct values of one integer array (a sort), and each is
-        made a str once. The few longer tokens are sliced from the text and looked up one by one.
+        which is the 8 bytes at the token's offset read as one little-endian integer, the bytes past its
+        end masked to 0. So the distinct short tokens are the distinct values of one integer array (a
+        sort), and each is made a str once. A token of 9 to 16 characters is spelled by two such integers
+        (its first 8 characters, then the rest), the distinct pairs found by one sort of the pairs; the
+        rare longer tokens are sliced from the text and looked up one by one.
         """
+        if not len(starts):
+            return np.zeros(0, dtype=np.int64)
         length = ends - starts  # (tokens,)
-        short = length <= 8
-        padded = np.zeros(len(codes) + 8, dtype=np.uint8)  # the text's bytes plus one, then 8 zeros
+        padded = np.zeros(len(codes) + 16, dtype=np.uint8)  # the text's bytes plus one, then 16 zeros
         np.add(codes, 1, out=padded[: len(codes)])
-        window = np.lib.stride_tricks.sliding_window_view(padded, 8)  # (n + 1, 8) the 8 bytes from each offset
-        spell = window[starts[short]].view(">u8").reshape(-1).astype(np.uint64)  # (short tokens,) 8 bytes each
-        spell &= _KEEP_FIRST[length[short]]  # eq. (E): the bytes past the end of the token become padding
+        # The 8 bytes at every offset as one little-endian integer: a view with a stride of one byte.
+        at = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))  # (n + 9,)
+        before = len(self.seen) if self.vocab is None else 0
+        spell = at[starts]  # (tokens,)
+        spell &= _KEEP_LOW[np.minimum(length, 8)]  # eq. (E): the bytes past the end of the token become padding
+        longer = np.flatnonzero(length > 8)  # (longer tokens,) spelled below; 0 (no token) here
+        spell[longer] = 0
         distinct = np.sort(spell)
         keep = np.empty(len(distinct), dtype=bool)
         keep[:1] = True
         np.not_equal(distinct[1:], distinct[:-1], out=keep[1:])
-        distinct = distinct[keep]  # (distinct short tokens,)
-        rows = distinct.astype(">u8").view(np.uint8).reshape(-1, 8)  # (distinct, 8) eq. (E) read back
-        # Padding and a ninth column become spaces, so one split cuts the distinct tokens apart (no token
-        # holds whitespace, and an 8-character token still has a space after it).
-        chars = np.full((len(rows), 9), ord(" "), dtype=np.uint8)  # (distinct, 9)
-        chars[:, :8] = np.where(rows > 0, rows - 1, ord(" "))
-        spelled = chars.tobytes().decode("ascii").split()
-        before = len(self.seen) if self.vocab is None else 0
-        ids = np.empty(len(starts), dtype=np.int64)  # (tokens,)
-        ids[short] = self._lookup(spelled)[_rank(distinct, spell)]
-        if not short.all():
-            where = np.flatnonzero(~short)
-            ids[where] = self._lookup([text[i:j] for i, j in zip(starts[where].tolist(), ends[where].tolist())])
+        distinct = distinct[keep]  # (distinct short tokens, and 0 if there is a longer token)
+        found = self._lookup(_spelled(distinct[:, None]), distinct=True)  # the split drops the empty spelling 0 ...
+        ids = (found if distinct[0] else np.concatenate([[-2], found]))[_rank(distinct, spell)]  # ... put back
+        if len(longer):
+            medium = longer[length[longer] <= 16]
+            if len(medium):  # 9 to 16 characters: two integers of eq. (E) each, distinct pairs by one sort
+                first8 = at[starts[medium]]  # (medium,)
+                rest = at[starts[medium] + 8] & _KEEP_LOW[length[medium] - 8]
+                order = np.lexsort((rest, first8))  # (medium,) the pairs in sorted order
+                first8, rest = first8[order], rest[order]
+                new = np.ones(len(order), dtype=bool)  # where a new distinct pair begins, in that order
+                new[1:] = (first8[1:] != first8[:-1]) | (rest[1:] != rest[:-1])
+                rank = np.empty(len(order), dtype=np.int64)
+                rank[order] = np.cumsum(new) - 1  # each pair's index among the distinct pairs
+                ids[medium] = self._lookup(_spelled(np.stack([first8[new], rest[new]], axis=1)), distinct=True)[rank]
+            long = longer[length[longer] > 16]
+            if len(long):
+                ids[long] = self._lookup([text[i:j] for i, j in zip(starts[long].tolist(), ends[long].tolist())])
         if self.vocab is None:
             check_tokens(self.seen[before:])  # the one rule, once per new token
         else:
             self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
         return ids
 
-    def _lookup(self, tokens: list[str]) -> np.ndarray:
+    def _lookup(self, tokens: list[str], distinct: bool = False) -> np.ndarray:
         """The ids of ``tokens`` (int64 array): tokens met for the first time get the next provisional ids
-        in one update, not a Python call each."""
+        in one update, not a Python call each. ``distinct``: no token is there twice (no need to drop repeats)."""
         index = self.index
         if self.vocab is None:
-            new = list(dict.fromkeys(t for t in tokens if t not in index))
+            new = [t for t in tokens if t not in index]
+            if not distinct:
+                new = list(dict.fromkeys(new))
             index.update(zip(new, range(len(self.seen), len(self.seen) + len(new))))
             self.seen.extend(new)
         return np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
@@ -563,15 +660,87 @@ class _Encoder:
             new_id = table
         return vocab, new_id, tokens, counts
 
-    def finish(self, ids: np.ndarray, min_count: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
-        """The vocabulary counted from the provisional ``ids`` (T,), and the ids mapped to it."""
+    def finish(self, ids: np.ndarray, counts: np.ndarray, min_count: int, max_size: int | None) -> Vocabulary:
+        """The vocabulary counted from the provisional ``ids`` (int32 array of shape (T,)), which occur
+        ``counts`` times, and the ids mapped to it in place, a block at a time (a temporary of a block, not
+        of the corpus)."""
         if self.vocab is not None:
-            return self.vocab, ids
-        counts = np.bincount(ids) if len(ids) else np.zeros(0, np.int64)  # (provisional ids,)
+            return self.vocab
         vocab, new_id, tokens, counts = self.numbered(counts, min_count, max_size)
-        final = new_id[ids]  # (T,)
-        self.oov = int(np.count_nonzero(final == 0)) - (int(counts[tokens.index("<unk>")]) if "<unk>" in tokens else 0)
-        return vocab, final
+        new_id = new_id.astype(np.int32)  # (provisional ids,)
+        unknown = 0  # tokens that became <unk> (id 0)
+        for start in range(0, len(ids), _MAP_BLOCK):
+            block = ids[start : start + _MAP_BLOCK]  # a view: written in place
+            block[:] = new_id[block]
+            unknown += int(np.count_nonzero(block == 0))
+        self.oov = unknown - (int(counts[tokens.index("<unk>")]) if "<unk>" in tokens else 0)
+        return vocab
+
+
+#: Ids mapped from provisional to final at a time by :meth:`_Encoder.finish` (4 MB of int32).
+_MAP_BLOCK = 1 << 20
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The code points of ``text``: uint8 array of shape (n,) when it is ASCII (CPython records that in the
+    str: the test is free, the encoding a copy), else uint32. A lone surrogate is the one rule's error."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    try:
+        return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    except UnicodeEncodeError as e:  # a lone surrogate: the one rule names it
+        check_tokens([e.object[e.start]])
+        raise
+
+
+def _histogram(ids: np.ndarray) -> np.ndarray:
+    """How often each value of the non-negative integer array ``ids`` occurs: ``np.bincount(ids)``.
+
+    Bytes (uint8) are counted two at a time: the pair ``(ids[2k], ids[2k+1])`` read as one uint16 is a cell of
+    a 256 x 256 table, and a byte value's count is the sum of its row and its column (in either byte order).
+    Half the increments of one count a byte, and ``np.bincount`` spends its time on the increments.
+
+    >>> _histogram(np.frombuffer(b"abca", dtype=np.uint8))[ord("a") : ord("d")].tolist()
+    [2, 1, 1]
+    """
+    if ids.dtype != np.uint8 or len(ids) < 2:
+        return np.bincount(ids)
+    even = len(ids) & ~1
+    pairs = np.bincount(np.ascontiguousarray(ids[:even]).view(np.uint16), minlength=1 << 16).reshape(256, 256)
+    counts = pairs.sum(axis=0) + pairs.sum(axis=1)  # (256,) as the first byte of a pair and as the second
+    if even < len(ids):
+        counts[ids[-1]] += 1
+    return counts[: int(np.flatnonzero(counts)[-1]) + 1]  # as long as bincount's
+
+
+class _Growing:
+    """One int32 array filled a chunk at a time (not a list of chunks concatenated at the end: that holds
+    the corpus twice). It starts at a capacity that usually suffices (memory the kernel gives only as it is
+    written, so a generous guess costs address space, not memory) and grows by half when it does not."""
+
+    def __init__(self, capacity: int):
+        self.array = np.empty(max(int(capacity), 1), dtype=np.int32)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.array):
+            grown = np.empty(max(end, len(self.array) * 3 // 2), dtype=np.int32)
+            grown[: self.size] = self.array[: self.size]
+            self.array = grown
+        self.array[self.size : end] = values
+        self.size = end
+
+    def view(self) -> np.ndarray:
+        """The values written (a view of the array)."""
+        return self.array[: self.size]
+
+    def take(self) -> np.ndarray:
+        """The values written, as an array of their own length: the unused capacity given back in place
+        (``realloc``; for a large block, the kernel unmaps its tail without copying)."""
+        array, self.array = self.array, np.empty(0, dtype=np.int32)
+        array.resize(self.size, refcheck=False)  # nothing else refers to it
+        return array
 
 
 def _check_build(min_count: int, max_size: int | None) -> None:
@@ -653,9 +822,11 @@ def read_ids(
     The same sequences as :func:`read_corpus` (``mode="lines"``), encoded with ``vocab`` (unknown tokens
     as ``<unk>``), or with the vocabulary :meth:`Vocabulary.build` would count from them (``min_count``,
     ``max_size``), counted in the same pass. No list of str tokens is ever made for the corpus: a chunk
-    of lines is normalised and tokenized at once (one ``findall`` at word level, one ``utf-32`` encoding
-    at character level), its tokens mapped to ids by one dict look-up each (word level) or one table
-    look-up for all (character level), and its lines found where the newlines were.
+    of lines is normalised and tokenized at once (array operations on ASCII words, else one ``findall``
+    at word level; one encoding to code points at character level), its tokens mapped to provisional ids
+    (one dict look-up a distinct token), counted, and written into one int32 array that grows as needed
+    (never a list of chunks concatenated: the corpus is held once), and its lines found where the
+    newlines were. At the end the provisional ids are renumbered in place, a block at a time.
 
     ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the lines read.
 
@@ -668,17 +839,35 @@ def read_ids(
     if vocab is not None and not isinstance(vocab, Vocabulary):
         raise CorpusError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
     encoder = _Encoder(tokenizer, vocab)
-    id_chunks, length_chunks = [], []
-    small = np.uint32 if tokenizer.level == "char" and vocab is None else np.int32  # half the memory of int64
+    ids = _Growing(_capacity(source, tokenizer, chunk_chars))
+    length_chunks = []
+    counts = np.zeros(0, dtype=np.int64)  # (provisional ids,) without a vocabulary: how often each occurs
     for piece in _pieces(source, encoding, chunk_chars):
-        ids, lengths = encoder.encode(piece)
-        id_chunks.append(ids.astype(small, copy=False))
+        chunk, lengths = encoder.encode(piece)
+        ids.extend(chunk)
         length_chunks.append(lengths)
+        if vocab is None and len(chunk):
+            seen = _histogram(chunk)
+            if len(seen) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(seen) - len(counts), np.int64)])
+            counts[: len(seen)] += seen
         if progress is not None:
             progress.update(len(lengths))
-    ids = np.concatenate(id_chunks) if id_chunks else np.zeros(0, small)
     lengths = np.concatenate(length_chunks) if length_chunks else np.zeros(0, np.int64)
     if not keep_empty:
         lengths = lengths[lengths > 0]
-    vocab, ids = encoder.finish(ids, min_count, max_size)
-    return EncodedCorpus(ids.astype(np.int64, copy=False), lengths.astype(np.int64, copy=False), vocab, encoder.oov)
+    vocab = encoder.finish(ids.view(), counts, min_count, max_size)
+    return EncodedCorpus(ids.take(), lengths.astype(np.int64, copy=False), vocab, encoder.oov)
+
+
+def _capacity(source: PathOrFile, tokenizer: Tokenizer, chunk_chars: int) -> int:
+    """A first guess of the tokens of a corpus, for :class:`_Growing`: a file's bytes at character level (at
+    least one byte a character in UTF-8 and the usual encodings), a quarter of them at word level (English
+    has about one token in four or five bytes), a chunk for a stream."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            size = os.path.getsize(source)
+        except OSError:  # _pieces names the problem
+            return chunk_chars
+        return size if tokenizer.level == "char" else size // 4 + chunk_chars // 4
+    return chunk_chars

@@ -246,7 +246,7 @@ class Vocabulary:
         ordinary = list(tokens)
         self._tokens: list[str] = list(self.SPECIALS) + ordinary
         try:
-            self._index: dict[str, int] = {t: i for i, t in enumerate(self._tokens)}
+            self._index: dict[str, int] = dict(zip(self._tokens, range(len(self._tokens))))
         except TypeError:  # an unhashable token
             self._index = {}
             self._refuse(ordinary)

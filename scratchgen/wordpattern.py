@@ -56,6 +56,7 @@ __all__ = [
     "glue_marks",
     "split_ascii_lines",
     "ascii_spans",
+    "bmp_classes",
 ]
 
 # Ideographs (CJK unified, extensions, compatibility), kana, hangul syllables and jamo: each one token.
@@ -183,14 +184,74 @@ def glue_marks(tokens: list[str]) -> list[str]:
     return out
 
 
+# --- characters that are always a token of their own -------------------------------------------------------
+
+#: The classes of :func:`bmp_classes`.
+SPACE, SINGLE, OTHER = 0, 1, 2
+
+
+@functools.cache
+def bmp_classes():
+    """The class of every code point of the Basic Multilingual Plane for the word tokenizer (uint8 array of
+    shape (65536,)), built on first use:
+
+    - ``SPACE`` (0): whitespace (what ``\\s`` matches): it only separates;
+    - ``SINGLE`` (1): a token of its own wherever it stands, when no combining mark follows it: a CJK
+      character, or a visible character that is neither a word character (``\\w``), nor a mark, nor ``<``
+      (which may begin a reserved token), nor a surrogate (not text);
+    - ``OTHER`` (2): anything else (letters, digits, ``_``, marks, ``<``, surrogates): the regular
+      expression decides.
+
+    So a text whose characters are all ``SPACE`` or ``SINGLE`` (Chinese prose, say) has one token a visible
+    character, as the reference's pattern gives it: no alternative before CJK (reserved tokens, numbers,
+    words) can begin at a ``SINGLE`` character, and only a mark is ever glued to a token.
+    """
+    import numpy as np
+
+    bmp = [chr(cp) for cp in range(0x10000)]
+    word = np.fromiter(map(str.isalnum, bmp), dtype=bool, count=0x10000)  # \\w: str.isalnum, and _
+    word[ord("_")] = True
+    classes = np.where(word, OTHER, SINGLE).astype(np.uint8)  # (65536,)
+    body = CJK_BMP  # a class body of single characters and ranges a-b, no escapes
+    i = 0
+    while i < len(body):
+        is_range = i + 2 < len(body) and body[i + 1] == "-"
+        last = body[i + 2] if is_range else body[i]
+        classes[ord(body[i]) : ord(last) + 1] = SINGLE
+        i += 3 if is_range else 1
+    word_marks, other_marks = _mark_codes()
+    classes[[cp for cp in word_marks + other_marks if cp <= 0xFFFF]] = OTHER
+    classes[ord("<")] = OTHER
+    classes[0xD800:0xE000] = OTHER  # surrogates
+    classes[np.fromiter(map(str.isspace, bmp), dtype=bool, count=0x10000)] = SPACE  # \\s: str.isspace
+    return classes
+
+
 # --- ASCII lines without the regular expression engine ---------------------------------------------------
 
 
-def _between(b, low: int, high: int):
-    """``low <= b <= high`` for a uint8 array, in one subtraction that wraps and one comparison."""
-    import numpy as np
+#: The classes of the ASCII bytes for :func:`ascii_spans` (letters and digits next to each other).
+_SPACE, _LETTER, _DIGIT, _JOINER, _POINT, _VISIBLE = range(6)
 
-    return (b - np.uint8(low)) <= np.uint8(high - low)
+
+def _ascii_classes() -> bytes:
+    """The table of ``bytes.translate`` from a byte to its class (256 bytes; bytes above 127 never occur)."""
+    table = bytearray([_VISIBLE]) * 256
+    for c in range(128):
+        if chr(c).isspace():  # Python's ASCII whitespace: \t .. \r, \x1c .. space
+            table[c] = _SPACE
+        elif chr(c).isdigit():
+            table[c] = _DIGIT
+        elif chr(c).isalpha():
+            table[c] = _LETTER
+    for joiner in "'-":
+        table[ord(joiner)] = _JOINER
+    for point in ".,":
+        table[ord(point)] = _POINT
+    return bytes(table)
+
+
+_ASCII_CLASSES = _ascii_classes()
 
 
 def ascii_spans(text: str):
@@ -212,26 +273,28 @@ def ascii_spans(text: str):
     """
     import numpy as np
 
-    if not text.isascii() or "<unk>" in text or "<s>" in text or "</s>" in text:
+    if not text.isascii() or ("<" in text and ("<unk>" in text or "<s>" in text or "</s>" in text)):
         return None
-    b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)  # (n,) the bytes are the characters
-    # Classes by arithmetic on the bytes (a subtraction and a comparison each), not table look-ups.
-    digit = _between(b, ord("0"), ord("9"))  # (n,)
-    point = (b == ord(".")) | (b == ord(","))
-    if (digit[:-2] & point[1:-1] & digit[2:]).any():  # a number: the number rule may cut a word
+    raw = text.encode("ascii")
+    b = np.frombuffer(raw, dtype=np.uint8)  # (n,) the bytes are the characters
+    # The class of every byte by one bytes.translate (a table look-up a byte in C), then a comparison a class.
+    kind = np.frombuffer(raw.translate(_ASCII_CLASSES), dtype=np.uint8)  # (n,)
+    digit = kind == _DIGIT  # (n,)
+    if (digit[:-2] & (kind[1:-1] == _POINT) & digit[2:]).any():  # a number: the number rule may cut a word
         return None
-    alnum = digit | _between(b | np.uint8(32), ord("a"), ord("z"))  # (n,) [A-Za-z0-9]: b | 32 lowercases
-    joiner = (b == ord("'")) | (b == ord("-"))
+    alnum = (kind - np.uint8(_LETTER)) <= np.uint8(_DIGIT - _LETTER)  # (n,) [A-Za-z0-9] (the subtraction wraps)
+    joiner = kind == _JOINER
     word = alnum.copy()  # (n,) in a word: letters, digits and inner joiners (a letter or digit on both sides)
     word[1:-1] |= joiner[1:-1] & alnum[:-2] & alnum[2:]
-    space = _between(b, 9, 13) | _between(b, 28, 32)  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
+    space = kind == _SPACE  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
     start = ~space  # (n,) a token starts here: a visible character ...
     start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
-    small = np.int32 if len(b) < 2**31 - 1 else np.int64
-    edge = np.flatnonzero(start | space).astype(small, copy=False)  # (k,) every start and every space
-    opens = np.flatnonzero(start[edge])  # (tokens,) which edges start a token
-    starts = edge[opens]
-    ends = np.append(edge, small(len(b)))[opens + 1]  # eq. (S): the next edge
+    starts = np.flatnonzero(start)  # (tokens,)
+    last = np.empty(len(b), dtype=bool)  # (n,) eq. (S): a token's last character, a visible one before ...
+    np.bitwise_or(start[1:], space[1:], out=last[:-1])  # ... a start or a space, or at the end
+    last[-1:] = True
+    last &= ~space
+    ends = np.flatnonzero(last) + 1  # (tokens,) one past each token's last character
     line_ends = np.searchsorted(starts, np.flatnonzero(b == ord("\n")))  # (lines,) tokens before each newline
     return b, starts, ends, np.diff(line_ends, prepend=0)
 

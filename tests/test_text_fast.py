@@ -40,7 +40,9 @@ PROSE = st.lists(
             "the",
             "Cat",
             "eighty8s",  # 8 characters: the longest token spelled by one integer in read_ids
-            "nineLong9",  # 9: the first looked up as a str
+            "nineLong9",  # 9: the first spelled by two integers
+            "sixteenCharsLong",  # 16: the longest spelled by two integers
+            "seventeenCharLong",  # 17: the first looked up as a str
             "Supercalifragilistic-expialidocious",
             "\x7f",
             "\x00",
@@ -185,7 +187,7 @@ def test_read_ids_gives_the_ids_of_read_corpus(text, level, lowercase, keep_empt
         )
         assert got.vocab == vocab
         assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
-        assert got.ids.dtype == np.int64 and got.lengths.dtype == np.int64
+        assert got.ids.dtype == np.int32 and got.lengths.dtype == np.int64
 
 
 @given(LINES.map("\n".join), LINES.map("\n".join), st.sampled_from(["char", "word"]), st.integers(1, 40))
@@ -335,3 +337,120 @@ def test_the_hard_lines_are_those_the_array_path_cannot_read(lines):
         return
     for line, h in zip(lines, hard.tolist()):
         assert h == (wordpattern.ascii_spans(line + "\n") is None), line
+
+
+# --- the pieces of read_ids' fast path against what they stand for ----------------------------------------
+
+
+@given(st.binary(max_size=300), st.sampled_from([np.uint8, np.uint32, np.int64]))
+@settings(deadline=None)
+def test_the_histogram_is_bincount(data, dtype):
+    from scratchgen.corpus import _histogram
+
+    ids = np.frombuffer(data, dtype=np.uint8).astype(dtype)  # bytes two at a time, or one at a time
+    if not len(ids):
+        return
+    assert _histogram(ids).tolist() == np.bincount(ids).tolist()
+
+
+@given(st.lists(st.lists(st.integers(0, 2**31 - 1), max_size=20), max_size=12), st.integers(1, 30))
+@settings(deadline=None)
+def test_the_growing_array_holds_what_was_written(chunks, capacity):
+    from scratchgen.corpus import _Growing
+
+    grown = _Growing(capacity)
+    for chunk in chunks:
+        grown.extend(np.array(chunk, dtype=np.int64))
+    expected = [v for chunk in chunks for v in chunk]
+    assert grown.view().tolist() == expected
+    taken = grown.take()
+    assert taken.dtype == np.int32 and taken.tolist() == expected
+
+
+@given(st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=24), max_size=20))
+def test_the_spelled_integers_read_back_as_the_tokens(tokens):
+    from scratchgen.corpus import _KEEP_LOW, _spelled
+
+    # Eq. (E) written out: byte + 1 of each character, 8 to an integer, the first in the least significant byte.
+    width = 3
+    words = np.zeros((len(tokens), width), dtype=np.uint64)
+    for row, token in enumerate(tokens):
+        for j, c in enumerate(token.encode("ascii")):
+            words[row, j // 8] += np.uint64((c + 1) * 256 ** (j % 8))
+    assert _spelled(words) == tokens
+    assert _KEEP_LOW[3] == 0xFFFFFF
+
+
+def test_the_bmp_classes_are_those_of_the_reference_pattern():
+    # The table is built with str.isalnum / str.isspace and the class bodies; the reference speaks of \w, \s.
+    classes = wordpattern.bmp_classes()
+    space, word = re.compile(r"\s"), re.compile(r"\w")
+    cjk, mark = re.compile(f"[{wordpattern.CJK_BMP}]"), re.compile(f"[{wordpattern.all_mark_ranges()}]")
+    for cp in range(0x10000):
+        c = chr(cp)
+        if space.match(c):
+            expected = wordpattern.SPACE
+        elif 0xD800 <= cp < 0xE000 or mark.match(c) or c == "<":
+            expected = wordpattern.OTHER
+        else:
+            expected = wordpattern.SINGLE if cjk.match(c) or not word.match(c) else wordpattern.OTHER
+        assert classes[cp] == expected, hex(cp)
+
+
+def _single_or_space(cp: int) -> bool:
+    return wordpattern.bmp_classes()[cp] != wordpattern.OTHER
+
+
+@given(st.text(st.integers(0, 0xFFFF).filter(_single_or_space).map(chr), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_a_single_character_is_a_token_of_its_own_in_the_reference(text):
+    assert reference.word_tokenize(text) == [c for c in text if not c.isspace()]
+
+
+# Chinese-like lines (the single-character path of read_ids), a few with what sends a line to the pattern.
+CJK_PROSE = st.lists(
+    st.sampled_from(list("我爱北京猫在家。，！？、「」.!( \u3000\t") + ["\u3099", "a", "1", "<", "_", "ab", "3.14"]),
+    max_size=20,
+).map("".join)
+
+
+EASY_CJK = st.lists(st.sampled_from(list("我爱北京猫在家。，！？、「」.!( \u3000\t")), max_size=12).map("".join)
+
+
+@given(
+    st.lists(EASY_CJK, min_size=20, max_size=80),
+    st.lists(st.tuples(CJK_PROSE, st.sampled_from(["a", "1", "\u3099", "<", "_", "3.14"])).map("".join), max_size=3),
+    st.randoms(use_true_random=False),
+    st.one_of(st.integers(1, 400), st.just(1 << 20)),  # pieces of a few lines, or the whole text at once
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_read_ids_of_chinese_lines_gives_the_ids_of_read_corpus(easy, hard, rng, chunk, with_vocab):
+    # 20 to 80 lines, up to 3 of them needing the pattern: every line the one way, or a few apart.
+    lines = easy + hard
+    rng.shuffle(lines)
+    text = "\n".join(lines)
+    tokenizer = Tokenizer("word")
+    path = _file(text)
+    vocab = Vocabulary(["我", "。", "ab"]) if with_vocab else None
+    try:
+        expected_vocab, ids, oov = _expected(path, tokenizer, vocab)
+    except CorpusError:
+        return
+    got = read_ids(path, tokenizer, vocab, chunk_chars=chunk)
+    assert got.vocab == expected_vocab
+    assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
+    if with_vocab:
+        assert got.oov == oov
+
+
+@pytest.mark.parametrize("odd", ["pi is 3.14 here", "café au lait", "the <unk> said", "猫 and dog"])
+def test_read_ids_reads_a_few_odd_lines_of_english_apart(odd):
+    # 40 lines of plain ASCII prose and one the array path cannot read: that one goes to the pattern alone.
+    lines = [f"line {word} of the well-known prose, isn't it?" for word in ("one", "two", "three", "four")] * 10
+    text = "\n".join(lines[:17] + [odd] + lines[17:]) + "\n"
+    tokenizer = Tokenizer("word")
+    vocab, ids, _ = _expected(io.StringIO(text), tokenizer)
+    got = read_ids(io.StringIO(text), tokenizer)
+    assert got.vocab == vocab
+    assert [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
