@@ -220,6 +220,19 @@ class NGramCounts:
         return cls(int(order), V, keys, counts, suffix, bos_start)
 
     @classmethod
+    def from_keys(cls, vocab_size: int, keys: list, counts: list) -> NGramCounts:
+        """Counts from the sorted distinct keys of every order (eq. (2); ``keys[0]`` all V ids) and their counts:
+        the suffix and ``<s>`` tables are found from the keys, as :meth:`from_flat` finds them from positions.
+        The tables of counting in pieces (:mod:`.chunked`, :mod:`.external`) end here."""
+        V = int(vocab_size)
+        suffix, bos_start = [np.empty(0, dtype=np.int64)], [np.arange(V) == BOS]
+        for n in range(2, len(keys) + 1):  # w_2 .. w_n is the suffix of the context, then w_n
+            context, word = keys[n - 1] // V, keys[n - 1] % V
+            suffix.append(word if n == 2 else np.searchsorted(keys[n - 2], suffix[-1][context] * V + word))
+            bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
+        return cls(len(keys), V, keys, counts, suffix, bos_start)
+
+    @classmethod
     def from_dask(cls, source, order: int, tokenizer=None, client=None, **kwargs):
         """Count a corpus on a Dask cluster: ``(counts, vocabulary)``, identical to a count in one process.
 

@@ -533,9 +533,4 @@ def _count_orders(
             previous = index
         if progress is not None:
             progress.update(1)
-    suffix, bos_start = [np.empty(0, dtype=np.int64)], [np.arange(V) == BOS]
-    for n in range(2, N + 1):  # as from_flat: w_2 .. w_n is the suffix of the context, then w_n
-        context, word = keys[n - 1] // V, keys[n - 1] % V
-        suffix.append(word if n == 2 else np.searchsorted(keys[n - 2], suffix[-1][context] * V + word))
-        bos_start.append(bos_start[-1][context])
-    return NGramCounts(N, V, keys, counts, suffix, bos_start)
+    return NGramCounts.from_keys(V, keys, counts)

@@ -262,22 +262,17 @@ class NGramModel(LanguageModel):
     ) -> NGramModel:
         """Fit on a text file read one sequence a line (empty lines skipped), straight into ids.
 
-        ``memory`` (bytes) bounds the memory of counting: the counts spill to disk as sorted runs in a
-        temporary folder under ``temp_dir`` (removed afterwards) and are merged, as ``lmplz -S`` does
+        The file is counted a chunk of lines at a time (:mod:`scratchgen.ngram.chunked`). ``memory`` (bytes)
+        bounds the memory of counting: when the distinct n-grams outgrow it, the counts spill to disk as sorted
+        runs in a temporary folder under ``temp_dir`` (removed afterwards) and are merged, as ``lmplz -S`` does
         (:mod:`scratchgen.ngram.external`, which says what the budget covers and what estimation keeps
-        in memory). The model is identical, to the last bit, to the one fitted without ``memory``, which
-        reads the whole file into memory (:func:`scratchgen.corpus.read_ids`). ``progress`` is advanced
-        once per counted order.
+        in memory). The model is identical, to the last bit, to :func:`scratchgen.corpus.read_ids` then
+        :meth:`fit_counts` on the whole file. ``progress`` is advanced by the lines read.
         """
-        from . import external
+        from .chunked import count
 
         self._check_fit_params()
-        if memory is None:
-            counts, vocab = external.count_in_memory(path, self.order, self.tokenizer_, encoding, progress)
-        else:
-            counts, vocab = external.count_file(
-                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress=progress
-            )
+        counts, vocab = count(path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress)
         return self.fit_counts(counts, vocab)
 
     # --- tables ----------------------------------------------------------------------------------------
