@@ -390,7 +390,7 @@ def register(commands, train) -> None:
         metavar="SIZE",
         help="bound the memory of counting to SIZE (e.g. 500M, 4G): the corpus is counted in chunks as without "
         "it, and when the distinct n-grams outgrow SIZE the counts spill to disk as sorted runs and are merged, "
-        "as lmplz -S does; the same model either way (default: chunks of 1M characters, no spill)",
+        "as lmplz -S does; the same model either way (default: chunks of 1M characters, 2M at word level, no spill)",
     )
     spill.add_argument(
         "--temp-dir",

@@ -48,14 +48,15 @@ from .counting import NGramCounts
 
 __all__ = ["CHUNK_CHARS", "ENTRY_BYTES", "count", "count_chunked", "merge_tables"]
 
-#: Characters of text counted at once: about 1 MB of English, a chunk of 1 M character positions or 250 k word
-#: positions, whose counting (from_flat) needs some 50 MB at its peak (measured for benchmarks/bench_text.py).
-CHUNK_CHARS = 1 << 20
+#: Characters of text counted at once, by level: about 1 M character positions, or 2 MB of English at word level
+#: (450 k positions; fewer chunks, fewer merges), each some 35 MB at the peak of reading or counting it (tracemalloc
+#: on tinyshakespeare; benchmarks/bench_text.py measures the whole command's peak RSS).
+CHUNK_CHARS = {"char": 1 << 20, "word": 1 << 21}
 #: Bytes an entry (key, count) of the running totals costs at the peak of a merge (its 16 bytes, the merge's
 #: copies, and the tables waiting on the stack): with a budget M, the totals may hold M / ENTRY_BYTES entries.
 ENTRY_BYTES = 64
 #: Bytes a character of a chunk costs at the peak of reading and counting it (text, tokens, from_flat's arrays).
-CHUNK_BYTES_PER_CHAR = 256
+CHUNK_BYTES_PER_CHAR = 128
 #: The reserved ids below the reading ids (<unk>, <s>, </s>).
 _SPECIALS = len(Vocabulary.SPECIALS)
 
@@ -84,35 +85,51 @@ class Table:
         return Table(width, keys, [c1] + self.counts[1:])
 
 
-def merge_tables(a: Table, b: Table) -> Table:
+def merge_tables(a: Table, b: Table, consume: bool = False) -> Table:
     """The counts of two tables together (the same key width): "merging two tables" of the module docstring.
+    ``consume``: each order of ``a`` and ``b`` is let go as soon as it is merged (the tables are emptied), so
+    that the merge holds about one table's worth of memory less at its peak.
 
     The plain version is :meth:`NGramCounts.merge` (which also carries the suffix and ``<s>`` tables); the tests
     check they agree."""
     if a.width != b.width or len(a.keys) != len(b.keys):
         raise ScratchgenError("can only merge tables of the same order and key width")
-    C = a.width
+    C, N = a.width, len(a.keys)
     bits = C.bit_length() - 1  # C = 2^bits: key // C and key % C are a shift and a mask
     keys, counts = [a.keys[0]], [a.counts[0] + b.counts[0]]
     map_a = map_b = None  # old index -> merged index of the (n-1)-grams (the ids themselves at n = 1)
-    for n in range(2, len(a.keys) + 1):
+    for n in range(2, N + 1):
         key_a, key_b = a.keys[n - 1], b.keys[n - 1]
         if map_a is not None and map_b is not None:  # counting.py eq. (5): increasing maps keep each sorted
-            key_a = (map_a[key_a >> bits] << bits) | (key_a & (C - 1))  # (U_a,)
-            key_b = (map_b[key_b >> bits] << bits) | (key_b & (C - 1))  # (U_b,)
+            key_a = (map_a[key_a >> bits].astype(np.int64) << bits) | (key_a & (C - 1))  # (U_a,)
+            key_b = (map_b[key_b >> bits].astype(np.int64) << bits) | (key_b & (C - 1))  # (U_b,)
+        U_a = len(key_a)
         both = np.concatenate([key_a, key_b])  # (U_a + U_b,) two sorted runs
+        del key_a, key_b
+        if consume:
+            a.keys[n - 1] = b.keys[n - 1] = None
         perm = np.argsort(both, kind="stable")  # a run-aware merge sort: one merge of two runs
         ordered = both[perm]
+        del both
         first = np.empty(len(ordered), dtype=bool)
         first[:1] = True
         np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
         starts = np.flatnonzero(first)  # (U,)
-        place = np.empty(len(both), dtype=np.int64)  # (U_a + U_b,) each entry's index in the union
-        place[perm] = np.cumsum(first) - 1
         keys.append(ordered[starts])
-        summed = np.concatenate([a.counts[n - 1], b.counts[n - 1]])[perm]
-        counts.append(np.add.reduceat(summed, starts) if len(starts) else summed)
-        map_a, map_b = place[: len(key_a)], place[len(key_a) :]
+        del ordered
+        # The counts of each run of equal keys (one entry, or one of each table) added: differences of a cumsum.
+        total = np.cumsum(np.concatenate([a.counts[n - 1], b.counts[n - 1]])[perm])  # (U_a + U_b,)
+        if consume:
+            a.counts[n - 1] = b.counts[n - 1] = None
+        ends = total[np.append(starts[1:], len(total)) - 1] if len(starts) else total  # (U,) sums up to each end
+        counts.append(np.diff(ends, prepend=0))
+        del total, ends, starts
+        if n < N:  # each entry's index in the union: the maps of the next order
+            place = np.empty(len(perm), dtype=np.int32 if len(perm) < 2**31 - 1 else np.int64)  # (U_a + U_b,)
+            place[perm] = np.cumsum(first, dtype=place.dtype)
+            place -= 1
+            map_a, map_b = place[:U_a], place[U_a:]
+        del perm, first
     return Table(C, keys, counts)
 
 
@@ -127,7 +144,7 @@ class _Totals:
         self.stack.append(table)
         while len(self.stack) > 1 and self.stack[-2].size <= 2 * self.stack[-1].size:
             top = self.stack.pop()
-            self.stack[-1] = merge_tables(self.stack[-1], top)
+            self.stack[-1] = merge_tables(self.stack[-1], top, consume=True)
             self.merges += 1
 
     def widen(self, width: int) -> None:
@@ -140,7 +157,7 @@ class _Totals:
     def total(self) -> Table:
         while len(self.stack) > 1:
             top = self.stack.pop()
-            self.stack[-1] = merge_tables(self.stack[-1], top)
+            self.stack[-1] = merge_tables(self.stack[-1], top, consume=True)
             self.merges += 1
         return self.stack[0]
 
@@ -204,7 +221,8 @@ def count(
     external.Budget(memory)  # a bad budget or folder is named before the file is read
     if temp_dir is not None and not os.path.isdir(temp_dir):
         raise ScratchgenError(f"the temporary folder {os.fspath(temp_dir)!r} does not exist")
-    chunk = max(4096, min(CHUNK_CHARS, int(memory) // CHUNK_BYTES_PER_CHAR))
+    level = (tokenizer or Tokenizer()).level
+    chunk = max(4096, min(CHUNK_CHARS[level], int(memory) // CHUNK_BYTES_PER_CHAR))
     limit = int(memory) // ENTRY_BYTES
     counted = count_chunked(path, order, tokenizer, encoding, chunk, progress, report, limit)
     report["spilled"] = counted is None
@@ -222,13 +240,14 @@ def count_chunked(
     order: int,
     tokenizer: Tokenizer | None = None,
     encoding: str = "utf-8",
-    chunk_chars: int = CHUNK_CHARS,
+    chunk_chars: int | None = None,
     progress=None,
     report: dict | None = None,
     limit: int | None = None,
 ) -> tuple[NGramCounts, Vocabulary] | None:
     """Count the n-grams of orders 1 .. ``order`` of a file (one sequence a line) a chunk of ``chunk_chars``
-    characters at a time, merging each chunk's distinct n-grams into running totals (the module docstring).
+    characters at a time (default ``CHUNK_CHARS`` of the tokenizer's level), merging each chunk's distinct
+    n-grams into running totals (the module docstring).
 
     Returns ``(counts, vocabulary)``, equal to the last bit to :func:`scratchgen.corpus.read_ids` then
     :meth:`NGramCounts.from_flat` on the same file. ``progress`` is advanced by the lines read. ``report`` (a dict,
@@ -240,9 +259,10 @@ def count_chunked(
 
     if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
         raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+    tokenizer = tokenizer or Tokenizer()
+    chunk_chars = CHUNK_CHARS[tokenizer.level] if chunk_chars is None else chunk_chars
     if not isinstance(chunk_chars, (int, np.integer)) or isinstance(chunk_chars, bool) or chunk_chars < 1:
         raise ScratchgenError(f"chunk_chars must be an integer >= 1, got {chunk_chars!r}")
-    tokenizer = tokenizer or Tokenizer()
     encoder = _Encoder(tokenizer, None)
     reading = _ReadingIds(encoder.char)
     totals, width, chunks, peak = _Totals(), 0, 0, 0
@@ -260,7 +280,7 @@ def count_chunked(
         if needed > width:
             width = needed
             totals.widen(width)
-        c = NGramCounts.from_flat(g, lengths, int(order), width)
+        c = NGramCounts.from_flat(g, lengths, int(order), width, _tables=True)
         del g
         totals.add(Table(width, c.keys, c.counts))
         chunks += 1

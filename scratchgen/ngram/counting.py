@@ -70,13 +70,15 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
     >>> u.tolist(), inv.tolist()
     ([3, 5, 7], [2, 0, -1, 2, 1])
     """
-    uniq, inverse, _ = _unique_inverse_first(key, key_range)
+    uniq, inverse, _, _ = _unique_inverse_first(key, key_range)
     return uniq, inverse
 
 
-def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`unique_inverse`, and the position of one element of each distinct value (None when the
-    values were numbered by a dense table)."""
+def _unique_inverse_first(
+    key: np.ndarray, key_range: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`unique_inverse`, the position of one element of each distinct value (None when the
+    values were numbered by a dense table), and how many elements have each distinct value (int64)."""
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
         present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
@@ -86,7 +88,8 @@ def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, 
         rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
         rank[uniq] = np.arange(len(uniq))
         rank[key_range] = -1
-        return uniq, rank[key], None
+        inverse = rank[key]
+        return uniq, inverse, None, np.bincount(inverse + 1, minlength=len(uniq) + 1)[1:].astype(np.int64)
     M = len(key)
     small = np.int32 if M < 2**31 - 1 else np.int64
     where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept: only they sort
@@ -112,7 +115,9 @@ def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, 
     group -= 1
     inverse = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
     inverse[perm] = group
-    return sorted_key[first], inverse, perm[first]
+    starts = np.flatnonzero(first)  # (U,) where each distinct value's run begins in sorted order
+    counts = np.diff(starts, append=K)  # (U,) the length of each run
+    return sorted_key[starts], inverse, perm[starts], counts
 
 
 @dataclasses.dataclass
@@ -163,10 +168,11 @@ class NGramCounts:
 
     @classmethod
     def from_flat(
-        cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int, progress=None
+        cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int, progress=None, *, _tables=False
     ) -> NGramCounts:
         """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``;
-        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order."""
+        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order.
+        (``_tables``: the keys and counts only, the suffix and ``<s>`` lists left empty: for :mod:`.chunked`.)"""
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
             raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
         V = int(vocab_size)
@@ -202,18 +208,18 @@ class NGramCounts:
             wide = np.int32 if key_range < 2**31 - 1 else np.int64
             key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
             key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
-            uniq, inverse, where = _unique_inverse_first(key, key_range)
-            U = len(uniq)
-            context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
+            uniq, inverse, where, times = _unique_inverse_first(key, key_range)
             keys.append(uniq.astype(np.int64, copy=False))
-            counts.append(np.bincount(inverse + 1, minlength=U + 1)[1:].astype(np.int64))
-            if n == 2:
-                suffix.append(word)  # w_2 is a unigram: its id
-            elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
-                suffix.append(index[where + 1].astype(np.int64))
-            else:  # (numbered by a table: no position at hand) find the key of (suffix of the context) then w_n
-                suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
-            bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
+            counts.append(times)
+            if not _tables:
+                context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
+                if n == 2:
+                    suffix.append(word)  # w_2 is a unigram: its id
+                elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
+                    suffix.append(index[where + 1].astype(np.int64))
+                else:  # (numbered by a table: no position at hand) the key of (suffix of the context) then w_n
+                    suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
+                bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
             index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
             if progress is not None:
                 progress.update(1)
