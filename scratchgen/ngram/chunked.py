@@ -266,6 +266,7 @@ def count_chunked(
     encoder = _Encoder(tokenizer, None)
     reading = _ReadingIds(encoder.char)
     totals, width, chunks, peak = _Totals(), 0, 0, 0
+    pending = None  # the last chunk read, (reading ids, lengths): counted when the next one comes
     for piece in _pieces(path, encoding, int(chunk_chars)):
         ids, lengths = encoder.encode(piece)
         del piece
@@ -276,29 +277,46 @@ def count_chunked(
             continue
         g = reading(ids)  # (T,) reading ids
         del ids
-        needed = _width(reading.count(encoder))
-        if needed > width:
-            width = needed
-            totals.widen(width)
-        c = NGramCounts.from_flat(g, lengths, int(order), width, _tables=True)
+        if pending is not None:
+            width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+            chunks += 1
+            peak = max(peak, totals.size)
+            if limit is not None and totals.size > limit:
+                return None
+        pending = (g, lengths)
         del g
-        totals.add(Table(width, c.keys, c.counts))
-        chunks += 1
-        peak = max(peak, totals.size)
-        if limit is not None and totals.size > limit:
-            return None
-    if not chunks:
+    if pending is None:
         raise CorpusError(f"corpus {os.fspath(path)!r} has no non-empty sequence")
+    if not chunks:  # the whole file is one chunk: counted in the final ids at once, as read_ids then from_flat
+        g, lengths = pending
+        C = _width(reading.count(encoder))
+        vocab, rename = _vocabulary(np.bincount(g, minlength=C).astype(np.int64), encoder, reading)
+        if report is not None:
+            report.update(chunks=1, merges=0, peak_entries=0)
+        return NGramCounts.from_flat(rename[g], lengths, int(order), len(vocab)), vocab
+    width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+    del pending
     table = totals.total()
     if report is not None:
-        report.update(chunks=chunks, merges=totals.merges, peak_entries=peak)
+        report.update(chunks=chunks + 1, merges=totals.merges, peak_entries=max(peak, table.size))
     return _finish(table, encoder, reading)
 
 
-def _finish(table: Table, encoder, reading: _ReadingIds) -> tuple[NGramCounts, Vocabulary]:
-    """The vocabulary of the unigram counts, and the totals renamed to its ids and re-sorted."""
-    C, c1 = table.width, table.counts[0]
-    bits = C.bit_length() - 1
+def _count_chunk(totals: _Totals, width: int, g: np.ndarray, lengths: np.ndarray, order: int, n_ids: int) -> int:
+    """Count one chunk's reading ids into a table and add it to the totals (widened first when its ids need a
+    larger key width, eq. (1)); the key width now."""
+    needed = _width(n_ids)
+    if needed > width:
+        width = needed
+        totals.widen(width)
+    c = NGramCounts.from_flat(g, lengths, order, width, _tables=True)
+    totals.add(Table(width, c.keys, c.counts))
+    return width
+
+
+def _vocabulary(c1: np.ndarray, encoder, reading: _ReadingIds) -> tuple[Vocabulary, np.ndarray]:
+    """The vocabulary numbered from the counts ``c1`` of the reading ids (as ``read_ids`` numbers it), and the
+    map from reading ids to its ids, shape (len(c1),) (a literal ``<unk>`` word to 0)."""
     n_reading = reading.count(encoder) - _SPECIALS
     if reading.char:  # the reader's provisional id is the code point: its counts by code point
         codes = np.asarray(reading.codes, dtype=np.int64)
@@ -308,10 +326,18 @@ def _finish(table: Table, encoder, reading: _ReadingIds) -> tuple[NGramCounts, V
         new_id = new_id[codes] if len(codes) else new_id[:0]  # (reading ids - 3,) final ids
     else:
         vocab, new_id, _, _ = encoder.numbered(c1[_SPECIALS : _SPECIALS + n_reading].copy(), 1, None)
-    V = len(vocab)
-    rename = np.zeros(C, dtype=np.int64)  # (C,) reading id -> final id (a literal <unk> word -> 0)
+    rename = np.zeros(len(c1), dtype=np.int64)  # (C,) reading id -> final id
     rename[:_SPECIALS] = np.arange(_SPECIALS)
     rename[_SPECIALS : _SPECIALS + n_reading] = new_id
+    return vocab, rename
+
+
+def _finish(table: Table, encoder, reading: _ReadingIds) -> tuple[NGramCounts, Vocabulary]:
+    """The vocabulary of the unigram counts, and the totals renamed to its ids and re-sorted."""
+    C, c1 = table.width, table.counts[0]
+    bits = C.bit_length() - 1
+    vocab, rename = _vocabulary(c1, encoder, reading)
+    V = len(vocab)
     used = np.flatnonzero(c1)  # the ids that occur, renamed one to one (0, unused while reading, included)
     counts1 = np.zeros(V, dtype=np.int64)
     counts1[rename[used]] = c1[used]

@@ -234,7 +234,7 @@ class NGramCounts:
         suffix, bos_start = [np.empty(0, dtype=np.int64)], [np.arange(V) == BOS]
         for n in range(2, len(keys) + 1):  # w_2 .. w_n is the suffix of the context, then w_n
             context, word = keys[n - 1] // V, keys[n - 1] % V
-            suffix.append(word if n == 2 else np.searchsorted(keys[n - 2], suffix[-1][context] * V + word))
+            suffix.append(word if n == 2 else _search(keys[n - 2], suffix[-1][context] * V + word))
             bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
         return cls(len(keys), V, keys, counts, suffix, bos_start)
 
@@ -384,6 +384,15 @@ class NGramCounts:
             bos_start.append(self.bos_start[n - 1][order])
             new_index = rank
         return NGramCounts(self.order, W, keys, counts, suffix, bos_start)
+
+
+def _search(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(table, values)``, the values searched in sorted order (then put back): consecutive
+    searches then walk the table forwards, which is about twice as fast as searching in random order."""
+    order = np.argsort(values)
+    found = np.empty(len(values), dtype=np.int64)
+    found[order] = np.searchsorted(table, values[order])
+    return found
 
 
 def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -145,3 +145,16 @@ def test_bad_arguments_are_named(tmp_path):
         count(path, 2, memory=1 << 20, temp_dir=tmp_path / "nowhere")
     with pytest.raises(ScratchgenError, match="can only merge tables"):
         merge_tables(Table(16, [np.arange(16)], [np.zeros(16, np.int64)]), Table(32, [np.arange(32)], [np.zeros(32)]))
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_a_file_of_one_chunk_is_counted_in_its_final_ids(tmp_path, level):
+    lines = ["the cat sat", "", "a dog, the <unk> cat", "été naïve 3.14"] * 5
+    path = write(str(tmp_path), lines)
+    tok = Tokenizer(level)
+    report: dict = {}
+    counts, vocab = count_chunked(path, 4, tok, chunk_chars=1 << 20, report=report)  # type: ignore[misc]
+    assert report == {"chunks": 1, "merges": 0, "peak_entries": 0}
+    reference, reference_vocab = count_in_memory(path, 4, tok)
+    assert vocab.to_list() == reference_vocab.to_list()
+    assert_same_counts(counts, reference)
