@@ -71,14 +71,16 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
     ([3, 5, 7], [2, 0, -1, 2, 1])
     """
     uniq, inverse, _, _ = _unique_inverse_first(key, key_range)
+    assert inverse is not None
     return uniq, inverse
 
 
 def _unique_inverse_first(
-    key: np.ndarray, key_range: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    key: np.ndarray, key_range: int, inverse: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """:func:`unique_inverse`, the position of one element of each distinct value (None when the
-    values were numbered by a dense table), and how many elements have each distinct value (int64)."""
+    values were numbered by a dense table), and how many elements have each distinct value (int64).
+    ``inverse=False``: the sorting path may leave the inverse out (None), which saves a scatter."""
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
         present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
@@ -88,8 +90,8 @@ def _unique_inverse_first(
         rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
         rank[uniq] = np.arange(len(uniq))
         rank[key_range] = -1
-        inverse = rank[key]
-        return uniq, inverse, None, np.bincount(inverse + 1, minlength=len(uniq) + 1)[1:].astype(np.int64)
+        index = rank[key]
+        return uniq, index, None, np.bincount(index + 1, minlength=len(uniq) + 1)[1:].astype(np.int64)
     M = len(key)
     small = np.int32 if M < 2**31 - 1 else np.int64
     where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept: only they sort
@@ -111,13 +113,15 @@ def _unique_inverse_first(
     first = np.empty(K, dtype=bool)
     first[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
-    group = np.cumsum(first, dtype=small)
-    group -= 1
-    inverse = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
-    inverse[perm] = group
+    index = None
+    if inverse:
+        group = np.cumsum(first, dtype=small)
+        group -= 1
+        index = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
+        index[perm] = group
     starts = np.flatnonzero(first)  # (U,) where each distinct value's run begins in sorted order
     counts = np.diff(starts, append=K)  # (U,) the length of each run
-    return sorted_key[starts], inverse, perm[starts], counts
+    return sorted_key[starts], index, perm[starts], counts
 
 
 @dataclasses.dataclass
@@ -208,7 +212,8 @@ class NGramCounts:
             wide = np.int32 if key_range < 2**31 - 1 else np.int64
             key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
             key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
-            uniq, inverse, where, times = _unique_inverse_first(key, key_range)
+            last = n == order  # no order above: the positions' indices are not needed
+            uniq, inverse, where, times = _unique_inverse_first(key, key_range, inverse=not last)
             keys.append(uniq.astype(np.int64, copy=False))
             counts.append(times)
             if not _tables:
@@ -218,9 +223,10 @@ class NGramCounts:
                 elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
                     suffix.append(index[where + 1].astype(np.int64))
                 else:  # (numbered by a table: no position at hand) the key of (suffix of the context) then w_n
-                    suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
+                    suffix.append(_search(keys[-2], suffix[-1][context] * V + word))
                 bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
-            index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
+            if inverse is not None:
+                index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
             if progress is not None:
                 progress.update(1)
         return cls(int(order), V, keys, counts, suffix, bos_start)
