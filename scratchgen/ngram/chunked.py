@@ -31,7 +31,12 @@ merge a chunk, and the stack holds at most twice the totals.
 
 **At the end** the vocabulary is numbered from the unigram counts (``_Encoder.numbered``, as ``read_ids``), and
 the totals are renamed to its ids and re-sorted (:meth:`NGramCounts.from_keys` builds the suffix and ``<s>``
-tables).
+tables). A file of one chunk skips all this: its ids are renamed and counted once, as ``read_ids`` then
+``from_flat`` count them.
+
+**Memory** is the interpreter with NumPy (about 30 MB), the totals (16 bytes an entry) and, at the peak, one
+merge's copies of one order or one chunk being read and counted (``CHUNK_CHARS``): not the corpus. With a budget
+(:func:`count`), chunks shrink to fit it, and totals that outgrow it go to the spilling path of :mod:`.external`.
 
 Letters: N order, C key width (a power of two over the reading ids), U_n distinct n-grams of order n.
 """

@@ -56,6 +56,9 @@ the model's saving. When it exceeds the budget, ``count_file`` warns (estimation
 is the size of the model, a few times over, not of the corpus: 1 GB of shuffled tinyshakespeare lines has
 300 million positions but fewer than a million distinct n-grams of each order.
 
+``scratchgen train ngram --memory`` and ``NGramModel.fit_file(memory=...)`` come here only when counting in
+chunks (:func:`scratchgen.ngram.chunked.count`) finds more distinct n-grams than the budget holds.
+
 The temporary folder (under ``temp_dir``, or the system's) is removed when counting ends, whether it
 succeeded, failed or was interrupted (Ctrl-C).
 
