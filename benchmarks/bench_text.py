@@ -18,14 +18,14 @@ built-in Chinese grammar with a fixed seed, repeated to about 1 MB). Then:
 - start-up of the command line as whole processes (``import scratchgen``, ``import scratchgen.cli.main``,
   ``scratchgen --help``, ``scratchgen train ngram --help``; ``python -c pass`` and ``import numpy`` for scale),
   interleaved, best of 5, wall and CPU;
-- whole commands as processes: ``scratchgen train ngram --order 5 --level word`` and ``--level char`` on
-  tinyshakespeare 1x, 10x and 100x (the copies built in a temporary folder; quick: 1x and 2x), against
-  ``lmplz -o 5 -S 400M`` (``LMPLZ`` or PATH; at character level on the same file with its characters written
-  apart, as bench_ngram does, not timed), the two interleaved (A B A B), best of 3, 2 and 1 processes; wall
-  and CPU seconds (user + system) and the peak resident memory of each child process (``os.wait4``). The
-  children run without ``PYTHONDONTWRITEBYTECODE`` (after one warm-up run), as an installed package runs.
-  A second row gives the in-memory figure: the same fit from ids already in memory (``NGramCounts.from_flat``
-  then ``fit_counts``), CPU seconds in this process;
+- whole commands as processes: ``scratchgen train ngram --order 5 --level word --memory 400M`` and ``--level
+  char`` on tinyshakespeare 1x, 10x and 100x (the copies built in a temporary folder; quick: 1x and 2x), against
+  ``lmplz -o 5 -S 400M`` (the same budget; ``LMPLZ`` or PATH; at character level on the same file with its
+  characters written apart, as bench_ngram does, not timed), and scratchgen without ``--memory``, the three
+  interleaved (A B C A B C), best of 3, 2 and 1 processes; wall and CPU seconds (user + system) and the peak
+  resident memory of each child process (``os.wait4``). The children run without ``PYTHONDONTWRITEBYTECODE``
+  (after one warm-up run), as an installed package runs. A last row gives the in-memory figure: the same fit
+  from ids already in memory (``NGramCounts.from_flat`` then ``fit_counts``), CPU seconds in this process;
 - and, with ``SCRATCHGEN_BEFORE`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/before
   <commit>``), the whole command of that checkout on the 10x file.
 
@@ -251,38 +251,49 @@ def in_memory_cpu(path: Path, level: str) -> float:
     return time.process_time() - start
 
 
-def train_command(path: Path, level: str, out: Path) -> list[str]:
+#: The memory budget both programs get in the whole-command rows (lmplz ``-S``, scratchgen ``--memory``).
+BUDGET = "400M"
+
+
+def train_command(path: Path, level: str, out: Path, memory: str | None = None) -> list[str]:
+    budget = ["--memory", memory] if memory else []
     return [sys.executable, "-m", "scratchgen", "train", "ngram", "--order", "5", "--level", level, "--quiet",
-            str(path), "-o", str(out)]  # fmt: skip
+            *budget, str(path), "-o", str(out)]  # fmt: skip
 
 
 def command_rows(files: list[tuple[str, Path]], folder: Path, quick: bool) -> list[list[object]]:
-    """Whole commands, scratchgen and lmplz interleaved, at each size and level; then the in-memory fit."""
+    """Whole commands, scratchgen (with the budget, and without) and lmplz, interleaved, at each size and level;
+    then the in-memory fit."""
     rows = []
     lmplz = lmplz_path()
     env = checkout_env(ROOT)
     timed_process(train_command(files[0][1], "word", folder / "warm.npz"), cwd=ROOT, env=env)  # writes the .pyc
     for (name, path), repeat in zip(files, (2, 1) if quick else (3, 2, 1)):
         for level in ("word", "char"):
-            cmd = train_command(path, level, folder / f"model_{level}.npz")
+            cmd = train_command(path, level, folder / f"model_{level}.npz", BUDGET)
+            plain = train_command(path, level, folder / f"model_{level}.npz")
             text = path if level == "word" else _chars_apart(path, folder)
             lcmd = [lmplz, "-o", "5", "--text", str(text), "--arpa", str(folder / "lmplz.arpa"), "--discount_fallback",
-                    "-S", "400M", "-T", str(folder)] if lmplz else None  # fmt: skip
-            mine, theirs = [], []
-            for _ in range(repeat):  # interleaved: A B A B
+                    "-S", BUDGET, "-T", str(folder)] if lmplz else None  # fmt: skip
+            mine, theirs, default = [], [], []
+            for _ in range(repeat):  # interleaved: A B C A B C
                 mine.append(timed_process(cmd, cwd=ROOT, env=env))
                 if lcmd:
                     try:
                         theirs.append(timed_process(lcmd))
                     except RuntimeError as e:
                         print(e, file=sys.stderr)
+                default.append(timed_process(plain, cwd=ROOT, env=env))
             wall, cpu, rss = (min(r[i] for r in mine) for i in range(3))
+            dwall, dcpu, drss = (min(r[i] for r in default) for i in range(3))
             nan = float("nan")
             lwall, lcpu, lrss = (min(r[i] for r in theirs) for i in range(3)) if theirs else (nan, nan, nan)
-            rows.append([name, level, "scratchgen train ngram (file to saved model)", wall, cpu, rss, lwall / wall,
-                         lcpu / cpu])  # fmt: skip
-            rows.append(["", "", "lmplz -o 5 -S 400M (file to ARPA)" if theirs else "lmplz (failed or absent)",
+            rows.append([name, level, f"scratchgen train ngram --memory {BUDGET} (file to saved model)", wall, cpu,
+                         rss, lwall / wall, lcpu / cpu])  # fmt: skip
+            rows.append(["", "", f"lmplz -o 5 -S {BUDGET} (file to ARPA)" if theirs else "lmplz (failed or absent)",
                          lwall, lcpu, lrss, 1.0, 1.0])  # fmt: skip
+            rows.append(["", "", "scratchgen train ngram (no --memory: the default chunks)", dwall, dcpu, drss,
+                         lwall / dwall, lcpu / dcpu])  # fmt: skip
             mem = in_memory_cpu(path, level)
             rows.append(["", "", "scratchgen in memory (ids to smoothed tables)", nan, mem, nan, nan, lcpu / mem])
             if folder.joinpath(f"{path.stem}_chars.txt").exists():
@@ -320,10 +331,14 @@ def run(quick: bool) -> Section:
         + table(["process", "checkout", "wall s", "CPU s", "CPU s over bare"], imports)
         + "\n\nWhole commands, order 5 (`--quiet`), scratchgen and lmplz interleaved, best of "
         + ("2 and 1" if quick else "3, 2 and 1")
-        + f" processes by size; lmplz: {lmplz_note()}. Peak RSS: the child's own maximum resident set. Ratios: "
-        "lmplz's time over scratchgen's (> 1: scratchgen is faster; target >= 1 on the wall clock). The machine "
-        "is shared: the CPU ratio is the steadier figure. The in-memory row is the fit from ids already in "
-        "memory (counting and smoothing, CPU seconds in the benchmark's process) against lmplz's whole process.\n\n"
+        + f" processes by size; lmplz: {lmplz_note()}. Both programs get the same memory budget, {BUDGET} (lmplz "
+        f"`-S {BUDGET}`, scratchgen `--memory {BUDGET}`: it counts the file in chunks of lines and spills to disk "
+        "only when the distinct n-grams outgrow the budget, which they do not here); the third row is scratchgen "
+        "without `--memory` (the same chunks by default). Peak RSS: the child's own maximum resident set (target "
+        "<= lmplz's). Ratios: lmplz's time over scratchgen's (> 1: scratchgen is faster; target >= 1 on the wall "
+        "clock). The machine is shared: the CPU ratio is the steadier figure. The in-memory row is the fit from ids "
+        "already in memory (counting and smoothing, CPU seconds in the benchmark's process) against lmplz's whole "
+        "process.\n\n"
         + table(["corpus", "level", "program", "wall s", "CPU s", "peak RSS MiB", "wall ratio", "CPU ratio"],
                 commands)  # fmt: skip
     )

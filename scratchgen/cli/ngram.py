@@ -146,41 +146,21 @@ def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
     return corpus
 
 
-def _fit_from_ids(args: argparse.Namespace, model, tokenizer, quiet: bool) -> int:
-    """Fit ``model`` on the corpus read a chunk at a time straight into ids (:func:`scratchgen.corpus.read_ids`):
-    the same model as ``fit`` on the token lists of ``_read_corpus``; the number of sequences."""
-    from ..corpus import read_ids
-    from ..ngram.counting import NGramCounts
-    from ..progress import Progress
-
-    total = None
-    if not quiet:
-        with open(args.corpus, "rb") as f:  # counting newlines is fast next to tokenizing them
-            total = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
-    try:
-        with Progress(total=total, desc=f"reading {args.corpus}", unit="lines", quiet=quiet) as progress:
-            encoded = read_ids(args.corpus, tokenizer, encoding=args.encoding, progress=progress)
-    except CorpusError as e:  # e.g. a literal <s>: say which file holds it
-        message = str(e)
-        raise CorpusError(message if args.corpus in message else f"corpus {args.corpus!r}: {message}") from None
-    if not len(encoded):
-        raise CorpusError(f"corpus {args.corpus!r} has no non-empty sequence")
-    with Progress(total=args.order, desc="counting n-grams", unit="orders", quiet=quiet) as progress:
-        counts = NGramCounts.from_flat(encoded.ids, encoded.lengths, args.order, len(encoded.vocab), progress=progress)
-    model.fit_counts(counts, encoded.vocab)
-    return len(encoded)
-
-
-def _fit_external(args: argparse.Namespace, model, tokenizer, quiet: bool) -> int:
-    """``--memory SIZE``: count within the budget, spilling sorted runs to ``--temp-dir``
-    (:mod:`scratchgen.ngram.external`), then smooth from the spilled tables
-    (:mod:`scratchgen.ngram.external_smoothing`); the number of sequences."""
+def _fit_file(args: argparse.Namespace, model, quiet: bool) -> int:
+    """Count the corpus a chunk of lines at a time straight into ids, merging each chunk's distinct n-grams into
+    running totals, then smooth (:meth:`NGramModel.fit_file <scratchgen.ngram.model.NGramModel.fit_file>`); with
+    ``--memory SIZE`` within that budget, spilling sorted runs to ``--temp-dir`` and smoothing from them only
+    when the distinct n-grams outgrow it. The number of sequences."""
     from ..progress import Progress
 
     if not os.path.isfile(args.corpus):
         raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
+    total = None
+    if not quiet:
+        with open(args.corpus, "rb") as f:  # counting newlines is fast next to tokenizing them
+            total = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
     report: dict = {}
-    with Progress(total=args.order, desc="counting n-grams (external)", unit="orders", quiet=quiet) as progress:
+    with Progress(total=total, desc=f"reading and counting {args.corpus}", unit="lines", quiet=quiet) as progress:
         try:
             model.fit_file(
                 args.corpus,
@@ -257,10 +237,8 @@ def _train(args: argparse.Namespace) -> int:
                 model.fit(corpus, labels=labels, progress=progress)
             except CorpusError as e:  # e.g. a literal <s>: say which file holds it
                 raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
-    elif args.memory is not None:  # counts spilled to disk within the budget: the same model
-        n_sequences = _fit_external(args, model, tokenizer, quiet)
-    elif args.mode == "lines":  # one sequence a line: the file straight to ids, never a list of str tokens
-        n_sequences = _fit_from_ids(args, model, tokenizer, quiet)
+    elif args.mode == "lines":  # one sequence a line: chunks straight to ids (--memory: spilled only if needed)
+        n_sequences = _fit_file(args, model, quiet)
     else:
         corpus = _read_corpus(args, tokenizer, quiet)
         n_sequences = len(corpus)
@@ -414,9 +392,10 @@ def register(commands, train) -> None:
         type=byte_size,
         default=None,
         metavar="SIZE",
-        help="bound the memory of counting and smoothing to SIZE (e.g. 500M, 4G): counts spill to disk as "
-        "sorted runs and are merged, as lmplz -S does, then are smoothed from disk a block at a time (the "
-        "finished model is held in memory); the same model as without it (default: count in memory)",
+        help="bound the memory of counting and smoothing to SIZE (e.g. 500M, 4G): the corpus is counted in "
+        "chunks as without it, and when the distinct n-grams outgrow SIZE the counts spill to disk as sorted runs "
+        "and are merged, as lmplz -S does, then are smoothed from disk a block at a time (the finished model is "
+        "held in memory); the same model either way (default: chunks of 1M characters, 2M at word level, no spill)",
     )
     spill.add_argument(
         "--temp-dir",

@@ -70,13 +70,17 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
     >>> u.tolist(), inv.tolist()
     ([3, 5, 7], [2, 0, -1, 2, 1])
     """
-    uniq, inverse, _ = _unique_inverse_first(key, key_range)
+    uniq, inverse, _, _ = _unique_inverse_first(key, key_range)
+    assert inverse is not None
     return uniq, inverse
 
 
-def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`unique_inverse`, and the position of one element of each distinct value (None when the
-    values were numbered by a dense table)."""
+def _unique_inverse_first(
+    key: np.ndarray, key_range: int, inverse: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """:func:`unique_inverse`, the position of one element of each distinct value (None when the
+    values were numbered by a dense table), and how many elements have each distinct value (int64).
+    ``inverse=False``: the sorting path may leave the inverse out (None), which saves a scatter."""
     if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
         present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
@@ -86,7 +90,8 @@ def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, 
         rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
         rank[uniq] = np.arange(len(uniq))
         rank[key_range] = -1
-        return uniq, rank[key], None
+        index = rank[key]
+        return uniq, index, None, np.bincount(index + 1, minlength=len(uniq) + 1)[1:].astype(np.int64)
     M = len(key)
     small = np.int32 if M < 2**31 - 1 else np.int64
     where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept: only they sort
@@ -108,11 +113,15 @@ def _unique_inverse_first(key: np.ndarray, key_range: int) -> tuple[np.ndarray, 
     first = np.empty(K, dtype=bool)
     first[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
-    group = np.cumsum(first, dtype=small)
-    group -= 1
-    inverse = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
-    inverse[perm] = group
-    return sorted_key[first], inverse, perm[first]
+    index = None
+    if inverse:
+        group = np.cumsum(first, dtype=small)
+        group -= 1
+        index = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
+        index[perm] = group
+    starts = np.flatnonzero(first)  # (U,) where each distinct value's run begins in sorted order
+    counts = np.diff(starts, append=K)  # (U,) the length of each run
+    return sorted_key[starts], index, perm[starts], counts
 
 
 @dataclasses.dataclass
@@ -163,10 +172,11 @@ class NGramCounts:
 
     @classmethod
     def from_flat(
-        cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int, progress=None
+        cls, flat: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int, progress=None, *, _tables=False
     ) -> NGramCounts:
         """Like :meth:`from_sequences` for the sequences concatenated (``flat``) and their ``lengths``;
-        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order."""
+        ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by 1 per counted order.
+        (``_tables``: the keys and counts only, the suffix and ``<s>`` lists left empty: for :mod:`.chunked`.)"""
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
             raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
         V = int(vocab_size)
@@ -202,22 +212,37 @@ class NGramCounts:
             wide = np.int32 if key_range < 2**31 - 1 else np.int64
             key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
             key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
-            uniq, inverse, where = _unique_inverse_first(key, key_range)
-            U = len(uniq)
-            context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
+            last = n == order  # no order above: the positions' indices are not needed
+            uniq, inverse, where, times = _unique_inverse_first(key, key_range, inverse=not last)
             keys.append(uniq.astype(np.int64, copy=False))
-            counts.append(np.bincount(inverse + 1, minlength=U + 1)[1:].astype(np.int64))
-            if n == 2:
-                suffix.append(word)  # w_2 is a unigram: its id
-            elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
-                suffix.append(index[where + 1].astype(np.int64))
-            else:  # (numbered by a table: no position at hand) find the key of (suffix of the context) then w_n
-                suffix.append(np.searchsorted(keys[-2], suffix[-1][context] * V + word))
-            bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
-            index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
+            counts.append(times)
+            if not _tables:
+                context, word = uniq // V, uniq % V  # (U,) eq. (2) read backwards
+                if n == 2:
+                    suffix.append(word)  # w_2 is a unigram: its id
+                elif where is not None:  # w_2 .. w_n is the (n-1)-gram ending where the n-gram ends: its index
+                    suffix.append(index[where + 1].astype(np.int64))
+                else:  # (numbered by a table: no position at hand) the key of (suffix of the context) then w_n
+                    suffix.append(_search(keys[-2], suffix[-1][context] * V + word))
+                bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
+            if inverse is not None:
+                index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
             if progress is not None:
                 progress.update(1)
         return cls(int(order), V, keys, counts, suffix, bos_start)
+
+    @classmethod
+    def from_keys(cls, vocab_size: int, keys: list, counts: list) -> NGramCounts:
+        """Counts from the sorted distinct keys of every order (eq. (2); ``keys[0]`` all V ids) and their counts:
+        the suffix and ``<s>`` tables are found from the keys, as :meth:`from_flat` finds them from positions.
+        The tables of counting in pieces (:mod:`.chunked`, :mod:`.external`) end here."""
+        V = int(vocab_size)
+        suffix, bos_start = [np.empty(0, dtype=np.int64)], [np.arange(V) == BOS]
+        for n in range(2, len(keys) + 1):  # w_2 .. w_n is the suffix of the context, then w_n
+            context, word = keys[n - 1] // V, keys[n - 1] % V
+            suffix.append(word if n == 2 else _search(keys[n - 2], suffix[-1][context] * V + word))
+            bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
+        return cls(len(keys), V, keys, counts, suffix, bos_start)
 
     @classmethod
     def from_dask(cls, source, order: int, tokenizer=None, client=None, **kwargs):
@@ -365,6 +390,15 @@ class NGramCounts:
             bos_start.append(self.bos_start[n - 1][order])
             new_index = rank
         return NGramCounts(self.order, W, keys, counts, suffix, bos_start)
+
+
+def _search(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(table, values)``, the values searched in sorted order (then put back): consecutive
+    searches then walk the table forwards, which is about twice as fast as searching in random order."""
+    order = np.argsort(values)
+    found = np.empty(len(values), dtype=np.int64)
+    found[order] = np.searchsorted(table, values[order])
+    return found
 
 
 def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:

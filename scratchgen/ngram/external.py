@@ -60,6 +60,9 @@ they exceed the budget), and while one order is smoothed 12 bytes an n-gram of i
 Either way this is the size of the model, not of the corpus: 1 GB of shuffled tinyshakespeare lines has 300
 million positions but fewer than a million distinct n-grams of each order.
 
+``scratchgen train ngram --memory`` and ``NGramModel.fit_file(memory=...)`` come here only when counting in
+chunks (:func:`scratchgen.ngram.chunked.count`) finds more distinct n-grams than the budget holds.
+
 The temporary folder (under ``temp_dir``, or the system's) is removed when counting ends, whether it
 succeeded, failed or was interrupted (Ctrl-C).
 
@@ -392,15 +395,9 @@ def count_file(
     per order 2 .. N), ``merge_passes`` (extra merge passes per order) and ``spilled_bytes`` (the most the
     temporary folder held at once).
     """
-    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
-        raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
     budget = Budget(memory)
-    tokenizer = tokenizer or Tokenizer()
-    with spill_folder(temp_dir) as folder:
-        vocab, stream, c1 = _read(path, tokenizer, encoding, budget, folder)
-        report = {} if report is None else report
-        report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
-        counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
+    with _spilled_counts(path, order, tokenizer, budget, temp_dir, encoding, progress, report) as (counts, vocab, _):
+        pass
     distinct = sum(len(k) for k in counts.keys)
     if ESTIMATE_BYTES * distinct > budget.memory:
         warnings.warn(
@@ -410,6 +407,29 @@ def count_file(
             stacklevel=2,
         )
     return counts, vocab
+
+
+@contextlib.contextmanager
+def _spilled_counts(
+    path,
+    order: int,
+    tokenizer: Tokenizer | None,
+    budget: Budget,
+    temp_dir,
+    encoding: str,
+    progress,
+    report: dict | None,
+) -> Iterator[tuple[NGramCounts, Vocabulary, str]]:
+    """Passes 1 to 4 in a fresh spill folder: ``(counts, vocabulary, folder)``, the folder removed on leaving."""
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+        raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+    with spill_folder(temp_dir) as folder:
+        vocab, stream, c1 = _read(path, tokenizer or Tokenizer(), encoding, budget, folder)
+        report = {} if report is None else report
+        report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
+        counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
+        stream.remove()
+        yield counts, vocab, folder
 
 
 def count_in_memory(path, order: int, tokenizer: Tokenizer | None = None, encoding: str = "utf-8", progress=None):
@@ -545,12 +565,7 @@ def _count_orders(
             previous = index
         if progress is not None:
             progress.update(1)
-    suffix, bos_start = [np.empty(0, dtype=np.int64)], [np.arange(V) == BOS]
-    for n in range(2, N + 1):  # as from_flat: w_2 .. w_n is the suffix of the context, then w_n
-        context, word = keys[n - 1] // V, keys[n - 1] % V
-        suffix.append(word if n == 2 else np.searchsorted(keys[n - 2], suffix[-1][context] * V + word))
-        bos_start.append(bos_start[-1][context])
-    return NGramCounts(N, V, keys, counts, suffix, bos_start)
+    return NGramCounts.from_keys(V, keys, counts)
 
 
 # --- counting, then estimation streamed from the same folder ---------------------------------------------------
@@ -573,16 +588,13 @@ def fit_file(
     counts in memory, to the last bit. ``report`` as for :func:`count_file`, and ``sequences``."""
     from . import external_smoothing
 
-    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
-        raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
     budget = Budget(memory)
-    tokenizer = tokenizer or Tokenizer()
-    with spill_folder(temp_dir) as folder:
-        vocab, stream, c1 = _read(path, tokenizer, encoding, budget, folder)
-        report = {} if report is None else report
-        report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
-        counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
-        stream.remove()
+    report = {} if report is None else report
+    with _spilled_counts(path, order, tokenizer, budget, temp_dir, encoding, progress, report) as (
+        counts,
+        vocab,
+        folder,
+    ):
         report["sequences"] = int(counts.counts[0][EOS])  # one </s> a sequence
         sizes = [len(k) for k in counts.keys]
         unigrams, files = external_smoothing.spill_counts(counts, folder)

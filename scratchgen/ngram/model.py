@@ -271,35 +271,40 @@ class NGramModel(LanguageModel):
     ) -> NGramModel:
         """Fit on a text file read one sequence a line (empty lines skipped), straight into ids.
 
-        ``memory`` (bytes) bounds the memory of counting: the counts spill to disk as sorted runs in a
-        temporary folder under ``temp_dir`` (removed afterwards) and are merged, as ``lmplz -S`` does
-        (:mod:`scratchgen.ngram.external`, which says what the budget covers). Smoothing then reads the count
-        tables from that folder a block at a time (:mod:`scratchgen.ngram.external_smoothing`, which says what
-        it keeps in memory); with cutoffs above 1 it runs in memory. The model is identical, to the last bit,
-        to the one fitted without ``memory``, which reads the whole file into memory
-        (:func:`scratchgen.corpus.read_ids`). ``progress`` is advanced once per counted order; ``report`` (a
-        dict, with ``memory``) receives what :func:`scratchgen.ngram.external.count_file` reports and the
-        number of ``sequences``.
+        The file is counted a chunk of lines at a time (:mod:`scratchgen.ngram.chunked`). ``memory`` (bytes)
+        bounds the memory of counting and smoothing: while the distinct n-grams fit it, both run in memory;
+        when they outgrow it, the counts spill to disk as sorted runs in a temporary folder under ``temp_dir``
+        (removed afterwards) and are merged, as ``lmplz -S`` does (:mod:`scratchgen.ngram.external`, which says
+        what the budget covers), and smoothing reads them from that folder a block at a time
+        (:mod:`scratchgen.ngram.external_smoothing`, which says what it keeps in memory; with cutoffs above 1
+        it runs in memory). The model is identical, to the last bit, to :func:`scratchgen.corpus.read_ids`
+        then :meth:`fit_counts` on the whole file. ``progress`` is advanced by the lines read; ``report`` (a
+        dict) receives ``spilled``, what the counting reports and the number of ``sequences``.
         """
-        from . import external
+        from . import chunked, external
         from .external_smoothing import streamable
 
         self._check_fit_params()
+        report = {} if report is None else report
         if memory is None:
-            counts, vocab = external.count_in_memory(path, self.order, self.tokenizer_, encoding, progress)
-            return self.fit_counts(counts, vocab)
-        strategy = self._strategy()
-        if not streamable(strategy, self.cutoffs):
-            counts, vocab = external.count_file(
-                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress=progress, report=report
+            counts, vocab = chunked.count(path, self.order, self.tokenizer_, None, temp_dir, encoding, progress, report)
+        else:
+            counted = chunked.count_within(
+                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress, report
             )
-            if report is not None:
-                report["sequences"] = int(counts.counts[0][Vocabulary.eos_id])
-            return self.fit_counts(counts, vocab)
-        tables, vocab = external.fit_file(
-            path, self.order, strategy, self.tokenizer_, memory, temp_dir, encoding, progress, report
-        )
-        return self._set_tables(tables, vocab)
+            if counted is None:  # more distinct n-grams than the budget holds: spill them, smooth from disk
+                strategy = self._strategy()
+                if streamable(strategy, self.cutoffs):
+                    tables, vocab = external.fit_file(
+                        path, self.order, strategy, self.tokenizer_, memory, temp_dir, encoding, None, report
+                    )
+                    return self._set_tables(tables, vocab)
+                counted = external.count_file(
+                    path, self.order, self.tokenizer_, memory, temp_dir, encoding, report=report
+                )
+            counts, vocab = counted
+        report["sequences"] = int(counts.counts[0][Vocabulary.eos_id])  # one </s> a sequence
+        return self.fit_counts(counts, vocab)
 
     # --- tables ----------------------------------------------------------------------------------------
 

@@ -1,0 +1,378 @@
+"""Counting a corpus file a chunk at a time: the distinct n-grams of each chunk merged into running totals.
+
+:meth:`NGramCounts.from_flat <scratchgen.ngram.counting.NGramCounts.from_flat>` on a whole corpus holds one id
+and one key a position: memory grows with the corpus, and its sorts outgrow the caches. Here the file is read a
+piece of whole lines at a time straight into ids (the reader of :func:`scratchgen.corpus.read_ids`), each
+piece is counted by ``from_flat`` into its sorted tables of distinct n-grams, and the tables are merged into
+running totals. Memory then grows with the number of *distinct* n-grams plus one chunk, not with the positions.
+The result is the same :class:`NGramCounts` and vocabulary as ``read_ids`` then ``from_flat``, equal to the last
+bit (``tests/ngram/test_chunked.py``; :func:`scratchgen.ngram.external.count_in_memory` is the reference).
+
+**Ids while reading.** The vocabulary's ids (by descending count) are known only at the end, so chunks are
+counted in *reading ids*: a token's id is 3 + the order in which it was first met (word level: the reader's
+provisional id; character level: code points are numbered as they are first met, in code point order within a
+chunk), so that ``<unk>``, ``<s>`` and ``</s>`` keep 0, 1 and 2. Keys (counting.py eq. (2)) use a width
+C >= the reading ids so far, a power of two; when a chunk brings C over it, C doubles and the totals' keys are
+rewritten::
+
+    key'(g) = (key(g) // C) * C' + key(g) % C          (the context's index and the last word kept)      (1)
+
+which keeps their order (both sort by context index, then word).
+
+**Merging two tables** A and B goes up the orders as :meth:`NGramCounts.merge` does (counting.py eq. (5)): once
+the (n-1)-grams are numbered in the merged table by increasing maps m_A, m_B, each table's n-gram keys are
+renumbered ``m(key // C) * C + key % C`` and stay sorted, so their union is the merge of two sorted runs: a
+stable sort of the two concatenated (a run-aware sort: linear), whose permutation also gives each entry's
+place in the union (the next order's maps); equal keys' counts are added.
+
+**Merging many.** Tables wait on a stack, and the top two are merged while the lower one is at most twice the
+size of the upper (as a binary counter carries): every n-gram goes through about log2(chunks) merges, not one
+merge a chunk, and the stack holds at most twice the totals.
+
+**At the end** the vocabulary is numbered from the unigram counts (``_Encoder.numbered``, as ``read_ids``), and
+the totals are renamed to its ids and re-sorted (:meth:`NGramCounts.from_keys` builds the suffix and ``<s>``
+tables). A file of one chunk skips all this: its ids are renamed and counted once, as ``read_ids`` then
+``from_flat`` count them.
+
+**Memory** is the interpreter with NumPy (about 30 MB), the totals (16 bytes an entry) and, at the peak, one
+merge's copies of one order or one chunk being read and counted (``CHUNK_CHARS``): not the corpus. With a budget
+(:func:`count`), chunks shrink to fit it, and totals that outgrow it go to the spilling path of :mod:`.external`.
+
+Letters: N order, C key width (a power of two over the reading ids), U_n distinct n-grams of order n.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import CorpusError, ScratchgenError
+from ..text import Tokenizer, Vocabulary
+from .counting import NGramCounts
+
+__all__ = ["CHUNK_CHARS", "ENTRY_BYTES", "count", "count_chunked", "count_within", "merge_tables"]
+
+#: Characters of text counted at once, by level: about 1 M character positions, or 2 MB of English at word level
+#: (450 k positions; fewer chunks, fewer merges), each some 35 MB at the peak of reading or counting it (tracemalloc
+#: on tinyshakespeare; benchmarks/bench_text.py measures the whole command's peak RSS).
+CHUNK_CHARS = {"char": 1 << 20, "word": 1 << 21}
+#: Bytes an entry (key, count) of the running totals costs at the peak of a merge (its 16 bytes, the merge's
+#: copies, and the tables waiting on the stack): with a budget M, the totals may hold M / ENTRY_BYTES entries.
+ENTRY_BYTES = 64
+#: Bytes a character of a chunk costs at the peak of reading and counting it (text, tokens, from_flat's arrays).
+CHUNK_BYTES_PER_CHAR = 128
+#: The reserved ids below the reading ids (<unk>, <s>, </s>).
+_SPECIALS = len(Vocabulary.SPECIALS)
+
+
+class Table:
+    """The distinct n-grams of orders 1 .. N of some text, under key width C: ``counts[0]`` dense (C,), and
+    ``keys[n-1]``, ``counts[n-1]`` sorted distinct keys (eq. (2) of counting.py) and their counts (U_n,)."""
+
+    def __init__(self, width: int, keys: list, counts: list):
+        self.width, self.keys, self.counts = width, keys, counts
+
+    @property
+    def size(self) -> int:
+        """Entries held (the dense unigram counts included)."""
+        return sum(len(c) for c in self.counts)
+
+    def widened(self, width: int) -> Table:
+        """The same table under a larger key width: eq. (1)."""
+        C = self.width
+        if width == C:
+            return self
+        c1 = np.zeros(width, dtype=np.int64)
+        c1[:C] = self.counts[0]
+        b, grow = C.bit_length() - 1, width.bit_length() - C.bit_length()  # C = 2^b, C' = C * 2^grow
+        keys = [np.arange(width, dtype=np.int64)] + [(k >> b << (b + grow)) | (k & (C - 1)) for k in self.keys[1:]]
+        return Table(width, keys, [c1] + self.counts[1:])
+
+
+def merge_tables(a: Table, b: Table, consume: bool = False) -> Table:
+    """The counts of two tables together (the same key width): "merging two tables" of the module docstring.
+    ``consume``: each order of ``a`` and ``b`` is let go as soon as it is merged (the tables are emptied), so
+    that the merge holds about one table's worth of memory less at its peak.
+
+    The plain version is :meth:`NGramCounts.merge` (which also carries the suffix and ``<s>`` tables); the tests
+    check they agree."""
+    if a.width != b.width or len(a.keys) != len(b.keys):
+        raise ScratchgenError("can only merge tables of the same order and key width")
+    C, N = a.width, len(a.keys)
+    bits = C.bit_length() - 1  # C = 2^bits: key // C and key % C are a shift and a mask
+    keys, counts = [a.keys[0]], [a.counts[0] + b.counts[0]]
+    map_a = map_b = None  # old index -> merged index of the (n-1)-grams (the ids themselves at n = 1)
+    for n in range(2, N + 1):
+        key_a, key_b = a.keys[n - 1], b.keys[n - 1]
+        if map_a is not None and map_b is not None:  # counting.py eq. (5): increasing maps keep each sorted
+            key_a = (map_a[key_a >> bits].astype(np.int64) << bits) | (key_a & (C - 1))  # (U_a,)
+            key_b = (map_b[key_b >> bits].astype(np.int64) << bits) | (key_b & (C - 1))  # (U_b,)
+        U_a = len(key_a)
+        both = np.concatenate([key_a, key_b])  # (U_a + U_b,) two sorted runs
+        del key_a, key_b
+        if consume:
+            a.keys[n - 1] = b.keys[n - 1] = None
+        perm = np.argsort(both, kind="stable")  # a run-aware merge sort: one merge of two runs
+        ordered = both[perm]
+        del both
+        first = np.empty(len(ordered), dtype=bool)
+        first[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        starts = np.flatnonzero(first)  # (U,)
+        keys.append(ordered[starts])
+        del ordered
+        # The counts of each run of equal keys (one entry, or one of each table) added: differences of a cumsum.
+        total = np.cumsum(np.concatenate([a.counts[n - 1], b.counts[n - 1]])[perm])  # (U_a + U_b,)
+        if consume:
+            a.counts[n - 1] = b.counts[n - 1] = None
+        ends = total[np.append(starts[1:], len(total)) - 1] if len(starts) else total  # (U,) sums up to each end
+        counts.append(np.diff(ends, prepend=0))
+        del total, ends, starts
+        if n < N:  # each entry's index in the union: the maps of the next order
+            place = np.empty(len(perm), dtype=np.int32 if len(perm) < 2**31 - 1 else np.int64)  # (U_a + U_b,)
+            place[perm] = np.cumsum(first, dtype=place.dtype)
+            place -= 1
+            map_a, map_b = place[:U_a], place[U_a:]
+        del perm, first
+    return Table(C, keys, counts)
+
+
+class _Totals:
+    """The running totals: a stack of tables merged as a binary counter carries (the module docstring)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Table] = []
+        self.merges = 0
+
+    def add(self, table: Table) -> None:
+        self.stack.append(table)
+        while len(self.stack) > 1 and self.stack[-2].size <= 2 * self.stack[-1].size:
+            top = self.stack.pop()
+            self.stack[-1] = merge_tables(self.stack[-1], top, consume=True)
+            self.merges += 1
+
+    def widen(self, width: int) -> None:
+        self.stack = [t.widened(width) for t in self.stack]
+
+    @property
+    def size(self) -> int:
+        return sum(t.size for t in self.stack)
+
+    def total(self) -> Table:
+        while len(self.stack) > 1:
+            top = self.stack.pop()
+            self.stack[-1] = merge_tables(self.stack[-1], top, consume=True)
+            self.merges += 1
+        return self.stack[0]
+
+
+class _ReadingIds:
+    """Reading ids (3 + first-met order) of the reader's provisional ids: at word level the provisional id is
+    already the first-met order; at character level it is the code point, numbered here as first met."""
+
+    def __init__(self, char: bool):
+        self.char = char
+        self.of_code = np.full(0, -1, dtype=np.int64)  # (code points,) reading id of a code point, -1 unmet
+        self.codes: list[int] = []  # reading id - 3 -> code point
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        if not self.char:
+            return ids.astype(np.int32 if len(ids) < 2**31 - 1 else np.int64) + _SPECIALS
+        if len(ids):
+            top = int(ids.max()) + 1
+            if top > len(self.of_code):
+                self.of_code = np.concatenate([self.of_code, np.full(top - len(self.of_code), -1, np.int64)])
+            met = np.zeros(top, dtype=bool)
+            met[ids] = True
+            new = np.flatnonzero(met & (self.of_code[:top] < 0))  # code points met for the first time
+            self.of_code[new] = np.arange(len(new)) + len(self.codes) + _SPECIALS
+            self.codes.extend(new.tolist())
+        return self.of_code[ids].astype(np.int32)
+
+    def count(self, encoder) -> int:
+        """Reading ids given so far, the specials included."""
+        return _SPECIALS + (len(self.codes) if self.char else len(encoder.seen))
+
+
+def count(
+    path: str | os.PathLike,
+    order: int,
+    tokenizer: Tokenizer | None = None,
+    memory: int | None = None,
+    temp_dir: str | os.PathLike | None = None,
+    encoding: str = "utf-8",
+    progress=None,
+    report: dict | None = None,
+) -> tuple[NGramCounts, Vocabulary]:
+    """The n-grams of a file (one sequence a line) and its vocabulary: what ``scratchgen train ngram`` and
+    :meth:`NGramModel.fit_file <scratchgen.ngram.model.NGramModel.fit_file>` count.
+
+    Chunked (:func:`count_chunked`); with ``memory`` (bytes, the budget M), chunks of at most
+    M / ``CHUNK_BYTES_PER_CHAR`` characters, and when the running totals outgrow M / ``ENTRY_BYTES`` entries,
+    the file is counted again by :func:`scratchgen.ngram.external.count_file`, which spills sorted runs to a
+    folder under ``temp_dir``: disk is used only when memory is not enough. Either way the result is the same,
+    to the last bit. ``progress`` is advanced by the lines read (the chunked pass). ``report`` receives
+    ``spilled`` (bool) and what the counting function reports.
+    """
+    report = {} if report is None else report
+    if memory is None:
+        counted = count_chunked(path, order, tokenizer, encoding, progress=progress, report=report)
+        report["spilled"] = False
+        assert counted is not None  # no limit: never None
+        return counted
+    counted = count_within(path, order, tokenizer, memory, temp_dir, encoding, progress, report)
+    if counted is None:  # the distinct n-grams outgrow the budget: sorted runs on disk
+        from . import external
+
+        counted = external.count_file(path, order, tokenizer, memory, temp_dir, encoding, report=report)
+    return counted
+
+
+def count_within(
+    path: str | os.PathLike,
+    order: int,
+    tokenizer: Tokenizer | None,
+    memory: int,
+    temp_dir: str | os.PathLike | None = None,
+    encoding: str = "utf-8",
+    progress=None,
+    report: dict | None = None,
+) -> tuple[NGramCounts, Vocabulary] | None:
+    """:func:`count`'s chunked pass within ``memory`` bytes: ``(counts, vocabulary)``, or None as soon as the
+    running totals outgrow M / ``ENTRY_BYTES`` entries (then the caller spills). ``report["spilled"]`` says
+    which. A bad budget or temporary folder is named before the file is read."""
+    from . import external
+
+    external.Budget(memory)
+    if temp_dir is not None and not os.path.isdir(temp_dir):
+        raise ScratchgenError(f"the temporary folder {os.fspath(temp_dir)!r} does not exist")
+    report = {} if report is None else report
+    level = (tokenizer or Tokenizer()).level
+    chunk = max(4096, min(CHUNK_CHARS[level], int(memory) // CHUNK_BYTES_PER_CHAR))
+    counted = count_chunked(path, order, tokenizer, encoding, chunk, progress, report, int(memory) // ENTRY_BYTES)
+    report["spilled"] = counted is None
+    return counted
+
+
+def _width(needed: int) -> int:
+    return max(256, 1 << (int(needed) - 1).bit_length())
+
+
+def count_chunked(
+    path: str | os.PathLike,
+    order: int,
+    tokenizer: Tokenizer | None = None,
+    encoding: str = "utf-8",
+    chunk_chars: int | None = None,
+    progress=None,
+    report: dict | None = None,
+    limit: int | None = None,
+) -> tuple[NGramCounts, Vocabulary] | None:
+    """Count the n-grams of orders 1 .. ``order`` of a file (one sequence a line) a chunk of ``chunk_chars``
+    characters at a time (default ``CHUNK_CHARS`` of the tokenizer's level), merging each chunk's distinct
+    n-grams into running totals (the module docstring).
+
+    Returns ``(counts, vocabulary)``, equal to the last bit to :func:`scratchgen.corpus.read_ids` then
+    :meth:`NGramCounts.from_flat` on the same file. ``progress`` is advanced by the lines read. ``report`` (a dict,
+    optional) receives ``chunks``, ``merges`` and ``peak_entries`` (the most (key, count) entries held at once).
+    ``limit`` (entries, optional): when the running totals hold more, counting stops and None is returned (the
+    caller then counts with spills to disk: :func:`scratchgen.ngram.external.count_file`).
+    """
+    from ..corpus import _Encoder, _pieces
+
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+        raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
+    tokenizer = tokenizer or Tokenizer()
+    chunk_chars = CHUNK_CHARS[tokenizer.level] if chunk_chars is None else chunk_chars
+    if not isinstance(chunk_chars, (int, np.integer)) or isinstance(chunk_chars, bool) or chunk_chars < 1:
+        raise ScratchgenError(f"chunk_chars must be an integer >= 1, got {chunk_chars!r}")
+    encoder = _Encoder(tokenizer, None)
+    reading = _ReadingIds(encoder.char)
+    totals, width, chunks, peak = _Totals(), 0, 0, 0
+    pending = None  # the last chunk read, (reading ids, lengths): counted when the next one comes
+    for piece in _pieces(path, encoding, int(chunk_chars)):
+        ids, lengths = encoder.encode(piece)
+        del piece
+        if progress is not None:
+            progress.update(len(lengths))
+        lengths = lengths[lengths > 0]  # empty lines are skipped, as read_ids skips them
+        if not len(lengths):
+            continue
+        g = reading(ids)  # (T,) reading ids
+        del ids
+        if pending is not None:
+            width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+            chunks += 1
+            peak = max(peak, totals.size)
+            if limit is not None and totals.size > limit:
+                return None
+        pending = (g, lengths)
+        del g
+    if pending is None:
+        raise CorpusError(f"corpus {os.fspath(path)!r} has no non-empty sequence")
+    if not chunks:  # the whole file is one chunk: counted in the final ids at once, as read_ids then from_flat
+        g, lengths = pending
+        C = _width(reading.count(encoder))
+        vocab, rename = _vocabulary(np.bincount(g, minlength=C).astype(np.int64), encoder, reading)
+        if report is not None:
+            report.update(chunks=1, merges=0, peak_entries=0)
+        return NGramCounts.from_flat(rename[g], lengths, int(order), len(vocab)), vocab
+    width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+    del pending
+    table = totals.total()
+    if report is not None:
+        report.update(chunks=chunks + 1, merges=totals.merges, peak_entries=max(peak, table.size))
+    return _finish(table, encoder, reading)
+
+
+def _count_chunk(totals: _Totals, width: int, g: np.ndarray, lengths: np.ndarray, order: int, n_ids: int) -> int:
+    """Count one chunk's reading ids into a table and add it to the totals (widened first when its ids need a
+    larger key width, eq. (1)); the key width now."""
+    needed = _width(n_ids)
+    if needed > width:
+        width = needed
+        totals.widen(width)
+    c = NGramCounts.from_flat(g, lengths, order, width, _tables=True)
+    totals.add(Table(width, c.keys, c.counts))
+    return width
+
+
+def _vocabulary(c1: np.ndarray, encoder, reading: _ReadingIds) -> tuple[Vocabulary, np.ndarray]:
+    """The vocabulary numbered from the counts ``c1`` of the reading ids (as ``read_ids`` numbers it), and the
+    map from reading ids to its ids, shape (len(c1),) (a literal ``<unk>`` word to 0)."""
+    n_reading = reading.count(encoder) - _SPECIALS
+    if reading.char:  # the reader's provisional id is the code point: its counts by code point
+        codes = np.asarray(reading.codes, dtype=np.int64)
+        by_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+        by_code[codes] = c1[_SPECIALS : _SPECIALS + n_reading]
+        vocab, new_id, _, _ = encoder.numbered(by_code, 1, None)
+        new_id = new_id[codes] if len(codes) else new_id[:0]  # (reading ids - 3,) final ids
+    else:
+        vocab, new_id, _, _ = encoder.numbered(c1[_SPECIALS : _SPECIALS + n_reading].copy(), 1, None)
+    rename = np.zeros(len(c1), dtype=np.int64)  # (C,) reading id -> final id
+    rename[:_SPECIALS] = np.arange(_SPECIALS)
+    rename[_SPECIALS : _SPECIALS + n_reading] = new_id
+    return vocab, rename
+
+
+def _finish(table: Table, encoder, reading: _ReadingIds) -> tuple[NGramCounts, Vocabulary]:
+    """The vocabulary of the unigram counts, and the totals renamed to its ids and re-sorted."""
+    C, c1 = table.width, table.counts[0]
+    bits = C.bit_length() - 1
+    vocab, rename = _vocabulary(c1, encoder, reading)
+    V = len(vocab)
+    used = np.flatnonzero(c1)  # the ids that occur, renamed one to one (0, unused while reading, included)
+    counts1 = np.zeros(V, dtype=np.int64)
+    counts1[rename[used]] = c1[used]
+    keys, counts = [np.arange(V, dtype=np.int64)], [counts1]
+    index = rename  # old index of the (n-1)-grams -> new index
+    for n in range(2, len(table.keys) + 1):
+        old = table.keys[n - 1]
+        key = index[old >> bits] * V + rename[old & (C - 1)]  # (U_n,) counting.py eq. (2) in the final ids
+        perm = np.argsort(key)  # distinct keys: any sort is the one order
+        index = np.empty(len(key), dtype=np.int64)
+        index[perm] = np.arange(len(key))
+        keys.append(key[perm])
+        counts.append(table.counts[n - 1][perm])
+    return NGramCounts.from_keys(V, keys, counts), vocab
