@@ -667,14 +667,29 @@ def _is_mapped(a: np.ndarray) -> bool:
     return False
 
 
+#: ``_walk`` goes top-down (from the longest order) when at least this share of the positions finds its n-gram of
+#: the longest order (character level, text like the training text), bottom-up otherwise (word level, new text).
+TOP_DOWN_SHARE = 0.5
+
+
 def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
     """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,).
 
-    The longest order is looked at for every position with whole-array operations; the orders below only at the
-    positions that have not found their n-gram yet (``alive``, usually few), so the walk costs about one pass.
     The terms are added in the order of :mod:`.scoring_reference`: 0.0, the log b of the contexts tried, longest
-    first, then log p(h_k w) (the value at a ``<s>`` means nothing).
+    first, then log p(h_k w) (the value at a ``<s>`` means nothing). Two ways give the same bits, the cheaper one
+    taken: :func:`_walk_down` when most positions find an n-gram of the longest order (``TOP_DOWN_SHARE``),
+    :func:`_walk_up` when most back off.
     """
+    top = index[order - 1]
+    if order == 1 or np.count_nonzero(top >= 0) >= TOP_DOWN_SHARE * len(top):
+        return _walk_down(ids, index, logp, bow, order)
+    return _walk_up(ids, index, logp, bow, order)
+
+
+def _walk_down(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
+    """:func:`_walk` from the longest order down. The longest order is looked at for every position with
+    whole-array operations; the orders below only at the positions that have not found their n-gram yet
+    (``alive``), so the walk costs about one pass when most positions find an n-gram of the longest order."""
     top = index[order - 1]
     found = top >= 0
     stored = np.take(logp[order - 1], top, mode="clip") if len(logp[order - 1]) else 0.0  # none of that order
@@ -693,6 +708,41 @@ def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np
             total[alive[stored]] += np.take(bow[n - 2], ctx[stored])
         if not len(alive):
             break
+    return total
+
+
+def _walk_up(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
+    """:func:`_walk` from the unigrams up, in work proportional to the stored n-grams found, not to P N.
+
+    The longest stored n-gram ending at p has the length L(p) = the largest n whose n-gram is stored there
+    (each order, shortest first, overwrites L and log p where its n-gram is stored); the context of length j
+    (ending at p - 1) was tried and failed where it is stored and j >= L(p). Each order's stored n-grams are
+    few at word level (most positions back off to a bigram or a unigram), so each order costs in proportion to
+    its hits. The log b are added for j = N - 1 down to 1, then log p, as the reference adds them; a position
+    where a context is not stored gets nothing (adding 0.0 would not change the bits either: the sum is
+    never -0.0).
+    """
+    P = len(ids)
+    longest = np.ones(P, dtype=np.int8)  # (P,) L(p), so far the unigram
+    value = np.take(logp[0], index[0])  # (P,) log p of the longest stored n-gram ending at p, so far
+    hits = [np.arange(P)]  # hits[n-1]: the positions whose n-gram is stored, ascending
+    for n in range(2, order + 1):
+        at = np.flatnonzero(index[n - 1] >= 0)  # (H_n,)
+        hits.append(at)
+        longest[at] = n
+        value[at] = np.take(logp[n - 1], np.take(index[n - 1], at))
+    total = np.zeros(P)  # (P,) the per-token sum starts at 0.0
+    for j in range(order - 1, 1, -1):  # the contexts of length j >= 2, the longest first
+        q = hits[j - 1] + 1  # (H_j,) the positions after a stored j-gram: their context of length j is stored
+        if len(q) and q[-1] == P:  # the j-gram ending at the last </s>: no position after it
+            q = q[:-1]
+        q = q[np.take(longest, q) <= j]  # tried, and the n-gram one longer not stored
+        total[q] += np.take(bow[j - 1], np.take(index[j - 1], q - 1))
+    if order >= 2:  # the context of length 1, the token before p (stored: a unigram), tried where L(p) = 1
+        tried = longest[1:] == 1  # (P - 1,)
+        total[1:] += np.where(tried, np.take(bow[0], index[0][:-1]), 0.0)  # + 0.0 elsewhere: the same bits
+    total += value
+    np.copyto(total, 0.0, where=ids == BOS)  # a <s> is not scored: 0, as the top-down walk leaves it
     return total
 
 
