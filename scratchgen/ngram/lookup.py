@@ -60,7 +60,8 @@ class ChildTable:
 
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
         """Index of each n-gram (context index i(h), word w) among the sorted keys, -1 where it is not
-        stored or the context is absent (i(h) < 0); ``context`` and ``words`` int64 of shape (P,)."""
+        stored or the context is absent (i(h) < 0); ``context`` and ``words`` int64 of shape (P,). The
+        indices are int64, or int32 from a direct table (which holds them so: half the memory read)."""
         raise NotImplementedError
 
 
@@ -75,7 +76,7 @@ class _Direct(ChildTable):
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
         cell = (context + 1) * self.V  # (P,) the row of the context; row 0 for i(h) = -1
         cell += words
-        return self.cells[cell].astype(np.int64)
+        return np.take(self.cells, cell)  # int32
 
 
 class _Hash(ChildTable):
