@@ -606,6 +606,11 @@ def _indices(
             q = after[after < P]  # (C,) the last position has none after it
             q = q[np.take(ids, q) != BOS]  # never across <s>
             f = tables[n - 1].find(np.take(index[-1], q - 1), np.take(ids, q))
+        elif tables is not None and tables[n - 1].kind == "direct":  # one read a position: every position
+            index.append(tables[n - 1].find_next(index[-1], ids, starts))
+            if hits is not None:
+                hits.append(None)
+            continue
         else:
             prev = np.empty(P, dtype=np.int64)
             prev[0] = -1

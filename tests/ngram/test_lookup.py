@@ -90,6 +90,23 @@ def test_a_table_that_finds_a_wrong_index_is_caught():
 
 
 @settings(max_examples=100, deadline=None)
+@given(key_sets(), st.integers(0, 2**32 - 1))
+def test_direct_find_next_finds_what_find_finds_after_each_context(case, seed):
+    """The direct table's stream form (int32 cells, no context array) against ``find`` of the contexts built by
+    hand: the previous position's index, none at position 0 and at each <s>."""
+    keys, contexts, V, _, _ = case
+    rng = np.random.default_rng(seed)
+    P = int(rng.integers(0, 50))
+    ids = rng.integers(0, V, size=P)
+    previous = rng.integers(-1, contexts, size=P)
+    starts = np.flatnonzero(rng.random(P) < 0.2)
+    context = np.concatenate([[-1], previous[:-1]])[:P]
+    context[starts] = -1
+    table = lookup._Direct(keys, contexts, V)
+    np.testing.assert_array_equal(table.find_next(previous, ids, starts), _find(keys, context, ids, V))
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 300), min_size=1, max_size=12), st.integers(0, 2**32 - 1))
 def test_sequence_sums_equal_numpy_sums_bit_for_bit(lengths, seed):
     rng = np.random.default_rng(seed)
