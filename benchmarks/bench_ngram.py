@@ -58,7 +58,7 @@ from benchmarks.common import (
 TRAIN_LINES, TEST_LINES = 36000, 4000
 #: Interleaved rounds (ours, KenLM's) of scoring the test ids; the best CPU time of each. One round takes 5 to 20 ms
 #: a side, so a single busy moment of the machine can double it: many rounds.
-SCORE_ROUNDS = 15
+SCORE_ROUNDS = 30
 
 
 def load_split(level: str):
