@@ -60,7 +60,8 @@ class ChildTable:
 
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
         """Index of each n-gram (context index i(h), word w) among the sorted keys, -1 where it is not
-        stored or the context is absent (i(h) < 0); ``context`` and ``words`` int64 of shape (P,)."""
+        stored or the context is absent (i(h) < 0); ``context`` and ``words`` int64 of shape (P,). The
+        indices are int64, or int32 from a direct table (which holds them so: half the memory read)."""
         raise NotImplementedError
 
 
@@ -75,7 +76,20 @@ class _Direct(ChildTable):
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
         cell = (context + 1) * self.V  # (P,) the row of the context; row 0 for i(h) = -1
         cell += words
-        return self.cells[cell].astype(np.int64)
+        return np.take(self.cells, cell)  # int32
+
+    def find_next(self, previous: np.ndarray, ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """:meth:`find` at every position p of a stream ``ids`` (P,): the context of p is the (n-1)-gram ending
+        at p - 1, whose index ``previous`` (P,) holds (-1: not stored); none at p = 0 and at each ``<s>``
+        (``starts``), so an n-gram never crosses into the next sequence. The cells are computed in int32 (the
+        table has fewer than 2^31): half the bytes of int64 to move, and no context array."""
+        row = np.empty(len(ids), dtype=np.int32)  # (P,) i(h) + 1 of the context of each position; 0 for none
+        row[:1] = 0  # position 0 (if any): no context
+        np.add(previous[:-1], 1, out=row[1:], casting="unsafe")
+        row[starts] = 0
+        row *= self.V
+        row += ids  # the cell (i(h) + 1) V + w; int64 ids cast down (below V)
+        return np.take(self.cells, row)  # int32
 
 
 class _Hash(ChildTable):

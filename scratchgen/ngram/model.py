@@ -421,8 +421,9 @@ class NGramModel(LanguageModel):
         ``<s>``); ``lengths`` (S,) the tokens of each sequence with its ``</s>``."""
         keys, logp, bow = self._tables()
         V, N = len(self.vocab_), self.order
-        index = _indices(keys, ids, ids, N, V, self._child_tables())
-        total = _walk(ids, index, logp, bow, N)  # (P,) eq. (2)
+        hits: list = []
+        index = _indices(keys, ids, ids, N, V, self._child_tables(), hits)
+        total = _walk(ids, index, logp, bow, N, hits)  # (P,) eq. (2)
         if labels is not None:
             lkeys, logr, lbow, below = self._label_tables()
             label = np.repeat(np.asarray(labels, dtype=np.int64), lengths + 1)  # (P,) the label of each position
@@ -604,28 +605,62 @@ class NGramModel(LanguageModel):
 # --- the backoff walk of eq. (2), shared by the label-free tables and the label trie (labelled.py eq. (7)) -------
 
 
-def _indices(keys: list, ids: np.ndarray, first: np.ndarray, order: int, V: int, tables: list | None = None) -> list:
+def _indices(
+    keys: list,
+    ids: np.ndarray,
+    first: np.ndarray,
+    order: int,
+    V: int,
+    tables: list | None = None,
+    hits: list | None = None,
+) -> list:
     """index[n-1][p]: the stored n-gram ending at p of the flat stream ``ids`` (P,), -1 if none (never across
     <s>); ``first`` (P,) is the index of the unigram ending at p (the id itself, or c V + id in the label trie).
-    ``tables[n-1]`` (:mod:`.lookup`) finds the n-grams in constant time; without them, a binary search."""
+    ``tables[n-1]`` (:mod:`.lookup`) finds the n-grams in constant time; without them, a binary search.
+
+    An n-gram can only be stored where its context, the (n-1)-gram ending at p - 1, is. Where most contexts are
+    stored (low orders, character level) every position is looked up at once; once fewer than half are, only the
+    positions after a stored (n-1)-gram, found from the list of those positions, not from all P. ``hits`` (a
+    list, optional) receives for n = 2 .. N those positions, ascending, or None where they were not listed.
+    """
     index = [first]
+    P = len(ids)
     starts = np.flatnonzero(ids == BOS)  # an n-gram never crosses into the next sequence
+    after: np.ndarray | None = None  # the positions after a stored (n-1)-gram, once they are listed
     for n in range(2, order + 1):
-        prev = np.empty(len(ids), dtype=np.int64)
-        prev[0] = -1
-        prev[1:] = index[-1][:-1]
-        prev[starts] = -1
-        if tables is None:
-            index.append(_find(keys[n - 1], prev, ids, V))
+        if tables is not None and after is not None:  # few: from the list
+            q = after[after < P]  # (C,) the last position has none after it
+            q = q[np.take(ids, q) != BOS]  # never across <s>
+            f = tables[n - 1].find(np.take(index[-1], q - 1), np.take(ids, q))
+        elif tables is not None and tables[n - 1].kind == "direct":  # one read a position: every position
+            index.append(tables[n - 1].find_next(index[-1], ids, starts))
+            if hits is not None:
+                hits.append(None)
             continue
-        stored = prev >= 0  # a stored context: only there can the n-gram be stored
-        if 2 * np.count_nonzero(stored) >= len(ids):
-            index.append(tables[n - 1].find(prev, ids))
-        else:  # most contexts absent (new text at a high order): look up the others alone
-            live = np.flatnonzero(stored)
-            found = np.full(len(ids), -1, dtype=np.int64)
-            found[live] = tables[n - 1].find(np.take(prev, live), np.take(ids, live))
-            index.append(found)
+        else:
+            prev = np.empty(P, dtype=np.int64)
+            prev[0] = -1
+            prev[1:] = index[-1][:-1]
+            prev[starts] = -1
+            if tables is None:
+                index.append(_find(keys[n - 1], prev, ids, V))
+                continue
+            stored = prev >= 0  # a stored context: only there can the n-gram be stored
+            if n == 2 or 2 * np.count_nonzero(stored) >= P:
+                index.append(tables[n - 1].find(prev, ids))
+                if hits is not None:
+                    hits.append(None)
+                continue
+            q = np.flatnonzero(stored)  # (C,) most contexts absent (new text at a high order): the others alone
+            f = tables[n - 1].find(np.take(prev, q), np.take(ids, q))
+        ok = f >= 0
+        at = q[ok]  # (H_n,) ascending
+        found = np.full(P, -1, dtype=np.int64)
+        found[at] = f[ok]
+        index.append(found)
+        if hits is not None:
+            hits.append(at)
+        after = at + 1
     return index
 
 
@@ -645,42 +680,23 @@ def _stream(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def sequence_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``values[a:a + n].sum()`` for every (a, n) of ``starts`` and ``lengths`` (S,), float64, to the last bit,
-    without a Python call a sequence: the sequences of one length at a time, as rows, summed column by column
-    in the order of NumPy's pairwise summation (:func:`_pairwise_rows`)."""
+    without a Python call a sequence: the sequences of one length at a time, as the rows of a (G, n) array that
+    NumPy sums along its rows. A row of a C-ordered array is summed as a 1-d array is: by the same pairwise
+    summation over its n terms (numpy/_core/src/umath/loops_utils.h.src, ``pairwise_sum``: below 8 terms one
+    by one; up to 128, eight running sums; above, the halves apart), so the bits are those of ``.sum()``
+    (tests/ngram/test_lookup.py holds them equal at every length up to 300)."""
     values = np.asarray(values, dtype=np.float64)
     out = np.empty(len(lengths))
     order = np.argsort(lengths, kind="stable")  # (S,) the sequences grouped by length
     cuts = np.flatnonzero(np.diff(lengths[order])) + 1
     for group in np.split(order, cuts) if len(order) else []:
         n = int(lengths[group[0]])
-        rows = values[starts[group][:, None] + np.arange(n)]  # (G, n)
-        out[group] = 0.0 + _pairwise_rows(rows)  # the reduction starts from its identity, 0.0
+        if n == 0:
+            out[group] = 0.0
+            continue
+        rows = np.lib.stride_tricks.sliding_window_view(values, n)[starts[group]]  # (G, n), C-ordered copies
+        out[group] = rows.sum(axis=1)
     return out
-
-
-def _pairwise_rows(rows: np.ndarray) -> np.ndarray:
-    """The sum of each row (G, n) with NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src,
-    ``pairwise_sum``): below 8 terms one by one; up to 128, eight running sums over blocks of 8, combined as
-    ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest one by one; above, the two halves
-    (the first a multiple of 8 long) summed apart and added."""
-    G, n = rows.shape
-    if n < 8:
-        total = np.zeros(G)
-        for j in range(n):
-            total += rows[:, j]
-        return total
-    if n <= 128:
-        r = rows[:, :8].copy()  # (G, 8)
-        stop = n - n % 8
-        for i in range(8, stop, 8):
-            r += rows[:, i : i + 8]
-        total = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
-        for i in range(stop, n):
-            total += rows[:, i]
-        return total
-    half = n // 2
-    half -= half % 8
-    return _pairwise_rows(rows[:, :half]) + _pairwise_rows(rows[:, half:])
 
 
 def _is_mapped(a: np.ndarray) -> bool:
@@ -693,14 +709,32 @@ def _is_mapped(a: np.ndarray) -> bool:
     return False
 
 
-def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
+#: ``_walk`` goes top-down (from the longest order) when at least this share of the positions finds its n-gram of
+#: the longest order (character level, text like the training text), bottom-up otherwise (word level, new text).
+TOP_DOWN_SHARE = 0.5
+
+
+def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int, hits: list | None = None) -> np.ndarray:
     """log p(h_k w) + the log backoff weights of the longer contexts tried, eq. (2), at every position (P,).
 
-    The longest order is looked at for every position with whole-array operations; the orders below only at the
-    positions that have not found their n-gram yet (``alive``, usually few), so the walk costs about one pass.
     The terms are added in the order of :mod:`.scoring_reference`: 0.0, the log b of the contexts tried, longest
-    first, then log p(h_k w) (the value at a ``<s>`` means nothing).
+    first, then log p(h_k w) (the value at a ``<s>`` means nothing). Two ways give the same bits, the cheaper one
+    taken: :func:`_walk_down` when most positions find an n-gram of the longest order (``TOP_DOWN_SHARE``),
+    :func:`_walk_up` when most back off. ``hits`` (optional): for n = 2 .. N the positions whose n-gram is
+    stored, ascending, or None, as :func:`_indices` lists them.
     """
+    top = index[order - 1]
+    listed = hits[order - 2] if hits and order >= 2 else None
+    found = len(listed) if listed is not None else np.count_nonzero(top >= 0)
+    if order == 1 or found >= TOP_DOWN_SHARE * len(top):
+        return _walk_down(ids, index, logp, bow, order)
+    return _walk_up(ids, index, logp, bow, order, hits)
+
+
+def _walk_down(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np.ndarray:
+    """:func:`_walk` from the longest order down. The longest order is looked at for every position with
+    whole-array operations; the orders below only at the positions that have not found their n-gram yet
+    (``alive``), so the walk costs about one pass when most positions find an n-gram of the longest order."""
     top = index[order - 1]
     found = top >= 0
     stored = np.take(logp[order - 1], top, mode="clip") if len(logp[order - 1]) else 0.0  # none of that order
@@ -719,6 +753,44 @@ def _walk(ids: np.ndarray, index: list, logp: list, bow: list, order: int) -> np
             total[alive[stored]] += np.take(bow[n - 2], ctx[stored])
         if not len(alive):
             break
+    return total
+
+
+def _walk_up(ids: np.ndarray, index: list, logp: list, bow: list, order: int, hits: list | None = None) -> np.ndarray:
+    """:func:`_walk` from the unigrams up, in work proportional to the stored n-grams found, not to P N.
+
+    The longest stored n-gram ending at p has the length L(p) = the largest n whose n-gram is stored there
+    (each order, shortest first, overwrites L and log p where its n-gram is stored); the context of length j
+    (ending at p - 1) was tried and failed where it is stored and j >= L(p). Each order's stored n-grams are
+    few at word level (most positions back off to a bigram or a unigram), so each order costs in proportion to
+    its hits. The log b are added for j = N - 1 down to 1, then log p, as the reference adds them; a position
+    where a context is not stored gets nothing (adding 0.0 would not change the bits either: the sum is
+    never -0.0).
+    """
+    P = len(ids)
+    longest = np.ones(P, dtype=np.int8)  # (P,) L(p), so far the unigram
+    value = np.take(logp[0], index[0])  # (P,) log p of the longest stored n-gram ending at p, so far
+    listed = list(hits) if hits else [None] * (order - 1)
+    hits = [np.arange(P)]  # hits[n-1]: the positions whose n-gram is stored, ascending
+    for n in range(2, order + 1):
+        at = listed[n - 2]
+        if at is None:
+            at = np.flatnonzero(index[n - 1] >= 0)  # (H_n,)
+        hits.append(at)
+        longest[at] = n
+        value[at] = np.take(logp[n - 1], np.take(index[n - 1], at))
+    total = np.zeros(P)  # (P,) the per-token sum starts at 0.0
+    for j in range(order - 1, 1, -1):  # the contexts of length j >= 2, the longest first
+        q = hits[j - 1] + 1  # (H_j,) the positions after a stored j-gram: their context of length j is stored
+        if len(q) and q[-1] == P:  # the j-gram ending at the last </s>: no position after it
+            q = q[:-1]
+        q = q[np.take(longest, q) <= j]  # tried, and the n-gram one longer not stored
+        total[q] += np.take(bow[j - 1], np.take(index[j - 1], q - 1))
+    if order >= 2:  # the context of length 1, the token before p (stored: a unigram), tried where L(p) = 1
+        tried = longest[1:] == 1  # (P - 1,)
+        total[1:] += np.where(tried, np.take(bow[0], index[0][:-1]), 0.0)  # + 0.0 elsewhere: the same bits
+    total += value
+    np.copyto(total, 0.0, where=ids == BOS)  # a <s> is not scored: 0, as the top-down walk leaves it
     return total
 
 

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -88,6 +90,23 @@ def test_a_table_that_finds_a_wrong_index_is_caught():
 
 
 @settings(max_examples=100, deadline=None)
+@given(key_sets(), st.integers(0, 2**32 - 1))
+def test_direct_find_next_finds_what_find_finds_after_each_context(case, seed):
+    """The direct table's stream form (int32 cells, no context array) against ``find`` of the contexts built by
+    hand: the previous position's index, none at position 0 and at each <s>."""
+    keys, contexts, V, _, _ = case
+    rng = np.random.default_rng(seed)
+    P = int(rng.integers(0, 50))
+    ids = rng.integers(0, V, size=P)
+    previous = rng.integers(-1, contexts, size=P)
+    starts = np.flatnonzero(rng.random(P) < 0.2)
+    context = np.concatenate([[-1], previous[:-1]])[:P]
+    context[starts] = -1
+    table = lookup._Direct(keys, contexts, V)
+    np.testing.assert_array_equal(table.find_next(previous, ids, starts), _find(keys, context, ids, V))
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 300), min_size=1, max_size=12), st.integers(0, 2**32 - 1))
 def test_sequence_sums_equal_numpy_sums_bit_for_bit(lengths, seed):
     rng = np.random.default_rng(seed)
@@ -133,8 +152,8 @@ def _fit(order, smoothing, corpus):
 
 
 @settings(max_examples=120, deadline=None)
-@given(models_and_sentences(), st.sampled_from(["direct", "hash", "sorted"]))
-def test_vectorised_scorer_equals_the_per_token_reference(case, kind):
+@given(models_and_sentences(), st.sampled_from(["direct", "hash", "sorted"]), st.sampled_from([0.0, 0.5, 2.0]))
+def test_vectorised_scorer_equals_the_per_token_reference(case, kind, share):
     order, smoothing, corpus, tests = case
     model = _fit(order, smoothing, corpus)
     if model is None:
@@ -147,10 +166,65 @@ def test_vectorised_scorer_equals_the_per_token_reference(case, kind):
     }[kind]
     model._child_cache = (keys, [None] + [make(n) for n in range(1, len(keys))])
     ids, _ = model.encode_corpus(tests + corpus)
-    got = model.token_logprobs(ids)
+    with walk_share(share):  # 0: always the top-down walk; 2: always bottom-up; 0.5: as scoring chooses
+        got = model.token_logprobs(ids)
     expected = token_logprobs_reference(model, ids)
     for g, e in zip(got, expected):
         assert g.tobytes() == e.tobytes(), (g, e)
+
+
+@contextlib.contextmanager
+def walk_share(share):
+    """``TOP_DOWN_SHARE`` (which walk the scorer takes) set inside the block."""
+    saved = ngram_model.TOP_DOWN_SHARE
+    ngram_model.TOP_DOWN_SHARE = share
+    try:
+        yield
+    finally:
+        ngram_model.TOP_DOWN_SHARE = saved
+
+
+# Three words of which "a b c" is stored but its suffix "b c" is not: an ARPA file may say so (a fitted model
+# never does), and the longest stored n-gram ending at "c" is then found by neither walk order's shortcut.
+GAPPED_ARPA = """\\data\\
+ngram 1=6
+ngram 2=4
+ngram 3=1
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t-0.3
+-0.5\t</s>
+-0.6\ta\t-0.2
+-0.7\tb\t-0.25
+-0.8\tc\t-0.1
+
+\\2-grams:
+-0.3\t<s> a\t-0.15
+-0.4\ta b\t-0.05
+-0.2\tc </s>
+-0.35\tb a
+
+\\3-grams:
+-0.1\ta b c
+
+\\end\\
+"""
+
+
+@pytest.mark.parametrize("share", [0.0, 2.0])
+def test_both_walks_equal_the_reference_where_a_suffix_is_missing(tmp_path, share):
+    path = tmp_path / "gapped.arpa"
+    path.write_text(GAPPED_ARPA, encoding="utf-8")
+    model = NGramModel.from_arpa(path)
+    ids, _ = model.encode_corpus([["a", "b", "c"], ["b", "c"], ["a", "b", "a", "b", "c", "c"], ["c"]])
+    with walk_share(share):
+        got = model.token_logprobs(ids)
+    expected = token_logprobs_reference(model, ids)
+    for g, e in zip(got, expected):
+        assert g.tobytes() == e.tobytes(), (g, e)
+    # "a b c" after <s>: log p(a b c) itself, no backoff (natural logs: the file's log10 times ln 10)
+    assert got[0][2] == pytest.approx(-0.1 * np.log(10))
 
 
 def test_the_reference_comparison_can_fail():
