@@ -347,8 +347,9 @@ def _batch_chunks(B: int, A: int, T: int) -> list[tuple[int, int]]:
     """Blocks [b0, b1) of the batch whose (b1 - b0, A, T, T) scores hold about SCORES_CHUNK numbers: the
     softmax and its gradient then pass over scores that are still in the cache (see :func:`_row_chunks`),
     one block of query rows (a half of them at T = 128) at a time. Each block costs some thirty NumPy
-    calls: at T = 128 a block of two sequences instead of one halves that overhead (about 4 ms a
-    layer, measured) and still keeps a block of query rows' scores (at most 256 KiB) in the cache."""
+    calls: at T = 128 a block of two sequences instead of one halves that overhead (measured on a loaded
+    2-core machine: about 8 ms a layer, forward and backward, with blocks of one sequence) and still
+    keeps a block of query rows' scores (at most 256 KiB) in the cache."""
     step = max(1, SCORES_CHUNK // max(A * T * T, 1))
     return [(b0, min(B, b0 + step)) for b0 in range(0, B, step)]
 
