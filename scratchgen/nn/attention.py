@@ -39,6 +39,7 @@ Backward (dZ = d loss / d Z; sums over the rows that share a weight, as in ``lay
     dO = dY W_o^T,  dW_o = O^T dY,  db_o = sum dY                                              (A15)
     dP = dO V^T,  dV = P^T dO                                                                  (A16)
     dS = P * (dP - sum_s (dP * P))      softmax backward; 0 wherever P = 0, so on the mask      (A17)
+    sum_s dP[t, s] P[t, s] = sum_s P[t, s] (dO_t . v_s) = dO_t . O_t     by (A16) and (A7)     (A17')
     dQ = dS K / sqrt(d),  dK = dS^T Q / sqrt(d)                                                (A18)
     dW_qkv = X^T [dQ | dK | dV],  db_qkv = sum [dQ | dK | dV],  dX = [dQ | dK | dV] W_qkv^T      (A19)
     dX = dX' + dLN_2-path,  dX' = dY + d(attn path): the residual adds the gradients of both    (A20)
@@ -127,9 +128,8 @@ def layernorm_forward(params: dict, X: np.ndarray):
     """
     D = X.shape[-1]
     X2 = X.reshape(-1, D)  # (N, D)
-    mu = X2.sum(axis=1, keepdims=True)
-    mu *= 1.0 / D  # (N, 1) the mean of each row
-    Xh = X2 - mu  # (N, D) x - mu
+    mu = X2 @ np.full(D, 1.0 / D, dtype=X2.dtype)  # (N,) the mean of each row, one matrix-vector product
+    Xh = X2 - mu[:, None]  # (N, D) x - mu
     var = _row_dot(Xh, Xh)  # (N,) D times the variance
     var *= 1.0 / D
     var += LN_EPS
@@ -146,15 +146,18 @@ def layernorm_backward(params: dict, cache: dict, dY: np.ndarray):
     """eq. (A12)-(A13): the gradient through the mean and the variance of each row."""
     Xh, inv_sigma = cache["Xh"], cache["inv_sigma"]  # (N, D), (N, 1)
     D = Xh.shape[-1]
+    g = params["g"]  # (D,)
     dY2 = dY.reshape(-1, D)  # (N, D)
-    grads = {"g": np.einsum("nk,nk->k", dY2, Xh), "b": dY2.sum(axis=0)}  # eq. (A12)
-    dX = dY2 * params["g"]  # dxh, eq. (A12)
-    mean_dxh = dX.sum(axis=1, keepdims=True)
-    mean_dxh *= 1.0 / D  # (N, 1) mean_k dxh
-    mean_dxh_xh = _row_dot(dX, Xh)[:, None]
-    mean_dxh_xh *= 1.0 / D  # (N, 1) mean_k (dxh * xh)
-    dX -= mean_dxh
-    term = Xh * mean_dxh_xh
+    dX = dY2 * Xh  # (N, D) dy * xh for now (its buffer becomes dX below)
+    grads = {"g": dX.sum(axis=0), "b": dY2.sum(axis=0)}  # eq. (A12)
+    # the two row means of eq. (A13) as matrix-vector products, as dxh = dy * g:
+    mean_dxh_xh = dX @ g  # (N,) sum_k dy g xh = sum_k dxh xh
+    mean_dxh_xh *= 1.0 / D  # mean_k (dxh * xh)
+    mean_dxh = dY2 @ g  # (N,) sum_k dxh
+    mean_dxh *= 1.0 / D  # mean_k dxh
+    np.multiply(dY2, g, out=dX)  # dxh, eq. (A12)
+    dX -= mean_dxh[:, None]
+    term = Xh * mean_dxh_xh[:, None]
     dX -= term
     dX *= inv_sigma  # eq. (A13)
     return grads, dX.reshape(cache["shape"])
@@ -177,17 +180,16 @@ def _row_chunks(n_rows: int, width: int) -> list[tuple[int, int]]:
     return [(r0, min(n_rows, r0 + step)) for r0 in range(0, n_rows, step)]
 
 
-def gelu_forward(params: dict, X: np.ndarray):
-    """GPT-2's GELU, eq. (A3), computed as ``x sigma(2u)`` (eq. (A3'): one exp instead of a tanh). No parameters.
-
-    >>> np.round(gelu_forward({}, np.array([-3.0, 0.0, 1.0, 3.0]))[0], 4)
-    array([-0.0036,  0.    ,  0.8412,  2.9964])
-    """
-    X2 = X.reshape(-1, X.shape[-1])  # (N, F)
+def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None):
+    """eq. (A3) over the rows of X2 (N, F), after adding ``bias`` (F,) to X2 in place (None: no bias).
+    Returns GELU (N, F) and sigma(2u) (N, F), a cache-sized block of rows at a time: the bias, the ten
+    operations of GELU and its output touch each block while it is in the cache."""
     Y, sig = np.empty_like(X2), np.empty_like(X2)
     with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
         for r0, r1 in _row_chunks(*X2.shape):  # the same arithmetic, a cache-sized block of rows at a time
             x, s, y = X2[r0:r1], sig[r0:r1], Y[r0:r1]
+            if bias is not None:
+                x += bias  # the pre-activation X W + b of eq. (A8)
             np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
             s *= -2.0 * _C * _K
             s -= 2.0 * _C
@@ -196,18 +198,27 @@ def gelu_forward(params: dict, X: np.ndarray):
             s += 1.0
             np.divide(1.0, s, out=s)  # sigma(2u) = (1 + tanh u) / 2, eq. (A3')
             np.multiply(x, s, out=y)  # eq. (A3)
+    return Y, sig
+
+
+def gelu_forward(params: dict, X: np.ndarray):
+    """GPT-2's GELU, eq. (A3), computed as ``x sigma(2u)`` (eq. (A3'): one exp instead of a tanh). No parameters.
+
+    >>> np.round(gelu_forward({}, np.array([-3.0, 0.0, 1.0, 3.0]))[0], 4)
+    array([-0.0036,  0.    ,  0.8412,  2.9964])
+    """
+    Y, sig = _bias_gelu_rows(X.reshape(-1, X.shape[-1]), None)  # (N, F) each
     return Y.reshape(X.shape), {"X": X, "sigma": sig.reshape(X.shape)}
 
 
-def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
-    """eq. (A14) as ``sigma (1 + (1 - sigma) w)``, w = 2 x du/dx = 2 c x (1 + 3 0.044715 x^2) (eq. (A14')),
-    each pass over a cache-sized block of rows."""
-    X, sig = cache["X"], cache["sigma"]
-    F = X.shape[-1]
-    X2, sig2, dY2 = X.reshape(-1, F), sig.reshape(-1, F), dY.reshape(-1, F)  # (N, F)
+def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False):
+    """eq. (A14') over the rows of (N, F) arrays, a cache-sized block at a time: dX (N, F) and, with
+    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None."""
+    F = X2.shape[-1]
     dX = np.empty(X2.shape, dtype=np.result_type(X2, dY2))
     blocks = _row_chunks(*X2.shape)
     work = np.empty((blocks[0][1] - blocks[0][0], F), dtype=dX.dtype) if blocks else dX
+    total = np.zeros(F, dtype=dX.dtype) if col_sums else None
     for r0, r1 in blocks:
         x, s, d, w = X2[r0:r1], sig2[r0:r1], dX[r0:r1], work[: r1 - r0]
         np.multiply(x, x, out=w)
@@ -219,6 +230,17 @@ def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
         d += 1.0
         d *= s  # GELU'(x), eq. (A14')
         d *= dY2[r0:r1]
+        if total is not None:
+            total += d.sum(axis=0)
+    return dX, total
+
+
+def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
+    """eq. (A14) as ``sigma (1 + (1 - sigma) w)``, w = 2 x du/dx = 2 c x (1 + 3 0.044715 x^2) (eq. (A14')),
+    each pass over a cache-sized block of rows."""
+    X, sig = cache["X"], cache["sigma"]
+    F = X.shape[-1]
+    dX, _ = _gelu_backward_rows(X.reshape(-1, F), sig.reshape(-1, F), dY.reshape(-1, F))
     return {}, dX.reshape(X.shape)
 
 
@@ -277,13 +299,15 @@ def _causal_mask(T: int, dtype: np.dtype) -> np.ndarray:
     return mask
 
 
-def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """eq. (A5)-(A6) written over S (..., t, s) itself (no temporary), ``mask`` (t, s) its part of the causal mask."""
-    S += mask  # eq. (A5)
+def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """eq. (A5)-(A6) written over S (..., t, s) itself (no temporary), ``mask`` (t, s) its part of the causal
+    mask (None: already added)."""
+    if mask is not None:
+        S += mask  # eq. (A5)
     S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
     np.exp(S, out=S)
-    total = S.sum(axis=-1, keepdims=True)
-    np.divide(1.0, total, out=total)
+    total = S @ np.ones((S.shape[-1], 1), dtype=S.dtype)  # (..., t, 1) the row sums, as a matrix product:
+    np.divide(1.0, total, out=total)  # measured twice as fast as S.sum(axis=-1) on these short rows
     S *= total  # eq. (A6)
     return S
 
@@ -316,10 +340,17 @@ def _query_blocks(T: int) -> list[tuple[int, int]]:
     return [(r0, min(T, r0 + QUERY_BLOCK)) for r0 in range(0, T, QUERY_BLOCK)]
 
 
+SCORES_CHUNK = 1 << 17  # numbers of scores a block of the batch: 512 KiB of float32, one core's L2 cache
+
+
 def _batch_chunks(B: int, A: int, T: int) -> list[tuple[int, int]]:
-    """Blocks [b0, b1) of the batch whose (b1 - b0, A, T, T) scores hold about CHUNK numbers: the
-    softmax and its gradient then pass over scores that are still in the cache (see :func:`_row_chunks`)."""
-    step = max(1, CHUNK // max(A * T * T, 1))
+    """Blocks [b0, b1) of the batch whose (b1 - b0, A, T, T) scores hold about SCORES_CHUNK numbers: the
+    softmax and its gradient then pass over scores that are still in the cache (see :func:`_row_chunks`),
+    one block of query rows (a half of them at T = 128) at a time. Each block costs some thirty NumPy
+    calls: at T = 128 a block of two sequences instead of one halves that overhead (measured on a loaded
+    2-core machine: about 8 ms a layer, forward and backward, with blocks of one sequence) and still
+    keeps a block of query rows' scores (at most 256 KiB) in the cache."""
+    step = max(1, SCORES_CHUNK // max(A * T * T, 1))
     return [(b0, min(B, b0 + step)) for b0 in range(0, B, step)]
 
 
@@ -330,7 +361,8 @@ def _attend(Qs, K, V, P, O, mask) -> None:
     for r0, r1 in _query_blocks(T):
         Pj = P[..., r0:r1, :r1]  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
-        _causal_softmax_inplace(Pj, mask[r0:r1, :r1])  # eq. (A5)-(A6)
+        Pj[..., r0:] += mask[r0:r1, r0:r1]  # eq. (A5): only keys past r0 can be in the future of these rows
+        _causal_softmax_inplace(Pj, None)  # eq. (A6)
         P[..., r0:r1, r1:] = 0.0  # the future of these rows: weight 0
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
@@ -349,7 +381,8 @@ def attention_forward(params: dict, inputs):
     cache : dict
 
     The heads are views of the one (B T, 3D) product (no copies), the queries are scaled by 1/sqrt(d)
-    once (a (B, A, T, d) array, smaller than S), the scores are computed a cache-sized block of the
+    through the query columns of a copy of W_qkv and b_qkv (D x 3D numbers, not a pass over the (B T, D)
+    queries; the backward scales their gradients the same way), the scores are computed a cache-sized block of the
     batch at a time (:func:`_batch_chunks`) and a block of query rows reaches only as far as its last
     row (:func:`_query_blocks`), and P V is written straight into the merged (B, T, D) layout that
     W_o multiplies.
@@ -358,9 +391,11 @@ def attention_forward(params: dict, inputs):
     B, T, D = X.shape
     X2 = X.reshape(-1, D)  # (B T, D)
     scale = 1.0 / math.sqrt(D // A)
-    QKV = X2 @ params["W_qkv"]  # (B T, 3D) eq. (A4)
-    QKV += params["b_qkv"]
-    QKV[:, :D] *= scale  # the scaled queries Q / sqrt(d), so that S = Qs K^T
+    W_s, b_s = params["W_qkv"].copy(), params["b_qkv"].copy()  # (D, 3D), (3D,)
+    W_s[:, :D] *= scale  # the query columns scaled: X W_s + b_s = [Q / sqrt(d) | K | V], so that S = Qs K^T
+    b_s[:D] *= scale
+    QKV = X2 @ W_s  # (B T, 3D) eq. (A4), the queries scaled
+    QKV += b_s
     Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) each
     P = np.empty((B, A, T, T), dtype=QKV.dtype)
     O = np.empty((B, T, A, D // A), dtype=QKV.dtype)  # heads merged: (B, T, D) once reshaped
@@ -371,23 +406,24 @@ def attention_forward(params: dict, inputs):
     O2 = O.reshape(-1, D)  # (B T, D)
     Y = O2 @ params["W_o"]  # (B T, D) eq. (A7)
     Y += params["b_o"]
-    return Y.reshape(B, T, D), {"X": X2, "Qs": Qs, "K": K, "V": V, "P": P, "O": O2, "scale": scale}
+    return Y.reshape(B, T, D), {"X": X2, "Qs": Qs, "K": K, "V": V, "P": P, "O": O2, "scale": scale, "W_s": W_s}
 
 
-def _attend_backward(Qs, K, V, P, dO, dS, dQ, dK, dV) -> None:
-    """eq. (A16)-(A18) for a block of the batch (dQ without its scale): dS (.., T, T) is work space.
-
-    dS and dQ by blocks of query rows (row t needs the keys s <= t), dK and dV by the same blocks of
-    key positions (key s gets gradient from the queries t >= s only)."""
-    blocks = _query_blocks(P.shape[-1])
-    for r0, r1 in blocks:
-        dSj, Pj = dS[..., r0:r1, :r1], P[..., r0:r1, :r1]
+def _attend_backward(K, V, P, dO, rowdot, dS, dQ) -> None:
+    """eq. (A16)-(A18) for a block of the batch, the parts by rows of queries: dS (.., T, T) and dQ
+    (without its scale). ``rowdot`` (.., T) is sum_s dP * P of eq. (A17') for each row."""
+    for r0, r1 in _query_blocks(P.shape[-1]):
+        dSj, Pj = dS[..., r0:r1, :r1], P[..., r0:r1, :r1]  # row t needs the keys s <= t only
         np.matmul(dO[..., r0:r1, :], V[..., :r1, :].swapaxes(-1, -2), out=dSj)  # dP, eq. (A16)
-        row = np.einsum("...s,...s->...", dSj, Pj)[..., None]  # (.., rows, 1) sum_s dP * P
-        dSj -= row
+        dSj -= rowdot[..., r0:r1, None]
         dSj *= Pj  # eq. (A17); entries past r1 are never read
         np.matmul(dSj, K[..., :r1, :], out=dQ[..., r0:r1, :])  # eq. (A18), the scale apart
-    for c0, c1 in blocks:  # key positions c0..c1-1 are seen by the queries c0..T-1
+
+
+def _attend_backward_keys(Qs, P, dO, dS, dK, dV) -> None:
+    """eq. (A16), (A18) for dK and dV, by blocks of key positions: key s gets gradient from the queries
+    t >= s only."""
+    for c0, c1 in _query_blocks(P.shape[-1]):  # key positions c0..c1-1 are seen by the queries c0..T-1
         np.matmul(dS[..., c0:, c0:c1].swapaxes(-1, -2), Qs[..., c0:, :], out=dK[..., c0:c1, :])  # eq. (A18)
         np.matmul(P[..., c0:, c0:c1].swapaxes(-1, -2), dO[..., c0:, :], out=dV[..., c0:c1, :])  # eq. (A16)
 
@@ -396,44 +432,55 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray):
     """eq. (A15)-(A19). Returns grads and (dX, None) (no gradient for the number of heads).
 
     dQ, dK and dV are written straight into the (B T, 3D) layout of [dQ | dK | dV] that eq. (A19)
-    multiplies; eq. (A16)-(A18) run a cache-sized block of the batch at a time (:func:`_attend_backward`).
+    multiplies; eq. (A16)-(A18) run a cache-sized block of the batch at a time. The row sums of
+    eq. (A17) come from eq. (A17'), dO . O: a (B, T, D) product instead of a (B, A, T, T) one.
     """
     X2, Qs, K, V, P, O2, scale = (cache[k] for k in ("X", "Qs", "K", "V", "P", "O", "scale"))
     B, A, T, d = K.shape
     D = A * d
     dY2 = dY.reshape(-1, D)  # (B T, D)
     grads = {"W_o": O2.T @ dY2, "b_o": dY2.sum(axis=0)}  # eq. (A15)
-    dO = (dY2 @ params["W_o"].T).reshape(B, T, A, d).transpose(0, 2, 1, 3)  # (B, A, T, d) eq. (A15)
+    dO2 = dY2 @ params["W_o"].T  # (B T, D) eq. (A15)
+    rowdot = _row_dot(dO2.reshape(-1, d), O2.reshape(-1, d)).reshape(B, T, A).transpose(0, 2, 1)  # (B, A, T) (A17')
+    dO = dO2.reshape(B, T, A, d).transpose(0, 2, 1, 3)  # (B, A, T, d) view
     dQKV = np.empty((B, T, 3, A, d), dtype=dO.dtype)  # [dQ | dK | dV] rows
     dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (B, A, T, d) views
     chunks = _batch_chunks(B, A, T)
     dS = np.empty((chunks[0][1] - chunks[0][0], A, T, T), dtype=dO.dtype)  # work space of one block
     for b0, b1 in chunks:
-        _attend_backward(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], dS[: b1 - b0],
-                         dQ[b0:b1], dK[b0:b1], dV[b0:b1])  # fmt: skip
-    dQ *= scale  # eq. (A18)
-    dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D)
-    grads["W_qkv"] = X2.T @ dQKV2  # eq. (A19)
+        dSb = dS[: b1 - b0]
+        _attend_backward(K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dSb, dQ[b0:b1])
+        _attend_backward_keys(Qs[b0:b1], P[b0:b1], dO[b0:b1], dSb, dK[b0:b1], dV[b0:b1])
+    dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D): [dQs | dK | dV], the gradient of the scaled queries
+    grads["W_qkv"] = X2.T @ dQKV2  # eq. (A19), the query columns still to scale
     grads["b_qkv"] = dQKV2.sum(axis=0)
-    return grads, ((dQKV2 @ params["W_qkv"].T).reshape(B, T, D), None)  # eq. (A19)
+    grads["W_qkv"][:, :D] *= scale  # eq. (A18)'s 1 / sqrt(d), on (D, D) numbers instead of (B T, D)
+    grads["b_qkv"][:D] *= scale
+    return grads, ((dQKV2 @ cache["W_s"].T).reshape(B, T, D), None)  # eq. (A19): dX = [dQs | dK | dV] W_s^T
 
 
 # --- the MLP and the pre-LN block: eq. (A8), (A9), (A20) ------------------------------------------------
 
 
 def mlp_forward(params: dict, X: np.ndarray):
-    """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,)."""
-    Hf, c_fc = dense_forward({"W": params["W_fc"], "b": params["b_fc"]}, X)  # (B, T, F)
-    G, c_gelu = gelu_forward({}, Hf)  # (B, T, F) eq. (A3)
-    Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (B, T, D)
-    return Y, {"fc": c_fc, "gelu": c_gelu, "proj": c_proj}
+    """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,).
+
+    The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own.
+    """
+    X2 = X.reshape(-1, X.shape[-1])  # (N, D)
+    Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
+    G, sig = _bias_gelu_rows(Hf, params["b_fc"])  # (N, F) eq. (A3) of X W_fc + b_fc
+    Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
+    return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
 
 
 def mlp_backward(params: dict, cache: dict, dY: np.ndarray):
-    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY)
-    _, dHf = gelu_backward({}, cache["gelu"], dG)  # eq. (A14)
-    g_fc, dX = dense_backward({"W": params["W_fc"]}, cache["fc"], dHf)
-    return {"W_fc": g_fc["W"], "b_fc": g_fc["b"], "W_proj": g_proj["W"], "b_proj": g_proj["b"]}, dX
+    """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows."""
+    X2 = cache["X"]  # (N, D)
+    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY)  # dG (N, F)
+    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, col_sums=True)  # (N, F) eq. (A14)
+    grads = {"W_fc": X2.T @ dHf, "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
+    return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 
 def block_forward(params: dict, inputs):

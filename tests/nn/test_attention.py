@@ -258,7 +258,8 @@ def test_blocks_of_queries_batch_and_rows_change_nothing_but_rounding(B, Tn, hea
     whole = run()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(attention, "QUERY_BLOCK", query_block)
-        mp.setattr(attention, "CHUNK", 3)  # a block of the batch is one row; a block of GELU's rows is one row
+        mp.setattr(attention, "CHUNK", 3)  # a block of GELU's rows is one row
+        mp.setattr(attention, "SCORES_CHUNK", 3)  # a block of the batch is one row
         blocked = run()
     assert T._query_blocks(Tn) == [(0, Tn)] and len(whole) == len(blocked)  # the default: one block at T <= 64
     for a, b in zip(whole, blocked):
