@@ -48,12 +48,14 @@ def _stream(V: int, B: int, T: int, steps: int, seed: int = 0) -> np.ndarray:
 def ours_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int = 1) -> float:
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
     3 warm-up steps, the state carried from chunk to chunk and the batch on ``threads`` shards
-    (nn/parallel.py), as RNNModel.fit does."""
+    (nn/parallel.py), after allocator.reuse_freed_memory, as RNNModel.fit does."""
+    from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.gated import GatedNetwork, init_gated_params
     from scratchgen.nn.layers import one_blas_thread
     from scratchgen.nn.optim import clip_by_global_norm, make_optimizer
     from scratchgen.nn.parallel import DataParallel
 
+    reuse_freed_memory()
     p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
     net = GatedNetwork(cell, 1)
     opt = make_optimizer("adam")
@@ -72,8 +74,13 @@ def ours_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 6
 
 
 def torch_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int | None = None):
-    """The same step in PyTorch: nn.Embedding + nn.GRU/nn.LSTM + nn.Linear + cross-entropy, Adam, clipping."""
+    """The same step in PyTorch: nn.Embedding + nn.GRU/nn.LSTM + nn.Linear + cross-entropy, Adam, clipping;
+    its process gets the same allocator setting as ours (allocator.reuse_freed_memory)."""
     import torch
+
+    from scratchgen.allocator import reuse_freed_memory
+
+    reuse_freed_memory()
 
     default = torch.get_num_threads()
     torch.set_num_threads(threads or default)

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..allocator import reuse_freed_memory
 from ..errors import CorpusError, LabelError, ModelFileError, ScratchgenError, TrainingError
 from ..labels import required_label_ids
 from ..model import LanguageModel, register_model
@@ -349,6 +350,7 @@ class RNNModel(LanguageModel):
         if self.cell == "tanh" and self.labels_ is not None:  # zero tables, no random draw: as unlabelled
             width = input_label_width(V, self.hidden, self.embedding)
             self.params_.update(label_params(len(self.labels_), width, self.hidden, self.layers, dtype))
+        reuse_freed_memory()  # as TransformerModel.fit: a step's large temporaries no longer page-fault
         return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def network(self) -> Network:
