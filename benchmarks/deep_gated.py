@@ -45,35 +45,52 @@ def _stream(V: int, B: int, T: int, steps: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(3, V, size=(B, steps * T + 1))
 
 
-def ours_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int = 1) -> float:
+#: The clocks a speed can be timed by: "wall" (time.perf_counter) or "cpu" (time.process_time, the process's
+#: CPU time: for one thread against one thread on a shared machine, it leaves out the time other processes ran)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def ours_speed(
+    cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int = 1, clock: str = "wall"
+) -> float:
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
     3 warm-up steps, the state carried from chunk to chunk and the batch on ``threads`` shards
-    (nn/parallel.py), as RNNModel.fit does."""
+    (nn/parallel.py), after allocator.reuse_freed_memory, as RNNModel.fit does; timed by ``clock``."""
+    from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.gated import GatedNetwork, init_gated_params
     from scratchgen.nn.layers import one_blas_thread
     from scratchgen.nn.optim import clip_by_global_norm, make_optimizer
     from scratchgen.nn.parallel import DataParallel
 
+    reuse_freed_memory()
     p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
     net = GatedNetwork(cell, 1)
     opt = make_optimizer("adam")
     rows = _stream(V, B, T, steps)
     state = net.start_state(p, B)
+    now = CLOCKS[clock]
     with one_blas_thread(), DataParallel(net, threads) as parallel:
         for i in range(steps + 3):
             if i == 3:
-                start = time.perf_counter()
+                start = now()
             k = (i % steps) * T
             x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
             _, state, grads = parallel.step(p, (x, y, None, state))
             clip_by_global_norm(grads, 5.0)
             opt.step(p, grads, 2e-3)
-    return B * T * steps / (time.perf_counter() - start)
+    return B * T * steps / (now() - start)
 
 
-def torch_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int | None = None):
-    """The same step in PyTorch: nn.Embedding + nn.GRU/nn.LSTM + nn.Linear + cross-entropy, Adam, clipping."""
+def torch_speed(
+    cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int | None = None, clock: str = "wall"
+):
+    """The same step in PyTorch: nn.Embedding + nn.GRU/nn.LSTM + nn.Linear + cross-entropy, Adam, clipping;
+    its process gets the same allocator setting as ours (allocator.reuse_freed_memory)."""
     import torch
+
+    from scratchgen.allocator import reuse_freed_memory
+
+    reuse_freed_memory()
 
     default = torch.get_num_threads()
     torch.set_num_threads(threads or default)
@@ -85,9 +102,10 @@ def torch_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 
         opt = torch.optim.Adam(params, lr=2e-3)
         rows = torch.from_numpy(_stream(V, B, T, steps))
         state = torch.zeros(1, B, H) if cell == "gru" else (torch.zeros(1, B, H), torch.zeros(1, B, H))
+        now = CLOCKS[clock]
         for i in range(steps + 3):
             if i == 3:
-                start = time.perf_counter()
+                start = now()
             k = (i % steps) * T
             x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
             out, state = rnn(emb(x), state)
@@ -97,7 +115,7 @@ def torch_speed(cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
-        return B * T * steps / (time.perf_counter() - start)
+        return B * T * steps / (now() - start)
     finally:
         torch.set_num_threads(default)
 
@@ -106,6 +124,11 @@ def _isolated(name: str, *args, **kwargs) -> float:
     """Call ``name`` of this module in a fresh interpreter: torch's OpenMP threads never share ours."""
     code = f"from benchmarks.deep_gated import {name}; print(float({name}(*{args!r}, **{kwargs!r})))"
     return float(run_isolated(code).strip().splitlines()[-1])
+
+
+def _clock(n_ours: int, n_torch: int, busy: bool) -> str:
+    """CPU time for one thread against one thread (nothing else of ours runs then), wall-clock otherwise."""
+    return "cpu" if n_ours == 1 and n_torch == 1 and not busy else "wall"
 
 
 def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None) -> tuple[list, str]:
@@ -127,20 +150,24 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
         version, n = run_isolated(code).split()
         threads = int(n)
         note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (the batch "
-                "in shards, one BLAS thread each: nn/parallel.py); each contestant in its own process; wall-clock")
+                "in shards, one BLAS thread each: nn/parallel.py); each contestant in its own process; wall-clock, "
+                "except one thread against one thread: CPU time (time.process_time), which leaves out the time other "
+                "processes of a shared machine ran")
     settings = list(dict.fromkeys([(ours_default, threads, False), (1, 1, False), (2, threads, False),
                                    (ours_default, threads, True)]))
     for cell in ("gru", "lstm"):
         best = {s: [0.0, 0.0] for s in settings}
         for _ in range(rounds):
             for n_ours, n_torch, busy in settings:
+                clock = _clock(n_ours, n_torch, busy)
                 with busy_core() if busy else contextlib.nullcontext():
                     b = best[(n_ours, n_torch, busy)]
-                    b[0] = max(b[0], _isolated("ours_speed", cell, V, H, T, B, steps, threads=n_ours))
+                    b[0] = max(b[0], _isolated("ours_speed", cell, V, H, T, B, steps, threads=n_ours, clock=clock))
                     if have_torch:
-                        b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch))
+                        b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch,
+                                                   clock=clock))
         for (n_ours, n_torch, busy), (ours, theirs) in best.items():
-            suffix = ", other core busy" if busy else ""
+            suffix = ", other core busy" if busy else (", CPU time" if _clock(n_ours, n_torch, busy) == "cpu" else "")
             default = " (default)" if n_ours == ours_default else ""
             label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32, {n_ours} thread(s){default}{suffix}"
             if not have_torch:

@@ -13,7 +13,8 @@ keeps its own blocks for reuse in the same way (its step: about 640 faults).
 The price: freed blocks stay with the process, so its resident size stays at the peak of a step
 (which it reached anyway). The setting is per process and cannot be undone exactly (glibc stops
 adjusting the threshold once it is set), so the library sets it only where a training loop starts:
-:meth:`scratchgen.nn.transformer.TransformerModel.fit` and the benchmarks that time such steps.
+the ``fit`` of every neural model (:meth:`scratchgen.nn.neural.NeuralModel.fit`) and the benchmarks that time
+such steps.
 On a system without glibc (macOS, Windows, musl) it does nothing.
 """
 

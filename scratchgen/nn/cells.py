@@ -47,6 +47,15 @@ two biases of each gate are simply added, so one is enough). The state is the pa
     c_t = f_t * c_{t-1} + i_t * g_t                            memory cell                   (L4)
     h_t = o_t * tanh(c_t)                                      state                         (L5)
 
+The code takes (L2)-(L3) with one exp for all four blocks: with s = 1 on the blocks i, f, o and s = 2 on g,
+and z_t = -s * [ai_t | af_t | ag_t | ao_t] (the -s folded into W_xg, W_hg and b_g once: scaling by -1 or -2
+is exact in binary floating point)::
+
+    r_t = 1 / (1 + exp(z_t)) = [i_t | f_t | sigma(2 ag_t) | o_t],   g_t = 2 sigma(2 ag_t) - 1   (L2')
+
+(``tanh(a) = 2 sigma(2a) - 1``; where exp(z) overflows to inf, 1 / (1 + inf) = 0 is the right value). NumPy's
+float32 exp costs about half its tanh, and (L2') is one exp where (L2)-(L3) are four transcendental calls.
+
 Backward, step t, from ``dh_t`` and ``dc_t`` (each the gradient from above plus the one carried back)::
 
     do_t = dh_t * tanh(c_t),  dc_t <- dc_t + dh_t * o_t * (1 - tanh(c_t)^2)      from (L5)     (L6)
@@ -58,10 +67,12 @@ Backward, step t, from ``dh_t`` and ``dc_t`` (each the gradient from above plus 
     dx_t = da_t W_xg^T                                                                         (L12)
 
 As in ``layers.py``, only the recurrence loops over time: the input products (G1)/(L1) for all T steps, the
-weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix product over all T*B rows. In
-(G7)-(G9) and (L6)-(L9) every gradient is the carried gradient (dh_t or dc_t) times a factor that does not
-depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so the backward functions compute those factors for all
-steps at once and the loop only multiplies. Arrays
+weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix product over all T*B rows (for
+the LSTM, one per gate block). In (G7)-(G9) every gradient is the carried gradient dh_t times a factor that
+does not depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so gru_backward computes those factors for all
+steps at once and the loop only multiplies. The LSTM keeps its gates gate-major, (4, T, B, H): the (B, H)
+block of each gate at each step is contiguous, so lstm_backward computes (L6)-(L9) inside the loop, in
+place on blocks that stay in the processor's cache, each NumPy call over a few long rows. Arrays
 are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
 X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
 dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
@@ -112,20 +123,19 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _input_products(W_x: np.ndarray, b: np.ndarray, X: np.ndarray):
-    """eq. (G1)/(L1), the input part of every step at once: (T, B, kH) and the time-major inputs."""
+    """eq. (G1), the input part of every step at once: (T, B, kH) and the time-major inputs."""
     B, T = X.shape[:2]
     if np.issubdtype(X.dtype, np.integer):  # one-hot ids: a row lookup
         X_tm = np.ascontiguousarray(X.T)  # (T, B)
-        A = W_x[X_tm]  # (T, B, kH)
-    else:
-        X_tm = _time_major(X)  # (T, B, E)
-        A = (X_tm.reshape(T * B, -1) @ W_x).reshape(T, B, -1)  # (T, B, kH) one product
+        return (W_x + b)[X_tm], X_tm  # (T, B, kH): x_t W_x + b is the row i_t of the table W_x + b
+    X_tm = _time_major(X)  # (T, B, E)
+    A = (X_tm.reshape(T * B, -1) @ W_x).reshape(T, B, -1)  # (T, B, kH) one product
     A += b
     return A, X_tm
 
 
 def _input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
-    """eq. (G11)/(G13) and (L11)/(L12): dW_x = X^T dA and dX = dA W_x^T, one product each over T*B rows."""
+    """eq. (G11)/(G13): dW_x = X^T dA and dX = dA W_x^T, one product each over T*B rows."""
     T, B, kH = dA.shape
     dA2 = dA.reshape(T * B, kH)  # (T*B, kH)
     if np.issubdtype(X_tm.dtype, np.integer):  # (V, kH); no input gradient for ids
@@ -139,6 +149,53 @@ def _input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
     dW_x = X_tm.reshape(T * B, -1).T @ dA2  # (E, kH)
     dX = np.swapaxes((dA2 @ W_x.T).reshape(T, B, -1), 0, 1)  # (B, T, E) view
     return dW_x, dX
+
+
+def _blocks(W: np.ndarray, k: int) -> np.ndarray:
+    """(R, kH) -> (k, R, H), a copy: the columns of each gate as a matrix of its own."""
+    R, kH = W.shape
+    return np.ascontiguousarray(W.reshape(R, k, kH // k).transpose(1, 0, 2))
+
+
+def _unblock(W: np.ndarray) -> np.ndarray:
+    """(k, R, H) -> (R, kH), the inverse of :func:`_blocks`."""
+    k, R, H = W.shape
+    return np.ascontiguousarray(W.transpose(1, 0, 2)).reshape(R, k * H)
+
+
+def _gate_products(W_x: np.ndarray, b: np.ndarray, X: np.ndarray, k: int, scale: np.ndarray):
+    """eq. (L1), the input part of every step at once, a gate at a time: (k, T, B, H), and the time-major inputs.
+
+    ``scale`` (kH,) multiplies every column (the LSTM's gate scale, a power of two: exact); it and the bias go
+    into the small (V, kH) or (E, kH) matrix, before the T B rows are made.
+    """
+    B, T = X.shape[:2]
+    b = b * scale  # (kH,)
+    if np.issubdtype(X.dtype, np.integer):  # one-hot ids: a row lookup
+        X_tm = np.ascontiguousarray(X.T)  # (T, B)
+        table = _blocks(W_x * scale + b, k)  # (k, V, H): x_t W_x + b is the row i_t of each block
+        return np.take(table, X_tm, axis=1), X_tm  # (k, T, B, H)
+    X_tm = _time_major(X)  # (T, B, E)
+    A = np.matmul(X_tm.reshape(T * B, -1), _blocks(W_x * scale, k))  # (k, T*B, H): k products
+    A += b.reshape(k, 1, -1)
+    return A.reshape(k, T, B, -1), X_tm
+
+
+def _gate_input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
+    """eq. (L11)/(L12) for gradients dA (k, T, B, H) a gate at a time: dW_x = X^T dA (E, kH) and dX = dA W_x^T."""
+    k, T, B, H = dA.shape
+    dA3 = dA.reshape(k, T * B, H)  # (k, T*B, H)
+    if np.issubdtype(X_tm.dtype, np.integer):  # (V, kH); no input gradient for ids
+        V = W_x.shape[0]
+        if V > ONE_HOT_ROWS:
+            return scatter_add_rows(V, X_tm, dA3.transpose(1, 0, 2).reshape(T * B, k * H)), None
+        one_hot = np.zeros((V, T * B), dtype=dA.dtype)  # (V, T*B), as in _input_grads
+        one_hot[X_tm.ravel(), np.arange(T * B)] = 1.0
+        return _unblock(np.matmul(one_hot, dA3)), None
+    X2 = X_tm.reshape(T * B, -1)  # (T*B, E)
+    dW_x = _unblock(np.matmul(X2.T, dA3))  # (E, kH)
+    dX = np.matmul(dA3, _blocks(W_x, k).transpose(0, 2, 1)).sum(axis=0)  # (T*B, E): the k gates' parts added
+    return dW_x, np.swapaxes(dX.reshape(T, B, -1), 0, 1)  # (B, T, E) view
 
 
 #: Up to this many rows of a table read by ids, its gradient is a one-hot product rather than a scatter-add.
@@ -318,39 +375,40 @@ def lstm_forward(params: dict, inputs):
     B, T = X.shape[:2]
     H = W_hg.shape[0]
     dt = W_hg.dtype
-    A, X_tm = _input_products(params["W_xg"], params["b_g"], X)  # (T, B, 4H) eq. (L1), the input part
+    # All four gates with one exp (eq. L2'): with z = -s a, s = 1 on the blocks i, f, o and s = 2 on g,
+    # 1 / (1 + exp(z)) is sigma(a) on i, f, o and sigma(2 a) on g, and tanh(a) = 2 sigma(2 a) - 1.
+    # Multiplying by -1 or -2 is exact in binary floating point, so -s goes into the weights, once.
+    neg_s = np.full(4 * H, -1.0, dtype=dt)  # (4H,) [-1 | -1 | -2 | -1]
+    neg_s[2 * H : 3 * H] = -2.0
+    # Gate-major: A[k, t] is the (B, H) block of gate k at step t, so each gate is a contiguous array and
+    # every elementwise operation below runs over a few long rows rather than B short ones.
+    A, X_tm = _gate_products(params["W_xg"], params["b_g"], X, 4, neg_s)  # (4, T, B, H) -s (x_t W_xg + b_g)
+    W_h = _blocks(W_hg * neg_s, 4)  # (4, H, H)
     Hs = np.empty((T + 1, B, H), dtype=dt)  # Hs[t] = h_t
     Cs = np.empty((T + 1, B, H), dtype=dt)  # Cs[t] = c_t
     TC = np.empty((T, B, H), dtype=dt)  # tanh(c_t)
     Hs[0] = _initial(h0, B, H, dt)
     Cs[0] = _initial(c0, B, H, dt)
+    G = np.empty((4, B, H), dtype=dt)  # -s h_{t-1} W_hg, a block a gate
     tmp = np.empty((B, H), dtype=dt)
-    # All four gates with one tanh: sigma(a) = (1 + tanh(a / 2)) / 2, so with the scale s = 1/2 on the
-    # blocks i, f, o and s = 1 on g, every gate is s tanh(s a) + (1 - s): tanh(a) for g, sigma(a) for the
-    # others. Scaling by 1/2 is exact in binary floating point, so s is applied to the input part and to
-    # W_hg once, before the loop.
-    s = np.full(4 * H, 0.5, dtype=dt)  # (4H,) [1/2 | 1/2 | 1 | 1/2]
-    s[2 * H : 3 * H] = 1.0
-    shift = 1.0 - s  # (4H,) [1/2 | 1/2 | 0 | 1/2]
-    A *= s
-    # The product h_{t-1} W_hg is taken one gate block at a time: each (H, H) block is a quarter of the
-    # weight and stays in the processor's cache, which makes the four products faster than one.
-    W_blocks = np.ascontiguousarray((W_hg * s).reshape(H, 4, H).transpose(1, 0, 2))  # (4, H, H)
-    G = np.empty((4, B, H), dtype=dt)  # the four blocks of s * h_{t-1} W_hg
-    G_b = G.transpose(1, 0, 2)  # (B, 4, H) view, laid out as a row of gates
-    with one_blas_thread():
-        for t in range(T):  # the recurrence; A[t] becomes the gates [i | f | g | o]_t in place
-            for k in range(4):
-                np.dot(Hs[t], W_blocks[k], out=G[k])
-            A[t].reshape(B, 4, H)[...] += G_b  # s * a_t, eq. (L1)
-            np.tanh(A[t], out=A[t])
-            A[t] *= s
-            A[t] += shift  # i_t, f_t, g_t, o_t: eq. (L2)-(L3)
-            np.multiply(A[t, :, H : 2 * H], Cs[t], out=Cs[t + 1])  # f c_{t-1}
-            np.multiply(A[t, :, :H], A[t, :, 2 * H : 3 * H], out=tmp)  # i g
-            Cs[t + 1] += tmp  # c_t, eq. (L4)
-            np.tanh(Cs[t + 1], out=TC[t])
-            np.multiply(A[t, :, 3 * H :], TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
+    # exp(z) overflows to inf where a gate saturates at 0; 1 / (1 + inf) = 0 is then the right value
+    with one_blas_thread(), np.errstate(over="ignore"):
+        for t in range(T):  # the recurrence; A[:, t] becomes the gates i_t, f_t, g_t, o_t in place
+            a = A[:, t]  # (4, B, H)
+            np.matmul(Hs[t], W_h, out=G)
+            a += G  # z_t = -s a_t, eq. (L1)
+            np.exp(a, out=a)
+            a += 1.0
+            np.divide(1.0, a, out=a)  # i_t, f_t, o_t and sigma(2 ag_t): eq. (L2')
+            i, f, g, o = a  # (B, H) each
+            g *= 2.0
+            g -= 1.0  # g_t = tanh(ag_t), eq. (L3)
+            c = Cs[t + 1]
+            np.multiply(f, Cs[t], out=c)
+            np.multiply(i, g, out=tmp)
+            c += tmp  # c_t = f c_{t-1} + i g, eq. (L4)
+            np.tanh(c, out=TC[t])
+            np.multiply(o, TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
     cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A}
     return (np.swapaxes(Hs[1:], 0, 1), Hs[T], Cs[T]), cache
 
@@ -368,42 +426,48 @@ def lstm_backward(params: dict, cache: dict, d_outputs):
     (dX, dh0, dc0) : (B, T, E) (None for one-hot ids), (B, H) and (B, H)
     """
     W_hg = params["W_hg"]  # (H, 4H)
-    Hs, Cs, TC, gates = cache["Hs"], cache["Cs"], cache["TC"], cache["gates"]
+    Hs, Cs, TC, gates = cache["Hs"], cache["Cs"], cache["TC"], cache["gates"]  # gates (4, T, B, H)
     dH, dhT, dcT = d_outputs
     T, B, H = TC.shape
     dt = W_hg.dtype
-    i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))  # (T, B, H) views
-    # As in gru_backward, the factors that do not depend on the carried gradients are computed for all
-    # steps at once (eq. L6, L7, L9): dai = dc g i (1 - i), daf = dc c_{t-1} f (1 - f), dag = dc i (1 - g^2),
-    # dao = dh tanh(c) o (1 - o), and dc gains dh o (1 - tanh(c)^2).
-    dA = np.empty((T, B, 4 * H), dtype=dt)  # becomes [dai | daf | dag | dao]
-    np.multiply(g, i * (1.0 - i), out=dA[..., :H])
-    np.multiply(Cs[:-1], f * (1.0 - f), out=dA[..., H : 2 * H])
-    np.multiply(i, 1.0 - g * g, out=dA[..., 2 * H : 3 * H])
-    np.multiply(TC, o * (1.0 - o), out=dA[..., 3 * H :])
-    Kc = o * (1.0 - TC * TC)  # (T, B, H) d c_t / d h_t through eq. (L5)
-    dH_tm = None if dH is None else _time_major(dH)
     dh = _initial(dhT, B, H, dt)  # (B, H)
     dc = _initial(dcT, B, H, dt)  # (B, H)
-    tmp = np.empty((B, H), dtype=dt)
-    W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
+    u, v = np.empty((B, H), dtype=dt), np.empty((B, H), dtype=dt)
+    dA = np.empty((4, T, B, H), dtype=dt)  # dA[:, t] = dai_t, daf_t, dag_t, dao_t; gate-major as the gates
+    W_h_T = np.ascontiguousarray(_blocks(W_hg, 4).transpose(0, 2, 1))  # (4, H, H) the gate blocks transposed;
+    # a copy, as in gru_backward
+    P = np.empty((4, B, H), dtype=dt)  # each gate's part of dh_{t-1}
     with one_blas_thread():
         for t in range(T - 1, -1, -1):
-            if dH_tm is not None:
-                dh += dH_tm[t]
-            np.multiply(dh, Kc[t], out=tmp)
-            dc += tmp  # eq. (L6)
-            gates_t = dA[t].reshape(B, 4, H)  # (B, 4, H), a view of the contiguous dA[t]
-            gates_t[:, :3] *= dc[:, None, :]  # dai, daf, dag: eq. (L7), (L9)
-            gates_t[:, 3] *= dh  # dao: eq. (L6), (L9)
-            dc *= f[t]  # dc_{t-1}, eq. (L8)
-            np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
-    dA2 = dA.reshape(T * B, 4 * H)
+            if dH is not None:
+                dh += dH[:, t]  # dh_t: from above plus from step t + 1
+            gt, d = gates[:, t], dA[:, t]  # (4, B, H) each
+            i, f, g, o = gt
+            dai, daf, dag, dao = d
+            np.multiply(dh, o, out=u)  # dh o
+            np.multiply(u, TC[t], out=v)  # do_t o = dh tanh(c) o
+            dc += u
+            u *= TC[t]
+            u *= TC[t]
+            dc -= u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
+            np.subtract(1.0, gt, out=d)  # 1 - i, 1 - f, 1 - g, 1 - o
+            dao *= v  # dao = do o (1 - o), eq. (L9)
+            d[:2] *= gt[:2]  # i (1 - i), f (1 - f)
+            np.add(g, 1.0, out=u)
+            dag *= u  # 1 - g^2 = (1 - g)(1 + g)
+            dai *= g  # di / dc = g, eq. (L7)
+            daf *= Cs[t]  # df / dc = c_{t-1}
+            dag *= i  # dg / dc = i
+            d[:3] *= dc  # dai, daf, dag: eq. (L7), (L9)
+            dc *= f  # dc_{t-1}, eq. (L8)
+            np.matmul(d, W_h_T, out=P)
+            np.add.reduce(P, axis=0, out=dh)  # dh_{t-1} = sum over the gates, eq. (L10)
+    dA3 = dA.reshape(4, T * B, H)
     grads = {
-        "W_hg": Hs[:-1].reshape(T * B, H).T @ dA2,  # (H, 4H) eq. (L11)
-        "b_g": dA2.sum(axis=0),  # (4H,) eq. (L11)
+        "W_hg": _unblock(np.matmul(Hs[:-1].reshape(T * B, H).T, dA3)),  # (H, 4H) eq. (L11)
+        "b_g": dA3.sum(axis=1).reshape(4 * H),  # (4H,) eq. (L11)
     }
-    grads["W_xg"], dX = _input_grads(params["W_xg"], cache["X"], dA)  # eq. (L11), (L12)
+    grads["W_xg"], dX = _gate_input_grads(params["W_xg"], cache["X"], dA)  # eq. (L11), (L12)
     return grads, (dX, dh, dc)
 
 

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ..allocator import reuse_freed_memory
 from ..errors import CorpusError, ModelFileError, ScratchgenError, TrainingError
 from ..labels import required_label_ids
 from ..model import LanguageModel
@@ -183,6 +184,7 @@ class NeuralModel(LanguageModel):
         self._check_memory(ids, bool(running), c)
         rng = np.random.default_rng(c.seed)
         self.params_ = self._init_params(rng, c)
+        reuse_freed_memory()  # a step's large temporaries reuse freed memory: no fresh page faults every step
         return run_training(self, c, ids, running, rng, label_ids, resume, callbacks)
 
     def _recipe(self, c: TrainConfig) -> TrainConfig:

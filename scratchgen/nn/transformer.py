@@ -50,7 +50,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..allocator import reuse_freed_memory
 from ..errors import ScratchgenError
 from ..model import register_model
 from ..resources import check_memory
@@ -510,7 +509,6 @@ class TransformerModel(NeuralModel):
         params = init_transformer(
             len(self.vocab_), self.embedding, self.layers, self.context, rng, self.tie_weights, C, np.dtype(self.dtype)
         )
-        reuse_freed_memory()  # the step's large temporaries reuse freed memory: no page faults each step
         return params
 
     # --- stepping with the key/value cache: eq. (T1)-(T4) ---------------------------------------------

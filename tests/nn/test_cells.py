@@ -142,6 +142,30 @@ def test_two_chunks_with_the_state_carried_equal_one_long_sequence(cell):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("one_hot_rows", [C.ONE_HOT_ROWS, 0])  # the table's gradient by one product, or scattered
+def test_ids_equal_dense_one_hot_rows(cell, one_hot_rows, monkeypatch):
+    """Integer ids are read as rows of W_xg; the same ids as dense one-hot float rows give the same states and
+    gradients (dW_xg = X^T dA), whichever way the ids' table gradient is summed (cells.ONE_HOT_ROWS)."""
+    monkeypatch.setattr(C, "ONE_HOT_ROWS", one_hot_rows)
+    rng = np.random.default_rng(8)
+    B, T, V, H = 3, 4, 5, 3
+    p = cell_params(rng, cell, V, H, scale=1.0)
+    ids = rng.integers(0, V, size=(B, T))
+    dense = np.eye(V)[ids]  # (B, T, V)
+    state = states(rng, cell, B, H)
+    forward, backward = FORWARD[cell]
+    out_ids, cache_ids = forward(p, (ids, *state))
+    out_dense, cache_dense = forward(p, (dense, *state))
+    dH = rng.normal(size=(B, T, H))
+    g_ids, _ = backward(p, cache_ids, (dH, *[None] * len(state)))
+    g_dense, _ = backward(p, cache_dense, (dH, *[None] * len(state)))
+    for a, b in zip(out_ids, out_dense):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    for k in p:
+        np.testing.assert_allclose(g_ids[k], g_dense[k], rtol=1e-10, atol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_float32_weights_compute_in_float32(cell):
     rng = np.random.default_rng(6)
     p = {k: v.astype(np.float32) for k, v in cell_params(rng, cell, 3, 4).items()}
