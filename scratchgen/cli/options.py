@@ -220,8 +220,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="threads of a training step, each computing a shard of the batch on its own core "
-        "(default 1; on a 2-core machine 2 made the RNN at H 512 and the Transformer at E 128, T 128 1.4-1.5x "
-        "faster, not the GRU or RNN at H 256, and slowed the LSTM; results differ only by rounding)",
+        "(default 1; on an idle 2-core machine 2 made the Transformer at E 128, T 128 and the RNN at H 512 "
+        "1.4x faster, the GRU and LSTM at H 256 1.2x, not the RNN at H 256; use it when no other work needs "
+        "the cores; results differ only by rounding)",
     )
     parser.add_argument("--valid-fraction", type=fraction, default=0.1, help="held out for validation (default 0.1)")
     parser.add_argument(

@@ -55,10 +55,11 @@ __all__ = [
 MIN_SHARD_ROWS = 4
 #: Least work a shard must have, in rows x parameters (each weight is used about once a row and a step):
 #: below it the per-step costs of Python and of handing the interpreter's lock between the threads
-#: outweigh the second core. Measured (benchmarks/bench_nn.py, deep_gated.py): a GRU at H 128 (~0.1 M
-#: parameters, 16 rows a shard) and the tanh RNN at H 256 lose with two threads; the RNN at H 512 gained
-#: 1.36x (bench_nn --speed), the GRU at H 256 was even and the LSTM at H 256 lost (0.79x, deep_gated), so
-#: the limit is a judgement from those runs, not a measured break-even.
+#: outweigh the second core. Measured (benchmarks/bench_nn.py, deep_gated.py, deep_transformer.py): a GRU
+#: at H 128 (~0.1 M parameters, 16 rows a shard) and the tanh RNN at H 256 lose with two threads; on an idle
+#: machine the GRU and the LSTM at H 256 gained 1.2x, the RNN at H 512 1.38x, and the Transformer at
+#: makemore's size (0.2 M parameters) measured 0.94x with 1 M instead of this limit; so the limit is a
+#: judgement from those runs, not a measured break-even.
 MIN_SHARD_WORK = 4_000_000
 
 
