@@ -12,12 +12,12 @@ that ends with it, plus the backoff weights of the longer contexts that were tri
 
     log P(w | h) = log p(h_k w) + sum_{j=k+1}^{N-1} log b(h_j)                                     (2)
 
-where h_j is the context of length j, h_k w the longest stored n-gram ending in w (so the sum runs over the
-longer contexts, tried and failed), and a context that is not stored contributes log b = 0. ``token_logprobs`` evaluates eq. (2) for every token of a corpus at once
-(one look-up an order, in a direct or hash table built from the keys: :mod:`.lookup`; one token at a time,
-with dicts, in :mod:`.scoring_reference`); the stepping state is the last N - 1 ids, shape (B, N - 1), -1 before
-``<s>``, and ``next_logprobs`` builds each row from the unigrams up: add b(h_j) to the row, then overwrite the words
-stored after h_j.
+where h_j is the context of length j, h_k w the longest stored n-gram ending in w (so the sum runs over the longer
+contexts, tried and failed), and a context that is not stored contributes log b = 0. ``token_logprobs`` evaluates
+eq. (2) for every token of a corpus at once (one look-up an order, in a direct or hash table built from the keys:
+:mod:`.lookup`; one token at a time, with dicts, in :mod:`.scoring_reference`); the stepping state is the last
+N - 1 ids, shape (B, N - 1), -1 before ``<s>``, and ``next_logprobs`` builds each row from the unigrams up: add
+b(h_j) to the row, then overwrite the words stored after h_j.
 
 A labelled model (``fit(corpus, labels=...)``) models P(w | c, h): the label c extends every history, and
 backing off ends in the label-free model of eq. (2). Its mathematics, and the one trie that holds the tables

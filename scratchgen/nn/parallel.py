@@ -58,7 +58,7 @@ MIN_SHARD_ROWS = 4
 #: outweigh the second core. Measured (benchmarks/bench_nn.py, deep_gated.py, deep_transformer.py): a GRU
 #: at H 128 (~0.1 M parameters, 16 rows a shard) and the tanh RNN at H 256 lose with two threads; on an idle
 #: machine the GRU and the LSTM at H 256 gained 1.2x, the RNN at H 512 1.38x, and the Transformer at
-#: makemore's size (0.2 M parameters) measured 0.94x with 1 M instead of this limit; so the limit is a
+#: makemore's size (0.2 M parameters) only 1.06x with a limit of 1 M instead (41.4 against 43.9 ms); so it is a
 #: judgement from those runs, not a measured break-even.
 MIN_SHARD_WORK = 4_000_000
 
