@@ -134,6 +134,14 @@ def _input_products(W_x: np.ndarray, b: np.ndarray, X: np.ndarray):
     return A, X_tm
 
 
+def _one_hot(V: int, X_tm: np.ndarray, dtype) -> np.ndarray:
+    """(V, T*B): column j is the one-hot row of the j-th id of ``X_tm``. A table's gradient is then
+    onehot(ids)^T dA, one product: for a small table several times faster than sorting T*B rows."""
+    one_hot = np.zeros((V, X_tm.size), dtype=dtype)
+    one_hot[X_tm.ravel(), np.arange(X_tm.size)] = 1.0
+    return one_hot
+
+
 def _input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
     """eq. (G11)/(G13): dW_x = X^T dA and dX = dA W_x^T, one product each over T*B rows."""
     T, B, kH = dA.shape
@@ -142,10 +150,7 @@ def _input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
         V = W_x.shape[0]
         if V > ONE_HOT_ROWS:
             return scatter_add_rows(V, X_tm, dA2), None
-        # dW_x = onehot(ids)^T dA: for a small table one product, several times faster than sorting T*B rows
-        one_hot = np.zeros((V, T * B), dtype=dA.dtype)  # (V, T*B)
-        one_hot[X_tm.ravel(), np.arange(T * B)] = 1.0
-        return one_hot @ dA2, None
+        return _one_hot(V, X_tm, dA.dtype) @ dA2, None
     dW_x = X_tm.reshape(T * B, -1).T @ dA2  # (E, kH)
     dX = np.swapaxes((dA2 @ W_x.T).reshape(T, B, -1), 0, 1)  # (B, T, E) view
     return dW_x, dX
@@ -189,9 +194,7 @@ def _gate_input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
         V = W_x.shape[0]
         if V > ONE_HOT_ROWS:
             return scatter_add_rows(V, X_tm, dA3.transpose(1, 0, 2).reshape(T * B, k * H)), None
-        one_hot = np.zeros((V, T * B), dtype=dA.dtype)  # (V, T*B), as in _input_grads
-        one_hot[X_tm.ravel(), np.arange(T * B)] = 1.0
-        return _unblock(np.matmul(one_hot, dA3)), None
+        return _unblock(np.matmul(_one_hot(V, X_tm, dA.dtype), dA3)), None
     X2 = X_tm.reshape(T * B, -1)  # (T*B, E)
     dW_x = _unblock(np.matmul(X2.T, dA3))  # (E, kH)
     dX = np.matmul(dA3, _blocks(W_x, k).transpose(0, 2, 1)).sum(axis=0)  # (T*B, E): the k gates' parts added
