@@ -364,7 +364,8 @@ def score_files_table(rows: list, startup: dict | None = None) -> str:
         notes.append(
             f"Start-up, CPU s (best of {STARTUP_ROUNDS}, interleaved, same clock as the table): {parts}. "
             "scratchgen's n-gram commands ask OpenBLAS for one thread before NumPy is imported "
-            "(scratchgen/cli/blas.py) unless the user has set the difference of the two NumPy rows is what that saves.{floor}"
+            "(scratchgen/cli/blas.py) unless the user has set the BLAS threads; the difference of the two NumPy rows "
+            f"is what that saves.{floor}"
         )
     return (table(["file scored", "MB", "tokens", "scratchgen wall s", "kenlm wall s", "x wall",
                    "scratchgen CPU s", "kenlm CPU s", "x CPU", "perplexity", "kenlm perplexity"], body)
