@@ -8,7 +8,8 @@ tinyshakespeare (../shared/data): the first 36,000 lines train, the last 4,000 t
   written one sequence a line (escaped as in ARPA), writing its ARPA file (best of 6: -S 50M, 100M, 400M);
 - scoring a file (:func:`bench_score_files`, the headline): ``scratchgen score MODEL FILE`` against a script that
   scores the same file with KenLM's Python module, whole processes, wall and CPU time, on tinyshakespeare and
-  on it repeated 10 times, word and character level, order 5;
+  on it repeated 10 and 100 times (11 and 111 MB), word and character level, order 5, with the start-up that no
+  scoring avoids (the interpreter, NumPy's import) measured beside them (:func:`bench_startup`);
 - scoring from ids: test tokens (``</s>`` included) per second, from id arrays and from token lists; KenLM's
   module: ``Model.score`` per line on our model written as ARPA (it must give the same perplexity); NLTK:
   ``score`` of a small sample, extrapolated;
@@ -211,12 +212,12 @@ def run_measured(cmd: list, env: dict | None = None) -> tuple[float, float, str]
 
 def bench_score_files(quick: bool) -> list:
     """``scratchgen score MODEL FILE`` against a script that scores the same file with KenLM's Python module,
-    both whole processes, interleaved (ours, theirs, ours, ...), best of ``repeat`` on each clock.
+    both whole processes, interleaved (ours, theirs, ours, ...), best of :func:`file_repeats` runs on each clock.
 
     The model: order 5, modified Kneser-Ney, fitted on tinyshakespeare (``scratchgen train ngram``); KenLM's
     module reads the ARPA file scratchgen exports from it (``to_arpa``: the same probabilities). The files:
-    tinyshakespeare and tinyshakespeare repeated 10 times. scratchgen reads the raw text (its tokenizer runs
-    inside the timing); KenLM's script reads the same lines already tokenized, tokens joined by spaces
+    tinyshakespeare and tinyshakespeare repeated :data:`FILE_COPIES` times. scratchgen reads the raw text (its
+    tokenizer runs inside the timing); KenLM's script reads the same lines already tokenized, tokens joined by spaces
     (character-level tokens escaped as in ARPA), made before the timing: its tokenizing is free. Both run once
     untimed first, and with bytecode caches as installed (:func:`installed_env`).
     """
@@ -226,15 +227,20 @@ def bench_score_files(quick: bool) -> list:
 
     rows = []
     source = data_file("tinyshakespeare.txt")
-    repeat = 2 if quick else 3  # the 10x file; the 1x one, where start-up dominates and a second is noise: 5
     tmp = tempfile.mkdtemp(prefix="bench_score_")
     try:
         text = source.read_text(encoding="utf-8")
+        if not text.endswith("\n"):  # the copies below, and their tokens, would join its last and first lines
+            raise RuntimeError(f"{source} does not end with a newline")
         files = {"tinyshakespeare": str(source)}
+        times = {"tinyshakespeare": 1}
         if not quick:
-            files["tinyshakespeare x10"] = os.path.join(tmp, "ts10.txt")
-            with open(files["tinyshakespeare x10"], "w", encoding="utf-8") as f:
-                f.write(text * 10)
+            for k in FILE_COPIES:  # the text repeated k times (it ends with a newline: its lines stay whole)
+                name = f"tinyshakespeare x{k}"
+                files[name], times[name] = os.path.join(tmp, f"ts{k}.txt"), k
+                with open(files[name], "w", encoding="utf-8") as f:
+                    for _ in range(k):
+                        f.write(text)
         for level in ("word", "char"):
             model_path = os.path.join(tmp, f"{level}.npz")
             subprocess.run([sys.executable, "-m", "scratchgen", "train", "ngram", "--order", "5", "--level", level,
@@ -243,20 +249,26 @@ def bench_score_files(quick: bool) -> list:
             arpa = os.path.join(tmp, f"{level}.arpa")
             load(model_path).to_arpa(arpa)
             tok = Tokenizer(level)
+            tokens_1x = os.path.join(tmp, f"{level}.tok")  # the lines of tinyshakespeare tokenized
+            with open(source, encoding="utf-8") as f, open(tokens_1x, "w", encoding="utf-8") as g:
+                for line in f:
+                    t = tok.tokenize(line.rstrip("\n"))
+                    if t:
+                        g.write(" ".join(escape_token(w) for w in t) + "\n")
             for name, path in files.items():
-                tokens_path = os.path.join(tmp, f"{level}-{len(rows)}.tok")
-                with open(path, encoding="utf-8") as f, open(tokens_path, "w", encoding="utf-8") as g:
-                    for line in f:
-                        t = tok.tokenize(line.rstrip("\n"))
-                        if t:
-                            g.write(" ".join(escape_token(w) for w in t) + "\n")
+                tokens_path = os.path.join(tmp, f"{level}-{len(rows)}.tok")  # the 1x tokens, as often as the text
+                with open(tokens_1x, encoding="utf-8") as f, open(tokens_path, "w", encoding="utf-8") as g:
+                    tokens = f.read()
+                    for _ in range(times[name]):
+                        g.write(tokens)
                 ours_cmd = [sys.executable, "-m", "scratchgen", "score", model_path, path, "--json"]
                 theirs_cmd = [sys.executable, "-c", KENLM_SCRIPT, arpa, tokens_path]
                 env = installed_env()
-                run_measured(ours_cmd, env)  # a warm-up run of each: bytecode written, files in the page cache
-                run_measured(theirs_cmd, env)
+                if times[name] < 100:  # a warm-up run of each: bytecode written, files in the page cache (the
+                    run_measured(ours_cmd, env)  # 100x file was just written, so in the page cache; the bytecode
+                    run_measured(theirs_cmd, env)  # by the runs before it)
                 ours, theirs = [], []
-                for _ in range(repeat if quick or name != "tinyshakespeare" else 5):  # interleaved: the same load
+                for _ in range(file_repeats(times[name], quick)):  # interleaved: the same load
                     ours.append(run_measured(ours_cmd, env))
                     theirs.append(run_measured(theirs_cmd, env))
                 result = json.loads(ours[0][2])
@@ -268,6 +280,7 @@ def bench_score_files(quick: bool) -> list:
                     "ours_wall": min(w for w, _, _ in ours), "kenlm_wall": min(w for w, _, _ in theirs),
                     "ours_cpu": min(c for _, c, _ in ours), "kenlm_cpu": min(c for _, c, _ in theirs),
                     "ppl": result["perplexity"], "kenlm_ppl": 10 ** (-log10 / result["tokens"]),
+                    "runs": len(ours),
                 }
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
@@ -276,7 +289,45 @@ def bench_score_files(quick: bool) -> list:
     return rows
 
 
-def score_files_table(rows: list) -> str:
+#: The larger files scored: tinyshakespeare repeated this many times (11 MB and 111 MB; issue 13's corpora are
+#: 10 to 1000 MB).
+FILE_COPIES = (10, 100)
+
+
+def file_repeats(copies: int, quick: bool) -> int:
+    """Interleaved timed runs of each side: the 1x file, where start-up dominates and a run is noise, 5; the 10x
+    file 3; the 100x one (some 10 s a run) 2; --quick 2."""
+    return 2 if quick else {1: 5, 10: 3}.get(copies, 2)
+
+
+STARTUP_CODE = {
+    "python -c pass": "pass",
+    "python -c 'import numpy'": "import numpy",
+    "python -c 'import numpy' (OPENBLAS_NUM_THREADS=1)": "import numpy",
+    "python -c 'import kenlm'": "import kenlm",
+}
+
+
+#: Interleaved rounds of the start-up figures (:func:`bench_startup`).
+STARTUP_ROUNDS = 9
+
+
+def bench_startup(rounds: int = STARTUP_ROUNDS) -> dict:
+    """The CPU seconds (best of ``rounds``, interleaved) of the start-up that no scoring avoids: the interpreter,
+    NumPy's import with OpenBLAS's default threads and with one (what ``scratchgen``'s n-gram commands ask for:
+    scratchgen/cli/blas.py), and KenLM's module's import."""
+    env = installed_env()
+    one = dict(env, OPENBLAS_NUM_THREADS="1")
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        env.pop(name, None)
+    out: dict = {name: [] for name in STARTUP_CODE}
+    for _ in range(rounds):
+        for name, code in STARTUP_CODE.items():
+            out[name].append(run_measured([sys.executable, "-c", code], one if "=1" in name else env)[1])
+    return {name: min(cpu) for name, cpu in out.items()}
+
+
+def score_files_table(rows: list, startup: dict | None = None) -> str:
     """The file figures: a table and its notes."""
     body = [[r["config"], f"{r['mb']:.1f}", r["tokens"], r["ours_wall"], r["kenlm_wall"],
              r["kenlm_wall"] / r["ours_wall"], r["ours_cpu"], r["kenlm_cpu"], r["kenlm_cpu"] / r["ours_cpu"],
@@ -289,13 +340,33 @@ def score_files_table(rows: list) -> str:
         "text, so every position finds a long n-gram (the most lookups).",
         "scratchgen reads the raw text and tokenizes it inside the timing; KenLM's script reads the same lines "
         "tokenized beforehand (tokens joined by spaces, characters escaped as in ARPA).",
-        "x = KenLM's seconds / scratchgen's (>= 1: scratchgen at least as fast); best of 5 (1x file) or 3 (10x) "
-        "interleaved runs (ours, theirs, ...) on each clock, after one untimed run of each. CPU = user + system time of the "
-        "process (os.wait4).",
+        "x = KenLM's seconds / scratchgen's (>= 1: scratchgen at least as fast); best of 5 (1x file), 3 (10x) or 2 "
+        "(100x) interleaved runs (ours, theirs, ...) on each clock, after one untimed run of each (none for the 100x "
+        "file, written just before: in the page cache). CPU = user + system time of the process (os.wait4).",
         "Both processes run without PYTHONDONTWRITEBYTECODE (which this machine sets), so scratchgen's modules are "
         "read from their bytecode caches, as after `pip install` (bench_text.py's children run the same way); "
         "compiling them from source again would add about 0.15 CPU s to every scratchgen process.",
     ]
+    if startup:
+        parts = ", ".join(f"`{name}` {cpu:.3f}" for name, cpu in startup.items())
+        char_1x = [r for r in rows if r["config"] == "char order 5, tinyshakespeare"]
+        floor = ""
+        if char_1x:
+            r = char_1x[0]
+            numpy_one = startup["python -c 'import numpy' (OPENBLAS_NUM_THREADS=1)"]
+            floor = (
+                f" On the 1 MB character file scratchgen's whole process takes {r['ours_cpu']:.3f} CPU s, of which "
+                f"{numpy_one:.3f} are the interpreter and NumPy's import alone (its floor: x CPU could be at most "
+                f"{r['kenlm_cpu'] / numpy_one:.2f} with nothing else done), against KenLM's whole script at "
+                f"{r['kenlm_cpu']:.3f}; the rest, {r['ours_cpu'] - numpy_one:.3f}, is scratchgen's modules, the "
+                "model file, and reading and scoring the text."
+            )
+        notes.append(
+            f"Start-up, CPU s (best of {STARTUP_ROUNDS}, interleaved, same clock as the table): {parts}. "
+            "scratchgen's n-gram commands ask OpenBLAS for one thread before NumPy is imported "
+            "(scratchgen/cli/blas.py) unless the user has set the BLAS threads; the difference of the two NumPy rows "
+            f"is what that saves.{floor}"
+        )
     return (table(["file scored", "MB", "tokens", "scratchgen wall s", "kenlm wall s", "x wall",
                    "scratchgen CPU s", "kenlm CPU s", "x CPU", "perplexity", "kenlm perplexity"], body)
             + "\n\n" + "\n".join(f"- {n}" for n in notes))
@@ -536,8 +607,9 @@ def run(quick: bool = False) -> Section:
         "character level it was not measured (about a minute to hours at NLTK's scoring speed).",
     ]
     files = bench_score_files(quick) if module_available("kenlm") else []
+    startup = bench_startup() if files else None
     head = ("### Scoring a file: `scratchgen score` against KenLM's Python module (issue 13)\n\n"
-            + (score_files_table(files) if files else "KenLM's Python module is not installed: not measured.")
+            + (score_files_table(files, startup) if files else "KenLM's Python module is not installed: not measured.")
             + "\n\n### Fitting, scoring from ids, sampling\n\n")
     body = head + (table(["config", "n-grams", "fit s", "lmplz s", "fit ratio vs lmplz", "NLTK fit s", "score tok/s",
                    "score tok/s (tokens in)",

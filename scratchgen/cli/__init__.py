@@ -2,6 +2,7 @@
 
 - :mod:`.main`: :func:`main` (runs one command, a user error as one line) and :func:`build_parser`;
 - :mod:`.options`: the argparse types, the file declarations, the text and decoding options, JSON output;
+- :mod:`.blas`: one BLAS thread for the n-gram commands, asked for before NumPy is imported;
 - :mod:`.train_random`, :mod:`.generate`, :mod:`.score`, :mod:`.classify`, :mod:`.explain`, :mod:`.demo`,
   :mod:`.grammar`, :mod:`.ngram`, :mod:`.rnn` and :mod:`.eval`: each adds its commands through
   ``register(commands, train)``.

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from ..errors import ScratchgenError
 from . import classify, demo, explain, generate, grammar, mlp, ngram, rnn, score, train_random, transformer
 from . import eval as evaluation
+from .blas import one_blas_thread_if_unused
 from .options import Parser, Terminated, guard_files, sigterm_as_interrupt
 
 __all__ = ["main", "build_parser"]
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)  # --help, --version and usage errors exit here, before NumPy is imported
+    one_blas_thread_if_unused(args)  # the n-gram commands: no BLAS thread pool started (cli/blas.py)
     import numpy as np
 
     from ..io import protected_inputs

@@ -686,16 +686,22 @@ def sequence_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
     by one; up to 128, eight running sums; above, the halves apart), so the bits are those of ``.sum()``
     (tests/ngram/test_lookup.py holds them equal at every length up to 300)."""
     values = np.asarray(values, dtype=np.float64)
+    lengths = np.asarray(lengths)
     out = np.empty(len(lengths))
-    order = np.argsort(lengths, kind="stable")  # (S,) the sequences grouped by length
-    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
-    for group in np.split(order, cuts) if len(order) else []:
+    if not len(lengths):
+        return out
+    # (S,) the sequences grouped by length; a radix sort of 16-bit lengths, several times faster than of int64
+    small = lengths.astype(np.uint16) if lengths.max() < 1 << 16 and lengths.min() >= 0 else lengths
+    order = np.argsort(small, kind="stable")
+    by_length = lengths[order]
+    cuts = np.flatnonzero(by_length[1:] != by_length[:-1]) + 1
+    for group in np.split(order, cuts):
         n = int(lengths[group[0]])
         if n == 0:
             out[group] = 0.0
             continue
-        rows = np.lib.stride_tricks.sliding_window_view(values, n)[starts[group]]  # (G, n), C-ordered copies
-        out[group] = rows.sum(axis=1)
+        windows = np.lib.stride_tricks.as_strided(values, (len(values) - n + 1, n), (8, 8), writeable=False)
+        out[group] = windows[starts[group]].sum(axis=1)  # (G, n) C-ordered copies of the sequences, summed
     return out
 
 
