@@ -72,10 +72,31 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+#: Defined before the code that :func:`run_isolated` runs: ``own_peak_mib()``, the peak resident memory of that
+#: fresh interpreter alone. Not ``ru_maxrss``: a child started from this process reports at least this
+#: process's peak in it, because Linux carries the high-water mark of the memory it leaves over ``exec``
+#: (and subprocess's vfork leaves this process's); a benchmark that holds 400 MiB would measure every child at
+#: 400 MiB or more. ``VmHWM`` of /proc/self/status is the high-water mark of the memory the child's ``exec``
+#: created, so its own. (Elsewhere than Linux, ``ru_maxrss``: KiB, bytes on macOS.)
+OWN_PEAK = """
+def own_peak_mib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource, sys
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+"""
+
+
 def run_isolated(code: str, timeout: float = 600) -> str:
-    """Run Python ``code`` in a fresh interpreter (own peak memory, own imports); its stdout."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                         cwd=HERE.parent)
+    """Run Python ``code`` in a fresh interpreter (own imports); its stdout. The code can call
+    ``own_peak_mib()`` (:data:`OWN_PEAK`) for that interpreter's own peak resident memory (MiB)."""
+    out = subprocess.run([sys.executable, "-c", OWN_PEAK + code], capture_output=True, text=True,
+                         timeout=timeout, cwd=HERE.parent)
     if out.returncode != 0:
         raise RuntimeError(f"isolated benchmark failed:\n{out.stderr[-2000:]}")
     return out.stdout
