@@ -186,21 +186,6 @@ def _gate_products(W_x: np.ndarray, b: np.ndarray, X: np.ndarray, k: int, scale:
     return A.reshape(k, T, B, -1), X_tm
 
 
-def _gate_input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
-    """eq. (L11)/(L12) for gradients dA (k, T, B, H) a gate at a time: dW_x = X^T dA (E, kH) and dX = dA W_x^T."""
-    k, T, B, H = dA.shape
-    dA3 = dA.reshape(k, T * B, H)  # (k, T*B, H)
-    if np.issubdtype(X_tm.dtype, np.integer):  # (V, kH); no input gradient for ids
-        V = W_x.shape[0]
-        if V > ONE_HOT_ROWS:
-            return scatter_add_rows(V, X_tm, dA3.transpose(1, 0, 2).reshape(T * B, k * H)), None
-        return _unblock(np.matmul(_one_hot(V, X_tm, dA.dtype), dA3)), None
-    X2 = X_tm.reshape(T * B, -1)  # (T*B, E)
-    dW_x = _unblock(np.matmul(X2.T, dA3))  # (E, kH)
-    dX = np.matmul(dA3, _blocks(W_x, k).transpose(0, 2, 1)).sum(axis=0)  # (T*B, E): the k gates' parts added
-    return dW_x, np.swapaxes(dX.reshape(T, B, -1), 0, 1)  # (B, T, E) view
-
-
 #: Up to this many rows of a table read by ids, its gradient is a one-hot product rather than a scatter-add.
 ONE_HOT_ROWS = 512
 
@@ -436,15 +421,17 @@ def lstm_backward(params: dict, cache: dict, d_outputs):
     dh = _initial(dhT, B, H, dt)  # (B, H)
     dc = _initial(dcT, B, H, dt)  # (B, H)
     u, v = np.empty((B, H), dtype=dt), np.empty((B, H), dtype=dt)
-    dA = np.empty((4, T, B, H), dtype=dt)  # dA[:, t] = dai_t, daf_t, dag_t, dao_t; gate-major as the gates
-    W_h_T = np.ascontiguousarray(_blocks(W_hg, 4).transpose(0, 2, 1))  # (4, H, H) the gate blocks transposed;
-    # a copy, as in gru_backward
-    P = np.empty((4, B, H), dtype=dt)  # each gate's part of dh_{t-1}
+    D = np.empty((4, B, H), dtype=dt)  # [dai | daf | dag | dao]_t gate-major: the elementwise work on long rows
+    # dA[t], the same numbers as (B, 4H) rows laid out as the columns of W_hg (one strided copy a step): eq. (L10)
+    # is then ONE product over K = 4H (faster than four over K = H and a sum), and eq. (L11) needs no regrouping
+    dA = np.empty((T, B, 4 * H), dtype=dt)
+    W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
     with one_blas_thread():
         for t in range(T - 1, -1, -1):
             if dH is not None:
                 dh += dH[:, t]  # dh_t: from above plus from step t + 1
-            gt, d = gates[:, t], dA[:, t]  # (4, B, H) each
+            gt = gates[:, t]  # (4, B, H)
+            d = D
             i, f, g, o = gt
             dai, daf, dag, dao = d
             np.multiply(dh, o, out=u)  # dh o
@@ -463,14 +450,14 @@ def lstm_backward(params: dict, cache: dict, d_outputs):
             dag *= i  # dg / dc = i
             d[:3] *= dc  # dai, daf, dag: eq. (L7), (L9)
             dc *= f  # dc_{t-1}, eq. (L8)
-            np.matmul(d, W_h_T, out=P)
-            np.add.reduce(P, axis=0, out=dh)  # dh_{t-1} = sum over the gates, eq. (L10)
-    dA3 = dA.reshape(4, T * B, H)
+            dA[t].reshape(B, 4, H).transpose(1, 0, 2)[...] = d
+            np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
+    dA2 = dA.reshape(T * B, 4 * H)
     grads = {
-        "W_hg": _unblock(np.matmul(Hs[:-1].reshape(T * B, H).T, dA3)),  # (H, 4H) eq. (L11)
-        "b_g": dA3.sum(axis=1).reshape(4 * H),  # (4H,) eq. (L11)
+        "W_hg": Hs[:-1].reshape(T * B, H).T @ dA2,  # (H, 4H) eq. (L11)
+        "b_g": dA2.sum(axis=0),  # (4H,) eq. (L11)
     }
-    grads["W_xg"], dX = _gate_input_grads(params["W_xg"], cache["X"], dA)  # eq. (L11), (L12)
+    grads["W_xg"], dX = _input_grads(params["W_xg"], cache["X"], dA)  # eq. (L11), (L12)
     return grads, (dX, dh, dc)
 
 
