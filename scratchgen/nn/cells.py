@@ -71,8 +71,9 @@ weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix produc
 the LSTM, one per gate block). In (G7)-(G9) every gradient is the carried gradient dh_t times a factor that
 does not depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so gru_backward computes those factors for all
 steps at once and the loop only multiplies. The LSTM keeps its gates gate-major, (4, T, B, H): the (B, H)
-block of each gate at each step is contiguous, so lstm_backward computes (L6)-(L9) inside the loop, in
-place on blocks that stay in the processor's cache, each NumPy call over a few long rows. Arrays
+block of each gate at each step is contiguous; lstm_backward computes its factors (L6)-(L9) a block of a
+few steps at a time, in place of the gates they were made from (``_lstm_factors``), and its loop is then
+7 NumPy calls a step, each over a few long rows. Arrays
 are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
 X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
 dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
@@ -447,16 +448,25 @@ def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None
     # product over K = 4H (faster than four over K = H and a sum), and eq. (L11) needs no regrouping
     dA = np.empty((T, B, 4 * H), dtype=dt)
     W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
-    work = (np.empty((B, H), dtype=dt), np.empty((B, H), dtype=dt), np.empty((4, B, H), dtype=dt))
-    blocks = time_blocks(T, steps if submit is not None else None)
+    work = (np.empty((B, H), dtype=dt), np.empty((4, B, H), dtype=dt))
+    blocks = time_blocks(T, steps or FACTOR_STEPS)
+    factors: list = [None] * len(blocks)  # the futures of _lstm_factors, with submit
+    if submit is not None and not cache.get("factors"):
+        for k in range(len(blocks) - 1, -1, -1):  # in the order the loop needs them
+            factors[k] = submit(_lstm_factors, gates, Cs, TC, *blocks[k])
     parts = []  # the futures of the blocks' products, last block first
     with one_blas_thread():
         for k in range(len(blocks) - 1, -1, -1):
             t0, t1 = blocks[k]
+            if factors[k] is not None:
+                factors[k].result()
+            elif not cache.get("factors"):
+                _lstm_factors(gates, Cs, TC, t0, t1)
             dH_block = dH(k) if callable(dH) else None if dH is None else dH[:, t0:t1]  # (B, t1 - t0, H)
             _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH_block, work, t0, t1)
             if submit is not None:
                 parts.append(submit(_lstm_param_grads, params["W_xg"], cache["X"], Hs, dA, t0, t1))
+    cache["factors"] = True  # gates, TC and Cs[:T] now hold the factors: a second backward reads them as they are
     if submit is None:
         grads, dX = _lstm_param_grads(params["W_xg"], cache["X"], Hs, dA, 0, T)
         return grads, (dX, dh, dc)
@@ -469,33 +479,57 @@ def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None
     return grads, (dX, dh, dc)
 
 
+#: Time steps a block of lstm_backward's factors (:func:`_lstm_factors`) on one thread: small enough to stay in cache.
+FACTOR_STEPS = 8
+
+
+def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1: int) -> None:
+    """The factors of eq. (L6)-(L9) that do not depend on dh_t or dc_t, for steps t0 .. t1 - 1 at once, in place.
+
+    Every gate gradient of step t is dh_t or dc_t times such a factor::
+
+        dai = dc Ki, Ki = i (1 - i) g;   daf = dc Kf, Kf = f (1 - f) c_{t-1};   dag = dc Kg, Kg = (1 - g^2) i
+        dao = dh Ko, Ko = o (1 - o) tanh(c);   dc <- dc + dh Kc, Kc = o (1 - tanh(c)^2)
+
+    They overwrite what only they needed: gates[0..3] become Ki, Kf, Kg, Ko, TC becomes Kc, and Cs[t] (c_{t-1})
+    becomes f_t, the factor of the copy path (L8). The loop of lstm_backward then has 7 NumPy calls a step.
+    """
+    i, f, g, o = gates[:, t0:t1]  # (t1 - t0, B, H) each
+    tc, c_prev = TC[t0:t1], Cs[t0:t1]
+    kc = np.multiply(tc, tc)
+    np.subtract(1.0, kc, out=kc)
+    kc *= o  # Kc
+    w = np.subtract(1.0, o)
+    w *= tc
+    o *= w  # Ko
+    tc[...] = kc
+    np.subtract(1.0, f, out=w)
+    w *= f
+    w *= c_prev  # Kf
+    c_prev[...] = f
+    f[...] = w
+    np.multiply(g, g, out=kc)
+    np.subtract(1.0, kc, out=kc)
+    kc *= i  # Kg
+    np.subtract(1.0, i, out=w)
+    i *= w
+    i *= g  # Ki
+    g[...] = kc
+
+
 def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:
-    """Steps t1 - 1 down to t0 of lstm_backward's loop, in place on dA, dh and dc (names as there);
-    dH (B, t1 - t0, H) is the gradient from above of those steps, or None."""
-    u, v, d = work  # (B, H), (B, H) and [dai | daf | dag | dao]_t gate-major (4, B, H): long rows to work on
+    """Steps t1 - 1 down to t0 of lstm_backward's loop, in place on dA, dh and dc (names as there, the factors
+    of :func:`_lstm_factors` in place); dH (B, t1 - t0, H) is the gradient from above of those steps, or None."""
+    u, d = work  # (B, H) and [dai | daf | dag | dao]_t gate-major (4, B, H)
     B, H = dh.shape
     for t in range(t1 - 1, t0 - 1, -1):
         if dH is not None:
             dh += dH[:, t - t0]  # dh_t: from above plus from step t + 1
-        gt = gates[:, t]  # (4, B, H)
-        i, f, g, o = gt
-        dai, daf, dag, dao = d
-        np.multiply(dh, o, out=u)  # dh o
-        np.multiply(u, TC[t], out=v)  # do_t o = dh tanh(c) o
-        dc += u
-        u *= TC[t]
-        u *= TC[t]
-        dc -= u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
-        np.subtract(1.0, gt, out=d)  # 1 - i, 1 - f, 1 - g, 1 - o
-        dao *= v  # dao = do o (1 - o), eq. (L9)
-        d[:2] *= gt[:2]  # i (1 - i), f (1 - f)
-        np.add(g, 1.0, out=u)
-        dag *= u  # 1 - g^2 = (1 - g)(1 + g)
-        dai *= g  # di / dc = g, eq. (L7)
-        daf *= Cs[t]  # df / dc = c_{t-1}
-        dag *= i  # dg / dc = i
-        d[:3] *= dc  # dai, daf, dag: eq. (L7), (L9)
-        dc *= f  # dc_{t-1}, eq. (L8)
+        np.multiply(gates[3, t], dh, out=d[3])  # dao = dh Ko, eq. (L6), (L9)
+        np.multiply(TC[t], dh, out=u)
+        dc += u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
+        np.multiply(gates[:3, t], dc, out=d[:3])  # dai, daf, dag = dc [Ki | Kf | Kg], eq. (L7), (L9)
+        dc *= Cs[t]  # dc_{t-1} = dc_t f_t, eq. (L8)
         dA[t].reshape(B, 4, H).transpose(1, 0, 2)[...] = d  # the (B, 4H) rows, one strided copy
         np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
 
