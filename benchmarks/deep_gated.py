@@ -64,7 +64,7 @@ def ours_speed(
 ) -> float:
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
     3 warm-up steps, the state carried from chunk to chunk, on ``threads`` threads as RNNModel.fit runs them
-    (the LSTM overlaps, nn/overlap.py; the GRU shards the batch, nn/parallel.py; ``sharded``: the LSTM shards
+    (the LSTM overlaps, nn/lstm_overlap.py; the GRU shards the batch, nn/parallel.py; ``sharded``: the LSTM shards
     too), after allocator.reuse_freed_memory; timed by ``clock``."""
     from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.gated import GatedNetwork, init_gated_params
@@ -162,7 +162,7 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
         threads = int(n)
         note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (two "
                 "threads, one BLAS thread each: the GRU cuts the batch in shards, nn/parallel.py; the LSTM runs its "
-                "recurrence on one thread and its large products on the other, nn/overlap.py, or sharded as the "
+                "recurrence on one thread and its large products on the other, nn/lstm_overlap.py, or sharded as the "
                 "GRU where the row says so); each contestant in its own process; wall-clock, "
                 "except one thread against one thread: CPU time (time.process_time), which leaves out the time other "
                 "processes of a shared machine ran")

@@ -360,7 +360,7 @@ def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
     steps, on_block : int and a function, or None (the default)
         ``on_block(t0, t1, H_block)`` is called as soon as the states of steps t0 .. t1 - 1 are known, blocks of
         ``steps`` steps (:func:`time_blocks`), with H_block (B, t1 - t0, H) a view: an overlapped training step
-        (:mod:`scratchgen.nn.overlap`) hands them to another thread while this one runs the next block.
+        (:mod:`scratchgen.nn.lstm_overlap`) hands them to another thread while this one runs the next block.
 
     Returns
     -------
@@ -430,7 +430,7 @@ def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None
         With ``submit``, the loop goes back over blocks of ``steps`` steps, and as soon as a block's gate
         gradients are known, ``submit(fn, *args)`` (a ``ThreadPoolExecutor.submit``) hands its part of the
         products (L11)-(L12) to another thread; the parts are added in a fixed order (last block first),
-        whichever thread finishes first (:mod:`scratchgen.nn.overlap`).
+        whichever thread finishes first (:mod:`scratchgen.nn.lstm_overlap`).
 
     Returns
     -------

@@ -234,13 +234,13 @@ class GatedNetwork(Network):
             raise ValueError(f"a gated network's cell is gru or lstm, got {cell!r}")
         self.cell = cell
         self.layers = layers
-        # two threads: the LSTM overlaps its recurrence with its products (nn/overlap.py), the GRU shards its batch
+        # two threads: the LSTM overlaps its recurrence with its products (nn/lstm_overlap.py), the GRU shards its batch
         # (nn/parallel.py); each the faster of the two for it, measured by benchmarks/deep_gated.py
         self.overlap = cell == "lstm"
 
     def overlap_step(self, params: dict, inputs: tuple, submit):
-        """((loss, state_T), grads) of one chunk, on the calling thread and ``submit``'s (nn/overlap.py)."""
-        from .overlap import overlap_step
+        """((loss, state_T), grads) of one chunk, on the calling thread and ``submit``'s (nn/lstm_overlap.py)."""
+        from .lstm_overlap import overlap_step
 
         return overlap_step(self, params, inputs, submit)
 

@@ -185,7 +185,7 @@ class DataParallel:
 
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""
-        if self.pool is not None and getattr(self.net, "overlap", False):  # the LSTM's two threads: nn/overlap.py
+        if self.pool is not None and getattr(self.net, "overlap", False):  # the LSTM's two threads: nn/lstm_overlap.py
             with one_blas_thread():
                 (loss, state_T), grads = self.net.overlap_step(params, inputs, self.pool.submit)
             return loss, state_T, grads

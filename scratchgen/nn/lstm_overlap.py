@@ -25,7 +25,7 @@ chunk and n_k those of block k, the mean loss and its gradient split as::
 with d_loss = n_k / N gives each block's dY exactly eq. (7) of layers.) The parts are added in a fixed
 order (first block first forward, last block first backward), whatever thread finished first, so a
 step's numbers do not depend on timing; they differ from the one-thread step only by rounding (the
-sums are grouped differently), which ``tests/nn/test_overlap.py`` checks.
+sums are grouped differently), which ``tests/nn/test_lstm_overlap.py`` checks.
 
 The calling thread's work is then the recurrence alone, plus waiting for the last forward block's
 output and the first backward block's products: with blocks of :data:`STEPS` steps, a fraction of one

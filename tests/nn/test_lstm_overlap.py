@@ -1,4 +1,4 @@
-"""nn/overlap.py: the LSTM's step with its products on a second thread equals the step on one thread.
+"""nn/lstm_overlap.py: the LSTM's step with its products on a second thread equals the step on one thread.
 
 eq. (O1)-(O2): the loss and the gradients are sums over blocks of time, taken in a fixed order. Checked in
 float64 against GatedNetwork.forward + backward (which tests/nn/test_gated_rnn.py checks against the
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from scratchgen.nn import cells
 from scratchgen.nn.gated import GatedNetwork, gated_label_params, gated_label_width, init_gated_params
-from scratchgen.nn.overlap import overlap_step
+from scratchgen.nn.lstm_overlap import overlap_step
 from scratchgen.nn.parallel import DataParallel
 
 V, H, C = 7, 5, 3  # vocabulary, hidden, labels
