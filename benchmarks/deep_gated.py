@@ -51,11 +51,21 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def ours_speed(
-    cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int = 1, clock: str = "wall"
+    cell: str,
+    V: int,
+    H: int,
+    T: int,
+    B: int,
+    steps: int,
+    E: int = 64,
+    threads: int = 1,
+    clock: str = "wall",
+    sharded: bool = False,
 ) -> float:
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
-    3 warm-up steps, the state carried from chunk to chunk and the batch on ``threads`` shards
-    (nn/parallel.py), after allocator.reuse_freed_memory, as RNNModel.fit does; timed by ``clock``."""
+    3 warm-up steps, the state carried from chunk to chunk, on ``threads`` threads as RNNModel.fit runs them
+    (the LSTM overlaps, nn/lstm_overlap.py; the GRU shards the batch, nn/parallel.py; ``sharded``: the LSTM shards
+    too), after allocator.reuse_freed_memory; timed by ``clock``."""
     from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.gated import GatedNetwork, init_gated_params
     from scratchgen.nn.layers import one_blas_thread
@@ -65,6 +75,7 @@ def ours_speed(
     reuse_freed_memory()
     p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
     net = GatedNetwork(cell, 1)
+    net.overlap = net.overlap and not sharded
     opt = make_optimizer("adam")
     rows = _stream(V, B, T, steps)
     state = net.start_state(p, B)
@@ -149,26 +160,34 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
         code = "import torch; print(torch.__version__, torch.get_num_threads())"
         version, n = run_isolated(code).split()
         threads = int(n)
-        note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (the batch "
-                "in shards, one BLAS thread each: nn/parallel.py); each contestant in its own process; wall-clock, "
+        note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (two "
+                "threads, one BLAS thread each: the GRU cuts the batch in shards, nn/parallel.py; the LSTM runs its "
+                "recurrence on one thread and its large products on the other, nn/lstm_overlap.py, or sharded as the "
+                "GRU where the row says so); each contestant in its own process; wall-clock, "
                 "except one thread against one thread: CPU time (time.process_time), which leaves out the time other "
                 "processes of a shared machine ran")
-    settings = list(dict.fromkeys([(ours_default, threads, False), (1, 1, False), (2, threads, False),
-                                   (ours_default, threads, True)]))
     for cell in ("gru", "lstm"):
+        # (our threads, PyTorch's, other core busy, the LSTM sharded rather than overlapped)
+        settings = list(dict.fromkeys([(ours_default, threads, False, False), (1, 1, False, False),
+                                       (2, threads, False, False), (ours_default, threads, True, False)]))
+        if cell == "lstm":
+            settings.insert(3, (2, threads, False, True))
         best = {s: [0.0, 0.0] for s in settings}
         for _ in range(rounds):
-            for n_ours, n_torch, busy in settings:
+            for n_ours, n_torch, busy, sharded in settings:
                 clock = _clock(n_ours, n_torch, busy)
                 with busy_core() if busy else contextlib.nullcontext():
-                    b = best[(n_ours, n_torch, busy)]
-                    b[0] = max(b[0], _isolated("ours_speed", cell, V, H, T, B, steps, threads=n_ours, clock=clock))
+                    b = best[(n_ours, n_torch, busy, sharded)]
+                    b[0] = max(b[0], _isolated("ours_speed", cell, V, H, T, B, steps, threads=n_ours, clock=clock,
+                                               sharded=sharded))
                     if have_torch:
                         b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch,
                                                    clock=clock))
-        for (n_ours, n_torch, busy), (ours, theirs) in best.items():
+        for (n_ours, n_torch, busy, sharded), (ours, theirs) in best.items():
             suffix = ", other core busy" if busy else (", CPU time" if _clock(n_ours, n_torch, busy) == "cpu" else "")
             default = " (default)" if n_ours == ours_default else ""
+            if n_ours > 1:
+                default += ", sharded" if sharded or cell == "gru" else ", overlapped"
             label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32, {n_ours} thread(s){default}{suffix}"
             if not have_torch:
                 rows.append([label, ours, "-", float("nan"), float("nan")])

@@ -71,8 +71,9 @@ weight gradients (G11)/(G12)/(L11) and dx (G13)/(L12) are each one matrix produc
 the LSTM, one per gate block). In (G7)-(G9) every gradient is the carried gradient dh_t times a factor that
 does not depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so gru_backward computes those factors for all
 steps at once and the loop only multiplies. The LSTM keeps its gates gate-major, (4, T, B, H): the (B, H)
-block of each gate at each step is contiguous, so lstm_backward computes (L6)-(L9) inside the loop, in
-place on blocks that stay in the processor's cache, each NumPy call over a few long rows. Arrays
+block of each gate at each step is contiguous; lstm_backward computes its factors (L6)-(L9) a block of a
+few steps at a time, in place of the gates they were made from (``_lstm_factors``), and its loop is then
+7 NumPy calls a step, each over a few long rows. Arrays
 are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
 X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
 dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
@@ -106,6 +107,7 @@ __all__ = [
     "lstm_stack_forward",
     "lstm_stack_backward",
     "cell_params",
+    "time_blocks",
 ]
 
 
@@ -184,21 +186,6 @@ def _gate_products(W_x: np.ndarray, b: np.ndarray, X: np.ndarray, k: int, scale:
     A = np.matmul(X_tm.reshape(T * B, -1), _blocks(W_x * scale, k))  # (k, T*B, H): k products
     A += b.reshape(k, 1, -1)
     return A.reshape(k, T, B, -1), X_tm
-
-
-def _gate_input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
-    """eq. (L11)/(L12) for gradients dA (k, T, B, H) a gate at a time: dW_x = X^T dA (E, kH) and dX = dA W_x^T."""
-    k, T, B, H = dA.shape
-    dA3 = dA.reshape(k, T * B, H)  # (k, T*B, H)
-    if np.issubdtype(X_tm.dtype, np.integer):  # (V, kH); no input gradient for ids
-        V = W_x.shape[0]
-        if V > ONE_HOT_ROWS:
-            return scatter_add_rows(V, X_tm, dA3.transpose(1, 0, 2).reshape(T * B, k * H)), None
-        return _unblock(np.matmul(_one_hot(V, X_tm, dA.dtype), dA3)), None
-    X2 = X_tm.reshape(T * B, -1)  # (T*B, E)
-    dW_x = _unblock(np.matmul(X2.T, dA3))  # (E, kH)
-    dX = np.matmul(dA3, _blocks(W_x, k).transpose(0, 2, 1)).sum(axis=0)  # (T*B, E): the k gates' parts added
-    return dW_x, np.swapaxes(dX.reshape(T, B, -1), 0, 1)  # (B, T, E) view
 
 
 #: Up to this many rows of a table read by ids, its gradient is a one-hot product rather than a scatter-add.
@@ -358,7 +345,7 @@ def lstm_step(params: dict, x: np.ndarray, h: np.ndarray, c: np.ndarray):
     return o * np.tanh(c), c  # eq. (L5)
 
 
-def lstm_forward(params: dict, inputs):
+def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
     """One LSTM layer over T steps: eq. (L1)-(L5).
 
     Parameters
@@ -367,6 +354,13 @@ def lstm_forward(params: dict, inputs):
     inputs : (X, h0, c0)
         X : float array (B, T, E), or int array (B, T) of one-hot ids
         h0, c0 : (B, H) each, the state carried in; None means zeros
+
+    Returns
+    -------
+    steps, on_block : int and a function, or None (the default)
+        ``on_block(t0, t1, H_block)`` is called as soon as the states of steps t0 .. t1 - 1 are known, blocks of
+        ``steps`` steps (:func:`time_blocks`), with H_block (B, t1 - t0, H) a view: an overlapped training step
+        (:mod:`scratchgen.nn.lstm_overlap`) hands them to another thread while this one runs the next block.
 
     Returns
     -------
@@ -396,32 +390,47 @@ def lstm_forward(params: dict, inputs):
     tmp = np.empty((B, H), dtype=dt)
     # exp(z) overflows to inf where a gate saturates at 0; 1 / (1 + inf) = 0 is then the right value
     with one_blas_thread(), np.errstate(over="ignore"):
-        for t in range(T):  # the recurrence; A[:, t] becomes the gates i_t, f_t, g_t, o_t in place
-            a = A[:, t]  # (4, B, H)
-            np.matmul(Hs[t], W_h, out=G)
-            a += G  # z_t = -s a_t, eq. (L1)
-            np.exp(a, out=a)
-            a += 1.0
-            np.divide(1.0, a, out=a)  # i_t, f_t, o_t and sigma(2 ag_t): eq. (L2')
-            i, f, g, o = a  # (B, H) each
-            g *= 2.0
-            g -= 1.0  # g_t = tanh(ag_t), eq. (L3)
-            c = Cs[t + 1]
-            np.multiply(f, Cs[t], out=c)
-            np.multiply(i, g, out=tmp)
-            c += tmp  # c_t = f c_{t-1} + i g, eq. (L4)
-            np.tanh(c, out=TC[t])
-            np.multiply(o, TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
+        for t0, t1 in time_blocks(T, steps):
+            _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0, t1)
+            if on_block is not None:
+                on_block(t0, t1, np.swapaxes(Hs[t0 + 1 : t1 + 1], 0, 1))
     cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A}
     return (np.swapaxes(Hs[1:], 0, 1), Hs[T], Cs[T]), cache
 
 
-def lstm_backward(params: dict, cache: dict, d_outputs):
+def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int) -> None:
+    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there)."""
+    for t in range(t0, t1):  # the recurrence; A[:, t] becomes the gates i_t, f_t, g_t, o_t in place
+        a = A[:, t]  # (4, B, H)
+        np.matmul(Hs[t], W_h, out=G)
+        a += G  # z_t = -s a_t, eq. (L1)
+        np.exp(a, out=a)
+        a += 1.0
+        np.divide(1.0, a, out=a)  # i_t, f_t, o_t and sigma(2 ag_t): eq. (L2')
+        i, f, g, o = a  # (B, H) each
+        g *= 2.0
+        g -= 1.0  # g_t = tanh(ag_t), eq. (L3)
+        c = Cs[t + 1]
+        np.multiply(f, Cs[t], out=c)
+        np.multiply(i, g, out=tmp)
+        c += tmp  # c_t = f c_{t-1} + i g, eq. (L4)
+        np.tanh(c, out=TC[t])
+        np.multiply(o, TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
+
+
+def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None, submit=None):
     """Backpropagation through time for one LSTM layer: eq. (L6)-(L12).
 
     Parameters
     ----------
-    d_outputs : (dH, dh_T, dc_T): (B, T, H) from above and (B, H) each from later chunks (any may be None)
+    d_outputs : (dH, dh_T, dc_T): (B, T, H) from above and (B, H) each from later chunks (any may be None);
+        dH may also be a function ``dH(k)`` giving the (B, t1 - t0, H) gradient of the k-th block of
+        :func:`time_blocks` (T, steps), asked for when the loop reaches that block
+    steps, submit : int and a function, or None (the default)
+        With ``submit``, the loop goes back over blocks of ``steps`` steps, and as soon as a block's gate
+        gradients are known, ``submit(fn, *args)`` (a ``ThreadPoolExecutor.submit``) hands its part of the
+        products (L11)-(L12) to another thread; the parts are added in a fixed order (last block first),
+        whichever thread finishes first (:mod:`scratchgen.nn.lstm_overlap`).
 
     Returns
     -------
@@ -435,43 +444,116 @@ def lstm_backward(params: dict, cache: dict, d_outputs):
     dt = W_hg.dtype
     dh = _initial(dhT, B, H, dt)  # (B, H)
     dc = _initial(dcT, B, H, dt)  # (B, H)
-    u, v = np.empty((B, H), dtype=dt), np.empty((B, H), dtype=dt)
-    dA = np.empty((4, T, B, H), dtype=dt)  # dA[:, t] = dai_t, daf_t, dag_t, dao_t; gate-major as the gates
-    W_h_T = np.ascontiguousarray(_blocks(W_hg, 4).transpose(0, 2, 1))  # (4, H, H) the gate blocks transposed;
-    # a copy, as in gru_backward
-    P = np.empty((4, B, H), dtype=dt)  # each gate's part of dh_{t-1}
+    # dA[t] = [dai | daf | dag | dao]_t as (B, 4H) rows laid out as the columns of W_hg: eq. (L10) is then ONE
+    # product over K = 4H (faster than four over K = H and a sum), and eq. (L11) needs no regrouping
+    dA = np.empty((T, B, 4 * H), dtype=dt)
+    W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
+    work = (np.empty((B, H), dtype=dt), np.empty((4, B, H), dtype=dt))
+    blocks = time_blocks(T, steps or FACTOR_STEPS)
+    factors: list = [None] * len(blocks)  # the futures of _lstm_factors, with submit
+    if submit is not None and not cache.get("factors"):
+        for k in range(len(blocks) - 1, -1, -1):  # in the order the loop needs them
+            factors[k] = submit(_lstm_factors, gates, Cs, TC, *blocks[k])
+    parts = []  # the futures of the blocks' products, last block first
     with one_blas_thread():
-        for t in range(T - 1, -1, -1):
-            if dH is not None:
-                dh += dH[:, t]  # dh_t: from above plus from step t + 1
-            gt, d = gates[:, t], dA[:, t]  # (4, B, H) each
-            i, f, g, o = gt
-            dai, daf, dag, dao = d
-            np.multiply(dh, o, out=u)  # dh o
-            np.multiply(u, TC[t], out=v)  # do_t o = dh tanh(c) o
-            dc += u
-            u *= TC[t]
-            u *= TC[t]
-            dc -= u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
-            np.subtract(1.0, gt, out=d)  # 1 - i, 1 - f, 1 - g, 1 - o
-            dao *= v  # dao = do o (1 - o), eq. (L9)
-            d[:2] *= gt[:2]  # i (1 - i), f (1 - f)
-            np.add(g, 1.0, out=u)
-            dag *= u  # 1 - g^2 = (1 - g)(1 + g)
-            dai *= g  # di / dc = g, eq. (L7)
-            daf *= Cs[t]  # df / dc = c_{t-1}
-            dag *= i  # dg / dc = i
-            d[:3] *= dc  # dai, daf, dag: eq. (L7), (L9)
-            dc *= f  # dc_{t-1}, eq. (L8)
-            np.matmul(d, W_h_T, out=P)
-            np.add.reduce(P, axis=0, out=dh)  # dh_{t-1} = sum over the gates, eq. (L10)
-    dA3 = dA.reshape(4, T * B, H)
-    grads = {
-        "W_hg": _unblock(np.matmul(Hs[:-1].reshape(T * B, H).T, dA3)),  # (H, 4H) eq. (L11)
-        "b_g": dA3.sum(axis=1).reshape(4 * H),  # (4H,) eq. (L11)
-    }
-    grads["W_xg"], dX = _gate_input_grads(params["W_xg"], cache["X"], dA)  # eq. (L11), (L12)
+        for k in range(len(blocks) - 1, -1, -1):
+            t0, t1 = blocks[k]
+            if factors[k] is not None:
+                factors[k].result()
+            elif not cache.get("factors"):
+                _lstm_factors(gates, Cs, TC, t0, t1)
+            dH_block = dH(k) if callable(dH) else None if dH is None else dH[:, t0:t1]  # (B, t1 - t0, H)
+            _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH_block, work, t0, t1)
+            if submit is not None:
+                parts.append(submit(_lstm_param_grads, params["W_xg"], cache["X"], Hs, dA, t0, t1))
+    cache["factors"] = True  # gates, TC and Cs[:T] now hold the factors: a second backward reads them as they are
+    if submit is None:
+        grads, dX = _lstm_param_grads(params["W_xg"], cache["X"], Hs, dA, 0, T)
+        return grads, (dX, dh, dc)
+    results = [part.result() for part in parts]
+    grads = results[0][0]
+    for g, _ in results[1:]:  # in block order, last block first: the same sums whatever thread ran them
+        for key in grads:
+            grads[key] += g[key]
+    dX = None if results[0][1] is None else np.concatenate([r[1] for r in results[::-1]], axis=1)  # (B, T, E)
     return grads, (dX, dh, dc)
+
+
+#: Time steps a block of lstm_backward's factors (:func:`_lstm_factors`) on one thread: small enough to stay in cache.
+FACTOR_STEPS = 8
+
+
+def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1: int) -> None:
+    """The factors of eq. (L6)-(L9) that do not depend on dh_t or dc_t, for steps t0 .. t1 - 1 at once, in place.
+
+    Every gate gradient of step t is dh_t or dc_t times such a factor::
+
+        dai = dc Ki, Ki = i (1 - i) g;   daf = dc Kf, Kf = f (1 - f) c_{t-1};   dag = dc Kg, Kg = (1 - g^2) i
+        dao = dh Ko, Ko = o (1 - o) tanh(c);   dc <- dc + dh Kc, Kc = o (1 - tanh(c)^2)
+
+    They overwrite what only they needed: gates[0..3] become Ki, Kf, Kg, Ko, TC becomes Kc, and Cs[t] (c_{t-1})
+    becomes f_t, the factor of the copy path (L8). The loop of lstm_backward then has 7 NumPy calls a step.
+    """
+    i, f, g, o = gates[:, t0:t1]  # (t1 - t0, B, H) each
+    tc, c_prev = TC[t0:t1], Cs[t0:t1]
+    kc = np.multiply(tc, tc)
+    np.subtract(1.0, kc, out=kc)
+    kc *= o  # Kc
+    w = np.subtract(1.0, o)
+    w *= tc
+    o *= w  # Ko
+    tc[...] = kc
+    np.subtract(1.0, f, out=w)
+    w *= f
+    w *= c_prev  # Kf
+    c_prev[...] = f
+    f[...] = w
+    np.multiply(g, g, out=kc)
+    np.subtract(1.0, kc, out=kc)
+    kc *= i  # Kg
+    np.subtract(1.0, i, out=w)
+    i *= w
+    i *= g  # Ki
+    g[...] = kc
+
+
+def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:
+    """Steps t1 - 1 down to t0 of lstm_backward's loop, in place on dA, dh and dc (names as there, the factors
+    of :func:`_lstm_factors` in place); dH (B, t1 - t0, H) is the gradient from above of those steps, or None."""
+    u, d = work  # (B, H) and [dai | daf | dag | dao]_t gate-major (4, B, H)
+    B, H = dh.shape
+    for t in range(t1 - 1, t0 - 1, -1):
+        if dH is not None:
+            dh += dH[:, t - t0]  # dh_t: from above plus from step t + 1
+        np.multiply(gates[3, t], dh, out=d[3])  # dao = dh Ko, eq. (L6), (L9)
+        np.multiply(TC[t], dh, out=u)
+        dc += u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
+        np.multiply(gates[:3, t], dc, out=d[:3])  # dai, daf, dag = dc [Ki | Kf | Kg], eq. (L7), (L9)
+        dc *= Cs[t]  # dc_{t-1} = dc_t f_t, eq. (L8)
+        dA[t].reshape(B, 4, H).transpose(1, 0, 2)[...] = d  # the (B, 4H) rows, one strided copy
+        np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
+
+
+def _lstm_param_grads(W_x: np.ndarray, X_tm: np.ndarray, Hs: np.ndarray, dA: np.ndarray, t0: int, t1: int):
+    """eq. (L11)-(L12) over steps t0 .. t1 - 1: ({"W_hg", "b_g", "W_xg"}, dX (B, t1 - t0, E) or None)."""
+    H = Hs.shape[2]
+    dA2 = dA[t0:t1].reshape(-1, dA.shape[2])  # ((t1 - t0) B, 4H)
+    grads = {
+        "W_hg": Hs[t0:t1].reshape(-1, H).T @ dA2,  # (H, 4H) eq. (L11): h_{t-1}^T da_t
+        "b_g": dA2.sum(axis=0),  # (4H,) eq. (L11)
+    }
+    grads["W_xg"], dX = _input_grads(W_x, X_tm[t0:t1], dA[t0:t1])  # eq. (L11), (L12)
+    return grads, dX
+
+
+def time_blocks(T: int, steps: int | None) -> list[tuple[int, int]]:
+    """The steps [t0, t1) of each block of ``steps`` steps (the last may be shorter); None: one block.
+
+    >>> time_blocks(10, 4), time_blocks(10, None)
+    ([(0, 4), (4, 8), (8, 10)], [(0, 10)])
+    """
+    steps = steps or max(T, 1)
+    return [(t0, min(t0 + steps, T)) for t0 in range(0, T, steps)]
 
 
 # --- stacks of L layers ---------------------------------------------------------------------------
@@ -512,23 +594,28 @@ def gru_stack_backward(params: dict, cache: dict, d_outputs):
     return grads, (dH, np.stack(dh0))
 
 
-def lstm_stack_forward(params: dict, inputs):
-    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H).
+def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=None):
+    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H); ``on_block``: the top layer's (lstm_forward).
 
     Returns ((H_top (B, T, H), h_T (L, B, H), c_T (L, B, H)), cache).
     """
     X, h0, c0 = inputs
     caches, last_h, last_c = [], [], []
-    for layer in range(h0.shape[0]):
-        (X, hT, cT), c = lstm_forward(cell_params(params, layer, "lstm"), (X, h0[layer], c0[layer]))
+    L = h0.shape[0]
+    for layer in range(L):
+        top = (steps, on_block) if layer == L - 1 else (None, None)
+        (X, hT, cT), c = lstm_forward(cell_params(params, layer, "lstm"), (X, h0[layer], c0[layer]), *top)
         caches.append(c)
         last_h.append(hT)
         last_c.append(cT)
     return (X, np.stack(last_h), np.stack(last_c)), {"layers": caches}
 
 
-def lstm_stack_backward(params: dict, cache: dict, d_outputs):
-    """Top layer first. d_outputs : (dH, dh_T, dc_T). Returns grads and (dX, dh0, dc0), (L, B, H) each."""
+def lstm_stack_backward(params: dict, cache: dict, d_outputs, steps: int | None = None, submit=None):
+    """Top layer first. d_outputs : (dH, dh_T, dc_T). Returns grads and (dX, dh0, dc0), (L, B, H) each.
+
+    ``steps`` and ``submit`` go to each layer's lstm_backward (dH as there: an array or a function of a block).
+    """
     dH, dhT, dcT = d_outputs
     caches = cache["layers"]
     L = len(caches)
@@ -538,7 +625,7 @@ def lstm_stack_backward(params: dict, cache: dict, d_outputs):
     for layer in range(L - 1, -1, -1):
         d_last = (None if dhT is None else dhT[layer], None if dcT is None else dcT[layer])
         g, (dH, dh0[layer], dc0[layer]) = lstm_backward(
-            cell_params(params, layer, "lstm"), caches[layer], (dH, *d_last)
+            cell_params(params, layer, "lstm"), caches[layer], (dH, *d_last), steps, submit
         )
         grads.update({f"{name}.{layer}": value for name, value in g.items()})
     return grads, (dH, np.stack(dh0), np.stack(dc0))

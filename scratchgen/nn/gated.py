@@ -234,11 +234,31 @@ class GatedNetwork(Network):
             raise ValueError(f"a gated network's cell is gru or lstm, got {cell!r}")
         self.cell = cell
         self.layers = layers
+        # two threads: the LSTM overlaps its recurrence with its products (nn/lstm_overlap.py), the GRU shards its batch
+        # (nn/parallel.py); each the faster of the two for it, measured by benchmarks/deep_gated.py
+        self.overlap = cell == "lstm"
+
+    def overlap_step(self, params: dict, inputs: tuple, submit):
+        """((loss, state_T), grads) of one chunk, on the calling thread and ``submit``'s (nn/lstm_overlap.py)."""
+        from .lstm_overlap import overlap_step
+
+        return overlap_step(self, params, inputs, submit)
 
     def forward(self, params: dict, inputs: tuple):
         """((loss, state_T), cache) of one chunk; ``inputs`` as in :mod:`scratchgen.nn.network`."""
-        ids, targets, mask, state = inputs[:4]
+        X, rnn_params, state, cache = self._inputs(params, inputs)
+        targets, mask = inputs[1:3]
         dropout = inputs[4] if len(inputs) > 4 else None
+        H, state_T, cache["rnn"] = gated_states(self.cell, rnn_params, X, state)  # (B, T, H)
+        if dropout is not None:
+            H, cache["drop"] = dropout_forward({}, (H, *dropout))  # (B, T, H) eq. (14) of layers
+        Y, cache["out"] = linear_forward(params, H)  # (B, T, V) eq. (4)
+        loss, cache["ce"] = softmax_ce_forward({}, (Y, targets, mask))
+        return (loss, state_T), cache
+
+    def _inputs(self, params: dict, inputs: tuple):
+        """(X, the parameters of the stack, the carried-in state, cache): everything below eq. (2)/(3)."""
+        ids, state = inputs[0], inputs[3]
         labels = inputs[5] if len(inputs) > 5 else None
         cache: dict = {"labelled": labels is not None, "labels": labels}
         if labels is not None and state is None:
@@ -247,15 +267,8 @@ class GatedNetwork(Network):
             state = self.start_state(params, ids.shape[0])
         if folds_embedding(params, ids, labels):  # eq. (6): layer 0 reads rows of C W_xg.0
             cache["fold"] = params["C"] @ params["W_xg.0"]  # (V, kH)
-            X, params = ids, {**params, "W_xg.0": cache["fold"]}
-        else:
-            X = gated_inputs(params, ids, labels, cache)
-        H, state_T, cache["rnn"] = gated_states(self.cell, params, X, state)  # (B, T, H)
-        if dropout is not None:
-            H, cache["drop"] = dropout_forward({}, (H, *dropout))  # (B, T, H) eq. (14) of layers
-        Y, cache["out"] = linear_forward(params, H)  # (B, T, V) eq. (4)
-        loss, cache["ce"] = softmax_ce_forward({}, (Y, targets, mask))
-        return (loss, state_T), cache
+            return ids, {**params, "W_xg.0": cache["fold"]}, state, cache
+        return gated_inputs(params, ids, labels, cache), params, state, cache
 
     def backward(self, params: dict, cache, d_outputs=(1.0, None)):
         """All gradients, and that of the carried-in state (None when it was the labels' start)."""
@@ -272,6 +285,11 @@ class GatedNetwork(Network):
             g, (dX, dh0, dc0) = lstm_stack_backward(rnn_params, cache["rnn"], (dH, *d_last))
             d_state = np.stack([dh0, dc0])  # (2, L, B, H)
         grads.update(g)
+        return self._input_grads(params, cache, grads, dX, d_state)
+
+    def _input_grads(self, params: dict, cache: dict, grads: dict, dX, d_state):
+        """The gradients below eq. (2)/(3) (the folded table, labels, embedding), added to ``grads``; the
+        backward's return value."""
         if "fold" in cache:  # eq. (6): g["W_xg.0"] is S, the gradient of the table C W_xg.0
             S = grads.pop("W_xg.0")  # (V, kH)
             grads["C"] = S @ params["W_xg.0"].T  # (V, E)

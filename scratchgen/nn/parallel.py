@@ -185,6 +185,10 @@ class DataParallel:
 
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""
+        if self.pool is not None and getattr(self.net, "overlap", False):  # the LSTM's two threads: nn/lstm_overlap.py
+            with one_blas_thread():
+                (loss, state_T), grads = self.net.overlap_step(params, inputs, self.pool.submit)
+            return loss, state_T, grads
         bounds = shard_bounds(inputs[0].shape[0], self.threads, parameter_count(params), self.min_work)
         if len(bounds) == 1 or self.pool is None:
             (loss, state_T), grads = _forward_backward(self.net, params, inputs)
