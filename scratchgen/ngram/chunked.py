@@ -57,6 +57,10 @@ __all__ = ["CHUNK_CHARS", "ENTRY_BYTES", "count", "count_chunked", "count_within
 #: (450 k positions; fewer chunks, fewer merges), each some 35 MB at the peak of reading or counting it (tracemalloc
 #: on tinyshakespeare; benchmarks/bench_text.py measures the whole command's peak RSS).
 CHUNK_CHARS = {"char": 1 << 19, "word": 1 << 21}
+#: Characters read and tokenized at a time (a chunk is gathered from such pieces): reading holds the piece's
+#: text and the tokenizer's arrays, about 15 bytes a character at word level, so pieces smaller than the word
+#: level's chunks keep reading below counting at the peak, at no cost in time.
+READ_CHARS = 1 << 19
 #: Bytes an entry (key, count) of the running totals costs at the peak of a merge (its 16 bytes, the merge's
 #: copies, and the tables waiting on the stack): with a budget M, the totals may hold M / ENTRY_BYTES entries.
 ENTRY_BYTES = 64
@@ -306,8 +310,13 @@ def count_chunked(
     encoder = _Encoder(tokenizer, None)
     reading = _ReadingIds(encoder.char)
     totals, width, chunks, peak = _Totals(), 0, 0, 0
-    pending = None  # the last chunk read, (reading ids, lengths): counted when the next one comes
-    for piece in _pieces(path, encoding, int(chunk_chars)):
+    # The chunk being gathered: the reading ids and line lengths of pieces of READ_CHARS characters (reading
+    # a piece holds its text and the tokenizer's arrays: a few times its characters in bytes), counted together
+    # when the next piece would take them over chunk_chars characters (a file of one chunk is counted apart).
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pending_chars = 0
+    for piece in _pieces(path, encoding, min(int(chunk_chars), READ_CHARS)):
+        chars = len(piece)
         ids, lengths = encoder.encode(piece)
         del piece
         if progress is not None:
@@ -317,29 +326,39 @@ def count_chunked(
             continue
         g = reading(ids)  # (T,) reading ids
         del ids
-        if pending is not None:
-            width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+        if pending and pending_chars + chars > chunk_chars:  # the chunk is full: the pieces so far are counted
+            width = _count_chunk(totals, width, *_joined(pending), int(order), reading.count(encoder))
+            pending, pending_chars = [], 0
             chunks += 1
             peak = max(peak, totals.size)
             if limit is not None and totals.size > limit:
                 return None
-        pending = (g, lengths)
+        pending.append((g, lengths))
+        pending_chars += chars
         del g
-    if pending is None:
+    if not pending:
         raise CorpusError(f"corpus {os.fspath(path)!r} has no non-empty sequence")
     if not chunks:  # the whole file is one chunk: counted in the final ids at once, as read_ids then from_flat
-        g, lengths = pending
+        g, lengths = _joined(pending)
+        del pending
         C = _width(reading.count(encoder))
         vocab, rename = _vocabulary(np.bincount(g, minlength=C).astype(np.int64), encoder, reading)
         if report is not None:
             report.update(chunks=1, merges=0, peak_entries=0)
         return NGramCounts.from_flat(rename[g], lengths, int(order), len(vocab)), vocab
-    width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+    width = _count_chunk(totals, width, *_joined(pending), int(order), reading.count(encoder))
     del pending
     table = totals.total()
     if report is not None:
         report.update(chunks=chunks + 1, merges=totals.merges, peak_entries=max(peak, table.size))
     return _finish(table, encoder, reading)
+
+
+def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The reading ids and line lengths of pieces read one after another, as one chunk."""
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate([g for g, _ in pieces]), np.concatenate([lengths for _, lengths in pieces])
 
 
 def _count_chunk(totals: _Totals, width: int, g: np.ndarray, lengths: np.ndarray, order: int, n_ids: int) -> int:
