@@ -110,14 +110,20 @@ def _unique_inverse_first(
     shift = max(int(M - 1).bit_length(), 1)  # bits of a position
     if int(key_range).bit_length() + shift <= 63:
         # One plain sort of (key, position) packed into an int64 (eq. (4)): a SIMD sort of integers, several
-        # times faster than an argsort, and the positions come out of it in the same order as the keys. The
-        # left-out elements (key = key_range, the largest) sort last and are cut off.
-        packed = np.arange(M, dtype=np.int64)  # (M,)
-        for s in range(0, M, _BLOCK):  # key << shift | position, a block at a time: no (M,) temporaries
-            packed[s : s + _BLOCK] |= key[s : s + _BLOCK].astype(np.int64) << shift
+        # times faster than an argsort, and the positions come out of it in the same order as the keys. Only
+        # the elements kept are packed, a block at a time: no (M,) temporaries.
+        K = M - int(np.count_nonzero(key == key_range))  # the elements kept
+        packed = np.empty(K, dtype=np.int64)  # (K,)
+        filled = 0
+        for s in range(0, M, _BLOCK):
+            block = key[s : s + _BLOCK]
+            kept = np.flatnonzero(block != key_range)  # (block's kept,) positions within the block
+            end = filled + len(kept)
+            np.left_shift(block[kept], shift, out=packed[filled:end], dtype=np.int64)
+            packed[filled:end] |= kept + s
+            filled = end
         packed.sort()
-        K = int(np.searchsorted(packed, int(key_range) << shift))  # the elements kept
-        sorted_key = packed[:K]
+        sorted_key = packed
         perm = np.empty(K, dtype=small)  # (K,) position of the i-th smallest key
         for s in range(0, K, _BLOCK):
             np.bitwise_and(sorted_key[s : s + _BLOCK], (1 << shift) - 1, out=perm[s : s + _BLOCK], casting="unsafe")
