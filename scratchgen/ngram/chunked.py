@@ -34,9 +34,10 @@ the totals are renamed to its ids and re-sorted (:meth:`NGramCounts.from_keys` b
 tables). A file of one chunk skips all this: its ids are renamed and counted once, as ``read_ids`` then
 ``from_flat`` count them.
 
-**Memory** is the interpreter with NumPy (about 30 MB), the totals (16 bytes an entry) and, at the peak, one
-merge's copies of one order or one chunk being read and counted (``CHUNK_CHARS``): not the corpus. With a budget
-(:func:`count`), chunks shrink to fit it, and totals that outgrow it go to the spilling path of :mod:`.external`.
+**Memory** is the interpreter with NumPy (about 30 MB), the totals (8 bytes an entry while keys fit uint32 and
+counts int32, else up to 16) and, at the peak, one merge's copies of one order, or one piece being read
+(``READ_CHARS``), or one chunk being counted (``CHUNK_CHARS``): not the corpus. With a budget (:func:`count`),
+chunks shrink to fit it, and totals that outgrow it go to the spilling path of :mod:`.external`.
 
 Letters: N order, C key width (a power of two over the reading ids), U_n distinct n-grams of order n.
 """
@@ -53,9 +54,10 @@ from .counting import NGramCounts
 
 __all__ = ["CHUNK_CHARS", "ENTRY_BYTES", "count", "count_chunked", "count_within", "merge_tables"]
 
-#: Characters of text counted at once, by level: about 1 M character positions, or 2 MB of English at word level
-#: (450 k positions; fewer chunks, fewer merges), each some 35 MB at the peak of reading or counting it (tracemalloc
-#: on tinyshakespeare; benchmarks/bench_text.py measures the whole command's peak RSS).
+#: Characters of text counted at once, by level: about half a million character positions, or 2 MB of English at
+#: word level (450 k positions; fewer chunks, fewer merges: a merge costs the totals' size), some 14 and 26 MB at
+#: the peak of counting them (tracemalloc on tinyshakespeare; benchmarks/bench_text.py measures the whole
+#: command's peak RSS). Halving the character chunk costs no time (its totals are small); the word chunk's would.
 CHUNK_CHARS = {"char": 1 << 19, "word": 1 << 21}
 #: Characters read and tokenized at a time (a chunk is gathered from such pieces): reading holds the piece's
 #: text and the tokenizer's arrays, about 15 bytes a character at word level, so pieces smaller than the word
