@@ -29,11 +29,14 @@ built-in Chinese grammar with a fixed seed, repeated to about 1 MB). Then:
 - and, with ``SCRATCHGEN_BEFORE`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/before
   <commit>``), the whole command of that checkout on the 10x file.
 
-Run ``python -m benchmarks.bench_text [--quick]`` from the repository root.
+Run ``python -m benchmarks.bench_text [--quick]`` from the repository root; ``--commands`` runs the whole
+commands alone and rewrites only their part of the section.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
 import json
 import os
 import re
@@ -307,6 +310,28 @@ def command_rows(files: list[tuple[str, Path]], folder: Path, quick: bool) -> li
     return rows
 
 
+def commands_text(commands: list[list[object]], quick: bool) -> str:
+    """The whole-command part of the section: what the rows measure, then the table."""
+    return (
+        "Whole commands, order 5 (`--quiet`), scratchgen and lmplz interleaved, best of "
+        + ("2 and 1" if quick else "3, 2 and 1")
+        + f" processes by size; lmplz: {lmplz_note()}. Both programs get the same memory budget, {BUDGET} (lmplz "
+        f"`-S {BUDGET}`, scratchgen `--memory {BUDGET}`: it counts the file in chunks of lines and spills to disk "
+        "only when the distinct n-grams outgrow the budget, which they do not here); the third row is scratchgen "
+        "without `--memory` (the same chunks by default). Peak RSS: the child's own maximum resident set (target "
+        "<= lmplz's). Ratios: lmplz's time over scratchgen's (> 1: scratchgen is faster; target >= 1 on the wall "
+        "clock). The machine is shared: the CPU ratio is the steadier figure. The in-memory row is the fit from ids "
+        "already in memory (counting and smoothing, CPU seconds in the benchmark's process) against lmplz's whole "
+        "process.\n\n"
+        + table(["corpus", "level", "program", "wall s", "CPU s", "peak RSS MiB", "wall ratio", "CPU ratio"],
+                commands)  # fmt: skip
+    )
+
+
+#: Where the whole-command part of the section begins (``--commands`` replaces the text from there on).
+COMMANDS_START = "Whole commands, order 5"
+
+
 def run(quick: bool) -> Section:
     repeat = 2 if quick else 3
     folder = Path(tempfile.mkdtemp(prefix="bench_text_"))
@@ -329,24 +354,56 @@ def run(quick: bool) -> Section:
         + f"{3 if quick else 5}, interleaved; CPU = user + system of the process; 'over bare' = CPU s minus "
         "`python -c pass`'s, the imports' own cost). Target (issue 13): <= 0.2 s.\n\n"
         + table(["process", "checkout", "wall s", "CPU s", "CPU s over bare"], imports)
-        + "\n\nWhole commands, order 5 (`--quiet`), scratchgen and lmplz interleaved, best of "
-        + ("2 and 1" if quick else "3, 2 and 1")
-        + f" processes by size; lmplz: {lmplz_note()}. Both programs get the same memory budget, {BUDGET} (lmplz "
-        f"`-S {BUDGET}`, scratchgen `--memory {BUDGET}`: it counts the file in chunks of lines and spills to disk "
-        "only when the distinct n-grams outgrow the budget, which they do not here); the third row is scratchgen "
-        "without `--memory` (the same chunks by default). Peak RSS: the child's own maximum resident set (target "
-        "<= lmplz's). Ratios: lmplz's time over scratchgen's (> 1: scratchgen is faster; target >= 1 on the wall "
-        "clock). The machine is shared: the CPU ratio is the steadier figure. The in-memory row is the fit from ids "
-        "already in memory (counting and smoothing, CPU seconds in the benchmark's process) against lmplz's whole "
-        "process.\n\n"
-        + table(["corpus", "level", "program", "wall s", "CPU s", "peak RSS MiB", "wall ratio", "CPU ratio"],
-                commands)  # fmt: skip
+        + "\n\n"
+        + commands_text(commands, quick)
     )
     command = "python -m benchmarks.bench_text" + (" --quick" if quick else "")
     return Section(name="text", title="Text pipeline: a file to ids", body=body, command=command)
 
 
+def run_commands(quick: bool) -> str:
+    """The whole-command rows alone (``--commands``), as markdown with their own time stamp and command."""
+    folder = Path(tempfile.mkdtemp(prefix="bench_text_"))
+    try:
+        shakespeare = make_corpora(folder, quick)[:-1]
+        commands = command_rows(shakespeare, folder, quick)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python -m benchmarks.bench_text --commands" + (" --quick" if quick else "")
+    return f"{COMMANDS_START} (these rows: {stamp}; `{command}`, run apart from the rows above)" + commands_text(
+        commands, quick
+    )[len(COMMANDS_START) :]
+
+
+def write_commands(markdown: str) -> None:
+    """Replace the whole-command part of the text section of RESULTS.md (from :data:`COMMANDS_START` to the
+    section's end marker); the rows above it and the other sections stay as they are. Without a text section
+    yet, run the whole benchmark first."""
+    from benchmarks.common import RESULTS
+    from scratchgen.io import atomic_write
+
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    start, end = text.find("<!-- text:start -->"), text.find("<!-- text:end -->")
+    cut = text.find(COMMANDS_START, start, end) if start >= 0 else -1
+    if cut < 0:
+        raise SystemExit("RESULTS.md has no text section with whole commands yet: run python -m benchmarks.bench_text")
+    new = text[:cut] + markdown.strip() + "\n" + text[end:]
+    atomic_write(RESULTS, lambda f: f.write(new), mode="w")
+
+
 if __name__ == "__main__":
-    section = run(quick="--quick" in sys.argv[1:])
-    print(section.markdown())
-    write_section(section)
+    parser = argparse.ArgumentParser(description="Benchmark of the text pipeline (writes its RESULTS.md section)")
+    parser.add_argument("--quick", action="store_true", help="small files, fewer repeats")
+    parser.add_argument("--commands", action="store_true",
+                        help="only the whole commands against lmplz (scratchgen train ngram, 1x 10x 100x), written "
+                             "in place of that part of the text section")  # fmt: skip
+    args = parser.parse_args()
+    if args.commands:
+        part = run_commands(args.quick)
+        print(part)
+        write_commands(part)
+    else:
+        section = run(args.quick)
+        print(section.markdown())
+        write_section(section)

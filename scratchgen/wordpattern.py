@@ -282,19 +282,27 @@ def ascii_spans(text: str):
     digit = kind == _DIGIT  # (n,)
     if (digit[:-2] & (kind[1:-1] == _POINT) & digit[2:]).any():  # a number: the number rule may cut a word
         return None
+    del digit  # (each (n,) array goes as soon as it is used: a chunk of text holds a few at a time, not all)
     alnum = (kind - np.uint8(_LETTER)) <= np.uint8(_DIGIT - _LETTER)  # (n,) [A-Za-z0-9] (the subtraction wraps)
     joiner = kind == _JOINER
     word = alnum.copy()  # (n,) in a word: letters, digits and inner joiners (a letter or digit on both sides)
     word[1:-1] |= joiner[1:-1] & alnum[:-2] & alnum[2:]
+    del alnum, joiner
     space = kind == _SPACE  # (n,) Python's ASCII whitespace: \t .. \r, \x1c .. space
+    del kind
     start = ~space  # (n,) a token starts here: a visible character ...
     start[1:] &= ~(word[1:] & word[:-1])  # ... unless it and the one before it are in a word
+    del word
     starts = np.flatnonzero(start)  # (tokens,)
     last = np.empty(len(b), dtype=bool)  # (n,) eq. (S): a token's last character, a visible one before ...
     np.bitwise_or(start[1:], space[1:], out=last[:-1])  # ... a start or a space, or at the end
+    del start
     last[-1:] = True
     last &= ~space
-    ends = np.flatnonzero(last) + 1  # (tokens,) one past each token's last character
+    del space
+    ends = np.flatnonzero(last)  # (tokens,)
+    ends += 1  # one past each token's last character
+    del last
     line_ends = np.searchsorted(starts, np.flatnonzero(b == ord("\n")))  # (lines,) tokens before each newline
     return b, starts, ends, np.diff(line_ends, prepend=0)
 

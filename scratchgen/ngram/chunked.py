@@ -34,9 +34,10 @@ the totals are renamed to its ids and re-sorted (:meth:`NGramCounts.from_keys` b
 tables). A file of one chunk skips all this: its ids are renamed and counted once, as ``read_ids`` then
 ``from_flat`` count them.
 
-**Memory** is the interpreter with NumPy (about 30 MB), the totals (16 bytes an entry) and, at the peak, one
-merge's copies of one order or one chunk being read and counted (``CHUNK_CHARS``): not the corpus. With a budget
-(:func:`count`), chunks shrink to fit it, and totals that outgrow it go to the spilling path of :mod:`.external`.
+**Memory** is the interpreter with NumPy (about 30 MB), the totals (8 bytes an entry while keys fit uint32 and
+counts int32, else up to 16) and, at the peak, one merge's copies of one order, or one piece being read
+(``READ_CHARS``), or one chunk being counted (``CHUNK_CHARS``): not the corpus. With a budget (:func:`count`),
+chunks shrink to fit it, and totals that outgrow it go to the spilling path of :mod:`.external`.
 
 Letters: N order, C key width (a power of two over the reading ids), U_n distinct n-grams of order n.
 """
@@ -53,10 +54,15 @@ from .counting import NGramCounts
 
 __all__ = ["CHUNK_CHARS", "ENTRY_BYTES", "count", "count_chunked", "count_within", "merge_tables"]
 
-#: Characters of text counted at once, by level: about 1 M character positions, or 2 MB of English at word level
-#: (450 k positions; fewer chunks, fewer merges), each some 35 MB at the peak of reading or counting it (tracemalloc
-#: on tinyshakespeare; benchmarks/bench_text.py measures the whole command's peak RSS).
-CHUNK_CHARS = {"char": 1 << 20, "word": 1 << 21}
+#: Characters of text counted at once, by level: about half a million character positions, or 2 MB of English at
+#: word level (450 k positions; fewer chunks, fewer merges: a merge costs the totals' size), some 14 and 26 MB at
+#: the peak of counting them (tracemalloc on tinyshakespeare; benchmarks/bench_text.py measures the whole
+#: command's peak RSS). Halving the character chunk costs no time (its totals are small); the word chunk's would.
+CHUNK_CHARS = {"char": 1 << 19, "word": 1 << 21}
+#: Characters read and tokenized at a time (a chunk is gathered from such pieces): reading holds the piece's
+#: text and the tokenizer's arrays, about 15 bytes a character at word level, so pieces smaller than the word
+#: level's chunks keep reading below counting at the peak, at no cost in time.
+READ_CHARS = 1 << 19
 #: Bytes an entry (key, count) of the running totals costs at the peak of a merge (its 16 bytes, the merge's
 #: copies, and the tables waiting on the stack): with a budget M, the totals may hold M / ENTRY_BYTES entries.
 ENTRY_BYTES = 64
@@ -66,9 +72,24 @@ CHUNK_BYTES_PER_CHAR = 128
 _SPECIALS = len(Vocabulary.SPECIALS)
 
 
+def _narrow_keys(keys: np.ndarray) -> np.ndarray:
+    """Sorted keys as uint32 when the largest fits (half of int64's memory; at word level the keys of a
+    table are below U_{n-1} * C, under 2^32 for corpora of a few million distinct n-grams), else int64."""
+    return keys.astype(np.uint32) if len(keys) and keys[-1] < 2**32 else keys.astype(np.int64, copy=False)
+
+
+def _narrow_counts(counts: np.ndarray, total: int) -> np.ndarray:
+    """Counts whose sum is ``total`` as int32 when that fits (then every count does), else int64."""
+    return counts.astype(np.int32 if total < 2**31 else np.int64, copy=False)
+
+
 class Table:
     """The distinct n-grams of orders 1 .. N of some text, under key width C: ``counts[0]`` dense (C,), and
-    ``keys[n-1]``, ``counts[n-1]`` sorted distinct keys (eq. (2) of counting.py) and their counts (U_n,)."""
+    ``keys[n-1]``, ``counts[n-1]`` sorted distinct keys (eq. (2) of counting.py) and their counts (U_n,).
+
+    The keys and counts above the unigrams are held in the narrowest of uint32 / int64 and int32 / int64 that
+    holds them (:func:`_narrow_keys`, :func:`_narrow_counts`): 8 bytes an entry instead of 16 while they fit.
+    """
 
     def __init__(self, width: int, keys: list, counts: list):
         self.width, self.keys, self.counts = width, keys, counts
@@ -86,7 +107,8 @@ class Table:
         c1 = np.zeros(width, dtype=np.int64)
         c1[:C] = self.counts[0]
         b, grow = C.bit_length() - 1, width.bit_length() - C.bit_length()  # C = 2^b, C' = C * 2^grow
-        keys = [np.arange(width, dtype=np.int64)] + [(k >> b << (b + grow)) | (k & (C - 1)) for k in self.keys[1:]]
+        wide = [k.astype(np.int64, copy=False) for k in self.keys[1:]]  # (uint32 keys would overflow the shift)
+        keys = [np.arange(width, dtype=np.int64)] + [_narrow_keys((k >> b << (b + grow)) | (k & (C - 1))) for k in wide]
         return Table(width, keys, [c1] + self.counts[1:])
 
 
@@ -106,8 +128,8 @@ def merge_tables(a: Table, b: Table, consume: bool = False) -> Table:
     for n in range(2, N + 1):
         key_a, key_b = a.keys[n - 1], b.keys[n - 1]
         if map_a is not None and map_b is not None:  # counting.py eq. (5): increasing maps keep each sorted
-            key_a = (map_a[key_a >> bits].astype(np.int64) << bits) | (key_a & (C - 1))  # (U_a,)
-            key_b = (map_b[key_b >> bits].astype(np.int64) << bits) | (key_b & (C - 1))  # (U_b,)
+            key_a = (map_a[key_a >> bits].astype(np.int64) << bits) | (key_a & (C - 1)).astype(np.int64)  # (U_a,)
+            key_b = (map_b[key_b >> bits].astype(np.int64) << bits) | (key_b & (C - 1)).astype(np.int64)  # (U_b,)
         U_a = len(key_a)
         both = np.concatenate([key_a, key_b])  # (U_a + U_b,) two sorted runs
         del key_a, key_b
@@ -120,14 +142,14 @@ def merge_tables(a: Table, b: Table, consume: bool = False) -> Table:
         first[:1] = True
         np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
         starts = np.flatnonzero(first)  # (U,)
-        keys.append(ordered[starts])
+        keys.append(_narrow_keys(ordered[starts]))
         del ordered
         # The counts of each run of equal keys (one entry, or one of each table) added: differences of a cumsum.
         total = np.cumsum(np.concatenate([a.counts[n - 1], b.counts[n - 1]])[perm])  # (U_a + U_b,)
         if consume:
             a.counts[n - 1] = b.counts[n - 1] = None
         ends = total[np.append(starts[1:], len(total)) - 1] if len(starts) else total  # (U,) sums up to each end
-        counts.append(np.diff(ends, prepend=0))
+        counts.append(_narrow_counts(np.diff(ends, prepend=0), int(ends[-1]) if len(ends) else 0))
         del total, ends, starts
         if n < N:  # each entry's index in the union: the maps of the next order
             place = np.empty(len(perm), dtype=np.int32 if len(perm) < 2**31 - 1 else np.int64)  # (U_a + U_b,)
@@ -290,8 +312,13 @@ def count_chunked(
     encoder = _Encoder(tokenizer, None)
     reading = _ReadingIds(encoder.char)
     totals, width, chunks, peak = _Totals(), 0, 0, 0
-    pending = None  # the last chunk read, (reading ids, lengths): counted when the next one comes
-    for piece in _pieces(path, encoding, int(chunk_chars)):
+    # The chunk being gathered: the reading ids and line lengths of pieces of READ_CHARS characters (reading
+    # a piece holds its text and the tokenizer's arrays: a few times its characters in bytes), counted together
+    # when the next piece would take them over chunk_chars characters (a file of one chunk is counted apart).
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pending_chars = 0
+    for piece in _pieces(path, encoding, min(int(chunk_chars), READ_CHARS)):
+        chars = len(piece)
         ids, lengths = encoder.encode(piece)
         del piece
         if progress is not None:
@@ -301,29 +328,39 @@ def count_chunked(
             continue
         g = reading(ids)  # (T,) reading ids
         del ids
-        if pending is not None:
-            width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+        if pending and pending_chars + chars > chunk_chars:  # the chunk is full: the pieces so far are counted
+            width = _count_chunk(totals, width, *_joined(pending), int(order), reading.count(encoder))
+            pending, pending_chars = [], 0
             chunks += 1
             peak = max(peak, totals.size)
             if limit is not None and totals.size > limit:
                 return None
-        pending = (g, lengths)
+        pending.append((g, lengths))
+        pending_chars += chars
         del g
-    if pending is None:
+    if not pending:
         raise CorpusError(f"corpus {os.fspath(path)!r} has no non-empty sequence")
     if not chunks:  # the whole file is one chunk: counted in the final ids at once, as read_ids then from_flat
-        g, lengths = pending
+        g, lengths = _joined(pending)
+        del pending
         C = _width(reading.count(encoder))
         vocab, rename = _vocabulary(np.bincount(g, minlength=C).astype(np.int64), encoder, reading)
         if report is not None:
             report.update(chunks=1, merges=0, peak_entries=0)
         return NGramCounts.from_flat(rename[g], lengths, int(order), len(vocab)), vocab
-    width = _count_chunk(totals, width, *pending, int(order), reading.count(encoder))
+    width = _count_chunk(totals, width, *_joined(pending), int(order), reading.count(encoder))
     del pending
     table = totals.total()
     if report is not None:
         report.update(chunks=chunks + 1, merges=totals.merges, peak_entries=max(peak, table.size))
     return _finish(table, encoder, reading)
+
+
+def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The reading ids and line lengths of pieces read one after another, as one chunk."""
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate([g for g, _ in pieces]), np.concatenate([lengths for _, lengths in pieces])
 
 
 def _count_chunk(totals: _Totals, width: int, g: np.ndarray, lengths: np.ndarray, order: int, n_ids: int) -> int:
@@ -334,7 +371,10 @@ def _count_chunk(totals: _Totals, width: int, g: np.ndarray, lengths: np.ndarray
         width = needed
         totals.widen(width)
     c = NGramCounts.from_flat(g, lengths, order, width, _tables=True)
-    totals.add(Table(width, c.keys, c.counts))
+    keys = c.keys[:1] + [_narrow_keys(k) for k in c.keys[1:]]
+    counts = c.counts[:1] + [_narrow_counts(t, len(g) + 2 * len(lengths)) for t in c.counts[1:]]  # sum <= positions
+    del c
+    totals.add(Table(width, keys, counts))
     return width
 
 
@@ -368,11 +408,11 @@ def _finish(table: Table, encoder, reading: _ReadingIds) -> tuple[NGramCounts, V
     keys, counts = [np.arange(V, dtype=np.int64)], [counts1]
     index = rename  # old index of the (n-1)-grams -> new index
     for n in range(2, len(table.keys) + 1):
-        old = table.keys[n - 1]
+        old = table.keys[n - 1].astype(np.int64, copy=False)
         key = index[old >> bits] * V + rename[old & (C - 1)]  # (U_n,) counting.py eq. (2) in the final ids
         perm = np.argsort(key)  # distinct keys: any sort is the one order
         index = np.empty(len(key), dtype=np.int64)
         index[perm] = np.arange(len(key))
         keys.append(key[perm])
-        counts.append(table.counts[n - 1][perm])
+        counts.append(table.counts[n - 1][perm].astype(np.int64, copy=False))
     return NGramCounts.from_keys(V, keys, counts), vocab

@@ -58,8 +58,10 @@ from ..text import Vocabulary
 __all__ = ["NGramCounts", "unique_inverse"]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
-# Below this many table cells, numbering keys with a dense table beats sorting them.
-_DENSE_LIMIT = 1 << 23
+# Below this many table cells (or 4 per element), numbering keys with a dense table beats sorting them. Kept
+# small: the table's pages are all touched (the distinct keys spread over it), so a fixed 2^23 cells held 8 to
+# 32 MB for a chunk of half a million positions whose sort needs a few MB, for no time saved (chunked.py).
+_DENSE_LIMIT = 1 << 20
 
 
 def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,52 +78,90 @@ def unique_inverse(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndar
 
 
 def _unique_inverse_first(
-    key: np.ndarray, key_range: int, inverse: bool = True
+    key: np.ndarray, key_range: int, inverse: bool = True, lead: int = 0
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """:func:`unique_inverse`, the position of one element of each distinct value (None when the
     values were numbered by a dense table), and how many elements have each distinct value (int64).
-    ``inverse=False``: the sorting path may leave the inverse out (None), which saves a scatter."""
-    if key_range <= max(_DENSE_LIMIT, 4 * len(key)):
+    ``inverse=False``: the sorting path may leave the inverse out (None), which saves a scatter. ``lead``: the
+    inverse comes with that many -1 in front (length M + lead), so that a caller who needs them copies nothing.
+
+    Memory: besides ``key`` (M,), a few arrays of M positions at a time, none of them of the whole key range
+    beyond the dense table (a range of at most ``max(_DENSE_LIMIT, 4 M)`` cells)."""
+    M = len(key)
+    small = np.int32 if M + lead < 2**31 - 1 else np.int64  # half the memory traffic when it fits
+    if key_range <= max(_DENSE_LIMIT, 4 * M):
         present = np.zeros(key_range + 1, dtype=bool)  # (range + 1,) the last cell is "left out"
         present[key] = True
         present[key_range] = False
         uniq = np.flatnonzero(present)
-        small = np.int32 if len(key) < 2**31 - 1 else np.int64  # half the memory traffic when it fits
-        rank = np.empty(key_range + 1, dtype=small)  # (range + 1,) only present cells are written and read
-        rank[uniq] = np.arange(len(uniq))
-        rank[key_range] = -1
-        index = rank[key]
-        return uniq, index, None, np.bincount(index + 1, minlength=len(uniq) + 1)[1:].astype(np.int64)
-    M = len(key)
-    small = np.int32 if M < 2**31 - 1 else np.int64
-    where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept: only they sort
+        del present
+        # rank + 1 of each present cell, 0 for "left out": 2 bytes a cell while the ranks fit (a quarter of int64)
+        tight = np.uint16 if len(uniq) < 2**16 - 1 else small
+        rank = np.empty(key_range + 1, dtype=tight)  # (range + 1,) only present cells are written and read
+        rank[uniq] = np.arange(1, len(uniq) + 1)
+        rank[key_range] = 0
+        index = np.empty(M + lead, dtype=small)  # (M + lead,)
+        index[:lead] = 0
+        index[lead:] = rank[key]
+        del rank
+        times = _bincount_blocks(index[lead:], len(uniq) + 1)[1:]
+        index -= 1
+        return uniq, index, None, times
     shift = max(int(M - 1).bit_length(), 1)  # bits of a position
     if int(key_range).bit_length() + shift <= 63:
         # One plain sort of (key, position) packed into an int64 (eq. (4)): a SIMD sort of integers, several
-        # times faster than an argsort, and the positions come out of it in the same order as the keys.
-        packed = key[where].astype(np.int64)  # (K,)
-        packed <<= shift
-        packed |= where
+        # times faster than an argsort, and the positions come out of it in the same order as the keys. Only
+        # the elements kept are packed, a block at a time: no (M,) temporaries.
+        K = M - int(np.count_nonzero(key == key_range))  # the elements kept
+        packed = np.empty(K, dtype=np.int64)  # (K,)
+        filled = 0
+        for s in range(0, M, _BLOCK):
+            block = key[s : s + _BLOCK]
+            kept = np.flatnonzero(block != key_range)  # (block's kept,) positions within the block
+            end = filled + len(kept)
+            np.left_shift(block[kept], shift, out=packed[filled:end], dtype=np.int64)
+            packed[filled:end] |= kept + s
+            filled = end
         packed.sort()
-        perm = (packed & ((1 << shift) - 1)).astype(small, copy=False)  # (K,) position of the i-th smallest key
-        packed >>= shift
         sorted_key = packed
+        perm = np.empty(K, dtype=small)  # (K,) position of the i-th smallest key
+        for s in range(0, K, _BLOCK):
+            np.bitwise_and(sorted_key[s : s + _BLOCK], (1 << shift) - 1, out=perm[s : s + _BLOCK], casting="unsafe")
+        sorted_key >>= shift
     else:  # too wide to pack: sort the positions by key
+        where = np.flatnonzero(key != key_range).astype(small, copy=False)  # (K,) the elements kept
         perm = where[np.argsort(key[where], kind="stable")]
-        sorted_key = key[perm]
-    K = len(sorted_key)
+        del where
+        sorted_key = packed = key[perm]
+        K = len(sorted_key)
     first = np.empty(K, dtype=bool)
     first[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
-    index = None
-    if inverse:
-        group = np.cumsum(first, dtype=small)
-        group -= 1
-        index = np.full(M, -1, dtype=small)  # (M,) the left-out elements keep -1
-        index[perm] = group
     starts = np.flatnonzero(first)  # (U,) where each distinct value's run begins in sorted order
+    uniq = sorted_key[starts]
+    del sorted_key, packed
     counts = np.diff(starts, append=K)  # (U,) the length of each run
-    return sorted_key[starts], index, perm[starts], counts
+    numbered: np.ndarray | None = None
+    if inverse:
+        group = np.cumsum(first, dtype=small)  # (K,)
+        del first
+        group -= 1
+        numbered = np.full(M + lead, -1, dtype=small)  # (M + lead,) the left-out elements keep -1
+        numbered[lead:][perm] = group
+    return uniq, numbered, perm[starts], counts
+
+
+#: Elements a block of the loops that spare (M,) temporaries: large enough that the Python loop costs nothing.
+_BLOCK = 1 << 18
+
+
+def _bincount_blocks(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values, minlength=length)`` (int64) a block at a time: bincount copies its input to
+    int64, so one call on (M,) int32 values would hold another 8 M bytes."""
+    times = np.zeros(length, dtype=np.int64)
+    for s in range(0, len(values), _BLOCK):
+        times += np.bincount(values[s : s + _BLOCK], minlength=length)
+    return times
 
 
 @dataclasses.dataclass
@@ -196,7 +236,8 @@ class NGramCounts:
             if flat.min() < 0 or flat.max() >= V:
                 raise CorpusError(f"token ids must lie in 0 .. {V - 1}")
             ids[body] = flat
-        c1 = np.bincount(ids, minlength=V).astype(np.int64)
+        del body
+        c1 = _bincount_blocks(ids, V)
         c1[BOS] = 0  # <s> is context only, never a token
         keys = [np.arange(V, dtype=np.int64)]
         counts = [c1]
@@ -210,10 +251,17 @@ class NGramCounts:
             key_range = len(keys[-1]) * V
             # The n-gram ending at p = the (n-1)-gram ending at p-1, then ids[p]: eq. (2), for every p >= 1.
             wide = np.int32 if key_range < 2**31 - 1 else np.int64
-            key = index[:-1].astype(wide, copy=False) * V + ids[1:]  # (P-1,)
+            key = index[:-1].astype(wide)  # (P-1,) in place from here: no temporaries of P positions
+            key *= V
+            key += ids[1:]
             key[(index[:-1] < 0) | crossing] = key_range  # no n-gram ends there
             last = n == order  # no order above: the positions' indices are not needed
-            uniq, inverse, where, times = _unique_inverse_first(key, key_range, inverse=not last)
+            if last:  # what only the next order reads goes before the peak of this one
+                del ids, crossing
+            if _tables:  # (the positions' indices are read below only for the suffix table)
+                del index
+            uniq, inverse, where, times = _unique_inverse_first(key, key_range, inverse=not last, lead=1)
+            del key
             keys.append(uniq.astype(np.int64, copy=False))
             counts.append(times)
             if not _tables:
@@ -226,7 +274,7 @@ class NGramCounts:
                     suffix.append(_search(keys[-2], suffix[-1][context] * V + word))
                 bos_start.append(bos_start[-1][context])  # it starts with <s> when its context does
             if inverse is not None:
-                index = np.concatenate([np.array([-1], inverse.dtype), inverse])  # (P,)
+                index = inverse  # (P,) -1 at p = 0, then the index of the n-gram ending at each p >= 1
             if progress is not None:
                 progress.update(1)
         return cls(int(order), V, keys, counts, suffix, bos_start)

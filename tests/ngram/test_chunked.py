@@ -158,3 +158,23 @@ def test_a_file_of_one_chunk_is_counted_in_its_final_ids(tmp_path, level):
     reference, reference_vocab = count_in_memory(path, 4, tok)
     assert vocab.to_list() == reference_vocab.to_list()
     assert_same_counts(counts, reference)
+
+
+def test_tables_hold_narrow_keys_and_counts_while_they_fit_and_merge_as_the_plain_merge_when_not():
+    # Ids up to 2^20: keys of order 2 and up reach U_1 * 2^20 > 2^32, so the merge goes through int64 keys
+    # (and a table of small ids stays uint32); the counts of either kind fit int32.
+    rng = np.random.default_rng(3)
+    V = 1 << 20
+    wide = [rng.integers(3, V, size=12) for _ in range(40)]
+    small = [rng.integers(3, 40, size=12) for _ in range(40)]
+    dtypes = set()
+    for a, b in ((wide, small), (small, wide), (small, small)):
+        ca, cb = NGramCounts.from_sequences(a, 3, V), NGramCounts.from_sequences(b, 3, V)
+        merged, plain = merge_tables(table_of(ca), table_of(cb)), ca.merge(cb)
+        for n in range(3):
+            assert np.array_equal(merged.keys[n], plain.keys[n]) and np.array_equal(merged.counts[n], plain.counts[n])
+        for n in (1, 2):
+            fits = plain.keys[n][-1] < 2**32
+            assert merged.keys[n].dtype == (np.uint32 if fits else np.int64) and merged.counts[n].dtype == np.int32
+            dtypes.add(merged.keys[n].dtype)
+    assert dtypes == {np.dtype(np.uint32), np.dtype(np.int64)}  # both kinds were merged

@@ -19,7 +19,7 @@ from scratchgen.cli import main
 from scratchgen.errors import CorpusError, ScratchgenError
 from scratchgen.ngram import NGramCounts, NGramModel, read_arpa
 from scratchgen.ngram.arpa import escape_token, unescape_token
-from scratchgen.ngram.counting import unique_inverse
+from scratchgen.ngram.counting import _unique_inverse_first, unique_inverse
 from scratchgen.ngram.smoothing import kenlm_discounts
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kenlm"
@@ -484,3 +484,20 @@ def test_fitting_a_million_tokens_stays_small():
     tracemalloc.stop()
     assert peak < 2**30  # under 1 GiB
     assert model.nbytes() / sum(model.num_ngrams()) <= 32  # bytes per stored n-gram
+
+
+@pytest.mark.parametrize("distinct, key_range", [(70_000, 200_000), (70_000, 2**40), (5_000, 3_000_000)])
+def test_unique_inverse_first_on_many_elements_is_numpys_unique(distinct, key_range):
+    # Over 2^18 elements (the block loops run more than once); the first case numbers by a dense table whose
+    # ranks outgrow uint16, the second sorts packed integers, the third (a range over 4 per element and over
+    # _DENSE_LIMIT) sorts too. Reference: np.unique with its inverse and counts, the left-out value dropped.
+    rng = np.random.default_rng(7)
+    values = rng.choice(key_range, size=distinct, replace=False)
+    key = rng.choice(values, size=600_000)
+    key[rng.random(len(key)) < 0.1] = key_range  # left out
+    uniq, inverse, _, times = _unique_inverse_first(key, key_range, lead=1)
+    ref_uniq, ref_inverse, ref_times = np.unique(key, return_inverse=True, return_counts=True)
+    keep = ref_uniq != key_range
+    ref_index = np.where(keep, np.cumsum(keep) - 1, -1)[ref_inverse.reshape(-1)]
+    assert np.array_equal(uniq, ref_uniq[keep]) and np.array_equal(times, ref_times[keep])
+    assert inverse is not None and inverse[0] == -1 and np.array_equal(inverse[1:], ref_index)
