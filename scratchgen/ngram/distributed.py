@@ -218,7 +218,7 @@ def _renumber(part: Part, rename: np.ndarray, width: int) -> Table:
     keys, counts = [np.arange(width, dtype=np.int64)], [c1]
     index = rename  # old index of the (n-1)-grams -> new index
     for n in range(2, len(table.keys) + 1):
-        old = table.keys[n - 1]
+        old = table.keys[n - 1].astype(np.int64, copy=False)  # stored narrow (uint32) while they fit: chunked.py
         key = (index[old >> bits] << new_bits) | rename[old & (C - 1)]  # (U_n,) eq. (2) in the global ids
         perm = np.argsort(key)  # distinct keys: any sort gives the one order
         index = np.empty(len(key), dtype=np.int64)
@@ -235,8 +235,10 @@ def _merge(a: Table, b: Table) -> Table:
 def _to_counts(table: Table, vocab_size: int) -> NGramCounts:
     """The merged table as :class:`NGramCounts` over V = ``vocab_size`` ids: keys rewritten by eq. (1)."""
     V, C, bits = vocab_size, table.width, table.width.bit_length() - 1
-    keys = [np.arange(V, dtype=np.int64)] + [(k >> bits) * V + (k & (C - 1)) for k in table.keys[1:]]  # eq. (1)
-    return NGramCounts.from_keys(V, keys, [table.counts[0][:V]] + table.counts[1:])
+    wide = [k.astype(np.int64, copy=False) for k in table.keys[1:]]  # merged tables may hold uint32 keys
+    keys = [np.arange(V, dtype=np.int64)] + [(k >> bits) * V + (k & (C - 1)) for k in wide]  # eq. (1)
+    counts = [c.astype(np.int64, copy=False) for c in [table.counts[0][:V]] + table.counts[1:]]  # and int32 counts
+    return NGramCounts.from_keys(V, keys, counts)
 
 
 def global_vocabulary(parts: Sequence[tuple[list[str], np.ndarray]]) -> tuple[Vocabulary, dict[str, int]]:
