@@ -26,6 +26,7 @@ import os
 import sys
 import warnings
 
+from ..allocator import steady_chunk_memory
 from ..errors import CorpusError, ScratchgenError
 from ..ngram.settings import DEFAULT_ALPHA, LABELLED_SMOOTHINGS, MAX_ORDER, SMOOTHINGS
 from .options import (
@@ -146,28 +147,6 @@ def _read_corpus(args: argparse.Namespace, tokenizer, quiet: bool) -> list:
     return corpus
 
 
-#: glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def _steady_malloc() -> None:
-    """Keep this process's arrays below 16 MiB in malloc's heap, reused from one chunk to the next, instead of
-    mapped and unmapped each time (glibc only; elsewhere nothing). glibc by default maps an array of over
-    128 KiB on its own, and raises that threshold to the largest it has freed: counting in chunks makes
-    millions of arrays of a few MB, and each new mapping is paid again in page faults (a tenth of the
-    command's CPU time at word level). A fixed threshold of 16 MiB with a trim threshold of 64 MiB keeps the
-    peak resident memory where it was (benchmarks/bench_text.py measures it). The command line only: the
-    library never changes the allocator of the process it runs in."""
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library to load, or one without mallopt (macOS, musl)
-        return
-    mallopt(_M_MMAP_THRESHOLD, 16 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-
-
 def _fit_file(args: argparse.Namespace, model, quiet: bool) -> int:
     """Count the corpus a chunk of lines at a time straight into ids, merging each chunk's distinct n-grams into
     running totals, then smooth (:meth:`NGramModel.fit_file <scratchgen.ngram.model.NGramModel.fit_file>`); with
@@ -177,7 +156,7 @@ def _fit_file(args: argparse.Namespace, model, quiet: bool) -> int:
 
     if not os.path.isfile(args.corpus):
         raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
-    _steady_malloc()
+    steady_chunk_memory()  # the command only: the library leaves a user's allocator alone (scratchgen/allocator.py)
     total = None
     if not quiet:
         with open(args.corpus, "rb") as f:  # counting newlines is fast next to tokenizing them
