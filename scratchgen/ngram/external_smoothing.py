@@ -57,7 +57,7 @@ import numpy as np
 
 from ..text import Vocabulary
 from .counting import NGramCounts
-from .external import _Column
+from .external import OrderFiles, _Column
 from .fitting import discount_record
 from .smoothing import Smoothing, count_of_counts
 
@@ -90,30 +90,6 @@ def block_entries(memory: int, sizes: list) -> int:
     ``MIN_BLOCK``."""
     resident = max([8 * a + 4 * b for a, b in zip(sizes, sizes[1:])] + [8 * sizes[0]])
     return max(MIN_BLOCK, (memory - resident) // BYTES_PER_ENTRY)
-
-
-class OrderFiles:
-    """The count table of one order n >= 2 as four column files: sorted trie keys (int64), counts (int64),
-    suffix indices (int64) and ``<s>`` flags (bool), each read a slice at a time (no memory map)."""
-
-    FIELDS = (("keys", np.int64), ("counts", np.int64), ("suffix", np.int64), ("bos", np.bool_))
-
-    def __init__(self, folder: str, n: int):
-        self.columns = {name: _Column(os.path.join(folder, f"table{n}.{name}"), dt) for name, dt in self.FIELDS}
-
-    @property
-    def length(self) -> int:
-        return self.columns["keys"].length
-
-    def read(self, name: str, start: int, stop: int) -> np.ndarray:
-        return self.columns[name].read(start, stop)
-
-    def remove(self, *names: str) -> None:
-        """Remove the columns ``names`` (all by default) once they are used up."""
-        for name in names or tuple(self.columns):
-            column = self.columns[name]
-            if os.path.exists(column.path):
-                column.remove()
 
 
 def spill_counts(counts: NGramCounts, folder: str) -> tuple[np.ndarray, list]:

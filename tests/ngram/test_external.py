@@ -43,10 +43,10 @@ def assert_same_model(a: NGramModel, b: NGramModel) -> None:
 
 
 def tight_budget(path: str, order: int, tokenizer: Tokenizer, extra: int) -> int:
-    """A budget just above what counting this file needs: the distinct tables (16 bytes an n-gram) and
-    MIN_WORKING, plus ``extra``: blocks of 64 positions or a little more, and many runs."""
+    """A budget just above what counting this file needs: the tables held at once and MIN_WORKING
+    (external.least_memory), plus ``extra``: blocks of 64 positions or a little more, and many runs."""
     counts, _ = count_in_memory(path, order, tokenizer)
-    return 16 * sum(len(k) for k in counts.keys) + MIN_WORKING + extra
+    return external.least_memory([len(k) for k in counts.keys]) + extra
 
 
 def write(folder: str, lines: list[str]) -> str:
@@ -165,8 +165,8 @@ def test_too_small_a_budget_names_the_minimum(tmp_path):
     with pytest.raises(ResourceError, match=rf"give at least .*\({MIN_WORKING} bytes\)"):
         count_file(path, 3, Tokenizer("word"), memory=1000, temp_dir=tmp_path)
     memory = tight_budget(path, 3, Tokenizer("word"), 0)
-    with pytest.raises(ResourceError, match="distinct n-gram tables take"):
-        count_file(path, 3, Tokenizer("word"), memory=memory - 200, temp_dir=tmp_path)
+    with pytest.raises(ResourceError, match=rf"n-gram tables held at once take .*\({memory} bytes\)"):
+        count_file(path, 3, Tokenizer("word"), memory=memory - 1, temp_dir=tmp_path)
     assert os.listdir(tmp_path) == ["corpus.txt"]
     with pytest.raises(ScratchgenError, match="memory must be a number of bytes"):
         count_file(path, 3, memory=0)
