@@ -233,8 +233,12 @@ def write_archive(
     if HEADER_KEY in arrays:
         raise ScratchgenError(f"array name {HEADER_KEY!r} is reserved")
     blob = json.dumps(header, default=_json_default, ensure_ascii=False, allow_nan=True).encode("utf-8")
+    # Any: NumPy's stubs let a ** mapping fill savez's keyword allow_pickle (a bool); these keys name arrays
     payload: dict[str, Any] = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
-    atomic_write(path, lambda f: _write_npz(f, payload, max(int(block), 1), check))
+    if any(_is_column(value) for value in arrays.values()):
+        atomic_write(path, lambda f: _write_npz(f, payload, max(int(block), 1), check))
+    else:
+        atomic_write(path, lambda f: np.savez(f, **payload))
 
 
 def save_model(model, path) -> None:

@@ -22,11 +22,15 @@ smoothed model is identical to the in-memory fit (``tests/ngram/test_external.py
    *Count*: each block's keys are sorted and counted (``np.unique``); the (key, count) pairs of blocks
    pile up in memory and, when the pile is bigger than its share of the budget, it is summed into one
    sorted **run** and written as two ``.npy`` files (keys, counts). *Merge*: the runs are merged (below)
-   into the sorted distinct keys of order n and their counts. *Rank*: a second sweep recomputes eq. (1)
-   and writes ``index_n(p)`` = the rank of key_n(p) among them (``searchsorted``), -1 where none ends.
-4. The suffix and ``<s>`` tables are built from the distinct keys as ``from_flat`` builds them. Then
-   :func:`fit_file` writes the tables to the same folder and smooths them a block at a time
-   (:mod:`.external_smoothing`); :func:`count_file` returns them for :mod:`.fitting` to smooth in memory.
+   into the sorted distinct keys of order n and their counts, appended a block at a time to the column
+   files of order n (:class:`OrderFiles`). *Rank*: a second sweep recomputes eq. (1) and writes
+   ``index_n(p)`` = the rank of key_n(p) among the distinct keys (``searchsorted``; they are read back for
+   it, 8 bytes an n-gram), -1 where none ends.
+4. *Suffixes*: the suffix and ``<s>`` columns of every order, a block of keys at a time (:func:`_suffixes`,
+   eqs. (2)-(3); :meth:`NGramCounts.from_keys <scratchgen.ngram.counting.NGramCounts.from_keys>` is the
+   readable version on whole tables). Then :func:`fit_file` smooths the column files a block at a time
+   (:mod:`.external_smoothing`) and may write the model file from its output columns a block at a time;
+   :func:`count_file` reads the columns into an :class:`NGramCounts` for :mod:`.fitting` to smooth in memory.
 
 **The merge** of k sorted runs is read in blocks: each run has a buffer of the next m of its keys. Every
 key up to the smallest *last buffered key* of the runs not read to their end is final (no unread key of any
@@ -35,8 +39,11 @@ added, and passed on; the buffers are refilled. When k runs do not each get a bu
 entries, groups of runs are merged into longer runs first (several passes, as a merge sort on tape).
 :func:`merge_reference` is the plain version: concatenate everything and ``np.unique``.
 
-**The budget** M (``--memory``) is shared as follows. The distinct tables held so far, R = 16 bytes an
-n-gram (its key and count, int64), are *resident*; what remains, W = M - R, is the *working* memory:
+**The budget** M (``--memory``) is shared as follows. What a phase must hold whole is *resident*, R
+(:func:`_resident`): the unigram counts and ids (16 V bytes) always; while order n is ranked, its distinct
+keys (8 U_n); while order n gets its suffixes, order n - 1's keys, suffixes and flags (17 U_{n-1}: eqs. (2)
+and (3) read them at random places). No phase holds the tables of every order. What remains, W = M - R,
+is the *working* memory:
 
 =================  ==============================================================================
 reading            a piece of ``min(W / 4 / BYTES_PER_CHAR, CHUNK_CHARS)`` characters (its text,
@@ -44,21 +51,25 @@ reading            a piece of ``min(W / 4 / BYTES_PER_CHAR, CHUNK_CHARS)`` chara
 counting           blocks of W / 2 / ``BYTES_PER_POSITION`` positions (64 bytes a position: ids,
                    previous ranks, keys, the sort's copies) and a pile of W / 2 / 48 entries
 merging            buffers of W / 48 entries in all (16 bytes an entry, three times over for the sort)
+suffixes           blocks of W / 2 / ``BYTES_PER_POSITION`` keys
 =================  ==============================================================================
 
 When W is smaller than ``MIN_WORKING`` bytes, nothing can progress: a :class:`ResourceError` names the
-budget needed. Outside the budget (the *documented constant* of the benchmark): the interpreter with NumPy
-and scratchgen imported (about 60 MB), the vocabulary (a Python dict: about 150 bytes a distinct token),
-and **estimation**. In memory (:func:`count_file`, then :func:`.fitting.backoff_tables`) the count table
-takes 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag) and smoothing 40 to 48 bytes more at
-its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level, 674k n-grams; 200 kB at character level,
-77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the documented bound, with room for the model's
-saving, and ``count_file`` warns when it exceeds the budget. Streamed (:func:`fit_file`, what ``--memory``
-and ``fit_file(memory=)`` use), estimation works in blocks from the budget; what it still holds whole is
-listed in :mod:`.external_smoothing`: the finished model's arrays (24 bytes a distinct n-gram, a warning when
-they exceed the budget), and while one order is smoothed 12 bytes an n-gram of it and of the order below.
-Either way this is the size of the model, not of the corpus: 1 GB of shuffled tinyshakespeare lines has 300
-million positions but fewer than a million distinct n-grams of each order.
+budget needed (:func:`least_memory` gives it from the table sizes). Outside the budget (the *documented
+constant* of the benchmark): the interpreter with NumPy and scratchgen imported (about 34 MiB), and the
+vocabulary (a Python dict: about 150 bytes a distinct token). **Estimation** streamed (:func:`fit_file`,
+what ``--memory`` and ``fit_file(memory=)`` use) works in blocks from the budget too, and with an output
+file (``fit_file(output=)``, which ``scratchgen train ngram`` gives) the model is written from the smoothed
+column files a block at a time (:func:`scratchgen.io.write_model`): what it holds whole is listed in
+:mod:`.external_smoothing` (12 bytes an n-gram of the two orders being smoothed). Without an output file the
+finished model's arrays are read into memory at the end (24 bytes a distinct n-gram, a warning when they
+exceed the budget). In memory (:func:`count_file`, then :func:`.fitting.backoff_tables`, the path of Katz
+cutoffs above 1) the count tables take 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag)
+and smoothing 40 to 48 bytes more at its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level,
+674k n-grams; 200 kB at character level, 77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the
+documented bound, with room for the model's saving, and ``count_file`` warns when it exceeds the budget.
+Either way this is the size of the model, not of the corpus: 1 GB of shuffled tinyshakespeare lines has
+300 million positions but fewer than a million distinct n-grams of each order.
 
 ``scratchgen train ngram --memory`` and ``NGramModel.fit_file(memory=...)`` come here only when counting in
 chunks (:func:`scratchgen.ngram.chunked.count`) finds more distinct n-grams than the budget holds.
