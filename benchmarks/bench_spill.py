@@ -23,11 +23,14 @@ minutes; 3 in quick mode). Run ``python -m benchmarks.bench_spill [--quick]`` fr
 [--quick]``, its own section). Shuffled tinyshakespeare has few distinct n-grams, so its estimation is small
 whatever the file's size. Here lines of 12 words drawn uniformly (seed 1) from 20,000 random words: almost every
 n-gram of order 3 to 5 is new, so the distinct n-grams (``ESTIMATION_SIZES``: about 7 million; quick: 0.7
-million) cost more than the budget (256M; quick: 32M) at the 120 bytes an n-gram of in-memory estimation, while
-the finished model (24 bytes an n-gram) fits in it. Interleaved, best of 2: ``train ngram --memory`` (estimation
-streamed from the spilled tables, :mod:`scratchgen.ngram.external_smoothing`); the same counting followed by the
-in-memory estimation (``count_file`` then ``fit_counts``, the path before it streamed); ``lmplz -S``. The in-memory
-fit (no ``--memory``) is run once, and the three scratchgen model files are compared byte for byte.
+million) cost more than the budget (256M; quick: 32M) at the 120 bytes an n-gram of in-memory estimation, and
+their whole count tables (31 bytes an n-gram) and the finished model (24) come close to it. Interleaved, best of
+2: ``train ngram --memory`` (counting's end, estimation and the model file all streamed: :mod:`scratchgen.ngram.
+external`, :mod:`scratchgen.ngram.external_smoothing`, :func:`scratchgen.io.write_model`); the same counting with
+its tables read into memory, then the in-memory estimation (``count_file`` then ``fit_counts``); ``lmplz -S``. The
+in-memory fit (no ``--memory``) is run once, and the three scratchgen model files are compared byte for byte.
+Target: the streamed command's peak RSS <= the budget + ``SMALL_CONSTANT_MIB``; a table gives the peak of each
+stage of the streamed fit (one interpreter, the high-water mark reset between stages).
 """
 
 from __future__ import annotations
