@@ -214,7 +214,8 @@ def run(quick: bool = False) -> Section:
         + "\n\n### Estimation within the budget: a corpus of random words (many distinct n-grams)\n\n"
         + estimated
     )
-    return Section("bench_spill", "Corpora bigger than memory: train ngram --memory against lmplz -S", body, command)
+    # "spill": the section's name in RESULTS.md, as `python -m benchmarks` writes it (by the benchmark's name)
+    return Section("spill", "Corpora bigger than memory: train ngram --memory against lmplz -S", body, command)
 
 
 # --- estimation within the budget --------------------------------------------------------------------------------
