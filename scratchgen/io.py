@@ -26,17 +26,19 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from .errors import ModelFileError, OutputError, ScratchgenError
 from .registry import model_class
-from .schema import ArraySpec, validate_arrays
+from .schema import ArraySpec, _check_array, validate_arrays
 from .text import Tokenizer, Vocabulary
 
 __all__ = [
+    "Column",
     "save_model",
+    "write_model",
     "load",
     "write_archive",
     "read_archive",
@@ -173,18 +175,70 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a model header")
 
 
-def write_archive(path, header: dict, arrays: Mapping[str, np.ndarray]) -> None:
+class Column(Protocol):
+    """An array too big to hold, read a slice at a time: what :func:`write_archive` takes besides arrays (e.g.
+    the column files of :mod:`scratchgen.ngram.external`)."""
+
+    dtype: np.dtype
+    length: int
+
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+
+
+def _is_column(value: Any) -> bool:
+    return not isinstance(value, np.ndarray) and hasattr(value, "read") and hasattr(value, "length")
+
+
+def _write_npz(f, payload: Mapping[str, Any], block: int, check: Callable[[str, np.ndarray], None] | None) -> None:
+    """The archive ``np.savez`` writes, byte for byte (an uncompressed zip with Zip64 forced, members in order,
+    each a ``.npy``), with :class:`Column` members written a block of ``block`` values at a time: the header
+    of shape (length,), then the data as it is read. ``check(name, values)`` sees each block (with the last
+    value of the one before, so that an order can be checked across blocks) before it is written."""
+    import zipfile
+
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in payload.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                if not _is_column(value):
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+                    continue
+                dtype = np.dtype(value.dtype)
+                descr = np.lib.format.dtype_to_descr(dtype)
+                header = {"descr": descr, "fortran_order": False, "shape": (value.length,)}
+                np.lib.format.write_array_header_1_0(member, header)  # the version write_array picks for 1-d
+                last = np.zeros(0, dtype)
+                for start in range(0, value.length, block):
+                    values = np.ascontiguousarray(value.read(start, start + block), dtype=dtype)
+                    if check is not None:
+                        check(key, np.concatenate([last, values]))
+                    member.write(values.view(np.uint8).data)  # the bytes, not a copy
+                    last = values[-1:]
+
+
+def write_archive(
+    path,
+    header: dict,
+    arrays: Mapping[str, Any],
+    block: int = 1 << 20,
+    check: Callable[[str, np.ndarray], None] | None = None,
+) -> None:
     """Write one ``.npz``: ``header`` as UTF-8 JSON under ``__header__``, then ``arrays``; atomically.
 
     The one writer of model files and checkpoints alike (:func:`atomic_write`: a temporary file,
-    then a rename, so a crash leaves the old file or the new one). Nothing is pickled.
+    then a rename, so a crash leaves the old file or the new one). Nothing is pickled. The file is the one
+    ``np.savez`` writes. A value may be a :class:`Column` instead of an array: it is read and written
+    ``block`` values at a time (so a model bigger than memory is written from files), and ``check`` (see
+    :func:`_write_npz`) may refuse a block, which leaves no file behind.
     """
     if HEADER_KEY in arrays:
         raise ScratchgenError(f"array name {HEADER_KEY!r} is reserved")
     blob = json.dumps(header, default=_json_default, ensure_ascii=False, allow_nan=True).encode("utf-8")
     # Any: NumPy's stubs let a ** mapping fill savez's keyword allow_pickle (a bool); these keys name arrays
     payload: dict[str, Any] = {HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
-    atomic_write(path, lambda f: np.savez(f, **payload))
+    if any(_is_column(value) for value in arrays.values()):
+        atomic_write(path, lambda f: _write_npz(f, payload, max(int(block), 1), check))
+    else:
+        atomic_write(path, lambda f: np.savez(f, **payload))
 
 
 def save_model(model, path) -> None:
@@ -193,11 +247,35 @@ def save_model(model, path) -> None:
     The arrays are checked against the class's schema first, so a model with NaN or inf weights is
     never written: it raises :class:`ModelFileError` and any old file at ``path`` stays.
     """
-    vocab = model.fitted_vocab()
     extra, arrays = model._save_state()
+    write_model(model, path, extra, arrays)
+
+
+def write_model(model, path, extra: dict, arrays: Mapping[str, Any], block: int = 1 << 20) -> None:
+    """:func:`save_model` with the state given: ``extra`` (JSON-able) and ``arrays`` by name, in the order
+    of the file, each an array or a :class:`Column` too big to hold (written ``block`` values at a time).
+
+    Whole arrays are checked against the class's schema before anything is written; a column's blocks as
+    they are written, and a fault then removes the unfinished file: either way nothing is left at ``path``
+    but its old file. The file is byte for byte the one :func:`save_model` writes from the same arrays in
+    memory.
+    """
+    vocab = model.fitted_vocab()
     schema = model._array_schema()
+    check = None
     if schema is not None:
-        validate_arrays(type(model).__name__, arrays, schema, saving=True)
+        columns = [name for name, value in arrays.items() if _is_column(value)]
+        whole = {name: value for name, value in arrays.items() if name not in columns}
+        validate_arrays(type(model).__name__, whole, {k: v for k, v in schema.items() if k not in columns}, saving=True)
+        unexpected = sorted(set(columns) - set(schema))
+        if unexpected:
+            raise ModelFileError(f"cannot save this {type(model).__name__}: unexpected array {unexpected[0]}")
+
+        def check(name: str, values: np.ndarray) -> None:
+            problem = _check_array(name, values, schema[name])
+            if problem:
+                raise ModelFileError(f"cannot save this {type(model).__name__}: {problem}")
+
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -208,7 +286,7 @@ def save_model(model, path) -> None:
         "labels": model.labels_.to_dict() if getattr(model, "labels_", None) is not None else None,
         "state": extra,
     }
-    write_archive(path, header, arrays)
+    write_archive(path, header, arrays, block, check)
 
 
 def _read_arrays(

@@ -171,6 +171,7 @@ def _fit_file(args: argparse.Namespace, model, quiet: bool) -> int:
                 encoding=args.encoding,
                 progress=progress,
                 report=report,
+                output=args.output,  # saved by fit_file: a spilled model is written a block at a time
             )
         except CorpusError as e:  # e.g. a literal <s>: say which file holds it
             message = str(e)
@@ -240,7 +241,7 @@ def _train(args: argparse.Namespace) -> int:
             except CorpusError as e:  # e.g. a literal <s>: say which file holds it
                 raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
     elif args.mode == "lines":  # one sequence a line: chunks straight to ids (--memory: spilled only if needed)
-        n_sequences = _fit_file(args, model, quiet)
+        n_sequences = _fit_file(args, model, quiet)  # saves the model to args.output too
     else:
         corpus = _read_corpus(args, tokenizer, quiet)
         n_sequences = len(corpus)
@@ -249,7 +250,8 @@ def _train(args: argparse.Namespace) -> int:
                 model.fit(corpus, progress=progress)
             except CorpusError as e:  # e.g. a literal <s>: say which file holds it
                 raise CorpusError(f"corpus {args.corpus!r}: {e}") from None
-    model.save(args.output)
+    if args.labelled or args.mode != "lines":
+        model.save(args.output)
     which = "" if model.labels_ is None else f" with {len(model.labels_)} labels ({_label_list(model.labels_)})"
     print(
         f"trained a {args.order}-gram {args.smoothing} model{which} on {n_sequences} sequences, vocabulary "

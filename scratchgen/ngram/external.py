@@ -22,11 +22,15 @@ smoothed model is identical to the in-memory fit (``tests/ngram/test_external.py
    *Count*: each block's keys are sorted and counted (``np.unique``); the (key, count) pairs of blocks
    pile up in memory and, when the pile is bigger than its share of the budget, it is summed into one
    sorted **run** and written as two ``.npy`` files (keys, counts). *Merge*: the runs are merged (below)
-   into the sorted distinct keys of order n and their counts. *Rank*: a second sweep recomputes eq. (1)
-   and writes ``index_n(p)`` = the rank of key_n(p) among them (``searchsorted``), -1 where none ends.
-4. The suffix and ``<s>`` tables are built from the distinct keys as ``from_flat`` builds them. Then
-   :func:`fit_file` writes the tables to the same folder and smooths them a block at a time
-   (:mod:`.external_smoothing`); :func:`count_file` returns them for :mod:`.fitting` to smooth in memory.
+   into the sorted distinct keys of order n and their counts, appended a block at a time to the column
+   files of order n (:class:`OrderFiles`). *Rank*: a second sweep recomputes eq. (1) and writes
+   ``index_n(p)`` = the rank of key_n(p) among the distinct keys (``searchsorted``; they are read back for
+   it, 8 bytes an n-gram), -1 where none ends.
+4. *Suffixes*: the suffix and ``<s>`` columns of every order, a block of keys at a time (:func:`_suffixes`,
+   eqs. (2)-(3); :meth:`NGramCounts.from_keys <scratchgen.ngram.counting.NGramCounts.from_keys>` is the
+   readable version on whole tables). Then :func:`fit_file` smooths the column files a block at a time
+   (:mod:`.external_smoothing`) and may write the model file from its output columns a block at a time;
+   :func:`count_file` reads the columns into an :class:`NGramCounts` for :mod:`.fitting` to smooth in memory.
 
 **The merge** of k sorted runs is read in blocks: each run has a buffer of the next m of its keys. Every
 key up to the smallest *last buffered key* of the runs not read to their end is final (no unread key of any
@@ -35,8 +39,11 @@ added, and passed on; the buffers are refilled. When k runs do not each get a bu
 entries, groups of runs are merged into longer runs first (several passes, as a merge sort on tape).
 :func:`merge_reference` is the plain version: concatenate everything and ``np.unique``.
 
-**The budget** M (``--memory``) is shared as follows. The distinct tables held so far, R = 16 bytes an
-n-gram (its key and count, int64), are *resident*; what remains, W = M - R, is the *working* memory:
+**The budget** M (``--memory``) is shared as follows. What a phase must hold whole is *resident*, R
+(:func:`_resident`): the unigram counts and ids (16 V bytes) always; while order n is ranked, its distinct
+keys (8 U_n); while order n gets its suffixes, order n - 1's keys, suffixes and flags (17 U_{n-1}: eqs. (2)
+and (3) read them at random places). No phase holds the tables of every order. What remains, W = M - R,
+is the *working* memory:
 
 =================  ==============================================================================
 reading            a piece of ``min(W / 4 / BYTES_PER_CHAR, CHUNK_CHARS)`` characters (its text,
@@ -44,21 +51,25 @@ reading            a piece of ``min(W / 4 / BYTES_PER_CHAR, CHUNK_CHARS)`` chara
 counting           blocks of W / 2 / ``BYTES_PER_POSITION`` positions (64 bytes a position: ids,
                    previous ranks, keys, the sort's copies) and a pile of W / 2 / 48 entries
 merging            buffers of W / 48 entries in all (16 bytes an entry, three times over for the sort)
+suffixes           blocks of W / 2 / ``BYTES_PER_POSITION`` keys
 =================  ==============================================================================
 
 When W is smaller than ``MIN_WORKING`` bytes, nothing can progress: a :class:`ResourceError` names the
-budget needed. Outside the budget (the *documented constant* of the benchmark): the interpreter with NumPy
-and scratchgen imported (about 60 MB), the vocabulary (a Python dict: about 150 bytes a distinct token),
-and **estimation**. In memory (:func:`count_file`, then :func:`.fitting.backoff_tables`) the count table
-takes 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag) and smoothing 40 to 48 bytes more at
-its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level, 674k n-grams; 200 kB at character level,
-77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the documented bound, with room for the model's
-saving, and ``count_file`` warns when it exceeds the budget. Streamed (:func:`fit_file`, what ``--memory``
-and ``fit_file(memory=)`` use), estimation works in blocks from the budget; what it still holds whole is
-listed in :mod:`.external_smoothing`: the finished model's arrays (24 bytes a distinct n-gram, a warning when
-they exceed the budget), and while one order is smoothed 12 bytes an n-gram of it and of the order below.
-Either way this is the size of the model, not of the corpus: 1 GB of shuffled tinyshakespeare lines has 300
-million positions but fewer than a million distinct n-grams of each order.
+budget needed (:func:`least_memory` gives it from the table sizes). Outside the budget (the *documented
+constant* of the benchmark): the interpreter with NumPy and scratchgen imported (about 34 MiB), and the
+vocabulary (a Python dict: about 150 bytes a distinct token). **Estimation** streamed (:func:`fit_file`,
+what ``--memory`` and ``fit_file(memory=)`` use) works in blocks from the budget too, and with an output
+file (``fit_file(output=)``, which ``scratchgen train ngram`` gives) the model is written from the smoothed
+column files a block at a time (:func:`scratchgen.io.write_model`): what it holds whole is listed in
+:mod:`.external_smoothing` (12 bytes an n-gram of the two orders being smoothed). Without an output file the
+finished model's arrays are read into memory at the end (24 bytes a distinct n-gram, a warning when they
+exceed the budget). In memory (:func:`count_file`, then :func:`.fitting.backoff_tables`, the path of Katz
+cutoffs above 1) the count tables take 33 bytes a distinct n-gram (key, count, suffix index, ``<s>`` flag)
+and smoothing 40 to 48 bytes more at its peak (tracemalloc, order 5: tinyshakespeare x 10 at word level,
+674k n-grams; 200 kB at character level, 77k); ``ESTIMATE_BYTES`` = 120 bytes a distinct n-gram is the
+documented bound, with room for the model's saving, and ``count_file`` warns when it exceeds the budget.
+Either way this is the size of the model, not of the corpus: 1 GB of shuffled tinyshakespeare lines has
+300 million positions but fewer than a million distinct n-grams of each order.
 
 ``scratchgen train ngram --memory`` and ``NGramModel.fit_file(memory=...)`` come here only when counting in
 chunks (:func:`scratchgen.ngram.chunked.count`) finds more distinct n-grams than the budget holds.
@@ -84,12 +95,15 @@ import numpy as np
 from ..errors import CorpusError, ResourceError, ScratchgenError
 from ..text import Tokenizer, Vocabulary
 from .counting import NGramCounts
+from .fitting import discount_record
 
 __all__ = [
     "Budget",
+    "OrderFiles",
     "count_file",
     "count_in_memory",
     "fit_file",
+    "least_memory",
     "merge_reference",
     "merge_runs",
     "spill_folder",
@@ -139,8 +153,8 @@ class Budget:
         if w < MIN_WORKING:
             need = resident + MIN_WORKING
             raise ResourceError(
-                f"a memory budget of {_size(self.memory)} is too small to count this corpus: the distinct n-gram "
-                f"tables take {_size(resident)} and counting needs {_size(MIN_WORKING)} more; give at least "
+                f"a memory budget of {_size(self.memory)} is too small to count this corpus: the n-gram tables "
+                f"held at once take {_size(resident)} and counting needs {_size(MIN_WORKING)} more; give at least "
                 f"{_size(need)} ({need} bytes)"
             )
         return w
@@ -241,6 +255,35 @@ class _Run:
 _HEADER = 128
 
 
+class OrderFiles:
+    """The count table of one order n >= 2 as four column files: sorted trie keys (int64), counts (int64),
+    suffix indices (int64) and ``<s>`` flags (bool), each appended to and read a slice at a time (no memory
+    map). Counting writes them (pass 3 the keys and counts, pass 4 the rest); estimation reads them."""
+
+    FIELDS = (("keys", np.int64), ("counts", np.int64), ("suffix", np.int64), ("bos", np.bool_))
+
+    def __init__(self, folder: str, n: int):
+        self.columns = {name: _Column(os.path.join(folder, f"table{n}.{name}"), dt) for name, dt in self.FIELDS}
+
+    @property
+    def length(self) -> int:
+        return self.columns["keys"].length
+
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        return self.columns[name].read(start, stop)
+
+    def whole(self, name: str) -> np.ndarray:
+        """The whole column ``name`` in memory."""
+        return self.columns[name].read(0, self.columns[name].length)
+
+    def remove(self, *names: str) -> None:
+        """Remove the columns ``names`` (all by default) once they are used up."""
+        for name in names or tuple(self.columns):
+            column = self.columns[name]
+            if os.path.exists(column.path):
+                column.remove()
+
+
 def _sum_equal(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct keys and the sum of the counts of each (the entries need not be sorted)."""
     order = np.argsort(keys, kind="stable")
@@ -309,11 +352,17 @@ class _Memory:
 
 
 def merge_runs(
-    runs: list, buffer_entries: int, folder: str | None = None, report: dict | None = None
+    runs: list,
+    buffer_entries: int,
+    folder: str | None = None,
+    report: dict | None = None,
+    out: OrderFiles | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Merge sorted runs into one table (sorted distinct keys, summed counts), in blocks: "the merge" of the
     module docstring. When k runs cannot each have ``MIN_MERGE`` entries of ``buffer_entries``, groups
-    of runs are first merged into new run files in ``folder`` (and the merged ones removed)."""
+    of runs are first merged into new run files in ``folder`` (and the merged ones removed). With ``out``
+    (an :class:`OrderFiles`) each merged block is appended to its keys and counts columns as it comes, and
+    empty arrays are returned: the table is never whole in memory."""
     fan_in = max(2, buffer_entries // MIN_MERGE)
     level = 0
     while len(runs) > fan_in:
@@ -321,16 +370,22 @@ def merge_runs(
         merged = []
         for g in range(0, len(runs), fan_in):
             group = runs[g : g + fan_in]
-            out = _Run(folder, f"pass{level}-{g}")
+            run = _Run(folder, f"pass{level}-{g}")
             for keys, counts in _merge_blocks(group, buffer_entries):  # a pass writes its output as one run
-                out.append(keys, counts)
-            merged.append(out.close())
+                run.append(keys, counts)
+            merged.append(run.close())
             for r in group:
                 r.remove()
         runs, level = merged, level + 1
     if report is not None:
         report.setdefault("merge_passes", []).append(level)
-    blocks = list(_merge_blocks(runs, buffer_entries))
+    blocks = []
+    for keys, counts in _merge_blocks(runs, buffer_entries):
+        if out is None:
+            blocks.append((keys, counts))
+        else:
+            out.columns["keys"].append(keys)
+            out.columns["counts"].append(counts)
     for r in runs:
         r.remove()
     if not blocks:
@@ -387,7 +442,9 @@ def count_file(
     report: dict | None = None,
 ) -> tuple[NGramCounts, Vocabulary]:
     """Count the n-grams of orders 1 .. ``order`` of a file (one sequence a line) within ``memory`` bytes,
-    spilling to a temporary folder under ``temp_dir``: the passes of the module docstring.
+    spilling to a temporary folder under ``temp_dir``: the passes of the module docstring, then the tables
+    read from their files into memory (for an estimation in memory: 33 bytes a distinct n-gram and more,
+    outside the budget; :func:`fit_file` streams it instead).
 
     Returns ``(counts, vocabulary)``, equal to the last bit to ``read_ids`` and ``NGramCounts.from_flat`` on
     the same file in memory (:func:`count_in_memory`, the reference). ``progress`` is advanced by 1 an order.
@@ -396,8 +453,16 @@ def count_file(
     temporary folder held at once).
     """
     budget = Budget(memory)
-    with _spilled_counts(path, order, tokenizer, budget, temp_dir, encoding, progress, report) as (counts, vocab, _):
-        pass
+    with _spilled_counts(path, order, tokenizer, budget, temp_dir, encoding, progress, report) as (c1, files, vocab, _):
+        V = len(vocab)
+        counts = NGramCounts(
+            len(files) + 1,
+            V,
+            [np.arange(V, dtype=np.int64)] + [f.whole("keys") for f in files],
+            [c1] + [f.whole("counts") for f in files],
+            [np.empty(0, dtype=np.int64)] + [f.whole("suffix") for f in files],
+            [np.arange(V) == BOS] + [f.whole("bos") for f in files],
+        )
     distinct = sum(len(k) for k in counts.keys)
     if ESTIMATE_BYTES * distinct > budget.memory:
         warnings.warn(
@@ -419,17 +484,38 @@ def _spilled_counts(
     encoding: str,
     progress,
     report: dict | None,
-) -> Iterator[tuple[NGramCounts, Vocabulary, str]]:
-    """Passes 1 to 4 in a fresh spill folder: ``(counts, vocabulary, folder)``, the folder removed on leaving."""
+) -> Iterator[tuple[np.ndarray, list, Vocabulary, str]]:
+    """Passes 1 to 4 in a fresh spill folder: ``(unigram counts, [OrderFiles of orders 2 .. N], vocabulary,
+    folder)``, the folder removed on leaving."""
     if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
         raise ScratchgenError(f"order must be an integer >= 1, got {order!r}")
     with spill_folder(temp_dir) as folder:
         vocab, stream, c1 = _read(path, tokenizer or Tokenizer(), encoding, budget, folder)
         report = {} if report is None else report
         report.update(positions=stream.length, runs=[], merge_passes=[], spilled_bytes=0)
-        counts = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
+        files = _count_orders(stream, c1, int(order), len(vocab), budget, folder, progress, report)
         stream.remove()
-        yield counts, vocab, folder
+        _suffixes(files, len(vocab), budget)
+        yield c1, files, vocab, folder
+
+
+def least_memory(sizes: list) -> int:
+    """The smallest budget :func:`count_file` accepts for tables of ``sizes`` = [U_1 = V, U_2, .., U_N]
+    distinct n-grams: the most that is resident at once (:func:`_resident`) and ``MIN_WORKING``."""
+    phases = [(n, phase) for n in range(2, len(sizes) + 1) for phase in ("count", "rank", "suffix")]
+    return max([16 * sizes[0]] + [_resident(sizes, n, phase) for n, phase in phases]) + MIN_WORKING
+
+
+def _resident(sizes: list, n: int, phase: str) -> int:
+    """R, the bytes held whole while order n is counted (``"count"``), ranked (``"rank"``: its distinct keys,
+    below the top order) or given its suffixes (``"suffix"``: the keys, suffixes and ``<s>`` flags of order
+    n - 1): see the module docstring. The unigram counts and ids (16 V) are always resident."""
+    V = sizes[0]
+    if phase == "rank":
+        return 16 * V + (8 * sizes[n - 1] if n < len(sizes) else 0)
+    if phase == "suffix":
+        return 16 * V + (17 * sizes[n - 2] if n > 2 else 0)
+    return 16 * V
 
 
 def count_in_memory(path, order: int, tokenizer: Tokenizer | None = None, encoding: str = "utf-8", progress=None):
@@ -528,15 +614,17 @@ def _keys(previous: _Column, stream: _Column, s: int, e: int, V: int) -> tuple[n
 
 def _count_orders(
     stream: _Column, c1: np.ndarray, N: int, V: int, budget: Budget, folder: str, progress, report: dict
-) -> NGramCounts:
-    """Pass 3 (orders 2 .. N: count, merge, rank) and pass 4 (suffixes, <s> flags): the NGramCounts."""
-    keys, counts = [np.arange(V, dtype=np.int64)], [c1]
-    resident = 16 * V
+) -> list:
+    """Pass 3, orders 2 .. N: count, merge (into the keys and counts columns of an :class:`OrderFiles`, a block
+    at a time), rank. Only the distinct keys of the order being ranked are held whole."""
+    sizes = [V]
     if progress is not None:
         progress.update(1)
     P = stream.length
     previous = stream  # index_1 = ids
+    files = []
     for n in range(2, N + 1):
+        resident = _resident(sizes, n, "count")
         block = budget.block_positions(resident)
         pile = _Pile(folder, f"order{n}", budget.pile_entries(resident))
         for s in range(1, P, block):  # count: nothing ends at position 0 (<s>)
@@ -547,25 +635,59 @@ def _count_orders(
         runs = pile.finish()
         report["runs"].append(sum(isinstance(r, _Run) for r in runs))
         report["spilled_bytes"] = max(report["spilled_bytes"], _folder_bytes(folder))
-        uniq, c = merge_runs(runs, budget.merge_entries(resident), folder, report)
-        keys.append(uniq)
-        counts.append(c.astype(np.int64, copy=False))
-        resident += 16 * len(uniq)
+        table = OrderFiles(folder, n)
+        merge_runs(runs, budget.merge_entries(resident), folder, report, out=table)
+        del runs, pile
+        files.append(table)
+        sizes.append(table.length)
         if n < N:  # rank: index_n of every position, for the next order
+            block = budget.block_positions(_resident(sizes, n, "rank"))  # (the budget is checked first)
+            uniq = table.whole("keys")  # (U_n,) resident while ranking
             index = _Column(os.path.join(folder, f"index{n}.ids"), np.int32 if len(uniq) < 2**31 - 1 else np.int64)
             index.append(np.array([-1]))
-            block = budget.block_positions(resident)
             for s in range(1, P, block):
                 key, valid = _keys(previous, stream, s, min(s + block, P), V)
                 rank = np.searchsorted(uniq, key)
                 rank[~valid] = -1
                 index.append(rank)
+            del uniq
             if previous is not stream:
                 previous.remove()
             previous = index
         if progress is not None:
             progress.update(1)
-    return NGramCounts.from_keys(V, keys, counts)
+    if previous is not stream:
+        previous.remove()
+    return files
+
+
+def _suffixes(files: list, V: int, budget: Budget) -> None:
+    """Pass 4: the suffix and ``<s>`` columns of every order, a block of keys at a time, as
+    :meth:`NGramCounts.from_keys <scratchgen.ngram.counting.NGramCounts.from_keys>` (the readable version)
+    finds them from whole tables::
+
+        suffix_n(g) = w_n                                                  (n = 2)
+                    = rank of  suffix_{n-1}(context(g)) V + w_n  in keys_{n-1}   (n > 2)               (2)
+        bos_n(g)    = bos_{n-1}(context(g))                                                               (3)
+
+    with context(g) = key // V and w_n = key % V. Order n - 1's keys, suffixes and flags are held whole
+    (17 bytes an (n-1)-gram: eqs. (2) and (3) read them at random places)."""
+    from .counting import _search
+
+    sizes = [V] + [f.length for f in files]
+    prev_keys, prev_suffix, prev_bos = np.zeros(0, np.int64), np.zeros(0, np.int64), np.arange(V) == BOS
+    for n, f in enumerate(files, start=2):
+        block = budget.block_positions(_resident(sizes, n, "suffix"))
+        for s in range(0, f.length, block):
+            key = f.read("keys", s, s + block)
+            context, word = key // V, key % V
+            suffix = word if n == 2 else _search(prev_keys, prev_suffix[context] * V + word)  # eq. (2)
+            f.columns["suffix"].append(suffix)
+            f.columns["bos"].append(prev_bos[context])  # eq. (3)
+            del key, context, word, suffix
+        if n < len(sizes):  # order n's tables, for order n + 1 (order n - 1's dropped first)
+            del prev_keys, prev_suffix, prev_bos
+            prev_keys, prev_suffix, prev_bos = f.whole("keys"), f.whole("suffix"), f.whole("bos")
 
 
 # --- counting, then estimation streamed from the same folder ---------------------------------------------------
@@ -581,32 +703,49 @@ def fit_file(
     encoding: str = "utf-8",
     progress=None,
     report: dict | None = None,
-) -> tuple[tuple[list, list, list, list], Vocabulary]:
+    save=None,
+) -> tuple[tuple[list, list, list, list] | None, Vocabulary]:
     """:func:`count_file`'s passes, then the smoothing of ``strategy`` (no cutoffs) streamed over the count
-    tables written to the same temporary folder (:mod:`.external_smoothing`, which says what stays in memory):
+    tables in the same temporary folder (:mod:`.external_smoothing`, which says what stays in memory):
     ``((keys, log p, log b, discounts), vocabulary)``, as :func:`.fitting.backoff_tables` gives them from the
-    counts in memory, to the last bit. ``report`` as for :func:`count_file`, and ``sequences``."""
+    counts in memory, to the last bit. ``report`` as for :func:`count_file`, and ``sequences``.
+
+    Without ``save`` the finished tables are read into memory whole (24 bytes a distinct n-gram, a warning when
+    that is more than the budget). With ``save``, a callable, ``save(tables, vocabulary, block)`` is called
+    while the folder still exists, with the tables of orders 2 .. N as column files (objects with ``dtype``,
+    ``length`` and ``read(start, stop)``: :class:`_Column`) and ``block`` the entries a read may take: it
+    writes the model file from them a block at a time (:meth:`NGramModel.fit_file
+    <scratchgen.ngram.model.NGramModel.fit_file>` with ``output``). The tables returned are then None.
+    """
     from . import external_smoothing
 
     budget = Budget(memory)
     report = {} if report is None else report
     with _spilled_counts(path, order, tokenizer, budget, temp_dir, encoding, progress, report) as (
-        counts,
+        c1,
+        files,
         vocab,
         folder,
     ):
-        report["sequences"] = int(counts.counts[0][EOS])  # one </s> a sequence
-        sizes = [len(k) for k in counts.keys]
-        unigrams, files = external_smoothing.spill_counts(counts, folder)
-        del counts  # from here on the tables are read from the files, a block at a time
+        report["sequences"] = int(c1[EOS])  # one </s> a sequence
+        V = len(vocab)
+        sizes = [V] + [f.length for f in files]
         block = external_smoothing.block_entries(budget.memory, sizes)
         report["estimate_block"] = block
-        tables = external_smoothing.estimate(unigrams, files, len(vocab), strategy, folder, block)
+        if save is None:
+            tables = external_smoothing.estimate(c1, files, V, strategy, folder, block)
+        else:
+            logp1, logp, bow, discounts = external_smoothing.estimate_columns(c1, files, V, strategy, folder, block)
+            keys = [np.arange(V, dtype=np.int64)] + [f.columns["keys"] for f in files]
+            record = discount_record(discounts if strategy.records_discounts else [])
+            save((keys, [logp1] + logp, bow, record), vocab, block)
+            return None, vocab
     final = external_smoothing.MODEL_BYTES * sum(sizes)
     if final > budget.memory:
         warnings.warn(
             f"the model's {sum(sizes):,} n-grams take {_size(final)} of memory, more than the budget of "
-            f"{_size(budget.memory)}: its final arrays are held in memory to write the model file",
+            f"{_size(budget.memory)}: its final arrays are held in memory (give an output file to write them "
+            "a block at a time)",
             UserWarning,
             stacklevel=2,
         )

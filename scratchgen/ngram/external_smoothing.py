@@ -34,17 +34,19 @@ array                    bytes                                why it is whole
 p_{n-1}                  8 an (n-1)-gram, while order n runs  eq. (6) reads it at the random places suffix(g)
 L_n                      4 an n-gram, while order n runs      eq. (1) adds to it at random places
 unigram tables           a few times 8 V                      V entries: the vocabulary's size
-the finished model       24 a distinct n-gram, at the end     keys, log p, log b: the model file is written
-                                                              from them (:func:`scratchgen.io.save_model`
-                                                              validates and writes whole arrays)
+the finished model       24 a distinct n-gram, at the end,    keys, log p, log b, when the caller asks for the
+                         only without an output file          tables in memory (:func:`estimate`); with an
+                                                              output file they stay column files, and
+                                                              :func:`scratchgen.io.write_model` writes the
+                                                              model from them a block at a time
 =======================  ===================================  ================================================
 
 lmplz instead re-sorts the n-grams in suffix order between passes, so that eqs. (1) and (6) become streaming
-joins; that is not done here, so the first two rows are outside the budget (12 bytes an n-gram of the two
-largest adjacent orders, half the finished model's 24). Katz cutoffs above 1 are not streamed (their
-renormalisation reads two orders at random places): :func:`streamable` says so and the caller smooths in memory.
-The readable formulation is the in-memory one (:func:`.fitting.backoff_tables`); the tests compare the two on
-random corpora with blocks of 1 to 40 n-grams.
+joins; that is not done here, so the first two rows are held whole (12 bytes an n-gram of the two largest
+adjacent orders); :func:`block_entries` counts them in the budget and gives the blocks what is left. Katz
+cutoffs above 1 are not streamed (their renormalisation reads two orders at random places): :func:`streamable`
+says so and the caller smooths in memory. The readable formulation is the in-memory one
+(:func:`.fitting.backoff_tables`); the tests compare the two on random corpora with blocks of 1 to 40 n-grams.
 
 Letters: V vocabulary, N order, U_n distinct n-grams of order n, h a context (an (n-1)-gram), g an n-gram.
 """
@@ -57,7 +59,7 @@ import numpy as np
 
 from ..text import Vocabulary
 from .counting import NGramCounts
-from .external import _Column
+from .external import OrderFiles, _Column
 from .fitting import discount_record
 from .smoothing import Smoothing, count_of_counts
 
@@ -92,33 +94,10 @@ def block_entries(memory: int, sizes: list) -> int:
     return max(MIN_BLOCK, (memory - resident) // BYTES_PER_ENTRY)
 
 
-class OrderFiles:
-    """The count table of one order n >= 2 as four column files: sorted trie keys (int64), counts (int64),
-    suffix indices (int64) and ``<s>`` flags (bool), each read a slice at a time (no memory map)."""
-
-    FIELDS = (("keys", np.int64), ("counts", np.int64), ("suffix", np.int64), ("bos", np.bool_))
-
-    def __init__(self, folder: str, n: int):
-        self.columns = {name: _Column(os.path.join(folder, f"table{n}.{name}"), dt) for name, dt in self.FIELDS}
-
-    @property
-    def length(self) -> int:
-        return self.columns["keys"].length
-
-    def read(self, name: str, start: int, stop: int) -> np.ndarray:
-        return self.columns[name].read(start, stop)
-
-    def remove(self, *names: str) -> None:
-        """Remove the columns ``names`` (all by default) once they are used up."""
-        for name in names or tuple(self.columns):
-            column = self.columns[name]
-            if os.path.exists(column.path):
-                column.remove()
-
-
 def spill_counts(counts: NGramCounts, folder: str) -> tuple[np.ndarray, list]:
     """Write the tables of orders 2 .. N to column files in ``folder``: ``(unigram counts, [files of order 2,
-    .., files of order N])``. The caller then drops ``counts``: estimation reads only the files."""
+    .., files of order N])``, the files that :mod:`.external`'s counting writes a block at a time (this writes
+    them from tables in memory: the tests' way in)."""
     files = []
     for n in range(2, counts.order + 1):
         f = OrderFiles(folder, n)

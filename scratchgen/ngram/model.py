@@ -30,6 +30,7 @@ Letters: V vocabulary, N order, B batch, P tokens in a flat corpus, U_n stored n
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -268,6 +269,7 @@ class NGramModel(LanguageModel):
         encoding: str = "utf-8",
         progress: Progress | None = None,
         report: dict | None = None,
+        output: str | os.PathLike | None = None,
     ) -> NGramModel:
         """Fit on a text file read one sequence a line (empty lines skipped), straight into ids.
 
@@ -280,6 +282,12 @@ class NGramModel(LanguageModel):
         it runs in memory). The model is identical, to the last bit, to :func:`scratchgen.corpus.read_ids`
         then :meth:`fit_counts` on the whole file. ``progress`` is advanced by the lines read; ``report`` (a
         dict) receives ``spilled``, what the counting reports and the number of ``sequences``.
+
+        With ``output`` (a path) the model is also saved there, as :meth:`save` writes it (the same bytes).
+        When the counts spilled, the file is written from the smoothed tables on disk a block at a time, never
+        holding them whole, and the model's large arrays are then memory maps of that file (as
+        ``scratchgen.load(output, mmap=True)`` gives them): ``--memory`` then bounds the whole fit, the model's
+        saving too. Without ``output`` the spilled model's tables are read into memory at the end.
         """
         from . import chunked, external
         from .external_smoothing import streamable
@@ -295,16 +303,40 @@ class NGramModel(LanguageModel):
             if counted is None:  # more distinct n-grams than the budget holds: spill them, smooth from disk
                 strategy = self._strategy()
                 if streamable(strategy, self.cutoffs):
+                    save = None if output is None else functools.partial(self._save_columns, output)
                     tables, vocab = external.fit_file(
-                        path, self.order, strategy, self.tokenizer_, memory, temp_dir, encoding, None, report
+                        path, self.order, strategy, self.tokenizer_, memory, temp_dir, encoding, None, report, save
                     )
+                    if tables is None:  # written to output: its arrays mapped, not read
+                        return self._map_tables(output, vocab)
                     return self._set_tables(tables, vocab)
                 counted = external.count_file(
                     path, self.order, self.tokenizer_, memory, temp_dir, encoding, report=report
                 )
             counts, vocab = counted
         report["sequences"] = int(counts.counts[0][Vocabulary.eos_id])  # one </s> a sequence
-        return self.fit_counts(counts, vocab)
+        self.fit_counts(counts, vocab)
+        if output is not None:
+            self.save(output)
+        return self
+
+    def _save_columns(self, output, tables: tuple, vocab: Vocabulary, block: int) -> None:
+        """Save the model of ``tables`` (keys, log p, log b, discounts), whose arrays of orders 2 .. N are
+        column files read ``block`` values at a time, to ``output``: the file :meth:`save` writes."""
+        from ..io import write_model
+
+        keys, logp, bow, discounts = tables
+        self.vocab_, self.labels_, self.discounts_ = vocab, None, discounts
+        write_model(self, output, {"discounts": discounts}, save_arrays(keys, logp, bow), block)
+
+    def _map_tables(self, output, vocab: Vocabulary) -> NGramModel:
+        """The tables of the file ``output`` just written by :meth:`_save_columns`, its large arrays memory maps
+        (:func:`scratchgen.io.read_archive`; the values were checked as they were written)."""
+        from ..io import read_archive
+
+        _, arrays = read_archive(output, mmap=True)
+        keys, logp, bow = tables_from_arrays(arrays, len(vocab), int(self.order))
+        return self._set_tables((keys, logp, bow, self.discounts_), vocab)
 
     # --- tables ----------------------------------------------------------------------------------------
 

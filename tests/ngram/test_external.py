@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from ngram_cli import run as run_cli
 
 from scratchgen.errors import CorpusError, ResourceError, ScratchgenError
-from scratchgen.ngram import NGramModel, external
+from scratchgen.ngram import NGramModel, chunked, external
+from scratchgen.ngram import external_smoothing as es
 from scratchgen.ngram.external import (
     MIN_MERGE,
     MIN_WORKING,
@@ -43,10 +45,10 @@ def assert_same_model(a: NGramModel, b: NGramModel) -> None:
 
 
 def tight_budget(path: str, order: int, tokenizer: Tokenizer, extra: int) -> int:
-    """A budget just above what counting this file needs: the distinct tables (16 bytes an n-gram) and
-    MIN_WORKING, plus ``extra``: blocks of 64 positions or a little more, and many runs."""
+    """A budget just above what counting this file needs: the tables held at once and MIN_WORKING
+    (external.least_memory), plus ``extra``: blocks of 64 positions or a little more, and many runs."""
     counts, _ = count_in_memory(path, order, tokenizer)
-    return 16 * sum(len(k) for k in counts.keys) + MIN_WORKING + extra
+    return external.least_memory([len(k) for k in counts.keys]) + extra
 
 
 def write(folder: str, lines: list[str]) -> str:
@@ -90,6 +92,18 @@ def test_spilled_counts_and_model_equal_in_memory(level_lines, order, extra):
         in_memory = NGramModel(order=order, tokenizer=tokenizer).fit([line for line in lines if line])
         assert_same_model(spilled, in_memory)
         assert os.listdir(folder) == ["corpus.txt"]  # the spill folder is gone
+        # the model file written from the column files a block at a time: the bytes save writes (the chunked
+        # pass made to give up at once, so that even a one-chunk file spills; blocks of 7 entries)
+        written = os.path.join(folder, "written.npz")
+        gives_up = mock.patch.object(chunked, "count_within", lambda *args, **kwargs: None)
+        with gives_up, mock.patch.object(es, "block_entries", lambda memory, sizes: 7):
+            report: dict = {}
+            model = NGramModel(order=order, tokenizer=tokenizer)
+            model.fit_file(path, memory=memory, temp_dir=folder, output=written, report=report)
+        assert report["estimate_block"] == 7  # smoothed from the spilled tables
+        in_memory.save(os.path.join(folder, "saved.npz"))
+        with open(written, "rb") as a, open(os.path.join(folder, "saved.npz"), "rb") as b:
+            assert a.read() == b.read()
 
 
 @pytest.mark.filterwarnings("ignore:smoothing the")
@@ -165,8 +179,8 @@ def test_too_small_a_budget_names_the_minimum(tmp_path):
     with pytest.raises(ResourceError, match=rf"give at least .*\({MIN_WORKING} bytes\)"):
         count_file(path, 3, Tokenizer("word"), memory=1000, temp_dir=tmp_path)
     memory = tight_budget(path, 3, Tokenizer("word"), 0)
-    with pytest.raises(ResourceError, match="distinct n-gram tables take"):
-        count_file(path, 3, Tokenizer("word"), memory=memory - 200, temp_dir=tmp_path)
+    with pytest.raises(ResourceError, match=rf"n-gram tables held at once take .*\({memory} bytes\)"):
+        count_file(path, 3, Tokenizer("word"), memory=memory - 1, temp_dir=tmp_path)
     assert os.listdir(tmp_path) == ["corpus.txt"]
     with pytest.raises(ScratchgenError, match="memory must be a number of bytes"):
         count_file(path, 3, memory=0)
