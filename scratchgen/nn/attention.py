@@ -65,6 +65,7 @@ import numpy as np
 
 from ..errors import ScratchgenError
 from .layers import embedding_backward, embedding_forward
+from .overlap import part, run_now
 
 __all__ = [
     "layernorm_forward",
@@ -259,11 +260,21 @@ def dense_forward(params: dict, X: np.ndarray):
     return Y.reshape(X.shape[:-1] + (Y.shape[-1],)), {"X": X2, "shape": X.shape}
 
 
-def dense_backward(params: dict, cache: dict, dY: np.ndarray):
-    """dW = X^T dY and db = sum dY over every row; dX = dY W^T."""
+def _weight_grads(X2: np.ndarray, dY2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dW = X^T dY (D_in, D_out) and db = sum dY (D_out,) over the rows of X2 (N, D_in), dY2 (N, D_out)."""
+    return X2.T @ dY2, dY2.sum(axis=0)
+
+
+def dense_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
+    """dW = X^T dY and db = sum dY over every row; dX = dY W^T.
+
+    ``defer`` (:mod:`scratchgen.nn.overlap`) computes dW and db: now, or beside the rest of the pass
+    (nothing in the pass needs them); dX, which the layer below needs, is computed here.
+    """
     X2 = cache["X"]  # (N, D_in)
     dY2 = dY.reshape(-1, dY.shape[-1])  # (N, D_out)
-    return {"W": X2.T @ dY2, "b": dY2.sum(axis=0)}, (dY2 @ params["W"].T).reshape(cache["shape"])
+    w = defer(_weight_grads, X2, dY2)
+    return {"W": part(w, 0), "b": part(w, 1)}, (dY2 @ params["W"].T).reshape(cache["shape"])
 
 
 # --- causal multi-head self-attention: eq. (A4)-(A7), (A15)-(A19) --------------------------------------
@@ -428,18 +439,30 @@ def _attend_backward_keys(Qs, P, dO, dS, dK, dV) -> None:
         np.matmul(P[..., c0:, c0:c1].swapaxes(-1, -2), dO[..., c0:, :], out=dV[..., c0:c1, :])  # eq. (A16)
 
 
-def attention_backward(params: dict, cache: dict, dY: np.ndarray):
+def _qkv_weight_grads(X2: np.ndarray, dQKV2: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """eq. (A19)'s dW_qkv = X^T [dQ | dK | dV] and db_qkv, from the gradient of the *scaled* queries:
+    their columns times the 1 / sqrt(d) of eq. (A18), on (D, D) numbers instead of (B T, D)."""
+    D = X2.shape[1]
+    dW, db = _weight_grads(X2, dQKV2)
+    dW[:, :D] *= scale
+    db[:D] *= scale
+    return dW, db
+
+
+def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
     """eq. (A15)-(A19). Returns grads and (dX, None) (no gradient for the number of heads).
 
     dQ, dK and dV are written straight into the (B T, 3D) layout of [dQ | dK | dV] that eq. (A19)
     multiplies; eq. (A16)-(A18) run a cache-sized block of the batch at a time. The row sums of
     eq. (A17) come from eq. (A17'), dO . O: a (B, T, D) product instead of a (B, A, T, T) one.
+    The weight gradients of W_o and W_qkv are ``defer``'s (:mod:`scratchgen.nn.overlap`).
     """
     X2, Qs, K, V, P, O2, scale = (cache[k] for k in ("X", "Qs", "K", "V", "P", "O", "scale"))
     B, A, T, d = K.shape
     D = A * d
     dY2 = dY.reshape(-1, D)  # (B T, D)
-    grads = {"W_o": O2.T @ dY2, "b_o": dY2.sum(axis=0)}  # eq. (A15)
+    w_o = defer(_weight_grads, O2, dY2)  # eq. (A15): dW_o = O^T dY, db_o = sum dY
+    grads = {"W_o": part(w_o, 0), "b_o": part(w_o, 1)}
     dO2 = dY2 @ params["W_o"].T  # (B T, D) eq. (A15)
     rowdot = _row_dot(dO2.reshape(-1, d), O2.reshape(-1, d)).reshape(B, T, A).transpose(0, 2, 1)  # (B, A, T) (A17')
     dO = dO2.reshape(B, T, A, d).transpose(0, 2, 1, 3)  # (B, A, T, d) view
@@ -452,10 +475,8 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray):
         _attend_backward(K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dSb, dQ[b0:b1])
         _attend_backward_keys(Qs[b0:b1], P[b0:b1], dO[b0:b1], dSb, dK[b0:b1], dV[b0:b1])
     dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D): [dQs | dK | dV], the gradient of the scaled queries
-    grads["W_qkv"] = X2.T @ dQKV2  # eq. (A19), the query columns still to scale
-    grads["b_qkv"] = dQKV2.sum(axis=0)
-    grads["W_qkv"][:, :D] *= scale  # eq. (A18)'s 1 / sqrt(d), on (D, D) numbers instead of (B T, D)
-    grads["b_qkv"][:D] *= scale
+    w_qkv = defer(_qkv_weight_grads, X2, dQKV2, scale)  # eq. (A19), eq. (A18)'s 1 / sqrt(d)
+    grads["W_qkv"], grads["b_qkv"] = part(w_qkv, 0), part(w_qkv, 1)
     return grads, ((dQKV2 @ cache["W_s"].T).reshape(B, T, D), None)  # eq. (A19): dX = [dQs | dK | dV] W_s^T
 
 
@@ -474,12 +495,18 @@ def mlp_forward(params: dict, X: np.ndarray):
     return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
 
 
-def mlp_backward(params: dict, cache: dict, dY: np.ndarray):
-    """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows."""
+def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:
+    """X^T dY: a weight's gradient without its bias's."""
+    return X2.T @ dY2
+
+
+def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
+    """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows.
+    The weight gradients are ``defer``'s (:mod:`scratchgen.nn.overlap`)."""
     X2 = cache["X"]  # (N, D)
-    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY)  # dG (N, F)
+    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY, defer)  # dG (N, F)
     dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, col_sums=True)  # (N, F) eq. (A14)
-    grads = {"W_fc": X2.T @ dHf, "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
+    grads = {"W_fc": defer(_matmul_t, X2, dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
     return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 
@@ -498,12 +525,14 @@ def block_forward(params: dict, inputs):
     return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp}
 
 
-def block_backward(params: dict, cache: dict, dY: np.ndarray):
-    """eq. (A20): each residual passes its gradient straight through and adds the branch's."""
-    g_mlp, dN2 = mlp_backward(_sub(params, "mlp."), cache["mlp"], dY)
+def block_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
+    """eq. (A20): each residual passes its gradient straight through and adds the branch's.
+
+    ``defer`` computes the weight gradients (:mod:`scratchgen.nn.overlap`): with the default, now."""
+    g_mlp, dN2 = mlp_backward(_sub(params, "mlp."), cache["mlp"], dY, defer)
     g_ln2, dX1 = layernorm_backward(_sub(params, "ln2."), cache["ln2"], dN2)
     dX1 += dY  # X' reaches Y directly and through the MLP (dX1 is the LayerNorm's fresh array)
-    g_attn, (dN1, _) = attention_backward(_sub(params, "attn."), cache["attn"], dX1)
+    g_attn, (dN1, _) = attention_backward(_sub(params, "attn."), cache["attn"], dX1, defer)
     g_ln1, dX = layernorm_backward(_sub(params, "ln1."), cache["ln1"], dN1)
     grads = {}
     for prefix, g in (("ln1.", g_ln1), ("attn.", g_attn), ("ln2.", g_ln2), ("mlp.", g_mlp)):

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..threads import one_blas_thread
+from .overlap import Overlap
 
 __all__ = [
     "MIN_SHARD_ROWS",
@@ -186,6 +187,13 @@ class DataParallel:
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""
         bounds = shard_bounds(inputs[0].shape[0], self.threads, parameter_count(params), self.min_work)
+        if len(bounds) == 1 and self.pool is not None and getattr(self.net, "overlaps", False):
+            # too little work for shards: the second thread computes the weight gradients beside the
+            # backward pass instead (nn/overlap.py)
+            with one_blas_thread():
+                (loss, state_T), cache = self.net.forward(params, inputs)
+                grads, _ = self.net.backward(params, cache, defer=Overlap(self.pool))
+            return loss, state_T, grads
         if len(bounds) == 1 or self.pool is None:
             (loss, state_T), grads = _forward_backward(self.net, params, inputs)
             return loss, state_T, grads
