@@ -65,7 +65,7 @@ import numpy as np
 
 from ..errors import ScratchgenError
 from .layers import embedding_backward, embedding_forward
-from .overlap import part, run_now
+from .overlap import Overlap, part, run_now, split
 
 __all__ = [
     "layernorm_forward",
@@ -181,24 +181,29 @@ def _row_chunks(n_rows: int, width: int) -> list[tuple[int, int]]:
     return [(r0, min(n_rows, r0 + step)) for r0 in range(0, n_rows, step)]
 
 
-def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None):
+def _bias_gelu_block(x: np.ndarray, bias: np.ndarray | None, s: np.ndarray, y: np.ndarray) -> None:
+    """eq. (A3) of one block of rows: ``x += bias`` in place (None: no bias), sigma(2u) into s, GELU into y."""
+    with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
+        if bias is not None:
+            x += bias  # the pre-activation X W + b of eq. (A8)
+        np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
+        s *= -2.0 * _C * _K
+        s -= 2.0 * _C
+        s *= x  # -2u of eq. (A3)
+        np.exp(s, out=s)
+        s += 1.0
+        np.divide(1.0, s, out=s)  # sigma(2u) = (1 + tanh u) / 2, eq. (A3')
+        np.multiply(x, s, out=y)  # eq. (A3)
+
+
+def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None, defer=run_now):
     """eq. (A3) over the rows of X2 (N, F), after adding ``bias`` (F,) to X2 in place (None: no bias).
     Returns GELU (N, F) and sigma(2u) (N, F), a cache-sized block of rows at a time: the bias, the ten
-    operations of GELU and its output touch each block while it is in the cache."""
+    operations of GELU and its output touch each block while it is in the cache. With an
+    :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread (:func:`split`)."""
     Y, sig = np.empty_like(X2), np.empty_like(X2)
-    with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
-        for r0, r1 in _row_chunks(*X2.shape):  # the same arithmetic, a cache-sized block of rows at a time
-            x, s, y = X2[r0:r1], sig[r0:r1], Y[r0:r1]
-            if bias is not None:
-                x += bias  # the pre-activation X W + b of eq. (A8)
-            np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
-            s *= -2.0 * _C * _K
-            s -= 2.0 * _C
-            s *= x  # -2u of eq. (A3)
-            np.exp(s, out=s)
-            s += 1.0
-            np.divide(1.0, s, out=s)  # sigma(2u) = (1 + tanh u) / 2, eq. (A3')
-            np.multiply(x, s, out=y)  # eq. (A3)
+    blocks = [(X2[r0:r1], bias, sig[r0:r1], Y[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
+    split(defer, _bias_gelu_block, blocks)  # the same arithmetic, a cache-sized block of rows at a time
     return Y, sig
 
 
@@ -212,27 +217,37 @@ def gelu_forward(params: dict, X: np.ndarray):
     return Y.reshape(X.shape), {"X": X, "sigma": sig.reshape(X.shape)}
 
 
-def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False):
+def _gelu_backward_block(x, s, dy, d, total) -> None:
+    """eq. (A14') of one block of rows into d; with ``total`` a list, the block's column sums appended."""
+    w = np.multiply(x, x)
+    w *= 6.0 * _C * _K
+    w += 2.0 * _C
+    w *= x  # w = 2 x du/dx
+    np.subtract(1.0, s, out=d)  # 1 - sigma
+    d *= w
+    d += 1.0
+    d *= s  # GELU'(x), eq. (A14')
+    d *= dy
+    if total is not None:
+        total.append(d.sum(axis=0))
+
+
+def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False, defer=run_now):
     """eq. (A14') over the rows of (N, F) arrays, a cache-sized block at a time: dX (N, F) and, with
-    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None."""
+    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None.
+    With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread;
+    the blocks' column sums are added in the order of the blocks whoever computed them."""
     F = X2.shape[-1]
     dX = np.empty(X2.shape, dtype=np.result_type(X2, dY2))
     blocks = _row_chunks(*X2.shape)
-    work = np.empty((blocks[0][1] - blocks[0][0], F), dtype=dX.dtype) if blocks else dX
-    total = np.zeros(F, dtype=dX.dtype) if col_sums else None
-    for r0, r1 in blocks:
-        x, s, d, w = X2[r0:r1], sig2[r0:r1], dX[r0:r1], work[: r1 - r0]
-        np.multiply(x, x, out=w)
-        w *= 6.0 * _C * _K
-        w += 2.0 * _C
-        w *= x  # w = 2 x du/dx
-        np.subtract(1.0, s, out=d)  # 1 - sigma
-        d *= w
-        d += 1.0
-        d *= s  # GELU'(x), eq. (A14')
-        d *= dY2[r0:r1]
-        if total is not None:
-            total += d.sum(axis=0)
+    sums: list[list] = [[] for _ in blocks] if col_sums else [None for _ in blocks]  # type: ignore[misc]
+    pieces = [(X2[r0:r1], sig2[r0:r1], dY2[r0:r1], dX[r0:r1], sums[i]) for i, (r0, r1) in enumerate(blocks)]
+    split(defer, _gelu_backward_block, pieces)
+    if not col_sums:
+        return dX, None
+    total = np.zeros(F, dtype=dX.dtype)
+    for block_sum in sums:
+        total += block_sum[0]  # in the order of the blocks
     return dX, total
 
 
@@ -378,7 +393,17 @@ def _attend(Qs, K, V, P, O, mask) -> None:
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 
-def attention_forward(params: dict, inputs):
+def _thread_chunks(chunks: list[tuple[int, int]], defer) -> list[tuple[int, int]]:
+    """The batch blocks of the attention, one block cut in two for an :class:`~scratchgen.nn.overlap.Overlap`'s
+    two threads (each (b, a) pair's products are the same whatever block it is in)."""
+    if isinstance(defer, Overlap) and len(chunks) == 1 and chunks[0][1] - chunks[0][0] >= 2:
+        b0, b1 = chunks[0]
+        mid = (b0 + b1 + 1) // 2
+        return [(b0, mid), (mid, b1)]
+    return chunks
+
+
+def attention_forward(params: dict, inputs, defer=run_now):
     """Causal multi-head self-attention, eq. (A4)-(A7).
 
     Parameters
@@ -396,7 +421,8 @@ def attention_forward(params: dict, inputs):
     queries; the backward scales their gradients the same way), the scores are computed a cache-sized block of the
     batch at a time (:func:`_batch_chunks`) and a block of query rows reaches only as far as its last
     row (:func:`_query_blocks`), and P V is written straight into the merged (B, T, D) layout that
-    W_o multiplies.
+    W_o multiplies. With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks run on
+    its thread (:func:`~scratchgen.nn.overlap.split`).
     """
     X, A = inputs
     B, T, D = X.shape
@@ -412,8 +438,9 @@ def attention_forward(params: dict, inputs):
     O = np.empty((B, T, A, D // A), dtype=QKV.dtype)  # heads merged: (B, T, D) once reshaped
     O_heads = O.transpose(0, 2, 1, 3)  # (B, A, T, d) view
     mask = _causal_mask(T, P.dtype)
-    for b0, b1 in _batch_chunks(B, A, T):
-        _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask)  # eq. (A5)-(A7)
+    blocks = _thread_chunks(_batch_chunks(B, A, T), defer)
+    pieces = [(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask) for b0, b1 in blocks]
+    split(defer, _attend, pieces)  # eq. (A5)-(A7)
     O2 = O.reshape(-1, D)  # (B T, D)
     Y = O2 @ params["W_o"]  # (B T, D) eq. (A7)
     Y += params["b_o"]
@@ -437,6 +464,15 @@ def _attend_backward_keys(Qs, P, dO, dS, dK, dV) -> None:
     for c0, c1 in _query_blocks(P.shape[-1]):  # key positions c0..c1-1 are seen by the queries c0..T-1
         np.matmul(dS[..., c0:, c0:c1].swapaxes(-1, -2), Qs[..., c0:, :], out=dK[..., c0:c1, :])  # eq. (A18)
         np.matmul(P[..., c0:, c0:c1].swapaxes(-1, -2), dO[..., c0:, :], out=dV[..., c0:c1, :])  # eq. (A16)
+
+
+def _attend_backward_block(Qs, K, V, P, dO, rowdot, dQKV) -> None:
+    """eq. (A16)-(A18) for a block of the batch into its rows of [dQ | dK | dV] (.., T, 3, A, d), with a work
+    space dS of its own."""
+    dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (.., A, T, d) views
+    dS = np.empty(P.shape, dtype=dO.dtype)
+    _attend_backward(K, V, P, dO, rowdot, dS, dQ)
+    _attend_backward_keys(Qs, P, dO, dS, dK, dV)
 
 
 def _qkv_weight_grads(X2: np.ndarray, dQKV2: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -468,12 +504,9 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
     dO = dO2.reshape(B, T, A, d).transpose(0, 2, 1, 3)  # (B, A, T, d) view
     dQKV = np.empty((B, T, 3, A, d), dtype=dO.dtype)  # [dQ | dK | dV] rows
     dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (B, A, T, d) views
-    chunks = _batch_chunks(B, A, T)
-    dS = np.empty((chunks[0][1] - chunks[0][0], A, T, T), dtype=dO.dtype)  # work space of one block
-    for b0, b1 in chunks:
-        dSb = dS[: b1 - b0]
-        _attend_backward(K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dSb, dQ[b0:b1])
-        _attend_backward_keys(Qs[b0:b1], P[b0:b1], dO[b0:b1], dSb, dK[b0:b1], dV[b0:b1])
+    chunks = _thread_chunks(_batch_chunks(B, A, T), defer)
+    pieces = [(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dQKV[b0:b1]) for b0, b1 in chunks]
+    split(defer, _attend_backward_block, pieces)  # eq. (A16)-(A18)
     dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D): [dQs | dK | dV], the gradient of the scaled queries
     w_qkv = defer(_qkv_weight_grads, X2, dQKV2, scale)  # eq. (A19), eq. (A18)'s 1 / sqrt(d)
     grads["W_qkv"], grads["b_qkv"] = part(w_qkv, 0), part(w_qkv, 1)
@@ -483,14 +516,14 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
 # --- the MLP and the pre-LN block: eq. (A8), (A9), (A20) ------------------------------------------------
 
 
-def mlp_forward(params: dict, X: np.ndarray):
+def mlp_forward(params: dict, X: np.ndarray, defer=run_now):
     """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,).
 
     The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own.
     """
     X2 = X.reshape(-1, X.shape[-1])  # (N, D)
     Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
-    G, sig = _bias_gelu_rows(Hf, params["b_fc"])  # (N, F) eq. (A3) of X W_fc + b_fc
+    G, sig = _bias_gelu_rows(Hf, params["b_fc"], defer)  # (N, F) eq. (A3) of X W_fc + b_fc
     Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
     return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
 
@@ -505,22 +538,23 @@ def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
     The weight gradients are ``defer``'s (:mod:`scratchgen.nn.overlap`)."""
     X2 = cache["X"]  # (N, D)
     g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY, defer)  # dG (N, F)
-    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, col_sums=True)  # (N, F) eq. (A14)
+    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, True, defer)  # (N, F) eq. (A14)
     grads = {"W_fc": defer(_matmul_t, X2, dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
     return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 
-def block_forward(params: dict, inputs):
+def block_forward(params: dict, inputs, defer=run_now):
     """One pre-LN block, eq. (A9): ``X' = X + attn(LN_1(X))``, ``Y = X' + mlp(LN_2(X'))``.
 
-    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache.
+    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache. ``defer``: an
+    :class:`~scratchgen.nn.overlap.Overlap` shares the attention's and GELU's blocks with its thread.
     """
     X, A = inputs
     N1, c_ln1 = layernorm_forward(_sub(params, "ln1."), X)
-    Y1, c_attn = attention_forward(_sub(params, "attn."), (N1, A))
+    Y1, c_attn = attention_forward(_sub(params, "attn."), (N1, A), defer)
     X1 = X + Y1  # the first residual
     N2, c_ln2 = layernorm_forward(_sub(params, "ln2."), X1)
-    Y2, c_mlp = mlp_forward(_sub(params, "mlp."), N2)
+    Y2, c_mlp = mlp_forward(_sub(params, "mlp."), N2, defer)
     Y2 += X1  # the second residual, into the MLP's fresh output
     return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp}
 

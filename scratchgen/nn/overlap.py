@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["run_now", "part", "Pending", "resolve", "Overlap"]
+__all__ = ["run_now", "part", "Pending", "resolve", "split", "Overlap"]
 
 
 def run_now(fn, *args):
@@ -61,6 +61,31 @@ def part(value, index: int):
 def resolve(grads: dict) -> dict:
     """The gradients with every :class:`Pending` (or Future) replaced by its array, the keys in their order."""
     return {k: v.result() if isinstance(v, (Pending, Future)) else v for k, v in grads.items()}
+
+
+def _run_all(fn, pieces) -> None:
+    for args in pieces:
+        fn(*args)
+
+
+def split(defer, fn, pieces: list) -> None:
+    """``fn(*args)`` for every ``args`` of ``pieces`` (each writes its own part of the outputs, nothing else).
+
+    With :func:`run_now`, one after another. With an :class:`Overlap`, the second half of the pieces is
+    handed to the worker while this thread does the first half; if the worker has not started it by
+    then (it is busy with weight gradients), this thread takes it back and does it too. Each piece is the
+    same computation whoever runs it, so the numbers never depend on the threads.
+    """
+    if not isinstance(defer, Overlap) or len(pieces) < 2:
+        _run_all(fn, pieces)
+        return
+    half = (len(pieces) + 1) // 2
+    rest = defer(_run_all, fn, pieces[half:])
+    _run_all(fn, pieces[:half])
+    if rest.cancel():  # still queued: the worker is busy, do it here
+        _run_all(fn, pieces[half:])
+    else:
+        rest.result()
 
 
 def _with_errstate(err: dict, fn, args):

@@ -189,10 +189,11 @@ class DataParallel:
         bounds = shard_bounds(inputs[0].shape[0], self.threads, parameter_count(params), self.min_work)
         if len(bounds) == 1 and self.pool is not None and getattr(self.net, "overlaps", False):
             # too little work for shards: the second thread computes the weight gradients beside the
-            # backward pass instead (nn/overlap.py)
+            # backward pass and shares the blocks of the elementwise work instead (nn/overlap.py)
+            defer = Overlap(self.pool)
             with one_blas_thread():
-                (loss, state_T), cache = self.net.forward(params, inputs)
-                grads, _ = self.net.backward(params, cache, defer=Overlap(self.pool))
+                (loss, state_T), cache = self.net.forward(params, inputs, defer=defer)
+                grads, _ = self.net.backward(params, cache, defer=defer)
             return loss, state_T, grads
         if len(bounds) == 1 or self.pool is None:
             (loss, state_T), grads = _forward_backward(self.net, params, inputs)

@@ -163,19 +163,19 @@ def _w_out(params: dict) -> np.ndarray:
 # --- the network of one chunk: eq. (T1)-(T3), forward and backward ------------------------------------
 
 
-def _trunk_forward(params: dict, ids: np.ndarray, heads: int, labels=None):
+def _trunk_forward(params: dict, ids: np.ndarray, heads: int, labels=None, defer=run_now):
     """eq. (T1)-(T2): the residual stream X_L (B, T, D) of a window at positions 0 .. T-1, and the caches."""
     X, c_emb = embed_forward(params, (ids, 0))  # (B, T, D) eq. (A10)
     cache: dict = {"emb": c_emb, "blocks": []}
     if labels is not None:
         X, cache["label"] = label_input_forward(params, (X, labels))  # (B, T, D) eq. (L1)
     for layer in range(_n_blocks(params)):
-        X, c = block_forward(_sub(params, f"h.{layer}."), (X, heads))  # (B, T, D) eq. (A9)
+        X, c = block_forward(_sub(params, f"h.{layer}."), (X, heads), defer)  # (B, T, D) eq. (A9)
         cache["blocks"].append(c)
     return X, cache
 
 
-def network_forward(params: dict, inputs, heads: int):
+def network_forward(params: dict, inputs, heads: int, defer=run_now):
     """The mean cross-entropy of one chunk: eq. (T1)-(T3) then ``layers.softmax_ce_forward``.
 
     Parameters
@@ -185,6 +185,8 @@ def network_forward(params: dict, inputs, heads: int):
         ids, targets : int (B, T) with T <= the context; mask (B, T) or None; state must be None
         (nothing is carried between chunks); dropout must be None; labels int (B,) or None.
     heads : int, A
+    defer : :func:`~scratchgen.nn.overlap.run_now` (one thread) or an :class:`~scratchgen.nn.overlap.Overlap`,
+        whose thread then takes half of the attention's and GELU's blocks (the same numbers).
 
     Returns
     -------
@@ -192,7 +194,7 @@ def network_forward(params: dict, inputs, heads: int):
     """
     ids, targets, mask = inputs[:3]
     labels = inputs[5] if len(inputs) > 5 else None
-    XL, cache = _trunk_forward(params, ids, heads, labels)
+    XL, cache = _trunk_forward(params, ids, heads, labels, defer)
     N, cache["lnf"] = layernorm_forward(_sub(params, "lnf."), XL)  # (B, T, D)
     logits, cache["out"] = dense_forward({"W": _w_out(params), "b": params["b_out"]}, N)  # (B, T, V) eq. (T3)
     loss, cache["ce"] = softmax_ce_forward({}, (logits, targets, mask))
@@ -321,8 +323,8 @@ class TransformerNetwork(Network):
     def __init__(self, heads: int):
         self.heads = heads
 
-    def forward(self, params: dict, inputs: tuple):
-        return network_forward(params, inputs, self.heads)
+    def forward(self, params: dict, inputs: tuple, defer=run_now):
+        return network_forward(params, inputs, self.heads, defer)
 
     def backward(self, params: dict, cache, defer=run_now):
         return network_backward(params, cache, defer=defer)
