@@ -431,20 +431,43 @@ def attention_forward(params: dict, inputs, defer=run_now):
     W_s, b_s = params["W_qkv"].copy(), params["b_qkv"].copy()  # (D, 3D), (3D,)
     W_s[:, :D] *= scale  # the query columns scaled: X W_s + b_s = [Q / sqrt(d) | K | V], so that S = Qs K^T
     b_s[:D] *= scale
-    QKV = X2 @ W_s  # (B T, 3D) eq. (A4), the queries scaled
-    QKV += b_s
-    Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) each
-    P = np.empty((B, A, T, T), dtype=QKV.dtype)
-    O = np.empty((B, T, A, D // A), dtype=QKV.dtype)  # heads merged: (B, T, D) once reshaped
+    dtype = np.result_type(X2, W_s)
+    QKV = np.empty((B * T, 3 * D), dtype=dtype)  # (B T, 3D) eq. (A4), the queries scaled
+    Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) views
+    P = np.empty((B, A, T, T), dtype=dtype)
+    O = np.empty((B, T, A, D // A), dtype=dtype)  # heads merged: (B, T, D) once reshaped
     O_heads = O.transpose(0, 2, 1, 3)  # (B, A, T, d) view
-    mask = _causal_mask(T, P.dtype)
-    blocks = _thread_chunks(_batch_chunks(B, A, T), defer)
-    pieces = [(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask) for b0, b1 in blocks]
-    split(defer, _attend, pieces)  # eq. (A5)-(A7)
     O2 = O.reshape(-1, D)  # (B T, D)
-    Y = O2 @ params["W_o"]  # (B T, D) eq. (A7)
-    Y += params["b_o"]
+    Y = np.empty((B * T, D), dtype=dtype)
+    mask = _causal_mask(T, P.dtype)
+    if isinstance(defer, Overlap) and B >= 2:  # two threads: each sequence's attention is its own, so halves
+        mid = (B + 1) // 2
+        halves = [
+            (b0, b1, X2, W_s, b_s, params, QKV, (Qs, K, V, P, O_heads), O2, Y, mask) for b0, b1 in ((0, mid), (mid, B))
+        ]
+        split(defer, _attention_rows, halves)
+    else:
+        np.matmul(X2, W_s, out=QKV)  # eq. (A4)
+        QKV += b_s
+        for b0, b1 in _batch_chunks(B, A, T):
+            _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask)  # eq. (A5)-(A7)
+        np.matmul(O2, params["W_o"], out=Y)  # (B T, D) eq. (A7)
+        Y += params["b_o"]
     return Y.reshape(B, T, D), {"X": X2, "Qs": Qs, "K": K, "V": V, "P": P, "O": O2, "scale": scale, "W_s": W_s}
+
+
+def _attention_rows(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) -> None:
+    """eq. (A4)-(A7) for the sequences b0 .. b1 - 1 (rows b0 T .. b1 T - 1 of X2, QKV, O2 and Y)."""
+    Qs, K, V, P, O_heads = heads
+    T = P.shape[-1]
+    rows = slice(b0 * T, b1 * T)
+    np.matmul(X2[rows], W_s, out=QKV[rows])  # eq. (A4)
+    QKV[rows] += b_s
+    for c0, c1 in _batch_chunks(b1 - b0, P.shape[1], T):
+        c0, c1 = b0 + c0, b0 + c1
+        _attend(Qs[c0:c1], K[c0:c1], V[c0:c1], P[c0:c1], O_heads[c0:c1], mask)  # eq. (A5)-(A7)
+    np.matmul(O2[rows], params["W_o"], out=Y[rows])  # eq. (A7)
+    Y[rows] += params["b_o"]
 
 
 def _attend_backward(K, V, P, dO, rowdot, dS, dQ) -> None:
@@ -522,10 +545,28 @@ def mlp_forward(params: dict, X: np.ndarray, defer=run_now):
     The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own.
     """
     X2 = X.reshape(-1, X.shape[-1])  # (N, D)
-    Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
-    G, sig = _bias_gelu_rows(Hf, params["b_fc"], defer)  # (N, F) eq. (A3) of X W_fc + b_fc
-    Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
+    if isinstance(defer, Overlap) and len(X2) >= 2:  # two threads: each row's MLP is its own, so halves of rows
+        N, F = len(X2), params["W_fc"].shape[1]
+        Hf, sig, G = (np.empty((N, F), dtype=np.result_type(X2, params["W_fc"])) for _ in range(3))
+        Y = np.empty((N, params["W_proj"].shape[1]), dtype=Hf.dtype)
+        mid = (N + 1) // 2
+        halves = [(X2[a:b], params, Hf[a:b], sig[a:b], G[a:b], Y[a:b]) for a, b in ((0, mid), (mid, N))]
+        split(defer, _mlp_rows, halves)
+        c_proj = {"X": G, "shape": G.shape}
+    else:
+        Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
+        G, sig = _bias_gelu_rows(Hf, params["b_fc"], defer)  # (N, F) eq. (A3) of X W_fc + b_fc
+        Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
     return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
+
+
+def _mlp_rows(X2, params, Hf, sig, G, Y) -> None:
+    """eq. (A8) for some rows, into Hf, sig, G (N', F) and Y (N', D)."""
+    np.matmul(X2, params["W_fc"], out=Hf)
+    for r0, r1 in _row_chunks(*Hf.shape):
+        _bias_gelu_block(Hf[r0:r1], params["b_fc"], sig[r0:r1], G[r0:r1])
+    np.matmul(G, params["W_proj"], out=Y)
+    Y += params["b_proj"]
 
 
 def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:

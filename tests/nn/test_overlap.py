@@ -1,9 +1,9 @@
-"""nn/overlap.py: the weight gradients computed on a second thread beside the backward pass change no bit.
+"""nn/overlap.py: two threads in one Transformer step, the weight gradients beside the backward pass.
 
-eq. (O1)-(O2): dX = dY W^T stays on the pass's thread, dW = X^T dY and db = sum dY go to the worker. The
-deferred work is the same function of the same arrays, so the gradients must equal those of one thread
-exactly (not merely to rounding), for every layout of the Transformer, and a whole training run with
-``threads=2`` (which overlaps at this size instead of cutting shards) must equal the run with one.
+eq. (O1)-(O2): dX = dY W^T stays on the pass's thread, dW = X^T dY and db = sum dY go to the worker, and
+the forward's attention and MLP are cut into two halves of the batch's rows. The gradients must equal
+those of one thread up to rounding (a matrix product of half the rows may round otherwise in float32),
+and be the same numbers at every run: whoever computes a piece, it is the same piece.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def small_network(tied: bool, labels: int, dtype, rng: np.random.Generator, D: i
     dtype=st.sampled_from([np.float32, np.float64]),
     seed=st.integers(0, 2**16),
 )
-def test_overlapped_gradients_equal_one_thread_bit_for_bit(tied, labelled, masked, B, T, dtype, seed):
+def test_overlapped_gradients_equal_one_thread(tied, labelled, masked, B, T, dtype, seed):
     rng = np.random.default_rng(seed)
     params = small_network(tied, C if labelled else 0, dtype, rng)
     net = TransformerNetwork(2)
@@ -45,19 +45,27 @@ def test_overlapped_gradients_equal_one_thread_bit_for_bit(tied, labelled, maske
     inputs: tuple = (x, y, (rng.random((B, T)) < 0.7) if masked else None, None)
     if labelled:
         inputs += (None, rng.integers(0, C, size=B))
-    (_, _), cache = net.forward(params, inputs)
+    (loss, _), cache = net.forward(params, inputs)
     one, _ = net.backward(params, cache)
-    (_, _), cache = net.forward(params, inputs)  # the backward consumes its cache's probabilities
+    runs = []
     with Overlap() as defer:
-        two, _ = net.backward(params, cache, defer=defer)
+        for _ in range(2):
+            (loss_2, _), cache = net.forward(params, inputs, defer)
+            runs.append((loss_2, net.backward(params, cache, defer=defer)[0]))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert abs(runs[0][0] - loss) <= tol * max(1.0, abs(loss))
+    two = runs[0][1]
     assert list(two) == list(one)  # the same keys in the same order (a clipping norm sums in this order)
     for key in one:
-        assert two[key].dtype == one[key].dtype and np.array_equal(two[key], one[key]), key
+        assert two[key].dtype == one[key].dtype, key
+        np.testing.assert_allclose(two[key], one[key], rtol=tol, atol=tol * np.abs(one[key]).max(), err_msg=key)
+        assert np.array_equal(runs[1][1][key], two[key]), key  # deterministic: the same bits at every run
+    assert runs[1][0] == runs[0][0]
 
 
 def test_data_parallel_overlaps_a_small_transformer(monkeypatch):
     """Two threads on a network too small for shards: one shard, the weight gradients on the second thread,
-    and the step equals the network's own forward and backward bit for bit."""
+    and the step equals the network's own forward and backward (float64: to 1e-12)."""
     submitted = []
 
     class Counting(Overlap):
@@ -75,22 +83,26 @@ def test_data_parallel_overlaps_a_small_transformer(monkeypatch):
     grads, _ = net.backward(params, cache)
     with DataParallel(net, threads=2) as parallel:
         loss_2, state_2, grads_2 = parallel.step(params, inputs)
-    assert loss_2 == loss and state_2 is None
+    assert abs(loss_2 - loss) <= 1e-12 * loss and state_2 is None
     block = ["_weight_grads", "_matmul_t", "_weight_grads", "_qkv_weight_grads"]  # W_proj, W_fc, W_o, W_qkv
-    assert submitted == ["_weight_grads"] + block * 2 + ["_table_grads"]  # the output map first, the tables last
+    weight_tasks = [name for name in submitted if name != "_run_all"]  # _run_all: halves of the blocks' work
+    assert weight_tasks == ["_weight_grads"] + block * 2 + ["_table_grads"]  # the output map first, the tables last
+    assert submitted.count("_run_all") >= 2 * 2  # at least the attention and the MLP of each block
     for key in grads:
-        assert np.array_equal(grads_2[key], grads[key]), key
+        np.testing.assert_allclose(grads_2[key], grads[key], rtol=1e-12, atol=1e-15, err_msg=key)
 
 
-def test_a_transformer_trained_with_two_threads_equals_one_thread():
+def test_a_transformer_trained_with_two_threads_equals_one_thread_and_repeats():
     kw = dict(layers=2, heads=2, embedding=8, context=6, epochs=2, batch_size=4, lr=1e-2, seed=1,
               valid_fraction=0.25, eval_interval=3, clip=1.0)  # fmt: skip
     corpus = ["abcab", "bacca", "cabba", "abba", "bcbc", "aabbcc", "cab", "acab"]
     one = TransformerModel(**kw, threads=1).fit(corpus)
     two = TransformerModel(**kw, threads=2).fit(corpus)
+    again = TransformerModel(**kw, threads=2).fit(corpus)
     for key in one.params_:
-        assert np.array_equal(one.params_[key], two.params_[key]), key
-    assert [h["valid_loss"] for h in one.history_] == [h["valid_loss"] for h in two.history_]
+        np.testing.assert_allclose(two.params_[key], one.params_[key], rtol=1e-10, atol=1e-12, err_msg=key)
+        assert np.array_equal(again.params_[key], two.params_[key]), key  # two threads: the same bits each run
+    np.testing.assert_allclose([h["valid_loss"] for h in two.history_], [h["valid_loss"] for h in one.history_])
 
 
 def test_parts_and_resolve():

@@ -99,6 +99,8 @@ def test_the_sharded_step_equals_the_whole_batch(kind, B, k, labelled, masked, d
         assert state_k is None
     else:  # eq. (P3): rows never mix, so the states are the same numbers
         np.testing.assert_allclose(state_k, state_T, rtol=1e-12, atol=1e-14)
+    if len(shard_bounds(B, k, min_work=0)) == 1 and getattr(net, "overlaps", False):
+        return  # one shard of a Transformer: the threads overlap instead (tests/nn/test_overlap.py)
     # the threads change nothing: the shards one after another give the same bits
     loss_r, state_r, grads_r = sharded_step_reference(net, params, inputs, k, min_work=0)
     assert loss_r == loss_k
