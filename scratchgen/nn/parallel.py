@@ -30,6 +30,8 @@ cut: the step is exactly the network's forward and backward. Different k give th
 rounding (the sums over the rows are taken in another order); a test checks that to 1e-12 in float64.
 
 The plain version of the same step is :func:`sharded_step_reference`: the shards one after another.
+A network that declares ``overlaps`` (the Transformer) and gets one shard uses the second thread the
+other way, :mod:`scratchgen.nn.overlap`.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ class DataParallel:
         bounds = shard_bounds(inputs[0].shape[0], self.threads, parameter_count(params), self.min_work)
         if len(bounds) == 1 and self.pool is not None and getattr(self.net, "overlaps", False):
             # too little work for shards: the second thread computes the weight gradients beside the
-            # backward pass and shares the blocks of the elementwise work instead (nn/overlap.py)
+            # backward pass and half of each block's forward instead (nn/overlap.py)
             defer = Overlap(self.pool)
             with one_blas_thread():
                 (loss, state_T), cache = self.net.forward(params, inputs, defer=defer)
