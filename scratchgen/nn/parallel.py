@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..threads import one_blas_thread
-from .overlap import Overlap
+from .overlap import Overlap, run_now
 
 __all__ = [
     "MIN_SHARD_ROWS",
@@ -185,6 +185,11 @@ class DataParallel:
         if self.pool is not None:
             self.pool.shutdown()
             self.pool = None
+
+    @property
+    def defer(self):
+        """What the optimiser may hand work to (nn/overlap.py): the pool's thread, or none (one thread)."""
+        return run_now if self.pool is None else Overlap(self.pool)
 
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""

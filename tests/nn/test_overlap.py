@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from scratchgen import TransformerModel
 from scratchgen.nn import parallel as parallel_module
+from scratchgen.nn.optim import Adam
 from scratchgen.nn.overlap import Overlap, Pending, part, resolve, run_now
 from scratchgen.nn.parallel import DataParallel, parameter_count, shard_bounds
 from scratchgen.nn.transformer import TransformerNetwork, init_transformer
@@ -103,6 +104,23 @@ def test_a_transformer_trained_with_two_threads_equals_one_thread_and_repeats():
         np.testing.assert_allclose(two.params_[key], one.params_[key], rtol=1e-10, atol=1e-12, err_msg=key)
         assert np.array_equal(again.params_[key], two.params_[key]), key  # two threads: the same bits each run
     np.testing.assert_allclose([h["valid_loss"] for h in two.history_], [h["valid_loss"] for h in one.history_])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_with_half_the_parameters_on_the_worker_changes_no_bit(weight_decay):
+    rng = np.random.default_rng(2)
+    params = small_network(True, 0, np.float32, rng)
+    twin = {k: v.copy() for k, v in params.items()}
+    one, two = Adam(weight_decay=weight_decay), Adam(weight_decay=weight_decay)
+    with Overlap() as defer:
+        for _ in range(3):
+            grads = {k: rng.normal(size=v.shape).astype(v.dtype) for k, v in params.items()}
+            one.step(params, grads, 1e-2)
+            two.step(twin, grads, 1e-2, defer)
+    assert list(two.state) == list(one.state)  # the state's keys in the same order (a checkpoint's)
+    for k in params:
+        assert np.array_equal(twin[k], params[k]), k
+        assert np.array_equal(two.state[f"adam.v.{k}"], one.state[f"adam.v.{k}"]), k
 
 
 def test_parts_and_resolve():
