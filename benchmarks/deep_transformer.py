@@ -359,9 +359,16 @@ def run(quick: bool) -> Section:
 
 def speed_section(quick: bool) -> Section:
     """Only the speed rows and the generation row (issue 12's speed targets), as a section of their own."""
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     speed = speed_rows([(64, 4, 4, 32, 32)] + ([] if quick else [(128, 4, 4, 128, 32)]), repeat=5 if quick else 7)
     gen = generation_rows(context=32 if quick else 128, embedding=64 if quick else 128)
+    end_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     body = "\n".join([
+        f"Load average (1 minute) {load:.1f} at the start, {end_load:.1f} at the end: above 1 the wall-clock "
+        "rows measure the machine's other work as much as ours (PyTorch's default threads suffer most); the "
+        "CPU rows and the calling thread's CPU time hold better.\n",
         "### Transformer: one training step (forward, backward, AdamW) against PyTorch of the same shape\n",
         table(["shape", "our threads", "ours", "PyTorch threads", "PyTorch", "PyTorch / ours", "clock", "target"],
               speed),
