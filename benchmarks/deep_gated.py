@@ -75,7 +75,7 @@ def ours_speed(
     reuse_freed_memory()
     p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
     net = GatedNetwork(cell, 1)
-    net.overlap = net.overlap and not sharded
+    net.overlaps_recurrence = net.overlaps_recurrence and not sharded
     opt = make_optimizer("adam")
     rows = _stream(V, B, T, steps)
     state = net.start_state(p, B)

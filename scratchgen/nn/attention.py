@@ -65,6 +65,7 @@ import numpy as np
 
 from ..errors import ScratchgenError
 from .layers import embedding_backward, embedding_forward
+from .overlap import Overlap, part, run_now, split
 
 __all__ = [
     "layernorm_forward",
@@ -180,24 +181,29 @@ def _row_chunks(n_rows: int, width: int) -> list[tuple[int, int]]:
     return [(r0, min(n_rows, r0 + step)) for r0 in range(0, n_rows, step)]
 
 
-def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None):
+def _bias_gelu_block(x: np.ndarray, bias: np.ndarray | None, s: np.ndarray, y: np.ndarray) -> None:
+    """eq. (A3) of one block of rows: ``x += bias`` in place (None: no bias), sigma(2u) into s, GELU into y."""
+    with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
+        if bias is not None:
+            x += bias  # the pre-activation X W + b of eq. (A8)
+        np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
+        s *= -2.0 * _C * _K
+        s -= 2.0 * _C
+        s *= x  # -2u of eq. (A3)
+        np.exp(s, out=s)
+        s += 1.0
+        np.divide(1.0, s, out=s)  # sigma(2u) = (1 + tanh u) / 2, eq. (A3')
+        np.multiply(x, s, out=y)  # eq. (A3)
+
+
+def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None, defer=run_now):
     """eq. (A3) over the rows of X2 (N, F), after adding ``bias`` (F,) to X2 in place (None: no bias).
     Returns GELU (N, F) and sigma(2u) (N, F), a cache-sized block of rows at a time: the bias, the ten
-    operations of GELU and its output touch each block while it is in the cache."""
+    operations of GELU and its output touch each block while it is in the cache. With an
+    :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread (:func:`split`)."""
     Y, sig = np.empty_like(X2), np.empty_like(X2)
-    with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
-        for r0, r1 in _row_chunks(*X2.shape):  # the same arithmetic, a cache-sized block of rows at a time
-            x, s, y = X2[r0:r1], sig[r0:r1], Y[r0:r1]
-            if bias is not None:
-                x += bias  # the pre-activation X W + b of eq. (A8)
-            np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
-            s *= -2.0 * _C * _K
-            s -= 2.0 * _C
-            s *= x  # -2u of eq. (A3)
-            np.exp(s, out=s)
-            s += 1.0
-            np.divide(1.0, s, out=s)  # sigma(2u) = (1 + tanh u) / 2, eq. (A3')
-            np.multiply(x, s, out=y)  # eq. (A3)
+    blocks = [(X2[r0:r1], bias, sig[r0:r1], Y[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
+    split(defer, _bias_gelu_block, blocks)  # the same arithmetic, a cache-sized block of rows at a time
     return Y, sig
 
 
@@ -211,27 +217,37 @@ def gelu_forward(params: dict, X: np.ndarray):
     return Y.reshape(X.shape), {"X": X, "sigma": sig.reshape(X.shape)}
 
 
-def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False):
+def _gelu_backward_block(x, s, dy, d, total) -> None:
+    """eq. (A14') of one block of rows into d; with ``total`` a list, the block's column sums appended."""
+    w = np.multiply(x, x)
+    w *= 6.0 * _C * _K
+    w += 2.0 * _C
+    w *= x  # w = 2 x du/dx
+    np.subtract(1.0, s, out=d)  # 1 - sigma
+    d *= w
+    d += 1.0
+    d *= s  # GELU'(x), eq. (A14')
+    d *= dy
+    if total is not None:
+        total.append(d.sum(axis=0))
+
+
+def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False, defer=run_now):
     """eq. (A14') over the rows of (N, F) arrays, a cache-sized block at a time: dX (N, F) and, with
-    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None."""
+    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None.
+    With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread;
+    the blocks' column sums are added in the order of the blocks whoever computed them."""
     F = X2.shape[-1]
     dX = np.empty(X2.shape, dtype=np.result_type(X2, dY2))
     blocks = _row_chunks(*X2.shape)
-    work = np.empty((blocks[0][1] - blocks[0][0], F), dtype=dX.dtype) if blocks else dX
-    total = np.zeros(F, dtype=dX.dtype) if col_sums else None
-    for r0, r1 in blocks:
-        x, s, d, w = X2[r0:r1], sig2[r0:r1], dX[r0:r1], work[: r1 - r0]
-        np.multiply(x, x, out=w)
-        w *= 6.0 * _C * _K
-        w += 2.0 * _C
-        w *= x  # w = 2 x du/dx
-        np.subtract(1.0, s, out=d)  # 1 - sigma
-        d *= w
-        d += 1.0
-        d *= s  # GELU'(x), eq. (A14')
-        d *= dY2[r0:r1]
-        if total is not None:
-            total += d.sum(axis=0)
+    sums: list[list] = [[] for _ in blocks] if col_sums else [None for _ in blocks]  # type: ignore[misc]
+    pieces = [(X2[r0:r1], sig2[r0:r1], dY2[r0:r1], dX[r0:r1], sums[i]) for i, (r0, r1) in enumerate(blocks)]
+    split(defer, _gelu_backward_block, pieces)
+    if not col_sums:
+        return dX, None
+    total = np.zeros(F, dtype=dX.dtype)
+    for block_sum in sums:
+        total += block_sum[0]  # in the order of the blocks
     return dX, total
 
 
@@ -259,11 +275,21 @@ def dense_forward(params: dict, X: np.ndarray):
     return Y.reshape(X.shape[:-1] + (Y.shape[-1],)), {"X": X2, "shape": X.shape}
 
 
-def dense_backward(params: dict, cache: dict, dY: np.ndarray):
-    """dW = X^T dY and db = sum dY over every row; dX = dY W^T."""
+def _weight_grads(X2: np.ndarray, dY2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dW = X^T dY (D_in, D_out) and db = sum dY (D_out,) over the rows of X2 (N, D_in), dY2 (N, D_out)."""
+    return X2.T @ dY2, dY2.sum(axis=0)
+
+
+def dense_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
+    """dW = X^T dY and db = sum dY over every row; dX = dY W^T.
+
+    ``defer`` (:mod:`scratchgen.nn.overlap`) computes dW and db: now, or beside the rest of the pass
+    (nothing in the pass needs them); dX, which the layer below needs, is computed here.
+    """
     X2 = cache["X"]  # (N, D_in)
     dY2 = dY.reshape(-1, dY.shape[-1])  # (N, D_out)
-    return {"W": X2.T @ dY2, "b": dY2.sum(axis=0)}, (dY2 @ params["W"].T).reshape(cache["shape"])
+    w = defer(_weight_grads, X2, dY2)
+    return {"W": part(w, 0), "b": part(w, 1)}, (dY2 @ params["W"].T).reshape(cache["shape"])
 
 
 # --- causal multi-head self-attention: eq. (A4)-(A7), (A15)-(A19) --------------------------------------
@@ -367,7 +393,17 @@ def _attend(Qs, K, V, P, O, mask) -> None:
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 
-def attention_forward(params: dict, inputs):
+def _thread_chunks(chunks: list[tuple[int, int]], defer) -> list[tuple[int, int]]:
+    """The batch blocks of the attention, one block cut in two for an :class:`~scratchgen.nn.overlap.Overlap`'s
+    two threads (each (b, a) pair's products are the same whatever block it is in)."""
+    if isinstance(defer, Overlap) and len(chunks) == 1 and chunks[0][1] - chunks[0][0] >= 2:
+        b0, b1 = chunks[0]
+        mid = (b0 + b1 + 1) // 2
+        return [(b0, mid), (mid, b1)]
+    return chunks
+
+
+def attention_forward(params: dict, inputs, defer=run_now):
     """Causal multi-head self-attention, eq. (A4)-(A7).
 
     Parameters
@@ -385,7 +421,8 @@ def attention_forward(params: dict, inputs):
     queries; the backward scales their gradients the same way), the scores are computed a cache-sized block of the
     batch at a time (:func:`_batch_chunks`) and a block of query rows reaches only as far as its last
     row (:func:`_query_blocks`), and P V is written straight into the merged (B, T, D) layout that
-    W_o multiplies.
+    W_o multiplies. With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks run on
+    its thread (:func:`~scratchgen.nn.overlap.split`).
     """
     X, A = inputs
     B, T, D = X.shape
@@ -394,19 +431,43 @@ def attention_forward(params: dict, inputs):
     W_s, b_s = params["W_qkv"].copy(), params["b_qkv"].copy()  # (D, 3D), (3D,)
     W_s[:, :D] *= scale  # the query columns scaled: X W_s + b_s = [Q / sqrt(d) | K | V], so that S = Qs K^T
     b_s[:D] *= scale
-    QKV = X2 @ W_s  # (B T, 3D) eq. (A4), the queries scaled
-    QKV += b_s
-    Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) each
-    P = np.empty((B, A, T, T), dtype=QKV.dtype)
-    O = np.empty((B, T, A, D // A), dtype=QKV.dtype)  # heads merged: (B, T, D) once reshaped
+    dtype = np.result_type(X2, W_s)
+    QKV = np.empty((B * T, 3 * D), dtype=dtype)  # (B T, 3D) eq. (A4), the queries scaled
+    Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) views
+    P = np.empty((B, A, T, T), dtype=dtype)
+    O = np.empty((B, T, A, D // A), dtype=dtype)  # heads merged: (B, T, D) once reshaped
     O_heads = O.transpose(0, 2, 1, 3)  # (B, A, T, d) view
-    mask = _causal_mask(T, P.dtype)
-    for b0, b1 in _batch_chunks(B, A, T):
-        _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask)  # eq. (A5)-(A7)
     O2 = O.reshape(-1, D)  # (B T, D)
-    Y = O2 @ params["W_o"]  # (B T, D) eq. (A7)
-    Y += params["b_o"]
+    Y = np.empty((B * T, D), dtype=dtype)
+    mask = _causal_mask(T, P.dtype)
+    if isinstance(defer, Overlap) and B >= 2:  # two threads: each sequence's attention is its own, so halves
+        mid = (B + 1) // 2
+        halves = [
+            (b0, b1, X2, W_s, b_s, params, QKV, (Qs, K, V, P, O_heads), O2, Y, mask) for b0, b1 in ((0, mid), (mid, B))
+        ]
+        split(defer, _attention_rows, halves)
+    else:
+        np.matmul(X2, W_s, out=QKV)  # eq. (A4)
+        QKV += b_s
+        for b0, b1 in _batch_chunks(B, A, T):
+            _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask)  # eq. (A5)-(A7)
+        np.matmul(O2, params["W_o"], out=Y)  # (B T, D) eq. (A7)
+        Y += params["b_o"]
     return Y.reshape(B, T, D), {"X": X2, "Qs": Qs, "K": K, "V": V, "P": P, "O": O2, "scale": scale, "W_s": W_s}
+
+
+def _attention_rows(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) -> None:
+    """eq. (A4)-(A7) for the sequences b0 .. b1 - 1 (rows b0 T .. b1 T - 1 of X2, QKV, O2 and Y)."""
+    Qs, K, V, P, O_heads = heads
+    T = P.shape[-1]
+    rows = slice(b0 * T, b1 * T)
+    np.matmul(X2[rows], W_s, out=QKV[rows])  # eq. (A4)
+    QKV[rows] += b_s
+    for c0, c1 in _batch_chunks(b1 - b0, P.shape[1], T):
+        c0, c1 = b0 + c0, b0 + c1
+        _attend(Qs[c0:c1], K[c0:c1], V[c0:c1], P[c0:c1], O_heads[c0:c1], mask)  # eq. (A5)-(A7)
+    np.matmul(O2[rows], params["W_o"], out=Y[rows])  # eq. (A7)
+    Y[rows] += params["b_o"]
 
 
 def _attend_backward(K, V, P, dO, rowdot, dS, dQ) -> None:
@@ -428,82 +489,125 @@ def _attend_backward_keys(Qs, P, dO, dS, dK, dV) -> None:
         np.matmul(P[..., c0:, c0:c1].swapaxes(-1, -2), dO[..., c0:, :], out=dV[..., c0:c1, :])  # eq. (A16)
 
 
-def attention_backward(params: dict, cache: dict, dY: np.ndarray):
+def _attend_backward_block(Qs, K, V, P, dO, rowdot, dQKV) -> None:
+    """eq. (A16)-(A18) for a block of the batch into its rows of [dQ | dK | dV] (.., T, 3, A, d), with a work
+    space dS of its own."""
+    dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (.., A, T, d) views
+    dS = np.empty(P.shape, dtype=dO.dtype)
+    _attend_backward(K, V, P, dO, rowdot, dS, dQ)
+    _attend_backward_keys(Qs, P, dO, dS, dK, dV)
+
+
+def _qkv_weight_grads(X2: np.ndarray, dQKV2: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """eq. (A19)'s dW_qkv = X^T [dQ | dK | dV] and db_qkv, from the gradient of the *scaled* queries:
+    their columns times the 1 / sqrt(d) of eq. (A18), on (D, D) numbers instead of (B T, D)."""
+    D = X2.shape[1]
+    dW, db = _weight_grads(X2, dQKV2)
+    dW[:, :D] *= scale
+    db[:D] *= scale
+    return dW, db
+
+
+def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
     """eq. (A15)-(A19). Returns grads and (dX, None) (no gradient for the number of heads).
 
     dQ, dK and dV are written straight into the (B T, 3D) layout of [dQ | dK | dV] that eq. (A19)
     multiplies; eq. (A16)-(A18) run a cache-sized block of the batch at a time. The row sums of
     eq. (A17) come from eq. (A17'), dO . O: a (B, T, D) product instead of a (B, A, T, T) one.
+    The weight gradients of W_o and W_qkv are ``defer``'s (:mod:`scratchgen.nn.overlap`).
     """
     X2, Qs, K, V, P, O2, scale = (cache[k] for k in ("X", "Qs", "K", "V", "P", "O", "scale"))
     B, A, T, d = K.shape
     D = A * d
     dY2 = dY.reshape(-1, D)  # (B T, D)
-    grads = {"W_o": O2.T @ dY2, "b_o": dY2.sum(axis=0)}  # eq. (A15)
+    w_o = defer(_weight_grads, O2, dY2)  # eq. (A15): dW_o = O^T dY, db_o = sum dY
+    grads = {"W_o": part(w_o, 0), "b_o": part(w_o, 1)}
     dO2 = dY2 @ params["W_o"].T  # (B T, D) eq. (A15)
     rowdot = _row_dot(dO2.reshape(-1, d), O2.reshape(-1, d)).reshape(B, T, A).transpose(0, 2, 1)  # (B, A, T) (A17')
     dO = dO2.reshape(B, T, A, d).transpose(0, 2, 1, 3)  # (B, A, T, d) view
     dQKV = np.empty((B, T, 3, A, d), dtype=dO.dtype)  # [dQ | dK | dV] rows
     dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (B, A, T, d) views
-    chunks = _batch_chunks(B, A, T)
-    dS = np.empty((chunks[0][1] - chunks[0][0], A, T, T), dtype=dO.dtype)  # work space of one block
-    for b0, b1 in chunks:
-        dSb = dS[: b1 - b0]
-        _attend_backward(K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dSb, dQ[b0:b1])
-        _attend_backward_keys(Qs[b0:b1], P[b0:b1], dO[b0:b1], dSb, dK[b0:b1], dV[b0:b1])
+    chunks = _thread_chunks(_batch_chunks(B, A, T), defer)
+    pieces = [(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dQKV[b0:b1]) for b0, b1 in chunks]
+    split(defer, _attend_backward_block, pieces)  # eq. (A16)-(A18)
     dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D): [dQs | dK | dV], the gradient of the scaled queries
-    grads["W_qkv"] = X2.T @ dQKV2  # eq. (A19), the query columns still to scale
-    grads["b_qkv"] = dQKV2.sum(axis=0)
-    grads["W_qkv"][:, :D] *= scale  # eq. (A18)'s 1 / sqrt(d), on (D, D) numbers instead of (B T, D)
-    grads["b_qkv"][:D] *= scale
+    w_qkv = defer(_qkv_weight_grads, X2, dQKV2, scale)  # eq. (A19), eq. (A18)'s 1 / sqrt(d)
+    grads["W_qkv"], grads["b_qkv"] = part(w_qkv, 0), part(w_qkv, 1)
     return grads, ((dQKV2 @ cache["W_s"].T).reshape(B, T, D), None)  # eq. (A19): dX = [dQs | dK | dV] W_s^T
 
 
 # --- the MLP and the pre-LN block: eq. (A8), (A9), (A20) ------------------------------------------------
 
 
-def mlp_forward(params: dict, X: np.ndarray):
+def mlp_forward(params: dict, X: np.ndarray, defer=run_now):
     """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,).
 
     The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own.
     """
     X2 = X.reshape(-1, X.shape[-1])  # (N, D)
-    Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
-    G, sig = _bias_gelu_rows(Hf, params["b_fc"])  # (N, F) eq. (A3) of X W_fc + b_fc
-    Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
+    if isinstance(defer, Overlap) and len(X2) >= 2:  # two threads: each row's MLP is its own, so halves of rows
+        N, F = len(X2), params["W_fc"].shape[1]
+        Hf, sig, G = (np.empty((N, F), dtype=np.result_type(X2, params["W_fc"])) for _ in range(3))
+        Y = np.empty((N, params["W_proj"].shape[1]), dtype=Hf.dtype)
+        mid = (N + 1) // 2
+        halves = [(X2[a:b], params, Hf[a:b], sig[a:b], G[a:b], Y[a:b]) for a, b in ((0, mid), (mid, N))]
+        split(defer, _mlp_rows, halves)
+        c_proj = {"X": G, "shape": G.shape}
+    else:
+        Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
+        G, sig = _bias_gelu_rows(Hf, params["b_fc"], defer)  # (N, F) eq. (A3) of X W_fc + b_fc
+        Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
     return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
 
 
-def mlp_backward(params: dict, cache: dict, dY: np.ndarray):
-    """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows."""
+def _mlp_rows(X2, params, Hf, sig, G, Y) -> None:
+    """eq. (A8) for some rows, into Hf, sig, G (N', F) and Y (N', D)."""
+    np.matmul(X2, params["W_fc"], out=Hf)
+    for r0, r1 in _row_chunks(*Hf.shape):
+        _bias_gelu_block(Hf[r0:r1], params["b_fc"], sig[r0:r1], G[r0:r1])
+    np.matmul(G, params["W_proj"], out=Y)
+    Y += params["b_proj"]
+
+
+def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:
+    """X^T dY: a weight's gradient without its bias's."""
+    return X2.T @ dY2
+
+
+def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
+    """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows.
+    The weight gradients are ``defer``'s (:mod:`scratchgen.nn.overlap`)."""
     X2 = cache["X"]  # (N, D)
-    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY)  # dG (N, F)
-    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, col_sums=True)  # (N, F) eq. (A14)
-    grads = {"W_fc": X2.T @ dHf, "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
+    g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY, defer)  # dG (N, F)
+    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, True, defer)  # (N, F) eq. (A14)
+    grads = {"W_fc": defer(_matmul_t, X2, dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
     return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 
-def block_forward(params: dict, inputs):
+def block_forward(params: dict, inputs, defer=run_now):
     """One pre-LN block, eq. (A9): ``X' = X + attn(LN_1(X))``, ``Y = X' + mlp(LN_2(X'))``.
 
-    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache.
+    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache. ``defer``: an
+    :class:`~scratchgen.nn.overlap.Overlap` shares the attention's and GELU's blocks with its thread.
     """
     X, A = inputs
     N1, c_ln1 = layernorm_forward(_sub(params, "ln1."), X)
-    Y1, c_attn = attention_forward(_sub(params, "attn."), (N1, A))
+    Y1, c_attn = attention_forward(_sub(params, "attn."), (N1, A), defer)
     X1 = X + Y1  # the first residual
     N2, c_ln2 = layernorm_forward(_sub(params, "ln2."), X1)
-    Y2, c_mlp = mlp_forward(_sub(params, "mlp."), N2)
+    Y2, c_mlp = mlp_forward(_sub(params, "mlp."), N2, defer)
     Y2 += X1  # the second residual, into the MLP's fresh output
     return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp}
 
 
-def block_backward(params: dict, cache: dict, dY: np.ndarray):
-    """eq. (A20): each residual passes its gradient straight through and adds the branch's."""
-    g_mlp, dN2 = mlp_backward(_sub(params, "mlp."), cache["mlp"], dY)
+def block_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
+    """eq. (A20): each residual passes its gradient straight through and adds the branch's.
+
+    ``defer`` computes the weight gradients (:mod:`scratchgen.nn.overlap`): with the default, now."""
+    g_mlp, dN2 = mlp_backward(_sub(params, "mlp."), cache["mlp"], dY, defer)
     g_ln2, dX1 = layernorm_backward(_sub(params, "ln2."), cache["ln2"], dN2)
     dX1 += dY  # X' reaches Y directly and through the MLP (dX1 is the LayerNorm's fresh array)
-    g_attn, (dN1, _) = attention_backward(_sub(params, "attn."), cache["attn"], dX1)
+    g_attn, (dN1, _) = attention_backward(_sub(params, "attn."), cache["attn"], dX1, defer)
     g_ln1, dX = layernorm_backward(_sub(params, "ln1."), cache["ln1"], dN1)
     grads = {}
     for prefix, g in (("ln1.", g_ln1), ("attn.", g_attn), ("ln2.", g_ln2), ("mlp.", g_mlp)):

@@ -95,11 +95,13 @@ class TrainConfig:
         What ``time_limit`` counts: wall-clock seconds or this process's CPU seconds.
     threads : int
         k, the threads of a training step: the batch is cut into k shards of rows, each computed in its
-        own thread on one core (:mod:`scratchgen.nn.parallel`; a batch or network too small to gain is
-        not cut); an LSTM instead runs its recurrence on one thread and its large products on the other
-        (:mod:`scratchgen.nn.lstm_overlap`). 1 by default, because a second thread only helps when a core is free: on an
-        idle 2-core machine (benchmarks/RESULTS.md, sections nn-speed, deep-gated-speed, deep_transformer_speed),
-        2 threads made the Transformer at E 128, T 128 1.42x as fast as 1, the RNN at H 512 1.38x, the GRU and the LSTM
+        own thread on one core (:mod:`scratchgen.nn.parallel`); a batch or network too small for shards is
+        not cut, and a Transformer then hands its weight gradients and half of each block's forward to
+        the second thread instead (:mod:`scratchgen.nn.overlap`); an LSTM runs its recurrence on one thread
+        and its large products on the other (:mod:`scratchgen.nn.lstm_overlap`).
+        1 by default, because a second thread only helps when a core is free: on an idle 2-core
+        machine (benchmarks/RESULTS.md, sections nn-speed, deep-gated-speed, deep_transformer_speed), 2 threads
+        made the Transformer at E 128, T 128 1.42x as fast as 1, the RNN at H 512 1.38x, the GRU and the LSTM
         at H 256 1.18x and 1.22x, and left the RNN at H 256 even (0.96x). The result differs from 1 thread's
         only by rounding, so a checkpoint may be resumed with another number (bit for bit with the same).
     """

@@ -236,7 +236,7 @@ class GatedNetwork(Network):
         self.layers = layers
         # two threads: the LSTM overlaps its recurrence with its products (nn/lstm_overlap.py), the GRU shards its batch
         # (nn/parallel.py); each the faster of the two for it, measured by benchmarks/deep_gated.py
-        self.overlap = cell == "lstm"
+        self.overlaps_recurrence = cell == "lstm"
 
     def overlap_step(self, params: dict, inputs: tuple, submit):
         """((loss, state_T), grads) of one chunk, on the calling thread and ``submit``'s (nn/lstm_overlap.py)."""

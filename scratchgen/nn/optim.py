@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from ..errors import ScratchgenError
+from .overlap import run_now, split
 
 __all__ = [
     "SGD",
@@ -62,8 +63,8 @@ class SGD:
         self.state: dict[str, np.ndarray] = {}
         self.steps = 0
 
-    def step(self, params: dict, grads: dict, lr: float) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: dict, grads: dict, lr: float, defer=run_now) -> None:
+        """Update ``params`` in place (``defer`` is accepted as by :meth:`Adam.step`; unused)."""
         self.steps += 1
         for k, g in grads.items():
             v = self.state.setdefault(f"sgd.momentum.{k}", np.zeros_like(g))
@@ -80,7 +81,8 @@ class Adagrad:
         self.state: dict[str, np.ndarray] = {}
         self.steps = 0
 
-    def step(self, params: dict, grads: dict, lr: float) -> None:
+    def step(self, params: dict, grads: dict, lr: float, defer=run_now) -> None:
+        """Update ``params`` in place (``defer`` is accepted as by :meth:`Adam.step`; unused)."""
         self.steps += 1
         for k, g in grads.items():
             G = self.state.setdefault(f"adagrad.G.{k}", np.zeros_like(g))
@@ -105,34 +107,42 @@ class Adam:
         self.state: dict[str, np.ndarray] = {}
         self.steps = 0
 
-    def step(self, params: dict, grads: dict, lr: float) -> None:
+    def step(self, params: dict, grads: dict, lr: float, defer=run_now) -> None:
+        """Update ``params`` in place. ``defer`` an :class:`~scratchgen.nn.overlap.Overlap`: the second half
+        of the parameters is updated on its thread (each parameter's update is its own: the same numbers)."""
         self.steps += 1
         b1, b2 = self.beta1, self.beta2
         c1 = 1.0 - b1**self.steps  # eq. (4)
         c2 = 1.0 - b2**self.steps
+        pieces = []
         for k, g in grads.items():
             m, v = self.state.get(f"adam.m.{k}"), self.state.get(f"adam.v.{k}")
             if m is None or v is None:  # the first step (not a fresh zero array every step)
                 m = self.state[f"adam.m.{k}"] = np.zeros_like(g)
                 v = self.state[f"adam.v.{k}"] = np.zeros_like(g)
-            # the same operations as written out in eq. (3)-(5), into two work arrays instead of six
-            work = np.multiply(g, 1 - b1)
-            m *= b1
-            m += work  # eq. (3)
-            np.multiply(g, g, out=work)
-            work *= 1 - b2
-            v *= b2
-            v += work
-            theta = params[k]
-            if self.weight_decay and theta.ndim >= 2:
-                theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
-            # eq. (5): theta -= lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
-            den = np.divide(v, c2)
-            np.sqrt(den, out=den)
-            den += self.eps
-            np.multiply(m, lr / c1, out=work)
-            work /= den
-            theta -= work
+            pieces.append((params[k], g, m, v, lr, c1, c2))
+        split(defer, self._update, pieces)
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float, c1: float, c2: float):
+        """eq. (3)-(5) for one parameter, in place: the same operations as written out there, into two work
+        arrays instead of six."""
+        b1, b2 = self.beta1, self.beta2
+        work = np.multiply(g, 1 - b1)
+        m *= b1
+        m += work  # eq. (3)
+        np.multiply(g, g, out=work)
+        work *= 1 - b2
+        v *= b2
+        v += work
+        if self.weight_decay and theta.ndim >= 2:
+            theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
+        # eq. (5): theta -= lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
+        den = np.divide(v, c2)
+        np.sqrt(den, out=den)
+        den += self.eps
+        np.multiply(m, lr / c1, out=work)
+        work /= den
+        theta -= work
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad")

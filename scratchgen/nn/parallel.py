@@ -30,6 +30,8 @@ cut: the step is exactly the network's forward and backward. Different k give th
 rounding (the sums over the rows are taken in another order); a test checks that to 1e-12 in float64.
 
 The plain version of the same step is :func:`sharded_step_reference`: the shards one after another.
+A network that declares ``overlaps`` (the Transformer) and gets one shard uses the second thread the
+other way, :mod:`scratchgen.nn.overlap`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..threads import one_blas_thread
+from .overlap import Overlap, run_now
 
 __all__ = [
     "MIN_SHARD_ROWS",
@@ -183,13 +186,26 @@ class DataParallel:
             self.pool.shutdown()
             self.pool = None
 
+    @property
+    def defer(self):
+        """What the optimiser may hand work to (nn/overlap.py): the pool's thread, or none (one thread)."""
+        return run_now if self.pool is None else Overlap(self.pool)
+
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""
-        if self.pool is not None and getattr(self.net, "overlap", False):  # the LSTM's two threads: nn/lstm_overlap.py
+        if self.pool is not None and getattr(self.net, "overlaps_recurrence", False):  # the LSTM: nn/lstm_overlap.py
             with one_blas_thread():
                 (loss, state_T), grads = self.net.overlap_step(params, inputs, self.pool.submit)
             return loss, state_T, grads
         bounds = shard_bounds(inputs[0].shape[0], self.threads, parameter_count(params), self.min_work)
+        if len(bounds) == 1 and self.pool is not None and getattr(self.net, "overlaps", False):
+            # too little work for shards: the second thread computes the weight gradients beside the
+            # backward pass and half of each block's forward instead (nn/overlap.py)
+            defer = Overlap(self.pool)
+            with one_blas_thread():
+                (loss, state_T), cache = self.net.forward(params, inputs, defer=defer)
+                grads, _ = self.net.backward(params, cache, defer=defer)
+            return loss, state_T, grads
         if len(bounds) == 1 or self.pool is None:
             (loss, state_T), grads = _forward_backward(self.net, params, inputs)
             return loss, state_T, grads

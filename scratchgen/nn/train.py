@@ -299,7 +299,7 @@ class Trainer:
             return lr, norm
         if self.good is None:  # before the first update: the initial weights
             self._snapshot_good()
-        self.opt.step(self.params, grads, lr)
+        self.opt.step(self.params, grads, lr, self.parallel.defer)  # with 2 threads, half the parameters on the second
         if not _all_finite(self.params):
             self._recover(f"the weights became non-finite at step {self.step + 1}")
             return lr, norm

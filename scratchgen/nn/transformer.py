@@ -73,6 +73,7 @@ from .data import BOS, EOS, padded_batch
 from .layers import softmax_ce_backward, softmax_ce_forward
 from .network import Network
 from .neural import MAX_WEIGHT, NeuralModel, _log_softmax
+from .overlap import Pending, part, resolve, run_now
 
 __all__ = [
     "TransformerModel",
@@ -162,19 +163,19 @@ def _w_out(params: dict) -> np.ndarray:
 # --- the network of one chunk: eq. (T1)-(T3), forward and backward ------------------------------------
 
 
-def _trunk_forward(params: dict, ids: np.ndarray, heads: int, labels=None):
+def _trunk_forward(params: dict, ids: np.ndarray, heads: int, labels=None, defer=run_now):
     """eq. (T1)-(T2): the residual stream X_L (B, T, D) of a window at positions 0 .. T-1, and the caches."""
     X, c_emb = embed_forward(params, (ids, 0))  # (B, T, D) eq. (A10)
     cache: dict = {"emb": c_emb, "blocks": []}
     if labels is not None:
         X, cache["label"] = label_input_forward(params, (X, labels))  # (B, T, D) eq. (L1)
     for layer in range(_n_blocks(params)):
-        X, c = block_forward(_sub(params, f"h.{layer}."), (X, heads))  # (B, T, D) eq. (A9)
+        X, c = block_forward(_sub(params, f"h.{layer}."), (X, heads), defer)  # (B, T, D) eq. (A9)
         cache["blocks"].append(c)
     return X, cache
 
 
-def network_forward(params: dict, inputs, heads: int):
+def network_forward(params: dict, inputs, heads: int, defer=run_now):
     """The mean cross-entropy of one chunk: eq. (T1)-(T3) then ``layers.softmax_ce_forward``.
 
     Parameters
@@ -184,6 +185,8 @@ def network_forward(params: dict, inputs, heads: int):
         ids, targets : int (B, T) with T <= the context; mask (B, T) or None; state must be None
         (nothing is carried between chunks); dropout must be None; labels int (B,) or None.
     heads : int, A
+    defer : :func:`~scratchgen.nn.overlap.run_now` (one thread) or an :class:`~scratchgen.nn.overlap.Overlap`,
+        whose thread then takes half of the attention's and GELU's blocks (the same numbers).
 
     Returns
     -------
@@ -191,7 +194,7 @@ def network_forward(params: dict, inputs, heads: int):
     """
     ids, targets, mask = inputs[:3]
     labels = inputs[5] if len(inputs) > 5 else None
-    XL, cache = _trunk_forward(params, ids, heads, labels)
+    XL, cache = _trunk_forward(params, ids, heads, labels, defer)
     N, cache["lnf"] = layernorm_forward(_sub(params, "lnf."), XL)  # (B, T, D)
     logits, cache["out"] = dense_forward({"W": _w_out(params), "b": params["b_out"]}, N)  # (B, T, V) eq. (T3)
     loss, cache["ce"] = softmax_ce_forward({}, (logits, targets, mask))
@@ -199,31 +202,43 @@ def network_forward(params: dict, inputs, heads: int):
     return (loss, None), cache
 
 
-def network_backward(params: dict, cache: dict, d_outputs=(1.0, None)):
+def _table_grads(params: dict, c_emb: dict, dX0: np.ndarray, dW_out):
+    """eq. (A21) (dC, dP_pos), and with tied weights C's second use added: dC += dW_out^T (``dW_out`` an
+    array or a :class:`~scratchgen.nn.overlap.Pending` of one)."""
+    g_emb, _ = embed_backward(params, c_emb, dX0)  # eq. (A21)
+    if dW_out is None:
+        return g_emb["C"], g_emb["P_pos"]
+    dW = dW_out.result() if isinstance(dW_out, Pending) else dW_out
+    return g_emb["C"] + dW.T, g_emb["P_pos"]  # both uses of C
+
+
+def network_backward(params: dict, cache: dict, d_outputs=(1.0, None), defer=run_now):
     """Every gradient of :func:`network_forward`: eq. (A12)-(A21), and (L3) for ``L_in``.
 
     With tied weights, C gets the gradient of both its uses (the lookup and the output map) added.
     Returns grads and one None per input (ids, targets, mask and labels have no gradient).
+
+    ``defer`` (:mod:`scratchgen.nn.overlap`): who computes the weight gradients, which nothing in the
+    pass waits for. The default computes them at once (one thread); an :class:`~scratchgen.nn.overlap.Overlap`
+    computes them on a second thread while this one goes on down the blocks, and the numbers are the same.
     """
     d_loss = d_outputs[0] if isinstance(d_outputs, tuple) else d_outputs
     _, (dlogits, _, _) = softmax_ce_backward({}, cache["ce"], d_loss)  # (B, T, V)
     tied = "W_out" not in params
-    g_out, dN = dense_backward({"W": _w_out(params)}, cache["out"], dlogits)  # (B, T, D)
+    g_out, dN = dense_backward({"W": _w_out(params)}, cache["out"], dlogits, defer)  # (B, T, D)
     grads = {"b_out": g_out["b"]}
     g_lnf, dX = layernorm_backward(_sub(params, "lnf."), cache["lnf"], dN)
     grads["lnf.g"], grads["lnf.b"] = g_lnf["g"], g_lnf["b"]
     for layer in range(len(cache["blocks"]) - 1, -1, -1):
-        g, (dX, _) = block_backward(_sub(params, f"h.{layer}."), cache["blocks"][layer], dX)  # eq. (A20)
+        g, (dX, _) = block_backward(_sub(params, f"h.{layer}."), cache["blocks"][layer], dX, defer)  # eq. (A20)
         grads.update({f"h.{layer}.{k}": v for k, v in g.items()})
     if "label" in cache:
         grads["L_in"] = label_input_backward(params, cache["label"], dX)[0]["L_in"]  # (C, D) eq. (L3)
-    g_emb, _ = embed_backward(params, cache["emb"], dX)  # eq. (A21)
-    grads["P_pos"] = g_emb["P_pos"]
-    if tied:
-        grads["C"] = g_emb["C"] + g_out["W"].T  # both uses of C
-    else:
-        grads["C"], grads["W_out"] = g_emb["C"], g_out["W"]
-    return grads, (None,) * cache["n_inputs"]
+    tables = defer(_table_grads, params, cache["emb"], dX, g_out["W"] if tied else None)  # eq. (A21)
+    grads["P_pos"], grads["C"] = part(tables, 1), part(tables, 0)  # in the order of the one-thread pass
+    if not tied:
+        grads["W_out"] = g_out["W"]
+    return resolve(grads), (None,) * cache["n_inputs"]
 
 
 # --- windows: eq. (T4) ------------------------------------------------------------------------------
@@ -302,14 +317,17 @@ class TransformerNetwork(Network):
     The validation losses read text longer than a chunk through the windows of eq. (T4), like scoring.
     """
 
+    #: The backward pass takes ``defer``: a second thread can compute the weight gradients (nn/overlap.py).
+    overlaps = True
+
     def __init__(self, heads: int):
         self.heads = heads
 
-    def forward(self, params: dict, inputs: tuple):
-        return network_forward(params, inputs, self.heads)
+    def forward(self, params: dict, inputs: tuple, defer=run_now):
+        return network_forward(params, inputs, self.heads, defer)
 
-    def backward(self, params: dict, cache):
-        return network_backward(params, cache)
+    def backward(self, params: dict, cache, defer=run_now):
+        return network_backward(params, cache, defer=defer)
 
     def stream_loss(
         self, params: dict, ids: np.ndarray, streams: int = 32, seq_len: int = 256, stride: int | None = None
