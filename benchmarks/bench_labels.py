@@ -73,7 +73,7 @@ def run(quick: bool = False) -> Section:
               f"given the label {bayes.cross_entropy:.4f} nats/token (the floor of the first column)."
             + "\n- " + "\n- ".join(notes))
     command = "python -m benchmarks.bench_labels" + (" --quick" if quick else "")
-    return Section("bench_labels", "labels: conditional models on the shipped labelled corpus", body, command)
+    return Section("labels", "labels: conditional models on the shipped labelled corpus", body, command)
 
 
 if __name__ == "__main__":

@@ -246,3 +246,27 @@ def test_a_benchmark_run_alone_rewrites_only_its_own_section(tmp_path, monkeypat
     text = results.read_text()
     assert "new a" in text and "old a" not in text and "old b" in text
     assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]  # written through a temporary file, renamed
+
+
+def test_the_section_a_benchmark_returns_is_the_one_the_runner_writes():
+    """A benchmark's ``run`` returns the section named as the runner names it (``bench_NAME`` -> NAME); a
+    direct ``python -m benchmarks.bench_NAME`` then replaces that section instead of adding a second one.
+    Read from the source: every ``return Section(...)`` of a module's ``run`` must name NAME first."""
+    import ast
+
+    for path in sorted(runner.HERE.glob("bench_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        run = next((f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "run"), None)
+        if run is None:
+            continue
+        names = set()
+        for node in ast.walk(run):
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+                call = node.value
+                if getattr(call.func, "id", None) != "Section":
+                    continue
+                given = call.args[0] if call.args else next(k.value for k in call.keywords if k.arg == "name")
+                if isinstance(given, ast.Constant):
+                    names.add(given.value)
+        stem = path.stem[len("bench_"):]
+        assert names <= {stem}, f"{path.name}: run() returns sections named {sorted(names)}, the runner writes {stem!r}"
