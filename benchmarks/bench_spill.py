@@ -124,7 +124,7 @@ def lmplz(corpus: Path, arpa: Path, memory: str, temp: Path) -> list[str]:
 
 
 _MMAP = """
-import mmap, resource, numpy as np
+import mmap, numpy as np
 from scratchgen import load
 def mapped_view(a):  # the array, or an array it views, is a memory map of the file
     while a is not None and not isinstance(a, (np.memmap, mmap.mmap)):
@@ -134,9 +134,9 @@ m = load({path!r}, mmap=True)
 mapped = sum(mapped_view(a) for a in m.keys_ + m.logp_ + m.bow_)
 lines = [l for l in open({corpus!r}, encoding="utf-8").read(1 << 20).split("\\n")[:1001] if l.strip()][:1000]
 s = m.score(lines)
-print(mapped, len(m.keys_ + m.logp_ + m.bow_), s.perplexity, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(mapped, len(m.keys_ + m.logp_ + m.bow_), s.perplexity, own_peak_mib())
 """
-_BARE = "import resource, numpy, scratchgen; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+_BARE = "import numpy, scratchgen; print(own_peak_mib())  # run_isolated defines own_peak_mib"
 
 
 def same_model(a: Path, b: Path) -> bool:
