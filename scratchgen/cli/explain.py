@@ -13,7 +13,6 @@ With MODEL2 the two models are side by side, with bits(MODEL2) - bits(MODEL) for
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import math
 import sys
@@ -207,6 +206,8 @@ def _title(record: dict) -> str:
 
 
 def _span(record: dict, model: str, index: int, colour: str) -> str:
+    import html  # here, not at the top: only --html output needs it (start-up of every command)
+
     token = record["token"]
     shown = html.escape(token if token.strip() else "\u2423" * max(1, len(token)))
     title = html.escape(_title(record), quote=True)
@@ -219,6 +220,8 @@ def _span(record: dict, model: str, index: int, colour: str) -> str:
 
 def render_html(results: list[dict], names: tuple = ("MODEL", None)) -> str:
     """One self-contained page: each sequence's tokens coloured by surprisal, the record shown on hover."""
+    import html  # here, not at the top: only --html output needs it (start-up of every command)
+
     body = []
     for result in results:
         parts = [f'<div class="seq"><h3>{html.escape(result["text"])}</h3>']

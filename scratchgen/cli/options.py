@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -430,8 +432,18 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=nonnegative_int, default=None, help="random seed (same seed, same text)")
 
 
+@functools.cache
+def _help_width() -> int:
+    """The width argparse's help formatter takes by default (the terminal's columns - 2), asked once: argparse
+    makes a formatter at every ``add_argument``, and each asked the terminal (a tenth of start-up)."""
+    return shutil.get_terminal_size().columns - 2
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a usage error as one line (exit 2) that says where the help is."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return self.formatter_class(prog=self.prog, width=_help_width())  # type: ignore[call-arg]  # HelpFormatter takes it
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
