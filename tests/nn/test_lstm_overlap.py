@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nn_inputs import H, V, chunk_inputs, network  # tests/nn/nn_inputs.py
 
 from scratchgen.nn import cells
-from scratchgen.nn.gated import GatedNetwork, gated_label_params, gated_label_width, init_gated_params
+from scratchgen.nn.gated import GatedNetwork, init_gated_params
 from scratchgen.nn.lstm_overlap import overlap_step
 from scratchgen.nn.parallel import DataParallel
-
-V, H, C = 7, 5, 3  # vocabulary, hidden, labels
 
 
 def now(fn, *args) -> Future:
@@ -29,26 +28,6 @@ def now(fn, *args) -> Future:
     future: Future = Future()
     future.set_result(fn(*args))
     return future
-
-
-def lstm(L: int, E: int | None, labelled: bool, rng: np.random.Generator):
-    net, p = GatedNetwork("lstm", L), init_gated_params("lstm", V, H, L, E, rng)
-    if labelled:
-        p.update(gated_label_params("lstm", C, gated_label_width(V, E), H, L))
-    return net, {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in p.items()}
-
-
-def chunk(net, params, B, T, labelled, masked, dropout, carried, rng) -> tuple:
-    """(x, y, mask, state, dropout[, labels]) of a chunk, as the Trainer builds them."""
-    x, y = rng.integers(0, V, size=(B, T)), rng.integers(0, V, size=(B, T))
-    mask = (rng.random((B, T)) < 0.7) if masked else None
-    state = net.start_state(params, B)
-    if carried:
-        state = rng.normal(size=state.shape)
-    elif labelled:
-        state = None  # a fresh labelled start: the label tables get gradients
-    keep = (rng.random(net.dropout_shape(params, x)) >= 0.3, 0.3) if dropout else None
-    return (x, y, mask, state, keep) + ((rng.integers(0, C, size=B),) if labelled else ())
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -66,8 +45,8 @@ def chunk(net, params, B, T, labelled, masked, dropout, carried, rng) -> tuple:
 )
 def test_the_overlapped_step_equals_the_plain_step(L, E, B, T, steps, labelled, masked, dropout, carried, seed):
     rng = np.random.default_rng(seed)
-    net, params = lstm(L, E, labelled, rng)
-    inputs = chunk(net, params, B, T, labelled, masked, dropout, carried, rng)
+    net, params = network("lstm", labelled, rng, L, E)
+    inputs = chunk_inputs(net, params, "lstm", B, T, labelled, masked, dropout, carried, rng)
     (loss, state_T), cache = net.forward(params, inputs)
     grads, _ = net.backward(params, cache)
     (loss_o, state_o), grads_o = overlap_step(net, params, inputs, now, steps)
@@ -81,8 +60,8 @@ def test_the_overlapped_step_equals_the_plain_step(L, E, B, T, steps, labelled, 
 def test_a_block_left_out_is_caught():
     """The check above can fail: dropping the last block's part of dW_hg changes it."""
     rng = np.random.default_rng(0)
-    net, params = lstm(1, 4, False, rng)
-    inputs = chunk(net, params, 3, 9, False, False, False, True, rng)
+    net, params = network("lstm", False, rng, 1, 4)
+    inputs = chunk_inputs(net, params, "lstm", 3, 9, False, False, False, True, rng)
     (_, _), cache = net.forward(params, inputs)
     grads, _ = net.backward(params, cache)
     jobs: list = []
@@ -100,8 +79,8 @@ def test_a_block_left_out_is_caught():
 
 def test_two_threads_give_the_same_bits_every_time():
     rng = np.random.default_rng(1)
-    net, params = lstm(2, 4, False, rng)
-    inputs = chunk(net, params, 8, 23, False, True, True, True, rng)
+    net, params = network("lstm", False, rng, 2, 4)
+    inputs = chunk_inputs(net, params, "lstm", 8, 23, False, True, True, True, rng)
     with ThreadPoolExecutor(max_workers=2) as pool:  # two workers: the blocks' jobs finish in any order
         runs = [overlap_step(net, params, inputs, pool.submit, 3) for _ in range(4)]
     (loss, state), grads = runs[0]
@@ -118,7 +97,7 @@ def test_two_threads_overlap_the_lstm_and_shard_the_gru(cell, overlaps, monkeypa
     monkeypatch.setattr(GatedNetwork, "overlap_step", lambda self, *a: calls.append(a) or overlap_step(self, *a))
     rng = np.random.default_rng(2)
     net, params = GatedNetwork(cell, 1), init_gated_params(cell, V, H, 1, 4, rng)
-    inputs = chunk(net, params, 8, 10, False, False, False, False, rng)
+    inputs = chunk_inputs(net, params, cell, 8, 10, False, False, False, False, rng)
     (loss, _), cache = net.forward(params, inputs)
     with DataParallel(net, threads=2, min_work=0) as parallel:
         loss_2, _, _ = parallel.step(params, inputs)
