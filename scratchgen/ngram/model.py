@@ -293,6 +293,10 @@ class NGramModel(LanguageModel):
         from .external_smoothing import streamable
 
         self._check_fit_params()
+        if output is not None:  # a bad output is named before the corpus is read, and the corpus never replaced
+            from ..io import check_output
+
+            output = check_output(output, [path])
         report = {} if report is None else report
         if memory is None:
             counts, vocab = chunked.count(path, self.order, self.tokenizer_, None, temp_dir, encoding, progress, report)

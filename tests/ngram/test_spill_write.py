@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchgen import load
-from scratchgen.errors import ModelFileError
+from scratchgen.errors import ModelFileError, OutputError
 from scratchgen.io import HEADER_KEY, _write_npz, write_archive
 from scratchgen.ngram import NGramModel, chunked, external
 from scratchgen.ngram import external_smoothing as es
@@ -184,3 +184,23 @@ def test_counting_no_longer_holds_every_order(tmp_path):
     for field in ("keys", "counts", "suffix", "bos_start"):
         for x, y in zip(getattr(counts, field), getattr(reference, field)):
             assert np.array_equal(x, y), field
+
+
+@pytest.mark.parametrize("memory", [None, 1 << 20])
+def test_a_bad_output_is_named_before_the_corpus_is_read(tmp_path, monkeypatch, memory):
+    """fit_file(output=) checks the output first: a missing folder, or the corpus itself, is refused before any
+    counting, and the corpus is left as it was."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c\nb c a\n", encoding="utf-8")
+
+    def no_counting(*args, **kwargs):
+        raise AssertionError("the corpus was read before the output was checked")
+
+    monkeypatch.setattr(chunked, "count", no_counting)
+    monkeypatch.setattr(chunked, "count_within", no_counting)
+    model = NGramModel(order=2, tokenizer=Tokenizer("word"))
+    with pytest.raises(OutputError, match="does not exist"):
+        model.fit_file(corpus, memory=memory, output=tmp_path / "missing" / "m.npz")
+    with pytest.raises(OutputError, match="also an input"):
+        model.fit_file(corpus, memory=memory, output=corpus)
+    assert corpus.read_text(encoding="utf-8") == "a b c\nb c a\n"
