@@ -376,11 +376,14 @@ class NGramModel(LanguageModel):
         return sum(a.nbytes for a in keys[1:] + logp + bow)
 
     def _explain(self, ids: np.ndarray, label: int | None = None):
-        """The backoff recursion of each token unrolled, and its ``ngram_length``: see :mod:`.explain`."""
-        from .explain import explain_tokens
+        """The backoff recursion of each token unrolled, and its ``ngram_length``: see :mod:`.explain`. With a
+        label, the terms of labelled.py eq. (3); a labelled model's marginal (no label) has no family keys."""
+        from .explain import explain_labelled_tokens, explain_tokens
 
-        if self.labels_ is not None:  # a labelled model's tables are not explained (yet): no family keys
-            return super()._explain(ids, label)
+        if self.labels_ is not None:
+            if label is None:
+                return super()._explain(ids, label)
+            return explain_labelled_tokens(self, ids, label), {}
         return explain_tokens(self, ids), {}
 
     # --- scoring ---------------------------------------------------------------------------------------

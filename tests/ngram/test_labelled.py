@@ -293,6 +293,61 @@ def test_smoothings_without_a_uniform_end_are_refused(smoothing):
         NGramModel(order=2, cutoffs=[1, 2]).fit(["ab"], labels=["p"])
 
 
+# --- explain: the terms of eq. (3) ----------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=labelled_cases())
+def test_explain_gives_the_terms_of_eq_3_as_the_reference_computes_them(case):
+    """Each token's parts add up to the model's own probability (the stepping rows), and each part is the
+    reference's: P(w | h_j) of the label-free model, the weights of eq. (3) (``free_weights``), and the label's
+    part as the rest of the reference's P(w | c, h)."""
+    from scratchgen.explain import explain
+
+    corpus, labels, order, smoothing, probes = case
+    model = NGramModel(order=order, smoothing=smoothing).fit(corpus, labels=labels)
+    ref = ReferenceLabelledNGram(corpus, labels, order=order, smoothing=smoothing)
+    for name in model.labels_.names:
+        for probe in probes:
+            records = explain(model, probe, label=name, top=0)["tokens"]
+            for t, r in enumerate(records):
+                w = r["token"] if r["token"] in ref.free.words else "<unk>"
+                h = ref.free.history(probe[:t])
+                weights = ref.free_weights(name, h)  # of P(w | h_1) .. P(w | h_L), then of P(w | h)
+                label_part, *free_parts, whole = r["parts"]
+                assert r["label"] == name and label_part["from"] == "label"
+                assert len(label_part["history"]) == r["label_ngram_length"] - 1
+                assert [q["from"] for q in free_parts + [whole]] == ["label-free"] * (len(free_parts) + 1)
+                assert whole["history"] == list(h)
+                assert math.isclose(whole["weight"], weights[-1], rel_tol=RTOL, abs_tol=1e-300)
+                seen = {len(q["history"]): q for q in free_parts if q["weight"] > 0}
+                assert sorted(seen) == [j for j in range(1, len(h) + 1) if weights[j - 1] > 0]
+                for j, q in seen.items():
+                    assert q["history"] == list(h[len(h) - j :])
+                    assert math.isclose(q["weight"], weights[j - 1], rel_tol=RTOL)
+                for q in free_parts + [whole]:
+                    n = len(q["history"])
+                    assert math.isclose(q["p"], ref.free.p(w, h[len(h) - n :]), rel_tol=RTOL, abs_tol=1e-300)
+                P = ref.prob(r["token"], name, probe[:t]) if t < len(probe) else ref.prob("</s>", name, probe)
+                free = sum(q["weight"] * q["p"] for q in free_parts + [whole])
+                assert label_part["weight"] * label_part["p"] == pytest.approx(P - free, rel=1e-7, abs=1e-12 * P)
+                total = sum(q["weight"] * q["p"] for q in r["parts"])
+                assert math.isclose(total, math.exp(r["logprob"]), rel_tol=RTOL)  # the stepping rows' P
+
+
+def test_explain_reads_eq_2_by_hand():
+    """test_by_hand's model: P(a | p) = 1/4 (the label's part) + 1/2 * 7/36 (label-free, gamma_p = 1/2)."""
+    from scratchgen.explain import explain
+
+    model = NGramModel(order=1, smoothing="witten-bell").fit(["a", "b", "b"], labels=["p", "q", "q"])
+    r = explain(model, "a", label="p")["tokens"][0]
+    assert [(q["from"], q["history"]) for q in r["parts"]] == [("label", []), ("label-free", [])]
+    assert [q["weight"] for q in r["parts"]] == pytest.approx([1.0, 1 / 2], rel=1e-12)
+    assert [q["p"] for q in r["parts"]] == pytest.approx([1 / 4, 7 / 36], rel=1e-12)
+    assert r["label_ngram_length"] == 1 and r["why"].endswith(f"= {25 / 72:.4g}")
+    assert "label" not in explain(model, "a")["tokens"][0]  # the marginal: no family keys
+
+
 def test_a_labelled_model_has_no_arpa_form(tmp_path):
     model = NGramModel(order=2).fit(["ab", "ba"], labels=["p", "q"])
     with pytest.raises(ScratchgenError, match="no ARPA form"):
