@@ -144,6 +144,7 @@ def generate(
         Carlo (:func:`scratchgen.smc.sample_exact`, which also returns the estimate of P_model(L(G))),
         one run of ``particles`` particles a sample. Only the controls that keep the target a restriction
         of the model's distribution are allowed: temperature 1, no top-k, top-p or repetition penalty.
+        ``batch_size`` then counts the runs stepped together (its default is ``sample_exact``'s).
     particles : int
         N, the particles of each sequential Monte Carlo run (``exact`` only).
     return_logprobs : bool
@@ -161,52 +162,34 @@ def generate(
     >>> generate(m, 1, prompt="ab", max_tokens=0)
     [['a', 'b']]
     """
+    # The controls generate shares with iter_generate and sample_exact (the same keywords, the same defaults:
+    # tests/test_smc.py checks the three signatures agree), passed on once.
+    controls: dict[str, Any] = {
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "min_tokens": min_tokens,
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "repetition_penalty": repetition_penalty,
+        "banned": banned,
+        "stop": stop,
+        "allow_unk": allow_unk,
+        "seed": seed,
+        "prompt_oov": prompt_oov,
+        "label": label,
+        "batch_size": batch_size,
+    }
     if exact:
         from .smc import sample_exact
 
         if grammar is None:
             raise DecodingError("exact=True samples P(x | x in L(G)): it needs a grammar (grammar=...)")
-        result = sample_exact(
-            model,
-            n,
-            grammar=grammar,
-            particles=particles,
-            prompt=prompt,
-            max_tokens=max_tokens,
-            min_tokens=min_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            repetition_penalty=repetition_penalty,
-            banned=banned,
-            stop=stop,
-            allow_unk=allow_unk,
-            seed=seed,
-            prompt_oov=prompt_oov,
-            label=label,
-        )
+        result = sample_exact(model, n, grammar=grammar, particles=particles, **controls)
         return (result.sequences, result.logprobs) if return_logprobs else result.sequences
     sequences: list[list[str]] = []
     logps: list[np.ndarray] = []
-    for batch, logp in iter_generate(
-        model,
-        n,
-        prompt=prompt,
-        max_tokens=max_tokens,
-        min_tokens=min_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        repetition_penalty=repetition_penalty,
-        banned=banned,
-        stop=stop,
-        allow_unk=allow_unk,
-        seed=seed,
-        prompt_oov=prompt_oov,
-        batch_size=batch_size,
-        label=label,
-        grammar=grammar,
-    ):
+    for batch, logp in iter_generate(model, n, grammar=grammar, **controls):
         sequences += batch
         logps.append(logp)
     return (sequences, np.concatenate(logps)) if return_logprobs else sequences

@@ -32,7 +32,7 @@ import numpy as np
 
 from .errors import ModelFileError, OutputError, ScratchgenError
 from .registry import model_class
-from .schema import ArraySpec, _check_array, validate_arrays
+from .schema import ArraySpec, check_array, validate_arrays
 from .text import Tokenizer, Vocabulary
 
 __all__ = [
@@ -272,7 +272,7 @@ def write_model(model, path, extra: dict, arrays: Mapping[str, Any], block: int 
             raise ModelFileError(f"cannot save this {type(model).__name__}: unexpected array {unexpected[0]}")
 
         def check(name: str, values: np.ndarray) -> None:
-            problem = _check_array(name, values, schema[name])
+            problem = check_array(name, values, schema[name])
             if problem:
                 raise ModelFileError(f"cannot save this {type(model).__name__}: {problem}")
 

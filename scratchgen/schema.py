@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ModelFileError
 
-__all__ = ["ArraySpec", "validate_arrays"]
+__all__ = ["ArraySpec", "check_array", "validate_arrays"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +67,18 @@ def _num(value) -> str:
 _BLOCK = 1 << 20
 
 
-def _check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
-    """What is wrong with ``a`` (a phrase), or None. The values are read a block at a time."""
+def check_array(name: str, a: np.ndarray, spec: ArraySpec) -> str | None:
+    """What is wrong with the array ``a`` named ``name``, as a phrase for a message, or None if it meets ``spec``.
+
+    The dtype and shape first, then the values, read ``_BLOCK`` at a time (with one value of overlap), so a
+    memory-mapped array is never copied whole. :func:`validate_arrays` raises with the phrase; a writer that
+    checks an array block by block as it writes it (:func:`scratchgen.io.write_model`) calls this on each block.
+
+    >>> check_array("keys", np.array([1, 3, 2]), ArraySpec((None,), kind="i", increasing=True))
+    'keys is not strictly increasing'
+    >>> check_array("W", np.ones((2, 2)), ArraySpec((2, 2))) is None
+    True
+    """
     if a.dtype.kind not in _KINDS[spec.kind] or (spec.kind == "f" and a.dtype.itemsize not in (4, 8)):
         return f"{name} has dtype {a.dtype}, expected {_KIND_NAMES[spec.kind]}"
     if a.ndim != len(spec.shape) or any(e is not None and d != e for d, e in zip(a.shape, spec.shape)):
@@ -124,7 +134,7 @@ def validate_arrays(
     for name, spec in schema.items():
         if name not in arrays:
             raise fail(f"the array {name} is missing")
-        problem = _check_array(name, np.asarray(arrays[name]), spec)
+        problem = check_array(name, np.asarray(arrays[name]), spec)
         if problem:
             raise fail(problem)
     extra = sorted(set(arrays) - set(schema))

@@ -260,11 +260,11 @@ def test_ngram_length_equals_what_kenlms_query_prints(word_arpa, tmp_path):
             assert math.isclose(r["logprob"] / math.log(10), float(log10p), abs_tol=1e-4)
 
 
-def test_a_labelled_ngram_model_gets_no_family_keys_yet():
+def test_a_labelled_ngram_models_marginal_gets_no_family_keys():
     model = NGramModel(order=2)
     model.fit(NGRAM_TRAIN)
-    model.labels_ = cases_labelled_set()  # as a labelled model would carry: its tables are not explained
-    keys, sentence = model._explain(model.vocab_.encode(list("ab")), 0)
+    model.labels_ = cases_labelled_set()  # as a labelled model would carry; with a label: tests/ngram/test_labelled
+    keys, sentence = model._explain(model.vocab_.encode(list("ab")), None)
     assert keys == [{}, {}, {}] and sentence == {}
 
 

@@ -9,7 +9,7 @@ from scratchgen import ModelFileError, RNNModel, UnigramModel, load
 from scratchgen.errors import ScratchgenError
 from scratchgen.ngram import NGramModel
 from scratchgen.nn import TrainConfig
-from scratchgen.schema import ArraySpec, _check_array
+from scratchgen.schema import ArraySpec, check_array
 
 _RNG = np.random.default_rng(0)
 #: Random letter strings: many distinct n-grams, so the tables pass the 64 KiB above which arrays are mapped.
@@ -83,8 +83,8 @@ def test_block_checks_see_across_block_boundaries(monkeypatch):
 
     monkeypatch.setattr(schema, "_BLOCK", 4)
     spec = ArraySpec((None,), kind="i", increasing=True)
-    assert _check_array("k", np.arange(10), spec) is None
+    assert check_array("k", np.arange(10), spec) is None
     bad = np.arange(10)
     bad[4] = bad[3]  # the fault sits exactly at a block boundary
-    assert "not strictly increasing" in _check_array("k", bad, spec)
-    assert "NaN" in _check_array("x", np.r_[np.zeros(9), np.nan], ArraySpec((None,)))
+    assert "not strictly increasing" in check_array("k", bad, spec)
+    assert "NaN" in check_array("x", np.r_[np.zeros(9), np.nan], ArraySpec((None,)))

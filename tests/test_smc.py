@@ -153,6 +153,29 @@ def test_same_seed_same_samples(chain):
     assert np.array_equal(a.log_estimates, b.log_estimates)
 
 
+def test_sample_exact_takes_the_controls_of_generate_with_the_same_defaults():
+    """The keywords sample_exact shares with generate and iter_generate are one block: same names, kinds,
+    defaults and annotations (generate passes them on as one dict, so they cannot drift apart)."""
+    import inspect
+
+    from scratchgen.decoding import iter_generate
+
+    def block(function, without=()):  # keyword-only: their order is no part of the signature a caller sees
+        return {p.name: p for p in inspect.signature(function).parameters.values() if p.name not in without}
+
+    own = ("grammar", "particles")  # sample_exact's own: the grammar is required, N particles
+    shared = block(sample_exact, own)
+    assert shared == block(iter_generate, ("grammar",))
+    assert shared == block(generate, ("grammar", "exact", "particles", "return_logprobs"))
+    assert block(sample_exact)["particles"] == block(generate)["particles"]
+
+
+def test_generate_exact_passes_every_control_on(chain):
+    """generate(exact=True) is sample_exact's samples, batch_size included (the runs of a batch share a stream)."""
+    kwargs = {"grammar": GRAMMAR, "particles": 8, "seed": 9, "batch_size": 2, "max_tokens": 5}
+    assert generate(chain, 5, exact=True, **kwargs) == sample_exact(chain, 5, **kwargs).sequences
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0.0, 10.0), min_size=1, max_size=12).filter(lambda w: sum(w) > 0), st.floats(0, 0.999))
 def test_systematic_resampling_copies_each_particle_floor_or_ceil_of_N_w_times(weights, u):

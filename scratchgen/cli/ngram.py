@@ -308,7 +308,7 @@ def _export(args: argparse.Namespace) -> int:
     model = load(args.model)
     if not isinstance(model, NGramModel):
         raise ScratchgenError(f"{args.model!r} holds a {type(model).__name__}, not an n-gram model")
-    model.to_arpa(args.output)
+    model.to_arpa(args.output, label=args.label)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -362,6 +362,13 @@ def register(commands, train) -> None:
         metavar="FILE",
         help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
         "tokens unless --level is given",
+    )
+    p.add_argument(
+        "--label",
+        default=None,
+        metavar="L",
+        help="a labelled model is written one label at a time: P(w | L, h) exactly, every word listed after "
+        "each history it depends on (large for a word vocabulary)",
     )
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
     p.add_argument(
@@ -420,6 +427,13 @@ def register(commands, train) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="a saved n-gram model (.npz)")
     p.add_argument("output", metavar="OUT.arpa", help="the ARPA file to write")
+    p.add_argument(
+        "--label",
+        default=None,
+        metavar="L",
+        help="a labelled model is written one label at a time: P(w | L, h) exactly, every word listed after "
+        "each history it depends on (large for a word vocabulary)",
+    )
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
     declare_files(p, inputs=("model",), outputs=("output",))
     p.set_defaults(func=_export)

@@ -24,7 +24,7 @@ from ..text import Tokenizer, Vocabulary
 from .arpa import is_char_level, read_arpa, write_arpa
 from .counting import _lookup
 
-__all__ = ["read_model_arpa", "write_model_arpa"]
+__all__ = ["label_contexts", "read_model_arpa", "write_label_arpa", "write_model_arpa"]
 
 BOS = Vocabulary.bos_id
 LN10 = np.log(10.0)
@@ -124,3 +124,67 @@ def _fill_inserted(model) -> None:
             ctx = _lookup(keys, r[:, :-1], V)
             b = np.where(ctx >= 0, bow[n - 2][np.maximum(ctx, 0)], 0.0)
             logp[n - 1][holes] = b + model.ngram_logprobs(r[:, 1:])
+
+
+# --- one label of a labelled model: P(w | c, h) written out in full -------------------------------------------
+
+
+def label_contexts(model) -> list:
+    """The histories U_j (j = 0 .. N - 1) on which P(. | c, h) of every label depends, as id rows (M_j, j).
+
+    By labelled.py eq. (3), P(w | c, h) depends on h only through the suffixes h_j that are a context of the
+    label-free model (a stored j-gram with a stored continuation, or a backoff weight other than 1) or a history
+    label c has seen; the second are among the first, since a label's sentences are sentences of the whole
+    corpus. So P(. | c, h) = P(. | c, u) for u the longest suffix of h in U. U is closed under dropping the
+    first or the last token, so that every n-gram written has its context and its suffix in the file, as ARPA
+    readers expect (the closure is made sure of below).
+    """
+    keys, _, bow = model._tables()
+    V, N = len(model.vocab_), int(model.order)
+    U = [np.zeros((1, 0), dtype=np.int64)]
+    for j in range(1, N):
+        contexts = np.union1d(np.unique(keys[j] // V), np.flatnonzero(bow[j - 1] != 0))  # indices of j-grams
+        U.append(model.ngrams(j)[contexts])
+    for j in range(N - 1, 1, -1):  # closed: a context's prefix and suffix are contexts too
+        U[j - 1] = np.unique(np.concatenate([U[j - 1], U[j][:, :-1], U[j][:, 1:]]), axis=0)
+    return U
+
+
+def write_label_arpa(model, path, label: int, block: int = 4096) -> None:
+    """Write P(w | c, h) of one label c of a labelled model as an ARPA file, exactly.
+
+    Eq. (3) of :mod:`.labelled` has no sparse backoff form: below a history, the label-free model and the
+    label's tables mix by weights that depend on the whole history, so P(. | c, h) is not a constant times
+    P(. | c, h') over the words not seen after h. It is a function of the longest suffix u of h in
+    :func:`label_contexts`' U, though, so the file lists, for every u in U, every word w (``<s>`` aside) with
+    log10 P(w | c, u), and every backoff weight is 1: a reader finds (u, w) for the longest such u and
+    multiplies by nothing. The file has sum_j |U_j| (V - 1) n-grams, V - 1 a context: fine for characters,
+    large for words; its memory is checked first.
+    """
+    from ..resources import check_memory
+
+    V, N = len(model.vocab_), int(model.order)
+    U = label_contexts(model)
+    words = np.array([w for w in range(V) if w != BOS], dtype=np.int64)  # (V - 1,) <s> is never predicted
+    total = sum(len(u) for u in U) * len(words)
+    name = model.labels_.names[label]
+    check_memory(
+        total * (8 * (N + 2) + 80),
+        f"the ARPA form of label {name!r} ({total} n-grams: every word after each of {sum(map(len, U))} histories)",
+        "P(w | c, h) of a labelled model has no sparse backoff form (scratchgen.ngram.labelled)",
+    )
+    rows, logp10 = [], []
+    for j, contexts in enumerate(U):
+        logp = np.empty((len(contexts), len(words)))  # (M_j, V - 1)
+        for a in range(0, len(contexts), block):
+            history = np.full((len(contexts[a : a + block]), N - 1), -1, dtype=np.int64)  # (B, N - 1), -1: none
+            if j:
+                history[:, N - 1 - j :] = contexts[a : a + block]
+            state = (history, np.full(len(history), label, dtype=np.int64))
+            logp[a : a + block] = model.next_logprobs(state)[:, words]  # P(. | c, u), u exactly as given
+        grams = np.concatenate([np.repeat(contexts, len(words), axis=0), np.tile(words, len(contexts))[:, None]], 1)
+        rows.append(grams)  # (M_j (V - 1), j + 1): each context followed by every word
+        logp10.append(logp.reshape(-1) / LN10)
+    rows[0] = np.concatenate([rows[0], [[BOS]]])  # <s> as a unigram: only ever a context, as lmplz writes it
+    logp10[0] = np.concatenate([logp10[0], [0.0]])
+    write_arpa(path, model.vocab_.tokens, rows, logp10, [np.zeros(len(r)) for r in rows[:-1]])

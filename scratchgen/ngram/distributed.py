@@ -83,11 +83,20 @@ def _require_dask():
 WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
+#: Where a local cluster's scheduler serves HTTP: a free port on the loopback interface. Dask's scheduler always
+#: starts an HTTP server (health and metrics routes, and the dashboard when asked for); ``LocalCluster`` gives
+#: ``dashboard_address=None`` to the scheduler, which turns the dashboard off but still serves HTTP on the default
+#: port 8787 of every interface: a second cluster (or anything else on 8787) then meets a warning and another
+#: port. Port 0 lets the system choose one that is free.
+LOCAL_HTTP_ADDRESS = "127.0.0.1:0"
+
+
 def connect(address: str):
     """A ``distributed.Client`` for a scheduler address, or for ``local:N``, a ``LocalCluster`` of N worker
     processes (one thread each) on this machine, started without Dask's ``MALLOC_TRIM_THRESHOLD_`` (see
-    :data:`WORKER_ENVIRON`). Close it (``client.close()``, and ``client.cluster.close()`` for a local one)
-    when done, or use it as a context manager."""
+    :data:`WORKER_ENVIRON`) and without a dashboard: its scheduler's HTTP server (which Dask always starts)
+    listens on a free loopback port, never on 8787 (:data:`LOCAL_HTTP_ADDRESS`). Close it (``client.close()``,
+    and ``client.cluster.close()`` for a local one) when done, or use it as a context manager."""
     distributed = _require_dask()
     if address.startswith("local:"):
         import dask
@@ -97,7 +106,11 @@ def connect(address: str):
             raise ScratchgenError(f"--dask local:N needs a number of workers N >= 1, got {address!r}")
         with dask.config.set(WORKER_ENVIRON):
             cluster = distributed.LocalCluster(
-                n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=int(n),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,  # no dashboard (the scheduler's dashboard=False) ...
+                scheduler_kwargs={"dashboard_address": LOCAL_HTTP_ADDRESS},  # ... nor its HTTP server on :8787
             )
         return distributed.Client(cluster)
     try:

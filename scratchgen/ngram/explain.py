@@ -22,10 +22,17 @@ The longest stored n-gram h_{k-1} w that ends in w gives ``ngram_length`` = k, t
 ``query`` prints (``<s>`` counts as a token of the n-gram, as KenLM counts it). P_N is the token's
 probability (eq. (2) of :mod:`~scratchgen.ngram.model`: the stored p of order k times the backoff weights
 of the longer contexts).
+
+A labelled model with a label c (:mod:`~scratchgen.ngram.labelled`) is explained by the terms of its eq. (3)
+instead: the label's own part (its eq. (5), the walk on the label's tables) and the label-free model's
+P(w | h_j) at each history h_j the label has seen and at the whole history h, each with its weight
+(:func:`explain_labelled_tokens`). Without a label the model is the marginal of :mod:`scratchgen.explain`
+eq. (5), a mixture over the labels: it has no family keys.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -34,7 +41,7 @@ from ..text import Vocabulary
 from .counting import _lookup
 from .smoothing import make_smoothing
 
-__all__ = ["explain_tokens", "is_interpolated"]
+__all__ = ["explain_labelled_tokens", "explain_tokens", "is_interpolated"]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 
@@ -118,3 +125,76 @@ def _why(k: int, steps: list[dict]) -> str:
         elif step["gamma"] != 1.0:
             expr = f"{step['gamma']:.4g}*({expr})"
     return f"{k}-gram matched; P = {expr} = {steps[0]['p']:.4g}"
+
+
+# --- a labelled model with a label c: the terms of labelled.py eq. (3) --------------------------------------
+
+
+def explain_labelled_tokens(model, ids: np.ndarray, label: int) -> list[dict[str, Any]]:
+    """For each token of ``ids`` and ``</s>`` under the label c: the terms of :mod:`.labelled` eq. (3).
+
+    P(w | c, h) is the label's part (eq. (5): its own tables walked like eq. (2) of model.py) plus the
+    label-free model at the history lengths the label has seen, and at the whole history (eq. (6)). Each token
+    gets ``label`` (c's name), ``label_ngram_length`` (the longest stored (c, h_{k-1} w), counted as
+    ``ngram_length`` counts; 1 when the label's unigram is all it has), ``parts`` (a list, the label's part
+    first, then the label-free ones from the longest history down: ``{"from": "label" or "label-free",
+    "history": [tokens], "weight": W, "p": p}``, probabilities, not logs; P = sum of W p) and a ``why`` line.
+
+    The label's part has ``p`` = r_c(h_{k-1} w) and ``W`` = the product of the b_c of the longer label
+    contexts tried (eq. (5)); a label-free part at a history h_j that the label has seen has
+    ``W`` = W_j gamma_c(h_j) m and ``p`` = P(w | h_j); the last part, ``W`` = W_0 gamma_c(()) and ``p`` = P(w | h).
+    """
+    from .labelled import LOG_ODDS
+    from .model import _context_bows, _indices, _walk  # (model.py eq. (2), shared with the scoring)
+
+    keys, logp, bow = model._tables()
+    lkeys, logr, lbow, below = model._label_tables()
+    V, N = len(model.vocab_), int(model.order)
+    names = model.vocab_.tokens
+    stream = np.concatenate([[BOS], np.asarray(ids, dtype=np.int64), [EOS]])  # (T + 2,)
+    index = _indices(keys, stream, stream, N, V)
+    free = [_walk(stream, index[:j], logp, bow, j) for j in range(1, N + 1)]  # free[j]: log P(w | h_j), (T + 2,)
+    lindex = _indices(lkeys, stream, label * V + stream, N, V)  # labelled.py eq. (7)
+    B, seen = _context_bows(lindex, lbow, N)  # (N - 1, T + 2) log b_c(h_j), j = 1 .. N - 1
+    after = np.cumsum(B[::-1], axis=0)[::-1]  # (N - 1, T + 2) log W_{j-1} = sum_{i >= j} log b_c(h_i)
+    log_w0 = after[0] if N > 1 else np.zeros(len(stream))  # (T + 2,) log W_0
+    out = []
+    for p in range(1, len(stream)):
+        k = max(n for n in range(1, N + 1) if lindex[n - 1][p] >= 0)  # the unigram level is dense: k >= 1
+        label_weight = math.exp(float(B[k - 1 :, p].sum())) if k < N else 1.0  # the b_c of contexts j >= k tried
+        r = float(np.exp(logr[k - 1][lindex[k - 1][p]]))
+        parts = [{"from": "label", "history": _names(names, stream[p - k + 1 : p]), "weight": label_weight, "p": r}]
+        for j in range(N - 1, 0, -1):  # eq. (6): W_j gamma_c(h_j) m at the histories the label has seen
+            if seen[j - 1, p]:
+                weight = math.exp(float(after[j - 1, p]) + LOG_ODDS)
+                parts.append(_part(names, stream[p - j : p], weight, free[j][p]))
+        whole = stream[max(p - N + 1, 0) : p]  # h, back to <s>
+        parts.append(_part(names, whole, math.exp(float(log_w0[p] + below[label])), free[N - 1][p]))
+        record = {"label": model.labels_.names[label], "label_ngram_length": k, "parts": parts}
+        record["why"] = _why_labelled(record, float(np.exp(_total(parts))))
+        out.append(record)
+    return out
+
+
+def _names(names: list, ids: np.ndarray) -> list:
+    return [names[v] for v in ids.tolist()]
+
+
+def _part(names: list, history: np.ndarray, weight: float, logp: float) -> dict[str, Any]:
+    return {"from": "label-free", "history": _names(names, history), "weight": weight, "p": math.exp(float(logp))}
+
+
+def _total(parts: list) -> float:
+    """log of sum W p over the parts (labelled.py eq. (3))."""
+    with np.errstate(divide="ignore"):
+        return float(np.logaddexp.reduce([np.log(q["weight"]) + np.log(q["p"]) for q in parts]))
+
+
+def _why_labelled(record: dict, P: float) -> str:
+    """The sum a learner checks: P = W p (the label's n-gram) + W p (label-free after h_j) + ..."""
+    parts = record["parts"]
+    terms = [f"{parts[0]['weight']:.4g}*{parts[0]['p']:.4g} (label)"]
+    terms += [f"{q['weight']:.4g}*{q['p']:.4g} (free, h_{len(q['history'])})" for q in parts[1:-1]]
+    terms.append(f"{parts[-1]['weight']:.4g}*{parts[-1]['p']:.4g} (free, h)")
+    k = record["label_ngram_length"]
+    return f"label {record['label']!r}: {k}-gram of the label matched; P = {' + '.join(terms)} = {P:.4g}"

@@ -78,9 +78,13 @@ so the tables of label 0 come first, then those of label 1, and so on, and a cor
 different labels is scored in one walk an order, as the label-free tables are.
 
 An unlabelled model is untouched: its tables, scores and ARPA file are those of model.py. A labelled model
-has no ARPA form ((3) mixes the tables by weights that depend on the whole history), so ``to_arpa`` refuses
-it. Only the interpolated smoothings (absolute, Witten-Bell, Kneser-Ney, modified Kneser-Ney) give the
-alpha_c and gamma_c of (2); the others, and cutoffs, are refused with labels.
+has no sparse ARPA form: (3) mixes the tables by weights that depend on the whole history, so P(. | c, h) is no
+constant multiple of P(. | c, h') over the words unseen after h. One label's P(w | c, h) still is a function of
+the longest suffix of h that is a context of the label-free model, so ``to_arpa(path, label=c)`` writes it
+exactly by listing every word after each such context (:func:`scratchgen.ngram.convert.write_label_arpa`, all
+backoff weights 1); the marginal over the labels is no n-gram model and is refused. Only the interpolated
+smoothings (absolute, Witten-Bell, Kneser-Ney, modified Kneser-Ney) give the alpha_c and gamma_c of (2); the
+others, and cutoffs, are refused with labels.
 
 Letters: V vocabulary, V' = V - 1, N order, C labels, L history length (< N), m the label-free parent's weight.
 """

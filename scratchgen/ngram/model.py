@@ -376,11 +376,14 @@ class NGramModel(LanguageModel):
         return sum(a.nbytes for a in keys[1:] + logp + bow)
 
     def _explain(self, ids: np.ndarray, label: int | None = None):
-        """The backoff recursion of each token unrolled, and its ``ngram_length``: see :mod:`.explain`."""
-        from .explain import explain_tokens
+        """The backoff recursion of each token unrolled, and its ``ngram_length``: see :mod:`.explain`. With a
+        label, the terms of labelled.py eq. (3); a labelled model's marginal (no label) has no family keys."""
+        from .explain import explain_labelled_tokens, explain_tokens
 
-        if self.labels_ is not None:  # a labelled model's tables are not explained (yet): no family keys
-            return super()._explain(ids, label)
+        if self.labels_ is not None:
+            if label is None:
+                return super()._explain(ids, label)
+            return explain_labelled_tokens(self, ids, label), {}
         return explain_tokens(self, ids), {}
 
     # --- scoring ---------------------------------------------------------------------------------------
@@ -589,18 +592,27 @@ class NGramModel(LanguageModel):
 
     # --- ARPA ------------------------------------------------------------------------------------------
 
-    def to_arpa(self, path: str | os.PathLike) -> None:
+    def to_arpa(self, path: str | os.PathLike, label: str | None = None) -> None:
         """Write the model as an ARPA file, words as they are, as lmplz writes them (whitespace tokens of a
-        character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`). A labelled model is
-        refused: it has no ARPA form (:mod:`.labelled`)."""
-        from .convert import write_model_arpa
+        character-level vocabulary as stand-ins: see :mod:`scratchgen.ngram.arpa`).
 
+        A labelled model is written one label at a time: ``label`` names it, and the file holds P(w | c, h)
+        exactly, with every word listed after each history the label's probabilities depend on
+        (:func:`.convert.write_label_arpa`: no sparse backoff form exists, so the file is large for a large
+        vocabulary). Without ``label`` a labelled model is refused: its marginal is no n-gram model.
+        """
+        from .convert import write_label_arpa, write_model_arpa
+
+        if self.labels_ is None and label is not None:
+            raise LabelError(f"label {label!r}: this n-gram model has no labels (it was trained without them)")
         if self.labels_ is not None:
-            raise ScratchgenError(
-                "a labelled n-gram model has no ARPA form: P(w | c, h) mixes each label's tables with the "
-                "label-free model by a weight that depends on the whole history (scratchgen.ngram.labelled eq. (5)); "
-                "train without --labelled to export"
-            )
+            if label is None:
+                raise LabelError(
+                    "a labelled n-gram model is written one label at a time (label=, --label: one of "
+                    f"{', '.join(self.labels_.names)}): its marginal over the labels has no ARPA form"
+                )
+            write_label_arpa(self, path, self.labels_.id(label))
+            return
         write_model_arpa(self, path)
 
     @classmethod

@@ -143,6 +143,22 @@ def test_local_workers_keep_the_allocators_sliding_mmap_threshold(client):
     assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
 
 
+def test_a_local_cluster_serves_no_dashboard_and_leaves_port_8787_alone(recwarn):
+    """Dask's scheduler serves HTTP even with dashboard_address=None, on :8787 by default (a second cluster then
+    warns "Port 8787 is already in use"): connect puts it on a free loopback port and serves no dashboard."""
+    import urllib.error
+    import urllib.request
+
+    with connect("local:1") as c:
+        server = c.cluster.scheduler.http_server
+        assert (server.address, server.port != 8787) == ("127.0.0.1", True)
+        with pytest.raises(urllib.error.HTTPError) as e:  # the dashboard's page is not there
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/status", timeout=10)
+        assert e.value.code == 404
+        c.cluster.close()
+    assert not [w for w in recwarn if "8787" in str(w.message)]
+
+
 def test_bad_input_is_one_clear_error(client, tmp_path):
     with pytest.raises(CorpusError, match="no such file"):
         count_with_dask(str(tmp_path / "missing.txt"), 3, client=client)

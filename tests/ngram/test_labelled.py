@@ -293,11 +293,107 @@ def test_smoothings_without_a_uniform_end_are_refused(smoothing):
         NGramModel(order=2, cutoffs=[1, 2]).fit(["ab"], labels=["p"])
 
 
-def test_a_labelled_model_has_no_arpa_form(tmp_path):
+# --- explain: the terms of eq. (3) ----------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=labelled_cases())
+def test_explain_gives_the_terms_of_eq_3_as_the_reference_computes_them(case):
+    """Each token's parts add up to the model's own probability (the stepping rows), and each part is the
+    reference's: P(w | h_j) of the label-free model, the weights of eq. (3) (``free_weights``), and the label's
+    part as the rest of the reference's P(w | c, h)."""
+    from scratchgen.explain import explain
+
+    corpus, labels, order, smoothing, probes = case
+    model = NGramModel(order=order, smoothing=smoothing).fit(corpus, labels=labels)
+    ref = ReferenceLabelledNGram(corpus, labels, order=order, smoothing=smoothing)
+    for name in model.labels_.names:
+        for probe in probes:
+            records = explain(model, probe, label=name, top=0)["tokens"]
+            for t, r in enumerate(records):
+                w = r["token"] if r["token"] in ref.free.words else "<unk>"
+                h = ref.free.history(probe[:t])
+                weights = ref.free_weights(name, h)  # of P(w | h_1) .. P(w | h_L), then of P(w | h)
+                label_part, *free_parts, whole = r["parts"]
+                assert r["label"] == name and label_part["from"] == "label"
+                assert len(label_part["history"]) == r["label_ngram_length"] - 1
+                assert [q["from"] for q in free_parts + [whole]] == ["label-free"] * (len(free_parts) + 1)
+                assert whole["history"] == list(h)
+                assert math.isclose(whole["weight"], weights[-1], rel_tol=RTOL, abs_tol=1e-300)
+                seen = {len(q["history"]): q for q in free_parts if q["weight"] > 0}
+                assert sorted(seen) == [j for j in range(1, len(h) + 1) if weights[j - 1] > 0]
+                for j, q in seen.items():
+                    assert q["history"] == list(h[len(h) - j :])
+                    assert math.isclose(q["weight"], weights[j - 1], rel_tol=RTOL)
+                for q in free_parts + [whole]:
+                    n = len(q["history"])
+                    assert math.isclose(q["p"], ref.free.p(w, h[len(h) - n :]), rel_tol=RTOL, abs_tol=1e-300)
+                P = ref.prob(r["token"], name, probe[:t]) if t < len(probe) else ref.prob("</s>", name, probe)
+                free = sum(q["weight"] * q["p"] for q in free_parts + [whole])
+                assert label_part["weight"] * label_part["p"] == pytest.approx(P - free, rel=1e-7, abs=1e-12 * P)
+                total = sum(q["weight"] * q["p"] for q in r["parts"])
+                assert math.isclose(total, math.exp(r["logprob"]), rel_tol=RTOL)  # the stepping rows' P
+
+
+def test_explain_reads_eq_2_by_hand():
+    """test_by_hand's model: P(a | p) = 1/4 (the label's part) + 1/2 * 7/36 (label-free, gamma_p = 1/2)."""
+    from scratchgen.explain import explain
+
+    model = NGramModel(order=1, smoothing="witten-bell").fit(["a", "b", "b"], labels=["p", "q", "q"])
+    r = explain(model, "a", label="p")["tokens"][0]
+    assert [(q["from"], q["history"]) for q in r["parts"]] == [("label", []), ("label-free", [])]
+    assert [q["weight"] for q in r["parts"]] == pytest.approx([1.0, 1 / 2], rel=1e-12)
+    assert [q["p"] for q in r["parts"]] == pytest.approx([1 / 4, 7 / 36], rel=1e-12)
+    assert r["label_ngram_length"] == 1 and r["why"].endswith(f"= {25 / 72:.4g}")
+    assert "label" not in explain(model, "a")["tokens"][0]  # the marginal: no family keys
+
+
+def test_a_labelled_model_is_written_to_arpa_one_label_at_a_time(tmp_path):
     model = NGramModel(order=2).fit(["ab", "ba"], labels=["p", "q"])
-    with pytest.raises(ScratchgenError, match="no ARPA form"):
+    with pytest.raises(LabelError, match="one label at a time.*p, q"):
         model.to_arpa(tmp_path / "m.arpa")
+    with pytest.raises(LabelError, match="unknown label 'r'"):
+        model.to_arpa(tmp_path / "m.arpa", label="r")
+    with pytest.raises(LabelError, match="no labels"):
+        NGramModel(order=2).fit(["ab"]).to_arpa(tmp_path / "m.arpa", label="p")
     assert not (tmp_path / "m.arpa").exists()
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=labelled_cases())
+def test_one_labels_arpa_file_scores_as_the_label(tmp_path_factory, case):
+    """P(w | c, h) written out (every word after each history it depends on) and read back scores every
+    sentence as the labelled model does with that label, OOV and unseen histories included."""
+    corpus, labels, order, smoothing, probes = case
+    model = NGramModel(order=order, smoothing=smoothing).fit(corpus, labels=labels)
+    path = tmp_path_factory.mktemp("arpa") / "label.arpa"
+    for name in model.labels_.names:
+        model.to_arpa(path, label=name)
+        back = NGramModel.from_arpa(path)
+        for sentence in probes + corpus:
+            assert back.logprob(sentence) == pytest.approx(model.logprob(sentence, label=name), rel=RTOL, abs=1e-12)
+
+
+def test_one_labels_arpa_file_scores_as_the_label_in_kenlm(tmp_path):
+    """The file is one KenLM reads (every context and suffix present) and scores as the model (KenLM keeps
+    float32: 1e-5 in log10)."""
+    kenlm = pytest.importorskip("kenlm")
+    from scratchgen.text import Tokenizer
+
+    train = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the end", "a dog sat", "a cat"]
+    labels = ["x", "x", "y", "y", "x", "y"]
+    texts = train + ["zebra the cat", "cat cat cat dog", "", "the mat mat zebra", "a a a a"]
+    for order in (2, 3, 4):
+        model = NGramModel(order=order, tokenizer=Tokenizer("word")).fit(train, labels=labels)
+        scores = {}
+        for name in ("x", "y"):
+            path = tmp_path / f"{name}{order}.arpa"
+            model.to_arpa(path, label=name)
+            lm = kenlm.Model(str(path))
+            scores[name] = [lm.score(text, bos=True, eos=True) for text in texts]
+            for text, theirs in zip(texts, scores[name]):
+                assert theirs == pytest.approx(model.logprob(text, label=name) / math.log(10), abs=1e-5), text
+        assert max(abs(a - b) for a, b in zip(scores["x"], scores["y"])) > 0.1  # the labels' files differ
 
 
 # --- the command line ----------------------------------------------------------------------------------------
@@ -316,6 +412,22 @@ def test_cli_train_labelled(tmp_path, capsys):
         assert model.logprob("is the cat?", label=name) == same.logprob("is the cat?", label=name)
     code, _, err = run(["export-arpa", tmp_path / "m.npz", tmp_path / "m.arpa"], capsys)
     assert code == 1 and "no ARPA form" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.arpa").exists()
+    code, _, err = run(["export-arpa", tmp_path / "m.npz", tmp_path / "m.arpa", "--label", "s"], capsys)
+    assert code == 0, err
+    back = NGramModel.from_arpa(tmp_path / "m.arpa", tokenizer=model.tokenizer)
+    assert back.logprob("is the cat?") == pytest.approx(model.logprob("is the cat?", label="s"), rel=RTOL)
+
+
+def test_a_labels_arpa_form_is_checked_against_the_memory_limit(tmp_path, monkeypatch):
+    """Every word after each context: V - 1 = 3 n-grams a context here; a tiny limit refuses, naming the count."""
+    from scratchgen.errors import ResourceError
+
+    model = NGramModel(order=2).fit(["ab", "ba"], labels=["p", "q"])
+    monkeypatch.setenv("SCRATCHGEN_MEMORY_LIMIT", "100")
+    with pytest.raises(ResourceError, match=r"label 'p' \(\d+ n-grams: every word after each of \d+ histories"):
+        model.to_arpa(tmp_path / "m.arpa", label="p")
+    assert not (tmp_path / "m.arpa").exists()
 
 
 @pytest.mark.parametrize(
