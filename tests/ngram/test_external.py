@@ -172,6 +172,11 @@ def test_budget_shares():
     b = Budget(2**20)
     assert b.working(2**19) == 2**19  # W = M - R
     assert b.block_positions(2**19) == 2**19 // 2 // external.BYTES_PER_POSITION
+    huge = Budget(2**40)  # far more than any block needs: the working memory stops at WORKING_CAP
+    assert huge.working(2**20) == external.WORKING_CAP == 64 * 2**20
+    assert huge.block_positions(0) == 2**20 // 2  # 64 MiB / 2 / 64 bytes a position
+    with pytest.raises(ResourceError):  # the cap never hides a budget too small
+        huge.working(2**40 - 1)
 
 
 def test_too_small_a_budget_names_the_minimum(tmp_path):
@@ -242,3 +247,21 @@ def test_cli_memory_usage_errors(tmp_path, capsys, flags, message):
     corpus = write(str(tmp_path), ["x\tthe cat"])
     code, _, err = run_cli(["train", "ngram", *flags, corpus, "-o", tmp_path / "m.npz"], capsys)
     assert code == 2 and message in err
+
+
+def test_the_chunked_pass_spills_when_smoothing_in_memory_would_outgrow_the_budget(tmp_path, monkeypatch):
+    # The counts the chunked pass returns are smoothed in memory (ESTIMATE_BYTES an n-gram): a budget that holds
+    # the running totals (ENTRY_BYTES an entry) but not their smoothing must spill.
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(2000)]
+    path = write(str(tmp_path), [" ".join(rng.choice(words, size=12)) for _ in range(800)])
+    tok = Tokenizer("word")
+    reference, _ = count_in_memory(path, 3, tok)
+    distinct = sum(len(k) for k in reference.keys)
+    monkeypatch.setattr(chunked, "CHUNK_BYTES_PER_CHAR", 1 << 30)  # the smallest chunks: the limit is checked often
+    between = (chunked.ENTRY_BYTES + external.ESTIMATE_BYTES) // 2 * distinct  # M / 64 > distinct > M / 120
+    assert chunked.count_within(path, 3, tok, between, tmp_path) is None
+    roomy = 2 * external.ESTIMATE_BYTES * distinct  # (the totals of unigrams are as wide as the reading ids)
+    counted = chunked.count_within(path, 3, tok, roomy, tmp_path)
+    assert counted is not None
+    assert_same_counts(counted[0], reference)

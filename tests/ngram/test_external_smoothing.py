@@ -121,6 +121,8 @@ def test_block_entries_share_the_budget():
     assert es.block_entries(resident + 1000 * es.BYTES_PER_ENTRY, sizes) == max(es.MIN_BLOCK, 1000)
     assert es.block_entries(resident + (es.MIN_BLOCK + 7) * es.BYTES_PER_ENTRY, sizes) == es.MIN_BLOCK + 7
     assert es.block_entries(1, sizes) == es.MIN_BLOCK  # a budget below the resident arrays: the smallest block
+    # a budget far above the resident arrays: blocks of WORKING_CAP bytes (64 MiB / 160 = 419,430 n-grams)
+    assert es.block_entries(1 << 40, sizes) == es.WORKING_CAP // es.BYTES_PER_ENTRY == 419_430
 
 
 def test_cutoffs_are_not_streamed():
