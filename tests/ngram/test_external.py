@@ -9,6 +9,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from corpus_files import assert_same_counts, lines_at_a_level, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ngram_cli import run as run_cli
@@ -27,15 +28,6 @@ from scratchgen.ngram.external import (
 )
 from scratchgen.text import Tokenizer
 
-FIELDS = ("keys", "counts", "suffix", "bos_start")
-
-
-def assert_same_counts(a, b) -> None:
-    assert (a.order, a.vocab_size) == (b.order, b.vocab_size)
-    for field in FIELDS:
-        for n, (x, y) in enumerate(zip(getattr(a, field), getattr(b, field)), start=1):
-            assert np.array_equal(x, y), f"{field} of order {n} differ"
-
 
 def assert_same_model(a: NGramModel, b: NGramModel) -> None:
     assert a.vocab_.to_list() == b.vocab_.to_list()
@@ -51,25 +43,10 @@ def tight_budget(path: str, order: int, tokenizer: Tokenizer, extra: int) -> int
     return external.least_memory([len(k) for k in counts.keys]) + extra
 
 
-def write(folder: str, lines: list[str]) -> str:
-    path = os.path.join(folder, "corpus.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-word_lines = st.lists(
-    st.lists(st.sampled_from(["a", "b", "c", "dd", "e", "<unk>", "ff"]), max_size=90).map(" ".join),
-    min_size=1,
-    max_size=25,
-)
-char_lines = st.lists(st.text(alphabet="abcé d", max_size=150), min_size=1, max_size=25)
-
-
 @pytest.mark.filterwarnings("ignore:smoothing the")  # tight budgets: estimation is over them
 @settings(max_examples=40, deadline=None)
 @given(
-    level_lines=st.one_of(st.tuples(st.just("word"), word_lines), st.tuples(st.just("char"), char_lines)),
+    level_lines=lines_at_a_level(["a", "b", "c", "dd", "e", "<unk>", "ff"], 90, "abcé d", 150, 25),
     order=st.integers(1, 5),
     extra=st.integers(0, 6000),
 )

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from corpus_files import write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,13 +130,6 @@ def test_cutoffs_are_not_streamed():
     assert es.streamable(make_smoothing("kneser-ney"), None)
     assert es.streamable(make_smoothing("kneser-ney"), [1, 1, 1])
     assert not es.streamable(make_smoothing("kneser-ney"), [1, 2, 2])
-
-
-def write(folder, lines: list[str]) -> str:
-    path = os.path.join(folder, "corpus.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.mark.parametrize(
