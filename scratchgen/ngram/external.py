@@ -53,8 +53,9 @@ million entries, and a bigger sort only leaves the caches), it only raises the p
 reading            a piece of ``min(W / 4 / BYTES_PER_CHAR, CHUNK_CHARS)`` characters (its text,
                    tokens and ids: ``BYTES_PER_CHAR`` = 40 bytes a character at most)
 counting           blocks of W / 2 / ``BYTES_PER_POSITION`` positions (64 bytes a position: ids,
-                   previous ranks, keys, the sort's copies) and a pile of W / 2 / 48 entries
-merging            buffers of W / 48 entries in all (16 bytes an entry, three times over for the sort)
+                   previous ranks, keys, the sort's copies) and a pile of W / 2 / 72 entries
+merging            buffers of W / 72 entries in all (``BYTES_PER_ENTRY``: 16 bytes an entry, and the
+                   concatenation, permutation and sorted copies of the sort that sums equal keys)
 suffixes           blocks of W / 2 / ``BYTES_PER_POSITION`` keys
 =================  ==============================================================================
 
@@ -118,8 +119,10 @@ BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 BYTES_PER_CHAR = 40
 #: Bytes a position of a counting block costs (ids, previous ranks, keys, the sort's copies and masks).
 BYTES_PER_POSITION = 64
-#: Bytes an entry (key, count) costs while piles are summed and runs merged (its 16 bytes, three times).
-BYTES_PER_ENTRY = 48
+#: Bytes an entry (key, count) costs while piles are summed and runs merged: its 16 bytes, the concatenated
+#: parts, the sort's permutation and sorted copies, the sums (70 to 74 measured with tracemalloc, a merge of
+#: four runs and a pile of four blocks; tests/ngram/test_external.py checks the bound).
+BYTES_PER_ENTRY = 72
 #: Bytes a distinct n-gram costs at the peak of estimation (in memory, outside the budget's control).
 ESTIMATE_BYTES = 120
 #: The smallest buffer a run gets in a merge; fewer and the runs are merged in several passes.
@@ -147,7 +150,7 @@ class Budget:
 
     >>> b = Budget(2**20)
     >>> b.block_positions(0), b.pile_entries(0), b.merge_entries(0)
-    (8192, 10922, 21845)
+    (8192, 7281, 14563)
     """
 
     def __init__(self, memory: int):

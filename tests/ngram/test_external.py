@@ -242,3 +242,41 @@ def test_the_chunked_pass_spills_when_smoothing_in_memory_would_outgrow_the_budg
     counted = chunked.count_within(path, 3, tok, roomy, tmp_path)
     assert counted is not None
     assert_same_counts(counted[0], reference)
+
+
+def test_a_merge_and_a_pile_stay_within_their_bytes_an_entry(tmp_path):
+    # BYTES_PER_ENTRY is what the budget gives the pile (capacity W / 2 / it) and the merge (W / it entries of
+    # buffers): traced, a merge of four runs and a pile of four blocks stay below it, and are not far under it.
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+
+    def table(size):
+        keys = np.unique(rng.integers(0, 2**40, size))
+        return keys, rng.integers(1, 9, len(keys))
+
+    runs = []
+    for i in range(3):
+        run = external._Run(str(tmp_path), f"r{i}")
+        run.append(*table(60_000))
+        runs.append(run.close())
+    runs.append(external._Memory(*table(20_000)))  # an order's last pile is merged from memory
+    expected = merge_reference([r.read(0, r.length) for r in runs])[0]
+    buffer = 40_000
+    tracemalloc.start()
+    out = external.OrderFiles(str(tmp_path), 2)
+    merge_runs(runs, buffer, str(tmp_path), out=out)
+    merged = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(out.whole("keys"), expected)
+    assert 0.5 * external.BYTES_PER_ENTRY * buffer < merged <= external.BYTES_PER_ENTRY * buffer
+    blocks = [table(15_000) for _ in range(4)]
+    capacity = 40_000
+    tracemalloc.start()
+    pile = external._Pile(str(tmp_path), "pile", capacity)
+    for keys, counts in blocks:
+        pile.add(keys, counts)
+    piled = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(pile.runs) == 1  # the pile outgrew its capacity once and was written as a run
+    assert piled <= external.BYTES_PER_ENTRY * capacity
