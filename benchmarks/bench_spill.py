@@ -20,22 +20,25 @@ Runs are interleaved (ours, lmplz, ours, lmplz ...), best of ``repeat`` (1 for t
 minutes; 3 in quick mode). Run ``python -m benchmarks.bench_spill [--quick]`` from the repository root.
 
 **Estimation within the budget** (:func:`estimation`; alone: ``python -m benchmarks.bench_spill --estimation
-[--quick]``, its own section). Shuffled tinyshakespeare has few distinct n-grams, so its estimation is small
-whatever the file's size. Here lines of 12 words drawn uniformly (seed 1) from 20,000 random words: almost every
-n-gram of order 3 to 5 is new, so the distinct n-grams (``ESTIMATION_SIZES``: about 7 million; quick: 0.7
-million) cost more than the budget (256M; quick: 32M) at the 120 bytes an n-gram of in-memory estimation, and
-their whole count tables (31 bytes an n-gram) and the finished model (24) come close to it. Interleaved, best of
-2: ``train ngram --memory`` (counting's end, estimation and the model file all streamed: :mod:`scratchgen.ngram.
-external`, :mod:`scratchgen.ngram.external_smoothing`, :func:`scratchgen.io.write_model`); the same counting with
-its tables read into memory, then the in-memory estimation (``count_file`` then ``fit_counts``); ``lmplz -S``. The
-in-memory fit (no ``--memory``) is run once, and the three scratchgen model files are compared byte for byte.
-Target: the streamed command's peak RSS <= the budget + ``SMALL_CONSTANT_MIB``; a table gives the peak of each
+[--quick]``, which rewrites that table inside the spill section). Shuffled tinyshakespeare has few distinct
+n-grams, so its estimation is small whatever the file's size. Here lines of 12 words drawn uniformly (seed 1)
+from 20,000 random words: almost every n-gram of order 3 to 5 is new, so the distinct n-grams
+(``ESTIMATION_SIZES``: about 7 million; quick: 0.7 million) cost more than the budget (256M; quick: 32M) at the
+120 bytes an n-gram of in-memory estimation, and their whole count tables (31 bytes an n-gram) and the finished
+model (24) come close to it. Interleaved, best of 2: ``train ngram --memory`` (counting's end, estimation and the
+model file all streamed: :mod:`scratchgen.ngram.external`, :mod:`scratchgen.ngram.external_smoothing`,
+:func:`scratchgen.io.write_model`); the same counting with its tables read into memory, then the in-memory
+estimation (``count_file`` then ``fit_counts``); ``lmplz -S``. The in-memory fit (no ``--memory``) is run once,
+and the three scratchgen model files are compared byte for byte. Targets: the streamed command's peak RSS <= the
+budget + ``SMALL_CONSTANT_MIB``, and <= lmplz's at the same budget (issue 13); a table gives the peak of each
 stage of the streamed fit (one interpreter, the high-water mark reset between stages).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -45,8 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bench_ngram import lmplz_note, lmplz_path
-from benchmarks.common import HERE, Section, data_file, run_isolated, table, write_section
+from benchmarks.common import HERE, RESULTS, Section, data_file, run_isolated, table, write_section
 
+SPILL_TITLE = "Corpora bigger than memory: train ngram --memory against lmplz -S"
 #: MiB above the budget that the whole scratchgen process may use (see scratchgen/ngram/external.py).
 CONSTANT_MIB = 150
 #: The small constant of the estimation section: the interpreter with NumPy and scratchgen (about 34 MiB), the
@@ -210,15 +214,16 @@ def run(quick: bool = False) -> Section:
         f"interpreter: {mapped} of its {arrays} tables are views of memory maps (the others are under 64 KiB, "
         "or computed: the unigram keys); scoring 1000 lines (perplexity "
         f"{float(ppl):.1f}) peaked at {float(peak):.0f} MiB RSS, {float(peak) - bare:.0f} MiB above the bare "
-        "interpreter with NumPy and scratchgen imported."
-        + "\n\n### Estimation within the budget: a corpus of random words (many distinct n-grams)\n\n"
-        + estimated
+        "interpreter with NumPy and scratchgen imported." + f"\n\n{ESTIMATION_HEADING}\n\n" + estimated
     )
     # "spill": the section's name in RESULTS.md, as `python -m benchmarks` writes it (by the benchmark's name)
-    return Section("spill", "Corpora bigger than memory: train ngram --memory against lmplz -S", body, command)
+    return Section("spill", SPILL_TITLE, body, command)
 
 
 # --- estimation within the budget --------------------------------------------------------------------------------
+
+#: The heading of the estimation table inside the spill section (``--estimation`` rewrites from it to the end).
+ESTIMATION_HEADING = "### Estimation within the budget: a corpus of random words (many distinct n-grams)"
 
 #: Lines of the random-word corpus and the budget: (quick, full).
 ESTIMATION_SIZES = {True: (15_000, "32M", 32), False: (160_000, "256M", 256)}
@@ -326,6 +331,13 @@ def estimation(quick: bool, folder: Path) -> str:
             rows.append([label, w, c, r, r - bare, f"{ratio:.2f}"])
     r = best(runs["streamed"])[2]
     within = r <= budget_mib + SMALL_CONSTANT_MIB
+    against_lmplz = ""
+    if runs["lmplz"]:
+        lr = best(runs["lmplz"])[2]
+        against_lmplz = (
+            f" Issue 13's target, peak RSS <= lmplz's at the same budget: **{'met' if r <= lr else 'NOT met'}** "
+            f"({r:.0f} MiB against {lr:.0f} MiB)."
+        )
     total = sum(distinct)
     stages = table(
         ["stage of the streamed fit (one interpreter)", "peak RSS MiB", "above the one-line command MiB"],
@@ -345,7 +357,7 @@ def estimation(quick: bool, folder: Path) -> str:
         "the interpreter, NumPy and scratchgen, the vocabulary, the unigram tables): "
         f"**{'met' if within else 'NOT met'}** ({r:.0f} MiB against {budget_mib + SMALL_CONSTANT_MIB} MiB). "
         f"The same command on a one-line corpus: {bare:.0f} MiB; the streamed run is {r - bare:.0f} MiB above it, "
-        f"{'within' if r - bare <= budget_mib else 'over'} the budget itself. "
+        f"{'within' if r - bare <= budget_mib else 'over'} the budget itself.{against_lmplz} "
         f"Temporary folder empty afterwards: {'yes' if not leftovers else 'NO'}."
         + "\n\nWhere the streamed fit peaks (`fit_file(memory=, output=)` in one interpreter; VmHWM read and reset "
         "where each stage begins):\n\n"
@@ -356,22 +368,55 @@ def estimation(quick: bool, folder: Path) -> str:
         + "\n- Clocks: wall (perf_counter) and CPU (user + system of the child, `os.wait4`), best of 2, interleaved; "
         "peak RSS as GNU time reports it (`%M`). Held whole by the streamed run, besides blocks sized from the budget: "
         "one order's distinct keys while it is ranked (8 bytes an n-gram), order n - 1's keys, suffixes and flags "
-        "while order n gets its suffixes (17), p_{n-1} and L_n while order n is smoothed (8 + 4): "
-        "`scratchgen/ngram/external.py`, `external_smoothing.py`."
+        "while order n gets its suffixes (17), p_{n-1} and L_n while order n is smoothed (8 + 4); the blocks take "
+        "at most 64 MiB whatever the budget (`WORKING_CAP`): `scratchgen/ngram/external.py`, "
+        "`external_smoothing.py`."
     )
 
 
 _NUM_NGRAMS = "from scratchgen import load; print(*load({path!r}).num_ngrams())"
 
 
-if __name__ == "__main__":
-    quick = "--quick" in sys.argv[1:]
-    if "--estimation" in sys.argv[1:]:
-        with tempfile.TemporaryDirectory(prefix="bench-spill-") as tmp:
-            body = estimation(quick, Path(tmp))
-        command = "python -m benchmarks.bench_spill --estimation" + (" --quick" if quick else "")
-        section = Section("spill_estimation", "Corpora bigger than memory: estimation within --memory", body, command)
+def with_estimation(spill: str, estimated: str, stamp: str) -> str:
+    """The markdown of the spill section ``spill`` with its estimation part (from ``ESTIMATION_HEADING`` on)
+    replaced by ``estimated``, under the line ``stamp`` (when and how it was rerun)."""
+    before = spill.partition(ESTIMATION_HEADING)[0].rstrip()
+    return f"{before}\n\n{ESTIMATION_HEADING}\n\n{stamp}\n\n{estimated.strip()}\n".lstrip()
+
+
+@dataclasses.dataclass
+class Rewritten(Section):
+    """A section whose markdown is given whole (an existing section with one part rewritten)."""
+
+    text: str = ""
+
+    def markdown(self) -> str:
+        return self.text
+
+
+def written_section(name: str) -> str | None:
+    """The markdown of section ``name`` as RESULTS.md holds it (between its markers), or None."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    found = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    return found.group(1) if found else None
+
+
+def main(argv: list[str]) -> None:
+    """``python -m benchmarks.bench_spill [--quick] [--estimation]``: the whole spill section; with
+    ``--estimation``, only its estimation table, rewritten inside the spill section (there is one section)."""
+    quick = "--quick" in argv
+    if "--estimation" not in argv:
+        section: Section = run(quick)
     else:
-        section = run(quick)
+        with tempfile.TemporaryDirectory(prefix="bench-spill-") as tmp:
+            estimated = estimation(quick, Path(tmp))
+        command = "python -m benchmarks.bench_spill --estimation" + (" --quick" if quick else "")
+        stamp = Section("spill", SPILL_TITLE, "", command).markdown().splitlines()[2]  # date; command; machine
+        old = written_section("spill") or f"## {SPILL_TITLE}\n"
+        section = Rewritten("spill", SPILL_TITLE, "", command, with_estimation(old, estimated, stamp))
     print(section.markdown())
     write_section(section)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

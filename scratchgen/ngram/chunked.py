@@ -262,8 +262,9 @@ def count_within(
     report: dict | None = None,
 ) -> tuple[NGramCounts, Vocabulary] | None:
     """:func:`count`'s chunked pass within ``memory`` bytes: ``(counts, vocabulary)``, or None as soon as the
-    running totals outgrow M / ``ENTRY_BYTES`` entries (then the caller spills). ``report["spilled"]`` says
-    which. A bad budget or temporary folder is named before the file is read."""
+    running totals outgrow M / ``ENTRY_BYTES`` entries, or M / ``external.ESTIMATE_BYTES`` (the counts
+    returned are smoothed in memory, at that many bytes an n-gram), then the caller spills. ``report["spilled"]``
+    says which. A bad budget or temporary folder is named before the file is read."""
     from . import external
 
     external.Budget(memory)
@@ -272,7 +273,8 @@ def count_within(
     report = {} if report is None else report
     level = (tokenizer or Tokenizer()).level
     chunk = max(4096, min(CHUNK_CHARS[level], int(memory) // CHUNK_BYTES_PER_CHAR))
-    counted = count_chunked(path, order, tokenizer, encoding, chunk, progress, report, int(memory) // ENTRY_BYTES)
+    limit = int(memory) // max(ENTRY_BYTES, external.ESTIMATE_BYTES)
+    counted = count_chunked(path, order, tokenizer, encoding, chunk, progress, report, limit)
     report["spilled"] = counted is None
     return counted
 

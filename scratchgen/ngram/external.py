@@ -24,8 +24,9 @@ smoothed model is identical to the in-memory fit (``tests/ngram/test_external.py
    sorted **run** and written as two ``.npy`` files (keys, counts). *Merge*: the runs are merged (below)
    into the sorted distinct keys of order n and their counts, appended a block at a time to the column
    files of order n (:class:`OrderFiles`). *Rank*: a second sweep recomputes eq. (1) and writes
-   ``index_n(p)`` = the rank of key_n(p) among the distinct keys (``searchsorted``; they are read back for
-   it, 8 bytes an n-gram), -1 where none ends.
+   ``index_n(p)`` = the rank of key_n(p) among the distinct keys (``searchsorted``, the block's keys searched
+   in sorted order, three times faster than in the order of the text; the distinct keys are read back for it,
+   8 bytes an n-gram), -1 where none ends.
 4. *Suffixes*: the suffix and ``<s>`` columns of every order, a block of keys at a time (:func:`_suffixes`,
    eqs. (2)-(3); :meth:`NGramCounts.from_keys <scratchgen.ngram.counting.NGramCounts.from_keys>` is the
    readable version on whole tables). Then :func:`fit_file` smooths the column files a block at a time
@@ -42,15 +43,19 @@ entries, groups of runs are merged into longer runs first (several passes, as a 
 **The budget** M (``--memory``) is shared as follows. What a phase must hold whole is *resident*, R
 (:func:`_resident`): the unigram counts and ids (16 V bytes) always; while order n is ranked, its distinct
 keys (8 U_n); while order n gets its suffixes, order n - 1's keys, suffixes and flags (17 U_{n-1}: eqs. (2)
-and (3) read them at random places). No phase holds the tables of every order. What remains, W = M - R,
-is the *working* memory:
+and (3) read them at random places). No phase holds the tables of every order. What remains, up to
+``WORKING_CAP``, W = min(M - R, ``WORKING_CAP``), is the *working* memory. The budget is a ceiling, as
+``lmplz -S`` is: working memory past 64 MiB makes no phase faster (NumPy's cost a call is nothing at half a
+million entries, and a bigger sort only leaves the caches), it only raises the peak (the estimation table of
+``benchmarks/bench_spill.py`` measures it stage by stage):
 
 =================  ==============================================================================
 reading            a piece of ``min(W / 4 / BYTES_PER_CHAR, CHUNK_CHARS)`` characters (its text,
                    tokens and ids: ``BYTES_PER_CHAR`` = 40 bytes a character at most)
 counting           blocks of W / 2 / ``BYTES_PER_POSITION`` positions (64 bytes a position: ids,
-                   previous ranks, keys, the sort's copies) and a pile of W / 2 / 48 entries
-merging            buffers of W / 48 entries in all (16 bytes an entry, three times over for the sort)
+                   previous ranks, keys, the sort's copies) and a pile of W / 2 / 72 entries
+merging            buffers of W / 72 entries in all (``BYTES_PER_ENTRY``: 16 bytes an entry, and the
+                   concatenation, permutation and sorted copies of the sort that sums equal keys)
 suffixes           blocks of W / 2 / ``BYTES_PER_POSITION`` keys
 =================  ==============================================================================
 
@@ -114,8 +119,10 @@ BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
 BYTES_PER_CHAR = 40
 #: Bytes a position of a counting block costs (ids, previous ranks, keys, the sort's copies and masks).
 BYTES_PER_POSITION = 64
-#: Bytes an entry (key, count) costs while piles are summed and runs merged (its 16 bytes, three times).
-BYTES_PER_ENTRY = 48
+#: Bytes an entry (key, count) costs while piles are summed and runs merged: its 16 bytes, the concatenated
+#: parts, the sort's permutation and sorted copies, the sums (70 to 74 measured with tracemalloc, a merge of
+#: four runs and a pile of four blocks; tests/ngram/test_external.py checks the bound).
+BYTES_PER_ENTRY = 72
 #: Bytes a distinct n-gram costs at the peak of estimation (in memory, outside the budget's control).
 ESTIMATE_BYTES = 120
 #: The smallest buffer a run gets in a merge; fewer and the runs are merged in several passes.
@@ -124,6 +131,10 @@ MIN_MERGE = 16
 MIN_WORKING = 64 * BYTES_PER_POSITION * 2
 #: The largest piece of text read at once (as read_ids reads it).
 CHUNK_CHARS = 1 << 22
+#: The most working memory W any phase takes, whatever the budget (bytes). Past blocks of half a million
+#: positions NumPy's cost a call is nothing and a bigger sort only leaves the caches, so a larger budget would
+#: buy no speed, only resident memory (the budget is a ceiling, as ``lmplz -S`` is).
+WORKING_CAP = 64 << 20
 
 
 def _size(n: float) -> str:
@@ -139,7 +150,7 @@ class Budget:
 
     >>> b = Budget(2**20)
     >>> b.block_positions(0), b.pile_entries(0), b.merge_entries(0)
-    (8192, 10922, 21845)
+    (8192, 7281, 14563)
     """
 
     def __init__(self, memory: int):
@@ -148,7 +159,8 @@ class Budget:
         self.memory = int(memory)
 
     def working(self, resident: int) -> int:
-        """W = M - R, or a :class:`ResourceError` naming the budget needed when W < ``MIN_WORKING``."""
+        """W = min(M - R, ``WORKING_CAP``), or a :class:`ResourceError` naming the budget needed when
+        M - R < ``MIN_WORKING``."""
         w = self.memory - resident
         if w < MIN_WORKING:
             need = resident + MIN_WORKING
@@ -157,7 +169,7 @@ class Budget:
                 f"held at once take {_size(resident)} and counting needs {_size(MIN_WORKING)} more; give at least "
                 f"{_size(need)} ({need} bytes)"
             )
-        return w
+        return min(w, WORKING_CAP)
 
     def chunk_chars(self, resident: int) -> int:
         return int(max(256, min(CHUNK_CHARS, self.working(resident) // 4 // BYTES_PER_CHAR)))
@@ -617,6 +629,8 @@ def _count_orders(
 ) -> list:
     """Pass 3, orders 2 .. N: count, merge (into the keys and counts columns of an :class:`OrderFiles`, a block
     at a time), rank. Only the distinct keys of the order being ranked are held whole."""
+    from .counting import _search
+
     sizes = [V]
     if progress is not None:
         progress.update(1)
@@ -647,7 +661,7 @@ def _count_orders(
             index.append(np.array([-1]))
             for s in range(1, P, block):
                 key, valid = _keys(previous, stream, s, min(s + block, P), V)
-                rank = np.searchsorted(uniq, key)
+                rank = _search(uniq, key)  # searchsorted, the keys searched in sorted order
                 rank[~valid] = -1
                 index.append(rank)
             del uniq

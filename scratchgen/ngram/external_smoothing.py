@@ -26,7 +26,8 @@ in the same order as the in-memory ``np.bincount``, and is the same float) and g
 written to column files as they come. Unigrams (V of them) are done whole, by smoothing.py eq. (3).
 
 **What is in memory**, besides blocks of ``block`` n-grams (``BYTES_PER_ENTRY`` bytes each: what the budget
-leaves, :func:`block_entries`; a block is longer only to hold one context whole, at most V n-grams):
+leaves, at most :data:`.external.WORKING_CAP` bytes as for counting, :func:`block_entries`; a block is longer
+only to hold one context whole, at most V n-grams):
 
 =======================  ===================================  ================================================
 array                    bytes                                why it is whole
@@ -43,7 +44,11 @@ the finished model       24 a distinct n-gram, at the end,    keys, log p, log b
 
 lmplz instead re-sorts the n-grams in suffix order between passes, so that eqs. (1) and (6) become streaming
 joins; that is not done here, so the first two rows are held whole (12 bytes an n-gram of the two largest
-adjacent orders); :func:`block_entries` counts them in the budget and gives the blocks what is left. Katz
+adjacent orders); :func:`block_entries` counts them in the budget and gives the blocks what is left. They are
+not what bounds the size of a corpus: counting's suffix pass holds 17 bytes an (n-1)-gram whole
+(:func:`.external.least_memory`), and at 7 million distinct n-grams and 256 MiB the two rows are 23 MiB of
+an estimation peak near 110 MiB (``benchmarks/bench_spill.py``, where the peak was the blocks, 200 MiB, before
+they were capped). Katz
 cutoffs above 1 are not streamed (their renormalisation reads two orders at random places): :func:`streamable`
 says so and the caller smooths in memory. The readable formulation is the in-memory one
 (:func:`.fitting.backoff_tables`); the tests compare the two on random corpora with blocks of 1 to 40 n-grams.
@@ -59,7 +64,7 @@ import numpy as np
 
 from ..text import Vocabulary
 from .counting import NGramCounts
-from .external import OrderFiles, _Column
+from .external import WORKING_CAP, OrderFiles, _Column
 from .fitting import discount_record
 from .smoothing import Smoothing, count_of_counts
 
@@ -88,10 +93,10 @@ MODEL_BYTES = 24
 
 def block_entries(memory: int, sizes: list) -> int:
     """n-grams a block: what the budget ``memory`` leaves after the largest resident pair of eqs. (1) and (6)
-    (8 U_{n-1} + 4 U_n bytes; ``sizes`` [U_1, .., U_N]), at ``BYTES_PER_ENTRY`` an n-gram; at least
-    ``MIN_BLOCK``."""
+    (8 U_{n-1} + 4 U_n bytes; ``sizes`` [U_1, .., U_N]), at most ``WORKING_CAP`` bytes (as counting's blocks),
+    at ``BYTES_PER_ENTRY`` an n-gram; at least ``MIN_BLOCK``."""
     resident = max([8 * a + 4 * b for a, b in zip(sizes, sizes[1:])] + [8 * sizes[0]])
-    return max(MIN_BLOCK, (memory - resident) // BYTES_PER_ENTRY)
+    return max(MIN_BLOCK, min(memory - resident, WORKING_CAP) // BYTES_PER_ENTRY)
 
 
 def spill_counts(counts: NGramCounts, folder: str) -> tuple[np.ndarray, list]:

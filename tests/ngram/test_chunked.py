@@ -7,6 +7,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from corpus_files import assert_same_counts, lines_at_a_level, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,34 +18,12 @@ from scratchgen.ngram.counting import NGramCounts
 from scratchgen.ngram.external import count_in_memory
 from scratchgen.text import Tokenizer
 
-FIELDS = ("keys", "counts", "suffix", "bos_start")
-
-
-def assert_same_counts(a: NGramCounts, b: NGramCounts) -> None:
-    assert (a.order, a.vocab_size) == (b.order, b.vocab_size)
-    for field in FIELDS:
-        for n, (x, y) in enumerate(zip(getattr(a, field), getattr(b, field)), start=1):
-            assert np.array_equal(x, y), f"{field} of order {n} differ"
-
-
-def write(folder: str, lines: list[str]) -> str:
-    path = os.path.join(folder, "corpus.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-word_lines = st.lists(
-    st.lists(st.sampled_from(["a", "b", "c", "dd", "e", "<unk>", "ff", "été", "3.14"]), max_size=40).map(" ".join),
-    min_size=1,
-    max_size=30,
-)
-char_lines = st.lists(st.text(alphabet="abcé d中\u0301", max_size=80), min_size=1, max_size=30)
+WORDS = ["a", "b", "c", "dd", "e", "<unk>", "ff", "été", "3.14"]
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    level_lines=st.one_of(st.tuples(st.just("word"), word_lines), st.tuples(st.just("char"), char_lines)),
+    level_lines=lines_at_a_level(WORDS, 40, "abcé d中\u0301", 80, 30),
     order=st.integers(1, 5),
     chunk_chars=st.integers(1, 200),
 )

@@ -9,6 +9,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from corpus_files import assert_same_counts, lines_at_a_level, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ngram_cli import run as run_cli
@@ -27,15 +28,6 @@ from scratchgen.ngram.external import (
 )
 from scratchgen.text import Tokenizer
 
-FIELDS = ("keys", "counts", "suffix", "bos_start")
-
-
-def assert_same_counts(a, b) -> None:
-    assert (a.order, a.vocab_size) == (b.order, b.vocab_size)
-    for field in FIELDS:
-        for n, (x, y) in enumerate(zip(getattr(a, field), getattr(b, field)), start=1):
-            assert np.array_equal(x, y), f"{field} of order {n} differ"
-
 
 def assert_same_model(a: NGramModel, b: NGramModel) -> None:
     assert a.vocab_.to_list() == b.vocab_.to_list()
@@ -51,25 +43,10 @@ def tight_budget(path: str, order: int, tokenizer: Tokenizer, extra: int) -> int
     return external.least_memory([len(k) for k in counts.keys]) + extra
 
 
-def write(folder: str, lines: list[str]) -> str:
-    path = os.path.join(folder, "corpus.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-word_lines = st.lists(
-    st.lists(st.sampled_from(["a", "b", "c", "dd", "e", "<unk>", "ff"]), max_size=90).map(" ".join),
-    min_size=1,
-    max_size=25,
-)
-char_lines = st.lists(st.text(alphabet="abcé d", max_size=150), min_size=1, max_size=25)
-
-
 @pytest.mark.filterwarnings("ignore:smoothing the")  # tight budgets: estimation is over them
 @settings(max_examples=40, deadline=None)
 @given(
-    level_lines=st.one_of(st.tuples(st.just("word"), word_lines), st.tuples(st.just("char"), char_lines)),
+    level_lines=lines_at_a_level(["a", "b", "c", "dd", "e", "<unk>", "ff"], 90, "abcé d", 150, 25),
     order=st.integers(1, 5),
     extra=st.integers(0, 6000),
 )
@@ -172,6 +149,11 @@ def test_budget_shares():
     b = Budget(2**20)
     assert b.working(2**19) == 2**19  # W = M - R
     assert b.block_positions(2**19) == 2**19 // 2 // external.BYTES_PER_POSITION
+    huge = Budget(2**40)  # far more than any block needs: the working memory stops at WORKING_CAP
+    assert huge.working(2**20) == external.WORKING_CAP == 64 * 2**20
+    assert huge.block_positions(0) == 2**20 // 2  # 64 MiB / 2 / 64 bytes a position
+    with pytest.raises(ResourceError):  # the cap never hides a budget too small
+        huge.working(2**40 - 1)
 
 
 def test_too_small_a_budget_names_the_minimum(tmp_path):
@@ -242,3 +224,59 @@ def test_cli_memory_usage_errors(tmp_path, capsys, flags, message):
     corpus = write(str(tmp_path), ["x\tthe cat"])
     code, _, err = run_cli(["train", "ngram", *flags, corpus, "-o", tmp_path / "m.npz"], capsys)
     assert code == 2 and message in err
+
+
+def test_the_chunked_pass_spills_when_smoothing_in_memory_would_outgrow_the_budget(tmp_path, monkeypatch):
+    # The counts the chunked pass returns are smoothed in memory (ESTIMATE_BYTES an n-gram): a budget that holds
+    # the running totals (ENTRY_BYTES an entry) but not their smoothing must spill.
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(2000)]
+    path = write(str(tmp_path), [" ".join(rng.choice(words, size=12)) for _ in range(800)])
+    tok = Tokenizer("word")
+    reference, _ = count_in_memory(path, 3, tok)
+    distinct = sum(len(k) for k in reference.keys)
+    monkeypatch.setattr(chunked, "CHUNK_BYTES_PER_CHAR", 1 << 30)  # the smallest chunks: the limit is checked often
+    between = (chunked.ENTRY_BYTES + external.ESTIMATE_BYTES) // 2 * distinct  # M / 64 > distinct > M / 120
+    assert chunked.count_within(path, 3, tok, between, tmp_path) is None
+    roomy = 2 * external.ESTIMATE_BYTES * distinct  # (the totals of unigrams are as wide as the reading ids)
+    counted = chunked.count_within(path, 3, tok, roomy, tmp_path)
+    assert counted is not None
+    assert_same_counts(counted[0], reference)
+
+
+def test_a_merge_and_a_pile_stay_within_their_bytes_an_entry(tmp_path):
+    # BYTES_PER_ENTRY is what the budget gives the pile (capacity W / 2 / it) and the merge (W / it entries of
+    # buffers): traced, a merge of four runs and a pile of four blocks stay below it, and are not far under it.
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+
+    def table(size):
+        keys = np.unique(rng.integers(0, 2**40, size))
+        return keys, rng.integers(1, 9, len(keys))
+
+    runs = []
+    for i in range(3):
+        run = external._Run(str(tmp_path), f"r{i}")
+        run.append(*table(60_000))
+        runs.append(run.close())
+    runs.append(external._Memory(*table(20_000)))  # an order's last pile is merged from memory
+    expected = merge_reference([r.read(0, r.length) for r in runs])[0]
+    buffer = 40_000
+    tracemalloc.start()
+    out = external.OrderFiles(str(tmp_path), 2)
+    merge_runs(runs, buffer, str(tmp_path), out=out)
+    merged = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(out.whole("keys"), expected)
+    assert 0.5 * external.BYTES_PER_ENTRY * buffer < merged <= external.BYTES_PER_ENTRY * buffer
+    blocks = [table(15_000) for _ in range(4)]
+    capacity = 40_000
+    tracemalloc.start()
+    pile = external._Pile(str(tmp_path), "pile", capacity)
+    for keys, counts in blocks:
+        pile.add(keys, counts)
+    piled = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(pile.runs) == 1  # the pile outgrew its capacity once and was written as a run
+    assert piled <= external.BYTES_PER_ENTRY * capacity

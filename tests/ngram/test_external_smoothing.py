@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from corpus_files import write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,19 +122,14 @@ def test_block_entries_share_the_budget():
     assert es.block_entries(resident + 1000 * es.BYTES_PER_ENTRY, sizes) == max(es.MIN_BLOCK, 1000)
     assert es.block_entries(resident + (es.MIN_BLOCK + 7) * es.BYTES_PER_ENTRY, sizes) == es.MIN_BLOCK + 7
     assert es.block_entries(1, sizes) == es.MIN_BLOCK  # a budget below the resident arrays: the smallest block
+    # a budget far above the resident arrays: blocks of WORKING_CAP bytes (64 MiB / 160 = 419,430 n-grams)
+    assert es.block_entries(1 << 40, sizes) == es.WORKING_CAP // es.BYTES_PER_ENTRY == 419_430
 
 
 def test_cutoffs_are_not_streamed():
     assert es.streamable(make_smoothing("kneser-ney"), None)
     assert es.streamable(make_smoothing("kneser-ney"), [1, 1, 1])
     assert not es.streamable(make_smoothing("kneser-ney"), [1, 2, 2])
-
-
-def write(folder, lines: list[str]) -> str:
-    path = os.path.join(folder, "corpus.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from corpus_files import write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,13 +96,6 @@ def test_a_bad_block_leaves_the_old_file(tmp_path):
         write_model(model, path, {"discounts": model.discounts_}, arrays, block=1)  # across blocks of 1
     assert path.read_bytes() == b"the old file"
     assert sorted(os.listdir(tmp_path)) == ["c.txt", "m.npz"]  # no temporary file left
-
-
-def write(folder, lines: list[str]) -> str:
-    path = os.path.join(folder, "corpus.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.mark.parametrize("smoothing", ["modified-kneser-ney", "witten-bell", "absolute", "stupid-backoff", "add-k"])
