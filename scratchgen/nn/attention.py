@@ -76,6 +76,7 @@ __all__ = [
     "dense_backward",
     "attention_forward",
     "attention_backward",
+    "attention_weights",
     "mlp_forward",
     "mlp_backward",
     "block_forward",
@@ -118,6 +119,15 @@ def _row_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nk->n", A, B)
 
 
+def _col_sums(A: np.ndarray) -> np.ndarray:
+    """sum_n A[n, k] for every column k of an (N, K) array: (K,), as the product ``1^T A``.
+
+    The same sums as ``A.sum(axis=0)`` (which also adds the rows one after another), by one BLAS call:
+    measured 1.5 to 4 times faster on the (B T, D) to (B T, 4D) arrays of a training step.
+    """
+    return np.ones(len(A), dtype=A.dtype) @ A
+
+
 def layernorm_forward(params: dict, X: np.ndarray):
     """Normalise each row over its last axis, then scale and shift: eq. (A1)-(A2).
 
@@ -150,7 +160,7 @@ def layernorm_backward(params: dict, cache: dict, dY: np.ndarray):
     g = params["g"]  # (D,)
     dY2 = dY.reshape(-1, D)  # (N, D)
     dX = dY2 * Xh  # (N, D) dy * xh for now (its buffer becomes dX below)
-    grads = {"g": dX.sum(axis=0), "b": dY2.sum(axis=0)}  # eq. (A12)
+    grads = {"g": _col_sums(dX), "b": _col_sums(dY2)}  # eq. (A12)
     # the two row means of eq. (A13) as matrix-vector products, as dxh = dy * g:
     mean_dxh_xh = dX @ g  # (N,) sum_k dy g xh = sum_k dxh xh
     mean_dxh_xh *= 1.0 / D  # mean_k (dxh * xh)
@@ -229,7 +239,7 @@ def _gelu_backward_block(x, s, dy, d, total) -> None:
     d *= s  # GELU'(x), eq. (A14')
     d *= dy
     if total is not None:
-        total.append(d.sum(axis=0))
+        total.append(_col_sums(d))
 
 
 def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False, defer=run_now):
@@ -277,7 +287,7 @@ def dense_forward(params: dict, X: np.ndarray):
 
 def _weight_grads(X2: np.ndarray, dY2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """dW = X^T dY (D_in, D_out) and db = sum dY (D_out,) over the rows of X2 (N, D_in), dY2 (N, D_out)."""
-    return X2.T @ dY2, dY2.sum(axis=0)
+    return X2.T @ dY2, _col_sums(dY2)
 
 
 def dense_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
@@ -380,16 +390,40 @@ def _batch_chunks(B: int, A: int, T: int) -> list[tuple[int, int]]:
     return [(b0, min(B, b0 + step)) for b0 in range(0, B, step)]
 
 
-def _attend(Qs, K, V, P, O, mask) -> None:
-    """eq. (A5)-(A7) for a block of the batch, into P (.., T, T) and O (.., T, d): blocks of query rows
-    (:func:`_query_blocks`), each against the keys up to its last row."""
-    T = P.shape[-1]
-    for r0, r1 in _query_blocks(T):
-        Pj = P[..., r0:r1, :r1]  # rows r0..r1-1 see the keys 0..r1-1
+def _score_blocks(B: int, A: int, T: int, dtype) -> list[np.ndarray]:
+    """One array (B, A, r1 - r0, r1) a block [r0, r1) of query rows (:func:`_query_blocks`): its scores, then
+    its probabilities P, eq. (A5)-(A6), against the keys 0 .. r1 - 1 that it can see. Each block is an array of
+    its own, not a window of one (B, A, T, T) array: the softmax and its gradient then run over contiguous
+    rows (measured 14% faster at T = 128), and the keys no row of the block sees take no memory."""
+    return [np.empty((B, A, r1 - r0, r1), dtype=dtype) for r0, r1 in _query_blocks(T)]
+
+
+def _rows_of(Pj: np.ndarray) -> tuple[int, int]:
+    """The query rows [r0, r1) of a block of :func:`_score_blocks`, read from its shape (.., r1 - r0, r1)."""
+    r1 = Pj.shape[-1]
+    return r1 - Pj.shape[-2], r1
+
+
+def attention_weights(cache: dict) -> np.ndarray:
+    """P of eq. (A6), (B, A, T, T), from the cache of :func:`attention_forward`: its blocks of query rows put
+    together, with 0 on the future (s > t) that the blocks leave out."""
+    blocks = cache["P_blocks"]
+    T = blocks[-1].shape[-1]
+    P = np.zeros(blocks[0].shape[:2] + (T, T), dtype=blocks[0].dtype)
+    for Pj in blocks:
+        r0, r1 = _rows_of(Pj)
+        P[..., r0:r1, :r1] = Pj  # rows r0..r1-1, keys 0..r1-1
+    return P
+
+
+def _attend(Qs, K, V, P_blocks, O, mask) -> None:
+    """eq. (A5)-(A7) for a block of the batch, into the blocks of P (:func:`_score_blocks`, .., r1 - r0, r1)
+    and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row."""
+    for Pj in P_blocks:
+        r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
         Pj[..., r0:] += mask[r0:r1, r0:r1]  # eq. (A5): only keys past r0 can be in the future of these rows
         _causal_softmax_inplace(Pj, None)  # eq. (A6)
-        P[..., r0:r1, r1:] = 0.0  # the future of these rows: weight 0
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 
@@ -434,68 +468,64 @@ def attention_forward(params: dict, inputs, defer=run_now):
     dtype = np.result_type(X2, W_s)
     QKV = np.empty((B * T, 3 * D), dtype=dtype)  # (B T, 3D) eq. (A4), the queries scaled
     Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) views
-    P = np.empty((B, A, T, T), dtype=dtype)
+    P_blocks = _score_blocks(B, A, T, dtype)  # P of eq. (A6) by blocks of query rows
     O = np.empty((B, T, A, D // A), dtype=dtype)  # heads merged: (B, T, D) once reshaped
     O_heads = O.transpose(0, 2, 1, 3)  # (B, A, T, d) view
     O2 = O.reshape(-1, D)  # (B T, D)
     Y = np.empty((B * T, D), dtype=dtype)
-    mask = _causal_mask(T, P.dtype)
+    mask = _causal_mask(T, dtype)
     if isinstance(defer, Overlap) and B >= 2:  # two threads: each sequence's attention is its own, so halves
         mid = (B + 1) // 2
-        halves = [
-            (b0, b1, X2, W_s, b_s, params, QKV, (Qs, K, V, P, O_heads), O2, Y, mask) for b0, b1 in ((0, mid), (mid, B))
-        ]
+        heads = (Qs, K, V, P_blocks, O_heads)
+        halves = [(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) for b0, b1 in ((0, mid), (mid, B))]
         split(defer, _attention_rows, halves)
     else:
         np.matmul(X2, W_s, out=QKV)  # eq. (A4)
         QKV += b_s
         for b0, b1 in _batch_chunks(B, A, T):
-            _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], O_heads[b0:b1], mask)  # eq. (A5)-(A7)
+            Pc = [Pj[b0:b1] for Pj in P_blocks]
+            _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], Pc, O_heads[b0:b1], mask)  # eq. (A5)-(A7)
         np.matmul(O2, params["W_o"], out=Y)  # (B T, D) eq. (A7)
         Y += params["b_o"]
-    return Y.reshape(B, T, D), {"X": X2, "Qs": Qs, "K": K, "V": V, "P": P, "O": O2, "scale": scale, "W_s": W_s}
+    cache = {"X": X2, "Qs": Qs, "K": K, "V": V, "P_blocks": P_blocks, "O": O2, "scale": scale, "W_s": W_s}
+    return Y.reshape(B, T, D), cache
 
 
 def _attention_rows(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) -> None:
     """eq. (A4)-(A7) for the sequences b0 .. b1 - 1 (rows b0 T .. b1 T - 1 of X2, QKV, O2 and Y)."""
-    Qs, K, V, P, O_heads = heads
-    T = P.shape[-1]
+    Qs, K, V, P_blocks, O_heads = heads
+    A, T = O_heads.shape[1:3]
     rows = slice(b0 * T, b1 * T)
     np.matmul(X2[rows], W_s, out=QKV[rows])  # eq. (A4)
     QKV[rows] += b_s
-    for c0, c1 in _batch_chunks(b1 - b0, P.shape[1], T):
+    for c0, c1 in _batch_chunks(b1 - b0, A, T):
         c0, c1 = b0 + c0, b0 + c1
-        _attend(Qs[c0:c1], K[c0:c1], V[c0:c1], P[c0:c1], O_heads[c0:c1], mask)  # eq. (A5)-(A7)
+        Pc = [Pj[c0:c1] for Pj in P_blocks]
+        _attend(Qs[c0:c1], K[c0:c1], V[c0:c1], Pc, O_heads[c0:c1], mask)  # eq. (A5)-(A7)
     np.matmul(O2[rows], params["W_o"], out=Y[rows])  # eq. (A7)
     Y[rows] += params["b_o"]
 
 
-def _attend_backward(K, V, P, dO, rowdot, dS, dQ) -> None:
-    """eq. (A16)-(A18) for a block of the batch, the parts by rows of queries: dS (.., T, T) and dQ
-    (without its scale). ``rowdot`` (.., T) is sum_s dP * P of eq. (A17') for each row."""
-    for r0, r1 in _query_blocks(P.shape[-1]):
-        dSj, Pj = dS[..., r0:r1, :r1], P[..., r0:r1, :r1]  # row t needs the keys s <= t only
-        np.matmul(dO[..., r0:r1, :], V[..., :r1, :].swapaxes(-1, -2), out=dSj)  # dP, eq. (A16)
-        dSj -= rowdot[..., r0:r1, None]
-        dSj *= Pj  # eq. (A17); entries past r1 are never read
-        np.matmul(dSj, K[..., :r1, :], out=dQ[..., r0:r1, :])  # eq. (A18), the scale apart
-
-
-def _attend_backward_keys(Qs, P, dO, dS, dK, dV) -> None:
-    """eq. (A16), (A18) for dK and dV, by blocks of key positions: key s gets gradient from the queries
-    t >= s only."""
-    for c0, c1 in _query_blocks(P.shape[-1]):  # key positions c0..c1-1 are seen by the queries c0..T-1
-        np.matmul(dS[..., c0:, c0:c1].swapaxes(-1, -2), Qs[..., c0:, :], out=dK[..., c0:c1, :])  # eq. (A18)
-        np.matmul(P[..., c0:, c0:c1].swapaxes(-1, -2), dO[..., c0:, :], out=dV[..., c0:c1, :])  # eq. (A16)
-
-
-def _attend_backward_block(Qs, K, V, P, dO, rowdot, dQKV) -> None:
-    """eq. (A16)-(A18) for a block of the batch into its rows of [dQ | dK | dV] (.., T, 3, A, d), with a work
-    space dS of its own."""
+def _attend_backward_block(Qs, K, V, P_blocks, dO, rowdot, dQKV) -> None:
+    """eq. (A16)-(A18) for a block of the batch into its rows of [dQ | dK | dV] (.., T, 3, A, d), a block of
+    query rows at a time (those of :func:`_score_blocks`). ``rowdot`` (.., T) is sum_s dP * P of eq. (A17')
+    for each row. Block [r0, r1) sends gradient to the keys and values 0 .. r1 - 1 that it saw: the last block
+    (r1 = T) writes dK and dV, the earlier ones add theirs."""
     dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (.., A, T, d) views
-    dS = np.empty(P.shape, dtype=dO.dtype)
-    _attend_backward(K, V, P, dO, rowdot, dS, dQ)
-    _attend_backward_keys(Qs, P, dO, dS, dK, dV)
+    T = dQ.shape[-2]
+    for Pj in reversed(P_blocks):
+        r0, r1 = _rows_of(Pj)
+        dSj = np.matmul(dO[..., r0:r1, :], V[..., :r1, :].swapaxes(-1, -2))  # (.., r1 - r0, r1) dP, eq. (A16)
+        dSj -= rowdot[..., r0:r1, None]
+        dSj *= Pj  # eq. (A17)
+        np.matmul(dSj, K[..., :r1, :], out=dQ[..., r0:r1, :])  # eq. (A18), the scale apart
+        dSj_T, Pj_T = dSj.swapaxes(-1, -2), Pj.swapaxes(-1, -2)  # (.., r1, r1 - r0)
+        if r1 == T:  # the last block: the first to reach the keys and values
+            np.matmul(dSj_T, Qs[..., r0:r1, :], out=dK)  # eq. (A18)
+            np.matmul(Pj_T, dO[..., r0:r1, :], out=dV)  # eq. (A16)
+        else:
+            dK[..., :r1, :] += dSj_T @ Qs[..., r0:r1, :]
+            dV[..., :r1, :] += Pj_T @ dO[..., r0:r1, :]
 
 
 def _qkv_weight_grads(X2: np.ndarray, dQKV2: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -516,7 +546,7 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
     eq. (A17) come from eq. (A17'), dO . O: a (B, T, D) product instead of a (B, A, T, T) one.
     The weight gradients of W_o and W_qkv are ``defer``'s (:mod:`scratchgen.nn.overlap`).
     """
-    X2, Qs, K, V, P, O2, scale = (cache[k] for k in ("X", "Qs", "K", "V", "P", "O", "scale"))
+    X2, Qs, K, V, P_blocks, O2, scale = (cache[k] for k in ("X", "Qs", "K", "V", "P_blocks", "O", "scale"))
     B, A, T, d = K.shape
     D = A * d
     dY2 = dY.reshape(-1, D)  # (B T, D)
@@ -528,7 +558,10 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
     dQKV = np.empty((B, T, 3, A, d), dtype=dO.dtype)  # [dQ | dK | dV] rows
     dQ, dK, dV = dQKV.transpose(2, 0, 3, 1, 4)  # (B, A, T, d) views
     chunks = _thread_chunks(_batch_chunks(B, A, T), defer)
-    pieces = [(Qs[b0:b1], K[b0:b1], V[b0:b1], P[b0:b1], dO[b0:b1], rowdot[b0:b1], dQKV[b0:b1]) for b0, b1 in chunks]
+    pieces = [
+        (Qs[b0:b1], K[b0:b1], V[b0:b1], [Pj[b0:b1] for Pj in P_blocks], dO[b0:b1], rowdot[b0:b1], dQKV[b0:b1])
+        for b0, b1 in chunks
+    ]
     split(defer, _attend_backward_block, pieces)  # eq. (A16)-(A18)
     dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D): [dQs | dK | dV], the gradient of the scaled queries
     w_qkv = defer(_qkv_weight_grads, X2, dQKV2, scale)  # eq. (A19), eq. (A18)'s 1 / sqrt(d)

@@ -58,6 +58,7 @@ def explain_transformer(model, ids: np.ndarray, label: int | None = None) -> lis
     Each token is read from the window that predicts it (eq. (T4)), one forward pass a window, the
     attention weights taken from the blocks' caches.
     """
+    from .attention import attention_weights
     from .transformer import _sub, _trunk_forward, layernorm_forward, window_starts
 
     p = model._fitted_params()
@@ -70,7 +71,7 @@ def explain_transformer(model, ids: np.ndarray, label: int | None = None) -> lis
         window = x[s : s + T][None, :]  # (1, w)
         XL, cache = _trunk_forward(p, window, model.heads, labels)  # (1, w, D)
         top = layernorm_forward(_sub(p, "lnf."), XL)[0][0]  # (w, D) what eq. (T3) reads
-        P = [c["attn"]["P"][0] for c in cache["blocks"]]  # each (A, w, w)
+        P = [attention_weights(c["attn"])[0] for c in cache["blocks"]]  # each (A, w, w)
         for i in range(first, stop):
             j = i - s  # the position in the window
             weights = [[[float(w) for w in Pl[a, j, : j + 1]] for a in range(Pl.shape[0])] for Pl in P]
