@@ -345,7 +345,7 @@ def lstm_step(params: dict, x: np.ndarray, h: np.ndarray, c: np.ndarray):
     return o * np.tanh(c), c  # eq. (L5)
 
 
-def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
+def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None, factors: bool = True):
     """One LSTM layer over T steps: eq. (L1)-(L5).
 
     Parameters
@@ -354,13 +354,18 @@ def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
     inputs : (X, h0, c0)
         X : float array (B, T, E), or int array (B, T) of one-hot ids
         h0, c0 : (B, H) each, the state carried in; None means zeros
-
-    Returns
-    -------
     steps, on_block : int and a function, or None (the default)
         ``on_block(t0, t1, H_block)`` is called as soon as the states of steps t0 .. t1 - 1 are known, blocks of
         ``steps`` steps (:func:`time_blocks`), with H_block (B, t1 - t0, H) a view: an overlapped training step
         (:mod:`scratchgen.nn.lstm_overlap`) hands them to another thread while this one runs the next block.
+    factors : bool
+        True (the default): each step also turns its gates into the factors of the backward pass
+        (:func:`_step_factors`, eq. (L6)-(L9)) while they are still in the processor's cache, about a tenth more
+        work for a forward pass that no backward follows; False: lstm_backward makes them from the gates
+        (:func:`_lstm_factors`), as the overlapped step does on its second thread.
+
+    Returns
+    -------
 
     Returns
     -------
@@ -388,34 +393,65 @@ def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
     Cs[0] = _initial(c0, B, H, dt)
     G = np.empty((4, B, H), dtype=dt)  # -s h_{t-1} W_hg, a block a gate
     tmp = np.empty((B, H), dtype=dt)
+    work = (np.empty((4, B, H), dtype=dt), np.empty((B, H), dtype=dt)) if factors else None
     # exp(z) overflows to inf where a gate saturates at 0; 1 / (1 + inf) = 0 is then the right value
     with one_blas_thread(), np.errstate(over="ignore"):
         for t0, t1 in time_blocks(T, steps):
-            _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0, t1)
+            _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0, t1, work)
             if on_block is not None:
                 on_block(t0, t1, np.swapaxes(Hs[t0 + 1 : t1 + 1], 0, 1))
-    cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A}
+    cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A, "factors": factors}
     return (np.swapaxes(Hs[1:], 0, 1), Hs[T], Cs[T]), cache
 
 
-def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int) -> None:
-    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there)."""
-    for t in range(t0, t1):  # the recurrence; A[:, t] becomes the gates i_t, f_t, g_t, o_t in place
+def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int, work=None) -> None:
+    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there). A[:, t] becomes
+    the gates i_t, f_t, g_t, o_t; with ``work`` (a (4, B, H) and a (B, H) buffer), the factors of _step_factors."""
+    for t in range(t0, t1):
         a = A[:, t]  # (4, B, H)
         np.matmul(Hs[t], W_h, out=G)
         a += G  # z_t = -s a_t, eq. (L1)
         np.exp(a, out=a)
         a += 1.0
         np.divide(1.0, a, out=a)  # i_t, f_t, o_t and sigma(2 ag_t): eq. (L2')
-        i, f, g, o = a  # (B, H) each
-        g *= 2.0
-        g -= 1.0  # g_t = tanh(ag_t), eq. (L3)
+        i, f, s, o = a  # (B, H) each
+        g = s if work is None else work[1]  # g_t in place of sigma(2 ag_t), or beside it for the factors
+        np.multiply(s, 2.0, out=g)
+        g -= 1.0  # g_t = tanh(ag_t) = 2 sigma(2 ag_t) - 1, eq. (L3)
         c = Cs[t + 1]
         np.multiply(f, Cs[t], out=c)
         np.multiply(i, g, out=tmp)
         c += tmp  # c_t = f c_{t-1} + i g, eq. (L4)
         np.tanh(c, out=TC[t])
         np.multiply(o, TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
+        if work is not None:
+            _step_factors(a, work[0], g, Cs[t], TC[t], tmp)
+
+
+def _step_factors(a: np.ndarray, w: np.ndarray, g: np.ndarray, c_prev: np.ndarray, tc: np.ndarray, tmp) -> None:
+    """The factors of :func:`_lstm_factors` for one step, made from its gates in place (the same layout).
+
+    a (4, B, H) holds [i | f | s | o] with s = sigma(2 ag) (eq. L2'), g (B, H) the candidate 2 s - 1, c_prev and
+    tc (B, H) are c_{t-1} and tanh(c_t); w and tmp are scratch. With sigma' = sigma (1 - sigma) and
+    1 - g^2 = 1 - (2 s - 1)^2 = 4 s (1 - s), every factor is a gate times (1 - that gate) times one more number::
+
+        [Ki | Kf | Kg | Ko] = [i | f | s | o] * [(1 - i) g | (1 - f) c_{t-1} | 4 i (1 - s) | (1 - o) tanh(c)]
+        Kc = o (1 - tanh(c)^2)
+
+    a becomes [Ki | Kf | Kg | Ko], tc becomes Kc and c_prev becomes f (eq. L8), as _lstm_factors leaves them.
+    """
+    i, f, _, o = a
+    np.subtract(1.0, a, out=w)  # [1 - i | 1 - f | 1 - s | 1 - o]
+    w[0] *= g
+    w[1] *= c_prev
+    np.copyto(c_prev, f)  # the copy path's factor f_t, eq. (L8)
+    w[2] *= i
+    w[2] *= 4.0
+    w[3] *= tc
+    np.multiply(tc, tc, out=tmp)
+    np.subtract(1.0, tmp, out=tmp)
+    np.multiply(o, tmp, out=tc)  # Kc
+    a *= w  # Ki, Kf, Kg, Ko
 
 
 def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None, submit=None):
@@ -538,11 +574,15 @@ def _lstm_param_grads(W_x: np.ndarray, X_tm: np.ndarray, Hs: np.ndarray, dA: np.
     """eq. (L11)-(L12) over steps t0 .. t1 - 1: ({"W_hg", "b_g", "W_xg"}, dX (B, t1 - t0, E) or None)."""
     H = Hs.shape[2]
     dA2 = dA[t0:t1].reshape(-1, dA.shape[2])  # ((t1 - t0) B, 4H)
+    dW_x, dX = _input_grads(W_x, X_tm[t0:t1], dA[t0:t1])  # eq. (L11), (L12)
+    # eq. (L11) db_g = sum_t da_t; with one-hot ids every row da_t went into exactly one row of dW_xg, so the
+    # sum of dW_xg's V rows is the same sum, read from a (V, 4H) array instead of the (T B, 4H) one
+    rows = dW_x if np.issubdtype(X_tm.dtype, np.integer) else dA2
     grads = {
         "W_hg": Hs[t0:t1].reshape(-1, H).T @ dA2,  # (H, 4H) eq. (L11): h_{t-1}^T da_t
-        "b_g": dA2.sum(axis=0),  # (4H,) eq. (L11)
+        "b_g": rows.sum(axis=0),  # (4H,) eq. (L11)
+        "W_xg": dW_x,
     }
-    grads["W_xg"], dX = _input_grads(W_x, X_tm[t0:t1], dA[t0:t1])  # eq. (L11), (L12)
     return grads, dX
 
 
@@ -594,8 +634,9 @@ def gru_stack_backward(params: dict, cache: dict, d_outputs):
     return grads, (dH, np.stack(dh0))
 
 
-def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=None):
-    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H); ``on_block``: the top layer's (lstm_forward).
+def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=None, factors: bool = True):
+    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H); ``on_block``: the top layer's, ``factors``: every
+    layer's (lstm_forward).
 
     Returns ((H_top (B, T, H), h_T (L, B, H), c_T (L, B, H)), cache).
     """
@@ -603,8 +644,11 @@ def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=
     caches, last_h, last_c = [], [], []
     L = h0.shape[0]
     for layer in range(L):
-        top = (steps, on_block) if layer == L - 1 else (None, None)
-        (X, hT, cT), c = lstm_forward(cell_params(params, layer, "lstm"), (X, h0[layer], c0[layer]), *top)
+        top = layer == L - 1
+        p = cell_params(params, layer, "lstm")
+        (X, hT, cT), c = lstm_forward(
+            p, (X, h0[layer], c0[layer]), steps if top else None, on_block if top else None, factors
+        )
         caches.append(c)
         last_h.append(hT)
         last_c.append(cT)
