@@ -73,10 +73,12 @@ does not depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so gru_backward comput
 steps at once and the loop only multiplies. The LSTM keeps its gates gate-major, (4, T, B, H): the (B, H)
 block of each gate at each step is contiguous; lstm_backward computes its factors (L6)-(L9) a block of a
 few steps at a time, in place of the gates they were made from (``_lstm_factors``), and its loop is then
-7 NumPy calls a step, each over a few long rows. Arrays
-are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
-X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
-dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
+6 NumPy calls a step, each over a few long rows, writing da_t gate-major into the (B, 4H) rows that eq. (L10)
+multiplies (making the factors in the forward loop instead, while the gates are in cache, measured a tie in
+session 20: the forward lost what the backward gained). Arrays are stored
+time-major inside; the functions take and return batch-first views. Inputs may be float rows X (B, T, E) or
+integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The dtype of the
+arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
 
 A stack of L layers feeds the states of layer l to layer l + 1 (keys ``"W_xg.l"`` etc.). As for the tanh cell
 (eq. 14 of ``layers.py``), dropout belongs on the top states, with :func:`scratchgen.nn.layers.dropout_forward`.
@@ -345,7 +347,7 @@ def lstm_step(params: dict, x: np.ndarray, h: np.ndarray, c: np.ndarray):
     return o * np.tanh(c), c  # eq. (L5)
 
 
-def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None, factors: bool = True):
+def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
     """One LSTM layer over T steps: eq. (L1)-(L5).
 
     Parameters
@@ -354,18 +356,13 @@ def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None, 
     inputs : (X, h0, c0)
         X : float array (B, T, E), or int array (B, T) of one-hot ids
         h0, c0 : (B, H) each, the state carried in; None means zeros
+
+    Returns
+    -------
     steps, on_block : int and a function, or None (the default)
         ``on_block(t0, t1, H_block)`` is called as soon as the states of steps t0 .. t1 - 1 are known, blocks of
         ``steps`` steps (:func:`time_blocks`), with H_block (B, t1 - t0, H) a view: an overlapped training step
         (:mod:`scratchgen.nn.lstm_overlap`) hands them to another thread while this one runs the next block.
-    factors : bool
-        True (the default): each step also turns its gates into the factors of the backward pass
-        (:func:`_step_factors`, eq. (L6)-(L9)) while they are still in the processor's cache, about a tenth more
-        work for a forward pass that no backward follows; False: lstm_backward makes them from the gates
-        (:func:`_lstm_factors`), as the overlapped step does on its second thread.
-
-    Returns
-    -------
 
     Returns
     -------
@@ -393,65 +390,34 @@ def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None, 
     Cs[0] = _initial(c0, B, H, dt)
     G = np.empty((4, B, H), dtype=dt)  # -s h_{t-1} W_hg, a block a gate
     tmp = np.empty((B, H), dtype=dt)
-    work = (np.empty((4, B, H), dtype=dt), np.empty((B, H), dtype=dt)) if factors else None
     # exp(z) overflows to inf where a gate saturates at 0; 1 / (1 + inf) = 0 is then the right value
     with one_blas_thread(), np.errstate(over="ignore"):
         for t0, t1 in time_blocks(T, steps):
-            _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0, t1, work)
+            _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0, t1)
             if on_block is not None:
                 on_block(t0, t1, np.swapaxes(Hs[t0 + 1 : t1 + 1], 0, 1))
-    cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A, "factors": factors}
+    cache = {"X": X_tm, "Hs": Hs, "Cs": Cs, "TC": TC, "gates": A}
     return (np.swapaxes(Hs[1:], 0, 1), Hs[T], Cs[T]), cache
 
 
-def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int, work=None) -> None:
-    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there). A[:, t] becomes
-    the gates i_t, f_t, g_t, o_t; with ``work`` (a (4, B, H) and a (B, H) buffer), the factors of _step_factors."""
-    for t in range(t0, t1):
+def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int) -> None:
+    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there)."""
+    for t in range(t0, t1):  # the recurrence; A[:, t] becomes the gates i_t, f_t, g_t, o_t in place
         a = A[:, t]  # (4, B, H)
         np.matmul(Hs[t], W_h, out=G)
         a += G  # z_t = -s a_t, eq. (L1)
         np.exp(a, out=a)
         a += 1.0
         np.divide(1.0, a, out=a)  # i_t, f_t, o_t and sigma(2 ag_t): eq. (L2')
-        i, f, s, o = a  # (B, H) each
-        g = s if work is None else work[1]  # g_t in place of sigma(2 ag_t), or beside it for the factors
-        np.multiply(s, 2.0, out=g)
-        g -= 1.0  # g_t = tanh(ag_t) = 2 sigma(2 ag_t) - 1, eq. (L3)
+        i, f, g, o = a  # (B, H) each
+        g *= 2.0
+        g -= 1.0  # g_t = tanh(ag_t), eq. (L3)
         c = Cs[t + 1]
         np.multiply(f, Cs[t], out=c)
         np.multiply(i, g, out=tmp)
         c += tmp  # c_t = f c_{t-1} + i g, eq. (L4)
         np.tanh(c, out=TC[t])
         np.multiply(o, TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
-        if work is not None:
-            _step_factors(a, work[0], g, Cs[t], TC[t], tmp)
-
-
-def _step_factors(a: np.ndarray, w: np.ndarray, g: np.ndarray, c_prev: np.ndarray, tc: np.ndarray, tmp) -> None:
-    """The factors of :func:`_lstm_factors` for one step, made from its gates in place (the same layout).
-
-    a (4, B, H) holds [i | f | s | o] with s = sigma(2 ag) (eq. L2'), g (B, H) the candidate 2 s - 1, c_prev and
-    tc (B, H) are c_{t-1} and tanh(c_t); w and tmp are scratch. With sigma' = sigma (1 - sigma) and
-    1 - g^2 = 1 - (2 s - 1)^2 = 4 s (1 - s), every factor is a gate times (1 - that gate) times one more number::
-
-        [Ki | Kf | Kg | Ko] = [i | f | s | o] * [(1 - i) g | (1 - f) c_{t-1} | 4 i (1 - s) | (1 - o) tanh(c)]
-        Kc = o (1 - tanh(c)^2)
-
-    a becomes [Ki | Kf | Kg | Ko], tc becomes Kc and c_prev becomes f (eq. L8), as _lstm_factors leaves them.
-    """
-    i, f, _, o = a
-    np.subtract(1.0, a, out=w)  # [1 - i | 1 - f | 1 - s | 1 - o]
-    w[0] *= g
-    w[1] *= c_prev
-    np.copyto(c_prev, f)  # the copy path's factor f_t, eq. (L8)
-    w[2] *= i
-    w[2] *= 4.0
-    w[3] *= tc
-    np.multiply(tc, tc, out=tmp)
-    np.subtract(1.0, tmp, out=tmp)
-    np.multiply(o, tmp, out=tc)  # Kc
-    a *= w  # Ki, Kf, Kg, Ko
 
 
 def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None, submit=None):
@@ -484,7 +450,7 @@ def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None
     # product over K = 4H (faster than four over K = H and a sum), and eq. (L11) needs no regrouping
     dA = np.empty((T, B, 4 * H), dtype=dt)
     W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
-    work = (np.empty((B, H), dtype=dt), np.empty((4, B, H), dtype=dt))
+    work = (np.empty((B, H), dtype=dt),)
     blocks = time_blocks(T, steps or FACTOR_STEPS)
     factors: list = [None] * len(blocks)  # the futures of _lstm_factors, with submit
     if submit is not None and not cache.get("factors"):
@@ -528,7 +494,7 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
         dao = dh Ko, Ko = o (1 - o) tanh(c);   dc <- dc + dh Kc, Kc = o (1 - tanh(c)^2)
 
     They overwrite what only they needed: gates[0..3] become Ki, Kf, Kg, Ko, TC becomes Kc, and Cs[t] (c_{t-1})
-    becomes f_t, the factor of the copy path (L8). The loop of lstm_backward then has 7 NumPy calls a step.
+    becomes f_t, the factor of the copy path (L8). The loop of lstm_backward then has 6 NumPy calls a step.
     """
     i, f, g, o = gates[:, t0:t1]  # (t1 - t0, B, H) each
     tc, c_prev = TC[t0:t1], Cs[t0:t1]
@@ -556,9 +522,10 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
 def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:
     """Steps t1 - 1 down to t0 of lstm_backward's loop, in place on dA, dh and dc (names as there, the factors
     of :func:`_lstm_factors` in place); dH (B, t1 - t0, H) is the gradient from above of those steps, or None."""
-    u, d = work  # (B, H) and [dai | daf | dag | dao]_t gate-major (4, B, H)
+    u = work[0]  # (B, H)
     B, H = dh.shape
     for t in range(t1 - 1, t0 - 1, -1):
+        d = dA[t].reshape(B, 4, H).transpose(1, 0, 2)  # (4, B, H) gate-major view of the (B, 4H) rows
         if dH is not None:
             dh += dH[:, t - t0]  # dh_t: from above plus from step t + 1
         np.multiply(gates[3, t], dh, out=d[3])  # dao = dh Ko, eq. (L6), (L9)
@@ -566,7 +533,6 @@ def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: i
         dc += u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
         np.multiply(gates[:3, t], dc, out=d[:3])  # dai, daf, dag = dc [Ki | Kf | Kg], eq. (L7), (L9)
         dc *= Cs[t]  # dc_{t-1} = dc_t f_t, eq. (L8)
-        dA[t].reshape(B, 4, H).transpose(1, 0, 2)[...] = d  # the (B, 4H) rows, one strided copy
         np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
 
 
@@ -634,9 +600,8 @@ def gru_stack_backward(params: dict, cache: dict, d_outputs):
     return grads, (dH, np.stack(dh0))
 
 
-def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=None, factors: bool = True):
-    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H); ``on_block``: the top layer's, ``factors``: every
-    layer's (lstm_forward).
+def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=None):
+    """L LSTM layers. inputs : (X, h0, c0) with h0, c0 (L, B, H); ``on_block``: the top layer's (lstm_forward).
 
     Returns ((H_top (B, T, H), h_T (L, B, H), c_T (L, B, H)), cache).
     """
@@ -644,11 +609,8 @@ def lstm_stack_forward(params: dict, inputs, steps: int | None = None, on_block=
     caches, last_h, last_c = [], [], []
     L = h0.shape[0]
     for layer in range(L):
-        top = layer == L - 1
-        p = cell_params(params, layer, "lstm")
-        (X, hT, cT), c = lstm_forward(
-            p, (X, h0[layer], c0[layer]), steps if top else None, on_block if top else None, factors
-        )
+        top = (steps, on_block) if layer == L - 1 else (None, None)
+        (X, hT, cT), c = lstm_forward(cell_params(params, layer, "lstm"), (X, h0[layer], c0[layer]), *top)
         caches.append(c)
         last_h.append(hT)
         last_c.append(cT)

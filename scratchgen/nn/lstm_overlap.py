@@ -87,8 +87,7 @@ def overlap_step(net, params: dict, inputs: tuple, submit, steps: int = STEPS):
         block_drop = None if dropout is None else (dropout[0][:, t0:t1], *dropout[1:])
         outputs.append(submit(output_block, params, H_block, targets[:, t0:t1], block_mask, block_drop, N))
 
-    # factors=False: the backward's factors (eq. L6-L9 of cells) are the worker's, not the recurrence's, work
-    (_, hT, cT), rnn_cache = lstm_stack_forward(rnn_params, (X, state[0], state[1]), steps, on_block, False)
+    (_, hT, cT), rnn_cache = lstm_stack_forward(rnn_params, (X, state[0], state[1]), steps, on_block)
     g, (dX, dh0, dc0) = lstm_stack_backward(
         rnn_params, rnn_cache, (lambda k: outputs[k].result()[2], None, None), steps, submit
     )
