@@ -93,10 +93,21 @@ def ours_speed(
 
 
 def torch_speed(
-    cell: str, V: int, H: int, T: int, B: int, steps: int, E: int = 64, threads: int | None = None, clock: str = "wall"
+    cell: str,
+    V: int,
+    H: int,
+    T: int,
+    B: int,
+    steps: int,
+    E: int = 64,
+    threads: int | None = None,
+    clock: str = "wall",
+    onednn: bool = True,
 ):
     """The same step in PyTorch: nn.Embedding + nn.GRU/nn.LSTM + nn.Linear + cross-entropy, Adam, clipping;
-    its process gets the same allocator setting as ours (allocator.reuse_freed_memory)."""
+    its process gets the same allocator setting as ours (allocator.reuse_freed_memory). ``onednn`` False:
+    ``torch.backends.mkldnn.flags(enabled=False)``, which takes nn.LSTM off oneDNN's fused LSTM primitive (its
+    default CPU path) onto PyTorch's own cell-by-cell kernels (context rows; nn.GRU has no oneDNN path)."""
     import torch
 
     from scratchgen.allocator import reuse_freed_memory
@@ -106,29 +117,35 @@ def torch_speed(
     default = torch.get_num_threads()
     torch.set_num_threads(threads or default)
     try:
-        torch.manual_seed(0)
-        rnn_class = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
-        emb, rnn, lin = torch.nn.Embedding(V, E), rnn_class(E, H, batch_first=True), torch.nn.Linear(H, V)
-        params = [*emb.parameters(), *rnn.parameters(), *lin.parameters()]
-        opt = torch.optim.Adam(params, lr=2e-3)
-        rows = torch.from_numpy(_stream(V, B, T, steps))
-        state = torch.zeros(1, B, H) if cell == "gru" else (torch.zeros(1, B, H), torch.zeros(1, B, H))
-        now = CLOCKS[clock]
-        for i in range(steps + 3):
-            if i == 3:
-                start = now()
-            k = (i % steps) * T
-            x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
-            out, state = rnn(emb(x), state)
-            state = state.detach() if cell == "gru" else tuple(s.detach() for s in state)
-            loss = torch.nn.functional.cross_entropy(lin(out).reshape(-1, V), y.reshape(-1))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-        return B * T * steps / (now() - start)
+        with torch.backends.mkldnn.flags(enabled=onednn):
+            return _torch_steps(torch, cell, V, H, T, B, steps, E, clock)
     finally:
         torch.set_num_threads(default)
+
+
+def _torch_steps(torch, cell: str, V: int, H: int, T: int, B: int, steps: int, E: int, clock: str) -> float:
+    """chars/s of torch_speed's training steps (its docstring), after 3 warm-up steps."""
+    torch.manual_seed(0)
+    rnn_class = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
+    emb, rnn, lin = torch.nn.Embedding(V, E), rnn_class(E, H, batch_first=True), torch.nn.Linear(H, V)
+    params = [*emb.parameters(), *rnn.parameters(), *lin.parameters()]
+    opt = torch.optim.Adam(params, lr=2e-3)
+    rows = torch.from_numpy(_stream(V, B, T, steps))
+    state = torch.zeros(1, B, H) if cell == "gru" else (torch.zeros(1, B, H), torch.zeros(1, B, H))
+    now = CLOCKS[clock]
+    for i in range(steps + 3):
+        if i == 3:
+            start = now()
+        k = (i % steps) * T
+        x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
+        out, state = rnn(emb(x), state)
+        state = state.detach() if cell == "gru" else tuple(s.detach() for s in state)
+        loss = torch.nn.functional.cross_entropy(lin(out).reshape(-1, V), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+    return B * T * steps / (now() - start)
 
 
 def _isolated(name: str, *args, **kwargs) -> float:
@@ -165,25 +182,30 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
                 "recurrence on one thread and its large products on the other, nn/lstm_overlap.py, or sharded as the "
                 "GRU where the row says so); each contestant in its own process; wall-clock, "
                 "except one thread against one thread: CPU time (time.process_time), which leaves out the time other "
-                "processes of a shared machine ran")
+                "processes of a shared machine ran. PyTorch's default CPU nn.LSTM runs oneDNN's fused LSTM primitive "
+                "(nn.GRU has no such path); the rows marked 'oneDNN off' run it with "
+                "torch.backends.mkldnn.flags(enabled=False), PyTorch's own kernels: context only, the targets are "
+                "the rows against its default")
     for cell in ("gru", "lstm"):
-        # (our threads, PyTorch's, other core busy, the LSTM sharded rather than overlapped)
-        settings = list(dict.fromkeys([(ours_default, threads, False, False), (1, 1, False, False),
-                                       (2, threads, False, False), (ours_default, threads, True, False)]))
+        # (our threads, PyTorch's, other core busy, the LSTM sharded rather than overlapped, PyTorch on oneDNN)
+        settings = list(dict.fromkeys([(ours_default, threads, False, False, True), (1, 1, False, False, True),
+                                       (2, threads, False, False, True), (ours_default, threads, True, False, True)]))
         if cell == "lstm":
-            settings.insert(3, (2, threads, False, True))
+            settings.insert(3, (2, threads, False, True, True))
+            if have_torch:  # context, after the headline rows: PyTorch's LSTM off its default oneDNN path
+                settings += [(1, 1, False, False, False), (2, threads, False, False, False)]
         best = {s: [0.0, 0.0] for s in settings}
         for _ in range(rounds):
-            for n_ours, n_torch, busy, sharded in settings:
+            for n_ours, n_torch, busy, sharded, onednn in settings:
                 clock = _clock(n_ours, n_torch, busy)
                 with busy_core() if busy else contextlib.nullcontext():
-                    b = best[(n_ours, n_torch, busy, sharded)]
+                    b = best[(n_ours, n_torch, busy, sharded, onednn)]
                     b[0] = max(b[0], _isolated("ours_speed", cell, V, H, T, B, steps, threads=n_ours, clock=clock,
                                                sharded=sharded))
                     if have_torch:
                         b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch,
-                                                   clock=clock))
-        for (n_ours, n_torch, busy, sharded), (ours, theirs) in best.items():
+                                                   clock=clock, onednn=onednn))
+        for (n_ours, n_torch, busy, sharded, onednn), (ours, theirs) in best.items():
             suffix = ", other core busy" if busy else (", CPU time" if _clock(n_ours, n_torch, busy) == "cpu" else "")
             default = " (default)" if n_ours == ours_default else ""
             if n_ours > 1:
@@ -192,7 +214,8 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
             if not have_torch:
                 rows.append([label, ours, "-", float("nan"), float("nan")])
                 continue
-            what = f"{n_torch} thread(s)" + (" (default)" if n_torch == threads and threads > 1 else "") + suffix
+            what = f"{n_torch} thread(s)" + (" (default)" if n_torch == threads and threads > 1 else "")
+            what += ("" if onednn else ", oneDNN off (context, not the target)") + suffix
             rows.append([label, ours, f"PyTorch nn.{cell.upper()}, {what}", theirs, ours / theirs])
     return rows, note
 

@@ -73,10 +73,12 @@ does not depend on it (such as ``(1 - z_t)(1 - n_t^2)``), so gru_backward comput
 steps at once and the loop only multiplies. The LSTM keeps its gates gate-major, (4, T, B, H): the (B, H)
 block of each gate at each step is contiguous; lstm_backward computes its factors (L6)-(L9) a block of a
 few steps at a time, in place of the gates they were made from (``_lstm_factors``), and its loop is then
-7 NumPy calls a step, each over a few long rows. Arrays
-are stored time-major inside; the functions take and return batch-first views. Inputs may be float rows
-X (B, T, E) or integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The
-dtype of the arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
+6 NumPy calls a step, each over a few long rows, writing da_t gate-major into the (B, 4H) rows that eq. (L10)
+multiplies (making the factors in the forward loop instead, while the gates are in cache, measured a tie in
+session 20: the forward lost what the backward gained). Arrays are stored
+time-major inside; the functions take and return batch-first views. Inputs may be float rows X (B, T, E) or
+integer ids (B, T), read as one-hot rows (then ``x_t W_xg`` is the row ``W_xg[i_t]``). The dtype of the
+arithmetic is that of ``W_hg`` (float32 for speed, float64 for gradient checks).
 
 A stack of L layers feeds the states of layer l to layer l + 1 (keys ``"W_xg.l"`` etc.). As for the tanh cell
 (eq. 14 of ``layers.py``), dropout belongs on the top states, with :func:`scratchgen.nn.layers.dropout_forward`.
@@ -448,7 +450,7 @@ def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None
     # product over K = 4H (faster than four over K = H and a sum), and eq. (L11) needs no regrouping
     dA = np.empty((T, B, 4 * H), dtype=dt)
     W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
-    work = (np.empty((B, H), dtype=dt), np.empty((4, B, H), dtype=dt))
+    work = (np.empty((B, H), dtype=dt),)
     blocks = time_blocks(T, steps or FACTOR_STEPS)
     factors: list = [None] * len(blocks)  # the futures of _lstm_factors, with submit
     if submit is not None and not cache.get("factors"):
@@ -492,7 +494,7 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
         dao = dh Ko, Ko = o (1 - o) tanh(c);   dc <- dc + dh Kc, Kc = o (1 - tanh(c)^2)
 
     They overwrite what only they needed: gates[0..3] become Ki, Kf, Kg, Ko, TC becomes Kc, and Cs[t] (c_{t-1})
-    becomes f_t, the factor of the copy path (L8). The loop of lstm_backward then has 7 NumPy calls a step.
+    becomes f_t, the factor of the copy path (L8). The loop of lstm_backward then has 6 NumPy calls a step.
     """
     i, f, g, o = gates[:, t0:t1]  # (t1 - t0, B, H) each
     tc, c_prev = TC[t0:t1], Cs[t0:t1]
@@ -520,9 +522,10 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
 def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:
     """Steps t1 - 1 down to t0 of lstm_backward's loop, in place on dA, dh and dc (names as there, the factors
     of :func:`_lstm_factors` in place); dH (B, t1 - t0, H) is the gradient from above of those steps, or None."""
-    u, d = work  # (B, H) and [dai | daf | dag | dao]_t gate-major (4, B, H)
+    u = work[0]  # (B, H)
     B, H = dh.shape
     for t in range(t1 - 1, t0 - 1, -1):
+        d = dA[t].reshape(B, 4, H).transpose(1, 0, 2)  # (4, B, H) gate-major view of the (B, 4H) rows
         if dH is not None:
             dh += dH[:, t - t0]  # dh_t: from above plus from step t + 1
         np.multiply(gates[3, t], dh, out=d[3])  # dao = dh Ko, eq. (L6), (L9)
@@ -530,7 +533,6 @@ def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: i
         dc += u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
         np.multiply(gates[:3, t], dc, out=d[:3])  # dai, daf, dag = dc [Ki | Kf | Kg], eq. (L7), (L9)
         dc *= Cs[t]  # dc_{t-1} = dc_t f_t, eq. (L8)
-        dA[t].reshape(B, 4, H).transpose(1, 0, 2)[...] = d  # the (B, 4H) rows, one strided copy
         np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
 
 
@@ -538,11 +540,15 @@ def _lstm_param_grads(W_x: np.ndarray, X_tm: np.ndarray, Hs: np.ndarray, dA: np.
     """eq. (L11)-(L12) over steps t0 .. t1 - 1: ({"W_hg", "b_g", "W_xg"}, dX (B, t1 - t0, E) or None)."""
     H = Hs.shape[2]
     dA2 = dA[t0:t1].reshape(-1, dA.shape[2])  # ((t1 - t0) B, 4H)
+    dW_x, dX = _input_grads(W_x, X_tm[t0:t1], dA[t0:t1])  # eq. (L11), (L12)
+    # eq. (L11) db_g = sum_t da_t; with one-hot ids every row da_t went into exactly one row of dW_xg, so the
+    # sum of dW_xg's V rows is the same sum, read from a (V, 4H) array instead of the (T B, 4H) one
+    rows = dW_x if np.issubdtype(X_tm.dtype, np.integer) else dA2
     grads = {
         "W_hg": Hs[t0:t1].reshape(-1, H).T @ dA2,  # (H, 4H) eq. (L11): h_{t-1}^T da_t
-        "b_g": dA2.sum(axis=0),  # (4H,) eq. (L11)
+        "b_g": rows.sum(axis=0),  # (4H,) eq. (L11)
+        "W_xg": dW_x,
     }
-    grads["W_xg"], dX = _input_grads(W_x, X_tm[t0:t1], dA[t0:t1])  # eq. (L11), (L12)
     return grads, dX
 
 
