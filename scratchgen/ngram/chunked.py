@@ -34,16 +34,18 @@ the totals are renamed to its ids and re-sorted (:meth:`NGramCounts.from_keys` b
 tables). A file of one chunk skips all this: its ids are renamed and counted once, as ``read_ids`` then
 ``from_flat`` count them.
 
-**Two threads.** Reading a piece of the file, decoding, normalising and tokenizing it into reading ids is
-about a third of the work, counting and merging the chunks the rest; they are independent but for the order of
-the chunks. On a machine with a second core the chunks are read by a thread of their own, one chunk ahead of
-the counting (:class:`_ReadAhead`). Both sides spend most of their time in NumPy operations and file reads,
-which let go of the interpreter lock, so the second core does real work: on 111 MB of English the reader
-thread took about 4 s of CPU and the counting thread about 8 s, the command's CPU time the same as in one
-thread. The chunks, and so the result and the report, are the same either way (the tests count both ways). The
-reader makes a chunk only when the counter has taken the one before, and waits blocked, so a busy machine
-costs it nothing but the turns it does not get; its pieces are half the size (``READ_AHEAD_CHARS``), because
-reading one and counting a chunk now hold their memory at the same time.
+**Two threads.** Reading a piece of the file, decoding, normalising and tokenizing it into reading ids is about a
+third of the work, counting and merging the chunks the rest; they are independent but for the order of the chunks.
+On a machine with a second core the chunks are read by a thread of their own, one chunk ahead of the counting
+(:class:`_ReadAhead`). Both sides spend much of their time in NumPy operations and file reads, which let go of the
+interpreter lock, so the second core does real work: on 111 MB of English (a busy machine, two runs) the reader
+thread took about 4 s of CPU and the main thread (counting, then smoothing and saving) about 8 s, the command's
+CPU time about the same as in one thread. The chunks, and so the result and the report, are the same either way
+(the tests count both ways). The reader makes a chunk only when the counter has taken the one before, and waits
+blocked (it never spins); its pieces are half the size (``READ_AHEAD_CHARS``), because reading one and counting a
+chunk now hold their memory at the same time. (The command keeps both threads on one glibc heap,
+:func:`scratchgen.allocator.steady_chunk_memory`; in a user's process, which the library leaves alone, the reader
+thread's own heap may keep some 10 MiB more at the peak.)
 
 **Memory** is the interpreter with NumPy (about 30 MB), the totals (8 bytes an entry while keys fit uint32 and
 counts int32, else up to 16) and, at the peak, one merge's copies of one order, or one piece being read
