@@ -35,3 +35,29 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     }
     assert faults["off"] > 500 and faults["on"] < 100, faults
     assert ctypes.util.find_library("c")
+
+
+@pytest.mark.skipif(not glibc, reason="mallopt is glibc's")
+def test_for_counting_in_chunks_a_second_thread_allocates_from_the_main_heap():
+    """steady_chunk_memory (the command's setting while the reader thread of ngram/chunked.py tokenizes):
+    glibc gives a new thread an arena of its own unless told otherwise, which would keep what that thread
+    frees apart from the main heap. malloc_stats lists the arenas on stderr."""
+    code = """
+import ctypes, sys, threading
+import numpy as np
+from scratchgen.allocator import steady_chunk_memory
+if sys.argv[1] == "on":
+    assert steady_chunk_memory() is True
+kept = []
+thread = threading.Thread(target=lambda: kept.append(np.ones(1 << 18)))  # 2 MiB: from a heap, under 16 MiB
+thread.start(); thread.join()
+sys.stderr.flush()
+ctypes.CDLL(None).malloc_stats()
+"""
+    arenas = {
+        mode: subprocess.run(
+            [sys.executable, "-c", code, mode], capture_output=True, text=True, check=True
+        ).stderr.count("Arena ")
+        for mode in ("off", "on")
+    }
+    assert arenas == {"off": 2, "on": 1}, arenas
