@@ -279,10 +279,13 @@ def count_within(
     encoding: str = "utf-8",
     progress=None,
     report: dict | None = None,
+    estimate_cap: int | None = None,
 ) -> tuple[NGramCounts, Vocabulary] | None:
     """:func:`count`'s chunked pass within ``memory`` bytes: ``(counts, vocabulary)``, or None as soon as the
-    running totals outgrow M / ``ENTRY_BYTES`` entries, or M / ``external.ESTIMATE_BYTES`` (the counts
-    returned are smoothed in memory, at that many bytes an n-gram), then the caller spills. ``report["spilled"]``
+    running totals outgrow M / ``ENTRY_BYTES`` entries, or min(M, ``estimate_cap``) / ``external.ESTIMATE_BYTES``
+    (the counts returned are smoothed in memory, at that many bytes an n-gram), then the caller spills.
+    ``estimate_cap`` (None: the budget) is given when the caller can also smooth from disk: estimation in memory
+    is then kept to models that take at most that much (``external.IN_MEMORY_CAP``). ``report["spilled"]``
     says which. A bad budget or temporary folder is named before the file is read."""
     from . import external
 
@@ -292,7 +295,8 @@ def count_within(
     report = {} if report is None else report
     level = (tokenizer or Tokenizer()).level
     chunk = max(4096, min(CHUNK_CHARS[level], int(memory) // CHUNK_BYTES_PER_CHAR))
-    limit = int(memory) // max(ENTRY_BYTES, external.ESTIMATE_BYTES)
+    estimating = int(memory) if estimate_cap is None else min(int(memory), int(estimate_cap))
+    limit = min(int(memory) // ENTRY_BYTES, estimating // external.ESTIMATE_BYTES)
     counted = count_chunked(path, order, tokenizer, encoding, chunk, progress, report, limit)
     report["spilled"] = counted is None
     return counted

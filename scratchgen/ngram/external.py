@@ -77,7 +77,8 @@ Either way this is the size of the model, not of the corpus: 1 GB of shuffled ti
 300 million positions but fewer than a million distinct n-grams of each order.
 
 ``scratchgen train ngram --memory`` and ``NGramModel.fit_file(memory=...)`` come here only when counting in
-chunks (:func:`scratchgen.ngram.chunked.count`) finds more distinct n-grams than the budget holds.
+chunks (:func:`scratchgen.ngram.chunked.count`) finds more distinct n-grams than the budget holds, or than
+``IN_MEMORY_CAP`` when the model can be smoothed here.
 
 The temporary folder (under ``temp_dir``, or the system's) is removed when counting ends, whether it
 succeeded, failed or was interrupted (Ctrl-C).
@@ -135,6 +136,12 @@ CHUNK_CHARS = 1 << 22
 #: positions NumPy's cost a call is nothing and a bigger sort only leaves the caches, so a larger budget would
 #: buy no speed, only resident memory (the budget is a ceiling, as ``lmplz -S`` is).
 WORKING_CAP = 64 << 20
+#: The largest in-memory estimation ``--memory`` allows when the model can be smoothed from disk instead
+#: (:func:`.external_smoothing.streamable`), bytes (``ESTIMATE_BYTES`` a distinct n-gram: about 1.1 million
+#: n-grams). Past it the streamed path is as fast (7.1 million word n-grams: 6.2 CPU-s streamed, 6.6 in memory)
+#: and its peak stays near ``WORKING_CAP`` plus the resident tables whatever the budget, as lmplz's does
+#: (at ``--memory 1G`` the in-memory fit of those n-grams peaked at 484 MiB, lmplz ``-S 1G`` at 258).
+IN_MEMORY_CAP = 2 * WORKING_CAP
 
 
 def _size(n: float) -> str:

@@ -301,12 +301,15 @@ class NGramModel(LanguageModel):
         if memory is None:
             counts, vocab = chunked.count(path, self.order, self.tokenizer_, None, temp_dir, encoding, progress, report)
         else:
+            settings = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
+            stream = streamable(settings, self.cutoffs)  # (without _strategy's warning: it comes below, once)
+            cap = external.IN_MEMORY_CAP if stream else None
             counted = chunked.count_within(
-                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress, report
+                path, self.order, self.tokenizer_, memory, temp_dir, encoding, progress, report, cap
             )
             if counted is None:  # more distinct n-grams than the budget holds: spill them, smooth from disk
                 strategy = self._strategy()
-                if streamable(strategy, self.cutoffs):
+                if stream:
                     save = None if output is None else functools.partial(self._save_columns, output)
                     tables, vocab = external.fit_file(
                         path, self.order, strategy, self.tokenizer_, memory, temp_dir, encoding, None, report, save

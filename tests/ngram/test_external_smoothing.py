@@ -159,6 +159,32 @@ def test_fit_file_with_small_blocks_saves_the_same_file(tmp_path, monkeypatch, s
     assert list(temp.iterdir()) == []
 
 
+@pytest.mark.parametrize("cutoffs", [None, [1, 2, 2]])
+def test_a_roomy_budget_still_streams_a_model_past_the_in_memory_cap(tmp_path, monkeypatch, cutoffs):
+    # --memory 1G on millions of n-grams: smoothing in memory would take ESTIMATE_BYTES an n-gram, far above
+    # what the streamed path holds, so past IN_MEMORY_CAP the model is smoothed from disk whatever the budget
+    # (the same file); cutoffs cannot be streamed, so they keep the in-memory path the budget allows.
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(300)]
+    path = write(tmp_path, [" ".join(rng.choice(words, size=10)) for _ in range(300)])
+    tok = Tokenizer("word")
+    counts, _ = external.count_in_memory(path, 3, tok)
+    distinct = sum(len(k) for k in counts.keys)
+    roomy = 4 * external.ESTIMATE_BYTES * distinct
+    monkeypatch.setattr(chunked, "CHUNK_BYTES_PER_CHAR", 1 << 30)  # chunks of 4096 characters (one is exempt)
+    settings_ = {"order": 3, "cutoffs": cutoffs, "tokenizer": tok}
+    in_memory = NGramModel(**settings_).fit_file(path)
+    in_memory.save(tmp_path / "memory.npz")
+    reports = []
+    for cap in (roomy, external.ESTIMATE_BYTES * distinct // 2):  # above the model's estimate, then below
+        monkeypatch.setattr(external, "IN_MEMORY_CAP", cap)
+        report: dict = {}
+        NGramModel(**settings_).fit_file(path, memory=roomy, temp_dir=tmp_path, report=report).save(tmp_path / "m.npz")
+        assert (tmp_path / "m.npz").read_bytes() == (tmp_path / "memory.npz").read_bytes()
+        reports.append(report["spilled"])
+    assert reports == [False, cutoffs is None]
+
+
 def test_a_model_bigger_than_the_budget_is_said(tmp_path):
     rng = np.random.default_rng(1)
     path = write(tmp_path, [" ".join(rng.choice(list("abcdefghijklmnop"), size=12)) for _ in range(300)])
