@@ -48,8 +48,74 @@ COMMAND_GROUPS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command: ``train`` and its families, then each group of :data:`COMMAND_GROUPS`."""
+class _Unbuilt:
+    """Stands in for the parser of a command this run does not use, and keeps nothing: every method returns it
+    again (``add_argument``, ``add_argument_group``, ``add_subparsers``, ``add_parser``, ``set_defaults``) and every
+    attribute set on it is dropped."""
+
+    def __getattr__(self, name: str):
+        return self._ignore
+
+    def __setattr__(self, name: str, value) -> None:
+        pass
+
+    def _ignore(self, *args, **kwargs) -> _Unbuilt:
+        return self
+
+
+_UNBUILT = _Unbuilt()
+
+
+class _Only:
+    """A level of subparsers (the commands, or the families of ``train``) through which only the parser named
+    ``wanted`` is built (every parser when ``wanted`` is None); ``found`` says whether a group added it."""
+
+    def __init__(self, subparsers, wanted: str | None):
+        self.subparsers, self.wanted, self.found = subparsers, wanted, False
+
+    def add_parser(self, name: str, **kwargs):
+        if self.wanted is not None and name != self.wanted:
+            return _UNBUILT
+        self.found = True
+        return self.subparsers.add_parser(name, **kwargs)
+
+
+def _command_words(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """The command and the word after it (a family of ``train``) as they lead ``argv``; None where an option
+    (``--help``, ``--version``) or nothing is there."""
+    words: list[str | None] = []
+    for word in argv[:2]:
+        if word.startswith("-"):
+            break
+        words.append(word)
+    words += [None, None]
+    return words[0], words[1]
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command: ``train`` and its families, then each group of :data:`COMMAND_GROUPS`.
+
+    With ``argv``, the command line it is to parse, only the parser of the command that argv names is built
+    (with ``train``, of the family named): argparse makes every subparser a whole parser, two dozen of them,
+    and building them was most of the start-up of ``scratchgen score`` before NumPy (each asks gettext for its
+    titles, a dozen file look-ups). Every group still registers; a command not run gets a stand-in that keeps
+    nothing (:class:`_Unbuilt`). When argv names no command (empty, ``--help``, ``--version``, a misspelt name,
+    ``train`` without a family), every parser is built, so the help and the usage errors list them all.
+    """
+    if argv is not None:
+        command, family = _command_words(argv)
+        if command is not None and (command != "train" or family is not None):
+            parser = _build(command, family)
+            if parser is not None:
+                return parser
+    parser = _build(None, None)
+    assert parser is not None  # every command built: nothing to miss
+    return parser
+
+
+def _build(command: str | None, family: str | None) -> argparse.ArgumentParser | None:
+    """The parser of every command (``command`` None), or of ``command`` alone (with ``train``, of the family
+    ``family`` alone); None when no group adds that command."""
     parser = Parser(
         prog="scratchgen",
         description="Text generators from scratch in NumPy: random, grammar, n-gram and neural "
@@ -58,19 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"scratchgen {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    commands = _Only(subparsers, command)
 
     train_parser = commands.add_parser(
         "train",
         help="train a model on a corpus and save it",
         description="Train a model on a corpus file and save it to one file.",
     )
-    train = train_parser.add_subparsers(dest="family", metavar="FAMILY")
-    train.required = True
+    families = train_parser.add_subparsers(dest="family", metavar="FAMILY")
+    families.required = True
+    train = _Only(families, family if command == "train" else None)
 
     for group in COMMAND_GROUPS:
         group.register(commands, train)
+    if not commands.found or (command == "train" and not train.found):
+        return None  # no such command (or family): the caller builds them all, for the usage error
     return parser
 
 
@@ -88,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Set ``SCRATCHGEN_DEBUG=1`` to see the traceback of an unexpected error instead of its one line.
     """
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)  # the parser of the command argv names, not of every command
     args = parser.parse_args(argv)  # --help, --version and usage errors exit here, before NumPy is imported
     one_blas_thread_if_unused(args)  # the n-gram commands: no BLAS thread pool started (cli/blas.py)
     import numpy as np
