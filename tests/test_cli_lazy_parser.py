@@ -111,3 +111,29 @@ def test_help_version_and_usage_errors_are_the_same(argv):
 @pytest.mark.parametrize("argv", [[], ["--help"], ["scor"], ["train"], ["train", "ngrm"]], ids=str)
 def test_a_command_line_that_names_no_command_gets_every_command(argv):
     assert commands_of(build_parser(argv)) == commands_of(FULL)
+
+
+def test_main_run_from_python_leaves_the_garbage_collector_alone(tmp_path):
+    """main(argv) called from Python (as here) never freezes objects; only the command line does (argv None)."""
+    import gc
+
+    from scratchgen.cli.main import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abc\nabd\n", encoding="utf-8")
+    frozen = gc.get_freeze_count()
+    assert main(["train", "ngram", str(corpus), "-o", str(tmp_path / "m.npz"), "--quiet"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_command_line_keeps_collecting_after_its_imports():
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys; from scratchgen.cli.main import main; "
+        "sys.argv[1:] = ['export-arpa', 'no.npz', 'x.arpa']; main(); "
+        "print(gc.isenabled(), gc.get_freeze_count() > 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.split() == ["True", "True"]
