@@ -32,20 +32,24 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
 
-from . import decoding
 from .errors import CorpusError, LabelError, NotFittedError, VocabularyError
 from .io import save_model
-from .labels import Classification, LabelSet, label_ids, start_state
 from .metrics import Score
 
 # Re-exported: a model module imports its base class and register_model together; older code reads
 # MODEL_REGISTRY and model_class here.
 from .registry import MODEL_REGISTRY, model_class, register_model  # noqa: F401
 from .text import Tokenizer, Vocabulary, check_tokens
+
+if TYPE_CHECKING:
+    from .labels import Classification, LabelSet
+
+# Decoding (scratchgen.decoding) and labels (scratchgen.labels) are imported by the methods that use them: loading
+# a model and scoring it need neither (``scratchgen score`` does not import them).
 
 __all__ = ["LanguageModel", "register_model", "Corpus"]
 
@@ -225,6 +229,8 @@ class LanguageModel:
 
         The default runs the stepping interface over batches of sequences of similar length.
         """
+        from .labels import start_state
+
         eos = Vocabulary.eos_id
         out: list[np.ndarray] = [np.empty(0)] * len(sequences)
         order = np.argsort([len(s) for s in sequences], kind="stable")
@@ -301,10 +307,14 @@ class LanguageModel:
         """Checked label ids of ``n`` sequences: see :func:`scratchgen.labels.label_ids`."""
         if labels is not None:
             self.fitted_vocab()
+        from .labels import label_ids
+
         return label_ids(self, labels, n)
 
     def _fit_labels(self, labels, n: int) -> np.ndarray | None:
         """Set ``labels_`` from the training labels (or to None without them); the id of each example."""
+        from .labels import LabelSet
+
         if labels is None:
             self.labels_ = None
             return None
@@ -336,6 +346,8 @@ class LanguageModel:
         with np.errstate(invalid="ignore"):
             posterior = np.where(np.isfinite(norm), np.exp(joint - norm), np.exp(labels.log_prior))
         best = np.argmax(posterior, axis=1)
+        from .labels import Classification
+
         return Classification([labels.names[c] for c in best], posterior, logp, labels.names)
 
     def _label_logprobs(self, ids: list[np.ndarray]) -> np.ndarray:
@@ -362,7 +374,9 @@ class LanguageModel:
 
     def generate(self, n: int = 1, **kwargs) -> list[list[str]]:
         """``n`` token sequences drawn by :func:`scratchgen.decoding.generate`."""
-        return decoding.generate(self, n=n, **kwargs)
+        from .decoding import generate
+
+        return generate(self, n=n, **kwargs)
 
     def generate_text(self, n: int = 1, **kwargs) -> list[str]:
         """Like :meth:`generate`, each sequence detokenized into a string."""

@@ -157,3 +157,22 @@ def test_submodules_load_on_first_use_and_are_listed():
         print(before, 'scratchgen.ngram.counting' in sys.modules, 'counting' in dir(scratchgen.ngram))
     """)
     assert out.split() == ["False", "True", "True"]
+
+
+def test_loading_and_scoring_an_ngram_model_imports_no_fitting_code(tmp_path):
+    # scratchgen score of an n-gram model: counting, fitting, the smoothing strategies, the label tables, decoding
+    # and the labels module are for fitting and generating; loading a model file and scoring a file need none.
+    from scratchgen.ngram import NGramModel
+
+    model_path, corpus = tmp_path / "m.npz", tmp_path / "c.txt"
+    NGramModel(order=3).fit(["abcab", "bca"]).save(model_path)
+    corpus.write_text("abc\nba\n", encoding="utf-8")
+    out = run_python(f"""
+        import sys
+        from scratchgen.cli.main import main
+        main(["score", {str(model_path)!r}, {str(corpus)!r}, "--json"])
+        fitting = ("scratchgen.ngram.counting", "scratchgen.ngram.fitting", "scratchgen.ngram.smoothing",
+                   "scratchgen.ngram.labelled", "scratchgen.decoding", "scratchgen.labels")
+        print(sorted(m for m in fitting if m in sys.modules), "scratchgen.ngram.model" in sys.modules)
+    """)
+    assert out.strip().splitlines()[-1] == "[] True", out

@@ -10,9 +10,11 @@ binary search (:func:`scratchgen.ngram.counting._find`, ``np.searchsorted``): lo
 query, each likely a cache miss. The two structures here answer with one read or two, and are built from the
 keys once (in milliseconds) the first time a model scores; they are never saved:
 
-- **direct**: a table of (U_{n-1} + 1) V cells, cell (i(h) + 1) V + w holding the index of h w (-1 for none);
-  row 0 answers the queries whose context is absent (i(h) = -1). One read a query. Used when the table is
-  small: at most ``DIRECT_CELLS`` cells, or ``DIRECT_RATIO`` cells a stored n-gram (character level, V ~ 100);
+- **direct**: a table of (U_{n-1} + 1) V cells, cell i(h) V + w (the key itself, eq. (1)) holding the index of
+  h w (-1 for none). The last row answers the queries whose context is absent: for i(h) = -1 the cell
+  -V + w is negative, and a negative index counts from the end, as Python's do, so it lands in that row with
+  no test. One read a query. Used when the table is small: at most ``DIRECT_CELLS`` cells, or
+  ``DIRECT_RATIO`` cells a stored n-gram (character level, V ~ 100);
 - **hash**: open addressing with linear probing (Knuth, TAOCP vol. 3, section 6.4) in 2^b slots, at least
   ``1 / LOAD`` slots a key (an order of more than ``HASH_MAX_KEYS`` keeps the binary search). A key
   starts at the slot of Fibonacci hashing::
@@ -38,8 +40,6 @@ Letters: V vocabulary, U_n stored n-grams of order n, P queries.
 from __future__ import annotations
 
 import numpy as np
-
-from .counting import _find
 
 __all__ = ["ChildTable", "child_table", "DIRECT_CELLS", "DIRECT_RATIO", "LOAD"]
 
@@ -70,11 +70,11 @@ class _Direct(ChildTable):
 
     def __init__(self, keys: np.ndarray, contexts: int, V: int):
         self.V = V
-        self.cells = np.full((contexts + 1) * V, -1, dtype=np.int32)  # ((U_{n-1} + 1) V,) row 0: no context
-        self.cells[keys + V] = np.arange(len(keys), dtype=np.int32)  # cell (i(h) + 1) V + w
+        self.cells = np.full((contexts + 1) * V, -1, dtype=np.int32)  # ((U_{n-1} + 1) V,) last row: no context
+        self.cells[keys] = np.arange(len(keys), dtype=np.int32)  # cell i(h) V + w, the key
 
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
-        cell = (context + 1) * self.V  # (P,) the row of the context; row 0 for i(h) = -1
+        cell = context * self.V  # (P,) the row of the context; -V, the last row, for i(h) = -1
         cell += words
         return np.take(self.cells, cell)  # int32
 
@@ -83,13 +83,13 @@ class _Direct(ChildTable):
         at p - 1, whose index ``previous`` (P,) holds (-1: not stored); none at p = 0 and at each ``<s>``
         (``starts``), so an n-gram never crosses into the next sequence. The cells are computed in int32 (the
         table has fewer than 2^31): half the bytes of int64 to move, and no context array."""
-        row = np.empty(len(ids), dtype=np.int32)  # (P,) i(h) + 1 of the context of each position; 0 for none
-        row[:1] = 0  # position 0 (if any): no context
-        np.add(previous[:-1], 1, out=row[1:], casting="unsafe")
-        row[starts] = 0
-        row *= self.V
-        row += ids  # the cell (i(h) + 1) V + w; int64 ids cast down (below V)
-        return np.take(self.cells, row)  # int32
+        cell = np.empty(len(ids), dtype=np.int32)  # (P,) i(h) V + w
+        cell[:1] = -self.V  # position 0 (if any): no context, the last row
+        np.multiply(previous[:-1], self.V, out=cell[1:], casting="unsafe")  # i(h) V; -V where h is not stored
+        np.add(cell, ids, out=cell, casting="unsafe")  # + w (int64 ids cast down: below V)
+        found = np.take(self.cells, cell)  # (P,) int32
+        found[starts] = -1  # an <s> ends no n-gram of two tokens or more: never across sequences
+        return found
 
 
 class _Hash(ChildTable):
@@ -157,6 +157,8 @@ class _Sorted(ChildTable):
         self.keys, self.V = keys, V
 
     def find(self, context: np.ndarray, words: np.ndarray) -> np.ndarray:
+        from .counting import _find
+
         return _find(self.keys, context, words, self.V)
 
 

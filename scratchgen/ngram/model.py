@@ -34,7 +34,7 @@ import functools
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,25 +44,25 @@ from ..model import Corpus, LanguageModel, register_model
 from ..progress import Progress
 from ..schema import ArraySpec
 from ..text import Tokenizer, Vocabulary
-from .counting import NGramCounts, _find, _lookup
-from .fitting import backoff_tables, build_vocab
-from .labelled import check_labelled_settings, label_tables, mix
 from .lookup import child_table
-from .settings import MAX_ORDER
-from .smoothing import (
-    DEFAULT_ALPHA,
-    SMOOTHINGS,
-    check_settings,
-    legacy_alpha,
-    make_smoothing,
-)
+from .settings import DEFAULT_ALPHA, MAX_ORDER, SMOOTHINGS, check_settings, legacy_alpha
 from .storage import array_schema, check_discounts, save_arrays, tables_from_arrays
+
+if TYPE_CHECKING:
+    from .counting import NGramCounts
+
+# Loading and scoring a model need none of counting, fitting, smoothing and the label tables: those modules are
+# imported by the methods that fit (or that read a labelled model), so ``scratchgen score`` does not load them.
 
 __all__ = ["NGramModel"]
 
 BOS, EOS = Vocabulary.bos_id, Vocabulary.eos_id
-#: Positions of the stream scored at once by ``scratchgen score`` (:meth:`NGramModel._score_encoded`).
-STREAM_CHUNK = 1 << 19
+#: Positions of the stream scored at once by ``scratchgen score`` (:meth:`NGramModel._score_encoded`): each of
+#: the dozen arrays of a chunk is then 0.5 to 1 MB, so they stay in the cache, and the memory one chunk frees is
+#: what the next one takes (the allocator keeps it). Chunks of 2^19 positions took a third more CPU time on the
+#: 1 MB file, half of it in the kernel, faulting in fresh pages for every chunk; below 2^16, the Python work of
+#: each chunk adds up instead.
+STREAM_CHUNK = 1 << 17
 
 
 @register_model
@@ -180,6 +180,10 @@ class NGramModel(LanguageModel):
         corpus instead (unless ``--skip_symbols``, which drops it); on a corpus without ``<unk>`` the two agree.
         ``progress`` (a :class:`scratchgen.progress.Progress`) is advanced once per counted order.
         """
+        from .counting import NGramCounts
+        from .fitting import build_vocab
+        from .labelled import check_labelled_settings, label_tables
+
         self._check_fit_params()
         if labels is not None:
             check_labelled_settings(self.smoothing, self.cutoffs)
@@ -192,7 +196,7 @@ class NGramModel(LanguageModel):
         counts = NGramCounts.from_flat(flat, lengths, self.order, len(vocab), progress=progress)
         self.fit_counts(counts, vocab)  # the label-free model, as without labels
         if label_set is not None and label_of is not None:
-            strategy = make_smoothing(self.smoothing, k=self.k, discount=self.discount, alpha=self.alpha)
+            strategy = self._strategy(warn=False)
             keys, logr, bow, below, discounts = label_tables(
                 flat, lengths, label_of, len(label_set), len(vocab), self.order, strategy
             )
@@ -228,12 +232,16 @@ class NGramModel(LanguageModel):
                 f"counts of order {counts.order} over {counts.vocab_size} ids do not fit a model "
                 f"of order {self.order} with a vocabulary of {len(vocab)}"
             )
+        from .fitting import backoff_tables
+
         strategy = self._strategy()
         return self._set_tables(backoff_tables(counts, strategy, self.cutoffs), vocab)
 
-    def _strategy(self):
+    def _strategy(self, warn: bool = True):
         """The smoothing strategy of the settings (stupid backoff's old ``discount`` warned about)."""
-        if self.smoothing == "stupid-backoff" and self.discount is not None:
+        from .smoothing import make_smoothing
+
+        if warn and self.smoothing == "stupid-backoff" and self.discount is not None:
             warnings.warn(
                 f"discount={self.discount!r} as stupid backoff's factor is deprecated: give "
                 f"alpha={self.discount!r} instead",
@@ -438,7 +446,8 @@ class NGramModel(LanguageModel):
         lengths = np.asarray(encoded.lengths, dtype=np.int64)
         if not len(lengths):
             raise CorpusError("cannot score an empty corpus")
-        flat = self._check_ids(np.asarray(encoded.ids, dtype=np.int64))
+        flat = self._check_ids(np.asarray(encoded.ids))
+        flat = flat.astype(np.int32 if len(self.vocab_) < 1 << 31 else np.int64, copy=False)  # as read: int32
         if int(lengths.sum()) != len(flat) or lengths.min() < 0:
             raise CorpusError(f"{len(lengths)} sequence lengths that sum to {int(lengths.sum())} for {len(flat)} ids")
         sums = np.empty(len(lengths))  # (S,) each sequence's log-probability
@@ -474,6 +483,8 @@ class NGramModel(LanguageModel):
             B, seen = _context_bows(lindex, lbow, N)  # (N - 1, P) log b_c(h_j) of j = 1 .. N - 1
             free = [_walk(ids, index[: j + 1], logp, bow, j + 1) for j in range(1, N)]  # log P(w | h_j)
             free_levels = np.array(free) if free else np.zeros((0, len(ids)))  # (N - 1, P)
+            from .labelled import mix
+
             total = mix(log_label, B, seen, free_levels, total, below[label])  # eq. (6)
         return total
 
@@ -533,6 +544,8 @@ class NGramModel(LanguageModel):
             log_label, bows, seen = _rows(history, lkeys, first, logr, lbow, labels * V, V)
             free = [_rows(history[:, N - 1 - j :], keys, logp[0][None, :], logp, bow, zero, V)[0] for j in range(1, N)]
             free_levels = np.array(free).reshape(N - 1, len(history), V)  # (N - 1, B, V) log P(. | h_j)
+            from .labelled import mix
+
             rows = mix(log_label, bows.T, seen.T, free_levels, rows, below[labels])  # (B, V)
         rows[:, BOS] = -np.inf
         return rows
@@ -578,6 +591,8 @@ class NGramModel(LanguageModel):
         self.discounts_ = extra.get("discounts", [])
         self.label_keys_ = self.label_logr_ = self.label_bow_ = self.label_below_ = None
         if self.labels_ is not None:
+            from .labelled import check_labelled_settings
+
             try:
                 check_labelled_settings(self.smoothing, self.cutoffs)
             except ScratchgenError as e:
@@ -635,6 +650,8 @@ class NGramModel(LanguageModel):
 
     def ngram_logprobs(self, rows: np.ndarray) -> np.ndarray:
         """log P(w | h) of n-grams given as rows of ids (M, m), h the first m - 1 ids, by eq. (2)."""
+        from .counting import _lookup
+
         keys, logp, bow = self._tables()
         V = len(self.vocab_)
         rows = np.asarray(rows, dtype=np.int64)
@@ -694,6 +711,8 @@ def _indices(
             prev[1:] = index[-1][:-1]
             prev[starts] = -1
             if tables is None:
+                from .counting import _find  # the binary search
+
                 index.append(_find(keys[n - 1], prev, ids, V))
                 continue
             stored = prev >= 0  # a stored context: only there can the n-gram be stored
@@ -717,9 +736,9 @@ def _indices(
 
 def _stream(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The flat stream ``<s> x .. </s> <s> ..`` (P,) of sequences given as their ids one after another (T,)
-    and their lengths (S,), and where each sequence's ``<s>`` is (S,)."""
+    and their lengths (S,), and where each sequence's ``<s>`` is (S,). The ids keep their integer type."""
     starts = np.cumsum(lengths + 2) - (lengths + 2)  # (S,)
-    ids = np.empty(len(flat) + 2 * len(lengths), dtype=np.int64)  # (P,)
+    ids = np.empty(len(flat) + 2 * len(lengths), dtype=flat.dtype)  # (P,)
     body = np.ones(len(ids), dtype=bool)
     body[starts] = False
     body[starts + lengths + 1] = False
@@ -736,7 +755,7 @@ def sequence_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
     summation over its n terms (numpy/_core/src/umath/loops_utils.h.src, ``pairwise_sum``: below 8 terms one
     by one; up to 128, eight running sums; above, the halves apart), so the bits are those of ``.sum()``
     (tests/ngram/test_lookup.py holds them equal at every length up to 300)."""
-    values = np.asarray(values, dtype=np.float64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
     lengths = np.asarray(lengths)
     out = np.empty(len(lengths))
     if not len(lengths):
@@ -744,15 +763,18 @@ def sequence_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
     # (S,) the sequences grouped by length; a radix sort of 16-bit lengths, several times faster than of int64
     small = lengths.astype(np.uint16) if lengths.max() < 1 << 16 and lengths.min() >= 0 else lengths
     order = np.argsort(small, kind="stable")
-    by_length = lengths[order]
-    cuts = np.flatnonzero(by_length[1:] != by_length[:-1]) + 1
-    for group in np.split(order, cuts):
-        n = int(lengths[group[0]])
+    by_length = lengths[order]  # (S,) ascending
+    first = np.asarray(starts)[order]  # (S,) where each sequence starts, in that order
+    bounds = [0, *(np.flatnonzero(by_length[1:] != by_length[:-1]) + 1).tolist(), len(order)]
+    for a, b in zip(bounds[:-1], bounds[1:]):  # the sequences order[a:b], all of length n
+        n = int(by_length[a])
         if n == 0:
-            out[group] = 0.0
+            out[order[a:b]] = 0.0
             continue
-        windows = np.lib.stride_tricks.as_strided(values, (len(values) - n + 1, n), (8, 8), writeable=False)
-        out[group] = windows[starts[group]].sum(axis=1)  # (G, n) C-ordered copies of the sequences, summed
+        # a view, no copy: row i is values[i:i + n] (what np.lib.stride_tricks.as_strided makes, without its
+        # Python overhead: one group of a handful of sequences is common)
+        windows = np.ndarray((len(values) - n + 1, n), np.float64, values, 0, (8, 8))
+        out[order[a:b]] = windows[first[a:b]].sum(axis=1)  # (G, n) C-ordered copies of the sequences, summed
     return out
 
 
@@ -870,6 +892,8 @@ def _context_bows(index: list, bow: list, order: int) -> tuple[np.ndarray, np.nd
 def _context_index(keys: list, history: np.ndarray, j: int, first: np.ndarray, V: int) -> np.ndarray:
     """Index of the last j tokens of each history (B, N-1) among the stored j-grams; -1 if not stored.
     ``first`` (B,) is added to the first token's id (the label trie's c V, eq. (7) of labelled.py)."""
+    from .counting import _find
+
     tokens = history[:, history.shape[1] - j :]  # (B, j)
     index = np.where(tokens[:, 0] >= 0, first + tokens[:, 0], -1)
     for i in range(1, j):

@@ -63,10 +63,17 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import ScratchgenError
 from ..text import Vocabulary
 from .counting import NGramCounts
-from .settings import DEFAULT_ALPHA, SMOOTHINGS
+from .settings import (  # the rules on the settings live with the names (settings.py), re-exported here
+    DEFAULT_ALPHA,
+    SMOOTHINGS,
+    check_alpha,
+    check_discount,
+    check_k,
+    check_settings,
+    legacy_alpha,
+)
 
 __all__ = [
     "MLE",
@@ -100,69 +107,6 @@ class Estimate:
     bow: list
     discounts: list = dataclasses.field(default_factory=list)  # per order, for the record
     below: float = 0.0  # gamma(<empty>): the mass the unigrams leave below them (the uniform of eq. (3))
-
-
-# --- the settings, checked without building anything ----------------------------------------------------------
-
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and bool(np.isfinite(x))
-
-
-def check_k(k) -> None:
-    """k of add-k (and of stupid backoff's unigrams): a finite number > 0."""
-    if not _number(k) or not k > 0:
-        raise ScratchgenError(f"k must be a finite number > 0, got {k!r}")
-
-
-def check_alpha(alpha) -> None:
-    """Stupid backoff's factor alpha: a number in (0, 1]."""
-    if not _number(alpha) or not 0 < alpha <= 1:
-        raise ScratchgenError(f"the stupid-backoff factor alpha must be in (0, 1], got {alpha!r}")
-
-
-def check_discount(name: str, discount) -> None:
-    """The ``discount`` of smoothing ``name``: None (estimated), D in (0, 1) for absolute discounting and
-    Kneser-Ney, three numbers 0 <= D_j <= j for modified Kneser-Ney. Maximum likelihood, add-k and Witten-Bell
-    have none and ignore it; for stupid backoff it is the old name of alpha (:func:`legacy_alpha`)."""
-    if discount is None:
-        return
-    if name in ("absolute", "kneser-ney"):
-        if not (_number(discount) and 0 < discount < 1):
-            what = "absolute discount" if name == "absolute" else "Kneser-Ney discount"
-            raise ScratchgenError(f"the {what} must be a number in (0, 1), got {discount!r}")
-    elif name == "modified-kneser-ney":
-        try:
-            ok = len(discount) == 3 and all(_number(d) and 0 <= d <= j for j, d in zip((1, 2, 3), discount))
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ScratchgenError(f"modified Kneser-Ney discounts are three numbers 0 <= D_j <= j, got {discount!r}")
-    elif name == "stupid-backoff":
-        check_alpha(discount)
-
-
-def legacy_alpha(name: str, discount, alpha):
-    """Stupid backoff's alpha when ``discount`` may carry it: files written before ``alpha`` was a setting of
-    its own stored stupid backoff's factor as ``discount``, and that spelling still means alpha (deprecated).
-    Both given and different is refused."""
-    if name != "stupid-backoff" or discount is None:
-        return alpha
-    if alpha != DEFAULT_ALPHA and alpha != discount:
-        raise ScratchgenError(
-            f"stupid backoff's factor is alpha (got {alpha!r}); discount={discount!r} is its old name: give alpha alone"
-        )
-    return discount
-
-
-def check_settings(name: str, k=1.0, discount=None, alpha=DEFAULT_ALPHA) -> None:
-    """Every rule on a smoothing's settings, one per setting; builds nothing, changes nothing."""
-    if name not in SMOOTHINGS:
-        raise ScratchgenError(f"smoothing must be one of {SMOOTHINGS}, got {name!r}")
-    check_k(k)
-    check_alpha(alpha)
-    check_discount(name, discount)
-    legacy_alpha(name, discount, alpha)
 
 
 # --- the one recursion ----------------------------------------------------------------------------------------
