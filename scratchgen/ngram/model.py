@@ -299,6 +299,7 @@ class NGramModel(LanguageModel):
         """
         from . import chunked, external
         from .external_smoothing import streamable
+        from .smoothing import make_smoothing
 
         self._check_fit_params()
         if output is not None:  # a bad output is named before the corpus is read, and the corpus never replaced
