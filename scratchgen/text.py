@@ -263,13 +263,12 @@ class Vocabulary:
     @staticmethod
     def _all_text(tokens: list[str]) -> bool:
         """Whether every token is a non-empty str of valid text: checked on the whole list at once."""
-        if not all(isinstance(t, str) for t in tokens) or "" in tokens:
-            return False
         try:
-            "".join(tokens).encode("utf-8")  # a lone surrogate cannot be encoded
-        except UnicodeEncodeError:
+            joined = "".join(tokens)  # a token that is not a str (nor a subclass of str) is a TypeError
+            joined.encode("utf-8")  # a lone surrogate cannot be encoded
+        except (TypeError, UnicodeEncodeError):
             return False
-        return True
+        return "" not in tokens
 
     def _refuse(self, tokens: list[str]) -> None:
         """The error for the first token that breaks a rule: not a non-empty str, a lone surrogate, or twice."""
