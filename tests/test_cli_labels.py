@@ -145,3 +145,18 @@ def test_eval_labelled_reports_per_label_figures(files, capsys):
     out, _ = _run(capsys, "eval", files["model"], "--train", files["train"], "--labelled", "-n", "5",
                   "--max-tokens", "10")
     assert "labels: 2; as a classifier" in out and "fidelity" in out and "gain" in out
+
+
+def test_label_is_an_option_of_export_arpa_not_of_train_ngram(files, capsys):
+    # export-arpa --label writes one label of a labelled n-gram; train ngram has --labelled and no --label
+    # (an option accepted there and ignored would train a model the user did not ask for, silently).
+    ngram = files["tmp"] / "n.npz"
+    assert main(["train", "ngram", "--level", "word", "--order", "2", "--labelled", str(files["train"]),
+                 "-o", str(ngram)]) == 0
+    _run(capsys, "export-arpa", ngram, files["tmp"] / "pos.arpa", "--label", "pos")
+    assert (files["tmp"] / "pos.arpa").read_text(encoding="utf-8").startswith("\\data\\")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as usage:
+        main(["train", "ngram", "--level", "word", str(files["train"]), "-o", str(files["tmp"] / "x.npz"),
+              "--label", "pos"])
+    assert usage.value.code == 2 and not (files["tmp"] / "x.npz").exists()

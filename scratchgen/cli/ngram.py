@@ -363,13 +363,6 @@ def register(commands, train) -> None:
         help="read this ARPA file instead of counting; its level (char or word) is inferred from its "
         "tokens unless --level is given",
     )
-    p.add_argument(
-        "--label",
-        default=None,
-        metavar="L",
-        help="a labelled model is written one label at a time: P(w | L, h) exactly, every word listed after "
-        "each history it depends on (large for a word vocabulary)",
-    )
     p.add_argument("--no-escape", action="store_true", help=argparse.SUPPRESS)  # deprecated: words are always raw
     p.add_argument(
         "--labelled",
