@@ -11,21 +11,11 @@ import contextlib
 import io
 
 import pytest
+from cli_paths import command_paths
 
 from scratchgen.cli.main import build_parser
 
 FULL = build_parser()
-
-
-def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every command and subcommand of ``parser``, as the words that name it (``("train", "ngram")``)."""
-    paths = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                paths.append(prefix + (name,))
-                paths.extend(command_paths(sub, prefix + (name,)))
-    return paths
 
 
 def commands_of(parser: argparse.ArgumentParser) -> list[str]:

@@ -8,7 +8,6 @@ agrees with the imports the type checkers read under ``if TYPE_CHECKING:``.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib
 import importlib.util
@@ -20,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_paths import command_paths
 
 import scratchgen
 
@@ -34,17 +34,6 @@ def run_python(code: str) -> str:
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=ROOT, check=True
     )
     return done.stdout
-
-
-def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every command and subcommand of ``parser``, as the words that name it (``("train", "ngram")``)."""
-    paths = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                paths.append(prefix + (name,))
-                paths.extend(command_paths(sub, prefix + (name,)))
-    return paths
 
 
 def test_building_the_parser_does_not_import_numpy():
