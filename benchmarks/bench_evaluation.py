@@ -98,7 +98,8 @@ def label_figures(quick: bool) -> str:
             + table(["label", "held-out texts", "H given label", "H unlabelled", "gain", "accuracy",
                      "fidelity (unigram)", "fidelity (uniform)"], rows)
             + f"\n\nOverall held-out classification accuracy {uni.classification['accuracy']:.3f} against "
-              f"{chance:.3f} for the majority label ('{majority}'), ratio {uni.classification['accuracy'] / chance:.2f}; "
+              f"{chance:.3f} for the majority label ('{majority}'), "
+              f"ratio {uni.classification['accuracy'] / chance:.2f}; "
               f"the discriminator's own accuracy on real held-out text {uni.discriminator_accuracy:.3f}; "
               f"evaluate_labels took {t_uni:.2f} s.")
 

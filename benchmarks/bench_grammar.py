@@ -28,7 +28,6 @@ import time
 import numpy as np
 
 from benchmarks.common import Section, Timer, best_of, module_available, table, write_section
-
 from scratchgen.grammar import ChartParser, Grammar, Sampler, builtin, from_tracery, prefix
 from scratchgen.grammar.compile import compile_grammar
 from scratchgen.grammar.earley import EarleyParser
@@ -221,7 +220,8 @@ def run(quick: bool = False) -> Section:
                      f"{ours_inside / r1:.0f}x one at a time, {ours_batched / r1:.0f}x batched"])
         rows.append(["scoring", "NLTK ViterbiParser", r2, j2, f"{ours_viterbi / r2:.0f}x"])
         diff = max(abs(a - b) for a, b in zip(nltk_logps, ours_logps))
-        check = (f" On the {len(nltk_logps)} sentences NLTK scored, its sum over parses and scratchgen's inside log-probability "
+        check = (f" On the {len(nltk_logps)} sentences NLTK scored, its sum over parses and scratchgen's inside "
+                 "log-probability "
                  f"differ by at most {diff:.1e} nats.")
     else:
         rows.append(["scoring", "NLTK", float("nan"), 0, "skipped (not installed)"])
@@ -254,7 +254,8 @@ def run(quick: bool = False) -> Section:
     body = (
         f"Grammar: built-in English, {len(grammar.rules)} rules ({len(parser.labels)} symbols after binarising), "
         f"compiled in {t.seconds * 1000:.0f} ms. Scored: {len(sents)} sampled sentences of 18-22 tokens "
-        f"(mean {mean_len:.1f}); each scorer cycles over them for at least 3 s (at most {budget:.0f} s); 'sentences' counts the sentences scored. Sampled: {n_sample} sentences "
+        f"(mean {mean_len:.1f}); each scorer cycles over them for at least 3 s (at most {budget:.0f} s); "
+        f"'sentences' counts the sentences scored. Sampled: {n_sample} sentences "
         f"(uniform grammar mean length {mean_uniform:.1f} tokens). The last column is scratchgen's speed "
         "divided by the peer's, measured in the same run." + check + "\n\n"
         + table(["task", "implementation", "sentences/s", "sentences", "scratchgen speed-up"], rows)

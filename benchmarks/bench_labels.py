@@ -42,7 +42,9 @@ def run(quick: bool = False) -> Section:
             hidden=64, embedding=32, max_steps=300 if quick else 1500, batch_size=32, lr=3e-3, seed=0,
             valid_fraction=0.0, tokenizer=word,
         ),
-        "grammar (builtin:labelled, EM, prior weight 1)": lambda: GrammarModel(grammar=datasets.LABELLED_GRAMMAR, iterations=3, prior_weight=1.0),
+        "grammar (builtin:labelled, EM, prior weight 1)": lambda: GrammarModel(
+            grammar=datasets.LABELLED_GRAMMAR, iterations=3, prior_weight=1.0
+        ),
     }
     rows, notes = [], []
     for name, make in models.items():

@@ -598,7 +598,8 @@ def run(quick: bool = False) -> Section:
     main = []
     for r in rows:
         main.append([
-            r["config"], r["ngrams"], r["fit_s"], r.get("lmplz_fit_s", nan), ratio(r["fit_s"], r.get("lmplz_fit_s", nan)),
+            r["config"], r["ngrams"], r["fit_s"], r.get("lmplz_fit_s", nan),
+            ratio(r["fit_s"], r.get("lmplz_fit_s", nan)),
             r.get("nltk_fit_s", nan), r["test_tokens"] / r["score_s"], r["test_tokens"] / r["score_tokens_s"],
             ratio(r["test_tokens"] / r["score_s"], r["test_tokens"] / r.get("kenlm_score_s", nan)),
             ratio(r["test_tokens"] / r["score_s"], r.get("nltk_score_tok_s", nan)),
@@ -621,7 +622,8 @@ def run(quick: bool = False) -> Section:
         "generated tokens (char) or on the score calls one generated token needs after <s> (word).",
         "scratchgen's fit starts from token lists; lmplz's time is the whole command (reading text, writing ARPA).",
         f"score tok/s (from ids, in memory; CPU time, best of {SCORE_ROUNDS} interleaved with KenLM's, the two in a "
-        "fresh interpreter of their own: score_from_ids): token_logprobs on id arrays, the lookup tables (scratchgen/ngram/lookup.py) built before, as KenLM's module builds its own "
+        "fresh interpreter of their own: score_from_ids): token_logprobs on id arrays, the lookup tables "
+        "(scratchgen/ngram/lookup.py) built before, as KenLM's module builds its own "
         "when it loads; 'tokens in': score() on token lists (vocabulary lookup included, wall clock); KenLM's "
         "module is given the same sentences as whitespace-joined strings, one score() a line. 'x kenlm' and "
         "'x NLTK' use the first. The file figures above count everything.",

@@ -312,7 +312,8 @@ def quality_rows(cpu_seconds: float = 600.0, names: bool = True, shakespeare: bo
                  running_text=True,
                  valid_fraction=0.1, patience=None, eval_interval=200, dtype="float32", seed=0,
                  time_limit=cpu_seconds, clock="cpu").fit(corpus, callbacks=[ShowProgress()])
-    rows.append(["tinyshakespeare, last 10% held out", "H 512, 1 layer, embedding 128, dropout 0.2, T 64, B 32, Adam 3e-3 cosine, "
+    rows.append(["tinyshakespeare, last 10% held out",
+                 "H 512, 1 layer, embedding 128, dropout 0.2, T 64, B 32, Adam 3e-3 cosine, "
                  f"float32, {cpu_seconds:g} CPU-seconds (one core)", m.history_[-1]["tokens"],
                  f"{time.perf_counter() - t:.0f} wall, {m.history_[-1]['cpu_seconds']:.0f} CPU",
                  f"{m.valid_loss_:.4f}", "<= 1.55 within 10 min on 2 cores"])

@@ -39,7 +39,7 @@ def data_file(name: str) -> Path:
 class Timer:
     """``with Timer() as t: ...`` then ``t.seconds`` (wall clock, perf_counter)."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         return self
 

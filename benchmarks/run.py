@@ -286,7 +286,9 @@ def _summary(outcomes: list[Outcome]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help=f"small sizes and one BLAS thread; at most {QUICK_TOTAL:.0f} CPU seconds in all (about a minute on 2 idle cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small sizes and one BLAS thread; at most {QUICK_TOTAL:.0f} CPU seconds in all "
+                             "(about a minute on 2 idle cores)")
     parser.add_argument("--only", action="append", metavar="NAME", default=None,
                         help="run only this benchmark (repeatable): " + ", ".join(discover()))
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)

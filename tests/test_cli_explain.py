@@ -239,7 +239,7 @@ def test_the_page_colours_surprise_red_and_shows_two_models_and_their_difference
     for attrs in rows["diff"]:
         assert "bits_difference" in json.loads(attrs["data-record"])
     hues = [(json.loads(a["data-record"])["bits"], int(a["style"].split("(")[1].split(",")[0])) for a in rows["1"]]
-    for (b1, h1), (b2, h2) in zip(sorted(hues), sorted(hues)[1:]):
+    for (_, h1), (_, h2) in zip(sorted(hues), sorted(hues)[1:]):
         assert h2 <= h1  # more bits, redder (hue towards 0)
     infinite = [a for a in rows["1"] if json.loads(a["data-record"])["bits"] == "inf"]
     assert all("hsl(0," in a["style"] for a in infinite)

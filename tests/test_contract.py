@@ -11,15 +11,15 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
-import pytest
-
 import cases_baseline
 import cases_grammar
 import cases_ngram
 import cases_nn
-import scratchgen
+import numpy as np
+import pytest
 from contract_case import rel_tol
+
+import scratchgen
 from scratchgen import DecodingError, ModelFileError, NotFittedError, Vocabulary
 from scratchgen.errors import CorpusError, ScratchgenError
 from scratchgen.registry import MODEL_REGISTRY
@@ -163,7 +163,9 @@ def test_same_seed_same_text_in_a_fresh_process(tmp_path):
         m = scratchgen.load({str(path)!r})
         print(scratchgen.generate(m, 3, seed=5, max_tokens=15, top_p=0.9))
     """)
-    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    def run():
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
     assert run() == run() == str(scratchgen.generate(model, 3, seed=5, max_tokens=15, top_p=0.9)) + "\n"
 
 

@@ -117,7 +117,9 @@ def test_repetition_penalty_discourages_repeats():
     model = chain(9, n_tokens=5, eos_weight=0.0)
     plain = generate(model, 200, seed=4, max_tokens=5)
     penalised = generate(model, 200, seed=4, max_tokens=5, repetition_penalty=1e9)
-    repeats = lambda samples: sum(len(s) - len(set(s)) for s in samples)
+    def repeats(samples):
+        return sum(len(s) - len(set(s)) for s in samples)
+
     assert repeats(plain) > 0
     assert repeats(penalised) == 0  # 5 letters, 5 tokens: with a huge penalty no letter comes twice
 

@@ -24,9 +24,9 @@ import cases_grammar
 import cases_labelled
 import cases_ngram
 import cases_nn
-from contract_case import rel_tol
 import numpy as np
 import pytest
+from contract_case import rel_tol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -581,7 +581,8 @@ def test_command_line(scale, model_files, labelled_files, arpa_file, tmp_path, c
          lambda case: check_command(case, tmp_path, model_files, arpa_file, capsys), n=80 * scale, key="cli")
 
 
-WRITERS = ["train random", "train random --labelled", "train ngram", "train rnn", "train grammar", "export-arpa", "train ngram --from-arpa", "explain"]
+WRITERS = ["train random", "train random --labelled", "train ngram", "train rnn", "train grammar", "export-arpa",
+           "train ngram --from-arpa", "explain"]
 
 
 @pytest.mark.parametrize("output", ["an input", "read-only", "missing folder", "a folder"])

@@ -414,7 +414,7 @@ def test_a_warning_is_one_line_in_the_cli(monkeypatch, capsys, tmp_path, corpus)
     import scratchgen.cli.score as cli
 
     def warns(args):
-        w.warn("weights of NP sum to 0.7; they are renormalised")
+        w.warn("weights of NP sum to 0.7; they are renormalised", stacklevel=2)
         np.log(np.zeros(1))  # a NumPy floating-point warning: not shown to a user
         return 0
 

@@ -78,7 +78,8 @@ def test_label_frequencies_follow_the_prior():
 
 def test_the_command_line_writes_the_same_corpus(tmp_path, capsys):
     path = tmp_path / "train.tsv"
-    code, _, err = run(["grammar", "sample", LABELLED_GRAMMAR, "--labelled", "-n", 200, "--seed", 0, "-o", path], capsys)
+    code, _, err = run(["grammar", "sample", LABELLED_GRAMMAR, "--labelled", "-n", 200, "--seed", 0, "-o", path],
+                       capsys)
     assert code == 0, err
     labels, texts = labelled_corpus(200, seed=0)
     assert path.read_text(encoding="utf-8") == "".join(f"{c}\t{t}\n" for c, t in zip(labels, texts))

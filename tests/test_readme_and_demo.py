@@ -36,7 +36,8 @@ def test_demo_prints_every_family_beside_the_floor_and_is_seeded(tmp_path):
     pointer = "See why, token by token"
     assert second.stdout.split(pointer)[0] == first.stdout.split(pointer)[0]  # seeded: the same tables and samples
     # The demo ends by pointing at one explain command on its own models (written with --out).
-    assert f"scratchgen explain {tmp_path}/ngram.npz {tmp_path}/rnn.npz - --html {tmp_path}/explain.html" in first.stdout
+    command = f"scratchgen explain {tmp_path}/ngram.npz {tmp_path}/rnn.npz - --html {tmp_path}/explain.html"
+    assert command in first.stdout
     assert "scratchgen demo --out models" in second.stdout.split(pointer)[1]
     # ... and that command runs on them
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}

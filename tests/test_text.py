@@ -66,7 +66,9 @@ def test_word_detokenization_is_exact_up_to_whitespace(text):
     norm = normalize(text)
     tokens = word_tokenize(norm)
     assert all(t and not any(c.isspace() for c in t) for t in tokens)
-    strip = lambda s: "".join(s.split())
+    def strip(s):
+        return "".join(s.split())
+
     assert strip(detokenize(tokens, "word")) == strip(norm)
 
 

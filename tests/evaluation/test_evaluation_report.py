@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from scratchgen import UnigramModel
+from scratchgen.cli import eval as eval_cli
 from scratchgen.cli import main
 from scratchgen.errors import ScratchgenError
 from scratchgen.evaluation import EvalReport, comparison_table, evaluate, reference_logprob
-from scratchgen.cli import eval as eval_cli
 
 TRAIN = [["a", "b"], ["b", "a"], ["a", "a", "b"], ["b"]]
 HELDOUT = [["a", "b", "b"], ["a"]]

@@ -110,7 +110,8 @@ def test_the_textbook_earley_parser_equals_the_textbook_chart(g, data):
     assert earley_prefix_probability(g, x) == pytest.approx(reference.prefix_probability(g, x), rel=RTOL, abs=1e-15)
 
 
-@pytest.mark.parametrize("text, tokens", [(RIGHT, ["a"] * 40), (NESTED, "the big dog near a cat knows that".split() * 5)])
+@pytest.mark.parametrize("text, tokens", [(RIGHT, ["a"] * 40),
+                                          (NESTED, "the big dog near a cat knows that".split() * 5)])
 def test_right_recursive_grammars_equal_the_chart(text, tokens):
     g = Grammar.fromstring(text)
     cg = compile_grammar(g)

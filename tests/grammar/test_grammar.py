@@ -8,14 +8,27 @@ import sys
 
 import numpy as np
 import pytest
+from grammar_by_definition import sentence_probabilities
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scratchgen import load
 from scratchgen.errors import CorpusError, GrammarError
-from scratchgen.grammar import (ChartParser, Grammar, GrammarModel, Sampler, Terminal, Tree, analyze, builtin,
-                                builtin_names, from_tracery, parse_grammar, reference, sample)
-from grammar_by_definition import sentence_probabilities
+from scratchgen.grammar import (
+    ChartParser,
+    Grammar,
+    GrammarModel,
+    Sampler,
+    Terminal,
+    Tree,
+    analyze,
+    builtin,
+    builtin_names,
+    from_tracery,
+    parse_grammar,
+    reference,
+    sample,
+)
 from scratchgen.text import word_tokenize
 
 # --- the text format ---------------------------------------------------------------------------------
@@ -71,7 +84,8 @@ def test_nltk_reads_the_same_probabilities():
     nltk = pytest.importorskip("nltk")
     text = "S -> NP VP [0.7] | VP [0.3]\nNP -> 'the' N [1.0]\nVP -> 'runs' [0.4] | 'sits' [0.6]\nN -> 'dog' [1.0]"
     ours = {(r.lhs, tuple(map(str, r.rhs))): r.prob for r in parse_grammar(text).rules}
-    theirs = {(str(p.lhs()), tuple(str(s) for s in p.rhs())): p.prob() for p in nltk.PCFG.fromstring(text).productions()}
+    productions = nltk.PCFG.fromstring(text).productions()
+    theirs = {(str(p.lhs()), tuple(str(s) for s in p.rhs())): p.prob() for p in productions}
     assert ours == theirs
 
 
@@ -139,7 +153,8 @@ def test_deep_derivations_need_no_recursion():
     assert str(out[0][1]).startswith("(S a (S a")
 
 
-@pytest.mark.parametrize("limit, match", [({"max_tokens": 50}, "max_tokens"), ({"max_expansions": 50}, "max_expansions"),
+@pytest.mark.parametrize("limit, match", [({"max_tokens": 50}, "max_tokens"),
+                                          ({"max_expansions": 50}, "max_expansions"),
                                           ({"max_depth": 20}, "max_depth")])
 def test_limits_raise_clear_errors(limit, match):
     g = parse_grammar("S -> 'a' S [0.99] | 'b' [0.01]")
@@ -242,7 +257,9 @@ def test_long_sentences_do_not_underflow():
 
 
 def test_sampled_frequencies_match_computed_probabilities():
-    g = parse_grammar("S -> A B [0.6] | B [0.4]\nA -> 'a' [0.5] | 'a' 'a' [0.3] | '' [0.2]\nB -> 'b' [0.7] | A 'b' [0.3]")
+    g = parse_grammar("S -> A B [0.6] | B [0.4]\n"
+                      "A -> 'a' [0.5] | 'a' 'a' [0.3] | '' [0.2]\n"
+                      "B -> 'b' [0.7] | A 'b' [0.3]")
     parser = ChartParser(g)
     draws = sample(g, 20000, seed=12345)
     counts: dict = {}
@@ -332,7 +349,8 @@ def test_tracery_import():
     g = from_tracery(json.dumps({"origin": ["#animal.a.capitalize# #verb.s# .", "#animal.s# sleep ."],
                                  "animal": ["owl", "fox", "owl"], "verb": ["catch", "see"]}))
     out = {" ".join(s) for s in sample(g, 300, seed=0)}
-    assert out == {"An owl catches .", "An owl sees .", "A fox catches .", "A fox sees .", "owls sleep .", "foxes sleep ."}
+    assert out == {"An owl catches .", "An owl sees .", "A fox catches .", "A fox sees .",
+                   "owls sleep .", "foxes sleep ."}
     p = ChartParser(g)
     # origin 1/2, owl listed twice of three: 2/3, verb 1/2
     assert math.exp(p.logprob("An owl sees .".split())) == pytest.approx(0.5 * 2 / 3 * 0.5)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scratchgen.cli import eval as eval_cli
 from scratchgen.cli import main
 from scratchgen.errors import (
     GrammarError,
@@ -24,7 +25,6 @@ from scratchgen.errors import (
     ResourceError,
     ScratchgenError,
 )
-from scratchgen.cli import eval as eval_cli
 from scratchgen.grammar import (
     ChartParser,
     Grammar,
@@ -585,7 +585,8 @@ def test_fuzz_corrupted_tracery_json_text(data):
     if how == "truncate":
         text = text[:at]
     elif how == "insert":
-        text = text[:at] + data.draw(st.sampled_from(["{", "}", "[", "]", '"', ",", ":", "#", "\\", "null"])) + text[at:]
+        junk = data.draw(st.sampled_from(["{", "}", "[", "]", '"', ",", ":", "#", "\\", "null"]))
+        text = text[:at] + junk + text[at:]
     else:
         text = "[" * data.draw(st.integers(1, 100_000)) + text
     _survives(lambda: from_tracery(text))

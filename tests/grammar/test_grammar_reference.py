@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from grammar_by_definition import prefix_probability_by_summing, sentence_probabilities
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,6 @@ from scratchgen.grammar import (
     analyze,
     reference,
 )
-from grammar_by_definition import prefix_probability_by_summing, sentence_probabilities
 from scratchgen.text import Vocabulary
 
 RTOL = 1e-9

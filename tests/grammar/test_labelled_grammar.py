@@ -50,7 +50,8 @@ def test_each_label_is_the_unlabelled_model_of_its_sentences(toy_data, toy_model
     g, labels, sentences, test_labels, test_sentences = toy_data
     assert toy_model.labels_.names == ("neg", "pos")
     for c in toy_model.labels_.names:
-        alone = GrammarModel(grammar=label_grammar(g, c), **PARAMS).fit([x for x, k in zip(sentences, labels) if k == c])
+        own = [x for x, k in zip(sentences, labels) if k == c]
+        alone = GrammarModel(grammar=label_grammar(g, c), **PARAMS).fit(own)
         assert [r.prob for r in alone.grammar_.rules] == pytest.approx(
             [r.prob for r in toy_model.label_models_[toy_model.labels_.id(c)].grammar_.rules], abs=1e-12
         )

@@ -454,7 +454,8 @@ def test_cli_labelled_corpus_without_a_tab(tmp_path, capsys):
 
 
 def test_the_dense_label_table_is_checked_against_the_memory_limit(monkeypatch):
-    """The (label, word) level holds C V entries: 3 labels x V = 6 (a, b, c and 3 specials), 4 x 8 bytes each: 576 > 500."""
+    """The (label, word) level holds C V entries: 3 labels x V = 6 (a, b, c and 3 specials), 4 x 8 bytes each:
+    576 > 500."""
     from scratchgen.errors import ResourceError
 
     monkeypatch.setenv("SCRATCHGEN_MEMORY_LIMIT", "500")

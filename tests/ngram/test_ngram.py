@@ -274,8 +274,9 @@ def test_unseen_words_have_finite_scores_except_under_mle(smoothing):
 
 
 def test_bad_settings_raise_errors_naming_them():
-    for kwargs, word in [({"order": 0}, "order"), ({"smoothing": "foo"}, "smoothing"), ({"k": 0, "smoothing": "add-k"}, "k"),
-                         ({"cutoffs": [2, 2, 2]}, "cutoffs"), ({"discount": (1, 2)}, "discounts")]:
+    for kwargs, word in [({"order": 0}, "order"), ({"smoothing": "foo"}, "smoothing"),
+                         ({"k": 0, "smoothing": "add-k"}, "k"), ({"cutoffs": [2, 2, 2]}, "cutoffs"),
+                         ({"discount": (1, 2)}, "discounts")]:
         with pytest.raises(ScratchgenError, match=word):
             NGramModel(**kwargs).fit(["ab"])
     with pytest.raises(CorpusError):
@@ -351,7 +352,8 @@ def test_malformed_arpa_names_line_and_problem(text, line, problem, tmp_path):
 # --- exactness against KenLM ------------------------------------------------------------------------------------
 
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data/kenlm is not beside the checkout")
-REFERENCES = [("names_chars.txt", "names_chars_o5.arpa", 5), ("shakespeare10k_words.txt", "shakespeare10k_words_o3.arpa", 3)]
+REFERENCES = [("names_chars.txt", "names_chars_o5.arpa", 5),
+              ("shakespeare10k_words.txt", "shakespeare10k_words_o3.arpa", 3)]
 
 
 def _read_lines(name):

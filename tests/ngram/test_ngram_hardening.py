@@ -68,7 +68,8 @@ def test_a_later_order_that_the_file_cannot_hold_is_named(tmp_path):
     path = word_arpa(tmp_path)
     text = path.read_text().replace("ngram 3=", "ngram 3=9999999", 1)
     path.write_text(text)
-    with pytest.raises(ArpaError, match=r"line 4: the header declares 999,999,\d+ 3-grams, but the file \(1,\d+ bytes\)"):
+    with pytest.raises(ArpaError,
+                       match=r"line 4: the header declares 999,999,\d+ 3-grams, but the file \(1,\d+ bytes\)"):
         read_arpa(path)
 
 

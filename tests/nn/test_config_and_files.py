@@ -191,7 +191,8 @@ def test_a_version_2_checkpoint_from_before_resumes_to_the_same_model(tmp_path):
     # is the test above; a wrong state read from the file (a step, a rate, a generator) is far larger.
     for k in whole.params_:
         np.testing.assert_allclose(resumed.params_[k], whole.params_[k], rtol=1e-11, atol=1e-13)
-    assert [h["valid_loss"] for h in resumed.history_] == pytest.approx([h["valid_loss"] for h in whole.history_], rel=1e-11)
+    expected = [h["valid_loss"] for h in whole.history_]
+    assert [h["valid_loss"] for h in resumed.history_] == pytest.approx(expected, rel=1e-11)
 
 
 def test_a_version_2_checkpoint_with_other_options_names_the_option():

@@ -116,7 +116,8 @@ def _set(path: list, value):
 
 
 EDITS = {
-    "W_hh.0 (6, 5)": (dict(arrays={"param/W_hh.0": np.zeros((6, 5))}), "param/W_hh.0 has shape (6, 5), expected (6, 6)"),
+    "W_hh.0 (6, 5)": (dict(arrays={"param/W_hh.0": np.zeros((6, 5))}),
+                      "param/W_hh.0 has shape (6, 5), expected (6, 6)"),
     "3-D W_xh": (dict(arrays={"param/W_xh.1": np.zeros((6, 6, 1))}), "param/W_xh.1 has shape (6, 6, 1)"),
     "int array": (dict(arrays={"param/b_h.0": np.zeros(6, dtype=np.int64)}), "dtype int64, expected floating"),
     "complex array": (dict(arrays={"param/W_hy": np.zeros((6, 20), dtype=complex)}), "dtype complex128"),

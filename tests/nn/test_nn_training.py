@@ -210,7 +210,8 @@ def test_same_seed_same_model_and_text():
 
 @pytest.mark.parametrize("bad, match", [
     (dict(hidden=0), "hidden"), (dict(optimizer="rmsprop"), "optimizer"), (dict(dtype="float16"), "dtype"),
-    (dict(valid_fraction=1.5), "valid_fraction"), (dict(dropout=1.0), "dropout"), (dict(lr=-1.0), "lr"), (dict(running_text="yes"), "running_text"),
+    (dict(valid_fraction=1.5), "valid_fraction"), (dict(dropout=1.0), "dropout"), (dict(lr=-1.0), "lr"),
+    (dict(running_text="yes"), "running_text"),
 ])
 def test_bad_hyperparameters_are_named(bad, match):
     with pytest.raises(ScratchgenError, match=match):
