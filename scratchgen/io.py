@@ -7,8 +7,9 @@ A model file is a NumPy ``.npz`` archive holding
 - the model's arrays, under the names its ``_save_state`` chose.
 
 :func:`write_archive` and :func:`read_archive` are the one writer and reader of this ``.npz`` +
-JSON-header layout, for model files and training checkpoints alike. It is read with
-``allow_pickle=False``, so loading a file never runs code. It is written to a temporary file in the same
+JSON-header layout, for model files and training checkpoints alike. It is read without pickle (each member's
+``.npy`` header parsed once, an array of Python objects refused, the data read straight into its array and
+CRC-checked), so loading a file never runs code. It is written to a temporary file in the same
 directory and renamed over the target (``os.replace`` is atomic), so an interrupted save leaves the old file or
 the new one, never half of one. Anything that is not a whole, current scratchgen model raises
 :class:`~scratchgen.errors.ModelFileError` naming the file; every array is checked against its class's
@@ -290,40 +291,29 @@ def write_model(model, path, extra: dict, arrays: Mapping[str, Any], block: int 
 
 
 def _read_arrays(
-    archive: np.lib.npyio.NpzFile, bad: Callable[[str], ModelFileError], what: str = "model", mmap: bool = False
+    f, zf, bad: Callable[[str], ModelFileError], what: str = "model", mmap: bool = False
 ) -> dict[str, np.ndarray]:
-    """Every array of the archive, each checked before it is read.
+    """Every array of the archive (the open file ``f`` and its parsed directory ``zf``), each checked first.
 
-    An ``.npy`` member states its shape and dtype in a small header; NumPy allocates that much before
-    reading the data. A member whose header promises more bytes than the member holds is refused first,
-    so a crafted file cannot ask for terabytes. Object arrays need pickle, which is never used: such a
-    file is simply not a scratchgen model. With ``mmap``, large arrays are mapped, not read (:func:`_mapped`).
+    An ``.npy`` member states its shape and dtype in a small header; an array of that size is allocated
+    before its data is read. A member whose header promises more bytes than the member holds, or a member
+    that runs past the end of the file, is refused first, so a crafted file cannot ask for terabytes.
+    Object arrays need pickle, which is never used: such a file is simply not a scratchgen model. With
+    ``mmap``, large arrays are mapped, not read (:func:`_read_member`).
     """
-    zf = archive.zip
-    assert zf is not None, "the archive is open"  # NumPy sets .zip to None on close
-    arrays = {}
-    for key in archive.files:
-        member = key + ".npy" if key + ".npy" in zf.namelist() else key
+    size = os.fstat(f.fileno()).st_size
+    arrays: dict[str, np.ndarray] = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if key in arrays:
+            raise bad(f"the archive is damaged (two arrays named {key!r})")
+        if info.header_offset + info.compress_size > size:
+            raise bad(f"the archive is damaged ({info.filename!r} runs past the end of the file)")
         try:
-            info = zf.getinfo(member)
-            with zf.open(member) as f:
-                version = np.lib.format.read_magic(f)
-                read_header = (
-                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                )
-                shape, _, dtype = read_header(f)
-        except Exception as e:  # a damaged member or header
-            raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
-        if dtype.hasobject:
-            raise bad(f"not a scratchgen {what} file (the array {key!r} holds Python objects)")
-        if math.prod(shape) * dtype.itemsize > info.file_size:
-            raise bad(f"the array {key!r} claims shape {shape} but the file holds only {info.file_size} bytes of it")
-        if mmap and key != HEADER_KEY and math.prod(shape) * dtype.itemsize >= MMAP_MIN_BYTES:
-            arrays[key] = _mapped(archive, info, bad)
-            continue
-        try:
-            arrays[key] = archive[key]  # reads and CRC-checks the data
-        except Exception as e:  # zlib, zipfile and format errors of a damaged archive
+            arrays[key] = _read_member(f, zf, info, key, bad, what, mmap and key != HEADER_KEY)
+        except ModelFileError:
+            raise
+        except Exception as e:  # zlib, zipfile and .npy format errors of a damaged archive
             raise bad(f"the archive is damaged ({type(e).__name__}: {e})") from None
     return arrays
 
@@ -331,39 +321,81 @@ def _read_arrays(
 #: With ``mmap=True``, arrays of at least this many bytes are memory-mapped; smaller ones are read.
 MMAP_MIN_BYTES = 1 << 16
 
+#: Zip flag bits (APPNOTE 4.4.4) that only :mod:`zipfile` itself handles (and refuses): encryption (bit 0),
+#: compressed patched data (bit 5), strong encryption (bit 6).
+_ZIP_FLAGS_FOR_ZIPFILE = 0x61
 
-def _mapped(archive: np.lib.npyio.NpzFile, info, bad: Callable[[str], ModelFileError]) -> np.ndarray:
-    """A read-only memory map of one stored (uncompressed) ``.npy`` member of the archive.
 
-    ``np.savez`` stores members without compression, so a member's data is a contiguous run of the
-    file: after the zip's local header (30 bytes, the name, an extra field) and the ``.npy`` header.
-    The pages are read when touched and can be dropped by the system at any time: a multi-GB model
-    scores and generates without being read whole. (The zip's CRC is not checked for a mapped member:
-    reading it would read the whole array; the schema's checks still run over every value.)
+def _read_member(f, zf, info, key: str, bad: Callable[[str], ModelFileError], what: str, mmap: bool) -> np.ndarray:
+    """One ``.npy`` member: its header parsed once, its data read once into the array, its CRC-32 checked.
+
+    ``np.savez`` stores members without compression, so a member is a contiguous run of the file: the
+    zip's local header (30 bytes, the name, an extra field), then the ``.npy`` header, then the data.
+    Such a member is read straight from the file into the array (one copy) and its CRC-32 computed over
+    the same bytes. Any other member (compressed, encrypted) goes through :mod:`zipfile`, which
+    decompresses, refuses what it cannot read and checks the CRC at the end of the member.
+
+    With ``mmap``, an array of ``MMAP_MIN_BYTES`` or more is a read-only memory map of the file: the pages
+    are read when touched and can be dropped by the system at any time, so a multi-GB model scores and
+    generates without being read whole. (Its CRC is not checked: that would read the whole array; the
+    schema's checks still run over every value.)
     """
     import zipfile
+    import zlib
 
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise bad(f"the array {info.filename!r} is compressed and cannot be memory-mapped (load without mmap)")
-    fp = getattr(archive, "fid", None)  # the open file under the zip (np.load opened it from a path)
-    if fp is None:
-        raise bad("memory-mapping needs a model file on disk (a path), not a stream")
-    fp.seek(info.header_offset)
-    local = fp.read(30)
+    stored = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & _ZIP_FLAGS_FOR_ZIPFILE
+    if stored:
+        if info.compress_size != info.file_size:
+            raise bad(f"the archive is damaged ({info.filename!r} is stored but its two sizes differ)")
+        start = _data_start(f, info, bad)
+        f.seek(start)
+        stream = f
+    else:
+        start, stream = 0, zf.open(info)
+    with contextlib.nullcontext() if stored else stream:
+        version = np.lib.format.read_magic(stream)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(stream)
+        head = stream.tell() - start  # bytes of the .npy header
+        if dtype.hasobject:
+            raise bad(f"not a scratchgen {what} file (the array {key!r} holds Python objects)")
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        if nbytes > info.file_size:
+            raise bad(f"the array {key!r} claims shape {shape} but the file holds only {info.file_size} bytes of it")
+        if head + nbytes != info.file_size:
+            raise bad(f"the archive is damaged ({info.filename!r} is not one whole .npy array)")
+        if mmap and nbytes >= MMAP_MIN_BYTES:
+            if not stored:
+                raise bad(f"the array {info.filename!r} is compressed and cannot be memory-mapped (load without mmap)")
+            offset = start + head
+            return np.memmap(f.name, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+        values = np.empty(count, dtype=dtype)
+        data = values.view(np.uint8) if nbytes else np.empty(0, np.uint8)
+        if stored:
+            f.seek(start)
+            crc = zlib.crc32(f.read(head))  # then f is at the data again
+        if stream.readinto(data) != nbytes:
+            raise bad(f"the archive is damaged ({info.filename!r} is cut short)")
+        if stored and zlib.crc32(data.data, crc) != info.CRC:
+            raise bad(f"the archive is damaged (bad CRC-32 for {info.filename!r})")
+        if not stored and stream.read(1):  # at the end of the member zipfile checks its CRC
+            raise bad(f"the archive is damaged ({info.filename!r} is not one whole .npy array)")
+    return values.reshape(shape[::-1]).T if fortran else values.reshape(shape)
+
+
+def _data_start(f, info, bad: Callable[[str], ModelFileError]) -> int:
+    """The offset in the file of a stored member's data, after checking its local header (as zipfile does)."""
+    f.seek(info.header_offset)
+    local = f.read(30)
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
         raise bad(f"the archive is damaged (no local header for {info.filename!r})")
+    flags = int.from_bytes(local[6:8], "little")
     name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
-    start = info.header_offset + 30 + name_len + extra_len
-    fp.seek(start)
-    version = np.lib.format.read_magic(fp)
-    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = reader(fp)
-    offset = fp.tell()
-    if offset - start + math.prod(shape) * dtype.itemsize > info.file_size:
-        raise bad(f"the archive is damaged ({info.filename!r} is shorter than its header says)")
-    if math.prod(shape) == 0:
-        return np.empty(shape, dtype=dtype)
-    return np.memmap(fp.name, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+    name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437")
+    if name != info.orig_filename:
+        raise bad(f"the archive is damaged (its directory names {info.orig_filename!r}, its local header {name!r})")
+    return info.header_offset + 30 + name_len + extra_len
 
 
 def read_archive(
@@ -401,12 +433,15 @@ def read_archive(
         raise bad(f"not a scratchgen {what} file (a single .npy array, not an .npz archive)")
     if magic != b"PK\x03\x04":  # not a zip archive: NumPy would offer to unpickle it, which we never do
         raise bad(f"not a scratchgen {what} file (a {what} file is an .npz archive; this is not one)")
-    try:
-        archive = np.load(name, allow_pickle=False)
-    except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
-        raise bad(f"not a scratchgen {what} file (a damaged archive: {type(e).__name__})") from None
-    with archive:
-        arrays = _read_arrays(archive, bad, what, mmap)
+    import zipfile
+
+    with open(name, "rb") as f:
+        try:
+            zf = zipfile.ZipFile(f)  # parses the central directory, once
+        except Exception as e:  # zipfile alone raises BadZipFile, NotImplementedError, RuntimeError, ...
+            raise bad(f"not a scratchgen {what} file (a damaged archive: {type(e).__name__})") from None
+        with zf:
+            arrays = _read_arrays(f, zf, bad, what, mmap)
     key = next((k for k in (HEADER_KEY, *legacy_keys) if k in arrays), HEADER_KEY)
     raw = arrays.pop(key, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
@@ -434,7 +469,7 @@ def load(path, mmap: bool | str = "auto"):
     (:func:`validate_arrays`).
 
     With ``mmap=True`` the arrays of 64 KiB or more are memory-mapped read-only instead of read
-    (:func:`_mapped`): a model of several GB scores and generates while the system reads only the pages
+    (:func:`_read_member`): a model of several GB scores and generates while the system reads only the pages
     it touches. The checks still see every value, a block at a time, so memory stays small. The default,
     ``"auto"``, maps the arrays of a file of 256 MiB or more (so ``scratchgen score`` and ``generate``
     do too) and reads smaller ones; ``False`` always reads.

@@ -158,7 +158,7 @@ def test_zip_with_bad_crc_is_refused(tmp_path, good_bytes):
     data_start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     blob[data_start + info.compress_size - 1] ^= 0xFF  # last byte of the array's data
     path.write_bytes(bytes(blob))
-    with pytest.raises(ModelFileError):
+    with pytest.raises(ModelFileError, match="CRC-32"):
         scratchgen.load(path)
 
 
@@ -171,6 +171,126 @@ def test_zip_needing_a_newer_zip_version_is_refused(tmp_path, good_bytes):
     path.write_bytes(bytes(blob))
     with pytest.raises(ModelFileError, match="v.npz"):
         scratchgen.load(path)
+
+
+
+# --- the reader parses each member once: what it checks by itself --------------------------------------
+
+
+def _zip(path, members, compression=zipfile.ZIP_STORED):
+    """An archive of ``members`` (name -> bytes) in this order, written by zipfile itself."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of a duplicate name, which one case wants
+        with zipfile.ZipFile(path, "w", compression=compression) as z:
+            for name, data in members:
+                z.writestr(name, data)
+    return path
+
+
+def _npy(array):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+HEADER = ("__header__.npy", _npy(np.frombuffer(b'{"format": "x"}', dtype=np.uint8)))
+
+
+def test_fortran_order_big_endian_and_empty_arrays_read_as_numpy_reads_them(tmp_path):
+    from scratchgen.io import read_archive
+
+    arrays = {
+        "f": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "be": np.arange(5, dtype=">i4"),
+        "empty": np.zeros((0, 3)),
+    }
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        path = _zip(tmp_path / "a.npz", [HEADER] + [(k + ".npy", _npy(v)) for k, v in arrays.items()], compression)
+        header, read = read_archive(path)
+        assert header == {"format": "x"} and read.keys() == arrays.keys()
+        for k, v in arrays.items():
+            assert read[k].dtype == v.dtype and read[k].shape == v.shape and np.array_equal(read[k], v)
+            assert read[k].flags.writeable
+
+
+def test_a_compressed_model_file_loads_and_its_crc_is_checked(tmp_path, good_bytes):
+    """scratchgen writes stored members; a file zipped again with deflate still loads (through zipfile)."""
+    members = _members(_write(tmp_path / "good.npz", good_bytes))
+    path = _zip(tmp_path / "deflated.npz", members, zipfile.ZIP_DEFLATED)
+    np.testing.assert_array_equal(scratchgen.load(path).logprobs_, MODEL.logprobs_)
+    flipped = [(n, d[:-1] + bytes([d[-1] ^ 1]) if n == "logprobs.npy" else d) for n, d in members]
+    _zip(path, flipped, zipfile.ZIP_DEFLATED)
+    _with_crc_of(path, "logprobs.npy", dict(members)["logprobs.npy"])  # the CRC of the data before the flip
+    with pytest.raises(ModelFileError, match="deflated.npz.*CRC"):
+        scratchgen.load(path)
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as z:
+        return [(i.filename, z.read(i)) for i in z.infolist()]
+
+
+def _with_crc_of(path, name, original):
+    """``path`` with the CRC-32 of member ``name`` set to that of ``original`` (both headers)."""
+    import zlib
+
+    blob = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(name)
+    old, new = info.CRC.to_bytes(4, "little"), zlib.crc32(original).to_bytes(4, "little")
+    assert blob.count(old) == 2
+    path.write_bytes(bytes(blob).replace(old, new))
+    return path
+
+
+def _rename_local(path, old, new):
+    """``path`` with the name in ``old``'s local header (the first occurrence of the name) changed to ``new``."""
+    return _write(path, path.read_bytes().replace(old, new, 1))
+
+
+def _grow_central_sizes(path, name, by):
+    """``path`` with the central directory's two sizes of ``name`` grown by ``by`` bytes."""
+    blob = bytearray(path.read_bytes())
+    record = blob.find(b"PK\x01\x02")  # the first record of the central directory; then the one of name
+    while blob[record + 46 : record + 46 + len(name)] != name.encode():
+        record = blob.find(b"PK\x01\x02", record + 4)
+    for at in (record + 20, record + 24):
+        blob[at : at + 4] = (int.from_bytes(blob[at : at + 4], "little") + by).to_bytes(4, "little")
+    path.write_bytes(bytes(blob))
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: _zip(p, [HEADER, ("a.npy", _npy(np.zeros(3)) + b"x")]), "'a.npy' is not one whole .npy array"),
+        (lambda p: _zip(p, [HEADER, ("a.npy", _npy(np.zeros(3))), ("a.npy", _npy(np.ones(3)))]),
+         "two arrays named 'a'"),
+        (lambda p: _zip(p, [HEADER, ("a.npy", _npy(np.zeros(3))[:-8])]), "'a.npy' is not one whole"),
+        (lambda p: _zip(p, [HEADER, ("a.npy", b"not an array")]), "the archive is damaged"),
+        (lambda p: _grow_central_sizes(_zip(p, [HEADER, ("a.npy", _npy(np.zeros(3)))]), "a.npy", 10**6),
+         "'a.npy' runs past the end of the file"),
+        (lambda p: _rename_local(_zip(p, [HEADER, ("a.npy", _npy(np.zeros(3)))]), b"a.npy", b"b.npy"),
+         "its local header 'b.npy'"),
+    ],
+    ids=["trailing bytes", "a name twice", "short data", "not npy", "past the end", "local name differs"],
+)
+def test_members_that_do_not_add_up_are_refused(tmp_path, make, match):
+    from scratchgen.io import read_archive
+
+    path = make(tmp_path / "bad.npz")
+    with pytest.raises(ModelFileError, match=match) as info:
+        read_archive(path)
+    assert "bad.npz" in str(info.value)
 
 
 # --- the registry: one-way imports, built-in classes found on demand (issue 10) ---------------------
