@@ -102,10 +102,35 @@ def run_isolated(code: str, timeout: float = 600) -> str:
     return out.stdout
 
 
-def machine() -> str:
-    """Cores, CPU, Python, NumPy and its BLAS, in one line."""
-    libs = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
-    blas = ", ".join(libs) or "no BLAS threadpoolctl knows"
+def _package_of(filepath: str) -> str:
+    """The installed package a shared library came with: the folder under site-packages that holds it
+    (``numpy.libs`` is NumPy's, ``torch/lib`` torch's), or "the system" for one outside any."""
+    parts = Path(filepath).parts
+    for i, part in enumerate(parts[:-1]):
+        if part in ("site-packages", "dist-packages"):
+            return parts[i + 1].removesuffix(".libs")
+    return "the system"
+
+
+def machine(pools: list[dict] | None = None) -> str:
+    """Cores, CPU, Python, NumPy and its BLAS, in one line.
+
+    threadpoolctl lists every thread pool loaded in the process (``pools``, default ``threadpool_info()``):
+    NumPy's BLAS, but also a peer's (torch brings its own OpenMP, and may bring an OpenBLAS of its own). The
+    line names NumPy's BLAS as NumPy's and the others by the package each came with, so two OpenBLAS builds
+    are never read as one."""
+    pools = threadpool_info() if pools is None else pools
+
+    def describe(pool: dict) -> str:
+        version = f" {pool['version']}" if pool.get("version") else ""
+        return f"{pool['internal_api']}{version} ({pool.get('num_threads')} threads)"
+
+    numpy_blas = [describe(p) for p in pools if _package_of(p.get("filepath", "")) == "numpy"]
+    others = [f"{_package_of(p.get('filepath', ''))}'s {describe(p)}" for p in pools
+              if _package_of(p.get("filepath", "")) != "numpy"]
+    blas = f"with {', '.join(numpy_blas)}" if numpy_blas else "(no BLAS of its own that threadpoolctl knows)"
+    if others:
+        blas += f"; other thread pools loaded: {', '.join(others)}"
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):
@@ -114,7 +139,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, NumPy {np.__version__}, {blas}")
+    return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, NumPy {np.__version__} {blas}"
 
 
 def module_available(name: str) -> bool:

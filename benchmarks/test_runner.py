@@ -270,3 +270,21 @@ def test_the_section_a_benchmark_returns_is_the_one_the_runner_writes():
                     names.add(given.value)
         stem = path.stem[len("bench_"):]
         assert names <= {stem}, f"{path.name}: run() returns sections named {sorted(names)}, the runner writes {stem!r}"
+
+
+def test_the_machine_line_says_whose_blas_is_whose():
+    """Two OpenBLAS builds in one process (NumPy's and torch's): each is named with its package."""
+    from benchmarks.common import machine
+
+    site = "/venv/lib/python3.11/site-packages"
+    pools = [
+        {"internal_api": "openblas", "version": "0.3.31", "num_threads": 2,
+         "filepath": f"{site}/numpy.libs/libscipy_openblas64_-32a4b2a6.so"},
+        {"internal_api": "openblas", "version": "0.3.20", "num_threads": 4,
+         "filepath": f"{site}/torch/lib/libopenblas.so"},
+        {"internal_api": "openmp", "version": None, "num_threads": 2, "filepath": f"{site}/torch/lib/libgomp.so.1"},
+    ]
+    line = machine(pools)
+    assert "with openblas 0.3.31 (2 threads); other thread pools loaded: " in line
+    assert line.endswith("torch's openblas 0.3.20 (4 threads), torch's openmp (2 threads)")
+    assert "(no BLAS of its own that threadpoolctl knows); other thread pools loaded: torch's" in machine(pools[1:])
