@@ -176,6 +176,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Set ``SCRATCHGEN_DEBUG=1`` to see the traceback of an unexpected error instead of its one line.
     """
+    # Ctrl-C and SIGTERM stop the command at any point from here on, the start-up (parsing, NumPy's import)
+    # included: one line, exit 130 or 143 (scratchgen/__main__.py covers the import of this module)
+    try:
+        with sigterm_as_interrupt():
+            return _main(argv)
+    except Terminated:
+        print("scratchgen: terminated", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("scratchgen: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     program = argv is None  # run as the command line (python -m scratchgen, the console script), not from Python
     if argv is None:
         argv = sys.argv[1:]
@@ -192,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = guard_files(args)
         # A warning is one line in the command line's words; NumPy's floating-point warnings are not
         # for a user (the commands check their results: a diverged model is an error of its own).
-        with sigterm_as_interrupt(), protected_inputs(inputs), warnings.catch_warnings(), np.errstate(all="ignore"):
+        with protected_inputs(inputs), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except ScratchgenError as e:
@@ -204,12 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _say(f"{(e.strerror or str(e)).lower()}: {e.filename or ''}".rstrip(": "))
         return 1
-    except Terminated:
-        print("scratchgen: terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("scratchgen: interrupted", file=sys.stderr)
-        return 130
     except MemoryError:
         _say(
             "out of memory: try a smaller model or corpus (SCRATCHGEN_MEMORY_LIMIT sets the limit checked "

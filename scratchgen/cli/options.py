@@ -474,7 +474,14 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """Within this block SIGTERM stops a command the way Ctrl-C does, by raising :class:`Terminated` (only in the
-    main thread: only it may set signal handlers). :func:`scratchgen.cli.main` runs every command in it."""
+    main thread: only it may set signal handlers). :func:`scratchgen.cli.main` runs every command in it.
+
+    Python runs a signal's handler between two bytecodes of the main thread, wherever they are: sometimes in a
+    destructor or a weak-reference callback (the import system has one for its module locks, run as a module
+    finishes importing). An exception raised there is printed as "Exception ignored" and dropped, and the
+    signal with it. So while the block runs, a :class:`KeyboardInterrupt` (:class:`Terminated` included) that
+    reaches ``sys.unraisablehook`` has its signal sent again, from a helper thread a moment later: its handler
+    then runs at the next point, and the command stops."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -482,10 +489,20 @@ def sigterm_as_interrupt():
     def handler(signum, frame):
         raise Terminated()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def unraisable(info) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            signum = signal.SIGTERM if isinstance(info.exc_value, Terminated) else signal.SIGINT
+            # not from here: a handler run inside this hook would be dropped again
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        else:
+            previous_hook(info)
+
+    previous, previous_hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
 
 
