@@ -848,7 +848,7 @@ def _walk_up(ids: np.ndarray, index: list, logp: list, bow: list, order: int, hi
     never -0.0).
     """
     P = len(ids)
-    longest = np.ones(P, dtype=np.int8)  # (P,) L(p), so far the unigram
+    longest = np.ones(P, dtype=np.int16)  # (P,) L(p), so far the unigram (order <= MAX_ORDER < 2^15)
     value = np.take(logp[0], index[0])  # (P,) log p of the longest stored n-gram ending at p, so far
     listed = list(hits) if hits else [None] * (order - 1)
     hits = [np.arange(P)]  # hits[n-1]: the positions whose n-gram is stored, ascending

@@ -260,3 +260,14 @@ def test_score_of_encoded_ids_refuses_lengths_that_do_not_add_up():
     encoded = EncodedCorpus(np.array([3, 4]), np.array([3]), model.vocab_, 0)
     with pytest.raises(ValueError, match="sum to 3 for 2 ids"):
         model._score_encoded(encoded)
+
+
+def test_an_order_above_127_scores_as_the_reference():
+    """The bottom-up walk holds L(p), the longest stored n-gram's length, in int16: an order of 128 or more (up
+    to MAX_ORDER) does not overflow an int8 (it raised OverflowError)."""
+    model = NGramModel(order=130, smoothing="witten-bell").fit(["a b c a b".split(), ["b", "c"]])
+    ids, _ = model.encode_corpus([["a", "b", "x"], ["a", "b", "c", "a", "b"]])
+    with walk_share(2.0):  # bottom-up
+        got = model.token_logprobs(ids)
+    for g, e in zip(got, token_logprobs_reference(model, ids)):
+        assert g.tobytes() == e.tobytes(), (g, e)
