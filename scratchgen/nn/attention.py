@@ -127,20 +127,28 @@ def _row_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nk->n", A, B)
 
 
+@functools.lru_cache(maxsize=64)
+def _filled(shape: tuple, value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only array of one value (the ones and 1/D of the matrix-vector products below), made once."""
+    a = np.full(shape, value, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
 def _col_sums(A: np.ndarray) -> np.ndarray:
     """sum_n A[n, k] for every column k of an (N, K) array: (K,), as the product ``1^T A``.
 
     The same sums as ``A.sum(axis=0)`` (which also adds the rows one after another), by one BLAS call:
     measured 1.5 to 4 times faster on the (B T, D) to (B T, 4D) arrays of a training step.
     """
-    return np.ones(len(A), dtype=A.dtype) @ A
+    return _filled((len(A),), 1.0, A.dtype) @ A
 
 
 def _normalise(X: np.ndarray):
     """eq. (A1) alone: xh (N, D) for the rows of X (..., D), and the cache of :func:`_normalise_backward`."""
     D = X.shape[-1]
     X2 = X.reshape(-1, D)  # (N, D)
-    mu = X2 @ np.full(D, 1.0 / D, dtype=X2.dtype)  # (N,) the mean of each row, one matrix-vector product
+    mu = X2 @ _filled((D,), 1.0 / D, X2.dtype)  # (N,) the mean of each row, one matrix-vector product
     Xh = X2 - mu[:, None]  # (N, D) x - mu
     var = _row_dot(Xh, Xh)  # (N,) D times the variance
     var *= 1.0 / D
@@ -158,7 +166,7 @@ def _normalise_backward(cache: dict, dXh: np.ndarray) -> np.ndarray:
     D = Xh.shape[-1]
     mean_dxh_xh = _row_dot(dXh, Xh)  # (N,) sum_k dxh xh
     mean_dxh_xh *= 1.0 / D  # mean_k (dxh * xh)
-    mean_dxh = dXh @ np.full(D, 1.0 / D, dtype=dXh.dtype)  # (N,) mean_k dxh, a matrix-vector product
+    mean_dxh = dXh @ _filled((D,), 1.0 / D, dXh.dtype)  # (N,) mean_k dxh, a matrix-vector product
     dXh -= mean_dxh[:, None]
     term = Xh * mean_dxh_xh[:, None]
     dXh -= term
@@ -383,7 +391,7 @@ def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None) -> np.ndarra
         S += mask  # eq. (A5)
     S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
     np.exp(S, out=S)
-    total = S @ np.ones((S.shape[-1], 1), dtype=S.dtype)  # (..., t, 1) the row sums, as a matrix product:
+    total = S @ _filled((S.shape[-1], 1), 1.0, S.dtype)  # (..., t, 1) the row sums, as a matrix product:
     np.divide(1.0, total, out=total)  # measured twice as fast as S.sum(axis=-1) on these short rows
     S *= total  # eq. (A6)
     return S
