@@ -45,6 +45,13 @@ Backward (dZ = d loss / d Z; sums over the rows that share a weight, as in ``lay
     dX = dX' + dLN_2-path,  dX' = dY + d(attn path): the residual adds the gradients of both    (A20)
     dC[i] += dX_0 at the positions holding token i,  dP_pos[t0 + t] = sum_b dX_0[b, t]         (A21)
 
+A LayerNorm followed by an affine map is one affine map of xh (the block computes LN_1 with W_qkv and
+LN_2 with W_fc so; the pieces above stay apart for reading)::
+
+    LN(x) W + c = xh W~ + c~,   W~ = diag(g) W,   c~ = b W + c                                 (A22)
+    dW = diag(g) dW~ + b^T dc~,  dc = dc~,  dg_k = sum_j W[k, j] dW~[k, j],  db = W dc~,
+    dxh = dZ W~^T  (= dy * g of eq. (A12), dy = dZ W^T),  dW~ = xh^T dZ,  dc~ = sum dZ           (A23)
+
 Generation with a key/value cache: the keys and values of positions 0..t-1 do not change when token t
 arrives (row t of (A5)-(A7) needs only q_t and the keys and values of s <= t, because of the mask), so
 :func:`attention_step` computes q_t, k_t, v_t of the new position only, appends k_t, v_t to the cache and
@@ -60,12 +67,13 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import Future
 
 import numpy as np
 
 from ..errors import ScratchgenError
 from .layers import embedding_backward, embedding_forward
-from .overlap import Overlap, part, run_now, split
+from .overlap import Overlap, Pending, part, run_now, split
 
 __all__ = [
     "layernorm_forward",
@@ -119,13 +127,51 @@ def _row_dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nk->n", A, B)
 
 
+@functools.lru_cache(maxsize=64)
+def _filled(shape: tuple, value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only array of one value (the ones and 1/D of the matrix-vector products below), made once."""
+    a = np.full(shape, value, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
 def _col_sums(A: np.ndarray) -> np.ndarray:
     """sum_n A[n, k] for every column k of an (N, K) array: (K,), as the product ``1^T A``.
 
     The same sums as ``A.sum(axis=0)`` (which also adds the rows one after another), by one BLAS call:
     measured 1.5 to 4 times faster on the (B T, D) to (B T, 4D) arrays of a training step.
     """
-    return np.ones(len(A), dtype=A.dtype) @ A
+    return _filled((len(A),), 1.0, A.dtype) @ A
+
+
+def _normalise(X: np.ndarray):
+    """eq. (A1) alone: xh (N, D) for the rows of X (..., D), and the cache of :func:`_normalise_backward`."""
+    D = X.shape[-1]
+    X2 = X.reshape(-1, D)  # (N, D)
+    mu = X2 @ _filled((D,), 1.0 / D, X2.dtype)  # (N,) the mean of each row, one matrix-vector product
+    Xh = X2 - mu[:, None]  # (N, D) x - mu
+    var = _row_dot(Xh, Xh)  # (N,) D times the variance
+    var *= 1.0 / D
+    var += LN_EPS
+    inv_sigma = np.sqrt(var, out=var)
+    np.divide(1.0, inv_sigma, out=inv_sigma)
+    inv_sigma = inv_sigma[:, None]  # (N, 1) 1 / sqrt(var + eps)
+    Xh *= inv_sigma  # eq. (A1)
+    return Xh, {"Xh": Xh, "inv_sigma": inv_sigma, "shape": X.shape}
+
+
+def _normalise_backward(cache: dict, dXh: np.ndarray) -> np.ndarray:
+    """eq. (A13) from dxh (N, D), which it overwrites: dX (..., D)."""
+    Xh, inv_sigma = cache["Xh"], cache["inv_sigma"]  # (N, D), (N, 1)
+    D = Xh.shape[-1]
+    mean_dxh_xh = _row_dot(dXh, Xh)  # (N,) sum_k dxh xh
+    mean_dxh_xh *= 1.0 / D  # mean_k (dxh * xh)
+    mean_dxh = dXh @ _filled((D,), 1.0 / D, dXh.dtype)  # (N,) mean_k dxh, a matrix-vector product
+    dXh -= mean_dxh[:, None]
+    term = Xh * mean_dxh_xh[:, None]
+    dXh -= term
+    dXh *= inv_sigma  # eq. (A13)
+    return dXh.reshape(cache["shape"])
 
 
 def layernorm_forward(params: dict, X: np.ndarray):
@@ -137,41 +183,44 @@ def layernorm_forward(params: dict, X: np.ndarray):
     >>> np.round(Y, 4)                               # mean 2, variance 1: (x - 2) / sqrt(1 + 1e-5)
     array([[-1.,  1.]])
     """
-    D = X.shape[-1]
-    X2 = X.reshape(-1, D)  # (N, D)
-    mu = X2 @ np.full(D, 1.0 / D, dtype=X2.dtype)  # (N,) the mean of each row, one matrix-vector product
-    Xh = X2 - mu[:, None]  # (N, D) x - mu
-    var = _row_dot(Xh, Xh)  # (N,) D times the variance
-    var *= 1.0 / D
-    var += LN_EPS
-    inv_sigma = np.sqrt(var, out=var)
-    np.divide(1.0, inv_sigma, out=inv_sigma)
-    inv_sigma = inv_sigma[:, None]  # (N, 1) 1 / sqrt(var + eps)
-    Xh *= inv_sigma  # eq. (A1)
+    Xh, cache = _normalise(X)  # (N, D) eq. (A1)
     Y = Xh * params["g"]
     Y += params["b"]  # eq. (A2)
-    return Y.reshape(X.shape), {"Xh": Xh, "inv_sigma": inv_sigma, "shape": X.shape}
+    return Y.reshape(X.shape), cache
 
 
 def layernorm_backward(params: dict, cache: dict, dY: np.ndarray):
     """eq. (A12)-(A13): the gradient through the mean and the variance of each row."""
-    Xh, inv_sigma = cache["Xh"], cache["inv_sigma"]  # (N, D), (N, 1)
-    D = Xh.shape[-1]
-    g = params["g"]  # (D,)
-    dY2 = dY.reshape(-1, D)  # (N, D)
-    dX = dY2 * Xh  # (N, D) dy * xh for now (its buffer becomes dX below)
-    grads = {"g": _col_sums(dX), "b": _col_sums(dY2)}  # eq. (A12)
-    # the two row means of eq. (A13) as matrix-vector products, as dxh = dy * g:
-    mean_dxh_xh = dX @ g  # (N,) sum_k dy g xh = sum_k dxh xh
-    mean_dxh_xh *= 1.0 / D  # mean_k (dxh * xh)
-    mean_dxh = dY2 @ g  # (N,) sum_k dxh
-    mean_dxh *= 1.0 / D  # mean_k dxh
-    np.multiply(dY2, g, out=dX)  # dxh, eq. (A12)
-    dX -= mean_dxh[:, None]
-    term = Xh * mean_dxh_xh[:, None]
-    dX -= term
-    dX *= inv_sigma  # eq. (A13)
-    return grads, dX.reshape(cache["shape"])
+    Xh = cache["Xh"]  # (N, D)
+    dY2 = dY.reshape(-1, Xh.shape[-1])  # (N, D)
+    dXh = dY2 * Xh  # (N, D) dy * xh for now (its buffer becomes dxh below)
+    grads = {"g": _col_sums(dXh), "b": _col_sums(dY2)}  # eq. (A12)
+    np.multiply(dY2, params["g"], out=dXh)  # dxh, eq. (A12)
+    return grads, _normalise_backward(cache, dXh)
+
+
+# A LayerNorm followed by an affine map (LN_1 by W_qkv, LN_2 by W_fc) is computed as one affine map of xh:
+# eq. (A22) saves the two passes of eq. (A2) over the (B T, D) rows, and eq. (A23) the three of eq. (A12)
+# (dy * xh, dy * g and a column sum); what they cost instead are products of D x 3D or D x 4D numbers.
+
+
+def _fold(ln: dict, W: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """eq. (A22): W~ = diag(g) W (D, K) and c~ = b W + c (K,), so that LN(x) W + c = xh W~ + c~."""
+    return ln["g"][:, None] * W, ln["b"] @ W + c
+
+
+def _value(v):
+    """An array, or the array a deferred task (:mod:`scratchgen.nn.overlap`) returned: the task was submitted
+    to the one worker before the task that asks, so it has finished."""
+    return v.result() if isinstance(v, (Pending, Future)) else v
+
+
+def _unfold(ln: dict, W: np.ndarray, dW_f, dc_f) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """eq. (A23): from the gradients of W~ (D, K) and c~ (K,) of eq. (A22), those of W, c, g and b."""
+    dW_f, dc_f = _value(dW_f), _value(dc_f)
+    dW = ln["g"][:, None] * dW_f
+    dW += np.outer(ln["b"], dc_f)
+    return dW, dc_f, _row_dot(W, dW_f), W @ dc_f
 
 
 # --- GELU: eq. (A3), (A14) ----------------------------------------------------------------------------
@@ -342,7 +391,7 @@ def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None) -> np.ndarra
         S += mask  # eq. (A5)
     S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
     np.exp(S, out=S)
-    total = S @ np.ones((S.shape[-1], 1), dtype=S.dtype)  # (..., t, 1) the row sums, as a matrix product:
+    total = S @ _filled((S.shape[-1], 1), 1.0, S.dtype)  # (..., t, 1) the row sums, as a matrix product:
     np.divide(1.0, total, out=total)  # measured twice as fast as S.sum(axis=-1) on these short rows
     S *= total  # eq. (A6)
     return S
@@ -418,11 +467,13 @@ def attention_weights(cache: dict) -> np.ndarray:
 
 def _attend(Qs, K, V, P_blocks, O, mask) -> None:
     """eq. (A5)-(A7) for a block of the batch, into the blocks of P (:func:`_score_blocks`, .., r1 - r0, r1)
-    and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row."""
+    and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row.
+    The keys r0 .. r1 - 1 of rows r0 .. r1 - 1 have the mask of a window of r1 - r0 positions, an array of its
+    own (contiguous: NumPy adds it over a whole block of a sequence in one inner loop, not row by row)."""
     for Pj in P_blocks:
         r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
-        Pj[..., r0:] += mask[r0:r1, r0:r1]  # eq. (A5): only keys past r0 can be in the future of these rows
+        Pj[..., r0:] += _causal_mask(r1 - r0, Pj.dtype)  # eq. (A5): only keys past r0 can be in these rows' future
         _causal_softmax_inplace(Pj, None)  # eq. (A6)
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
@@ -620,31 +671,41 @@ def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
 def block_forward(params: dict, inputs, defer=run_now):
     """One pre-LN block, eq. (A9): ``X' = X + attn(LN_1(X))``, ``Y = X' + mlp(LN_2(X'))``.
 
-    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache. ``defer``: an
-    :class:`~scratchgen.nn.overlap.Overlap` shares the attention's and GELU's blocks with its thread.
+    inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache. Each LayerNorm's gain and shift are
+    folded into the map that follows it (eq. (A22)): the attention reads xh of LN_1 through W~_qkv, the MLP
+    xh of LN_2 through W~_fc. ``defer``: an :class:`~scratchgen.nn.overlap.Overlap` shares the attention's
+    and GELU's blocks with its thread.
     """
     X, A = inputs
-    N1, c_ln1 = layernorm_forward(_sub(params, "ln1."), X)
-    Y1, c_attn = attention_forward(_sub(params, "attn."), (N1, A), defer)
+    attn, mlp = _sub(params, "attn."), _sub(params, "mlp.")
+    attn["W_qkv"], attn["b_qkv"] = _fold(_sub(params, "ln1."), attn["W_qkv"], attn["b_qkv"])  # eq. (A22)
+    mlp["W_fc"], mlp["b_fc"] = _fold(_sub(params, "ln2."), mlp["W_fc"], mlp["b_fc"])  # eq. (A22)
+    Xh1, c_ln1 = _normalise(X)  # (B T, D) eq. (A1) of LN_1; its eq. (A2) is inside W~_qkv
+    Y1, c_attn = attention_forward(attn, (Xh1.reshape(X.shape), A), defer)
     X1 = X + Y1  # the first residual
-    N2, c_ln2 = layernorm_forward(_sub(params, "ln2."), X1)
-    Y2, c_mlp = mlp_forward(_sub(params, "mlp."), N2, defer)
+    Xh2, c_ln2 = _normalise(X1)  # eq. (A1) of LN_2
+    Y2, c_mlp = mlp_forward(mlp, Xh2.reshape(X.shape), defer)
     Y2 += X1  # the second residual, into the MLP's fresh output
-    return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp}
+    return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp, "W_fc~": mlp["W_fc"]}
 
 
 def block_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
-    """eq. (A20): each residual passes its gradient straight through and adds the branch's.
+    """eq. (A20): each residual passes its gradient straight through and adds the branch's; eq. (A23) turns
+    the gradients of the folded maps W~_qkv, W~_fc back into those of the LayerNorms and the maps.
 
     ``defer`` computes the weight gradients (:mod:`scratchgen.nn.overlap`): with the default, now."""
-    g_mlp, dN2 = mlp_backward(_sub(params, "mlp."), cache["mlp"], dY, defer)
-    g_ln2, dX1 = layernorm_backward(_sub(params, "ln2."), cache["ln2"], dN2)
-    dX1 += dY  # X' reaches Y directly and through the MLP (dX1 is the LayerNorm's fresh array)
-    g_attn, (dN1, _) = attention_backward(_sub(params, "attn."), cache["attn"], dX1, defer)
-    g_ln1, dX = layernorm_backward(_sub(params, "ln1."), cache["ln1"], dN1)
-    grads = {}
-    for prefix, g in (("ln1.", g_ln1), ("attn.", g_attn), ("ln2.", g_ln2), ("mlp.", g_mlp)):
-        grads.update(_prefixed(g, prefix))
+    ln1, attn, ln2, mlp = (_sub(params, p) for p in ("ln1.", "attn.", "ln2.", "mlp."))
+    g_mlp, dXh2 = mlp_backward({**mlp, "W_fc": cache["W_fc~"]}, cache["mlp"], dY, defer)  # dxh of LN_2
+    u2 = defer(_unfold, ln2, mlp["W_fc"], g_mlp["W_fc"], g_mlp["b_fc"])  # eq. (A23)
+    dX1 = _normalise_backward(cache["ln2"], dXh2.reshape(-1, dY.shape[-1]))  # eq. (A13)
+    dX1 += dY  # X' reaches Y directly and through the MLP (dX1 is a fresh array)
+    g_attn, (dXh1, _) = attention_backward(attn, cache["attn"], dX1, defer)  # dxh of LN_1: W~_qkv inside the cache
+    u1 = defer(_unfold, ln1, attn["W_qkv"], g_attn["W_qkv"], g_attn["b_qkv"])  # eq. (A23)
+    dX = _normalise_backward(cache["ln1"], dXh1.reshape(-1, dY.shape[-1]))  # eq. (A13)
+    grads = {"ln1.g": part(u1, 2), "ln1.b": part(u1, 3), "attn.W_qkv": part(u1, 0), "attn.b_qkv": part(u1, 1),
+             "attn.W_o": g_attn["W_o"], "attn.b_o": g_attn["b_o"], "ln2.g": part(u2, 2), "ln2.b": part(u2, 3),
+             "mlp.W_fc": part(u2, 0), "mlp.b_fc": part(u2, 1), "mlp.W_proj": g_mlp["W_proj"],
+             "mlp.b_proj": g_mlp["b_proj"]}  # fmt: skip
     dX += dX1  # X reaches X' directly and through the attention
     return grads, (dX, None)
 

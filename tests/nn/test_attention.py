@@ -265,3 +265,56 @@ def test_blocks_of_queries_batch_and_rows_change_nothing_but_rounding(B, Tn, hea
     for a, b in zip(whole, blocked):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
     assert np.all(np.triu(blocked[1], k=1) == 0.0)                      # P: no weight on the future in any block
+
+
+def _unfolded_block(p, X, heads, dY):
+    """eq. (A9) and (A20) from the pieces as written, LayerNorm's eq. (A2) apart from the map after it."""
+    sub = {name: {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith(name + ".")}
+           for name in ("ln1", "attn", "ln2", "mlp")}  # fmt: skip
+    N1, c1 = T.layernorm_forward(sub["ln1"], X)
+    Y1, ca = T.attention_forward(sub["attn"], (N1, heads))
+    X1 = X + Y1
+    N2, c2 = T.layernorm_forward(sub["ln2"], X1)
+    Y2, cm = T.mlp_forward(sub["mlp"], N2)
+    g_mlp, dN2 = T.mlp_backward(sub["mlp"], cm, dY)
+    g_ln2, dX1 = T.layernorm_backward(sub["ln2"], c2, dN2)
+    dX1 = dX1 + dY
+    g_attn, (dN1, _) = T.attention_backward(sub["attn"], ca, dX1)
+    g_ln1, dX = T.layernorm_backward(sub["ln1"], c1, dN1)
+    grads = {f"{name}.{k}": v for name, g in (("ln1", g_ln1), ("attn", g_attn), ("ln2", g_ln2), ("mlp", g_mlp))
+             for k, v in g.items()}  # fmt: skip
+    return X1 + Y2, grads, dX + dX1
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 3), st.integers(0, 10_000))
+def test_the_block_with_layernorm_folded_equals_the_pieces(B, Tn, heads, seed):
+    """eq. (A22)-(A23): the block computes LN_1 with W_qkv and LN_2 with W_fc as one map of xh each; its output,
+    every gradient (the LayerNorms' gains and shifts included) and dX equal the pieces run one after another."""
+    rng = np.random.default_rng(seed)
+    D = heads * 3
+    p = block_params(rng, D, 2 * D)
+    X, dY = rng.normal(size=(B, Tn, D)), rng.normal(size=(B, Tn, D))
+    Y, cache = T.block_forward(p, (X, heads))
+    grads, (dX, _) = T.block_backward(p, cache, dY)
+    Y_ref, grads_ref, dX_ref = _unfolded_block(p, X, heads, dY)
+    np.testing.assert_allclose(Y, Y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dX, dX_ref, rtol=1e-10, atol=1e-10)
+    assert list(grads) == list(p)  # every parameter, in the order of the parameters
+    for k in p:
+        np.testing.assert_allclose(grads[k], grads_ref[k], rtol=1e-10, atol=1e-10, err_msg=k)
+
+
+def test_a_wrong_unfold_fails_the_folded_block_check(monkeypatch):
+    """The check above can fail: eq. (A23) without its b^T dc~ term gives W_qkv and W_fc wrong gradients."""
+    rng = np.random.default_rng(0)
+    p = block_params(rng, 6, 12)
+    X, dY = rng.normal(size=(2, 4, 6)), rng.normal(size=(2, 4, 6))
+    real = T._unfold
+
+    def without_shift_term(ln, W, dW_f, dc_f):
+        return (ln["g"][:, None] * dW_f,) + real(ln, W, dW_f, dc_f)[1:]
+
+    monkeypatch.setattr(T, "_unfold", without_shift_term)
+    grads, _ = T.block_backward(p, T.block_forward(p, (X, 2))[1], dY)
+    assert not np.allclose(grads["attn.W_qkv"], _unfolded_block(p, X, 2, dY)[1]["attn.W_qkv"], rtol=1e-6)
