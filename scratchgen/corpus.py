@@ -653,7 +653,8 @@ class _Encoder:
         else:
             present, tokens = None, self.seen
             counts = np.concatenate([counts, np.zeros(len(tokens) - len(counts), np.int64)])  # tokens never met: 0
-        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size)  # (distinct,)
+        index = None if self.char else self.index  # word level: token -> its place in tokens
+        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size, index)  # (distinct,)
         if present is not None:  # code point -> id
             table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)
             table[present] = new_id
@@ -666,14 +667,15 @@ class _Encoder:
         of the corpus)."""
         if self.vocab is not None:
             return self.vocab
-        vocab, new_id, tokens, counts = self.numbered(counts, min_count, max_size)
+        vocab, new_id, _, counts = self.numbered(counts, min_count, max_size)
         new_id = new_id.astype(np.int32)  # (provisional ids,)
         unknown = 0  # tokens that became <unk> (id 0)
         for start in range(0, len(ids), _MAP_BLOCK):
             block = ids[start : start + _MAP_BLOCK]  # a view: written in place
             block[:] = new_id[block]
             unknown += int(np.count_nonzero(block == 0))
-        self.oov = unknown - (int(counts[tokens.index("<unk>")]) if "<unk>" in tokens else 0)
+        written = 0 if self.char or "<unk>" not in self.index else int(counts[self.index["<unk>"]])
+        self.oov = unknown - written  # the tokens written <unk> are not out of the vocabulary
         return vocab
 
 
@@ -751,23 +753,73 @@ def _check_build(min_count: int, max_size: int | None) -> None:
         raise CorpusError(f"max_size must be None or an integer >= 0, got {max_size!r}")
 
 
-def _counted_vocabulary(tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None):
-    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
-    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``)."""
+#: The longest token, in code points, that :func:`_text_keys` spells in integers (longer: Python's sort).
+_KEYED_WIDTH = 64
+
+
+def _text_keys(tokens: list[str]) -> list[np.ndarray] | None:
+    """Sort keys of distinct tokens in code point order (Python's ``str`` order), most significant first:
+    uint64 arrays of shape (n,), so that ``np.lexsort(keys[::-1])`` is ``sorted(range(n), key=tokens.__getitem__)``.
+
+    Each token is written as a row of its code points plus one, padded with zeros to the longest token's
+    length W (a prefix sorts before the longer token: 0 is below every code point plus one)::
+
+        row(t) = (t_0 + 1, t_1 + 1, ..., t_{|t|-1} + 1, 0, ..., 0)                                   (O)
+
+    and rows compare as the tokens do. A key is 8 bytes of a row read as one big-endian integer: 8 code points
+    of an ASCII vocabulary (bytes), else 2 (32-bit code units). None when the longest token is longer than
+    :data:`_KEYED_WIDTH` (a sort of Python str then) or a token holds a lone surrogate.
+    """
     n = len(tokens)
-    by_text = np.empty(n, dtype=np.int64)  # each token's rank in code point order
-    by_text[sorted(range(n), key=tokens.__getitem__)] = np.arange(n)
-    order = np.lexsort((by_text, -counts))  # (n,) descending count, ties by code point order
+    joined = "".join(tokens)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=n)  # (n,)
+    if n == 0 or int(lengths.max()) > _KEYED_WIDTH:
+        return None
+    dtype: np.dtype
+    if joined.isascii():
+        dtype, per_key, codes = np.dtype(np.uint8), 8, np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    else:
+        try:
+            codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        except UnicodeEncodeError:
+            return None
+        dtype, per_key = np.dtype(">u4"), 2  # big-endian units: their bytes in order of significance
+    width = -(-int(lengths.max()) // per_key) * per_key  # W rounded up to a whole key
+    rows = np.zeros((n, width), dtype=dtype)  # (n, W) eq. (O)
+    first = np.cumsum(lengths) - lengths  # (n,) where each token starts in the joined text
+    column = np.arange(len(codes)) - np.repeat(first, lengths)  # (characters,) its place in its token
+    rows[np.repeat(np.arange(n), lengths), column] = codes + 1
+    keys = rows.view(">u8")  # (n, W / per_key): one big-endian integer a key
+    return [keys[:, j] for j in range(keys.shape[1])]
+
+
+def _counted_vocabulary(
+    tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None, index: dict | None = None
+):
+    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
+    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``). ``index``, when given, maps each
+    token to its place in ``tokens`` (other keys allowed): it finds ``<unk>`` without a scan of the list.
+
+    The tokens must be distinct and each one pass :func:`check_tokens` (they were, as each was first met).
+    """
+    n = len(tokens)
+    keys = _text_keys(tokens)
+    if keys is not None:  # (n,) descending count, ties by code point order: one sort of integers
+        order = np.lexsort((*keys[::-1], -counts))
+    else:
+        by_text = np.empty(n, dtype=np.int64)  # each token's rank in code point order
+        by_text[sorted(range(n), key=tokens.__getitem__)] = np.arange(n)
+        order = np.lexsort((by_text, -counts))
     for special in Vocabulary.SPECIALS:  # only <unk> can be there (<s> and </s> are refused): id 0
-        if special in tokens:
-            order = order[order != tokens.index(special)]
+        if special in (tokens if index is None else index):
+            order = order[order != (tokens.index(special) if index is None else index[special])]
     order = order[counts[order] >= min_count]
     if max_size is not None:
         order = order[:max_size]
     new_id = np.zeros(n, dtype=np.int64)  # tokens cut, and <unk> itself, are <unk>
     new_id[order] = np.arange(len(order)) + len(Vocabulary.SPECIALS)
     kept = operator.itemgetter(*order.tolist())(tokens) if len(order) > 1 else [tokens[i] for i in order]
-    return Vocabulary(kept), new_id
+    return Vocabulary._checked(kept), new_id
 
 
 def _pieces(source: PathOrFile, encoding: str, chunk_chars: int) -> Iterator[str]:

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchgen import CorpusError, Tokenizer, Vocabulary, wordpattern
+from scratchgen.errors import VocabularyError
 from scratchgen import text_reference as reference
 from scratchgen.corpus import read_corpus, read_ids
 from scratchgen.text import check_tokens, normalize, word_tokenize
@@ -379,6 +380,53 @@ def test_the_spelled_integers_read_back_as_the_tokens(tokens):
             words[row, j // 8] += np.uint64((c + 1) * 256 ** (j % 8))
     assert _spelled(words) == tokens
     assert _KEEP_LOW[3] == 0xFFFFFF
+
+
+# Tokens for the code point order: ASCII (NUL and DEL too, prefixes of each other), any text but surrogates,
+# and lengths on both sides of a key's 8 bytes and of the longest token spelled in integers (64).
+TOKENS = st.lists(
+    st.one_of(
+        st.text(st.characters(max_codepoint=127), min_size=1, max_size=20),
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12),
+        st.sampled_from(["a", "ab", "abc", "a\x00", "\x00", "abcdefgh", "abcdefghi", "x" * 64, "x" * 65, "<unk>"]),
+    ),
+    unique=True,
+    max_size=40,
+)
+
+
+@given(TOKENS)
+@settings(deadline=None)
+def test_the_integer_keys_sort_tokens_in_code_point_order(tokens):
+    from scratchgen.corpus import _text_keys
+
+    keys = _text_keys(tokens)
+    if keys is None:  # a token longer than the integers spell: Python's sort then
+        assert not tokens or max(map(len, tokens)) > 64
+        return
+    assert np.lexsort(keys[::-1]).tolist() == sorted(range(len(tokens)), key=tokens.__getitem__)
+
+
+@given(TOKENS, st.data(), st.integers(1, 3), st.one_of(st.none(), st.integers(0, 30)))
+@settings(deadline=None)
+def test_the_counted_vocabulary_is_the_built_one(tokens, data, min_count, max_size):
+    from scratchgen.corpus import _counted_vocabulary
+
+    tokens = [t for t in tokens if t not in ("<s>", "</s>")]  # refused before they get here
+    counts = data.draw(st.lists(st.integers(0, 4), min_size=len(tokens), max_size=len(tokens)))
+    expected = Vocabulary.build([[t] * c for t, c in zip(tokens, counts)], min_count=min_count, max_size=max_size)
+    index = dict(zip(tokens, range(len(tokens))))
+    for given_index in (None, index):
+        vocab, new_id = _counted_vocabulary(tokens, np.array(counts, dtype=np.int64), min_count, max_size, given_index)
+        assert vocab == expected and vocab.tokens == expected.tokens
+        assert new_id.tolist() == [expected._index.get(t, 0) for t in tokens]
+        assert vocab.encode(tokens).tolist() == expected.encode(tokens).tolist()
+
+
+def test_the_vocabulary_of_checked_tokens_still_refuses_a_repeat():
+    assert Vocabulary._checked(["b", "a"]) == Vocabulary(["b", "a"])
+    with pytest.raises(VocabularyError, match="'a' is given twice"):
+        Vocabulary._checked(["a", "b", "a"])
 
 
 def test_the_bmp_classes_are_those_of_the_reference_pattern():
