@@ -320,7 +320,7 @@ def test_the_hashed_rank_is_searchsorted(values, seed):
     from scratchgen.corpus import _rank
 
     distinct = np.sort(np.array(values, dtype=np.uint64))
-    # 5,000 more: about 2^19 cells for them, so some share a cell and are searched for.
+    # 5,000 more: about 2^17 cells for them, so some share a cell and are searched for.
     more = np.random.default_rng(seed).integers(0, 2**64 - 1, size=5000, dtype=np.uint64, endpoint=True)
     distinct = np.unique(np.concatenate([distinct, more]))
     needles = np.random.default_rng(seed).choice(distinct, size=20_000)
