@@ -423,6 +423,29 @@ def test_the_counted_vocabulary_is_the_built_one(tokens, data, min_count, max_si
         assert vocab.encode(tokens).tolist() == expected.encode(tokens).tolist()
 
 
+@given(st.lists(PROSE, min_size=1, max_size=30), st.integers(8, 60), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_the_short_tokens_remembered_across_chunks_keep_their_ids(lines, chunk, with_vocab):
+    from scratchgen.corpus import _Encoder, _spelled
+
+    text = "".join(line + "\n" for line in lines)
+    tokenizer = Tokenizer("word")
+    vocab = Vocabulary.build(read_corpus(io.StringIO(text), tokenizer)) if with_vocab else None
+    encoder = _Encoder(tokenizer, vocab)
+    got = read_ids(io.StringIO(text), tokenizer, vocab, chunk_chars=chunk)
+    expected_vocab, ids, _ = _expected(io.StringIO(text), tokenizer, vocab)
+    assert got.vocab == expected_vocab and [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
+    # What a chunk remembers: each short token once, sorted, with the id the dict gives it.
+    for start in range(0, len(text), chunk):
+        piece = text[start : start + chunk]
+        if piece.endswith("\n"):
+            encoder.encode(piece)
+    spellings = encoder.short_spelling
+    assert np.all(spellings[1:] > spellings[:-1])
+    tokens = _spelled(spellings[:, None])
+    assert encoder.short_id.tolist() == [encoder.index[t] for t in tokens]
+
+
 def test_the_vocabulary_of_checked_tokens_still_refuses_a_repeat():
     assert Vocabulary._checked(["b", "a"]) == Vocabulary(["b", "a"])
     with pytest.raises(VocabularyError, match="'a' is given twice"):
