@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchgen import CorpusError, Tokenizer, Vocabulary, wordpattern
-from scratchgen.errors import VocabularyError
 from scratchgen import text_reference as reference
 from scratchgen.corpus import read_corpus, read_ids
+from scratchgen.errors import VocabularyError
 from scratchgen.text import check_tokens, normalize, word_tokenize
 
 # Every code point but surrogates (not text), and a small alphabet of the cases that matter: marks after
