@@ -267,11 +267,13 @@ def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[
 
 # --- straight to ids ---------------------------------------------------------------------------------
 
-#: Characters of text read and encoded at a time by :func:`read_ids` (about 0.5 MB of English). A chunk's arrays
+#: Characters of text read and encoded at a time by :func:`read_ids` (about 0.25 MB of English). A chunk's arrays
 #: (some 15 bytes a character at word level) then fit in what glibc's allocator keeps for reuse and mostly in the
-#: caches: chunks of 4 MB took 3,000 to 4,000 page faults for a 1 MB file (each chunk's temporaries fresh pages
-#: from the kernel), a fifth of the time; the tokens met in earlier chunks cost no str (``_Encoder._short_ids``).
-CHUNK_CHARS = 1 << 19
+#: caches. Measured on tinyshakespeare (1.1 MB, word level, after a few calls): chunks of 2^22 characters took
+#: about 4,400 page faults a call, 25-35 ms of system time against 55-60 ms of user time (this machine's page
+#: faults are dear); chunks of 2^19 about 1,300-2,200 faults and 4-11 ms; chunks of 2^18 none, at the same user
+#: time. The tokens met in earlier chunks cost no str (``_Encoder._short_ids``), so small chunks repeat little.
+CHUNK_CHARS = 1 << 18
 
 
 @dataclasses.dataclass
@@ -710,8 +712,9 @@ class _Encoder:
         return vocab
 
 
-#: Ids mapped from provisional to final at a time by :meth:`_Encoder.finish` (4 MB of int32).
-_MAP_BLOCK = 1 << 20
+#: Ids mapped from provisional to final at a time by :meth:`_Encoder.finish` (256 KiB of int32: a temporary that
+#: the allocator reuses block after block, where one of 4 MiB was fresh pages from the kernel at every call).
+_MAP_BLOCK = 1 << 16
 
 
 def _code_points(text: str) -> np.ndarray:
