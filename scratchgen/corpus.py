@@ -272,7 +272,7 @@ def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[
 #: caches. Measured on tinyshakespeare (1.1 MB, word level, after a few calls): chunks of 2^22 characters took
 #: about 4,400 page faults a call, 25-35 ms of system time against 55-60 ms of user time (this machine's page
 #: faults are dear); chunks of 2^19 about 1,300-2,200 faults and 4-11 ms; chunks of 2^18 none, at the same user
-#: time. The tokens met in earlier chunks cost no str (``_Encoder._short_ids``), so small chunks repeat little.
+#: time. The tokens met in earlier chunks cost no str (``_Encoder._known_ids``), so small chunks repeat little.
 CHUNK_CHARS = 1 << 18
 
 
@@ -333,6 +333,9 @@ class _UnknownIsZero(dict):
         self.misses += 1
         return 0
 
+
+#: The multiplier of the hash of a token of two integers of eq. (E), ``first * _PAIR_HASH + rest`` (mod 2^64): odd.
+_PAIR_HASH = np.uint64(0x9E3779B97F4A7C15)
 
 #: ``_KEEP_LOW[k]``: the mask of the k least significant bytes of a 64-bit integer (k = 0 .. 8).
 _KEEP_LOW = np.array([2 ** (8 * k) - 1 for k in range(9)], dtype=np.uint64)
@@ -439,8 +442,8 @@ class _Encoder:
         self.tokenizer, self.vocab = tokenizer, vocab
         self.char = tokenizer.level == "char"
         self.oov = 0
-        self.short_spelling = np.zeros(0, dtype=np.uint64)  # (known,) sorted: see _short_ids
-        self.short_id = np.zeros(0, dtype=np.int64)  # (known,)
+        # The tokens met so far of one and two integers of eq. (E): (keys sorted, rows, ids), see _known_ids.
+        self.known = {w: (np.zeros(0, np.uint64), np.zeros((0, w), np.uint64), np.zeros(0, np.int64)) for w in (1, 2)}
         if vocab is None:
             self.seen: list[str] = []  # provisional id -> token
             self.index: Any = _NewIsNext(self.seen)  # word level: token -> provisional id; -1 ends a line
@@ -609,7 +612,8 @@ class _Encoder:
         keep[:1] = True
         np.not_equal(distinct[1:], distinct[:-1], out=keep[1:])
         distinct = distinct[keep]  # (distinct short tokens, and 0 if there is a longer token)
-        found = self._short_ids(distinct[1:] if distinct[0] == 0 else distinct)
+        short = distinct[1:] if distinct[0] == 0 else distinct  # (distinct short tokens,)
+        found = self._known_ids(short, short[:, None])
         ids = (found if distinct[0] else np.concatenate([[-2], found]))[_rank(distinct, spell)]  # 0: put back
         if len(longer):
             medium = longer[length[longer] <= 16]
@@ -622,7 +626,9 @@ class _Encoder:
                 new[1:] = (first8[1:] != first8[:-1]) | (rest[1:] != rest[:-1])
                 rank = np.empty(len(order), dtype=np.int64)
                 rank[order] = np.cumsum(new) - 1  # each pair's index among the distinct pairs
-                ids[medium] = self._lookup(_spelled(np.stack([first8[new], rest[new]], axis=1)), distinct=True)[rank]
+                pairs = np.stack([first8[new], rest[new]], axis=1)  # (distinct medium tokens, 2)
+                keys = pairs[:, 0] * _PAIR_HASH + pairs[:, 1]  # (distinct medium tokens,) mod 2^64
+                ids[medium] = self._known_ids(keys, pairs)[rank]
             long = longer[length[longer] > 16]
             if len(long):
                 ids[long] = self._lookup([text[i:j] for i, j in zip(starts[long].tolist(), ends[long].tolist())])
@@ -632,27 +638,38 @@ class _Encoder:
             self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
         return ids
 
-    def _short_ids(self, spellings: np.ndarray) -> np.ndarray:
-        """The ids of the tokens of at most 8 characters spelled by ``spellings`` (eq. (E), sorted, distinct,
-        no 0; uint64 array of shape (m,)), as an int64 array of shape (m,).
+    def _known_ids(self, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The ids of the distinct tokens spelled by ``rows`` (eq. (E); uint64 array of shape (m, w), w = 1 for
+        tokens of at most 8 characters, 2 for 9 to 16), found by ``keys`` (uint64 array of shape (m,): the
+        spelling itself when w = 1, a hash of the row when w = 2), as an int64 array of shape (m,).
 
-        The spellings met in earlier pieces of the file are remembered with their ids (sorted, in
-        ``short_spelling`` and ``short_id``), so a piece makes a str and a dict look-up only for a token the
-        file has not shown before: one search of the sorted spellings for the others. (The ids of a spelling
-        never change: provisional ids until :meth:`finish`, or the given vocabulary's.)
+        The rows met in earlier pieces of the file are remembered with their ids (``known[w]``: keys sorted,
+        rows and ids beside them), so a piece makes a str and a dict look-up only for a token the file has not
+        shown before, and one search of the sorted keys for the others; a key found counts only if its row is
+        the same (two rows of one hash: the second is looked up as a str every time, never wrong). The id of a
+        spelling never changes: a provisional id until :meth:`finish`, or the given vocabulary's.
         """
-        known_spelling, known_id = self.short_spelling, self.short_id
-        at = np.searchsorted(known_spelling, spellings)  # (m,) where each is, or would go, among the known
-        hit = np.zeros(len(spellings), dtype=bool)  # (m,) met before
-        inside = np.flatnonzero(at < len(known_spelling))
-        hit[inside] = known_spelling[at[inside]] == spellings[inside]
-        ids = np.empty(len(spellings), dtype=np.int64)  # (m,)
+        known_key, known_rows, known_id = self.known[rows.shape[1]]
+        at = np.searchsorted(known_key, keys)  # (m,) where each is, or would go, among the known
+        inside = np.flatnonzero(at < len(known_key))
+        hit = np.zeros(len(keys), dtype=bool)  # (m,) met before
+        hit[inside] = (known_rows[at[inside]] == rows[inside]).all(axis=1)
+        ids = np.empty(len(keys), dtype=np.int64)  # (m,)
         ids[hit] = known_id[at[hit]]
         new = np.flatnonzero(~hit)
         if len(new):
-            ids[new] = self._lookup(_spelled(spellings[new, None]), distinct=True)
-            self.short_spelling = np.insert(known_spelling, at[new], spellings[new])  # still sorted
-            self.short_id = np.insert(known_id, at[new], ids[new])
+            ids[new] = self._lookup(_spelled(rows[new]), distinct=True)
+            taken = np.zeros(len(new), dtype=bool)  # a key already there (for another row): not kept twice
+            there = at[new] < len(known_key)
+            taken[there] = known_key[at[new][there]] == keys[new][there]
+            fresh = new[~taken]
+            fresh = fresh[np.argsort(keys[fresh], kind="stable")]
+            where = np.searchsorted(known_key, keys[fresh])
+            self.known[rows.shape[1]] = (
+                np.insert(known_key, where, keys[fresh]),  # still sorted
+                np.insert(known_rows, where, rows[fresh], axis=0),
+                np.insert(known_id, where, ids[fresh]),
+            )
         return ids
 
     def _lookup(self, tokens: list[str], distinct: bool = False) -> np.ndarray:

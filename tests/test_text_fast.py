@@ -425,25 +425,28 @@ def test_the_counted_vocabulary_is_the_built_one(tokens, data, min_count, max_si
 
 @given(st.lists(PROSE, min_size=1, max_size=30), st.integers(8, 60), st.booleans())
 @settings(max_examples=60, deadline=None)
-def test_the_short_tokens_remembered_across_chunks_keep_their_ids(lines, chunk, with_vocab):
+def test_the_tokens_remembered_across_chunks_keep_their_ids(lines, chunk, with_vocab):
     from scratchgen.corpus import _Encoder, _spelled
 
-    text = "".join(line + "\n" for line in lines)
+    text = "".join(line + "\n" for line in lines) * 3  # each token again in later chunks
     tokenizer = Tokenizer("word")
     vocab = Vocabulary.build(read_corpus(io.StringIO(text), tokenizer)) if with_vocab else None
     encoder = _Encoder(tokenizer, vocab)
-    got = read_ids(io.StringIO(text), tokenizer, vocab, chunk_chars=chunk)
+    got = read_ids(_file(text), tokenizer, vocab, chunk_chars=chunk)  # a path: read a chunk at a time
     expected_vocab, ids, _ = _expected(io.StringIO(text), tokenizer, vocab)
     assert got.vocab == expected_vocab and [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
-    # What a chunk remembers: each short token once, sorted, with the id the dict gives it.
+    # What the chunks leave remembered: each token of 1 or 2 integers once, keys sorted, with the dict's id.
     for start in range(0, len(text), chunk):
         piece = text[start : start + chunk]
         if piece.endswith("\n"):
             encoder.encode(piece)
-    spellings = encoder.short_spelling
-    assert np.all(spellings[1:] > spellings[:-1])
-    tokens = _spelled(spellings[:, None])
-    assert encoder.short_id.tolist() == [encoder.index[t] for t in tokens]
+    for width, (keys, rows, ids) in encoder.known.items():
+        assert np.all(keys[1:] > keys[:-1])
+        tokens = _spelled(rows)
+        assert len(tokens) == len(rows) and all(8 * (width - 1) < len(t) <= 8 * width for t in tokens)
+        assert ids.tolist() == [encoder.index[t] for t in tokens]
+        if width == 1:
+            assert keys.tolist() == rows[:, 0].tolist()
 
 
 def test_the_vocabulary_of_checked_tokens_still_refuses_a_repeat():
