@@ -267,13 +267,15 @@ def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[
 
 # --- straight to ids ---------------------------------------------------------------------------------
 
-#: Characters of text read and encoded at a time by :func:`read_ids` (about 0.25 MB of English). A chunk's arrays
-#: (some 15 bytes a character at word level) then fit in what glibc's allocator keeps for reuse and mostly in the
-#: caches. Measured on tinyshakespeare (1.1 MB, word level, after a few calls): chunks of 2^22 characters took
-#: about 4,400 page faults a call, 25-35 ms of system time against 55-60 ms of user time (this machine's page
-#: faults are dear); chunks of 2^19 about 1,300-2,200 faults and 4-11 ms; chunks of 2^18 none, at the same user
-#: time. The tokens met in earlier chunks cost no str (``_Encoder._known_ids``), so small chunks repeat little.
-CHUNK_CHARS = 1 << 18
+#: Characters of text read and encoded at a time by :func:`read_ids`, by level (about 4 MB and 1 MB of English).
+#: Word level reads smaller chunks: a chunk's temporaries (some 15 bytes a character) then mostly come back from
+#: what glibc's allocator keeps for reuse, where those of 4 MB were often fresh pages from the kernel (this
+#: machine's page faults are dear). Measured on tinyshakespeare (1.1 MB, word level, calls after a first one):
+#: chunks of 2^22 characters took 1,400 to 4,400 page faults a call (up to 25-35 ms of system time against 55-60
+#: of user time), chunks of 2^20 mostly a few hundred. Smaller chunks still (2^18) made Chinese text slower (more
+#: chunks of fixed costs). The tokens met in earlier chunks cost no str (``_Encoder._known_ids``), so chunks
+#: repeat little of each other's work.
+CHUNK_CHARS = {"char": 1 << 22, "word": 1 << 20}
 
 
 @dataclasses.dataclass
@@ -704,7 +706,7 @@ class _Encoder:
             present, tokens = None, self.seen
             counts = np.concatenate([counts, np.zeros(len(tokens) - len(counts), np.int64)])  # tokens never met: 0
         index = None if self.char else self.index  # word level: token -> its place in tokens
-        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size, index)  # (distinct,)
+        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size, index, in_order=self.char)
         if present is not None:  # code point -> id
             table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)
             table[present] = new_id
@@ -845,16 +847,22 @@ def _text_keys(tokens: list[str]) -> list[np.ndarray] | None:
 
 
 def _counted_vocabulary(
-    tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None, index: dict | None = None
+    tokens: list[str],
+    counts: np.ndarray,
+    min_count: int,
+    max_size: int | None,
+    index: dict | None = None,
+    in_order: bool = False,
 ):
     """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
     in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``). ``index``, when given, maps each
     token to its place in ``tokens`` (other keys allowed): it finds ``<unk>`` without a scan of the list.
+    ``in_order``: the tokens are in code point order already (the characters of the character level).
 
     The tokens must be distinct and each one pass :func:`check_tokens` (they were, as each was first met).
     """
     n = len(tokens)
-    keys = _text_keys(tokens)
+    keys = [np.arange(n)] if in_order else _text_keys(tokens)
     if keys is not None:  # (n,) descending count, ties by code point order: one sort of integers
         order = np.lexsort((*keys[::-1], -counts))
     else:
@@ -918,7 +926,7 @@ def read_ids(
     keep_empty: bool = False,
     encoding: str = "utf-8",
     progress=None,
-    chunk_chars: int = CHUNK_CHARS,
+    chunk_chars: int | None = None,
 ) -> EncodedCorpus:
     """A corpus file (one sequence a line) read a chunk at a time straight into token ids.
 
@@ -931,7 +939,8 @@ def read_ids(
     (never a list of chunks concatenated: the corpus is held once), and its lines found where the
     newlines were. At the end the provisional ids are renumbered in place, a block at a time.
 
-    ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the lines read.
+    ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the lines read. ``chunk_chars``:
+    the characters read at a time (default :data:`CHUNK_CHARS` of the tokenizer's level).
 
     >>> enc = read_ids(io.StringIO("the cat\\n\\nthe dog\\n"), Tokenizer("word"))
     >>> enc.vocab.to_list(), enc.ids.tolist(), enc.lengths.tolist()
@@ -939,6 +948,7 @@ def read_ids(
     """
     tokenizer = tokenizer or Tokenizer()
     _check_build(min_count, max_size)
+    chunk_chars = CHUNK_CHARS[tokenizer.level] if chunk_chars is None else chunk_chars
     if vocab is not None and not isinstance(vocab, Vocabulary):
         raise CorpusError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
     encoder = _Encoder(tokenizer, vocab)

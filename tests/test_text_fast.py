@@ -416,9 +416,12 @@ def test_the_counted_vocabulary_is_the_built_one(tokens, data, min_count, max_si
     counts = data.draw(st.lists(st.integers(0, 4), min_size=len(tokens), max_size=len(tokens)))
     expected = Vocabulary.build([[t] * c for t, c in zip(tokens, counts)], min_count=min_count, max_size=max_size)
     index = dict(zip(tokens, range(len(tokens))))
+    order = sorted(range(len(tokens)), key=tokens.__getitem__)
+    in_order = ([tokens[i] for i in order], np.array([counts[i] for i in order], dtype=np.int64))
     for given_index in (None, index):
         vocab, new_id = _counted_vocabulary(tokens, np.array(counts, dtype=np.int64), min_count, max_size, given_index)
         assert vocab == expected and vocab.tokens == expected.tokens
+        assert _counted_vocabulary(*in_order, min_count, max_size, in_order=True)[0] == expected
         assert new_id.tolist() == [expected._index.get(t, 0) for t in tokens]
         assert vocab.encode(tokens).tolist() == expected.encode(tokens).tolist()
 
