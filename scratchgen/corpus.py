@@ -267,8 +267,15 @@ def split_text(text: str, tokenizer: Tokenizer | None = None, **kwargs) -> list[
 
 # --- straight to ids ---------------------------------------------------------------------------------
 
-#: Characters of text read and encoded at a time by :func:`read_ids` (about 4 MB of English).
-CHUNK_CHARS = 1 << 22
+#: Characters of text read and encoded at a time by :func:`read_ids`, by level (about 4 MB and 1 MB of English).
+#: Word level reads smaller chunks: a chunk's temporaries (some 15 bytes a character) then mostly come back from
+#: what glibc's allocator keeps for reuse, where those of 4 MB were often fresh pages from the kernel (this
+#: machine's page faults are dear). Measured on tinyshakespeare (1.1 MB, word level, calls after a first one):
+#: chunks of 2^22 characters took 1,400 to 4,400 page faults a call (up to 25-35 ms of system time against 55-60
+#: of user time), chunks of 2^20 mostly a few hundred. Smaller chunks still (2^18) made Chinese text slower (more
+#: chunks of fixed costs). The tokens met in earlier chunks cost no str (``_Encoder._known_ids``), so chunks
+#: repeat little of each other's work.
+CHUNK_CHARS = {"char": 1 << 22, "word": 1 << 20}
 
 
 @dataclasses.dataclass
@@ -329,6 +336,9 @@ class _UnknownIsZero(dict):
         return 0
 
 
+#: The multiplier of the hash of a token of two integers of eq. (E), ``first * _PAIR_HASH + rest`` (mod 2^64): odd.
+_PAIR_HASH = np.uint64(0x9E3779B97F4A7C15)
+
 #: ``_KEEP_LOW[k]``: the mask of the k least significant bytes of a 64-bit integer (k = 0 .. 8).
 _KEEP_LOW = np.array([2 ** (8 * k) - 1 for k in range(9)], dtype=np.uint64)
 
@@ -359,7 +369,7 @@ def _rank(distinct: np.ndarray, values: np.ndarray) -> np.ndarray:
     random access in a small table instead of a binary search); the few that share a cell with another
     distinct value are searched for.
     """
-    bits = max(int(len(distinct)).bit_length() + 6, 10)  # about 64 cells a value: few collisions
+    bits = max(int(len(distinct)).bit_length() + 4, 10)  # 16 to 32 cells a value: a table that stays in cache
     shift = np.uint64(64 - bits)
     C = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
     table = np.zeros(1 << bits, dtype=np.int32 if len(distinct) < 2**31 else np.int64)  # (2^b,)
@@ -434,6 +444,8 @@ class _Encoder:
         self.tokenizer, self.vocab = tokenizer, vocab
         self.char = tokenizer.level == "char"
         self.oov = 0
+        # The tokens met so far of one and two integers of eq. (E): (keys sorted, rows, ids), see _known_ids.
+        self.known = {w: (np.zeros(0, np.uint64), np.zeros((0, w), np.uint64), np.zeros(0, np.int64)) for w in (1, 2)}
         if vocab is None:
             self.seen: list[str] = []  # provisional id -> token
             self.index: Any = _NewIsNext(self.seen)  # word level: token -> provisional id; -1 ends a line
@@ -593,7 +605,6 @@ class _Encoder:
         np.add(codes, 1, out=padded[: len(codes)])
         # The 8 bytes at every offset as one little-endian integer: a view with a stride of one byte.
         at = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))  # (n + 9,)
-        before = len(self.seen) if self.vocab is None else 0
         spell = at[starts]  # (tokens,)
         spell &= _KEEP_LOW[np.minimum(length, 8)]  # eq. (E): the bytes past the end of the token become padding
         longer = np.flatnonzero(length > 8)  # (longer tokens,) spelled below; 0 (no token) here
@@ -603,8 +614,9 @@ class _Encoder:
         keep[:1] = True
         np.not_equal(distinct[1:], distinct[:-1], out=keep[1:])
         distinct = distinct[keep]  # (distinct short tokens, and 0 if there is a longer token)
-        found = self._lookup(_spelled(distinct[:, None]), distinct=True)  # the split drops the empty spelling 0 ...
-        ids = (found if distinct[0] else np.concatenate([[-2], found]))[_rank(distinct, spell)]  # ... put back
+        short = distinct[1:] if distinct[0] == 0 else distinct  # (distinct short tokens,)
+        found = self._known_ids(short, short[:, None])
+        ids = (found if distinct[0] else np.concatenate([[-2], found]))[_rank(distinct, spell)]  # 0: put back
         if len(longer):
             medium = longer[length[longer] <= 16]
             if len(medium):  # 9 to 16 characters: two integers of eq. (E) each, distinct pairs by one sort
@@ -616,20 +628,60 @@ class _Encoder:
                 new[1:] = (first8[1:] != first8[:-1]) | (rest[1:] != rest[:-1])
                 rank = np.empty(len(order), dtype=np.int64)
                 rank[order] = np.cumsum(new) - 1  # each pair's index among the distinct pairs
-                ids[medium] = self._lookup(_spelled(np.stack([first8[new], rest[new]], axis=1)), distinct=True)[rank]
+                pairs = np.stack([first8[new], rest[new]], axis=1)  # (distinct medium tokens, 2)
+                keys = pairs[:, 0] * _PAIR_HASH + pairs[:, 1]  # (distinct medium tokens,) mod 2^64
+                ids[medium] = self._known_ids(keys, pairs)[rank]
             long = longer[length[longer] > 16]
             if len(long):
                 ids[long] = self._lookup([text[i:j] for i, j in zip(starts[long].tolist(), ends[long].tolist())])
-        if self.vocab is None:
-            check_tokens(self.seen[before:])  # the one rule, once per new token
-        else:
+        # The one rule (check_tokens) holds for every token here: ASCII (no surrogate), not empty, and never
+        # <s> or </s> (ascii_spans leaves a text that holds one to the pattern).
+        if self.vocab is not None:
             self.oov += int(np.count_nonzero(ids == 0))  # no token here is written <unk>
+        return ids
+
+    def _known_ids(self, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The ids of the distinct tokens spelled by ``rows`` (eq. (E); uint64 array of shape (m, w), w = 1 for
+        tokens of at most 8 characters, 2 for 9 to 16), found by ``keys`` (uint64 array of shape (m,): the
+        spelling itself when w = 1, a hash of the row when w = 2), as an int64 array of shape (m,).
+
+        The rows met in earlier pieces of the file are remembered with their ids (``known[w]``: keys sorted,
+        rows and ids beside them), so a piece makes a str and a dict look-up only for a token the file has not
+        shown before, and one search of the sorted keys for the others; a key found counts only if its row is
+        the same (two rows of one hash: the second is looked up as a str every time, never wrong). The id of a
+        spelling never changes: a provisional id until :meth:`finish`, or the given vocabulary's.
+        """
+        known_key, known_rows, known_id = self.known[rows.shape[1]]
+        at = np.searchsorted(known_key, keys)  # (m,) where each is, or would go, among the known
+        inside = np.flatnonzero(at < len(known_key))
+        hit = np.zeros(len(keys), dtype=bool)  # (m,) met before
+        hit[inside] = (known_rows[at[inside]] == rows[inside]).all(axis=1)
+        ids = np.empty(len(keys), dtype=np.int64)  # (m,)
+        ids[hit] = known_id[at[hit]]
+        new = np.flatnonzero(~hit)
+        if len(new):
+            ids[new] = self._lookup(_spelled(rows[new]), distinct=True)
+            taken = np.zeros(len(new), dtype=bool)  # a key already there (for another row): not kept twice
+            there = at[new] < len(known_key)
+            taken[there] = known_key[at[new][there]] == keys[new][there]
+            fresh = new[~taken]
+            fresh = fresh[np.argsort(keys[fresh], kind="stable")]
+            where = np.searchsorted(known_key, keys[fresh])
+            self.known[rows.shape[1]] = (
+                np.insert(known_key, where, keys[fresh]),  # still sorted
+                np.insert(known_rows, where, rows[fresh], axis=0),
+                np.insert(known_id, where, ids[fresh]),
+            )
         return ids
 
     def _lookup(self, tokens: list[str], distinct: bool = False) -> np.ndarray:
         """The ids of ``tokens`` (int64 array): tokens met for the first time get the next provisional ids
         in one update, not a Python call each. ``distinct``: no token is there twice (no need to drop repeats)."""
         index = self.index
+        if self.vocab is None and distinct and index.keys().isdisjoint(tokens):  # all new (a first chunk)
+            index.update(zip(tokens, range(len(self.seen), len(self.seen) + len(tokens))))
+            self.seen.extend(tokens)
+            return np.arange(len(self.seen) - len(tokens), len(self.seen), dtype=np.int64)
         if self.vocab is None:
             new = [t for t in tokens if t not in index]
             if not distinct:
@@ -653,7 +705,8 @@ class _Encoder:
         else:
             present, tokens = None, self.seen
             counts = np.concatenate([counts, np.zeros(len(tokens) - len(counts), np.int64)])  # tokens never met: 0
-        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size)  # (distinct,)
+        index = None if self.char else self.index  # word level: token -> its place in tokens
+        vocab, new_id = _counted_vocabulary(tokens, counts, min_count, max_size, index, in_order=self.char)
         if present is not None:  # code point -> id
             table = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int64)
             table[present] = new_id
@@ -666,19 +719,21 @@ class _Encoder:
         of the corpus)."""
         if self.vocab is not None:
             return self.vocab
-        vocab, new_id, tokens, counts = self.numbered(counts, min_count, max_size)
+        vocab, new_id, _, counts = self.numbered(counts, min_count, max_size)
         new_id = new_id.astype(np.int32)  # (provisional ids,)
         unknown = 0  # tokens that became <unk> (id 0)
         for start in range(0, len(ids), _MAP_BLOCK):
             block = ids[start : start + _MAP_BLOCK]  # a view: written in place
             block[:] = new_id[block]
             unknown += int(np.count_nonzero(block == 0))
-        self.oov = unknown - (int(counts[tokens.index("<unk>")]) if "<unk>" in tokens else 0)
+        written = 0 if self.char or "<unk>" not in self.index else int(counts[self.index["<unk>"]])
+        self.oov = unknown - written  # the tokens written <unk> are not out of the vocabulary
         return vocab
 
 
-#: Ids mapped from provisional to final at a time by :meth:`_Encoder.finish` (4 MB of int32).
-_MAP_BLOCK = 1 << 20
+#: Ids mapped from provisional to final at a time by :meth:`_Encoder.finish` (256 KiB of int32: a temporary that
+#: the allocator reuses block after block, where one of 4 MiB was fresh pages from the kernel at every call).
+_MAP_BLOCK = 1 << 16
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -751,23 +806,79 @@ def _check_build(min_count: int, max_size: int | None) -> None:
         raise CorpusError(f"max_size must be None or an integer >= 0, got {max_size!r}")
 
 
-def _counted_vocabulary(tokens: list[str], counts: np.ndarray, min_count: int, max_size: int | None):
-    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
-    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``)."""
+#: The longest token, in code points, that :func:`_text_keys` spells in integers (longer: Python's sort).
+_KEYED_WIDTH = 64
+
+
+def _text_keys(tokens: list[str]) -> list[np.ndarray] | None:
+    """Sort keys of distinct tokens in code point order (Python's ``str`` order), most significant first:
+    uint64 arrays of shape (n,), so that ``np.lexsort(keys[::-1])`` is ``sorted(range(n), key=tokens.__getitem__)``.
+
+    Each token is written as a row of its code points plus one, padded with zeros to the longest token's
+    length W (a prefix sorts before the longer token: 0 is below every code point plus one)::
+
+        row(t) = (t_0 + 1, t_1 + 1, ..., t_{|t|-1} + 1, 0, ..., 0)                                   (O)
+
+    and rows compare as the tokens do. A key is 8 bytes of a row read as one big-endian integer: 8 code points
+    of an ASCII vocabulary (bytes), else 2 (32-bit code units). None when the longest token is longer than
+    :data:`_KEYED_WIDTH` (a sort of Python str then) or a token holds a lone surrogate.
+    """
     n = len(tokens)
-    by_text = np.empty(n, dtype=np.int64)  # each token's rank in code point order
-    by_text[sorted(range(n), key=tokens.__getitem__)] = np.arange(n)
-    order = np.lexsort((by_text, -counts))  # (n,) descending count, ties by code point order
+    joined = "".join(tokens)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=n)  # (n,)
+    if n == 0 or int(lengths.max()) > _KEYED_WIDTH:
+        return None
+    dtype: np.dtype
+    if joined.isascii():
+        dtype, per_key, codes = np.dtype(np.uint8), 8, np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    else:
+        try:
+            codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        except UnicodeEncodeError:
+            return None
+        dtype, per_key = np.dtype(">u4"), 2  # big-endian units: their bytes in order of significance
+    width = -(-int(lengths.max()) // per_key) * per_key  # W rounded up to a whole key
+    rows = np.zeros((n, width), dtype=dtype)  # (n, W) eq. (O)
+    first = np.cumsum(lengths) - lengths  # (n,) where each token starts in the joined text
+    column = np.arange(len(codes)) - np.repeat(first, lengths)  # (characters,) its place in its token
+    rows[np.repeat(np.arange(n), lengths), column] = codes + 1
+    keys = rows.view(">u8")  # (n, W / per_key): one big-endian integer a key
+    return [keys[:, j] for j in range(keys.shape[1])]
+
+
+def _counted_vocabulary(
+    tokens: list[str],
+    counts: np.ndarray,
+    min_count: int,
+    max_size: int | None,
+    index: dict | None = None,
+    in_order: bool = False,
+):
+    """:meth:`Vocabulary.build`'s vocabulary from distinct tokens and their counts, and each token's id
+    in it (0, ``<unk>``, for a token cut by ``min_count`` or ``max_size``). ``index``, when given, maps each
+    token to its place in ``tokens`` (other keys allowed): it finds ``<unk>`` without a scan of the list.
+    ``in_order``: the tokens are in code point order already (the characters of the character level).
+
+    The tokens must be distinct and each one pass :func:`check_tokens` (they were, as each was first met).
+    """
+    n = len(tokens)
+    keys = [np.arange(n)] if in_order else _text_keys(tokens)
+    if keys is not None:  # (n,) descending count, ties by code point order: one sort of integers
+        order = np.lexsort((*keys[::-1], -counts))
+    else:
+        by_text = np.empty(n, dtype=np.int64)  # each token's rank in code point order
+        by_text[sorted(range(n), key=tokens.__getitem__)] = np.arange(n)
+        order = np.lexsort((by_text, -counts))
     for special in Vocabulary.SPECIALS:  # only <unk> can be there (<s> and </s> are refused): id 0
-        if special in tokens:
-            order = order[order != tokens.index(special)]
+        if special in (tokens if index is None else index):
+            order = order[order != (tokens.index(special) if index is None else index[special])]
     order = order[counts[order] >= min_count]
     if max_size is not None:
         order = order[:max_size]
     new_id = np.zeros(n, dtype=np.int64)  # tokens cut, and <unk> itself, are <unk>
     new_id[order] = np.arange(len(order)) + len(Vocabulary.SPECIALS)
     kept = operator.itemgetter(*order.tolist())(tokens) if len(order) > 1 else [tokens[i] for i in order]
-    return Vocabulary(kept), new_id
+    return Vocabulary._checked(kept), new_id
 
 
 def _pieces(source: PathOrFile, encoding: str, chunk_chars: int) -> Iterator[str]:
@@ -815,7 +926,7 @@ def read_ids(
     keep_empty: bool = False,
     encoding: str = "utf-8",
     progress=None,
-    chunk_chars: int = CHUNK_CHARS,
+    chunk_chars: int | None = None,
 ) -> EncodedCorpus:
     """A corpus file (one sequence a line) read a chunk at a time straight into token ids.
 
@@ -828,7 +939,8 @@ def read_ids(
     (never a list of chunks concatenated: the corpus is held once), and its lines found where the
     newlines were. At the end the provisional ids are renumbered in place, a block at a time.
 
-    ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the lines read.
+    ``progress`` (a :class:`scratchgen.progress.Progress`, optional) is advanced by the lines read. ``chunk_chars``:
+    the characters read at a time (default :data:`CHUNK_CHARS` of the tokenizer's level).
 
     >>> enc = read_ids(io.StringIO("the cat\\n\\nthe dog\\n"), Tokenizer("word"))
     >>> enc.vocab.to_list(), enc.ids.tolist(), enc.lengths.tolist()
@@ -836,6 +948,7 @@ def read_ids(
     """
     tokenizer = tokenizer or Tokenizer()
     _check_build(min_count, max_size)
+    chunk_chars = CHUNK_CHARS[tokenizer.level] if chunk_chars is None else chunk_chars
     if vocab is not None and not isinstance(vocab, Vocabulary):
         raise CorpusError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
     encoder = _Encoder(tokenizer, vocab)

@@ -260,6 +260,18 @@ class Vocabulary:
         if len(self._index) != len(self._tokens) or not self._all_text(ordinary):
             self._refuse(ordinary)  # raises, naming the first bad token
 
+    @classmethod
+    def _checked(cls, tokens: list[str]) -> Vocabulary:
+        """The vocabulary of ``tokens`` known to be distinct, ordinary (no special token) and each passed by
+        :func:`check_tokens`, as a counted vocabulary's are: the constructor without its checks of each token
+        (a third of its time). Still refuses a repeated token (one comparison of lengths)."""
+        vocab = cls.__new__(cls)
+        vocab._tokens = list(cls.SPECIALS) + list(tokens)
+        vocab._index = dict(zip(vocab._tokens, range(len(vocab._tokens))))
+        if len(vocab._index) != len(vocab._tokens):
+            vocab._refuse(list(tokens))
+        return vocab
+
     @staticmethod
     def _all_text(tokens: list[str]) -> bool:
         """Whether every token is a non-empty str of valid text: checked on the whole list at once."""

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scratchgen import CorpusError, Tokenizer, Vocabulary, wordpattern
 from scratchgen import text_reference as reference
 from scratchgen.corpus import read_corpus, read_ids
+from scratchgen.errors import VocabularyError
 from scratchgen.text import check_tokens, normalize, word_tokenize
 
 # Every code point but surrogates (not text), and a small alphabet of the cases that matter: marks after
@@ -319,7 +320,7 @@ def test_the_hashed_rank_is_searchsorted(values, seed):
     from scratchgen.corpus import _rank
 
     distinct = np.sort(np.array(values, dtype=np.uint64))
-    # 5,000 more: about 2^19 cells for them, so some share a cell and are searched for.
+    # 5,000 more: about 2^17 cells for them, so some share a cell and are searched for.
     more = np.random.default_rng(seed).integers(0, 2**64 - 1, size=5000, dtype=np.uint64, endpoint=True)
     distinct = np.unique(np.concatenate([distinct, more]))
     needles = np.random.default_rng(seed).choice(distinct, size=20_000)
@@ -379,6 +380,82 @@ def test_the_spelled_integers_read_back_as_the_tokens(tokens):
             words[row, j // 8] += np.uint64((c + 1) * 256 ** (j % 8))
     assert _spelled(words) == tokens
     assert _KEEP_LOW[3] == 0xFFFFFF
+
+
+# Tokens for the code point order: ASCII (NUL and DEL too, prefixes of each other), any text but surrogates,
+# and lengths on both sides of a key's 8 bytes and of the longest token spelled in integers (64).
+TOKENS = st.lists(
+    st.one_of(
+        st.text(st.characters(max_codepoint=127), min_size=1, max_size=20),
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12),
+        st.sampled_from(["a", "ab", "abc", "a\x00", "\x00", "abcdefgh", "abcdefghi", "x" * 64, "x" * 65, "<unk>"]),
+    ),
+    unique=True,
+    max_size=40,
+)
+
+
+@given(TOKENS)
+@settings(deadline=None)
+def test_the_integer_keys_sort_tokens_in_code_point_order(tokens):
+    from scratchgen.corpus import _text_keys
+
+    keys = _text_keys(tokens)
+    if keys is None:  # a token longer than the integers spell: Python's sort then
+        assert not tokens or max(map(len, tokens)) > 64
+        return
+    assert np.lexsort(keys[::-1]).tolist() == sorted(range(len(tokens)), key=tokens.__getitem__)
+
+
+@given(TOKENS, st.data(), st.integers(1, 3), st.one_of(st.none(), st.integers(0, 30)))
+@settings(deadline=None)
+def test_the_counted_vocabulary_is_the_built_one(tokens, data, min_count, max_size):
+    from scratchgen.corpus import _counted_vocabulary
+
+    tokens = [t for t in tokens if t not in ("<s>", "</s>")]  # refused before they get here
+    counts = data.draw(st.lists(st.integers(0, 4), min_size=len(tokens), max_size=len(tokens)))
+    expected = Vocabulary.build([[t] * c for t, c in zip(tokens, counts)], min_count=min_count, max_size=max_size)
+    index = dict(zip(tokens, range(len(tokens))))
+    order = sorted(range(len(tokens)), key=tokens.__getitem__)
+    in_order = ([tokens[i] for i in order], np.array([counts[i] for i in order], dtype=np.int64))
+    for given_index in (None, index):
+        vocab, new_id = _counted_vocabulary(tokens, np.array(counts, dtype=np.int64), min_count, max_size, given_index)
+        assert vocab == expected and vocab.tokens == expected.tokens
+        assert _counted_vocabulary(*in_order, min_count, max_size, in_order=True)[0] == expected
+        assert new_id.tolist() == [expected._index.get(t, 0) for t in tokens]
+        assert vocab.encode(tokens).tolist() == expected.encode(tokens).tolist()
+
+
+@given(st.lists(PROSE, min_size=1, max_size=30), st.integers(8, 60), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_the_tokens_remembered_across_chunks_keep_their_ids(lines, chunk, with_vocab):
+    from scratchgen.corpus import _Encoder, _spelled
+
+    text = "".join(line + "\n" for line in lines) * 3  # each token again in later chunks
+    tokenizer = Tokenizer("word")
+    vocab = Vocabulary.build(read_corpus(io.StringIO(text), tokenizer)) if with_vocab else None
+    encoder = _Encoder(tokenizer, vocab)
+    got = read_ids(_file(text), tokenizer, vocab, chunk_chars=chunk)  # a path: read a chunk at a time
+    expected_vocab, ids, _ = _expected(io.StringIO(text), tokenizer, vocab)
+    assert got.vocab == expected_vocab and [s.tolist() for s in got.sequences()] == [s.tolist() for s in ids]
+    # What the chunks leave remembered: each token of 1 or 2 integers once, keys sorted, with the dict's id.
+    for start in range(0, len(text), chunk):
+        piece = text[start : start + chunk]
+        if piece.endswith("\n"):
+            encoder.encode(piece)
+    for width, (keys, rows, ids) in encoder.known.items():
+        assert np.all(keys[1:] > keys[:-1])
+        tokens = _spelled(rows)
+        assert len(tokens) == len(rows) and all(8 * (width - 1) < len(t) <= 8 * width for t in tokens)
+        assert ids.tolist() == [encoder.index[t] for t in tokens]
+        if width == 1:
+            assert keys.tolist() == rows[:, 0].tolist()
+
+
+def test_the_vocabulary_of_checked_tokens_still_refuses_a_repeat():
+    assert Vocabulary._checked(["b", "a"]) == Vocabulary(["b", "a"])
+    with pytest.raises(VocabularyError, match="'a' is given twice"):
+        Vocabulary._checked(["a", "b", "a"])
 
 
 def test_the_bmp_classes_are_those_of_the_reference_pattern():
