@@ -14,9 +14,13 @@ each worker's loss and carried state from the pipe and its gradients from a shar
 combination is :func:`scratchgen.nn.parallel.combine`, in shard order, so the numbers are those of the
 threaded sharded step (the same functions on the same rows) and do not depend on timing.
 
-Costs: the workers start once per run (a fresh interpreter each: ``spawn``, which is safe with the BLAS's
-threads, about a second), and per step one copy of the parameters and of each worker's gradients (a few
-hundred microseconds at H 256) and a round trip through a pipe.
+Costs: the workers start once per run, about a second: each is a fresh interpreter,
+``python -m scratchgen.nn.process_shards`` with this copy of scratchgen first on its path (not a fork of a
+process that has BLAS threads, and not multiprocessing's ``spawn``, which re-runs the caller's main script).
+Per step: one copy of the parameters and of each worker's gradients (a few hundred microseconds at H 256)
+and a round trip through a pipe. The shared blocks are files in /dev/shm whose names are removed as soon as
+both sides have mapped them, so nothing is left behind whatever way the run ends; a worker whose caller
+has gone reads the end of its pipe and exits, and ignores Ctrl-C (the caller stops it).
 
 The plain version of the same step is :func:`scratchgen.nn.parallel.sharded_step_reference` (the shards
 one after another); ``tests/nn/test_process_shards.py`` checks the two agree.
@@ -26,10 +30,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
 import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -69,6 +75,15 @@ def _shared_block(size: int) -> tuple[str, np.ndarray]:
     fd, path = tempfile.mkstemp(prefix="scratchgen-shard-", dir=folder)
     os.close(fd)
     return path, np.memmap(path, dtype=np.uint8, mode="w+", shape=(size,))
+
+
+def _worker_environment() -> dict:
+    """The caller's environment, with this copy of scratchgen first on the path (the worker runs the same code
+    whatever the working directory) and one BLAS thread."""
+    here = str(Path(__file__).resolve().parents[2])  # the folder that holds the scratchgen package
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    threads = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    return {**os.environ, "PYTHONPATH": path, **threads}
 
 
 def _send(stream, message) -> None:
@@ -179,7 +194,7 @@ class ProcessShards:
                     [sys.executable, "-m", "scratchgen.nn.process_shards"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+                    env=_worker_environment(),
                 )
                 self.workers.append((process, _views(grad_block, layout)))
                 _send(process.stdin, (self.net, layout, path, grad_path))
@@ -232,6 +247,7 @@ class ProcessShards:
 
 
 if __name__ == "__main__":  # a worker: the protocol on stdin/stdout; anything printed goes to stderr
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the caller stops the worker
     _stdin, _stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr
     _serve(_stdin, _stdout)
