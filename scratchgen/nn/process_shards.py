@@ -4,8 +4,12 @@ The sharded step (eq. (P1)-(P3) of :mod:`scratchgen.nn.parallel`) gives each thr
 releases the interpreter's lock inside each call, but the LSTM's recurrence is ~20 small NumPy calls a time
 step (:mod:`scratchgen.nn.cells`), and between two calls a thread needs the lock back: two threads hand it
 to each other thousands of times a chunk, and each hand-over can wait for the other thread to be scheduled.
-Measured by CPU time (session 21), a shard of 16 rows costs 0.54 of a 32-row step, so two shards on two cores
-could run 1.85x one thread; two threads reached 1.25x (session 20, idle: 30.1k against 23.6k chars/s).
+Measured by CPU time (session 21, LSTM H 256, T 64, E 64), a shard of 16 rows costs 0.54 of a 32-row step, so two
+shards on two cores could run 1.85x one thread; two threads reached 1.25x (session 20, idle: 30.1k against 23.6k
+chars/s). With the shards in processes (session 21, 20:34-20:38 UTC, a machine loaded 4-6 by other work, four
+interleaved rounds), the calling process spent 69-75 ms of CPU a chunk of 32 x 64 and the worker 66-72, where one
+thread spent 106-130: a critical path of 0.53-0.68 of one thread. The wall-clock gain on an idle machine is the
+row of ``python -m benchmarks.deep_gated``.
 
 Here shard 1 .. k - 1 run in worker processes, each with its own interpreter and lock, and shard 0 in the
 calling process. Per step the caller copies the parameters into a shared block of memory (the workers read
