@@ -60,12 +60,13 @@ def ours_speed(
     E: int = 64,
     threads: int = 1,
     clock: str = "wall",
-    sharded: bool = False,
+    mode: str = "default",
 ) -> float:
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
     3 warm-up steps, the state carried from chunk to chunk, on ``threads`` threads as RNNModel.fit runs them
-    (the LSTM overlaps, nn/lstm_overlap.py; the GRU shards the batch, nn/parallel.py; ``sharded``: the LSTM shards
-    too), after allocator.reuse_freed_memory; timed by ``clock``."""
+    (the GRU shards the batch over threads, nn/parallel.py; the LSTM over processes, nn/process_shards.py), after
+    allocator.reuse_freed_memory; timed by ``clock``. ``mode`` (the LSTM at two threads): "default", "threads" (its
+    shards in threads, as the GRU) or "overlap" (nn/lstm_overlap.py)."""
     from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.gated import GatedNetwork, init_gated_params
     from scratchgen.nn.layers import one_blas_thread
@@ -75,7 +76,9 @@ def ours_speed(
     reuse_freed_memory()
     p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
     net = GatedNetwork(cell, 1)
-    net.overlaps_recurrence = net.overlaps_recurrence and not sharded
+    if mode != "default":
+        net.shards_in_processes = False
+        net.overlaps_recurrence = mode == "overlap"
     opt = make_optimizer("adam")
     rows = _stream(V, B, T, steps)
     state = net.start_state(p, B)
@@ -178,38 +181,39 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
         version, n = run_isolated(code).split()
         threads = int(n)
         note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (two "
-                "threads, one BLAS thread each: the GRU cuts the batch in shards, nn/parallel.py; the LSTM runs its "
-                "recurrence on one thread and its large products on the other, nn/lstm_overlap.py, or sharded as the "
-                "GRU where the row says so); each contestant in its own process; wall-clock, "
+                "threads, one BLAS thread each: the GRU cuts the batch in shards run by two threads, nn/parallel.py; "
+                "the LSTM in shards run by two processes, nn/process_shards.py, or by threads as the GRU where the row "
+                "says so); each contestant in its own process; wall-clock, "
                 "except one thread against one thread: CPU time (time.process_time), which leaves out the time other "
                 "processes of a shared machine ran. PyTorch's default CPU nn.LSTM runs oneDNN's fused LSTM primitive "
                 "(nn.GRU has no such path); the rows marked 'oneDNN off' run it with "
                 "torch.backends.mkldnn.flags(enabled=False), PyTorch's own kernels: context only, the targets are "
                 "the rows against its default")
     for cell in ("gru", "lstm"):
-        # (our threads, PyTorch's, other core busy, the LSTM sharded rather than overlapped, PyTorch on oneDNN)
-        settings = list(dict.fromkeys([(ours_default, threads, False, False, True), (1, 1, False, False, True),
-                                       (2, threads, False, False, True), (ours_default, threads, True, False, True)]))
+        # (our threads, PyTorch's, other core busy, the LSTM's two-thread mode (ours_speed), PyTorch on oneDNN)
+        settings = list(dict.fromkeys([(ours_default, threads, False, "default", True), (1, 1, False, "default", True),
+                                       (2, threads, False, "default", True),
+                                       (ours_default, threads, True, "default", True)]))
         if cell == "lstm":
-            settings.insert(3, (2, threads, False, True, True))
+            settings.insert(3, (2, threads, False, "threads", True))
             if have_torch:  # context, after the headline rows: PyTorch's LSTM off its default oneDNN path
-                settings += [(1, 1, False, False, False), (2, threads, False, False, False)]
+                settings += [(1, 1, False, "default", False), (2, threads, False, "default", False)]
         best = {s: [0.0, 0.0] for s in settings}
         for _ in range(rounds):
-            for n_ours, n_torch, busy, sharded, onednn in settings:
+            for n_ours, n_torch, busy, mode, onednn in settings:
                 clock = _clock(n_ours, n_torch, busy)
                 with busy_core() if busy else contextlib.nullcontext():
-                    b = best[(n_ours, n_torch, busy, sharded, onednn)]
+                    b = best[(n_ours, n_torch, busy, mode, onednn)]
                     b[0] = max(b[0], _isolated("ours_speed", cell, V, H, T, B, steps, threads=n_ours, clock=clock,
-                                               sharded=sharded))
+                                               mode=mode))
                     if have_torch:
                         b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch,
                                                    clock=clock, onednn=onednn))
-        for (n_ours, n_torch, busy, sharded, onednn), (ours, theirs) in best.items():
+        for (n_ours, n_torch, busy, mode, onednn), (ours, theirs) in best.items():
             suffix = ", other core busy" if busy else (", CPU time" if _clock(n_ours, n_torch, busy) == "cpu" else "")
             default = " (default)" if n_ours == ours_default else ""
             if n_ours > 1:
-                default += ", sharded" if sharded or cell == "gru" else ", overlapped"
+                default += ", sharded by threads" if mode == "threads" or cell == "gru" else ", sharded by processes"
             label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32, {n_ours} thread(s){default}{suffix}"
             if not have_torch:
                 rows.append([label, ours, "-", float("nan"), float("nan")])

@@ -221,8 +221,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         metavar="N",
-        help="threads of a training step, each computing a shard of the batch on its own core (an LSTM, and a "
-        "Transformer too small for shards, overlap instead: the second core takes the large products) "
+        help="threads of a training step, each computing a shard of the batch on its own core (an LSTM's shards "
+        "run in worker processes; a Transformer too small for shards overlaps instead: the second core takes the "
+        "large products) "
         "(default 1; on an idle 2-core machine 2 made the Transformer at E 128, T 128 and the RNN at H 512 "
         "1.4x faster, the GRU and LSTM at H 256 1.2x, not the RNN at H 256; use it when no other work needs "
         "the cores; results differ only by rounding)",

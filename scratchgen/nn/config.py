@@ -97,8 +97,8 @@ class TrainConfig:
         k, the threads of a training step: the batch is cut into k shards of rows, each computed in its
         own thread on one core (:mod:`scratchgen.nn.parallel`); a batch or network too small for shards is
         not cut, and a Transformer then hands its weight gradients and half of each block's forward to
-        the second thread instead (:mod:`scratchgen.nn.overlap`); an LSTM runs its recurrence on one thread
-        and its large products on the other (:mod:`scratchgen.nn.lstm_overlap`).
+        the second thread instead (:mod:`scratchgen.nn.overlap`); an LSTM's shards run in worker processes
+        rather than threads (:mod:`scratchgen.nn.process_shards`: no interpreter lock between them).
         1 by default, because a second thread only helps when a core is free: on an idle 2-core
         machine (benchmarks/RESULTS.md, sections nn-speed, deep-gated-speed, deep_transformer_speed), 2 threads
         made the Transformer at E 128, T 128 1.42x as fast as 1, the RNN at H 512 1.38x, the GRU and the LSTM

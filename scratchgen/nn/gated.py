@@ -234,10 +234,12 @@ class GatedNetwork(Network):
             raise ValueError(f"a gated network's cell is gru or lstm, got {cell!r}")
         self.cell = cell
         self.layers = layers
-        # two threads: the LSTM overlaps its recurrence with its products (nn/lstm_overlap.py), the GRU shards its batch
-        # (nn/parallel.py). On an idle machine (benchmarks/deep_gated.py, session 19) the GRU gained 1.35x by shards;
-        # the LSTM 1.14x by overlap and 1.13x by shards: a tie, and overlap leaves the calling thread the recurrence
-        self.overlaps_recurrence = cell == "lstm"
+        # two threads: the GRU shards its batch over threads (nn/parallel.py: 1.35x-1.44x one thread, idle); the LSTM
+        # over processes (nn/process_shards.py): its recurrence is ~20 small NumPy calls a step, and two threads hand
+        # the interpreter's lock to each other between them (threads: 1.25x one thread in session 20, overlap
+        # (nn/lstm_overlap.py) 1.14x). overlaps_recurrence: the overlapped step instead (benchmarks, tests)
+        self.shards_in_processes = cell == "lstm"
+        self.overlaps_recurrence = False
 
     def overlap_step(self, params: dict, inputs: tuple, submit):
         """((loss, state_T), grads) of one chunk, on the calling thread and ``submit``'s (nn/lstm_overlap.py)."""

@@ -37,6 +37,7 @@ other way, :mod:`scratchgen.nn.overlap`.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -175,13 +176,21 @@ class DataParallel:
         self.min_work = min_work
         self.axis = getattr(net, "state_batch_axis", 0)
         self.pool: ThreadPoolExecutor | None = None
+        self.processes: Any = None  # ProcessShards (nn/process_shards.py) if the network has shards_in_processes
 
     def __enter__(self) -> DataParallel:
         if self.threads > 1:
             self.pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="scratchgen-shard")
+            if getattr(self.net, "shards_in_processes", False):
+                from .process_shards import ProcessShards
+
+                self.processes = ProcessShards(self.net, self.threads, self.min_work)
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.processes is not None:
+            self.processes.close()
+            self.processes = None
         if self.pool is not None:
             self.pool.shutdown()
             self.pool = None
@@ -193,6 +202,9 @@ class DataParallel:
 
     def step(self, params: dict, inputs: tuple):
         """(loss, state_T, grads) of one chunk: eq. (P1)-(P3) over the shards, or the network itself for one."""
+        if self.processes is not None:  # the LSTM: the shards in processes, nn/process_shards.py
+            with one_blas_thread():
+                return self.processes.step(params, inputs)
         if self.pool is not None and getattr(self.net, "overlaps_recurrence", False):  # the LSTM: nn/lstm_overlap.py
             with one_blas_thread():
                 (loss, state_T), grads = self.net.overlap_step(params, inputs, self.pool.submit)

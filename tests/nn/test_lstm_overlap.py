@@ -92,11 +92,15 @@ def test_two_threads_give_the_same_bits_every_time():
 
 
 @pytest.mark.parametrize("cell, overlaps", [("lstm", True), ("gru", False)])
-def test_two_threads_overlap_the_lstm_and_shard_the_gru(cell, overlaps, monkeypatch):
+def test_two_threads_overlap_an_lstm_that_asks_for_it(cell, overlaps, monkeypatch):
+    """The LSTM shards over processes by default (tests/nn/test_process_shards.py); the overlapped step is
+    what an LSTM network with overlaps_recurrence gets (the benchmark's "overlap" mode)."""
     calls: list = []
     monkeypatch.setattr(GatedNetwork, "overlap_step", lambda self, *a: calls.append(a) or overlap_step(self, *a))
     rng = np.random.default_rng(2)
     net, params = GatedNetwork(cell, 1), init_gated_params(cell, V, H, 1, 4, rng)
+    if cell == "lstm":
+        net.shards_in_processes, net.overlaps_recurrence = False, True
     inputs = chunk_inputs(net, params, cell, 8, 10, False, False, False, False, rng)
     (loss, _), cache = net.forward(params, inputs)
     with DataParallel(net, threads=2, min_work=0) as parallel:

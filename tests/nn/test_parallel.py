@@ -43,7 +43,7 @@ def test_the_sharded_step_equals_the_whole_batch(kind, B, k, labelled, masked, d
     inputs = chunk_inputs(net, params, kind, B, T, labelled, masked, dropout, carried, rng)
     (loss, state_T), cache = net.forward(params, inputs)  # the whole batch, no shards
     grads, _ = net.backward(params, cache)
-    net.overlaps_recurrence = False  # the LSTM's two threads overlap instead of sharding: tests/nn/test_lstm_overlap.py
+    net.shards_in_processes = False  # the LSTM's shards run in processes by default: tests/nn/test_process_shards.py
     with DataParallel(net, threads=k, min_work=0) as parallel:  # min_work 0: small networks are cut too
         loss_k, state_k, grads_k = parallel.step(params, inputs)
     assert abs(loss_k - loss) <= 1e-12 * max(1.0, abs(loss))  # eq. (P1)
