@@ -92,9 +92,15 @@ def test_labelled_network_gradients_match_finite_differences(s):
     h0 = rng.normal(scale=0.5, size=(layers, B, H)) if s["carried"] else None
     drop = (rng.random((B, T, H)) >= s["dropout"], s["dropout"]) if s["dropout"] else None
     labels = rng.integers(0, s["C"], size=B)
-    errors = gradcheck_piece(L.network_forward, L.network_backward, params, (ids, targets, mask, h0, drop, labels),
-                             seed=s["seed"])
+    inputs = (ids, targets, mask, h0, drop, labels)
+    errors = gradcheck_piece(L.network_forward, L.network_backward, params, inputs, seed=s["seed"])
     assert set(errors) == set(params) | ({"input[3]"} if s["carried"] else set())
+    if max(errors.values()) >= TOL:
+        # A parameter whose gradient is tiny (one label's start state at H 1, say) meets the round-off of eq. (1),
+        # about u |loss| / eps, at eps 1e-5 (seed 126: 1.2e-6). A larger step has less round-off and more
+        # truncation (eps^2): a right gradient passes at one of the two steps, a wrong one at neither.
+        wider = gradcheck_piece(L.network_forward, L.network_backward, params, inputs, seed=s["seed"], eps=1e-4)
+        errors = {key: min(e, wider[key]) for key, e in errors.items()}
     assert max(errors.values()) < TOL, errors
 
 
