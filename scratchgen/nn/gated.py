@@ -241,6 +241,10 @@ class GatedNetwork(Network):
         self.shards_in_processes = cell == "lstm"
         self.overlaps_recurrence = False
 
+    def arguments(self) -> dict:
+        """The constructor's arguments (JSON): a worker process builds the same network from them (process_shards)."""
+        return {"cell": self.cell, "layers": self.layers}
+
     def overlap_step(self, params: dict, inputs: tuple, submit):
         """((loss, state_T), grads) of one chunk, on the calling thread and ``submit``'s (nn/lstm_overlap.py)."""
         from .lstm_overlap import overlap_step

@@ -13,8 +13,9 @@ row of ``python -m benchmarks.deep_gated``.
 
 Here shard 1 .. k - 1 run in worker processes, each with its own interpreter and lock, and shard 0 in the
 calling process. Per step the caller copies the parameters into a shared block of memory (the workers read
-them there), sends each worker its shard's inputs through a pipe (a few KB), runs its own shard, and reads
-each worker's loss and carried state from the pipe and its gradients from a shared block of its own. The
+them there), sends each worker its shard's inputs through a pipe (a few KB of JSON and raw arrays, no pickle),
+runs its own shard, and reads each worker's loss and carried state from the pipe and its gradients from a shared
+block of its own. The
 combination is :func:`scratchgen.nn.parallel.combine`, in shard order, so the numbers are those of the
 threaded sharded step (the same functions on the same rows) and do not depend on timing.
 
@@ -32,8 +33,9 @@ one after another); ``tests/nn/test_process_shards.py`` checks the two agree.
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -90,18 +92,100 @@ def _worker_environment() -> dict:
     return {**os.environ, "PYTHONPATH": path, **threads}
 
 
+# --- messages on the pipes: JSON and raw arrays, no pickle ---------------------------------------------------
+#
+# A message is a value built of None, bool, int, float, str, tuples, lists, dicts with str keys and NumPy arrays
+# (or scalars). It goes as the 8-byte length of a JSON text, the JSON text, then the bytes of each array in order:
+# in the JSON an array is {"a": [dtype, shape]}, a tuple {"t": [...]}, a dict {"d": {...}}, a NumPy scalar an array
+# of shape (). Reading it back runs no code, as a model file's reading does not (scratchgen/io.py).
+
+
+def _encode(value, arrays: list):
+    """The JSON form of ``value``; its arrays appended to ``arrays`` (C-contiguous)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)  # shape () for a scalar (np.ascontiguousarray would give (1,))
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        if array.dtype.hasobject:
+            raise TypeError("an array of Python objects cannot be sent to a worker")
+        arrays.append(array)
+        return {"a": [array.dtype.str, list(array.shape), isinstance(value, np.generic)]}
+    if isinstance(value, tuple):
+        return {"t": [_encode(v, arrays) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, arrays) for v in value]
+    if isinstance(value, dict):
+        return {"d": {str(k): _encode(v, arrays) for k, v in value.items()}}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a {type(value).__name__} cannot be sent to a worker")
+
+
 def _send(stream, message) -> None:
-    pickle.dump(message, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    """Write ``message`` to ``stream`` (see above) and flush it."""
+    arrays: list = []
+    text = json.dumps(_encode(message, arrays)).encode("utf-8")
+    stream.write(len(text).to_bytes(8, "little") + text)
+    for array in arrays:
+        stream.write(array.reshape(-1).view(np.uint8).data)
     stream.flush()
 
 
+def _read_exactly(stream, n: int) -> bytearray:
+    data = bytearray(n)
+    view, got = memoryview(data), 0
+    while got < n:
+        k = stream.readinto(view[got:])
+        if not k:
+            raise EOFError("the pipe ended inside a message")
+        got += k
+    return data
+
+
+def _receive_from(stream):
+    """The next message of ``stream``; EOFError at its end."""
+    length = _read_exactly(stream, 8)
+    skeleton = json.loads(_read_exactly(stream, int.from_bytes(length, "little")).decode("utf-8"))
+
+    def decode(value):
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "t" in value:
+            return tuple(decode(v) for v in value["t"])
+        if "d" in value:
+            return {k: decode(v) for k, v in value["d"].items()}
+        dtype, shape, scalar = np.dtype(value["a"][0]), tuple(value["a"][1]), value["a"][2]
+        if dtype.hasobject:
+            raise ValueError("a worker message holds an array of Python objects")
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.frombuffer(_read_exactly(stream, count * dtype.itemsize), dtype=dtype).reshape(shape)
+        return array[()] if scalar else array
+
+    return decode(skeleton)  # arrays are read in the order _encode met them: the same walk
+
+
+def _spec(net) -> dict:
+    """What a worker needs to build the same network: its class and its constructor's arguments (JSON)."""
+    return {"module": type(net).__module__, "name": type(net).__qualname__, "arguments": net.arguments()}
+
+
+def _network(spec: dict):
+    """The network of :func:`_spec`, built in the worker (a class of scratchgen.nn only)."""
+    if not spec["module"].startswith(__package__ + "."):
+        raise ValueError(f"a worker builds networks of {__package__} only, not of {spec['module']!r}")
+    return getattr(importlib.import_module(spec["module"]), spec["name"])(**spec["arguments"])
+
+
 def _serve(inp, out) -> None:
-    """A worker's loop (``python -m scratchgen.nn.process_shards``): first (net, layout, the two blocks'
-    paths), then for each shard received its forward and backward on the shared parameters, the gradients
+    """A worker's loop (``python -m scratchgen.nn.process_shards``): first (the network's spec, layout, the two
+    blocks' paths), then for each shard received its forward and backward on the shared parameters, the gradients
     into the gradient block and (loss, state_T, keys, extra gradients) back. None stops it."""
     from ..threads import one_blas_thread
 
-    net, layout, param_path, grad_path = pickle.load(inp)
+    spec, layout, param_path, grad_path = _receive_from(inp)
+    net = _network(spec)
     size = max(
         offset + np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)) for _, shape, dtype, offset in layout
     )
@@ -111,7 +195,7 @@ def _serve(inp, out) -> None:
     with one_blas_thread():
         while True:
             try:
-                shard = pickle.load(inp)
+                shard = _receive_from(inp)
             except EOFError:  # the caller has gone
                 break
             if shard is None:
@@ -140,7 +224,8 @@ class ProcessShards:
     Parameters
     ----------
     net : Network
-        Picklable (it is sent to each worker once); its ``forward``/``backward`` and ``state_batch_axis``.
+        A network of scratchgen.nn with ``arguments()`` (its constructor's arguments: each worker builds its
+        own copy from them, :func:`_spec`); its ``forward``/``backward`` and ``state_batch_axis``.
     processes : int
         k, the most shards of a step, one of them in the calling process (:func:`shard_bounds`).
     min_work : int or None
@@ -201,7 +286,7 @@ class ProcessShards:
                     env=_worker_environment(),
                 )
                 self.workers.append((process, _views(grad_block, layout)))
-                _send(process.stdin, (self.net, layout, path, grad_path))
+                _send(process.stdin, (_spec(self.net), layout, path, grad_path))
             for process, _ in self.workers:
                 self._receive(process)  # "ready": the worker has mapped both blocks
         except BaseException:
@@ -214,8 +299,8 @@ class ProcessShards:
 
     def _receive(self, process) -> tuple:
         try:
-            return pickle.load(process.stdout)
-        except (EOFError, pickle.UnpicklingError) as exc:
+            return _receive_from(process.stdout)
+        except (EOFError, ValueError) as exc:
             return ("error", f"the worker process ended without an answer ({exc!r})")
 
     def step(self, params: dict, inputs: tuple):

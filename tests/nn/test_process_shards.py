@@ -97,3 +97,54 @@ def test_two_threads_shard_the_lstm_over_processes_and_the_gru_over_threads(cell
     with DataParallel(net, threads=2) as parallel:
         assert (parallel.processes is not None) == processes
     assert parallel.processes is None  # closed with the context
+
+
+def test_a_message_on_the_pipe_comes_back_equal_and_runs_no_code():
+    """The pipe's messages are JSON and raw array bytes (no pickle): nested tuples, lists, dicts, None, NaN,
+    NumPy scalars and arrays of any shape come back equal, of the same types; objects are refused."""
+    import io
+
+    from scratchgen.nn.process_shards import _receive_from, _send
+
+    rng = np.random.default_rng(3)
+    message = (
+        "ok",
+        float("nan"),
+        np.float32(1.5),
+        (rng.normal(size=(2, 3, 4)).astype(np.float32), None, (rng.random((3, 2)) < 0.5, 0.25)),
+        ["W.0", "b"],
+        {"input[3]": np.arange(6, dtype=np.int64).reshape(2, 3)[:, ::2], "empty": np.zeros((0, 5))},
+        True,
+        7,
+    )
+    stream = io.BytesIO()
+    _send(stream, message)
+    _send(stream, None)
+    stream.seek(0)
+    back = _receive_from(stream)
+    assert _receive_from(stream) is None
+    with pytest.raises(EOFError):
+        _receive_from(stream)
+    assert type(back) is tuple and back[0] == "ok" and np.isnan(back[1]) and back[4] == ["W.0", "b"]
+    assert type(back[2]) is np.float32 and back[2] == np.float32(1.5)
+    x, none, (drop, p) = back[3]
+    assert none is None and p == 0.25 and drop.dtype == bool
+    np.testing.assert_array_equal(x, message[3][0])
+    np.testing.assert_array_equal(drop, message[3][2][0])
+    assert back[5].keys() == message[5].keys()
+    for key in message[5]:
+        assert back[5][key].dtype == message[5][key].dtype
+        np.testing.assert_array_equal(back[5][key], message[5][key])
+    assert back[6:] == (True, 7)
+    with pytest.raises(TypeError, match="Python objects"):
+        _send(io.BytesIO(), np.array([object()]))
+
+
+def test_a_worker_builds_networks_of_scratchgen_only():
+    from scratchgen.nn.process_shards import _network, _spec
+
+    net = GatedNetwork("lstm", 2)
+    built = _network(_spec(net))
+    assert type(built) is GatedNetwork and (built.cell, built.layers) == ("lstm", 2)
+    with pytest.raises(ValueError, match="scratchgen.nn only"):
+        _network({"module": "os", "name": "system", "arguments": {}})
