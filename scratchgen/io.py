@@ -326,6 +326,28 @@ MMAP_MIN_BYTES = 1 << 16
 _ZIP_FLAGS_FOR_ZIPFILE = 0x61
 
 
+def _npy_header(stream, name: str, bad: Callable[[str], ModelFileError]) -> tuple:
+    """(shape, fortran order, dtype) of the ``.npy`` header at the stream's position, which it leaves at the data.
+
+    The header is a Python dict literal that NumPy parses with ``ast.literal_eval``. A damaged one holding a
+    backslash would make Python's compiler warn of an invalid escape sequence (a SyntaxWarning, shown by
+    default from Python 3.12) before NumPy refuses it, so the header is read here first and such a header
+    refused: the header of a plain array (descr, fortran_order, shape) never holds one.
+    """
+    import io
+
+    version = np.lib.format.read_magic(stream)
+    width = 2 if version == (1, 0) else 4  # the header's length: uint16 in version 1.0, uint32 after
+    raw = stream.read(width)
+    header = stream.read(int.from_bytes(raw, "little")) if len(raw) == width else b""
+    if len(raw) != width or len(header) != int.from_bytes(raw, "little"):
+        raise bad(f"the archive is damaged (the .npy header of {name!r} is cut short)")
+    if b"\\" in header:
+        raise bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)")
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return reader(io.BytesIO(raw + header))
+
+
 def _read_member(f, zf, info, key: str, bad: Callable[[str], ModelFileError], what: str, mmap: bool) -> np.ndarray:
     """One ``.npy`` member: its header parsed once, its data read once into the array, its CRC-32 checked.
 
@@ -353,9 +375,7 @@ def _read_member(f, zf, info, key: str, bad: Callable[[str], ModelFileError], wh
     else:
         start, stream = 0, zf.open(info)
     with contextlib.nullcontext() if stored else stream:
-        version = np.lib.format.read_magic(stream)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = reader(stream)
+        shape, fortran, dtype = _npy_header(stream, info.filename, bad)
         head = stream.tell() - start  # bytes of the .npy header
         if dtype.hasobject:
             raise bad(f"not a scratchgen {what} file (the array {key!r} holds Python objects)")

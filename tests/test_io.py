@@ -174,6 +174,24 @@ def test_zip_needing_a_newer_zip_version_is_refused(tmp_path, good_bytes):
 
 
 
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_backslash_in_an_npy_header_is_refused_without_a_warning(tmp_path, good_bytes, compression):
+    """Found by the fuzz test: NumPy parses a .npy header with ast.literal_eval, and a damaged one holding
+    an invalid escape (here the key 'descr' spelt 'de\\:r', the same length) made Python warn of it (a
+    SyntaxWarning, shown by default from Python 3.12) before the error. Now: the error alone."""
+    import warnings
+
+    members = _members(_write(tmp_path / "good.npz", good_bytes))
+    damaged = [(n, d.replace(b"'descr'", b"'de\\:r'", 1) if n == "logprobs.npy" else d) for n, d in members]
+    assert damaged != members
+    path = _zip(tmp_path / "escape.npz", damaged, compression)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ModelFileError, match="escape.npz.*the .npy header of 'logprobs.npy'"):
+            scratchgen.load(path)
+    assert [str(w.message) for w in caught] == []
+
+
 # --- the reader parses each member once: what it checks by itself --------------------------------------
 
 
