@@ -35,6 +35,7 @@ from .text import BOS, EOS, Tokenizer, Vocabulary, check_tokens
 __all__ = [
     "CORPUS_MODES",
     "EncodedCorpus",
+    "check_corpus_file",
     "iter_corpus",
     "iter_labelled",
     "is_running_text",
@@ -46,6 +47,19 @@ __all__ = [
 CORPUS_MODES = ("lines", "paragraphs", "chunks")
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[str]]
+
+
+def check_corpus_file(path: str | os.PathLike[str]) -> None:
+    """Refuse a corpus path that is not a regular file, naming why: no such file, a directory, or something
+    else (a pipe, a device). The commands that read a file in byte ranges, or twice, need a regular one."""
+    name = os.fspath(path)
+    if os.path.isfile(name):
+        return
+    if os.path.isdir(name):
+        raise CorpusError(f"cannot read corpus {name!r}: it is a directory")
+    if os.path.exists(name):
+        raise CorpusError(f"cannot read corpus {name!r}: not a regular file (a pipe or a device cannot be read twice)")
+    raise CorpusError(f"cannot read corpus {name!r}: no such file")
 
 
 def _open_text(source: PathOrFile, encoding: str) -> tuple[IO[str], bool]:

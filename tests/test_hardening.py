@@ -476,3 +476,17 @@ def test_sigterm_leaves_no_model_file_and_no_temporary_folder(tmp_path):
     assert err.strip().splitlines()[-1] == "scratchgen: terminated"
     assert list(temp.iterdir()) == []
     assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--memory", "64M"]])
+def test_a_corpus_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path, capsys, extra):
+    """``train ngram`` reads its file by byte ranges (or twice): a directory, a pipe and a missing path each get
+    their own reason (a directory was once reported as 'no such file'), and nothing is written."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path, reason in [(tmp_path, "it is a directory"), (fifo, "not a regular file"),
+                         (tmp_path / "missing.txt", "no such file")]:
+        out = tmp_path / "m.npz"
+        assert main(["train", "ngram", str(path), "-o", str(out), *extra]) == 1
+        assert f"cannot read corpus {str(path)!r}: {reason}" in capsys.readouterr().err
+        assert not out.exists()

@@ -152,10 +152,10 @@ def _fit_file(args: argparse.Namespace, model, quiet: bool) -> int:
     running totals, then smooth (:meth:`NGramModel.fit_file <scratchgen.ngram.model.NGramModel.fit_file>`); with
     ``--memory SIZE`` within that budget, spilling sorted runs to ``--temp-dir`` and smoothing from them only
     when the distinct n-grams outgrow it. The number of sequences."""
+    from ..corpus import check_corpus_file
     from ..progress import Progress
 
-    if not os.path.isfile(args.corpus):
-        raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
+    check_corpus_file(args.corpus)
     steady_chunk_memory()  # the command only: the library leaves a user's allocator alone (scratchgen/allocator.py)
     total = None
     if not quiet:
@@ -267,8 +267,9 @@ def _train_dask(args: argparse.Namespace, model) -> int:
 
     if args.mode != "lines":
         raise CorpusError("--dask reads the corpus one sequence a line: it cannot be used with --mode")
-    if not os.path.isfile(args.corpus):
-        raise CorpusError(f"cannot read corpus {args.corpus!r}: no such file")
+    from ..corpus import check_corpus_file
+
+    check_corpus_file(args.corpus)
     client = connect(args.dask)
     try:
         workers = len(client.scheduler_info().get("workers", {}))

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from ..corpus import check_corpus_file
 from ..errors import CorpusError, ScratchgenError
 from ..text import Tokenizer, Vocabulary, check_tokens
 from .chunked import CHUNK_CHARS, Table, _count_chunk, _ReadingIds, _Totals, _width, merge_tables
@@ -315,8 +316,7 @@ def count_with_dask(
     ):
         paths = [os.path.abspath(p) for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]
         for path in paths:
-            if not os.path.isfile(path):
-                raise CorpusError(f"cannot read corpus {path!r}: no such file")
+            check_corpus_file(path)
         splits = [s for path in paths for s in _splits(path, int(blocksize), encoding)]
         # Round 1: count each byte range on a worker; the tables stay there (futures).
         local = [client.submit(_count_range, *s, order, tokenizer, encoding, pure=False) for s in splits]
