@@ -53,10 +53,10 @@ LN_2 with W_fc so; the pieces above stay apart for reading)::
     dW = diag(g) dW~ + b^T dc~,  dc = dc~,  dg_k = sum_j W[k, j] dW~[k, j],  db = W dc~,
     dxh = dZ W~^T  (= dy * g of eq. (A12), dy = dZ W^T),  dW~ = xh^T dZ,  dc~ = sum dZ           (A23)
 
-An affine map is one matrix product of the rows with a 1 appended (the "bias trick"); its gradients are one
-product too, the bias's the last row (the column sums of dZ are 1^T dZ)::
+An affine map is one matrix product of the rows with a 1 appended (the "bias trick": the forward adds
+no bias in a pass of its own)::
 
-    X W + c = [X | 1] [W; c],    [dW; dc] = [X | 1]^T dZ                                      (A24)
+    X W + c = [X | 1] [W; c]                                                                   (A24)
 
 Generation with a key/value cache: the keys and values of positions 0..t-1 do not change when token t
 arrives (row t of (A5)-(A7) needs only q_t and the keys and values of s <= t, because of the mask), so
@@ -298,8 +298,9 @@ def gelu_forward(params: dict, X: np.ndarray):
     return Y.reshape(X.shape), {"X": X, "sigma": sig.reshape(X.shape), "Y": Y}
 
 
-def _gelu_backward_block(x, s, y, dy, d) -> None:
-    """eq. (A14'') of one block of rows into d: x the input, s sigma(2u), y GELU(x) of the forward."""
+def _gelu_backward_block(x, s, y, dy, d, total) -> None:
+    """eq. (A14'') of one block of rows into d: x the input, s sigma(2u), y GELU(x) of the forward; with
+    ``total`` a list, the block's column sums appended."""
     w = np.multiply(x, x)
     w *= 6.0 * _C * _K
     w += 2.0 * _C  # 2c (1 + 3 * 0.044715 x^2)
@@ -308,16 +309,27 @@ def _gelu_backward_block(x, s, y, dy, d) -> None:
     d *= w
     d += s  # GELU'(x), eq. (A14'')
     d *= dy
+    if total is not None:
+        total.append(_col_sums(d))
 
 
-def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, Y2: np.ndarray, dY2: np.ndarray, defer=run_now):
+def _gelu_backward_rows(X2, sig2, Y2, dY2, col_sums: bool = False, defer=run_now):
     """eq. (A14'') over the rows of (N, F) arrays (the input, sigma(2u) and GELU of the forward, dY), a
-    cache-sized block at a time: dX (N, F). With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half
-    of the blocks on the second thread."""
+    cache-sized block at a time: dX (N, F) and, with ``col_sums``, sum_n dX[n] (F,) (a bias's gradient,
+    summed while each block is in the cache) or None. With an :class:`~scratchgen.nn.overlap.Overlap`
+    ``defer``, half of the blocks on the second thread; the blocks' column sums are added in the order of
+    the blocks whoever computed them."""
     dX = np.empty(X2.shape, dtype=np.result_type(X2, dY2))
-    pieces = [(X2[r0:r1], sig2[r0:r1], Y2[r0:r1], dY2[r0:r1], dX[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
+    blocks = _row_chunks(*X2.shape)
+    sums: list[list] = [[] for _ in blocks] if col_sums else [None for _ in blocks]  # type: ignore[misc]
+    pieces = [(X2[r0:r1], sig2[r0:r1], Y2[r0:r1], dY2[r0:r1], dX[r0:r1], sums[i]) for i, (r0, r1) in enumerate(blocks)]
     split(defer, _gelu_backward_block, pieces)
-    return dX
+    if not col_sums:
+        return dX, None
+    total = np.zeros(X2.shape[-1], dtype=dX.dtype)
+    for block_sum in sums:
+        total += block_sum[0]  # in the order of the blocks
+    return dX, total
 
 
 def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
@@ -325,7 +337,7 @@ def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
     sigma(2u) and GELU(x), each pass over a cache-sized block of rows."""
     X, sig = cache["X"], cache["sigma"]
     F = X.shape[-1]
-    dX = _gelu_backward_rows(X.reshape(-1, F), sig.reshape(-1, F), cache["Y"], dY.reshape(-1, F))
+    dX, _ = _gelu_backward_rows(X.reshape(-1, F), sig.reshape(-1, F), cache["Y"], dY.reshape(-1, F))
     return {}, dX.reshape(X.shape)
 
 
@@ -505,12 +517,6 @@ def _augmented_map(W: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
     return Wa
 
 
-def _augmented_grads(Xa: np.ndarray, dY2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """eq. (A24): dW (D, K) and db (K,), the rows of the one product [X | 1]^T dY, Xa (N, D + 1), dY2 (N, K)."""
-    G = Xa.T @ dY2  # (D + 1, K)
-    return G[:-1], G[-1]
-
-
 def attention_forward(params: dict, inputs, defer=run_now, augmented: np.ndarray | None = None):
     """Causal multi-head self-attention, eq. (A4)-(A7).
 
@@ -561,7 +567,7 @@ def attention_forward(params: dict, inputs, defer=run_now, augmented: np.ndarray
             _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], Pc, O_heads[b0:b1], mask)  # eq. (A5)-(A7)
         np.matmul(O2, params["W_o"], out=Y)  # (B T, D) eq. (A7)
         Y += params["b_o"]
-    cache = {"Xa": Xa, "Qs": Qs, "K": K, "V": V, "P_blocks": P_blocks, "O": O2, "scale": scale, "W_s": W_s[:D]}
+    cache = {"X": Xa[:, :D], "Qs": Qs, "K": K, "V": V, "P_blocks": P_blocks, "O": O2, "scale": scale, "W_s": W_s[:D]}
     return Y.reshape(B, T, D), cache
 
 
@@ -601,11 +607,11 @@ def _attend_backward_block(Qs, K, V, P_blocks, dO, rowdot, dQKV) -> None:
             dV[..., :r1, :] += Pj_T @ dO[..., r0:r1, :]
 
 
-def _qkv_weight_grads(Xa: np.ndarray, dQKV2: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """eq. (A19)'s dW_qkv = X^T [dQ | dK | dV] and db_qkv, one product by eq. (A24), from the gradient of the
-    *scaled* queries: their columns times the 1 / sqrt(d) of eq. (A18), on (D, D) numbers, not (B T, D)."""
-    D = Xa.shape[1] - 1
-    dW, db = _augmented_grads(Xa, dQKV2)
+def _qkv_weight_grads(X2: np.ndarray, dQKV2: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """eq. (A19)'s dW_qkv = X^T [dQ | dK | dV] and db_qkv, from the gradient of the *scaled* queries:
+    their columns times the 1 / sqrt(d) of eq. (A18), on (D, D) numbers instead of (B T, D)."""
+    D = X2.shape[1]
+    dW, db = _weight_grads(X2, dQKV2)
     dW[:, :D] *= scale
     db[:D] *= scale
     return dW, db
@@ -619,7 +625,7 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
     eq. (A17) come from eq. (A17'), dO . O: a (B, T, D) product instead of a (B, A, T, T) one.
     The weight gradients of W_o and W_qkv are ``defer``'s (:mod:`scratchgen.nn.overlap`).
     """
-    Xa, Qs, K, V, P_blocks, O2, scale = (cache[k] for k in ("Xa", "Qs", "K", "V", "P_blocks", "O", "scale"))
+    X2, Qs, K, V, P_blocks, O2, scale = (cache[k] for k in ("X", "Qs", "K", "V", "P_blocks", "O", "scale"))
     B, A, T, d = K.shape
     D = A * d
     dY2 = dY.reshape(-1, D)  # (B T, D)
@@ -637,7 +643,7 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
     ]
     split(defer, _attend_backward_block, pieces)  # eq. (A16)-(A18)
     dQKV2 = dQKV.reshape(-1, 3 * D)  # (B T, 3D): [dQs | dK | dV], the gradient of the scaled queries
-    w_qkv = defer(_qkv_weight_grads, Xa, dQKV2, scale)  # eq. (A19), eq. (A18)'s 1 / sqrt(d)
+    w_qkv = defer(_qkv_weight_grads, X2, dQKV2, scale)  # eq. (A19), eq. (A18)'s 1 / sqrt(d)
     grads["W_qkv"], grads["b_qkv"] = part(w_qkv, 0), part(w_qkv, 1)
     return grads, ((dQKV2 @ cache["W_s"].T).reshape(B, T, D), None)  # eq. (A19): dX = [dQs | dK | dV] W_s^T
 
@@ -666,7 +672,7 @@ def mlp_forward(params: dict, X: np.ndarray, defer=run_now, augmented: np.ndarra
         Hf = Xa @ W_a  # (N, F) X W_fc + b_fc, eq. (A24)
         G, sig = _gelu_rows(Hf, defer)  # (N, F) eq. (A3)
         Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
-    return Y.reshape(X.shape), {"Xa": Xa, "Hf": Hf, "sigma": sig, "proj": c_proj}
+    return Y.reshape(X.shape), {"X": Xa[:, :-1], "Hf": Hf, "sigma": sig, "proj": c_proj}
 
 
 def _mlp_rows(Xa, W_a, params, Hf, sig, G, Y) -> None:
@@ -678,14 +684,18 @@ def _mlp_rows(Xa, W_a, params, Hf, sig, G, Y) -> None:
     Y += params["b_proj"]
 
 
+def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:
+    """X^T dY: a weight's gradient without its bias's."""
+    return X2.T @ dY2
+
+
 def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
-    """The gradients of eq. (A8); W_fc's and b_fc's are one product, eq. (A24).
+    """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows.
     The weight gradients are ``defer``'s (:mod:`scratchgen.nn.overlap`)."""
     g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY, defer)  # dG (N, F)
     G = cache["proj"]["X"]  # (N, F) GELU's output, the input of W_proj
-    dHf = _gelu_backward_rows(cache["Hf"], cache["sigma"], G, dG, defer)  # (N, F) eq. (A14'')
-    fc = defer(_augmented_grads, cache["Xa"], dHf)  # eq. (A24)
-    grads = {"W_fc": part(fc, 0), "b_fc": part(fc, 1), "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
+    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], G, dG, True, defer)  # (N, F) eq. (A14'')
+    grads = {"W_fc": defer(_matmul_t, cache["X"], dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
     return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 

@@ -86,7 +86,7 @@ def test_data_parallel_overlaps_a_small_transformer(monkeypatch):
         loss_2, state_2, grads_2 = parallel.step(params, inputs)
     assert abs(loss_2 - loss) <= 1e-12 * loss and state_2 is None
     # W_proj, W_fc~ and LN_2 unfolded (eq. (A23)), W_o, W_qkv~ and LN_1 unfolded
-    block = ["_weight_grads", "_augmented_grads", "_unfold", "_weight_grads", "_qkv_weight_grads", "_unfold"]
+    block = ["_weight_grads", "_matmul_t", "_unfold", "_weight_grads", "_qkv_weight_grads", "_unfold"]
     weight_tasks = [name for name in submitted if name != "_run_all"]  # _run_all: halves of the blocks' work
     assert weight_tasks == ["_weight_grads"] + block * 2 + ["_table_grads"]  # the output map first, the tables last
     assert submitted.count("_run_all") >= 2 * 2  # at least the attention and the MLP of each block
