@@ -20,6 +20,8 @@ Forward::
     [Q | K | V] = X W_qkv + b_qkv;  each (B, T, D) split into A heads of d columns: (B, A, T, d) (A4)
     S = Q K^T / sqrt(d);  S[t, s] = -inf for s > t (the causal mask)                          (A5)
     P = softmax over s of S  (row t weighs the positions s <= t; masked entries get 0)        (A6)
+    P[t, s] = exp(S[t, s] - m_t) / sum_s' exp(S[t, s'] - m_t)  for any m_t;  m_t = max_s S[t, s], or
+    m_t = 0 when |S[t, s]| <= |q_t| max_{s <= t} |k_s| / sqrt(d) <= Lambda (Cauchy-Schwarz)         (A6')
     O = P V  (B, A, T, d), heads merged back into (B, T, D);  attn(X) = O W_o + b_o            (A7)
     mlp(X) = GELU(X W_fc + b_fc) W_proj + b_proj                                               (A8)
     block(X) = X' + mlp(LN_2(X')),  X' = X + attn(LN_1(X))                                     (A9)
@@ -52,11 +54,6 @@ LN_2 with W_fc so; the pieces above stay apart for reading)::
     LN(x) W + c = xh W~ + c~,   W~ = diag(g) W,   c~ = b W + c                                 (A22)
     dW = diag(g) dW~ + b^T dc~,  dc = dc~,  dg_k = sum_j W[k, j] dW~[k, j],  db = W dc~,
     dxh = dZ W~^T  (= dy * g of eq. (A12), dy = dZ W^T),  dW~ = xh^T dZ,  dc~ = sum dZ           (A23)
-
-An affine map is one matrix product of the rows with a 1 appended (the "bias trick": the forward adds
-no bias in a pass of its own)::
-
-    X W + c = [X | 1] [W; c]                                                                   (A24)
 
 Generation with a key/value cache: the keys and values of positions 0..t-1 do not change when token t
 arrives (row t of (A5)-(A7) needs only q_t and the keys and values of s <= t, because of the mask), so
@@ -150,31 +147,12 @@ def _col_sums(A: np.ndarray) -> np.ndarray:
     return _filled((len(A),), 1.0, A.dtype) @ A
 
 
-def _ones_column(N: int, D: int, dtype) -> np.ndarray:
-    """An (N, D + 1) array whose last column is 1 and the rest still to be written: [X | 1] of eq. (A24)."""
-    Xa = np.empty((N, D + 1), dtype=dtype)
-    Xa[:, D] = 1.0
-    return Xa
-
-
-def _append_ones(X2: np.ndarray) -> np.ndarray:
-    """[X | 1] (N, D + 1) of eq. (A24) for the rows of X2 (N, D): a copy with a column of ones."""
-    Xa = _ones_column(X2.shape[0], X2.shape[1], X2.dtype)
-    Xa[:, :-1] = X2
-    return Xa
-
-
-def _normalise(X: np.ndarray, augment: bool = False):
-    """eq. (A1) alone: xh (N, D) for the rows of X (..., D), and the cache of :func:`_normalise_backward`.
-
-    With ``augment``, [xh | 1] (N, D + 1) instead: xh written beside a column of ones, ready for the one
-    product of eq. (A24) (the cache's "Xh" is then the (N, D) view of it).
-    """
+def _normalise(X: np.ndarray):
+    """eq. (A1) alone: xh (N, D) for the rows of X (..., D), and the cache of :func:`_normalise_backward`."""
     D = X.shape[-1]
     X2 = X.reshape(-1, D)  # (N, D)
     mu = X2 @ _filled((D,), 1.0 / D, X2.dtype)  # (N,) the mean of each row, one matrix-vector product
-    Xa = _ones_column(len(X2), D, X2.dtype) if augment else None
-    Xh = np.subtract(X2, mu[:, None], out=None if Xa is None else Xa[:, :D])  # (N, D) x - mu
+    Xh = X2 - mu[:, None]  # (N, D) x - mu
     var = _row_dot(Xh, Xh)  # (N,) D times the variance
     var *= 1.0 / D
     var += LN_EPS
@@ -182,7 +160,7 @@ def _normalise(X: np.ndarray, augment: bool = False):
     np.divide(1.0, inv_sigma, out=inv_sigma)
     inv_sigma = inv_sigma[:, None]  # (N, 1) 1 / sqrt(var + eps)
     Xh *= inv_sigma  # eq. (A1)
-    return (Xh if Xa is None else Xa), {"Xh": Xh, "inv_sigma": inv_sigma, "shape": X.shape}
+    return Xh, {"Xh": Xh, "inv_sigma": inv_sigma, "shape": X.shape}
 
 
 def _normalise_backward(cache: dict, dXh: np.ndarray) -> np.ndarray:
@@ -265,9 +243,11 @@ def _row_chunks(n_rows: int, width: int) -> list[tuple[int, int]]:
     return [(r0, min(n_rows, r0 + step)) for r0 in range(0, n_rows, step)]
 
 
-def _gelu_block(x: np.ndarray, s: np.ndarray, y: np.ndarray) -> None:
-    """eq. (A3) of one block of rows: sigma(2u) into s, GELU into y."""
+def _bias_gelu_block(x: np.ndarray, bias: np.ndarray | None, s: np.ndarray, y: np.ndarray) -> None:
+    """eq. (A3) of one block of rows: ``x += bias`` in place (None: no bias), sigma(2u) into s, GELU into y."""
     with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
+        if bias is not None:
+            x += bias  # the pre-activation X W + b of eq. (A8)
         np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
         s *= -2.0 * _C * _K
         s -= 2.0 * _C
@@ -278,13 +258,14 @@ def _gelu_block(x: np.ndarray, s: np.ndarray, y: np.ndarray) -> None:
         np.multiply(x, s, out=y)  # eq. (A3)
 
 
-def _gelu_rows(X2: np.ndarray, defer=run_now):
-    """eq. (A3) over the rows of X2 (N, F): GELU (N, F) and sigma(2u) (N, F), a cache-sized block of rows at
-    a time (the eight operations of GELU and its output touch each block while it is in the cache). With an
+def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None, defer=run_now):
+    """eq. (A3) over the rows of X2 (N, F), after adding ``bias`` (F,) to X2 in place (None: no bias).
+    Returns GELU (N, F) and sigma(2u) (N, F), a cache-sized block of rows at a time: the bias, the ten
+    operations of GELU and its output touch each block while it is in the cache. With an
     :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread (:func:`split`)."""
     Y, sig = np.empty_like(X2), np.empty_like(X2)
-    blocks = [(X2[r0:r1], sig[r0:r1], Y[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
-    split(defer, _gelu_block, blocks)  # the same arithmetic, a cache-sized block of rows at a time
+    blocks = [(X2[r0:r1], bias, sig[r0:r1], Y[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
+    split(defer, _bias_gelu_block, blocks)  # the same arithmetic, a cache-sized block of rows at a time
     return Y, sig
 
 
@@ -294,7 +275,7 @@ def gelu_forward(params: dict, X: np.ndarray):
     >>> np.round(gelu_forward({}, np.array([-3.0, 0.0, 1.0, 3.0]))[0], 4)
     array([-0.0036,  0.    ,  0.8412,  2.9964])
     """
-    Y, sig = _gelu_rows(X.reshape(-1, X.shape[-1]))  # (N, F) each
+    Y, sig = _bias_gelu_rows(X.reshape(-1, X.shape[-1]), None)  # (N, F) each
     return Y.reshape(X.shape), {"X": X, "sigma": sig.reshape(X.shape), "Y": Y}
 
 
@@ -307,18 +288,19 @@ def _gelu_backward_block(x, s, y, dy, d, total) -> None:
     w *= y
     np.subtract(1.0, s, out=d)  # 1 - sigma
     d *= w
-    d += s  # GELU'(x), eq. (A14'')
+    d += s  # GELU'(x), eq. (A14''): 8 passes, one fewer than eq. (A14')
     d *= dy
     if total is not None:
         total.append(_col_sums(d))
 
 
 def _gelu_backward_rows(X2, sig2, Y2, dY2, col_sums: bool = False, defer=run_now):
-    """eq. (A14'') over the rows of (N, F) arrays (the input, sigma(2u) and GELU of the forward, dY), a
-    cache-sized block at a time: dX (N, F) and, with ``col_sums``, sum_n dX[n] (F,) (a bias's gradient,
-    summed while each block is in the cache) or None. With an :class:`~scratchgen.nn.overlap.Overlap`
-    ``defer``, half of the blocks on the second thread; the blocks' column sums are added in the order of
-    the blocks whoever computed them."""
+    """eq. (A14'') over the rows of (N, F) arrays (the input, sigma(2u) and GELU of the forward, and dY), a
+    cache-sized block at a time: dX (N, F) and, with
+    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None.
+    With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread;
+    the blocks' column sums are added in the order of the blocks whoever computed them."""
+    F = X2.shape[-1]
     dX = np.empty(X2.shape, dtype=np.result_type(X2, dY2))
     blocks = _row_chunks(*X2.shape)
     sums: list[list] = [[] for _ in blocks] if col_sums else [None for _ in blocks]  # type: ignore[misc]
@@ -326,7 +308,7 @@ def _gelu_backward_rows(X2, sig2, Y2, dY2, col_sums: bool = False, defer=run_now
     split(defer, _gelu_backward_block, pieces)
     if not col_sums:
         return dX, None
-    total = np.zeros(X2.shape[-1], dtype=dX.dtype)
+    total = np.zeros(F, dtype=dX.dtype)
     for block_sum in sums:
         total += block_sum[0]  # in the order of the blocks
     return dX, total
@@ -406,12 +388,40 @@ def _causal_mask(T: int, dtype: np.dtype) -> np.ndarray:
     return mask
 
 
-def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def _shift_free_limit(dtype: np.dtype, T: int) -> float:
+    """Lambda of eq. (A6'): scores no larger than it in magnitude need no shift. exp(Lambda) times T keys
+    stays below the dtype's largest number, and a row's largest exp(S) >= exp(-Lambda) keeps every entry
+    within a factor eps of it a normal number: Lambda = min(ln(eps / tiny), ln(max / T)) - 1 (70 in
+    float32, 707 in float64)."""
+    info = np.finfo(dtype)
+    return min(math.log(float(info.eps) / float(info.tiny)), math.log(float(info.max) / max(T, 1))) - 1.0
+
+
+def _shift_free_rows(Qs: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Which query rows need no shift by eq. (A6'): (..., T) booleans, row t's from q_t and the keys s <= t
+    alone (so a row's numbers never depend on a later position's, bit for bit).
+
+    Qs (..., T, d) the scaled queries, K (..., T, d): |q_t|^2 max_{s <= t} |k_s|^2 <= Lambda^2.
+    """
+    qq = np.einsum("...td,...td->...t", Qs, Qs)  # (..., T) |q_t|^2
+    kk = np.einsum("...td,...td->...t", K, K)
+    np.maximum.accumulate(kk, axis=-1, out=kk)  # max_{s <= t} |k_s|^2
+    qq *= kk
+    return qq <= _shift_free_limit(Qs.dtype, Qs.shape[-2]) ** 2
+
+
+def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None, free: np.ndarray | None = None) -> np.ndarray:
     """eq. (A5)-(A6) written over S (..., t, s) itself (no temporary), ``mask`` (t, s) its part of the causal
-    mask (None: already added)."""
+    mask (None: already added). ``free`` (..., t): the rows that need no shift (:func:`_shift_free_rows`);
+    each other row has its maximum subtracted. The row max is a short loop a row (measured 1.5 ns a score
+    at T = 32, as much as the exp), so skipping it where eq. (A6') allows pays."""
     if mask is not None:
         S += mask  # eq. (A5)
-    S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
+    if free is None or not free.all():
+        m = S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
+        if free is not None:
+            m[free] = 0.0  # eq. (A6'): these rows unshifted, as when every row is free
+        S -= m
     np.exp(S, out=S)
     total = S @ _filled((S.shape[-1], 1), 1.0, S.dtype)  # (..., t, 1) the row sums, as a matrix product:
     np.divide(1.0, total, out=total)  # measured twice as fast as S.sum(axis=-1) on these short rows
@@ -492,11 +502,12 @@ def _attend(Qs, K, V, P_blocks, O, mask) -> None:
     and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row.
     The keys r0 .. r1 - 1 of rows r0 .. r1 - 1 have the mask of a window of r1 - r0 positions, an array of its
     own (contiguous: NumPy adds it over a whole block of a sequence in one inner loop, not row by row)."""
+    free = _shift_free_rows(Qs, K)  # (.., T) eq. (A6')
     for Pj in P_blocks:
         r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
         Pj[..., r0:] += _causal_mask(r1 - r0, Pj.dtype)  # eq. (A5): only keys past r0 can be in these rows' future
-        _causal_softmax_inplace(Pj, None)  # eq. (A6)
+        _causal_softmax_inplace(Pj, None, free[..., r0:r1, None])  # eq. (A6), (A6')
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 
@@ -510,22 +521,13 @@ def _thread_chunks(chunks: list[tuple[int, int]], defer) -> list[tuple[int, int]
     return chunks
 
 
-def _augmented_map(W: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
-    """[W; b] (D + 1, K) of eq. (A24) for W (D, K) and b (K,)."""
-    Wa = np.empty((W.shape[0] + 1, W.shape[1]), dtype=dtype)
-    Wa[:-1], Wa[-1] = W, b
-    return Wa
-
-
-def attention_forward(params: dict, inputs, defer=run_now, augmented: np.ndarray | None = None):
+def attention_forward(params: dict, inputs, defer=run_now):
     """Causal multi-head self-attention, eq. (A4)-(A7).
 
     Parameters
     ----------
     params : "W_qkv" (D, 3D), "b_qkv" (3D,), "W_o" (D, D), "b_o" (D,)
     inputs : (X, heads): X (B, T, D) and the number of heads A (D divisible by A)
-    augmented : [X | 1] (B T, D + 1), X's rows with a 1 appended, if the caller has it (the block writes
-        LN_1's xh so, :func:`_normalise`); else it is made here. Eq. (A4) is then one product (eq. (A24)).
 
     Returns
     -------
@@ -542,11 +544,12 @@ def attention_forward(params: dict, inputs, defer=run_now, augmented: np.ndarray
     """
     X, A = inputs
     B, T, D = X.shape
-    Xa = _append_ones(X.reshape(-1, D)) if augmented is None else augmented  # (B T, D + 1) [X | 1]
+    X2 = X.reshape(-1, D)  # (B T, D)
     scale = 1.0 / math.sqrt(D // A)
-    dtype = np.result_type(Xa, params["W_qkv"])
-    W_s = _augmented_map(params["W_qkv"], params["b_qkv"], dtype)  # (D + 1, 3D) [W_qkv; b_qkv] of eq. (A24)
-    W_s[:, :D] *= scale  # the query columns scaled: [X | 1] W_s = [Q / sqrt(d) | K | V], so that S = Qs K^T
+    W_s, b_s = params["W_qkv"].copy(), params["b_qkv"].copy()  # (D, 3D), (3D,)
+    W_s[:, :D] *= scale  # the query columns scaled: X W_s + b_s = [Q / sqrt(d) | K | V], so that S = Qs K^T
+    b_s[:D] *= scale
+    dtype = np.result_type(X2, W_s)
     QKV = np.empty((B * T, 3 * D), dtype=dtype)  # (B T, 3D) eq. (A4), the queries scaled
     Qs, K, V = _qkv_heads(QKV, B, T, A)  # (B, A, T, d) views
     P_blocks = _score_blocks(B, A, T, dtype)  # P of eq. (A6) by blocks of query rows
@@ -558,25 +561,27 @@ def attention_forward(params: dict, inputs, defer=run_now, augmented: np.ndarray
     if isinstance(defer, Overlap) and B >= 2:  # two threads: each sequence's attention is its own, so halves
         mid = (B + 1) // 2
         heads = (Qs, K, V, P_blocks, O_heads)
-        halves = [(b0, b1, Xa, W_s, params, QKV, heads, O2, Y, mask) for b0, b1 in ((0, mid), (mid, B))]
+        halves = [(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) for b0, b1 in ((0, mid), (mid, B))]
         split(defer, _attention_rows, halves)
     else:
-        np.matmul(Xa, W_s, out=QKV)  # eq. (A4) with its bias, eq. (A24)
+        np.matmul(X2, W_s, out=QKV)  # eq. (A4)
+        QKV += b_s
         for b0, b1 in _batch_chunks(B, A, T):
             Pc = [Pj[b0:b1] for Pj in P_blocks]
             _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], Pc, O_heads[b0:b1], mask)  # eq. (A5)-(A7)
         np.matmul(O2, params["W_o"], out=Y)  # (B T, D) eq. (A7)
         Y += params["b_o"]
-    cache = {"X": Xa[:, :D], "Qs": Qs, "K": K, "V": V, "P_blocks": P_blocks, "O": O2, "scale": scale, "W_s": W_s[:D]}
+    cache = {"X": X2, "Qs": Qs, "K": K, "V": V, "P_blocks": P_blocks, "O": O2, "scale": scale, "W_s": W_s}
     return Y.reshape(B, T, D), cache
 
 
-def _attention_rows(b0, b1, Xa, W_s, params, QKV, heads, O2, Y, mask) -> None:
-    """eq. (A4)-(A7) for the sequences b0 .. b1 - 1 (rows b0 T .. b1 T - 1 of Xa, QKV, O2 and Y)."""
+def _attention_rows(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) -> None:
+    """eq. (A4)-(A7) for the sequences b0 .. b1 - 1 (rows b0 T .. b1 T - 1 of X2, QKV, O2 and Y)."""
     Qs, K, V, P_blocks, O_heads = heads
     A, T = O_heads.shape[1:3]
     rows = slice(b0 * T, b1 * T)
-    np.matmul(Xa[rows], W_s, out=QKV[rows])  # eq. (A4) with its bias, eq. (A24)
+    np.matmul(X2[rows], W_s, out=QKV[rows])  # eq. (A4)
+    QKV[rows] += b_s
     for c0, c1 in _batch_chunks(b1 - b0, A, T):
         c0, c1 = b0 + c0, b0 + c1
         Pc = [Pj[c0:c1] for Pj in P_blocks]
@@ -651,35 +656,32 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
 # --- the MLP and the pre-LN block: eq. (A8), (A9), (A20) ------------------------------------------------
 
 
-def mlp_forward(params: dict, X: np.ndarray, defer=run_now, augmented: np.ndarray | None = None):
+def mlp_forward(params: dict, X: np.ndarray, defer=run_now):
     """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,).
 
-    ``augmented``: [X | 1] (N, D + 1) if the caller has it (the block writes LN_2's xh so), else made here;
-    X W_fc + b_fc is then one product, eq. (A24).
+    The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own.
     """
-    Xa = _append_ones(X.reshape(-1, X.shape[-1])) if augmented is None else augmented  # (N, D + 1)
-    dtype = np.result_type(Xa, params["W_fc"])
-    W_a = _augmented_map(params["W_fc"], params["b_fc"], dtype)  # (D + 1, F) [W_fc; b_fc]
-    N, F = len(Xa), W_a.shape[1]
-    if isinstance(defer, Overlap) and N >= 2:  # two threads: each row's MLP is its own, so halves of rows
-        Hf, sig, G = (np.empty((N, F), dtype=dtype) for _ in range(3))
-        Y = np.empty((N, params["W_proj"].shape[1]), dtype=dtype)
+    X2 = X.reshape(-1, X.shape[-1])  # (N, D)
+    if isinstance(defer, Overlap) and len(X2) >= 2:  # two threads: each row's MLP is its own, so halves of rows
+        N, F = len(X2), params["W_fc"].shape[1]
+        Hf, sig, G = (np.empty((N, F), dtype=np.result_type(X2, params["W_fc"])) for _ in range(3))
+        Y = np.empty((N, params["W_proj"].shape[1]), dtype=Hf.dtype)
         mid = (N + 1) // 2
-        halves = [(Xa[a:b], W_a, params, Hf[a:b], sig[a:b], G[a:b], Y[a:b]) for a, b in ((0, mid), (mid, N))]
+        halves = [(X2[a:b], params, Hf[a:b], sig[a:b], G[a:b], Y[a:b]) for a, b in ((0, mid), (mid, N))]
         split(defer, _mlp_rows, halves)
         c_proj = {"X": G, "shape": G.shape}
     else:
-        Hf = Xa @ W_a  # (N, F) X W_fc + b_fc, eq. (A24)
-        G, sig = _gelu_rows(Hf, defer)  # (N, F) eq. (A3)
+        Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
+        G, sig = _bias_gelu_rows(Hf, params["b_fc"], defer)  # (N, F) eq. (A3) of X W_fc + b_fc
         Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
-    return Y.reshape(X.shape), {"X": Xa[:, :-1], "Hf": Hf, "sigma": sig, "proj": c_proj}
+    return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
 
 
-def _mlp_rows(Xa, W_a, params, Hf, sig, G, Y) -> None:
+def _mlp_rows(X2, params, Hf, sig, G, Y) -> None:
     """eq. (A8) for some rows, into Hf, sig, G (N', F) and Y (N', D)."""
-    np.matmul(Xa, W_a, out=Hf)  # eq. (A24)
+    np.matmul(X2, params["W_fc"], out=Hf)
     for r0, r1 in _row_chunks(*Hf.shape):
-        _gelu_block(Hf[r0:r1], sig[r0:r1], G[r0:r1])
+        _bias_gelu_block(Hf[r0:r1], params["b_fc"], sig[r0:r1], G[r0:r1])
     np.matmul(G, params["W_proj"], out=Y)
     Y += params["b_proj"]
 
@@ -692,10 +694,11 @@ def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:
 def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
     """The gradients of eq. (A8); b_fc's (the column sums of dHf) are summed inside GELU's blocks of rows.
     The weight gradients are ``defer``'s (:mod:`scratchgen.nn.overlap`)."""
+    X2 = cache["X"]  # (N, D)
     g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY, defer)  # dG (N, F)
-    G = cache["proj"]["X"]  # (N, F) GELU's output, the input of W_proj
+    G = cache["proj"]["X"]  # (N, F) GELU's output, W_proj's input
     dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], G, dG, True, defer)  # (N, F) eq. (A14'')
-    grads = {"W_fc": defer(_matmul_t, cache["X"], dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
+    grads = {"W_fc": defer(_matmul_t, X2, dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
     return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 
@@ -711,11 +714,11 @@ def block_forward(params: dict, inputs, defer=run_now):
     attn, mlp = _sub(params, "attn."), _sub(params, "mlp.")
     attn["W_qkv"], attn["b_qkv"] = _fold(_sub(params, "ln1."), attn["W_qkv"], attn["b_qkv"])  # eq. (A22)
     mlp["W_fc"], mlp["b_fc"] = _fold(_sub(params, "ln2."), mlp["W_fc"], mlp["b_fc"])  # eq. (A22)
-    Xa1, c_ln1 = _normalise(X, augment=True)  # (B T, D + 1) [xh | 1], eq. (A1) of LN_1; (A2) inside W~_qkv
-    Y1, c_attn = attention_forward(attn, (c_ln1["Xh"].reshape(X.shape), A), defer, Xa1)
+    Xh1, c_ln1 = _normalise(X)  # (B T, D) eq. (A1) of LN_1; its eq. (A2) is inside W~_qkv
+    Y1, c_attn = attention_forward(attn, (Xh1.reshape(X.shape), A), defer)
     X1 = X + Y1  # the first residual
-    Xa2, c_ln2 = _normalise(X1, augment=True)  # eq. (A1) of LN_2, beside a column of ones
-    Y2, c_mlp = mlp_forward(mlp, c_ln2["Xh"].reshape(X.shape), defer, Xa2)
+    Xh2, c_ln2 = _normalise(X1)  # eq. (A1) of LN_2
+    Y2, c_mlp = mlp_forward(mlp, Xh2.reshape(X.shape), defer)
     Y2 += X1  # the second residual, into the MLP's fresh output
     return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp, "W_fc~": mlp["W_fc"]}
 
