@@ -318,3 +318,21 @@ def test_a_wrong_unfold_fails_the_folded_block_check(monkeypatch):
     monkeypatch.setattr(T, "_unfold", without_shift_term)
     grads, _ = T.block_backward(p, T.block_forward(p, (X, 2))[1], dY)
     assert not np.allclose(grads["attn.W_qkv"], _unfolded_block(p, X, 2, dY)[1]["attn.W_qkv"], rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 10.0, 60.0]))
+def test_rows_without_a_shift_have_bounded_scores_and_the_same_softmax(seed, scale):
+    """eq. (A6'): a row marked free has every visible |score| <= Lambda, and the softmax with the free rows
+    unshifted (the others shifted by their maximum) equals the plain one; at scale 60 some rows are not free."""
+    rng = np.random.default_rng(seed)
+    Qs, K = (rng.normal(size=(2, 3, 16, 4)).astype(np.float32) * scale for _ in range(2))
+    free = T._shift_free_rows(Qs, K)  # (2, 3, 16)
+    S = Qs @ K.swapaxes(-1, -2)  # (2, 3, 16, 16)
+    visible = np.tril(np.ones((16, 16), dtype=bool))
+    limit = T._shift_free_limit(np.dtype(np.float32), 16)
+    assert np.all(np.abs(np.where(visible, S, 0.0))[free] <= limit * (1 + 1e-6))
+    P = T._causal_softmax_inplace(S.copy(), T._causal_mask(16, S.dtype), free[..., None])
+    np.testing.assert_allclose(P, T.causal_softmax(S.astype(np.float64)), rtol=2e-5, atol=1e-7)
+    if scale == 60.0:
+        assert not free.all()  # the fallback (each such row its own maximum) was taken
