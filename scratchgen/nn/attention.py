@@ -397,29 +397,41 @@ def _shift_free_limit(dtype: np.dtype, T: int) -> float:
     return min(math.log(float(info.eps) / float(info.tiny)), math.log(float(info.max) / max(T, 1))) - 1.0
 
 
-def _shift_free_rows(Qs: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Which query rows need no shift by eq. (A6'): (..., T) booleans, row t's from q_t and the keys s <= t
-    alone (so a row's numbers never depend on a later position's, bit for bit).
+def _squared_norms(Z: np.ndarray) -> np.ndarray:
+    """|z|^2 of each row of the heads Z (..., A, T, d): (..., A, T), a square pass and one matrix-vector product,
+    in the (..., T, A, d) order in which the heads' views of the [Q | K | V] rows lie in memory."""
+    d = Z.shape[-1]
+    Zt = Z.swapaxes(-2, -3)  # (..., T, A, d): the order of the rows in memory
+    norms = np.square(Zt, order="C").reshape(-1, d) @ _filled((d,), 1.0, Z.dtype)
+    return norms.reshape(Zt.shape[:-1]).swapaxes(-1, -2)  # (..., A, T)
 
-    Qs (..., T, d) the scaled queries, K (..., T, d): |q_t|^2 max_{s <= t} |k_s|^2 <= Lambda^2.
+
+def _shift_free_rows(Qs: np.ndarray, K: np.ndarray):
+    """Which query rows need no shift by eq. (A6'): True (all of them), or (..., T) booleans, row t's from
+    q_t and the keys s <= t alone (so a row's numbers never depend on a later position's, bit for bit).
+
+    Qs (..., T, d) the scaled queries, K (..., T, d): |q_t|^2 max_{s <= t} |k_s|^2 <= Lambda^2. When the
+    largest |q_t|^2 times the largest |k_s|^2 is within it, so is every row's (no running maximum needed).
     """
-    qq = np.einsum("...td,...td->...t", Qs, Qs)  # (..., T) |q_t|^2
-    kk = np.einsum("...td,...td->...t", K, K)
+    limit2 = _shift_free_limit(Qs.dtype, Qs.shape[-2]) ** 2
+    qq, kk = _squared_norms(Qs), _squared_norms(K)  # (..., T) |q_t|^2, |k_s|^2
+    if qq.size == 0 or float(qq.max()) * float(kk.max()) <= limit2:
+        return True
     np.maximum.accumulate(kk, axis=-1, out=kk)  # max_{s <= t} |k_s|^2
     qq *= kk
-    return qq <= _shift_free_limit(Qs.dtype, Qs.shape[-2]) ** 2
+    return qq <= limit2
 
 
-def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None, free: np.ndarray | None = None) -> np.ndarray:
+def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None, free=False) -> np.ndarray:
     """eq. (A5)-(A6) written over S (..., t, s) itself (no temporary), ``mask`` (t, s) its part of the causal
-    mask (None: already added). ``free`` (..., t): the rows that need no shift (:func:`_shift_free_rows`);
-    each other row has its maximum subtracted. The row max is a short loop a row (measured 1.5 ns a score
-    at T = 32, as much as the exp), so skipping it where eq. (A6') allows pays."""
+    mask (None: already added). ``free``: the rows that need no shift (:func:`_shift_free_rows`), True (all),
+    False (none) or booleans (..., t, 1); each other row has its maximum subtracted. The row maxima are a
+    short loop a row (measured 1.5 ns a score at T = 32, as much as the exp): skipped where eq. (A6') allows."""
     if mask is not None:
         S += mask  # eq. (A5)
-    if free is None or not free.all():
+    if free is not True:
         m = S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
-        if free is not None:
+        if free is not False:
             m[free] = 0.0  # eq. (A6'): these rows unshifted, as when every row is free
         S -= m
     np.exp(S, out=S)
@@ -507,7 +519,7 @@ def _attend(Qs, K, V, P_blocks, O, mask) -> None:
         r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
         Pj[..., r0:] += _causal_mask(r1 - r0, Pj.dtype)  # eq. (A5): only keys past r0 can be in these rows' future
-        _causal_softmax_inplace(Pj, None, free[..., r0:r1, None])  # eq. (A6), (A6')
+        _causal_softmax_inplace(Pj, None, free if free is True else free[..., r0:r1, None])  # eq. (A6), (A6')
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 

@@ -327,7 +327,7 @@ def test_rows_without_a_shift_have_bounded_scores_and_the_same_softmax(seed, sca
     unshifted (the others shifted by their maximum) equals the plain one; at scale 60 some rows are not free."""
     rng = np.random.default_rng(seed)
     Qs, K = (rng.normal(size=(2, 3, 16, 4)).astype(np.float32) * scale for _ in range(2))
-    free = T._shift_free_rows(Qs, K)  # (2, 3, 16)
+    free = np.broadcast_to(T._shift_free_rows(Qs, K), Qs.shape[:-1])  # (2, 3, 16)
     S = Qs @ K.swapaxes(-1, -2)  # (2, 3, 16, 16)
     visible = np.tril(np.ones((16, 16), dtype=bool))
     limit = T._shift_free_limit(np.dtype(np.float32), 16)
