@@ -104,8 +104,8 @@ BREAKS = {
     "attention": (T.attention_forward, T.attention_backward, "scale", lambda v: 1.0),
     # LayerNorm forgetting to divide by sigma in eq. (A13)
     "layernorm": (T.layernorm_forward, T.layernorm_backward, "inv_sigma", np.ones_like),
-    # GELU's derivative taken as if sigma(2u) = (1 + tanh(u)) / 2 were 1/2, i.e. tanh(u) were 0
-    "gelu": (T.gelu_forward, T.gelu_backward, "sigma", lambda s: np.full_like(s, 0.5)),
+    # GELU's derivative (computed in the forward, eq. (A14'')) taken as 1/2 everywhere
+    "gelu": (T.gelu_forward, T.gelu_backward, "dgelu", lambda d: np.full_like(d, 0.5)),
 }
 
 
