@@ -20,8 +20,8 @@ Forward::
     [Q | K | V] = X W_qkv + b_qkv;  each (B, T, D) split into A heads of d columns: (B, A, T, d) (A4)
     S = Q K^T / sqrt(d);  S[t, s] = -inf for s > t (the causal mask)                          (A5)
     P = softmax over s of S  (row t weighs the positions s <= t; masked entries get 0)        (A6)
-    P[t, s] = exp(S[t, s] - m_t) / sum_s' exp(S[t, s'] - m_t)  for any m_t;  m_t = max_s S[t, s], or
-    m_t = 0 when |S[t, s]| <= |q_t| max_{s <= t} |k_s| / sqrt(d) <= Lambda (Cauchy-Schwarz)         (A6')
+    P[t, s] = exp(S[t, s] - m_t) / sum_s' exp(S[t, s'] - m_t)  for any m_t:  m_t = max_s S[t, s], or
+    m_t = 0 when max_{s <= t} S[t, s] <= Lambda and S[t, t] >= -Lambda (then no overflow, no underflow)  (A6')
     O = P V  (B, A, T, d), heads merged back into (B, T, D);  attn(X) = O W_o + b_o            (A7)
     mlp(X) = GELU(X W_fc + b_fc) W_proj + b_proj                                               (A8)
     block(X) = X' + mlp(LN_2(X')),  X' = X + attn(LN_1(X))                                     (A9)
@@ -395,51 +395,43 @@ def _causal_mask(T: int, dtype: np.dtype) -> np.ndarray:
 
 
 def _shift_free_limit(dtype: np.dtype, T: int) -> float:
-    """Lambda of eq. (A6'): scores no larger than it in magnitude need no shift. exp(Lambda) times T keys
-    stays below the dtype's largest number, and a row's largest exp(S) >= exp(-Lambda) keeps every entry
-    within a factor eps of it a normal number: Lambda = min(ln(eps / tiny), ln(max / T)) - 1 (70 in
-    float32, 707 in float64)."""
+    """Lambda of eq. (A6'). A row whose scores are at most Lambda sums at most T exp(Lambda), below the dtype's
+    largest number; a row whose diagonal score (never masked, at most the row's maximum) is at least -Lambda
+    has its largest exp(S) >= exp(-Lambda), which keeps every entry within a factor eps of it a normal
+    number. Lambda = min(ln(eps / tiny), ln(max / T)) - 1: 70 in float32, 707 in float64."""
     info = np.finfo(dtype)
     return min(math.log(float(info.eps) / float(info.tiny)), math.log(float(info.max) / max(T, 1))) - 1.0
 
 
-def _squared_norms(Z: np.ndarray) -> np.ndarray:
-    """|z|^2 of each row of the heads Z (..., A, T, d): (..., A, T), a square pass and one matrix-vector product,
-    in the (..., T, A, d) order in which the heads' views of the [Q | K | V] rows lie in memory."""
-    d = Z.shape[-1]
-    Zt = Z.swapaxes(-2, -3)  # (..., T, A, d): the order of the rows in memory
-    norms = np.square(Zt, order="C").reshape(-1, d) @ _filled((d,), 1.0, Z.dtype)
-    return norms.reshape(Zt.shape[:-1]).swapaxes(-1, -2)  # (..., A, T)
+def _subtract_shift(S: np.ndarray) -> None:
+    """Subtract m_t of eq. (A6') from the rows of S (..., t, s) (the mask added): 0 for a row within Lambda,
+    else its maximum. Each row's choice depends on its own scores only (so on q_t and the keys s <= t: a
+    row's numbers never depend on a later position's, bit for bit).
 
-
-def _shift_free_rows(Qs: np.ndarray, K: np.ndarray):
-    """Which query rows need no shift by eq. (A6'): True (all of them), or (..., T) booleans, row t's from
-    q_t and the keys s <= t alone (so a row's numbers never depend on a later position's, bit for bit).
-
-    Qs (..., T, d) the scaled queries, K (..., T, d): |q_t|^2 max_{s <= t} |k_s|^2 <= Lambda^2. When the
-    largest |q_t|^2 times the largest |k_s|^2 is within it, so is every row's (no running maximum needed).
+    The row maxima are a short loop a row (measured 1.5 ns a score at T = 32, as much as the exp); one
+    maximum over the whole block (a long SIMD loop) and the minimum of its diagonal show when every row
+    is within Lambda, and then no row needs its own.
     """
-    limit2 = _shift_free_limit(Qs.dtype, Qs.shape[-2]) ** 2
-    qq, kk = _squared_norms(Qs), _squared_norms(K)  # (..., T) |q_t|^2, |k_s|^2
-    if qq.size == 0 or float(qq.max()) * float(kk.max()) <= limit2:
-        return True
-    np.maximum.accumulate(kk, axis=-1, out=kk)  # max_{s <= t} |k_s|^2
-    qq *= kk
-    return qq <= limit2
+    n, r1 = S.shape[-2:]
+    limit = _shift_free_limit(S.dtype, r1)
+    diagonal = np.diagonal(S, offset=r1 - n, axis1=-2, axis2=-1)  # (..., n) row t's key t: never masked
+    if S.size == 0 or (float(S.max()) <= limit and float(diagonal.min()) >= -limit):
+        return  # every row within Lambda: m_t = 0
+    m = S.max(axis=-1, keepdims=True)  # (..., n, 1) the diagonal is never masked: finite
+    m[(m <= limit) & (diagonal[..., None] >= -limit)] = 0.0  # rows within Lambda stay unshifted, as above
+    S -= m
 
 
-def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None, free=False) -> np.ndarray:
+def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None, shift_free: bool = False) -> np.ndarray:
     """eq. (A5)-(A6) written over S (..., t, s) itself (no temporary), ``mask`` (t, s) its part of the causal
-    mask (None: already added). ``free``: the rows that need no shift (:func:`_shift_free_rows`), True (all),
-    False (none) or booleans (..., t, 1); each other row has its maximum subtracted. The row maxima are a
-    short loop a row (measured 1.5 ns a score at T = 32, as much as the exp): skipped where eq. (A6') allows."""
+    mask (None: already added). The keys of row t are s <= t + s_max - t_max (the last rows of a window).
+    Each row is shifted by its maximum; with ``shift_free``, by eq. (A6') (:func:`_subtract_shift`)."""
     if mask is not None:
         S += mask  # eq. (A5)
-    if free is not True:
-        m = S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
-        if free is not False:
-            m[free] = 0.0  # eq. (A6'): these rows unshifted, as when every row is free
-        S -= m
+    if shift_free:
+        _subtract_shift(S)  # eq. (A6')
+    else:
+        S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
     np.exp(S, out=S)
     total = S @ _filled((S.shape[-1], 1), 1.0, S.dtype)  # (..., t, 1) the row sums, as a matrix product:
     np.divide(1.0, total, out=total)  # measured twice as fast as S.sum(axis=-1) on these short rows
@@ -520,12 +512,11 @@ def _attend(Qs, K, V, P_blocks, O, mask) -> None:
     and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row.
     The keys r0 .. r1 - 1 of rows r0 .. r1 - 1 have the mask of a window of r1 - r0 positions, an array of its
     own (contiguous: NumPy adds it over a whole block of a sequence in one inner loop, not row by row)."""
-    free = _shift_free_rows(Qs, K)  # (.., T) eq. (A6')
     for Pj in P_blocks:
         r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
         Pj[..., r0:] += _causal_mask(r1 - r0, Pj.dtype)  # eq. (A5): only keys past r0 can be in these rows' future
-        _causal_softmax_inplace(Pj, None, free if free is True else free[..., r0:r1, None])  # eq. (A6), (A6')
+        _causal_softmax_inplace(Pj, None, shift_free=True)  # eq. (A6), (A6')
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 
