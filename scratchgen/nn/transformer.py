@@ -358,7 +358,7 @@ def transformer_memory(
 ) -> int:
     """Bytes of one training step (a rough upper estimate): the parameters four times (weights,
     gradients, two moments of Adam), each block's cache of about 22 (B, T, D) arrays (LayerNorms, the
-    QKV, the MLP's 4D-wide activations and GELU's sigma) plus 3 (B, A, T, T) attention arrays (P, dP, dS:
+    QKV, the MLP's 4D-wide activations and GELU's derivative) plus 3 (B, A, T, T) attention arrays (P, dP, dS:
     attention's quadratic term), and 3 (B, T, V) arrays of logits, probabilities and their gradient."""
     n_params = sum(math.prod(s) for s in param_shapes(V, D, L, T, True, labels).values()) + D * V
     copies = {"sgd": 3, "adagrad": 3}.get(optimizer, 4)
