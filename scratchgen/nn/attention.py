@@ -20,6 +20,8 @@ Forward::
     [Q | K | V] = X W_qkv + b_qkv;  each (B, T, D) split into A heads of d columns: (B, A, T, d) (A4)
     S = Q K^T / sqrt(d);  S[t, s] = -inf for s > t (the causal mask)                          (A5)
     P = softmax over s of S  (row t weighs the positions s <= t; masked entries get 0)        (A6)
+    P[t, s] = exp(S[t, s] - m_t) / sum_s' exp(S[t, s'] - m_t)  for any m_t:  m_t = max_s S[t, s], or
+    m_t = 0 when max_{s <= t} S[t, s] <= Lambda and S[t, t] >= -Lambda (then no overflow, no underflow)  (A6')
     O = P V  (B, A, T, d), heads merged back into (B, T, D);  attn(X) = O W_o + b_o            (A7)
     mlp(X) = GELU(X W_fc + b_fc) W_proj + b_proj                                               (A8)
     block(X) = X' + mlp(LN_2(X')),  X' = X + attn(LN_1(X))                                     (A9)
@@ -36,6 +38,7 @@ Backward (dZ = d loss / d Z; sums over the rows that share a weight, as in ``lay
     dx = (dxh - mean_k dxh - xh * mean_k (dxh * xh)) / sqrt(var + eps)                         (A13)
     GELU'(x) = (1 + tanh u) / 2 + x/2 (1 - tanh(u)^2) c (1 + 3 * 0.044715 x^2)                 (A14)
              = sigma (1 + (1 - sigma) 2x c (1 + 3 * 0.044715 x^2)),  sigma = sigma(2u)         (A14')
+             = sigma + GELU(x) (1 - sigma) 2c (1 + 3 * 0.044715 x^2)      as GELU(x) = x sigma   (A14'')
     dO = dY W_o^T,  dW_o = O^T dY,  db_o = sum dY                                              (A15)
     dP = dO V^T,  dV = P^T dO                                                                  (A16)
     dS = P * (dP - sum_s (dP * P))      softmax backward; 0 wherever P = 0, so on the mask      (A17)
@@ -240,83 +243,90 @@ def _row_chunks(n_rows: int, width: int) -> list[tuple[int, int]]:
     return [(r0, min(n_rows, r0 + step)) for r0 in range(0, n_rows, step)]
 
 
-def _bias_gelu_block(x: np.ndarray, bias: np.ndarray | None, s: np.ndarray, y: np.ndarray) -> None:
-    """eq. (A3) of one block of rows: ``x += bias`` in place (None: no bias), sigma(2u) into s, GELU into y."""
+def _bias_gelu_block(x: np.ndarray, bias: np.ndarray | None, y: np.ndarray, dg: np.ndarray | None) -> None:
+    """eq. (A3) of one block of rows: ``x += bias`` in place (None: no bias), GELU into y and, with ``dg`` an
+    array, GELU'(x) of eq. (A14'') into dg, while the block is in the cache (x is then overwritten: the
+    backward needs GELU' alone)."""
+    s = np.empty_like(x)  # sigma(2u) of this block
+    x2 = y if dg is None else dg  # x^2 first (y is written last; dg keeps it for eq. (A14''))
     with np.errstate(over="ignore"):  # exp(-2u) = inf for u << 0 is right: sigma = 1 / (1 + inf) = 0
         if bias is not None:
             x += bias  # the pre-activation X W + b of eq. (A8)
-        np.multiply(x, x, out=s)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
-        s *= -2.0 * _C * _K
+        np.multiply(x, x, out=x2)  # -2u = x (-2c - 2c 0.044715 x^2): x ** 3 would call pow(), 10x slower
+        np.multiply(x2, -2.0 * _C * _K, out=s)
         s -= 2.0 * _C
         s *= x  # -2u of eq. (A3)
         np.exp(s, out=s)
         s += 1.0
         np.divide(1.0, s, out=s)  # sigma(2u) = (1 + tanh u) / 2, eq. (A3')
         np.multiply(x, s, out=y)  # eq. (A3)
+    if dg is not None:
+        dg *= 6.0 * _C * _K
+        dg += 2.0 * _C  # 2c (1 + 3 * 0.044715 x^2)
+        dg *= y
+        np.subtract(1.0, s, out=x)  # 1 - sigma (x is not needed again)
+        dg *= x
+        dg += s  # GELU'(x), eq. (A14'')
 
 
-def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None, defer=run_now):
+def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None, derivative: bool = True, defer=run_now):
     """eq. (A3) over the rows of X2 (N, F), after adding ``bias`` (F,) to X2 in place (None: no bias).
-    Returns GELU (N, F) and sigma(2u) (N, F), a cache-sized block of rows at a time: the bias, the ten
-    operations of GELU and its output touch each block while it is in the cache. With an
-    :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread (:func:`split`)."""
-    Y, sig = np.empty_like(X2), np.empty_like(X2)
-    blocks = [(X2[r0:r1], bias, sig[r0:r1], Y[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
+    Returns GELU (N, F) and, with ``derivative``, GELU'(x) (N, F) of eq. (A14'') (else None; X2 is then
+    overwritten), a cache-sized block of rows at a time: the bias, GELU, its derivative and its output
+    touch each block while it is in the cache, and the backward is one product with dY instead of a
+    chain of eight passes over arrays no longer in the cache (measured 3 times faster in a training
+    step at makemore's size). With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the
+    blocks on the second thread (:func:`split`)."""
+    Y = np.empty_like(X2)
+    dG = np.empty_like(X2) if derivative else None
+    blocks = [(X2[r0:r1], bias, Y[r0:r1], None if dG is None else dG[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
     split(defer, _bias_gelu_block, blocks)  # the same arithmetic, a cache-sized block of rows at a time
-    return Y, sig
+    return Y, dG
 
 
 def gelu_forward(params: dict, X: np.ndarray):
     """GPT-2's GELU, eq. (A3), computed as ``x sigma(2u)`` (eq. (A3'): one exp instead of a tanh). No parameters.
+    The cache holds GELU'(x) of eq. (A14''), computed here while each block of rows is in the cache.
 
     >>> np.round(gelu_forward({}, np.array([-3.0, 0.0, 1.0, 3.0]))[0], 4)
     array([-0.0036,  0.    ,  0.8412,  2.9964])
     """
-    Y, sig = _bias_gelu_rows(X.reshape(-1, X.shape[-1]), None)  # (N, F) each
-    return Y.reshape(X.shape), {"X": X, "sigma": sig.reshape(X.shape)}
+    X2 = np.array(X.reshape(-1, X.shape[-1]), dtype=np.result_type(X, np.float32))  # (N, F) a copy: overwritten
+    Y, dG = _bias_gelu_rows(X2, None)  # (N, F) each
+    return Y.reshape(X.shape), {"dgelu": dG.reshape(X.shape)}
 
 
-def _gelu_backward_block(x, s, dy, d, total) -> None:
-    """eq. (A14') of one block of rows into d; with ``total`` a list, the block's column sums appended."""
-    w = np.multiply(x, x)
-    w *= 6.0 * _C * _K
-    w += 2.0 * _C
-    w *= x  # w = 2 x du/dx
-    np.subtract(1.0, s, out=d)  # 1 - sigma
-    d *= w
-    d += 1.0
-    d *= s  # GELU'(x), eq. (A14')
-    d *= dy
+def _gelu_backward_block(dg, dy, d, total) -> None:
+    """eq. (A14) of one block of rows: d = GELU'(x) dy; with ``total`` a list, the block's column sums appended."""
+    np.multiply(dg, dy, out=d)
     if total is not None:
         total.append(_col_sums(d))
 
 
-def _gelu_backward_rows(X2: np.ndarray, sig2: np.ndarray, dY2: np.ndarray, col_sums: bool = False, defer=run_now):
-    """eq. (A14') over the rows of (N, F) arrays, a cache-sized block at a time: dX (N, F) and, with
-    ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is in the cache) or None.
-    With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on the second thread;
-    the blocks' column sums are added in the order of the blocks whoever computed them."""
-    F = X2.shape[-1]
-    dX = np.empty(X2.shape, dtype=np.result_type(X2, dY2))
-    blocks = _row_chunks(*X2.shape)
+def _gelu_backward_rows(dG2, dY2, col_sums: bool = False, defer=run_now):
+    """eq. (A14) over the rows of (N, F) arrays (GELU'(x) of the forward, and dY), a cache-sized block at a
+    time: dX (N, F) and, with ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is
+    in the cache) or None. With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on
+    the second thread; the blocks' column sums are added in the order of the blocks whoever computed them."""
+    dX = np.empty(dG2.shape, dtype=np.result_type(dG2, dY2))
+    blocks = _row_chunks(*dG2.shape)
     sums: list[list] = [[] for _ in blocks] if col_sums else [None for _ in blocks]  # type: ignore[misc]
-    pieces = [(X2[r0:r1], sig2[r0:r1], dY2[r0:r1], dX[r0:r1], sums[i]) for i, (r0, r1) in enumerate(blocks)]
+    pieces = [(dG2[r0:r1], dY2[r0:r1], dX[r0:r1], sums[i]) for i, (r0, r1) in enumerate(blocks)]
     split(defer, _gelu_backward_block, pieces)
     if not col_sums:
         return dX, None
-    total = np.zeros(F, dtype=dX.dtype)
+    total = np.zeros(dG2.shape[-1], dtype=dX.dtype)
     for block_sum in sums:
         total += block_sum[0]  # in the order of the blocks
     return dX, total
 
 
 def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
-    """eq. (A14) as ``sigma (1 + (1 - sigma) w)``, w = 2 x du/dx = 2 c x (1 + 3 0.044715 x^2) (eq. (A14')),
-    each pass over a cache-sized block of rows."""
-    X, sig = cache["X"], cache["sigma"]
-    F = X.shape[-1]
-    dX, _ = _gelu_backward_rows(X.reshape(-1, F), sig.reshape(-1, F), dY.reshape(-1, F))
-    return {}, dX.reshape(X.shape)
+    """eq. (A14): GELU'(x) of the forward (eq. (A14'')) times dY."""
+    dG = cache["dgelu"]
+    F = dG.shape[-1]
+    dX, _ = _gelu_backward_rows(dG.reshape(-1, F), dY.reshape(-1, F))
+    return {}, dX.reshape(dG.shape)
 
 
 # --- an affine map of the last axis ---------------------------------------------------------------------
@@ -384,12 +394,44 @@ def _causal_mask(T: int, dtype: np.dtype) -> np.ndarray:
     return mask
 
 
-def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def _shift_free_limit(dtype: np.dtype, T: int) -> float:
+    """Lambda of eq. (A6'). A row whose scores are at most Lambda sums at most T exp(Lambda), below the dtype's
+    largest number; a row whose diagonal score (never masked, at most the row's maximum) is at least -Lambda
+    has its largest exp(S) >= exp(-Lambda), which keeps every entry within a factor eps of it a normal
+    number. Lambda = min(ln(eps / tiny), ln(max / T)) - 1: 70 in float32, 707 in float64."""
+    info = np.finfo(dtype)
+    return min(math.log(float(info.eps) / float(info.tiny)), math.log(float(info.max) / max(T, 1))) - 1.0
+
+
+def _subtract_shift(S: np.ndarray) -> None:
+    """Subtract m_t of eq. (A6') from the rows of S (..., t, s) (the mask added): 0 for a row within Lambda,
+    else its maximum. Each row's choice depends on its own scores only (so on q_t and the keys s <= t: a
+    row's numbers never depend on a later position's, bit for bit).
+
+    The row maxima are a short loop a row (measured 1.5 ns a score at T = 32, as much as the exp); one
+    maximum over the whole block (a long SIMD loop) and the minimum of its diagonal show when every row
+    is within Lambda, and then no row needs its own.
+    """
+    n, r1 = S.shape[-2:]
+    limit = _shift_free_limit(S.dtype, r1)
+    diagonal = np.diagonal(S, offset=r1 - n, axis1=-2, axis2=-1)  # (..., n) row t's key t: never masked
+    if S.size == 0 or (float(S.max()) <= limit and float(diagonal.min()) >= -limit):
+        return  # every row within Lambda: m_t = 0
+    m = S.max(axis=-1, keepdims=True)  # (..., n, 1) the diagonal is never masked: finite
+    m[(m <= limit) & (diagonal[..., None] >= -limit)] = 0.0  # rows within Lambda stay unshifted, as above
+    S -= m
+
+
+def _causal_softmax_inplace(S: np.ndarray, mask: np.ndarray | None, shift_free: bool = False) -> np.ndarray:
     """eq. (A5)-(A6) written over S (..., t, s) itself (no temporary), ``mask`` (t, s) its part of the causal
-    mask (None: already added)."""
+    mask (None: already added). The keys of row t are s <= t + s_max - t_max (the last rows of a window).
+    Each row is shifted by its maximum; with ``shift_free``, by eq. (A6') (:func:`_subtract_shift`)."""
     if mask is not None:
         S += mask  # eq. (A5)
-    S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
+    if shift_free:
+        _subtract_shift(S)  # eq. (A6')
+    else:
+        S -= S.max(axis=-1, keepdims=True)  # the diagonal is never masked: the max is finite
     np.exp(S, out=S)
     total = S @ _filled((S.shape[-1], 1), 1.0, S.dtype)  # (..., t, 1) the row sums, as a matrix product:
     np.divide(1.0, total, out=total)  # measured twice as fast as S.sum(axis=-1) on these short rows
@@ -474,7 +516,7 @@ def _attend(Qs, K, V, P_blocks, O, mask) -> None:
         r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
         Pj[..., r0:] += _causal_mask(r1 - r0, Pj.dtype)  # eq. (A5): only keys past r0 can be in these rows' future
-        _causal_softmax_inplace(Pj, None)  # eq. (A6)
+        _causal_softmax_inplace(Pj, None, shift_free=True)  # eq. (A6), (A6')
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
 
@@ -623,32 +665,35 @@ def attention_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now)
 # --- the MLP and the pre-LN block: eq. (A8), (A9), (A20) ------------------------------------------------
 
 
-def mlp_forward(params: dict, X: np.ndarray, defer=run_now):
+def mlp_forward(params: dict, X: np.ndarray, defer=run_now, backward: bool = True):
     """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,).
 
-    The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own.
+    The bias b_fc is added inside GELU's blocks of rows (:func:`_bias_gelu_rows`), not in a pass of its own,
+    and GELU's derivative is computed there too; ``backward=False`` (scoring, generation): not computed.
     """
     X2 = X.reshape(-1, X.shape[-1])  # (N, D)
     if isinstance(defer, Overlap) and len(X2) >= 2:  # two threads: each row's MLP is its own, so halves of rows
         N, F = len(X2), params["W_fc"].shape[1]
-        Hf, sig, G = (np.empty((N, F), dtype=np.result_type(X2, params["W_fc"])) for _ in range(3))
+        Hf, G = (np.empty((N, F), dtype=np.result_type(X2, params["W_fc"])) for _ in range(2))
+        dG = np.empty_like(Hf) if backward else None
         Y = np.empty((N, params["W_proj"].shape[1]), dtype=Hf.dtype)
         mid = (N + 1) // 2
-        halves = [(X2[a:b], params, Hf[a:b], sig[a:b], G[a:b], Y[a:b]) for a, b in ((0, mid), (mid, N))]
+        halves = [(X2[a:b], params, Hf[a:b], G[a:b], None if dG is None else dG[a:b], Y[a:b])
+                  for a, b in ((0, mid), (mid, N))]  # fmt: skip
         split(defer, _mlp_rows, halves)
         c_proj = {"X": G, "shape": G.shape}
     else:
         Hf = X2 @ params["W_fc"]  # (N, F); + b_fc inside the next line
-        G, sig = _bias_gelu_rows(Hf, params["b_fc"], defer)  # (N, F) eq. (A3) of X W_fc + b_fc
+        G, dG = _bias_gelu_rows(Hf, params["b_fc"], backward, defer)  # (N, F) eq. (A3), (A14'') of X W_fc + b_fc
         Y, c_proj = dense_forward({"W": params["W_proj"], "b": params["b_proj"]}, G)  # (N, D)
-    return Y.reshape(X.shape), {"X": X2, "Hf": Hf, "sigma": sig, "proj": c_proj}
+    return Y.reshape(X.shape), {"X": X2, "dgelu": dG, "proj": c_proj}
 
 
-def _mlp_rows(X2, params, Hf, sig, G, Y) -> None:
-    """eq. (A8) for some rows, into Hf, sig, G (N', F) and Y (N', D)."""
+def _mlp_rows(X2, params, Hf, G, dG, Y) -> None:
+    """eq. (A8) for some rows, into Hf (overwritten), G, dG (N', F) (GELU' or None) and Y (N', D)."""
     np.matmul(X2, params["W_fc"], out=Hf)
     for r0, r1 in _row_chunks(*Hf.shape):
-        _bias_gelu_block(Hf[r0:r1], params["b_fc"], sig[r0:r1], G[r0:r1])
+        _bias_gelu_block(Hf[r0:r1], params["b_fc"], G[r0:r1], None if dG is None else dG[r0:r1])
     np.matmul(G, params["W_proj"], out=Y)
     Y += params["b_proj"]
 
@@ -663,18 +708,19 @@ def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
     The weight gradients are ``defer``'s (:mod:`scratchgen.nn.overlap`)."""
     X2 = cache["X"]  # (N, D)
     g_proj, dG = dense_backward({"W": params["W_proj"]}, cache["proj"], dY, defer)  # dG (N, F)
-    dHf, db_fc = _gelu_backward_rows(cache["Hf"], cache["sigma"], dG, True, defer)  # (N, F) eq. (A14)
+    dHf, db_fc = _gelu_backward_rows(cache["dgelu"], dG, True, defer)  # (N, F) eq. (A14)
     grads = {"W_fc": defer(_matmul_t, X2, dHf), "b_fc": db_fc, "W_proj": g_proj["W"], "b_proj": g_proj["b"]}
     return grads, (dHf @ params["W_fc"].T).reshape(dY.shape)
 
 
-def block_forward(params: dict, inputs, defer=run_now):
+def block_forward(params: dict, inputs, defer=run_now, backward: bool = True):
     """One pre-LN block, eq. (A9): ``X' = X + attn(LN_1(X))``, ``Y = X' + mlp(LN_2(X'))``.
 
     inputs : (X (B, T, D), heads). Returns Y (B, T, D) and the cache. Each LayerNorm's gain and shift are
     folded into the map that follows it (eq. (A22)): the attention reads xh of LN_1 through W~_qkv, the MLP
     xh of LN_2 through W~_fc. ``defer``: an :class:`~scratchgen.nn.overlap.Overlap` shares the attention's
-    and GELU's blocks with its thread.
+    and GELU's blocks with its thread. ``backward=False``: no backward will follow (GELU's derivative is not
+    computed, :func:`mlp_forward`).
     """
     X, A = inputs
     attn, mlp = _sub(params, "attn."), _sub(params, "mlp.")
@@ -684,7 +730,7 @@ def block_forward(params: dict, inputs, defer=run_now):
     Y1, c_attn = attention_forward(attn, (Xh1.reshape(X.shape), A), defer)
     X1 = X + Y1  # the first residual
     Xh2, c_ln2 = _normalise(X1)  # eq. (A1) of LN_2
-    Y2, c_mlp = mlp_forward(mlp, Xh2.reshape(X.shape), defer)
+    Y2, c_mlp = mlp_forward(mlp, Xh2.reshape(X.shape), defer, backward)
     Y2 += X1  # the second residual, into the MLP's fresh output
     return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp, "W_fc~": mlp["W_fc"]}
 
@@ -821,7 +867,7 @@ def attention_step(params: dict, x: np.ndarray, cache: dict) -> np.ndarray:
 def block_step(params: dict, x: np.ndarray, cache: dict) -> np.ndarray:
     """eq. (A9) for one new position, with the block's key/value cache: x (B, D) -> (B, D)."""
     x = x + attention_step(_sub(params, "attn."), layernorm_forward(_sub(params, "ln1."), x)[0], cache)
-    return x + mlp_forward(_sub(params, "mlp."), layernorm_forward(_sub(params, "ln2."), x)[0])[0]
+    return x + mlp_forward(_sub(params, "mlp."), layernorm_forward(_sub(params, "ln2."), x)[0], backward=False)[0]
 
 
 def transformer_step(params: dict, ids: np.ndarray, caches: list) -> np.ndarray:

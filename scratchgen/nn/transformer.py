@@ -163,14 +163,15 @@ def _w_out(params: dict) -> np.ndarray:
 # --- the network of one chunk: eq. (T1)-(T3), forward and backward ------------------------------------
 
 
-def _trunk_forward(params: dict, ids: np.ndarray, heads: int, labels=None, defer=run_now):
-    """eq. (T1)-(T2): the residual stream X_L (B, T, D) of a window at positions 0 .. T-1, and the caches."""
+def _trunk_forward(params: dict, ids: np.ndarray, heads: int, labels=None, defer=run_now, backward: bool = True):
+    """eq. (T1)-(T2): the residual stream X_L (B, T, D) of a window at positions 0 .. T-1, and the caches
+    (``backward=False``: for reading only, without what only the backward needs)."""
     X, c_emb = embed_forward(params, (ids, 0))  # (B, T, D) eq. (A10)
     cache: dict = {"emb": c_emb, "blocks": []}
     if labels is not None:
         X, cache["label"] = label_input_forward(params, (X, labels))  # (B, T, D) eq. (L1)
     for layer in range(_n_blocks(params)):
-        X, c = block_forward(_sub(params, f"h.{layer}."), (X, heads), defer)  # (B, T, D) eq. (A9)
+        X, c = block_forward(_sub(params, f"h.{layer}."), (X, heads), defer, backward)  # (B, T, D) eq. (A9)
         cache["blocks"].append(c)
     return X, cache
 
@@ -297,7 +298,7 @@ def window_logprobs(
             piece = x[b, s : s + T]
             ids[r, : len(piece)] = piece
         lab = None if labels is None else np.asarray([labels[b] for b, _ in part])
-        XL, _ = _trunk_forward(params, ids, heads, lab)  # (R, T, D)
+        XL, _ = _trunk_forward(params, ids, heads, lab, backward=False)  # (R, T, D)
         logits = layernorm_forward(_sub(params, "lnf."), XL)[0] @ W_out + params["b_out"]  # (R, T, V)
         if exclude_bos:
             logp = _log_softmax(logits)
@@ -357,7 +358,7 @@ def transformer_memory(
 ) -> int:
     """Bytes of one training step (a rough upper estimate): the parameters four times (weights,
     gradients, two moments of Adam), each block's cache of about 22 (B, T, D) arrays (LayerNorms, the
-    QKV, the MLP's 4D-wide activations and GELU's sigma) plus 3 (B, A, T, T) attention arrays (P, dP, dS:
+    QKV, the MLP's 4D-wide activations and GELU's derivative) plus 3 (B, A, T, T) attention arrays (P, dP, dS:
     attention's quadratic term), and 3 (B, T, V) arrays of logits, probabilities and their gradient."""
     n_params = sum(math.prod(s) for s in param_shapes(V, D, L, T, True, labels).values()) + D * V
     copies = {"sgd": 3, "adagrad": 3}.get(optimizer, 4)
@@ -534,7 +535,7 @@ class TransformerModel(NeuralModel):
     def _rebuild(self, ids: np.ndarray, labels):
         """The state of a window read in one forward pass: the keys and values of every block."""
         p = self._fitted_params()
-        XL, cache = _trunk_forward(p, ids, self.heads, labels)  # (B, t, D)
+        XL, cache = _trunk_forward(p, ids, self.heads, labels, backward=False)  # (B, t, D)
         kv: list[np.ndarray] = []
         for c in cache["blocks"]:
             kv += [c["attn"]["K"], c["attn"]["V"]]  # (B, A, t, d) each

@@ -104,8 +104,8 @@ BREAKS = {
     "attention": (T.attention_forward, T.attention_backward, "scale", lambda v: 1.0),
     # LayerNorm forgetting to divide by sigma in eq. (A13)
     "layernorm": (T.layernorm_forward, T.layernorm_backward, "inv_sigma", np.ones_like),
-    # GELU's derivative taken as if sigma(2u) = (1 + tanh(u)) / 2 were 1/2, i.e. tanh(u) were 0
-    "gelu": (T.gelu_forward, T.gelu_backward, "sigma", lambda s: np.full_like(s, 0.5)),
+    # GELU's derivative (computed in the forward, eq. (A14'')) taken as 1/2 everywhere
+    "gelu": (T.gelu_forward, T.gelu_backward, "dgelu", lambda d: np.full_like(d, 0.5)),
 }
 
 
@@ -318,3 +318,29 @@ def test_a_wrong_unfold_fails_the_folded_block_check(monkeypatch):
     monkeypatch.setattr(T, "_unfold", without_shift_term)
     grads, _ = T.block_backward(p, T.block_forward(p, (X, 2))[1], dY)
     assert not np.allclose(grads["attn.W_qkv"], _unfolded_block(p, X, 2, dY)[1]["attn.W_qkv"], rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 30.0, 200.0]), st.integers(0, 3))
+def test_rows_left_unshifted_give_the_same_softmax(seed, scale, far):
+    """eq. (A6'): rows within Lambda are not shifted, the others by their maximum (at scale 200, or with a
+    row pushed far below or above the others, some are not within it); the softmax equals the plain one,
+    and a row's numbers do not change when the other rows do (the choice is the row's own)."""
+    rng = np.random.default_rng(seed)
+    S = rng.normal(size=(2, 3, 8, 16)).astype(np.float32) * scale  # rows 8..15 of a window of 16
+    S[0, 0, far] += 150.0 * (far - 1.5)  # one row far from Lambda on one side or the other
+    mask = T._causal_mask(16, S.dtype)[8:]
+    P = T._causal_softmax_inplace(S.copy(), mask, shift_free=True)
+    np.testing.assert_allclose(P, _plain(S.astype(np.float64), mask), rtol=2e-5, atol=1e-7)
+    other = S.copy()  # every row but one far out: row `keep` still makes the same choice, bit for bit
+    keep = (far + 3) % 8
+    other[:, :, np.arange(8) != keep] = 500.0
+    P_other = T._causal_softmax_inplace(other, mask, shift_free=True)
+    assert np.array_equal(P_other[:, :, keep], P[:, :, keep])
+
+
+def _plain(S: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The softmax of eq. (A6) with each row's maximum subtracted, in float64."""
+    S = S + mask
+    E = np.exp(S - S.max(axis=-1, keepdims=True))
+    return E / E.sum(axis=-1, keepdims=True)
