@@ -2,16 +2,21 @@
 
 The signal is sent when the child, run with ``python -v`` (which reports each module it compiles or loads on
 stderr), reaches a chosen import: the command line's own modules (``scratchgen/__main__.py`` covers them) or
-NumPy's (``scratchgen.cli.main`` covers it). The child cannot run far ahead: it blocks on its stderr until
-the test reads it. No timing: the test waits for the marker and for the exit with generous timeouts.
+NumPy's (``scratchgen.cli.main`` covers it). The child cannot run far ahead: its stderr is a pipe of one page
+(Linux's smallest, ``F_SETPIPE_SZ``), so it is at most that and the test's read buffer (about 12 KiB) ahead of
+the line the test reads, while some 70 KiB follow either marker before the command ends. (With the default
+64 KiB pipe, a child on a loaded machine could finish the whole command before the test read its marker.) No
+timing: the test waits for the marker and for the exit with generous timeouts.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -33,7 +38,12 @@ def test_a_signal_during_the_start_up_stops_the_command_cleanly(tmp_path, marker
     corpus.write_text("the cat sat on the mat\n" * 200)
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-v", "-m", "scratchgen", "train", "ngram", str(corpus), "-o", str(out)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    read_end, write_end = os.pipe()
+    if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: one page; elsewhere the default size
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen(cmd, stderr=write_end, stdout=subprocess.DEVNULL, env=env)
+    os.close(write_end)
+    proc.stderr = open(read_end, encoding="utf-8", errors="replace")  # noqa: SIM115 (closed below)
     seen = []
     for text in proc.stderr:  # the child waits on this pipe while it is not read
         seen.append(text)
@@ -41,11 +51,14 @@ def test_a_signal_during_the_start_up_stops_the_command_cleanly(tmp_path, marker
             break
     assert marker in seen[-1], f"the child never imported {marker}: {''.join(seen[-5:])}"
     proc.send_signal(signum)
+    watchdog = threading.Timer(120, proc.kill)  # a child that does not stop is killed, and the test fails
+    watchdog.start()
     try:
-        _, rest = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+        rest = proc.stderr.read()  # to the child's exit
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        proc.stderr.close()
     err = "".join(seen) + rest
     assert proc.returncode == status, err[-2000:]
     assert line in err.splitlines() and "Traceback" not in err
