@@ -526,25 +526,24 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
     """
     i, f, g, o = gates[:, t0:t1]  # (t1 - t0, B, H) each
     tc, c_prev = TC[t0:t1], Cs[t0:t1]
-    kc = np.multiply(tc, tc)
-    np.subtract(1.0, kc, out=kc)
-    kc *= o  # Kc
+    # 16 NumPy calls, one copy: each factor goes into the slot of what it was made from, and a temporary holds
+    # the one part that the other factor of the pair still needs (tanh(c) for Ko, c_{t-1} for Kf, g for Ki)
     w = np.subtract(1.0, o)
-    w *= tc
-    o *= w  # Ko
-    tc[...] = kc
+    w *= tc  # (1 - o) tanh(c)
+    tc *= tc
+    np.subtract(1.0, tc, out=tc)
+    tc *= o  # Kc = o (1 - tanh(c)^2)
+    o *= w  # Ko = o (1 - o) tanh(c)
     np.subtract(1.0, f, out=w)
-    w *= f
-    w *= c_prev  # Kf
-    c_prev[...] = f
-    f[...] = w
-    np.multiply(g, g, out=kc)
-    np.subtract(1.0, kc, out=kc)
-    kc *= i  # Kg
+    w *= c_prev  # (1 - f) c_{t-1}
+    c_prev[...] = f  # the copy path's factor f_t
+    f *= w  # Kf = f (1 - f) c_{t-1}
     np.subtract(1.0, i, out=w)
-    i *= w
-    i *= g  # Ki
-    g[...] = kc
+    w *= g  # (1 - i) g
+    g *= g
+    np.subtract(1.0, g, out=g)
+    g *= i  # Kg = (1 - g^2) i
+    i *= w  # Ki = i (1 - i) g
 
 
 def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:
