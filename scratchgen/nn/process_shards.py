@@ -182,8 +182,10 @@ def _serve(inp, out) -> None:
     """A worker's loop (``python -m scratchgen.nn.process_shards``): first (the network's spec, layout, the two
     blocks' paths), then for each shard received its forward and backward on the shared parameters, the gradients
     into the gradient block and (loss, state_T, keys, extra gradients) back. None stops it."""
+    from ..allocator import reuse_freed_memory
     from ..threads import one_blas_thread
 
+    reuse_freed_memory()  # a worker only runs training steps: as fit does, keep freed memory (no fresh page faults)
     spec, layout, param_path, grad_path = _receive_from(inp)
     net = _network(spec)
     size = max(
