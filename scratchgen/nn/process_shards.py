@@ -66,7 +66,9 @@ def _layout(params: dict) -> tuple[list, int]:
 
 
 def _views(block: np.ndarray, layout: list) -> dict:
-    """The arrays of ``layout`` as views into the shared block ``block`` (uint8; no copy)."""
+    """The arrays of ``layout`` as views into the shared block ``block`` (uint8; no copy), plain ndarrays (not
+    np.memmap: NumPy then calls no Python hooks of the subclass in each operation on them)."""
+    block = block.view(np.ndarray)
     views = {}
     for key, shape, dtype, offset in layout:
         dt = np.dtype(dtype)
