@@ -64,6 +64,7 @@ def ours_speed(
 ) -> float:
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
     3 warm-up steps, the state carried from chunk to chunk, on ``threads`` threads as RNNModel.fit runs them
+    (Adam given ``parallel.defer``, as nn/train.py's step does)
     (the GRU shards the batch over threads, nn/parallel.py; the LSTM over processes, nn/process_shards.py), after
     allocator.reuse_freed_memory; timed by ``clock``. ``mode`` (the LSTM at two threads): "default", "threads" (its
     shards in threads, as the GRU) or "overlap" (nn/lstm_overlap.py)."""
@@ -91,7 +92,7 @@ def ours_speed(
             x, y = rows[:, k : k + T], rows[:, k + 1 : k + T + 1]
             _, state, grads = parallel.step(p, (x, y, None, state))
             clip_by_global_norm(grads, 5.0)
-            opt.step(p, grads, 2e-3)
+            opt.step(p, grads, 2e-3, parallel.defer)  # as the Trainer: with 2 threads, part of Adam on the second
     return B * T * steps / (now() - start)
 
 

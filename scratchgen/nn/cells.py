@@ -110,6 +110,7 @@ __all__ = [
     "lstm_stack_backward",
     "cell_params",
     "time_blocks",
+    "transposed",
 ]
 
 
@@ -158,6 +159,33 @@ def _input_grads(W_x: np.ndarray, X_tm: np.ndarray, dA: np.ndarray):
     dW_x = X_tm.reshape(T * B, -1).T @ dA2  # (E, kH)
     dX = np.swapaxes((dA2 @ W_x.T).reshape(T, B, -1), 0, 1)  # (B, T, E) view
     return dW_x, dX
+
+
+#: Padding of the staging copy in :func:`transposed`: 64 bytes, so consecutive rows are not 4 KiB apart.
+_PAD_BYTES = 64
+
+
+def transposed(W: np.ndarray) -> np.ndarray:
+    """W^T as a new C-contiguous array, copied by way of a padded staging copy of W.
+
+    A plain ``np.ascontiguousarray(W.T)`` reads W a column at a time. With rows of 1,024 float32 (W_hg of an
+    LSTM at H 256), consecutive elements of a column are 4 KiB apart, so (we read it so) they fall into the
+    same few sets of the L1 cache and evict each other: the copy took ~1 ms at (256, 1024) here. Copying W
+    first into rows padded by 64 bytes (contiguous runs: fast) and transposing from there took ~0.23 ms
+    (session 22, one thread, best of 50). The values are the same numbers; only the order of copying changes.
+
+    >>> transposed(np.arange(6.0).reshape(2, 3))
+    array([[0., 3.],
+           [1., 4.],
+           [2., 5.]])
+    """
+    R, C = W.shape
+    pad = max(_PAD_BYTES // W.itemsize, 1)
+    staging = np.empty((R, C + pad), dtype=W.dtype)  # (R, C + pad): rows not a power of two bytes apart
+    staging[:, :C] = W
+    out = np.empty((C, R), dtype=W.dtype)
+    np.copyto(out, staging[:, :C].T)
+    return out
 
 
 def _blocks(W: np.ndarray, k: int) -> np.ndarray:
@@ -305,7 +333,7 @@ def gru_backward(params: dict, cache: dict, d_outputs):
     dH_tm = None if dH is None else _time_major(dH)  # (T, B, H)
     dh = _initial(dhT, B, H, dt)  # (B, H) carried back
     tmp = np.empty((B, H), dtype=dt)
-    W_hg_T = np.ascontiguousarray(W_hg.T)  # (3H, H); a copy: the BLAS is 1.5x faster on it than on a view
+    W_hg_T = transposed(W_hg)  # (3H, H); a copy: the BLAS is 1.5x faster on it than on a view
     with one_blas_thread():
         for t in range(T - 1, -1, -1):
             if dH_tm is not None:
@@ -449,7 +477,7 @@ def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None
     # dA[t] = [dai | daf | dag | dao]_t as (B, 4H) rows laid out as the columns of W_hg: eq. (L10) is then ONE
     # product over K = 4H (faster than four over K = H and a sum), and eq. (L11) needs no regrouping
     dA = np.empty((T, B, 4 * H), dtype=dt)
-    W_hg_T = np.ascontiguousarray(W_hg.T)  # (4H, H); a copy, as in gru_backward
+    W_hg_T = transposed(W_hg)  # (4H, H); a copy, as in gru_backward
     work = (np.empty((B, H), dtype=dt),)
     blocks = time_blocks(T, steps or FACTOR_STEPS)
     factors: list = [None] * len(blocks)  # the futures of _lstm_factors, with submit
@@ -498,25 +526,24 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
     """
     i, f, g, o = gates[:, t0:t1]  # (t1 - t0, B, H) each
     tc, c_prev = TC[t0:t1], Cs[t0:t1]
-    kc = np.multiply(tc, tc)
-    np.subtract(1.0, kc, out=kc)
-    kc *= o  # Kc
+    # 16 NumPy calls, one copy: each factor goes into the slot of what it was made from, and a temporary holds
+    # the one part that the other factor of the pair still needs (tanh(c) for Ko, c_{t-1} for Kf, g for Ki)
     w = np.subtract(1.0, o)
-    w *= tc
-    o *= w  # Ko
-    tc[...] = kc
+    w *= tc  # (1 - o) tanh(c)
+    tc *= tc
+    np.subtract(1.0, tc, out=tc)
+    tc *= o  # Kc = o (1 - tanh(c)^2)
+    o *= w  # Ko = o (1 - o) tanh(c)
     np.subtract(1.0, f, out=w)
-    w *= f
-    w *= c_prev  # Kf
-    c_prev[...] = f
-    f[...] = w
-    np.multiply(g, g, out=kc)
-    np.subtract(1.0, kc, out=kc)
-    kc *= i  # Kg
+    w *= c_prev  # (1 - f) c_{t-1}
+    c_prev[...] = f  # the copy path's factor f_t
+    f *= w  # Kf = f (1 - f) c_{t-1}
     np.subtract(1.0, i, out=w)
-    i *= w
-    i *= g  # Ki
-    g[...] = kc
+    w *= g  # (1 - i) g
+    g *= g
+    np.subtract(1.0, g, out=g)
+    g *= i  # Kg = (1 - g^2) i
+    i *= w  # Ki = i (1 - i) g
 
 
 def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:

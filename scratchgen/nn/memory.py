@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-__all__ = ["training_memory"]
+__all__ = ["WORKER_BASE_BYTES", "training_memory"]
+
+#: The resident memory of a shard's worker process before its first step (nn/process_shards.py): a second
+#: interpreter with NumPy and scratchgen.nn imported. Measured 30 MiB (ru_maxrss, session 22); counted as 40.
+WORKER_BASE_BYTES = 40 * 2**20
 
 
 def training_memory(
@@ -19,6 +23,7 @@ def training_memory(
     eval_len: int,
     labels: int = 0,
     gates: int = 1,
+    processes: int = 1,
 ) -> float:
     """Bytes a training run needs, estimated before anything is allocated.
 
@@ -36,6 +41,12 @@ def training_memory(
       gate gradients (4 H), d c / d h and the temporaries of the backward (3 H). (Measured against
       tracemalloc's peak by benchmarks/deep_gated.py: 1.07-1.4x of it.) A labelled gated model with
       one-hot inputs reads a dense (B, T, V) input, and an LSTM has a second start table L_c.l.
+    - ``processes`` k > 1: the step's batch is cut into k shards, k - 1 of them run by worker processes
+      (the LSTM at ``--threads k``, :mod:`scratchgen.nn.process_shards`). Each worker is an interpreter of its
+      own (:data:`WORKER_BASE_BYTES`), maps two shared blocks the size of the parameters (the parameters, its
+      gradients), makes its own gradients before copying them there, and holds the activations of its shard,
+      ceil(B / k) of the B rows. The calling process is counted as before (the whole batch's activations: an
+      upper bound for its own shard, and validation runs the whole batch there).
     """
     H, L, E = hidden, layers, embedding or 0
     k = gates
@@ -52,4 +63,9 @@ def training_memory(
         per_token += 2 * V  # the dense one-hot input with its label vector, and its gradient
     activations = max(batch * seq_len, eval_rows * eval_len) * per_token * itemsize
     init = 3 * H * H * 8 + n_params * 8  # one orthogonal block at a time
-    return float(max(weights + activations, init))
+    workers = 0.0
+    if processes > 1:
+        shard_rows = -(-batch // processes)  # ceil(B / k)
+        per_worker = WORKER_BASE_BYTES + 3 * n_params * itemsize + shard_rows * seq_len * per_token * itemsize
+        workers = (processes - 1) * per_worker
+    return float(max(weights + activations, init) + workers)

@@ -9,7 +9,10 @@ shards on two cores could run 1.85x one thread; two threads reached 1.25x (sessi
 chars/s). With the shards in processes (session 21, 20:34-20:38 UTC, a machine loaded 4-6 by other work, four
 interleaved rounds), the calling process spent 69-75 ms of CPU a chunk of 32 x 64 and the worker 66-72, where one
 thread spent 106-130: a critical path of 0.53-0.68 of one thread. The wall-clock gain on an idle machine is the
-row of ``python -m benchmarks.deep_gated``.
+row of ``python -m benchmarks.deep_gated``. Session 22 (23:20 UTC, 60 steps, /tmp scripts of helper lstm3): a
+16-row shard alone costs 39-44 ms of CPU, but 54 ms (median) while the other shard runs on the other core (the
+cores share cache and memory), and the caller's part that nothing overlaps (copying the parameters and sending,
+combining, clipping, Adam) is about 2.3 ms a step: the pair reaches about 1.4-1.5x one thread.
 
 Here shard 1 .. k - 1 run in worker processes, each with its own interpreter and lock, and shard 0 in the
 calling process. Per step the caller copies the parameters into a shared block of memory (the workers read
@@ -66,7 +69,9 @@ def _layout(params: dict) -> tuple[list, int]:
 
 
 def _views(block: np.ndarray, layout: list) -> dict:
-    """The arrays of ``layout`` as views into the shared block ``block`` (uint8; no copy)."""
+    """The arrays of ``layout`` as views into the shared block ``block`` (uint8; no copy), plain ndarrays (not
+    np.memmap: NumPy then calls no Python hooks of the subclass in each operation on them)."""
+    block = block.view(np.ndarray)
     views = {}
     for key, shape, dtype, offset in layout:
         dt = np.dtype(dtype)
@@ -182,8 +187,10 @@ def _serve(inp, out) -> None:
     """A worker's loop (``python -m scratchgen.nn.process_shards``): first (the network's spec, layout, the two
     blocks' paths), then for each shard received its forward and backward on the shared parameters, the gradients
     into the gradient block and (loss, state_T, keys, extra gradients) back. None stops it."""
+    from ..allocator import reuse_freed_memory
     from ..threads import one_blas_thread
 
+    reuse_freed_memory()  # a worker only runs training steps: as fit does, keep freed memory (no fresh page faults)
     spec, layout, param_path, grad_path = _receive_from(inp)
     net = _network(spec)
     size = max(

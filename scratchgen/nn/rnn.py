@@ -262,6 +262,7 @@ class RNNModel(NeuralModel):
             eval_len,
             len(self.labels_) if self.labels_ is not None else 0,
             GATES[self.cell],
+            c.threads if getattr(self.network(), "shards_in_processes", False) else 1,  # worker processes
         )
         check_memory(
             nbytes,

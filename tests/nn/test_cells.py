@@ -185,6 +185,24 @@ def test_sigmoid_does_not_overflow_and_is_the_logistic_function():
     assert s[0] == 0.0 and s[-1] == 1.0
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    R=st.integers(1, 40),
+    Cols=st.integers(1, 300),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    strided=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_transposed_is_the_transpose_whatever_the_shape(R, Cols, dtype, strided, seed):
+    """cells.transposed copies by way of padded rows (a cache trick): the numbers are exactly W.T, C-contiguous."""
+    W = np.random.default_rng(seed).normal(size=(R, 2 * Cols if strided else Cols)).astype(dtype)
+    if strided:
+        W = W[:, ::2]  # a view whose rows are not contiguous
+    out = C.transposed(W)
+    assert out.flags.c_contiguous and out.dtype == W.dtype
+    np.testing.assert_array_equal(out, W.T)
+
+
 # --- PyTorch at the same weights ------------------------------------------------------------------------
 
 

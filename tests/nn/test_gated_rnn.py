@@ -236,6 +236,66 @@ def test_memory_estimate_grows_with_the_gates():
     assert training_memory(65, 256, 2, 64, 32, 64, 4, "adam", 32, 64) == tanh  # tanh's default unchanged
 
 
+def test_memory_estimate_counts_the_worker_processes():
+    """At --threads k the LSTM runs k - 1 shards in worker processes (nn/process_shards.py): each adds an
+    interpreter, two shared blocks and its own gradients (3 P numbers) and the activations of its ceil(B / k) rows."""
+    from scratchgen.nn.memory import WORKER_BASE_BYTES
+
+    V, H, L, E, B, T = 65, 256, 2, 64, 32, 64
+    args = (V, H, L, E, B, T, 4, "adam", B, T, 0, 4)
+    one, two, three = (training_memory(*args, processes=k) for k in (1, 2, 3))
+    assert training_memory(*args) == one  # one process: unchanged
+    P = sum(int(np.prod(shape)) for shape in G.gated_shapes("lstm", V, H, L, E).values())
+    per_token = 14 * L * H + 3 * V + 2 * E  # numbers a token of the step keeps (the docstring's count)
+    assert two - one == WORKER_BASE_BYTES + 3 * P * 4 + 16 * T * per_token * 4  # one worker, 16 of 32 rows
+    assert three - one == 2 * (WORKER_BASE_BYTES + 3 * P * 4 + 11 * T * per_token * 4)  # two, ceil(32 / 3) rows
+
+
+@pytest.mark.parametrize("cell, threads, processes", [("lstm", 2, 2), ("lstm", 1, 1), ("gru", 2, 1)])
+def test_the_memory_check_counts_the_lstm_workers(cell, threads, processes, monkeypatch):
+    """RNNModel's check before a run asks for the workers' memory where its network runs shards in processes."""
+    import scratchgen.nn.rnn as rnn_module
+
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def recorder(*args, **kwargs):
+        asked.append(args[12] if len(args) > 12 else kwargs.get("processes", 1))
+        raise Stop  # the check is all this test needs: no worker starts
+
+    monkeypatch.setattr(rnn_module, "training_memory", recorder)
+    with pytest.raises(Stop):
+        RNNModel(cell=cell, hidden=4, threads=threads, max_steps=1, seed=0).fit(TEXTS)
+    assert asked == [processes]
+
+
+def test_a_worker_fits_in_its_share_of_the_estimate():
+    """The worker process's peak resident memory after a step (VmHWM, Linux) is within what the estimate
+    counts for one worker."""
+    import os
+
+    from scratchgen.nn.memory import WORKER_BASE_BYTES
+    from scratchgen.nn.process_shards import ProcessShards
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("no /proc: the peak resident memory of a process is read from /proc/PID/status")
+    V, H, E, B, T = 65, 64, 16, 8, 16
+    p = G.init_gated_params("lstm", V, H, 1, E, np.random.default_rng(0), np.float32)
+    net = G.GatedNetwork("lstm", 1)
+    x = np.random.default_rng(1).integers(3, V, size=(B, T))
+    with ProcessShards(net, processes=2, min_work=0) as shards:
+        shards.step(p, (x, x, None, net.start_state(p, B)))
+        (process, _), = shards.workers
+        with open(f"/proc/{process.pid}/status") as f:
+            peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    args = (V, H, 1, E, B, T, 4, "adam", B, T, 0, 4)
+    per_worker = training_memory(*args, processes=2) - training_memory(*args)
+    assert WORKER_BASE_BYTES < per_worker
+    assert peak <= per_worker, (peak, per_worker)
+
+
 # --- 8. the command line ------------------------------------------------------------------------------
 
 
