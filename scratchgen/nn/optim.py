@@ -177,19 +177,7 @@ class Adam:
             g = grads[members[0][0]].reshape(-1)  # a view unless the gradient is not contiguous
         else:
             g = np.concatenate([grads[k].reshape(-1) for k, *_ in members])  # (n,) the group's gradients
-        b1, b2 = self.beta1, self.beta2
-        work = np.multiply(g, 1 - b1)
-        m *= b1
-        m += work  # eq. (3)
-        np.multiply(g, g, out=work)
-        work *= 1 - b2
-        v *= b2
-        v += work
-        den = np.divide(v, c2)  # eq. (5): lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
-        np.sqrt(den, out=den)
-        den += self.eps
-        np.multiply(m, lr / c1, out=work)
-        work /= den
+        work = self._moments_and_step(g, m, v, lr, c1, c2)  # (n,)
         for k, a, b, shape in members:
             theta = params[k]
             if self.weight_decay and len(shape) >= 2:
@@ -197,8 +185,15 @@ class Adam:
             theta -= work[a:b].reshape(shape)
 
     def _update(self, theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float, c1: float, c2: float):
-        """eq. (3)-(5) for one parameter, in place: the same operations as written out there, into two work
-        arrays instead of six."""
+        """eq. (3)-(5) for one parameter, in place."""
+        work = self._moments_and_step(g, m, v, lr, c1, c2)
+        if self.weight_decay and theta.ndim >= 2:
+            theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
+        theta -= work
+
+    def _moments_and_step(self, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float, c1: float, c2: float):
+        """eq. (3) on the moments m and v in place, and the step lr * m^ / (sqrt(v^) + eps) of eq. (5), with m^ and
+        v^ of eq. (4): the same operations as written out there, into two work arrays instead of six."""
         b1, b2 = self.beta1, self.beta2
         work = np.multiply(g, 1 - b1)
         m *= b1
@@ -207,15 +202,12 @@ class Adam:
         work *= 1 - b2
         v *= b2
         v += work
-        if self.weight_decay and theta.ndim >= 2:
-            theta *= 1.0 - lr * self.weight_decay  # eq. (5), the decoupled decay
-        # eq. (5): theta -= lr * m^ / (sqrt(v^) + eps), with m^ and v^ of eq. (4)
         den = np.divide(v, c2)
         np.sqrt(den, out=den)
         den += self.eps
         np.multiply(m, lr / c1, out=work)
         work /= den
-        theta -= work
+        return work
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad")
