@@ -326,21 +326,30 @@ MMAP_MIN_BYTES = 1 << 16
 _ZIP_FLAGS_FOR_ZIPFILE = 0x61
 
 
+#: The longest ``.npy`` header read: NumPy's own default limit (``max_header_size`` of its readers); an array's
+#: header (descr, fortran_order, shape) takes about a hundred bytes.
+NPY_HEADER_MAX = 10_000
+
+
 def _npy_header(stream, name: str, bad: Callable[[str], ModelFileError]) -> tuple:
     """(shape, fortran order, dtype) of the ``.npy`` header at the stream's position, which it leaves at the data.
 
     The header is a Python dict literal that NumPy parses with ``ast.literal_eval``. A damaged one holding a
     backslash would make Python's compiler warn of an invalid escape sequence (a SyntaxWarning, shown by
     default from Python 3.12) before NumPy refuses it, so the header is read here first and such a header
-    refused: the header of a plain array (descr, fortran_order, shape) never holds one.
+    refused: the header of a plain array (descr, fortran_order, shape) never holds one. A length past
+    :data:`NPY_HEADER_MAX` is refused before anything of it is read, as NumPy's readers do.
     """
     import io
 
     version = np.lib.format.read_magic(stream)
     width = 2 if version == (1, 0) else 4  # the header's length: uint16 in version 1.0, uint32 after
     raw = stream.read(width)
-    header = stream.read(int.from_bytes(raw, "little")) if len(raw) == width else b""
-    if len(raw) != width or len(header) != int.from_bytes(raw, "little"):
+    length = int.from_bytes(raw, "little")
+    if len(raw) == width and length > NPY_HEADER_MAX:  # refused before a buffer of that length is made
+        raise bad(f"the archive is damaged (the .npy header of {name!r} claims {length} bytes)")
+    header = stream.read(length) if len(raw) == width else b""
+    if len(raw) != width or len(header) != length:
         raise bad(f"the archive is damaged (the .npy header of {name!r} is cut short)")
     if b"\\" in header:
         raise bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)")

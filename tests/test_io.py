@@ -192,6 +192,28 @@ def test_a_backslash_in_an_npy_header_is_refused_without_a_warning(tmp_path, goo
     assert [str(w.message) for w in caught] == []
 
 
+def test_an_npy_header_claiming_gigabytes_is_refused_before_reading_it(tmp_path):
+    """The header is read before NumPy parses it: its length field (uint32 from version 2.0) is checked first, as
+    NumPy's readers check it, so a damaged one cannot make the reader ask for a 4 GiB buffer."""
+    import io
+    import tracemalloc
+
+    from scratchgen.io import read_archive
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.arange(3.0), version=(2, 0))
+    member = bytearray(buffer.getvalue())
+    member[8:12] = (2**32 - 1).to_bytes(4, "little")  # after the magic string and the version bytes
+    path = _zip(tmp_path / "long.npz", [HEADER, ("x.npy", bytes(member))])
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match="long.npz.*the .npy header of 'x.npy' claims 4294967295 bytes"):
+            read_archive(path)
+        assert tracemalloc.get_traced_memory()[1] < 2**20
+    finally:
+        tracemalloc.stop()
+
+
 # --- the reader parses each member once: what it checks by itself --------------------------------------
 
 
