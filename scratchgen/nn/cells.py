@@ -169,8 +169,9 @@ def transposed(W: np.ndarray) -> np.ndarray:
     """W^T as a new C-contiguous array, copied by way of a padded staging copy of W.
 
     A plain ``np.ascontiguousarray(W.T)`` reads W a column at a time. With rows of 1,024 float32 (W_hg of an
-    LSTM at H 256), consecutive elements of a column are 4 KiB apart, so (we read it so) they fall into the
-    same few sets of the L1 cache and evict each other: the copy took ~1 ms at (256, 1024) here. Copying W
+    LSTM at H 256), consecutive elements of a column are 4 KiB apart, so they fall into the same few sets of the
+    L1 cache and evict each other (our reading of the timing, not a count of misses): the copy took ~1 ms at
+    (256, 1024) here. Copying W
     first into rows padded by 64 bytes (contiguous runs: fast) and transposing from there took ~0.23 ms
     (session 22, one thread, best of 50). The values are the same numbers; only the order of copying changes.
 
