@@ -337,9 +337,12 @@ def _npy_header(stream, name: str, bad: Callable[[str], ModelFileError]) -> tupl
     The header is a Python dict literal that NumPy parses with ``ast.literal_eval``. A damaged one holding a
     backslash would make Python's compiler warn of an invalid escape sequence (a SyntaxWarning, shown by
     default from Python 3.12) before NumPy refuses it, so the header is read here first and such a header
-    refused: the header of a plain array (descr, fortran_order, shape) never holds one. A length past
-    :data:`NPY_HEADER_MAX` is refused before anything of it is read, as NumPy's readers do.
+    refused: the header of a plain array (descr, fortran_order, shape) never holds one. A header that is no
+    Python literal is refused as well: NumPy would then read it as Python 2 wrote headers (a ``3L`` in the
+    shape) and warn, and no scratchgen file was written so. A length past :data:`NPY_HEADER_MAX` is refused
+    before anything of it is read, as NumPy's readers do.
     """
+    import ast
     import io
 
     version = np.lib.format.read_magic(stream)
@@ -353,6 +356,10 @@ def _npy_header(stream, name: str, bad: Callable[[str], ModelFileError]) -> tupl
         raise bad(f"the archive is damaged (the .npy header of {name!r} is cut short)")
     if b"\\" in header:
         raise bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)")
+    try:  # a header that is no Python literal is not NumPy's: NumPy would try Python 2's syntax and warn
+        ast.literal_eval(header.decode("latin1"))
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        raise bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)") from None
     reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     return reader(io.BytesIO(raw + header))
 

@@ -5,7 +5,7 @@ reports through :class:`Progress`, so all of them behave alike:
 
 - stderr is a terminal: a ``tqdm`` bar with the rate and the time left;
 - stderr is not a terminal (a log file, CI): one plain line at most every ``interval`` seconds, and
-  one at the end;
+  one at the end (none when the work stops on an error: the error's own line says what happened);
 - ``quiet=True``: nothing (warnings and the final summary are the caller's business).
 
 >>> with Progress(total=3, desc="counting", unit="lines", quiet=True) as p:
@@ -92,18 +92,20 @@ class Progress:
         else:
             print(message, file=self.stream, flush=True)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """End the report: the bar closed, or (not a terminal) the last plain line, unless ``finished`` is
+        False (the work stopped on an error: the error is then the one line a log gets, not a count)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif not self.quiet and self.n:
+        elif not self.quiet and self.n and finished:
             self._line()
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self.close(finished=exc_type is None)
 
     def _line(self) -> None:
         elapsed = time.monotonic() - self._start

@@ -192,6 +192,26 @@ def test_a_backslash_in_an_npy_header_is_refused_without_a_warning(tmp_path, goo
     assert [str(w.message) for w in caught] == []
 
 
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_an_npy_header_in_python_2_syntax_is_refused_without_a_warning(tmp_path, good_bytes, compression):
+    """Found by the slow fuzz test: a damaged header that is no Python literal (here a shape (n,) spelt (nL,),
+    as Python 2 wrote a long) made NumPy retry it as Python 2's syntax and warn (a UserWarning) before
+    reading it. No scratchgen file is written so: the error alone."""
+    import re
+    import warnings
+
+    members = _members(_write(tmp_path / "good.npz", good_bytes))
+    python2 = [(n, re.sub(rb"'shape': \((\d+),", rb"'shape': (\1L,", d, count=1) if n == "logprobs.npy" else d)
+               for n, d in members]
+    assert python2 != members
+    path = _zip(tmp_path / "long.npz", python2, compression)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ModelFileError, match="long.npz.*the .npy header of 'logprobs.npy' is not one of a plain"):
+            scratchgen.load(path)
+    assert [str(w.message) for w in caught] == []
+
+
 def test_an_npy_header_claiming_gigabytes_is_refused_before_reading_it(tmp_path):
     """The header is read before NumPy parses it: its length field (uint32 from version 2.0) is checked first, as
     NumPy's readers check it, so a damaged one cannot make the reader ask for a 4 GiB buffer."""
