@@ -47,6 +47,25 @@ def _mask(logprobs: np.ndarray, banned: np.ndarray) -> np.ndarray:
     return out
 
 
+def _nothing_left(model, raw: np.ndarray, logits: np.ndarray) -> str:
+    """The error of a step at which no token is left to draw (a row of ``logits`` (B, V) all -inf), naming the
+    tokens the model itself gave a probability there (``raw``), which the controls then took away."""
+    message = "every token is banned or excluded (or outside the grammar) at this step: nothing can be generated"
+    row = int(np.flatnonzero(~np.isfinite(logits.max(axis=1)))[0])
+    allowed = np.flatnonzero(np.isfinite(raw[row]))
+    allowed = allowed[allowed != Vocabulary.bos_id]  # (k,) never drawn: not the controls' doing
+    if not len(allowed):
+        return message
+    shown = ", ".join(repr(token) for token in model.fitted_vocab().decode(allowed[:5]))
+    more = f" and {len(allowed) - 5} more" if len(allowed) > 5 else ""
+    they = "it is" if len(allowed) == 1 else "they are"
+    hint = " (allow_unk=True, or --allow-unk, lets the model emit <unk>)" if Vocabulary.unk_id in allowed else ""
+    return (
+        f"nothing can be generated at this step: the model allows only {shown}{more}, and {they} banned or excluded"
+        + hint
+    )
+
+
 def filter_logits(logits: np.ndarray, top_k: int | None, top_p: float | None) -> np.ndarray:
     """Steps 4-5 of :mod:`scratchgen.decoding` on unnormalised log-probabilities of shape (B, V), in place."""
     B, V = logits.shape
@@ -104,9 +123,7 @@ def _sample(model, n, prompt, settings: DecodingSettings, banned, stop, rng, lab
         if seen is not None:
             logits -= log_theta * seen[active]  # eq. (1)
         if not np.isfinite(logits.max(axis=1)).all():
-            raise DecodingError(
-                "every token is banned or excluded (or outside the grammar) at this step: nothing can be generated"
-            )
+            raise DecodingError(_nothing_left(model, raw, logits))
         if settings.temperature == 0:
             ids = logits.argmax(axis=1)  # (b,) greedy; lowest id on ties
         else:

@@ -265,3 +265,17 @@ def test_tokenize_and_fitted_vocab_are_the_public_protocol():
         model.tokenize(["a", "<s>"])  # the one token rule
     model.fit(["ab"])
     assert model.fitted_vocab() is model.vocab_
+
+
+def test_a_step_with_nothing_left_names_what_the_model_allowed_there():
+    """Found by the slow fuzz test: a grammar in which <unk> (an ordinary terminal there) is the only way on
+    could not be sampled with the defaults (which never emit <unk>), and the error did not say why."""
+    from scratchgen import GrammarModel
+
+    model = GrammarModel.from_grammar("S -> 'a' '<unk>' [0.5] | 'b' [0.5]")
+    with pytest.raises(DecodingError, match=r"allows only '<unk>', and it is banned or excluded \(allow_unk=True"):
+        generate(model, 20, seed=0)
+    samples = generate(model, 20, seed=0, allow_unk=True)
+    assert sorted({tuple(s) for s in samples}) == [("a", "<unk>"), ("b",)]
+    with pytest.raises(DecodingError, match=r"allows only 'a', 'b', and they are banned or excluded$"):
+        generate(model, 2, seed=0, banned=["a", "b"])
