@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -127,3 +128,15 @@ def test_a_closed_pipe_is_not_an_error(tmp_path, corpus):
     cmd = f"{sys.executable} -m scratchgen generate {model} -n 20000 --seed 0 | head -1"
     result = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_a_range_without_an_upper_end_is_written_open():
+    """--temperature refuses inf (not a finite number), so its range is [0, inf), not [0, inf]."""
+    from scratchgen.cli.options import float_in, nonnegative_float
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"must be in \[0, inf\), got -1$"):
+        nonnegative_float("-1")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"must be in \(-inf, 2\], got 3$"):
+        float_in(high=2.0)("3")
+    with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+        nonnegative_float("inf")

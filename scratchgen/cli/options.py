@@ -68,8 +68,8 @@ def float_in(low: float | None = None, high: float | None = None, *, low_open: b
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
         if too_low or too_high:
-            left = "(" if low_open else "["
-            right = ")" if high_open else "]"
+            left = "(" if low_open or low is None else "["  # an infinite end is never in: the value is finite
+            right = ")" if high_open or high is None else "]"
             span = f"{left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
             raise argparse.ArgumentTypeError(f"must be in {span}, got {text}")
         return value
