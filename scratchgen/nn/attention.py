@@ -507,15 +507,29 @@ def attention_weights(cache: dict) -> np.ndarray:
     return P
 
 
-def _attend(Qs, K, V, P_blocks, O, mask) -> None:
+@functools.lru_cache(maxsize=16)
+def _block_mask(r0: int, r1: int, dtype: np.dtype) -> np.ndarray:
+    """(r1 - r0, r1): the causal mask of the query rows r0 .. r1 - 1 against the keys 0 .. r1 - 1 (0 where
+    s <= t, -inf where s > t; only keys past r0 can be in these rows' future), read-only, made once.
+
+    Added to a whole block of scores, as wide as the block: one contiguous inner loop over each (b, a) pair's
+    block. Adding the (r1 - r0)-square mask to the block's last r1 - r0 columns alone (half the numbers at
+    T = 128) is a strided view, an inner loop a row: measured 3 times slower.
+    """
+    mask = np.zeros((r1 - r0, r1), dtype=dtype)
+    mask[:, r0:] = _causal_mask(r1 - r0, dtype)
+    mask.setflags(write=False)
+    return mask
+
+
+def _attend(Qs, K, V, P_blocks, O) -> None:
     """eq. (A5)-(A7) for a block of the batch, into the blocks of P (:func:`_score_blocks`, .., r1 - r0, r1)
-    and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row.
-    The keys r0 .. r1 - 1 of rows r0 .. r1 - 1 have the mask of a window of r1 - r0 positions, an array of its
-    own (contiguous: NumPy adds it over a whole block of a sequence in one inner loop, not row by row)."""
+    and O (.., T, d): blocks of query rows (:func:`_query_blocks`), each against the keys up to its last row,
+    with the mask of :func:`_block_mask`."""
     for Pj in P_blocks:
         r0, r1 = _rows_of(Pj)  # rows r0..r1-1 see the keys 0..r1-1
         np.matmul(Qs[..., r0:r1, :], K[..., :r1, :].swapaxes(-1, -2), out=Pj)  # eq. (A5)
-        Pj[..., r0:] += _causal_mask(r1 - r0, Pj.dtype)  # eq. (A5): only keys past r0 can be in these rows' future
+        Pj += _block_mask(r0, r1, Pj.dtype)  # eq. (A5)
         _causal_softmax_inplace(Pj, None, shift_free=True)  # eq. (A6), (A6')
         np.matmul(Pj, V[..., :r1, :], out=O[..., r0:r1, :])  # eq. (A7)
 
@@ -530,7 +544,7 @@ def _thread_chunks(chunks: list[tuple[int, int]], defer) -> list[tuple[int, int]
     return chunks
 
 
-def attention_forward(params: dict, inputs, defer=run_now):
+def attention_forward(params: dict, inputs, defer=run_now, residual: np.ndarray | None = None):
     """Causal multi-head self-attention, eq. (A4)-(A7).
 
     Parameters
@@ -538,9 +552,12 @@ def attention_forward(params: dict, inputs, defer=run_now):
     params : "W_qkv" (D, 3D), "b_qkv" (3D,), "W_o" (D, D), "b_o" (D,)
     inputs : (X, heads): X (B, T, D) and the number of heads A (D divisible by A)
 
+    residual : (B, T, D) or None
+        Added to Y (eq. (A9)'s X + attn(LN_1(X))), a block of rows at a time while Y's rows are in the cache.
+
     Returns
     -------
-    Y : (B, T, D)
+    Y : (B, T, D) (plus ``residual``)
     cache : dict
 
     The heads are views of the one (B T, 3D) product (no copies), the queries are scaled by 1/sqrt(d)
@@ -566,26 +583,29 @@ def attention_forward(params: dict, inputs, defer=run_now):
     O_heads = O.transpose(0, 2, 1, 3)  # (B, A, T, d) view
     O2 = O.reshape(-1, D)  # (B T, D)
     Y = np.empty((B * T, D), dtype=dtype)
-    mask = _causal_mask(T, dtype)
     heads = (Qs, K, V, P_blocks, O_heads)
+    R = None if residual is None else residual.reshape(-1, D)  # (B T, D)
     chunks = _thread_chunks(_batch_chunks(B, A, T), defer)
-    split(defer, _attention_rows, [(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) for b0, b1 in chunks])
+    split(defer, _attention_rows, [(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, R) for b0, b1 in chunks])
     cache = {"X": X2, "Qs": Qs, "K": K, "V": V, "P_blocks": P_blocks, "O": O2, "scale": scale, "W_s": W_s}
     return Y.reshape(B, T, D), cache
 
 
-def _attention_rows(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, mask) -> None:
+def _attention_rows(b0, b1, X2, W_s, b_s, params, QKV, heads, O2, Y, R) -> None:
     """eq. (A4)-(A7) for the sequences b0 .. b1 - 1 (rows b0 T .. b1 T - 1 of X2, QKV, O2 and Y): their
-    queries, keys and values, attention and output map one after another, while their rows are in the cache."""
+    queries, keys and values, attention and output map one after another, while their rows are in the cache;
+    R (B T, D) or None: the residual added to Y."""
     Qs, K, V, P_blocks, O_heads = heads
     T = O_heads.shape[2]
     rows = slice(b0 * T, b1 * T)
     np.matmul(X2[rows], W_s, out=QKV[rows])  # eq. (A4)
     QKV[rows] += b_s
     Pc = [Pj[b0:b1] for Pj in P_blocks]
-    _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], Pc, O_heads[b0:b1], mask)  # eq. (A5)-(A7)
+    _attend(Qs[b0:b1], K[b0:b1], V[b0:b1], Pc, O_heads[b0:b1])  # eq. (A5)-(A7)
     np.matmul(O2[rows], params["W_o"], out=Y[rows])  # eq. (A7)
     Y[rows] += params["b_o"]
+    if R is not None:
+        Y[rows] += R[rows]  # the residual of eq. (A9)
 
 
 def _attend_backward_block(Qs, K, V, P_blocks, dO, rowdot, dQKV) -> None:
@@ -682,29 +702,33 @@ def _mlp_blocks(N: int, F: int) -> list[tuple[int, int]]:
     return [(r0, min(N, r0 + step)) for r0 in range(0, N, step)]
 
 
-def mlp_forward(params: dict, X: np.ndarray, defer=run_now, backward: bool = True):
+def mlp_forward(params: dict, X: np.ndarray, defer=run_now, backward: bool = True, residual=None):
     """eq. (A8): params "W_fc" (D, F), "b_fc" (F,), "W_proj" (F, D), "b_proj" (D,).
 
     A block of rows at a time (:func:`_mlp_blocks`): the bias b_fc is added inside GELU's pass over the block
     (:func:`_bias_gelu_block`), and GELU's derivative is computed there too; ``backward=False`` (scoring,
     generation): not computed. With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks
-    on its thread (:func:`~scratchgen.nn.overlap.split`): the same blocks, so the same numbers.
+    on its thread (:func:`~scratchgen.nn.overlap.split`): the same blocks, so the same numbers. ``residual``
+    (..., D) or None: added to the output, a block of rows at a time (eq. (A9)'s X' + mlp(LN_2(X'))).
     """
     X2 = X.reshape(-1, X.shape[-1])  # (N, D)
     N, F = len(X2), params["W_fc"].shape[1]
     G = np.empty((N, F), dtype=np.result_type(X2, params["W_fc"]))  # (N, F) GELU's output
     dG = np.empty_like(G) if backward else None  # (N, F) GELU'
     Y = np.empty((N, params["W_proj"].shape[1]), dtype=G.dtype)  # (N, D)
-    split(defer, _mlp_rows, [(X2, params, G, dG, Y, r0, r1) for r0, r1 in _mlp_blocks(N, F)])
+    R = None if residual is None else residual.reshape(N, -1)  # (N, D)
+    split(defer, _mlp_rows, [(X2, params, G, dG, Y, R, r0, r1) for r0, r1 in _mlp_blocks(N, F)])
     return Y.reshape(X.shape), {"X": X2, "dgelu": dG, "proj": {"X": G, "shape": G.shape}}
 
 
-def _mlp_rows(X2, params, G, dG, Y, r0: int, r1: int) -> None:
-    """eq. (A8) for the rows r0 .. r1 - 1, into G, dG (N, F) (GELU' or None) and Y (N, D)."""
+def _mlp_rows(X2, params, G, dG, Y, R, r0: int, r1: int) -> None:
+    """eq. (A8) for the rows r0 .. r1 - 1, into G, dG (N, F) (GELU' or None) and Y (N, D), plus R (N, D) if not None."""
     Hf = X2[r0:r1] @ params["W_fc"]  # (r1 - r0, F); + b_fc inside the next line
     _bias_gelu_block(Hf, params["b_fc"], G[r0:r1], None if dG is None else dG[r0:r1])  # eq. (A3), (A14'')
     np.matmul(G[r0:r1], params["W_proj"], out=Y[r0:r1])  # eq. (A8)
     Y[r0:r1] += params["b_proj"]
+    if R is not None:
+        Y[r0:r1] += R[r0:r1]  # the residual of eq. (A9)
 
 
 def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:
@@ -759,11 +783,9 @@ def block_forward(params: dict, inputs, defer=run_now, backward: bool = True):
     attn["W_qkv"], attn["b_qkv"] = _fold(_sub(params, "ln1."), attn["W_qkv"], attn["b_qkv"])  # eq. (A22)
     mlp["W_fc"], mlp["b_fc"] = _fold(_sub(params, "ln2."), mlp["W_fc"], mlp["b_fc"])  # eq. (A22)
     Xh1, c_ln1 = _normalise(X)  # (B T, D) eq. (A1) of LN_1; its eq. (A2) is inside W~_qkv
-    Y1, c_attn = attention_forward(attn, (Xh1.reshape(X.shape), A), defer)
-    X1 = X + Y1  # the first residual
+    X1, c_attn = attention_forward(attn, (Xh1.reshape(X.shape), A), defer, residual=X)  # the first residual
     Xh2, c_ln2 = _normalise(X1)  # eq. (A1) of LN_2
-    Y2, c_mlp = mlp_forward(mlp, Xh2.reshape(X.shape), defer, backward)
-    Y2 += X1  # the second residual, into the MLP's fresh output
+    Y2, c_mlp = mlp_forward(mlp, Xh2.reshape(X.shape), defer, backward, residual=X1)  # the second residual
     return Y2, {"ln1": c_ln1, "attn": c_attn, "ln2": c_ln2, "mlp": c_mlp, "W_fc~": mlp["W_fc"]}
 
 
