@@ -15,8 +15,10 @@ pays the per-call costs of Python twice: it wins when each shard's products are 
 they are small (a Transformer at makemore's size).
 
 The forward pass has no such spare work, but each sequence's attention and each row's MLP are
-computed apart from the others: with two threads, the forward cuts the attention into two halves of
-the batch and the MLP into two halves of the rows, one half on each thread (:func:`split`).
+computed apart from the others: with two threads, the forward cuts the attention into blocks of the
+batch (two halves at makemore's size) and the MLP into blocks of rows, half of the blocks on each
+thread (:func:`split`); the backward does the same with the attention's dO, eq. (A16)-(A18) and dX and
+with the MLP's dG, GELU' and dX, beside the weight gradients.
 
 A piece of the network takes a ``defer`` argument, a function ``defer(fn, *args)``:
 
@@ -29,9 +31,9 @@ pass turns the gradients into arrays with :func:`resolve`. The arrays handed ove
 afterwards by the pass (none is: every buffer the pass writes in place is one it has just made).
 
 The numbers: the deferred gradients are the same function of the same arrays, so the same bits; the
-halves of the forward are matrix products of half the rows, which a BLAS may round otherwise than the
+blocks of the forward are matrix products of some of the rows, which a BLAS may round otherwise than the
 product of all of them (measured: float32 gradients within a relative 1e-6 of one thread's). Whoever
-computes a half, it is the same half, so two threads give the same bits at every run (the tests check
+computes a block, it is the same block, so two threads give the same bits at every run (the tests check
 both).
 """
 

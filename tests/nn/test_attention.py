@@ -240,12 +240,15 @@ def test_causal_attention_equals_pytorch_multihead_attention(heads):
 @given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 3), st.integers(1, 4), st.integers(0, 10_000))
 def test_blocks_of_queries_batch_and_rows_change_nothing_but_rounding(B, Tn, heads, query_block, seed):
     """Attention by blocks of query rows (_query_blocks) and of the batch (_batch_chunks), GELU by blocks of rows
-    (_row_chunks): forced down to a few rows here, they give what one block over everything gives, in float64."""
+    (_row_chunks), the MLP by blocks of rows (_mlp_blocks), the whole block with its residuals and LayerNorms:
+    forced down to a few rows here, they give what one block over everything gives, in float64."""
     from scratchgen.nn import attention
 
     rng = np.random.default_rng(seed)
     D = heads * 2
     p = attn_params(rng, D)
+    pb = block_params(rng, D, 3)
+    pm = {k[len("mlp.") :]: v for k, v in pb.items() if k.startswith("mlp.")}
     X, dY = rng.normal(size=(B, Tn, D)), rng.normal(size=(B, Tn, D))
     H, dH = rng.normal(size=(B, Tn, 3)) * 2, rng.normal(size=(B, Tn, 3))
 
@@ -253,13 +256,20 @@ def test_blocks_of_queries_batch_and_rows_change_nothing_but_rounding(B, Tn, hea
         Y, cache = T.attention_forward(p, (X, heads))
         grads, (dX, _) = T.attention_backward(p, cache, dY)
         G, c_gelu = T.gelu_forward({}, H)
-        return [Y, T.attention_weights(cache), dX, G, T.gelu_backward({}, c_gelu, dH)[1], *grads.values()]
+        Ym, c_mlp = T.mlp_forward(pm, X)
+        g_mlp, dXm = T.mlp_backward(pm, c_mlp, dY)
+        Yb, c_block = T.block_forward(pb, (X, heads))
+        g_block, (dXb, _) = T.block_backward(pb, c_block, dY)
+        return [Y, T.attention_weights(cache), dX, G, T.gelu_backward({}, c_gelu, dH)[1], *grads.values(),
+                Ym, dXm, *g_mlp.values(), Yb, dXb, *g_block.values()]  # fmt: skip
 
     whole = run()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(attention, "QUERY_BLOCK", query_block)
         mp.setattr(attention, "CHUNK", 3)  # a block of GELU's rows is one row
         mp.setattr(attention, "SCORES_CHUNK", 3)  # a block of the batch is one row
+        mp.setattr(attention, "MLP_BLOCK", 3)  # a block of the MLP's rows (F = 3) is one row
+        assert T._mlp_blocks(2, 3) == [(0, 1), (1, 2)]
         blocked = run()
     assert T._query_blocks(Tn) == [(0, Tn)] and len(whole) == len(blocked)  # the default: one block at T <= 64
     for a, b in zip(whole, blocked):
