@@ -232,14 +232,14 @@ def _unfold(ln: dict, W: np.ndarray, dW_f, dc_f) -> tuple[np.ndarray, np.ndarray
 CHUNK = 1 << 16  # numbers a chunk of an elementwise chain: 256 KiB of float32, inside one core's L2 cache
 
 
-def _row_chunks(n_rows: int, width: int) -> list[tuple[int, int]]:
-    """Blocks [r0, r1) of rows of an (n_rows, width) array, about CHUNK numbers each.
+def _row_chunks(n_rows: int, width: int, numbers: int | None = None) -> list[tuple[int, int]]:
+    """Blocks [r0, r1) of rows of an (n_rows, width) array, about ``numbers`` (None: CHUNK) numbers each.
 
     A chain of elementwise operations (GELU's ten) run over a whole (B T, 4D) array reads and writes
     it from main memory at every step; run over one block at a time, the block stays in the cache
     for the whole chain. Measured: GELU's backward 1.7 times faster at B T = 4096, 4D = 512.
     """
-    step = max(1, CHUNK // max(width, 1))
+    step = max(1, (CHUNK if numbers is None else numbers) // max(width, 1))
     return [(r0, min(n_rows, r0 + step)) for r0 in range(0, n_rows, step)]
 
 
@@ -269,18 +269,15 @@ def _bias_gelu_block(x: np.ndarray, bias: np.ndarray | None, y: np.ndarray, dg: 
         dg += s  # GELU'(x), eq. (A14'')
 
 
-def _bias_gelu_rows(X2: np.ndarray, bias: np.ndarray | None, derivative: bool = True, defer=run_now):
-    """eq. (A3) over the rows of X2 (N, F), after adding ``bias`` (F,) to X2 in place (None: no bias).
-    Returns GELU (N, F) and, with ``derivative``, GELU'(x) (N, F) of eq. (A14'') (else None; X2 is then
-    overwritten), a cache-sized block of rows at a time: the bias, GELU, its derivative and its output
-    touch each block while it is in the cache, and the backward is one product with dY instead of a
-    chain of eight passes over arrays no longer in the cache (measured 3 times faster in a training
-    step at makemore's size). With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the
-    blocks on the second thread (:func:`split`)."""
-    Y = np.empty_like(X2)
-    dG = np.empty_like(X2) if derivative else None
-    blocks = [(X2[r0:r1], bias, Y[r0:r1], None if dG is None else dG[r0:r1]) for r0, r1 in _row_chunks(*X2.shape)]
-    split(defer, _bias_gelu_block, blocks)  # the same arithmetic, a cache-sized block of rows at a time
+def _gelu_rows(X2: np.ndarray):
+    """eq. (A3) over the rows of X2 (N, F) (overwritten): GELU (N, F) and GELU'(x) (N, F) of eq. (A14''), a
+    cache-sized block of rows at a time: GELU, its derivative and its output touch each block while it is in
+    the cache, and the backward is one product with dY instead of a chain of eight passes over arrays no
+    longer in the cache (measured 3 times faster in a training step at makemore's size). The MLP runs the
+    same :func:`_bias_gelu_block` on its own blocks of rows (:func:`_mlp_rows`)."""
+    Y, dG = np.empty_like(X2), np.empty_like(X2)
+    for r0, r1 in _row_chunks(*X2.shape):
+        _bias_gelu_block(X2[r0:r1], None, Y[r0:r1], dG[r0:r1])
     return Y, dG
 
 
@@ -292,41 +289,14 @@ def gelu_forward(params: dict, X: np.ndarray):
     array([-0.0036,  0.    ,  0.8412,  2.9964])
     """
     X2 = np.array(X.reshape(-1, X.shape[-1]), dtype=np.result_type(X, np.float32))  # (N, F) a copy: overwritten
-    Y, dG = _bias_gelu_rows(X2, None)  # (N, F) each
+    Y, dG = _gelu_rows(X2)  # (N, F) each
     return Y.reshape(X.shape), {"dgelu": dG.reshape(X.shape)}
-
-
-def _gelu_backward_block(dg, dy, d, total) -> None:
-    """eq. (A14) of one block of rows: d = GELU'(x) dy; with ``total`` a list, the block's column sums appended."""
-    np.multiply(dg, dy, out=d)
-    if total is not None:
-        total.append(_col_sums(d))
-
-
-def _gelu_backward_rows(dG2, dY2, col_sums: bool = False, defer=run_now):
-    """eq. (A14) over the rows of (N, F) arrays (GELU'(x) of the forward, and dY), a cache-sized block at a
-    time: dX (N, F) and, with ``col_sums``, sum_n dX[n] (F,) (a bias's gradient, summed while each block is
-    in the cache) or None. With an :class:`~scratchgen.nn.overlap.Overlap` ``defer``, half of the blocks on
-    the second thread; the blocks' column sums are added in the order of the blocks whoever computed them."""
-    dX = np.empty(dG2.shape, dtype=np.result_type(dG2, dY2))
-    blocks = _row_chunks(*dG2.shape)
-    sums: list[list] = [[] for _ in blocks] if col_sums else [None for _ in blocks]  # type: ignore[misc]
-    pieces = [(dG2[r0:r1], dY2[r0:r1], dX[r0:r1], sums[i]) for i, (r0, r1) in enumerate(blocks)]
-    split(defer, _gelu_backward_block, pieces)
-    if not col_sums:
-        return dX, None
-    total = np.zeros(dG2.shape[-1], dtype=dX.dtype)
-    for block_sum in sums:
-        total += block_sum[0]  # in the order of the blocks
-    return dX, total
 
 
 def gelu_backward(params: dict, cache: dict, dY: np.ndarray):
     """eq. (A14): GELU'(x) of the forward (eq. (A14'')) times dY."""
     dG = cache["dgelu"]
-    F = dG.shape[-1]
-    dX, _ = _gelu_backward_rows(dG.reshape(-1, F), dY.reshape(-1, F))
-    return {}, dX.reshape(dG.shape)
+    return {}, np.multiply(dG, dY, dtype=np.result_type(dG, dY))
 
 
 # --- an affine map of the last axis ---------------------------------------------------------------------
@@ -698,8 +668,7 @@ def _mlp_blocks(N: int, F: int) -> list[tuple[int, int]]:
     >>> _mlp_blocks(1024, 512), _mlp_blocks(1024, 256)
     ([(0, 256), (256, 512), (512, 768), (768, 1024)], [(0, 512), (512, 1024)])
     """
-    step = max(1, MLP_BLOCK // max(F, 1))
-    return [(r0, min(N, r0 + step)) for r0 in range(0, N, step)]
+    return _row_chunks(N, F, MLP_BLOCK)
 
 
 def mlp_forward(params: dict, X: np.ndarray, defer=run_now, backward: bool = True, residual=None):
@@ -736,13 +705,13 @@ def _matmul_t(X2: np.ndarray, dY2: np.ndarray) -> np.ndarray:
     return X2.T @ dY2
 
 
-def _mlp_back_rows(dY2, W_proj, W_fc, dgelu, dHf, dX, sums: list, r0: int, r1: int) -> None:
+def _mlp_back_rows(dY2, W_proj, W_fc, dgelu, dHf, dX, sums: np.ndarray, r0: int, r1: int) -> None:
     """The rows r0 .. r1 - 1 of the MLP's backward: dHf = (dY W_proj^T) * GELU'(x) (eq. (A14)) into dHf,
-    its column sums (b_fc's gradient) appended to ``sums``, and dX = dHf W~_fc^T into dX."""
+    its column sums (b_fc's part of the block) into ``sums`` (F,), and dX = dHf W~_fc^T into dX."""
     dH = dHf[r0:r1]  # (r1 - r0, F)
     np.matmul(dY2[r0:r1], W_proj.T, out=dH)  # dG, the gradient of GELU's output
     dH *= dgelu[r0:r1]  # eq. (A14)
-    sums.append(_col_sums(dH))
+    sums[...] = _col_sums(dH)
     np.matmul(dH, W_fc.T, out=dX[r0:r1])
 
 
@@ -758,13 +727,13 @@ def mlp_backward(params: dict, cache: dict, dY: np.ndarray, defer=run_now):
     dHf = np.empty((N, F), dtype=np.result_type(G, dY2))
     dX = np.empty((N, params["W_fc"].shape[0]), dtype=dHf.dtype)
     blocks = _mlp_blocks(N, F)
-    sums: list[list] = [[] for _ in blocks]
+    sums = np.empty((len(blocks), F), dtype=dHf.dtype)  # (blocks, F) each block's column sums of dHf
     pieces = [(dY2, params["W_proj"], params["W_fc"], cache["dgelu"], dHf, dX, sums[i], r0, r1)
               for i, (r0, r1) in enumerate(blocks)]  # fmt: skip
     split(defer, _mlp_back_rows, pieces)
-    db_fc = sums[0][0].copy()
+    db_fc = sums[0].copy()
     for block_sum in sums[1:]:
-        db_fc += block_sum[0]  # in the order of the blocks
+        db_fc += block_sum  # in the order of the blocks, whichever thread computed them
     grads = {"W_fc": defer(_matmul_t, X2, dHf), "b_fc": db_fc, "W_proj": part(w_proj, 0), "b_proj": part(w_proj, 1)}
     return grads, dX.reshape(dY.shape)
 
