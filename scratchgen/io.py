@@ -24,6 +24,7 @@ import contextvars
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -331,19 +332,23 @@ _ZIP_FLAGS_FOR_ZIPFILE = 0x61
 NPY_HEADER_MAX = 10_000
 
 
+#: The ``descr`` of a plain array as NumPy writes it: byte order, kind and size (a datetime's unit, an object
+#: array's '|O'); NumPy's deprecated aliases ('a'), structured dtypes and anything else are not ours.
+_PLAIN_DESCR = re.compile(r"[<>|=][biufcSUVOmM]\d*(\[\w+\])?")
+
+
 def _npy_header(stream, name: str, bad: Callable[[str], ModelFileError]) -> tuple:
     """(shape, fortran order, dtype) of the ``.npy`` header at the stream's position, which it leaves at the data.
 
-    The header is a Python dict literal that NumPy parses with ``ast.literal_eval``. A damaged one holding a
-    backslash would make Python's compiler warn of an invalid escape sequence (a SyntaxWarning, shown by
-    default from Python 3.12) before NumPy refuses it, so the header is read here first and such a header
-    refused: the header of a plain array (descr, fortran_order, shape) never holds one. A header that is no
-    Python literal is refused as well: NumPy would then read it as Python 2 wrote headers (a ``3L`` in the
-    shape) and warn, and no scratchgen file was written so. A length past :data:`NPY_HEADER_MAX` is refused
-    before anything of it is read, as NumPy's readers do.
+    The header is a Python dict literal, ``{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }``. It is
+    read and checked here rather than by NumPy's reader, which warns before it refuses some damaged ones: an
+    invalid escape made Python warn (a SyntaxWarning, shown by default from Python 3.12), a header that is no
+    Python literal is retried as Python 2 wrote headers (a ``3L`` in the shape) with a UserWarning, and a
+    descr spelt with a deprecated alias ('|a5') gives a DeprecationWarning. Here such a header is refused, as
+    is anything but a plain array's three keys; a length past :data:`NPY_HEADER_MAX` is refused before
+    anything of it is read, as NumPy's readers do.
     """
     import ast
-    import io
 
     version = np.lib.format.read_magic(stream)
     width = 2 if version == (1, 0) else 4  # the header's length: uint16 in version 1.0, uint32 after
@@ -354,14 +359,25 @@ def _npy_header(stream, name: str, bad: Callable[[str], ModelFileError]) -> tupl
     header = stream.read(length) if len(raw) == width else b""
     if len(raw) != width or len(header) != length:
         raise bad(f"the archive is damaged (the .npy header of {name!r} is cut short)")
-    if b"\\" in header:
-        raise bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)")
-    try:  # a header that is no Python literal is not NumPy's: NumPy would try Python 2's syntax and warn
-        ast.literal_eval(header.decode("latin1"))
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-        raise bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)") from None
-    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    return reader(io.BytesIO(raw + header))
+    not_plain = bad(f"the archive is damaged (the .npy header of {name!r} is not one of a plain array)")
+    if b"\\" in header:  # an escape: the header of a plain array never holds one
+        raise not_plain
+    try:
+        fields = ast.literal_eval(header.decode("utf-8" if version >= (3, 0) else "latin1"))
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, UnicodeDecodeError):
+        raise not_plain from None
+    if not isinstance(fields, dict) or set(fields) != {"descr", "fortran_order", "shape"}:
+        raise not_plain
+    descr, fortran, shape = fields["descr"], fields["fortran_order"], fields["shape"]
+    if not (isinstance(descr, str) and _PLAIN_DESCR.fullmatch(descr)) or type(fortran) is not bool:
+        raise not_plain
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise not_plain
+    try:
+        dtype = np.dtype(descr)
+    except (TypeError, ValueError):  # a kind and size NumPy has no type for ('<f9')
+        raise not_plain from None
+    return shape, fortran, dtype
 
 
 def _read_member(f, zf, info, key: str, bad: Callable[[str], ModelFileError], what: str, mmap: bool) -> np.ndarray:

@@ -179,10 +179,14 @@ def test_zip_needing_a_newer_zip_version_is_refused(tmp_path, good_bytes):
 #: - an invalid escape (the key 'descr' spelt 'de\\:r', the same length): NumPy parses a header with
 #:   ast.literal_eval, and Python warned of the escape (a SyntaxWarning, shown by default from Python 3.12);
 #: - a header that is no Python literal (a shape (n,) spelt (nL,), as Python 2 wrote a long; the slow fuzz
-#:   test): NumPy retried it as Python 2's syntax and warned (a UserWarning).
+#:   test): NumPy retried it as Python 2's syntax and warned (a UserWarning);
+#: - a descr spelt with NumPy's deprecated alias 'a' (one byte changed: found by trying every value of every
+#:   header byte, after this file's fuzz test once reported two warnings): NumPy warned (a DeprecationWarning)
+#:   and read it.
 HEADER_DAMAGES = {
     "backslash": lambda header: header.replace(b"'descr'", b"'de\\:r'", 1),
     "python 2": lambda header: re.sub(rb"'shape': \((\d+),", rb"'shape': (\1L,", header, count=1),
+    "alias": lambda header: re.sub(rb"'descr': '[<>|=]\w(\d+)'", rb"'descr': '|a\1'", header, count=1),
 }
 
 
