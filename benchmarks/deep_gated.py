@@ -65,11 +65,9 @@ def ours_speed(
     """Characters a second of our training step (forward + backward + clipping + Adam), float32, after
     3 warm-up steps, the state carried from chunk to chunk, on ``threads`` threads as RNNModel.fit runs them
     (Adam given ``parallel.defer``, as nn/train.py's step does)
-    (the GRU shards the batch over threads, nn/parallel.py; the LSTM splits its hidden units between two processes,
-    nn/lstm_units.py), after
+    (the GRU shards the batch over threads, nn/parallel.py; the LSTM over processes, nn/process_shards.py), after
     allocator.reuse_freed_memory; timed by ``clock``. ``mode`` (the LSTM at two threads): "default", "threads" (its
-    shards in threads, as the GRU), "batch" (its batch in shards run by two processes, nn/process_shards.py, not its
-    hidden units split, nn/lstm_units.py) or "overlap" (nn/lstm_overlap.py)."""
+    shards in threads, as the GRU) or "overlap" (nn/lstm_overlap.py)."""
     from scratchgen.allocator import reuse_freed_memory
     from scratchgen.nn.gated import GatedNetwork, init_gated_params
     from scratchgen.nn.layers import one_blas_thread
@@ -79,9 +77,7 @@ def ours_speed(
     reuse_freed_memory()
     p = init_gated_params(cell, V, H, 1, E, np.random.default_rng(0), np.float32)
     net = GatedNetwork(cell, 1)
-    if mode == "batch":
-        net.splits_units = False
-    elif mode != "default":
+    if mode != "default":
         net.shards_in_processes = False
         net.overlaps_recurrence = mode == "overlap"
     opt = make_optimizer("adam")
@@ -187,9 +183,8 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
         threads = int(n)
         note = (f"PyTorch {version}, {threads} threads by default; ours {ours_default} threads by default (two "
                 "threads, one BLAS thread each: the GRU cuts the batch in shards run by two threads, nn/parallel.py; "
-                "the LSTM its hidden units split between two processes, nn/lstm_units.py, or, where the row says "
-                "so, its batch in shards run by two processes, nn/process_shards.py, or by threads as the GRU); "
-                "each contestant in its own process; wall-clock, "
+                "the LSTM in shards run by two processes, nn/process_shards.py, or by threads as the GRU where the row "
+                "says so); each contestant in its own process; wall-clock, "
                 "except one thread against one thread: CPU time (time.process_time), which leaves out the time other "
                 "processes of a shared machine ran. PyTorch's default CPU nn.LSTM runs oneDNN's fused LSTM primitive "
                 "(nn.GRU has no such path); the rows marked 'oneDNN off' run it with "
@@ -201,7 +196,7 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
                                        (2, threads, False, "default", True),
                                        (ours_default, threads, True, "default", True)]))
         if cell == "lstm":
-            settings[3:3] = [(2, threads, False, "batch", True), (2, threads, False, "threads", True)]
+            settings.insert(3, (2, threads, False, "threads", True))
             if have_torch:  # context, after the headline rows: PyTorch's LSTM off its default oneDNN path
                 settings += [(1, 1, False, "default", False), (2, threads, False, "default", False)]
         best = {s: [0.0, 0.0] for s in settings}
@@ -219,8 +214,7 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
             suffix = ", other core busy" if busy else (", CPU time" if _clock(n_ours, n_torch, busy) == "cpu" else "")
             default = " (default)" if n_ours == ours_default else ""
             if n_ours > 1:
-                default += {"threads": ", sharded by threads", "batch": ", batch sharded by processes"}.get(
-                    "threads" if cell == "gru" else mode, ", hidden units split over processes")
+                default += ", sharded by threads" if mode == "threads" or cell == "gru" else ", sharded by processes"
             label = f"{cell.upper()} H {H}, T {T}, B {B}, E 64, V {V}, float32, {n_ours} thread(s){default}{suffix}"
             if not have_torch:
                 rows.append([label, ours, "-", float("nan"), float("nan")])

@@ -429,12 +429,8 @@ def lstm_forward(params: dict, inputs, steps: int | None = None, on_block=None):
     return (np.swapaxes(Hs[1:], 0, 1), Hs[T], Cs[T]), cache
 
 
-def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int, units=slice(None), sync=None) -> None:
-    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there).
-
-    ``units``, ``sync``: one part of the hidden units (:mod:`scratchgen.nn.lstm_units`): A, W_h, Cs, TC, G and
-    tmp hold those units' columns only, h_t is written to the columns ``units`` of Hs[t + 1] (the whole h_t is
-    read by the next step's product), and ``sync()`` is called once a step, after h_t is written."""
+def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int) -> None:
+    """Steps t0 .. t1 - 1 of lstm_forward's recurrence, in place on its buffers (names as there)."""
     for t in range(t0, t1):  # the recurrence; A[:, t] becomes the gates i_t, f_t, g_t, o_t in place
         a = A[:, t]  # (4, B, H)
         np.matmul(Hs[t], W_h, out=G)
@@ -450,9 +446,7 @@ def _lstm_steps(A, W_h, Hs, Cs, TC, G, tmp, t0: int, t1: int, units=slice(None),
         np.multiply(i, g, out=tmp)
         c += tmp  # c_t = f c_{t-1} + i g, eq. (L4)
         np.tanh(c, out=TC[t])
-        np.multiply(o, TC[t], out=Hs[t + 1][:, units])  # h_t, eq. (L5)
-        if sync is not None:
-            sync()
+        np.multiply(o, TC[t], out=Hs[t + 1])  # h_t, eq. (L5)
 
 
 def lstm_backward(params: dict, cache: dict, d_outputs, steps: int | None = None, submit=None):
@@ -553,18 +547,13 @@ def _lstm_factors(gates: np.ndarray, Cs: np.ndarray, TC: np.ndarray, t0: int, t1
     i *= w  # Ki = i (1 - i) g
 
 
-def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int, mine=None, sync=None) -> None:
+def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: int) -> None:
     """Steps t1 - 1 down to t0 of lstm_backward's loop, in place on dA, dh and dc (names as there, the factors
-    of :func:`_lstm_factors` in place); dH (B, t1 - t0, H) is the gradient from above of those steps, or None.
-
-    ``mine``, ``sync``: one part of the hidden units (:mod:`scratchgen.nn.lstm_units`): everything but dA holds
-    those units only, their gate gradients are written to ``mine`` (T, B, 4 H_part), a view of columns of dA, and
-    ``sync()`` is called once a step, before the product that reads the whole of dA[t]."""
+    of :func:`_lstm_factors` in place); dH (B, t1 - t0, H) is the gradient from above of those steps, or None."""
     u = work[0]  # (B, H)
     B, H = dh.shape
-    mine = dA if mine is None else mine
     for t in range(t1 - 1, t0 - 1, -1):
-        d = mine[t].reshape(B, 4, H).transpose(1, 0, 2)  # (4, B, H) gate-major view of the (B, 4H) rows
+        d = dA[t].reshape(B, 4, H).transpose(1, 0, 2)  # (4, B, H) gate-major view of the (B, 4H) rows
         if dH is not None:
             dh += dH[:, t - t0]  # dh_t: from above plus from step t + 1
         np.multiply(gates[3, t], dh, out=d[3])  # dao = dh Ko, eq. (L6), (L9)
@@ -572,8 +561,6 @@ def _lstm_back_steps(gates, Cs, TC, W_hg_T, dA, dh, dc, dH, work, t0: int, t1: i
         dc += u  # dc_t += dh o (1 - tanh(c)^2), eq. (L6)
         np.multiply(gates[:3, t], dc, out=d[:3])  # dai, daf, dag = dc [Ki | Kf | Kg], eq. (L7), (L9)
         dc *= Cs[t]  # dc_{t-1} = dc_t f_t, eq. (L8)
-        if sync is not None:
-            sync()
         np.dot(dA[t], W_hg_T, out=dh)  # dh_{t-1}, eq. (L10)
 
 

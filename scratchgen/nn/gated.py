@@ -239,7 +239,6 @@ class GatedNetwork(Network):
         # the interpreter's lock to each other between them (threads: 1.25x one thread in session 20, overlap
         # (nn/lstm_overlap.py) 1.14x). overlaps_recurrence: the overlapped step instead (benchmarks, tests)
         self.shards_in_processes = cell == "lstm"
-        self.splits_units = cell == "lstm"  # two processes: a half of the hidden units each (nn/lstm_units.py)
         self.overlaps_recurrence = False
 
     def arguments(self) -> dict:

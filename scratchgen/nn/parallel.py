@@ -185,10 +185,6 @@ class DataParallel:
                 from .process_shards import ProcessShards
 
                 self.processes = ProcessShards(self.net, self.threads, self.min_work)
-                if getattr(self.net, "splits_units", False) and self.threads == 2:
-                    from .lstm_units import UnitSplit  # the LSTM: its hidden units in two processes
-
-                    self.processes = UnitSplit(self.net, self.processes, self.min_work)
         return self
 
     def __exit__(self, *exc) -> None:
