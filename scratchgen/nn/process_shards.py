@@ -10,9 +10,12 @@ chars/s). With the shards in processes (session 21, 20:34-20:38 UTC, a machine l
 interleaved rounds), the calling process spent 69-75 ms of CPU a chunk of 32 x 64 and the worker 66-72, where one
 thread spent 106-130: a critical path of 0.53-0.68 of one thread. The wall-clock gain on an idle machine is the
 row of ``python -m benchmarks.deep_gated``. Session 22 (23:20 UTC, 60 steps, /tmp scripts of helper lstm3): a
-16-row shard alone costs 39-44 ms of CPU, but 54 ms (median) while the other shard runs on the other core (the
-cores share cache and memory), and the caller's part that nothing overlaps (copying the parameters and sending,
-combining, clipping, Adam) is about 2.3 ms a step: the pair reaches about 1.4-1.5x one thread.
+16-row shard alone costs 39-44 ms of CPU at best and 54 ms at the median while the other shard runs on the other
+core; session 24 measured the same best and median (40-41 and 53 ms) alone and beside a busy core, so the gap is
+this machine's noise, not the cores sharing cache and memory. The caller's part that nothing overlaps (copying
+the parameters and sending, combining, clipping, Adam) is about 2.3 ms a step: the pair reaches about 1.4-1.5x
+one thread. Splitting the hidden units between the processes instead of the batch was built and measured in
+session 24 and was no faster (README, "What is not done yet").
 
 Here shard 1 .. k - 1 run in worker processes, each with its own interpreter and lock, and shard 0 in the
 calling process. Per step the caller copies the parameters into a shared block of memory (the workers read
