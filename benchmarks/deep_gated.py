@@ -189,7 +189,8 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
                 "processes of a shared machine ran. PyTorch's default CPU nn.LSTM runs oneDNN's fused LSTM primitive "
                 "(nn.GRU has no such path); the rows marked 'oneDNN off' run it with "
                 "torch.backends.mkldnn.flags(enabled=False), PyTorch's own kernels: context only, the targets are "
-                "the rows against its default")
+                "the rows against its default; a contestant run in several rows with the same settings counts its best "
+                "over all of them in each")
     for cell in ("gru", "lstm"):
         # (our threads, PyTorch's, other core busy, the LSTM's two-thread mode (ours_speed), PyTorch on oneDNN)
         settings = list(dict.fromkeys([(ours_default, threads, False, "default", True), (1, 1, False, "default", True),
@@ -210,7 +211,7 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
                     if have_torch:
                         b[1] = max(b[1], _isolated("torch_speed", cell, V, H, T, B, steps, threads=n_torch,
                                                    clock=clock, onednn=onednn))
-        for (n_ours, n_torch, busy, mode, onednn), (ours, theirs) in best.items():
+        for (n_ours, n_torch, busy, mode, onednn), (ours, theirs) in _pooled(best).items():
             suffix = ", other core busy" if busy else (", CPU time" if _clock(n_ours, n_torch, busy) == "cpu" else "")
             default = " (default)" if n_ours == ours_default else ""
             if n_ours > 1:
@@ -223,6 +224,28 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
             what += ("" if onednn else ", oneDNN off (context, not the target)") + suffix
             rows.append([label, ours, f"PyTorch nn.{cell.upper()}, {what}", theirs, ours / theirs])
     return rows, note
+
+
+def _pooled(best: dict) -> dict:
+    """Each row's (ours, theirs) with every contestant's best over all the rows that ran it with the same settings
+    (threads, clock, a busy neighbour, our mode, PyTorch's oneDNN path): PyTorch's default-thread LSTM runs in three
+    rows, and this machine's noise moved its best of three rounds from 31k to 38k chars/s between them in one run
+    (session 24). So no row sets ours against a slow draw of the peer (or of ours).
+
+    >>> _pooled({(1, 2, False, "default", True): [10.0, 30.0], (2, 2, False, "default", True): [20.0, 25.0]})
+    {(1, 2, False, 'default', True): (10.0, 30.0), (2, 2, False, 'default', True): (20.0, 30.0)}
+    """
+    def ours_key(s):
+        return (s[0], s[2], s[3], _clock(s[0], s[1], s[2]))
+
+    def theirs_key(s):
+        return (s[1], s[2], s[4], _clock(s[0], s[1], s[2]))
+
+    ours, theirs = {}, {}
+    for s, (a, b) in best.items():
+        ours[ours_key(s)] = max(ours.get(ours_key(s), 0.0), a)
+        theirs[theirs_key(s)] = max(theirs.get(theirs_key(s), 0.0), b)
+    return {s: (ours[ours_key(s)], theirs[theirs_key(s)]) for s in best}
 
 
 def step_memory(cell: str, H: int, T: int, B: int, V: int = 65, E: int = 64) -> tuple[float, float]:
