@@ -229,7 +229,7 @@ def speed_rows(quick: bool, steps: int | None = None, rounds: int | None = None)
 def _pooled(best: dict) -> dict:
     """Each row's (ours, theirs) with every contestant's best over all the rows that ran it with the same settings
     (threads, clock, a busy neighbour, our mode, PyTorch's oneDNN path): PyTorch's default-thread LSTM runs in three
-    rows, and this machine's noise moved its best of three rounds from 31k to 38k chars/s between them in one run
+    rows, and this machine's noise moved its best of three rounds from 30k to 38k chars/s between them in one run
     (session 24). So no row sets ours against a slow draw of the peer (or of ours).
 
     >>> _pooled({(1, 2, False, "default", True): [10.0, 30.0], (2, 2, False, "default", True): [20.0, 25.0]})
